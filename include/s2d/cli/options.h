@@ -1,0 +1,34 @@
+// Shared CLI plumbing: --config JSON files, required flags, and the command registry.
+// Only the cli/ layer and the s2d executable include CLI11.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace s2d::cli {
+
+// A leaf subcommand: its CLI11 app, its --config path, and what runs it (returns an exit code).
+struct Command {
+  CLI::App* app = nullptr;
+  std::string config_path;
+  std::function<int()> run;
+};
+using Commands = std::vector<std::shared_ptr<Command>>;
+
+// Creates `name` under `parent` with a --config flag and adds it to `out`.
+std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std::string& name,
+                                     const std::string& description);
+
+// Applies a --config file: a JSON object whose keys are the command's long flags without the
+// leading dashes ("max-new-tokens" or "max_new_tokens"). A flag given on the command line wins.
+// Unknown keys and values of the wrong type are InputErrors naming the file and key.
+void apply_config(CLI::App& cmd, const std::string& path);
+
+// After the config is merged: every flag named must have a value (from the CLI or the config).
+void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags);
+
+}  // namespace s2d::cli

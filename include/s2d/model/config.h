@@ -1,0 +1,54 @@
+// ModelConfig: the subset of a Hugging Face config.json that a Llama-family decoder needs.
+// Reads both the transformers v4 keys (rope_theta, rope_scaling) and the v5 key (rope_parameters).
+// Anything s2d cannot run faithfully (another architecture, biases, another activation, an
+// unknown RoPE scaling) is an InputError naming the key, never a silent approximation.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace s2d {
+
+struct RopeScaling {
+  std::string type = "default";  // default | linear | llama3
+  double factor = 1.0;
+  // llama3 only
+  double low_freq_factor = 1.0;
+  double high_freq_factor = 4.0;
+  int64_t original_max_position_embeddings = 8192;
+};
+
+struct ModelConfig {
+  std::string architecture = "LlamaForCausalLM";  // or MistralForCausalLM
+  std::string model_type = "llama";
+  int64_t vocab_size = 0;
+  int64_t hidden_size = 0;
+  int64_t intermediate_size = 0;
+  int64_t num_hidden_layers = 0;
+  int64_t num_attention_heads = 0;
+  int64_t num_key_value_heads = 0;
+  int64_t head_dim = 0;  // defaults to hidden_size / num_attention_heads
+  int64_t max_position_embeddings = 2048;
+  std::optional<int64_t> sliding_window;  // Mistral; sequences longer than this are refused
+  double rms_norm_eps = 1e-6;
+  double rope_theta = 10000.0;
+  RopeScaling rope_scaling;
+  bool tie_word_embeddings = false;
+  std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
+  std::string dtype;      // torch_dtype / dtype as saved ("bfloat16", ...), informational
+  nlohmann::json raw;     // the file as read; saving starts from it so unknown keys survive
+
+  // Longest sequence the model may attend over.
+  int64_t max_context() const;
+  int64_t num_parameters() const;
+};
+
+ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file = "config.json");
+ModelConfig load_model_config(const std::string& path);
+// The HF config.json form (v4 keys, which transformers v5, vLLM and llama.cpp all read).
+nlohmann::json model_config_to_json(const ModelConfig& c);
+
+}  // namespace s2d

@@ -1,0 +1,85 @@
+// The Llama-family decoder (Llama 1/2/3, Mistral without sliding-window attention beyond its
+// window), written against ATen so that training can use autograd on the same code.
+//
+// Dimension legend:
+//   B batch rows         T new tokens in this call      S key length (cached + new)
+//   H hidden size        NH query heads   KV key/value heads   D head dim   I MLP size   V vocab
+//
+// Conventions follow Hugging Face's modeling_llama.py:
+//   RMSNorm in fp32 then times the weight in the model dtype; RoPE in the rotate-half layout with
+//   positions counted per sequence (left padding shifts them); SwiGLU MLP; grouped-query
+//   attention through at::scaled_dot_product_attention; lm_head tied to the embedding or not.
+//
+// Thread-safety: forward() is const and re-entrant; a KVCache belongs to one caller.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "s2d/model/config.h"
+
+namespace s2d {
+
+struct LayerWeights {
+  at::Tensor q_proj, k_proj, v_proj, o_proj;  // [NH*D, H], [KV*D, H], [KV*D, H], [H, NH*D]
+  at::Tensor gate_proj, up_proj, down_proj;   // [I, H], [I, H], [H, I]
+  at::Tensor input_norm, post_attention_norm; // [H]
+};
+
+struct LlamaWeights {
+  at::Tensor embed;       // [V, H]
+  at::Tensor final_norm;  // [H]
+  at::Tensor lm_head;     // [V, H]; undefined when tie_word_embeddings
+  std::vector<LayerWeights> layers;
+};
+
+// Visits every weight with its HF name: the one place that maps names to struct fields.
+using WeightVisitor = std::function<void(const std::string& name, at::Tensor& tensor)>;
+void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn);
+
+// Preallocated keys and values: [B, KV, S_max, D] per layer. Column j holds the token at
+// absolute column j of every row; rows are left-padded, so columns line up across the batch.
+struct KVCache {
+  KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts);
+  std::vector<at::Tensor> k, v;
+  int64_t length = 0;    // columns filled so far
+  int64_t capacity = 0;  // S_max
+};
+
+class LlamaModel {
+ public:
+  LlamaModel(ModelConfig config, LlamaWeights weights);
+
+  // input_ids [B, T] int64; position_ids [B, T] int64; key_mask [B, S] bool/int (1 = real token)
+  // covering the cache's columns plus the T new ones. With a cache, appends T columns to it.
+  // `last_only` returns logits of the last column only ([B, 1, V]), which is all decoding needs.
+  // Returns logits [B, T, V] in the model dtype.
+  at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,
+                     KVCache* cache = nullptr, bool last_only = false) const;
+
+  // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
+  at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
+
+  const ModelConfig& config() const { return config_; }
+  LlamaWeights& weights() { return weights_; }
+  const LlamaWeights& weights() const { return weights_; }
+  at::TensorOptions options() const { return weights_.embed.options(); }
+
+ private:
+  at::Tensor attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                       const at::Tensor& mask, KVCache* cache, size_t layer) const;
+
+  ModelConfig config_;
+  LlamaWeights weights_;
+  at::Tensor inv_freq_;  // [D/2] fp32, RoPE frequencies with scaling applied
+};
+
+// Positions per row from a left-padded mask [B, T]: cumsum - 1, 0 on padding.
+at::Tensor positions_from_mask(const at::Tensor& attention_mask);
+// RoPE inverse frequencies [D/2] in fp32, as HF computes them (default, linear, llama3).
+at::Tensor rope_inv_freq(const ModelConfig& c, const c10::Device& device);
+
+}  // namespace s2d

@@ -1,0 +1,45 @@
+// JSON Lines I/O.
+//
+// Reader: yields (line number, parsed object); a malformed line is an InputError naming the file
+// and line. Blank lines are skipped. A final line without '\n' is accepted when reading inputs
+// (a hand-written file often lacks it); resume logic (resume.h) treats it as torn instead.
+//
+// Writer: appends one whole line per record with a single write(2) on an O_APPEND descriptor,
+// then flushes, so a crash leaves at most one torn last line, never a half-interleaved one.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+namespace s2d {
+
+// Calls `fn(line_number, object)` for every non-blank line. Throws InputError on a missing file,
+// unreadable file or malformed line. Returns the number of records.
+int64_t read_jsonl(const std::string& path,
+                   const std::function<void(int64_t line, const nlohmann::json& obj)>& fn);
+
+// Reads every record; `require_nonempty` turns an empty file into an InputError.
+std::vector<nlohmann::json> read_jsonl_all(const std::string& path, bool require_nonempty = true);
+
+class JsonlWriter {
+ public:
+  // Opens `path` for appending, creating it (and nothing else) if missing.
+  explicit JsonlWriter(const std::string& path);
+  ~JsonlWriter();
+  JsonlWriter(const JsonlWriter&) = delete;
+  JsonlWriter& operator=(const JsonlWriter&) = delete;
+
+  void write(const nlohmann::json& obj);
+  // fsync(2): call at checkpoints, not per line (it costs milliseconds).
+  void sync();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+};
+
+}  // namespace s2d

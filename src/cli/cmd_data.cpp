@@ -1,0 +1,98 @@
+// `s2d data ...`: task-file generators and validation. Thin: the work is in src/data/.
+#include <filesystem>
+#include <iostream>
+#include <map>
+
+#include "s2d/cli/commands.h"
+#include "s2d/data/generators.h"
+#include "s2d/data/task.h"
+
+namespace s2d::cli {
+
+namespace {
+
+struct GenFlags {
+  int64_t n = 100;
+  int k = 2;
+  uint64_t seed = 0;
+  std::string out, names, split_str;
+  double split = 0.0;
+  std::vector<std::string> exclude;
+};
+
+// "tasks.jsonl" + "test" -> "tasks.test.jsonl"
+std::string with_suffix(const std::string& path, const std::string& tag) {
+  std::filesystem::path p(path);
+  return (p.parent_path() / (p.stem().string() + "." + tag + p.extension().string())).string();
+}
+
+void add_generator(CLI::App& data, Commands& out, const std::string& name, const std::string& desc,
+                   const std::string& k_flag, const std::string& k_help,
+                   std::vector<Task> (*generate)(const GeneratorOptions&)) {
+  auto f = std::make_shared<GenFlags>();
+  auto cmd = add_command(data, out, name, desc);
+  CLI::App& a = *cmd->app;
+  a.add_option("--n", f->n, "Number of distinct questions")->capture_default_str();
+  a.add_option(k_flag, f->k, k_help)->capture_default_str();
+  a.add_option("--seed", f->seed, "Random seed; the same seed gives the same file")->capture_default_str();
+  a.add_option("--out", f->out, "Output task JSONL (with --split: OUT.train.jsonl and OUT.test.jsonl)");
+  a.add_option("--split", f->split,
+               "Fraction of questions held out as a test split, e.g. 0.2; no question is in both splits");
+  a.add_option("--names", f->names, "Names file, one per line (default: data/names.txt)");
+  a.add_option("--exclude", f->exclude, "Task files whose questions must not be generated (keeps sets disjoint)");
+  cmd->run = [f, cmd, generate] {
+    require_flags(*cmd->app, {"--out"});
+    GeneratorOptions opt;
+    opt.n = f->n;
+    opt.k = f->k;
+    opt.seed = f->seed;
+    opt.names = load_names(f->names.empty() ? default_names_path() : f->names);
+    for (const auto& path : f->exclude)
+      for (const auto& t : read_tasks(path)) opt.exclude.insert(t.input);
+    std::vector<Task> tasks = generate(opt);
+    if (cmd->app->get_option("--split")->count() > 0) {
+      Split s = split_tasks(std::move(tasks), f->split, f->seed);
+      write_tasks(with_suffix(f->out, "train"), s.train);
+      write_tasks(with_suffix(f->out, "test"), s.test);
+      std::cout << "wrote " << s.train.size() << " train tasks to " << with_suffix(f->out, "train") << " and "
+                << s.test.size() << " test tasks to " << with_suffix(f->out, "test") << "\n";
+    } else {
+      write_tasks(f->out, tasks);
+      std::cout << "wrote " << tasks.size() << " tasks to " << f->out << "\n";
+    }
+    return 0;
+  };
+}
+
+}  // namespace
+
+void register_data(CLI::App& root, Commands& out) {
+  CLI::App* data = root.add_subcommand("data", "Make and check task files (JSONL, schema in README)");
+  data->require_subcommand(1);
+  add_generator(*data, out, "last-letter",
+                "Last-letter concatenation: 'Take the last letters of the words in \"A B\" and concatenate them.'",
+                "--words", "Names per question (k)", generate_last_letter);
+  add_generator(*data, out, "coin-flip",
+                "Coin flip: 'A coin is heads up. X flips the coin. ... Is the coin still heads up?'", "--people",
+                "People per question (k)", generate_coin_flip);
+
+  auto path = std::make_shared<std::string>();
+  auto validate = add_command(*data, out, "validate", "Check a task file and count its tasks by type");
+  validate->app->add_option("file", *path, "Task JSONL");
+  validate->run = [path, validate] {
+    require_flags(*validate->app, {"file"});
+    auto tasks = read_tasks(*path);
+    std::map<std::string, std::pair<int, int>> by_task;  // task -> (count, labelled)
+    for (const auto& t : tasks) {
+      auto& c = by_task[t.task];
+      ++c.first;
+      c.second += t.answer.has_value();
+    }
+    std::cout << *path << ": " << tasks.size() << " tasks\n";
+    for (const auto& [name, c] : by_task)
+      std::cout << "  " << name << ": " << c.first << " (" << c.second << " with answer)\n";
+    return 0;
+  };
+}
+
+}  // namespace s2d::cli

@@ -1,0 +1,93 @@
+#include "s2d/cli/options.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+
+namespace s2d::cli {
+
+std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std::string& name,
+                                     const std::string& description) {
+  auto cmd = std::make_shared<Command>();
+  cmd->app = parent.add_subcommand(name, description);
+  cmd->app->add_option("--config", cmd->config_path,
+                       "JSON file whose keys mirror the long flags (e.g. {\"seed\": 3}); flags given on the "
+                       "command line win");
+  out.push_back(cmd);
+  return cmd;
+}
+
+namespace {
+std::string json_scalar_to_arg(const nlohmann::json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  return v.dump();  // numbers
+}
+
+std::string known_flags(const CLI::App& cmd) {
+  std::string out;
+  for (const CLI::Option* o : cmd.get_options()) {
+    for (const auto& ln : o->get_lnames()) {
+      if (ln == "help" || ln == "config") continue;
+      if (!out.empty()) out += ", ";
+      out += ln;
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void apply_config(CLI::App& cmd, const std::string& path) {
+  const std::string text = read_file(path);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    try {
+      j = nlohmann::json::parse(text);  // throws, with the position of the first error
+    } catch (const nlohmann::json::parse_error& e) {
+      throw_input("malformed JSON config", {.file = path, .found = e.what()});
+    }
+  }
+  if (!j.is_object()) {
+    throw_input("config must be a JSON object", {.file = path, .expected = "{\"flag\": value, ...}",
+                                                 .found = std::string(j.type_name())});
+  }
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    std::string key = it.key();
+    std::replace(key.begin(), key.end(), '_', '-');
+    CLI::Option* opt = key == "config" ? nullptr : cmd.get_option_no_throw("--" + key);
+    if (opt == nullptr) {
+      throw_input("unknown config key", {.file = path, .field = it.key(),
+                                         .expected = "one of: " + known_flags(cmd), .found = it.key()});
+    }
+    if (opt->count() > 0 || it->is_null()) continue;  // the command line wins
+    if (it->is_object()) {
+      throw_input("wrong type in config", {.file = path, .field = it.key(), .expected = opt->get_type_name(),
+                                           .found = "an object"});
+    }
+    if (it->is_array()) {
+      for (const auto& v : *it) opt->add_result(json_scalar_to_arg(v));
+    } else {
+      opt->add_result(json_scalar_to_arg(*it));
+    }
+    try {
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      throw_input("bad value in config", {.file = path, .field = it.key(), .expected = opt->get_type_name(),
+                                          .found = it->dump() + " (" + e.what() + ")"});
+    }
+  }
+}
+
+void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags) {
+  for (const char* f : flags) {
+    const CLI::Option* opt = cmd.get_option_no_throw(f);
+    if (opt == nullptr || opt->count() == 0) {
+      throw_input("missing required flag", {.field = f, .expected = "a value on the command line or in --config",
+                                            .found = "none", .hint = "see 's2d " + cmd.get_name() + " --help'"});
+    }
+  }
+}
+
+}  // namespace s2d::cli

@@ -1,0 +1,59 @@
+#include <iostream>
+
+#include "s2d/cli/commands.h"
+#include "s2d/util/error.h"
+#include "s2d/util/log.h"
+#include "s2d/version.h"
+
+namespace s2d::cli {
+
+namespace {
+const char* kIntro =
+    "s2d: distil an LLM's System 2 reasoning into its System 1 answers\n"
+    "(Yu, Xu, Weston, Kulikov 2024, 'Distilling System 2 into System 1').\n\n"
+    "Pipeline:  s2d data ... -> tasks.jsonl  -> s2d generate -> samples.jsonl\n"
+    "           -> s2d filter -> sft.jsonl -> s2d distill -> model dir -> s2d eval -> report\n"
+    "Every subcommand takes --config FILE.json (keys = long flags) and has its own --help.";
+}
+
+int run(int argc, char** argv) {
+  CLI::App root{kIntro, "s2d"};
+  root.set_version_flag("--version", std::string("s2d ") + S2D_VERSION);
+  root.require_subcommand(1);
+  root.fallthrough();  // global flags may follow the subcommand
+  int verbose = 0;
+  std::string log_level = "info";
+  root.add_flag("-v,--verbose", verbose, "More logging (-v debug, -vv trace)");
+  root.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")->capture_default_str();
+
+  Commands commands;
+  register_data(root, commands);
+  register_pipeline_stages(root, commands);
+  register_inspect(root, commands);
+
+  try {
+    root.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = root.exit(e);  // prints help, version or the parse error
+    return code == 0 ? 0 : 2;
+  }
+
+  try {
+    log::setup(verbose >= 2 ? "trace" : verbose == 1 ? "debug" : log_level);
+    for (auto& cmd : commands) {
+      if (!cmd->app->parsed()) continue;
+      if (!cmd->config_path.empty()) apply_config(*cmd->app, cmd->config_path);
+      return cmd->run();
+    }
+    std::cerr << root.help();
+    return 2;
+  } catch (const Error& e) {
+    log::error(e.what());
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    log::error(e.what());
+    return 1;
+  }
+}
+
+}  // namespace s2d::cli

@@ -1,0 +1,159 @@
+#include "s2d/data/generators.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <unordered_set>
+
+#include "s2d/util/error.h"
+
+#ifndef S2D_SOURCE_DATA_DIR
+#define S2D_SOURCE_DATA_DIR "data"
+#endif
+
+namespace s2d {
+
+namespace {
+
+// Unbiased integer in [0, n) from a 64-bit Mersenne Twister, identical on every platform.
+uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  uint64_t x;
+  do x = rng();
+  while (x >= limit);
+  return x % n;
+}
+
+// k distinct indices from [0, n), in draw order (partial Fisher-Yates).
+std::vector<size_t> draw_distinct(std::mt19937_64& rng, size_t n, int k) {
+  std::vector<size_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = i;
+  for (int i = 0; i < k; ++i) std::swap(idx[i], idx[i + uniform_below(rng, n - i)]);
+  idx.resize(k);
+  return idx;
+}
+
+void check_options(const GeneratorOptions& opt, const char* what_k) {
+  if (opt.n <= 0) throw_input("must be positive", {.field = "--n", .expected = ">= 1", .found = std::to_string(opt.n)});
+  if (opt.k <= 0) {
+    throw_input("must be positive", {.field = what_k, .expected = ">= 1", .found = std::to_string(opt.k)});
+  }
+  if (opt.names.size() < static_cast<size_t>(opt.k)) {
+    throw_input("not enough names for distinct words per question",
+                {.field = what_k, .expected = "<= " + std::to_string(opt.names.size()) + " (names available)",
+                 .found = std::to_string(opt.k)});
+  }
+}
+
+// Draws questions until `n` distinct ones exist; gives up with a clear error when the space of
+// questions is too small (e.g. 1 word from 3 names) rather than looping forever.
+template <typename MakeFn>
+std::vector<Task> generate_distinct(const GeneratorOptions& opt, const std::string& task_name, MakeFn make) {
+  std::mt19937_64 rng(opt.seed);
+  std::vector<Task> out;
+  std::unordered_set<std::string> seen(opt.exclude.begin(), opt.exclude.end());
+  const int64_t max_attempts = opt.n * 50 + 1000;
+  int64_t attempts = 0;
+  while (static_cast<int64_t>(out.size()) < opt.n) {
+    if (++attempts > max_attempts) {
+      throw_input("cannot find enough distinct questions",
+                  {.field = "--n", .expected = "at most about " + std::to_string(out.size()),
+                   .found = std::to_string(opt.n),
+                   .hint = "use more names, a larger k, or fewer excluded tasks"});
+    }
+    Task t = make(rng);
+    if (!seen.insert(t.input).second) continue;
+    char id[96];
+    std::snprintf(id, sizeof id, "%s-k%d-s%llu-%06zu", task_name.c_str(), opt.k,
+                  static_cast<unsigned long long>(opt.seed), out.size());
+    t.id = id;
+    t.task = task_name;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+char lower_ascii(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+}  // namespace
+
+std::string default_names_path() {
+  if (const char* dir = std::getenv("S2D_DATA_DIR"); dir && *dir) return std::string(dir) + "/names.txt";
+  return std::string(S2D_SOURCE_DATA_DIR) + "/names.txt";
+}
+
+std::vector<std::string> load_names(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw_input("cannot open names file", {.file = path, .hint = "pass --names FILE or set S2D_DATA_DIR"});
+  std::vector<std::string> names;
+  std::unordered_set<std::string> seen;
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    if (seen.insert(line).second) names.push_back(line);
+  }
+  if (names.size() < 2) {
+    throw_input("too few names", {.file = path, .expected = ">= 2 distinct names", .found = std::to_string(names.size())});
+  }
+  return names;
+}
+
+std::vector<Task> generate_last_letter(const GeneratorOptions& opt) {
+  check_options(opt, "--words");
+  return generate_distinct(opt, "last-letter", [&](std::mt19937_64& rng) {
+    std::string words, answer;
+    for (size_t i : draw_distinct(rng, opt.names.size(), opt.k)) {
+      const std::string& w = opt.names[i];
+      if (!words.empty()) words += ' ';
+      words += w;
+      answer += lower_ascii(w.back());
+    }
+    Task t;
+    t.input = "Take the last letters of the words in \"" + words + "\" and concatenate them.";
+    t.answer = answer;
+    t.meta = {{"words", opt.k}};
+    return t;
+  });
+}
+
+std::vector<Task> generate_coin_flip(const GeneratorOptions& opt) {
+  check_options(opt, "--people");
+  return generate_distinct(opt, "coin-flip", [&](std::mt19937_64& rng) {
+    std::string text = "A coin is heads up.";
+    int flips = 0;
+    for (size_t i : draw_distinct(rng, opt.names.size(), opt.k)) {
+      const bool flip = uniform_below(rng, 2) == 1;
+      flips += flip;
+      text += " " + opt.names[i] + (flip ? " flips the coin." : " does not flip the coin.");
+    }
+    text += " Is the coin still heads up?";
+    Task t;
+    t.input = text;
+    t.answer = (flips % 2 == 0) ? "yes" : "no";
+    t.meta = {{"people", opt.k}, {"flips", flips}};
+    return t;
+  });
+}
+
+Split split_tasks(std::vector<Task> tasks, double test_fraction, uint64_t seed) {
+  if (!(test_fraction > 0.0 && test_fraction < 1.0)) {
+    throw_input("split fraction out of range", {.field = "--split", .expected = "a test fraction in (0, 1)",
+                                                .found = std::to_string(test_fraction)});
+  }
+  std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
+  for (size_t i = tasks.size(); i > 1; --i) std::swap(tasks[i - 1], tasks[uniform_below(rng, i)]);
+  const auto n_test = static_cast<size_t>(std::llround(static_cast<double>(tasks.size()) * test_fraction));
+  if (n_test == 0 || n_test == tasks.size()) {
+    throw_input("split leaves one side empty", {.field = "--split", .expected = "both splits non-empty",
+                                                .found = std::to_string(n_test) + " of " + std::to_string(tasks.size()) + " in test"});
+  }
+  Split s;
+  s.test.assign(std::make_move_iterator(tasks.begin()), std::make_move_iterator(tasks.begin() + n_test));
+  s.train.assign(std::make_move_iterator(tasks.begin() + n_test), std::make_move_iterator(tasks.end()));
+  return s;
+}
+
+}  // namespace s2d

@@ -1,0 +1,188 @@
+#include "s2d/model/config.h"
+
+#include <algorithm>
+
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+
+namespace s2d {
+
+namespace {
+
+int64_t req_int(const nlohmann::json& j, const char* key, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end()) throw_input("missing key", {.file = file, .field = key, .expected = "an integer", .found = "nothing"});
+  if (!it->is_number_integer()) {
+    throw_input("wrong type", {.file = file, .field = key, .expected = "an integer", .found = it->dump()});
+  }
+  const int64_t v = it->get<int64_t>();
+  if (v <= 0) throw_input("must be positive", {.file = file, .field = key, .expected = "> 0", .found = it->dump()});
+  return v;
+}
+
+double opt_num(const nlohmann::json& j, const char* key, double dflt, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return dflt;
+  if (!it->is_number()) throw_input("wrong type", {.file = file, .field = key, .expected = "a number", .found = it->dump()});
+  return it->get<double>();
+}
+
+std::optional<int64_t> opt_token(const nlohmann::json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  if (it->is_number_integer()) return it->get<int64_t>();
+  if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) return (*it)[0].get<int64_t>();  // eos lists
+  return std::nullopt;
+}
+
+void refuse_true(const nlohmann::json& j, const char* key, const std::string& file) {
+  auto it = j.find(key);
+  if (it != j.end() && it->is_boolean() && it->get<bool>()) {
+    throw_input("unsupported setting", {.file = file, .field = key, .expected = "false", .found = "true"});
+  }
+}
+
+RopeScaling parse_rope(const nlohmann::json& rs, const std::string& file, const char* key) {
+  RopeScaling r;
+  if (rs.is_null()) return r;
+  if (!rs.is_object()) throw_input("wrong type", {.file = file, .field = key, .expected = "an object or null", .found = rs.dump()});
+  std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
+  const std::string field = std::string(key) + ".rope_type";
+  if (type == "default") return r;
+  if (type != "linear" && type != "llama3") {
+    throw_input("unsupported RoPE scaling", {.file = file, .field = field, .expected = "default|linear|llama3",
+                                             .found = type});
+  }
+  r.type = type;
+  r.factor = opt_num(rs, "factor", 1.0, file);
+  if (type == "llama3") {
+    r.low_freq_factor = opt_num(rs, "low_freq_factor", 1.0, file);
+    r.high_freq_factor = opt_num(rs, "high_freq_factor", 4.0, file);
+    r.original_max_position_embeddings =
+        static_cast<int64_t>(opt_num(rs, "original_max_position_embeddings", 8192, file));
+  }
+  return r;
+}
+
+}  // namespace
+
+int64_t ModelConfig::max_context() const {
+  return sliding_window ? std::min(max_position_embeddings, *sliding_window) : max_position_embeddings;
+}
+
+int64_t ModelConfig::num_parameters() const {
+  const int64_t q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
+  const int64_t per_layer = hidden_size * (q + 2 * kv) + q * hidden_size + 3 * hidden_size * intermediate_size +
+                            2 * hidden_size;
+  return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * per_layer + hidden_size;
+}
+
+ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file) {
+  if (!j.is_object()) throw_input("config must be a JSON object", {.file = file, .found = j.dump().substr(0, 40)});
+  ModelConfig c;
+  c.raw = j;
+  c.model_type = j.value("model_type", std::string("llama"));
+  if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty()) {
+    c.architecture = (*it)[0].get<std::string>();
+  } else {
+    c.architecture = c.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM";
+  }
+  if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM") {
+    throw_input("unsupported architecture", {.file = file, .field = "architectures",
+                                             .expected = "LlamaForCausalLM or MistralForCausalLM",
+                                             .found = c.architecture});
+  }
+  c.vocab_size = req_int(j, "vocab_size", file);
+  c.hidden_size = req_int(j, "hidden_size", file);
+  c.intermediate_size = req_int(j, "intermediate_size", file);
+  c.num_hidden_layers = req_int(j, "num_hidden_layers", file);
+  c.num_attention_heads = req_int(j, "num_attention_heads", file);
+  c.num_key_value_heads = j.contains("num_key_value_heads") && !j["num_key_value_heads"].is_null()
+                              ? req_int(j, "num_key_value_heads", file)
+                              : c.num_attention_heads;
+  if (c.num_attention_heads % c.num_key_value_heads != 0) {
+    throw_input("heads must be a multiple of key-value heads",
+                {.file = file, .field = "num_key_value_heads",
+                 .expected = "a divisor of num_attention_heads=" + std::to_string(c.num_attention_heads),
+                 .found = std::to_string(c.num_key_value_heads)});
+  }
+  if (j.contains("head_dim") && !j["head_dim"].is_null()) {
+    c.head_dim = req_int(j, "head_dim", file);
+  } else {
+    if (c.hidden_size % c.num_attention_heads != 0) {
+      throw_input("hidden_size is not a multiple of num_attention_heads", {.file = file, .field = "hidden_size"});
+    }
+    c.head_dim = c.hidden_size / c.num_attention_heads;
+  }
+  if (c.head_dim % 2 != 0) throw_input("RoPE needs an even head_dim", {.file = file, .field = "head_dim", .found = std::to_string(c.head_dim)});
+  if (j.contains("max_position_embeddings")) c.max_position_embeddings = req_int(j, "max_position_embeddings", file);
+  if (auto it = j.find("sliding_window"); it != j.end() && it->is_number_integer()) c.sliding_window = it->get<int64_t>();
+  c.rms_norm_eps = opt_num(j, "rms_norm_eps", 1e-6, file);
+  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
+  const std::string act = j.value("hidden_act", std::string("silu"));
+  if (act != "silu") throw_input("unsupported activation", {.file = file, .field = "hidden_act", .expected = "silu", .found = act});
+  refuse_true(j, "attention_bias", file);
+  refuse_true(j, "mlp_bias", file);
+  if (j.value("pretraining_tp", 1) != 1) {
+    // pretraining_tp only changes how HF splits matmuls; the math is the same. Accepted.
+  }
+
+  // RoPE: v5 puts theta and scaling in rope_parameters; v4 uses rope_theta + rope_scaling.
+  if (auto it = j.find("rope_parameters"); it != j.end() && it->is_object()) {
+    c.rope_theta = opt_num(*it, "rope_theta", opt_num(j, "rope_theta", 10000.0, file), file);
+    c.rope_scaling = parse_rope(*it, file, "rope_parameters");
+  } else {
+    c.rope_theta = opt_num(j, "rope_theta", 10000.0, file);
+    if (auto rs = j.find("rope_scaling"); rs != j.end()) c.rope_scaling = parse_rope(*rs, file, "rope_scaling");
+  }
+  c.bos_token_id = opt_token(j, "bos_token_id");
+  c.eos_token_id = opt_token(j, "eos_token_id");
+  c.pad_token_id = opt_token(j, "pad_token_id");
+  c.dtype = j.value("torch_dtype", j.value("dtype", std::string()));
+  return c;
+}
+
+ModelConfig load_model_config(const std::string& path) {
+  const std::string text = read_file(path);
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded()) throw_input("config.json is not valid JSON", {.file = path});
+  return parse_model_config(j, path);
+}
+
+nlohmann::json model_config_to_json(const ModelConfig& c) {
+  nlohmann::json j = c.raw.is_object() ? c.raw : nlohmann::json::object();
+  j.erase("rope_parameters");  // written below in the v4 form, which every reader understands
+  j["architectures"] = {c.architecture};
+  j["model_type"] = c.model_type;
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["num_key_value_heads"] = c.num_key_value_heads;
+  j["head_dim"] = c.head_dim;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["rms_norm_eps"] = c.rms_norm_eps;
+  j["rope_theta"] = c.rope_theta;
+  if (c.rope_scaling.type == "default") {
+    j["rope_scaling"] = nullptr;
+  } else {
+    nlohmann::json rs = {{"rope_type", c.rope_scaling.type}, {"factor", c.rope_scaling.factor}};
+    if (c.rope_scaling.type == "llama3") {
+      rs["low_freq_factor"] = c.rope_scaling.low_freq_factor;
+      rs["high_freq_factor"] = c.rope_scaling.high_freq_factor;
+      rs["original_max_position_embeddings"] = c.rope_scaling.original_max_position_embeddings;
+    }
+    j["rope_scaling"] = rs;
+  }
+  j["tie_word_embeddings"] = c.tie_word_embeddings;
+  j["hidden_act"] = "silu";
+  // Token ids: keep the file's own form (Llama 3 lists several eos ids).
+  if (c.bos_token_id && !j.contains("bos_token_id")) j["bos_token_id"] = *c.bos_token_id;
+  if (c.eos_token_id && !j.contains("eos_token_id")) j["eos_token_id"] = *c.eos_token_id;
+  if (c.pad_token_id && !j.contains("pad_token_id")) j["pad_token_id"] = *c.pad_token_id;
+  if (!c.dtype.empty()) j[j.contains("dtype") ? "dtype" : "torch_dtype"] = c.dtype;
+  return j;
+}
+
+}  // namespace s2d

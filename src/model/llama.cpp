@@ -1,0 +1,157 @@
+#include "s2d/model/llama.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "s2d/util/error.h"
+
+namespace s2d {
+
+namespace {
+
+// HF LlamaRMSNorm: normalise in fp32, cast back, then scale by the weight. x [..., H]
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
+  xf = xf * at::rsqrt(var + eps);
+  return weight * xf.to(x.scalar_type());
+}
+
+// [x1, x2] -> [-x2, x1] over the last dim (HF's non-interleaved RoPE layout).
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
+void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn) {
+  fn("model.embed_tokens.weight", w.embed);
+  w.layers.resize(static_cast<size_t>(c.num_hidden_layers));
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    auto& L = w.layers[static_cast<size_t>(i)];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    fn(p + "self_attn.q_proj.weight", L.q_proj);
+    fn(p + "self_attn.k_proj.weight", L.k_proj);
+    fn(p + "self_attn.v_proj.weight", L.v_proj);
+    fn(p + "self_attn.o_proj.weight", L.o_proj);
+    fn(p + "mlp.gate_proj.weight", L.gate_proj);
+    fn(p + "mlp.up_proj.weight", L.up_proj);
+    fn(p + "mlp.down_proj.weight", L.down_proj);
+    fn(p + "input_layernorm.weight", L.input_norm);
+    fn(p + "post_attention_layernorm.weight", L.post_attention_norm);
+  }
+  fn("model.norm.weight", w.final_norm);
+  if (!c.tie_word_embeddings) fn("lm_head.weight", w.lm_head);
+}
+
+KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts)
+    : capacity(max_len) {
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    k.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
+    v.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
+  }
+}
+
+at::Tensor rope_inv_freq(const ModelConfig& c, const c10::Device& device) {
+  const int64_t D = c.head_dim;
+  // Same op order as HF's _compute_default_rope_parameters, so fp32 values agree bit for bit.
+  at::Tensor exponent = at::arange(0, D, 2, at::TensorOptions().dtype(at::kLong).device(device)).to(at::kFloat) / D;
+  at::Tensor inv_freq = 1.0 / at::pow(c.rope_theta, exponent);
+  const auto& rs = c.rope_scaling;
+  if (rs.type == "linear") {
+    inv_freq = inv_freq / rs.factor;
+  } else if (rs.type == "llama3") {
+    const double old_len = static_cast<double>(rs.original_max_position_embeddings);
+    const double low_wavelen = old_len / rs.low_freq_factor;
+    const double high_wavelen = old_len / rs.high_freq_factor;
+    at::Tensor wavelen = 2 * M_PI / inv_freq;
+    at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / rs.factor, inv_freq);
+    at::Tensor smooth = (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    at::Tensor smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
+    at::Tensor medium = at::logical_not(wavelen < high_wavelen) & at::logical_not(wavelen > low_wavelen);
+    inv_freq = at::where(medium, smoothed, scaled);
+  }
+  return inv_freq;
+}
+
+at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
+  at::Tensor m = attention_mask.to(at::kLong);
+  return (m.cumsum(1) - 1).clamp_min(0);
+}
+
+LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights)
+    : config_(std::move(config)), weights_(std::move(weights)) {
+  inv_freq_ = rope_inv_freq(config_, weights_.embed.device());
+}
+
+at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos,
+                                 const at::Tensor& sin, const at::Tensor& mask, KVCache* cache, size_t layer) const {
+  const int64_t B = x.size(0), T = x.size(1);
+  const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
+  at::Tensor q = at::linear(x, w.q_proj).view({B, T, NH, D}).transpose(1, 2);  // [B, NH, T, D]
+  at::Tensor k = at::linear(x, w.k_proj).view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+  at::Tensor v = at::linear(x, w.v_proj).view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+  q = q * cos + rotate_half(q) * sin;
+  k = k * cos + rotate_half(k) * sin;
+  if (cache != nullptr) {
+    const int64_t past = cache->length;
+    cache->k[layer].narrow(2, past, T).copy_(k);
+    cache->v[layer].narrow(2, past, T).copy_(v);
+    k = cache->k[layer].narrow(2, 0, past + T);  // [B, KV, S, D]
+    v = cache->v[layer].narrow(2, 0, past + T);
+  }
+  at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
+                                                    /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
+  out = out.transpose(1, 2).reshape({B, T, NH * D});  // [B, T, NH*D]
+  return at::linear(out, w.o_proj);
+}
+
+at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,
+                               KVCache* cache, bool last_only) const {
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  const int64_t past = cache ? cache->length : 0, S = past + T;
+  if (key_mask.dim() != 2 || key_mask.size(0) != B || key_mask.size(1) != S) {
+    throw_runtime("key mask has the wrong shape", {.field = "key_mask",
+                                                    .expected = "[" + std::to_string(B) + ", " + std::to_string(S) + "]",
+                                                    .found = c10::str(key_mask.sizes())});
+  }
+  if (cache && S > cache->capacity) {
+    throw_runtime("KV cache is full", {.field = "kv_cache", .expected = "<= " + std::to_string(cache->capacity) + " columns",
+                                       .found = std::to_string(S)});
+  }
+  const auto dev = input_ids.device();
+  const auto dtype = weights_.embed.scalar_type();
+
+  // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
+  at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  at::Tensor cos = emb.cos().to(dtype).unsqueeze(1), sin = emb.sin().to(dtype).unsqueeze(1);
+
+  // Boolean mask [B, 1, T, S]: causal over absolute columns, real keys only. The diagonal is always
+  // open so that a padding query has one key (an all-masked row would make SDPA return NaN).
+  at::Tensor q_col = at::arange(past, S, at::TensorOptions().dtype(at::kLong).device(dev)).view({T, 1});
+  at::Tensor k_col = at::arange(0, S, at::TensorOptions().dtype(at::kLong).device(dev)).view({1, S});
+  at::Tensor mask = (k_col <= q_col).unsqueeze(0) & key_mask.to(at::kBool).unsqueeze(1);  // [B, T, S]
+  mask = (mask | (k_col == q_col).unsqueeze(0)).unsqueeze(1);
+
+  at::Tensor h = at::embedding(weights_.embed, input_ids);  // [B, T, H]
+  const double eps = config_.rms_norm_eps;
+  for (size_t i = 0; i < weights_.layers.size(); ++i) {
+    const auto& L = weights_.layers[i];
+    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, cache, i);
+    at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
+    h = h + at::linear(at::silu(at::linear(x, L.gate_proj)) * at::linear(x, L.up_proj), L.down_proj);
+  }
+  if (cache) cache->length = S;
+  if (last_only) h = h.slice(1, T - 1);
+  h = rms_norm(h, weights_.final_norm, eps);
+  return at::linear(h, config_.tie_word_embeddings ? weights_.embed : weights_.lm_head);  // [B, T, V]
+}
+
+at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {
+  return forward(input_ids, positions_from_mask(attention_mask), attention_mask, nullptr, false);
+}
+
+}  // namespace s2d

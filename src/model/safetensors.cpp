@@ -1,0 +1,226 @@
+#include "s2d/model/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+
+namespace fs = std::filesystem;
+
+namespace s2d {
+
+size_t st_dtype_size(StDtype d) { return d == StDtype::F32 ? 4 : 2; }
+const char* st_dtype_name(StDtype d) {
+  switch (d) {
+    case StDtype::F32: return "F32";
+    case StDtype::F16: return "F16";
+    case StDtype::BF16: return "BF16";
+  }
+  return "?";
+}
+
+namespace {
+
+StTensorView parse_entry(const std::string& path, const std::string& name, const nlohmann::json& e,
+                         uint64_t data_size, const uint8_t* data_base) {
+  auto bad = [&](const std::string& what, const std::string& expected, const std::string& found) {
+    throw_input(what, {.file = path, .field = "tensor " + name, .expected = expected, .found = found});
+  };
+  if (!e.is_object()) bad("bad header entry", "an object", e.dump());
+  StTensorView v;
+  v.name = name;
+  const auto dt = e.find("dtype");
+  if (dt == e.end() || !dt->is_string()) bad("missing dtype", "dtype string", e.dump());
+  const std::string d = dt->get<std::string>();
+  if (d == "F32") v.dtype = StDtype::F32;
+  else if (d == "F16") v.dtype = StDtype::F16;
+  else if (d == "BF16") v.dtype = StDtype::BF16;
+  else bad("unsupported dtype", "BF16, F16 or F32", d);
+
+  const auto sh = e.find("shape");
+  if (sh == e.end() || !sh->is_array()) bad("missing shape", "an array of sizes", e.dump());
+  uint64_t numel = 1;
+  for (const auto& s : *sh) {
+    if (!s.is_number_unsigned()) bad("bad shape", "non-negative integers", sh->dump());
+    const uint64_t dim = s.get<uint64_t>();
+    if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) bad("shape overflows", "a sane shape", sh->dump());
+    numel *= dim;
+    v.shape.push_back(static_cast<int64_t>(dim));
+  }
+  const auto off = e.find("data_offsets");
+  if (off == e.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
+      !(*off)[1].is_number_unsigned()) {
+    bad("bad data_offsets", "[begin, end]", off == e.end() ? "nothing" : off->dump());
+  }
+  const uint64_t begin = (*off)[0].get<uint64_t>(), end = (*off)[1].get<uint64_t>();
+  if (begin > end || end > data_size) {
+    bad("data offsets past the end of the file (truncated?)",
+        "[begin, end] within " + std::to_string(data_size) + " data bytes", off->dump());
+  }
+  const uint64_t want = numel * st_dtype_size(v.dtype);
+  if (end - begin != want) {
+    bad("byte count does not match shape and dtype", std::to_string(want) + " bytes",
+        std::to_string(end - begin) + " bytes");
+  }
+  v.data = data_base + begin;
+  v.nbytes = static_cast<size_t>(want);
+  return v;
+}
+
+}  // namespace
+
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw_input(std::string("cannot open safetensors file: ") + std::strerror(errno), {.file = path});
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw_input("cannot stat", {.file = path});
+  }
+  size_ = static_cast<size_t>(st.st_size);
+  if (size_ < 8) {
+    ::close(fd);
+    throw_input("truncated safetensors file", {.file = path, .expected = ">= 8 bytes", .found = std::to_string(size_) + " bytes"});
+  }
+  map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (map_ == MAP_FAILED) {
+    map_ = nullptr;
+    throw_runtime(std::string("mmap failed: ") + std::strerror(errno), {.file = path});
+  }
+  try {
+    const auto* bytes = static_cast<const uint8_t*>(map_);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];  // little-endian u64
+    if (n > kMaxHeaderBytes) {
+      throw_input("safetensors header too large", {.file = path, .expected = "<= 100 MB",
+                                                   .found = std::to_string(n) + " bytes"});
+    }
+    if (n > size_ - 8) {
+      throw_input("truncated safetensors file: header runs past the end",
+                  {.file = path, .expected = std::to_string(n) + " header bytes",
+                   .found = std::to_string(size_ - 8) + " bytes after the length"});
+    }
+    nlohmann::json header = nlohmann::json::parse(bytes + 8, bytes + 8 + n, nullptr, false);
+    if (header.is_discarded() || !header.is_object()) {
+      throw_input("safetensors header is not a JSON object", {.file = path});
+    }
+    const uint64_t data_size = size_ - 8 - n;
+    const uint8_t* data_base = bytes + 8 + n;
+    for (auto it = header.begin(); it != header.end(); ++it) {
+      if (it.key() == "__metadata__") {
+        if (it->is_object())
+          for (auto m = it->begin(); m != it->end(); ++m)
+            if (m->is_string()) metadata_[m.key()] = m->get<std::string>();
+        continue;
+      }
+      tensors_.emplace(it.key(), parse_entry(path, it.key(), *it, data_size, data_base));
+    }
+  } catch (...) {
+    ::munmap(map_, size_);
+    map_ = nullptr;
+    throw;
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) ::munmap(map_, size_);
+}
+
+void write_safetensors(const std::string& path, const std::vector<StTensorBytes>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, const StTensorBytes*> sorted;
+  for (const auto& t : tensors) {
+    if (!sorted.emplace(t.name, &t).second) throw_runtime("duplicate tensor name", {.file = path, .field = t.name});
+  }
+  nlohmann::json header = nlohmann::json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : sorted) {
+    header[name] = {{"dtype", st_dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {offset, offset + t->nbytes}}};
+    offset += t->nbytes;
+  }
+  std::string h = header.dump();
+  h.append((8 - h.size() % 8) % 8, ' ');  // pad so tensor data starts 8-byte aligned
+  std::string out;
+  out.reserve(8 + h.size() + offset);
+  const uint64_t n = h.size();
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out += h;
+  for (const auto& [name, t] : sorted) out.append(static_cast<const char*>(t->data), t->nbytes);
+  write_file_atomic(path, out);
+}
+
+std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<StTensorBytes>& tensors,
+                                                   uint64_t max_shard_bytes) {
+  uint64_t total = 0;
+  for (const auto& t : tensors) total += t.nbytes;
+  if (total <= max_shard_bytes) {
+    write_safetensors(dir + "/model.safetensors", tensors);
+    return {"model.safetensors"};
+  }
+  // Greedy packing in name order, as HF does: a new shard starts when the next tensor would overflow.
+  std::map<std::string, const StTensorBytes*> sorted;
+  for (const auto& t : tensors) sorted.emplace(t.name, &t);
+  std::vector<std::vector<StTensorBytes>> shards(1);
+  uint64_t cur = 0;
+  for (const auto& [name, t] : sorted) {
+    if (cur > 0 && cur + t->nbytes > max_shard_bytes) {
+      shards.emplace_back();
+      cur = 0;
+    }
+    shards.back().push_back(*t);
+    cur += t->nbytes;
+  }
+  std::vector<std::string> names;
+  nlohmann::json weight_map = nlohmann::json::object();
+  char buf[64];
+  for (size_t i = 0; i < shards.size(); ++i) {
+    std::snprintf(buf, sizeof buf, "model-%05zu-of-%05zu.safetensors", i + 1, shards.size());
+    write_safetensors(dir + "/" + buf, shards[i]);
+    for (const auto& t : shards[i]) weight_map[t.name] = buf;
+    names.emplace_back(buf);
+  }
+  nlohmann::json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+  write_file_atomic(dir + "/model.safetensors.index.json", index.dump(2) + "\n");
+  names.emplace_back("model.safetensors.index.json");
+  return names;
+}
+
+StFileSet find_safetensors(const std::string& dir) {
+  StFileSet set;
+  const fs::path d(dir);
+  const fs::path index = d / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    nlohmann::json j = nlohmann::json::parse(read_file(index.string()), nullptr, false);
+    if (j.is_discarded() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
+      throw_input("bad safetensors index", {.file = index.string(), .expected = "{\"weight_map\": {...}}"});
+    }
+    std::set<std::string> files;
+    for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
+      if (!it->is_string()) throw_input("bad weight_map entry", {.file = index.string(), .field = it.key()});
+      set.index_weight_map[it.key()] = it->get<std::string>();
+      files.insert(it->get<std::string>());
+    }
+    for (const auto& f : files) set.files.push_back((d / f).string());
+    return set;
+  }
+  if (fs::exists(d / "model.safetensors")) {
+    set.files.push_back((d / "model.safetensors").string());
+    return set;
+  }
+  throw_input("no weights found", {.file = dir, .expected = "model.safetensors or model.safetensors.index.json",
+                                   .found = "neither", .hint = "s2d reads Hugging Face safetensors checkpoints"});
+}
+
+}  // namespace s2d

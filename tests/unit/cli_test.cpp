@@ -1,0 +1,153 @@
+// Drives the real CLI entry point (s2d::cli::run) in-process: exit codes, messages, --config.
+#include <gtest/gtest.h>
+
+#include "s2d/cli/commands.h"
+#include "s2d/data/task.h"
+#include "test_util.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+struct Result {
+  int code;
+  std::string out, err;
+};
+
+Result run_cli(std::vector<std::string> args) {
+  args.insert(args.begin(), "s2d");
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  ::testing::internal::CaptureStdout();
+  ::testing::internal::CaptureStderr();
+  const int code = cli::run(static_cast<int>(argv.size()), argv.data());
+  Result r{code, ::testing::internal::GetCapturedStdout(), ::testing::internal::GetCapturedStderr()};
+  return r;
+}
+
+int count_lines(const std::string& s) { return static_cast<int>(std::count(s.begin(), s.end(), '\n')); }
+}  // namespace
+
+TEST(Cli, HelpAndVersionExitZero) {
+  auto r = run_cli({"--help"});
+  EXPECT_EQ(r.code, 0);
+  for (const char* sub : {"generate", "filter", "distill", "eval", "data", "inspect"})
+    EXPECT_NE(r.out.find(sub), std::string::npos) << sub;
+  EXPECT_EQ(run_cli({"--version"}).code, 0);
+  for (const char* sub : {"generate", "filter", "distill", "eval"}) {
+    auto h = run_cli({sub, "--help"});
+    EXPECT_EQ(h.code, 0) << sub;
+    EXPECT_NE(h.out.find("--config"), std::string::npos) << sub;
+  }
+}
+
+TEST(Cli, UsageErrorsExitTwo) {
+  EXPECT_EQ(run_cli({}).code, 2);
+  EXPECT_EQ(run_cli({"data", "last-letter", "--n", "notanumber", "--out", "x"}).code, 2);
+  EXPECT_EQ(run_cli({"--log-level", "loud", "data", "validate", "x"}).code, 2);
+}
+
+TEST(Cli, GeneratesDeterministicTaskFiles) {
+  const auto dir = fresh_dir("d");
+  auto r = run_cli({"data", "last-letter", "--n", "30", "--words", "4", "--seed", "5", "--out", dir + "/a.jsonl"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  run_cli({"data", "last-letter", "--n", "30", "--words", "4", "--seed", "5", "--out", dir + "/b.jsonl"});
+  EXPECT_EQ(read_text(dir + "/a.jsonl"), read_text(dir + "/b.jsonl"));
+  EXPECT_EQ(count_lines(read_text(dir + "/a.jsonl")), 30);
+}
+
+TEST(Cli, SplitWritesTwoDisjointFiles) {
+  const auto dir = fresh_dir("d");
+  auto r = run_cli({"data", "coin-flip", "--n", "50", "--people", "3", "--split", "0.2", "--out", dir + "/cf.jsonl"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto train = read_tasks(dir + "/cf.train.jsonl"), test = read_tasks(dir + "/cf.test.jsonl");
+  EXPECT_EQ(train.size(), 40u);
+  EXPECT_EQ(test.size(), 10u);
+  std::set<std::string> seen;
+  for (const auto& t : train) seen.insert(t.input);
+  for (const auto& t : test) EXPECT_FALSE(seen.count(t.input));
+}
+
+TEST(Cli, ExcludeKeepsAnotherFilesQuestionsOut) {
+  const auto dir = fresh_dir("d");
+  ASSERT_EQ(run_cli({"data", "coin-flip", "--n", "100", "--people", "2", "--out", dir + "/a.jsonl"}).code, 0);
+  auto r = run_cli({"data", "coin-flip", "--n", "100", "--people", "2", "--seed", "1", "--exclude", dir + "/a.jsonl",
+                    "--out", dir + "/b.jsonl"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::set<std::string> a;
+  for (const auto& t : read_tasks(dir + "/a.jsonl")) a.insert(t.input);
+  for (const auto& t : read_tasks(dir + "/b.jsonl")) EXPECT_FALSE(a.count(t.input));
+}
+
+TEST(Cli, ConfigFileSuppliesFlagsAndTheCommandLineWins) {
+  const auto dir = fresh_dir("d");
+  write_text(dir + "/cfg.json", "{\"n\": 7, \"words\": 3, \"seed\": 9, \"out\": \"" + dir + "/c.jsonl\"}");
+  auto r = run_cli({"data", "last-letter", "--config", dir + "/cfg.json", "--n", "4"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto tasks = read_tasks(dir + "/c.jsonl");
+  EXPECT_EQ(tasks.size(), 4u);  // --n on the command line beats "n": 7
+  EXPECT_EQ(tasks[0].meta["words"], 3);
+  EXPECT_NE(tasks[0].id.find("-s9-"), std::string::npos);
+}
+
+TEST(Cli, BadConfigsAreNamed) {
+  const auto dir = fresh_dir("d");
+  write_text(dir + "/unknown.json", "{\"wrods\": 3}");
+  auto r = run_cli({"data", "last-letter", "--config", dir + "/unknown.json", "--out", dir + "/x.jsonl"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("unknown.json: 'wrods': unknown config key"), std::string::npos) << r.err;
+  write_text(dir + "/type.json", "{\"n\": \"many\"}");
+  r = run_cli({"data", "last-letter", "--config", dir + "/type.json", "--out", dir + "/x.jsonl"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("type.json: 'n': bad value"), std::string::npos) << r.err;
+  write_text(dir + "/broken.json", "{\"n\": ");
+  r = run_cli({"data", "last-letter", "--config", dir + "/broken.json", "--out", dir + "/x.jsonl"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("broken.json: malformed JSON config"), std::string::npos) << r.err;
+}
+
+// The five bad inputs the Foundation issue names: one clear line each, exit 2.
+TEST(Cli, BadInputsGetOneLineErrorsAndExitTwo) {
+  const auto dir = fresh_dir("d");
+  write_text(dir + "/malformed.jsonl", "{\"id\":\"a\",\"input\":\"x\",\"task\":\"t\"}\n{\"id\":\"b\",\n");
+  write_text(dir + "/missing.jsonl", "{\"id\":\"a\",\"task\":\"t\"}\n");
+  write_text(dir + "/wrongtype.jsonl", "{\"id\":\"a\",\"input\":[1],\"task\":\"t\"}\n");
+  write_text(dir + "/empty.jsonl", "");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"data", "validate", dir + "/malformed.jsonl"}, "malformed.jsonl:2: malformed JSON"},
+      {{"data", "validate", dir + "/missing.jsonl"}, "missing.jsonl:1: 'input': missing field"},
+      {{"data", "validate", dir + "/wrongtype.jsonl"}, "wrongtype.jsonl:1: 'input': wrong type: expected a string, found array"},
+      {{"data", "validate", dir + "/empty.jsonl"}, "empty.jsonl: empty file"},
+      {{"data", "validate", dir + "/does-not-exist.jsonl"}, "does-not-exist.jsonl: no such file"},
+      {{"data", "last-letter", "--words", "0", "--out", dir + "/x.jsonl"}, "'--words': must be positive: expected >= 1, found 0"},
+  };
+  for (const auto& [args, msg] : cases) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.code, 2) << msg;
+    EXPECT_NE(r.err.find(msg), std::string::npos) << "got: " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.jsonl"));
+}
+
+TEST(Cli, MissingRequiredFlagIsAUsageError) {
+  auto r = run_cli({"data", "last-letter", "--n", "3"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("'--out': missing required flag"), std::string::npos) << r.err;
+}
+
+TEST(Cli, UnbuiltStagesSaySoAndExitOne) {
+  auto r = run_cli({"distill"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("not implemented"), std::string::npos) << r.err;
+}
+
+TEST(Cli, ValidateCountsTasks) {
+  const auto dir = fresh_dir("d");
+  ASSERT_EQ(run_cli({"data", "coin-flip", "--n", "12", "--out", dir + "/t.jsonl"}).code, 0);
+  auto r = run_cli({"data", "validate", dir + "/t.jsonl"});
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("coin-flip: 12 (12 with answer)"), std::string::npos) << r.out;
+}
+
+}  // namespace s2d
