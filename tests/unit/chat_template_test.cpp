@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <sentencepiece_trainer.h>
+#include <unistd.h>
 
 #include "s2d/util/error.h"
 #include "test_util.h"
@@ -14,7 +15,8 @@ namespace {
 // (unk 0, bos 1, eos 2) plus the ChatML markers as user-defined pieces.
 const Tokenizer& tiny_tokenizer() {
   static Tokenizer tok = [] {
-    const auto dir = std::filesystem::temp_directory_path() / "s2d_tests" / "sp_fixture";
+    // Per process: ctest runs test cases as parallel processes.
+    const auto dir = std::filesystem::temp_directory_path() / "s2d_tests" / ("sp_fixture." + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::string corpus;
     for (int i = 0; i < 200; ++i)

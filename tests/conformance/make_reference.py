@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Reference data for s2d's conformance tests, made with Hugging Face transformers.
+
+For each model case it writes, under OUT/<case>/:
+  model/                 random LlamaForCausalLM (or Mistral) via save_pretrained, plus tokenizer.model
+  reference.json         left-padded input ids, attention mask, 32 greedy tokens per row, margins
+  logits.safetensors     fp32 logits [B, T, V] of the padded batch
+and OUT/tokenizer.json: texts with their sentencepiece ids, for encode/decode parity.
+
+The C++ test (tests/conformance/conformance_test.cpp) must reproduce these; check_saved.py then
+loads what s2d saved back into transformers.
+"""
+import argparse
+import json
+import os
+
+import sentencepiece as spm
+import torch
+from safetensors.torch import save_file
+from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+GREEDY_STEPS = 32
+
+CASES = {
+    # name: (config kwargs, extra save_pretrained kwargs)
+    "mha": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=4), {}),
+    "gqa": (dict(hidden_size=64, intermediate_size=160, num_hidden_layers=2, num_attention_heads=8,
+                 num_key_value_heads=2), {}),
+    "tied": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, tie_word_embeddings=True), {}),
+    "theta1e6": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, rope_theta=1e6), {}),
+    "odd": (dict(hidden_size=72, intermediate_size=100, num_hidden_layers=3, num_attention_heads=6,
+                 num_key_value_heads=3, vocab_size=403, rms_norm_eps=1e-5), {"max_shard_size": "150KB"}),
+    "linear_scaling": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                            num_key_value_heads=2, rope_scaling={"rope_type": "linear", "factor": 4.0}), {}),
+    "llama3_scaling": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                            num_key_value_heads=2, rope_theta=500000.0, max_position_embeddings=256,
+                            rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                          "high_freq_factor": 4.0, "original_max_position_embeddings": 32}), {}),
+    "mistral": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                     num_key_value_heads=1, sliding_window=None, arch="mistral"), {}),
+}
+
+TOKENIZER_TEXTS = [
+    "Take the last letters of the words in \"Mary John\" and concatenate them.",
+    "A coin is heads up. Alice flips the coin. Is the coin still heads up?",
+    "  leading spaces, trailing spaces  ",
+    "Ünïcödé, 中文, emoji 🙂 and € signs",
+    "tabs\tand\nnewlines\n\nand 12345 digits",
+    "<s> looks special but is text </s> [INST] too [/INST]",
+    "",
+]
+
+
+def train_tokenizer(out_dir):
+    corpus = os.path.join(out_dir, "corpus.txt")
+    with open(corpus, "w") as f:
+        for i in range(300):
+            f.write(TOKENIZER_TEXTS[i % 5] + f" {i} the quick brown fox jumps over the lazy dog\n")
+    prefix = os.path.join(out_dir, "sp")
+    spm.SentencePieceTrainer.train(
+        input=corpus, model_prefix=prefix, vocab_size=400, model_type="bpe", byte_fallback=True,
+        character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1, minloglevel=2)
+    return prefix + ".model"
+
+
+def make_batch(sp, vocab):
+    """Three left-padded prompts of different lengths (pad id 0, masked)."""
+    prompts = ["Take the last letters of the words in \"Mary John\"",
+               "A coin is heads up.",
+               "the quick brown fox jumps over the lazy dog and then some more words"]
+    rows = [[1] + sp.encode(p) for p in prompts]
+    rows = [[t % vocab for t in r] for r in rows]
+    T = max(len(r) for r in rows)
+    ids = [[0] * (T - len(r)) + r for r in rows]
+    mask = [[0] * (T - len(r)) + [1] * len(r) for r in rows]
+    return torch.tensor(ids), torch.tensor(mask)
+
+
+def positions(mask):
+    return (mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+@torch.no_grad()
+def greedy(model, ids, mask):
+    tokens, margins = [], []
+    for _ in range(GREEDY_STEPS):
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask)).logits[:, -1].float()
+        top2 = logits.topk(2, dim=-1).values
+        margins.append((top2[:, 0] - top2[:, 1]).min().item())
+        nxt = logits.argmax(-1, keepdim=True)
+        tokens.append(nxt)
+        ids = torch.cat([ids, nxt], 1)
+        mask = torch.cat([mask, torch.ones_like(nxt)], 1)
+    return torch.cat(tokens, 1), min(margins)
+
+
+def build_model(name, kwargs, vocab):
+    kwargs = dict(kwargs)
+    arch = kwargs.pop("arch", "llama")
+    kwargs.setdefault("vocab_size", vocab)
+    # A wider init than HF's 0.02 so logits are well separated and greedy has no near-ties.
+    common = dict(max_position_embeddings=kwargs.pop("max_position_embeddings", 512), initializer_range=0.2,
+                  bos_token_id=1, eos_token_id=2, attn_implementation="sdpa")
+    if arch == "mistral":
+        model = MistralForCausalLM(MistralConfig(**kwargs, **common))
+    else:
+        model = LlamaForCausalLM(LlamaConfig(**kwargs, **common))
+    with torch.no_grad():  # norms are ones at init; perturb them so a wrong norm shows
+        for n, p in model.named_parameters():
+            if "norm" in n:
+                p.add_(0.1 * torch.randn_like(p))
+    return model.eval()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.manual_seed(0)
+    sp_path = train_tokenizer(args.out)
+    sp = spm.SentencePieceProcessor(model_file=sp_path)
+
+    cases = [{"text": t, "ids": sp.encode(t), "decoded": sp.decode(sp.encode(t))} for t in TOKENIZER_TEXTS]
+    with open(os.path.join(args.out, "tokenizer.json"), "w") as f:
+        json.dump({"model": sp_path, "cases": cases}, f, ensure_ascii=False, indent=1)
+
+    for name, (kwargs, save_kwargs) in CASES.items():
+        case_dir = os.path.join(args.out, name)
+        model = build_model(name, kwargs, sp.get_piece_size())
+        model.save_pretrained(os.path.join(case_dir, "model"), **save_kwargs)
+        with open(sp_path, "rb") as src, open(os.path.join(case_dir, "model", "tokenizer.model"), "wb") as dst:
+            dst.write(src.read())
+        ids, mask = make_batch(sp, model.config.vocab_size)
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask)).logits.float()
+        toks, margin = greedy(model, ids, mask)
+        save_file({"logits": logits.contiguous()}, os.path.join(case_dir, "logits.safetensors"))
+        with open(os.path.join(case_dir, "reference.json"), "w") as f:
+            json.dump({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "greedy": toks.tolist(),
+                       "greedy_min_margin": margin}, f)
+        print(f"{name}: {sum(p.numel() for p in model.parameters())} params, logits {tuple(logits.shape)}, "
+              f"greedy min top1-top2 margin {margin:.4f}")
+
+
+if __name__ == "__main__":
+    main()
