@@ -118,7 +118,11 @@ def build_model(name, kwargs, vocab):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
+    ap.add_argument("--device", default="cpu", help="where HF computes the reference (cpu | cuda)")
+    ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
+                    help="reference precision; weights are always saved in fp32")
     args = ap.parse_args()
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     os.makedirs(args.out, exist_ok=True)
     torch.manual_seed(0)
     sp_path = train_tokenizer(args.out)
@@ -135,13 +139,15 @@ def main():
         with open(sp_path, "rb") as src, open(os.path.join(case_dir, "model", "tokenizer.model"), "wb") as dst:
             dst.write(src.read())
         ids, mask = make_batch(sp, model.config.vocab_size)
+        model = model.to(device=args.device, dtype=dtype)
+        ids, mask = ids.to(args.device), mask.to(args.device)
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask)).logits.float()
         toks, margin = greedy(model, ids, mask)
-        save_file({"logits": logits.contiguous()}, os.path.join(case_dir, "logits.safetensors"))
+        save_file({"logits": logits.cpu().contiguous()}, os.path.join(case_dir, "logits.safetensors"))
         with open(os.path.join(case_dir, "reference.json"), "w") as f:
             json.dump({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "greedy": toks.tolist(),
-                       "greedy_min_margin": margin}, f)
+                       "greedy_min_margin": margin, "device": args.device, "dtype": args.dtype}, f)
         print(f"{name}: {sum(p.numel() for p in model.parameters())} params, logits {tuple(logits.shape)}, "
               f"greedy min top1-top2 margin {margin:.4f}")
 

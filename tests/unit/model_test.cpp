@@ -1,0 +1,143 @@
+// Model-layer tests that need no reference: KV-cache consistency, padding invariance, and the
+// loader's errors on broken checkpoints. (Agreement with HF lives in tests/conformance/.)
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include "s2d/model/checkpoint.h"
+#include "s2d/model/device.h"
+#include "s2d/model/safetensors.h"
+#include "s2d/model/weight_names.h"
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+#include "test_util.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+ModelConfig tiny_config() {
+  return parse_model_config({{"vocab_size", 50}, {"hidden_size", 32}, {"intermediate_size", 48},
+                             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                             {"max_position_embeddings", 64}});
+}
+
+LlamaModel random_model(const ModelConfig& c, uint64_t seed = 0) {
+  at::manual_seed(seed);
+  const auto shapes = expected_weight_shapes(c);
+  LlamaWeights w;
+  for_each_weight(c, w, [&](const std::string& name, at::Tensor& t) { t = at::randn(shapes.at(name)) * 0.3; });
+  return LlamaModel(c, std::move(w));
+}
+
+void rewrite_weights(const std::string& dir, const std::function<void(std::vector<StTensorBytes>&)>& edit) {
+  std::string path = dir + "/model.safetensors";
+  std::vector<uint8_t> keep;  // the file is rewritten in place, so copy the bytes out first
+  std::vector<StTensorBytes> ts;
+  {
+    SafetensorsFile f(path);
+    size_t total = 0;
+    for (const auto& [n, v] : f.tensors()) total += v.nbytes;
+    keep.resize(total);
+    size_t off = 0;
+    for (const auto& [n, v] : f.tensors()) {
+      std::memcpy(keep.data() + off, v.data, v.nbytes);
+      ts.push_back({n, v.dtype, v.shape, keep.data() + off, v.nbytes});
+      off += v.nbytes;
+    }
+  }
+  edit(ts);
+  write_safetensors(path, ts);
+}
+}  // namespace
+
+TEST(Llama, KvCacheDecodeMatchesFullForward) {
+  c10::InferenceMode guard;
+  auto m = random_model(tiny_config());
+  at::Tensor ids = at::randint(3, 50, {2, 12}, at::kLong);
+  at::Tensor mask = at::ones({2, 12}, at::kLong);
+  mask.index_put_({1, at::indexing::Slice(0, 4)}, 0);  // row 1 is left-padded by 4
+  at::Tensor full = m.forward_padded(ids, mask);     // [2, 12, V]
+
+  KVCache cache(m.config(), 2, 12, m.options());
+  at::Tensor pos = positions_from_mask(mask);
+  const int64_t P = 7;  // prefill 7 columns, then decode 5 one by one
+  at::Tensor out = m.forward(ids.slice(1, 0, P), pos.slice(1, 0, P), mask.slice(1, 0, P), &cache);
+  std::vector<at::Tensor> parts{out};
+  for (int64_t t = P; t < 12; ++t)
+    parts.push_back(m.forward(ids.slice(1, t, t + 1), pos.slice(1, t, t + 1), mask.slice(1, 0, t + 1), &cache));
+  at::Tensor incremental = at::cat(parts, 1);
+  at::Tensor real = mask.to(at::kBool);
+  const double diff = (incremental - full).abs().amax(-1).masked_select(real).max().item<double>();
+  EXPECT_LT(diff, 1e-5);
+  EXPECT_EQ(cache.length, 12);
+  EXPECT_S2D_ERROR(m.forward(ids.slice(1, 0, 1), pos.slice(1, 0, 1), at::ones({2, 13}, at::kLong), &cache),
+                   ErrorKind::Runtime, "KV cache is full");
+}
+
+TEST(Llama, LeftPaddingDoesNotChangeARowsLogits) {
+  c10::InferenceMode guard;
+  auto m = random_model(tiny_config(), 1);
+  at::Tensor row = at::randint(3, 50, {1, 6}, at::kLong);
+  at::Tensor alone = m.forward_padded(row, at::ones({1, 6}, at::kLong));
+  at::Tensor padded_ids = at::cat({at::zeros({1, 3}, at::kLong), row}, 1);
+  at::Tensor padded_mask = at::cat({at::zeros({1, 3}, at::kLong), at::ones({1, 6}, at::kLong)}, 1);
+  at::Tensor padded = m.forward_padded(padded_ids, padded_mask).slice(1, 3);
+  EXPECT_LT((padded - alone).abs().max().item<double>(), 1e-5);
+  EXPECT_FALSE(m.forward_padded(padded_ids, padded_mask).isnan().any().item<bool>()) << "padding rows gave NaN";
+}
+
+TEST(Checkpoint, SaveLoadRoundTripAndBf16Save) {
+  c10::InferenceMode guard;
+  const auto dir = fresh_dir("d");
+  auto m = random_model(tiny_config(), 2);
+  save_model(dir + "/fp32", m);
+  auto b = load_model(dir + "/fp32", {.device = "cpu", .dtype = "fp32", .require_tokenizer = false});
+  EXPECT_TRUE(at::equal(b.model->weights().layers[1].down_proj, m.weights().layers[1].down_proj));
+  save_model(dir + "/bf16", m, {.dtype = at::kBFloat16});
+  auto r = inspect_weights(dir + "/bf16", b.config);
+  EXPECT_EQ(r.dtype_tensors.at("BF16"), 2 + 2 * 9 + 1);
+  EXPECT_TRUE(r.missing.empty() && r.unexpected.empty() && r.wrong_shape.empty());
+  auto cfg = nlohmann::json::parse(read_file(dir + "/bf16/config.json"));
+  EXPECT_EQ(cfg["torch_dtype"], "bfloat16");
+}
+
+TEST(Checkpoint, BrokenCheckpointsNameTheTensor) {
+  c10::InferenceMode guard;
+  const auto dir = fresh_dir("d");
+  auto m = random_model(tiny_config(), 3);
+  const LoadOptions cpu{.device = "cpu", .dtype = "fp32", .require_tokenizer = false};
+
+  save_model(dir + "/missing", m);
+  rewrite_weights(dir + "/missing", [](auto& ts) {
+    std::erase_if(ts, [](const StTensorBytes& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; });
+  });
+  EXPECT_S2D_ERROR(load_model(dir + "/missing", cpu), ErrorKind::Input, "missing tensor",
+                   "model.layers.1.mlp.up_proj.weight");
+
+  save_model(dir + "/extra", m);
+  std::vector<float> junk(4, 0.f);
+  rewrite_weights(dir + "/extra", [&](auto& ts) { ts.push_back({"model.layers.7.mlp.up_proj.weight", StDtype::F32, {4}, junk.data(), 16}); });
+  EXPECT_S2D_ERROR(load_model(dir + "/extra", cpu), ErrorKind::Input, "unexpected tensor", "model.layers.7.mlp.up_proj.weight");
+
+  save_model(dir + "/shape", m);
+  auto cfg = nlohmann::json::parse(read_file(dir + "/shape/config.json"));
+  cfg["intermediate_size"] = 40;
+  write_file_atomic(dir + "/shape/config.json", cfg.dump());
+  EXPECT_S2D_ERROR(load_model(dir + "/shape", cpu), ErrorKind::Input, "wrong shape", "model.layers.0.mlp.gate_proj.weight",
+                   "expected [40, 32], found [48, 32]");
+
+  save_model(dir + "/notok", m);
+  EXPECT_S2D_ERROR(load_model(dir + "/notok", {.device = "cpu"}), ErrorKind::Input, "no tokenizer", "tokenizer.model");
+  EXPECT_S2D_ERROR(load_model(dir + "/nowhere", cpu), ErrorKind::Input, "model directory not found");
+}
+
+TEST(Device, AutoPicksCpuAndFp32WithoutAGpu) {
+  if (at::hasCUDA()) GTEST_SKIP() << "a GPU is present";
+  EXPECT_TRUE(resolve_device("auto").is_cpu());
+  EXPECT_EQ(resolve_dtype("auto", resolve_device("auto")), at::kFloat);
+  EXPECT_S2D_ERROR(resolve_device("cuda"), ErrorKind::Input, "--device", "not available");
+  EXPECT_S2D_ERROR(resolve_dtype("fp8", resolve_device("cpu")), ErrorKind::Input, "--dtype", "fp8");
+}
+
+}  // namespace s2d
