@@ -30,7 +30,8 @@ cmake --build "$BUILD" > "$OUT/build.log" 2>&1 || { grep -E "error|FAILED" -A3 "
 echo "== build: $(( $(date +%s) - t0 )) s" | tee -a "$REPORT"
 
 echo "== unit tests" | tee -a "$REPORT"
-ctest --test-dir "$BUILD" -L unit -j 8 2>&1 | tail -3 | tee -a "$REPORT"
+ctest --test-dir "$BUILD" -L unit -j 8 --output-on-failure > "$OUT/unit.log" 2>&1
+grep -E "tests passed|Failed|\*\*\*" "$OUT/unit.log" | tee -a "$REPORT"
 
 status=0
 for dt in fp32 bf16; do

@@ -24,7 +24,7 @@ namespace {
 std::string g_dir;
 std::string g_device = "cpu", g_dtype = "fp32";  // --device/--dtype: the GPU run uses cuda + bf16
 constexpr double kTol = 1e-4;                    // fp32 only; lower precisions are reported
-constexpr double kMinTop1Agreement = 0.99;       // bf16/fp16: share of real positions with the same argmax
+constexpr double kTop1Slack = 0.05;              // bf16/fp16: top-1 agreement may trail HF's own bf16 noise by this
 
 void report(const std::string& line) {
   std::cout << line << std::endl;
@@ -38,9 +38,9 @@ at::Tensor to_tensor(const nlohmann::json& rows) {  // [[int]] -> int64 [B, T]
   return at::tensor(flat, at::kLong).view({static_cast<int64_t>(rows.size()), -1});
 }
 
-at::Tensor load_logits(const std::string& path) {
+at::Tensor load_logits(const std::string& path, const std::string& name = "logits") {
   SafetensorsFile f(path);
-  const auto& v = f.tensors().at("logits");
+  const auto& v = f.tensors().at(name);
   return at::from_blob(const_cast<uint8_t*>(v.data), v.shape, at::kFloat).clone();
 }
 
@@ -95,7 +95,15 @@ class CaseTest : public ::testing::Test {
       EXPECT_TRUE(at::equal(greedy, want_greedy)) << name_ << ": greedy tokens differ\n s2d " << greedy << "\n hf  "
                                                   << want_greedy;
     } else {
-      EXPECT_GE(top1, kMinTop1Agreement) << name_;
+      // Random models have top-1/top-2 margins of ~1e-3, so bf16 rounding alone flips some argmaxes.
+      // The bar: s2d-bf16 must stay as close to HF-bf16 as HF-bf16 is to HF-fp32.
+      at::Tensor hf_fp32 = load_logits(dir + "/logits.safetensors", "logits_fp32");
+      const double noise = masked_max_diff(want_logits, hf_fp32, mask);
+      const double noise_top1 =
+          want_logits.argmax(-1).eq(hf_fp32.argmax(-1)).masked_select(real).to(at::kDouble).mean().item<double>();
+      baseline_ = c10::str(" | HF bf16 vs HF fp32: max-abs-diff ", noise, ", top-1 agreement ", noise_top1 * 100, "%");
+      EXPECT_LE(diff, 2 * noise) << name_;
+      EXPECT_GE(top1, noise_top1 - kTop1Slack) << name_;
     }
 
     // Save (sharded for one case), reload, and require bit-identical logits.
@@ -108,8 +116,9 @@ class CaseTest : public ::testing::Test {
       return;  // save/reload is checked by the fp32 run
     }
     save_model(dir + "/saved", *b.model, so);
-    ModelBundle again = load_model(dir + "/saved", {.device = "cpu", .dtype = "fp32"});
-    EXPECT_TRUE(at::equal(again.model->forward_padded(ids, mask), logits)) << name_ << ": save/reload changed logits";
+    ModelBundle again = load_model(dir + "/saved", {.device = g_device, .dtype = "fp32"});
+    EXPECT_TRUE(at::equal(again.model->forward_padded(ids.to(dev), mask.to(dev)).to(at::kCPU), logits))
+        << name_ << ": save/reload changed logits";
 
     report_line(diff, top1, agree, want_greedy.numel());
   }
@@ -121,8 +130,9 @@ class CaseTest : public ::testing::Test {
                   "conformance %-15s %s %s: logits max-abs-diff %.3g, top-1 agreement %.2f%%, greedy %lld/%lld tokens equal",
                   name_.c_str(), g_dtype.c_str(), g_device.c_str(), diff, top1 * 100, static_cast<long long>(agree),
                   static_cast<long long>(total));
-    report(line);
+    report(line + baseline_);
   }
+  std::string baseline_;
 
   std::string name_;
 };

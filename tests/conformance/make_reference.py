@@ -17,7 +17,7 @@ import os
 import sentencepiece as spm
 import torch
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
 
 GREEDY_STEPS = 32
 
@@ -139,12 +139,22 @@ def main():
         with open(sp_path, "rb") as src, open(os.path.join(case_dir, "model", "tokenizer.model"), "wb") as dst:
             dst.write(src.read())
         ids, mask = make_batch(sp, model.config.vocab_size)
-        model = model.to(device=args.device, dtype=dtype)
         ids, mask = ids.to(args.device), mask.to(args.device)
+        extra = {}
+        if dtype != torch.float32:
+            # Reload the way users do (from_pretrained with a dtype), which keeps RoPE's inv_freq in
+            # fp32; model.to(bf16) would round it. Also keep fp32 logits: HF's own bf16 noise.
+            model = model.to(args.device)
+            with torch.no_grad():
+                extra["logits_fp32"] = model(input_ids=ids, attention_mask=mask,
+                                             position_ids=positions(mask)).logits.float().cpu().contiguous()
+            model = AutoModelForCausalLM.from_pretrained(os.path.join(case_dir, "model"), dtype=dtype).to(args.device).eval()
+        else:
+            model = model.to(args.device)
         with torch.no_grad():
             logits = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask)).logits.float()
         toks, margin = greedy(model, ids, mask)
-        save_file({"logits": logits.cpu().contiguous()}, os.path.join(case_dir, "logits.safetensors"))
+        save_file({"logits": logits.cpu().contiguous(), **extra}, os.path.join(case_dir, "logits.safetensors"))
         with open(os.path.join(case_dir, "reference.json"), "w") as f:
             json.dump({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "greedy": toks.tolist(),
                        "greedy_min_margin": margin, "device": args.device, "dtype": args.dtype}, f)
