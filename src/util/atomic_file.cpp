@@ -1,6 +1,8 @@
 #include "s2d/util/atomic_file.h"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +29,14 @@ void fsync_path(const std::string& path, int flags) {
   ::close(fd);
 }
 }  // namespace
+
+bool remove_tree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT;
+  // Depth-first (FTW_DEPTH) so directories are empty when removed; FTW_PHYS never follows links.
+  auto rm = [](const char* p, const struct stat*, int, struct FTW*) -> int { return ::remove(p) == 0 ? 0 : -1; };
+  return ::nftw(path.c_str(), rm, 16, FTW_DEPTH | FTW_PHYS) == 0;
+}
 
 void write_file_atomic(const std::string& path, const std::string& content) {
   auto parent = fs::path(path).parent_path();
@@ -56,20 +66,19 @@ void write_dir_atomic(const std::string& dir, const std::function<void(const std
   fs::path target(dir);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
   const std::string tmp = temp_sibling(target.lexically_normal().string(), "tmp");
-  fs::remove_all(tmp);
+  remove_tree(tmp);
   fs::create_directories(tmp);
   try {
     fill(tmp);
   } catch (...) {
-    std::error_code ec;
-    fs::remove_all(tmp, ec);
+    remove_tree(tmp);
     throw;
   }
   std::error_code ec;
   std::string old;
   if (fs::exists(target)) {
     old = temp_sibling(target.lexically_normal().string(), "old");
-    fs::remove_all(old, ec);
+    remove_tree(old);
     fs::rename(target, old, ec);
     if (ec) throw_runtime("cannot move old directory aside: " + ec.message(), {.file = dir});
   }
@@ -78,7 +87,7 @@ void write_dir_atomic(const std::string& dir, const std::function<void(const std
     if (!old.empty()) fs::rename(old, target);  // put the old one back
     throw_runtime("rename failed: " + ec.message(), {.file = dir});
   }
-  if (!old.empty()) fs::remove_all(old, ec);
+  if (!old.empty()) remove_tree(old);
 }
 
 std::string read_file(const std::string& path) {

@@ -83,3 +83,20 @@ TEST(AtomicFile, FailedDirectoryFillKeepsTheOldDirectory) {
 }
 
 }  // namespace s2d
+
+namespace s2d {
+using namespace s2d::testing;
+
+TEST(AtomicFile, RemoveTreeRemovesNestedDirsButNotLinkTargets) {
+  const auto dir = fresh_dir("d");
+  std::filesystem::create_directories(dir + "/tree/a/b");
+  write_text(dir + "/tree/a/b/f", "x");
+  write_text(dir + "/keep", "kept");
+  std::filesystem::create_symlink(dir + "/keep", dir + "/tree/link");
+  EXPECT_TRUE(remove_tree(dir + "/tree"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/tree"));
+  EXPECT_EQ(read_text(dir + "/keep"), "kept");
+  EXPECT_TRUE(remove_tree(dir + "/never-existed"));
+}
+
+}  // namespace s2d

@@ -8,13 +8,15 @@
 #include <sstream>
 #include <string>
 
+#include "s2d/util/atomic_file.h"
+
 namespace s2d::testing {
 
 inline std::string fresh_dir(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
   auto dir = std::filesystem::temp_directory_path() / "s2d_tests" /
              (std::string(info->test_suite_name()) + "." + info->name() + "." + name);
-  std::filesystem::remove_all(dir);
+  s2d::remove_tree(dir.string());  // not fs::remove_all: see atomic_file.h
   std::filesystem::create_directories(dir);
   return dir.string();
 }
