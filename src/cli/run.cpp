@@ -28,7 +28,8 @@ int run(int argc, char** argv) {
 
   Commands commands;
   register_data(root, commands);
-  register_pipeline_stages(root, commands);
+  register_generate(root, commands);
+  register_unbuilt_stages(root, commands);
   register_inspect(root, commands);
 
   try {

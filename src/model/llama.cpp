@@ -87,7 +87,8 @@ LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights)
 }
 
 at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos,
-                                 const at::Tensor& sin, const at::Tensor& mask, KVCache* cache, size_t layer) const {
+                                 const at::Tensor& sin, const at::Tensor& mask, const KvUpdate& update,
+                                 size_t layer) const {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
   at::Tensor q = at::linear(x, w.q_proj).view({B, T, NH, D}).transpose(1, 2);  // [B, NH, T, D]
@@ -95,17 +96,32 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   at::Tensor v = at::linear(x, w.v_proj).view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
-  if (cache != nullptr) {
-    const int64_t past = cache->length;
-    cache->k[layer].narrow(2, past, T).copy_(k);
-    cache->v[layer].narrow(2, past, T).copy_(v);
-    k = cache->k[layer].narrow(2, 0, past + T);  // [B, KV, S, D]
-    v = cache->v[layer].narrow(2, 0, past + T);
-  }
+  if (update) std::tie(k, v) = update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
   at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
                                                     /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
   out = out.transpose(1, 2).reshape({B, T, NH * D});  // [B, T, NH*D]
   return at::linear(out, w.o_proj);
+}
+
+at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
+                                  const KvUpdate& update, bool last_only) const {
+  const auto dtype = weights_.embed.scalar_type();
+  // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
+  at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
+  at::Tensor emb = at::cat({freqs, freqs}, -1);
+  at::Tensor cos = emb.cos().to(dtype).unsqueeze(1), sin = emb.sin().to(dtype).unsqueeze(1);
+
+  at::Tensor h = at::embedding(weights_.embed, input_ids);  // [B, T, H]
+  const double eps = config_.rms_norm_eps;
+  for (size_t i = 0; i < weights_.layers.size(); ++i) {
+    const auto& L = weights_.layers[i];
+    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i);
+    at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
+    h = h + at::linear(at::silu(at::linear(x, L.gate_proj)) * at::linear(x, L.up_proj), L.down_proj);
+  }
+  if (last_only) h = h.slice(1, h.size(1) - 1);
+  h = rms_norm(h, weights_.final_norm, eps);
+  return at::linear(h, config_.tie_word_embeddings ? weights_.embed : weights_.lm_head);  // [B, T, V]
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,
@@ -122,13 +138,6 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
                                        .found = std::to_string(S)});
   }
   const auto dev = input_ids.device();
-  const auto dtype = weights_.embed.scalar_type();
-
-  // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
-  at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
-  at::Tensor cos = emb.cos().to(dtype).unsqueeze(1), sin = emb.sin().to(dtype).unsqueeze(1);
-
   // Boolean mask [B, 1, T, S]: causal over absolute columns, real keys only. The diagonal is always
   // open so that a padding query has one key (an all-masked row would make SDPA return NaN).
   at::Tensor q_col = at::arange(past, S, at::TensorOptions().dtype(at::kLong).device(dev)).view({T, 1});
@@ -136,18 +145,37 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
   at::Tensor mask = (k_col <= q_col).unsqueeze(0) & key_mask.to(at::kBool).unsqueeze(1);  // [B, T, S]
   mask = (mask | (k_col == q_col).unsqueeze(0)).unsqueeze(1);
 
-  at::Tensor h = at::embedding(weights_.embed, input_ids);  // [B, T, H]
-  const double eps = config_.rms_norm_eps;
-  for (size_t i = 0; i < weights_.layers.size(); ++i) {
-    const auto& L = weights_.layers[i];
-    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, cache, i);
-    at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
-    h = h + at::linear(at::silu(at::linear(x, L.gate_proj)) * at::linear(x, L.up_proj), L.down_proj);
+  KvUpdate update;
+  if (cache) {  // append T columns at `past`, attend over all S
+    update = [cache, past, T, S](size_t l, const at::Tensor& k, const at::Tensor& v) {
+      cache->k[l].narrow(2, past, T).copy_(k);
+      cache->v[l].narrow(2, past, T).copy_(v);
+      return std::make_pair(cache->k[l].narrow(2, 0, S), cache->v[l].narrow(2, 0, S));
+    };
   }
+  at::Tensor logits = run_layers(input_ids, position_ids, mask, update, last_only);
   if (cache) cache->length = S;
-  if (last_only) h = h.slice(1, T - 1);
-  h = rms_norm(h, weights_.final_norm, eps);
-  return at::linear(h, config_.tie_word_embeddings ? weights_.embed : weights_.lm_head);  // [B, T, V]
+  return logits;
+}
+
+at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache, int64_t width) const {
+  const int64_t B = ids.size(0);
+  if (cache.k.empty() || cache.k[0].size(0) != B || width > cache.capacity) {
+    throw_runtime("decode_slots: cache does not fit the batch", {.field = "kv_cache",
+                                                                  .expected = c10::str("batch ", B, ", width <= ", cache.capacity),
+                                                                  .found = c10::str("batch ", cache.k.empty() ? 0 : cache.k[0].size(0), ", width ", width)});
+  }
+  const int64_t KV = config_.num_key_value_heads, D = config_.head_dim;
+  // Slot b writes its new key/value at column lens[b] and sees columns [0, lens[b]]: [B, 1, 1, W].
+  at::Tensor col = at::arange(width, lens.options()).view({1, 1, 1, width});
+  at::Tensor mask = col <= lens.view({B, 1, 1, 1});
+  at::Tensor write_at = lens.view({B, 1, 1, 1}).expand({B, KV, 1, D});
+  KvUpdate update = [&cache, &write_at, width](size_t l, const at::Tensor& k, const at::Tensor& v) {
+    cache.k[l].scatter_(2, write_at, k);  // k, v: [B, KV, 1, D]
+    cache.v[l].scatter_(2, write_at, v);
+    return std::make_pair(cache.k[l].narrow(2, 0, width), cache.v[l].narrow(2, 0, width));
+  };
+  return run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update, /*last_only=*/true).squeeze(1);  // [B, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

@@ -10,26 +10,13 @@
 #include "s2d/model/weight_names.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "model_fixture.h"
 #include "test_util.h"
 
 namespace s2d {
 using namespace s2d::testing;
 
 namespace {
-ModelConfig tiny_config() {
-  return parse_model_config({{"vocab_size", 50}, {"hidden_size", 32}, {"intermediate_size", 48},
-                             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
-                             {"max_position_embeddings", 64}});
-}
-
-LlamaModel random_model(const ModelConfig& c, uint64_t seed = 0) {
-  at::manual_seed(seed);
-  const auto shapes = expected_weight_shapes(c);
-  LlamaWeights w;
-  for_each_weight(c, w, [&](const std::string& name, at::Tensor& t) { t = at::randn(shapes.at(name)) * 0.3; });
-  return LlamaModel(c, std::move(w));
-}
-
 void rewrite_weights(const std::string& dir, const std::function<void(std::vector<StTensorBytes>&)>& edit) {
   std::string path = dir + "/model.safetensors";
   std::vector<uint8_t> keep;  // the file is rewritten in place, so copy the bytes out first

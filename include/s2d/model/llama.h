@@ -60,6 +60,13 @@ class LlamaModel {
   at::Tensor forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,
                      KVCache* cache = nullptr, bool last_only = false) const;
 
+  // One decode step over independent cache slots (continuous batching): slot b feeds ids[b] at
+  // position lens[b] (= tokens it has cached), writes its key/value at column lens[b], and attends
+  // over columns [0, lens[b]] of the first `width` columns. Shapes are fixed by the slot count,
+  // so the step can later be captured in a CUDA graph (with width = capacity).
+  // ids [B] int64, lens [B] int64 on the model's device; cache batch == B. Returns logits [B, V].
+  at::Tensor decode_slots(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache, int64_t width) const;
+
   // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
   at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
 
@@ -69,8 +76,12 @@ class LlamaModel {
   at::TensorOptions options() const { return weights_.embed.options(); }
 
  private:
+  // Given a layer's new keys/values [B, KV, T, D], store them and return all keys/values to attend.
+  using KvUpdate = std::function<std::pair<at::Tensor, at::Tensor>(size_t layer, const at::Tensor& k, const at::Tensor& v)>;
+  at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
+                        const KvUpdate& update, bool last_only) const;
   at::Tensor attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask, KVCache* cache, size_t layer) const;
+                       const at::Tensor& mask, const KvUpdate& update, size_t layer) const;
 
   ModelConfig config_;
   LlamaWeights weights_;

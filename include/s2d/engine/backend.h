@@ -1,0 +1,66 @@
+// The backend interface every method talks to: chat or completion requests in, completions with
+// token usage out. Implementations: the in-process engine (local_backend.h) and, later, any
+// OpenAI-compatible HTTP server. This header is torch-free.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "s2d/text/chat_template.h"
+
+namespace s2d {
+
+struct SamplingParams {
+  int64_t max_new_tokens = 256;
+  double temperature = 0.0;  // 0 = greedy
+  double top_p = 1.0;        // nucleus mass in (0, 1]
+  int64_t top_k = 0;         // 0 = off
+  uint64_t seed = 0;         // sample i of a request draws from its own generator, seeded from (seed, i)
+  std::vector<std::string> stop;  // stop strings, matched on decoded text across token boundaries
+  bool ignore_eos = false;        // benchmarks: always generate max_new_tokens
+};
+
+// InputError naming the flag for temperature < 0, top_p outside (0, 1], top_k < 0, max_new_tokens < 1.
+void validate_sampling(const SamplingParams& p);
+// The seed of sample `index` of a request: a SplitMix64 mix, so samples are independent streams
+// and a resumed run redraws exactly the samples it is missing.
+uint64_t sample_seed(uint64_t request_seed, int index);
+
+struct CompletionRequest {
+  std::string id;
+  std::vector<ChatMessage> messages;  // chat form, rendered with the backend's chat template
+  std::optional<std::string> prompt;  // completion form: raw text (BOS as the tokenizer adds it)
+  SamplingParams sampling;
+  std::vector<int> samples = {0};  // which sample indices to produce; they share one prefill
+};
+
+struct Completion {
+  int sample = 0;
+  std::string text;
+  std::string finish_reason;  // stop | length
+  int64_t generated_tokens = 0;
+};
+
+struct CompletionResult {
+  std::string id;
+  std::vector<Completion> choices;  // one per requested sample, in request order
+  int64_t prompt_tokens = 0;
+  double seconds = 0;  // from the request's prefill to its last sample's end
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // Runs every request, batching as the backend sees fit, and calls `on_result` once per request
+  // as soon as all its samples are done (in completion order, on the calling thread).
+  virtual void complete(const std::vector<CompletionRequest>& requests,
+                        const std::function<void(CompletionResult&&)>& on_result) = 0;
+  virtual std::string describe() const = 0;
+  // Tokens generated since construction (for progress lines).
+  virtual int64_t generated_tokens() const = 0;
+};
+
+}  // namespace s2d

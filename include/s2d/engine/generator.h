@@ -1,0 +1,67 @@
+// The in-process generation engine: continuous batching over fixed KV-cache slots.
+//
+//   * One prefill per request; its n samples copy the prefilled cache into their own slots.
+//   * Every step decodes all busy slots together (LlamaModel::decode_slots); a finished sample
+//     frees its slot at once and the next waiting sample takes it, so one long answer never holds
+//     a batch of short ones back.
+//   * Slots and cache are allocated once per run(), sized to the work: min(batch, samples) slots
+//     of min(context, longest prompt + max_new_tokens) columns.
+//   * Sample i of a request draws from its own generator seeded with sample_seed(seed, i): the
+//     output does not depend on which other requests share the batch (up to float reassociation
+//     in batched matmuls).
+// Not thread-safe: one run() at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "s2d/engine/backend.h"
+#include "s2d/model/llama.h"
+#include "s2d/text/tokenizer.h"
+
+namespace s2d {
+
+struct EngineOptions {
+  int64_t batch_size = 16;  // decode slots
+  // Attend over only as many cache columns as the longest busy slot needs (faster on CPU).
+  // Off = always the full capacity, fixed shapes for CUDA-graph capture.
+  bool narrow_width = true;
+};
+
+struct GenRequest {
+  std::vector<int> prompt_ids;
+  SamplingParams sampling;  // max_new_tokens already fits the context
+  std::vector<int> samples = {0};
+  std::vector<int> stop_ids;  // token ids that end a sample (EOS, <|im_end|>)
+};
+
+struct GenSample {
+  int sample = 0;
+  std::vector<int> tokens;  // generated ids, stop token excluded
+  std::string text;         // decoded, cut before a stop string
+  std::string finish_reason;
+};
+
+struct GenResult {
+  size_t index = 0;  // position in the run()'s request list
+  std::vector<GenSample> samples;
+  double seconds = 0;
+};
+
+class Generator {
+ public:
+  Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts = {});
+  // Runs every request; calls `on_done` as each request's last sample finishes.
+  void run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done);
+  int64_t generated_tokens() const { return generated_tokens_; }
+
+ private:
+  const LlamaModel& model_;
+  Tokenizer tokenizer_;
+  EngineOptions opts_;
+  int64_t generated_tokens_ = 0;
+};
+
+}  // namespace s2d

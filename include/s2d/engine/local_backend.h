@@ -1,0 +1,23 @@
+// The in-process backend: a model directory run by the engine in this process.
+// The header is torch-free (pImpl) so that CLI and pipeline files stay fast to compile.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "s2d/engine/backend.h"
+
+namespace s2d {
+
+struct LocalBackendOptions {
+  std::string model_dir;
+  std::string device = "auto";
+  std::string dtype = "auto";
+  std::string chat_template = "auto";  // auto: tokenizer_config.json's, else plain (with a warning)
+  int64_t batch_size = 16;
+};
+
+// Loads the model (InputError naming what is wrong with the directory).
+std::unique_ptr<Backend> make_local_backend(const LocalBackendOptions& opts);
+
+}  // namespace s2d

@@ -1,0 +1,25 @@
+// Sampling from logits: an explicit function of (logits, params, generator), so tests can check
+// the distribution it draws from. Temperature, then top-k, then top-p (nucleus), then a draw.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+#include "s2d/engine/backend.h"
+
+namespace s2d {
+
+// The distribution a row is drawn from: probs [V] fp32 (zero outside top-k / the nucleus).
+// logits: [V], any dtype/device. Not for temperature 0 (greedy has no distribution).
+at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams& p);
+
+// One token per row. logits [B, V]; params[b] and gens[b] belong to row b. Greedy rows take the
+// argmax; the others draw from sampling_distribution with their own CPU generator.
+std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<const SamplingParams*>& params,
+                                   const std::vector<at::Generator*>& gens);
+
+at::Generator make_cpu_generator(uint64_t seed);
+
+}  // namespace s2d

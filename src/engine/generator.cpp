@@ -1,0 +1,206 @@
+#include "s2d/engine/generator.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+
+#include "s2d/engine/sampling.h"
+#include "s2d/util/error.h"
+
+namespace s2d {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// One decode slot: a sample in flight.
+struct Slot {
+  bool busy = false;
+  size_t req = 0;
+  int sample_pos = 0;      // index into the request's sample list
+  int64_t len = 0;         // tokens cached (prompt + generated so far minus the pending one)
+  int64_t next = 0;        // sampled, not yet fed
+  std::vector<int> tokens;
+  std::string text;
+  size_t max_stop = 0;     // longest stop string, to bound the search window
+  at::Generator gen;
+};
+
+// A request whose prefill is done but not all of whose samples have a slot yet.
+struct Prefilled {
+  size_t req;
+  int next_sample_pos = 0;
+  std::vector<at::Tensor> k, v;  // per layer [1, KV, T, D]
+  at::Tensor last_logits;         // [1, V]
+};
+
+struct RequestState {
+  GenResult result;
+  int remaining = 0;
+  Clock::time_point start;
+};
+
+}  // namespace
+
+Generator::Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts)
+    : model_(model), tokenizer_(tokenizer), opts_(opts) {
+  if (opts_.batch_size < 1) throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
+}
+
+void Generator::run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done) {
+  if (requests.empty()) return;
+  c10::InferenceMode inference;
+  const ModelConfig& cfg = model_.config();
+  const auto opts = model_.options();
+  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(opts.device());
+
+  int64_t total_samples = 0, capacity = 1;
+  for (const auto& r : requests) {
+    total_samples += static_cast<int64_t>(r.samples.size());
+    capacity = std::max<int64_t>(capacity, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
+  }
+  capacity = std::min(capacity, cfg.max_context());
+  const int64_t n_slots = std::max<int64_t>(1, std::min(opts_.batch_size, total_samples));
+  KVCache cache(cfg, n_slots, capacity, opts);
+
+  std::vector<Slot> slots(static_cast<size_t>(n_slots));
+  std::vector<RequestState> states(requests.size());
+  std::deque<size_t> waiting;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    states[i].result.index = i;
+    states[i].remaining = static_cast<int>(requests[i].samples.size());
+    if (states[i].remaining > 0) waiting.push_back(i);
+  }
+  std::deque<Prefilled> prefilled;
+
+  // Records the sampled token of slot s; returns true when the sample is finished.
+  auto accept = [&](Slot& s, int64_t token) -> std::string {
+    const GenRequest& r = requests[s.req];
+    if (!r.sampling.ignore_eos && std::find(r.stop_ids.begin(), r.stop_ids.end(), token) != r.stop_ids.end())
+      return "stop";
+    s.tokens.push_back(static_cast<int>(token));
+    ++generated_tokens_;
+    if (!r.sampling.stop.empty()) {  // decode and look for a stop string in the new tail only
+      const size_t old_len = s.text.size();
+      s.text = tokenizer_.decode(s.tokens);
+      const size_t from = old_len > s.max_stop ? old_len - s.max_stop : 0;
+      size_t cut = std::string::npos;
+      for (const auto& stop : r.sampling.stop) cut = std::min(cut, s.text.find(stop, from));
+      if (cut != std::string::npos) {
+        s.text.resize(cut);
+        return "stop";
+      }
+    }
+    // The token just accepted is fed at column s.len next step, which must exist.
+    if (static_cast<int64_t>(s.tokens.size()) >= r.sampling.max_new_tokens || s.len >= capacity) return "length";
+    s.next = token;
+    return "";
+  };
+
+  auto finish = [&](Slot& s, const std::string& reason) {
+    const GenRequest& r = requests[s.req];
+    GenSample out;
+    out.sample = r.samples[static_cast<size_t>(s.sample_pos)];
+    out.tokens = std::move(s.tokens);
+    out.text = r.sampling.stop.empty() ? tokenizer_.decode(out.tokens) : std::move(s.text);
+    out.finish_reason = reason;
+    RequestState& st = states[s.req];
+    st.result.samples.push_back(std::move(out));
+    s = Slot{};
+    if (--st.remaining == 0) {
+      std::sort(st.result.samples.begin(), st.result.samples.end(),
+                [](const GenSample& a, const GenSample& b) { return a.sample < b.sample; });
+      st.result.seconds = std::chrono::duration<double>(Clock::now() - st.start).count();
+      on_done(std::move(st.result));
+    }
+  };
+
+  // Prefill one request alone (B = 1, no padding) into a temporary cache.
+  auto prefill = [&](size_t ri) {
+    const GenRequest& r = requests[ri];
+    states[ri].start = Clock::now();
+    const auto T = static_cast<int64_t>(r.prompt_ids.size());
+    std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
+    KVCache tmp(cfg, 1, T, opts);
+    at::Tensor id_t = at::tensor(ids, at::kLong).view({1, T}).to(opts.device());
+    at::Tensor logits = model_.forward(id_t, at::arange(T, long_opts).view({1, T}), at::ones({1, T}, long_opts), &tmp,
+                                       /*last_only=*/true);  // [1, 1, V]
+    prefilled.push_back({ri, 0, std::move(tmp.k), std::move(tmp.v), logits.squeeze(1)});
+  };
+
+  // Fill free slots: the n samples of a prefilled request share its cache by copy.
+  auto admit = [&]() {
+    for (size_t si = 0; si < slots.size(); ++si) {
+      if (slots[si].busy) continue;
+      if (prefilled.empty()) {
+        if (waiting.empty()) return;
+        prefill(waiting.front());
+        waiting.pop_front();
+      }
+      Prefilled& p = prefilled.front();
+      const GenRequest& r = requests[p.req];
+      const auto T = static_cast<int64_t>(r.prompt_ids.size());
+      for (size_t l = 0; l < cache.k.size(); ++l) {
+        cache.k[l][si].narrow(1, 0, T).copy_(p.k[l][0]);
+        cache.v[l][si].narrow(1, 0, T).copy_(p.v[l][0]);
+      }
+      Slot& s = slots[si];
+      s.busy = true;
+      s.req = p.req;
+      s.sample_pos = p.next_sample_pos++;
+      s.len = T;
+      s.gen = make_cpu_generator(sample_seed(r.sampling.seed, r.samples[static_cast<size_t>(s.sample_pos)]));
+      for (const auto& stop : r.sampling.stop) s.max_stop = std::max(s.max_stop, stop.size());
+      const int64_t first = sample_tokens(p.last_logits, {&r.sampling}, {&s.gen})[0];
+      const bool last_sample = p.next_sample_pos == static_cast<int>(r.samples.size());
+      if (last_sample) prefilled.pop_front();
+      if (auto reason = accept(s, first); !reason.empty()) finish(s, reason);
+    }
+  };
+
+  while (true) {
+    admit();
+    int64_t hi = 0, width = 0;
+    for (size_t si = 0; si < slots.size(); ++si)
+      if (slots[si].busy) {
+        hi = static_cast<int64_t>(si) + 1;
+        width = std::max(width, slots[si].len + 1);
+      }
+    if (hi == 0) {
+      if (waiting.empty() && prefilled.empty()) break;
+      continue;
+    }
+    // Busy slots below `hi` decode together; idle ones in that range feed a dummy token at column 0.
+    std::vector<int64_t> ids(static_cast<size_t>(hi), 0), lens(static_cast<size_t>(hi), 0);
+    std::vector<const SamplingParams*> params;
+    std::vector<at::Generator*> gens;
+    static const SamplingParams greedy;
+    for (int64_t b = 0; b < hi; ++b) {
+      Slot& s = slots[static_cast<size_t>(b)];
+      ids[b] = s.busy ? s.next : 0;
+      lens[b] = s.busy ? s.len : 0;
+      params.push_back(s.busy ? &requests[s.req].sampling : &greedy);
+      gens.push_back(&s.gen);
+    }
+    KVCache view = cache;  // shares storage; decode_slots needs batch == hi
+    if (hi < n_slots) {
+      for (auto& t : view.k) t = t.narrow(0, 0, hi);
+      for (auto& t : view.v) t = t.narrow(0, 0, hi);
+    }
+    at::Tensor logits = model_.decode_slots(at::tensor(ids, at::kLong).to(opts.device()),
+                                            at::tensor(lens, at::kLong).to(opts.device()), view,
+                                            opts_.narrow_width ? width : capacity);  // [hi, V]
+    const std::vector<int64_t> next = sample_tokens(logits, params, gens);
+    for (int64_t b = 0; b < hi; ++b) {
+      Slot& s = slots[static_cast<size_t>(b)];
+      if (!s.busy) continue;
+      s.len += 1;
+      if (auto reason = accept(s, next[b]); !reason.empty()) finish(s, reason);
+    }
+  }
+}
+
+}  // namespace s2d

@@ -1,0 +1,103 @@
+#include "s2d/engine/local_backend.h"
+
+#include <ATen/ATen.h>
+
+#include "s2d/engine/generator.h"
+#include "s2d/model/checkpoint.h"
+#include "s2d/model/device.h"
+#include "s2d/util/error.h"
+#include "s2d/util/log.h"
+
+namespace s2d {
+
+namespace {
+
+class LocalBackend : public Backend {
+ public:
+  explicit LocalBackend(const LocalBackendOptions& o)
+      : bundle_(load_model(o.model_dir, {.device = o.device, .dtype = o.dtype})),
+        template_(ChatTemplate::by_name(resolve_template(o))),
+        engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size}),
+        desc_(c10::str(o.model_dir, " (", bundle_.config.num_parameters(), " params, ",
+                       bundle_.model->options().device().str(), ", ", dtype_name(bundle_.model->options().dtype().toScalarType()),
+                       ", template ", template_.name(), ")")) {}
+
+  void complete(const std::vector<CompletionRequest>& requests,
+                const std::function<void(CompletionResult&&)>& on_result) override {
+    const Tokenizer& tok = *bundle_.tokenizer;
+    const int64_t ctx = bundle_.config.max_context();
+    std::vector<GenRequest> gen;
+    gen.reserve(requests.size());
+    for (const auto& r : requests) {
+      validate_sampling(r.sampling);
+      GenRequest g;
+      if (r.prompt) {
+        if (r.prompt->empty()) throw_input("empty prompt", {.field = "request " + r.id, .expected = "non-empty text"});
+        g.prompt_ids = {tok.bos_id()};
+        for (int id : tok.encode(*r.prompt)) g.prompt_ids.push_back(id);
+      } else {
+        for (const auto& m : r.messages)
+          if (m.role == "user" && m.content.find_first_not_of(" \t\n") == std::string::npos)
+            throw_input("empty prompt", {.field = "request " + r.id, .expected = "a non-empty user message"});
+        g.prompt_ids = template_.render(tok, r.messages, /*add_generation_prompt=*/true).ids;
+      }
+      const auto T = static_cast<int64_t>(g.prompt_ids.size());
+      if (T >= ctx) {
+        throw_input("prompt does not fit the context", {.field = "request " + r.id,
+                                                        .expected = "< " + std::to_string(ctx) + " tokens",
+                                                        .found = std::to_string(T) + " tokens",
+                                                        .hint = "shorten the input or use a longer-context model"});
+      }
+      g.sampling = r.sampling;
+      if (T + g.sampling.max_new_tokens > ctx) {  // policy: clamp, and say so once
+        g.sampling.max_new_tokens = ctx - T;
+        if (!warned_clamp_) {
+          log::warn(c10::str("max_new_tokens clamped to fit the context of ", ctx, " tokens (request ", r.id, " gets ",
+                             g.sampling.max_new_tokens, ")"));
+          warned_clamp_ = true;
+        }
+      }
+      g.samples = r.samples;
+      g.stop_ids = template_.stop_ids(tok);
+      gen.push_back(std::move(g));
+    }
+    engine_.run(gen, [&](GenResult&& res) {
+      CompletionResult out;
+      out.id = requests[res.index].id;
+      out.prompt_tokens = static_cast<int64_t>(gen[res.index].prompt_ids.size());
+      out.seconds = res.seconds;
+      for (auto& s : res.samples)
+        out.choices.push_back({s.sample, std::move(s.text), s.finish_reason, static_cast<int64_t>(s.tokens.size())});
+      on_result(std::move(out));
+    });
+  }
+
+  std::string describe() const override { return desc_; }
+  int64_t generated_tokens() const override { return engine_.generated_tokens(); }
+
+ private:
+  std::string resolve_template(const LocalBackendOptions& o) {
+    if (o.chat_template != "auto") return o.chat_template;
+    std::string t = detect_chat_template(o.model_dir);
+    if (t.empty()) {
+      log::warn("no chat template declared in " + o.model_dir + "/tokenizer_config.json; using 'plain' "
+                "(pass --chat-template llama-2|mistral|zephyr|chatml|plain)");
+      t = "plain";
+    }
+    return t;
+  }
+
+  ModelBundle bundle_;
+  ChatTemplate template_;
+  Generator engine_;
+  std::string desc_;
+  bool warned_clamp_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_local_backend(const LocalBackendOptions& opts) {
+  return std::make_unique<LocalBackend>(opts);
+}
+
+}  // namespace s2d

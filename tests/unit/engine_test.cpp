@@ -1,0 +1,225 @@
+// The generation engine: sampling distribution, exactness under batching, seeds, stops,
+// continuous batching, memory, and the local backend's input checks.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "model_fixture.h"
+#include "s2d/engine/generator.h"
+#include "s2d/engine/local_backend.h"
+#include "s2d/engine/sampling.h"
+#include "s2d/model/checkpoint.h"
+#include "s2d/util/error.h"
+#include "sp_fixture.h"
+#include "test_util.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+
+const LlamaModel& tiny_lm() {  // vocab = the fixture tokenizer's 400 pieces
+  static LlamaModel m = random_model(tiny_config(400, 256), 11);
+  return m;
+}
+
+GenRequest req(std::vector<int> prompt, int64_t max_new, double temperature = 0.0, uint64_t seed = 0,
+               std::vector<int> samples = {0}) {
+  GenRequest r;
+  r.prompt_ids = std::move(prompt);
+  r.sampling.max_new_tokens = max_new;
+  r.sampling.temperature = temperature;
+  r.sampling.seed = seed;
+  r.sampling.ignore_eos = true;
+  r.samples = std::move(samples);
+  return r;
+}
+
+std::vector<GenResult> run(const std::vector<GenRequest>& reqs, int64_t batch) {
+  Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = batch});
+  std::vector<GenResult> out(reqs.size());
+  g.run(reqs, [&](GenResult&& r) { out[r.index] = std::move(r); });
+  return out;
+}
+
+// Chi-square statistic of `counts` against probabilities `p` over n draws.
+double chi_square(const std::vector<int64_t>& counts, const std::vector<double>& p, int64_t n) {
+  double chi = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == 0) continue;
+    const double e = p[i] * static_cast<double>(n);
+    chi += (static_cast<double>(counts[i]) - e) * (static_cast<double>(counts[i]) - e) / e;
+  }
+  return chi;
+}
+
+int64_t rss_kb() {
+  std::ifstream f("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  f >> size >> resident;
+  return resident * (::sysconf(_SC_PAGESIZE) / 1024);
+}
+
+}  // namespace
+
+TEST(Sampling, TemperatureAndTopPDrawTheRightDistribution) {
+  const std::vector<float> logits_v = {2.0f, 1.0f, 0.5f, 0.0f, -1.0f, -3.0f};
+  at::Tensor logits = at::tensor(logits_v).view({1, 6});
+  SamplingParams p;
+  p.temperature = 0.7;
+  p.top_p = 0.9;
+  // Expected, computed here independently: softmax(l / T), then the smallest prefix (by
+  // probability) reaching 0.9, renormalised.
+  std::vector<double> q(6);
+  double z = 0;
+  for (size_t i = 0; i < 6; ++i) z += q[i] = std::exp(logits_v[i] / 0.7);
+  for (auto& x : q) x /= z;
+  std::vector<double> expected(6, 0.0);
+  double mass = 0, kept = 0;
+  for (size_t i = 0; i < 6 && mass < 0.9; ++i) {  // logits are sorted descending already
+    expected[i] = q[i];
+    mass += q[i];
+  }
+  for (auto x : expected) kept += x;
+  for (auto& x : expected) x /= kept;
+  // Probabilities .70 .17 .08 .04 ...: three tokens reach 0.9.
+  ASSERT_EQ(std::count_if(expected.begin(), expected.end(), [](double x) { return x > 0; }), 3);
+
+  at::Generator gen = make_cpu_generator(1234);
+  const int64_t n = 20000;
+  std::vector<int64_t> counts(6, 0);
+  for (int64_t i = 0; i < n; ++i) ++counts[static_cast<size_t>(sample_tokens(logits, {&p}, {&gen})[0])];
+  EXPECT_EQ(counts[3] + counts[4] + counts[5], 0) << "drew a token outside the nucleus";
+  // df = 2; the 0.1% critical value is 13.82.
+  EXPECT_LT(chi_square(counts, expected, n), 13.82);
+  // The sampler's own distribution agrees with the independent computation.
+  at::Tensor d = sampling_distribution(logits[0], p);
+  for (size_t i = 0; i < 6; ++i) EXPECT_NEAR(d[static_cast<int64_t>(i)].item<double>(), expected[i], 1e-6);
+}
+
+TEST(Sampling, TopKKeepsTheKMostLikely) {
+  at::Tensor logits = at::tensor(std::vector<float>{0.1f, 3.0f, 2.0f, -1.0f}).view({1, 4});
+  SamplingParams p;
+  p.temperature = 1.0;
+  p.top_k = 2;
+  at::Generator gen = make_cpu_generator(7);
+  std::vector<int64_t> counts(4, 0);
+  const int64_t n = 20000;
+  for (int64_t i = 0; i < n; ++i) ++counts[static_cast<size_t>(sample_tokens(logits, {&p}, {&gen})[0])];
+  EXPECT_EQ(counts[0] + counts[3], 0);
+  const double p1 = std::exp(3.0) / (std::exp(3.0) + std::exp(2.0));
+  EXPECT_LT(chi_square(counts, {0, p1, 1 - p1, 0}, n), 10.83);  // df = 1
+  SamplingParams greedy;
+  EXPECT_EQ(sample_tokens(logits, {&greedy}, {&gen})[0], 1);
+}
+
+TEST(Generator, GreedyInAMixedBatchEqualsAlone) {
+  std::vector<GenRequest> reqs = {req({1, 5, 9, 13}, 12), req({1, 7}, 20), req({1, 30, 31, 32, 33, 34, 35, 36}, 5),
+                                  req({1, 100, 200}, 16), req({1, 3}, 9), req({1, 44, 45, 46, 47}, 14)};
+  auto batched = run(reqs, 4);  // 6 requests through 4 slots: slots are reused mid-run
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto alone = run({reqs[i]}, 1);
+    EXPECT_EQ(batched[i].samples.at(0).tokens, alone[0].samples.at(0).tokens) << "request " << i;
+    EXPECT_EQ(static_cast<int64_t>(batched[i].samples[0].tokens.size()), reqs[i].sampling.max_new_tokens);
+    EXPECT_EQ(batched[i].samples[0].finish_reason, "length");
+  }
+}
+
+TEST(Generator, SameSeedSameSamplesAndSamplesDiffer) {
+  std::vector<GenRequest> reqs = {req({1, 5, 9}, 16, 1.0, 42, {0, 1, 2}), req({1, 8}, 16, 1.0, 43, {0, 1, 2})};
+  auto a = run(reqs, 4), b = run(reqs, 4);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    for (size_t s = 0; s < 3; ++s) EXPECT_EQ(a[i].samples[s].tokens, b[i].samples[s].tokens);
+  EXPECT_NE(a[0].samples[0].tokens, a[0].samples[1].tokens) << "samples of one prompt should differ";
+  // A resumed run asking only for sample 2 redraws exactly sample 2.
+  auto only2 = run({req({1, 5, 9}, 16, 1.0, 42, {2})}, 4);
+  EXPECT_EQ(only2[0].samples[0].sample, 2);
+  EXPECT_EQ(only2[0].samples[0].tokens, a[0].samples[2].tokens);
+}
+
+TEST(Generator, StopStringAcrossTokenBoundariesAndStopIds) {
+  auto free_run = run({req({1, 20, 21}, 24)}, 1)[0].samples[0];
+  const auto& tok = tiny_tokenizer();
+  // A stop string that starts inside token 3 and ends inside token 4.
+  const std::string before = tok.decode({free_run.tokens.begin(), free_run.tokens.begin() + 3});
+  const std::string through = tok.decode({free_run.tokens.begin(), free_run.tokens.begin() + 5});
+  ASSERT_GT(through.size(), before.size() + 2);
+  const std::string stop = through.substr(before.size() - 1, through.size() - before.size());
+  GenRequest r = req({1, 20, 21}, 24);
+  r.sampling.stop = {stop};
+  auto stopped = run({r}, 1)[0].samples[0];
+  EXPECT_EQ(stopped.finish_reason, "stop");
+  EXPECT_EQ(stopped.text, free_run.text.substr(0, free_run.text.find(stop)));
+  EXPECT_LE(stopped.tokens.size(), 5u);
+
+  GenRequest e = req({1, 20, 21}, 24);
+  e.sampling.ignore_eos = false;
+  e.stop_ids = {free_run.tokens[6]};
+  auto eos = run({e}, 1)[0].samples[0];
+  EXPECT_EQ(eos.finish_reason, "stop");
+  const auto first = std::find(free_run.tokens.begin(), free_run.tokens.end(), free_run.tokens[6]);
+  EXPECT_EQ(eos.tokens, std::vector<int>(free_run.tokens.begin(), first));
+}
+
+TEST(Generator, ContinuousBatchingLetsShortRequestsFinishFirst) {
+  std::vector<GenRequest> reqs = {req({1, 5}, 60), req({1, 6}, 3), req({1, 7}, 3), req({1, 8}, 3), req({1, 9}, 3)};
+  Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 2});
+  std::vector<size_t> order;
+  g.run(reqs, [&](GenResult&& r) { order.push_back(r.index); });
+  ASSERT_EQ(order.size(), 5u);
+  EXPECT_EQ(order.back(), 0u) << "the long request should finish last, the short ones streaming past it";
+  EXPECT_EQ(g.generated_tokens(), 60 + 4 * 3);
+}
+
+TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
+  Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 8});
+  auto batch = [](int n) {
+    std::vector<GenRequest> v;
+    for (int i = 0; i < n; ++i) v.push_back(req({1, 10 + i % 50, 20 + i % 7}, 4 + i % 5, 0.8, static_cast<uint64_t>(i)));
+    return v;
+  };
+  int64_t done = 0;
+  g.run(batch(200), [&](GenResult&&) { ++done; });  // warm up allocator caches
+  const int64_t before = rss_kb();
+  for (int round = 0; round < 5; ++round) g.run(batch(200), [&](GenResult&&) { ++done; });
+  const int64_t growth = rss_kb() - before;
+  EXPECT_EQ(done, 1200);
+  EXPECT_LT(growth, 16 * 1024) << "RSS grew by " << growth << " KiB over 1000 requests";
+  std::cout << "RSS growth over 1000 requests: " << growth << " KiB\n";
+}
+
+TEST(LocalBackend, BadInputsAndContextPolicy) {
+  const auto dir = fresh_dir("d");
+  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
+  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+  auto complete = [&](CompletionRequest r) {
+    std::vector<CompletionResult> out;
+    backend->complete({std::move(r)}, [&](CompletionResult&& c) { out.push_back(std::move(c)); });
+    return out;
+  };
+  CompletionRequest empty{.id = "t1", .messages = {{"user", "   "}}};
+  EXPECT_S2D_ERROR(complete(empty), ErrorKind::Input, "request t1", "empty prompt");
+
+  std::string long_text;
+  for (int i = 0; i < 300; ++i) long_text += "coin ";
+  CompletionRequest too_long{.id = "t2", .messages = {{"user", long_text}}};
+  EXPECT_S2D_ERROR(complete(too_long), ErrorKind::Input, "request t2", "does not fit the context", "< 256 tokens");
+
+  CompletionRequest bad_p{.id = "t3", .messages = {{"user", "hi"}}};
+  bad_p.sampling.top_p = 1.5;
+  EXPECT_S2D_ERROR(complete(bad_p), ErrorKind::Input, "--top-p");
+  bad_p.sampling.top_p = 1.0;
+  bad_p.sampling.temperature = -1;
+  EXPECT_S2D_ERROR(complete(bad_p), ErrorKind::Input, "--temperature");
+
+  CompletionRequest clamp{.id = "t4", .messages = {{"user", "Is the coin still heads up?"}}};
+  clamp.sampling.max_new_tokens = 100000;
+  clamp.sampling.ignore_eos = true;
+  auto res = complete(clamp);
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].prompt_tokens + res[0].choices[0].generated_tokens, 256) << "clamped to the context";
+  EXPECT_EQ(res[0].choices[0].finish_reason, "length");
+}
+
+}  // namespace s2d

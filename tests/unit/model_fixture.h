@@ -1,0 +1,26 @@
+// Random small Llama models for tests that need a model but no reference.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include "s2d/model/llama.h"
+#include "s2d/model/weight_names.h"
+
+namespace s2d::testing {
+
+inline ModelConfig tiny_config(int64_t vocab = 50, int64_t max_pos = 64) {
+  return parse_model_config({{"vocab_size", vocab}, {"hidden_size", 32}, {"intermediate_size", 48},
+                             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+                             {"max_position_embeddings", max_pos}});
+}
+
+// Weights ~ N(0, 0.3^2): large enough that greedy choices have clear margins.
+inline LlamaModel random_model(const ModelConfig& c, uint64_t seed = 0) {
+  at::manual_seed(seed);
+  const auto shapes = expected_weight_shapes(c);
+  LlamaWeights w;
+  for_each_weight(c, w, [&](const std::string& name, at::Tensor& t) { t = at::randn(shapes.at(name)) * 0.3; });
+  return LlamaModel(c, std::move(w));
+}
+
+}  // namespace s2d::testing
