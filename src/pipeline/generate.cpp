@@ -72,7 +72,9 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   GenerateSummary sum;
   sum.tasks = static_cast<int64_t>(tasks.size());
   ResumeState done;
+  std::unique_ptr<JsonlWriter> writer;
   if (!opts.out_path.empty()) {
+    writer = std::make_unique<JsonlWriter>(opts.out_path, /*exclusive=*/true);  // lock before reading
     done = scan_for_resume(opts.out_path, record_key);
     if (done.dropped_torn_line) log::warn("dropped a torn last line in " + opts.out_path + " (an interrupted run); it will be redone");
   }
@@ -100,8 +102,6 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
               opts.out_path + "; resuming");
   if (reqs.empty()) return sum;
 
-  std::unique_ptr<JsonlWriter> writer;
-  if (!opts.out_path.empty()) writer = std::make_unique<JsonlWriter>(opts.out_path);
   Progress progress("generate", static_cast<int64_t>(reqs.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t tokens0 = backend.generated_tokens();

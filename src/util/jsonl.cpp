@@ -1,6 +1,7 @@
 #include "s2d/util/jsonl.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,11 +64,16 @@ std::vector<nlohmann::json> read_jsonl_all(const std::string& path, bool require
   return out;
 }
 
-JsonlWriter::JsonlWriter(const std::string& path) : path_(path) {
+JsonlWriter::JsonlWriter(const std::string& path, bool exclusive) : path_(path) {
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
   fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd_ < 0) throw_runtime(std::string("cannot open for append: ") + std::strerror(errno), {.file = path});
+  if (exclusive && ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd_);
+    fd_ = -1;
+    throw_input("another process is writing this file", {.file = path, .hint = "wait for it, or choose another --out"});
+  }
 }
 
 JsonlWriter::~JsonlWriter() {

@@ -100,3 +100,14 @@ TEST(AtomicFile, RemoveTreeRemovesNestedDirsButNotLinkTargets) {
 }
 
 }  // namespace s2d
+
+namespace s2d {
+using namespace s2d::testing;
+
+TEST(Jsonl, ExclusiveWriterRefusesASecondWriter) {
+  const auto dir = fresh_dir("d");
+  JsonlWriter first(dir + "/o.jsonl", /*exclusive=*/true);
+  EXPECT_S2D_ERROR(JsonlWriter(dir + "/o.jsonl", true), ErrorKind::Input, "o.jsonl", "another process");
+}
+
+}  // namespace s2d

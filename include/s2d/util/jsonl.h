@@ -26,8 +26,10 @@ std::vector<nlohmann::json> read_jsonl_all(const std::string& path, bool require
 
 class JsonlWriter {
  public:
-  // Opens `path` for appending, creating it (and nothing else) if missing.
-  explicit JsonlWriter(const std::string& path);
+  // Opens `path` for appending, creating it (and nothing else) if missing. With `exclusive`, takes
+  // an flock(2) so that a second s2d writing the same file fails at once instead of interleaving
+  // lines (the lock dies with the process, so a killed run never leaves it stale).
+  explicit JsonlWriter(const std::string& path, bool exclusive = false);
   ~JsonlWriter();
   JsonlWriter(const JsonlWriter&) = delete;
   JsonlWriter& operator=(const JsonlWriter&) = delete;
