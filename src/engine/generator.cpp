@@ -76,7 +76,19 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
   }
   std::deque<Prefilled> prefilled;
 
-  // Records the sampled token of slot s; returns true when the sample is finished.
+  // Text of generated ids. Models often have more embedding rows than tokenizer pieces (padded
+  // vocabularies); an id beyond the tokenizer has no text, so it is left out of the text (kept in
+  // the tokens) rather than failing a long run.
+  const int n_pieces = tokenizer_.vocab_size();
+  auto text_of = [&](const std::vector<int>& ids) {
+    std::vector<int> known;
+    known.reserve(ids.size());
+    for (int id : ids)
+      if (id < n_pieces) known.push_back(id);
+    return tokenizer_.decode(known);
+  };
+
+  // Records the sampled token of slot s; returns the finish reason, or "" to go on.
   auto accept = [&](Slot& s, int64_t token) -> std::string {
     const GenRequest& r = requests[s.req];
     if (!r.sampling.ignore_eos && std::find(r.stop_ids.begin(), r.stop_ids.end(), token) != r.stop_ids.end())
@@ -85,7 +97,7 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
     ++generated_tokens_;
     if (!r.sampling.stop.empty()) {  // decode and look for a stop string in the new tail only
       const size_t old_len = s.text.size();
-      s.text = tokenizer_.decode(s.tokens);
+      s.text = text_of(s.tokens);
       const size_t from = old_len > s.max_stop ? old_len - s.max_stop : 0;
       size_t cut = std::string::npos;
       for (const auto& stop : r.sampling.stop) cut = std::min(cut, s.text.find(stop, from));
@@ -105,7 +117,7 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
     GenSample out;
     out.sample = r.samples[static_cast<size_t>(s.sample_pos)];
     out.tokens = std::move(s.tokens);
-    out.text = r.sampling.stop.empty() ? tokenizer_.decode(out.tokens) : std::move(s.text);
+    out.text = r.sampling.stop.empty() ? text_of(out.tokens) : std::move(s.text);
     out.finish_reason = reason;
     RequestState& st = states[s.req];
     st.result.samples.push_back(std::move(out));

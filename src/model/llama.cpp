@@ -81,8 +81,37 @@ at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
   return (m.cumsum(1) - 1).clamp_min(0);
 }
 
+namespace {
+// Fuses matrices that read the same input, stores them [in, out], and re-points the HF-named
+// fields at views of the packed storage. One layer at a time, so peak memory grows by one layer.
+void pack(const ModelConfig& c, LlamaWeights& w) {
+  const int64_t Q = c.num_attention_heads * c.head_dim, KV = c.num_key_value_heads * c.head_dim;
+  const int64_t I = c.intermediate_size;
+  for (auto& L : w.layers) {
+    L.qkv_t = at::cat({L.q_proj, L.k_proj, L.v_proj}, 0).t().contiguous();  // [H, Q + 2KV]
+    L.q_proj = L.qkv_t.narrow(1, 0, Q).t();
+    L.k_proj = L.qkv_t.narrow(1, Q, KV).t();
+    L.v_proj = L.qkv_t.narrow(1, Q + KV, KV).t();
+    L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();  // [H, 2I]
+    L.gate_proj = L.gate_up_t.narrow(1, 0, I).t();
+    L.up_proj = L.gate_up_t.narrow(1, I, I).t();
+    L.o_t = L.o_proj.t().contiguous();  // [Q, H]
+    L.o_proj = L.o_t.t();
+    L.down_t = L.down_proj.t().contiguous();  // [I, H]
+    L.down_proj = L.down_t.t();
+  }
+  if (c.tie_word_embeddings) {
+    w.lm_head_t = w.embed.t().contiguous();  // the lookup needs rows; the head needs columns
+  } else {
+    w.lm_head_t = w.lm_head.t().contiguous();
+    w.lm_head = w.lm_head_t.t();
+  }
+}
+}  // namespace
+
 LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {
+  pack(config_, weights_);
   inv_freq_ = rope_inv_freq(config_, weights_.embed.device());
 }
 
@@ -91,16 +120,17 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
                                  size_t layer) const {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
-  at::Tensor q = at::linear(x, w.q_proj).view({B, T, NH, D}).transpose(1, 2);  // [B, NH, T, D]
-  at::Tensor k = at::linear(x, w.k_proj).view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
-  at::Tensor v = at::linear(x, w.v_proj).view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+  at::Tensor qkv = at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
+  at::Tensor q = qkv.narrow(-1, 0, NH * D).view({B, T, NH, D}).transpose(1, 2);            // [B, NH, T, D]
+  at::Tensor k = qkv.narrow(-1, NH * D, KV * D).view({B, T, KV, D}).transpose(1, 2);       // [B, KV, T, D]
+  at::Tensor v = qkv.narrow(-1, (NH + KV) * D, KV * D).view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
   if (update) std::tie(k, v) = update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
   at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
                                                     /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
   out = out.transpose(1, 2).reshape({B, T, NH * D});  // [B, T, NH*D]
-  return at::linear(out, w.o_proj);
+  return at::matmul(out, w.o_t);
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
@@ -116,12 +146,13 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
   for (size_t i = 0; i < weights_.layers.size(); ++i) {
     const auto& L = weights_.layers[i];
     h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i);
-    at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
-    h = h + at::linear(at::silu(at::linear(x, L.gate_proj)) * at::linear(x, L.up_proj), L.down_proj);
+    at::Tensor gate_up = at::matmul(rms_norm(h, L.post_attention_norm, eps), L.gate_up_t);  // [B, T, 2I]
+    const int64_t I = config_.intermediate_size;
+    h = h + at::matmul(at::silu(gate_up.narrow(-1, 0, I)) * gate_up.narrow(-1, I, I), L.down_t);
   }
   if (last_only) h = h.slice(1, h.size(1) - 1);
   h = rms_norm(h, weights_.final_norm, eps);
-  return at::linear(h, config_.tie_word_embeddings ? weights_.embed : weights_.lm_head);  // [B, T, V]
+  return at::matmul(h, weights_.lm_head_t);  // [B, T, V]
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,

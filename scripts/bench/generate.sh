@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Generation throughput: s2d's engine against HF transformers generate() on the same random
+# ~21M-parameter Llama and the same prompt ids, on the CPU: batch 1, 8 and 32, 32-token prompts,
+# 128 new tokens, greedy. Prints tokens/s, the ratio, and whether the greedy tokens agree.
+# Writes build/bench/generate/results.md. Usage: scripts/bench/generate.sh [batch ...]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
+s2d_bootstrap >/dev/null
+PY="$S2D_VENV/bin/python"
+W="$BUILD_DIR/bench/generate"
+mkdir -p "$W"
+export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1
+CONFIG='{"vocab_size": 32000, "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 6,
+         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 512,
+         "initializer_range": 0.2}'
+[ -f "$W/model/config.json" ] || "$PY" "$(dirname "$0")/hf_generate.py" make --out "$W/model" --config "$CONFIG"
+"$PY" "$(dirname "$0")/hf_generate.py" prompts --out "$W/prompts.json" --n 32 --len 32 --vocab 32000
+BATCHES=("${@:-1 8 32}")
+{
+  echo "# generate benchmark: $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
+  echo
+  echo "| batch | s2d tok/s | HF tok/s | s2d / HF | greedy tokens equal (row 0) |"
+  echo "|---|---|---|---|---|"
+  for B in ${BATCHES[*]}; do
+    s=$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$W/model" --tokenizer "$W/model/tokenizer.model" \
+        --prompts "$W/prompts.json" --batch "$B" --new-tokens 128 --device cpu --dtype fp32)
+    h=$("$PY" "$(dirname "$0")/hf_generate.py" run --model "$W/model" --prompts "$W/prompts.json" --batch "$B" \
+        --new-tokens 128 --device cpu --dtype fp32)
+    "$PY" - "$s" "$h" <<'PY'
+import json, sys
+s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+a, b = s["tokens"][0], h["tokens"][0]
+same = sum(x == y for x, y in zip(a, b))
+print(f"| {s['batch']} | {s['tok_s']:.0f} | {h['tok_s']:.0f} | {s['tok_s'] / h['tok_s']:.2f}x | {same}/{len(b)} |")
+PY
+  done
+} | tee "$W/results.md"
