@@ -130,17 +130,39 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
     }
   };
 
-  // Prefill one request alone (B = 1, no padding) into a temporary cache.
-  auto prefill = [&](size_t ri) {
-    const GenRequest& r = requests[ri];
-    states[ri].start = Clock::now();
-    const auto T = static_cast<int64_t>(r.prompt_ids.size());
-    std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
-    KVCache tmp(cfg, 1, T, opts);
-    at::Tensor id_t = at::tensor(ids, at::kLong).view({1, T}).to(opts.device());
-    at::Tensor logits = model_.forward(id_t, at::arange(T, long_opts).view({1, T}), at::ones({1, T}, long_opts), &tmp,
-                                       /*last_only=*/true);  // [1, 1, V]
-    prefilled.push_back({ri, 0, std::move(tmp.k), std::move(tmp.v), logits.squeeze(1)});
+  // Prefill several waiting requests in one right-padded batch (up to `max_rows` of them and
+  // about kPrefillTokens padded tokens), then hand each its own slice of the temporary cache.
+  constexpr int64_t kPrefillTokens = 8192;
+  auto prefill_group = [&](int64_t max_rows) {
+    std::vector<size_t> group;
+    int64_t t_max = 0;
+    while (!waiting.empty() && static_cast<int64_t>(group.size()) < std::max<int64_t>(1, max_rows)) {
+      const auto T = static_cast<int64_t>(requests[waiting.front()].prompt_ids.size());
+      const int64_t t_new = std::max(t_max, T);
+      if (!group.empty() && t_new * static_cast<int64_t>(group.size() + 1) > kPrefillTokens) break;
+      t_max = t_new;
+      group.push_back(waiting.front());
+      waiting.pop_front();
+    }
+    const auto G = static_cast<int64_t>(group.size());
+    std::vector<int64_t> ids(static_cast<size_t>(G * t_max), 0), lens(static_cast<size_t>(G));
+    for (int64_t g = 0; g < G; ++g) {
+      const auto& p = requests[group[g]].prompt_ids;
+      std::copy(p.begin(), p.end(), ids.begin() + g * t_max);
+      lens[g] = static_cast<int64_t>(p.size());
+      states[group[g]].start = Clock::now();
+    }
+    KVCache tmp(cfg, G, t_max, opts);
+    at::Tensor logits = model_.prefill_right_padded(at::tensor(ids, at::kLong).view({G, t_max}).to(opts.device()),
+                                                    at::tensor(lens, at::kLong).to(opts.device()), tmp);  // [G, V]
+    for (int64_t g = 0; g < G; ++g) {
+      Prefilled p{group[g], 0, {}, {}, logits.narrow(0, g, 1)};
+      for (size_t l = 0; l < tmp.k.size(); ++l) {  // views: the slices keep the group cache alive
+        p.k.push_back(tmp.k[l].narrow(0, g, 1).narrow(2, 0, lens[g]));
+        p.v.push_back(tmp.v[l].narrow(0, g, 1).narrow(2, 0, lens[g]));
+      }
+      prefilled.push_back(std::move(p));
+    }
   };
 
   // Fill free slots: the n samples of a prefilled request share its cache by copy.
@@ -149,8 +171,9 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
       if (slots[si].busy) continue;
       if (prefilled.empty()) {
         if (waiting.empty()) return;
-        prefill(waiting.front());
-        waiting.pop_front();
+        int64_t free_slots = 0;
+        for (const auto& s : slots) free_slots += !s.busy;
+        prefill_group(free_slots);
       }
       Prefilled& p = prefilled.front();
       const GenRequest& r = requests[p.req];

@@ -134,7 +134,7 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                                  const KvUpdate& update, bool last_only) const {
+                                  const KvUpdate& update, bool last_only, const at::Tensor& keep_at) const {
   const auto dtype = weights_.embed.scalar_type();
   // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
   at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
@@ -151,6 +151,9 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
     h = h + at::matmul(at::silu(gate_up.narrow(-1, 0, I)) * gate_up.narrow(-1, I, I), L.down_t);
   }
   if (last_only) h = h.slice(1, h.size(1) - 1);
+  if (keep_at.defined()) {  // one column per row: [B, 1, H]
+    h = h.gather(1, keep_at.view({-1, 1, 1}).expand({h.size(0), 1, h.size(2)}));
+  }
   h = rms_norm(h, weights_.final_norm, eps);
   return at::matmul(h, weights_.lm_head_t);  // [B, T, V]
 }
@@ -184,7 +187,7 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
       return std::make_pair(cache->k[l].narrow(2, 0, S), cache->v[l].narrow(2, 0, S));
     };
   }
-  at::Tensor logits = run_layers(input_ids, position_ids, mask, update, last_only);
+  at::Tensor logits = run_layers(input_ids, position_ids, mask, update, last_only, {});
   if (cache) cache->length = S;
   return logits;
 }
@@ -206,7 +209,26 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
     cache.v[l].scatter_(2, write_at, v);
     return std::make_pair(cache.k[l].narrow(2, 0, width), cache.v[l].narrow(2, 0, width));
   };
-  return run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update, /*last_only=*/true).squeeze(1);  // [B, V]
+  return run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update, /*last_only=*/true, {}).squeeze(1);  // [B, V]
+}
+
+at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache) const {
+  const int64_t B = ids.size(0), T = ids.size(1);
+  if (cache.k.empty() || cache.k[0].size(0) != B || T > cache.capacity) {
+    throw_runtime("prefill: cache does not fit the batch", {.field = "kv_cache"});
+  }
+  const auto lopts = at::TensorOptions().dtype(at::kLong).device(ids.device());
+  at::Tensor col = at::arange(T, lopts);
+  at::Tensor positions = col.view({1, T}).expand({B, T});
+  // Plain causal mask [1, 1, T, T]: padding sits after each row's tokens, so no real token sees it.
+  at::Tensor mask = (col.view({1, T}) <= col.view({T, 1})).view({1, 1, T, T});
+  KvUpdate update = [&cache, T](size_t l, const at::Tensor& k, const at::Tensor& v) {
+    cache.k[l].narrow(2, 0, T).copy_(k);
+    cache.v[l].narrow(2, 0, T).copy_(v);
+    return std::make_pair(k, v);
+  };
+  cache.length = T;
+  return run_layers(ids, positions, mask, update, /*last_only=*/false, lens - 1).squeeze(1);  // [B, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

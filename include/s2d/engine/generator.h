@@ -1,6 +1,7 @@
 // The in-process generation engine: continuous batching over fixed KV-cache slots.
 //
-//   * One prefill per request; its n samples copy the prefilled cache into their own slots.
+//   * Waiting requests are prefilled together (right-padded, one batch); the n samples of a
+//     request copy its prefilled cache into their own slots, so a prompt is prefilled once.
 //   * Every step decodes all busy slots together (LlamaModel::decode_slots); a finished sample
 //     frees its slot at once and the next waiting sample takes it, so one long answer never holds
 //     a batch of short ones back.

@@ -78,6 +78,12 @@ class LlamaModel {
   // ids [B] int64, lens [B] int64 on the model's device; cache batch == B. Returns logits [B, V].
   at::Tensor decode_slots(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache, int64_t width) const;
 
+  // Batched prefill of right-padded prompts: row b holds its lens[b] tokens in columns
+  // [0, lens[b]) and anything after. Fills cache columns [0, T) (cache batch == B; columns past
+  // lens[b] hold padding that decode_slots overwrites) and returns the logits at each row's last
+  // real token, [B, V]. ids [B, T], lens [B] int64 on the model's device.
+  at::Tensor prefill_right_padded(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache) const;
+
   // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
   at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
 
@@ -90,7 +96,7 @@ class LlamaModel {
   // Given a layer's new keys/values [B, KV, T, D], store them and return all keys/values to attend.
   using KvUpdate = std::function<std::pair<at::Tensor, at::Tensor>(size_t layer, const at::Tensor& k, const at::Tensor& v)>;
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                        const KvUpdate& update, bool last_only) const;
+                        const KvUpdate& update, bool last_only, const at::Tensor& keep_at) const;
   at::Tensor attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask, const KvUpdate& update, size_t layer) const;
 
