@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """HF transformers side of scripts/bench/generate.sh.
 
-  make    --out DIR --config JSON      random LlamaForCausalLM (fp32 safetensors) + a tokenizer.model
+  make      --out DIR --config JSON    random LlamaForCausalLM (fp32 safetensors) + a tokenizer.model
+  tokenizer --out DIR                  just the tokenizer.model
   prompts --out FILE --n N --len L --vocab V --seed S   random prompt ids (BOS first), same for both engines
   run     (--model DIR | --random-config FILE) --prompts FILE --batch B --new-tokens N
           [--device cpu] [--dtype fp32] [--cache dynamic|static] [--repeat 3]
@@ -19,20 +20,27 @@ import torch
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def make(args):
+def tokenizer(args):
+    """A small sentencepiece model: the benchmarks feed token ids, the engine only decodes."""
     import sentencepiece as spm
-    from transformers import LlamaConfig, LlamaForCausalLM
     os.makedirs(args.out, exist_ok=True)
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(LlamaConfig(**json.loads(args.config)))
-    model.save_pretrained(args.out)
     corpus = os.path.join(args.out, "corpus.txt")
     with open(corpus, "w") as f:
         for i in range(500):
             f.write(f"the quick brown fox {i} jumps over the lazy dog; a coin is heads up\n")
     spm.SentencePieceTrainer.train(input=corpus, model_prefix=os.path.join(args.out, "tokenizer"), vocab_size=300,
                                    model_type="bpe", byte_fallback=True, minloglevel=2)
-    os.remove(os.path.join(args.out, "tokenizer.vocab"))
+    for junk in ("tokenizer.vocab", "corpus.txt"):
+        os.remove(os.path.join(args.out, junk))
+
+
+def make(args):
+    from transformers import LlamaConfig, LlamaForCausalLM
+    os.makedirs(args.out, exist_ok=True)
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(**json.loads(args.config)))
+    model.save_pretrained(args.out)
+    tokenizer(args)
     n = sum(p.numel() for p in model.parameters())
     print(f"made {args.out}: {n / 1e6:.1f}M parameters")
 
@@ -85,6 +93,8 @@ def main():
     m = sub.add_parser("make")
     m.add_argument("--out", required=True)
     m.add_argument("--config", required=True)
+    t = sub.add_parser("tokenizer")
+    t.add_argument("--out", required=True)
     p = sub.add_parser("prompts")
     p.add_argument("--out", required=True)
     p.add_argument("--n", type=int, default=32)
@@ -102,7 +112,7 @@ def main():
     r.add_argument("--cache", default="dynamic", choices=["dynamic", "static"])
     r.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    {"make": make, "prompts": prompts, "run": run}[args.cmd](args)
+    {"make": make, "tokenizer": tokenizer, "prompts": prompts, "run": run}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
   }
   capacity = std::min(capacity, cfg.max_context());
   const int64_t n_slots = std::max<int64_t>(1, std::min(opts_.batch_size, total_samples));
+  const bool narrow = opts_.width == EngineOptions::Width::Narrow ||
+                      (opts_.width == EngineOptions::Width::Auto && !opts.device().is_cuda());
   KVCache cache(cfg, n_slots, capacity, opts);
 
   std::vector<Slot> slots(static_cast<size_t>(n_slots));
@@ -227,7 +229,7 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
     }
     at::Tensor logits = model_.decode_slots(at::tensor(ids, at::kLong).to(opts.device()),
                                             at::tensor(lens, at::kLong).to(opts.device()), view,
-                                            opts_.narrow_width ? width : capacity);  // [hi, V]
+                                            narrow ? width : capacity);  // [hi, V]
     const std::vector<int64_t> next = sample_tokens(logits, params, gens);
     for (int64_t b = 0; b < hi; ++b) {
       Slot& s = slots[static_cast<size_t>(b)];

@@ -3,7 +3,7 @@
 //
 //   s2d_bench_generate (--model DIR | --random-config CONFIG.json) --tokenizer tokenizer.model
 //       --prompts prompts.json --batch B --new-tokens N [--device auto] [--dtype auto]
-//       [--repeat 3] [--out result.json]
+//       [--repeat 3] [--width auto|narrow|full]
 //
 // prompts.json: {"prompts": [[ids...], ...]} (at least B rows). Prints one JSON line:
 // {"batch", "new_tokens", "seconds", "tok_s", "tokens": [[first row's generated ids]]}.
@@ -72,7 +72,10 @@ int main(int argc, char** argv) try {
     }
     return reqs;
   };
-  Generator gen(*model, tok, {.batch_size = batch});
+  const std::string width = arg(argc, argv, "--width", "auto");  // auto | narrow | full
+  const auto w = width == "narrow" ? EngineOptions::Width::Narrow
+                 : width == "full" ? EngineOptions::Width::Full : EngineOptions::Width::Auto;
+  Generator gen(*model, tok, {.batch_size = batch, .width = w});
   std::vector<int> first_row;
   gen.run(requests(8), [](GenResult&&) {});  // warmup: allocator, kernels, thread pools
   double best = 1e30;
@@ -85,7 +88,7 @@ int main(int argc, char** argv) try {
   }
   nlohmann::json out = {{"engine", "s2d"}, {"batch", batch}, {"new_tokens", new_tokens}, {"seconds", best},
                         {"tok_s", static_cast<double>(batch * new_tokens) / best}, {"tokens", {first_row}},
-                        {"device", model->options().device().str()}};
+                        {"device", model->options().device().str()}, {"width", width}};
   std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {

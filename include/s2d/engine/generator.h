@@ -26,9 +26,12 @@ namespace s2d {
 
 struct EngineOptions {
   int64_t batch_size = 16;  // decode slots
-  // Attend over only as many cache columns as the longest busy slot needs (faster on CPU).
-  // Off = always the full capacity, fixed shapes for CUDA-graph capture.
-  bool narrow_width = true;
+  // Attention width per decode step. Narrow: only as many cache columns as the longest busy slot
+  // needs (less work; the CPU default). Full: always the whole capacity, so every step has the
+  // same shapes (the CUDA default: shape-keyed kernel plans such as cuDNN attention's are built
+  // once instead of every step, and the step can be captured in a CUDA graph).
+  enum class Width { Auto, Narrow, Full };
+  Width width = Width::Auto;
 };
 
 struct GenRequest {
