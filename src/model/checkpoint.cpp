@@ -106,11 +106,12 @@ void save_model(const std::string& dir, const LlamaModel& model, const SaveOptio
   cfg.dtype = dtype == at::kFloat ? "float32" : dtype == at::kBFloat16 ? "bfloat16" : "float16";
 
   std::vector<at::Tensor> host;  // keeps the CPU copies alive while writing
-  std::vector<StTensorBytes> out;
+  std::vector<StTensorView> out;
   for_each_weight(cfg, w, [&](const std::string& name, at::Tensor& t) {
     at::Tensor h = t.detach().to(at::kCPU, dtype).contiguous();
     host.push_back(h);
-    out.push_back({name, to_st(dtype), h.sizes().vec(), h.data_ptr(), static_cast<size_t>(h.nbytes())});
+    out.push_back({name, to_st(dtype), h.sizes().vec(), static_cast<const uint8_t*>(h.data_ptr()),
+                   static_cast<size_t>(h.nbytes())});
   });
   write_dir_atomic(dir, [&](const std::string& tmp) {
     write_safetensors_sharded(tmp, out, opts.max_shard_bytes);

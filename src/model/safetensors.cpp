@@ -137,9 +137,9 @@ SafetensorsFile::~SafetensorsFile() {
   if (map_) ::munmap(map_, size_);
 }
 
-void write_safetensors(const std::string& path, const std::vector<StTensorBytes>& tensors,
+void write_safetensors(const std::string& path, const std::vector<StTensorView>& tensors,
                        const std::map<std::string, std::string>& metadata) {
-  std::map<std::string, const StTensorBytes*> sorted;
+  std::map<std::string, const StTensorView*> sorted;
   for (const auto& t : tensors) {
     if (!sorted.emplace(t.name, &t).second) throw_runtime("duplicate tensor name", {.file = path, .field = t.name});
   }
@@ -157,11 +157,11 @@ void write_safetensors(const std::string& path, const std::vector<StTensorBytes>
   const uint64_t n = h.size();
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
   out += h;
-  for (const auto& [name, t] : sorted) out.append(static_cast<const char*>(t->data), t->nbytes);
+  for (const auto& [name, t] : sorted) out.append(reinterpret_cast<const char*>(t->data), t->nbytes);
   write_file_atomic(path, out);
 }
 
-std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<StTensorBytes>& tensors,
+std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<StTensorView>& tensors,
                                                    uint64_t max_shard_bytes) {
   uint64_t total = 0;
   for (const auto& t : tensors) total += t.nbytes;
@@ -170,9 +170,9 @@ std::vector<std::string> write_safetensors_sharded(const std::string& dir, const
     return {"model.safetensors"};
   }
   // Greedy packing in name order, as HF does: a new shard starts when the next tensor would overflow.
-  std::map<std::string, const StTensorBytes*> sorted;
+  std::map<std::string, const StTensorView*> sorted;
   for (const auto& t : tensors) sorted.emplace(t.name, &t);
-  std::vector<std::vector<StTensorBytes>> shards(1);
+  std::vector<std::vector<StTensorView>> shards(1);
   uint64_t cur = 0;
   for (const auto& [name, t] : sorted) {
     if (cur > 0 && cur + t->nbytes > max_shard_bytes) {

@@ -17,10 +17,10 @@ namespace s2d {
 using namespace s2d::testing;
 
 namespace {
-void rewrite_weights(const std::string& dir, const std::function<void(std::vector<StTensorBytes>&)>& edit) {
+void rewrite_weights(const std::string& dir, const std::function<void(std::vector<StTensorView>&)>& edit) {
   std::string path = dir + "/model.safetensors";
   std::vector<uint8_t> keep;  // the file is rewritten in place, so copy the bytes out first
-  std::vector<StTensorBytes> ts;
+  std::vector<StTensorView> ts;
   {
     SafetensorsFile f(path);
     size_t total = 0;
@@ -97,14 +97,14 @@ TEST(Checkpoint, BrokenCheckpointsNameTheTensor) {
 
   save_model(dir + "/missing", m);
   rewrite_weights(dir + "/missing", [](auto& ts) {
-    std::erase_if(ts, [](const StTensorBytes& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; });
+    std::erase_if(ts, [](const StTensorView& t) { return t.name == "model.layers.1.mlp.up_proj.weight"; });
   });
   EXPECT_S2D_ERROR(load_model(dir + "/missing", cpu), ErrorKind::Input, "missing tensor",
                    "model.layers.1.mlp.up_proj.weight");
 
   save_model(dir + "/extra", m);
   std::vector<float> junk(4, 0.f);
-  rewrite_weights(dir + "/extra", [&](auto& ts) { ts.push_back({"model.layers.7.mlp.up_proj.weight", StDtype::F32, {4}, junk.data(), 16}); });
+  rewrite_weights(dir + "/extra", [&](auto& ts) { ts.push_back({"model.layers.7.mlp.up_proj.weight", StDtype::F32, {4}, reinterpret_cast<const uint8_t*>(junk.data()), 16}); });
   EXPECT_S2D_ERROR(load_model(dir + "/extra", cpu), ErrorKind::Input, "unexpected tensor", "model.layers.7.mlp.up_proj.weight");
 
   save_model(dir + "/shape", m);

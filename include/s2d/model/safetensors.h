@@ -22,7 +22,8 @@ enum class StDtype { F32, F16, BF16 };
 size_t st_dtype_size(StDtype d);
 const char* st_dtype_name(StDtype d);
 
-// A tensor inside a mapped file. `data` stays valid while the SafetensorsFile lives.
+// A tensor's bytes: inside a mapped file (valid while the SafetensorsFile lives), or, when
+// writing, `nbytes` contiguous little-endian bytes owned by the caller.
 struct StTensorView {
   std::string name;
   StDtype dtype;
@@ -51,23 +52,14 @@ class SafetensorsFile {
   std::map<std::string, std::string> metadata_;
 };
 
-// A tensor to write: `data` points at `nbytes` contiguous bytes in `dtype`, little-endian.
-struct StTensorBytes {
-  std::string name;
-  StDtype dtype;
-  std::vector<int64_t> shape;
-  const void* data = nullptr;
-  size_t nbytes = 0;
-};
-
 // Writes one file atomically (temp + rename). Tensors are laid out in name order, 8-byte aligned.
-void write_safetensors(const std::string& path, const std::vector<StTensorBytes>& tensors,
+void write_safetensors(const std::string& path, const std::vector<StTensorView>& tensors,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
 // Writes `model.safetensors`, or when the total exceeds `max_shard_bytes`,
 // `model-0000i-of-0000n.safetensors` shards plus `model.safetensors.index.json`.
 // Returns the file names written (relative to dir).
-std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<StTensorBytes>& tensors,
+std::vector<std::string> write_safetensors_sharded(const std::string& dir, const std::vector<StTensorView>& tensors,
                                                    uint64_t max_shard_bytes);
 
 // The weight files of a model directory: the index's shards, or the single model.safetensors.
