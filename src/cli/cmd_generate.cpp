@@ -5,6 +5,7 @@
 #include "s2d/engine/local_backend.h"
 #include "s2d/pipeline/generate.h"
 #include "s2d/util/log.h"
+#include "s2d/version.h"
 
 namespace s2d::cli {
 
@@ -16,14 +17,20 @@ void register_generate(CLI::App& root, Commands& out) {
   CLI::App& a = *cmd->app;
   a.footer(
       "Examples:\n"
-      "  s2d generate --model M --tasks tasks.jsonl --out samples.jsonl --samples 8 --temperature 0.7\n"
+      "  s2d generate --model M --tasks tasks.jsonl --out samples.jsonl --method rar2 --samples 8 --temperature 0.7\n"
+      "  s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap\n"
       "  s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32\n"
       "A rerun with the same --out skips finished samples and redoes a torn last line.");
   a.add_option("--model", lb->model_dir, "Model directory (HF layout: config.json, safetensors, tokenizer.model)");
   a.add_option("--tasks", o->tasks_path, "Task JSONL (see 's2d data')");
   a.add_option("--prompt", o->prompt, "One prompt instead of --tasks; completions are printed");
   a.add_option("--out", o->out_path, "Sample JSONL to append to (required with --tasks)");
-  a.add_option("--method", o->method, "system1 (cot, rar1, rar2, s2a, bsm: issue #5)")->capture_default_str();
+  a.add_option("--method", o->method, "system1|cot|rar1|rar2|s2a|bsm")->capture_default_str();
+  a.add_option("--template", o->template_path, "Method template JSON (default: configs/methods/METHOD.json)");
+  a.add_option("--answer-regex", o->answer_regex, "Regex whose first group is the answer (overrides task-aware extraction)");
+  a.add_option("--merge", o->merge, "bsm: symbolic (sum scores) | llm")->capture_default_str();
+  a.add_flag("--swap", o->swap, "bsm: also judge with the two responses swapped (perturbed samples)");
+  a.add_option("--chunk", o->chunk_tasks, "Tasks per batch of work; a kill loses at most one chunk")->capture_default_str();
   a.add_option("--samples", o->samples, "Samples per task; they share one prefill")->capture_default_str();
   a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();
   a.add_option("--top-p", o->sampling.top_p, "Nucleus mass in (0, 1]")->capture_default_str();
@@ -40,6 +47,7 @@ void register_generate(CLI::App& root, Commands& out) {
     if (o->prompt.empty()) require_flags(*cmd->app, {"--tasks", "--out"});
     validate_sampling(o->sampling);  // before the model loads: bad flags fail fast
     auto backend = make_local_backend(*lb);
+    o->provenance = {{"command", "s2d generate"}, {"flags", flags_as_json(*cmd->app)}, {"s2d_version", S2D_VERSION}};
     log::info("model: " + backend->describe());
     const auto sum = run_generate(*o, *backend, [&](const nlohmann::json& rec) {
       if (!o->prompt.empty()) std::cout << rec["steps"][0]["output"].get<std::string>() << "\n";

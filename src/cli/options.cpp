@@ -80,6 +80,16 @@ void apply_config(CLI::App& cmd, const std::string& path) {
   }
 }
 
+nlohmann::json flags_as_json(const CLI::App& cmd) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const CLI::Option* o : cmd.get_options()) {
+    if (o->count() == 0 || o->get_lnames().empty()) continue;
+    const auto& r = o->results();
+    j[o->get_lnames()[0]] = r.size() == 1 ? nlohmann::json(r[0]) : nlohmann::json(r);
+  }
+  return j;
+}
+
 void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags) {
   for (const char* f : flags) {
     const CLI::Option* opt = cmd.get_option_no_throw(f);

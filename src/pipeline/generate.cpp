@@ -3,6 +3,8 @@
 #include <chrono>
 #include <map>
 
+#include "s2d/methods/runner.h"
+#include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
 #include "s2d/util/log.h"
@@ -13,12 +15,8 @@ namespace s2d {
 
 namespace {
 
-std::string record_key(const nlohmann::json& r) { return id_key(r) + "#" + std::to_string(r.value("sample", -1)); }
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\n\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\n\r") - b + 1);
+std::string record_key(const nlohmann::json& r) {
+  return unit_key(id_key(r), r.value("sample", -1), r.value("perturbed", false));
 }
 
 }  // namespace
@@ -29,33 +27,13 @@ uint64_t task_seed(uint64_t run_seed, const std::string& id) {
   return sample_seed(run_seed ^ h, -1);
 }
 
-nlohmann::json sample_record(const Task& task, const std::string& method, const std::string& prompt_text,
-                             const CompletionResult& result, const Completion& c) {
-  const std::string final_text = trim(c.text);
-  nlohmann::json step = {{"name", "answer"},
-                         {"prompt", prompt_text},
-                         {"output", c.text},
-                         {"prompt_tokens", result.prompt_tokens},
-                         {"generated_tokens", c.generated_tokens},
-                         {"finish_reason", c.finish_reason}};
-  return {{"id", task.id},
-          {"task", task.task},
-          {"method", method},
-          {"sample", c.sample},
-          {"steps", nlohmann::json::array({step})},
-          {"final", final_text},
-          {"answer", final_text},
-          {"tokens", {{"prompt", result.prompt_tokens}, {"generated", c.generated_tokens}}},
-          {"seconds", result.seconds}};
-}
-
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record) {
-  if (opts.method != "system1") {
-    throw_input("method not available in this build", {.field = "--method", .expected = "system1",
-                                                       .found = opts.method, .hint = "cot, rar1, rar2, s2a, bsm arrive with issue #5"});
-  }
+  const MethodSpec spec = load_method_spec(opts.method, opts.template_path);
   if (opts.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1", .found = std::to_string(opts.samples)});
+  if (opts.merge != "symbolic" && opts.merge != "llm")
+    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = opts.merge});
+  if (opts.swap && opts.method != "bsm") throw_input("--swap is for bsm", {.field = "--swap", .found = opts.method});
   validate_sampling(opts.sampling);
   if (opts.samples > 1 && opts.sampling.temperature == 0.0) {
     log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
@@ -68,6 +46,15 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     if (opts.tasks_path.empty()) throw_input("nothing to generate from", {.field = "--tasks", .hint = "pass --tasks FILE or --prompt TEXT"});
     tasks = read_tasks(opts.tasks_path);
   }
+  for (const auto& t : tasks) {
+    try {
+      check_task_for_method(t, opts.method);
+    } catch (const Error& e) {
+      ErrorContext ctx = e.context();
+      ctx.file = opts.tasks_path;
+      throw Error(ErrorKind::Input, e.message(), ctx);
+    }
+  }
 
   GenerateSummary sum;
   sum.tasks = static_cast<int64_t>(tasks.size());
@@ -77,50 +64,57 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     writer = std::make_unique<JsonlWriter>(opts.out_path, /*exclusive=*/true);  // lock before reading
     done = scan_for_resume(opts.out_path, record_key);
     if (done.dropped_torn_line) log::warn("dropped a torn last line in " + opts.out_path + " (an interrupted run); it will be redone");
+    nlohmann::json prov = opts.provenance;
+    prov["method"] = opts.method;
+    prov["template"] = {{"path", spec.path}, {"source", spec.source}};
+    prov["seed"] = opts.sampling.seed;
+    prov["backend"] = backend.describe();
+    write_file_atomic(opts.out_path + ".run.json", prov.dump(2) + "\n");
   }
 
-  std::vector<CompletionRequest> reqs;
-  std::map<std::string, const Task*> by_id;
+  // Pending units, grouped by task so that a chunk holds whole tasks.
+  std::vector<std::vector<MethodUnit>> pending;
   for (const auto& t : tasks) {
-    CompletionRequest r;
-    r.id = t.id;
-    r.messages = {{"user", t.input}};
-    r.sampling = opts.sampling;
-    r.sampling.seed = task_seed(opts.sampling.seed, t.id);
-    r.samples.clear();
-    for (int i = 0; i < opts.samples; ++i)
-      if (!done.done.count(t.id + "#" + std::to_string(i))) r.samples.push_back(i);
-    if (r.samples.empty()) {
-      ++sum.tasks_already_done;
-      continue;
+    std::vector<MethodUnit> units;
+    for (bool swapped : {false, true}) {
+      if (swapped && !opts.swap) continue;
+      for (int i = 0; i < opts.samples; ++i)
+        if (!done.done.count(unit_key(t.id, i, swapped))) units.push_back({&t, i, swapped});
     }
-    by_id[t.id] = &t;
-    reqs.push_back(std::move(r));
+    if (units.empty()) {
+      ++sum.tasks_already_done;
+    } else {
+      pending.push_back(std::move(units));
+    }
   }
   if (sum.tasks_already_done > 0)
     log::info(std::to_string(sum.tasks_already_done) + " of " + std::to_string(sum.tasks) + " tasks already done in " +
               opts.out_path + "; resuming");
-  if (reqs.empty()) return sum;
+  if (pending.empty()) return sum;
 
-  Progress progress("generate", static_cast<int64_t>(reqs.size()), "tasks");
+  MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.merge};
+  Progress progress("generate " + opts.method, static_cast<int64_t>(pending.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t tokens0 = backend.generated_tokens();
-  backend.complete(reqs, [&](CompletionResult&& res) {
-    const Task& task = *by_id.at(res.id);
-    for (const auto& c : res.choices) {
-      nlohmann::json rec = sample_record(task, opts.method, task.input, res, c);
-      if (writer) writer->write(rec);  // one whole line per sample
+  const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, opts.chunk_tasks));
+  for (size_t c = 0; c < pending.size(); c += chunk) {
+    std::vector<MethodUnit> units;
+    const size_t end = std::min(pending.size(), c + chunk);
+    for (size_t k = c; k < end; ++k) units.insert(units.end(), pending[k].begin(), pending[k].end());
+    run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
+      if (writer) writer->write(rec);  // one whole line per record
       if (on_record) on_record(rec);
       ++sum.samples_written;
-      sum.generated_tokens += c.generated_tokens;
-    }
-    sum.prompt_tokens += res.prompt_tokens;
+      sum.prompt_tokens += rec["tokens"]["prompt"].get<int64_t>();
+      sum.generated_tokens += rec["tokens"]["generated"].get<int64_t>();
+    });
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    char extra[64];
-    std::snprintf(extra, sizeof extra, "%.0f tok/s", el > 0 ? (backend.generated_tokens() - tokens0) / el : 0.0);
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "%lld samples, %.0f tok/s", static_cast<long long>(sum.samples_written),
+                  el > 0 ? (backend.generated_tokens() - tokens0) / el : 0.0);
     progress.set_extra(extra);
-    progress.advance();
-  });
+    progress.update(static_cast<int64_t>(end));
+  }
   progress.finish();
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;

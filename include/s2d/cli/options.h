@@ -6,6 +6,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,9 @@ std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std:
 // leading dashes ("max-new-tokens" or "max_new_tokens"). A flag given on the command line wins.
 // Unknown keys and values of the wrong type are InputErrors naming the file and key.
 void apply_config(CLI::App& cmd, const std::string& path);
+
+// The flags that have values (from the command line or --config), for provenance records.
+nlohmann::json flags_as_json(const CLI::App& cmd);
 
 // After the config is merged: every flag named must have a value (from the CLI or the config).
 void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags);

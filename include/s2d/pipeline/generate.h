@@ -1,6 +1,7 @@
 // `s2d generate`: tasks in, sample records out (schema in README "File formats").
-// Resumable: records are keyed by (id, sample); a rerun produces only the missing ones, and since
-// sample i always draws from sample_seed(task seed, i), the result equals an uninterrupted run.
+// Resumable: records are keyed by (id, sample[, swap]); a rerun produces only the missing ones,
+// and since sample i of a step always draws from sample_seed(seed(task, step), i), the result
+// equals an uninterrupted run.
 #pragma once
 
 #include <cstdint>
@@ -16,10 +17,16 @@ namespace s2d {
 struct GenerateOptions {
   std::string tasks_path;  // task JSONL, or
   std::string prompt;      // one raw prompt (id "prompt")
-  std::string out_path;    // sample JSONL, appended
+  std::string out_path;    // sample JSONL, appended; provenance goes to OUT.run.json
   std::string method = "system1";
+  std::string template_path;  // a user's method template (default configs/methods/<method>.json)
   int samples = 1;
   SamplingParams sampling;  // sampling.seed is the run's seed; each task mixes in its id
+  std::string answer_regex;
+  std::string merge = "symbolic";  // bsm
+  bool swap = false;               // bsm: also run with responses swapped (perturbed samples)
+  int64_t chunk_tasks = 64;        // tasks per batch of work; a kill loses at most one chunk
+  nlohmann::json provenance = nlohmann::json::object();  // command line, flags, model
 };
 
 struct GenerateSummary {
@@ -30,10 +37,6 @@ struct GenerateSummary {
 
 // The per-task seed: the run seed mixed with the task id (FNV-1a), independent of file order.
 uint64_t task_seed(uint64_t run_seed, const std::string& id);
-
-// Builds the sample record of one completion (DESIGN §2 sample schema).
-nlohmann::json sample_record(const Task& task, const std::string& method, const std::string& prompt_text,
-                             const CompletionResult& result, const Completion& c);
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record = {});

@@ -1,0 +1,44 @@
+// Runs a System 2 method (or System 1) over many (task, sample) units through a Backend.
+//
+// Batching across everything: each step is one backend call holding every unit's pending
+// request, so throughput never depends on one task at a time. Units whose prompts are identical
+// (all samples of a task at its first step) form one request with n samples and share a prefill.
+// Every step is recorded (prompt, output, token counts); a step whose output cannot be parsed
+// is marked "parsed": false and the unit ends with "answer": null. Nothing here throws on model
+// output.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "s2d/data/task.h"
+#include "s2d/engine/backend.h"
+#include "s2d/methods/method_spec.h"
+
+namespace s2d {
+
+struct MethodRunOptions {
+  SamplingParams sampling;       // per step; sampling.seed is the run seed
+  std::string answer_regex;      // overrides task-aware answer extraction
+  std::string merge = "symbolic";  // bsm: symbolic (sum of scores) | llm
+};
+
+struct MethodUnit {
+  const Task* task = nullptr;
+  int sample = 0;
+  bool swapped = false;  // bsm: responses A and B exchanged (a perturbed sample of the same id)
+};
+
+// Checks that `task` has what `method` needs (bsm: question, response_a, response_b strings).
+// InputError naming the task id and field.
+void check_task_for_method(const Task& task, const std::string& method);
+
+// Record key used for resume: "id#sample" plus "#swap" for perturbed samples.
+std::string unit_key(const std::string& id, int sample, bool swapped);
+
+void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend,
+                const MethodRunOptions& opts, const std::function<void(nlohmann::json&&)>& on_record);
+
+}  // namespace s2d

@@ -1,0 +1,151 @@
+#include "s2d/methods/method_spec.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+
+#ifndef S2D_SOURCE_CONFIG_DIR
+#define S2D_SOURCE_CONFIG_DIR "configs"
+#endif
+
+namespace s2d {
+
+namespace {
+
+// Step -> placeholders it must use. Every step may also use {format_hint}.
+const std::map<std::string, std::vector<std::pair<std::string, std::set<std::string>>>>& required_steps() {
+  static const std::map<std::string, std::vector<std::pair<std::string, std::set<std::string>>>> kSteps = {
+      {"system1", {{"answer", {"input"}}}},
+      {"cot", {{"reason", {"input"}}}},
+      {"rar1", {{"respond", {"input"}}}},
+      {"rar2", {{"rephrase", {"input"}}, {"respond", {"input", "rephrased"}}}},
+      {"s2a", {{"extract", {"input"}}, {"answer", {"context", "question"}}}},
+      {"bsm",
+       {{"branch", {"question"}},
+        {"solve", {"question", "response_a", "response_b", "criterion"}},
+        {"merge", {"question", "response_a", "response_b", "judgements"}}}},
+      {"usc", {{"select", {"question", "responses"}}}},
+  };
+  return kSteps;
+}
+
+const std::set<std::string>& known_placeholders() {
+  static const std::set<std::string> k = {"input",      "format_hint", "rephrased", "context",    "question",
+                                          "response_a", "response_b",  "criterion", "judgements", "responses"};
+  return k;
+}
+
+// Placeholders used by a template ("{{" escapes excluded).
+std::set<std::string> placeholders_of(const std::string& t) {
+  std::set<std::string> out;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '{' && i + 1 < t.size() && t[i + 1] == '{') {
+      ++i;
+      continue;
+    }
+    if (t[i] != '{') continue;
+    const size_t end = t.find('}', i);
+    if (end == std::string::npos) break;
+    out.insert(t.substr(i + 1, end - i - 1));
+    i = end;
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& generation_methods() {
+  static const std::vector<std::string> k = {"system1", "cot", "rar1", "rar2", "s2a", "bsm"};
+  return k;
+}
+
+std::string default_methods_dir() {
+  if (const char* d = std::getenv("S2D_CONFIG_DIR"); d && *d) return std::string(d) + "/methods";
+  return std::string(S2D_SOURCE_CONFIG_DIR) + "/methods";
+}
+
+const std::string& MethodSpec::step(const std::string& n) const {
+  for (const auto& [name, t] : steps)
+    if (name == n) return t;
+  throw_runtime("method has no such step", {.file = path, .field = "steps." + n});
+}
+
+std::string MethodSpec::format_hint(const std::string& task) const {
+  if (auto it = format_hints.find(task); it != format_hints.end()) return it->second;
+  if (auto it = format_hints.find("default"); it != format_hints.end()) return it->second;
+  return "";
+}
+
+MethodSpec load_method_spec(const std::string& method, const std::string& template_file) {
+  const auto& req = required_steps();
+  auto want = req.find(method);
+  if (want == req.end()) {
+    throw_input("unknown method", {.field = "--method", .expected = "system1|cot|rar1|rar2|s2a|bsm", .found = method});
+  }
+  MethodSpec spec;
+  spec.path = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file;
+  const auto j = nlohmann::ordered_json::parse(read_file(spec.path), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw_input("method template is not a JSON object", {.file = spec.path});
+  spec.name = j.value("method", std::string());
+  if (spec.name != method) {
+    throw_input("template is for another method", {.file = spec.path, .field = "method", .expected = method,
+                                                   .found = spec.name});
+  }
+  spec.source = j.value("source", std::string());
+  if (!j.contains("steps") || !j["steps"].is_object()) {
+    throw_input("missing steps", {.file = spec.path, .field = "steps", .expected = "an object of step templates"});
+  }
+  for (const auto& [step, needs] : want->second) {
+    auto it = j["steps"].find(step);
+    if (it == j["steps"].end() || !it->is_string()) {
+      throw_input("missing step template", {.file = spec.path, .field = "steps." + step, .expected = "a string"});
+    }
+    const std::string t = it->get<std::string>();
+    const auto used = placeholders_of(t);
+    for (const auto& p : needs)
+      if (!used.count(p)) {
+        throw_input("template lacks a required placeholder", {.file = spec.path, .field = "steps." + step,
+                                                             .expected = "{" + p + "}", .found = "no {" + p + "}"});
+      }
+    for (const auto& p : used)
+      if (!known_placeholders().count(p)) {
+        throw_input("unknown placeholder", {.file = spec.path, .field = "steps." + step, .found = "{" + p + "}",
+                                            .hint = "write {{ and }} for literal braces"});
+      }
+    spec.steps.emplace_back(step, t);
+  }
+  if (auto h = j.find("format_hints"); h != j.end() && h->is_object())
+    for (auto it = h->begin(); it != h->end(); ++it)
+      if (it->is_string()) spec.format_hints[it.key()] = it->get<std::string>();
+  return spec;
+}
+
+std::string render_template(const std::string& t, const std::map<std::string, std::string>& vars) {
+  std::string out;
+  out.reserve(t.size() + 256);
+  for (size_t i = 0; i < t.size(); ++i) {
+    if ((t[i] == '{' || t[i] == '}') && i + 1 < t.size() && t[i + 1] == t[i]) {
+      out.push_back(t[i++]);
+      continue;
+    }
+    if (t[i] == '{') {
+      const size_t end = t.find('}', i);
+      if (end != std::string::npos) {
+        auto it = vars.find(t.substr(i + 1, end - i - 1));
+        if (it != vars.end()) {
+          out += it->second;
+          i = end;
+          continue;
+        }
+      }
+    }
+    out.push_back(t[i]);
+  }
+  return out;
+}
+
+}  // namespace s2d
