@@ -29,6 +29,7 @@ int run(int argc, char** argv) {
   Commands commands;
   register_data(root, commands);
   register_generate(root, commands);
+  register_filter(root, commands);
   register_unbuilt_stages(root, commands);
   register_inspect(root, commands);
 

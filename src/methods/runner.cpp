@@ -259,6 +259,7 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
     const MethodUnit& u = units[i];
     nlohmann::json rec = {{"id", u.task->id},
                           {"task", u.task->task},
+                          {"input", u.task->input},  // what the user wrote: the distilled model's prompt
                           {"method", spec.name},
                           {"sample", u.sample},
                           {"steps", s.steps},

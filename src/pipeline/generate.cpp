@@ -52,6 +52,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     } catch (const Error& e) {
       ErrorContext ctx = e.context();
       ctx.file = opts.tasks_path;
+      ctx.line = t.line;
       throw Error(ErrorKind::Input, e.message(), ctx);
     }
   }

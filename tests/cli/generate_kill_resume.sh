@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# Kills `s2d generate` mid-run (SIGKILL), reruns it, and requires the result to equal an
+# Kills `s2d generate --method rar2` (two steps per sample) mid-run with SIGKILL, reruns it, and requires the result to equal an
 # uninterrupted run: no sample lost, none duplicated, identical content (timings aside).
 # Usage: generate_kill_resume.sh S2D_BINARY MODEL_DIR PYTHON WORKDIR
 set -euo pipefail
 S2D=$1 MODEL=$2 PY=$3 WORK=$4
 rm -rf "$WORK" && mkdir -p "$WORK"
 "$S2D" data coin-flip --n 200 --people 3 --seed 5 --out "$WORK/tasks.jsonl" >/dev/null
-ARGS=(--log-level warn generate --model "$MODEL" --tasks "$WORK/tasks.jsonl" --samples 2 --temperature 0.9
-      --top-p 0.95 --seed 3 --max-new-tokens 48 --batch-size 8 --chat-template llama-2)
+ARGS=(--log-level warn generate --method rar2 --chunk 16 --model "$MODEL" --tasks "$WORK/tasks.jsonl" --samples 2
+      --temperature 0.9 --top-p 0.95 --seed 3 --max-new-tokens 24 --batch-size 8 --chat-template llama-2)
 gen() { "$S2D" "${ARGS[@]}" --out "$1"; }
 
 gen "$WORK/clean.jsonl"

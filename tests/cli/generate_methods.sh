@@ -18,7 +18,11 @@ gen --method rar2 --tasks "$WORK/coin.jsonl" --out "$WORK/rar2.jsonl"   # resume
 set +e
 err=$(gen --method bsm --tasks "$SRC/tests/data/judge_missing_field.jsonl" --out "$WORK/bad.jsonl" 2>&1); rc=$?
 set -e
-[ "$rc" = 2 ] && echo "$err" | grep -q "'response_b'" || { echo "expected exit 2 naming response_b, got $rc: $err"; exit 1; }
+[ "$rc" = 2 ] && echo "$err" | grep -q "judge_missing_field.jsonl:1: 'response_b'" || { echo "expected exit 2 naming response_b, got $rc: $err"; exit 1; }
+filt() { "$S2D" --log-level warn filter "$@" > /dev/null; }
+filt --by self-consistency --in "$WORK/rar2.jsonl" --out "$WORK/sft_sc.jsonl" --min-agreement 0
+filt --by perturbation --in "$WORK/bsm.jsonl" --out "$WORK/sft_pert.jsonl"
+filt --by usc --in "$WORK/s2a.jsonl" --out "$WORK/sft_usc.jsonl" --model "$MODEL" --chat-template llama-2
 "$PY" - "$WORK" <<'PY'
 import json, os, sys
 w = sys.argv[1]
@@ -43,5 +47,13 @@ llm = load("bsm_llm")
 assert len(llm) == 6 and all(not r["perturbed"] for r in llm)
 run = json.load(open(os.path.join(w, "rar2.jsonl.run.json")))
 assert run["method"] == "rar2" and run["flags"]["samples"] == "2" and "source" in run["template"], run
+for name, inputs in (("sft_sc", 6), ("sft_pert", 3), ("sft_usc", 6)):
+    summary = json.load(open(os.path.join(w, name + ".jsonl.summary.json")))
+    assert summary["inputs"] == inputs and summary["kept"] + sum(summary["dropped"].values()) == inputs, (name, summary)
+    for line in open(os.path.join(w, name + ".jsonl")):
+        ex = json.loads(line)
+        assert [m["role"] for m in ex["messages"]] == ["user", "assistant"] and ex["messages"][1]["content"], ex
+usc = json.load(open(os.path.join(w, "sft_usc.jsonl.summary.json")))
+print(f"filters: self-consistency, perturbation, usc ({usc['kept']} of 6 kept by usc);", end=" ")
 print(f"methods: {', '.join(steps)} and bsm (swap, llm merge) wrote well-formed records; 1 passed, 0 failed")
 PY

@@ -1,0 +1,49 @@
+// `s2d filter`: keep only self-consistent System 2 answers and write SFT examples.
+//
+//   self-consistency  majority vote over a task's samples (--min-agreement, --min-votes); ties,
+//                     no majority and unparsed-only tasks are dropped and counted
+//   perturbation      BSM: the verdict with the responses in shown order must equal the verdict
+//                     with them swapped (samples marked "perturbed")
+//   usc               universal self-consistency: the model picks the most consistent sample
+//   oracle            keep a task only where a sample's answer equals the label: ABLATIONS ONLY,
+//                     marked as such in every example it writes
+//
+// Output (SFT JSONL, the chat-messages form TRL, axolotl and torchtune read):
+//   {"id", "messages": [{"role": "user", "content": INPUT}, {"role": "assistant", "content": FINAL}],
+//    "meta": {"method", "filter", "votes", "samples", "agreement", "answer", ...}}
+// The user turn is the task's input as the user wrote it (for S2A, the biased prompt); the
+// assistant turn is the chosen final answer, without the reasoning.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "s2d/engine/backend.h"
+
+namespace s2d {
+
+struct FilterOptions {
+  std::string in_path;   // sample JSONL from `s2d generate`
+  std::string out_path;  // SFT JSONL; the summary goes to OUT.summary.json
+  std::string by = "self-consistency";
+  double min_agreement = 0.5;  // share of a task's samples that must give the majority answer
+  int min_votes = 1;           // samples that must give it
+  std::string tasks_path;      // labels, for --by oracle
+  bool allow_mixed_methods = false;
+  std::string usc_template;    // default configs/methods/usc.json
+  SamplingParams usc_sampling;  // greedy by default
+};
+
+struct FilterSummary {
+  int64_t inputs = 0, kept = 0;
+  std::map<std::string, int64_t> dropped;     // reason -> tasks
+  std::map<std::string, int64_t> agreement;   // "0.5-0.6" -> tasks
+  nlohmann::json to_json(const FilterOptions& o) const;
+};
+
+// `backend` is needed for --by usc only (may be null otherwise).
+FilterSummary run_filter(const FilterOptions& opts, Backend* backend);
+
+}  // namespace s2d

@@ -1,0 +1,260 @@
+#include "s2d/pipeline/filter.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "s2d/data/task.h"
+#include "s2d/methods/answers.h"
+#include "s2d/methods/method_spec.h"
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+#include "s2d/util/jsonl.h"
+#include "s2d/util/log.h"
+
+namespace s2d {
+
+namespace {
+
+struct Sample {
+  int64_t line = 0;
+  int sample = 0;
+  bool perturbed = false;
+  std::string input, final_text, method, task;
+  std::optional<std::string> answer;
+};
+
+struct Group {
+  std::string id;
+  std::vector<Sample> shown, swapped;  // in file order
+};
+
+// Majority over the samples' answers: (answer, votes); nullopt when nothing parsed or the top
+// two tie.
+struct Vote {
+  std::optional<std::string> answer;
+  int votes = 0, total = 0;
+  bool tie = false;
+};
+Vote majority(const std::vector<Sample>& samples) {
+  Vote v;
+  v.total = static_cast<int>(samples.size());
+  std::map<std::string, int> counts;
+  for (const auto& s : samples)
+    if (s.answer) ++counts[*s.answer];
+  for (const auto& [a, c] : counts) {
+    if (c > v.votes) {
+      v.answer = a;
+      v.votes = c;
+      v.tie = false;
+    } else if (c == v.votes) {
+      v.tie = true;
+    }
+  }
+  return v;
+}
+
+std::string bin_of(double agreement) {
+  const int b = std::min(9, static_cast<int>(std::floor(agreement * 10 + 1e-9)));
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f-%.1f", b / 10.0, (b + 1) / 10.0);
+  return buf;
+}
+
+const std::string& require_str(const nlohmann::json& r, const char* f, const std::string& file, int64_t line) {
+  auto it = r.find(f);
+  if (it == r.end() || !it->is_string())
+    throw_input("sample record lacks a field", {.file = file, .line = line, .field = f, .expected = "a string",
+                                                .found = it == r.end() ? "nothing" : std::string(it->type_name())});
+  return it->get_ref<const std::string&>();
+}
+
+std::vector<Group> read_groups(const FilterOptions& o) {
+  std::vector<Group> groups;
+  std::map<std::string, size_t> index;
+  std::string first_method;
+  int64_t first_line = 0;
+  read_jsonl(o.in_path, [&](int64_t line, const nlohmann::json& r) {
+    Sample s;
+    s.line = line;
+    const std::string id = require_str(r, "id", o.in_path, line);
+    s.method = require_str(r, "method", o.in_path, line);
+    s.input = require_str(r, "input", o.in_path, line);
+    s.final_text = require_str(r, "final", o.in_path, line);
+    s.task = r.value("task", std::string());
+    s.sample = r.value("sample", 0);
+    s.perturbed = r.value("perturbed", false);
+    if (auto a = r.find("answer"); a != r.end() && a->is_string()) s.answer = a->get<std::string>();
+    if (first_method.empty()) {
+      first_method = s.method;
+      first_line = line;
+    } else if (s.method != first_method && !o.allow_mixed_methods) {
+      throw_input("samples from different methods in one input",
+                  {.file = o.in_path, .line = line, .field = "method", .expected = first_method + " (as on line " + std::to_string(first_line) + ")",
+                   .found = s.method, .hint = "filter each method's file separately, or pass --allow-mixed-methods"});
+    }
+    auto [it, fresh] = index.emplace(id, groups.size());
+    if (fresh) groups.push_back({id, {}, {}});
+    (s.perturbed ? groups[it->second].swapped : groups[it->second].shown).push_back(std::move(s));
+  });
+  if (groups.empty()) throw_input("empty file", {.file = o.in_path, .expected = "sample records", .found = "none"});
+  return groups;
+}
+
+const Sample* first_with(const std::vector<Sample>& v, const std::string& answer) {
+  for (const auto& s : v)
+    if (s.answer == answer && !s.final_text.empty()) return &s;
+  return nullptr;
+}
+
+nlohmann::json sft_line(const Group& g, const Sample& chosen, nlohmann::json meta) {
+  meta["method"] = chosen.method;
+  return {{"id", g.id},
+          {"messages", {{{"role", "user"}, {"content", chosen.input}}, {{"role", "assistant"}, {"content", chosen.final_text}}}},
+          {"meta", meta}};
+}
+
+}  // namespace
+
+nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
+  return {{"filter", o.by},        {"input", o.in_path},        {"output", o.out_path},  {"inputs", inputs},
+          {"kept", kept},          {"dropped", dropped},        {"agreement_histogram", agreement},
+          {"min_agreement", o.min_agreement}, {"min_votes", o.min_votes}, {"oracle_uses_labels", o.by == "oracle"}};
+}
+
+FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
+  const std::vector<std::string> kinds = {"self-consistency", "perturbation", "usc", "oracle"};
+  if (std::find(kinds.begin(), kinds.end(), o.by) == kinds.end()) {
+    throw_input("unknown filter", {.field = "--by", .expected = "self-consistency|perturbation|usc|oracle", .found = o.by});
+  }
+  if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
+    throw_input("out of range", {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
+  const auto groups = read_groups(o);
+  FilterSummary sum;
+  sum.inputs = static_cast<int64_t>(groups.size());
+  std::vector<nlohmann::json> out;
+  auto drop = [&](const char* why) { ++sum.dropped[why]; };
+
+  std::map<std::string, Task> labels;
+  if (o.by == "oracle") {
+    if (o.tasks_path.empty()) throw_input("the oracle filter needs labels", {.field = "--tasks", .hint = "pass the labelled task file"});
+    for (auto& t : read_tasks(o.tasks_path)) labels.emplace(t.id, std::move(t));
+  }
+
+  // USC: one selection prompt per task, all through the backend together.
+  std::map<std::string, std::pair<std::string, std::string>> usc;  // id -> (prompt, output)
+  if (o.by == "usc") {
+    if (backend == nullptr) throw_input("--by usc needs a model", {.field = "--model"});
+    const MethodSpec spec = load_method_spec("usc", o.usc_template);
+    std::vector<CompletionRequest> reqs;
+    for (const auto& g : groups) {
+      if (g.shown.size() < 2) continue;
+      std::string responses;
+      for (size_t i = 0; i < g.shown.size(); ++i)
+        responses += "Response " + std::to_string(i + 1) + ": " + g.shown[i].final_text + "\n";
+      CompletionRequest r;
+      r.id = g.id;
+      r.messages = {{"user", render_template(spec.step("select"), {{"question", g.shown[0].input}, {"responses", responses}})}};
+      r.sampling = o.usc_sampling;
+      usc[g.id].first = r.messages[0].content;
+      reqs.push_back(std::move(r));
+    }
+    backend->complete(reqs, [&](CompletionResult&& res) { usc[res.id].second = res.choices.at(0).text; });
+  }
+
+  for (const auto& g : groups) {
+    const Vote v = majority(g.shown);
+    const double agreement = v.total > 0 ? static_cast<double>(v.votes) / v.total : 0.0;
+    if (!g.shown.empty()) ++sum.agreement[bin_of(agreement)];
+    nlohmann::json meta = {{"filter", o.by}, {"votes", v.votes}, {"samples", v.total}, {"agreement", agreement}};
+    if (g.shown.empty()) {
+      drop("no_samples_in_shown_order");
+      continue;
+    }
+    if (o.by == "self-consistency") {
+      if (!v.answer) {
+        drop(v.tie ? "tie" : "no_parsed_answer");
+        continue;
+      }
+      if (v.tie) {
+        drop("tie");
+        continue;
+      }
+      if (v.votes < o.min_votes) {
+        drop("too_few_votes");
+        continue;
+      }
+      if (agreement + 1e-12 < o.min_agreement) {
+        drop("low_agreement");
+        continue;
+      }
+      const Sample* s = first_with(g.shown, *v.answer);
+      if (!s) {
+        drop("empty_final");
+        continue;
+      }
+      meta["answer"] = *v.answer;
+      out.push_back(sft_line(g, *s, meta));
+    } else if (o.by == "perturbation") {
+      if (g.swapped.empty()) {
+        drop("missing_perturbation");
+        continue;
+      }
+      const Vote w = majority(g.swapped);
+      if (!v.answer || !w.answer || v.tie || w.tie) {
+        drop("no_verdict");
+        continue;
+      }
+      if (*v.answer != *w.answer) {
+        drop("inconsistent_under_swap");
+        continue;
+      }
+      meta["answer"] = *v.answer;
+      meta["swapped_votes"] = w.votes;
+      out.push_back(sft_line(g, *first_with(g.shown, *v.answer), meta));
+    } else if (o.by == "usc") {
+      auto it = usc.find(g.id);
+      if (it == usc.end()) {
+        drop("fewer_than_two_samples");
+        continue;
+      }
+      auto k = parse_usc_choice(it->second.second, static_cast<int>(g.shown.size()));
+      if (!k) {
+        drop("unparsed_choice");
+        continue;
+      }
+      const Sample& s = g.shown[static_cast<size_t>(*k - 1)];
+      if (s.final_text.empty()) {
+        drop("empty_final");
+        continue;
+      }
+      meta["usc"] = {{"choice", *k}, {"prompt", it->second.first}, {"output", it->second.second}};
+      if (s.answer) meta["answer"] = *s.answer;
+      out.push_back(sft_line(g, s, meta));
+    } else {  // oracle
+      auto t = labels.find(g.id);
+      if (t == labels.end() || !t->second.answer) {
+        drop("no_label");
+        continue;
+      }
+      const auto kind = answer_kind_for_task(t->second.task);
+      const auto label = extract_answer(*t->second.answer, kind).value_or(*t->second.answer);
+      const Sample* s = first_with(g.shown, label);
+      if (!s) {
+        drop("no_sample_matches_label");
+        continue;
+      }
+      meta["answer"] = label;
+      meta["oracle"] = "uses labels: for ablations only, never for a real distillation run";
+      out.push_back(sft_line(g, *s, meta));
+    }
+  }
+  sum.kept = static_cast<int64_t>(out.size());
+  std::string text;
+  for (const auto& j : out) text += j.dump() + "\n";
+  write_file_atomic(o.out_path, text);
+  write_file_atomic(o.out_path + ".summary.json", sum.to_json(o).dump(2) + "\n");
+  return sum;
+}
+
+}  // namespace s2d

@@ -1,0 +1,165 @@
+// Curation logic on hand-built sample files: majority votes, ties, thresholds, perturbation,
+// USC (with a scripted backend), the oracle's marking, and bad inputs.
+#include "s2d/pipeline/filter.h"
+
+#include <gtest/gtest.h>
+
+#include "s2d/util/error.h"
+#include "s2d/util/jsonl.h"
+#include "test_util.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+
+nlohmann::json rec(const std::string& id, int sample, const nlohmann::json& answer, const std::string& method = "rar2",
+                   bool perturbed = false) {
+  nlohmann::json r = {{"id", id}, {"task", "coin-flip"}, {"method", method}, {"sample", sample},
+                      {"input", "Q " + id}, {"answer", answer},
+                      {"final", answer.is_string() ? (answer.get<std::string>() == "yes" ? "Yes" : answer.get<std::string>()) : ""}};
+  if (perturbed) r["perturbed"] = true;
+  return r;
+}
+
+std::string write_samples(const std::string& dir, const std::vector<nlohmann::json>& recs) {
+  std::string text;
+  for (const auto& r : recs) text += r.dump() + "\n";
+  write_text(dir + "/samples.jsonl", text);
+  return dir + "/samples.jsonl";
+}
+
+std::map<std::string, nlohmann::json> kept(const std::string& out) {
+  std::map<std::string, nlohmann::json> m;
+  for (auto& j : read_jsonl_all(out, false)) m[j["id"]] = j;
+  return m;
+}
+
+class ScriptedBackend : public Backend {
+ public:
+  std::string reply;
+  std::vector<std::string> prompts;
+  void complete(const std::vector<CompletionRequest>& reqs, const std::function<void(CompletionResult&&)>& cb) override {
+    for (const auto& r : reqs) {
+      prompts.push_back(r.messages.at(0).content);
+      cb({r.id, {{0, reply, "stop", 5}}, 10, 0.0});
+    }
+  }
+  std::string describe() const override { return "scripted"; }
+  int64_t generated_tokens() const override { return 0; }
+};
+
+}  // namespace
+
+TEST(Filter, SelfConsistencyMajorityTiesAndThresholds) {
+  const auto dir = fresh_dir("d");
+  FilterOptions o;
+  o.in_path = write_samples(dir, {
+      rec("a", 0, "yes"), rec("a", 1, "yes"), rec("a", 2, "no"), rec("a", 3, nullptr),  // 2 of 4 agree
+      rec("b", 0, "yes"), rec("b", 1, "no"),                                              // tie
+      rec("c", 0, "no"), rec("c", 1, "yes"), rec("c", 2, "maybe"), rec("c", 3, "x"),     // all differ: tie of 1s
+      rec("d", 0, nullptr), rec("d", 1, nullptr),                                         // nothing parsed
+      rec("e", 0, "no"), rec("e", 1, "no"), rec("e", 2, "no"),                            // unanimous
+  });
+  o.out_path = dir + "/sft.jsonl";
+  o.min_agreement = 0.5;
+  auto s = run_filter(o, nullptr);
+  auto k = kept(o.out_path);
+  EXPECT_EQ(s.inputs, 5);
+  EXPECT_EQ(s.kept, 2);
+  ASSERT_TRUE(k.count("a") && k.count("e"));
+  EXPECT_EQ(k["a"]["messages"][0]["content"], "Q a");
+  EXPECT_EQ(k["a"]["messages"][1]["content"], "Yes");
+  EXPECT_EQ(k["a"]["meta"]["votes"], 2);
+  EXPECT_DOUBLE_EQ(k["a"]["meta"]["agreement"].get<double>(), 0.5);
+  EXPECT_EQ(s.dropped["tie"], 2);
+  EXPECT_EQ(s.dropped["no_parsed_answer"], 1);
+  EXPECT_EQ(s.agreement["1.0-1.1"] + s.agreement["0.9-1.0"], 1);  // e
+
+  o.min_agreement = 0.75;  // a no longer passes
+  s = run_filter(o, nullptr);
+  EXPECT_EQ(s.kept, 1);
+  EXPECT_EQ(s.dropped["low_agreement"], 1);
+  o.min_agreement = 0.0;
+  o.min_votes = 3;  // only e has 3 votes
+  s = run_filter(o, nullptr);
+  EXPECT_EQ(s.kept, 1);
+  EXPECT_EQ(s.dropped["too_few_votes"], 1);
+  auto summary = nlohmann::json::parse(read_text(o.out_path + ".summary.json"));
+  EXPECT_EQ(summary["kept"], 1);
+}
+
+TEST(Filter, PerturbationNeedsBothOrdersToAgree) {
+  const auto dir = fresh_dir("d");
+  FilterOptions o;
+  o.by = "perturbation";
+  o.in_path = write_samples(dir, {rec("p", 0, "A", "bsm"), rec("p", 0, "A", "bsm", true),   // consistent
+                                  rec("q", 0, "A", "bsm"), rec("q", 0, "B", "bsm", true),   // flips with order
+                                  rec("r", 0, "B", "bsm"),                                   // swap missing
+                                  rec("t", 0, "tie", "bsm"), rec("t", 0, "tie", "bsm", true)});
+  o.out_path = dir + "/sft.jsonl";
+  auto s = run_filter(o, nullptr);
+  auto k = kept(o.out_path);
+  EXPECT_EQ(s.kept, 2);
+  EXPECT_TRUE(k.count("p") && k.count("t"));
+  EXPECT_EQ(s.dropped["inconsistent_under_swap"], 1);
+  EXPECT_EQ(s.dropped["missing_perturbation"], 1);
+}
+
+TEST(Filter, UscAsksTheModelAndRecordsItsChoice) {
+  const auto dir = fresh_dir("d");
+  FilterOptions o;
+  o.by = "usc";
+  o.in_path = write_samples(dir, {rec("u", 0, "no", "s2a"), rec("u", 1, "yes", "s2a"), rec("u", 2, "yes", "s2a"),
+                                  rec("v", 0, "no", "s2a")});
+  o.out_path = dir + "/sft.jsonl";
+  ScriptedBackend b;
+  b.reply = "The most consistent response is Response 2.";
+  auto s = run_filter(o, &b);
+  auto k = kept(o.out_path);
+  ASSERT_EQ(s.kept, 1);
+  EXPECT_EQ(k["u"]["messages"][1]["content"], "Yes");
+  EXPECT_EQ(k["u"]["meta"]["usc"]["choice"], 2);
+  ASSERT_EQ(b.prompts.size(), 1u);
+  EXPECT_NE(b.prompts[0].find("Response 3: Yes"), std::string::npos) << b.prompts[0];
+  EXPECT_EQ(s.dropped["fewer_than_two_samples"], 1);
+  b.reply = "They are all fine.";
+  s = run_filter(o, &b);
+  EXPECT_EQ(s.dropped["unparsed_choice"], 1);
+  EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "--model");
+}
+
+TEST(Filter, OracleUsesLabelsAndSaysSo) {
+  const auto dir = fresh_dir("d");
+  write_text(dir + "/tasks.jsonl", R"({"id":"a","input":"Q a","task":"coin-flip","answer":"no"}
+{"id":"b","input":"Q b","task":"coin-flip","answer":"yes"}
+)");
+  FilterOptions o;
+  o.by = "oracle";
+  o.in_path = write_samples(dir, {rec("a", 0, "yes"), rec("a", 1, "no"), rec("b", 0, "no")});
+  o.out_path = dir + "/sft.jsonl";
+  EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "--tasks");
+  o.tasks_path = dir + "/tasks.jsonl";
+  auto s = run_filter(o, nullptr);
+  auto k = kept(o.out_path);
+  ASSERT_EQ(s.kept, 1);
+  EXPECT_EQ(k["a"]["messages"][1]["content"], "no");
+  EXPECT_NE(k["a"]["meta"]["oracle"].get<std::string>().find("ablations only"), std::string::npos);
+}
+
+TEST(Filter, BadInputsAreNamed) {
+  const auto dir = fresh_dir("d");
+  FilterOptions o;
+  o.out_path = dir + "/sft.jsonl";
+  o.in_path = write_samples(dir, {rec("a", 0, "yes", "rar2"), rec("b", 0, "yes", "cot")});
+  EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "samples.jsonl:2", "different methods", "cot");
+  o.allow_mixed_methods = true;
+  EXPECT_EQ(run_filter(o, nullptr).kept, 2);
+  write_text(dir + "/nofinal.jsonl", R"({"id":"a","method":"cot","input":"q"})" "\n");
+  o.in_path = dir + "/nofinal.jsonl";
+  EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "nofinal.jsonl:1", "'final'");
+  o.by = "majority";
+  EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "--by", "majority");
+}
+
+}  // namespace s2d
