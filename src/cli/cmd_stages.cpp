@@ -1,4 +1,4 @@
-// The pipeline stages not built yet (generate and filter have their own files). Registered now so that `--help` and `--config` work for each; their
+// The pipeline stages not built yet (generate, filter and distill have their own files). Registered now so that `--help` and `--config` work for each; their
 // issues (#4-#7) fill in the flags and the work. Running one that is not built yet says so and
 // exits 1, rather than pretending to succeed.
 #include "s2d/cli/commands.h"
@@ -19,7 +19,6 @@ void add_stage(CLI::App& root, Commands& out, const std::string& name, const std
 }  // namespace
 
 void register_unbuilt_stages(CLI::App& root, Commands& out) {
-  add_stage(root, out, "distill", "Stage 3: fine-tune the model to answer directly (full or LoRA)", "#6");
   add_stage(root, out, "eval", "Stage 4: accuracy and tokens per answer for System 1, System 2, distilled", "#7");
 }
 

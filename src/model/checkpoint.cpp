@@ -99,7 +99,7 @@ ModelBundle load_model(const std::string& dir, const LoadOptions& opts) {
   return b;
 }
 
-void save_model(const std::string& dir, const LlamaModel& model, const SaveOptions& opts) {
+void write_model_files(const std::string& dir, const LlamaModel& model, const SaveOptions& opts) {
   ModelConfig cfg = model.config();
   LlamaWeights w = model.weights();  // shallow: tensors are shared, not copied
   const at::ScalarType dtype = opts.dtype.value_or(w.embed.scalar_type());
@@ -113,11 +113,14 @@ void save_model(const std::string& dir, const LlamaModel& model, const SaveOptio
     out.push_back({name, to_st(dtype), h.sizes().vec(), static_cast<const uint8_t*>(h.data_ptr()),
                    static_cast<size_t>(h.nbytes())});
   });
-  write_dir_atomic(dir, [&](const std::string& tmp) {
-    write_safetensors_sharded(tmp, out, opts.max_shard_bytes);
-    write_file_atomic(tmp + "/config.json", model_config_to_json(cfg).dump(2) + "\n");
-    if (!opts.tokenizer_path.empty()) fs::copy_file(opts.tokenizer_path, tmp + "/tokenizer.model");
-  });
+  fs::create_directories(dir);
+  write_safetensors_sharded(dir, out, opts.max_shard_bytes);
+  write_file_atomic(dir + "/config.json", model_config_to_json(cfg).dump(2) + "\n");
+  if (!opts.tokenizer_path.empty()) write_file_atomic(dir + "/tokenizer.model", read_file(opts.tokenizer_path));
+}
+
+void save_model(const std::string& dir, const LlamaModel& model, const SaveOptions& opts) {
+  write_dir_atomic(dir, [&](const std::string& tmp) { write_model_files(tmp, model, opts); });
 }
 
 }  // namespace s2d

@@ -81,33 +81,53 @@ at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
   return (m.cumsum(1) - 1).clamp_min(0);
 }
 
+void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w) {
+  const int64_t Q = c.num_attention_heads * c.head_dim, KV = c.num_key_value_heads * c.head_dim;
+  const int64_t I = c.intermediate_size;
+  for (auto& L : w.layers) {
+    L.q_proj = L.qkv_t.narrow(1, 0, Q).t();
+    L.k_proj = L.qkv_t.narrow(1, Q, KV).t();
+    L.v_proj = L.qkv_t.narrow(1, Q + KV, KV).t();
+    L.gate_proj = L.gate_up_t.narrow(1, 0, I).t();
+    L.up_proj = L.gate_up_t.narrow(1, I, I).t();
+    L.o_proj = L.o_t.t();
+    L.down_proj = L.down_t.t();
+  }
+  if (!c.tie_word_embeddings) w.lm_head = w.lm_head_t.t();
+}
+
 namespace {
 // Fuses matrices that read the same input, stores them [in, out], and re-points the HF-named
 // fields at views of the packed storage. One layer at a time, so peak memory grows by one layer.
 void pack(const ModelConfig& c, LlamaWeights& w) {
-  const int64_t Q = c.num_attention_heads * c.head_dim, KV = c.num_key_value_heads * c.head_dim;
-  const int64_t I = c.intermediate_size;
   for (auto& L : w.layers) {
     L.qkv_t = at::cat({L.q_proj, L.k_proj, L.v_proj}, 0).t().contiguous();  // [H, Q + 2KV]
-    L.q_proj = L.qkv_t.narrow(1, 0, Q).t();
-    L.k_proj = L.qkv_t.narrow(1, Q, KV).t();
-    L.v_proj = L.qkv_t.narrow(1, Q + KV, KV).t();
-    L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();  // [H, 2I]
-    L.gate_proj = L.gate_up_t.narrow(1, 0, I).t();
-    L.up_proj = L.gate_up_t.narrow(1, I, I).t();
-    L.o_t = L.o_proj.t().contiguous();  // [Q, H]
-    L.o_proj = L.o_t.t();
-    L.down_t = L.down_proj.t().contiguous();  // [I, H]
-    L.down_proj = L.down_t.t();
+    L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();    // [H, 2I]
+    L.o_t = L.o_proj.t().contiguous();                                      // [Q, H]
+    L.down_t = L.down_proj.t().contiguous();                                // [I, H]
   }
-  if (c.tie_word_embeddings) {
-    w.lm_head_t = w.embed.t().contiguous();  // the lookup needs rows; the head needs columns
-  } else {
-    w.lm_head_t = w.lm_head.t().contiguous();
-    w.lm_head = w.lm_head_t.t();
-  }
+  // Tied: the lookup needs rows, the head needs columns; inference keeps a transposed copy
+  // (training points it back at the embedding, see for_each_packed).
+  w.lm_head_t = (c.tie_word_embeddings ? w.embed : w.lm_head).t().contiguous();
+  point_hf_names_at_packed(c, w);
 }
 }  // namespace
+
+void for_each_packed(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn) {
+  fn("model.embed_tokens.weight", w.embed);
+  for (size_t i = 0; i < w.layers.size(); ++i) {
+    auto& L = w.layers[i];
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    fn(p + "qkv_t", L.qkv_t);
+    fn(p + "o_t", L.o_t);
+    fn(p + "gate_up_t", L.gate_up_t);
+    fn(p + "down_t", L.down_t);
+    fn(p + "input_layernorm.weight", L.input_norm);
+    fn(p + "post_attention_layernorm.weight", L.post_attention_norm);
+  }
+  fn("model.norm.weight", w.final_norm);
+  if (!c.tie_word_embeddings) fn("lm_head_t", w.lm_head_t);
+}
 
 LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {

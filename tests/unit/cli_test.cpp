@@ -137,7 +137,7 @@ TEST(Cli, MissingRequiredFlagIsAUsageError) {
 }
 
 TEST(Cli, UnbuiltStagesSaySoAndExitOne) {
-  auto r = run_cli({"distill"});
+  auto r = run_cli({"eval"});
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("not implemented"), std::string::npos) << r.err;
 }

@@ -38,5 +38,8 @@ struct SaveOptions {
 };
 // Writes the whole directory atomically (temp dir + rename).
 void save_model(const std::string& dir, const LlamaModel& model, const SaveOptions& opts = {});
+// Writes the model files into an existing directory, each file atomically, leaving other files
+// (a training run's metrics and checkpoints) alone.
+void write_model_files(const std::string& dir, const LlamaModel& model, const SaveOptions& opts = {});
 
 }  // namespace s2d

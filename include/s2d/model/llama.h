@@ -50,6 +50,12 @@ struct LlamaWeights {
 using WeightVisitor = std::function<void(const std::string& name, at::Tensor& tensor)>;
 void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn);
 
+// The packed tensors (the model's real storage, what a trainer optimises), under stable names;
+// the tied head is not listed (it is the embedding).
+void for_each_packed(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn);
+// Sets the HF-named fields as views of the packed ones (also for a LlamaWeights of gradients).
+void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w);
+
 // Preallocated keys and values: [B, KV, S_max, D] per layer. Column j holds the token at
 // absolute column j of every row; rows are left-padded, so columns line up across the batch.
 struct KVCache {

@@ -1,0 +1,46 @@
+// `s2d distill`: fine-tune a model on SFT examples so it answers directly (full fine-tune).
+//
+// OUT/ holds the run: train_config.json (what defines the run), metrics.jsonl (one line per
+// optimizer step, plus validation lines), checkpoints/step-NNNNNN/ (model + optimizer +
+// trainer_state.json, each written atomically, the last --keep-checkpoints kept), and at the end
+// the fine-tuned model itself in the Hugging Face layout (config.json, model.safetensors,
+// tokenizer.model). --resume continues from the newest checkpoint with the same optimizer
+// state, schedule and data order, so the loss curve equals an uninterrupted run's.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace s2d {
+
+struct DistillOptions {
+  std::string model_dir, data_path, out_dir;
+  std::string val_path;            // or a split of the data:
+  double val_fraction = 0.0;
+  std::string chat_template = "auto";
+  std::string device = "auto";
+  int64_t max_seq_len = 1024;
+  int64_t batch_size = 8, grad_accum = 1;
+  int64_t epochs = 1, max_steps = 0;  // max_steps > 0 overrides epochs
+  double lr = 1e-4, weight_decay = 0.0, max_grad_norm = 1.0;
+  int64_t warmup_steps = 0;
+  std::string schedule = "cosine";
+  uint64_t seed = 0;
+  int64_t save_every = 0;  // optimizer steps; 0 = only at the end
+  int64_t keep_checkpoints = 2;
+  int64_t eval_every = 0;  // 0 = at the end only
+  bool resume = false, overwrite = false;
+};
+
+struct DistillSummary {
+  int64_t steps = 0, examples = 0, truncated = 0, target_tokens = 0;
+  double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_second = 0;
+};
+
+// `on_step(step, loss)` is called after every optimizer step (tests use it to interrupt a run).
+DistillSummary run_distill(const DistillOptions& opts,
+                           const std::function<void(int64_t step, double loss)>& on_step = {});
+
+}  // namespace s2d

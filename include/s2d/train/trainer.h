@@ -1,0 +1,71 @@
+// Supervised fine-tuning of a LlamaModel: masked next-token loss, AdamW with decoupled weight
+// decay (the same update as torch.optim.AdamW), warmup then cosine or linear decay, gradient
+// accumulation and clipping. Parameters are the model's packed tensors (llama.h); fp32 master
+// weights, with bf16 autocast on CUDA.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "s2d/model/llama.h"
+#include "s2d/train/sft_data.h"
+
+namespace s2d {
+
+struct OptimizerOptions {
+  double lr = 1e-4;
+  double weight_decay = 0.0;  // decoupled; not applied to norm weights (1-D tensors)
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double max_grad_norm = 1.0;  // <= 0: no clipping
+  int64_t warmup_steps = 0;
+  std::string schedule = "cosine";  // cosine | linear | constant (after warmup)
+  int64_t total_steps = 1;          // for the decay
+};
+
+// Learning rate at optimizer step `step` (1-based).
+double lr_at(const OptimizerOptions& o, int64_t step);
+
+// A padded batch: ids [B, T] right-padded with 0, attention [B, T], loss mask [B, T] (token t
+// counted, predicted from position t - 1).
+struct Batch {
+  at::Tensor ids, attention, loss_mask;
+  int64_t target_tokens = 0;
+};
+Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device);
+
+class Trainer {
+ public:
+  Trainer(LlamaModel& model, OptimizerOptions opts);
+
+  // Sum of token losses over the batch and its target count; adds gradients (scaled by
+  // 1 / `step_tokens`, the target tokens of the whole accumulated step).
+  double accumulate(const Batch& b, int64_t step_tokens);
+  // Clips, applies AdamW, clears gradients; returns the pre-clip gradient norm.
+  double step();
+  // Mean loss over target tokens, no gradients.
+  double evaluate(const Batch& b);
+
+  int64_t steps_done() const { return step_; }
+  // Optimizer state under stable names ("<param>.exp_avg", "<param>.exp_avg_sq"), for checkpoints.
+  std::map<std::string, at::Tensor> state();
+  void load_state(const std::map<std::string, at::Tensor>& state, int64_t steps_done);
+  // Parameter name -> gradient, under the Hugging Face names (views into the packed gradients).
+  std::map<std::string, at::Tensor> hf_named_grads();
+
+ private:
+  struct Param {
+    std::string name;
+    at::Tensor* value;
+    at::Tensor exp_avg, exp_avg_sq;
+    bool decay;
+  };
+  LlamaModel& model_;
+  OptimizerOptions opts_;
+  std::vector<Param> params_;
+  int64_t step_ = 0;
+};
+
+}  // namespace s2d

@@ -1,0 +1,166 @@
+#include "s2d/train/trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+
+#include <cmath>
+
+#include "s2d/util/error.h"
+
+namespace s2d {
+
+double lr_at(const OptimizerOptions& o, int64_t step) {
+  if (o.warmup_steps > 0 && step <= o.warmup_steps) return o.lr * static_cast<double>(step) / o.warmup_steps;
+  if (o.schedule == "constant") return o.lr;
+  const double span = std::max<int64_t>(1, o.total_steps - o.warmup_steps);
+  const double progress = std::min(1.0, static_cast<double>(step - o.warmup_steps) / span);
+  if (o.schedule == "linear") return o.lr * (1.0 - progress);
+  return o.lr * 0.5 * (1.0 + std::cos(M_PI * progress));  // cosine
+}
+
+Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device) {
+  const auto B = static_cast<int64_t>(rows.size());
+  int64_t T = 0;
+  for (size_t r : rows) T = std::max<int64_t>(T, static_cast<int64_t>(data[r].ids.size()));
+  std::vector<int64_t> ids(static_cast<size_t>(B * T), 0), att(ids.size(), 0), mask(ids.size(), 0);
+  Batch b;
+  for (int64_t i = 0; i < B; ++i) {
+    const auto& e = data[rows[static_cast<size_t>(i)]];
+    for (size_t t = 0; t < e.ids.size(); ++t) {
+      ids[i * T + t] = e.ids[t];
+      att[i * T + t] = 1;
+      mask[i * T + t] = e.loss_mask[t];
+      b.target_tokens += e.loss_mask[t];
+    }
+  }
+  auto to = [&](std::vector<int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}).to(device); };
+  b.ids = to(ids);
+  b.attention = to(att);
+  b.loss_mask = to(mask);
+  return b;
+}
+
+Trainer::Trainer(LlamaModel& model, OptimizerOptions opts) : model_(model), opts_(std::move(opts)) {
+  auto& w = model_.weights();
+  const auto& c = model_.config();
+  if (w.embed.scalar_type() != at::kFloat) {
+    throw_input("training keeps fp32 master weights", {.field = "--dtype", .expected = "fp32 weights (bf16 autocast is used on CUDA)",
+                                                       .found = c10::toString(w.embed.scalar_type())});
+  }
+  for_each_packed(c, w, [&](const std::string& name, at::Tensor& t) {
+    t.set_requires_grad(true);
+    params_.push_back({name, &t, at::zeros_like(t), at::zeros_like(t), t.dim() > 1});
+  });
+  // Tied embeddings: the head must read the trained embedding, not the inference copy.
+  if (c.tie_word_embeddings) w.lm_head_t = w.embed.t();
+}
+
+namespace {
+// Sum of cross-entropy over counted tokens. logits [B, T, V]; targets are ids shifted left.
+at::Tensor loss_sum(const at::Tensor& logits, const Batch& b) {
+  const int64_t V = logits.size(-1);
+  at::Tensor labels = b.ids.slice(1, 1).masked_fill(b.loss_mask.slice(1, 1) == 0, -100);  // [B, T-1]
+  // Same op as HF's ForCausalLMLoss: fp32 logits, ignore_index -100, here reduced by sum.
+  return at::cross_entropy_loss(logits.slice(1, 0, -1).to(at::kFloat).reshape({-1, V}), labels.reshape({-1}), {},
+                                at::Reduction::Sum, -100);
+}
+
+struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
+  explicit AutocastGuard(bool on) : on_(on) {
+    if (on_) {
+      at::autocast::set_autocast_enabled(at::kCUDA, true);
+      at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    }
+  }
+  ~AutocastGuard() {
+    if (on_) {
+      at::autocast::set_autocast_enabled(at::kCUDA, false);
+      at::autocast::clear_cache();
+    }
+  }
+  bool on_;
+};
+}  // namespace
+
+double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
+  AutocastGuard autocast(b.ids.is_cuda());
+  at::Tensor sum = loss_sum(model_.forward_padded(b.ids, b.attention), b);
+  (sum / static_cast<double>(std::max<int64_t>(1, step_tokens))).backward();
+  return sum.item<double>();
+}
+
+double Trainer::evaluate(const Batch& b) {
+  at::NoGradGuard no_grad;
+  AutocastGuard autocast(b.ids.is_cuda());
+  return loss_sum(model_.forward_padded(b.ids, b.attention), b).item<double>() / std::max<int64_t>(1, b.target_tokens);
+}
+
+double Trainer::step() {
+  at::NoGradGuard no_grad;
+  ++step_;
+  // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it.
+  std::vector<at::Tensor> norms;
+  for (auto& p : params_)
+    if (p.value->grad().defined()) norms.push_back(p.value->grad().norm(2, {}, false, at::kFloat));
+  const double norm = norms.empty() ? 0.0 : at::stack(norms).norm().item<double>();
+  if (opts_.max_grad_norm > 0) {
+    const double coef = opts_.max_grad_norm / (norm + 1e-6);
+    if (coef < 1.0)
+      for (auto& p : params_)
+        if (p.value->grad().defined()) p.value->mutable_grad().mul_(coef);
+  }
+  // AdamW, in torch.optim.AdamW's (non-fused, single-tensor) order of operations.
+  const double lr = lr_at(opts_, step_);
+  const double bc1 = 1.0 - std::pow(opts_.beta1, static_cast<double>(step_));
+  const double bc2 = 1.0 - std::pow(opts_.beta2, static_cast<double>(step_));
+  for (auto& p : params_) {
+    const at::Tensor& g = p.value->grad();
+    if (!g.defined()) continue;
+    at::Tensor& w = *p.value;
+    if (p.decay && opts_.weight_decay != 0) w.mul_(1.0 - lr * opts_.weight_decay);
+    p.exp_avg.lerp_(g, 1.0 - opts_.beta1);
+    p.exp_avg_sq.mul_(opts_.beta2).addcmul_(g, g, 1.0 - opts_.beta2);
+    at::Tensor denom = (p.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(opts_.eps);
+    w.addcdiv_(p.exp_avg, denom, -lr / bc1);
+    w.mutable_grad().zero_();
+  }
+  return norm;
+}
+
+std::map<std::string, at::Tensor> Trainer::state() {
+  std::map<std::string, at::Tensor> s;
+  for (auto& p : params_) {
+    s[p.name + ".exp_avg"] = p.exp_avg;
+    s[p.name + ".exp_avg_sq"] = p.exp_avg_sq;
+  }
+  return s;
+}
+
+void Trainer::load_state(const std::map<std::string, at::Tensor>& s, int64_t steps_done) {
+  at::NoGradGuard no_grad;
+  for (auto& p : params_) {
+    for (auto [suffix, dst] : {std::pair<const char*, at::Tensor*>{".exp_avg", &p.exp_avg}, {".exp_avg_sq", &p.exp_avg_sq}}) {
+      auto it = s.find(p.name + suffix);
+      if (it == s.end() || it->second.sizes() != dst->sizes()) {
+        throw_input("optimizer state does not match the model", {.field = p.name + suffix,
+                                                                 .expected = c10::str(dst->sizes()),
+                                                                 .found = it == s.end() ? "absent" : c10::str(it->second.sizes())});
+      }
+      dst->copy_(it->second);
+    }
+  }
+  step_ = steps_done;
+}
+
+std::map<std::string, at::Tensor> Trainer::hf_named_grads() {
+  const auto& c = model_.config();
+  LlamaWeights g = model_.weights();  // shallow; replace packed tensors by their gradients
+  for_each_packed(c, g, [](const std::string&, at::Tensor& t) { t = t.grad(); });
+  if (c.tie_word_embeddings) g.lm_head_t = at::Tensor();
+  point_hf_names_at_packed(c, g);
+  std::map<std::string, at::Tensor> out;
+  for_each_weight(c, g, [&](const std::string& name, at::Tensor& t) { out[name] = t; });
+  return out;
+}
+
+}  // namespace s2d

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Training reference for s2d's trainer, made with transformers + torch.optim.AdamW.
+
+For each case (GQA untied, tied embeddings) it writes OUT/<case>/:
+  model/              a random LlamaForCausalLM (save_pretrained) + a tokenizer.model
+  batch.json          right-padded ids, attention mask, loss mask (assistant tokens only)
+  reference.safetensors
+      loss            masked mean next-token cross-entropy of one forward pass
+      grad.<name>     its gradient for every parameter (HF names)
+      param3.<name>   every parameter after 3 AdamW steps on that batch (clip 1.0, lr 1e-3,
+                      weight decay 0.1 on matrices, none on norm weights)
+"""
+import argparse
+import json
+import os
+import shutil
+
+import torch
+from safetensors.torch import save_file
+from transformers import LlamaConfig, LlamaForCausalLM
+
+CASES = {
+    "gqa": dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=6,
+                num_key_value_heads=2, vocab_size=400),
+    "tied": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=4, vocab_size=400, tie_word_embeddings=True),
+}
+LR, WD, CLIP, STEPS = 1e-3, 0.1, 1.0, 3
+
+
+def batch(vocab, gen):
+    lens, prompt = [11, 7, 14], [6, 4, 9]
+    T = max(lens)
+    ids = torch.zeros(len(lens), T, dtype=torch.long)
+    att = torch.zeros_like(ids)
+    lm = torch.zeros_like(ids)
+    for b, (n, p) in enumerate(zip(lens, prompt)):
+        ids[b, :n] = torch.randint(3, vocab, (n,), generator=gen)
+        att[b, :n] = 1
+        lm[b, p:n] = 1  # the "assistant" tokens
+    return ids, att, lm
+
+
+def loss_of(model, ids, att, lm):
+    pos = (att.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=att, position_ids=pos).logits.float()
+    labels = ids[:, 1:].masked_fill(lm[:, 1:] == 0, -100)
+    s = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                          ignore_index=-100, reduction="sum")
+    return s / lm[:, 1:].sum()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--tokenizer", required=True, help="a sentencepiece model to ship with the models")
+    args = ap.parse_args()
+    for name, kw in CASES.items():
+        torch.manual_seed(1)
+        d = os.path.join(args.out, name)
+        model = LlamaForCausalLM(LlamaConfig(**kw, initializer_range=0.1, max_position_embeddings=64)).float()
+        model.save_pretrained(os.path.join(d, "model"))
+        shutil.copy(args.tokenizer, os.path.join(d, "model", "tokenizer.model"))
+        gen = torch.Generator().manual_seed(2)
+        ids, att, lm = batch(kw["vocab_size"], gen)
+        with open(os.path.join(d, "batch.json"), "w") as f:
+            json.dump({"ids": ids.tolist(), "attention": att.tolist(), "loss_mask": lm.tolist()}, f)
+        out = {}
+        loss = loss_of(model, ids, att, lm)
+        loss.backward()
+        out["loss"] = loss.detach().reshape(1)
+        named = dict(model.named_parameters())
+        for n, p in named.items():
+            out["grad." + n] = p.grad.detach().clone()
+        decay = [p for n, p in named.items() if p.dim() > 1]
+        no_decay = [p for n, p in named.items() if p.dim() <= 1]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": no_decay, "weight_decay": 0.0}],
+                                lr=LR, betas=(0.9, 0.999), eps=1e-8, foreach=False)
+        for step in range(STEPS):
+            if step > 0:
+                opt.zero_grad()
+                loss_of(model, ids, att, lm).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+            opt.step()
+        for n, p in named.items():
+            out["param3." + n] = p.detach().clone()
+        save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(d, "reference.safetensors"))
+        print(f"{name}: loss {loss.item():.6f}, {len(named)} parameters")
+
+
+if __name__ == "__main__":
+    main()
