@@ -68,7 +68,7 @@ std::map<std::string, at::Tensor> load_optimizer(const std::string& path, const 
 
 }  // namespace
 
-DistillSummary run_distill(const DistillOptions& o, const std::function<void(int64_t, double)>& on_step) {
+DistillSummary run_distill(const DistillOptions& o, const std::function<void(int64_t, double, LlamaModel&)>& on_step) {
   if (o.batch_size < 1 || o.grad_accum < 1) throw_input("must be >= 1", {.field = o.batch_size < 1 ? "--batch-size" : "--grad-accum"});
   if (o.schedule != "cosine" && o.schedule != "linear" && o.schedule != "constant")
     throw_input("unknown schedule", {.field = "--schedule", .expected = "cosine|linear|constant", .found = o.schedule});
@@ -210,7 +210,7 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
       sum.final_loss = loss;
       if (o.save_every > 0 && step % o.save_every == 0 && step < total_steps) save_checkpoint(step);
       if (o.eval_every > 0 && step % o.eval_every == 0) metrics.write({{"step", step}, {"val_loss", validate()}});
-      if (on_step) on_step(step, loss);
+      if (on_step) on_step(step, loss, model);
     }
   }
   progress.finish();

@@ -39,8 +39,10 @@ struct DistillSummary {
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_second = 0;
 };
 
-// `on_step(step, loss)` is called after every optimizer step (tests use it to interrupt a run).
+class LlamaModel;
+// `on_step(step, loss, model)` runs after every optimizer step (and after any checkpoint of that
+// step); tests use it to interrupt a run or to corrupt weights.
 DistillSummary run_distill(const DistillOptions& opts,
-                           const std::function<void(int64_t step, double loss)>& on_step = {});
+                           const std::function<void(int64_t step, double loss, LlamaModel& model)>& on_step = {});
 
 }  // namespace s2d

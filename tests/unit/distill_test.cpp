@@ -1,0 +1,132 @@
+// s2d distill on a tiny random model: the loss mask, truncation, resume equal to an
+// uninterrupted run, NaN handling, and the bad inputs the issue lists.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "model_fixture.h"
+#include "s2d/model/checkpoint.h"
+#include "s2d/pipeline/distill.h"
+#include "s2d/train/sft_data.h"
+#include "s2d/util/error.h"
+#include "sp_fixture.h"
+#include "test_util.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+std::string sft_file(const std::string& dir, int n) {
+  std::string text;
+  for (int i = 0; i < n; ++i)
+    text += nlohmann::json{{"id", "e" + std::to_string(i)},
+                           {"messages", {{{"role", "user"}, {"content", "A coin is heads up. Is the coin still heads up? " + std::to_string(i)}},
+                                         {{"role", "assistant"}, {"content", i % 2 ? "No" : "Yes"}}}}}
+                .dump() + "\n";
+  write_text(dir + "/sft.jsonl", text);
+  return dir + "/sft.jsonl";
+}
+
+std::string model_dir(const std::string& dir) {
+  save_model(dir + "/base", random_model(tiny_config(400, 128), 5), {.tokenizer_path = tiny_tokenizer_path()});
+  return dir + "/base";
+}
+
+DistillOptions opts(const std::string& model, const std::string& data, const std::string& out) {
+  DistillOptions o;
+  o.model_dir = model;
+  o.data_path = data;
+  o.out_dir = out;
+  o.chat_template = "llama-2";
+  o.device = "cpu";
+  o.batch_size = 4;
+  o.max_steps = 6;
+  o.lr = 1e-3;
+  o.warmup_steps = 2;
+  return o;
+}
+}  // namespace
+
+TEST(SftData, LossMaskCoversTheAnswerOnly) {
+  const auto dir = fresh_dir("d");
+  const auto& tok = tiny_tokenizer();
+  SftDataStats st;
+  auto data = load_sft(sft_file(dir, 3), tok, ChatTemplate::by_name("llama-2"), 512, &st);
+  ASSERT_EQ(data.size(), 3u);
+  for (const auto& e : data) {
+    std::vector<int> target;
+    for (size_t t = 0; t < e.ids.size(); ++t)
+      if (e.loss_mask[t]) target.push_back(e.ids[t]);
+    ASSERT_FALSE(target.empty());
+    EXPECT_EQ(target.back(), tok.eos_id()) << "the answer's EOS is learned too";
+    const std::string answer = tok.decode(target);
+    EXPECT_TRUE(answer == "Yes" || answer == "No") << answer;
+  }
+  EXPECT_EQ(st.truncated, 0);
+  // Cut so short that the answer is gone: counted and dropped, and nothing left is an error.
+  EXPECT_S2D_ERROR(load_sft(dir + "/sft.jsonl", tok, ChatTemplate::by_name("llama-2"), 8, &st), ErrorKind::Input,
+                   "no example keeps an assistant token", "--max-seq-len");
+}
+
+TEST(Distill, ResumeReproducesTheUninterruptedLossCurve) {
+  const auto dir = fresh_dir("d");
+  const auto model = model_dir(dir), data = sft_file(dir, 24);
+  std::map<int64_t, double> full, resumed;
+  auto a = opts(model, data, dir + "/full");
+  run_distill(a, [&](int64_t s, double l, LlamaModel&) { full[s] = l; });
+  ASSERT_EQ(full.size(), 6u);
+  EXPECT_LT(full[6], full[1]) << "the loss should go down";
+
+  auto b = opts(model, data, dir + "/cut");
+  b.save_every = 2;
+  struct Interrupt {};
+  try {
+    run_distill(b, [&](int64_t s, double l, LlamaModel&) {
+      resumed[s] = l;
+      if (s == 3) throw Interrupt{};  // killed after step 3; the newest checkpoint is step 2
+    });
+    FAIL() << "not interrupted";
+  } catch (const Interrupt&) {
+  }
+  b.resume = true;
+  run_distill(b, [&](int64_t s, double l, LlamaModel&) { resumed[s] = l; });
+  for (int64_t s = 1; s <= 6; ++s) EXPECT_NEAR(resumed[s], full[s], 1e-6) << "step " << s;
+  // The final model loads and is the same as the uninterrupted one.
+  auto m1 = load_model(dir + "/full", {.device = "cpu"}), m2 = load_model(dir + "/cut", {.device = "cpu"});
+  EXPECT_LT((m1.model->weights().embed - m2.model->weights().embed).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Distill, NanLossStopsWithTheLastGoodCheckpoint) {
+  const auto dir = fresh_dir("d");
+  auto o = opts(model_dir(dir), sft_file(dir, 24), dir + "/run");
+  o.save_every = 2;
+  EXPECT_S2D_ERROR(run_distill(o,
+                               [](int64_t s, double, LlamaModel& m) {
+                                 if (s == 2) m.weights().final_norm.detach().fill_(NAN);
+                               }),
+                   ErrorKind::Runtime, "loss is nan at step 3", "step-000002");
+  EXPECT_TRUE(std::filesystem::exists(dir + "/run/checkpoints/step-000002/model.safetensors"));
+}
+
+TEST(Distill, BadInputs) {
+  const auto dir = fresh_dir("d");
+  const auto model = model_dir(dir), data = sft_file(dir, 8);
+  write_text(dir + "/empty.jsonl", "");
+  EXPECT_S2D_ERROR(run_distill(opts(model, dir + "/empty.jsonl", dir + "/o1")), ErrorKind::Input, "empty");
+
+  save_model(dir + "/notok", random_model(tiny_config(400, 128), 5));
+  EXPECT_S2D_ERROR(run_distill(opts(dir + "/notok", data, dir + "/o2")), ErrorKind::Input, "no tokenizer");
+
+  run_distill(opts(model, data, dir + "/o3"));
+  auto other = opts(model, data, dir + "/o3");
+  other.lr = 5e-4;
+  EXPECT_S2D_ERROR(run_distill(other), ErrorKind::Input, "holds a different run", "lr", "--overwrite");
+  other.overwrite = true;
+  EXPECT_NO_THROW(run_distill(other));
+
+  std::filesystem::create_directories(dir + "/busy");
+  write_text(dir + "/busy/notes.txt", "mine");
+  EXPECT_S2D_ERROR(run_distill(opts(model, data, dir + "/busy")), ErrorKind::Input, "holds no s2d run");
+  EXPECT_EQ(read_text(dir + "/busy/notes.txt"), "mine");
+}
+
+}  // namespace s2d
