@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""PyTorch/transformers side of scripts/bench/train.sh.
+
+  batches --out FILE --n N --batch B --len T --vocab V   random token batches (shared by both)
+  run --model DIR --batches FILE --steps N               the equivalent training loop: same loss
+      (mean next-token cross-entropy), torch.optim.AdamW, clip 1.0, fp32; prints one JSON line
+"""
+import argparse
+import json
+import random
+import time
+
+import torch
+
+
+def batches(a):
+    rng = random.Random(0)
+    out = [[[rng.randrange(3, a.vocab) for _ in range(a.len)] for _ in range(a.batch)] for _ in range(a.n)]
+    json.dump({"batches": out}, open(a.out, "w"))
+
+
+def run(a):
+    from transformers import LlamaForCausalLM
+    model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.float32).train()
+    data = [torch.tensor(b) for b in json.load(open(a.batches))["batches"]]
+    decay = [p for p in model.parameters() if p.dim() > 1]
+    rest = [p for p in model.parameters() if p.dim() <= 1]
+    opt = torch.optim.AdamW([{"params": decay}, {"params": rest, "weight_decay": 0.0}], lr=1e-4, weight_decay=0.0)
+
+    def one(ids):
+        logits = model(input_ids=ids).logits.float()
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        opt.zero_grad()
+        return loss.item()
+
+    one(data[0])  # warmup
+    losses, tokens = [], 0
+    t0 = time.perf_counter()
+    for s in range(a.steps):
+        ids = data[s % len(data)]
+        losses.append(one(ids))
+        tokens += ids.numel()
+    sec = time.perf_counter() - t0
+    print(json.dumps({"engine": "torch", "tok_s": tokens / sec, "seconds": sec, "losses": losses}))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("batches")
+    b.add_argument("--out", required=True)
+    b.add_argument("--n", type=int, default=4)
+    b.add_argument("--batch", type=int, default=16)
+    b.add_argument("--len", type=int, default=128)
+    b.add_argument("--vocab", type=int, default=2000)
+    r = sub.add_parser("run")
+    r.add_argument("--model", required=True)
+    r.add_argument("--batches", required=True)
+    r.add_argument("--steps", type=int, default=5)
+    a = ap.parse_args()
+    {"batches": batches, "run": run}[a.cmd](a)
+
+
+if __name__ == "__main__":
+    main()

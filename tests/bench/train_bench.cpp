@@ -1,0 +1,62 @@
+// s2d side of scripts/bench/train.sh: training throughput of the Trainer on given token batches.
+//   s2d_bench_train --model DIR --batches batches.json --steps N [--device auto]
+// batches.json: {"batches": [[[ids...], ...], ...]} (each batch B x T, no padding; every token
+// after the first is a target). One warmup step, then N timed steps cycling through the batches.
+// Prints one JSON line: {"engine": "s2d", "tok_s", "seconds", "losses": [...]}.
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "s2d/model/checkpoint.h"
+#include "s2d/train/trainer.h"
+#include "s2d/util/atomic_file.h"
+
+using namespace s2d;
+
+int main(int argc, char** argv) try {
+  auto arg = [&](const std::string& name, const std::string& dflt) {
+    for (int i = 1; i + 1 < argc; ++i)
+      if (argv[i] == name) return std::string(argv[i + 1]);
+    return dflt;
+  };
+  ModelBundle b = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = "fp32", .require_tokenizer = false});
+  const auto dev = b.model->options().device();
+  std::vector<Batch> batches;
+  const nlohmann::json doc = nlohmann::json::parse(read_file(arg("--batches", "")));  // kept alive for the loop
+  for (const auto& jb : doc.at("batches")) {
+    std::vector<int64_t> flat;
+    for (const auto& row : jb)
+      for (const auto& v : row) flat.push_back(v.get<int64_t>());
+    const auto B = static_cast<int64_t>(jb.size());
+    at::Tensor ids = at::tensor(flat, at::kLong).view({B, -1}).to(dev);
+    at::Tensor mask = at::ones_like(ids);
+    batches.push_back({ids, mask, mask, B * (ids.size(1) - 1)});
+  }
+  OptimizerOptions opt;
+  opt.lr = 1e-4;
+  opt.schedule = "constant";
+  Trainer trainer(*b.model, opt);
+  const int steps = std::stoi(arg("--steps", "5"));
+  auto one = [&](const Batch& x) {
+    const double loss = trainer.accumulate(x, x.target_tokens) / x.target_tokens;
+    trainer.step();
+    return loss;
+  };
+  one(batches[0]);  // warmup
+  std::vector<double> losses;
+  int64_t tokens = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int s = 0; s < steps; ++s) {
+    const Batch& x = batches[static_cast<size_t>(s) % batches.size()];
+    losses.push_back(one(x));
+    tokens += x.ids.numel();
+  }
+  const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << nlohmann::json{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}}.dump() << std::endl;
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << "s2d_bench_train: " << e.what() << "\n";
+  return 1;
+}
