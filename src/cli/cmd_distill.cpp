@@ -14,7 +14,9 @@ void register_distill(CLI::App& root, Commands& out) {
       "Example:\n"
       "  s2d distill --model M --data sft.jsonl --out distilled --epochs 3 --lr 1e-4 --val-fraction 0.1\n"
       "OUT gets the fine-tuned model (HF layout), metrics.jsonl, train_config.json and checkpoints/.\n"
-      "Loss counts assistant tokens only. LoRA is not built yet (issue #6).");
+      "  s2d distill --model M --data sft.jsonl --out adapter --lora-rank 16 --lora-targets q k v o [--merge]\n"
+      "Loss counts assistant tokens only. A LoRA run writes a PEFT adapter (and merged weights with --merge);\n"
+      "use it with 's2d generate --model M --adapter DIR'.");
   a.add_option("--model", o->model_dir, "Base model directory (HF layout, with tokenizer.model)");
   a.add_option("--data", o->data_path, "SFT JSONL in chat-messages form (from 's2d filter')");
   a.add_option("--out", o->out_dir, "Output directory");
@@ -36,6 +38,11 @@ void register_distill(CLI::App& root, Commands& out) {
   a.add_option("--save-every", o->save_every, "Checkpoint every N steps (0 = at the end)")->capture_default_str();
   a.add_option("--keep-checkpoints", o->keep_checkpoints, "Checkpoints kept")->capture_default_str();
   a.add_option("--eval-every", o->eval_every, "Validation loss every N steps (0 = at the end)")->capture_default_str();
+  a.add_option("--lora-rank", o->lora_rank, "Train a LoRA adapter of this rank (0 = full fine-tune)")->capture_default_str();
+  a.add_option("--lora-alpha", o->lora_alpha, "LoRA scale numerator (scale = alpha / rank)")->capture_default_str();
+  a.add_option("--lora-dropout", o->lora_dropout, "Dropout on the adapter's input")->capture_default_str();
+  a.add_option("--lora-targets", o->lora_targets, "Projections: q k v o gate up down")->capture_default_str();
+  a.add_flag("--merge", o->merge, "LoRA: also write merged full weights to --out");
   a.add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");
   a.add_flag("--overwrite", o->overwrite, "Replace whatever --out holds");
   cmd->run = [o, cmd] {

@@ -22,6 +22,7 @@ void register_generate(CLI::App& root, Commands& out) {
       "  s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32\n"
       "A rerun with the same --out skips finished samples and redoes a torn last line.");
   a.add_option("--model", lb->model_dir, "Model directory (HF layout: config.json, safetensors, tokenizer.model)");
+  a.add_option("--adapter", lb->adapter_dir, "LoRA adapter directory (PEFT layout) applied to --model");
   a.add_option("--tasks", o->tasks_path, "Task JSONL (see 's2d data')");
   a.add_option("--prompt", o->prompt, "One prompt instead of --tasks; completions are printed");
   a.add_option("--out", o->out_path, "Sample JSONL to append to (required with --tasks)");

@@ -5,6 +5,7 @@
 #include "s2d/engine/generator.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
+#include "s2d/model/lora.h"
 #include "s2d/util/error.h"
 #include "s2d/util/log.h"
 
@@ -12,10 +13,20 @@ namespace s2d {
 
 namespace {
 
+// The model, with a LoRA adapter folded into its weights (same outputs, no per-step cost).
+ModelBundle load_with_adapter(const LocalBackendOptions& o) {
+  ModelBundle b = load_model(o.model_dir, {.device = o.device, .dtype = o.dtype});
+  if (!o.adapter_dir.empty()) {
+    b.model->set_lora(load_adapter(o.adapter_dir, b.config, b.model->options().device()));
+    merge_lora(*b.model);
+  }
+  return b;
+}
+
 class LocalBackend : public Backend {
  public:
   explicit LocalBackend(const LocalBackendOptions& o)
-      : bundle_(load_model(o.model_dir, {.device = o.device, .dtype = o.dtype})),
+      : bundle_(load_with_adapter(o)),
         template_(ChatTemplate::by_name(resolve_template(o))),
         engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size}),
         desc_(c10::str(o.model_dir, " (", bundle_.config.num_parameters(), " params, ",

@@ -141,16 +141,26 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
   at::Tensor qkv = at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
-  at::Tensor q = qkv.narrow(-1, 0, NH * D).view({B, T, NH, D}).transpose(1, 2);            // [B, NH, T, D]
-  at::Tensor k = qkv.narrow(-1, NH * D, KV * D).view({B, T, KV, D}).transpose(1, 2);       // [B, KV, T, D]
-  at::Tensor v = qkv.narrow(-1, (NH + KV) * D, KV * D).view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+  at::Tensor q = with_lora(qkv.narrow(-1, 0, NH * D), x, layer, "q_proj").view({B, T, NH, D}).transpose(1, 2);  // [B, NH, T, D]
+  at::Tensor k = with_lora(qkv.narrow(-1, NH * D, KV * D), x, layer, "k_proj").view({B, T, KV, D}).transpose(1, 2);
+  at::Tensor v = with_lora(qkv.narrow(-1, (NH + KV) * D, KV * D), x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
   if (update) std::tie(k, v) = update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
   at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
                                                     /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
   out = out.transpose(1, 2).reshape({B, T, NH * D});  // [B, T, NH*D]
-  return at::matmul(out, w.o_t);
+  return with_lora(at::matmul(out, w.o_t), out, layer, "o_proj");
+}
+
+at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const {
+  if (!lora_) return y;
+  const auto& by_target = lora_->layers[layer];
+  auto it = by_target.find(target);
+  if (it == by_target.end()) return y;
+  // PEFT's LoRA: y + dropout(x) @ A^T @ B^T * alpha / r. x [B, T, in], A [r, in], B [out, r].
+  at::Tensor xin = (training_ && lora_->dropout > 0) ? at::dropout(x, lora_->dropout, true) : x;
+  return y + at::matmul(at::matmul(xin, it->second.a.t()), it->second.b.t()) * lora_->scale();
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
@@ -166,9 +176,12 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
   for (size_t i = 0; i < weights_.layers.size(); ++i) {
     const auto& L = weights_.layers[i];
     h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i);
-    at::Tensor gate_up = at::matmul(rms_norm(h, L.post_attention_norm, eps), L.gate_up_t);  // [B, T, 2I]
+    at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
+    at::Tensor gate_up = at::matmul(x, L.gate_up_t);  // [B, T, 2I]
     const int64_t I = config_.intermediate_size;
-    h = h + at::matmul(at::silu(gate_up.narrow(-1, 0, I)) * gate_up.narrow(-1, I, I), L.down_t);
+    at::Tensor act = at::silu(with_lora(gate_up.narrow(-1, 0, I), x, i, "gate_proj")) *
+                     with_lora(gate_up.narrow(-1, I, I), x, i, "up_proj");  // [B, T, I]
+    h = h + with_lora(at::matmul(act, L.down_t), act, i, "down_proj");
   }
   if (last_only) h = h.slice(1, h.size(1) - 1);
   if (keep_at.defined()) {  // one column per row: [B, 1, H]

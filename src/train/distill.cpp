@@ -8,6 +8,7 @@
 
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
+#include "s2d/model/lora.h"
 #include "s2d/model/safetensors.h"
 #include "s2d/text/chat_template.h"
 #include "s2d/train/trainer.h"
@@ -30,7 +31,8 @@ nlohmann::json run_identity(const DistillOptions& o, const std::string& tmpl) {
           {"max_seq_len", o.max_seq_len}, {"batch_size", o.batch_size}, {"grad_accum", o.grad_accum},
           {"epochs", o.epochs}, {"max_steps", o.max_steps}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
           {"max_grad_norm", o.max_grad_norm}, {"warmup_steps", o.warmup_steps}, {"schedule", o.schedule},
-          {"seed", o.seed}};
+          {"seed", o.seed}, {"lora_rank", o.lora_rank}, {"lora_alpha", o.lora_alpha}, {"lora_dropout", o.lora_dropout},
+          {"lora_targets", o.lora_targets}};
 }
 
 std::vector<std::pair<int64_t, fs::path>> checkpoints(const fs::path& out) {
@@ -126,16 +128,26 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   // Resume: weights and optimizer state of the newest checkpoint.
   int64_t start_step = 0;
   const auto ckpts = checkpoints(out);
+  const bool lora = o.lora_rank > 0;
+  if (!lora && o.merge) throw_input("--merge is for LoRA", {.field = "--merge", .hint = "add --lora-rank"});
   if (o.resume && !ckpts.empty()) {
     const auto& [step, dir] = ckpts.back();
-    ModelBundle r = load_model(dir.string(), {.device = o.device, .dtype = "fp32", .require_tokenizer = false});
-    base.model = r.model;
+    if (lora) {
+      base.model->set_lora(load_adapter(dir.string(), base.config, base.model->options().device()));
+    } else {
+      base.model = load_model(dir.string(), {.device = o.device, .dtype = "fp32", .require_tokenizer = false}).model;
+    }
     start_step = step;
     log::info("resuming from " + dir.string());
   } else if (o.resume) {
     log::warn("--resume: no checkpoint in " + o.out_dir + " yet; starting from the base model");
   }
   LlamaModel& model = *base.model;
+  if (lora && !model.lora()) {
+    model.set_lora(init_lora(base.config, {o.lora_rank, o.lora_alpha, o.lora_dropout, o.lora_targets},
+                             model.options().device(), o.seed));
+  }
+  at::manual_seed(o.seed);  // LoRA dropout
   Trainer trainer(model, opt);
   const c10::Device dev = model.options().device();
   if (start_step > 0) trainer.load_state(load_optimizer((ckpts.back().second / "optimizer.safetensors").string(), dev), start_step);
@@ -143,7 +155,11 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   auto save_checkpoint = [&](int64_t step) {
     const fs::path dir = out / "checkpoints" / c10::str("step-", std::string(6 - std::min<size_t>(6, std::to_string(step).size()), '0'), step);
     write_dir_atomic(dir.string(), [&](const std::string& tmp) {
-      write_model_files(tmp, model, {});
+      if (lora) {
+        save_adapter(tmp, *model.lora(), o.model_dir);
+      } else {
+        write_model_files(tmp, model, {});
+      }
       save_optimizer(tmp + "/optimizer.safetensors", trainer);
       write_file_atomic(tmp + "/trainer_state.json", nlohmann::json{{"step", step}}.dump() + "\n");
     });
@@ -220,7 +236,16 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   sum.val_loss = validate();
   if (sum.val_loss >= 0) metrics.write({{"step", step}, {"val_loss", sum.val_loss}});
   save_checkpoint(step);
-  write_model_files(out.string(), model, {.tokenizer_path = (fs::path(o.model_dir) / "tokenizer.model").string()});
+  const std::string tokenizer = (fs::path(o.model_dir) / "tokenizer.model").string();
+  if (lora) {
+    save_adapter(out.string(), *model.lora(), fs::absolute(o.model_dir).string());
+    if (o.merge) {
+      merge_lora(model);
+      write_model_files(out.string(), model, {.tokenizer_path = tokenizer});
+    }
+  } else {
+    write_model_files(out.string(), model, {.tokenizer_path = tokenizer});
+  }
   return sum;
 }
 

@@ -1,10 +1,12 @@
 #include "s2d/train/trainer.h"
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/autocast_mode.h>
 
 #include <cmath>
 
+#include "s2d/model/lora.h"
 #include "s2d/util/error.h"
 
 namespace s2d {
@@ -47,6 +49,16 @@ Trainer::Trainer(LlamaModel& model, OptimizerOptions opts) : model_(model), opts
     throw_input("training keeps fp32 master weights", {.field = "--dtype", .expected = "fp32 weights (bf16 autocast is used on CUDA)",
                                                        .found = c10::toString(w.embed.scalar_type())});
   }
+  if (const auto& lora = model_.lora()) {  // LoRA: only the adapter trains; the base stays frozen
+    lora_ = true;
+    for (size_t l = 0; l < lora->layers.size(); ++l)
+      for (auto& [m, p] : lora->layers[l])
+        for (auto [which, t] : {std::pair<const char*, at::Tensor*>{"lora_A", &p.a}, {"lora_B", &p.b}}) {
+          t->set_requires_grad(true);
+          params_.push_back({peft_name(l, m, which), t, at::zeros_like(*t), at::zeros_like(*t), true});
+        }
+    return;
+  }
   for_each_packed(c, w, [&](const std::string& name, at::Tensor& t) {
     t.set_requires_grad(true);
     params_.push_back({name, &t, at::zeros_like(t), at::zeros_like(t), t.dim() > 1});
@@ -84,6 +96,7 @@ struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
 
 double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
   AutocastGuard autocast(b.ids.is_cuda());
+  model_.set_training(true);
   at::Tensor sum = loss_sum(model_.forward_padded(b.ids, b.attention), b);
   (sum / static_cast<double>(std::max<int64_t>(1, step_tokens))).backward();
   return sum.item<double>();
@@ -91,6 +104,7 @@ double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
 
 double Trainer::evaluate(const Batch& b) {
   at::NoGradGuard no_grad;
+  model_.set_training(false);
   AutocastGuard autocast(b.ids.is_cuda());
   return loss_sum(model_.forward_padded(b.ids, b.attention), b).item<double>() / std::max<int64_t>(1, b.target_tokens);
 }
@@ -153,6 +167,11 @@ void Trainer::load_state(const std::map<std::string, at::Tensor>& s, int64_t ste
 }
 
 std::map<std::string, at::Tensor> Trainer::hf_named_grads() {
+  if (lora_) {
+    std::map<std::string, at::Tensor> out;
+    for (auto& p : params_) out[p.name] = p.value->grad();
+    return out;
+  }
   const auto& c = model_.config();
   LlamaWeights g = model_.weights();  // shallow; replace packed tensors by their gradients
   for_each_packed(c, g, [](const std::string&, at::Tensor& t) { t = t.grad(); });

@@ -3,12 +3,14 @@
 //   * every parameter after three AdamW steps with clipping, within 1e-4 of torch.optim.AdamW.
 // Usage: s2d_train_conformance_tests --dir DIR
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "s2d/model/checkpoint.h"
+#include "s2d/model/lora.h"
 #include "s2d/model/safetensors.h"
 #include "s2d/train/trainer.h"
 #include "s2d/util/atomic_file.h"
@@ -73,6 +75,56 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, TrainCase, ::testing::Values("gqa", "tied"));
+
+// LoRA against PEFT: the adapter PEFT saved loads, loss and adapter gradients match, one AdamW
+// step matches; merging gives the same logits; the adapter s2d saves goes back to PEFT (checked
+// by make_lora_reference.py --check).
+TEST(LoraConformance, MatchesPeft) {
+  const std::string dir = g_dir + "/lora";
+  SafetensorsFile ref(dir + "/reference.safetensors");
+  auto get = [&](const std::string& name) {
+    const auto& v = ref.tensors().at(name);
+    return at::from_blob(const_cast<uint8_t*>(v.data), v.shape, at::kFloat).clone();
+  };
+  ModelBundle b = load_model(dir + "/model", {.device = "cpu", .dtype = "fp32"});
+  b.model->set_lora(load_adapter(dir + "/adapter", b.config, at::kCPU));
+  OptimizerOptions opt;
+  opt.lr = 1e-3;
+  opt.weight_decay = 0.1;
+  opt.schedule = "constant";
+  Trainer trainer(*b.model, opt);
+  auto j = nlohmann::json::parse(read_file(dir + "/batch.json"));
+  Batch batch{rows(j["ids"]), rows(j["attention"]), rows(j["loss_mask"]), 0};
+  batch.target_tokens = batch.loss_mask.slice(1, 1).sum().item<int64_t>();
+  const double loss = trainer.accumulate(batch, batch.target_tokens) / batch.target_tokens;
+  EXPECT_NEAR(loss, get("loss").item<double>(), 1e-4);
+  double worst_grad = 0;
+  const auto grads = trainer.hf_named_grads();
+  EXPECT_EQ(grads.size(), 2u * 2u * 7u);
+  for (const auto& [name, g] : grads) worst_grad = std::max(worst_grad, (g - get("grad." + name)).abs().max().item<double>());
+  EXPECT_LE(worst_grad, 1e-4);
+  trainer.step();
+  double worst_param = 0;
+  const auto& layers = b.model->lora()->layers;
+  for (size_t l = 0; l < layers.size(); ++l)
+    for (const auto& [m, p] : layers[l]) {
+      worst_param = std::max(worst_param, (p.a.detach() - get("param1." + peft_name(l, m, "lora_A"))).abs().max().item<double>());
+      worst_param = std::max(worst_param, (p.b.detach() - get("param1." + peft_name(l, m, "lora_B"))).abs().max().item<double>());
+    }
+  EXPECT_LE(worst_param, 1e-4);
+  save_adapter(dir + "/s2d_adapter", *b.model->lora(), dir + "/model");
+
+  at::NoGradGuard no_grad;
+  at::Tensor with_adapter = b.model->forward_padded(batch.ids, batch.attention);
+  merge_lora(*b.model);
+  at::Tensor merged = b.model->forward_padded(batch.ids, batch.attention);
+  const double merge_diff = (with_adapter - merged).abs().amax(-1).masked_select(batch.attention.to(at::kBool)).max().item<double>();
+  EXPECT_LE(merge_diff, 1e-4);
+  const std::string line = c10::str("lora conformance: loss ", loss, ", max adapter grad diff ", worst_grad,
+                                    ", max adapter diff after one AdamW step ", worst_param, ", merged-vs-adapter logits ", merge_diff);
+  std::cout << line << std::endl;
+  std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
+}
 
 }  // namespace
 }  // namespace s2d

@@ -5,6 +5,8 @@
 
 #include "model_fixture.h"
 #include "s2d/model/checkpoint.h"
+#include "s2d/model/lora.h"
+#include <ATen/core/grad_mode.h>
 #include "s2d/pipeline/distill.h"
 #include "s2d/train/sft_data.h"
 #include "s2d/util/error.h"
@@ -127,6 +129,48 @@ TEST(Distill, BadInputs) {
   write_text(dir + "/busy/notes.txt", "mine");
   EXPECT_S2D_ERROR(run_distill(opts(model, data, dir + "/busy")), ErrorKind::Input, "holds no s2d run");
   EXPECT_EQ(read_text(dir + "/busy/notes.txt"), "mine");
+}
+
+}  // namespace s2d
+
+namespace s2d {
+using namespace s2d::testing;
+
+TEST(Distill, LoraTrainsOnlyTheAdapterAndMergesOnRequest) {
+  const auto dir = fresh_dir("d");
+  const auto model = model_dir(dir), data = sft_file(dir, 24);
+  auto o = opts(model, data, dir + "/lora");
+  o.lora_rank = 4;
+  o.lora_targets = {"q", "v", "gate", "down"};
+  o.merge = true;
+  o.save_every = 3;
+  std::map<int64_t, double> losses;
+  run_distill(o, [&](int64_t s, double l, LlamaModel&) { losses[s] = l; });
+  EXPECT_LT(losses[6], losses[1]);
+  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "config.json", "model.safetensors", "tokenizer.model"})
+    EXPECT_TRUE(std::filesystem::exists(dir + "/lora/" + f)) << f;
+  auto cfg = nlohmann::json::parse(read_text(dir + "/lora/adapter_config.json"));
+  EXPECT_EQ(cfg["r"], 4);
+  EXPECT_EQ(cfg["target_modules"], (nlohmann::json{"q_proj", "v_proj", "gate_proj", "down_proj"}));
+  // The base's untargeted weights are untouched by a merged LoRA run; targeted ones moved.
+  auto base = load_model(model, {.device = "cpu"}), merged = load_model(dir + "/lora", {.device = "cpu"});
+  const auto& b0 = base.model->weights().layers[0];
+  const auto& m0 = merged.model->weights().layers[0];
+  EXPECT_TRUE(at::equal(b0.k_proj, m0.k_proj));
+  EXPECT_FALSE(at::equal(b0.q_proj, m0.q_proj));
+  // The adapter applied to the base equals the merged model.
+  base.model->set_lora(load_adapter(dir + "/lora", base.config, at::kCPU));
+  at::NoGradGuard no_grad;
+  at::Tensor ids = at::randint(3, 400, {2, 9}, at::kLong), mask = at::ones({2, 9}, at::kLong);
+  EXPECT_LT((base.model->forward_padded(ids, mask) - merged.model->forward_padded(ids, mask)).abs().max().item<double>(), 1e-4);
+}
+
+TEST(Distill, LoraTargetThatNamesNoModule) {
+  const auto dir = fresh_dir("d");
+  auto o = opts(model_dir(dir), sft_file(dir, 8), dir + "/x");
+  o.lora_rank = 4;
+  o.lora_targets = {"q", "qkv"};
+  EXPECT_S2D_ERROR(run_distill(o), ErrorKind::Input, "--lora-targets", "qkv");
 }
 
 }  // namespace s2d

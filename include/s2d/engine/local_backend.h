@@ -11,6 +11,7 @@ namespace s2d {
 
 struct LocalBackendOptions {
   std::string model_dir;
+  std::string adapter_dir;  // a LoRA adapter (PEFT layout) to apply to the model
   std::string device = "auto";
   std::string dtype = "auto";
   std::string chat_template = "auto";  // auto: tokenizer_config.json's, else plain (with a warning)

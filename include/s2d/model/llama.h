@@ -16,6 +16,8 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,21 @@ struct LlamaWeights {
   at::Tensor lm_head;     // [V, H]; undefined when tie_word_embeddings
   at::Tensor lm_head_t;   // packed [H, V] (a transposed copy of embed when tied)
   std::vector<LayerWeights> layers;
+};
+
+// LoRA (Hu et al. 2021) in PEFT's layout: for a target projection W [out, in], the output gains
+// dropout(x) @ A^T @ B^T * alpha / r with A [r, in] and B [out, r]. Targets use HF module names:
+// q_proj k_proj v_proj o_proj gate_proj up_proj down_proj.
+struct LoraPair {
+  at::Tensor a, b;  // [r, in], [out, r]
+};
+struct LoraAdapter {
+  int64_t rank = 8;
+  double alpha = 16;
+  double dropout = 0;
+  std::vector<std::string> targets;
+  std::vector<std::map<std::string, LoraPair>> layers;  // per layer: target -> pair
+  double scale() const { return alpha / static_cast<double>(rank); }
 };
 
 // Visits every weight with its HF name: the one place that maps names to struct fields.
@@ -93,6 +110,12 @@ class LlamaModel {
   // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
   at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
 
+  // Attaches a LoRA adapter (shared, so a trainer can own its tensors); nullptr detaches.
+  void set_lora(std::shared_ptr<LoraAdapter> lora) { lora_ = std::move(lora); }
+  const std::shared_ptr<LoraAdapter>& lora() const { return lora_; }
+  // Training mode turns LoRA dropout on.
+  void set_training(bool on) { training_ = on; }
+
   const ModelConfig& config() const { return config_; }
   LlamaWeights& weights() { return weights_; }
   const LlamaWeights& weights() const { return weights_; }
@@ -106,8 +129,13 @@ class LlamaModel {
   at::Tensor attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask, const KvUpdate& update, size_t layer) const;
 
+  // y plus the adapter's delta for (layer, target), if any. x is the projection's input.
+  at::Tensor with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const;
+
   ModelConfig config_;
   LlamaWeights weights_;
+  std::shared_ptr<LoraAdapter> lora_;
+  bool training_ = false;
   at::Tensor inv_freq_;  // [D/2] fp32, RoPE frequencies with scaling applied
 };
 

@@ -1,6 +1,6 @@
 // `s2d distill`: fine-tune a model on SFT examples so it answers directly (full fine-tune).
 //
-// OUT/ holds the run: train_config.json (what defines the run), metrics.jsonl (one line per
+// OUT/ holds the run (full fine-tune, or a LoRA adapter with --lora-rank): train_config.json (what defines the run), metrics.jsonl (one line per
 // optimizer step, plus validation lines), checkpoints/step-NNNNNN/ (model + optimizer +
 // trainer_state.json, each written atomically, the last --keep-checkpoints kept), and at the end
 // the fine-tuned model itself in the Hugging Face layout (config.json, model.safetensors,
@@ -12,6 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 namespace s2d {
 
@@ -32,6 +33,12 @@ struct DistillOptions {
   int64_t keep_checkpoints = 2;
   int64_t eval_every = 0;  // 0 = at the end only
   bool resume = false, overwrite = false;
+  // LoRA: rank > 0 trains an adapter instead of the full model; OUT then holds a PEFT adapter
+  // (adapter_config.json, adapter_model.safetensors), plus merged full weights with `merge`.
+  int64_t lora_rank = 0;
+  double lora_alpha = 16, lora_dropout = 0;
+  std::vector<std::string> lora_targets = {"q", "k", "v", "o"};
+  bool merge = false;
 };
 
 struct DistillSummary {

@@ -38,6 +38,8 @@ Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>&
 
 class Trainer {
  public:
+  // With a LoRA adapter attached to `model`, only the adapter trains (PEFT names); otherwise
+  // every packed weight does.
   Trainer(LlamaModel& model, OptimizerOptions opts);
 
   // Sum of token losses over the batch and its target count; adds gradients (scaled by
@@ -52,7 +54,8 @@ class Trainer {
   // Optimizer state under stable names ("<param>.exp_avg", "<param>.exp_avg_sq"), for checkpoints.
   std::map<std::string, at::Tensor> state();
   void load_state(const std::map<std::string, at::Tensor>& state, int64_t steps_done);
-  // Parameter name -> gradient, under the Hugging Face names (views into the packed gradients).
+  // Parameter name -> gradient, under the Hugging Face names (views into the packed gradients),
+  // or PEFT's names for a LoRA adapter.
   std::map<std::string, at::Tensor> hf_named_grads();
 
  private:
@@ -66,6 +69,7 @@ class Trainer {
   OptimizerOptions opts_;
   std::vector<Param> params_;
   int64_t step_ = 0;
+  bool lora_ = false;
 };
 
 }  // namespace s2d
