@@ -43,6 +43,7 @@ void register_distill(CLI::App& root, Commands& out) {
   a.add_option("--lora-dropout", o->lora_dropout, "Dropout on the adapter's input")->capture_default_str();
   a.add_option("--lora-targets", o->lora_targets, "Projections: q k v o gate up down")->capture_default_str();
   a.add_flag("--merge", o->merge, "LoRA: also write merged full weights to --out");
+  a.add_option("--peak-tflops", o->peak_tflops, "Peak FLOP/s for the MFU figure (0: 989 on CUDA, none on CPU)")->capture_default_str();
   a.add_flag("--resume", o->resume, "Continue the run in --out from its newest checkpoint");
   a.add_flag("--overwrite", o->overwrite, "Replace whatever --out holds");
   cmd->run = [o, cmd] {

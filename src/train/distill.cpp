@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <regex>
 
@@ -180,6 +181,11 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
     return sum / static_cast<double>(std::max<int64_t>(1, n));
   };
 
+  // Model FLOPs per trained token: 6N for a full fine-tune (forward 2N, backward 4N), 4N for LoRA
+  // (no weight gradients for the frozen base); N excludes the embedding lookup.
+  const double n_matmul = static_cast<double>(base.config.num_parameters() - base.config.vocab_size * base.config.hidden_size);
+  const double flops_per_token = (lora ? 4.0 : 6.0) * n_matmul;
+  const double peak = o.peak_tflops > 0 ? o.peak_tflops * 1e12 : (dev.is_cuda() ? 989e12 : 0.0);
   JsonlWriter metrics((out / "metrics.jsonl").string());
   Progress progress("distill", total_steps, "steps");
   progress.update(start_step);
@@ -217,10 +223,14 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
       const double lr = lr_at(opt, step);
       const double grad_norm = trainer.step();
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      metrics.write({{"step", step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                     {"tokens", tokens_seen}, {"tokens_per_second", el > 0 ? tokens_seen / el : 0.0}});
-      char extra[128];
-      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e grad-norm %.3f %.0f tok/s", loss, lr, grad_norm, el > 0 ? tokens_seen / el : 0.0);
+      const double tok_s = el > 0 ? tokens_seen / el : 0.0;
+      nlohmann::json m = {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
+                          {"tokens", tokens_seen}, {"tokens_per_second", tok_s}};
+      if (peak > 0) m["mfu"] = tok_s * flops_per_token / peak;
+      metrics.write(m);
+      char extra[160];
+      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e grad-norm %.3f %.0f tok/s", loss, lr, grad_norm, tok_s);
+      if (peak > 0) std::snprintf(extra + std::strlen(extra), sizeof extra - std::strlen(extra), " MFU %.1f%%", 100 * tok_s * flops_per_token / peak);
       progress.set_extra(extra);
       progress.update(step);
       sum.final_loss = loss;

@@ -39,6 +39,8 @@ struct DistillOptions {
   double lora_alpha = 16, lora_dropout = 0;
   std::vector<std::string> lora_targets = {"q", "k", "v", "o"};
   bool merge = false;
+  // MFU = achieved FLOP/s / this peak. 0 = 989 TFLOP/s (H100/H200 dense bf16) on CUDA, none on CPU.
+  double peak_tflops = 0;
 };
 
 struct DistillSummary {
