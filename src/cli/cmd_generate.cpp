@@ -30,7 +30,7 @@ void register_generate(CLI::App& root, Commands& out) {
   a.add_option("--template", o->template_path, "Method template JSON (default: configs/methods/METHOD.json)");
   a.add_option("--answer-regex", o->answer_regex, "Regex whose first group is the answer (overrides task-aware extraction)");
   a.add_option("--merge", o->merge, "bsm: symbolic (sum scores) | llm")->capture_default_str();
-  a.add_flag("--swap", o->swap, "bsm: also judge with the two responses swapped (perturbed samples)");
+  a.add_flag("--swap", o->swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");
   a.add_option("--chunk", o->chunk_tasks, "Tasks per batch of work; a kill loses at most one chunk")->capture_default_str();
   a.add_option("--samples", o->samples, "Samples per task; they share one prefill")->capture_default_str();
   a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();

@@ -31,7 +31,7 @@ int run(int argc, char** argv) {
   register_generate(root, commands);
   register_filter(root, commands);
   register_distill(root, commands);
-  register_unbuilt_stages(root, commands);
+  register_eval(root, commands);
   register_inspect(root, commands);
 
   try {

@@ -118,6 +118,13 @@ MethodSpec load_method_spec(const std::string& method, const std::string& templa
       }
     spec.steps.emplace_back(step, t);
   }
+  spec.judge_input = j.value("judge_input", std::string(
+      "[User question]\n{question}\n\n[Assistant A]\n{response_a}\n\n[Assistant B]\n{response_b}\n\n"
+      "Which assistant's answer is better? Reply [[A]], [[B]] or [[C]] for a tie."));
+  for (const char* p : {"question", "response_a", "response_b"})
+    if (!placeholders_of(spec.judge_input).count(p))
+      throw_input("template lacks a required placeholder", {.file = spec.path, .field = "judge_input",
+                                                           .expected = std::string("{") + p + "}"});
   if (auto h = j.find("format_hints"); h != j.end() && h->is_object())
     for (auto it = h->begin(); it != h->end(); ++it)
       if (it->is_string()) spec.format_hints[it.key()] = it->get<std::string>();

@@ -129,6 +129,13 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
     v["question"] = spec.name == "bsm" ? extra_string(t, "question") : t.input;
     v["response_a"] = extra_string(t, units[i].swapped ? "response_b" : "response_a");
     v["response_b"] = extra_string(t, units[i].swapped ? "response_a" : "response_b");
+    if (answer_kind_for_task(t.task) == AnswerKind::Choice && t.extra.contains("response_a") && t.extra.contains("response_b")) {
+      // A judge task: every method sees the pair as rendered by the template (in the order run).
+      std::map<std::string, std::string> jv = {{"question", extra_string(t, "question")},
+                                               {"response_a", v["response_a"]}, {"response_b", v["response_b"]}};
+      v["input"] = render_template(spec.judge_input, jv);
+      if (spec.name != "bsm") v["question"] = v["input"];
+    }
   }
   // Runs `step` for every unit still going; `prompts(i)` gives unit i's calls for it.
   auto step = [&](const std::string& name, const std::function<std::vector<std::string>(size_t)>& prompts) {
@@ -243,23 +250,25 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
         s.steps.back()["parsed"] = s.answer.has_value();
       }
     }
-    for (size_t i = 0; i < units.size(); ++i) {  // verdicts of swapped runs back in the original labels
-      auto& s = st[i];
-      if (!s.answer) continue;
-      s.steps.back()["verdict_in_shown_order"] = *s.answer;
-      if (units[i].swapped && *s.answer != "tie") s.answer = *s.answer == "A" ? "B" : "A";
-      s.final_text = *s.answer;
-    }
+    for (auto& s : st)
+      if (s.answer) s.final_text = *s.answer;
   } else {
     throw_input("method cannot be run by generate", {.field = "--method", .found = spec.name});
   }
 
+  for (size_t i = 0; i < units.size(); ++i) {  // swapped judge verdicts back in the original labels
+    auto& s = st[i];
+    if (!units[i].swapped || !s.answer || answer_kind_for_task(units[i].task->task) != AnswerKind::Choice) continue;
+    if (!s.steps.empty()) s.steps.back()["verdict_in_shown_order"] = *s.answer;
+    if (*s.answer != "tie") s.answer = *s.answer == "A" ? "B" : "A";
+    if (spec.name == "bsm") s.final_text = *s.answer;
+  }
   for (size_t i = 0; i < units.size(); ++i) {
     const auto& s = st[i];
     const MethodUnit& u = units[i];
     nlohmann::json rec = {{"id", u.task->id},
                           {"task", u.task->task},
-                          {"input", u.task->input},  // what the user wrote: the distilled model's prompt
+                          {"input", s.vars.at("input")},  // the user turn a distilled model is trained on
                           {"method", spec.name},
                           {"sample", u.sample},
                           {"steps", s.steps},
@@ -267,7 +276,7 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
                           {"answer", s.answer ? nlohmann::json(*s.answer) : nlohmann::json(nullptr)},
                           {"tokens", {{"prompt", s.prompt_tokens}, {"generated", s.generated_tokens}}},
                           {"seconds", s.seconds}};
-    if (spec.name == "bsm") rec["perturbed"] = u.swapped;
+    if (u.swapped || spec.name == "bsm") rec["perturbed"] = u.swapped;
     on_record(std::move(rec));
   }
 }

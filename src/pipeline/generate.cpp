@@ -3,6 +3,7 @@
 #include <chrono>
 #include <map>
 
+#include "s2d/methods/answers.h"
 #include "s2d/methods/runner.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
@@ -33,7 +34,6 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   if (opts.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1", .found = std::to_string(opts.samples)});
   if (opts.merge != "symbolic" && opts.merge != "llm")
     throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = opts.merge});
-  if (opts.swap && opts.method != "bsm") throw_input("--swap is for bsm", {.field = "--swap", .found = opts.method});
   validate_sampling(opts.sampling);
   if (opts.samples > 1 && opts.sampling.temperature == 0.0) {
     log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
@@ -78,7 +78,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   for (const auto& t : tasks) {
     std::vector<MethodUnit> units;
     for (bool swapped : {false, true}) {
-      if (swapped && !opts.swap) continue;
+      if (swapped && (!opts.swap || answer_kind_for_task(t.task) != AnswerKind::Choice)) continue;  // judge tasks only
       for (int i = 0; i < opts.samples; ++i)
         if (!done.done.count(unit_key(t.id, i, swapped))) units.push_back({&t, i, swapped});
     }

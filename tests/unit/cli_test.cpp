@@ -136,10 +136,12 @@ TEST(Cli, MissingRequiredFlagIsAUsageError) {
   EXPECT_NE(r.err.find("'--out': missing required flag"), std::string::npos) << r.err;
 }
 
-TEST(Cli, UnbuiltStagesSaySoAndExitOne) {
-  auto r = run_cli({"eval"});
-  EXPECT_EQ(r.code, 1);
-  EXPECT_NE(r.err.find("not implemented"), std::string::npos) << r.err;
+TEST(Cli, StagesRequireTheirFlags) {
+  for (const char* stage : {"generate", "filter", "distill", "eval"}) {
+    auto r = run_cli({stage});
+    EXPECT_EQ(r.code, 2) << stage;
+    EXPECT_NE(r.err.find("missing required flag"), std::string::npos) << stage << ": " << r.err;
+  }
 }
 
 TEST(Cli, ValidateCountsTasks) {

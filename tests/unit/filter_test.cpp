@@ -6,6 +6,7 @@
 
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
+#include "scripted_backend.h"
 #include "test_util.h"
 
 namespace s2d {
@@ -34,20 +35,6 @@ std::map<std::string, nlohmann::json> kept(const std::string& out) {
   for (auto& j : read_jsonl_all(out, false)) m[j["id"]] = j;
   return m;
 }
-
-class ScriptedBackend : public Backend {
- public:
-  std::string reply;
-  std::vector<std::string> prompts;
-  void complete(const std::vector<CompletionRequest>& reqs, const std::function<void(CompletionResult&&)>& cb) override {
-    for (const auto& r : reqs) {
-      prompts.push_back(r.messages.at(0).content);
-      cb({r.id, {{0, reply, "stop", 5}}, 10, 0.0});
-    }
-  }
-  std::string describe() const override { return "scripted"; }
-  int64_t generated_tokens() const override { return 0; }
-};
 
 }  // namespace
 

@@ -19,6 +19,8 @@ struct MethodSpec {
   std::string path;    // file it came from
   std::vector<std::pair<std::string, std::string>> steps;  // (step name, template), in order
   std::map<std::string, std::string> format_hints;         // task -> hint; "default" for others
+  // How a pairwise-judge task (question, response_a, response_b) becomes the method's {input}.
+  std::string judge_input;
 
   const std::string& step(const std::string& name) const;
   std::string format_hint(const std::string& task) const;

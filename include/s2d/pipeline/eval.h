@@ -1,0 +1,32 @@
+// `s2d eval`: run a method on a labelled task file and measure it, as the paper does:
+// accuracy after task-aware normalisation (for judge tasks: agreement with the human label, and
+// position consistency with the two responses swapped), and the inference cost, generated tokens
+// per answer summed over every step of the method, plus prompt tokens and wall time.
+//
+// OUT/examples.jsonl: one line per task {id, input, prediction, label, correct, tokens, ...}
+// OUT/summary.json:   the aggregate (schema "s2d.eval/1"), which `s2d eval --compare` reads.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "s2d/engine/backend.h"
+
+namespace s2d {
+
+struct EvalOptions {
+  std::string tasks_path, out_dir;
+  std::string method = "system1";
+  std::string template_path, answer_regex, merge = "symbolic";
+  int samples = 1;           // k > 1: majority vote over k samples
+  bool swap = true;          // judge tasks: also run the swapped order for position consistency
+  SamplingParams sampling;   // greedy by default
+  std::string label;         // name in reports (default: method)
+  std::string role;          // system1 | system2 | distilled (default: from the method and model)
+  nlohmann::json provenance = nlohmann::json::object();
+};
+
+nlohmann::json run_eval(const EvalOptions& opts, Backend& backend);
+
+}  // namespace s2d

@@ -1,0 +1,70 @@
+// `s2d eval`: measure a method on labelled tasks, or compare eval runs. Thin: src/pipeline/eval.cpp
+// and src/eval/report.cpp do the work.
+#include <filesystem>
+#include <iostream>
+
+#include "s2d/cli/commands.h"
+#include "s2d/engine/local_backend.h"
+#include "s2d/eval/report.h"
+#include "s2d/pipeline/eval.h"
+#include "s2d/version.h"
+
+namespace s2d::cli {
+
+void register_eval(CLI::App& root, Commands& out) {
+  auto o = std::make_shared<EvalOptions>();
+  auto lb = std::make_shared<LocalBackendOptions>();
+  auto compare = std::make_shared<std::vector<std::string>>();
+  auto cmd = add_command(root, out, "eval", "Stage 4: accuracy and tokens per answer; --compare lines runs up");
+  CLI::App& a = *cmd->app;
+  a.footer(
+      "Examples:\n"
+      "  s2d eval --model M --method system1 --tasks test.jsonl --out runs/s1\n"
+      "  s2d eval --model M --method rar2 --samples 8 --temperature 0.7 --tasks test.jsonl --out runs/s2\n"
+      "  s2d eval --model distilled --method system1 --role distilled --tasks test.jsonl --out runs/d\n"
+      "  s2d eval --compare runs/s1 runs/s2 runs/d --out runs/report   (report.md, report.svg)");
+  a.add_option("--model", lb->model_dir, "Model directory");
+  a.add_option("--adapter", lb->adapter_dir, "LoRA adapter applied to --model");
+  a.add_option("--tasks", o->tasks_path, "Labelled task JSONL");
+  a.add_option("--out", o->out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
+  a.add_option("--method", o->method, "system1|cot|rar1|rar2|s2a|bsm")->capture_default_str();
+  a.add_option("--template", o->template_path, "Method template JSON");
+  a.add_option("--samples", o->samples, "k samples per task, majority vote")->capture_default_str();
+  a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();
+  a.add_option("--top-p", o->sampling.top_p, "Nucleus mass")->capture_default_str();
+  a.add_option("--seed", o->sampling.seed, "Seed")->capture_default_str();
+  a.add_option("--max-new-tokens", o->sampling.max_new_tokens, "Tokens per step at most")->capture_default_str();
+  a.add_option("--answer-regex", o->answer_regex, "Override answer extraction");
+  a.add_option("--merge", o->merge, "bsm: symbolic|llm")->capture_default_str();
+  a.add_option("--label", o->label, "Name of this run in reports (default: the method)");
+  a.add_option("--role", o->role, "system1|system2|distilled (default: system2 for System 2 methods, else system1)");
+  a.add_option("--compare", *compare, "Eval output directories to line up (writes the report to --out)");
+  a.add_option("--batch-size", lb->batch_size, "Decode slots")->capture_default_str();
+  a.add_option("--chat-template", lb->chat_template, "auto|llama-2|mistral|zephyr|chatml|plain")->capture_default_str();
+  a.add_option("--device", lb->device, "auto|cpu|cuda")->capture_default_str();
+  a.add_option("--dtype", lb->dtype, "auto|fp32|bf16|fp16")->capture_default_str();
+  cmd->run = [o, lb, compare, cmd] {
+    require_flags(*cmd->app, {"--out"});
+    if (!compare->empty()) {
+      const CompareReport r = compare_runs(*compare);
+      write_report(r, o->out_dir);
+      std::cout << r.markdown << "\nreport: " << o->out_dir << "/report.md, " << o->out_dir << "/report.svg\n";
+      return 0;
+    }
+    require_flags(*cmd->app, {"--model", "--tasks"});
+    auto backend = make_local_backend(*lb);
+    o->provenance = {{"command", "s2d eval"}, {"flags", flags_as_json(*cmd->app)}, {"s2d_version", S2D_VERSION},
+                     {"backend", backend->describe()},
+                     {"distilled", std::filesystem::exists(lb->model_dir + "/train_config.json") || !lb->adapter_dir.empty()}};
+    const auto s = run_eval(*o, *backend);
+    std::printf("%s (%s): accuracy %.1f%% on %lld examples, %.1f generated tokens per answer, %.3f s per example\n",
+                s["label"].get<std::string>().c_str(), s["role"].get<std::string>().c_str(), 100 * s["accuracy"].get<double>(),
+                (long long)s["examples"].get<int64_t>(), s["generated_tokens_per_answer"].get<double>(),
+                s["seconds_per_example"].get<double>());
+    if (s.contains("position_consistency")) std::printf("position consistency %.1f%%\n", 100 * s["position_consistency"].get<double>());
+    std::printf("written to %s/summary.json and %s/examples.jsonl\n", o->out_dir.c_str(), o->out_dir.c_str());
+    return 0;
+  };
+}
+
+}  // namespace s2d::cli

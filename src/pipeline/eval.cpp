@@ -1,0 +1,166 @@
+#include "s2d/pipeline/eval.h"
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+
+#include "s2d/data/task.h"
+#include "s2d/methods/answers.h"
+#include "s2d/methods/runner.h"
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+#include "s2d/util/log.h"
+#include "s2d/util/progress.h"
+
+namespace s2d {
+
+namespace {
+
+// The label of a task, normalised like predictions; judge tasks use "label" (A | B | tie).
+std::optional<std::string> label_of(const Task& t, AnswerKind kind, const std::string& file) {
+  if (kind == AnswerKind::Choice) {
+    auto it = t.extra.find("label");
+    if (it == t.extra.end() || !it->is_string()) return std::nullopt;
+    const std::string v = it->get<std::string>();
+    if (v != "A" && v != "B" && v != "tie") {
+      throw_input("judge label out of range", {.file = file, .line = t.line, .field = "label", .expected = "A, B or tie",
+                                               .found = v});
+    }
+    return v;
+  }
+  if (!t.answer) return std::nullopt;
+  return extract_answer(*t.answer, kind).value_or(*t.answer);
+}
+
+struct Agg {
+  std::map<std::string, std::optional<std::string>> votes;  // (id) -> majority answer
+  int64_t prompt_tokens = 0, generated_tokens = 0, records = 0;
+  double seconds = 0;
+};
+
+}  // namespace
+
+nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
+  const MethodSpec spec = load_method_spec(o.method, o.template_path);
+  if (o.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1"});
+  const std::vector<Task> tasks = read_tasks(o.tasks_path);
+  std::vector<std::optional<std::string>> labels;
+  bool any_judge = false;
+  for (const auto& t : tasks) {
+    check_task_for_method(t, o.method);
+    const auto kind = answer_kind_for_task(t.task);
+    any_judge |= kind == AnswerKind::Choice;
+    labels.push_back(label_of(t, kind, o.tasks_path));
+    if (!labels.back()) {
+      throw_input("task has no label to score against", {.file = o.tasks_path, .line = t.line,
+                                                         .field = kind == AnswerKind::Choice ? "label" : "answer",
+                                                         .expected = "a label", .found = "none"});
+    }
+  }
+  const bool swap = o.swap && any_judge;  // judge tasks: both orders, for position consistency
+
+  // Every (task, sample[, swapped]) unit, run through the method in one batched pass per chunk.
+  std::vector<MethodUnit> units;
+  for (const auto& t : tasks)
+    for (bool swapped : {false, true}) {
+      if (swapped && (!swap || answer_kind_for_task(t.task) != AnswerKind::Choice)) continue;
+      for (int i = 0; i < o.samples; ++i) units.push_back({&t, i, swapped});
+    }
+  std::map<std::pair<std::string, bool>, std::vector<nlohmann::json>> by_task;
+  Progress progress("eval " + o.method, static_cast<int64_t>(units.size()), "samples");
+  const auto t0 = std::chrono::steady_clock::now();
+  constexpr size_t kChunk = 256;
+  for (size_t c = 0; c < units.size(); c += kChunk) {
+    std::vector<MethodUnit> chunk(units.begin() + static_cast<std::ptrdiff_t>(c),
+                                  units.begin() + static_cast<std::ptrdiff_t>(std::min(units.size(), c + kChunk)));
+    run_method(spec, chunk, backend, {o.sampling, o.answer_regex, o.merge}, [&](nlohmann::json&& r) {
+      by_task[{r["id"].get<std::string>(), r.value("perturbed", false)}].push_back(std::move(r));
+    });
+    progress.update(static_cast<int64_t>(std::min(units.size(), c + kChunk)));
+  }
+  progress.finish();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  auto majority = [](const std::vector<nlohmann::json>& recs) -> std::optional<std::string> {
+    std::map<std::string, int> counts;
+    for (const auto& r : recs)
+      if (r["answer"].is_string()) ++counts[r["answer"].get<std::string>()];
+    std::optional<std::string> best;
+    int n = 0;
+    for (const auto& [a, c] : counts)
+      if (c > n) best = a, n = c;
+    return best;
+  };
+
+  std::string lines;
+  int64_t correct = 0, gen_tokens = 0, prompt_tokens = 0, answers = 0, consistent = 0, swapped_pairs = 0;
+  int64_t non_tie = 0, non_tie_correct = 0;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const Task& t = tasks[i];
+    const auto& recs = by_task[{t.id, false}];
+    const auto pred = majority(recs);
+    const bool ok = pred && *pred == *labels[i];
+    correct += ok;
+    int64_t task_gen = 0, task_prompt = 0;
+    for (const auto& r : recs) {
+      task_gen += r["tokens"]["generated"].get<int64_t>();
+      task_prompt += r["tokens"]["prompt"].get<int64_t>();
+    }
+    gen_tokens += task_gen;
+    prompt_tokens += task_prompt;
+    answers += static_cast<int64_t>(recs.size());
+    nlohmann::json ex = {{"id", t.id}, {"task", t.task}, {"input", t.input}, {"label", *labels[i]},
+                         {"prediction", pred ? nlohmann::json(*pred) : nlohmann::json(nullptr)}, {"correct", ok},
+                         {"outputs", nlohmann::json::array()},
+                         {"tokens", {{"generated", task_gen}, {"prompt", task_prompt}}}};
+    for (const auto& r : recs) ex["outputs"].push_back(r["final"]);
+    if (*labels[i] != "tie" && answer_kind_for_task(t.task) == AnswerKind::Choice) {
+      ++non_tie;
+      non_tie_correct += ok;
+    }
+    if (swap && answer_kind_for_task(t.task) == AnswerKind::Choice) {
+      const auto& srecs = by_task[{t.id, true}];
+      const auto spred = majority(srecs);
+      for (const auto& r : srecs) gen_tokens += r["tokens"]["generated"].get<int64_t>();
+      answers += static_cast<int64_t>(srecs.size());
+      const bool cons = pred && spred && *pred == *spred;
+      ex["swapped_prediction"] = spred ? nlohmann::json(*spred) : nlohmann::json(nullptr);
+      ex["position_consistent"] = cons;
+      consistent += cons;
+      ++swapped_pairs;
+    }
+    lines += ex.dump() + "\n";
+  }
+  const auto n = static_cast<double>(tasks.size());
+  std::string role = o.role;
+  if (role.empty()) role = o.method == "system1" ? (o.provenance.value("distilled", false) ? "distilled" : "system1") : "system2";
+  nlohmann::json summary = {
+      {"schema", "s2d.eval/1"},
+      {"label", o.label.empty() ? o.method : o.label},
+      {"role", role},
+      {"method", o.method},
+      {"tasks", o.tasks_path},
+      {"tasks_fingerprint", std::to_string(std::hash<std::string>{}(read_file(o.tasks_path)))},
+      {"examples", tasks.size()},
+      {"samples", o.samples},
+      {"accuracy", correct / n},
+      {"correct", correct},
+      {"generated_tokens_per_answer", answers > 0 ? static_cast<double>(gen_tokens) / static_cast<double>(answers) : 0.0},
+      {"prompt_tokens_per_answer", answers > 0 ? static_cast<double>(prompt_tokens) / static_cast<double>(answers) : 0.0},
+      {"seconds", seconds},
+      {"seconds_per_example", seconds / n},
+      {"provenance", o.provenance}};
+  if (any_judge) {
+    // Agreement with humans counted two ways: over every example (tie is a label like A and B), and
+    // over the examples humans did not call a tie, as the MT-bench analyses report both.
+    summary["agreement"] = correct / n;
+    summary["agreement_without_human_ties"] = non_tie > 0 ? non_tie_correct / static_cast<double>(non_tie) : 0.0;
+    if (swap) summary["position_consistency"] = swapped_pairs > 0 ? consistent / static_cast<double>(swapped_pairs) : 0.0;
+  }
+  std::filesystem::create_directories(o.out_dir);
+  write_file_atomic(o.out_dir + "/examples.jsonl", lines);
+  write_file_atomic(o.out_dir + "/summary.json", summary.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace s2d
