@@ -4,6 +4,7 @@
 #include <map>
 
 #include "s2d/cli/commands.h"
+#include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
 #include "s2d/data/task.h"
 
@@ -75,6 +76,38 @@ void register_data(CLI::App& root, Commands& out) {
   add_generator(*data, out, "coin-flip",
                 "Coin flip: 'A coin is heads up. X flips the coin. ... Is the coin still heads up?'", "--people",
                 "People per question (k)", generate_coin_flip);
+
+  struct ConvertFlags {
+    std::string format, in, out;
+    uint64_t seed = 0;
+  };
+  auto cf = std::make_shared<ConvertFlags>();
+  auto convert = add_command(*data, out, "convert", "Convert a public dataset file into an s2d task file");
+  convert->app->add_option("--format", cf->format, "gsm8k | triviaqa | mtbench (human judgments) | oasst2 (message rows)");
+  convert->app->add_option("--in", cf->in, "Input JSONL in that format");
+  convert->app->add_option("--out", cf->out, "Task JSONL to write");
+  convert->run = [cf, convert] {
+    require_flags(*convert->app, {"--format", "--in", "--out"});
+    ConvertStats st;
+    const auto tasks = convert_tasks(cf->in, cf->format, &st);
+    write_tasks(cf->out, tasks);
+    std::cout << "converted " << st.written << " tasks from " << st.read << " " << cf->format << " records (" << st.skipped
+              << " skipped) to " << cf->out << "\n";
+    return 0;
+  };
+  auto bf = std::make_shared<ConvertFlags>();
+  auto bias = add_command(*data, out, "bias",
+                          "Wrap QA tasks with SycophancyEval's three opinion templates (keeps unbiased_input)");
+  bias->app->add_option("--in", bf->in, "QA task JSONL (with answers)");
+  bias->app->add_option("--out", bf->out, "Biased task JSONL to write (3 per input task)");
+  bias->app->add_option("--seed", bf->seed, "Picks the wrong answers to suggest")->capture_default_str();
+  bias->run = [bf, bias] {
+    require_flags(*bias->app, {"--in", "--out"});
+    const auto tasks = make_biased(read_tasks(bf->in), bf->seed);
+    write_tasks(bf->out, tasks);
+    std::cout << "wrote " << tasks.size() << " biased tasks to " << bf->out << "\n";
+    return 0;
+  };
 
   auto path = std::make_shared<std::string>();
   auto validate = add_command(*data, out, "validate", "Check a task file and count its tasks by type");

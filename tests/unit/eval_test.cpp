@@ -92,3 +92,23 @@ TEST(Report, ComparesRunsAndWarnsAboutDifferentTaskFiles) {
 }
 
 }  // namespace s2d
+
+namespace s2d {
+using namespace s2d::testing;
+
+TEST(Eval, TriviaAnswersMatchAnyAlias) {
+  const auto dir = fresh_dir("d");
+  write_text(dir + "/t.jsonl",
+             R"({"id":"q","input":"Who wrote Hamlet?","task":"trivia","answer":"William Shakespeare","aliases":["William Shakespeare","The Bard"]})" "\n");
+  ScriptedBackend b;
+  b.reply = "That would be the Bard!";
+  EvalOptions o;
+  o.tasks_path = dir + "/t.jsonl";
+  o.out_dir = dir + "/run";
+  EXPECT_DOUBLE_EQ(run_eval(o, b)["accuracy"].get<double>(), 1.0);
+  b.reply = "Marlowe.";
+  o.out_dir = dir + "/run2";
+  EXPECT_DOUBLE_EQ(run_eval(o, b)["accuracy"].get<double>(), 0.0);
+}
+
+}  // namespace s2d
