@@ -23,8 +23,7 @@ void register_eval(CLI::App& root, Commands& out) {
       "  s2d eval --model M --method rar2 --samples 8 --temperature 0.7 --tasks test.jsonl --out runs/s2\n"
       "  s2d eval --model distilled --method system1 --role distilled --tasks test.jsonl --out runs/d\n"
       "  s2d eval --compare runs/s1 runs/s2 runs/d --out runs/report   (report.md, report.svg)");
-  a.add_option("--model", lb->model_dir, "Model directory");
-  a.add_option("--adapter", lb->adapter_dir, "LoRA adapter applied to --model");
+  add_backend_flags(a, *lb, "Model directory");
   a.add_option("--tasks", o->tasks_path, "Labelled task JSONL");
   a.add_option("--out", o->out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
   a.add_option("--method", o->method, "system1|cot|rar1|rar2|s2a|bsm")->capture_default_str();
@@ -39,10 +38,6 @@ void register_eval(CLI::App& root, Commands& out) {
   a.add_option("--label", o->label, "Name of this run in reports (default: the method)");
   a.add_option("--role", o->role, "system1|system2|distilled (default: system2 for System 2 methods, else system1)");
   a.add_option("--compare", *compare, "Eval output directories to line up (writes the report to --out)");
-  a.add_option("--batch-size", lb->batch_size, "Decode slots")->capture_default_str();
-  a.add_option("--chat-template", lb->chat_template, "auto|llama-2|mistral|zephyr|chatml|plain")->capture_default_str();
-  a.add_option("--device", lb->device, "auto|cpu|cuda")->capture_default_str();
-  a.add_option("--dtype", lb->dtype, "auto|fp32|bf16|fp16")->capture_default_str();
   cmd->run = [o, lb, compare, cmd] {
     require_flags(*cmd->app, {"--out"});
     if (!compare->empty()) {

@@ -28,11 +28,7 @@ void register_filter(CLI::App& root, Commands& out) {
   a.add_option("--tasks", o->tasks_path, "Labelled task file (oracle only)");
   a.add_flag("--allow-mixed-methods", o->allow_mixed_methods, "Accept samples of several methods in one input");
   a.add_option("--template", o->usc_template, "USC template JSON (default configs/methods/usc.json)");
-  a.add_option("--model", lb->model_dir, "Model for --by usc");
-  a.add_option("--chat-template", lb->chat_template, "auto|llama-2|mistral|zephyr|chatml|plain")->capture_default_str();
-  a.add_option("--device", lb->device, "auto|cpu|cuda")->capture_default_str();
-  a.add_option("--dtype", lb->dtype, "auto|fp32|bf16|fp16")->capture_default_str();
-  a.add_option("--batch-size", lb->batch_size, "Decode slots for --by usc")->capture_default_str();
+  add_backend_flags(a, *lb, "Model for --by usc");
   o->usc_sampling.max_new_tokens = 32;
   a.add_option("--max-new-tokens", o->usc_sampling.max_new_tokens, "USC answer length")->capture_default_str();
   cmd->run = [o, lb, cmd] {

@@ -21,8 +21,7 @@ void register_generate(CLI::App& root, Commands& out) {
       "  s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap\n"
       "  s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32\n"
       "A rerun with the same --out skips finished samples and redoes a torn last line.");
-  a.add_option("--model", lb->model_dir, "Model directory (HF layout: config.json, safetensors, tokenizer.model)");
-  a.add_option("--adapter", lb->adapter_dir, "LoRA adapter directory (PEFT layout) applied to --model");
+  add_backend_flags(a, *lb, "Model directory (HF layout: config.json, safetensors, tokenizer.model)");
   a.add_option("--tasks", o->tasks_path, "Task JSONL (see 's2d data')");
   a.add_option("--prompt", o->prompt, "One prompt instead of --tasks; completions are printed");
   a.add_option("--out", o->out_path, "Sample JSONL to append to (required with --tasks)");
@@ -39,10 +38,6 @@ void register_generate(CLI::App& root, Commands& out) {
   a.add_option("--seed", o->sampling.seed, "Run seed; each task and sample derives its own stream")->capture_default_str();
   a.add_option("--max-new-tokens", o->sampling.max_new_tokens, "Tokens per sample at most")->capture_default_str();
   a.add_option("--stop", o->sampling.stop, "Stop strings (repeatable); matched across token boundaries");
-  a.add_option("--batch-size", lb->batch_size, "Decode slots (continuous batching)")->capture_default_str();
-  a.add_option("--chat-template", lb->chat_template, "auto|llama-2|mistral|zephyr|chatml|plain")->capture_default_str();
-  a.add_option("--device", lb->device, "auto|cpu|cuda")->capture_default_str();
-  a.add_option("--dtype", lb->dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)")->capture_default_str();
   cmd->run = [o, lb, cmd] {
     require_flags(*cmd->app, {"--model"});
     if (o->prompt.empty()) require_flags(*cmd->app, {"--tasks", "--out"});

@@ -80,6 +80,16 @@ void apply_config(CLI::App& cmd, const std::string& path) {
   }
 }
 
+void add_backend_flags(CLI::App& a, LocalBackendOptions& o, const std::string& model_help) {
+  a.add_option("--model", o.model_dir, model_help);
+  a.add_option("--adapter", o.adapter_dir, "LoRA adapter directory (PEFT layout) applied to --model");
+  a.add_option("--chat-template", o.chat_template, "auto|llama-2|mistral|zephyr|chatml|plain (auto: tokenizer_config.json)")
+      ->capture_default_str();
+  a.add_option("--device", o.device, "auto|cpu|cuda")->capture_default_str();
+  a.add_option("--dtype", o.dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)")->capture_default_str();
+  a.add_option("--batch-size", o.batch_size, "Decode slots (continuous batching)")->capture_default_str();
+}
+
 nlohmann::json flags_as_json(const CLI::App& cmd) {
   nlohmann::json j = nlohmann::json::object();
   for (const CLI::Option* o : cmd.get_options()) {

@@ -12,14 +12,6 @@ namespace s2d {
 
 namespace {
 
-const std::string& str_field(const nlohmann::json& j, const char* f, const std::string& file, int64_t line) {
-  auto it = j.find(f);
-  if (it == j.end() || !it->is_string())
-    throw_input("missing field", {.file = file, .line = line, .field = f, .expected = "a string",
-                                  .found = it == j.end() ? "nothing" : std::string(it->type_name())});
-  return it->get_ref<const std::string&>();
-}
-
 std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
@@ -59,7 +51,7 @@ std::vector<Task> convert_tasks(const std::string& path, const std::string& form
   if (format == "gsm8k") {
     read_jsonl(path, [&](int64_t line, const nlohmann::json& j) {
       ++st.read;
-      const std::string& sol = str_field(j, "answer", path, line);
+      const std::string& sol = json_string_field(j, "answer", path, line);
       const auto pos = sol.rfind("####");
       if (pos == std::string::npos) {
         ++st.skipped;
@@ -68,7 +60,7 @@ std::vector<Task> convert_tasks(const std::string& path, const std::string& form
       Task t;
       t.id = j.contains("id") && j["id"].is_string() ? j["id"].get<std::string>() : "gsm8k-" + std::to_string(line);
       t.task = "gsm8k";
-      t.input = str_field(j, "question", path, line);
+      t.input = json_string_field(j, "question", path, line);
       std::string ans = trim(sol.substr(pos + 4));
       ans.erase(std::remove(ans.begin(), ans.end(), ','), ans.end());
       t.answer = ans;
@@ -85,7 +77,7 @@ std::vector<Task> convert_tasks(const std::string& path, const std::string& form
       t.id = j.contains("question_id") && j["question_id"].is_string() ? j["question_id"].get<std::string>()
                                                                           : "trivia-" + std::to_string(line);
       t.task = "trivia";
-      t.input = str_field(j, "question", path, line);
+      t.input = json_string_field(j, "question", path, line);
       t.answer = (*a)["value"].get<std::string>();
       nlohmann::json aliases = nlohmann::json::array({*t.answer});
       if (a->contains("aliases") && (*a)["aliases"].is_array())
@@ -101,7 +93,7 @@ std::vector<Task> convert_tasks(const std::string& path, const std::string& form
         ++st.skipped;
         return;
       }
-      const std::string& winner = str_field(j, "winner", path, line);
+      const std::string& winner = json_string_field(j, "winner", path, line);
       const std::string label = winner == "model_a" ? "A" : winner == "model_b" ? "B" : (winner.rfind("tie", 0) == 0 ? "tie" : "");
       if (label.empty()) throw_input("unknown winner", {.file = path, .line = line, .field = "winner", .expected = "model_a|model_b|tie", .found = winner});
       const auto& ca = j.at("conversation_a");
@@ -111,8 +103,8 @@ std::vector<Task> convert_tasks(const std::string& path, const std::string& form
         ++st.skipped;
         return;
       }
-      const std::string id = "mtbench-" + j.at("question_id").dump() + "-" + str_field(j, "model_a", path, line) + "-" +
-                             str_field(j, "model_b", path, line) + "-" + j.value("judge", std::string("human")) + "-" + std::to_string(line);
+      const std::string id = "mtbench-" + j.at("question_id").dump() + "-" + json_string_field(j, "model_a", path, line) + "-" +
+                             json_string_field(j, "model_b", path, line) + "-" + j.value("judge", std::string("human")) + "-" + std::to_string(line);
       out.push_back(judge_task(id, q, a, b, label, {{"model_a", j["model_a"]}, {"model_b", j["model_b"]}, {"judge", j.value("judge", std::string())}}));
     });
   } else if (format == "oasst2") {
@@ -120,8 +112,8 @@ std::vector<Task> convert_tasks(const std::string& path, const std::string& form
     std::map<std::string, std::vector<nlohmann::json>> replies;  // parent -> ranked assistant replies
     read_jsonl(path, [&](int64_t line, const nlohmann::json& j) {
       ++st.read;
-      const std::string id = str_field(j, "message_id", path, line);
-      str_field(j, "text", path, line);
+      const std::string id = json_string_field(j, "message_id", path, line);
+      json_string_field(j, "text", path, line);
       by_id[id] = j;
       if (j.value("role", std::string()) == "assistant" && j.contains("parent_id") && j["parent_id"].is_string() &&
           j.contains("rank") && j["rank"].is_number())

@@ -8,30 +8,15 @@
 
 namespace s2d {
 
-namespace {
-const std::string& require_string(const nlohmann::json& obj, const char* field, const std::string& file,
-                                  int64_t line) {
-  auto it = obj.find(field);
-  if (it == obj.end()) {
-    throw_input("missing field", {.file = file, .line = line, .field = field, .expected = "a string",
-                                  .found = "nothing"});
-  }
-  if (!it->is_string()) {
-    throw_input("wrong type", {.file = file, .line = line, .field = field, .expected = "a string",
-                               .found = std::string(it->type_name())});
-  }
-  return it->get_ref<const std::string&>();
-}
-}  // namespace
 
 Task task_from_json(const nlohmann::json& obj, const std::string& file, int64_t line) {
   Task t;
-  t.id = require_string(obj, "id", file, line);
+  t.id = json_string_field(obj, "id", file, line);
   if (t.id.empty()) throw_input("empty id", {.file = file, .line = line, .field = "id"});
-  t.input = require_string(obj, "input", file, line);
-  t.task = require_string(obj, "task", file, line);
+  t.input = json_string_field(obj, "input", file, line);
+  t.task = json_string_field(obj, "task", file, line);
   if (auto it = obj.find("answer"); it != obj.end() && !it->is_null()) {
-    t.answer = require_string(obj, "answer", file, line);
+    t.answer = json_string_field(obj, "answer", file, line);
   }
   if (auto it = obj.find("meta"); it != obj.end()) {
     if (!it->is_object()) {

@@ -61,14 +61,6 @@ std::string bin_of(double agreement) {
   return buf;
 }
 
-const std::string& require_str(const nlohmann::json& r, const char* f, const std::string& file, int64_t line) {
-  auto it = r.find(f);
-  if (it == r.end() || !it->is_string())
-    throw_input("sample record lacks a field", {.file = file, .line = line, .field = f, .expected = "a string",
-                                                .found = it == r.end() ? "nothing" : std::string(it->type_name())});
-  return it->get_ref<const std::string&>();
-}
-
 std::vector<Group> read_groups(const FilterOptions& o) {
   std::vector<Group> groups;
   std::map<std::string, size_t> index;
@@ -77,10 +69,10 @@ std::vector<Group> read_groups(const FilterOptions& o) {
   read_jsonl(o.in_path, [&](int64_t line, const nlohmann::json& r) {
     Sample s;
     s.line = line;
-    const std::string id = require_str(r, "id", o.in_path, line);
-    s.method = require_str(r, "method", o.in_path, line);
-    s.input = require_str(r, "input", o.in_path, line);
-    s.final_text = require_str(r, "final", o.in_path, line);
+    const std::string id = json_string_field(r, "id", o.in_path, line);
+    s.method = json_string_field(r, "method", o.in_path, line);
+    s.input = json_string_field(r, "input", o.in_path, line);
+    s.final_text = json_string_field(r, "final", o.in_path, line);
     s.task = r.value("task", std::string());
     s.sample = r.value("sample", 0);
     s.perturbed = r.value("perturbed", false);

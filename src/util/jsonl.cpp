@@ -64,6 +64,18 @@ std::vector<nlohmann::json> read_jsonl_all(const std::string& path, bool require
   return out;
 }
 
+const std::string& json_string_field(const nlohmann::json& obj, const char* field, const std::string& file, int64_t line) {
+  auto it = obj.find(field);
+  if (it == obj.end()) {
+    throw_input("missing field", {.file = file, .line = line, .field = field, .expected = "a string", .found = "nothing"});
+  }
+  if (!it->is_string()) {
+    throw_input("wrong type", {.file = file, .line = line, .field = field, .expected = "a string",
+                               .found = std::string(it->type_name())});
+  }
+  return it->get_ref<const std::string&>();
+}
+
 JsonlWriter::JsonlWriter(const std::string& path, bool exclusive) : path_(path) {
   auto parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);

@@ -27,15 +27,26 @@ at::Tensor rows(const nlohmann::json& j) {
   return at::tensor(flat, at::kLong).view({static_cast<int64_t>(j.size()), -1});
 }
 
+// A tensor of a reference file, as an owned fp32 tensor.
+at::Tensor reference(const SafetensorsFile& ref, const std::string& name) {
+  const auto& v = ref.tensors().at(name);
+  return at::from_blob(const_cast<uint8_t*>(v.data), v.shape, at::kFloat).clone();
+}
+
+// The batch a reference script wrote (batch.json), with its target count.
+Batch load_batch(const std::string& dir) {
+  auto j = nlohmann::json::parse(read_file(dir + "/batch.json"));
+  Batch b{rows(j["ids"]), rows(j["attention"]), rows(j["loss_mask"]), 0};
+  b.target_tokens = b.loss_mask.slice(1, 1).sum().item<int64_t>();
+  return b;
+}
+
 class TrainCase : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
   const std::string dir = g_dir + "/" + GetParam();
   SafetensorsFile ref(dir + "/reference.safetensors");
-  auto get = [&](const std::string& name) {
-    const auto& v = ref.tensors().at(name);
-    return at::from_blob(const_cast<uint8_t*>(v.data), v.shape, at::kFloat).clone();
-  };
+  auto get = [&](const std::string& name) { return reference(ref, name); };
   ModelBundle b = load_model(dir + "/model", {.device = "cpu", .dtype = "fp32"});
   OptimizerOptions opt;
   opt.lr = 1e-3;
@@ -43,9 +54,7 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
   opt.max_grad_norm = 1.0;
   opt.schedule = "constant";
   Trainer trainer(*b.model, opt);
-  auto j = nlohmann::json::parse(read_file(dir + "/batch.json"));
-  Batch batch{rows(j["ids"]), rows(j["attention"]), rows(j["loss_mask"]), 0};
-  batch.target_tokens = batch.loss_mask.slice(1, 1).sum().item<int64_t>();
+  const Batch batch = load_batch(dir);
 
   const double loss = trainer.accumulate(batch, batch.target_tokens) / batch.target_tokens;
   const double want = get("loss").item<double>();
@@ -82,10 +91,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, TrainCase, ::testing::Values("gqa", "tied"));
 TEST(LoraConformance, MatchesPeft) {
   const std::string dir = g_dir + "/lora";
   SafetensorsFile ref(dir + "/reference.safetensors");
-  auto get = [&](const std::string& name) {
-    const auto& v = ref.tensors().at(name);
-    return at::from_blob(const_cast<uint8_t*>(v.data), v.shape, at::kFloat).clone();
-  };
+  auto get = [&](const std::string& name) { return reference(ref, name); };
   ModelBundle b = load_model(dir + "/model", {.device = "cpu", .dtype = "fp32"});
   b.model->set_lora(load_adapter(dir + "/adapter", b.config, at::kCPU));
   OptimizerOptions opt;
@@ -93,9 +99,7 @@ TEST(LoraConformance, MatchesPeft) {
   opt.weight_decay = 0.1;
   opt.schedule = "constant";
   Trainer trainer(*b.model, opt);
-  auto j = nlohmann::json::parse(read_file(dir + "/batch.json"));
-  Batch batch{rows(j["ids"]), rows(j["attention"]), rows(j["loss_mask"]), 0};
-  batch.target_tokens = batch.loss_mask.slice(1, 1).sum().item<int64_t>();
+  const Batch batch = load_batch(dir);
   const double loss = trainer.accumulate(batch, batch.target_tokens) / batch.target_tokens;
   EXPECT_NEAR(loss, get("loss").item<double>(), 1e-4);
   double worst_grad = 0;

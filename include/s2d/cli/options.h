@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "s2d/engine/local_backend.h"
+
 namespace s2d::cli {
 
 // A leaf subcommand: its CLI11 app, its --config path, and what runs it (returns an exit code).
@@ -28,6 +30,10 @@ std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std:
 // leading dashes ("max-new-tokens" or "max_new_tokens"). A flag given on the command line wins.
 // Unknown keys and values of the wrong type are InputErrors naming the file and key.
 void apply_config(CLI::App& cmd, const std::string& path);
+
+// The flags of the in-process model backend, shared by generate, filter (usc) and eval:
+// --model, --adapter, --chat-template, --device, --dtype, --batch-size.
+void add_backend_flags(CLI::App& cmd, LocalBackendOptions& o, const std::string& model_help);
 
 // The flags that have values (from the command line or --config), for provenance records.
 nlohmann::json flags_as_json(const CLI::App& cmd);

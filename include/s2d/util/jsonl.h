@@ -24,6 +24,10 @@ int64_t read_jsonl(const std::string& path,
 // Reads every record; `require_nonempty` turns an empty file into an InputError.
 std::vector<nlohmann::json> read_jsonl_all(const std::string& path, bool require_nonempty = true);
 
+// obj[field] as a string; an InputError naming file, line and field when it is missing or not a
+// string.
+const std::string& json_string_field(const nlohmann::json& obj, const char* field, const std::string& file, int64_t line);
+
 class JsonlWriter {
  public:
   // Opens `path` for appending, creating it (and nothing else) if missing. With `exclusive`, takes
