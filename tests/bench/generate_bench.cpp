@@ -21,29 +21,12 @@
 #include "s2d/model/device.h"
 #include "s2d/model/weight_names.h"
 #include "s2d/util/atomic_file.h"
+#include "bench_util.h"
 
 using namespace s2d;
 
-namespace {
-std::string arg(int argc, char** argv, const std::string& name, const std::string& dflt = "") {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (argv[i] == name) return argv[i + 1];
-  return dflt;
-}
-
-// Random bf16/fp32 weights straight on the device: a 7B shape needs no 13 GB checkpoint.
-std::shared_ptr<LlamaModel> random_model(const std::string& config_path, c10::Device dev, c10::ScalarType dt) {
-  ModelConfig c = load_model_config(config_path);
-  at::manual_seed(0);
-  const auto shapes = expected_weight_shapes(c);
-  LlamaWeights w;
-  for_each_weight(c, w, [&](const std::string& name, at::Tensor& t) {
-    t = (at::randn(shapes.at(name), at::TensorOptions().device(dev).dtype(at::kFloat)) * 0.02).to(dt);
-    if (name.find("norm") != std::string::npos) t.fill_(1.0);
-  });
-  return std::make_shared<LlamaModel>(c, std::move(w));
-}
-}  // namespace
+using s2d::bench::random_model;
+auto arg = [](int argc, char** argv, const std::string& n, const std::string& d = "") { return s2d::bench::arg(argc, argv, n, d); };
 
 int main(int argc, char** argv) try {
   c10::InferenceMode inference;

@@ -1,5 +1,6 @@
 // s2d side of scripts/bench/train.sh: training throughput of the Trainer on given token batches.
-//   s2d_bench_train --model DIR --batches batches.json --steps N [--device auto]
+//   s2d_bench_train (--model DIR | --random-config CONFIG.json) --batches batches.json --steps N
+//       [--device auto] [--lora-rank R]   (LoRA on q, k, v, o when R > 0)
 // batches.json: {"batches": [[[ids...], ...], ...]} (each batch B x T, no padding; every token
 // after the first is a target). One warmup step, then N timed steps cycling through the batches.
 // Prints one JSON line: {"engine": "s2d", "tok_s", "seconds", "losses": [...]}.
@@ -11,18 +12,23 @@
 
 #include "s2d/model/checkpoint.h"
 #include "s2d/train/trainer.h"
+#include "s2d/model/device.h"
+#include "s2d/model/lora.h"
 #include "s2d/util/atomic_file.h"
+#include "bench_util.h"
 
 using namespace s2d;
 
 int main(int argc, char** argv) try {
-  auto arg = [&](const std::string& name, const std::string& dflt) {
-    for (int i = 1; i + 1 < argc; ++i)
-      if (argv[i] == name) return std::string(argv[i + 1]);
-    return dflt;
-  };
-  ModelBundle b = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = "fp32", .require_tokenizer = false});
-  const auto dev = b.model->options().device();
+  auto arg = [&](const std::string& name, const std::string& dflt) { return bench::arg(argc, argv, name, dflt); };
+  std::shared_ptr<LlamaModel> model;
+  if (!arg("--random-config", "").empty()) {
+    model = bench::random_model(arg("--random-config", ""), resolve_device(arg("--device", "auto")), at::kFloat);
+  } else {
+    model = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = "fp32", .require_tokenizer = false}).model;
+  }
+  const auto dev = model->options().device();
+  if (const int64_t r = std::stoll(arg("--lora-rank", "0")); r > 0) model->set_lora(init_lora(model->config(), {.rank = r}, dev, 0));
   std::vector<Batch> batches;
   const nlohmann::json doc = nlohmann::json::parse(read_file(arg("--batches", "")));  // kept alive for the loop
   for (const auto& jb : doc.at("batches")) {
@@ -37,7 +43,7 @@ int main(int argc, char** argv) try {
   OptimizerOptions opt;
   opt.lr = 1e-4;
   opt.schedule = "constant";
-  Trainer trainer(*b.model, opt);
+  Trainer trainer(*model, opt);
   const int steps = std::stoi(arg("--steps", "5"));
   auto one = [&](const Batch& x) {
     const double loss = trainer.accumulate(x, x.target_tokens) / x.target_tokens;
@@ -54,7 +60,8 @@ int main(int argc, char** argv) try {
     tokens += x.ids.numel();
   }
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << nlohmann::json{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}}.dump() << std::endl;
+  std::cout << nlohmann::json{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}}.dump()
+            << std::endl;
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "s2d_bench_train: " << e.what() << "\n";
