@@ -2,8 +2,9 @@
 """PyTorch/transformers side of scripts/bench/train.sh.
 
   batches --out FILE --n N --batch B --len T --vocab V   random token batches (shared by both)
-  run --model DIR --batches FILE --steps N               the equivalent training loop: same loss
-      (mean next-token cross-entropy), torch.optim.AdamW, clip 1.0, fp32; prints one JSON line
+  run (--model DIR | --random-config FILE) --batches FILE --steps N [--device cpu] [--lora-rank R]
+      the equivalent training loop: same loss (mean next-token cross-entropy), torch.optim.AdamW,
+      clip 1.0, fp32 master weights (bf16 autocast on CUDA), LoRA via PEFT; prints one JSON line
 """
 import argparse
 import json
@@ -20,18 +21,30 @@ def batches(a):
 
 
 def run(a):
-    from transformers import LlamaForCausalLM
-    model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.float32).train()
-    data = [torch.tensor(b) for b in json.load(open(a.batches))["batches"]]
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    rest = [p for p in model.parameters() if p.dim() <= 1]
+    from transformers import LlamaConfig, LlamaForCausalLM
+    if a.random_config:
+        with torch.device(a.device):
+            model = LlamaForCausalLM(LlamaConfig(**json.load(open(a.random_config)))).float().train()
+    else:
+        model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.float32).to(a.device).train()
+    if a.lora_rank > 0:
+        from peft import LoraConfig, get_peft_model
+        model = get_peft_model(model, LoraConfig(r=a.lora_rank, lora_alpha=2 * a.lora_rank,
+                                                 target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    data = [torch.tensor(b, device=a.device) for b in json.load(open(a.batches))["batches"]]
+    cuda = a.device.startswith("cuda")
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in trainable if p.dim() > 1]
+    rest = [p for p in trainable if p.dim() <= 1]
     opt = torch.optim.AdamW([{"params": decay}, {"params": rest, "weight_decay": 0.0}], lr=1e-4, weight_decay=0.0)
 
     def one(ids):
-        logits = model(input_ids=ids).logits.float()
+        # fp32 master weights; on CUDA the forward and backward run under bf16 autocast, as s2d's do
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            logits = model(input_ids=ids).logits.float()
         loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         opt.zero_grad()
         return loss.item()
@@ -44,7 +57,10 @@ def run(a):
         losses.append(one(ids))
         tokens += ids.numel()
     sec = time.perf_counter() - t0
-    print(json.dumps({"engine": "torch", "tok_s": tokens / sec, "seconds": sec, "losses": losses}))
+    out = {"engine": "torch", "tok_s": tokens / sec, "seconds": sec, "losses": losses}
+    if cuda:
+        out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+    print(json.dumps(out))
 
 
 def main():
@@ -57,7 +73,10 @@ def main():
     b.add_argument("--len", type=int, default=128)
     b.add_argument("--vocab", type=int, default=2000)
     r = sub.add_parser("run")
-    r.add_argument("--model", required=True)
+    r.add_argument("--model")
+    r.add_argument("--random-config")
+    r.add_argument("--device", default="cpu")
+    r.add_argument("--lora-rank", type=int, default=0)
     r.add_argument("--batches", required=True)
     r.add_argument("--steps", type=int, default=5)
     a = ap.parse_args()
