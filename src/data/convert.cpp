@@ -7,22 +7,11 @@
 
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
 
 Task judge_task(std::string id, const std::string& question, const std::string& a, const std::string& b,
                 const std::string& label, nlohmann::json meta) {

@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
@@ -13,12 +14,6 @@ namespace {
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
 }
 
 // The text after the last "the answer is" / "answer:" (case-insensitive), up to the line's end.

@@ -6,16 +6,11 @@
 #include "s2d/methods/answers.h"
 #include "s2d/pipeline/generate.h"
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
-}
 
 std::string extra_string(const Task& t, const char* field) {
   auto it = t.extra.find(field);

@@ -11,6 +11,7 @@
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
 #include "s2d/util/resume.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
@@ -23,9 +24,7 @@ std::string record_key(const nlohmann::json& r) {
 }  // namespace
 
 uint64_t task_seed(uint64_t run_seed, const std::string& id) {
-  uint64_t h = 1469598103934665603ULL;  // FNV-1a 64
-  for (unsigned char c : id) h = (h ^ c) * 1099511628211ULL;
-  return sample_seed(run_seed ^ h, -1);
+  return sample_seed(run_seed ^ fnv1a(id), -1);
 }
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,

@@ -6,17 +6,11 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
 namespace {
-
-std::string trim(const std::string& s) {
-  const auto b = s.find_first_not_of(" \t\n\r");
-  if (b == std::string::npos) return "";
-  const auto e = s.find_last_not_of(" \t\n\r");
-  return s.substr(b, e - b + 1);
-}
 
 // Accumulates ids plus the assistant mask.
 class Builder {

@@ -6,16 +6,11 @@
 
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
 namespace {
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
-  return h;
-}
-
 uint64_t below(std::mt19937_64& rng, uint64_t n) {  // unbiased, platform-independent
   const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
   uint64_t x;
