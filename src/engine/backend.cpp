@@ -1,6 +1,7 @@
 #include "s2d/engine/backend.h"
 
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
@@ -20,6 +21,8 @@ void validate_sampling(const SamplingParams& p) {
   for (const auto& s : p.stop)
     if (s.empty()) throw_input("empty stop string", {.field = "--stop", .expected = "non-empty strings"});
 }
+
+uint64_t task_seed(uint64_t run_seed, const std::string& id) { return sample_seed(run_seed ^ fnv1a(id), -1); }
 
 uint64_t sample_seed(uint64_t request_seed, int index) {
   auto mix = [](uint64_t z) {

@@ -4,7 +4,6 @@
 #include <regex>
 
 #include "s2d/methods/answers.h"
-#include "s2d/pipeline/generate.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 

@@ -32,12 +32,6 @@ std::optional<std::string> label_of(const Task& t, AnswerKind kind, const std::s
   return extract_answer(*t.answer, kind).value_or(*t.answer);
 }
 
-struct Agg {
-  std::map<std::string, std::optional<std::string>> votes;  // (id) -> majority answer
-  int64_t prompt_tokens = 0, generated_tokens = 0, records = 0;
-  double seconds = 0;
-};
-
 }  // namespace
 
 nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {

@@ -10,7 +10,6 @@
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
-#include "s2d/util/log.h"
 
 namespace s2d {
 

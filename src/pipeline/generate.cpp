@@ -11,7 +11,6 @@
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
 #include "s2d/util/resume.h"
-#include "s2d/util/strings.h"
 
 namespace s2d {
 
@@ -22,10 +21,6 @@ std::string record_key(const nlohmann::json& r) {
 }
 
 }  // namespace
-
-uint64_t task_seed(uint64_t run_seed, const std::string& id) {
-  return sample_seed(run_seed ^ fnv1a(id), -1);
-}
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record) {

@@ -26,7 +26,7 @@
 using namespace s2d;
 
 using s2d::bench::random_model;
-auto arg = [](int argc, char** argv, const std::string& n, const std::string& d = "") { return s2d::bench::arg(argc, argv, n, d); };
+using s2d::bench::arg;
 
 int main(int argc, char** argv) try {
   c10::InferenceMode inference;

@@ -28,6 +28,9 @@ void validate_sampling(const SamplingParams& p);
 // The seed of sample `index` of a request: a SplitMix64 mix, so samples are independent streams
 // and a resumed run redraws exactly the samples it is missing.
 uint64_t sample_seed(uint64_t request_seed, int index);
+// The seed of one task's requests: the run seed mixed with the task id (FNV-1a), so it does not
+// depend on the order of the task file.
+uint64_t task_seed(uint64_t run_seed, const std::string& id);
 
 struct CompletionRequest {
   std::string id;

@@ -35,9 +35,6 @@ struct GenerateSummary {
   double seconds = 0;
 };
 
-// The per-task seed: the run seed mixed with the task id (FNV-1a), independent of file order.
-uint64_t task_seed(uint64_t run_seed, const std::string& id);
-
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record = {});
 
