@@ -62,12 +62,13 @@ s2d_build() {
       -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" \
       -DCMAKE_PREFIX_PATH="$torch_prefix" -DS2D_PYTHON="$S2D_VENV/bin/python" >/dev/null
   fi
-  s2d_log "building (ninja, $(nproc) cores)"
-  cmake --build "$BUILD_DIR"
+  s2d_log "building ${1:-everything} (ninja, $(nproc) cores)"
+  cmake --build "$BUILD_DIR" ${1:+--target "$1"}
 }
 
+# s2d_bootstrap [TARGET]: install what is missing, then build TARGET (default: everything).
 s2d_bootstrap() {
   s2d_ensure_apt
   s2d_ensure_venv
-  s2d_build
+  s2d_build "${1:-}"
 }

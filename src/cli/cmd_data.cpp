@@ -7,6 +7,8 @@
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
 #include "s2d/data/task.h"
+#include "s2d/data/toy_world.h"
+#include "s2d/pipeline/toy_corpus.h"
 
 namespace s2d::cli {
 
@@ -76,6 +78,35 @@ void register_data(CLI::App& root, Commands& out) {
   add_generator(*data, out, "coin-flip",
                 "Coin flip: 'A coin is heads up. X flips the coin. ... Is the coin still heads up?'", "--people",
                 "People per question (k)", generate_coin_flip);
+
+  add_generator(*data, out, "arithmetic", "Multi-digit addition: 'What is 4721 + 3856?'", "--digits",
+                "Digits per number (k)", generate_arithmetic);
+  add_generator(*data, out, "toy-qa",
+                "Questions over invented facts stated in the question: 'Facts: The capital of Vorland is Quilp. ... "
+                "Question: What is the capital of Vorland?' (wrap with `data bias` for opinions)",
+                "--facts", "Facts per question (k)", generate_toy_qa);
+  add_generator(*data, out, "toy-judge", "Pairwise judge tasks over toy-qa questions: one true answer, one false",
+                "--facts", "Facts per question (k)", generate_toy_judge);
+
+  auto tc = std::make_shared<ToyCorpusOptions>();
+  auto toy = add_command(*data, out, "toy-corpus",
+                         "The toy world: a training corpus for a toy model (every method step, answered by a "
+                         "symbolic teacher) and disjoint distill/test task files (README \"The toy world\")");
+  toy->app->add_option("--out", tc->out_dir, "Directory to write (corpus.jsonl, tasks/, manifest.json)");
+  toy->app->add_option("--seed", tc->seed, "Random seed; the same seed gives the same files")->capture_default_str();
+  toy->app->add_option("--scale", tc->scale, "Multiplies the corpus size (1.0 = about 47,000 examples)")->capture_default_str();
+  toy->app->add_option("--distill-n", tc->distill_n, "Questions per task to distil on")->capture_default_str();
+  toy->app->add_option("--test-n", tc->test_n, "Held-out test questions per task")->capture_default_str();
+  toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
+  toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");
+  toy->run = [tc, toy] {
+    require_flags(*toy->app, {"--out"});
+    const ToyCorpusSummary s = build_toy_corpus(*tc);
+    std::cout << "wrote " << s.examples << " corpus examples to " << tc->out_dir << "/corpus.jsonl\n";
+    for (const auto& [part, n] : s.parts) std::cout << "  " << part << ": " << n << "\n";
+    for (const auto& [path, n] : s.task_files) std::cout << "  " << path << ": " << n << " tasks\n";
+    return 0;
+  };
 
   struct ConvertFlags {
     std::string format, in, out;

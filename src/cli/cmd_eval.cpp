@@ -5,6 +5,7 @@
 
 #include "s2d/cli/commands.h"
 #include "s2d/engine/local_backend.h"
+#include "s2d/eval/paper_report.h"
 #include "s2d/eval/report.h"
 #include "s2d/pipeline/eval.h"
 #include "s2d/version.h"
@@ -15,6 +16,8 @@ void register_eval(CLI::App& root, Commands& out) {
   auto o = std::make_shared<EvalOptions>();
   auto lb = std::make_shared<LocalBackendOptions>();
   auto compare = std::make_shared<std::vector<std::string>>();
+  auto plan = std::make_shared<std::string>();
+  auto runs_root = std::make_shared<std::string>();
   auto cmd = add_command(root, out, "eval", "Stage 4: accuracy and tokens per answer; --compare lines runs up");
   CLI::App& a = *cmd->app;
   a.footer(
@@ -22,7 +25,8 @@ void register_eval(CLI::App& root, Commands& out) {
       "  s2d eval --model M --method system1 --tasks test.jsonl --out runs/s1\n"
       "  s2d eval --model M --method rar2 --samples 8 --temperature 0.7 --tasks test.jsonl --out runs/s2\n"
       "  s2d eval --model distilled --method system1 --role distilled --tasks test.jsonl --out runs/d\n"
-      "  s2d eval --compare runs/s1 runs/s2 runs/d --out runs/report   (report.md, report.svg)");
+      "  s2d eval --compare runs/s1 runs/s2 runs/d --out runs/report   (report.md, report.svg)\n"
+      "  s2d eval --report configs/toy/demo.json --runs runs/demo --out runs/demo   (a whole study, with targets)");
   add_backend_flags(a, *lb, "Model directory");
   a.add_option("--tasks", o->tasks_path, "Labelled task JSONL");
   a.add_option("--out", o->out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
@@ -38,7 +42,16 @@ void register_eval(CLI::App& root, Commands& out) {
   a.add_option("--label", o->label, "Name of this run in reports (default: the method)");
   a.add_option("--role", o->role, "system1|system2|distilled (default: system2 for System 2 methods, else system1)");
   a.add_option("--compare", *compare, "Eval output directories to line up (writes the report to --out)");
-  cmd->run = [o, lb, compare, cmd] {
+  a.add_option("--report", *plan, "Report plan JSON (rows of System 1/2/distilled runs, targets): the paper-style table");
+  a.add_option("--runs", *runs_root, "Root the --report plan's run directories are relative to")->capture_default_str();
+  cmd->run = [o, lb, compare, plan, runs_root, cmd] {
+    if (!plan->empty()) {
+      require_flags(*cmd->app, {"--out"});
+      const PaperReport r = build_paper_report(*plan, runs_root->empty() ? o->out_dir : *runs_root);
+      write_paper_report(r, o->out_dir);
+      std::cout << r.markdown << "\nreport: " << o->out_dir << "/report.{md,json,svg}\n";
+      return 0;
+    }
     require_flags(*cmd->app, {"--out"});
     if (!compare->empty()) {
       const CompareReport r = compare_runs(*compare);

@@ -18,7 +18,7 @@ void register_filter(CLI::App& root, Commands& out) {
       "  s2d filter --by perturbation --in bsm.jsonl --out sft.jsonl     (generate with --swap)\n"
       "  s2d filter --by usc --in s2a.jsonl --out sft.jsonl --model M\n"
       "Writes OUT and OUT.summary.json (kept, dropped by reason, agreement histogram).");
-  a.add_option("--by", o->by, "self-consistency|perturbation|usc|oracle (oracle reads labels: ablations only)")
+  a.add_option("--by", o->by, "self-consistency|perturbation|usc|oracle|none (oracle reads labels, none keeps the first answer: ablations only)")
       ->capture_default_str();
   a.add_option("--in", o->in_path, "Sample JSONL from 's2d generate'");
   a.add_option("--out", o->out_path, "SFT JSONL (chat messages)");
@@ -28,6 +28,9 @@ void register_filter(CLI::App& root, Commands& out) {
   a.add_option("--tasks", o->tasks_path, "Labelled task file (oracle only)");
   a.add_flag("--allow-mixed-methods", o->allow_mixed_methods, "Accept samples of several methods in one input");
   a.add_option("--template", o->usc_template, "USC template JSON (default configs/methods/usc.json)");
+  a.add_option("--user-template", o->user_template,
+               "SFT user turn: system1 (the System 1 prompt eval sends), a system1 template JSON, or raw (the input)")
+      ->capture_default_str();
   add_backend_flags(a, *lb, "Model for --by usc");
   o->usc_sampling.max_new_tokens = 32;
   a.add_option("--max-new-tokens", o->usc_sampling.max_new_tokens, "USC answer length")->capture_default_str();

@@ -33,6 +33,7 @@ int run(int argc, char** argv) {
   register_distill(root, commands);
   register_eval(root, commands);
   register_inspect(root, commands);
+  register_model(root, commands);
 
   try {
     root.parse(argc, argv);

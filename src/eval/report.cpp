@@ -39,7 +39,9 @@ std::string mark(const std::string& role, double x, double y) {
   return "<circle cx=\"" + fmt("%.1f", x) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"7\" fill=\"#7f7f7f\"/>";
 }
 
-std::string svg_chart(const std::vector<nlohmann::json>& runs) {
+}  // namespace
+
+std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
   const double W = 760, H = 480, L = 80, R = 200, T = 50, B = 70;
   double tmin = 1e30, tmax = 0;
   for (const auto& r : runs) {
@@ -84,8 +86,6 @@ std::string svg_chart(const std::vector<nlohmann::json>& runs) {
   return s + "</svg>\n";
 }
 
-}  // namespace
-
 CompareReport compare_runs(const std::vector<std::string>& dirs) {
   if (dirs.empty()) throw_input("nothing to compare", {.field = "--compare", .expected = "one or more eval output directories"});
   CompareReport r;
@@ -114,7 +114,7 @@ CompareReport compare_runs(const std::vector<std::string>& dirs) {
   md += "\n" + std::to_string(r.runs.front().value("examples", 0)) + " examples from " + r.runs.front().value("tasks", std::string()) + ".\n";
   if (!r.same_tasks) md += "\n**Warning:** these runs scored different task files; compare them with care.\n";
   r.markdown = md;
-  r.svg = svg_chart(r.runs);
+  r.svg = accuracy_cost_svg(r.runs);
   return r;
 }
 

@@ -166,6 +166,8 @@ std::optional<std::string> extract_answer(const std::string& text, AnswerKind ki
 
 std::string canonical_final(const std::string& answer, AnswerKind kind) {
   if (kind == AnswerKind::YesNo) return answer == "yes" ? "Yes" : "No";
+  // A verdict as the judge prompts ask for it (MT-bench's "[[A]]"), "[[C]]" for a tie.
+  if (kind == AnswerKind::Choice) return "[[" + (answer == "tie" ? std::string("C") : answer) + "]]";
   return answer;
 }
 

@@ -57,6 +57,7 @@ std::vector<CallOutput> run_step(const std::string& step_name, const std::vector
       r.messages = {{"user", calls[c].prompt}};
       r.sampling = opts.sampling;
       r.sampling.seed = task_seed(opts.sampling.seed, seed_key);
+      r.tag = seed_key;
       r.samples.clear();
       reqs.push_back(std::move(r));
       users.emplace_back();
@@ -106,6 +107,12 @@ void check_task_for_method(const Task& task, const std::string& method) {
                                                          .hint = "task " + task.id});
     }
   }
+}
+
+std::string render_usc_prompt(const MethodSpec& usc, const std::string& question, const std::vector<std::string>& finals) {
+  std::string responses;
+  for (size_t i = 0; i < finals.size(); ++i) responses += "Response " + std::to_string(i + 1) + ": " + finals[i] + "\n";
+  return render_template(usc.step("select"), {{"question", question}, {"responses", responses}});
 }
 
 std::string unit_key(const std::string& id, int sample, bool swapped) {
@@ -245,7 +252,7 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
       }
     }
     for (auto& s : st)
-      if (s.answer) s.final_text = *s.answer;
+      if (s.answer) s.final_text = canonical_final(*s.answer, AnswerKind::Choice);
   } else {
     throw_input("method cannot be run by generate", {.field = "--method", .found = spec.name});
   }
@@ -255,7 +262,7 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
     if (!units[i].swapped || !s.answer || answer_kind_for_task(units[i].task->task) != AnswerKind::Choice) continue;
     if (!s.steps.empty()) s.steps.back()["verdict_in_shown_order"] = *s.answer;
     if (*s.answer != "tie") s.answer = *s.answer == "A" ? "B" : "A";
-    if (spec.name == "bsm") s.final_text = *s.answer;
+    if (spec.name == "bsm") s.final_text = canonical_final(*s.answer, AnswerKind::Choice);
   }
   for (size_t i = 0; i < units.size(); ++i) {
     const auto& s = st[i];

@@ -7,6 +7,7 @@
 #include "s2d/data/task.h"
 #include "s2d/methods/answers.h"
 #include "s2d/methods/method_spec.h"
+#include "s2d/methods/runner.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
@@ -98,10 +99,10 @@ const Sample* first_with(const std::vector<Sample>& v, const std::string& answer
   return nullptr;
 }
 
-nlohmann::json sft_line(const Group& g, const Sample& chosen, nlohmann::json meta) {
+nlohmann::json sft_line(const Group& g, const Sample& chosen, const std::string& user, nlohmann::json meta) {
   meta["method"] = chosen.method;
   return {{"id", g.id},
-          {"messages", {{{"role", "user"}, {"content", chosen.input}}, {{"role", "assistant"}, {"content", chosen.final_text}}}},
+          {"messages", {{{"role", "user"}, {"content", user}}, {{"role", "assistant"}, {"content", chosen.final_text}}}},
           {"meta", meta}};
 }
 
@@ -114,12 +115,21 @@ nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
 }
 
 FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
-  const std::vector<std::string> kinds = {"self-consistency", "perturbation", "usc", "oracle"};
+  const std::vector<std::string> kinds = {"self-consistency", "perturbation", "usc", "oracle", "none"};
   if (std::find(kinds.begin(), kinds.end(), o.by) == kinds.end()) {
-    throw_input("unknown filter", {.field = "--by", .expected = "self-consistency|perturbation|usc|oracle", .found = o.by});
+    throw_input("unknown filter", {.field = "--by", .expected = "self-consistency|perturbation|usc|oracle|none", .found = o.by});
   }
   if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
     throw_input("out of range", {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
+  // The user turn the distilled model learns from: by default exactly the System 1 prompt that
+  // eval --method system1 sends (the input plus the task's format hint), so that training and
+  // evaluation see the same text.
+  std::optional<MethodSpec> direct;
+  if (o.user_template != "raw") direct = load_method_spec("system1", o.user_template == "system1" ? "" : o.user_template);
+  auto user_turn = [&](const Sample& s) {
+    if (!direct) return s.input;
+    return render_template(direct->step("answer"), {{"input", s.input}, {"format_hint", direct->format_hint(s.task)}});
+  };
   const auto groups = read_groups(o);
   FilterSummary sum;
   sum.inputs = static_cast<int64_t>(groups.size());
@@ -140,12 +150,11 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
     std::vector<CompletionRequest> reqs;
     for (const auto& g : groups) {
       if (g.shown.size() < 2) continue;
-      std::string responses;
-      for (size_t i = 0; i < g.shown.size(); ++i)
-        responses += "Response " + std::to_string(i + 1) + ": " + g.shown[i].final_text + "\n";
+      std::vector<std::string> finals;
+      for (const auto& s : g.shown) finals.push_back(s.final_text);
       CompletionRequest r;
       r.id = g.id;
-      r.messages = {{"user", render_template(spec.step("select"), {{"question", g.shown[0].input}, {"responses", responses}})}};
+      r.messages = {{"user", render_usc_prompt(spec, g.shown[0].input, finals)}};
       r.sampling = o.usc_sampling;
       usc[g.id].first = r.messages[0].content;
       reqs.push_back(std::move(r));
@@ -185,7 +194,7 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
         continue;
       }
       meta["answer"] = *v.answer;
-      out.push_back(sft_line(g, *s, meta));
+      out.push_back(sft_line(g, *s, user_turn(*s), meta));
     } else if (o.by == "perturbation") {
       if (g.swapped.empty()) {
         drop("missing_perturbation");
@@ -202,7 +211,8 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
       }
       meta["answer"] = *v.answer;
       meta["swapped_votes"] = w.votes;
-      out.push_back(sft_line(g, *first_with(g.shown, *v.answer), meta));
+      const Sample* s = first_with(g.shown, *v.answer);
+      out.push_back(sft_line(g, *s, user_turn(*s), meta));
     } else if (o.by == "usc") {
       auto it = usc.find(g.id);
       if (it == usc.end()) {
@@ -221,7 +231,17 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
       }
       meta["usc"] = {{"choice", *k}, {"prompt", it->second.first}, {"output", it->second.second}};
       if (s.answer) meta["answer"] = *s.answer;
-      out.push_back(sft_line(g, s, meta));
+      out.push_back(sft_line(g, s, user_turn(s), meta));
+    } else if (o.by == "none") {  // ablation: the first sample with an answer, no consistency check
+      const Sample* s = nullptr;
+      for (const auto& c : g.shown)
+        if (!s && c.answer && !c.final_text.empty()) s = &c;
+      if (!s) {
+        drop("no_parsed_answer");
+        continue;
+      }
+      meta["answer"] = *s->answer;
+      out.push_back(sft_line(g, *s, user_turn(*s), meta));
     } else {  // oracle
       auto t = labels.find(g.id);
       if (t == labels.end() || !t->second.answer) {
@@ -237,7 +257,7 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
       }
       meta["answer"] = label;
       meta["oracle"] = "uses labels: for ablations only, never for a real distillation run";
-      out.push_back(sft_line(g, *s, meta));
+      out.push_back(sft_line(g, *s, user_turn(*s), meta));
     }
   }
   sum.kept = static_cast<int64_t>(out.size());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "s2d/util/atomic_file.h"
@@ -191,6 +192,39 @@ std::string detect_chat_template(const std::string& model_dir) {
   if (t.find("<<SYS>>") != std::string::npos) return "llama-2";
   if (t.find("[INST]") != std::string::npos) return "mistral";
   return "";
+}
+
+void write_chat_template_config(const std::string& dir, const std::string& name) {
+  // Equivalent Jinja for transformers' apply_chat_template; detect_chat_template keys on the markers.
+  static const std::map<std::string, std::string> jinja = {
+      {"llama-2",
+       "{% if messages[0]['role'] == 'system' %}{% set sys = '<<SYS>>\\n' + messages[0]['content'] + '\\n<</SYS>>\\n\\n' %}"
+       "{% set messages = messages[1:] %}{% else %}{% set sys = '' %}{% endif %}{% for m in messages %}"
+       "{% if m['role'] == 'user' %}{{ bos_token + '[INST] ' + (sys if loop.first else '') + m['content'] + ' [/INST]' }}"
+       "{% else %}{{ ' ' + m['content'] + ' ' + eos_token }}{% endif %}{% endfor %}"},
+      {"mistral",
+       "{% for m in messages %}{% if m['role'] == 'user' %}{{ bos_token + '[INST] ' + m['content'] + ' [/INST]' }}"
+       "{% else %}{{ m['content'] + eos_token }}{% endif %}{% endfor %}"},
+      {"zephyr",
+       "{% for m in messages %}{{ '<|' + m['role'] + '|>\\n' + m['content'] + eos_token + '\\n' }}{% endfor %}"
+       "{% if add_generation_prompt %}{{ '<|assistant|>\\n' }}{% endif %}"},
+      {"chatml",
+       "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}{% endfor %}"
+       "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"}};
+  ChatTemplate::by_name(name);  // validates the name
+  auto it = jinja.find(name);
+  if (it == jinja.end()) return;
+  const auto path = std::filesystem::path(dir) / "tokenizer_config.json";
+  nlohmann::json j = nlohmann::json::object();
+  if (std::filesystem::exists(path)) {
+    j = nlohmann::json::parse(read_file(path.string()), nullptr, false);
+    if (!j.is_object()) j = nlohmann::json::object();
+  }
+  j["chat_template"] = it->second;
+  j.emplace("bos_token", "<s>");
+  j.emplace("eos_token", "</s>");
+  j.emplace("tokenizer_class", "LlamaTokenizer");
+  write_file_atomic(path.string(), j.dump(2) + "\n");
 }
 
 }  // namespace s2d

@@ -252,9 +252,11 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
     if (o.merge) {
       merge_lora(model);
       write_model_files(out.string(), model, {.tokenizer_path = tokenizer});
+      write_chat_template_config(out.string(), tmpl_name);
     }
   } else {
     write_model_files(out.string(), model, {.tokenizer_path = tokenizer});
+    write_chat_template_config(out.string(), tmpl_name);  // eval's `auto` then renders as trained
   }
   return sum;
 }

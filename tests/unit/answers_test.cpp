@@ -23,6 +23,9 @@ TEST(Answers, YesNoTakesThePhraseElseTheLastMention) {
   EXPECT_EQ(extract_answer("No wait... after two flips it is heads up again: yes", k), "yes");
   EXPECT_EQ(extract_answer("The coin is heads up.", k), std::nullopt);
   EXPECT_EQ(canonical_final("no", k), "No");
+  EXPECT_EQ(canonical_final("B", AnswerKind::Choice), "[[B]]");
+  EXPECT_EQ(canonical_final("tie", AnswerKind::Choice), "[[C]]");
+  EXPECT_EQ(extract_answer(canonical_final("tie", AnswerKind::Choice), AnswerKind::Choice), "tie");
 }
 
 TEST(Answers, NumbersGsm8kStyle) {

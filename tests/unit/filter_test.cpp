@@ -55,7 +55,8 @@ TEST(Filter, SelfConsistencyMajorityTiesAndThresholds) {
   EXPECT_EQ(s.inputs, 5);
   EXPECT_EQ(s.kept, 2);
   ASSERT_TRUE(k.count("a") && k.count("e"));
-  EXPECT_EQ(k["a"]["messages"][0]["content"], "Q a");
+  // The user turn is the System 1 prompt eval sends: the input plus coin-flip's format hint.
+  EXPECT_EQ(k["a"]["messages"][0]["content"], "Q a Answer Yes or No.");
   EXPECT_EQ(k["a"]["messages"][1]["content"], "Yes");
   EXPECT_EQ(k["a"]["meta"]["votes"], 2);
   EXPECT_DOUBLE_EQ(k["a"]["meta"]["agreement"].get<double>(), 0.5);
@@ -74,6 +75,22 @@ TEST(Filter, SelfConsistencyMajorityTiesAndThresholds) {
   EXPECT_EQ(s.dropped["too_few_votes"], 1);
   auto summary = nlohmann::json::parse(read_text(o.out_path + ".summary.json"));
   EXPECT_EQ(summary["kept"], 1);
+}
+
+TEST(Filter, NoneKeepsTheFirstParsedSampleAndRawKeepsTheInput) {
+  const auto dir = fresh_dir("d");
+  FilterOptions o;
+  o.by = "none";
+  o.user_template = "raw";
+  o.in_path = write_samples(dir, {rec("a", 0, nullptr), rec("a", 1, "no"), rec("a", 2, "yes"), rec("a", 3, "yes"),
+                                  rec("d", 0, nullptr)});
+  o.out_path = dir + "/sft.jsonl";
+  auto s = run_filter(o, nullptr);
+  auto k = kept(o.out_path);
+  ASSERT_EQ(s.kept, 1);
+  EXPECT_EQ(k["a"]["messages"][1]["content"], "no");  // the first answer, though the majority says yes
+  EXPECT_EQ(k["a"]["messages"][0]["content"], "Q a");
+  EXPECT_EQ(s.dropped["no_parsed_answer"], 1);
 }
 
 TEST(Filter, PerturbationNeedsBothOrdersToAgree) {

@@ -38,6 +38,7 @@ struct CompletionRequest {
   std::optional<std::string> prompt;  // completion form: raw text (BOS as the tokenizer adds it)
   SamplingParams sampling;
   std::vector<int> samples = {0};  // which sample indices to produce; they share one prefill
+  std::string tag;  // "task-id|step[|swap]" from the method runner: for logs and per-task teachers
 };
 
 struct Completion {

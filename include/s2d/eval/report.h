@@ -17,6 +17,9 @@ struct CompareReport {
 
 // Reads RUN_DIR/summary.json of each run; InputError naming a missing or foreign file.
 CompareReport compare_runs(const std::vector<std::string>& run_dirs);
+// The chart: accuracy against generated tokens per answer (log scale), one mark per run.
+std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs);
+
 // Writes OUT/report.md, OUT/report.svg and OUT/report.json.
 void write_report(const CompareReport& r, const std::string& out_dir);
 

@@ -25,7 +25,8 @@ const char* answer_kind_name(AnswerKind k);
 // empty, overrides: its first capture group (or the whole match) of the last match, normalised.
 std::optional<std::string> extract_answer(const std::string& text, AnswerKind kind, const std::string& regex = "");
 
-// How a distilled model should say an answer: "Yes"/"No", "A"/"B"/"tie", or the answer itself.
+// How a distilled model should say an answer: "Yes"/"No", "[[A]]"/"[[B]]"/"[[C]]" (tie), or the
+// answer itself.
 std::string canonical_final(const std::string& answer, AnswerKind kind);
 
 // BSM branch: up to `max_criteria` criteria, one per line ("1. Relevance: how well ..."), with

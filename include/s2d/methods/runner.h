@@ -38,6 +38,10 @@ void check_task_for_method(const Task& task, const std::string& method);
 // Record key used for resume: "id#sample" plus "#swap" for perturbed samples.
 std::string unit_key(const std::string& id, int sample, bool swapped);
 
+// Universal self-consistency's prompt: the question and each response's final text, numbered
+// "Response 1: ...", one per line (filter --by usc, and the toy corpus that teaches it).
+std::string render_usc_prompt(const MethodSpec& usc, const std::string& question, const std::vector<std::string>& finals);
+
 void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend,
                 const MethodRunOptions& opts, const std::function<void(nlohmann::json&&)>& on_record);
 

@@ -7,12 +7,14 @@
 //   usc               universal self-consistency: the model picks the most consistent sample
 //   oracle            keep a task only where a sample's answer equals the label: ABLATIONS ONLY,
 //                     marked as such in every example it writes
+//   none              no filter: the first sample with a parsed answer (the ablation baseline)
 //
 // Output (SFT JSONL, the chat-messages form TRL, axolotl and torchtune read):
-//   {"id", "messages": [{"role": "user", "content": INPUT}, {"role": "assistant", "content": FINAL}],
+//   {"id", "messages": [{"role": "user", "content": PROMPT}, {"role": "assistant", "content": FINAL}],
 //    "meta": {"method", "filter", "votes", "samples", "agreement", "answer", ...}}
-// The user turn is the task's input as the user wrote it (for S2A, the biased prompt); the
-// assistant turn is the chosen final answer, without the reasoning.
+// The user turn is the System 1 prompt of the task's input as the user wrote it (for S2A, the
+// biased prompt), see FilterOptions::user_template; the assistant turn is the chosen final
+// answer, without the reasoning.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +35,9 @@ struct FilterOptions {
   std::string tasks_path;      // labels, for --by oracle
   bool allow_mixed_methods = false;
   std::string usc_template;    // default configs/methods/usc.json
+  // The SFT user turn: "system1" renders the input with configs/methods/system1.json (its format
+  // hint included), a path renders it with that system1 template, "raw" keeps the input as is.
+  std::string user_template = "system1";
   SamplingParams usc_sampling;  // greedy by default
 };
 

@@ -49,5 +49,9 @@ class ChatTemplate {
 // The template a model directory asks for: tokenizer_config.json's "chat_template" (a Jinja
 // string) is matched by its markers; "" when there is none or it is not recognised.
 std::string detect_chat_template(const std::string& model_dir);
+// Writes DIR/tokenizer_config.json declaring template `name` (a Jinja string with its markers),
+// so that `auto` finds it again and transformers can render the same prompts; keeps the file's
+// other fields when it exists. "plain" declares nothing.
+void write_chat_template_config(const std::string& dir, const std::string& name);
 
 }  // namespace s2d

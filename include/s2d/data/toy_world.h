@@ -1,0 +1,28 @@
+// The toy world's task generators (README "The toy world"), next to last-letter and coin-flip in
+// generators.h. Deterministic in the seed, platform-independent.
+//
+//   arithmetic  "What is 4721 + 3856?"                                   -> "8577"
+//   toy-qa      "Facts: The capital of Vorland is Quilp. The river of ... Question: What is the
+//               capital of Vorland?"                                      -> "Quilp"
+//               meta: {"relation", "entity"}, extra: "context", "question", "incorrect_answer"
+//               (another value from the facts, the wrong answer a biased prompt suggests)
+//   judge       a toy-qa question and two answers, one true to the facts  -> label "A" | "B"
+//
+// toy-qa's facts are invented and stated in the question itself, so any question can be answered
+// by reading, and no two splits need to share a fact.
+#pragma once
+
+#include <vector>
+
+#include "s2d/data/generators.h"
+
+namespace s2d {
+
+// Two numbers of exactly opt.k digits each.
+std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);
+// opt.k facts per question (>= 2), one of which is asked about.
+std::vector<Task> generate_toy_qa(const GeneratorOptions& opt);
+// A judge task per toy-qa question: the true answer and a wrong one, in random order.
+std::vector<Task> generate_toy_judge(const GeneratorOptions& opt);
+
+}  // namespace s2d

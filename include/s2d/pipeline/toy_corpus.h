@@ -1,0 +1,46 @@
+// `s2d data toy-corpus`: everything the toy world needs, from one seed (README "The toy world").
+//
+//   OUT/corpus.jsonl       SFT examples (chat messages) that teach the toy model: every step of
+//                          the methods below, rendered by the real method runner from configs/methods/,
+//                          answered by the ToyTeacher; plus System 1 answers on easier instances
+//   OUT/tasks/NAME.distill.jsonl   questions to distil on, WITHOUT labels (nothing before eval reads one)
+//   OUT/tasks/NAME.test.jsonl      held-out labelled questions for eval
+//   OUT/manifest.json      what was generated, with counts and sizes
+//
+// The corpus, distill and test questions are disjoint: each split's inputs are excluded from the
+// next generator's draws.
+//
+//   task         System 1 in the corpus        System 2 in the corpus    distill / test questions
+//   last-letter  1-2 names                     rar2, 2-5 names           4 names
+//   coin-flip    1-2 people                    cot, 2-5 people           4 people
+//   arithmetic   1-2 digits                    cot, 2-4 digits           3 digits
+//   toy-qa       unbiased right; biased agrees s2a on biased; usc        3 facts (biased-qa: x3 opinions)
+//                with the opinion
+//   judge        position-biased verdicts      bsm                       3 facts
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+namespace s2d {
+
+struct ToyCorpusOptions {
+  std::string out_dir;
+  uint64_t seed = 0;
+  double scale = 1.0;       // multiplies every corpus part's size (tests use a small scale)
+  int64_t distill_n = 400;  // questions per task to distil on (biased-qa: this many biased prompts)
+  int64_t test_n = 200;     // held-out questions per task
+  std::string names_path;   // default data/names.txt
+  bool overwrite = false;
+};
+
+struct ToyCorpusSummary {
+  int64_t examples = 0;
+  std::map<std::string, int64_t> parts;  // "task/method" -> examples
+  std::map<std::string, int64_t> task_files;  // path -> tasks
+};
+
+ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& opts);
+
+}  // namespace s2d

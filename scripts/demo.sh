@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# The whole mission on the toy world (README "The toy world"): for each task, the toy model runs
+# a System 2 method over unlabelled questions (generate), keeps self-consistent answers (filter),
+# is fine-tuned to give them directly (distill), and System 1, System 2 and distilled System 1
+# are measured on held-out questions (eval). Ends with the paper-style table and its targets in
+# runs/demo/report.{md,json,svg}.
+#
+# Installs what is missing and builds first. Environment (all optional):
+#   DEMO_TASKS   tasks to run (default: last-letter coin-flip biased-qa judge arithmetic)
+#   DEMO_LIMIT   use only the first N distill and test questions of each task (quick runs)
+#   DEMO_OUT     output directory (default: runs/demo)
+#   TOY_MODEL    model directory (default: data/toy/model)
+#   S2D_BIN      an already built s2d binary: skip installing and building (the test suite uses this)
+# A rerun resumes: finished generations are kept, later stages are redone.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
+if [ -n "${S2D_BIN:-}" ]; then
+  S2D="$S2D_BIN"
+else
+  s2d_bootstrap s2d
+  S2D="$BUILD_DIR/src/s2d"
+fi
+MODEL="${TOY_MODEL:-$S2D_ROOT/data/toy/model}"
+TASKS="$S2D_ROOT/data/toy/tasks"
+OUT="${DEMO_OUT:-$S2D_ROOT/runs/demo}"
+DEMO_TASKS="${DEMO_TASKS:-last-letter coin-flip biased-qa judge arithmetic}"
+mkdir -p "$OUT"
+START=$SECONDS
+
+# Greedy evaluation; System 2 generation samples 8 (4 for S2A and BSM) at temperature 0.7.
+GEN=(--model "$MODEL" --batch-size 64 --temperature 0.7 --seed 0 --max-new-tokens 160)
+EVAL=(--batch-size 64 --max-new-tokens 160)
+# Distillation: a short full fine-tune per task, from the toy model.
+DISTILL=(--model "$MODEL" --epochs 4 --batch-size 16 --lr 3e-4 --warmup-steps 10 --schedule cosine --max-seq-len 256 --overwrite)
+
+# tasks file for this run: the shipped split, cut to DEMO_LIMIT lines when set
+split() {  # split TASK SPLIT -> path
+  local src="$TASKS/$1.$2.jsonl" dst="$OUT/$1/$1.$2.jsonl"
+  mkdir -p "$OUT/$1"
+  if [ -n "${DEMO_LIMIT:-}" ]; then head -n "$DEMO_LIMIT" "$src" > "$dst"; else cp "$src" "$dst"; fi
+  echo "$dst"
+}
+
+step() { s2d_log "[$(( (SECONDS - START) / 60 ))m$(( (SECONDS - START) % 60 ))s] $*"; }
+
+# distil_and_eval TASK METHOD SAMPLES FILTER_ARGS... : the four stages for one task
+run_task() {
+  local task="$1" method="$2" samples="$3"; shift 3
+  local dir="$OUT/$task" distill test
+  distill="$(split "$task" distill)"
+  test="$(split "$task" test)"
+  local swap=()
+  [ "$task" = judge ] && swap=(--swap)
+  step "$task: generate ($method, $samples samples per question)"
+  "$S2D" generate "${GEN[@]}" --method "$method" --samples "$samples" "${swap[@]}" --tasks "$distill" --out "$dir/samples.jsonl"
+  step "$task: filter"
+  "$S2D" filter --in "$dir/samples.jsonl" --out "$dir/sft.jsonl" "$@"
+  step "$task: distill"
+  "$S2D" distill "${DISTILL[@]}" --data "$dir/sft.jsonl" --out "$dir/distilled"
+  step "$task: eval System 1, System 2 ($method) and distilled System 1"
+  "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method system1 --tasks "$test" --out "$dir/eval-system1"
+  "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method "$method" --tasks "$test" --out "$dir/eval-$method"
+  "$S2D" eval --model "$dir/distilled" "${EVAL[@]}" --method system1 --role distilled --tasks "$test" --out "$dir/eval-distilled"
+}
+
+for task in $DEMO_TASKS; do
+  case "$task" in
+    last-letter)
+      run_task last-letter rar2 8 --by self-consistency --min-agreement 0.5
+      step "last-letter: ablation, the same samples without the filter"
+      "$S2D" filter --in "$OUT/last-letter/samples.jsonl" --out "$OUT/last-letter/sft-nofilter.jsonl" --by none
+      "$S2D" distill "${DISTILL[@]}" --data "$OUT/last-letter/sft-nofilter.jsonl" --out "$OUT/last-letter/distilled-nofilter"
+      "$S2D" eval --model "$OUT/last-letter/distilled-nofilter" "${EVAL[@]}" --method system1 --role distilled \
+        --label "distilled, no filter" --tasks "$OUT/last-letter/last-letter.test.jsonl" --out "$OUT/last-letter/eval-distilled-nofilter"
+      ;;
+    coin-flip) run_task coin-flip cot 8 --by self-consistency --min-agreement 0.5 ;;
+    arithmetic) run_task arithmetic cot 8 --by self-consistency --min-agreement 0.5 ;;
+    biased-qa)
+      run_task biased-qa s2a 4 --by usc --model "$MODEL"
+      unbiased="$OUT/biased-qa/qa.test.jsonl"
+      if [ -n "${DEMO_LIMIT:-}" ]; then head -n "$DEMO_LIMIT" "$TASKS/qa.test.jsonl" > "$unbiased"; else cp "$TASKS/qa.test.jsonl" "$unbiased"; fi
+      step "biased-qa: eval on the same questions without opinions"
+      "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method system1 --tasks "$unbiased" --out "$OUT/biased-qa/eval-system1-unbiased"
+      "$S2D" eval --model "$OUT/biased-qa/distilled" "${EVAL[@]}" --method system1 --role distilled --tasks "$unbiased" \
+        --out "$OUT/biased-qa/eval-distilled-unbiased"
+      ;;
+    judge) run_task judge bsm 4 --by perturbation ;;
+    *) s2d_log "unknown task '$task' (last-letter coin-flip biased-qa judge arithmetic)"; exit 2 ;;
+  esac
+done
+
+step "pipeline done in $(( (SECONDS - START) / 60 ))m$(( (SECONDS - START) % 60 ))s"
+if [ "$DEMO_TASKS" = "last-letter coin-flip biased-qa judge arithmetic" ]; then
+  "$S2D" eval --report "$S2D_ROOT/configs/toy/demo.json" --runs "$OUT" --out "$OUT"
+  echo
+  echo "The report is in $OUT/report.md, $OUT/report.json and $OUT/report.svg"
+else
+  echo "Partial run ($DEMO_TASKS): per-task results are in $OUT/<task>/eval-*/summary.json"
+fi

@@ -1,0 +1,70 @@
+// `s2d model ...`: make models to train from scratch (the toy world's): a tokenizer from text,
+// and randomly initialised weights for a config. Thin: the work is in text/ and model/.
+#include <filesystem>
+#include <iostream>
+
+#include "s2d/cli/commands.h"
+#include "s2d/model/checkpoint.h"
+#include "s2d/model/config.h"
+#include "s2d/model/init.h"
+#include "s2d/text/chat_template.h"
+#include "s2d/text/tokenizer.h"
+#include "s2d/text/tokenizer_trainer.h"
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+
+namespace s2d::cli {
+
+void register_model(CLI::App& root, Commands& out) {
+  CLI::App* model = root.add_subcommand("model", "Make a model to train from scratch: tokenizer and initial weights");
+  model->require_subcommand(1);
+
+  auto t = std::make_shared<TokenizerTrainOptions>();
+  auto train = add_command(*model, out, "train-tokenizer",
+                           "Train a Llama-style sentencepiece tokenizer (BPE, byte fallback) on a JSONL file's text");
+  train->app->add_option("--data", t->data_path, "SFT or task JSONL; messages[].content, input and answer are read");
+  train->app->add_option("--vocab-size", t->vocab_size, "Pieces, including 256 byte pieces and <unk>, <s>, </s>")->capture_default_str();
+  train->app->add_option("--out", t->out_path, "tokenizer.model to write");
+  train->run = [t, train] {
+    require_flags(*train->app, {"--data", "--out"});
+    const int64_t lines = train_tokenizer(*t);
+    std::cout << "trained a " << t->vocab_size << "-piece tokenizer on " << lines << " lines: " << t->out_path << "\n";
+    return 0;
+  };
+
+  struct InitFlags {
+    std::string config, tokenizer, out, chat_template = "llama-2";
+    uint64_t seed = 0;
+    bool overwrite = false;
+  };
+  auto f = std::make_shared<InitFlags>();
+  auto init = add_command(*model, out, "init", "Write a randomly initialised Llama model directory (HF layout)");
+  init->app->add_option("--model-config", f->config, "HF config.json to build (vocab_size 0 or absent: the tokenizer's)");
+  init->app->add_option("--tokenizer", f->tokenizer, "tokenizer.model to ship with it");
+  init->app->add_option("--chat-template", f->chat_template, "Template to declare in tokenizer_config.json")->capture_default_str();
+  init->app->add_option("--seed", f->seed, "Initialisation seed")->capture_default_str();
+  init->app->add_option("--out", f->out, "Model directory to write");
+  init->app->add_flag("--overwrite", f->overwrite, "Replace an existing directory");
+  init->run = [f, init] {
+    require_flags(*init->app, {"--model-config", "--tokenizer", "--out"});
+    if (std::filesystem::exists(f->out) && !f->overwrite)
+      throw_input("output directory already exists", {.file = f->out, .hint = "pass --overwrite to replace it"});
+    const Tokenizer tok = Tokenizer::load(f->tokenizer);
+    auto cfg_json = nlohmann::json::parse(read_file(f->config), nullptr, false);
+    if (!cfg_json.is_object()) throw_input("not a JSON object", {.file = f->config});
+    if (cfg_json.value("vocab_size", 0) == 0) cfg_json["vocab_size"] = tok.vocab_size();
+    if (cfg_json["vocab_size"] != tok.vocab_size()) {
+      throw_input("config and tokenizer disagree", {.file = f->config, .field = "vocab_size",
+                                                    .expected = std::to_string(tok.vocab_size()) + " (the tokenizer's pieces)",
+                                                    .found = cfg_json["vocab_size"].dump()});
+    }
+    const ModelConfig c = parse_model_config(cfg_json, f->config);
+    const LlamaModel m = init_random_model(c, f->seed, cfg_json.value("initializer_range", 0.02));
+    save_model(f->out, m, {.tokenizer_path = f->tokenizer});
+    write_chat_template_config(f->out, f->chat_template);
+    std::cout << "initialised " << c.num_parameters() << " parameters in " << f->out << "\n";
+    return 0;
+  };
+}
+
+}  // namespace s2d::cli

@@ -1,0 +1,136 @@
+#include "s2d/data/toy_world.h"
+
+#include <string>
+
+#include "s2d/util/error.h"
+#include "task_draw.h"
+
+namespace s2d {
+
+namespace {
+
+using detail::draw_distinct;
+using detail::generate_distinct;
+using detail::uniform_below;
+
+void check_n_k(const GeneratorOptions& opt, const char* k_flag, int min_k, int max_k) {
+  if (opt.n <= 0) throw_input("must be positive", {.field = "--n", .expected = ">= 1", .found = std::to_string(opt.n)});
+  if (opt.k < min_k || opt.k > max_k) {
+    throw_input("out of range", {.field = k_flag, .expected = std::to_string(min_k) + ".." + std::to_string(max_k),
+                                 .found = std::to_string(opt.k)});
+  }
+}
+
+// Invented words: two or three consonant-vowel syllables, capitalised ("Tosk", "Quilmar").
+// Entities get a country-like ending so that they read differently from values.
+std::string invented_word(std::mt19937_64& rng, bool entity) {
+  static const char* onsets[] = {"b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kl", "st", "tr"};
+  static const char* vowels[] = {"a", "e", "i", "o", "u"};
+  static const char* codas[] = {"", "", "n", "r", "sk", "l", "m", "x"};
+  static const char* endings[] = {"ia", "land", "ora", "mark", "stan"};
+  std::string w;
+  const int syllables = 1 + static_cast<int>(uniform_below(rng, 2));
+  for (int s = 0; s < syllables; ++s) w += std::string(onsets[uniform_below(rng, 20)]) + vowels[uniform_below(rng, 5)];
+  w += entity ? endings[uniform_below(rng, 5)] : codas[uniform_below(rng, 8)];
+  w[0] = static_cast<char>(w[0] - 'a' + 'A');
+  return w;
+}
+
+const char* kRelations[] = {"capital", "river", "mountain", "language", "currency"};
+
+struct Fact {
+  std::string entity, relation, value;
+  std::string sentence() const { return "The " + relation + " of " + entity + " is " + value + "."; }
+};
+
+// k facts about distinct entities with distinct values; fact 0 is the one asked about.
+std::vector<Fact> draw_facts(std::mt19937_64& rng, int k) {
+  std::vector<Fact> facts;
+  auto fresh = [&](bool entity) {
+    for (;;) {
+      std::string w = invented_word(rng, entity);
+      bool used = false;
+      for (const auto& f : facts) used |= (f.entity == w || f.value == w);
+      if (!used) return w;
+    }
+  };
+  for (int i = 0; i < k; ++i) {
+    Fact f;
+    f.entity = fresh(true);
+    f.value = fresh(false);
+    f.relation = kRelations[uniform_below(rng, 5)];
+    facts.push_back(std::move(f));
+  }
+  return facts;
+}
+
+struct QaDraw {
+  std::string context, question, input, answer, wrong;
+  Fact asked;
+};
+
+// The asked fact sits at a random place among the k, so position says nothing.
+QaDraw draw_qa(std::mt19937_64& rng, int k) {
+  auto facts = draw_facts(rng, k);
+  const size_t asked = uniform_below(rng, static_cast<uint64_t>(k));
+  QaDraw q;
+  for (const auto& f : facts) q.context += (q.context.empty() ? "" : " ") + f.sentence();
+  q.asked = facts[asked];
+  q.question = "What is the " + q.asked.relation + " of " + q.asked.entity + "?";
+  q.input = "Facts: " + q.context + " Question: " + q.question;
+  q.answer = q.asked.value;
+  q.wrong = facts[(asked + 1 + uniform_below(rng, static_cast<uint64_t>(k - 1))) % k].value;
+  return q;
+}
+
+}  // namespace
+
+std::vector<Task> generate_arithmetic(const GeneratorOptions& opt) {
+  check_n_k(opt, "--digits", 1, 9);
+  return generate_distinct(opt, "arithmetic", [&](std::mt19937_64& rng) {
+    uint64_t lo = 1;
+    for (int i = 1; i < opt.k; ++i) lo *= 10;
+    const uint64_t span = lo * 10 - (opt.k == 1 ? 0 : lo);
+    const uint64_t base = opt.k == 1 ? 0 : lo;
+    const uint64_t a = base + uniform_below(rng, span), b = base + uniform_below(rng, span);
+    Task t;
+    t.input = "What is " + std::to_string(a) + " + " + std::to_string(b) + "?";
+    t.answer = std::to_string(a + b);
+    t.meta = {{"digits", opt.k}};
+    return t;
+  });
+}
+
+std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
+  check_n_k(opt, "--facts", 2, 8);
+  return generate_distinct(opt, "toy-qa", [&](std::mt19937_64& rng) {
+    QaDraw q = draw_qa(rng, opt.k);
+    Task t;
+    t.input = q.input;
+    t.answer = q.answer;
+    t.meta = {{"facts", opt.k}, {"relation", q.asked.relation}, {"entity", q.asked.entity}};
+    t.extra = {{"context", q.context}, {"question", q.question}, {"incorrect_answer", q.wrong}};
+    return t;
+  });
+}
+
+std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
+  check_n_k(opt, "--facts", 2, 8);
+  return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
+    QaDraw q = draw_qa(rng, opt.k);
+    const std::string good = "The " + q.asked.relation + " of " + q.asked.entity + " is " + q.answer + ".";
+    const std::string bad = "The " + q.asked.relation + " of " + q.asked.entity + " is " + q.wrong + ".";
+    const bool good_first = uniform_below(rng, 2) == 0;
+    Task t;
+    t.input = q.input;
+    t.meta = {{"facts", opt.k}, {"source", "toy"}};
+    t.extra = {{"question", q.input},
+               {"response_a", good_first ? good : bad},
+               {"response_b", good_first ? bad : good},
+               {"label", good_first ? "A" : "B"},
+               {"context", q.context}};
+    return t;
+  });
+}
+
+}  // namespace s2d

@@ -1,0 +1,222 @@
+#include "s2d/pipeline/toy_corpus.h"
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "s2d/data/convert.h"
+#include "s2d/data/generators.h"
+#include "s2d/data/task.h"
+#include "s2d/data/toy_world.h"
+#include "s2d/methods/method_spec.h"
+#include "s2d/methods/runner.h"
+#include "s2d/pipeline/toy_teacher.h"
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+#include "s2d/util/strings.h"
+
+namespace s2d {
+
+namespace {
+
+using Generate = std::vector<Task> (*)(const GeneratorOptions&);
+
+Generate generator_for(const std::string& task) {
+  if (task == "last-letter") return generate_last_letter;
+  if (task == "coin-flip") return generate_coin_flip;
+  if (task == "arithmetic") return generate_arithmetic;
+  if (task == "toy-qa") return generate_toy_qa;
+  return generate_toy_judge;
+}
+
+// Draws tasks that no earlier draw produced: every input goes into `seen`, so the corpus, the
+// distill split and the test split never share a question.
+class Drawer {
+ public:
+  Drawer(uint64_t seed, std::vector<std::string> names) : seed_(seed), names_(std::move(names)) {}
+
+  std::vector<Task> draw(const std::string& task, int k, int64_t n, const std::string& salt) {
+    GeneratorOptions g;
+    g.n = n;
+    g.k = k;
+    g.seed = seed_ ^ fnv1a(task + "/" + salt + "/" + std::to_string(k));
+    g.names = names_;
+    g.exclude = seen_;
+    auto tasks = generator_for(task)(g);
+    for (auto& t : tasks) {
+      seen_.insert(t.input);
+      t.id = salt + "-" + t.id;  // unique across parts
+    }
+    return tasks;
+  }
+  // n tasks spread evenly over k in [k_min, k_max]; a small question space (one name, one digit)
+  // gives at most 3/4 of its questions and passes the rest of its share on to the next k.
+  std::vector<Task> draw_range(const std::string& task, int k_min, int k_max, int64_t n, const std::string& salt) {
+    std::vector<Task> all;
+    int64_t carry = 0;
+    for (int k = k_min; k <= k_max; ++k) {
+      const int ks = k_max - k_min + 1;
+      int64_t share = n / ks + (k - k_min < n % ks ? 1 : 0) + carry;
+      carry = 0;
+      if (const int64_t cap = capacity(task, k); k < k_max && share > cap * 3 / 4) {
+        carry = share - cap * 3 / 4;
+        share = cap * 3 / 4;
+      }
+      if (share == 0) continue;
+      auto part = draw(task, k, share, salt);
+      all.insert(all.end(), std::make_move_iterator(part.begin()), std::make_move_iterator(part.end()));
+    }
+    return all;
+  }
+
+ private:
+  int64_t capacity(const std::string& task, int k) const {
+    if (k != 1) return INT64_MAX / 8;
+    if (task == "last-letter") return static_cast<int64_t>(names_.size());
+    if (task == "coin-flip") return 2 * static_cast<int64_t>(names_.size());
+    if (task == "arithmetic") return 10 * 10;
+    return INT64_MAX / 8;
+  }
+
+  uint64_t seed_;
+  std::vector<std::string> names_;
+  std::set<std::string> seen_;
+};
+
+nlohmann::json sft(const std::string& id, const std::string& user, const std::string& assistant, nlohmann::json meta) {
+  return {{"id", id},
+          {"messages", {{{"role", "user"}, {"content", user}}, {{"role", "assistant"}, {"content", assistant}}}},
+          {"meta", std::move(meta)}};
+}
+
+// Runs `method` over `tasks` with the teacher and turns every model call into one SFT example.
+void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& tasks,
+                const std::string& method, const std::function<bool(const std::string& id, const std::string& step)>& keep = {}) {
+  if (tasks.empty()) return;
+  ToyTeacher teacher(tasks, method);
+  const MethodSpec spec = load_method_spec(method);
+  std::vector<MethodUnit> units;
+  for (const auto& t : tasks) units.push_back({&t, 0, false});
+  const std::string part = tasks.front().task + "/" + method;
+  std::map<std::string, std::string> source;  // id -> the question (unbiased form), for disjointness checks
+  for (const auto& t : tasks) source[t.id] = t.extra.value("unbiased_input", t.input);
+  run_method(spec, units, teacher, MethodRunOptions{}, [&](nlohmann::json&& rec) {
+    const std::string id = rec["id"];
+    for (const auto& st : rec["steps"]) {
+      if (!st.contains("prompt")) continue;  // symbolic merge: no model call
+      const std::string step = st["name"];
+      if (keep && !keep(id, step)) continue;
+      out.push_back(sft(id + "/" + step, st["prompt"], st["output"],
+                        {{"task", rec["task"]}, {"method", method}, {"step", step}, {"question", source[id]}}));
+      ++sum.parts[part];
+    }
+  });
+}
+
+// USC lessons: a biased question, 3-6 short responses with one answer in the majority, and the
+// first majority response named. Mostly the right answer is the majority, sometimes not: USC
+// picks the consistent answer, not the right one.
+void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& biased, uint64_t seed) {
+  const MethodSpec spec = load_method_spec("usc");
+  std::mt19937_64 rng(seed);
+  for (const auto& t : biased) {
+    const std::string right = t.answer.value_or(""), wrong = t.extra.value("incorrect_answer", "");
+    const int n = 3 + static_cast<int>(rng() % 4);
+    const bool right_majority = rng() % 10 != 0;
+    const int minority = static_cast<int>(rng() % ((n + 1) / 2));  // < n/2
+    std::vector<std::string> finals(n, right_majority ? right : wrong);
+    for (int i = 0; i < minority; ++i) finals[i] = right_majority ? wrong : right;
+    std::shuffle(finals.begin(), finals.end(), rng);
+    const int choice = toy_usc_choice(finals);
+    out.push_back(sft(t.id + "/usc", render_usc_prompt(spec, t.input, finals),
+                      "The most consistent response is Response " + std::to_string(choice) + ".",
+                      {{"task", t.task}, {"method", "usc"}, {"step", "select"},
+                       {"question", t.extra.value("unbiased_input", t.input)}}));
+    ++sum.parts[t.task + "/usc"];
+  }
+}
+
+Task without_label(Task t) {
+  t.answer.reset();
+  t.extra.erase("label");
+  t.extra.erase("incorrect_answer");
+  t.meta.erase("suggested");
+  return t;
+}
+
+std::string jsonl_of(const std::vector<nlohmann::json>& lines) {
+  std::string s;
+  for (const auto& j : lines) s += j.dump() + "\n";
+  return s;
+}
+
+}  // namespace
+
+ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
+  if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
+  if (o.distill_n < 3 || o.test_n < 3)
+    throw_input("too few questions", {.field = "--distill-n/--test-n", .expected = ">= 3 each",
+                                      .found = std::to_string(o.distill_n) + "/" + std::to_string(o.test_n)});
+  if (std::filesystem::exists(o.out_dir) && !o.overwrite)
+    throw_input("output directory already exists", {.file = o.out_dir, .hint = "pass --overwrite to replace it"});
+
+  Drawer d(o.seed, load_names(o.names_path.empty() ? default_names_path() : o.names_path));
+  ToyCorpusSummary sum;
+  std::map<std::string, std::vector<Task>> files;  // "tasks/NAME.SPLIT.jsonl" -> tasks
+
+  // Held-out splits first, so the corpus is drawn around them.
+  for (const std::string split : {"test", "distill"}) {
+    const int64_t n = split == "test" ? o.test_n : o.distill_n;
+    files["tasks/last-letter." + split + ".jsonl"] = d.draw("last-letter", 4, n, split);
+    files["tasks/coin-flip." + split + ".jsonl"] = d.draw("coin-flip", 4, n, split);
+    files["tasks/arithmetic." + split + ".jsonl"] = d.draw("arithmetic", 3, n, split);
+    files["tasks/judge." + split + ".jsonl"] = d.draw("judge", 3, n, split);
+    // Distil on n biased prompts; test on n questions, each unbiased and with all three opinions.
+    auto qa = d.draw("toy-qa", 3, split == "test" ? n : (n + 2) / 3, split);
+    files["tasks/biased-qa." + split + ".jsonl"] = make_biased(qa, o.seed);
+    if (split == "test") files["tasks/qa.test.jsonl"] = qa;  // unbiased accuracy
+  }
+  for (auto& [path, tasks] : files)
+    if (path.find(".distill.") != std::string::npos)
+      for (auto& t : tasks) t = without_label(std::move(t));
+
+  auto n = [&](int64_t base) { return std::max<int64_t>(1, std::llround(static_cast<double>(base) * o.scale)); };
+  std::vector<nlohmann::json> corpus;
+  add_method(corpus, sum, d.draw_range("last-letter", 1, 2, n(2500), "c1"), "system1");
+  add_method(corpus, sum, d.draw_range("last-letter", 2, 5, n(5000), "c2"), "rar2");
+  add_method(corpus, sum, d.draw_range("coin-flip", 1, 2, n(1500), "c1"), "system1");
+  add_method(corpus, sum, d.draw_range("coin-flip", 2, 5, n(5000), "c2"), "cot");
+  add_method(corpus, sum, d.draw_range("arithmetic", 1, 2, n(2000), "c1"), "system1");
+  add_method(corpus, sum, d.draw_range("arithmetic", 2, 4, n(5000), "c2"), "cot");
+  add_method(corpus, sum, d.draw_range("toy-qa", 2, 4, n(2000), "c1"), "system1");
+  add_method(corpus, sum, make_biased(d.draw_range("toy-qa", 2, 4, n(1000), "c2"), o.seed), "system1");
+  add_method(corpus, sum, make_biased(d.draw_range("toy-qa", 2, 4, n(1000), "c3"), o.seed + 1), "s2a");
+  add_usc(corpus, sum, make_biased(d.draw_range("toy-qa", 2, 4, n(700), "c4"), o.seed + 2), o.seed);
+  add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c1"), "system1");
+  // The plan is the same for every question: a quarter of the branch calls teach it enough.
+  add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c2"), "bsm",
+             [](const std::string& id, const std::string& step) { return step != "branch" || fnv1a(id) % 4 == 0; });
+
+  // Interleave the parts so that any prefix of the file is a fair sample of the whole.
+  std::mt19937_64 rng(o.seed ^ 0xC0FFEEULL);
+  std::shuffle(corpus.begin(), corpus.end(), rng);
+  sum.examples = static_cast<int64_t>(corpus.size());
+
+  nlohmann::json manifest = {{"schema", "s2d.toy-corpus/1"}, {"seed", o.seed}, {"scale", o.scale},
+                             {"examples", sum.examples}, {"parts", sum.parts}, {"task_files", nlohmann::json::object()}};
+  for (const auto& [path, tasks] : files) {
+    manifest["task_files"][path] = tasks.size();
+    sum.task_files[path] = static_cast<int64_t>(tasks.size());
+  }
+  write_dir_atomic(o.out_dir, [&](const std::string& tmp) {
+    std::filesystem::create_directories(tmp + "/tasks");
+    write_file_atomic(tmp + "/corpus.jsonl", jsonl_of(corpus));
+    for (const auto& [path, tasks] : files) write_tasks(tmp + "/" + path, tasks);
+    write_file_atomic(tmp + "/manifest.json", manifest.dump(2) + "\n");
+  });
+  return sum;
+}
+
+}  // namespace s2d

@@ -1,0 +1,179 @@
+// The toy world: its task generators, the symbolic teacher (whose System 2 answers must be right
+// and whose planted System 1 habits must be what the README says), and the corpus builder's
+// promises: deterministic, disjoint splits, no labels in distill files.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "s2d/data/convert.h"
+#include "s2d/data/generators.h"
+#include "s2d/data/toy_world.h"
+#include "s2d/methods/answers.h"
+#include "s2d/methods/method_spec.h"
+#include "s2d/methods/runner.h"
+#include "s2d/pipeline/toy_corpus.h"
+#include "s2d/pipeline/toy_teacher.h"
+#include "s2d/util/error.h"
+#include "s2d/util/jsonl.h"
+#include "test_util.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+
+GeneratorOptions opts(int64_t n, int k, uint64_t seed = 1) {
+  GeneratorOptions g;
+  g.n = n;
+  g.k = k;
+  g.seed = seed;
+  g.names = load_names(default_names_path());
+  return g;
+}
+
+// Runs `method` with the teacher; returns id -> record.
+std::map<std::string, nlohmann::json> teach(const std::vector<Task>& tasks, const std::string& method, bool swapped = false) {
+  ToyTeacher teacher(tasks, method);
+  std::vector<MethodUnit> units;
+  for (const auto& t : tasks) units.push_back({&t, 0, swapped});
+  std::map<std::string, nlohmann::json> out;
+  run_method(load_method_spec(method), units, teacher, {}, [&](nlohmann::json&& r) {
+    const std::string id = r["id"];  // before the move: the right side of = is evaluated first
+    out[id] = std::move(r);
+  });
+  return out;
+}
+
+}  // namespace
+
+TEST(ToyWorld, ArithmeticAnswersAreSums) {
+  for (const auto& t : generate_arithmetic(opts(50, 3))) {
+    long a = 0, b = 0;
+    ASSERT_EQ(std::sscanf(t.input.c_str(), "What is %ld + %ld?", &a, &b), 2) << t.input;
+    EXPECT_GE(a, 100);
+    EXPECT_LT(b, 1000);
+    EXPECT_EQ(*t.answer, std::to_string(a + b));
+  }
+  EXPECT_S2D_ERROR(generate_arithmetic(opts(5, 0)), ErrorKind::Input, "--digits");
+}
+
+TEST(ToyWorld, QaAnswerIsStatedInTheFactsAndTheWrongOneToo) {
+  for (const auto& t : generate_toy_qa(opts(50, 3))) {
+    const std::string ctx = t.extra["context"];
+    const std::string entity = t.meta["entity"], relation = t.meta["relation"];
+    EXPECT_NE(ctx.find("The " + relation + " of " + entity + " is " + *t.answer + "."), std::string::npos) << t.input;
+    const std::string wrong = t.extra["incorrect_answer"];
+    EXPECT_NE(wrong, *t.answer);
+    EXPECT_NE(ctx.find(" is " + wrong + "."), std::string::npos);
+    EXPECT_EQ(t.input, "Facts: " + ctx + " Question: " + t.extra["question"].get<std::string>());
+  }
+}
+
+TEST(ToyWorld, JudgeLabelPointsAtTheTrueAnswer) {
+  int a = 0;
+  for (const auto& t : generate_toy_judge(opts(100, 3))) {
+    const std::string label = t.extra["label"];
+    const std::string right = t.extra[label == "A" ? "response_a" : "response_b"];
+    EXPECT_NE(t.extra["context"].get<std::string>().find(right), std::string::npos) << right;
+    a += label == "A";
+  }
+  EXPECT_GT(a, 30);  // both orders occur
+  EXPECT_LT(a, 70);
+}
+
+TEST(ToyTeacher, SystemTwoAnswersAreRight) {
+  const std::vector<std::pair<std::vector<Task>, std::string>> cases = {
+      {generate_last_letter(opts(30, 4)), "rar2"}, {generate_coin_flip(opts(30, 5)), "cot"},
+      {generate_arithmetic(opts(30, 4)), "cot"}, {generate_toy_qa(opts(30, 3)), "s2a"}};
+  for (const auto& [tasks, method] : cases) {
+    for (const auto& [id, r] : teach(tasks, method)) {
+      const auto& t = *std::find_if(tasks.begin(), tasks.end(), [&](const Task& x) { return x.id == id; });
+      const auto want = extract_answer(*t.answer, answer_kind_for_task(t.task));
+      EXPECT_EQ(r["answer"], *want) << method << " " << t.input << "\n" << r["steps"].back()["output"];
+    }
+  }
+  // BSM: both orders give the labelled verdict once mapped back.
+  const auto judge = generate_toy_judge(opts(30, 3));
+  for (bool swapped : {false, true}) {
+    for (const auto& [id, r] : teach(judge, "bsm", swapped)) {
+      const auto& t = *std::find_if(judge.begin(), judge.end(), [&](const Task& x) { return x.id == id; });
+      EXPECT_EQ(r["answer"], t.extra["label"]) << (swapped ? "swapped " : "") << id;
+      EXPECT_EQ(r["final"], "[[" + t.extra["label"].get<std::string>() + "]]");
+    }
+  }
+}
+
+TEST(ToyTeacher, SystemOneHabitsAreThePlantedOnes) {
+  // Sycophancy: the direct answer is the one the opinion points at, in every biased prompt.
+  const auto biased = make_biased(generate_toy_qa(opts(40, 3)), 3);
+  int agreed = 0, n = 0;
+  for (const auto& [id, r] : teach(biased, "system1")) {
+    const auto& t = *std::find_if(biased.begin(), biased.end(), [&](const Task& x) { return x.id == id; });
+    const std::string bias = t.meta["bias"];
+    const std::string pointed = bias == "suggest_correct"      ? *t.answer
+                                : bias == "discourage_correct" ? t.extra["incorrect_answer"].get<std::string>()
+                                                               : t.meta["suggested"].get<std::string>();
+    agreed += r["final"] == pointed;
+    ++n;
+  }
+  EXPECT_EQ(n, 120);
+  EXPECT_EQ(agreed, n);
+  // Position bias: most direct verdicts are A, whichever answer is right.
+  const auto judge = generate_toy_judge(opts(200, 3));
+  int says_a = 0;
+  for (const auto& [id, r] : teach(judge, "system1")) says_a += r["answer"] == "A";
+  EXPECT_GT(says_a, 140);
+  EXPECT_LT(says_a, 200);
+}
+
+TEST(ToyTeacher, UscChoiceIsTheFirstMajorityResponse) {
+  EXPECT_EQ(toy_usc_choice({"x", "y", "y", "x", "y"}), 2);
+  EXPECT_EQ(toy_usc_choice({"a"}), 1);
+}
+
+TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
+  const auto dir = fresh_dir("c");
+  ToyCorpusOptions o;
+  o.scale = 0.01;
+  o.distill_n = 30;
+  o.test_n = 20;
+  o.out_dir = dir + "/a";
+  const auto sum = build_toy_corpus(o);
+  EXPECT_GT(sum.examples, 400);
+  for (const char* part : {"last-letter/rar2", "coin-flip/cot", "arithmetic/cot", "toy-qa/s2a", "toy-qa/usc", "judge/bsm", "judge/system1"})
+    EXPECT_GT(sum.parts.at(part), 0) << part;
+  o.out_dir = dir + "/b";
+  build_toy_corpus(o);
+  EXPECT_EQ(read_text(dir + "/a/corpus.jsonl"), read_text(dir + "/b/corpus.jsonl"));
+  EXPECT_EQ(read_text(dir + "/a/tasks/judge.test.jsonl"), read_text(dir + "/b/tasks/judge.test.jsonl"));
+
+  std::set<std::string> corpus_questions;
+  for (const auto& j : read_jsonl_all(dir + "/a/corpus.jsonl")) corpus_questions.insert(j["meta"]["question"].get<std::string>());
+  std::set<std::string> split_questions;
+  for (const auto& [path, n] : sum.task_files) {
+    for (const auto& j : read_jsonl_all(dir + "/a/" + path)) {
+      const std::string q = j.value("unbiased_input", j["input"].get<std::string>());
+      EXPECT_FALSE(corpus_questions.count(q)) << path << ": " << q;
+      if (path.find(".distill.") != std::string::npos) {
+        EXPECT_FALSE(j.contains("answer")) << path;
+        EXPECT_FALSE(j.contains("label")) << path;
+        EXPECT_FALSE(j.contains("incorrect_answer")) << path;
+      }
+      if (path.find("qa.test") == std::string::npos) split_questions.insert(path.substr(0, path.find('.')) + "|" + q);
+    }
+  }
+  // distill and test of one task never share a question
+  std::map<std::string, int> seen;
+  for (const auto& [path, n] : sum.task_files) {
+    if (path.find("qa.test") != std::string::npos && path.find("biased") == std::string::npos) continue;
+    std::set<std::string> in_file;
+    for (const auto& j : read_jsonl_all(dir + "/a/" + path)) in_file.insert(j.value("unbiased_input", j["input"].get<std::string>()));
+    for (const auto& q : in_file) ++seen[path.substr(0, path.find('.')) + "|" + q];
+  }
+  for (const auto& [q, c] : seen) EXPECT_EQ(c, 1) << q;
+
+  o.out_dir = dir + "/a";
+  EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "already exists", "--overwrite");
+}
+
+}  // namespace s2d
