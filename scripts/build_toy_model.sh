@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Rebuilds the toy world's model (data/toy-model/) from random initialisation, deterministically:
+# Rebuilds the toy world's model (data/toy/model/) and its task files (data/toy/tasks/) from
+# random initialisation, deterministically:
 #   1. s2d data toy-corpus         the training corpus and the disjoint distill/test questions
 #   2. s2d model train-tokenizer   a 1000-piece BPE sentencepiece model with byte fallback
 #   3. s2d model init              configs/toy/model.json with random weights (seed 0)
 #   4. s2d distill                 full training on the corpus (CUDA when present, else the CPU)
-#   5. copy the model files into data/toy-model/
+#   5. copy the model files and the task files into data/toy/
 # About 45 minutes on a 2-core CPU. A killed run resumes from its last checkpoint when rerun.
-# Options (environment): TOY_EPOCHS (3), TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy-model).
+# Environment (all optional): TOY_EPOCHS (3), TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy),
+# TOY_WORK (build/toy-build), S2D_BIN (an already built s2d: skip installing and building).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
-s2d_bootstrap s2d
-S2D="$BUILD_DIR/src/s2d"
-WORK="$BUILD_DIR/toy-build"
-OUT="${TOY_OUT:-$S2D_ROOT/data/toy-model}"
+s2d_binary
+WORK="${TOY_WORK:-$BUILD_DIR/toy-build}"
+OUT="${TOY_OUT:-$S2D_ROOT/data/toy}"
 SEED=0
 mkdir -p "$WORK"
 
@@ -27,10 +28,11 @@ s2d_log "4/5 training (resumes a killed run)"
 "$S2D" distill --model "$WORK/init" --data "$WORK/world/corpus.jsonl" --out "$WORK/train" --resume \
   --epochs "${TOY_EPOCHS:-3}" --batch-size 32 --lr 2e-3 --warmup-steps 100 --schedule cosine \
   --weight-decay 0.01 --max-seq-len 256 --val-fraction 0.01 --save-every 500 --keep-checkpoints 1 --seed "$SEED"
-s2d_log "5/5 installing the model into $OUT"
-rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp"
+s2d_log "5/5 installing the model and task files into $OUT"
+rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/model"
 cp "$WORK/train/config.json" "$WORK/train/model.safetensors" "$WORK/train/tokenizer.model" \
-  "$WORK/train/tokenizer_config.json" "$OUT.tmp/"
+  "$WORK/train/tokenizer_config.json" "$OUT.tmp/model/"
+cp -r "$WORK/world/tasks" "$OUT.tmp/tasks"
 cp "$WORK/world/manifest.json" "$OUT.tmp/corpus_manifest.json"
 rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
 s2d_log "toy model written to $OUT ($(du -sh "$OUT" | cut -f1))"

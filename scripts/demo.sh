@@ -14,12 +14,7 @@
 # A rerun resumes: finished generations are kept, later stages are redone.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
-if [ -n "${S2D_BIN:-}" ]; then
-  S2D="$S2D_BIN"
-else
-  s2d_bootstrap s2d
-  S2D="$BUILD_DIR/src/s2d"
-fi
+s2d_binary
 MODEL="${TOY_MODEL:-$S2D_ROOT/data/toy/model}"
 TASKS="$S2D_ROOT/data/toy/tasks"
 OUT="${DEMO_OUT:-$S2D_ROOT/runs/demo}"

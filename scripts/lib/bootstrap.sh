@@ -72,3 +72,14 @@ s2d_bootstrap() {
   s2d_ensure_venv
   s2d_build "${1:-}"
 }
+
+# Sets S2D to the s2d binary: $S2D_BIN when given (already built: install and build nothing),
+# else installs what is missing and builds the s2d target.
+s2d_binary() {
+  if [ -n "${S2D_BIN:-}" ]; then
+    S2D="$S2D_BIN"
+  else
+    s2d_bootstrap s2d
+    S2D="$BUILD_DIR/src/s2d"
+  fi
+}

@@ -6,16 +6,14 @@
 #include "s2d/eval/report.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
+// A short name: the chart and table code formats many numbers.
+std::string fmt(const char* f, double v) { return format_number(f, v); }
 
 class Runs {
  public:

@@ -6,17 +6,15 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 #include "s2d/util/log.h"
 
 namespace s2d {
 
 namespace {
 
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
+// A short name: the chart and table code formats many numbers.
+std::string fmt(const char* f, double v) { return format_number(f, v); }
 
 std::string xml_escape(const std::string& s) {
   std::string o;

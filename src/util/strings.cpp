@@ -1,5 +1,7 @@
 #include "s2d/util/strings.h"
 
+#include <cstdio>
+
 namespace s2d {
 
 std::string trim(const std::string& s) {
@@ -12,6 +14,12 @@ uint64_t fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ULL;
   for (unsigned char c : s) h = (h ^ c) * 1099511628211ULL;
   return h;
+}
+
+std::string format_number(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
 }
 
 }  // namespace s2d
