@@ -4,6 +4,7 @@
 #include "s2d/cli/commands.h"
 #include "s2d/engine/local_backend.h"
 #include "s2d/pipeline/generate.h"
+#include "s2d/pipeline/merge.h"
 #include "s2d/util/log.h"
 #include "s2d/version.h"
 
@@ -30,6 +31,7 @@ void register_generate(CLI::App& root, Commands& out) {
   a.add_option("--answer-regex", o->answer_regex, "Regex whose first group is the answer (overrides task-aware extraction)");
   a.add_option("--merge", o->merge, "bsm: symbolic (sum scores) | llm")->capture_default_str();
   a.add_flag("--swap", o->swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");
+  a.add_option("--shard", o->shard, "i/n: only this machine's share of the tasks (by id hash); join with 's2d merge'");
   a.add_option("--chunk", o->chunk_tasks, "Tasks per batch of work; a kill loses at most one chunk")->capture_default_str();
   a.add_option("--samples", o->samples, "Samples per task; they share one prefill")->capture_default_str();
   a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();
@@ -54,6 +56,23 @@ void register_generate(CLI::App& root, Commands& out) {
                   (long long)sum.prompt_tokens, (long long)sum.generated_tokens, sum.seconds,
                   sum.seconds > 0 ? sum.generated_tokens / sum.seconds : 0.0);
     log::info(line);
+    return 0;
+  };
+}
+
+void register_merge(CLI::App& root, Commands& out) {
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  auto out_path = std::make_shared<std::string>();
+  auto cmd = add_command(root, out, "merge", "Join sample files from 'generate --shard i/n' runs into one");
+  cmd->app->add_option("inputs", *inputs, "Sample JSONL files (one per shard)");
+  cmd->app->add_option("--out", *out_path, "Merged sample JSONL (written atomically)");
+  cmd->app->footer("Example:\n  s2d generate --shard 0/2 ... --out s0.jsonl   # machine A\n"
+                   "  s2d generate --shard 1/2 ... --out s1.jsonl   # machine B\n  s2d merge s0.jsonl s1.jsonl --out samples.jsonl");
+  cmd->run = [inputs, out_path, cmd] {
+    require_flags(*cmd->app, {"inputs", "--out"});
+    const MergeSummary s = merge_samples(*inputs, *out_path);
+    std::cout << "merged " << s.records << " samples from " << s.files << " files (" << s.duplicates
+              << " duplicates dropped) into " << *out_path << "\n";
     return 0;
   };
 }

@@ -34,6 +34,7 @@ int run(int argc, char** argv) {
   register_eval(root, commands);
   register_inspect(root, commands);
   register_model(root, commands);
+  register_merge(root, commands);
 
   try {
     root.parse(argc, argv);

@@ -1,12 +1,14 @@
 #include "s2d/pipeline/generate.h"
 
 #include <chrono>
+#include <cstdio>
 #include <map>
 
 #include "s2d/methods/answers.h"
 #include "s2d/methods/runner.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 #include "s2d/util/jsonl.h"
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
@@ -14,13 +16,19 @@
 
 namespace s2d {
 
-namespace {
-
 std::string record_key(const nlohmann::json& r) {
   return unit_key(id_key(r), r.value("sample", -1), r.value("perturbed", false));
 }
 
-}  // namespace
+int shard_of(const std::string& task_id, int n) { return static_cast<int>(fnv1a(task_id) % static_cast<uint64_t>(n)); }
+
+std::pair<int, int> parse_shard(const std::string& spec) {
+  int i = -1, n = 0;
+  char extra = 0;
+  if (std::sscanf(spec.c_str(), "%d/%d%c", &i, &n, &extra) != 2 || n < 1 || i < 0 || i >= n)
+    throw_input("bad shard", {.field = "--shard", .expected = "i/n with 0 <= i < n, e.g. 0/4", .found = spec});
+  return {i, n};
+}
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record) {
@@ -39,6 +47,11 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   } else {
     if (opts.tasks_path.empty()) throw_input("nothing to generate from", {.field = "--tasks", .hint = "pass --tasks FILE or --prompt TEXT"});
     tasks = read_tasks(opts.tasks_path);
+  }
+  if (!opts.shard.empty()) {
+    const auto [index, count] = parse_shard(opts.shard);
+    std::erase_if(tasks, [&](const Task& t) { return shard_of(t.id, count) != index; });
+    log::info("shard " + opts.shard + ": " + std::to_string(tasks.size()) + " tasks");
   }
   for (const auto& t : tasks) {
     try {

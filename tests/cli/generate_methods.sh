@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every method end to end on a small random model: record counts, step names, BSM's perturbed
-# samples, resume (a rerun writes nothing), and a task missing a field BSM needs (exit 2).
+# samples, resume (a rerun writes nothing), --shard + merge equal to one run, and a task missing
+# a field BSM needs (exit 2).
 # The model is random, so the answers are nonsense; this checks shape, not quality.
 # Usage: generate_methods.sh S2D_BINARY MODEL_DIR PYTHON WORKDIR SOURCE_DIR
 set -euo pipefail
@@ -19,6 +20,22 @@ set +e
 err=$(gen --method bsm --tasks "$SRC/tests/data/judge_missing_field.jsonl" --out "$WORK/bad.jsonl" 2>&1); rc=$?
 set -e
 [ "$rc" = 2 ] && echo "$err" | grep -q "judge_missing_field.jsonl:1: 'response_b'" || { echo "expected exit 2 naming response_b, got $rc: $err"; exit 1; }
+# Scale-out: two shards merged equal one unsharded run (timings aside).
+gen --method rar2 --tasks "$WORK/coin.jsonl" --out "$WORK/shard0.part" --shard 0/2
+gen --method rar2 --tasks "$WORK/coin.jsonl" --out "$WORK/shard1.part" --shard 1/2
+"$S2D" --log-level warn merge "$WORK/shard0.part" "$WORK/shard1.part" --out "$WORK/merged.part" >/dev/null
+"$PY" - "$WORK/rar2.jsonl" "$WORK/merged.part" <<'PY'
+import json, sys
+def load(p):
+    out = {}
+    for line in open(p):
+        r = json.loads(line); r.pop("seconds")
+        for s in r["steps"]: s.pop("seconds", None)
+        out[(r["id"], r["sample"])] = r
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a == b, "merged shards differ from the unsharded run"
+PY
 filt() { "$S2D" --log-level warn filter "$@" > /dev/null; }
 filt --by self-consistency --in "$WORK/rar2.jsonl" --out "$WORK/sft_sc.jsonl" --min-agreement 0
 filt --by perturbation --in "$WORK/bsm.jsonl" --out "$WORK/sft_pert.jsonl"

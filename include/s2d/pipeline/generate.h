@@ -26,6 +26,7 @@ struct GenerateOptions {
   std::string merge = "symbolic";  // bsm
   bool swap = false;               // bsm: also run with responses swapped (perturbed samples)
   int64_t chunk_tasks = 64;        // tasks per batch of work; a kill loses at most one chunk
+  std::string shard;               // "i/n": only the tasks whose id hashes to shard i of n (see shard_of)
   nlohmann::json provenance = nlohmann::json::object();  // command line, flags, model
 };
 
@@ -34,6 +35,15 @@ struct GenerateSummary {
   int64_t prompt_tokens = 0, generated_tokens = 0;
   double seconds = 0;
 };
+
+// A sample record's identity, "id#sample[#swap]": resume and merge key on it.
+std::string record_key(const nlohmann::json& record);
+
+// The shard a task id belongs to, of n: FNV-1a of the id mod n, so every machine given the same
+// task file and "--shard i/n" agrees on the split whatever the order of the file.
+int shard_of(const std::string& task_id, int n);
+// "2/8" -> {2, 8}; InputError naming --shard unless 0 <= i < n.
+std::pair<int, int> parse_shard(const std::string& spec);
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record = {});
