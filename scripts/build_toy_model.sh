@@ -4,10 +4,10 @@
 #   1. s2d data toy-corpus         the training corpus and the disjoint distill/test questions
 #   2. s2d model train-tokenizer   a 1000-piece BPE sentencepiece model with byte fallback
 #   3. s2d model init              configs/toy/model.json with random weights (seed 0)
-#   4. s2d distill                 full training on the corpus (CUDA when present, else the CPU)
+#   4. s2d distill                 4 epochs on the corpus (CUDA when present, else the CPU)
 #   5. copy the model files and the task files into data/toy/
-# About 45 minutes on a 2-core CPU. A killed run resumes from its last checkpoint when rerun.
-# Environment (all optional): TOY_EPOCHS (3), TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy),
+# About 50 minutes on a 2-core CPU. A killed run resumes from its last checkpoint when rerun.
+# Environment (all optional): TOY_EPOCHS (4), TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy),
 # TOY_WORK (build/toy-build), S2D_BIN (an already built s2d: skip installing and building).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
@@ -26,7 +26,7 @@ s2d_log "3/5 initial weights"
   --chat-template llama-2 --seed "$SEED" --out "$WORK/init" --overwrite
 s2d_log "4/5 training (resumes a killed run)"
 "$S2D" distill --model "$WORK/init" --data "$WORK/world/corpus.jsonl" --out "$WORK/train" --resume \
-  --epochs "${TOY_EPOCHS:-3}" --batch-size 32 --lr 2e-3 --warmup-steps 100 --schedule cosine \
+  --epochs "${TOY_EPOCHS:-4}" --batch-size 32 --lr 2e-3 --warmup-steps 100 --schedule cosine \
   --weight-decay 0.01 --max-seq-len 256 --val-fraction 0.01 --save-every 500 --keep-checkpoints 1 --seed "$SEED"
 s2d_log "5/5 installing the model and task files into $OUT"
 rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/model"

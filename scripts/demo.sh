@@ -10,13 +10,14 @@
 #   DEMO_LIMIT   use only the first N distill and test questions of each task (quick runs)
 #   DEMO_OUT     output directory (default: runs/demo)
 #   TOY_MODEL    model directory (default: data/toy/model)
+#   TOY_TASKS    task files directory (default: data/toy/tasks)
 #   S2D_BIN      an already built s2d binary: skip installing and building (the test suite uses this)
 # A rerun resumes: finished generations are kept, later stages are redone.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 s2d_binary
 MODEL="${TOY_MODEL:-$S2D_ROOT/data/toy/model}"
-TASKS="$S2D_ROOT/data/toy/tasks"
+TASKS="${TOY_TASKS:-$S2D_ROOT/data/toy/tasks}"
 OUT="${DEMO_OUT:-$S2D_ROOT/runs/demo}"
 DEMO_TASKS="${DEMO_TASKS:-last-letter coin-flip biased-qa judge arithmetic}"
 mkdir -p "$OUT"

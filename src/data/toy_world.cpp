@@ -29,7 +29,8 @@ std::string invented_word(std::mt19937_64& rng, bool entity) {
   static const char* codas[] = {"", "", "n", "r", "sk", "l", "m", "x"};
   static const char* endings[] = {"ia", "land", "ora", "mark", "stan"};
   std::string w;
-  const int syllables = 1 + static_cast<int>(uniform_below(rng, 2));
+  // Values are one syllable ("Tosk", "Dra"): short enough for a tiny model to copy reliably.
+  const int syllables = entity ? 1 + static_cast<int>(uniform_below(rng, 2)) : 1;
   for (int s = 0; s < syllables; ++s) w += std::string(onsets[uniform_below(rng, 20)]) + vowels[uniform_below(rng, 5)];
   w += entity ? endings[uniform_below(rng, 5)] : codas[uniform_below(rng, 8)];
   w[0] = static_cast<char>(w[0] - 'a' + 'A');
@@ -43,8 +44,10 @@ struct Fact {
   std::string sentence() const { return "The " + relation + " of " + entity + " is " + value + "."; }
 };
 
-// k facts about distinct entities with distinct values; fact 0 is the one asked about.
+// k facts about distinct entities with distinct values and distinct relations, so that the
+// question's relation word alone finds its fact (one-token lookup, then a copy).
 std::vector<Fact> draw_facts(std::mt19937_64& rng, int k) {
+  const auto relations = draw_distinct(rng, 5, k);
   std::vector<Fact> facts;
   auto fresh = [&](bool entity) {
     for (;;) {
@@ -58,7 +61,7 @@ std::vector<Fact> draw_facts(std::mt19937_64& rng, int k) {
     Fact f;
     f.entity = fresh(true);
     f.value = fresh(false);
-    f.relation = kRelations[uniform_below(rng, 5)];
+    f.relation = kRelations[relations[static_cast<size_t>(i)]];
     facts.push_back(std::move(f));
   }
   return facts;
@@ -102,7 +105,7 @@ std::vector<Task> generate_arithmetic(const GeneratorOptions& opt) {
 }
 
 std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
-  check_n_k(opt, "--facts", 2, 8);
+  check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "toy-qa", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
     Task t;
@@ -115,7 +118,7 @@ std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
 }
 
 std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
-  check_n_k(opt, "--facts", 2, 8);
+  check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
     const std::string good = "The " + q.asked.relation + " of " + q.asked.entity + " is " + q.answer + ".";

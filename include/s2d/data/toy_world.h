@@ -9,7 +9,8 @@
 //   judge       a toy-qa question and two answers, one true to the facts  -> label "A" | "B"
 //
 // toy-qa's facts are invented and stated in the question itself, so any question can be answered
-// by reading, and no two splits need to share a fact.
+// by reading, and no two splits need to share a fact. Each fact of a question has its own
+// relation (capital, river, mountain, language, currency).
 #pragma once
 
 #include <vector>
@@ -20,7 +21,7 @@ namespace s2d {
 
 // Two numbers of exactly opt.k digits each.
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);
-// opt.k facts per question (>= 2), one of which is asked about.
+// opt.k facts per question (2..5, one per relation), one of which is asked about.
 std::vector<Task> generate_toy_qa(const GeneratorOptions& opt);
 // A judge task per toy-qa question: the true answer and a wrong one, in random order.
 std::vector<Task> generate_toy_judge(const GeneratorOptions& opt);
