@@ -31,16 +31,16 @@ EVAL=(--batch-size 64 --max-new-tokens 160)
 DISTILL=(--model "$MODEL" --epochs 8 --batch-size 16 --lr 1e-3 --warmup-steps 10 --schedule cosine --max-seq-len 256 --overwrite)
 
 # tasks file for this run: the shipped split, cut to DEMO_LIMIT lines when set
-split() {  # split TASK SPLIT -> path
-  local src="$TASKS/$1.$2.jsonl" dst="$OUT/$1/$1.$2.jsonl"
-  mkdir -p "$OUT/$1"
+split() {  # split NAME SPLIT [RUN_DIR] -> path (RUN_DIR defaults to NAME's)
+  local src="$TASKS/$1.$2.jsonl" dst="$OUT/${3:-$1}/$1.$2.jsonl"
+  mkdir -p "$OUT/${3:-$1}"
   if [ -n "${DEMO_LIMIT:-}" ]; then head -n "$DEMO_LIMIT" "$src" > "$dst"; else cp "$src" "$dst"; fi
   echo "$dst"
 }
 
 step() { s2d_log "[$(( (SECONDS - START) / 60 ))m$(( (SECONDS - START) % 60 ))s] $*"; }
 
-# distil_and_eval TASK METHOD SAMPLES FILTER_ARGS... : the four stages for one task
+# run_task TASK METHOD SAMPLES FILTER_ARGS... : the four stages for one task
 run_task() {
   local task="$1" method="$2" samples="$3"; shift 3
   local dir="$OUT/$task" distill test
@@ -74,8 +74,7 @@ for task in $DEMO_TASKS; do
     arithmetic) run_task arithmetic cot 8 --by self-consistency --min-agreement 0.5 ;;
     biased-qa)
       run_task biased-qa s2a 4 --by usc --model "$MODEL"
-      unbiased="$OUT/biased-qa/qa.test.jsonl"
-      if [ -n "${DEMO_LIMIT:-}" ]; then head -n "$DEMO_LIMIT" "$TASKS/qa.test.jsonl" > "$unbiased"; else cp "$TASKS/qa.test.jsonl" "$unbiased"; fi
+      unbiased="$(split qa test biased-qa)"
       step "biased-qa: eval on the same questions without opinions"
       "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method system1 --tasks "$unbiased" --out "$OUT/biased-qa/eval-system1-unbiased"
       "$S2D" eval --model "$OUT/biased-qa/distilled" "${EVAL[@]}" --method system1 --role distilled --tasks "$unbiased" \
