@@ -14,7 +14,7 @@ namespace s2d::cli {
 
 void register_eval(CLI::App& root, Commands& out) {
   auto o = std::make_shared<EvalOptions>();
-  auto lb = std::make_shared<LocalBackendOptions>();
+  auto lb = std::make_shared<BackendFlags>();
   auto compare = std::make_shared<std::vector<std::string>>();
   auto plan = std::make_shared<std::string>();
   auto runs_root = std::make_shared<std::string>();
@@ -59,11 +59,11 @@ void register_eval(CLI::App& root, Commands& out) {
       std::cout << r.markdown << "\nreport: " << o->out_dir << "/report.md, " << o->out_dir << "/report.svg\n";
       return 0;
     }
-    require_flags(*cmd->app, {"--model", "--tasks"});
-    auto backend = make_local_backend(*lb);
+    require_flags(*cmd->app, {"--tasks"});
+    auto backend = make_backend(*cmd->app, *lb);
     o->provenance = {{"command", "s2d eval"}, {"flags", flags_as_json(*cmd->app)}, {"s2d_version", S2D_VERSION},
                      {"backend", backend->describe()},
-                     {"distilled", std::filesystem::exists(lb->model_dir + "/train_config.json") || !lb->adapter_dir.empty()}};
+                     {"distilled", std::filesystem::exists(lb->local.model_dir + "/train_config.json") || !lb->local.adapter_dir.empty()}};
     const auto s = run_eval(*o, *backend);
     std::printf("%s (%s): accuracy %.1f%% on %lld examples, %.1f generated tokens per answer, %.3f s per example\n",
                 s["label"].get<std::string>().c_str(), s["role"].get<std::string>().c_str(), 100 * s["accuracy"].get<double>(),

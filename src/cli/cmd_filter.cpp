@@ -9,7 +9,7 @@ namespace s2d::cli {
 
 void register_filter(CLI::App& root, Commands& out) {
   auto o = std::make_shared<FilterOptions>();
-  auto lb = std::make_shared<LocalBackendOptions>();
+  auto lb = std::make_shared<BackendFlags>();
   auto cmd = add_command(root, out, "filter", "Stage 2: keep self-consistent answers and write SFT examples");
   CLI::App& a = *cmd->app;
   a.footer(
@@ -38,8 +38,7 @@ void register_filter(CLI::App& root, Commands& out) {
     require_flags(*cmd->app, {"--in", "--out"});
     std::unique_ptr<Backend> backend;
     if (o->by == "usc") {
-      require_flags(*cmd->app, {"--model"});
-      backend = make_local_backend(*lb);
+      backend = make_backend(*cmd->app, *lb);
     }
     const FilterSummary s = run_filter(*o, backend.get());
     std::cout << "filter " << o->by << ": kept " << s.kept << " of " << s.inputs << " tasks -> " << o->out_path << "\n";

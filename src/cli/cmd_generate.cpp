@@ -12,7 +12,7 @@ namespace s2d::cli {
 
 void register_generate(CLI::App& root, Commands& out) {
   auto o = std::make_shared<GenerateOptions>();
-  auto lb = std::make_shared<LocalBackendOptions>();
+  auto lb = std::make_shared<BackendFlags>();
   auto cmd = add_command(root, out, "generate",
                          "Stage 1: run a method over tasks and write sample records (JSONL, resumable)");
   CLI::App& a = *cmd->app;
@@ -21,6 +21,7 @@ void register_generate(CLI::App& root, Commands& out) {
       "  s2d generate --model M --tasks tasks.jsonl --out samples.jsonl --method rar2 --samples 8 --temperature 0.7\n"
       "  s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap\n"
       "  s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32\n"
+      "  S2D_API_KEY=... s2d generate --endpoint http://vllm:8000/v1 --concurrency 32 --tasks t.jsonl --out s.jsonl --method cot\n"
       "A rerun with the same --out skips finished samples and redoes a torn last line.");
   add_backend_flags(a, *lb, "Model directory (HF layout: config.json, safetensors, tokenizer.model)");
   a.add_option("--tasks", o->tasks_path, "Task JSONL (see 's2d data')");
@@ -41,10 +42,9 @@ void register_generate(CLI::App& root, Commands& out) {
   a.add_option("--max-new-tokens", o->sampling.max_new_tokens, "Tokens per sample at most")->capture_default_str();
   a.add_option("--stop", o->sampling.stop, "Stop strings (repeatable); matched across token boundaries");
   cmd->run = [o, lb, cmd] {
-    require_flags(*cmd->app, {"--model"});
     if (o->prompt.empty()) require_flags(*cmd->app, {"--tasks", "--out"});
     validate_sampling(o->sampling);  // before the model loads: bad flags fail fast
-    auto backend = make_local_backend(*lb);
+    auto backend = make_backend(*cmd->app, *lb);
     o->provenance = {{"command", "s2d generate"}, {"flags", flags_as_json(*cmd->app)}, {"s2d_version", S2D_VERSION}};
     log::info("model: " + backend->describe());
     const auto sum = run_generate(*o, *backend, [&](const nlohmann::json& rec) {

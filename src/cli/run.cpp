@@ -35,6 +35,7 @@ int run(int argc, char** argv) {
   register_inspect(root, commands);
   register_model(root, commands);
   register_merge(root, commands);
+  register_serve(root, commands);
 
   try {
     root.parse(argc, argv);

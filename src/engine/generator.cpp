@@ -97,7 +97,7 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
       return "stop";
     s.tokens.push_back(static_cast<int>(token));
     ++generated_tokens_;
-    if (!r.sampling.stop.empty()) {  // decode and look for a stop string in the new tail only
+    if (!r.sampling.stop.empty() || r.on_text) {  // decode; look for a stop string in the new tail only
       const size_t old_len = s.text.size();
       s.text = text_of(s.tokens);
       const size_t from = old_len > s.max_stop ? old_len - s.max_stop : 0;
@@ -107,6 +107,7 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
         s.text.resize(cut);
         return "stop";
       }
+      if (r.on_text) r.on_text(r.samples[static_cast<size_t>(s.sample_pos)], s.text);
     }
     // The token just accepted is fed at column s.len next step, which must exist.
     if (static_cast<int64_t>(s.tokens.size()) >= r.sampling.max_new_tokens || s.len >= capacity) return "length";
@@ -119,7 +120,7 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
     GenSample out;
     out.sample = r.samples[static_cast<size_t>(s.sample_pos)];
     out.tokens = std::move(s.tokens);
-    out.text = r.sampling.stop.empty() ? text_of(out.tokens) : std::move(s.text);
+    out.text = r.sampling.stop.empty() && !r.on_text ? text_of(out.tokens) : std::move(s.text);
     out.finish_reason = reason;
     RequestState& st = states[s.req];
     st.result.samples.push_back(std::move(out));

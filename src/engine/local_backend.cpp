@@ -70,6 +70,7 @@ class LocalBackend : public Backend {
       }
       g.samples = r.samples;
       g.stop_ids = template_.stop_ids(tok);
+      g.on_text = r.on_text;
       gen.push_back(std::move(g));
     }
     engine_.run(gen, [&](GenResult&& res) {

@@ -14,6 +14,7 @@ void register_eval(CLI::App& root, Commands& out);
 void register_inspect(CLI::App& root, Commands& out);
 void register_model(CLI::App& root, Commands& out);
 void register_merge(CLI::App& root, Commands& out);
+void register_serve(CLI::App& root, Commands& out);
 
 // The whole program: parse, run, map errors to exit codes (0 ok, 1 runtime, 2 usage/bad input).
 int run(int argc, char** argv);

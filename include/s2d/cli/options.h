@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "s2d/api/http_backend.h"
 #include "s2d/engine/local_backend.h"
 
 namespace s2d::cli {
@@ -31,9 +32,18 @@ std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std:
 // Unknown keys and values of the wrong type are InputErrors naming the file and key.
 void apply_config(CLI::App& cmd, const std::string& path);
 
-// The flags of the in-process model backend, shared by generate, filter (usc) and eval:
-// --model, --adapter, --chat-template, --device, --dtype, --batch-size.
-void add_backend_flags(CLI::App& cmd, LocalBackendOptions& o, const std::string& model_help);
+// Where completions come from, shared by generate, filter (usc) and eval: the in-process model
+// (--model, --adapter, --chat-template, --device, --dtype, --batch-size) or an OpenAI-compatible
+// server (--endpoint, --model-name, --concurrency, --request-timeout, --max-retries, --tokenizer).
+// The in-process model's flags alone (s2d serve).
+void add_model_flags(CLI::App& cmd, LocalBackendOptions& o, const std::string& model_help);
+struct BackendFlags {
+  LocalBackendOptions local;
+  api::HttpBackendOptions http;
+};
+void add_backend_flags(CLI::App& cmd, BackendFlags& f, const std::string& model_help);
+// The backend the flags name; InputError when both or neither of --model and --endpoint are given.
+std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f);
 
 // The flags that have values (from the command line or --config), for provenance records.
 nlohmann::json flags_as_json(const CLI::App& cmd);

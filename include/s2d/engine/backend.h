@@ -1,6 +1,6 @@
 // The backend interface every method talks to: chat or completion requests in, completions with
-// token usage out. Implementations: the in-process engine (local_backend.h) and, later, any
-// OpenAI-compatible HTTP server. This header is torch-free.
+// token usage out. Implementations: the in-process engine (local_backend.h) and any OpenAI-compatible
+// HTTP server (api/http_backend.h). This header is torch-free.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,9 @@ struct CompletionRequest {
   SamplingParams sampling;
   std::vector<int> samples = {0};  // which sample indices to produce; they share one prefill
   std::string tag;  // "task-id|step[|swap]" from the method runner: for logs and per-task teachers
+  // Streaming: called (on the backend's thread) with a sample's whole decoded text so far, after
+  // every generated token. Unset for batch work: decoding each step costs time.
+  std::function<void(int sample, const std::string& text)> on_text;
 };
 
 struct Completion {
@@ -53,6 +56,9 @@ struct CompletionResult {
   std::vector<Completion> choices;  // one per requested sample, in request order
   int64_t prompt_tokens = 0;
   double seconds = 0;  // from the request's prefill to its last sample's end
+  // Who counted the tokens: "" = the engine itself (exact), "usage" = the server's usage field,
+  // "local-tokenizer" = counted here because the server sent no usage (approximate for chat).
+  std::string token_source;
 };
 
 class Backend {

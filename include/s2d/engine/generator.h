@@ -39,6 +39,7 @@ struct GenRequest {
   SamplingParams sampling;  // max_new_tokens already fits the context
   std::vector<int> samples = {0};
   std::vector<int> stop_ids;  // token ids that end a sample (EOS, <|im_end|>)
+  std::function<void(int sample, const std::string& text)> on_text;  // streaming, see CompletionRequest
 };
 
 struct GenSample {

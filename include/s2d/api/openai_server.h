@@ -1,0 +1,32 @@
+// `s2d serve`: an OpenAI-compatible HTTP server over a Backend (usually the in-process engine).
+// Routes: GET /v1/models, POST /v1/completions and /v1/chat/completions (non-streaming, or SSE
+// with "stream": true), GET /health. Concurrent requests are batched through the engine
+// (request_batcher.h). Errors are OpenAI-style JSON (status policy in openai_schema.h).
+// The header is httplib-free.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+
+#include "s2d/api/openai_schema.h"
+#include "s2d/engine/backend.h"
+
+namespace s2d::api {
+
+struct ServeOptions {
+  std::string host = "127.0.0.1";  // loopback unless asked otherwise
+  int port = 8000;                 // 0: any free port (printed)
+  std::string api_key;             // non-empty: "Authorization: Bearer KEY" required (401 otherwise)
+  ServerLimits limits;
+  size_t max_body_bytes = 1 << 20;  // larger bodies get 413
+  int threads = 128;                // connections served at once (keep-alive holds one each)
+  size_t max_batch = 64;            // requests per engine batch
+};
+
+// Serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight and
+// returns. `on_listening(port)` is called once the socket is bound. InputError when the address
+// cannot be bound.
+void serve_openai(Backend& backend, const ServeOptions& opts, const std::function<void(int port)>& on_listening);
+
+}  // namespace s2d::api

@@ -1,0 +1,63 @@
+// Feeds one Backend from many threads (the HTTP server's handlers): requests queue up, and one
+// engine thread runs everything queued as one batch (up to max_batch), so concurrent clients share
+// decode steps. Requests arriving while a batch runs go into the next one (dynamic batching; the
+// engine batches continuously within a run).
+// A batch that fails is retried one request at a time, so one bad request (say, a prompt longer
+// than the context) fails alone.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "s2d/engine/backend.h"
+
+namespace s2d::api {
+
+// One queued request and, once done, its result or error. `partial` holds each sample's text so
+// far when the request streams; `version` grows on every change, for waiters.
+struct Job {
+  CompletionRequest request;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  CompletionResult result;
+  std::exception_ptr error;
+  std::vector<std::string> partial;  // [n samples]
+  uint64_t version = 0;
+
+  // Blocks until done; returns the result or rethrows the error.
+  CompletionResult wait();
+};
+
+class RequestBatcher {
+ public:
+  RequestBatcher(Backend& backend, size_t max_batch);
+  ~RequestBatcher();  // shutdown()
+  // Queues a request; with `stream`, job->partial follows the text as it is generated.
+  std::shared_ptr<Job> submit(CompletionRequest request, bool stream);
+  // Runs what is queued, then stops the engine thread. Idempotent.
+  void shutdown();
+  int64_t batches_run() const;
+
+ private:
+  void loop();
+  void run_batch(const std::vector<std::shared_ptr<Job>>& jobs);
+
+  Backend& backend_;
+  size_t max_batch_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  int64_t batches_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace s2d::api

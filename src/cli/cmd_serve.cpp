@@ -1,0 +1,50 @@
+// `s2d serve`: the model behind an OpenAI-compatible HTTP API (api/openai_server.h does the work).
+#include <filesystem>
+#include <iostream>
+
+#include "s2d/api/openai_server.h"
+#include "s2d/cli/commands.h"
+#include "s2d/util/log.h"
+
+namespace s2d::cli {
+
+void register_serve(CLI::App& root, Commands& out) {
+  auto lb = std::make_shared<LocalBackendOptions>();
+  auto o = std::make_shared<api::ServeOptions>();
+  auto cmd = add_command(root, out, "serve", "Serve a model (e.g. a distilled one) over the OpenAI API: chat, completions, streaming");
+  CLI::App& a = *cmd->app;
+  a.footer(
+      "Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions (\"stream\": true for SSE), GET /health.\n"
+      "Examples:\n"
+      "  s2d serve --model runs/distilled --port 8000\n"
+      "  s2d serve --model base --adapter runs/lora --api-key \"$KEY\" --host 0.0.0.0\n"
+      "  curl localhost:8000/v1/chat/completions -d '{\"model\":\"distilled\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}'\n"
+      "Any OpenAI client works: OpenAI(base_url=\"http://localhost:8000/v1\", api_key=KEY or \"none\").\n"
+      "SIGTERM or Ctrl-C: stops accepting, finishes the requests in flight, exits 0.");
+  add_model_flags(a, *lb, "Model directory to serve");
+  a.add_option("--host", o->host, "Address to bind (loopback by default; 0.0.0.0 exposes it)")->capture_default_str();
+  a.add_option("--port", o->port, "Port (0: any free port, printed)")->capture_default_str();
+  a.add_option("--api-key", o->api_key, "Require \"Authorization: Bearer KEY\" (401 otherwise)");
+  a.add_option("--served-model-name", o->limits.served_model, "Name in /v1/models and requests (default: the model folder's name)");
+  a.add_option("--max-tokens", o->limits.max_tokens_cap, "Largest max_tokens a request may ask for (more: 422)")->capture_default_str();
+  a.add_option("--max-n", o->limits.max_n, "Largest n (choices per request)")->capture_default_str();
+  a.add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (more: 413)")->capture_default_str();
+  a.add_option("--max-batch", o->max_batch, "Requests run together in one engine batch")->capture_default_str();
+  a.add_option("--threads", o->threads, "Connections served at once")->capture_default_str();
+  cmd->run = [lb, o, cmd] {
+    require_flags(*cmd->app, {"--model"});
+    if (o->limits.served_model.empty())
+      o->limits.served_model = std::filesystem::path(lb->model_dir).lexically_normal().filename().string();
+    if (o->limits.served_model.empty()) o->limits.served_model = std::filesystem::path(lb->model_dir).parent_path().filename().string();
+    auto backend = make_local_backend(*lb);
+    log::info("model: " + backend->describe());
+    api::serve_openai(*backend, *o, [&](int port) {
+      std::cout << "s2d serve: listening on http://" << o->host << ":" << port << "/v1 (model '" << o->limits.served_model
+                << "'" << (o->api_key.empty() ? "" : ", API key required") << ")" << std::endl;
+    });
+    log::info("server stopped");
+    return 0;
+  };
+}
+
+}  // namespace s2d::cli
