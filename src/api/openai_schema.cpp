@@ -152,6 +152,10 @@ ParsedRequest parse_request(Route route, const std::string& body_text, const Ser
   } else {
     s.seed = random_seed;
   }
+  if (body.contains("ignore_eos") && !body["ignore_eos"].is_null()) {  // vLLM's extension, for benchmarks
+    if (!body["ignore_eos"].is_boolean()) bad_field("ignore_eos", "true or false", body["ignore_eos"]);
+    s.ignore_eos = body["ignore_eos"].get<bool>();
+  }
   const int64_t n = integer_in(body, "n", 1, 1, limits.max_n);
   r.samples.clear();
   for (int i = 0; i < n; ++i) r.samples.push_back(i);

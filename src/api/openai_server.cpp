@@ -50,7 +50,7 @@ std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
 
 class OpenAiServer {
  public:
-  OpenAiServer(Backend& backend, const ServeOptions& o) : o_(o), batcher_(backend, o.max_batch), rng_(std::random_device{}()) {
+  OpenAiServer(Backend& backend, const ServeOptions& o) : o_(o), batcher_(backend, o.max_batch, std::chrono::milliseconds(o.batch_window_ms)), rng_(std::random_device{}()) {
     const int threads = o_.threads < 1 ? 1 : o_.threads;
     svr_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     svr_.set_payload_max_length(o_.max_body_bytes);

@@ -9,8 +9,8 @@ CompletionResult Job::wait() {
   return result;
 }
 
-RequestBatcher::RequestBatcher(Backend& backend, size_t max_batch)
-    : backend_(backend), max_batch_(max_batch < 1 ? 1 : max_batch), thread_([this] { loop(); }) {}
+RequestBatcher::RequestBatcher(Backend& backend, size_t max_batch, std::chrono::milliseconds window)
+    : backend_(backend), max_batch_(max_batch < 1 ? 1 : max_batch), window_(window), thread_([this] { loop(); }) {}
 
 RequestBatcher::~RequestBatcher() { shutdown(); }
 
@@ -61,6 +61,8 @@ void RequestBatcher::loop() {
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait(lk, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) return;  // stopping, nothing left
+      if (window_.count() > 0 && queue_.size() < max_batch_)
+        cv_.wait_for(lk, window_, [&] { return queue_.size() >= max_batch_ || stopping_; });
       while (!queue_.empty() && batch.size() < max_batch_) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();

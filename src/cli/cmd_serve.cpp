@@ -26,10 +26,12 @@ void register_serve(CLI::App& root, Commands& out) {
   a.add_option("--port", o->port, "Port (0: any free port, printed)")->capture_default_str();
   a.add_option("--api-key", o->api_key, "Require \"Authorization: Bearer KEY\" (401 otherwise)");
   a.add_option("--served-model-name", o->limits.served_model, "Name in /v1/models and requests (default: the model folder's name)");
-  a.add_option("--max-tokens", o->limits.max_tokens_cap, "Largest max_tokens a request may ask for (more: 422)")->capture_default_str();
+  a.add_option("--max-tokens", o->limits.max_tokens_cap, "Largest max_tokens a request may ask for (more: 422; default: the model's context)");
   a.add_option("--max-n", o->limits.max_n, "Largest n (choices per request)")->capture_default_str();
   a.add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (more: 413)")->capture_default_str();
   a.add_option("--max-batch", o->max_batch, "Requests run together in one engine batch")->capture_default_str();
+  a.add_option("--batch-window-ms", o->batch_window_ms, "An idle engine waits this long for more requests to batch")
+      ->capture_default_str();
   a.add_option("--threads", o->threads, "Connections served at once")->capture_default_str();
   cmd->run = [lb, o, cmd] {
     require_flags(*cmd->app, {"--model"});
@@ -38,6 +40,8 @@ void register_serve(CLI::App& root, Commands& out) {
     if (o->limits.served_model.empty()) o->limits.served_model = std::filesystem::path(lb->model_dir).parent_path().filename().string();
     auto backend = make_local_backend(*lb);
     log::info("model: " + backend->describe());
+    if (cmd->app->get_option("--max-tokens")->count() == 0 && backend->context_length() > 0)
+      o->limits.max_tokens_cap = backend->context_length();
     api::serve_openai(*backend, *o, [&](int port) {
       std::cout << "s2d serve: listening on http://" << o->host << ":" << port << "/v1 (model '" << o->limits.served_model
                 << "'" << (o->api_key.empty() ? "" : ", API key required") << ")" << std::endl;

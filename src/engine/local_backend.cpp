@@ -86,6 +86,7 @@ class LocalBackend : public Backend {
 
   std::string describe() const override { return desc_; }
   int64_t generated_tokens() const override { return engine_.generated_tokens(); }
+  int64_t context_length() const override { return bundle_.config.max_context(); }
 
  private:
   std::string resolve_template(const LocalBackendOptions& o) {

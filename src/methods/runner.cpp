@@ -79,6 +79,7 @@ std::vector<CallOutput> run_step(const std::string& step_name, const std::vector
         out[c].step = {{"name", step_name},           {"prompt", calls[c].prompt},
                        {"output", ch.text},           {"prompt_tokens", res.prompt_tokens},
                        {"generated_tokens", ch.generated_tokens}, {"finish_reason", ch.finish_reason}};
+        if (res.token_source == "local-tokenizer") out[c].step["token_source"] = res.token_source;  // approximate counts
       }
     }
   });

@@ -89,6 +89,7 @@ nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
   std::string lines;
   int64_t correct = 0, gen_tokens = 0, prompt_tokens = 0, answers = 0, consistent = 0, swapped_pairs = 0;
   int64_t non_tie = 0, non_tie_correct = 0;
+  bool counted_locally = false;  // an HTTP teacher sent no usage: token counts are s2d's estimate
   for (size_t i = 0; i < tasks.size(); ++i) {
     const Task& t = tasks[i];
     const auto& recs = by_task[{t.id, false}];
@@ -107,6 +108,8 @@ nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
     for (const auto& r : recs) {
       task_gen += r["tokens"]["generated"].get<int64_t>();
       task_prompt += r["tokens"]["prompt"].get<int64_t>();
+      if (r.contains("steps"))
+        for (const auto& st : r["steps"]) counted_locally = counted_locally || st.contains("token_source");
     }
     gen_tokens += task_gen;
     prompt_tokens += task_prompt;
@@ -152,6 +155,7 @@ nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
       {"seconds", seconds},
       {"seconds_per_example", seconds / n},
       {"provenance", o.provenance}};
+  if (counted_locally) summary["token_source"] = "local-tokenizer";
   if (any_judge) {
     // Agreement with humans counted two ways: over every example (tie is a label like A and B), and
     // over the examples humans did not call a tie, as the MT-bench analyses report both.

@@ -41,6 +41,7 @@ TEST(OpenAiSchema, CompletionsDefaultToSixteenTokensAndTheServedModel) {
   EXPECT_EQ(*p.request.prompt, "Once");
   EXPECT_EQ(p.request.sampling.max_new_tokens, 16);
   EXPECT_EQ(p.request.sampling.seed, 7u);  // no seed: the server's random one
+  EXPECT_FALSE(p.request.sampling.ignore_eos);
   EXPECT_EQ(p.model, "toy");
   EXPECT_TRUE(p.stream);
   EXPECT_TRUE(p.include_usage);
@@ -66,6 +67,7 @@ TEST(OpenAiSchema, EachBadRequestGetsItsStatusAndParam) {
   EXPECT_EQ(error_of(Route::Completions, R"({"prompt": "a", "stop": [""]})"), E(422, "stop"));
   EXPECT_EQ(error_of(Route::Completions, R"({"prompt": "a", "stream": "yes"})"), E(422, "stream"));
   EXPECT_EQ(error_of(Route::Completions, R"({"prompt": "a", "model": "gpt-4"})"), E(404, "model"));
+  EXPECT_EQ(error_of(Route::Completions, R"({"prompt": "a", "ignore_eos": 1})"), E(422, "ignore_eos"));
   EXPECT_EQ(error_of(Route::Completions, R"({"prompt": "a", "max_tokens": 100})"), E(0, ""));
 }
 

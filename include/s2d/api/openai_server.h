@@ -22,6 +22,7 @@ struct ServeOptions {
   size_t max_body_bytes = 1 << 20;  // larger bodies get 413
   int threads = 128;                // connections served at once (keep-alive holds one each)
   size_t max_batch = 64;            // requests per engine batch
+  int batch_window_ms = 5;          // an idle engine waits this long for more requests to batch
 };
 
 // Serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight and

@@ -71,6 +71,8 @@ class Backend {
   virtual std::string describe() const = 0;
   // Tokens generated since construction (for progress lines).
   virtual int64_t generated_tokens() const = 0;
+  // The model's context in tokens, or 0 when the backend cannot tell (a remote server).
+  virtual int64_t context_length() const { return 0; }
 };
 
 }  // namespace s2d

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Serving throughput: `s2d serve` under C concurrent HTTP clients against the same work done
+# in-process by s2d's engine (no HTTP) and by HF transformers generate(), on the random ~21M
+# Llama of generate.sh, on the CPU: C prompts of 32 tokens (the same ids for all three), 128 new
+# tokens each, greedy, every row the full length. The serve/in-process ratio is the price of
+# HTTP, JSON and the request batcher. Writes build/bench/serve/results.md.
+# Usage: scripts/bench/serve.sh [clients ...]   (default: 1 8 32)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
+s2d_bootstrap >/dev/null
+PY="$S2D_VENV/bin/python"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+G="$BUILD_DIR/bench/generate" W="$BUILD_DIR/bench/serve"
+mkdir -p "$G" "$W"
+export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1
+CONFIG='{"vocab_size": 32000, "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 6,
+         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 512,
+         "initializer_range": 0.2}'
+[ -f "$G/model/config.json" ] || "$PY" "$HERE/hf_generate.py" make --out "$G/model" --config "$CONFIG"
+"$PY" "$HERE/serve_clients.py" prompts --tokenizer "$G/model/tokenizer.model" --out "$W/prompts.json" --n 32 --len 32
+CLIENTS=("${@:-1 8 32}")
+SERVER_PID=""
+trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
+{
+  echo "# serve benchmark: $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
+  echo
+  echo "| clients = batch | s2d serve tok/s | s2d in-process tok/s | HF tok/s | serve / in-process | serve / HF |"
+  echo "|---|---|---|---|---|---|"
+  for C in ${CLIENTS[*]}; do
+    "$BUILD_DIR/src/s2d" --log-level warn serve --model "$G/model" --chat-template plain --device cpu --dtype fp32 \
+      --batch-size "$C" --port 0 --served-model-name model > "$W/serve.out" 2> "$W/serve.err" &
+    SERVER_PID=$!
+    for _ in $(seq 1 600); do grep -q "listening on" "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
+    URL="http://$(grep -o '127.0.0.1:[0-9]*' "$W/serve.out")/v1"
+    serve=$("$PY" "$HERE/serve_clients.py" load --url "$URL" --prompts "$W/prompts.json" --clients "$C" --new-tokens 128)
+    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+    local_run=$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$G/model" --tokenizer "$G/model/tokenizer.model" \
+      --prompts "$W/prompts.json" --batch "$C" --new-tokens 128 --device cpu --dtype fp32)
+    hf=$("$PY" "$HERE/hf_generate.py" run --model "$G/model" --prompts "$W/prompts.json" --batch "$C" --new-tokens 128 \
+      --device cpu --dtype fp32)
+    "$PY" - "$serve" "$local_run" "$hf" <<'PY'
+import json, sys
+s, l, h = (json.loads(a) for a in sys.argv[1:4])
+print(f"| {s['clients']} | {s['tok_s']:.0f} | {l['tok_s']:.0f} | {h['tok_s']:.0f} | {s['tok_s'] / l['tok_s']:.2f}x | "
+      f"{s['tok_s'] / h['tok_s']:.2f}x |")
+PY
+  done
+} | tee "$W/results.md"
