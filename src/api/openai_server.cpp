@@ -79,6 +79,12 @@ class OpenAiServer {
                                                    : "HTTP " + std::to_string(res.status);
       reply_error(res, ApiError(res.status, what));
     });
+    // Access log at debug level (-v): method, path, status, body size. Never headers: they hold the key.
+    svr_.set_logger([](const httplib::Request& req, const httplib::Response& res) {
+      if (log::enabled(log::Level::debug))
+        log::debug(req.method + " " + req.path + " " + std::to_string(res.status) + " (" + std::to_string(req.body.size()) +
+                   " bytes in)");
+    });
     svr_.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
       reply_error(res, api_error_of(ep));
     });
