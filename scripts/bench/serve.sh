@@ -3,7 +3,9 @@
 # in-process by s2d's engine (no HTTP) and by HF transformers generate(), on the random ~21M
 # Llama of generate.sh, on the CPU: C prompts of 32 tokens (the same ids for all three), 128 new
 # tokens each, greedy, every row the full length. The serve/in-process ratio is the price of
-# HTTP, JSON and the request batcher. Writes build/bench/serve/results.md.
+# HTTP, JSON and the request batcher. Then latency: 7 short requests (16 tokens) sent while a long
+# one (384 tokens) runs, against the same requests alone (about 1x when newcomers join the running
+# batch). Writes build/bench/serve/results.md.
 # Usage: scripts/bench/serve.sh [clients ...]   (default: 1 8 32)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
@@ -45,4 +47,20 @@ print(f"| {s['clients']} | {s['tok_s']:.0f} | {l['tok_s']:.0f} | {h['tok_s']:.0f
       f"{s['tok_s'] / h['tok_s']:.2f}x |")
 PY
   done
+  echo
+  "$BUILD_DIR/src/s2d" --log-level warn serve --model "$G/model" --chat-template plain --device cpu --dtype fp32 \
+    --batch-size 8 --port 0 --served-model-name model > "$W/serve.out" 2> "$W/serve.err" &
+  SERVER_PID=$!
+  for _ in $(seq 1 600); do grep -q "listening on" "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
+  URL="http://$(grep -o '127.0.0.1:[0-9]*' "$W/serve.out")/v1"
+  mixed=$("$PY" "$HERE/serve_clients.py" mixed --url "$URL" --prompts "$W/prompts.json")
+  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+  "$PY" - "$mixed" <<'PY'
+import json, sys
+m = json.loads(sys.argv[1])
+print("| short requests (16 tokens) | alone | while a 384-token request runs | slowdown | the long request took |")
+print("|---|---|---|---|---|")
+print(f"| {m['short_clients']} at once | {m['short_alone_s']:.2f} s | {m['short_during_long_s']:.2f} s | "
+      f"{m['slowdown']:.2f}x | {m['long_s']:.2f} s |")
+PY
 } | tee "$W/results.md"

@@ -8,6 +8,10 @@
   load --url URL --prompts FILE --clients C --new-tokens N [--rounds R]
       C clients at once, each one /v1/completions request (greedy, ignore_eos, max_tokens N) on
       its own keep-alive connection; the best of R rounds. Prints one JSON line.
+  mixed --url URL --prompts FILE [--short-clients K]
+      Latency of short requests (16 tokens) sent while a long one (384 tokens) runs, against the
+      same short requests alone: about 1x when they join the running batch, far more when they
+      wait for it. Prints one JSON line.
 """
 import argparse
 import http.client
@@ -71,6 +75,46 @@ def load(args):
                       "seconds": seconds, "tokens": tokens, "tok_s": tokens / seconds}))
 
 
+def complete(url, text, max_tokens, model):
+    """One greedy /v1/completions request; returns its latency in seconds."""
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+    body = json.dumps({"model": model, "prompt": text, "max_tokens": max_tokens, "temperature": 0, "ignore_eos": True})
+    t0 = time.perf_counter()
+    conn.request("POST", url.path + "/completions", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    assert r.status == 200, r.read()
+    r.read()
+    conn.close()
+    return time.perf_counter() - t0
+
+
+def mixed(args):
+    url = urllib.parse.urlparse(args.url)
+    texts = json.load(open(args.prompts))["texts"]
+    shorts = texts[1: 1 + args.short_clients]
+
+    def short_latencies():
+        lat = [0.0] * len(shorts)
+        threads = [threading.Thread(target=lambda i=i: lat.__setitem__(i, complete(url, shorts[i], 16, args.model)))
+                   for i in range(len(shorts))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return sum(lat) / len(lat)
+
+    short_latencies()  # warm-up
+    alone = min(short_latencies() for _ in range(3))
+    long_latency = [0.0]
+    long_thread = threading.Thread(target=lambda: long_latency.__setitem__(0, complete(url, texts[0], 384, args.model)))
+    long_thread.start()
+    time.sleep(0.3)  # the long request is decoding by now
+    during = short_latencies()
+    long_thread.join()
+    print(json.dumps({"short_clients": len(shorts), "short_alone_s": alone, "short_during_long_s": during,
+                      "long_s": long_latency[0], "slowdown": during / alone}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -86,8 +130,13 @@ def main():
     ld.add_argument("--clients", type=int, default=32)
     ld.add_argument("--new-tokens", type=int, default=128)
     ld.add_argument("--rounds", type=int, default=3)
+    mx = sub.add_parser("mixed")
+    mx.add_argument("--url", required=True)
+    mx.add_argument("--model", default="model")
+    mx.add_argument("--prompts", required=True)
+    mx.add_argument("--short-clients", type=int, default=7)
     args = ap.parse_args()
-    {"prompts": prompts, "load": load}[args.cmd](args)
+    {"prompts": prompts, "load": load, "mixed": mixed}[args.cmd](args)
 
 
 if __name__ == "__main__":

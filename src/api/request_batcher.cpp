@@ -85,20 +85,38 @@ void finish(Job& job, CompletionResult* result, std::exception_ptr error) {
 }
 }  // namespace
 
-void RequestBatcher::run_batch(const std::vector<std::shared_ptr<Job>>& jobs) {
-  // Request ids inside a batch are positions, so results map back whatever the client sent.
-  std::vector<CompletionRequest> reqs;
-  reqs.reserve(jobs.size());
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    reqs.push_back(jobs[i]->request);
-    reqs.back().id = std::to_string(i);
-  }
+void RequestBatcher::run_batch(const std::vector<std::shared_ptr<Job>>& first) {
+  // Jobs of this run: `first`, then those that join while it runs. Request ids are positions
+  // here, so results map back whatever ids the clients sent.
+  std::deque<std::shared_ptr<Job>> jobs;
+  auto as_requests = [&](const std::vector<std::shared_ptr<Job>>& add) {
+    std::vector<CompletionRequest> reqs;
+    for (const auto& j : add) {
+      reqs.push_back(j->request);
+      reqs.back().id = std::to_string(jobs.size());
+      jobs.push_back(j);
+    }
+    return reqs;
+  };
+  const std::vector<CompletionRequest> reqs = as_requests(first);
+  // Whatever queued up meanwhile joins the running batch (the engine admits it between steps).
+  Backend::Intake intake = [&] {
+    std::vector<std::shared_ptr<Job>> add;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      while (!queue_.empty() && add.size() < max_batch_) {
+        add.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    return as_requests(add);
+  };
   try {
-    backend_.complete(reqs, [&](CompletionResult&& r) {
+    backend_.complete_open(reqs, [&](CompletionResult&& r) {
       const size_t i = std::stoul(r.id);
       r.id = jobs[i]->request.id;
       finish(*jobs[i], &r, nullptr);
-    });
+    }, intake);
   } catch (...) {
     if (jobs.size() == 1) {
       finish(*jobs[0], nullptr, std::current_exception());
@@ -110,8 +128,17 @@ void RequestBatcher::run_batch(const std::vector<std::shared_ptr<Job>>& jobs) {
         std::lock_guard<std::mutex> lk(j->mu);
         done = j->done;
       }
-      if (!done) run_batch({j});
+      if (!done) run_alone(j);
     }
+  }
+}
+
+void RequestBatcher::run_alone(const std::shared_ptr<Job>& job) {
+  CompletionRequest r = job->request;
+  try {
+    backend_.complete({r}, [&](CompletionResult&& res) { finish(*job, &res, nullptr); });
+  } catch (...) {
+    finish(*job, nullptr, std::current_exception());
   }
 }
 

@@ -22,6 +22,13 @@ void validate_sampling(const SamplingParams& p) {
     if (s.empty()) throw_input("empty stop string", {.field = "--stop", .expected = "non-empty strings"});
 }
 
+void Backend::complete_open(const std::vector<CompletionRequest>& requests,
+                            const std::function<void(CompletionResult&&)>& on_result, const Intake& more) {
+  complete(requests, on_result);
+  if (!more) return;
+  for (auto extra = more(); !extra.empty(); extra = more()) complete(extra, on_result);
+}
+
 uint64_t task_seed(uint64_t run_seed, const std::string& id) { return sample_seed(run_seed ^ fnv1a(id), -1); }
 
 uint64_t sample_seed(uint64_t request_seed, int index) {

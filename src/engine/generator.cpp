@@ -50,8 +50,11 @@ Generator::Generator(const LlamaModel& model, const Tokenizer& tokenizer, Engine
   if (opts_.batch_size < 1) throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
 }
 
-void Generator::run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done) {
-  if (requests.empty()) return;
+void Generator::run(const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
+                    const RequestSource& more) {
+  if (initial.empty()) return;
+  // Requests of this run: the initial ones, then any `more` hands over (a deque: stable references).
+  std::deque<GenRequest> requests(initial.begin(), initial.end());
   c10::InferenceMode inference;
   const ModelConfig& cfg = model_.config();
   const auto opts = model_.options();
@@ -63,19 +66,34 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
     capacity = std::max<int64_t>(capacity, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
   }
   capacity = std::min(capacity, cfg.max_context());
-  const int64_t n_slots = std::max<int64_t>(1, std::min(opts_.batch_size, total_samples));
+  // With a source, later requests need slots too: all of them.
+  const int64_t n_slots = more ? opts_.batch_size : std::max<int64_t>(1, std::min(opts_.batch_size, total_samples));
   const bool narrow = opts_.width == EngineOptions::Width::Narrow ||
                       (opts_.width == EngineOptions::Width::Auto && !opts.device().is_cuda());
   KVCache cache(cfg, n_slots, capacity, opts);
 
   std::vector<Slot> slots(static_cast<size_t>(n_slots));
-  std::vector<RequestState> states(requests.size());
+  std::deque<RequestState> states;
   std::deque<size_t> waiting;
-  for (size_t i = 0; i < requests.size(); ++i) {
+  auto enqueue = [&](size_t i) {
+    states.emplace_back();
     states[i].result.index = i;
     states[i].remaining = static_cast<int>(requests[i].samples.size());
     if (states[i].remaining > 0) waiting.push_back(i);
-  }
+  };
+  for (size_t i = 0; i < requests.size(); ++i) enqueue(i);
+  // Takes what the source has (each request must fit `capacity`); false when it had nothing.
+  auto pull = [&]() {
+    if (!more) return false;
+    std::vector<GenRequest> extra = more(capacity);
+    for (auto& r : extra) {
+      if (static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens > capacity)
+        throw_runtime("a joining request does not fit the run's cache", {.expected = "<= " + std::to_string(capacity) + " columns"});
+      requests.push_back(std::move(r));
+      enqueue(requests.size() - 1);
+    }
+    return !extra.empty();
+  };
   std::deque<Prefilled> prefilled;
 
   // Text of generated ids. Models often have more embedding rows than tokenizer pieces (padded
@@ -200,6 +218,9 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
   };
 
   while (true) {
+    if (more && waiting.empty() && prefilled.empty() &&
+        std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return !s.busy; }))
+      pull();  // requests that arrived meanwhile join this run
     admit();
     int64_t hi = 0, width = 0;
     for (size_t si = 0; si < slots.size(); ++si)
@@ -208,7 +229,7 @@ void Generator::run(const std::vector<GenRequest>& requests, const std::function
         width = std::max(width, slots[si].len + 1);
       }
     if (hi == 0) {
-      if (waiting.empty() && prefilled.empty()) break;
+      if (waiting.empty() && prefilled.empty() && !pull()) break;
       continue;
     }
     // Busy slots below `hi` decode together; idle ones in that range feed a dummy token at column 0.

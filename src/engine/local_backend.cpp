@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <deque>
+
 #include "s2d/engine/generator.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
@@ -35,53 +37,53 @@ class LocalBackend : public Backend {
 
   void complete(const std::vector<CompletionRequest>& requests,
                 const std::function<void(CompletionResult&&)>& on_result) override {
-    const Tokenizer& tok = *bundle_.tokenizer;
-    const int64_t ctx = bundle_.config.max_context();
-    std::vector<GenRequest> gen;
-    gen.reserve(requests.size());
-    for (const auto& r : requests) {
-      validate_sampling(r.sampling);
-      GenRequest g;
-      if (r.prompt) {
-        if (r.prompt->empty()) throw_input("empty prompt", {.field = "request " + r.id, .expected = "non-empty text"});
-        g.prompt_ids = {tok.bos_id()};
-        for (int id : tok.encode(*r.prompt)) g.prompt_ids.push_back(id);
-      } else {
-        for (const auto& m : r.messages)
-          if (m.role == "user" && m.content.find_first_not_of(" \t\n") == std::string::npos)
-            throw_input("empty prompt", {.field = "request " + r.id, .expected = "a non-empty user message"});
-        g.prompt_ids = template_.render(tok, r.messages, /*add_generation_prompt=*/true).ids;
+    complete_open(requests, on_result, {});
+  }
+
+  // Newcomers from `more` join the engine's run while their prompt + max_new_tokens fits the
+  // run's cache; the others wait for the next run, which starts when this one ends.
+  void complete_open(const std::vector<CompletionRequest>& requests, const std::function<void(CompletionResult&&)>& on_result,
+                     const Intake& more) override {
+    std::deque<CompletionRequest> pending(requests.begin(), requests.end());
+    while (!pending.empty()) {
+      std::deque<CompletionRequest> in_run;  // this run's requests, by GenResult::index
+      std::vector<int64_t> prompt_tokens;
+      std::vector<GenRequest> gen;
+      for (auto& r : pending) {
+        gen.push_back(to_gen(r));
+        prompt_tokens.push_back(static_cast<int64_t>(gen.back().prompt_ids.size()));
+        in_run.push_back(std::move(r));
       }
-      const auto T = static_cast<int64_t>(g.prompt_ids.size());
-      if (T >= ctx) {
-        throw_input("prompt does not fit the context", {.field = "request " + r.id,
-                                                        .expected = "< " + std::to_string(ctx) + " tokens",
-                                                        .found = std::to_string(T) + " tokens",
-                                                        .hint = "shorten the input or use a longer-context model"});
+      pending.clear();
+      Generator::RequestSource source;
+      if (more) {
+        source = [&](int64_t capacity) {
+          std::vector<GenRequest> joining;
+          for (auto& r : more()) {
+            GenRequest g = to_gen(r);
+            if (static_cast<int64_t>(g.prompt_ids.size()) + g.sampling.max_new_tokens > capacity) {
+              pending.push_back(std::move(r));  // too long for this run's cache: the next run
+              continue;
+            }
+            prompt_tokens.push_back(static_cast<int64_t>(g.prompt_ids.size()));
+            in_run.push_back(std::move(r));
+            joining.push_back(std::move(g));
+          }
+          return joining;
+        };
       }
-      g.sampling = r.sampling;
-      if (T + g.sampling.max_new_tokens > ctx) {  // policy: clamp, and say so once
-        g.sampling.max_new_tokens = ctx - T;
-        if (!warned_clamp_) {
-          log::warn(c10::str("max_new_tokens clamped to fit the context of ", ctx, " tokens (request ", r.id, " gets ",
-                             g.sampling.max_new_tokens, ")"));
-          warned_clamp_ = true;
-        }
-      }
-      g.samples = r.samples;
-      g.stop_ids = template_.stop_ids(tok);
-      g.on_text = r.on_text;
-      gen.push_back(std::move(g));
+      engine_.run(gen, [&](GenResult&& res) {
+        CompletionResult out;
+        out.id = in_run[res.index].id;
+        out.prompt_tokens = prompt_tokens[res.index];
+        out.seconds = res.seconds;
+        for (auto& s : res.samples)
+          out.choices.push_back({s.sample, std::move(s.text), s.finish_reason, static_cast<int64_t>(s.tokens.size())});
+        on_result(std::move(out));
+      }, source);
+      if (pending.empty() && more)
+        for (auto& r : more()) pending.push_back(std::move(r));
     }
-    engine_.run(gen, [&](GenResult&& res) {
-      CompletionResult out;
-      out.id = requests[res.index].id;
-      out.prompt_tokens = static_cast<int64_t>(gen[res.index].prompt_ids.size());
-      out.seconds = res.seconds;
-      for (auto& s : res.samples)
-        out.choices.push_back({s.sample, std::move(s.text), s.finish_reason, static_cast<int64_t>(s.tokens.size())});
-      on_result(std::move(out));
-    });
   }
 
   std::string describe() const override { return desc_; }
@@ -89,6 +91,44 @@ class LocalBackend : public Backend {
   int64_t context_length() const override { return bundle_.config.max_context(); }
 
  private:
+  // A request as the engine takes it: rendered, tokenized, max_new_tokens clamped to the context.
+  GenRequest to_gen(const CompletionRequest& r) {
+    const Tokenizer& tok = *bundle_.tokenizer;
+    const int64_t ctx = bundle_.config.max_context();
+    validate_sampling(r.sampling);
+    GenRequest g;
+    if (r.prompt) {
+      if (r.prompt->empty()) throw_input("empty prompt", {.field = "request " + r.id, .expected = "non-empty text"});
+      g.prompt_ids = {tok.bos_id()};
+      for (int id : tok.encode(*r.prompt)) g.prompt_ids.push_back(id);
+    } else {
+      for (const auto& m : r.messages)
+        if (m.role == "user" && m.content.find_first_not_of(" \t\n") == std::string::npos)
+          throw_input("empty prompt", {.field = "request " + r.id, .expected = "a non-empty user message"});
+      g.prompt_ids = template_.render(tok, r.messages, /*add_generation_prompt=*/true).ids;
+    }
+    const auto T = static_cast<int64_t>(g.prompt_ids.size());
+    if (T >= ctx) {
+      throw_input("prompt does not fit the context", {.field = "request " + r.id,
+                                                      .expected = "< " + std::to_string(ctx) + " tokens",
+                                                      .found = std::to_string(T) + " tokens",
+                                                      .hint = "shorten the input or use a longer-context model"});
+    }
+    g.sampling = r.sampling;
+    if (T + g.sampling.max_new_tokens > ctx) {  // policy: clamp, and say so once
+      g.sampling.max_new_tokens = ctx - T;
+      if (!warned_clamp_) {
+        log::warn(c10::str("max_new_tokens clamped to fit the context of ", ctx, " tokens (request ", r.id, " gets ",
+                           g.sampling.max_new_tokens, ")"));
+        warned_clamp_ = true;
+      }
+    }
+    g.samples = r.samples;
+    g.stop_ids = template_.stop_ids(tok);
+    g.on_text = r.on_text;
+    return g;
+  }
+
   std::string resolve_template(const LocalBackendOptions& o) {
     if (o.chat_template != "auto") return o.chat_template;
     std::string t = detect_chat_template(o.model_dir);

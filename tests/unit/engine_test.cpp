@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "model_fixture.h"
 #include "s2d/engine/generator.h"
@@ -172,6 +173,43 @@ TEST(Generator, ContinuousBatchingLetsShortRequestsFinishFirst) {
   EXPECT_EQ(g.generated_tokens(), 60 + 4 * 3);
 }
 
+TEST(Generator, RequestsFromASourceJoinTheRunningBatch) {
+  // A long request runs; two short ones arrive (from the source) a few steps in. They must join
+  // the run (finish before the long one), give what they give alone, and a request too long for
+  // the run's cache must be refused by the source's contract.
+  Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 4});
+  const auto long_req = req({1, 5, 9}, 40);
+  const std::vector<GenRequest> newcomers = {req({1, 7, 7}, 4), req({1, 8}, 5, 1.0, 3, {0, 1})};
+  int calls = 0;
+  int64_t seen_capacity = 0;
+  std::vector<GenResult> out(3);
+  std::vector<size_t> order;
+  g.run({long_req}, [&](GenResult&& r) { order.push_back(r.index); out[r.index] = std::move(r); },
+        [&](int64_t capacity) {
+          seen_capacity = capacity;
+          return ++calls == 5 ? newcomers : std::vector<GenRequest>{};
+        });
+  EXPECT_EQ(seen_capacity, 3 + 40);
+  EXPECT_GE(calls, 6) << "the source is asked again until it has nothing";
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order.back(), 0u) << "the newcomers joined the running batch and finished first";
+  EXPECT_EQ(out[0].samples[0].tokens, run({long_req}, 1)[0].samples[0].tokens);
+  EXPECT_EQ(out[1].samples[0].tokens, run({newcomers[0]}, 1)[0].samples[0].tokens);
+  const auto alone = run({newcomers[1]}, 2)[0];
+  ASSERT_EQ(out[2].samples.size(), 2u);
+  EXPECT_EQ(out[2].samples[1].tokens, alone.samples[1].tokens);  // seeded streams do not depend on company
+
+  Generator g2(tiny_lm(), tiny_tokenizer(), {.batch_size = 2});
+  bool given = false;
+  EXPECT_THROW(g2.run({req({1, 5}, 4)}, [](GenResult&&) {},
+                      [&](int64_t) {
+                        if (given) return std::vector<GenRequest>{};
+                        given = true;
+                        return std::vector<GenRequest>{req({1, 5}, 50)};
+                      }),
+               Error);
+}
+
 TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
   Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 8});
   auto batch = [](int n) {
@@ -187,6 +225,35 @@ TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
   EXPECT_EQ(done, 1200);
   EXPECT_LT(growth, 16 * 1024) << "RSS grew by " << growth << " KiB over 1000 requests";
   std::cout << "RSS growth over 1000 requests: " << growth << " KiB\n";
+}
+
+TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
+  const auto dir = fresh_dir("d");
+  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
+  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+  auto make = [](const std::string& id, int64_t max_new) {
+    CompletionRequest r{.id = id, .prompt = std::string("a coin is heads up")};
+    r.sampling.max_new_tokens = max_new;
+    r.sampling.ignore_eos = true;
+    return r;
+  };
+  // "fits" joins the run of "first" (same length); "long" needs more cache than that run has and
+  // runs next; every one answers as it does alone.
+  std::vector<std::vector<CompletionRequest>> arrivals = {{make("fits", 6), make("long", 30)}};
+  std::map<std::string, CompletionResult> got;
+  backend->complete_open({make("first", 6)}, [&](CompletionResult&& r) { got[r.id] = std::move(r); }, [&] {
+    if (arrivals.empty()) return std::vector<CompletionRequest>{};
+    auto next = std::move(arrivals.back());
+    arrivals.pop_back();
+    return next;
+  });
+  ASSERT_EQ(got.size(), 3u);
+  for (const auto& [id, r] : got) {
+    std::vector<CompletionResult> alone;
+    backend->complete({make(id, id == "long" ? 30 : 6)}, [&](CompletionResult&& c) { alone.push_back(std::move(c)); });
+    EXPECT_EQ(r.choices.at(0).text, alone.at(0).choices.at(0).text) << id;
+    EXPECT_EQ(r.choices.at(0).generated_tokens, id == "long" ? 30 : 6) << id;
+  }
 }
 
 TEST(LocalBackend, BadInputsAndContextPolicy) {

@@ -1,7 +1,7 @@
 // Feeds one Backend from many threads (the HTTP server's handlers): requests queue up, and one
 // engine thread runs everything queued as one batch (up to max_batch), so concurrent clients share
-// decode steps. Requests arriving while a batch runs go into the next one (dynamic batching; the
-// engine batches continuously within a run). When the engine is idle, the first arrival waits up
+// decode steps. Requests arriving while a batch runs join it between decode steps
+// (Backend::complete_open; the in-process engine admits them into free slots). When the engine is idle, the first arrival waits up
 // to `window` for company: clients that send "at once" are never exactly simultaneous, and
 // without the wait the first would run alone and the rest after it (measured: 8 clients at
 // 0.49x of in-process throughput without it, scripts/bench/serve.sh).
@@ -52,7 +52,8 @@ class RequestBatcher {
 
  private:
   void loop();
-  void run_batch(const std::vector<std::shared_ptr<Job>>& jobs);
+  void run_batch(const std::vector<std::shared_ptr<Job>>& first);
+  void run_alone(const std::shared_ptr<Job>& job);
 
   Backend& backend_;
   size_t max_batch_;

@@ -68,6 +68,13 @@ class Backend {
   // as soon as all its samples are done (in completion order, on the calling thread).
   virtual void complete(const std::vector<CompletionRequest>& requests,
                         const std::function<void(CompletionResult&&)>& on_result) = 0;
+  // Like complete(), and while the work runs, `more` is asked for requests that arrived since (a
+  // server's queue): the in-process engine lets them join the running batch instead of waiting
+  // for it to end. Every result goes to `on_result`, whichever list its request came from. The
+  // default runs them after the first list, round by round, until `more` has nothing.
+  using Intake = std::function<std::vector<CompletionRequest>()>;
+  virtual void complete_open(const std::vector<CompletionRequest>& requests,
+                             const std::function<void(CompletionResult&&)>& on_result, const Intake& more);
   virtual std::string describe() const = 0;
   // Tokens generated since construction (for progress lines).
   virtual int64_t generated_tokens() const = 0;

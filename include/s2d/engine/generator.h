@@ -58,8 +58,14 @@ struct GenResult {
 class Generator {
  public:
   Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts = {});
-  // Runs every request; calls `on_done` as each request's last sample finishes.
-  void run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done);
+  // Asked between decode steps, while a slot is free, for requests that should join the run
+  // (a server's newcomers); each must need at most `capacity` cache columns (prompt +
+  // max_new_tokens). The run ends when all is done and the source returns nothing.
+  using RequestSource = std::function<std::vector<GenRequest>(int64_t capacity)>;
+  // Runs every request; calls `on_done` as each request's last sample finishes. GenResult::index
+  // counts the initial requests first, then joined ones in the order the source gave them.
+  void run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done,
+           const RequestSource& more = {});
   int64_t generated_tokens() const { return generated_tokens_; }
 
  private:
