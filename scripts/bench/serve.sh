@@ -22,6 +22,15 @@ CONFIG='{"vocab_size": 32000, "hidden_size": 256, "intermediate_size": 768, "num
 "$PY" "$HERE/serve_clients.py" prompts --tokenizer "$G/model/tokenizer.model" --out "$W/prompts.json" --n 32 --len 32
 CLIENTS=("${@:-1 8 32}")
 SERVER_PID=""
+# start_server BATCH: s2d serve on any free port; sets SERVER_PID and URL once it listens.
+start_server() {
+  "$BUILD_DIR/src/s2d" --log-level warn serve --model "$G/model" --chat-template plain --device cpu --dtype fp32 \
+    --batch-size "$1" --port 0 --served-model-name model > "$W/serve.out" 2> "$W/serve.err" &
+  SERVER_PID=$!
+  for _ in $(seq 1 600); do grep -q "listening on" "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
+  URL="http://$(grep -o '127.0.0.1:[0-9]*' "$W/serve.out")/v1"
+}
+stop_server() { kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
 {
   echo "# serve benchmark: $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
@@ -29,13 +38,9 @@ trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
   echo "| clients = batch | s2d serve tok/s | s2d in-process tok/s | HF tok/s | serve / in-process | serve / HF |"
   echo "|---|---|---|---|---|---|"
   for C in ${CLIENTS[*]}; do
-    "$BUILD_DIR/src/s2d" --log-level warn serve --model "$G/model" --chat-template plain --device cpu --dtype fp32 \
-      --batch-size "$C" --port 0 --served-model-name model > "$W/serve.out" 2> "$W/serve.err" &
-    SERVER_PID=$!
-    for _ in $(seq 1 600); do grep -q "listening on" "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
-    URL="http://$(grep -o '127.0.0.1:[0-9]*' "$W/serve.out")/v1"
+    start_server "$C"
     serve=$("$PY" "$HERE/serve_clients.py" load --url "$URL" --prompts "$W/prompts.json" --clients "$C" --new-tokens 128)
-    kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+    stop_server
     local_run=$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$G/model" --tokenizer "$G/model/tokenizer.model" \
       --prompts "$W/prompts.json" --batch "$C" --new-tokens 128 --device cpu --dtype fp32)
     hf=$("$PY" "$HERE/hf_generate.py" run --model "$G/model" --prompts "$W/prompts.json" --batch "$C" --new-tokens 128 \
@@ -48,13 +53,9 @@ print(f"| {s['clients']} | {s['tok_s']:.0f} | {l['tok_s']:.0f} | {h['tok_s']:.0f
 PY
   done
   echo
-  "$BUILD_DIR/src/s2d" --log-level warn serve --model "$G/model" --chat-template plain --device cpu --dtype fp32 \
-    --batch-size 8 --port 0 --served-model-name model > "$W/serve.out" 2> "$W/serve.err" &
-  SERVER_PID=$!
-  for _ in $(seq 1 600); do grep -q "listening on" "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
-  URL="http://$(grep -o '127.0.0.1:[0-9]*' "$W/serve.out")/v1"
+  start_server 8
   mixed=$("$PY" "$HERE/serve_clients.py" mixed --url "$URL" --prompts "$W/prompts.json")
-  kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+  stop_server
   "$PY" - "$mixed" <<'PY'
 import json, sys
 m = json.loads(sys.argv[1])
