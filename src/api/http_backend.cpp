@@ -221,7 +221,6 @@ class HttpBackend : public Backend {
     CompletionResult out;
     out.id = r.id;
     std::vector<WireResponse> replies;  // one, or one per sample
-    std::vector<WireChoice> choices;
     if (contiguous && (k == 1 || n_supported_.load())) {
       try {
         WireResponse w = post(cli, r, k, r.sampling.seed);
@@ -234,7 +233,8 @@ class HttpBackend : public Backend {
           replies.push_back(std::move(w));
         }
       } catch (const Failure& f) {
-        if (k == 1 || f.status < 400 || f.status >= 500 || f.status == 408 || f.status == 429) fail("request " + name_of(r), f);
+        const bool refused = f.status >= 400 && f.status < 500 && !is_retryable_status(f.status);  // a 4xx about n
+        if (k == 1 || !refused) fail("request " + name_of(r), f);
         if (n_supported_.exchange(false))
           log::warn("the server refused n=" + std::to_string(k) + " (" + f.message + "); sending one request per sample from now on");
       }
@@ -250,37 +250,33 @@ class HttpBackend : public Backend {
         replies.back().choices.resize(1);
       }
     }
-    for (auto& w : replies)
-      for (auto& c : w.choices) choices.push_back(std::move(c));
-
-    account_tokens(r, replies, choices, out);
-    for (size_t i = 0; i < choices.size(); ++i) out.choices[i].sample = r.samples[i];
+    for (const auto& w : replies)
+      for (const auto& c : w.choices) out.choices.push_back({r.samples[out.choices.size()], c.text, c.finish_reason, 0});
+    account_tokens(r, replies, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
   }
 
-  // Fills out.choices and token counts: from usage when every reply has it (several choices in
-  // one reply share its completion_tokens by text length), else from the local tokenizer.
-  void account_tokens(const CompletionRequest& r, const std::vector<WireResponse>& replies,
-                      const std::vector<WireChoice>& choices, CompletionResult& out) {
+  // Token counts of out.choices (one per choice of `replies`, in order): from usage when every
+  // reply has it (several choices in one reply share its completion_tokens by text length), else
+  // from the local tokenizer.
+  void account_tokens(const CompletionRequest& r, const std::vector<WireResponse>& replies, CompletionResult& out) {
     const bool have_usage = std::all_of(replies.begin(), replies.end(), [](const WireResponse& w) {
       return w.prompt_tokens.has_value() && w.completion_tokens.has_value();
     });
-    for (const auto& c : choices) out.choices.push_back({0, c.text, c.finish_reason, 0});
     if (have_usage) {
       out.token_source = "usage";
       out.prompt_tokens = *replies.front().prompt_tokens;
-      size_t at = 0;  // replies' choices were moved into `choices`, in order
+      auto into = out.choices.begin();
       for (const auto& w : replies) {
-        const size_t k = w.choices.size();
+        const auto k = static_cast<int64_t>(w.choices.size());
         int64_t bytes = 0;
-        for (size_t i = 0; i < k; ++i) bytes += static_cast<int64_t>(choices[at + i].text.size());
+        for (const auto& c : w.choices) bytes += static_cast<int64_t>(c.text.size());
         int64_t left = *w.completion_tokens;
-        for (size_t i = 0; i < k; ++i, ++at) {
-          const int64_t share = i + 1 == k ? left
-                                : bytes == 0 ? *w.completion_tokens / static_cast<int64_t>(k)
-                                             : *w.completion_tokens * static_cast<int64_t>(choices[at].text.size()) / bytes;
-          out.choices[at].generated_tokens = share;
+        for (int64_t i = 0; i < k; ++i, ++into) {
+          const auto len = static_cast<int64_t>(w.choices[static_cast<size_t>(i)].text.size());
+          const int64_t share = i + 1 == k ? left : bytes == 0 ? *w.completion_tokens / k : *w.completion_tokens * len / bytes;
+          into->generated_tokens = share;
           left -= share;
         }
       }

@@ -28,10 +28,11 @@ void reply_error(httplib::Response& res, const ApiError& e) {
 }
 
 // Constant-time comparison: the time taken does not tell how much of a guessed key was right.
-bool same_secret(const std::string& a, const std::string& b) {
-  unsigned char diff = a.size() == b.size() ? 0 : 1;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
-  return diff == 0 && !b.empty();
+bool same_secret(const std::string& given, const std::string& key) {
+  if (key.empty()) return false;
+  unsigned char diff = given.size() == key.size() ? 0 : 1;
+  for (size_t i = 0; i < given.size(); ++i) diff |= static_cast<unsigned char>(given[i] ^ key[i % key.size()]);
+  return diff == 0;
 }
 
 // An engine error as an API error: the user's fault (InputError: prompt too long, ...) is 400.

@@ -54,6 +54,15 @@ int64_t RequestBatcher::batches_run() const {
   return batches_;
 }
 
+std::vector<std::shared_ptr<Job>> RequestBatcher::take_queued() {
+  std::vector<std::shared_ptr<Job>> out;
+  while (!queue_.empty() && out.size() < max_batch_) {
+    out.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+  }
+  return out;
+}
+
 void RequestBatcher::loop() {
   while (true) {
     std::vector<std::shared_ptr<Job>> batch;
@@ -63,10 +72,7 @@ void RequestBatcher::loop() {
       if (queue_.empty()) return;  // stopping, nothing left
       if (window_.count() > 0 && queue_.size() < max_batch_)
         cv_.wait_for(lk, window_, [&] { return queue_.size() >= max_batch_ || stopping_; });
-      while (!queue_.empty() && batch.size() < max_batch_) {
-        batch.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      batch = take_queued();
       ++batches_;
     }
     run_batch(batch);
@@ -104,10 +110,7 @@ void RequestBatcher::run_batch(const std::vector<std::shared_ptr<Job>>& first) {
     std::vector<std::shared_ptr<Job>> add;
     {
       std::lock_guard<std::mutex> lk(mu_);
-      while (!queue_.empty() && add.size() < max_batch_) {
-        add.push_back(std::move(queue_.front()));
-        queue_.pop_front();
-      }
+      add = take_queued();
     }
     return as_requests(add);
   };

@@ -35,9 +35,11 @@ void register_serve(CLI::App& root, Commands& out) {
   a.add_option("--threads", o->threads, "Connections served at once")->capture_default_str();
   cmd->run = [lb, o, cmd] {
     require_flags(*cmd->app, {"--model"});
-    if (o->limits.served_model.empty())
-      o->limits.served_model = std::filesystem::path(lb->model_dir).lexically_normal().filename().string();
-    if (o->limits.served_model.empty()) o->limits.served_model = std::filesystem::path(lb->model_dir).parent_path().filename().string();
+    if (o->limits.served_model.empty()) {  // the folder's name, trailing slash or not
+      std::filesystem::path dir(lb->model_dir);
+      if (!dir.has_filename()) dir = dir.parent_path();
+      o->limits.served_model = dir.filename().string();
+    }
     auto backend = make_local_backend(*lb);
     log::info("model: " + backend->describe());
     if (cmd->app->get_option("--max-tokens")->count() == 0 && backend->context_length() > 0)

@@ -41,40 +41,45 @@ class LocalBackend : public Backend {
   }
 
   // Newcomers from `more` join the engine's run while their prompt + max_new_tokens fits the
-  // run's cache; the others wait for the next run, which starts when this one ends.
+  // run's cache; the others wait for the next run, which starts when this one ends. Each request
+  // is converted (and checked) once, when it arrives.
   void complete_open(const std::vector<CompletionRequest>& requests, const std::function<void(CompletionResult&&)>& on_result,
                      const Intake& more) override {
-    std::deque<CompletionRequest> pending(requests.begin(), requests.end());
+    struct Converted {
+      std::string id;
+      GenRequest gen;
+    };
+    auto convert = [&](const CompletionRequest& r) { return Converted{r.id, to_gen(r)}; };
+    std::deque<Converted> pending;
+    for (const auto& r : requests) pending.push_back(convert(r));
     while (!pending.empty()) {
-      std::deque<CompletionRequest> in_run;  // this run's requests, by GenResult::index
-      std::vector<int64_t> prompt_tokens;
+      std::vector<std::string> ids;          // this run's request ids, by GenResult::index
+      std::vector<int64_t> prompt_tokens;    // and their prompt lengths
       std::vector<GenRequest> gen;
-      for (auto& r : pending) {
-        gen.push_back(to_gen(r));
-        prompt_tokens.push_back(static_cast<int64_t>(gen.back().prompt_ids.size()));
-        in_run.push_back(std::move(r));
-      }
+      auto join = [&](Converted&& c) {
+        ids.push_back(std::move(c.id));
+        prompt_tokens.push_back(static_cast<int64_t>(c.gen.prompt_ids.size()));
+        return std::move(c.gen);
+      };
+      for (auto& c : pending) gen.push_back(join(std::move(c)));
       pending.clear();
       Generator::RequestSource source;
       if (more) {
         source = [&](int64_t capacity) {
           std::vector<GenRequest> joining;
-          for (auto& r : more()) {
-            GenRequest g = to_gen(r);
-            if (static_cast<int64_t>(g.prompt_ids.size()) + g.sampling.max_new_tokens > capacity) {
-              pending.push_back(std::move(r));  // too long for this run's cache: the next run
-              continue;
-            }
-            prompt_tokens.push_back(static_cast<int64_t>(g.prompt_ids.size()));
-            in_run.push_back(std::move(r));
-            joining.push_back(std::move(g));
+          for (const auto& r : more()) {
+            Converted c = convert(r);
+            if (static_cast<int64_t>(c.gen.prompt_ids.size()) + c.gen.sampling.max_new_tokens > capacity)
+              pending.push_back(std::move(c));  // too long for this run's cache: the next run
+            else
+              joining.push_back(join(std::move(c)));
           }
           return joining;
         };
       }
       engine_.run(gen, [&](GenResult&& res) {
         CompletionResult out;
-        out.id = in_run[res.index].id;
+        out.id = ids[res.index];
         out.prompt_tokens = prompt_tokens[res.index];
         out.seconds = res.seconds;
         for (auto& s : res.samples)
@@ -82,7 +87,7 @@ class LocalBackend : public Backend {
         on_result(std::move(out));
       }, source);
       if (pending.empty() && more)
-        for (auto& r : more()) pending.push_back(std::move(r));
+        for (const auto& r : more()) pending.push_back(convert(r));
     }
   }
 

@@ -52,6 +52,7 @@ class RequestBatcher {
 
  private:
   void loop();
+  std::vector<std::shared_ptr<Job>> take_queued();  // up to max_batch_ jobs; mu_ held by the caller
   void run_batch(const std::vector<std::shared_ptr<Job>>& first);
   void run_alone(const std::shared_ptr<Job>& job);
 
