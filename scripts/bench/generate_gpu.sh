@@ -18,13 +18,13 @@ run_s2d() {
   "$BUILD/tests/bench/s2d_bench_generate" --random-config "$B/llama2-7b.json" --tokenizer "$B/tok/tokenizer.model" \
     --prompts "$B/prompts.json" --device cuda --dtype bf16 --repeat 1 "$@"
 }
-echo "== generate, Llama-2-7B shape, bf16, prompt 128" | tee -a "$REPORT"
-s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160 | tee -a "$REPORT"
-s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160 | tee -a "$REPORT"
+echo "== generate, Llama-2-7B shape, bf16, prompt 128"
+s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160
+s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160
 h64=$("$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "$B/llama2-7b.json" --prompts "$B/prompts.json" \
       --batch 64 --new-tokens 256 --device cuda --dtype bf16 --cache static --repeat 1) \
-  && echo "HF static batch 64: $h64" | cut -c1-160 | tee -a "$REPORT"
-"$PY" - "$s64" "$h64" <<'PY' | tee -a "$REPORT"
+  && echo "HF static batch 64: $h64" | cut -c1-160
+"$PY" - "$s64" "$h64" <<'PY'
 import json, sys
 s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"batch 64: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio {s['tok_s'] / h['tok_s']:.2f}x")

@@ -22,6 +22,7 @@ def batches(a):
 
 def run(a):
     from transformers import LlamaConfig, LlamaForCausalLM
+    cuda = a.device.startswith("cuda")
     if a.random_config:
         with torch.device(a.device):
             model = LlamaForCausalLM(LlamaConfig(**json.load(open(a.random_config)))).float().train()
@@ -29,10 +30,11 @@ def run(a):
         model = LlamaForCausalLM.from_pretrained(a.model, dtype=torch.float32).to(a.device).train()
     if a.lora_rank > 0:
         from peft import LoraConfig, get_peft_model
+        if cuda:  # the frozen base in bf16 (PEFT keeps the adapter in fp32), as s2d does
+            model = model.to(torch.bfloat16)
         model = get_peft_model(model, LoraConfig(r=a.lora_rank, lora_alpha=2 * a.lora_rank,
                                                  target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
     data = [torch.tensor(b, device=a.device) for b in json.load(open(a.batches))["batches"]]
-    cuda = a.device.startswith("cuda")
     trainable = [p for p in model.parameters() if p.requires_grad]
     decay = [p for p in trainable if p.dim() > 1]
     rest = [p for p in trainable if p.dim() <= 1]
@@ -60,6 +62,10 @@ def run(a):
     out = {"engine": "torch", "tok_s": tokens / sec, "seconds": sec, "losses": losses}
     if cuda:
         out["peak_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        # the MFU s2d reports: 6N (full) or 4N (LoRA) FLOPs per token, N without the embedding
+        base = model.get_base_model() if a.lora_rank > 0 else model
+        n = sum(p.numel() for name, p in base.named_parameters() if "lora_" not in name and "embed_tokens" not in name)
+        out["mfu"] = out["tok_s"] * (4 if a.lora_rank > 0 else 6) * n / 989e12
     print(json.dumps(out))
 
 

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Training on a CUDA GPU, the shapes of DESIGN §6, s2d against the equivalent PyTorch/transformers
-# loop in one run: TinyLlama-1.1B full fine-tune (8 x 1024 tokens) and Llama-2-7B LoRA r=16 on
-# q, k, v, o (4 x 1024 tokens); random weights made on the GPU, fp32 master weights, bf16 autocast.
-# Needs .deps (scripts/gpu/fetch_deps.sh); results in $OUT/gpu_report.txt.
-# Not yet run on a GPU: written in the session that ran out of device time (see issue #6's note).
+# loop in one run on the same GPU: TinyLlama-1.1B full fine-tune (8 x 1024 tokens; fp32 master
+# weights and AdamW state, bf16 autocast) and Llama-2-7B LoRA r=16 on q, k, v, o (4 x 1024
+# tokens; frozen bf16 base, fp32 adapter, bf16 autocast; PEFT on the HF side). Random weights
+# made on the GPU. Reports tok/s, the s2d / PyTorch ratio, MFU (6N or 4N FLOPs per token over
+# 989 TFLOP/s) and the peak GPU memory nvidia-smi saw (whole process: context and allocator cache).
+# Needs .deps (scripts/gpu/fetch_deps.sh).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
 B="$BUILD/bench"
@@ -18,11 +20,28 @@ cat > "$B/llama2-7b.json" <<'JSON'
 JSON
 "$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b8.json" --n 2 --batch 8 --len 1024 --vocab 32000
 "$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b4.json" --n 2 --batch 4 --len 1024 --vocab 32000
-for spec in "tinyllama b8 0" "llama2-7b b4 16"; do
+STEPS=${TRAIN_BENCH_STEPS:-6}
+# with_peak CMD...: runs CMD, prints its JSON line with "smi_peak_gib" (nvidia-smi's peak) added
+with_peak() {
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$B/smi.txt" 2>/dev/null &
+  local smi=$! line
+  line=$("$@" | tail -1)
+  kill $smi 2>/dev/null; wait $smi 2>/dev/null
+  local peak; peak=$(sort -n "$B/smi.txt" | tail -1)
+  "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); d["smi_peak_gib"]=round(int(sys.argv[2] or 0)/1024,1); d["losses"]=[round(x,4) for x in d["losses"]]; print(json.dumps(d))' "$line" "${peak:-0}"
+}
+for spec in "tinyllama b8 0 1.1B-full-FT" "llama2-7b b4 16 7B-LoRA-r16"; do
   set -- $spec
-  echo "== train $1, batches $2, lora rank $3" | tee -a "$REPORT"
-  "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" --batches "$B/$2.json" --steps 4 --device cuda \
-    --lora-rank "$3" | cut -c1-200 | tee -a "$REPORT"
-  "$PY" "$ROOT/scripts/bench/hf_train.py" run --random-config "$B/$1.json" --batches "$B/$2.json" --steps 4 \
-    --device cuda --lora-rank "$3" | cut -c1-200 | tee -a "$REPORT"
+  echo "== train $4: $1 shape, batches $2, lora rank $3, $STEPS timed steps after 1 warmup"
+  s=$(with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" --batches "$B/$2.json" --steps "$STEPS" \
+      --device cuda --lora-rank "$3") && echo "s2d:     $s"
+  h=$(with_peak "$PY" "$ROOT/scripts/bench/hf_train.py" run --random-config "$B/$1.json" --batches "$B/$2.json" \
+      --steps "$STEPS" --device cuda --lora-rank "$3") && echo "PyTorch: $h"
+  "$PY" - "$4" "$s" "$h" <<'PY' || true
+import json, sys
+s, h = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print(f"{sys.argv[1]}: s2d {s['tok_s']:,.0f} tok/s (MFU {100 * s['mfu']:.1f}%, {s['smi_peak_gib']} GiB), "
+      f"PyTorch/HF {h['tok_s']:,.0f} tok/s (MFU {100 * h['mfu']:.1f}%, {h['smi_peak_gib']} GiB; allocator peak {h['peak_gib']:.1f} GiB); "
+      f"s2d / PyTorch {s['tok_s'] / h['tok_s']:.2f}x")
+PY
 done

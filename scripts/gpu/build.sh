@@ -1,22 +1,31 @@
 # Sourced by the GPU scripts: builds s2d on a bare CUDA machine that has torch (and transformers)
 # in its python and the C++ dependencies unpacked in .deps/root (scripts/gpu/fetch_deps.sh).
-# Sets ROOT, PY, BUILD, OUT, REPORT; appends the machine and build time to $REPORT.
+# Sets ROOT, PY, BUILD, OUT, LOGS, REPORT; appends the machine and build time to $REPORT.
+# Builds only the programs the GPU checks run (the unit tests are CPU-only and run in CI).
+# S2D_GPU_BUILT=1 (set by run_all.sh after its build) skips the build in the scripts it calls.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PY="${PYTHON:-python3}"
 DEPS="$ROOT/.deps/root/usr"
 BUILD="${BUILD_DIR:-$ROOT/build-gpu}"
 OUT="${OUT:-$BUILD/out}"
-mkdir -p "$OUT"
+LOGS="$BUILD/logs"  # run_all.sh packs them into $OUT/logs.tar.gz ($OUT takes 8 files at most)
+mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
 export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
-export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1
-{
-  echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
-} | tee -a "$REPORT"
-_t0=$(date +%s)
-cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DS2D_USE_CCACHE=OFF \
-  -DCMAKE_PREFIX_PATH="$("$PY" -c 'import torch;print(torch.utils.cmake_prefix_path)');$DEPS" \
-  -DS2D_PYTHON="$(command -v "$PY")" > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
-cmake --build "$BUILD" > "$OUT/build.log" 2>&1 || { grep -E "error|FAILED" -A3 "$OUT/build.log" | head -40; exit 1; }
-echo "== build: $(( $(date +%s) - _t0 )) s" | tee -a "$REPORT"
+export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+S2D_GPU_TARGETS="s2d s2d_conformance_tests s2d_train_conformance_tests s2d_bench_train s2d_bench_generate"
+if [ "${S2D_GPU_BUILT:-0}" != 1 ]; then
+  {
+    echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    "$PY" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'
+  } | tee -a "$REPORT"
+  _t0=$(date +%s)
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DS2D_USE_CCACHE=OFF \
+    -DCMAKE_PREFIX_PATH="$("$PY" -c 'import torch;print(torch.utils.cmake_prefix_path)');$DEPS" \
+    -DS2D_PYTHON="$(command -v "$PY")" > "$LOGS/configure.log" 2>&1 || { tail -30 "$LOGS/configure.log"; exit 1; }
+  grep "s2d:" "$LOGS/configure.log" | tee -a "$REPORT"
+  # shellcheck disable=SC2086
+  cmake --build "$BUILD" --target $S2D_GPU_TARGETS > "$LOGS/build.log" 2>&1 \
+    || { grep -E "error|FAILED" -A3 "$LOGS/build.log" | head -40; exit 1; }
+  echo "== build: $(( $(date +%s) - _t0 )) s" | tee -a "$REPORT"
+fi

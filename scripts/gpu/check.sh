@@ -1,24 +1,39 @@
 #!/usr/bin/env bash
-# Every GPU check in one command, for a CUDA machine with torch + transformers installed and the
-# C++ dependencies unpacked in .deps/root (scripts/gpu/fetch_deps.sh):
-#   1. builds s2d against that machine's CUDA torch;
-#   2. runs the unit tests there;
-#   3. conformance against HF transformers on the GPU, in fp32 (tolerance 1e-4) and bf16
-#      (top-1 agreement and max logit difference reported).
-# Results go to $OUT (or build-gpu/out) as gpu_report.txt.
+# Conformance on a CUDA GPU, against PyTorch/transformers computing on the same GPU:
+#   1. inference: s2d's logits and greedy tokens against HF, in fp32 (tolerance 1e-4) and bf16
+#      (top-1 agreement and max logit difference reported);
+#   2. training in fp32 on CUDA: loss, every gradient and 3 AdamW steps against the fp32 reference
+#      (1e-4), and a LoRA step against PEFT; the adapter s2d saves loads in PEFT;
+#   3. training in bf16 autocast on CUDA against torch.autocast on CUDA (relative bounds, see
+#      tests/conformance/train_conformance_test.cpp).
+# Needs .deps (scripts/gpu/fetch_deps.sh). Prints its results; logs go to $LOGS (build.sh).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/build.sh"
-
-echo "== unit tests" | tee -a "$REPORT"
-ctest --test-dir "$BUILD" -L unit -j 8 --output-on-failure > "$OUT/unit.log" 2>&1
-grep -E "tests passed|Failed|\*\*\*" "$OUT/unit.log" | tee -a "$REPORT"
-
+C="$ROOT/tests/conformance"
 status=0
+run() {  # run LOG CMD...: the command's output to $OUT/LOG; a failure marks the whole check failed
+  local log="$LOGS/$1"; shift
+  "$@" > "$log" 2>&1 || { echo "FAILED: $* (tail of $log below)"; tail -15 "$log"; status=1; }
+}
 for dt in fp32 bf16; do
-  echo "== conformance on cuda, $dt" | tee -a "$REPORT"
-  "$PY" "$ROOT/tests/conformance/make_reference.py" --out "$BUILD/conf-$dt" --device cuda --dtype "$dt" > "$OUT/ref-$dt.log" 2>&1 \
-    || { tail -20 "$OUT/ref-$dt.log"; status=1; continue; }
-  "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" --device cuda --dtype "$dt" > "$OUT/conf-$dt.log" 2>&1 || status=1
-  grep -E "^conformance |FAILED|Failure" "$OUT/conf-$dt.log" | tee -a "$REPORT"
+  echo "== inference conformance on cuda, $dt"
+  run "ref-$dt.log" "$PY" "$C/make_reference.py" --out "$BUILD/conf-$dt" --device cuda --dtype "$dt" || continue
+  run "conf-$dt.log" "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" --device cuda --dtype "$dt"
+  grep -hE "^conformance " "$LOGS/conf-$dt.log"
 done
+
+echo "== training conformance on cuda, fp32 (reference: PyTorch fp32 on the CPU)"
+T="$BUILD/train-conf-fp32"
+run train-ref-fp32.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model"
+run lora-ref.log "$PY" "$C/make_lora_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model"
+run train-conf-fp32.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision fp32
+run peft-check.log "$PY" "$C/make_lora_reference.py" --out "$T" --check "$T/lora/s2d_adapter"
+cat "$T/report.txt" 2>/dev/null
+
+echo "== training conformance on cuda, bf16 autocast (reference: torch.autocast bf16 on cuda)"
+T="$BUILD/train-conf-bf16"
+run train-ref-bf16.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --device cuda --autocast bf16
+run train-conf-bf16.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision bf16
+cat "$T/report.txt" 2>/dev/null
+grep -hE "tests? ran|PASSED|FAILED" "$LOGS"/conf-*.log "$LOGS"/train-conf-*.log
 exit $status

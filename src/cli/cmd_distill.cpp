@@ -24,6 +24,7 @@ void register_distill(CLI::App& root, Commands& out) {
   a.add_option("--val-fraction", o->val_fraction, "Or hold out this fraction of --data")->capture_default_str();
   a.add_option("--chat-template", o->chat_template, "auto|llama-2|mistral|zephyr|chatml|plain (as generate/eval)")->capture_default_str();
   a.add_option("--device", o->device, "auto|cpu|cuda (fp32 master weights; bf16 autocast on CUDA)")->capture_default_str();
+  a.add_option("--precision", o->precision, "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (no autocast)")->capture_default_str();
   a.add_option("--max-seq-len", o->max_seq_len, "Longer examples are truncated (and counted)")->capture_default_str();
   a.add_option("--batch-size", o->batch_size, "Examples per micro-batch")->capture_default_str();
   a.add_option("--grad-accum", o->grad_accum, "Micro-batches per optimizer step")->capture_default_str();

@@ -25,7 +25,21 @@ std::optional<std::string> after_answer_phrase(const std::string& text) {
   return last;
 }
 
+// Single letters written one by one, "n n y a" or "n, n, y, a" (at least two), joined: "nnya".
+// `whole`: the text is nothing else (bare, perhaps quoted); else they lead it.
+std::optional<std::string> spelled_letters(const std::string& s, bool whole) {
+  static const std::regex lead(R"(^[^A-Za-z]*([A-Za-z](?:[ ,]+[A-Za-z])+)(?![A-Za-z]))");
+  static const std::regex all(R"(^["']?([A-Za-z](?:[ ,]+[A-Za-z])+)["']?\.?$)");
+  std::smatch m;
+  if (!std::regex_search(s, m, whole ? all : lead)) return std::nullopt;
+  std::string out;
+  for (char c : m[1].str())
+    if (std::isalpha(static_cast<unsigned char>(c))) out.push_back(c);
+  return lower(out);
+}
+
 std::optional<std::string> letters_of(const std::string& s) {
+  if (auto spelled = spelled_letters(s, false)) return spelled;
   // The first run of letters (possibly quoted): "\"ya\"." -> "ya".
   static const std::regex re(R"([A-Za-z]+)");
   std::smatch m;
@@ -159,13 +173,20 @@ std::optional<std::string> extract_answer(const std::string& text, AnswerKind ki
     static const std::regex bare(R"(^["']?([A-Za-z]+)["']?\.?$)");
     std::smatch m;
     if (std::regex_match(t, m, bare)) return lower(m[1].str());
-    return std::nullopt;
+    return spelled_letters(t, true);  // or spelled out, "n n y a"
   }
   return normalise(text, kind, /*last=*/true);
 }
 
 std::string canonical_final(const std::string& answer, AnswerKind kind) {
   if (kind == AnswerKind::YesNo) return answer == "yes" ? "Yes" : "No";
+  // Letters one by one ("nnya" -> "n n y a"): each letter is then its own token, so the student
+  // writes what it knows letter by letter instead of guessing how BPE fuses them ("nn" + "ya").
+  if (kind == AnswerKind::Letters && answer.size() > 1) {
+    std::string out;
+    for (char c : answer) out += (out.empty() ? "" : " ") + std::string(1, c);
+    return out;
+  }
   // A verdict as the judge prompts ask for it (MT-bench's "[[A]]"), "[[C]]" for a tie.
   if (kind == AnswerKind::Choice) return "[[" + (answer == "tie" ? std::string("C") : answer) + "]]";
   return answer;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "s2d/methods/answers.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 
@@ -51,12 +52,14 @@ std::string rar_rephrase_last_letter(const Task& t) {
 
 std::string rar_respond_last_letter(const Task& t) {
   const auto words = last_letter_words(t);
+  // The answer is written letter by letter (canonical_final's form): a model that has just listed
+  // the letters copies them, where joining them would need to know how BPE fuses letters.
   std::string letters, joined;
   for (const auto& w : words) {
     letters += (letters.empty() ? "" : ", ") + lower(w.back());
     joined += lower(w.back());
   }
-  return "The last letters are " + letters + ". The answer is " + joined + ".";
+  return "The last letters are " + letters + ". The answer is " + canonical_final(joined, AnswerKind::Letters) + ".";
 }
 
 // (name, flips) in the order the question tells them.

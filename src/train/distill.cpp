@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 #include <regex>
+#include <sstream>
 
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
@@ -69,6 +70,19 @@ std::map<std::string, at::Tensor> load_optimizer(const std::string& path, const 
   return s;
 }
 
+// A resumed run redoes the steps after its checkpoint, so the lines a killed run wrote for them
+// (and a torn last line) go first: metrics.jsonl keeps one line per step.
+void keep_metrics_through(const fs::path& path, int64_t step) {
+  if (!fs::exists(path)) return;
+  std::istringstream in(read_file(path.string()));
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && j.value("step", int64_t{-1}) <= step && in.good()) kept += line + "\n";
+  }
+  write_file_atomic(path.string(), kept);
+}
+
 }  // namespace
 
 DistillSummary run_distill(const DistillOptions& o, const std::function<void(int64_t, double, LlamaModel&)>& on_step) {
@@ -78,7 +92,9 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   const fs::path out(o.out_dir);
 
   // The base model in fp32 (master weights), its tokenizer and template.
-  ModelBundle base = load_model(o.model_dir, {.device = o.device, .dtype = "fp32", .require_tokenizer = true});
+  // fp32 master weights; a LoRA run on CUDA keeps its frozen base in bf16 (trainer.h).
+  const bool bf16_base = o.lora_rank > 0 && resolve_device(o.device).is_cuda() && parse_precision(o.precision) == Precision::Auto;
+  ModelBundle base = load_model(o.model_dir, {.device = o.device, .dtype = bf16_base ? "bf16" : "fp32", .require_tokenizer = true});
   std::string tmpl_name = o.chat_template == "auto" ? detect_chat_template(o.model_dir) : o.chat_template;
   if (tmpl_name.empty()) {
     log::warn("no chat template declared by the model; using 'plain' (pass --chat-template to match generate/eval)");
@@ -149,7 +165,7 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
                              model.options().device(), o.seed));
   }
   at::manual_seed(o.seed);  // LoRA dropout
-  Trainer trainer(model, opt);
+  Trainer trainer(model, opt, parse_precision(o.precision));
   const c10::Device dev = model.options().device();
   if (start_step > 0) trainer.load_state(load_optimizer((ckpts.back().second / "optimizer.safetensors").string(), dev), start_step);
 
@@ -181,11 +197,9 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
     return sum / static_cast<double>(std::max<int64_t>(1, n));
   };
 
-  // Model FLOPs per trained token: 6N for a full fine-tune (forward 2N, backward 4N), 4N for LoRA
-  // (no weight gradients for the frozen base); N excludes the embedding lookup.
-  const double n_matmul = static_cast<double>(base.config.num_parameters() - base.config.vocab_size * base.config.hidden_size);
-  const double flops_per_token = (lora ? 4.0 : 6.0) * n_matmul;
+  const double flops_per_token = train_flops_per_token(base.config, lora);
   const double peak = o.peak_tflops > 0 ? o.peak_tflops * 1e12 : (dev.is_cuda() ? 989e12 : 0.0);
+  keep_metrics_through(out / "metrics.jsonl", start_step);
   JsonlWriter metrics((out / "metrics.jsonl").string());
   Progress progress("distill", total_steps, "steps");
   progress.update(start_step);
@@ -250,8 +264,12 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   if (lora) {
     save_adapter(out.string(), *model.lora(), fs::absolute(o.model_dir).string());
     if (o.merge) {
-      merge_lora(model);
-      write_model_files(out.string(), model, {.tokenizer_path = tokenizer});
+      // Merged in fp32 on the CPU from the saved adapter, whatever the training dtype: the same
+      // weights PEFT's merge_and_unload gives for this adapter on the fp32 base.
+      ModelBundle full = load_model(o.model_dir, {.device = "cpu", .dtype = "fp32"});
+      full.model->set_lora(load_adapter(out.string(), full.config, at::kCPU));
+      merge_lora(*full.model);
+      write_model_files(out.string(), *full.model, {.tokenizer_path = tokenizer});
       write_chat_template_config(out.string(), tmpl_name);
     }
   } else {

@@ -20,6 +20,17 @@ double lr_at(const OptimizerOptions& o, int64_t step) {
   return o.lr * 0.5 * (1.0 + std::cos(M_PI * progress));  // cosine
 }
 
+Precision parse_precision(const std::string& name) {
+  if (name == "auto") return Precision::Auto;
+  if (name == "fp32") return Precision::Fp32;
+  throw_input("unknown precision", {.field = "--precision", .expected = "auto|fp32", .found = name});
+}
+
+double train_flops_per_token(const ModelConfig& c, bool lora) {
+  const double n_matmul = static_cast<double>(c.num_parameters() - c.vocab_size * c.hidden_size);
+  return (lora ? 4.0 : 6.0) * n_matmul;
+}
+
 Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device) {
   const auto B = static_cast<int64_t>(rows.size());
   int64_t T = 0;
@@ -42,11 +53,15 @@ Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>&
   return b;
 }
 
-Trainer::Trainer(LlamaModel& model, OptimizerOptions opts) : model_(model), opts_(std::move(opts)) {
+Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
+    : model_(model), opts_(std::move(opts)), precision_(precision) {
   auto& w = model_.weights();
   const auto& c = model_.config();
-  if (w.embed.scalar_type() != at::kFloat) {
-    throw_input("training keeps fp32 master weights", {.field = "--dtype", .expected = "fp32 weights (bf16 autocast is used on CUDA)",
+  // Trained weights are fp32 masters. A LoRA run's frozen base may be bf16 under CUDA autocast
+  // (what PEFT users do): half the memory, and no fp32 -> bf16 copy of every weight per step.
+  const bool frozen_bf16_ok = model_.lora() && w.embed.is_cuda() && precision_ == Precision::Auto;
+  if (w.embed.scalar_type() != at::kFloat && !(frozen_bf16_ok && w.embed.scalar_type() == at::kBFloat16)) {
+    throw_input("training keeps fp32 master weights", {.field = "--dtype", .expected = "fp32 weights (or a bf16 base under LoRA on CUDA)",
                                                        .found = c10::toString(w.embed.scalar_type())});
   }
   if (const auto& lora = model_.lora()) {  // LoRA: only the adapter trains; the base stays frozen
@@ -95,7 +110,7 @@ struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
 }  // namespace
 
 double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
-  AutocastGuard autocast(b.ids.is_cuda());
+  AutocastGuard autocast(autocast_on(b.ids));
   model_.set_training(true);
   at::Tensor sum = loss_sum(model_.forward_padded(b.ids, b.attention), b);
   (sum / static_cast<double>(std::max<int64_t>(1, step_tokens))).backward();
@@ -105,7 +120,7 @@ double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
 double Trainer::evaluate(const Batch& b) {
   at::NoGradGuard no_grad;
   model_.set_training(false);
-  AutocastGuard autocast(b.ids.is_cuda());
+  AutocastGuard autocast(autocast_on(b.ids));
   return loss_sum(model_.forward_padded(b.ids, b.attention), b).item<double>() / std::max<int64_t>(1, b.target_tokens);
 }
 
@@ -115,7 +130,7 @@ double Trainer::step() {
   // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it.
   std::vector<at::Tensor> norms;
   for (auto& p : params_)
-    if (p.value->grad().defined()) norms.push_back(p.value->grad().norm(2, {}, false, at::kFloat));
+    if (p.value->grad().defined()) norms.push_back(at::linalg_vector_norm(p.value->grad(), 2, std::nullopt, false, at::kFloat));
   const double norm = norms.empty() ? 0.0 : at::stack(norms).norm().item<double>();
   if (opts_.max_grad_norm > 0) {
     const double coef = opts_.max_grad_norm / (norm + 1e-6);

@@ -3,7 +3,8 @@
 //       [--device auto] [--lora-rank R]   (LoRA on q, k, v, o when R > 0)
 // batches.json: {"batches": [[[ids...], ...], ...]} (each batch B x T, no padding; every token
 // after the first is a target). One warmup step, then N timed steps cycling through the batches.
-// Prints one JSON line: {"engine": "s2d", "tok_s", "seconds", "losses": [...]}.
+// Prints one JSON line: {"engine": "s2d", "tok_s", "seconds", "losses": [...]}, plus "mfu" on
+// CUDA (model FLOPs of train_flops_per_token over 989 TFLOP/s, H100/H200 dense bf16).
 #include <ATen/ATen.h>
 
 #include <chrono>
@@ -22,13 +23,17 @@ using namespace s2d;
 int main(int argc, char** argv) try {
   auto arg = [&](const std::string& name, const std::string& dflt) { return bench::arg(argc, argv, name, dflt); };
   std::shared_ptr<LlamaModel> model;
+  const int64_t lora_rank = std::stoll(arg("--lora-rank", "0"));
+  const c10::Device dev = resolve_device(arg("--device", "auto"));
+  // fp32 master weights; LoRA on CUDA keeps the frozen base in bf16, as s2d distill does.
+  const bool bf16_base = lora_rank > 0 && dev.is_cuda();
   if (!arg("--random-config", "").empty()) {
-    model = bench::random_model(arg("--random-config", ""), resolve_device(arg("--device", "auto")), at::kFloat);
+    model = bench::random_model(arg("--random-config", ""), dev, bf16_base ? at::kBFloat16 : at::kFloat);
   } else {
-    model = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = "fp32", .require_tokenizer = false}).model;
+    model = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = bf16_base ? "bf16" : "fp32",
+                                            .require_tokenizer = false}).model;
   }
-  const auto dev = model->options().device();
-  if (const int64_t r = std::stoll(arg("--lora-rank", "0")); r > 0) model->set_lora(init_lora(model->config(), {.rank = r}, dev, 0));
+  if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank}, dev, 0));
   std::vector<Batch> batches;
   const nlohmann::json doc = nlohmann::json::parse(read_file(arg("--batches", "")));  // kept alive for the loop
   for (const auto& jb : doc.at("batches")) {
@@ -60,8 +65,9 @@ int main(int argc, char** argv) try {
     tokens += x.ids.numel();
   }
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::cout << nlohmann::json{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}}.dump()
-            << std::endl;
+  nlohmann::json out{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}};
+  if (dev.is_cuda()) out["mfu"] = tokens / sec * train_flops_per_token(model->config(), model->lora() != nullptr) / 989e12;
+  std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "s2d_bench_train: " << e.what() << "\n";

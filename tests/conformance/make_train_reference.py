@@ -9,6 +9,9 @@ For each case (GQA untied, tied embeddings) it writes OUT/<case>/:
       grad.<name>     its gradient for every parameter (HF names)
       param3.<name>   every parameter after 3 AdamW steps on that batch (clip 1.0, lr 1e-3,
                       weight decay 0.1 on matrices, none on norm weights)
+--device cuda --autocast bf16 makes the same reference on the GPU under torch.autocast (bf16
+compute, fp32 master weights and optimizer), for s2d's CUDA training path; the models are the
+same (made on the CPU with the same seed).
 """
 import argparse
 import json
@@ -41,9 +44,10 @@ def batch(vocab, gen):
     return ids, att, lm
 
 
-def loss_of(model, ids, att, lm):
+def loss_of(model, ids, att, lm, autocast=None):
     pos = (att.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=att, position_ids=pos).logits.float()
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast == "bf16"):
+        logits = model(input_ids=ids, attention_mask=att, position_ids=pos).logits.float()
     labels = ids[:, 1:].masked_fill(lm[:, 1:] == 0, -100)
     s = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
                                           ignore_index=-100, reduction="sum")
@@ -54,7 +58,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--tokenizer", required=True, help="a sentencepiece model to ship with the models")
+    ap.add_argument("--device", default="cpu", help="where PyTorch computes the reference (cpu | cuda)")
+    ap.add_argument("--autocast", choices=["bf16"], help="bf16 autocast (CUDA only), as s2d trains on CUDA")
     args = ap.parse_args()
+    if args.autocast and args.device == "cpu":
+        ap.error("--autocast bf16 needs --device cuda")
+    dev = torch.device(args.device)
     for name, kw in CASES.items():
         torch.manual_seed(1)
         d = os.path.join(args.out, name)
@@ -65,8 +74,9 @@ def main():
         ids, att, lm = batch(kw["vocab_size"], gen)
         with open(os.path.join(d, "batch.json"), "w") as f:
             json.dump({"ids": ids.tolist(), "attention": att.tolist(), "loss_mask": lm.tolist()}, f)
+        model, ids, att, lm = model.to(dev), ids.to(dev), att.to(dev), lm.to(dev)
         out = {}
-        loss = loss_of(model, ids, att, lm)
+        loss = loss_of(model, ids, att, lm, args.autocast)
         loss.backward()
         out["loss"] = loss.detach().reshape(1)
         named = dict(model.named_parameters())
@@ -79,13 +89,13 @@ def main():
         for step in range(STEPS):
             if step > 0:
                 opt.zero_grad()
-                loss_of(model, ids, att, lm).backward()
+                loss_of(model, ids, att, lm, args.autocast).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
             opt.step()
         for n, p in named.items():
             out["param3." + n] = p.detach().clone()
-        save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(d, "reference.safetensors"))
-        print(f"{name}: loss {loss.item():.6f}, {len(named)} parameters")
+        save_file({k: v.float().cpu().contiguous() for k, v in out.items()}, os.path.join(d, "reference.safetensors"))
+        print(f"{name} ({args.device}{', ' + args.autocast if args.autocast else ''}): loss {loss.item():.6f}, {len(named)} parameters")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,16 @@ TEST(Answers, LettersPreferTheAgreedPhrase) {
   EXPECT_EQ(extract_answer("  \"nk\". ", k), "nk");
   EXPECT_EQ(extract_answer("I am not sure what you mean by that question", k), std::nullopt);
   EXPECT_EQ(extract_answer("", k), std::nullopt);
+  // Spelled out one by one, after the phrase or bare: joined.
+  EXPECT_EQ(extract_answer("The last letters are n, n, y, a. The answer is n n y a.", k), "nnya");
+  EXPECT_EQ(extract_answer("The answer is n, y.", k), "ny");
+  EXPECT_EQ(extract_answer("n n y a", k), "nnya");
+  EXPECT_EQ(extract_answer("The answer is y, which ends it", k), "y") << "a word after a letter is not spelling";
+  EXPECT_EQ(extract_answer("n n ya", k), std::nullopt) << "neither joined nor spelled";
+  // What the distilled model is taught to say reads back as the answer.
+  EXPECT_EQ(canonical_final("nnya", k), "n n y a");
+  EXPECT_EQ(canonical_final("y", k), "y");
+  EXPECT_EQ(extract_answer(canonical_final("nnya", k), k), "nnya");
 }
 
 TEST(Answers, YesNoTakesThePhraseElseTheLastMention) {

@@ -10,6 +10,7 @@
 #include "s2d/pipeline/distill.h"
 #include "s2d/train/sft_data.h"
 #include "s2d/util/error.h"
+#include "s2d/util/jsonl.h"
 #include "sp_fixture.h"
 #include "test_util.h"
 
@@ -92,6 +93,11 @@ TEST(Distill, ResumeReproducesTheUninterruptedLossCurve) {
   b.resume = true;
   run_distill(b, [&](int64_t s, double l, LlamaModel&) { resumed[s] = l; });
   for (int64_t s = 1; s <= 6; ++s) EXPECT_NEAR(resumed[s], full[s], 1e-6) << "step " << s;
+  // metrics.jsonl: step 3, done twice, is logged once.
+  std::vector<int64_t> logged;
+  for (const auto& m : read_jsonl_all(dir + "/cut/metrics.jsonl"))
+    if (m.contains("loss")) logged.push_back(m["step"].get<int64_t>());
+  EXPECT_EQ(logged, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
   // The final model loads and is the same as the uninterrupted one.
   auto m1 = load_model(dir + "/full", {.device = "cpu"}), m2 = load_model(dir + "/cut", {.device = "cpu"});
   EXPECT_LT((m1.model->weights().embed - m2.model->weights().embed).abs().max().item<double>(), 1e-6);

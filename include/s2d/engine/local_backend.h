@@ -2,6 +2,7 @@
 // The header is torch-free (pImpl) so that CLI and pipeline files stay fast to compile.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 

@@ -16,7 +16,8 @@ AnswerKind answer_kind_for_task(const std::string& task);
 const char* answer_kind_name(AnswerKind k);
 
 // The normalised answer in `text`, used for votes and accuracy:
-//   letters: "The answer is \"ya\"." -> "ya" (lower-case letters only)
+//   letters: "The answer is \"ya\"." / "The answer is y a" -> "ya" (lower-case letters only;
+//            single letters written one by one are joined)
 //   yes_no:  "...so the coin is not heads up. The answer is No." -> "no"
 //   number:  "#### 1,234" / "The answer is -3.50" / the last number -> "1234" / "-3.5"
 //   choice:  "[[B]]", "Assistant A is better", "It's a tie" -> "B" / "A" / "tie"
@@ -25,8 +26,8 @@ const char* answer_kind_name(AnswerKind k);
 // empty, overrides: its first capture group (or the whole match) of the last match, normalised.
 std::optional<std::string> extract_answer(const std::string& text, AnswerKind kind, const std::string& regex = "");
 
-// How a distilled model should say an answer: "Yes"/"No", "[[A]]"/"[[B]]"/"[[C]]" (tie), or the
-// answer itself.
+// How a distilled model should say an answer: "Yes"/"No", "[[A]]"/"[[B]]"/"[[C]]" (tie), letters
+// one by one ("y a", which extract_answer reads back as "ya"), or the answer itself.
 std::string canonical_final(const std::string& answer, AnswerKind kind);
 
 // BSM branch: up to `max_criteria` criteria, one per line ("1. Relevance: how well ..."), with

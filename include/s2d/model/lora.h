@@ -4,6 +4,7 @@
 //   adapter_model.safetensors  base_model.model.model.layers.{i}.{self_attn|mlp}.{target}.lora_{A|B}.weight
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>

@@ -22,6 +22,7 @@ struct DistillOptions {
   double val_fraction = 0.0;
   std::string chat_template = "auto";
   std::string device = "auto";
+  std::string precision = "auto";  // auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: fp32 everywhere
   int64_t max_seq_len = 1024;
   int64_t batch_size = 8, grad_accum = 1;
   int64_t epochs = 1, max_steps = 0;  // max_steps > 0 overrides epochs

@@ -12,6 +12,7 @@
 // System 2 outputs are always correct. Which task sizes get which methods is the corpus's choice.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>

@@ -11,6 +11,7 @@
 // (assistant tokens only) and the generation prompt consistent.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 

@@ -25,6 +25,17 @@ struct OptimizerOptions {
   int64_t total_steps = 1;          // for the decay
 };
 
+// Compute precision of the forward and backward passes. Master weights and optimizer state stay
+// fp32 either way. Auto: bf16 autocast on CUDA (what PyTorch's torch.autocast does), fp32 on the
+// CPU. Fp32: fp32 everywhere (the CUDA conformance check compares it with the CPU reference).
+enum class Precision { Auto, Fp32 };
+Precision parse_precision(const std::string& name);  // "auto" | "fp32"
+
+// Model FLOPs per trained token: 6N for a full fine-tune (forward 2N, backward 4N), 4N for LoRA
+// (no weight gradients for the frozen base); N excludes the embedding lookup and attention's
+// T^2 term. The MFU figures of distill and the training benchmark use it.
+double train_flops_per_token(const ModelConfig& c, bool lora);
+
 // Learning rate at optimizer step `step` (1-based).
 double lr_at(const OptimizerOptions& o, int64_t step);
 
@@ -40,7 +51,7 @@ class Trainer {
  public:
   // With a LoRA adapter attached to `model`, only the adapter trains (PEFT names); otherwise
   // every packed weight does.
-  Trainer(LlamaModel& model, OptimizerOptions opts);
+  Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision = Precision::Auto);
 
   // Sum of token losses over the batch and its target count; adds gradients (scaled by
   // 1 / `step_tokens`, the target tokens of the whole accumulated step).
@@ -70,6 +81,8 @@ class Trainer {
   std::vector<Param> params_;
   int64_t step_ = 0;
   bool lora_ = false;
+  Precision precision_;
+  bool autocast_on(const at::Tensor& ids) const { return precision_ == Precision::Auto && ids.is_cuda(); }
 };
 
 }  // namespace s2d
