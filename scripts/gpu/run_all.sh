@@ -29,9 +29,9 @@ stage() {  # stage NAME SECONDS CMD...: at most SECONDS, and never past the budg
   timeout -k 5 "$limit" "$@" 2>&1 | tee "$LOGS/$name.log" | grep -vE "^(distill|eval|generate) +[0-9]+/" | tee -a "$REPORT"
   echo "-- $name: exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 )) s" | tee -a "$REPORT"
 }
-stage conformance 90 bash "$HERE/check.sh"
-stage distill-cli 60 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda"
-stage train-bench 120 bash "$HERE/../bench/train_gpu.sh"
+stage conformance 150 bash "$HERE/check.sh"
+stage train-bench 150 bash "$HERE/../bench/train_gpu.sh"
+stage distill-cli 90 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda"
 stage generate-bench 90 bash "$HERE/../bench/generate_gpu.sh"
 echo "== total $(( $(date +%s) - START )) s" | tee -a "$REPORT"
 tar czf "$OUT/logs.tar.gz" -C "$LOGS" .
