@@ -6,6 +6,7 @@
 #   bash scripts/gpu/run_all.sh
 # Results: $OUT/gpu_report.txt (the summary), $OUT/logs.tar.gz, $OUT/gpu-bin.tar.gz (the built
 # programs: with S2D_GPU_PREBUILT=that file, a rerun on a fresh machine skips the build).
+# S2D_GPU_STAGES="conformance train-bench" runs only the stages named.
 set -uo pipefail
 START=$(date +%s)
 BUDGET=${S2D_GPU_BUDGET:-290}
@@ -21,6 +22,8 @@ export S2D_GPU_BUILT=1 BUILD_DIR="$BUILD" OUT PYTHON="$PY"
   tests/conformance/s2d_train_conformance_tests tests/bench/s2d_bench_train tests/bench/s2d_bench_generate
 stage() {  # stage NAME SECONDS CMD...: at most SECONDS, and never past the budget
   local name=$1 limit=$2; shift 2
+  # S2D_GPU_STAGES="conformance train-bench" runs only those (a rerun after a fix)
+  if [ -n "${S2D_GPU_STAGES:-}" ] && [[ " $S2D_GPU_STAGES " != *" $name "* ]]; then return; fi
   local left=$(( BUDGET - ($(date +%s) - START) - 8 ))
   (( left < limit )) && limit=$left
   if (( limit < 15 )); then echo "== $name: skipped, $left s of the budget left" | tee -a "$REPORT"; return; fi

@@ -147,8 +147,14 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
   if (update) std::tie(k, v) = update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
-  at::Tensor out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
-                                                    /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
+  at::Tensor out;
+  if (mask.defined()) {
+    out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
+                                           /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
+  } else {  // forward_causal: flash attention, given whole heads (as HF's repeat_kv does)
+    if (NH != KV) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);  // [B, NH, T, D]
+    out = at::scaled_dot_product_attention(q, k, v, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true);
+  }
   out = out.transpose(1, 2).reshape({B, T, NH * D});  // [B, T, NH*D]
   return with_lora(at::matmul(out, w.o_t), out, layer, "o_proj");
 }
@@ -262,6 +268,12 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
   };
   cache.length = T;
   return run_layers(ids, positions, mask, update, /*last_only=*/false, lens - 1).squeeze(1);  // [B, V]
+}
+
+at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids) const {
+  const int64_t B = input_ids.size(0), T = input_ids.size(1);
+  at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(input_ids.device())).expand({B, T});
+  return run_layers(input_ids, positions, /*mask=*/at::Tensor(), /*update=*/{}, /*last_only=*/false, {});
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

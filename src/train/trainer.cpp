@@ -112,7 +112,7 @@ struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
 double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
   AutocastGuard autocast(autocast_on(b.ids));
   model_.set_training(true);
-  at::Tensor sum = loss_sum(model_.forward_padded(b.ids, b.attention), b);
+  at::Tensor sum = loss_sum(model_.forward_causal(b.ids), b);
   (sum / static_cast<double>(std::max<int64_t>(1, step_tokens))).backward();
   return sum.item<double>();
 }
@@ -121,39 +121,65 @@ double Trainer::evaluate(const Batch& b) {
   at::NoGradGuard no_grad;
   model_.set_training(false);
   AutocastGuard autocast(autocast_on(b.ids));
-  return loss_sum(model_.forward_padded(b.ids, b.attention), b).item<double>() / std::max<int64_t>(1, b.target_tokens);
+  return loss_sum(model_.forward_causal(b.ids), b).item<double>() / std::max<int64_t>(1, b.target_tokens);
 }
 
 double Trainer::step() {
   at::NoGradGuard no_grad;
   ++step_;
-  // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it.
-  std::vector<at::Tensor> norms;
+  std::vector<Param*> live;  // parameters with a gradient this step
+  std::vector<at::Tensor> grads;
   for (auto& p : params_)
-    if (p.value->grad().defined()) norms.push_back(at::linalg_vector_norm(p.value->grad(), 2, std::nullopt, false, at::kFloat));
-  const double norm = norms.empty() ? 0.0 : at::stack(norms).norm().item<double>();
+    if (p.value->grad().defined()) live.push_back(&p), grads.push_back(p.value->grad());
+  if (live.empty()) return 0.0;
+  // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it (one foreach kernel).
+  const double norm = at::linalg_vector_norm(at::stack(at::_foreach_norm(grads, 2)), 2).item<double>();
   if (opts_.max_grad_norm > 0) {
     const double coef = opts_.max_grad_norm / (norm + 1e-6);
-    if (coef < 1.0)
-      for (auto& p : params_)
-        if (p.value->grad().defined()) p.value->mutable_grad().mul_(coef);
+    if (coef < 1.0) at::_foreach_mul_(grads, coef);
   }
-  // AdamW, in torch.optim.AdamW's (non-fused, single-tensor) order of operations.
   const double lr = lr_at(opts_, step_);
+  if (grads.front().is_cuda()) {
+    fused_adamw(live, grads, lr);
+  } else {
+    single_tensor_adamw(live, lr);
+  }
+  at::_foreach_zero_(grads);
+  return norm;
+}
+
+// torch.optim.AdamW's fused CUDA kernel (what fused=True runs): one launch per parameter group
+// instead of ~8 elementwise passes per tensor. The kernel takes the step count as a device
+// tensor per parameter and computes the bias corrections itself.
+void Trainer::fused_adamw(const std::vector<Param*>& live, const std::vector<at::Tensor>& grads, double lr) {
+  for (const bool decay : {true, false}) {
+    std::vector<at::Tensor> w, g, m, v, steps;
+    for (size_t i = 0; i < live.size(); ++i) {
+      Param& p = *live[i];
+      if (p.decay != decay) continue;
+      if (!p.step_count.defined()) p.step_count = at::full({}, static_cast<double>(step_ - 1), p.exp_avg.options());
+      p.step_count.add_(1);
+      w.push_back(*p.value), g.push_back(grads[i]), m.push_back(p.exp_avg), v.push_back(p.exp_avg_sq), steps.push_back(p.step_count);
+    }
+    if (w.empty()) continue;
+    at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, opts_.beta1, opts_.beta2,
+                      decay ? opts_.weight_decay : 0.0, opts_.eps, /*amsgrad=*/false, /*maximize=*/false);
+  }
+}
+
+// AdamW in torch.optim.AdamW's single-tensor order of operations (the CPU reference path).
+void Trainer::single_tensor_adamw(const std::vector<Param*>& live, double lr) {
   const double bc1 = 1.0 - std::pow(opts_.beta1, static_cast<double>(step_));
   const double bc2 = 1.0 - std::pow(opts_.beta2, static_cast<double>(step_));
-  for (auto& p : params_) {
-    const at::Tensor& g = p.value->grad();
-    if (!g.defined()) continue;
-    at::Tensor& w = *p.value;
-    if (p.decay && opts_.weight_decay != 0) w.mul_(1.0 - lr * opts_.weight_decay);
-    p.exp_avg.lerp_(g, 1.0 - opts_.beta1);
-    p.exp_avg_sq.mul_(opts_.beta2).addcmul_(g, g, 1.0 - opts_.beta2);
-    at::Tensor denom = (p.exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(opts_.eps);
-    w.addcdiv_(p.exp_avg, denom, -lr / bc1);
-    w.mutable_grad().zero_();
+  for (Param* p : live) {
+    const at::Tensor& g = p->value->grad();
+    at::Tensor& w = *p->value;
+    if (p->decay && opts_.weight_decay != 0) w.mul_(1.0 - lr * opts_.weight_decay);
+    p->exp_avg.lerp_(g, 1.0 - opts_.beta1);
+    p->exp_avg_sq.mul_(opts_.beta2).addcmul_(g, g, 1.0 - opts_.beta2);
+    at::Tensor denom = (p->exp_avg_sq.sqrt() / std::sqrt(bc2)).add_(opts_.eps);
+    w.addcdiv_(p->exp_avg, denom, -lr / bc1);
   }
-  return norm;
 }
 
 std::map<std::string, at::Tensor> Trainer::state() {
@@ -179,6 +205,7 @@ void Trainer::load_state(const std::map<std::string, at::Tensor>& s, int64_t ste
     }
   }
   step_ = steps_done;
+  for (auto& p : params_) p.step_count = at::Tensor();  // re-made from step_ at the next step
 }
 
 std::map<std::string, at::Tensor> Trainer::hf_named_grads() {

@@ -110,6 +110,12 @@ class LlamaModel {
   // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
   at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
 
+  // Training on a right-padded batch (each row's real tokens first), no cache: positions
+  // 0..T-1 and SDPA's own causal mask (is_causal, no mask tensor), which lets it pick the flash
+  // kernel. For every real token this equals forward_padded: its padding keys all come after it
+  // and a causal mask already hides them. ids [B, T] -> logits [B, T, V].
+  at::Tensor forward_causal(const at::Tensor& input_ids) const;
+
   // Attaches a LoRA adapter (shared, so a trainer can own its tensors); nullptr detaches.
   void set_lora(std::shared_ptr<LoraAdapter> lora) { lora_ = std::move(lora); }
   const std::shared_ptr<LoraAdapter>& lora() const { return lora_; }

@@ -39,7 +39,8 @@ double train_flops_per_token(const ModelConfig& c, bool lora);
 // Learning rate at optimizer step `step` (1-based).
 double lr_at(const OptimizerOptions& o, int64_t step);
 
-// A padded batch: ids [B, T] right-padded with 0, attention [B, T], loss mask [B, T] (token t
+// A right-padded batch (the trainer relies on it: see LlamaModel::forward_causal): ids [B, T]
+// padded with 0 after each row's tokens, attention [B, T], loss mask [B, T] (token t
 // counted, predicted from position t - 1).
 struct Batch {
   at::Tensor ids, attention, loss_mask;
@@ -75,7 +76,10 @@ class Trainer {
     at::Tensor* value;
     at::Tensor exp_avg, exp_avg_sq;
     bool decay;
+    at::Tensor step_count;  // fused CUDA AdamW's per-parameter step (fp32 scalar on the device)
   };
+  void fused_adamw(const std::vector<Param*>& live, const std::vector<at::Tensor>& grads, double lr);
+  void single_tensor_adamw(const std::vector<Param*>& live, double lr);
   LlamaModel& model_;
   OptimizerOptions opts_;
   std::vector<Param> params_;
