@@ -6,8 +6,8 @@
 //   bf16: s2d's bf16 autocast on CUDA against a reference made under torch.autocast on CUDA
 //   (make_train_reference.py --device cuda --autocast bf16). bf16 rounds differently in each
 //   library's kernels, so the bounds are relative: loss within 1%, every gradient within 5% of
-//   its norm, parameters after 3 steps within 3 x lr (Adam's step is at most lr per coordinate;
-//   a wrong update drifts by about that much per step).
+//   its norm, and parameters after N AdamW steps within 3 lr N (a step moves a coordinate by about
+//   lr at most, so an update in a wrong direction shows as a drift of that order).
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 #include <gtest/gtest.h>
