@@ -91,10 +91,11 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
     throw_input("unknown schedule", {.field = "--schedule", .expected = "cosine|linear|constant", .found = o.schedule});
   const fs::path out(o.out_dir);
 
-  // The base model in fp32 (master weights), its tokenizer and template.
-  // fp32 master weights; a LoRA run on CUDA keeps its frozen base in bf16 (trainer.h).
-  const bool bf16_base = o.lora_rank > 0 && resolve_device(o.device).is_cuda() && parse_precision(o.precision) == Precision::Auto;
-  ModelBundle base = load_model(o.model_dir, {.device = o.device, .dtype = bf16_base ? "bf16" : "fp32", .require_tokenizer = true});
+  // The base model in the dtype it trains from (fp32 master weights; see training_weight_dtype),
+  // its tokenizer and template.
+  const Precision precision = parse_precision(o.precision);
+  const c10::ScalarType weight_dtype = training_weight_dtype(o.lora_rank > 0, resolve_device(o.device), precision);
+  ModelBundle base = load_model(o.model_dir, {.device = o.device, .dtype = dtype_name(weight_dtype), .require_tokenizer = true});
   std::string tmpl_name = o.chat_template == "auto" ? detect_chat_template(o.model_dir) : o.chat_template;
   if (tmpl_name.empty()) {
     log::warn("no chat template declared by the model; using 'plain' (pass --chat-template to match generate/eval)");
@@ -165,7 +166,7 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
                              model.options().device(), o.seed));
   }
   at::manual_seed(o.seed);  // LoRA dropout
-  Trainer trainer(model, opt, parse_precision(o.precision));
+  Trainer trainer(model, opt, precision);
   const c10::Device dev = model.options().device();
   if (start_step > 0) trainer.load_state(load_optimizer((ckpts.back().second / "optimizer.safetensors").string(), dev), start_step);
 
@@ -198,7 +199,7 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   };
 
   const double flops_per_token = train_flops_per_token(base.config, lora);
-  const double peak = o.peak_tflops > 0 ? o.peak_tflops * 1e12 : (dev.is_cuda() ? 989e12 : 0.0);
+  const double peak = o.peak_tflops > 0 ? o.peak_tflops * 1e12 : (dev.is_cuda() ? kCudaPeakBf16Flops : 0.0);
   keep_metrics_through(out / "metrics.jsonl", start_step);
   JsonlWriter metrics((out / "metrics.jsonl").string());
   Progress progress("distill", total_steps, "steps");

@@ -26,6 +26,10 @@ Precision parse_precision(const std::string& name) {
   throw_input("unknown precision", {.field = "--precision", .expected = "auto|fp32", .found = name});
 }
 
+c10::ScalarType training_weight_dtype(bool lora, const c10::Device& device, Precision precision) {
+  return lora && device.is_cuda() && precision == Precision::Auto ? at::kBFloat16 : at::kFloat;
+}
+
 double train_flops_per_token(const ModelConfig& c, bool lora) {
   const double n_matmul = static_cast<double>(c.num_parameters() - c.vocab_size * c.hidden_size);
   return (lora ? 4.0 : 6.0) * n_matmul;
@@ -57,10 +61,8 @@ Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
     : model_(model), opts_(std::move(opts)), precision_(precision) {
   auto& w = model_.weights();
   const auto& c = model_.config();
-  // Trained weights are fp32 masters. A LoRA run's frozen base may be bf16 under CUDA autocast
-  // (what PEFT users do): half the memory, and no fp32 -> bf16 copy of every weight per step.
-  const bool frozen_bf16_ok = model_.lora() && w.embed.is_cuda() && precision_ == Precision::Auto;
-  if (w.embed.scalar_type() != at::kFloat && !(frozen_bf16_ok && w.embed.scalar_type() == at::kBFloat16)) {
+  const auto dtype = w.embed.scalar_type();
+  if (dtype != at::kFloat && dtype != training_weight_dtype(model_.lora() != nullptr, w.embed.device(), precision_)) {
     throw_input("training keeps fp32 master weights", {.field = "--dtype", .expected = "fp32 weights (or a bf16 base under LoRA on CUDA)",
                                                        .found = c10::toString(w.embed.scalar_type())});
   }
@@ -140,7 +142,7 @@ double Trainer::step() {
   }
   const double lr = lr_at(opts_, step_);
   if (grads.front().is_cuda()) {
-    fused_adamw(live, grads, lr);
+    fused_adamw(live, lr);
   } else {
     single_tensor_adamw(live, lr);
   }
@@ -151,15 +153,14 @@ double Trainer::step() {
 // torch.optim.AdamW's fused CUDA kernel (what fused=True runs): one launch per parameter group
 // instead of ~8 elementwise passes per tensor. The kernel takes the step count as a device
 // tensor per parameter and computes the bias corrections itself.
-void Trainer::fused_adamw(const std::vector<Param*>& live, const std::vector<at::Tensor>& grads, double lr) {
+void Trainer::fused_adamw(const std::vector<Param*>& live, double lr) {
   for (const bool decay : {true, false}) {
     std::vector<at::Tensor> w, g, m, v, steps;
-    for (size_t i = 0; i < live.size(); ++i) {
-      Param& p = *live[i];
-      if (p.decay != decay) continue;
-      if (!p.step_count.defined()) p.step_count = at::full({}, static_cast<double>(step_ - 1), p.exp_avg.options());
-      p.step_count.add_(1);
-      w.push_back(*p.value), g.push_back(grads[i]), m.push_back(p.exp_avg), v.push_back(p.exp_avg_sq), steps.push_back(p.step_count);
+    for (Param* p : live) {
+      if (p->decay != decay) continue;
+      if (!p->step_count.defined()) p->step_count = at::full({}, static_cast<double>(step_ - 1), p->exp_avg.options());
+      p->step_count.add_(1);
+      w.push_back(*p->value), g.push_back(p->value->grad()), m.push_back(p->exp_avg), v.push_back(p->exp_avg_sq), steps.push_back(p->step_count);
     }
     if (w.empty()) continue;
     at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, opts_.beta1, opts_.beta2,

@@ -25,12 +25,12 @@ int main(int argc, char** argv) try {
   std::shared_ptr<LlamaModel> model;
   const int64_t lora_rank = std::stoll(arg("--lora-rank", "0"));
   const c10::Device dev = resolve_device(arg("--device", "auto"));
-  // fp32 master weights; LoRA on CUDA keeps the frozen base in bf16, as s2d distill does.
-  const bool bf16_base = lora_rank > 0 && dev.is_cuda();
+  // The dtype s2d distill trains from (fp32 masters; a LoRA run's frozen base in bf16 on CUDA).
+  const c10::ScalarType weight_dtype = training_weight_dtype(lora_rank > 0, dev, Precision::Auto);
   if (!arg("--random-config", "").empty()) {
-    model = bench::random_model(arg("--random-config", ""), dev, bf16_base ? at::kBFloat16 : at::kFloat);
+    model = bench::random_model(arg("--random-config", ""), dev, weight_dtype);
   } else {
-    model = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = bf16_base ? "bf16" : "fp32",
+    model = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = dtype_name(weight_dtype),
                                             .require_tokenizer = false}).model;
   }
   if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank}, dev, 0));
@@ -66,7 +66,7 @@ int main(int argc, char** argv) try {
   }
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json out{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}};
-  if (dev.is_cuda()) out["mfu"] = tokens / sec * train_flops_per_token(model->config(), model->lora() != nullptr) / 989e12;
+  if (dev.is_cuda()) out["mfu"] = tokens / sec * train_flops_per_token(model->config(), model->lora() != nullptr) / kCudaPeakBf16Flops;
   std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {

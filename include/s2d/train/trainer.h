@@ -31,6 +31,14 @@ struct OptimizerOptions {
 enum class Precision { Auto, Fp32 };
 Precision parse_precision(const std::string& name);  // "auto" | "fp32"
 
+// The dtype a model's weights are trained from: fp32 master weights, except a LoRA run's frozen
+// base on CUDA under autocast, which stays bf16 (what PEFT users do): half the memory, and no
+// fp32 -> bf16 copy of every weight per step. distill loads in it; the Trainer accepts only it.
+c10::ScalarType training_weight_dtype(bool lora, const c10::Device& device, Precision precision);
+
+// MFU's default peak on CUDA: H100/H200 dense bf16, FLOP/s.
+constexpr double kCudaPeakBf16Flops = 989e12;
+
 // Model FLOPs per trained token: 6N for a full fine-tune (forward 2N, backward 4N), 4N for LoRA
 // (no weight gradients for the frozen base); N excludes the embedding lookup and attention's
 // T^2 term. The MFU figures of distill and the training benchmark use it.
@@ -78,7 +86,7 @@ class Trainer {
     bool decay;
     at::Tensor step_count;  // fused CUDA AdamW's per-parameter step (fp32 scalar on the device)
   };
-  void fused_adamw(const std::vector<Param*>& live, const std::vector<at::Tensor>& grads, double lr);
+  void fused_adamw(const std::vector<Param*>& live, double lr);
   void single_tensor_adamw(const std::vector<Param*>& live, double lr);
   LlamaModel& model_;
   OptimizerOptions opts_;
