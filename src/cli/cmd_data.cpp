@@ -96,6 +96,9 @@ void register_data(CLI::App& root, Commands& out) {
   toy->app->add_option("--seed", tc->seed, "Random seed; the same seed gives the same files")->capture_default_str();
   toy->app->add_option("--scale", tc->scale, "Multiplies the corpus size (1.0 = about 47,000 examples)")->capture_default_str();
   toy->app->add_option("--distill-n", tc->distill_n, "Questions per task to distil on")->capture_default_str();
+  toy->app->add_option("--distill-extra-n", tc->distill_extra_n,
+                       "More distill questions per task, drawn after the corpus (the corpus stays the same)")
+      ->capture_default_str();
   toy->app->add_option("--test-n", tc->test_n, "Held-out test questions per task")->capture_default_str();
   toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
   toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");

@@ -156,6 +156,7 @@ std::string jsonl_of(const std::vector<nlohmann::json>& lines) {
 
 ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
+  if (o.distill_extra_n < 0) throw_input("must not be negative", {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
   if (o.distill_n < 3 || o.test_n < 3)
     throw_input("too few questions", {.field = "--distill-n/--test-n", .expected = ">= 3 each",
                                       .found = std::to_string(o.distill_n) + "/" + std::to_string(o.test_n)});
@@ -167,20 +168,25 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   std::map<std::string, std::vector<Task>> files;  // "tasks/NAME.SPLIT.jsonl" -> tasks
 
   // Held-out splits first, so the corpus is drawn around them.
-  for (const std::string split : {"test", "distill"}) {
-    const int64_t n = split == "test" ? o.test_n : o.distill_n;
-    files["tasks/last-letter." + split + ".jsonl"] = d.draw("last-letter", 4, n, split);
-    files["tasks/coin-flip." + split + ".jsonl"] = d.draw("coin-flip", 4, n, split);
-    files["tasks/arithmetic." + split + ".jsonl"] = d.draw("arithmetic", 3, n, split);
-    files["tasks/judge." + split + ".jsonl"] = d.draw("judge", 3, n, split);
+  auto draw_split = [&](const std::string& split, int64_t n) {
+    std::map<std::string, std::vector<Task>> part;
+    part["last-letter"] = d.draw("last-letter", 4, n, split);
+    part["coin-flip"] = d.draw("coin-flip", 4, n, split);
+    part["arithmetic"] = d.draw("arithmetic", 3, n, split);
+    part["judge"] = d.draw("judge", 3, n, split);
     // Distil on n biased prompts; test on n questions, each unbiased and with all three opinions.
     auto qa = d.draw("toy-qa", 3, split == "test" ? n : (n + 2) / 3, split);
-    files["tasks/biased-qa." + split + ".jsonl"] = make_biased(qa, o.seed);
-    if (split == "test") files["tasks/qa.test.jsonl"] = qa;  // unbiased accuracy
-  }
-  for (auto& [path, tasks] : files)
-    if (path.find(".distill.") != std::string::npos)
-      for (auto& t : tasks) t = without_label(std::move(t));
+    part["biased-qa"] = make_biased(qa, o.seed);
+    if (split == "test") part["qa"] = qa;  // unbiased accuracy
+    for (auto& [name, tasks] : part) {
+      if (split != "test")
+        for (auto& t : tasks) t = without_label(std::move(t));
+      auto& file = files["tasks/" + name + "." + (split == "test" ? "test" : "distill") + ".jsonl"];
+      file.insert(file.end(), std::make_move_iterator(tasks.begin()), std::make_move_iterator(tasks.end()));
+    }
+  };
+  draw_split("test", o.test_n);
+  draw_split("distill", o.distill_n);
 
   auto n = [&](int64_t base) { return std::max<int64_t>(1, std::llround(static_cast<double>(base) * o.scale)); };
   std::vector<nlohmann::json> corpus;
@@ -198,6 +204,9 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   // The plan is the same for every question: a quarter of the branch calls teach it enough.
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c2"), "bsm",
              [](const std::string& id, const std::string& step) { return step != "branch" || fnv1a(id) % 4 == 0; });
+
+  // The extra distill questions come last: every draw above is the same with or without them.
+  if (o.distill_extra_n > 0) draw_split("distill2", o.distill_extra_n);
 
   // Interleave the parts so that any prefix of the file is a fair sample of the whole.
   std::mt19937_64 rng(o.seed ^ 0xC0FFEEULL);

@@ -173,4 +173,33 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
   EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "already exists", "--overwrite");
 }
 
+// The shipped model was trained on the corpus drawn with 400 distill questions per task; the 600
+// added later must leave that corpus byte for byte the same and only append to the distill files.
+TEST(ToyCorpus, ExtraDistillQuestionsLeaveTheCorpusAlone) {
+  const auto dir = fresh_dir("x");
+  ToyCorpusOptions o;
+  o.scale = 0.01;
+  o.distill_n = 30;
+  o.test_n = 20;
+  o.distill_extra_n = 0;
+  o.out_dir = dir + "/plain";
+  build_toy_corpus(o);
+  o.distill_extra_n = 25;
+  o.out_dir = dir + "/extra";
+  const auto sum = build_toy_corpus(o);
+  EXPECT_EQ(read_text(dir + "/plain/corpus.jsonl"), read_text(dir + "/extra/corpus.jsonl"));
+  for (const auto& [path, n] : sum.task_files) {
+    const std::string plain = read_text(dir + "/plain/" + path), extra = read_text(dir + "/extra/" + path);
+    if (path.find(".test.") != std::string::npos) {
+      EXPECT_EQ(plain, extra) << path;
+      continue;
+    }
+    EXPECT_EQ(extra.substr(0, plain.size()), plain) << path;  // the first 30 are the same questions
+    EXPECT_EQ(n, path == "tasks/biased-qa.distill.jsonl" ? 30 + 27 : 30 + 25) << path;
+  }
+  o.distill_extra_n = -1;
+  o.out_dir = dir + "/bad";
+  EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "--distill-extra-n");
+}
+
 }  // namespace s2d

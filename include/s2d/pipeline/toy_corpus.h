@@ -30,6 +30,9 @@ struct ToyCorpusOptions {
   uint64_t seed = 0;
   double scale = 1.0;       // multiplies every corpus part's size (tests use a small scale)
   int64_t distill_n = 400;  // questions per task to distil on (biased-qa: this many biased prompts)
+  // More questions to distil on, appended to each distill file. They are drawn after the corpus,
+  // so adding them leaves the corpus -- and a model trained on it -- unchanged.
+  int64_t distill_extra_n = 600;
   int64_t test_n = 200;     // held-out questions per task
   std::string names_path;   // default data/names.txt
   bool overwrite = false;
