@@ -44,6 +44,16 @@ std::map<std::string, nlohmann::json> teach(const std::vector<Task>& tasks, cons
   return out;
 }
 
+// A corpus at 1% scale with 30 distill and 20 test questions per task: seconds to build.
+ToyCorpusOptions small_corpus(const std::string& out_dir) {
+  ToyCorpusOptions o;
+  o.scale = 0.01;
+  o.distill_n = 30;
+  o.test_n = 20;
+  o.out_dir = out_dir;
+  return o;
+}
+
 }  // namespace
 
 TEST(ToyWorld, ArithmeticAnswersAreSums) {
@@ -133,11 +143,7 @@ TEST(ToyTeacher, UscChoiceIsTheFirstMajorityResponse) {
 
 TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
   const auto dir = fresh_dir("c");
-  ToyCorpusOptions o;
-  o.scale = 0.01;
-  o.distill_n = 30;
-  o.test_n = 20;
-  o.out_dir = dir + "/a";
+  ToyCorpusOptions o = small_corpus(dir + "/a");
   const auto sum = build_toy_corpus(o);
   EXPECT_GT(sum.examples, 400);
   for (const char* part : {"last-letter/rar2", "coin-flip/cot", "arithmetic/cot", "toy-qa/s2a", "toy-qa/usc", "judge/bsm", "judge/system1"})
@@ -177,12 +183,8 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
 // added later must leave that corpus byte for byte the same and only append to the distill files.
 TEST(ToyCorpus, ExtraDistillQuestionsLeaveTheCorpusAlone) {
   const auto dir = fresh_dir("x");
-  ToyCorpusOptions o;
-  o.scale = 0.01;
-  o.distill_n = 30;
-  o.test_n = 20;
+  ToyCorpusOptions o = small_corpus(dir + "/plain");
   o.distill_extra_n = 0;
-  o.out_dir = dir + "/plain";
   build_toy_corpus(o);
   o.distill_extra_n = 25;
   o.out_dir = dir + "/extra";
