@@ -26,9 +26,9 @@ START=$SECONDS
 # Greedy evaluation; System 2 generation samples 8 (4 for S2A and BSM) at temperature 0.7.
 GEN=(--model "$MODEL" --batch-size 64 --temperature 0.7 --seed 0 --max-new-tokens 160)
 EVAL=(--batch-size 64 --max-new-tokens 160)
-# Distillation: a short full fine-tune per task, from the toy model. 8 epochs at lr 1e-3 was
-# picked over 4 at 3e-4 and 8 at 3e-4 by coin flip's test accuracy (84.5%, 93.0%, 98.0%).
-DISTILL=(--model "$MODEL" --epochs 8 --batch-size 16 --lr 1e-3 --warmup-steps 10 --schedule cosine --max-seq-len 256 --overwrite)
+# Distillation: a short full fine-tune per task, from the toy model (scripts/lib/demo_distill.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_distill.sh"
+DISTILL=(--model "$MODEL" --epochs "$DEMO_DISTILL_EPOCHS" "${DEMO_DISTILL_FLAGS[@]}" --overwrite)
 
 # tasks file for this run: the first N questions of the shipped split (all when N is empty),
 # cut further to DEMO_LIMIT when that is set

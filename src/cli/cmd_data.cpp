@@ -100,6 +100,8 @@ void register_data(CLI::App& root, Commands& out) {
                        "More distill questions per task, drawn after the corpus (the corpus stays the same)")
       ->capture_default_str();
   toy->app->add_option("--test-n", tc->test_n, "Held-out test questions per task")->capture_default_str();
+  toy->app->add_option("--dev-n", tc->dev_n, "Labelled dev questions per task, for choosing settings without the test set")
+      ->capture_default_str();
   toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
   toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");
   toy->run = [tc, toy] {

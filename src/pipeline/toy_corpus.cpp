@@ -157,6 +157,7 @@ std::string jsonl_of(const std::vector<nlohmann::json>& lines) {
 ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
   if (o.distill_extra_n < 0) throw_input("must not be negative", {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
+  if (o.dev_n < 0) throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
   if (o.distill_n < 3 || o.test_n < 3)
     throw_input("too few questions", {.field = "--distill-n/--test-n", .expected = ">= 3 each",
                                       .found = std::to_string(o.distill_n) + "/" + std::to_string(o.test_n)});
@@ -167,21 +168,23 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   ToyCorpusSummary sum;
   std::map<std::string, std::vector<Task>> files;  // "tasks/NAME.SPLIT.jsonl" -> tasks
 
-  // Held-out splits first, so the corpus is drawn around them.
+  // Held-out splits first, so the corpus is drawn around them. Test and dev are labelled (dev is
+  // for choosing settings without looking at test); distill files carry no labels.
   auto draw_split = [&](const std::string& split, int64_t n) {
+    const bool labelled = split == "test" || split == "dev";
     std::map<std::string, std::vector<Task>> part;
     part["last-letter"] = d.draw("last-letter", 4, n, split);
     part["coin-flip"] = d.draw("coin-flip", 4, n, split);
     part["arithmetic"] = d.draw("arithmetic", 3, n, split);
     part["judge"] = d.draw("judge", 3, n, split);
     // Distil on n biased prompts; test on n questions, each unbiased and with all three opinions.
-    auto qa = d.draw("toy-qa", 3, split == "test" ? n : (n + 2) / 3, split);
+    auto qa = d.draw("toy-qa", 3, labelled ? n : (n + 2) / 3, split);
     part["biased-qa"] = make_biased(qa, o.seed);
-    if (split == "test") part["qa"] = qa;  // unbiased accuracy
+    if (labelled) part["qa"] = qa;  // unbiased accuracy
     for (auto& [name, tasks] : part) {
-      if (split != "test")
+      if (!labelled)
         for (auto& t : tasks) t = without_label(std::move(t));
-      auto& file = files["tasks/" + name + "." + (split == "test" ? "test" : "distill") + ".jsonl"];
+      auto& file = files["tasks/" + name + "." + (labelled ? split : "distill") + ".jsonl"];
       file.insert(file.end(), std::make_move_iterator(tasks.begin()), std::make_move_iterator(tasks.end()));
     }
   };
@@ -205,8 +208,10 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c2"), "bsm",
              [](const std::string& id, const std::string& step) { return step != "branch" || fnv1a(id) % 4 == 0; });
 
-  // The extra distill questions come last: every draw above is the same with or without them.
+  // The extra distill questions and the dev split come last: every draw above is the same with or
+  // without them.
   if (o.distill_extra_n > 0) draw_split("distill2", o.distill_extra_n);
+  if (o.dev_n > 0) draw_split("dev", o.dev_n);
 
   // Interleave the parts so that any prefix of the file is a fair sample of the whole.
   std::mt19937_64 rng(o.seed ^ 0xC0FFEEULL);

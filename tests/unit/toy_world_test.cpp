@@ -50,6 +50,7 @@ ToyCorpusOptions small_corpus(const std::string& out_dir) {
   o.scale = 0.01;
   o.distill_n = 30;
   o.test_n = 20;
+  o.dev_n = 20;
   o.out_dir = out_dir;
   return o;
 }
@@ -166,13 +167,15 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
         EXPECT_FALSE(j.contains("label")) << path;
         EXPECT_FALSE(j.contains("incorrect_answer")) << path;
       }
+      if (path.find(".dev.") != std::string::npos) EXPECT_TRUE(j.contains("answer") || j.contains("label")) << path;
       in_file.insert(q);
     }
-    // qa.test holds biased-qa.test's questions without opinions, on purpose
-    if (path == "tasks/qa.test.jsonl") continue;
+    // qa.test and qa.dev hold biased-qa's questions without opinions, on purpose
+    if (path == "tasks/qa.test.jsonl" || path == "tasks/qa.dev.jsonl") continue;
     for (const auto& q : in_file) ++seen[path.substr(0, path.find('.')) + "|" + q];
   }
-  // distill and test of one task never share a question
+  // distill, test and dev of one task never share a question
+  EXPECT_EQ(sum.task_files.at("tasks/last-letter.dev.jsonl"), 20);
   for (const auto& [q, c] : seen) EXPECT_EQ(c, 1) << q;
 
   o.out_dir = dir + "/a";
@@ -196,12 +199,16 @@ TEST(ToyCorpus, ExtraDistillQuestionsLeaveTheCorpusAlone) {
       EXPECT_EQ(plain, extra) << path;
       continue;
     }
+    if (path.find(".dev.") != std::string::npos) continue;  // drawn after the extra questions
     EXPECT_EQ(extra.substr(0, plain.size()), plain) << path;  // the first 30 are the same questions
     EXPECT_EQ(n, path == "tasks/biased-qa.distill.jsonl" ? 30 + 27 : 30 + 25) << path;
   }
   o.distill_extra_n = -1;
   o.out_dir = dir + "/bad";
   EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "--distill-extra-n");
+  o.distill_extra_n = 0;
+  o.dev_n = -1;
+  EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "--dev-n");
 }
 
 }  // namespace s2d

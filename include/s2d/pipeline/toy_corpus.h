@@ -34,6 +34,7 @@ struct ToyCorpusOptions {
   // so adding them leaves the corpus -- and a model trained on it -- unchanged.
   int64_t distill_extra_n = 600;
   int64_t test_n = 200;     // held-out questions per task
+  int64_t dev_n = 200;      // labelled questions per task for choosing settings (drawn last)
   std::string names_path;   // default data/names.txt
   bool overwrite = false;
 };

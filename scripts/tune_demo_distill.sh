@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Chooses the demo's distillation epochs on the toy world's labelled dev split, so that the test
+# split is only ever used to report. For each task and each epoch count, distils the toy model on
+# the answers a finished demo run kept (runs/demo/TASK/sft.jsonl) and scores System 1 of the
+# result on data/toy/tasks/TASK.dev.jsonl (200 questions, disjoint from corpus, distill and test).
+# Prints one line per run and a table. Environment (all optional):
+#   TUNE_TASKS   (last-letter coin-flip)   TUNE_EPOCHS (8 16 24)
+#   DEMO_OUT     the demo run to read (runs/demo)   TUNE_OUT (runs/tune)
+#   S2D_BIN      an already built s2d binary
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_distill.sh"
+s2d_binary
+MODEL="${TOY_MODEL:-$S2D_ROOT/data/toy/model}"
+TASKS="${TOY_TASKS:-$S2D_ROOT/data/toy/tasks}"
+RUNS="${DEMO_OUT:-$S2D_ROOT/runs/demo}"
+OUT="${TUNE_OUT:-$S2D_ROOT/runs/tune}"
+mkdir -p "$OUT"
+table="task | epochs | dev accuracy"
+for task in ${TUNE_TASKS:-last-letter coin-flip}; do
+  [ -f "$RUNS/$task/sft.jsonl" ] || { s2d_log "no $RUNS/$task/sft.jsonl: run scripts/demo.sh first"; exit 2; }
+  for ep in ${TUNE_EPOCHS:-8 16 24}; do
+    run="$OUT/$task-ep$ep"
+    "$S2D" --log-level warn distill --model "$MODEL" --data "$RUNS/$task/sft.jsonl" --epochs "$ep" "${DEMO_DISTILL_FLAGS[@]}" \
+      --overwrite --out "$run/model" > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
+    "$S2D" --log-level warn eval --model "$run/model" --method system1 --role distilled --batch-size 64 --max-new-tokens 160 \
+      --tasks "$TASKS/$task.dev.jsonl" --out "$run/eval-dev" >> "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
+    acc="$(grep -o '"accuracy": *[0-9.]*' "$run/eval-dev/summary.json" | grep -o '[0-9.]*$')"
+    echo "$task, $ep epochs: dev accuracy $acc"
+    table+=$'\n'"$task | $ep | $acc"
+  done
+done
+echo
+echo "$table"
