@@ -23,11 +23,11 @@ DEMO_TASKS="${DEMO_TASKS:-last-letter coin-flip biased-qa judge arithmetic}"
 mkdir -p "$OUT"
 START=$SECONDS
 
-# Greedy evaluation; System 2 generation samples 8 (4 for S2A and BSM) at temperature 0.7.
+# System 2 generation samples 8 (4 for S2A and BSM) at temperature 0.7. Evaluation is greedy, and
+# distillation a short full fine-tune per task from the toy model (scripts/lib/demo_settings.sh).
+source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_settings.sh"
 GEN=(--model "$MODEL" --batch-size 64 --temperature 0.7 --seed 0 --max-new-tokens 160)
-EVAL=(--batch-size 64 --max-new-tokens 160)
-# Distillation: a short full fine-tune per task, from the toy model (scripts/lib/demo_distill.sh).
-source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_distill.sh"
+EVAL=("${DEMO_EVAL_FLAGS[@]}")
 DISTILL=(--model "$MODEL" --epochs "$DEMO_DISTILL_EPOCHS" "${DEMO_DISTILL_FLAGS[@]}" --overwrite)
 
 # tasks file for this run: the first N questions of the shipped split (all when N is empty),

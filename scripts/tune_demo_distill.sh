@@ -9,7 +9,7 @@
 #   S2D_BIN      an already built s2d binary
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
-source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_distill.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_settings.sh"
 s2d_binary
 MODEL="${TOY_MODEL:-$S2D_ROOT/data/toy/model}"
 TASKS="${TOY_TASKS:-$S2D_ROOT/data/toy/tasks}"
@@ -23,7 +23,7 @@ for task in ${TUNE_TASKS:-last-letter coin-flip}; do
     run="$OUT/$task-ep$ep"
     "$S2D" --log-level warn distill --model "$MODEL" --data "$RUNS/$task/sft.jsonl" --epochs "$ep" "${DEMO_DISTILL_FLAGS[@]}" \
       --overwrite --out "$run/model" > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
-    "$S2D" --log-level warn eval --model "$run/model" --method system1 --role distilled --batch-size 64 --max-new-tokens 160 \
+    "$S2D" --log-level warn eval --model "$run/model" "${DEMO_EVAL_FLAGS[@]}" --method system1 --role distilled \
       --tasks "$TASKS/$task.dev.jsonl" --out "$run/eval-dev" >> "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
     acc="$(grep -o '"accuracy": *[0-9.]*' "$run/eval-dev/summary.json" | grep -o '[0-9.]*$')"
     echo "$task, $ep epochs: dev accuracy $acc"

@@ -177,7 +177,8 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
     part["coin-flip"] = d.draw("coin-flip", 4, n, split);
     part["arithmetic"] = d.draw("arithmetic", 3, n, split);
     part["judge"] = d.draw("judge", 3, n, split);
-    // Distil on n biased prompts; test on n questions, each unbiased and with all three opinions.
+    // Distil on n biased prompts; test (and dev) on n questions, each unbiased and with all three
+    // opinions.
     auto qa = d.draw("toy-qa", 3, labelled ? n : (n + 2) / 3, split);
     part["biased-qa"] = make_biased(qa, o.seed);
     if (labelled) part["qa"] = qa;  // unbiased accuracy

@@ -174,8 +174,8 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
     if (path == "tasks/qa.test.jsonl" || path == "tasks/qa.dev.jsonl") continue;
     for (const auto& q : in_file) ++seen[path.substr(0, path.find('.')) + "|" + q];
   }
-  // distill, test and dev of one task never share a question
   EXPECT_EQ(sum.task_files.at("tasks/last-letter.dev.jsonl"), 20);
+  // distill, test and dev of one task never share a question
   for (const auto& [q, c] : seen) EXPECT_EQ(c, 1) << q;
 
   o.out_dir = dir + "/a";
