@@ -69,5 +69,5 @@ for ck in "$OUT"/train/checkpoints/step-* "$OUT/train"; do
   mkdir -p "$model" && cp "$ck/config.json" "$ck/model.safetensors" "$OUT"/init/tokenizer* "$model/"
   "$S2D" --log-level warn eval --model "$model" --batch-size 64 --max-new-tokens 40 --method system1 \
     --tasks "$OUT/test.jsonl" --out "$model/eval" > /dev/null
-  echo "$(basename "$ck"): $(grep -o '"accuracy": *[0-9.]*' "$model/eval/summary.json" | grep -o '[0-9.]*$') on 200 questions (chance 0.33)"
+  echo "$(basename "$ck"): $(s2d_summary_accuracy "$model/eval/summary.json") on 200 questions (chance 0.33)"
 done

@@ -25,7 +25,7 @@ for task in ${TUNE_TASKS:-last-letter coin-flip}; do
       --overwrite --out "$run/model" > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
     "$S2D" --log-level warn eval --model "$run/model" "${DEMO_EVAL_FLAGS[@]}" --method system1 --role distilled \
       --tasks "$TASKS/$task.dev.jsonl" --out "$run/eval-dev" >> "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
-    acc="$(grep -o '"accuracy": *[0-9.]*' "$run/eval-dev/summary.json" | grep -o '[0-9.]*$')"
+    acc="$(s2d_summary_accuracy "$run/eval-dev/summary.json")"
     echo "$task, $ep epochs: dev accuracy $acc"
     table+=$'\n'"$task | $ep | $acc"
   done

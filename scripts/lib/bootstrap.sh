@@ -83,3 +83,6 @@ s2d_binary() {
     S2D="$BUILD_DIR/src/s2d"
   fi
 }
+
+# Prints the accuracy an `s2d eval` summary.json records (e.g. 0.545), as the file writes it.
+s2d_summary_accuracy() { grep -o '"accuracy": *[0-9.]*' "$1" | grep -o '[0-9.]*$'; }
