@@ -4,11 +4,18 @@
 #   1. s2d data toy-corpus         the training corpus and the disjoint distill/test questions
 #   2. s2d model train-tokenizer   a 1000-piece BPE sentencepiece model with byte fallback
 #   3. s2d model init              configs/toy/model.json with random weights (seed 0)
-#   4. s2d distill                 4 epochs on the corpus (CUDA when present, else the CPU)
+#   4. s2d distill                 the lookup primer (primer.jsonl, one epoch), then the corpus
+#                                  (3 epochs); CUDA when present, else the CPU; fp32 either way
 #   5. copy the model files and the task files into data/toy/
-# About 50 minutes on a 2-core CPU. A killed run resumes from its last checkpoint when rerun.
-# Environment (all optional): TOY_EPOCHS (4), TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy),
-# TOY_WORK (build/toy-build), S2D_BIN (an already built s2d: skip installing and building).
+# About 55 minutes on a 2-core CPU. A killed run resumes from its last checkpoint when rerun.
+# Why a primer: biased QA and the judge need the model to look a fact up in its prompt. Mixed
+# into the corpus, that skill formed only as the learning rate decayed; learnt first, alone, it
+# takes about 1,200 steps (scripts/probe_qa_lookup.sh) and the corpus then builds on it.
+# The learning rate is 5e-4: at 2e-3 (the first fixture's) the model learnt every step-by-step path
+# but never learnt the lookup (the probe: chance at 2e-3 after 2,800 steps, 100% at 5e-4 after 1,600).
+# Environment (all optional): TOY_LR (5e-4), TOY_EPOCHS (3), TOY_PRIMER (1; 0 skips the primer),
+# TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy), TOY_WORK (build/toy-build),
+# S2D_BIN (an already built s2d: skip installing and building).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 s2d_binary
@@ -24,10 +31,18 @@ s2d_log "2/5 tokenizer"
 s2d_log "3/5 initial weights"
 "$S2D" model init --model-config "$S2D_ROOT/configs/toy/model.json" --tokenizer "$WORK/tokenizer.model" \
   --chat-template llama-2 --seed "$SEED" --out "$WORK/init" --overwrite
-s2d_log "4/5 training (resumes a killed run)"
-"$S2D" distill --model "$WORK/init" --data "$WORK/world/corpus.jsonl" --out "$WORK/train" --resume \
-  --epochs "${TOY_EPOCHS:-4}" --batch-size 32 --lr 2e-3 --warmup-steps 100 --schedule cosine \
-  --weight-decay 0.01 --max-seq-len 256 --val-fraction 0.01 --save-every 500 --keep-checkpoints 1 --seed "$SEED"
+TRAIN=(--batch-size 32 --lr "${TOY_LR:-5e-4}" --warmup-steps 100 --schedule cosine --weight-decay 0.01
+  --max-seq-len 256 --precision fp32 --save-every 500 --keep-checkpoints 1 --seed "$SEED" --resume)
+BASE="$WORK/init"
+if [ "${TOY_PRIMER:-1}" != 0 ]; then
+  s2d_log "4/5 training: the lookup primer (resumes a killed run)"
+  [ -f "$WORK/primer/model.safetensors" ] ||
+    "$S2D" distill --model "$WORK/init" --data "$WORK/world/primer.jsonl" --out "$WORK/primer" --epochs 1 "${TRAIN[@]}"
+  BASE="$WORK/primer"
+fi
+s2d_log "4/5 training: the corpus (resumes a killed run)"
+"$S2D" distill --model "$BASE" --data "$WORK/world/corpus.jsonl" --out "$WORK/train" \
+  --epochs "${TOY_EPOCHS:-3}" --val-fraction 0.01 "${TRAIN[@]}"
 s2d_log "5/5 installing the model and task files into $OUT"
 rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/model"
 cp "$WORK/train/config.json" "$WORK/train/model.safetensors" "$WORK/train/tokenizer.model" \

@@ -13,7 +13,7 @@ mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
 export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-S2D_GPU_TARGETS="s2d s2d_conformance_tests s2d_train_conformance_tests s2d_bench_train s2d_bench_generate"
+S2D_GPU_TARGETS="${S2D_GPU_TARGETS:-s2d s2d_conformance_tests s2d_train_conformance_tests s2d_bench_train s2d_bench_generate}"
 if [ "${S2D_GPU_BUILT:-0}" != 1 ]; then
   {
     echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

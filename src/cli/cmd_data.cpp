@@ -82,8 +82,8 @@ void register_data(CLI::App& root, Commands& out) {
   add_generator(*data, out, "arithmetic", "Multi-digit addition: 'What is 4721 + 3856?'", "--digits",
                 "Digits per number (k)", generate_arithmetic);
   add_generator(*data, out, "toy-qa",
-                "Questions over invented facts stated in the question: 'Facts: The capital of Vorland is Quilp. ... "
-                "Question: What is the capital of Vorland?' (wrap with `data bias` for opinions)",
+                "Questions over invented facts stated in the question: 'Facts: Vorland has the capital Quilp. ... "
+                "Question: Which capital does Vorland have?' (wrap with `data bias` for opinions)",
                 "--facts", "Facts per question (k)", generate_toy_qa);
   add_generator(*data, out, "toy-judge", "Pairwise judge tasks over toy-qa questions: one true answer, one false",
                 "--facts", "Facts per question (k)", generate_toy_judge);
@@ -101,6 +101,9 @@ void register_data(CLI::App& root, Commands& out) {
       ->capture_default_str();
   toy->app->add_option("--test-n", tc->test_n, "Held-out test questions per task")->capture_default_str();
   toy->app->add_option("--dev-n", tc->dev_n, "Labelled dev questions per task, for choosing settings without the test set")
+      ->capture_default_str();
+  toy->app->add_option("--primer-n", tc->primer_n,
+                       "Lookup lessons in primer.jsonl (times --scale; 0: none), which the toy model learns first")
       ->capture_default_str();
   toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
   toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");

@@ -41,7 +41,12 @@ const char* kRelations[] = {"capital", "river", "mountain", "language", "currenc
 
 struct Fact {
   std::string entity, relation, value;
-  std::string sentence() const { return "The " + relation + " of " + entity + " is " + value + "."; }
+  // "Deia has the mountain Zal.": the relation word, which no other fact of the question uses,
+  // comes right before the value. An answer that restates the fact ("Deia has the mountain")
+  // finds the value by copying what followed "mountain" in the facts: an induction head's
+  // one-token match. ("The mountain of Deia is Zal." put "is" after every entity, and entities
+  // share their endings, so the match needed three tokens: the toy model never learnt it.)
+  std::string sentence() const { return toy_fact_sentence(entity, relation, value); }
 };
 
 // k facts about distinct entities with distinct values and distinct relations, so that the
@@ -79,7 +84,7 @@ QaDraw draw_qa(std::mt19937_64& rng, int k) {
   QaDraw q;
   for (const auto& f : facts) q.context += (q.context.empty() ? "" : " ") + f.sentence();
   q.asked = facts[asked];
-  q.question = "What is the " + q.asked.relation + " of " + q.asked.entity + "?";
+  q.question = toy_question(q.asked.entity, q.asked.relation);
   q.input = "Facts: " + q.context + " Question: " + q.question;
   q.answer = q.asked.value;
   q.wrong = facts[(asked + 1 + uniform_below(rng, static_cast<uint64_t>(k - 1))) % k].value;
@@ -87,6 +92,14 @@ QaDraw draw_qa(std::mt19937_64& rng, int k) {
 }
 
 }  // namespace
+
+std::string toy_fact_sentence(const std::string& entity, const std::string& relation, const std::string& value) {
+  return entity + " has the " + relation + " " + value + ".";
+}
+
+std::string toy_question(const std::string& entity, const std::string& relation) {
+  return "Which " + relation + " does " + entity + " have?";
+}
 
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt) {
   check_n_k(opt, "--digits", 1, 9);
@@ -112,7 +125,9 @@ std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
     t.input = q.input;
     t.answer = q.answer;
     t.meta = {{"facts", opt.k}, {"relation", q.asked.relation}, {"entity", q.asked.entity}};
-    t.extra = {{"context", q.context}, {"question", q.question}, {"incorrect_answer", q.wrong}};
+    // aliases: a direct answer is a sentence ("The river of Loia is Ve."), right when it names the
+    // value as a whole word (eval's TriviaQA rule).
+    t.extra = {{"context", q.context}, {"question", q.question}, {"incorrect_answer", q.wrong}, {"aliases", {q.answer}}};
     return t;
   });
 }
@@ -121,8 +136,9 @@ std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
-    const std::string good = "The " + q.asked.relation + " of " + q.asked.entity + " is " + q.answer + ".";
-    const std::string bad = "The " + q.asked.relation + " of " + q.asked.entity + " is " + q.wrong + ".";
+    // Worded as toy-qa's direct answers are: the true one repeats its fact word for word.
+    const std::string good = toy_fact_sentence(q.asked.entity, q.asked.relation, q.answer);
+    const std::string bad = toy_fact_sentence(q.asked.entity, q.asked.relation, q.wrong);
     const bool good_first = uniform_below(rng, 2) == 0;
     Task t;
     t.input = q.input;

@@ -115,7 +115,7 @@ void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const s
   });
 }
 
-// USC lessons: a biased question, 3-6 short responses with one answer in the majority, and the
+// USC lessons: a biased question, 3-6 S2A answers with one answer in the majority, and the
 // first majority response named. Mostly the right answer is the majority, sometimes not: USC
 // picks the consistent answer, not the right one.
 void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& biased, uint64_t seed) {
@@ -130,7 +130,9 @@ void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std:
     for (int i = 0; i < minority; ++i) finals[i] = right_majority ? wrong : right;
     std::shuffle(finals.begin(), finals.end(), rng);
     const int choice = toy_usc_choice(finals);
-    out.push_back(sft(t.id + "/usc", render_usc_prompt(spec, t.input, finals),
+    std::vector<std::string> shown;  // as `s2d filter --by usc` shows them: each sample's final text
+    for (const auto& f : finals) shown.push_back(toy_qa_sentence(t, f));
+    out.push_back(sft(t.id + "/usc", render_usc_prompt(spec, t.input, shown),
                       "The most consistent response is Response " + std::to_string(choice) + ".",
                       {{"task", t.task}, {"method", "usc"}, {"step", "select"},
                        {"question", t.extra.value("unbiased_input", t.input)}}));
@@ -138,10 +140,41 @@ void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std:
   }
 }
 
+// Direct-answer lessons that ask about every fact of a toy-qa question at once, in random order,
+// each answered by restating its fact. One question per lesson gave the model too few lookups to
+// learn from: the toy model learns looking up from many of them (scripts/probe_qa_lookup.sh).
+void add_qa_all_facts(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& tasks, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  for (const auto& t : tasks) {
+    struct Fact { std::string entity, relation, value; };
+    std::vector<Fact> facts;  // parsed back from "Vorland has the capital Quilp. Tosia has ..."
+    const std::string ctx = t.extra.value("context", "");
+    for (size_t pos = 0; pos < ctx.size();) {
+      size_t end = ctx.find('.', pos);
+      if (end == std::string::npos) end = ctx.size();
+      const std::string sentence = trim(ctx.substr(pos, end - pos));
+      pos = end + 1;
+      const size_t has = sentence.find(" has the "), space = sentence.rfind(' ');
+      if (has == std::string::npos || space <= has + 9) continue;
+      facts.push_back({sentence.substr(0, has), sentence.substr(has + 9, space - has - 9), sentence.substr(space + 1)});
+    }
+    std::shuffle(facts.begin(), facts.end(), rng);
+    std::string questions, answers;
+    for (const auto& f : facts) {
+      questions += " " + toy_question(f.entity, f.relation);
+      answers += (answers.empty() ? "" : " ") + toy_fact_sentence(f.entity, f.relation, f.value);
+    }
+    out.push_back(sft(t.id + "/all-facts", "Facts: " + ctx + " Question:" + questions, answers,
+                      {{"task", t.task}, {"method", "system1"}, {"step", "all-facts"}, {"question", t.input}}));
+    ++sum.parts[t.task + "/system1-all-facts"];
+  }
+}
+
 Task without_label(Task t) {
   t.answer.reset();
   t.extra.erase("label");
   t.extra.erase("incorrect_answer");
+  t.extra.erase("aliases");
   t.meta.erase("suggested");
   return t;
 }
@@ -157,6 +190,7 @@ std::string jsonl_of(const std::vector<nlohmann::json>& lines) {
 ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
   if (o.distill_extra_n < 0) throw_input("must not be negative", {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
+  if (o.primer_n < 0) throw_input("must not be negative", {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
   if (o.dev_n < 0) throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
   if (o.distill_n < 3 || o.test_n < 3)
     throw_input("too few questions", {.field = "--distill-n/--test-n", .expected = ">= 3 each",
@@ -204,10 +238,23 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   add_method(corpus, sum, make_biased(d.draw_range("toy-qa", 2, 4, n(1000), "c2"), o.seed), "system1");
   add_method(corpus, sum, make_biased(d.draw_range("toy-qa", 2, 4, n(1000), "c3"), o.seed + 1), "s2a");
   add_usc(corpus, sum, make_biased(d.draw_range("toy-qa", 2, 4, n(700), "c4"), o.seed + 2), o.seed);
+  add_qa_all_facts(corpus, sum, d.draw_range("toy-qa", 2, 4, n(3000), "c5"), o.seed + 3);
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c1"), "system1");
   // The plan is the same for every question: a quarter of the branch calls teach it enough.
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c2"), "bsm",
              [](const std::string& id, const std::string& step) { return step != "branch" || fnv1a(id) % 4 == 0; });
+
+  // The lookup primer: all-facts lessons on fresh questions, trained on before the corpus
+  // (scripts/build_toy_model.sh), so that the model can look a fact up before it meets the
+  // methods that need it. Mixed into the corpus instead, the skill formed only as the learning
+  // rate decayed (README "How the rows got here").
+  std::vector<nlohmann::json> primer;
+  ToyCorpusSummary primer_sum;
+  if (o.primer_n > 0) {
+    add_qa_all_facts(primer, primer_sum, d.draw_range("toy-qa", 2, 5, n(o.primer_n), "p1"), o.seed + 4);
+    std::mt19937_64 primer_rng(o.seed ^ 0x9E1DULL);  // drawn k by k: interleave them
+    std::shuffle(primer.begin(), primer.end(), primer_rng);
+  }
 
   // The extra distill questions and the dev split come last: every draw above is the same with or
   // without them.
@@ -220,7 +267,8 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   sum.examples = static_cast<int64_t>(corpus.size());
 
   nlohmann::json manifest = {{"schema", "s2d.toy-corpus/1"}, {"seed", o.seed}, {"scale", o.scale},
-                             {"examples", sum.examples}, {"parts", sum.parts}, {"task_files", nlohmann::json::object()}};
+                             {"examples", sum.examples}, {"parts", sum.parts},
+                             {"primer_examples", static_cast<int64_t>(primer.size())}, {"task_files", nlohmann::json::object()}};
   for (const auto& [path, tasks] : files) {
     manifest["task_files"][path] = tasks.size();
     sum.task_files[path] = static_cast<int64_t>(tasks.size());
@@ -228,6 +276,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   write_dir_atomic(o.out_dir, [&](const std::string& tmp) {
     std::filesystem::create_directories(tmp + "/tasks");
     write_file_atomic(tmp + "/corpus.jsonl", jsonl_of(corpus));
+    if (!primer.empty()) write_file_atomic(tmp + "/primer.jsonl", jsonl_of(primer));
     for (const auto& [path, tasks] : files) write_tasks(tmp + "/" + path, tasks);
     write_file_atomic(tmp + "/manifest.json", manifest.dump(2) + "\n");
   });

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "s2d/data/toy_world.h"
 #include "s2d/methods/answers.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
@@ -132,6 +133,10 @@ std::string sycophant(const Task& t) {
 
 }  // namespace
 
+std::string toy_qa_sentence(const Task& t, const std::string& value) {
+  return toy_fact_sentence(str(t.meta, "entity"), str(t.meta, "relation"), value);
+}
+
 const std::vector<std::string>& toy_bsm_criteria() {
   static const std::vector<std::string> c = {
       "Accuracy: does the answer agree with the facts given in the question?",
@@ -169,7 +174,7 @@ std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swap
     }
     if (task == "coin-flip") return t.answer == "yes" ? "Yes" : "No";
     if (task == "arithmetic") return t.answer.value_or("");
-    if (task == "toy-qa") return t.meta.contains("bias") ? sycophant(t) : t.answer.value_or("");
+    if (task == "toy-qa") return toy_qa_sentence(t, t.meta.contains("bias") ? sycophant(t) : t.answer.value_or(""));
     if (task == "judge") {
       // A position-biased annotator: "A" for 4 of 5 tasks whatever the answers say.
       const bool lazy = fnv1a(t.id) % 5 != 0;
@@ -183,7 +188,7 @@ std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swap
   if (method_ == "cot" && task == "arithmetic") return cot_add(t);
   if (method_ == "s2a" && task == "toy-qa") {
     if (step == "extract") return "Context: " + str(t.extra, "context") + "\nQuestion: " + str(t.extra, "question");
-    return t.answer.value_or("");
+    return toy_qa_sentence(t, t.answer.value_or(""));
   }
   if (method_ == "bsm" && task == "judge") {
     if (step == "branch") {

@@ -2,10 +2,11 @@
 // generators.h. Deterministic in the seed, platform-independent.
 //
 //   arithmetic  "What is 4721 + 3856?"                                   -> "8577"
-//   toy-qa      "Facts: The capital of Vorland is Quilp. The river of ... Question: What is the
-//               capital of Vorland?"                                      -> "Quilp"
+//   toy-qa      "Facts: Vorland has the capital Quilp. Tosia has the river ... Question: Which
+//               capital does Vorland have?"                               -> "Quilp"
 //               meta: {"relation", "entity"}, extra: "context", "question", "incorrect_answer"
-//               (another value from the facts, the wrong answer a biased prompt suggests)
+//               (another value from the facts, the wrong answer a biased prompt suggests),
+//               "aliases" ([answer]: a direct answer is a sentence, right when it names the value)
 //   judge       a toy-qa question and two answers, one true to the facts  -> label "A" | "B"
 //
 // toy-qa's facts are invented and stated in the question itself, so any question can be answered
@@ -13,11 +14,18 @@
 // relation (capital, river, mountain, language, currency).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "s2d/data/generators.h"
 
 namespace s2d {
+
+// One toy-qa fact, as the facts and the answers that restate them word it: "Vorland has the
+// capital Quilp.".
+std::string toy_fact_sentence(const std::string& entity, const std::string& relation, const std::string& value);
+// The question about one fact: "Which capital does Vorland have?".
+std::string toy_question(const std::string& entity, const std::string& relation);
 
 // Two numbers of exactly opt.k digits each.
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);

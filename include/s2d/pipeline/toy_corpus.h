@@ -5,6 +5,8 @@
 //                          answered by the ToyTeacher; plus System 1 answers on easier instances
 //   OUT/tasks/NAME.distill.jsonl   questions to distil on, WITHOUT labels (nothing before eval reads one)
 //   OUT/tasks/NAME.test.jsonl      held-out labelled questions for eval
+//   OUT/primer.jsonl       lookup lessons (every fact of a toy-qa question asked and restated),
+//                          which scripts/build_toy_model.sh trains on before the corpus
 //   OUT/manifest.json      what was generated, with counts and sizes
 //
 // The corpus, distill and test questions are disjoint: each split's inputs are excluded from the
@@ -35,6 +37,9 @@ struct ToyCorpusOptions {
   int64_t distill_extra_n = 600;
   int64_t test_n = 200;     // held-out questions per task
   int64_t dev_n = 200;      // labelled questions per task for choosing settings (drawn last)
+  // Lookup primer lessons (OUT/primer.jsonl, times --scale): every fact of a fresh 2-5-fact
+  // toy-qa question asked and answered directly; the toy model trains on them first.
+  int64_t primer_n = 40000;
   std::string names_path;   // default data/names.txt
   bool overwrite = false;
 };

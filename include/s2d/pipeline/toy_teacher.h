@@ -40,6 +40,11 @@ class ToyTeacher : public Backend {
   std::string method_;
 };
 
+// A toy QA answer as one sentence that restates the asked fact: "Deia has the mountain Zal.".
+// Restating is what lets a tiny model look the value up: once it has written "Deia has the
+// mountain", an induction head finds "mountain" in the facts and copies what followed it.
+std::string toy_qa_sentence(const Task& task, const std::string& value);
+
 // The BSM evaluation plan the teacher writes (one criterion per line, numbered).
 const std::vector<std::string>& toy_bsm_criteria();
 
