@@ -20,6 +20,20 @@ std::string record_key(const nlohmann::json& r) {
   return unit_key(id_key(r), r.value("sample", -1), r.value("perturbed", false));
 }
 
+namespace {
+
+// What a sample was made from, stored in each record: a rerun into the same --out checks that every
+// kept sample's task still has that id's input, so that samples of an edited or different tasks
+// file (same ids, other questions) are never mixed into the resumed output.
+std::string task_fingerprint(const Task& t) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(
+      t.input + '\x1f' + t.extra.value("response_a", "") + '\x1f' + t.extra.value("response_b", ""))));
+  return hex;
+}
+
+}  // namespace
+
 int shard_of(const std::string& task_id, int n) { return static_cast<int>(fnv1a(task_id) % static_cast<uint64_t>(n)); }
 
 std::pair<int, int> parse_shard(const std::string& spec) {
@@ -70,7 +84,17 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   std::unique_ptr<JsonlWriter> writer;
   if (!opts.out_path.empty()) {
     writer = std::make_unique<JsonlWriter>(opts.out_path, /*exclusive=*/true);  // lock before reading
-    done = scan_for_resume(opts.out_path, record_key);
+    std::map<std::string, std::string> fingerprint_of;  // task id -> fingerprint, of this tasks file
+    for (const auto& t : tasks) fingerprint_of[t.id] = task_fingerprint(t);
+    done = scan_for_resume(opts.out_path, [&](const nlohmann::json& r) {
+      const auto it = fingerprint_of.find(id_key(r));
+      if (it != fingerprint_of.end() && r.contains("task_fingerprint") && r["task_fingerprint"] != it->second)
+        throw_input("holds a sample of another question under the same task id",
+                    {.file = opts.out_path, .field = "task_fingerprint of task " + it->first, .expected = it->second,
+                     .found = r["task_fingerprint"].get<std::string>(),
+                     .hint = "the tasks file changed since these samples were made: pass another --out, or delete this one"});
+      return record_key(r);
+    });
     if (done.dropped_torn_line) log::warn("dropped a torn last line in " + opts.out_path + " (an interrupted run); it will be redone");
     nlohmann::json prov = opts.provenance;
     prov["method"] = opts.method;
@@ -79,6 +103,9 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     prov["backend"] = backend.describe();
     write_file_atomic(opts.out_path + ".run.json", prov.dump(2) + "\n");
   }
+
+  std::map<std::string, const Task*> by_id;
+  for (const auto& t : tasks) by_id[t.id] = &t;
 
   // Pending units, grouped by task so that a chunk holds whole tasks.
   std::vector<std::vector<MethodUnit>> pending;
@@ -110,6 +137,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     const size_t end = std::min(pending.size(), c + chunk);
     for (size_t k = c; k < end; ++k) units.insert(units.end(), pending[k].begin(), pending[k].end());
     run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
+      rec["task_fingerprint"] = task_fingerprint(*by_id.at(rec["id"].get<std::string>()));
       if (writer) writer->write(rec);  // one whole line per record
       if (on_record) on_record(rec);
       ++sum.samples_written;

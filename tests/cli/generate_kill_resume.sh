@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Kills `s2d generate --method rar2` (two steps per sample) mid-run with SIGKILL, reruns it, and requires the result to equal an
-# uninterrupted run: no sample lost, none duplicated, identical content (timings aside).
+# uninterrupted run: no sample lost, none duplicated, identical content (timings aside). Then
+# edits one question of the tasks file, keeping its id: a rerun into the same output must refuse
+# (stale samples of the old question would be kept as if they answered the new one) and leave the
+# output as it was.
 # Usage: generate_kill_resume.sh S2D_BINARY MODEL_DIR PYTHON WORKDIR
 set -euo pipefail
 S2D=$1 MODEL=$2 PY=$3 WORK=$4
@@ -45,3 +48,10 @@ diff = [k for k in clean if clean[k] != resumed[k]]
 assert not diff, f"{len(diff)} records differ, e.g. {diff[:3]}"
 print(f"killed after {sys.argv[3]} of 400 lines; resumed run equals the clean run: 1 passed, 0 failed")
 PY
+
+sed -i '3s/"input":"/"input":"Edited. /' "$WORK/tasks.jsonl"
+cp "$WORK/clean.jsonl" "$WORK/before.jsonl"
+if gen "$WORK/clean.jsonl" 2> "$WORK/edited.err"; then echo "FAIL: resumed over an edited question"; exit 1; fi
+grep -q "task_fingerprint of task" "$WORK/edited.err" || { echo "FAIL: unclear error:"; cat "$WORK/edited.err"; exit 1; }
+cmp "$WORK/before.jsonl" "$WORK/clean.jsonl" || { echo "FAIL: the refused rerun changed its output"; exit 1; }
+echo "an edited question with a kept id is refused: $(grep -o 'error.*' "$WORK/edited.err" | head -c 160)"
