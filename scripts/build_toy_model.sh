@@ -4,16 +4,20 @@
 #   1. s2d data toy-corpus         the training corpus and the disjoint distill/test questions
 #   2. s2d model train-tokenizer   a 1000-piece BPE sentencepiece model with byte fallback
 #   3. s2d model init              configs/toy/model.json with random weights (seed 0)
-#   4. s2d distill                 the lookup primer (primer.jsonl, one epoch), then the corpus
-#                                  (3 epochs); CUDA when present, else the CPU; fp32 either way
+#   4. s2d distill                 the primer (primer.jsonl, one epoch), then the corpus (3
+#                                  epochs); CUDA when present, else the CPU; fp32 either way
 #   5. copy the model files and the task files into data/toy/
-# About 55 minutes on a 2-core CPU. A killed run resumes from its last checkpoint when rerun.
+# About 55 minutes on a 2-core CPU; a few minutes on a GPU. A killed run resumes from its last
+# checkpoint when rerun.
 # Why a primer: biased QA and the judge need the model to look a fact up in its prompt. Mixed
-# into the corpus, that skill formed only as the learning rate decayed; learnt first, alone, it
-# takes about 1,200 steps (scripts/probe_qa_lookup.sh) and the corpus then builds on it.
-# The learning rate is 5e-4: at 2e-3 (the first fixture's) the model learnt every step-by-step path
-# but never learnt the lookup (the probe: chance at 2e-3 after 2,800 steps, 100% at 5e-4 after 1,600).
-# Environment (all optional): TOY_LR (5e-4), TOY_EPOCHS (3), TOY_PRIMER (1; 0 skips the primer),
+# into the corpus, that skill formed only as the learning rate decayed (QA System 1 at 42% after
+# 6,264 steps). Learnt first, alone (every fact of a question asked and restated, and BSM's
+# accuracy step), it is there when the corpus's methods build on it: System 1 on unbiased QA went
+# from 34% without the primer to 99.5-100% with it, everything else equal (README).
+# The learning rate is 8e-4: at 2e-3 (the first fixture's) the model never learnt the lookup
+# (scripts/probe_qa_lookup.sh: chance at 2e-3 after 2,800 steps, 100% at 5e-4 after 1,600); 5e-4
+# and 8e-4 both learnt it, and 8e-4's distilled biased-QA model kept its unbiased accuracy better.
+# Environment (all optional): TOY_LR (8e-4), TOY_EPOCHS (3), TOY_PRIMER (1; 0 skips the primer),
 # TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy), TOY_WORK (build/toy-build),
 # S2D_BIN (an already built s2d: skip installing and building).
 set -euo pipefail
@@ -31,7 +35,7 @@ s2d_log "2/5 tokenizer"
 s2d_log "3/5 initial weights"
 "$S2D" model init --model-config "$S2D_ROOT/configs/toy/model.json" --tokenizer "$WORK/tokenizer.model" \
   --chat-template llama-2 --seed "$SEED" --out "$WORK/init" --overwrite
-TRAIN=(--batch-size 32 --lr "${TOY_LR:-5e-4}" --warmup-steps 100 --schedule cosine --weight-decay 0.01
+TRAIN=(--batch-size 32 --lr "${TOY_LR:-8e-4}" --warmup-steps 100 --schedule cosine --weight-decay 0.01
   --max-seq-len 256 --precision fp32 --save-every 500 --keep-checkpoints 1 --seed "$SEED" --resume)
 BASE="$WORK/init"
 if [ "${TOY_PRIMER:-1}" != 0 ]; then

@@ -28,7 +28,7 @@ START=$SECONDS
 source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_settings.sh"
 GEN=(--model "$MODEL" --batch-size 64 --temperature 0.7 --seed 0 --max-new-tokens 160)
 EVAL=("${DEMO_EVAL_FLAGS[@]}")
-DISTILL=(--model "$MODEL" --epochs "$DEMO_DISTILL_EPOCHS" "${DEMO_DISTILL_FLAGS[@]}" --overwrite)
+DISTILL=(--model "$MODEL" "${DEMO_DISTILL_FLAGS[@]}" --overwrite)
 
 # tasks file for this run: the first N questions of the shipped split (all when N is empty),
 # cut further to DEMO_LIMIT when that is set
@@ -56,7 +56,7 @@ run_task() {
   step "$task: filter"
   "$S2D" filter --in "$dir/samples.jsonl" --out "$dir/sft.jsonl" "$@"
   step "$task: distill"
-  "$S2D" distill "${DISTILL[@]}" --data "$dir/sft.jsonl" --out "$dir/distilled"
+  "$S2D" distill "${DISTILL[@]}" --epochs "$(demo_distill_epochs "$task")" --data "$dir/sft.jsonl" --out "$dir/distilled"
   step "$task: eval System 1, System 2 ($method) and distilled System 1"
   "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method system1 --tasks "$test" --out "$dir/eval-system1"
   "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method "$method" --tasks "$test" --out "$dir/eval-$method"
@@ -72,7 +72,8 @@ for task in $DEMO_TASKS; do
       run_task last-letter rar2 8 "" --by self-consistency --min-agreement 0.5
       step "last-letter: ablation, the same samples without the filter"
       "$S2D" filter --in "$OUT/last-letter/samples.jsonl" --out "$OUT/last-letter/sft-nofilter.jsonl" --by none
-      "$S2D" distill "${DISTILL[@]}" --data "$OUT/last-letter/sft-nofilter.jsonl" --out "$OUT/last-letter/distilled-nofilter"
+      "$S2D" distill "${DISTILL[@]}" --epochs "$(demo_distill_epochs last-letter)" --data "$OUT/last-letter/sft-nofilter.jsonl" \
+        --out "$OUT/last-letter/distilled-nofilter"
       "$S2D" eval --model "$OUT/last-letter/distilled-nofilter" "${EVAL[@]}" --method system1 --role distilled \
         --label "distilled, no filter" --tasks "$OUT/last-letter/last-letter.test.jsonl" --out "$OUT/last-letter/eval-distilled-nofilter"
       ;;

@@ -3,8 +3,9 @@
 # split is only ever used to report. For each task and each epoch count, distils the toy model on
 # the answers a finished demo run kept (runs/demo/TASK/sft.jsonl) and scores System 1 of the
 # result on data/toy/tasks/TASK.dev.jsonl (200 questions, disjoint from corpus, distill and test).
+# Biased QA is also scored on qa.dev.jsonl, the same dev questions without opinions.
 # Prints one line per run and a table. Environment (all optional):
-#   TUNE_TASKS   (last-letter coin-flip)   TUNE_EPOCHS (8 16 24)
+#   TUNE_TASKS   (last-letter coin-flip; or biased-qa, judge, arithmetic)   TUNE_EPOCHS (8 16 24)
 #   DEMO_OUT     the demo run to read (runs/demo)   TUNE_OUT (runs/tune)
 #   S2D_BIN      an already built s2d binary
 set -euo pipefail
@@ -26,6 +27,11 @@ for task in ${TUNE_TASKS:-last-letter coin-flip}; do
     "$S2D" --log-level warn eval --model "$run/model" "${DEMO_EVAL_FLAGS[@]}" --method system1 --role distilled \
       --tasks "$TASKS/$task.dev.jsonl" --out "$run/eval-dev" >> "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
     acc="$(s2d_summary_accuracy "$run/eval-dev/summary.json")"
+    if [ "$task" = biased-qa ]; then  # its second target: the same questions without opinions
+      "$S2D" --log-level warn eval --model "$run/model" "${DEMO_EVAL_FLAGS[@]}" --method system1 --role distilled \
+        --tasks "$TASKS/qa.dev.jsonl" --out "$run/eval-dev-unbiased" >> "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
+      acc+=" (unbiased $(s2d_summary_accuracy "$run/eval-dev-unbiased/summary.json"))"
+    fi
     echo "$task, $ep epochs: dev accuracy $acc"
     table+=$'\n'"$task | $ep | $acc"
   done

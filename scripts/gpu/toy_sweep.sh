@@ -7,7 +7,7 @@
 #   bash scripts/gpu/toy_sweep.sh "NAME:VAR=VALUE,VAR=VALUE" ...
 #   e.g. bash scripts/gpu/toy_sweep.sh "primer:TOY_PRIMER=1" "none:TOY_PRIMER=0"
 # On the GPU machine with .deps carried (scripts/gpu/fetch_deps.sh). SWEEP_TRAIN_LIMIT (240 s) and
-# SWEEP_DEMO_LIMIT (150 s) are the deadlines; SWEEP_DEMO_ONLY=1 reruns the demos on the models
+# SWEEP_DEMO_LIMIT (150 s) are the deadlines; SWEEP_DEMO_TASKS picks the demo's tasks, in order; SWEEP_DEMO_ONLY=1 reruns the demos on the models
 # a previous sweep trained. A model whose training missed the deadline is
 # scored at its newest checkpoint, and the table says so.
 # Results: $OUT/toy_sweep.txt (the table), $OUT/toy-NAME.tar.gz (the model, the build and demo
@@ -56,7 +56,7 @@ for name in "${names[@]}"; do
   IFS=, read -r -a assigns <<< "${vars_of[$name]}"
   # one demo.sh per task, so that a task that fails (nothing survives its filter) skips only itself
   env "${assigns[@]}" TOY_MODEL="$model" TOY_TASKS="$W/$name/work/world/tasks" DEMO_OUT="$W/$name/demo" S2D_BIN="$S2D" \
-    timeout -k 5 "${SWEEP_DEMO_LIMIT:-150}" bash -c 'for t in biased-qa judge last-letter coin-flip; do
+    SWEEP_DEMO_TASKS="${SWEEP_DEMO_TASKS:-biased-qa judge last-letter coin-flip}" timeout -k 5 "${SWEEP_DEMO_LIMIT:-150}" bash -c 'for t in $SWEEP_DEMO_TASKS; do
       DEMO_TASKS=$t bash "$0" || echo "demo $t: failed"; done' "$HERE/../demo.sh" > "$W/$name/demo.log" 2>&1 &
 done
 wait

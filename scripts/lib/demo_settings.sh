@@ -5,6 +5,11 @@
 # epochs, 65.0% at 16, 63.5% at 24; coin flip 100% at 8, 16 and 24. The batch, lr and schedule were
 # kept from earlier demos.
 DEMO_DISTILL_EPOCHS="${DEMO_DISTILL_EPOCHS:-16}"
+# Biased QA's own count (DEMO_QA_DISTILL_EPOCHS), chosen the same way on its two dev files.
+DEMO_QA_DISTILL_EPOCHS="${DEMO_QA_DISTILL_EPOCHS:-16}"
+demo_distill_epochs() {  # demo_distill_epochs TASK -> the epochs the demo distils TASK for
+  if [ "$1" = biased-qa ]; then echo "$DEMO_QA_DISTILL_EPOCHS"; else echo "$DEMO_DISTILL_EPOCHS"; fi
+}
 DEMO_DISTILL_FLAGS=(--batch-size 16 --lr 1e-3 --warmup-steps 10 --schedule cosine --max-seq-len 256)
 # Greedy evaluation.
 DEMO_EVAL_FLAGS=(--batch-size 64 --max-new-tokens 160)
