@@ -56,7 +56,7 @@ run_task() {
   step "$task: filter"
   "$S2D" filter --in "$dir/samples.jsonl" --out "$dir/sft.jsonl" "$@"
   step "$task: distill"
-  "$S2D" distill "${DISTILL[@]}" --epochs "$(demo_distill_epochs "$task")" --data "$dir/sft.jsonl" --out "$dir/distilled"
+  "$S2D" distill "${DISTILL[@]}" --epochs "$(demo_distill_epochs "$task")" --lr "$(demo_distill_lr "$task")" --data "$dir/sft.jsonl" --out "$dir/distilled"
   step "$task: eval System 1, System 2 ($method) and distilled System 1"
   "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method system1 --tasks "$test" --out "$dir/eval-system1"
   "$S2D" eval --model "$MODEL" "${EVAL[@]}" --method "$method" --tasks "$test" --out "$dir/eval-$method"
@@ -72,7 +72,7 @@ for task in $DEMO_TASKS; do
       run_task last-letter rar2 8 "" --by self-consistency --min-agreement 0.5
       step "last-letter: ablation, the same samples without the filter"
       "$S2D" filter --in "$OUT/last-letter/samples.jsonl" --out "$OUT/last-letter/sft-nofilter.jsonl" --by none
-      "$S2D" distill "${DISTILL[@]}" --epochs "$(demo_distill_epochs last-letter)" --data "$OUT/last-letter/sft-nofilter.jsonl" \
+      "$S2D" distill "${DISTILL[@]}" --epochs "$(demo_distill_epochs last-letter)" --lr "$(demo_distill_lr last-letter)" --data "$OUT/last-letter/sft-nofilter.jsonl" \
         --out "$OUT/last-letter/distilled-nofilter"
       "$S2D" eval --model "$OUT/last-letter/distilled-nofilter" "${EVAL[@]}" --method system1 --role distilled \
         --label "distilled, no filter" --tasks "$OUT/last-letter/last-letter.test.jsonl" --out "$OUT/last-letter/eval-distilled-nofilter"

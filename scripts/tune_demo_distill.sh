@@ -6,6 +6,7 @@
 # Biased QA is also scored on qa.dev.jsonl, the same dev questions without opinions.
 # Prints one line per run and a table. Environment (all optional):
 #   TUNE_TASKS   (last-letter coin-flip; or biased-qa, judge, arithmetic)   TUNE_EPOCHS (8 16 24)
+#   TUNE_LR      (the demo's rate for the task)
 #   DEMO_OUT     the demo run to read (runs/demo)   TUNE_OUT (runs/tune)
 #   S2D_BIN      an already built s2d binary
 set -euo pipefail
@@ -22,7 +23,7 @@ for task in ${TUNE_TASKS:-last-letter coin-flip}; do
   [ -f "$RUNS/$task/sft.jsonl" ] || { s2d_log "no $RUNS/$task/sft.jsonl: run scripts/demo.sh first"; exit 2; }
   for ep in ${TUNE_EPOCHS:-8 16 24}; do
     run="$OUT/$task-ep$ep"
-    "$S2D" --log-level warn distill --model "$MODEL" --data "$RUNS/$task/sft.jsonl" --epochs "$ep" "${DEMO_DISTILL_FLAGS[@]}" \
+    "$S2D" --log-level warn distill --model "$MODEL" --data "$RUNS/$task/sft.jsonl" --epochs "$ep" --lr "${TUNE_LR:-$(demo_distill_lr "$task")}" "${DEMO_DISTILL_FLAGS[@]}" \
       --overwrite --out "$run/model" > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
     "$S2D" --log-level warn eval --model "$run/model" "${DEMO_EVAL_FLAGS[@]}" --method system1 --role distilled \
       --tasks "$TASKS/$task.dev.jsonl" --out "$run/eval-dev" >> "$run.log" 2>&1 || { cat "$run.log"; exit 1; }

@@ -105,9 +105,6 @@ void register_data(CLI::App& root, Commands& out) {
   toy->app->add_option("--primer-n", tc->primer_n,
                        "Lookup lessons in primer.jsonl (times --scale; 0: none), which the toy model learns first")
       ->capture_default_str();
-  toy->app->add_option("--primer-judge-n", tc->primer_judge_n,
-                       "BSM accuracy-step lessons in primer.jsonl (times --scale; 0: none)")
-      ->capture_default_str();
   toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
   toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");
   toy->run = [tc, toy] {

@@ -136,12 +136,6 @@ std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
-    // The false answer names a value that appears nowhere in the facts, so that judging accuracy is
-    // a membership check (is this value in the facts?), which the toy model can learn. With another
-    // fact's value, as biased QA's opinions use, the check had to match entity and relation too,
-    // and BSM's accuracy step stayed at chance (README "How the rows got here").
-    do q.wrong = invented_word(rng, false);
-    while (q.context.find(" " + q.wrong + ".") != std::string::npos);
     // Worded as toy-qa's direct answers are: the true one repeats its fact word for word.
     const std::string good = toy_fact_sentence(q.asked.entity, q.asked.relation, q.answer);
     const std::string bad = toy_fact_sentence(q.asked.entity, q.asked.relation, q.wrong);

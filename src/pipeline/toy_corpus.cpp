@@ -92,9 +92,8 @@ nlohmann::json sft(const std::string& id, const std::string& user, const std::st
 }
 
 // Runs `method` over `tasks` with the teacher and turns every model call into one SFT example.
-// `keep` sees the step record ({"name", "prompt", "output", "criterion"?, ...}) and can drop it.
 void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& tasks,
-                const std::string& method, const std::function<bool(const std::string& id, const nlohmann::json& step)>& keep = {}) {
+                const std::string& method, const std::function<bool(const std::string& id, const std::string& step)>& keep = {}) {
   if (tasks.empty()) return;
   ToyTeacher teacher(tasks, method);
   const MethodSpec spec = load_method_spec(method);
@@ -108,7 +107,7 @@ void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const s
     for (const auto& st : rec["steps"]) {
       if (!st.contains("prompt")) continue;  // symbolic merge: no model call
       const std::string step = st["name"];
-      if (keep && !keep(id, st)) continue;
+      if (keep && !keep(id, step)) continue;
       out.push_back(sft(id + "/" + step, st["prompt"], st["output"],
                         {{"task", rec["task"]}, {"method", method}, {"step", step}, {"question", source[id]}}));
       ++sum.parts[part];
@@ -192,8 +191,6 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
   if (o.distill_extra_n < 0) throw_input("must not be negative", {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
   if (o.primer_n < 0) throw_input("must not be negative", {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
-  if (o.primer_judge_n < 0)
-    throw_input("must not be negative", {.field = "--primer-judge-n", .expected = ">= 0", .found = std::to_string(o.primer_judge_n)});
   if (o.dev_n < 0) throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
   if (o.distill_n < 3 || o.test_n < 3)
     throw_input("too few questions", {.field = "--distill-n/--test-n", .expected = ">= 3 each",
@@ -245,7 +242,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c1"), "system1");
   // The plan is the same for every question: a quarter of the branch calls teach it enough.
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c2"), "bsm",
-             [](const std::string& id, const nlohmann::json& step) { return step["name"] != "branch" || fnv1a(id) % 4 == 0; });
+             [](const std::string& id, const std::string& step) { return step != "branch" || fnv1a(id) % 4 == 0; });
 
   // The lookup primer: all-facts lessons on fresh questions, trained on before the corpus
   // (scripts/build_toy_model.sh), so that the model can look a fact up before it meets the
@@ -255,18 +252,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   ToyCorpusSummary primer_sum;
   if (o.primer_n > 0) {
     add_qa_all_facts(primer, primer_sum, d.draw_range("toy-qa", 2, 5, n(o.primer_n), "p1"), o.seed + 4);
-  }
-  if (o.primer_judge_n > 0) {
-    // BSM's accuracy step alone: is each answer's value in the facts? The corpus's other BSM
-    // lessons are two thirds constant scores (relevance, clarity), which the model learns first
-    // and then answers accuracy by position.
-    add_method(primer, primer_sum, d.draw_range("judge", 2, 4, n(o.primer_judge_n), "p2"), "bsm",
-               [](const std::string&, const nlohmann::json& step) {
-                 return step["name"] == "solve" && step.value("criterion", "").rfind("Accuracy", 0) == 0;
-               });
-  }
-  if (!primer.empty()) {
-    std::mt19937_64 primer_rng(o.seed ^ 0x9E1DULL);  // drawn part by part, k by k: interleave them
+    std::mt19937_64 primer_rng(o.seed ^ 0x9E1DULL);  // drawn k by k: interleave them
     std::shuffle(primer.begin(), primer.end(), primer_rng);
   }
 
@@ -282,7 +268,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
 
   nlohmann::json manifest = {{"schema", "s2d.toy-corpus/1"}, {"seed", o.seed}, {"scale", o.scale},
                              {"examples", sum.examples}, {"parts", sum.parts},
-                             {"primer_examples", static_cast<int64_t>(primer.size())}, {"primer_parts", primer_sum.parts}, {"task_files", nlohmann::json::object()}};
+                             {"primer_examples", static_cast<int64_t>(primer.size())}, {"task_files", nlohmann::json::object()}};
   for (const auto& [path, tasks] : files) {
     manifest["task_files"][path] = tasks.size();
     sum.task_files[path] = static_cast<int64_t>(tasks.size());

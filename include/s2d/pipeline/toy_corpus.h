@@ -40,8 +40,6 @@ struct ToyCorpusOptions {
   // Lookup primer lessons (OUT/primer.jsonl, times --scale): every fact of a fresh 2-5-fact
   // toy-qa question asked and answered directly; the toy model trains on them first.
   int64_t primer_n = 40000;
-  // ... and BSM accuracy-step lessons on fresh judge questions (times --scale; 0: none).
-  int64_t primer_judge_n = 20000;
   std::string names_path;   // default data/names.txt
   bool overwrite = false;
 };
