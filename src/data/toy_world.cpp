@@ -3,6 +3,7 @@
 #include <string>
 
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 #include "task_draw.h"
 
 namespace s2d {
@@ -101,6 +102,22 @@ std::string toy_question(const std::string& entity, const std::string& relation)
   return "Which " + relation + " does " + entity + " have?";
 }
 
+std::vector<ToyFact> toy_facts_of(const std::string& context) {
+  static const std::string kHas = " has the ";
+  std::vector<ToyFact> facts;
+  for (size_t pos = 0; pos < context.size();) {
+    size_t end = context.find('.', pos);
+    if (end == std::string::npos) end = context.size();
+    const std::string sentence = trim(context.substr(pos, end - pos));
+    pos = end + 1;
+    const size_t has = sentence.find(kHas), space = sentence.rfind(' ');
+    if (has == std::string::npos || space <= has + kHas.size()) continue;
+    const size_t rel = has + kHas.size();
+    facts.push_back({sentence.substr(0, has), sentence.substr(rel, space - rel), sentence.substr(space + 1)});
+  }
+  return facts;
+}
+
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt) {
   check_n_k(opt, "--digits", 1, 9);
   return generate_distinct(opt, "arithmetic", [&](std::mt19937_64& rng) {
@@ -125,7 +142,7 @@ std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
     t.input = q.input;
     t.answer = q.answer;
     t.meta = {{"facts", opt.k}, {"relation", q.asked.relation}, {"entity", q.asked.entity}};
-    // aliases: a direct answer is a sentence ("The river of Loia is Ve."), right when it names the
+    // aliases: a direct answer is a sentence ("Loia has the river Ve."), right when it names the
     // value as a whole word (eval's TriviaQA rule).
     t.extra = {{"context", q.context}, {"question", q.question}, {"incorrect_answer", q.wrong}, {"aliases", {q.answer}}};
     return t;

@@ -80,12 +80,12 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
 
   GenerateSummary sum;
   sum.tasks = static_cast<int64_t>(tasks.size());
+  std::map<std::string, std::string> fingerprint_of;  // task id -> fingerprint, of this tasks file
+  for (const auto& t : tasks) fingerprint_of[t.id] = task_fingerprint(t);
   ResumeState done;
   std::unique_ptr<JsonlWriter> writer;
   if (!opts.out_path.empty()) {
     writer = std::make_unique<JsonlWriter>(opts.out_path, /*exclusive=*/true);  // lock before reading
-    std::map<std::string, std::string> fingerprint_of;  // task id -> fingerprint, of this tasks file
-    for (const auto& t : tasks) fingerprint_of[t.id] = task_fingerprint(t);
     done = scan_for_resume(opts.out_path, [&](const nlohmann::json& r) {
       const auto it = fingerprint_of.find(id_key(r));
       if (it != fingerprint_of.end() && r.contains("task_fingerprint") && r["task_fingerprint"] != it->second)
@@ -103,9 +103,6 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     prov["backend"] = backend.describe();
     write_file_atomic(opts.out_path + ".run.json", prov.dump(2) + "\n");
   }
-
-  std::map<std::string, const Task*> by_id;
-  for (const auto& t : tasks) by_id[t.id] = &t;
 
   // Pending units, grouped by task so that a chunk holds whole tasks.
   std::vector<std::vector<MethodUnit>> pending;
@@ -137,7 +134,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     const size_t end = std::min(pending.size(), c + chunk);
     for (size_t k = c; k < end; ++k) units.insert(units.end(), pending[k].begin(), pending[k].end());
     run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
-      rec["task_fingerprint"] = task_fingerprint(*by_id.at(rec["id"].get<std::string>()));
+      rec["task_fingerprint"] = fingerprint_of.at(rec["id"].get<std::string>());
       if (writer) writer->write(rec);  // one whole line per record
       if (on_record) on_record(rec);
       ++sum.samples_written;

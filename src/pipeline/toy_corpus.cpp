@@ -146,25 +146,15 @@ void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std:
 void add_qa_all_facts(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& tasks, uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (const auto& t : tasks) {
-    struct Fact { std::string entity, relation, value; };
-    std::vector<Fact> facts;  // parsed back from "Vorland has the capital Quilp. Tosia has ..."
-    const std::string ctx = t.extra.value("context", "");
-    for (size_t pos = 0; pos < ctx.size();) {
-      size_t end = ctx.find('.', pos);
-      if (end == std::string::npos) end = ctx.size();
-      const std::string sentence = trim(ctx.substr(pos, end - pos));
-      pos = end + 1;
-      const size_t has = sentence.find(" has the "), space = sentence.rfind(' ');
-      if (has == std::string::npos || space <= has + 9) continue;
-      facts.push_back({sentence.substr(0, has), sentence.substr(has + 9, space - has - 9), sentence.substr(space + 1)});
-    }
+    const std::string context = t.extra.value("context", "");
+    std::vector<ToyFact> facts = toy_facts_of(context);
     std::shuffle(facts.begin(), facts.end(), rng);
     std::string questions, answers;
     for (const auto& f : facts) {
       questions += " " + toy_question(f.entity, f.relation);
       answers += (answers.empty() ? "" : " ") + toy_fact_sentence(f.entity, f.relation, f.value);
     }
-    out.push_back(sft(t.id + "/all-facts", "Facts: " + ctx + " Question:" + questions, answers,
+    out.push_back(sft(t.id + "/all-facts", "Facts: " + context + " Question:" + questions, answers,
                       {{"task", t.task}, {"method", "system1"}, {"step", "all-facts"}, {"question", t.input}}));
     ++sum.parts[t.task + "/system1-all-facts"];
   }

@@ -81,6 +81,17 @@ TEST(ToyWorld, QaAnswerIsStatedInTheFactsAndTheWrongOneToo) {
   }
 }
 
+TEST(ToyWorld, FactsReadBackFromTheirContext) {
+  for (const auto& t : generate_toy_qa(opts(20, 4))) {
+    const auto facts = toy_facts_of(t.extra["context"]);
+    ASSERT_EQ(facts.size(), 4u) << t.input;
+    std::string rebuilt;
+    for (const auto& f : facts) rebuilt += (rebuilt.empty() ? "" : " ") + toy_fact_sentence(f.entity, f.relation, f.value);
+    EXPECT_EQ(rebuilt, t.extra["context"]);
+  }
+  EXPECT_TRUE(toy_facts_of("Not a fact. Deia has the river.").empty());
+}
+
 TEST(ToyWorld, JudgeLabelPointsAtTheTrueAnswer) {
   int a = 0;
   for (const auto& t : generate_toy_judge(opts(100, 3))) {

@@ -26,6 +26,13 @@ namespace s2d {
 std::string toy_fact_sentence(const std::string& entity, const std::string& relation, const std::string& value);
 // The question about one fact: "Which capital does Vorland have?".
 std::string toy_question(const std::string& entity, const std::string& relation);
+// The facts of a toy-qa context, read back from its sentences, in order: "Vorland has the capital
+// Quilp. Tosia has ..." -> {{"Vorland", "capital", "Quilp"}, {"Tosia", ...}}. Sentences not in
+// toy_fact_sentence's form are skipped.
+struct ToyFact {
+  std::string entity, relation, value;
+};
+std::vector<ToyFact> toy_facts_of(const std::string& context);
 
 // Two numbers of exactly opt.k digits each.
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);
