@@ -18,8 +18,6 @@
 # (scripts/probe_qa_lookup.sh: chance at 2e-3 after 2,800 steps, 100% at 5e-4 after 1,600); 5e-4
 # and 8e-4 both learnt it, and 8e-4's distilled biased-QA model kept its unbiased accuracy better.
 # Environment (all optional): TOY_LR (8e-4), TOY_EPOCHS (3), TOY_PRIMER (1; 0 skips the primer),
-# TOY_JUDGE_PRIMER (0: BSM accuracy-step lessons learnt after the primer), TOY_JUDGE_WRONG (mix-up|invented),
-# TOY_JUDGE_QUOTE (0; 1: BSM's accuracy step quotes the fact first),
 # TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy), TOY_WORK (build/toy-build),
 # S2D_BIN (an already built s2d: skip installing and building).
 set -euo pipefail
@@ -31,9 +29,7 @@ SEED=0
 mkdir -p "$WORK"
 
 s2d_log "1/5 corpus"
-"$S2D" data toy-corpus --out "$WORK/world" --seed "$SEED" --scale "${TOY_SCALE:-1.0}" --overwrite \
-  --judge-primer-n "${TOY_JUDGE_PRIMER:-0}" --judge-wrong "${TOY_JUDGE_WRONG:-mix-up}" \
-  $([ "${TOY_JUDGE_QUOTE:-0}" = 1 ] && echo --judge-quote)
+"$S2D" data toy-corpus --out "$WORK/world" --seed "$SEED" --scale "${TOY_SCALE:-1.0}" --overwrite
 s2d_log "2/5 tokenizer"
 "$S2D" model train-tokenizer --data "$WORK/world/corpus.jsonl" --vocab-size 1000 --out "$WORK/tokenizer.model"
 s2d_log "3/5 initial weights"
@@ -47,12 +43,6 @@ if [ "${TOY_PRIMER:-1}" != 0 ]; then
   [ -f "$WORK/primer/model.safetensors" ] ||
     "$S2D" distill --model "$WORK/init" --data "$WORK/world/primer.jsonl" --out "$WORK/primer" --epochs 1 "${TRAIN[@]}"
   BASE="$WORK/primer"
-fi
-if [ -s "$WORK/world/judge_primer.jsonl" ]; then
-  s2d_log "4/5 training: the judge primer (resumes a killed run)"
-  [ -f "$WORK/judge-primer/model.safetensors" ] ||
-    "$S2D" distill --model "$BASE" --data "$WORK/world/judge_primer.jsonl" --out "$WORK/judge-primer" --epochs 1 "${TRAIN[@]}"
-  BASE="$WORK/judge-primer"
 fi
 s2d_log "4/5 training: the corpus (resumes a killed run)"
 "$S2D" distill --model "$BASE" --data "$WORK/world/corpus.jsonl" --out "$WORK/train" \

@@ -42,7 +42,6 @@ model_of() {
   local w="$W/$1/work" ck
   if [ -f "$W/$1/out/model/model.safetensors" ]; then echo "$W/$1/out/model"; return; fi
   ck=$(ls -d "$w"/train/checkpoints/step-* 2>/dev/null | tail -1)
-  [ -n "$ck" ] || ck=$(ls -d "$w"/judge-primer/checkpoints/step-* 2>/dev/null | tail -1)
   [ -n "$ck" ] || ck=$(ls -d "$w"/primer/checkpoints/step-* 2>/dev/null | tail -1)
   [ -n "$ck" ] || return 1
   mkdir -p "$W/$1/partial" && cp "$ck"/config.json "$ck"/model.safetensors "$w"/init/tokenizer* "$W/$1/partial/"
@@ -70,5 +69,5 @@ for name in "${names[@]}"; do
       grep -oE '"(accuracy|position_consistency|generated_tokens_per_answer)":[0-9.]+' | tr '\n' ' ')"
   done | tee -a "$TABLE"
   model=$(model_of "$name") && tar czf "$OUT/toy-$name.tar.gz" -C "$W/$name" "$(realpath --relative-to="$W/$name" "$model")" \
-    build.log demo.log $(cd "$W/$name" && ls -d demo/*/eval-*/summary.json work/train/metrics.jsonl work/primer/metrics.jsonl work/judge-primer/metrics.jsonl 2>/dev/null)
+    build.log demo.log $(cd "$W/$name" && ls -d demo/*/eval-*/summary.json work/train/metrics.jsonl work/primer/metrics.jsonl 2>/dev/null)
 done

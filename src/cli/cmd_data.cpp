@@ -105,13 +105,6 @@ void register_data(CLI::App& root, Commands& out) {
   toy->app->add_option("--primer-n", tc->primer_n,
                        "Lookup lessons in primer.jsonl (times --scale; 0: none), which the toy model learns first")
       ->capture_default_str();
-  toy->app->add_option("--judge-primer-n", tc->judge_primer_n,
-                       "BSM accuracy-step lessons in judge_primer.jsonl (times --scale; 0: none), learnt after the lookup primer")
-      ->capture_default_str();
-  toy->app->add_option("--judge-wrong", tc->judge_wrong,
-                       "The judge's wrong answers: mix-up (another fact's value) or invented (a value no fact has)")
-      ->capture_default_str();
-  toy->app->add_flag("--judge-quote", tc->judge_quote, "BSM's accuracy step quotes the fact before it scores the answers");
   toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
   toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");
   toy->run = [tc, toy] {

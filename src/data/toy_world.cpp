@@ -149,21 +149,10 @@ std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
   });
 }
 
-namespace {
-
-// invented_wrong: the false answer names a value that no fact of the question has (a made-up
-// value) instead of another fact's value (a mix-up).
-std::vector<Task> toy_judge_tasks(const GeneratorOptions& opt, bool invented_wrong) {
+std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
-    if (invented_wrong) {
-      for (bool used = true; used;) {
-        q.wrong = invented_word(rng, false);
-        used = false;
-        for (const auto& f : toy_facts_of(q.context)) used |= (f.entity == q.wrong || f.value == q.wrong);
-      }
-    }
     // Worded as toy-qa's direct answers are: the true one repeats its fact word for word.
     const std::string good = toy_fact_sentence(q.asked.entity, q.asked.relation, q.answer);
     const std::string bad = toy_fact_sentence(q.asked.entity, q.asked.relation, q.wrong);
@@ -179,10 +168,5 @@ std::vector<Task> toy_judge_tasks(const GeneratorOptions& opt, bool invented_wro
     return t;
   });
 }
-
-}  // namespace
-
-std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) { return toy_judge_tasks(opt, false); }
-std::vector<Task> generate_toy_judge_invented(const GeneratorOptions& opt) { return toy_judge_tasks(opt, true); }
 
 }  // namespace s2d

@@ -23,20 +23,19 @@ namespace {
 
 using Generate = std::vector<Task> (*)(const GeneratorOptions&);
 
-Generate generator_for(const std::string& task, bool invented_judge_wrong) {
+Generate generator_for(const std::string& task) {
   if (task == "last-letter") return generate_last_letter;
   if (task == "coin-flip") return generate_coin_flip;
   if (task == "arithmetic") return generate_arithmetic;
   if (task == "toy-qa") return generate_toy_qa;
-  return invented_judge_wrong ? generate_toy_judge_invented : generate_toy_judge;
+  return generate_toy_judge;
 }
 
 // Draws tasks that no earlier draw produced: every input goes into `seen`, so the corpus, the
 // distill split and the test split never share a question.
 class Drawer {
  public:
-  Drawer(uint64_t seed, std::vector<std::string> names, bool invented_judge_wrong)
-      : seed_(seed), names_(std::move(names)), invented_judge_wrong_(invented_judge_wrong) {}
+  Drawer(uint64_t seed, std::vector<std::string> names) : seed_(seed), names_(std::move(names)) {}
 
   std::vector<Task> draw(const std::string& task, int k, int64_t n, const std::string& salt) {
     GeneratorOptions g;
@@ -45,7 +44,7 @@ class Drawer {
     g.seed = seed_ ^ fnv1a(task + "/" + salt + "/" + std::to_string(k));
     g.names = names_;
     g.exclude = seen_;
-    auto tasks = generator_for(task, invented_judge_wrong_)(g);
+    auto tasks = generator_for(task)(g);
     for (auto& t : tasks) {
       seen_.insert(t.input);
       t.id = salt + "-" + t.id;  // unique across parts
@@ -83,7 +82,6 @@ class Drawer {
 
   uint64_t seed_;
   std::vector<std::string> names_;
-  bool invented_judge_wrong_;
   std::set<std::string> seen_;
 };
 
@@ -95,10 +93,9 @@ nlohmann::json sft(const std::string& id, const std::string& user, const std::st
 
 // Runs `method` over `tasks` with the teacher and turns every model call into one SFT example.
 void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& tasks,
-                const std::string& method, const std::function<bool(const std::string& id, const nlohmann::json& step)>& keep = {},
-                bool judge_quote = false) {
+                const std::string& method, const std::function<bool(const std::string& id, const std::string& step)>& keep = {}) {
   if (tasks.empty()) return;
-  ToyTeacher teacher(tasks, method, judge_quote);
+  ToyTeacher teacher(tasks, method);
   const MethodSpec spec = load_method_spec(method);
   std::vector<MethodUnit> units;
   for (const auto& t : tasks) units.push_back({&t, 0, false});
@@ -110,7 +107,7 @@ void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const s
     for (const auto& st : rec["steps"]) {
       if (!st.contains("prompt")) continue;  // symbolic merge: no model call
       const std::string step = st["name"];
-      if (keep && !keep(id, st)) continue;
+      if (keep && !keep(id, step)) continue;
       out.push_back(sft(id + "/" + step, st["prompt"], st["output"],
                         {{"task", rec["task"]}, {"method", method}, {"step", step}, {"question", source[id]}}));
       ++sum.parts[part];
@@ -184,10 +181,6 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
   if (o.distill_extra_n < 0) throw_input("must not be negative", {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
   if (o.primer_n < 0) throw_input("must not be negative", {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
-  if (o.judge_primer_n < 0)
-    throw_input("must not be negative", {.field = "--judge-primer-n", .expected = ">= 0", .found = std::to_string(o.judge_primer_n)});
-  if (o.judge_wrong != "mix-up" && o.judge_wrong != "invented")
-    throw_input("unknown kind of wrong judge answer", {.field = "--judge-wrong", .expected = "mix-up|invented", .found = o.judge_wrong});
   if (o.dev_n < 0) throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
   if (o.distill_n < 3 || o.test_n < 3)
     throw_input("too few questions", {.field = "--distill-n/--test-n", .expected = ">= 3 each",
@@ -195,7 +188,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   if (std::filesystem::exists(o.out_dir) && !o.overwrite)
     throw_input("output directory already exists", {.file = o.out_dir, .hint = "pass --overwrite to replace it"});
 
-  Drawer d(o.seed, load_names(o.names_path.empty() ? default_names_path() : o.names_path), o.judge_wrong == "invented");
+  Drawer d(o.seed, load_names(o.names_path.empty() ? default_names_path() : o.names_path));
   ToyCorpusSummary sum;
   std::map<std::string, std::vector<Task>> files;  // "tasks/NAME.SPLIT.jsonl" -> tasks
 
@@ -239,8 +232,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c1"), "system1");
   // The plan is the same for every question: a quarter of the branch calls teach it enough.
   add_method(corpus, sum, d.draw_range("judge", 2, 4, n(2000), "c2"), "bsm",
-             [](const std::string& id, const nlohmann::json& st) { return st["name"] != "branch" || fnv1a(id) % 4 == 0; },
-             o.judge_quote);
+             [](const std::string& id, const std::string& step) { return step != "branch" || fnv1a(id) % 4 == 0; });
 
   // The lookup primer: all-facts lessons on fresh questions, trained on before the corpus
   // (scripts/build_toy_model.sh), so that the model can look a fact up before it meets the
@@ -259,19 +251,6 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   if (o.distill_extra_n > 0) draw_split("distill2", o.distill_extra_n);
   if (o.dev_n > 0) draw_split("dev", o.dev_n);
 
-  // The judge primer: BSM's accuracy step alone on fresh 2-5-fact judge questions, trained on
-  // after the lookup primer. Drawn last, so that every file above is the same with or without it.
-  std::vector<nlohmann::json> judge_primer;
-  if (o.judge_primer_n > 0) {
-    add_method(judge_primer, primer_sum, d.draw_range("judge", 2, 5, n(o.judge_primer_n), "p2"), "bsm",
-               [](const std::string&, const nlohmann::json& st) {
-                 return st["name"] == "solve" && st.value("criterion", "").rfind("Accuracy", 0) == 0;
-               },
-               o.judge_quote);
-    std::mt19937_64 judge_rng(o.seed ^ 0x7D6EULL);
-    std::shuffle(judge_primer.begin(), judge_primer.end(), judge_rng);
-  }
-
   // Interleave the parts so that any prefix of the file is a fair sample of the whole.
   std::mt19937_64 rng(o.seed ^ 0xC0FFEEULL);
   std::shuffle(corpus.begin(), corpus.end(), rng);
@@ -280,11 +259,6 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   nlohmann::json manifest = {{"schema", "s2d.toy-corpus/1"}, {"seed", o.seed}, {"scale", o.scale},
                              {"examples", sum.examples}, {"parts", sum.parts},
                              {"primer_examples", static_cast<int64_t>(primer.size())}, {"task_files", nlohmann::json::object()}};
-  if (!judge_primer.empty()) {  // only then: the manifest of a build without it stays as it was
-    manifest["judge_primer_examples"] = static_cast<int64_t>(judge_primer.size());
-  }
-  if (o.judge_wrong != "mix-up") manifest["judge_wrong"] = o.judge_wrong;
-  if (o.judge_quote) manifest["judge_quote"] = true;
   for (const auto& [path, tasks] : files) {
     manifest["task_files"][path] = tasks.size();
     sum.task_files[path] = static_cast<int64_t>(tasks.size());
@@ -293,7 +267,6 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
     std::filesystem::create_directories(tmp + "/tasks");
     write_file_atomic(tmp + "/corpus.jsonl", jsonl_of(corpus));
     if (!primer.empty()) write_file_atomic(tmp + "/primer.jsonl", jsonl_of(primer));
-    if (!judge_primer.empty()) write_file_atomic(tmp + "/judge_primer.jsonl", jsonl_of(judge_primer));
     for (const auto& [path, tasks] : files) write_tasks(tmp + "/" + path, tasks);
     write_file_atomic(tmp + "/manifest.json", manifest.dump(2) + "\n");
   });

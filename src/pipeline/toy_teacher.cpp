@@ -155,8 +155,7 @@ int toy_usc_choice(const std::vector<std::string>& answers) {
   return 1;
 }
 
-ToyTeacher::ToyTeacher(const std::vector<Task>& tasks, std::string method, bool judge_quote)
-    : method_(std::move(method)), judge_quote_(judge_quote) {
+ToyTeacher::ToyTeacher(const std::vector<Task>& tasks, std::string method) : method_(std::move(method)) {
   for (const auto& t : tasks) by_id_[t.id] = &t;
 }
 
@@ -202,16 +201,13 @@ std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swap
     const std::string criterion = at == std::string::npos ? "" : prompt.substr(at + 16, 9);
     const bool a_true = (label == "A") != swapped;
     int sa = 5, sb = 5;
-    std::string quote;
     if (criterion.rfind("Accuracy", 0) == 0) {
       sa = a_true ? 5 : 1;
       sb = a_true ? 1 : 5;
-      // the true answer restates its fact word for word
-      if (judge_quote_) quote = "The facts say " + str(t.extra, label == "A" ? "response_a" : "response_b") + "\n";
     } else if (criterion.rfind("Clarity", 0) == 0) {
       sa = sb = 4;
     }
-    return quote + "Assistant A: " + std::to_string(sa) + "\nAssistant B: " + std::to_string(sb);
+    return "Assistant A: " + std::to_string(sa) + "\nAssistant B: " + std::to_string(sb);
   }
   return unknown();
 }

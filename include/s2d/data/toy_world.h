@@ -38,10 +38,7 @@ std::vector<ToyFact> toy_facts_of(const std::string& context);
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);
 // opt.k facts per question (2..5, one per relation), one of which is asked about.
 std::vector<Task> generate_toy_qa(const GeneratorOptions& opt);
-// A judge task per toy-qa question: the true answer and a wrong one, in random order. The wrong
-// one names another fact's value (a mix-up: "Vorland has the capital Tosk." where Tosk is a river).
+// A judge task per toy-qa question: the true answer and a wrong one, in random order.
 std::vector<Task> generate_toy_judge(const GeneratorOptions& opt);
-// The same with a made-up wrong value, one that no fact of the question has.
-std::vector<Task> generate_toy_judge_invented(const GeneratorOptions& opt);
 
 }  // namespace s2d

@@ -7,7 +7,6 @@
 //   OUT/tasks/NAME.test.jsonl      held-out labelled questions for eval
 //   OUT/primer.jsonl       lookup lessons (every fact of a toy-qa question asked and restated),
 //                          which scripts/build_toy_model.sh trains on before the corpus
-//   OUT/judge_primer.jsonl BSM accuracy-step lessons (--judge-primer-n), trained on after primer.jsonl
 //   OUT/manifest.json      what was generated, with counts and sizes
 //
 // The corpus, distill and test questions are disjoint: each split's inputs are excluded from the
@@ -41,12 +40,6 @@ struct ToyCorpusOptions {
   // Lookup primer lessons (OUT/primer.jsonl, times --scale): every fact of a fresh 2-5-fact
   // toy-qa question asked and answered directly; the toy model trains on them first.
   int64_t primer_n = 40000;
-  // Judge primer lessons (OUT/judge_primer.jsonl, times --scale): BSM's accuracy step on fresh
-  // 2-5-fact judge questions; the toy model trains on them after the lookup primer.
-  int64_t judge_primer_n = 0;
-  // The judge's wrong answers: "mix-up" names another fact's value, "invented" a made-up one.
-  std::string judge_wrong = "mix-up";
-  bool judge_quote = false;  // BSM's accuracy step quotes the fact before scoring (ToyTeacher)
   std::string names_path;   // default data/names.txt
   bool overwrite = false;
 };

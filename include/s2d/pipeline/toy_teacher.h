@@ -25,9 +25,7 @@ namespace s2d {
 class ToyTeacher : public Backend {
  public:
   // `tasks` must outlive the teacher. `method`: system1 | cot | rar1 | rar2 | s2a | bsm.
-  // judge_quote: BSM's accuracy step first quotes the fact ("The facts say Deia has the mountain
-  // Zal."), then scores; the score then compares the value just written with each answer's.
-  ToyTeacher(const std::vector<Task>& tasks, std::string method, bool judge_quote = false);
+  ToyTeacher(const std::vector<Task>& tasks, std::string method);
 
   void complete(const std::vector<CompletionRequest>& requests,
                 const std::function<void(CompletionResult&&)>& on_result) override;
@@ -40,7 +38,6 @@ class ToyTeacher : public Backend {
  private:
   std::map<std::string, const Task*> by_id_;
   std::string method_;
-  bool judge_quote_;
 };
 
 // A toy QA answer as one sentence that restates the asked fact: "Deia has the mountain Zal.".
