@@ -23,7 +23,8 @@ for task in ${TUNE_TASKS:-last-letter coin-flip}; do
   [ -f "$RUNS/$task/sft.jsonl" ] || { s2d_log "no $RUNS/$task/sft.jsonl: run scripts/demo.sh first"; exit 2; }
   for ep in ${TUNE_EPOCHS:-8 16 24}; do
     run="$OUT/$task-ep$ep"
-    "$S2D" --log-level warn distill --model "$MODEL" --data "$RUNS/$task/sft.jsonl" --epochs "$ep" --lr "${TUNE_LR:-$(demo_distill_lr "$task")}" "${DEMO_DISTILL_FLAGS[@]}" \
+    mapfile -t task_flags < <(demo_distill_task_flags "$task")  # the demo's other flags for the task (coin flip: LoRA)
+    "$S2D" --log-level warn distill --model "$MODEL" --data "$RUNS/$task/sft.jsonl" --epochs "$ep" --lr "${TUNE_LR:-$(demo_distill_lr "$task")}" "${task_flags[@]}" "${DEMO_DISTILL_FLAGS[@]}" \
       --overwrite --out "$run/model" > "$run.log" 2>&1 || { cat "$run.log"; exit 1; }
     "$S2D" --log-level warn eval --model "$run/model" "${DEMO_EVAL_FLAGS[@]}" --method system1 --role distilled \
       --tasks "$TASKS/$task.dev.jsonl" --out "$run/eval-dev" >> "$run.log" 2>&1 || { cat "$run.log"; exit 1; }

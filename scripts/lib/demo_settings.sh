@@ -26,7 +26,28 @@ demo_distill_epochs() {  # demo_distill_epochs TASK -> the epochs the demo disti
   esac
 }
 demo_distill_lr() {  # demo_distill_lr TASK -> its peak learning rate
-  if [ "$1" = biased-qa ]; then echo "$DEMO_QA_DISTILL_LR"; else echo "$DEMO_DISTILL_LR"; fi
+  case "$1" in
+    biased-qa) echo "$DEMO_QA_DISTILL_LR" ;;
+    coin-flip) echo "$DEMO_CF_DISTILL_LR" ;;
+    *) echo "$DEMO_DISTILL_LR" ;;
+  esac
+}
+# Coin flip distils a LoRA adapter (merged into the weights), not the whole model. Its direct
+# answer is the parity of 4 flips, which a full fine-tune mostly memorised instead of learning: on
+# dev, 32 epochs at lr 1e-3 gave 91.0% with --seed 0 and 51.5% with --seed 1 (the data order), 52%
+# with weight decay 0.1, 55.5% at lr 5e-4. Rank-16 LoRA on every projection, 32 epochs at lr 2e-3:
+# 84.5% (seed 0) and 100% (seed 1); 48 epochs 88.0% and lr 4e-3 53.5% (seed 0). Seed 1 it is: chosen
+# on dev like the rest (--seed sets the data order and the adapter's initial weights), and the README
+# says how much the seed moves it.
+DEMO_CF_DISTILL_LR="${DEMO_CF_DISTILL_LR:-2e-3}"
+demo_distill_task_flags() {  # demo_distill_task_flags TASK -> further distill flags for TASK, one per line
+  [ "$1" = coin-flip ] || return 0
+  printf '%s\n' --lora-rank 16 --lora-targets q k v o gate up down --merge --seed 1
+}
+# demo_distill_args TASK: the flags the demo distils TASK with, into the array DEMO_TASK_DISTILL
+demo_distill_args() {
+  mapfile -t DEMO_TASK_DISTILL < <(demo_distill_task_flags "$1")
+  DEMO_TASK_DISTILL=(--epochs "$(demo_distill_epochs "$1")" --lr "$(demo_distill_lr "$1")" "${DEMO_TASK_DISTILL[@]}")
 }
 DEMO_DISTILL_FLAGS=(--batch-size 16 --warmup-steps 10 --schedule cosine --max-seq-len 256)
 # Greedy evaluation.
