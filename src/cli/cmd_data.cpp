@@ -85,7 +85,7 @@ void register_data(CLI::App& root, Commands& out) {
                 "Questions over invented facts stated in the question: 'Facts: Vorland has the capital Quilp. ... "
                 "Question: Which capital does Vorland have?' (wrap with `data bias` for opinions)",
                 "--facts", "Facts per question (k)", generate_toy_qa);
-  add_generator(*data, out, "toy-judge", "Pairwise judge tasks over toy-qa questions: one true answer, one false",
+  add_generator(*data, out, "toy-judge", "Pairwise judge tasks over toy-qa questions: the true answer, and an off-topic one (another fact of the question)",
                 "--facts", "Facts per question (k)", generate_toy_judge);
 
   auto tc = std::make_shared<ToyCorpusOptions>();

@@ -75,7 +75,7 @@ std::vector<Fact> draw_facts(std::mt19937_64& rng, int k) {
 
 struct QaDraw {
   std::string context, question, input, answer, wrong;
-  Fact asked;
+  Fact asked, other;  // other: the fact whose value is `wrong`
 };
 
 // The asked fact sits at a random place among the k, so position says nothing.
@@ -88,7 +88,8 @@ QaDraw draw_qa(std::mt19937_64& rng, int k) {
   q.question = toy_question(q.asked.entity, q.asked.relation);
   q.input = "Facts: " + q.context + " Question: " + q.question;
   q.answer = q.asked.value;
-  q.wrong = facts[(asked + 1 + uniform_below(rng, static_cast<uint64_t>(k - 1))) % k].value;
+  q.other = facts[(asked + 1 + uniform_below(rng, static_cast<uint64_t>(k - 1))) % k];
+  q.wrong = q.other.value;
   return q;
 }
 
@@ -153,9 +154,13 @@ std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
-    // Worded as toy-qa's direct answers are: the true one repeats its fact word for word.
+    // The true answer restates the asked fact word for word, as toy-qa's direct answers do. The
+    // other is off-topic: another fact of the question, true but about another relation. (A false
+    // answer that mixed up the value, "Loia has the river Ka.", left the judgement a comparison of
+    // two values that the toy model never learnt, in one step or in BSM's scores; checking the
+    // relation word against the question's is a one-token match. README "How the rows got here".)
     const std::string good = toy_fact_sentence(q.asked.entity, q.asked.relation, q.answer);
-    const std::string bad = toy_fact_sentence(q.asked.entity, q.asked.relation, q.wrong);
+    const std::string bad = q.other.sentence();
     const bool good_first = uniform_below(rng, 2) == 0;
     Task t;
     t.input = q.input;

@@ -199,9 +199,10 @@ std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swap
     // solve: which criterion is this call about, and which shown answer is the true one?
     const size_t at = prompt.find("criterion only: ");
     const std::string criterion = at == std::string::npos ? "" : prompt.substr(at + 16, 9);
+    // Both answers state facts of the question (accuracy 5 and 5); the false one is off-topic.
     const bool a_true = (label == "A") != swapped;
     int sa = 5, sb = 5;
-    if (criterion.rfind("Accuracy", 0) == 0) {
+    if (criterion.rfind("Relevance", 0) == 0) {
       sa = a_true ? 5 : 1;
       sb = a_true ? 1 : 5;
     } else if (criterion.rfind("Clarity", 0) == 0) {

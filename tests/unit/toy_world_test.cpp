@@ -97,7 +97,15 @@ TEST(ToyWorld, JudgeLabelPointsAtTheTrueAnswer) {
   for (const auto& t : generate_toy_judge(opts(100, 3))) {
     const std::string label = t.extra["label"];
     const std::string right = t.extra[label == "A" ? "response_a" : "response_b"];
-    EXPECT_NE(t.extra["context"].get<std::string>().find(right), std::string::npos) << right;
+    const std::string off_topic = t.extra[label == "A" ? "response_b" : "response_a"];
+    const std::string context = t.extra["context"];
+    EXPECT_NE(context.find(right), std::string::npos) << right;
+    // The other answer is another fact of the question, about another relation than the asked one.
+    EXPECT_NE(context.find(off_topic), std::string::npos) << off_topic;
+    const auto facts = toy_facts_of(right + " " + off_topic);
+    ASSERT_EQ(facts.size(), 2u);
+    EXPECT_NE(t.input.find("Which " + facts[0].relation + " "), std::string::npos) << t.input;
+    EXPECT_NE(facts[0].relation, facts[1].relation);
     a += label == "A";
   }
   EXPECT_GT(a, 30);  // both orders occur

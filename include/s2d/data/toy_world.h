@@ -7,7 +7,7 @@
 //               meta: {"relation", "entity"}, extra: "context", "question", "incorrect_answer"
 //               (another value from the facts, the wrong answer a biased prompt suggests),
 //               "aliases" ([answer]: a direct answer is a sentence, right when it names the value)
-//   judge       a toy-qa question and two answers, one true to the facts  -> label "A" | "B"
+//   judge       a toy-qa question, its true answer and an off-topic one    -> label "A" | "B"
 //
 // toy-qa's facts are invented and stated in the question itself, so any question can be answered
 // by reading, and no two splits need to share a fact. Each fact of a question has its own
@@ -38,7 +38,8 @@ std::vector<ToyFact> toy_facts_of(const std::string& context);
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);
 // opt.k facts per question (2..5, one per relation), one of which is asked about.
 std::vector<Task> generate_toy_qa(const GeneratorOptions& opt);
-// A judge task per toy-qa question: the true answer and a wrong one, in random order.
+// A judge task per toy-qa question: the true answer and an off-topic one (another fact of the
+// question, about another relation), in random order.
 std::vector<Task> generate_toy_judge(const GeneratorOptions& opt);
 
 }  // namespace s2d
