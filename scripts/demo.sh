@@ -90,7 +90,7 @@ for task in $DEMO_TASKS; do
       "$S2D" eval --model "$OUT/biased-qa/distilled" "${EVAL[@]}" --method system1 --role distilled --tasks "$unbiased" \
         --out "$OUT/biased-qa/eval-distilled-unbiased"
       ;;
-    judge) run_task judge bsm 4 200 --by perturbation ;;
+    judge) run_task judge bsm 4 200 --by perturbation --both-orders ;;
     *) s2d_log "unknown task '$task' (last-letter coin-flip biased-qa judge arithmetic)"; exit 2 ;;
   esac
 done

@@ -26,6 +26,8 @@ void register_filter(CLI::App& root, Commands& out) {
       ->capture_default_str();
   a.add_option("--min-votes", o->min_votes, "Samples that must give the majority answer")->capture_default_str();
   a.add_option("--tasks", o->tasks_path, "Labelled task file (oracle only)");
+  a.add_flag("--both-orders", o->both_orders,
+             "perturbation only: also write each kept pair swapped, its verdict mapped (position-balanced, twice the examples)");
   a.add_flag("--allow-mixed-methods", o->allow_mixed_methods, "Accept samples of several methods in one input");
   a.add_option("--template", o->usc_template, "USC template JSON (default configs/methods/usc.json)");
   a.add_option("--user-template", o->user_template,
@@ -41,7 +43,8 @@ void register_filter(CLI::App& root, Commands& out) {
       backend = make_backend(*cmd->app, *lb);
     }
     const FilterSummary s = run_filter(*o, backend.get());
-    std::cout << "filter " << o->by << ": kept " << s.kept << " of " << s.inputs << " tasks -> " << o->out_path << "\n";
+    std::cout << "filter " << o->by << ": kept " << s.kept << " of " << s.inputs << " tasks (" << s.examples << " examples) -> "
+              << o->out_path << "\n";
     for (const auto& [why, n] : s.dropped) std::cout << "  dropped " << n << ": " << why << "\n";
     std::cout << "  agreement histogram:";
     for (const auto& [bin, n] : s.agreement) std::cout << " [" << bin << "] " << n;

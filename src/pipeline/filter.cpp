@@ -106,11 +106,21 @@ nlohmann::json sft_line(const Group& g, const Sample& chosen, const std::string&
           {"meta", meta}};
 }
 
+// A verdict as the swapped order reads it: "[[A]]" and "[[B]]" trade letters; a tie stays.
+std::string verdict_in_swapped_order(std::string verdict) {
+  for (size_t i = 0; i + 4 < verdict.size(); ++i) {
+    if (verdict.compare(i, 2, "[[") != 0 || verdict.compare(i + 3, 2, "]]") != 0) continue;
+    if (verdict[i + 2] == 'A') verdict[i + 2] = 'B';
+    else if (verdict[i + 2] == 'B') verdict[i + 2] = 'A';
+  }
+  return verdict;
+}
+
 }  // namespace
 
 nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
   return {{"filter", o.by},        {"input", o.in_path},        {"output", o.out_path},  {"inputs", inputs},
-          {"kept", kept},          {"dropped", dropped},        {"agreement_histogram", agreement},
+          {"kept", kept},          {"examples", examples},      {"dropped", dropped},        {"agreement_histogram", agreement},
           {"min_agreement", o.min_agreement}, {"min_votes", o.min_votes}, {"oracle_uses_labels", o.by == "oracle"}};
 }
 
@@ -119,6 +129,8 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
   if (std::find(kinds.begin(), kinds.end(), o.by) == kinds.end()) {
     throw_input("unknown filter", {.field = "--by", .expected = "self-consistency|perturbation|usc|oracle|none", .found = o.by});
   }
+  if (o.both_orders && o.by != "perturbation")
+    throw_input("only the perturbation filter has a swapped order", {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
   if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
     throw_input("out of range", {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
   // The user turn the distilled model learns from: by default exactly the System 1 prompt that
@@ -213,6 +225,15 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
       meta["swapped_votes"] = w.votes;
       const Sample* s = first_with(g.shown, *v.answer);
       out.push_back(sft_line(g, *s, user_turn(*s), meta));
+      // --both-orders: the same verdict, checked in both orders, taught in both. A swapped
+      // sample's input shows the pair swapped while its final speaks of the shown order.
+      if (const Sample* t = o.both_orders ? first_with(g.swapped, *v.answer) : nullptr) {
+        nlohmann::json line = sft_line(g, *t, user_turn(*t), meta);
+        line["id"] = g.id + "#swapped";
+        line["messages"][1]["content"] = verdict_in_swapped_order(t->final_text);
+        line["meta"]["order"] = "swapped";
+        out.push_back(std::move(line));
+      }
     } else if (o.by == "usc") {
       auto it = usc.find(g.id);
       if (it == usc.end()) {
@@ -260,7 +281,10 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
       out.push_back(sft_line(g, *s, user_turn(*s), meta));
     }
   }
-  sum.kept = static_cast<int64_t>(out.size());
+  sum.examples = static_cast<int64_t>(out.size());
+  sum.kept = sum.examples;
+  if (o.both_orders)
+    for (const auto& j : out) sum.kept -= j["meta"].value("order", "") == "swapped";
   std::string text;
   for (const auto& j : out) text += j.dump() + "\n";
   write_file_atomic(o.out_path, text);

@@ -110,6 +110,39 @@ TEST(Filter, PerturbationNeedsBothOrdersToAgree) {
   EXPECT_EQ(s.dropped["missing_perturbation"], 1);
 }
 
+TEST(Filter, PerturbationBothOrdersTeachesTheSwappedPairToo) {
+  const auto dir = fresh_dir("d");
+  auto judged = [](const std::string& id, const std::string& a, const std::string& b, const std::string& verdict, bool perturbed) {
+    nlohmann::json r = rec(id, 0, verdict, "bsm", perturbed);
+    r["task"] = "judge";
+    r["input"] = "A: " + a + " B: " + b;
+    r["final"] = verdict == "tie" ? "[[C]]" : "[[" + verdict + "]]";  // the shown order's verdict, in both records
+    return r;
+  };
+  FilterOptions o;
+  o.by = "perturbation";
+  o.both_orders = true;
+  o.in_path = write_samples(dir, {judged("p", "x", "y", "B", false), judged("p", "y", "x", "B", true),
+                                  judged("q", "x", "y", "A", false), judged("q", "y", "x", "B", true),  // inconsistent
+                                  judged("t", "x", "y", "tie", false), judged("t", "y", "x", "tie", true)});
+  o.out_path = dir + "/sft.jsonl";
+  auto s = run_filter(o, nullptr);
+  auto k = kept(o.out_path);
+  EXPECT_EQ(s.kept, 2);
+  EXPECT_EQ(s.examples, 4);
+  ASSERT_EQ(k.size(), 4u);
+  EXPECT_EQ(k["p"]["messages"][0]["content"], "A: x B: y");
+  EXPECT_EQ(k["p"]["messages"][1]["content"], "[[B]]");
+  EXPECT_EQ(k["p#swapped"]["messages"][0]["content"], "A: y B: x");
+  EXPECT_EQ(k["p#swapped"]["messages"][1]["content"], "[[A]]");  // the same answer, now in first place
+  EXPECT_EQ(k["p#swapped"]["meta"]["order"], "swapped");
+  EXPECT_EQ(k["t#swapped"]["messages"][1]["content"], "[[C]]");
+  EXPECT_FALSE(k.count("q") || k.count("q#swapped"));
+
+  o.by = "self-consistency";
+  EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "--both-orders", "--by perturbation");
+}
+
 TEST(Filter, UscAsksTheModelAndRecordsItsChoice) {
   const auto dir = fresh_dir("d");
   FilterOptions o;

@@ -3,7 +3,8 @@
 //   self-consistency  majority vote over a task's samples (--min-agreement, --min-votes); ties,
 //                     no majority and unparsed-only tasks are dropped and counted
 //   perturbation      BSM: the verdict with the responses in shown order must equal the verdict
-//                     with them swapped (samples marked "perturbed")
+//                     with them swapped (samples marked "perturbed"); --both-orders writes the
+//                     kept pair in both orders
 //   usc               universal self-consistency: the model picks the most consistent sample
 //   oracle            keep a task only where a sample's answer equals the label: ABLATIONS ONLY,
 //                     marked as such in every example it writes
@@ -34,6 +35,9 @@ struct FilterOptions {
   int min_votes = 1;           // samples that must give it
   std::string tasks_path;      // labels, for --by oracle
   bool allow_mixed_methods = false;
+  // perturbation only: also write each kept pair in the swapped order, its verdict mapped
+  // ("[[A]]" <-> "[[B]]"), so that the student sees every verdict in both positions.
+  bool both_orders = false;
   std::string usc_template;    // default configs/methods/usc.json
   // The SFT user turn: "system1" renders the input with configs/methods/system1.json (its format
   // hint included), a path renders it with that system1 template, "raw" keeps the input as is.
@@ -42,7 +46,8 @@ struct FilterOptions {
 };
 
 struct FilterSummary {
-  int64_t inputs = 0, kept = 0;
+  int64_t inputs = 0, kept = 0;  // tasks
+  int64_t examples = 0;          // SFT lines written: kept, or twice that with both_orders
   std::map<std::string, int64_t> dropped;     // reason -> tasks
   std::map<std::string, int64_t> agreement;   // "0.5-0.6" -> tasks
   nlohmann::json to_json(const FilterOptions& o) const;
