@@ -23,7 +23,8 @@ DEMO_TASKS="${DEMO_TASKS:-last-letter coin-flip biased-qa judge arithmetic}"
 mkdir -p "$OUT"
 START=$SECONDS
 
-# System 2 generation samples 8 (4 for S2A and BSM) at temperature 0.7. Evaluation is greedy, and
+# System 2 generation samples at temperature 0.7: 8 per question for CoT, 4 for last-letter's RaR
+# and for S2A, 2 for BSM (each sample judges both orders). Evaluation is greedy, and
 # distillation a short full fine-tune per task from the toy model (scripts/lib/demo_settings.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib/demo_settings.sh"
 GEN=(--model "$MODEL" --batch-size 64 --temperature 0.7 --seed 0 --max-new-tokens 160)
@@ -65,13 +66,14 @@ run_task() {
 }
 
 # Last-letter and coin flip distil on all 1,000 unlabelled questions of their split, biased QA on
-# the first 402 biased prompts, arithmetic and the judge on the first 200: that keeps the pipeline
-# within 15 minutes on 2 cores (14 min 55 s with 400 for both, coin flip's LoRA distillation
-# taking 4 minutes). Arithmetic has no target, and the toy model's BSM does not work (README).
+# the first 402 biased prompts, the judge on the first 200 (taught in both orders) and arithmetic
+# (no target) on the first 100: that keeps the pipeline within 15 minutes on 2 cores. With 8
+# samples for last-letter, 4 for BSM and 200 arithmetic questions it took 15 min 35 s (README).
+# Coin flip's LoRA distillation (4 to 4.5 minutes) and the judge's (2 minutes) cost the most.
 for task in $DEMO_TASKS; do
   case "$task" in
     last-letter)
-      run_task last-letter rar2 8 "" --by self-consistency --min-agreement 0.5
+      run_task last-letter rar2 4 "" --by self-consistency --min-agreement 0.5
       step "last-letter: ablation, the same samples without the filter"
       "$S2D" filter --in "$OUT/last-letter/samples.jsonl" --out "$OUT/last-letter/sft-nofilter.jsonl" --by none
       demo_distill_args last-letter
@@ -81,7 +83,7 @@ for task in $DEMO_TASKS; do
         --label "distilled, no filter" --tasks "$OUT/last-letter/last-letter.test.jsonl" --out "$OUT/last-letter/eval-distilled-nofilter"
       ;;
     coin-flip) run_task coin-flip cot 8 "" --by self-consistency --min-agreement 0.5 ;;
-    arithmetic) run_task arithmetic cot 8 200 --by self-consistency --min-agreement 0.5 ;;
+    arithmetic) run_task arithmetic cot 8 100 --by self-consistency --min-agreement 0.5 ;;
     biased-qa)
       run_task biased-qa s2a 4 402 --by usc --model "$MODEL"
       unbiased="$(split qa test biased-qa)"
@@ -90,7 +92,7 @@ for task in $DEMO_TASKS; do
       "$S2D" eval --model "$OUT/biased-qa/distilled" "${EVAL[@]}" --method system1 --role distilled --tasks "$unbiased" \
         --out "$OUT/biased-qa/eval-distilled-unbiased"
       ;;
-    judge) run_task judge bsm 4 200 --by perturbation --both-orders ;;
+    judge) run_task judge bsm 2 200 --by perturbation --both-orders ;;
     *) s2d_log "unknown task '$task' (last-letter coin-flip biased-qa judge arithmetic)"; exit 2 ;;
   esac
 done

@@ -39,6 +39,11 @@ PY
 filt() { "$S2D" --log-level warn filter "$@" > /dev/null; }
 filt --by self-consistency --in "$WORK/rar2.jsonl" --out "$WORK/sft_sc.jsonl" --min-agreement 0
 filt --by perturbation --in "$WORK/bsm.jsonl" --out "$WORK/sft_pert.jsonl"
+filt --by perturbation --both-orders --in "$WORK/bsm.jsonl" --out "$WORK/sft_both.jsonl"
+set +e
+err=$("$S2D" filter --by self-consistency --both-orders --in "$WORK/rar2.jsonl" --out "$WORK/no.jsonl" 2>&1); rc=$?
+set -e
+[ "$rc" = 2 ] && echo "$err" | grep -q -- "--both-orders" && [ ! -e "$WORK/no.jsonl" ] || { echo "expected exit 2 naming --both-orders, got $rc: $err"; exit 1; }
 filt --by usc --in "$WORK/s2a.jsonl" --out "$WORK/sft_usc.jsonl" --model "$MODEL" --chat-template llama-2
 "$PY" - "$WORK" <<'PY'
 import json, os, sys
@@ -70,6 +75,18 @@ for name, inputs in (("sft_sc", 6), ("sft_pert", 3), ("sft_usc", 6)):
     for line in open(os.path.join(w, name + ".jsonl")):
         ex = json.loads(line)
         assert [m["role"] for m in ex["messages"]] == ["user", "assistant"] and ex["messages"][1]["content"], ex
+# --both-orders: the shown-order examples of the plain run, plus each one swapped with its verdict mapped
+both, pert = load("sft_both"), {e["id"]: e for e in load("sft_pert")}
+summary = json.load(open(os.path.join(w, "sft_both.jsonl.summary.json")))
+assert summary["examples"] == len(both) == 2 * summary["kept"] and summary["kept"] == len(pert), (summary, len(pert))
+swap = {"[[A]]": "[[B]]", "[[B]]": "[[A]]", "[[C]]": "[[C]]"}
+for ex in both:
+    if ex["id"].endswith("#swapped"):
+        shown = pert[ex["id"][:-len("#swapped")]]
+        assert ex["messages"][1]["content"] == swap[shown["messages"][1]["content"]], (ex, shown)
+        assert ex["messages"][0]["content"] != shown["messages"][0]["content"], ex
+    else:
+        assert ex["messages"] == pert[ex["id"]]["messages"], ex
 usc = json.load(open(os.path.join(w, "sft_usc.jsonl.summary.json")))
 print(f"filters: self-consistency, perturbation, usc ({usc['kept']} of 6 kept by usc);", end=" ")
 print(f"methods: {', '.join(steps)} and bsm (swap, llm merge) wrote well-formed records; 1 passed, 0 failed")
