@@ -147,6 +147,7 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
   sum.inputs = static_cast<int64_t>(groups.size());
   std::vector<nlohmann::json> out;
   auto drop = [&](const char* why) { ++sum.dropped[why]; };
+  int64_t swapped_copies = 0;  // --both-orders lines: examples, not kept tasks
 
   std::map<std::string, Task> labels;
   if (o.by == "oracle") {
@@ -233,6 +234,7 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
         line["messages"][1]["content"] = verdict_in_swapped_order(t->final_text);
         line["meta"]["order"] = "swapped";
         out.push_back(std::move(line));
+        ++swapped_copies;
       }
     } else if (o.by == "usc") {
       auto it = usc.find(g.id);
@@ -282,9 +284,7 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
     }
   }
   sum.examples = static_cast<int64_t>(out.size());
-  sum.kept = sum.examples;
-  if (o.both_orders)
-    for (const auto& j : out) sum.kept -= j["meta"].value("order", "") == "swapped";
+  sum.kept = sum.examples - swapped_copies;
   std::string text;
   for (const auto& j : out) text += j.dump() + "\n";
   write_file_atomic(o.out_path, text);
