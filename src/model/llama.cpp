@@ -170,7 +170,7 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                                  const KvUpdate& update, bool last_only, const at::Tensor& keep_at) const {
+                                  const KvUpdate& update) const {
   const auto dtype = weights_.embed.scalar_type();
   // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
   at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
@@ -189,12 +189,11 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
                      with_lora(gate_up.narrow(-1, I, I), x, i, "up_proj");  // [B, T, I]
     h = h + with_lora(at::matmul(act, L.down_t), act, i, "down_proj");
   }
-  if (last_only) h = h.slice(1, h.size(1) - 1);
-  if (keep_at.defined()) {  // one column per row: [B, 1, H]
-    h = h.gather(1, keep_at.view({-1, 1, 1}).expand({h.size(0), 1, h.size(2)}));
-  }
-  h = rms_norm(h, weights_.final_norm, eps);
-  return at::matmul(h, weights_.lm_head_t);  // [B, T, V]
+  return h;  // [B, T, H], before the final norm
+}
+
+at::Tensor LlamaModel::head(const at::Tensor& h) const {
+  return at::matmul(rms_norm(h, weights_.final_norm, config_.rms_norm_eps), weights_.lm_head_t);  // [..., V]
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,
@@ -226,9 +225,9 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
       return std::make_pair(cache->k[l].narrow(2, 0, S), cache->v[l].narrow(2, 0, S));
     };
   }
-  at::Tensor logits = run_layers(input_ids, position_ids, mask, update, last_only, {});
+  at::Tensor h = run_layers(input_ids, position_ids, mask, update);  // [B, T, H]
   if (cache) cache->length = S;
-  return logits;
+  return head(last_only ? h.slice(1, T - 1) : h);
 }
 
 at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache, int64_t width) const {
@@ -248,7 +247,7 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
     cache.v[l].scatter_(2, write_at, v);
     return std::make_pair(cache.k[l].narrow(2, 0, width), cache.v[l].narrow(2, 0, width));
   };
-  return run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update, /*last_only=*/true, {}).squeeze(1);  // [B, V]
+  return head(run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update)).squeeze(1);  // [B, V]
 }
 
 at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache) const {
@@ -267,13 +266,17 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
     return std::make_pair(k, v);
   };
   cache.length = T;
-  return run_layers(ids, positions, mask, update, /*last_only=*/false, lens - 1).squeeze(1);  // [B, V]
+  at::Tensor h = run_layers(ids, positions, mask, update);  // [B, T, H]
+  at::Tensor last = (lens - 1).view({-1, 1, 1}).expand({B, 1, h.size(2)});
+  return head(h.gather(1, last)).squeeze(1);  // each row's last real token: [B, V]
 }
 
-at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids) const {
+at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids, const at::Tensor& rows) const {
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(input_ids.device())).expand({B, T});
-  return run_layers(input_ids, positions, /*mask=*/at::Tensor(), /*update=*/{}, /*last_only=*/false, {});
+  at::Tensor h = run_layers(input_ids, positions, /*mask=*/at::Tensor(), /*update=*/{});  // [B, T, H]
+  if (!rows.defined()) return head(h);                             // [B, T, V]
+  return head(h.reshape({B * T, h.size(2)}).index_select(0, rows));  // [N, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

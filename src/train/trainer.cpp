@@ -35,6 +35,14 @@ double train_flops_per_token(const ModelConfig& c, bool lora) {
   return (lora ? 4.0 : 6.0) * n_matmul;
 }
 
+void index_targets(Batch& b) {
+  const int64_t T = b.ids.size(1);
+  at::Tensor counted = b.loss_mask.slice(1, 1) != 0;  // [B, T-1]: token t + 1 counted, predicted at t
+  at::Tensor where = counted.nonzero();               // [N, 2] rows (b, t), row-major
+  b.predict_rows = where.select(1, 0) * T + where.select(1, 1);
+  b.targets = b.ids.slice(1, 1).masked_select(counted);  // [N]
+}
+
 Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device) {
   const auto B = static_cast<int64_t>(rows.size());
   int64_t T = 0;
@@ -50,10 +58,12 @@ Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>&
       b.target_tokens += e.loss_mask[t];
     }
   }
-  auto to = [&](std::vector<int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}).to(device); };
-  b.ids = to(ids);
-  b.attention = to(att);
-  b.loss_mask = to(mask);
+  auto cpu = [&](std::vector<int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}); };
+  b.ids = cpu(ids);
+  b.attention = cpu(att);
+  b.loss_mask = cpu(mask);
+  index_targets(b);  // on the CPU: nonzero would wait for the device
+  for (at::Tensor* t : {&b.ids, &b.attention, &b.loss_mask, &b.predict_rows, &b.targets}) *t = t->to(device);
   return b;
 }
 
@@ -85,13 +95,12 @@ Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
 }
 
 namespace {
-// Sum of cross-entropy over counted tokens. logits [B, T, V]; targets are ids shifted left.
-at::Tensor loss_sum(const at::Tensor& logits, const Batch& b) {
-  const int64_t V = logits.size(-1);
-  at::Tensor labels = b.ids.slice(1, 1).masked_fill(b.loss_mask.slice(1, 1) == 0, -100);  // [B, T-1]
-  // Same op as HF's ForCausalLMLoss: fp32 logits, ignore_index -100, here reduced by sum.
-  return at::cross_entropy_loss(logits.slice(1, 0, -1).to(at::kFloat).reshape({-1, V}), labels.reshape({-1}), {},
-                                at::Reduction::Sum, -100);
+// Sum of cross-entropy over counted tokens. HF's ForCausalLMLoss computes logits at every
+// position and drops the uncounted ones with ignore_index -100; the sum over the counted ones is
+// the same, so only their logits are computed: [N, V] for N counted tokens, fp32 as HF does.
+at::Tensor loss_sum(const LlamaModel& model, const Batch& b) {
+  at::Tensor logits = model.forward_causal(b.ids, b.predict_rows);  // [N, V]
+  return at::cross_entropy_loss(logits.to(at::kFloat), b.targets, {}, at::Reduction::Sum);
 }
 
 struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
@@ -114,7 +123,7 @@ struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
 double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
   AutocastGuard autocast(autocast_on(b.ids));
   model_.set_training(true);
-  at::Tensor sum = loss_sum(model_.forward_causal(b.ids), b);
+  at::Tensor sum = loss_sum(model_, b);
   (sum / static_cast<double>(std::max<int64_t>(1, step_tokens))).backward();
   return sum.item<double>();
 }
@@ -123,7 +132,7 @@ double Trainer::evaluate(const Batch& b) {
   at::NoGradGuard no_grad;
   model_.set_training(false);
   AutocastGuard autocast(autocast_on(b.ids));
-  return loss_sum(model_.forward_causal(b.ids), b).item<double>() / std::max<int64_t>(1, b.target_tokens);
+  return loss_sum(model_, b).item<double>() / std::max<int64_t>(1, b.target_tokens);
 }
 
 double Trainer::step() {

@@ -43,7 +43,10 @@ int main(int argc, char** argv) try {
     const auto B = static_cast<int64_t>(jb.size());
     at::Tensor ids = at::tensor(flat, at::kLong).view({B, -1}).to(dev);
     at::Tensor mask = at::ones_like(ids);
-    batches.push_back({ids, mask, mask, B * (ids.size(1) - 1)});
+    Batch b{ids, mask, mask};  // every token after the first counted
+    b.target_tokens = B * (ids.size(1) - 1);
+    index_targets(b);
+    batches.push_back(b);
   }
   OptimizerOptions opt;
   opt.lr = 1e-4;

@@ -55,7 +55,8 @@ at::Tensor reference(const SafetensorsFile& ref, const std::string& name) {
 Batch load_batch(const std::string& dir) {
   auto j = nlohmann::json::parse(read_file(dir + "/batch.json"));
   const c10::Device dev = resolve_device(g_device);
-  Batch b{rows(j["ids"]).to(dev), rows(j["attention"]).to(dev), rows(j["loss_mask"]).to(dev), 0};
+  Batch b{rows(j["ids"]).to(dev), rows(j["attention"]).to(dev), rows(j["loss_mask"]).to(dev)};
+  index_targets(b);
   b.target_tokens = b.loss_mask.slice(1, 1).sum().item<int64_t>();
   return b;
 }

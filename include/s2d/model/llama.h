@@ -113,8 +113,10 @@ class LlamaModel {
   // Training on a right-padded batch (each row's real tokens first), no cache: positions
   // 0..T-1 and SDPA's own causal mask (is_causal, no mask tensor), which lets it pick the flash
   // kernel. For every real token this equals forward_padded: its padding keys all come after it
-  // and a causal mask already hides them. ids [B, T] -> logits [B, T, V].
-  at::Tensor forward_causal(const at::Tensor& input_ids) const;
+  // and a causal mask already hides them. ids [B, T] -> logits [B, T, V]; given rows [N] (flat
+  // indices b * T + t), only those positions' logits, [N, V]: a loss that counts few tokens (an
+  // SFT answer after a long prompt) then skips the head and its softmax everywhere else.
+  at::Tensor forward_causal(const at::Tensor& input_ids, const at::Tensor& rows = {}) const;
 
   // Attaches a LoRA adapter (shared, so a trainer can own its tensors); nullptr detaches.
   void set_lora(std::shared_ptr<LoraAdapter> lora) { lora_ = std::move(lora); }
@@ -130,8 +132,11 @@ class LlamaModel {
  private:
   // Given a layer's new keys/values [B, KV, T, D], store them and return all keys/values to attend.
   using KvUpdate = std::function<std::pair<at::Tensor, at::Tensor>(size_t layer, const at::Tensor& k, const at::Tensor& v)>;
+  // The decoder stack: hidden states [B, T, H] before the final norm.
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                        const KvUpdate& update, bool last_only, const at::Tensor& keep_at) const;
+                        const KvUpdate& update) const;
+  // Final norm and LM head: h [..., H] -> logits [..., V].
+  at::Tensor head(const at::Tensor& h) const;
   at::Tensor attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                        const at::Tensor& mask, const KvUpdate& update, size_t layer) const;
 

@@ -49,12 +49,16 @@ double lr_at(const OptimizerOptions& o, int64_t step);
 
 // A right-padded batch (the trainer relies on it: see LlamaModel::forward_causal): ids [B, T]
 // padded with 0 after each row's tokens, attention [B, T], loss mask [B, T] (token t
-// counted, predicted from position t - 1).
+// counted, predicted from position t - 1). predict_rows [N]: the flat positions b * T + t - 1 that
+// predict the N counted tokens, in row-major order; targets [N]: those tokens.
 struct Batch {
   at::Tensor ids, attention, loss_mask;
+  at::Tensor predict_rows, targets;
   int64_t target_tokens = 0;
 };
 Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device);
+// Sets b.predict_rows and b.targets from b.ids and b.loss_mask (make_batch calls it).
+void index_targets(Batch& b);
 
 class Trainer {
  public:
