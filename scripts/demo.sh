@@ -65,17 +65,18 @@ run_task() {
   "$S2D" eval --model "$dir/distilled" "${EVAL[@]}" --method system1 --role distilled --tasks "$test" --out "$dir/eval-distilled"
 }
 
-# Last-letter and coin flip distil on all 1,000 unlabelled questions of their split, biased QA on
-# the first 402 biased prompts, the judge on the first 200 (taught in both orders) and arithmetic
-# (no target) on the first 100: that keeps the pipeline within 15 minutes on 2 cores. With 8
-# samples for last-letter, 4 for BSM and 200 arithmetic questions it took 15 min 35 s (README).
-# Coin flip's LoRA distillation (4 to 7 minutes, by how fast the machine is that day) and the
-# judge's (2 to 3.5) cost the most. Coin flip's CoT needs no 8 votes: it is 99% right, and the
-# first 4 samples of 8 keep the same answers for 998 of its 1,000 questions.
+# Coin flip distils on all 1,000 unlabelled questions of its split, last-letter on the first 500,
+# biased QA on the first 402 biased prompts, the judge on the first 200 (taught in both orders) and
+# arithmetic (no target) on the first 100: that keeps the pipeline within 15 minutes on 2 cores.
+# The CI machine is not always the same: on 2026-11-27 one ran these steps (with 1,000 last-letter
+# questions and coin flip's 8 CoT samples and 32 epochs) in 14 min 29 s, another in 22 min 25 s.
+# Coin flip's LoRA distillation and the judge's cost the most. Coin flip's CoT needs no 8 votes:
+# it is 99% right, and the first 4 samples of 8 keep the same answers for 998 of its 1,000
+# questions. Last-letter's 500 questions distil to 97.0% on dev (scripts/tune_demo_distill.sh).
 for task in $DEMO_TASKS; do
   case "$task" in
     last-letter)
-      run_task last-letter rar2 4 "" --by self-consistency --min-agreement 0.5
+      run_task last-letter rar2 4 500 --by self-consistency --min-agreement 0.5
       step "last-letter: ablation, the same samples without the filter"
       "$S2D" filter --in "$OUT/last-letter/samples.jsonl" --out "$OUT/last-letter/sft-nofilter.jsonl" --by none
       demo_distill_args last-letter

@@ -28,9 +28,13 @@ at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams&
   return l.softmax(-1);
 }
 
+namespace {
+bool plain(const SamplingParams& p, int64_t V) { return (p.top_k <= 0 || p.top_k >= V) && p.top_p >= 1.0; }
+}  // namespace
+
 std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<const SamplingParams*>& params,
                                    const std::vector<at::Generator*>& gens) {
-  const int64_t B = logits.size(0);
+  const int64_t B = logits.size(0), V = logits.size(1);
   std::vector<int64_t> out(static_cast<size_t>(B));
   bool any_greedy = false;
   for (const auto* p : params) any_greedy |= p->temperature == 0.0;
@@ -39,11 +43,32 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
     const int64_t* a = am.data_ptr<int64_t>();
     for (int64_t b = 0; b < B; ++b) out[b] = a[b];
   }
-  for (int64_t b = 0; b < B; ++b) {
-    if (params[b]->temperature == 0.0) continue;
-    at::Tensor probs = sampling_distribution(logits[b], *params[b]);
-    out[b] = at::multinomial(probs, 1, /*replacement=*/false, *gens[b]).item<int64_t>();
+  std::vector<int64_t> rows;  // the rows that draw
+  bool all_plain = true;
+  for (int64_t b = 0; b < B; ++b)
+    if (params[b]->temperature != 0.0) rows.push_back(b), all_plain &= plain(*params[b], V);
+  if (rows.empty()) return out;
+  const auto S = static_cast<int64_t>(rows.size());
+  // Their distributions [S, V]. Rows without top-k/top-p (the usual case) share one softmax: per
+  // row it computes what sampling_distribution does, without B small ops per step.
+  at::Tensor probs;
+  if (all_plain) {
+    std::vector<float> temps;
+    for (int64_t b : rows) temps.push_back(static_cast<float>(params[b]->temperature));
+    at::Tensor l = logits.index_select(0, at::tensor(rows, at::kLong).to(logits.device())).to(at::kCPU, at::kFloat);
+    probs = (l / at::tensor(temps).view({S, 1})).softmax(-1);
+  } else {
+    probs = at::empty({S, V}, at::kFloat);
+    for (int64_t i = 0; i < S; ++i) probs[i].copy_(sampling_distribution(logits[rows[i]], *params[rows[i]]));
   }
+  // The draw at::multinomial(probs[i], 1) makes on the CPU (the exponential race: argmax of p / q,
+  // q ~ Exp(1) from the row's generator), so the same seeds give the same tokens; without its
+  // per-call validity checks, which a softmax's output always passes.
+  at::Tensor q = at::empty_like(probs);
+  for (int64_t i = 0; i < S; ++i) q[i].exponential_(1.0, *gens[rows[i]]);
+  at::Tensor drawn = (probs / q).argmax(-1);  // [S]
+  const int64_t* d = drawn.data_ptr<int64_t>();
+  for (int64_t i = 0; i < S; ++i) out[rows[i]] = d[i];
   return out;
 }
 
