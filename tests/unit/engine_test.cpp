@@ -115,6 +115,34 @@ TEST(Sampling, TopKKeepsTheKMostLikely) {
   EXPECT_EQ(sample_tokens(logits, {&greedy}, {&gen})[0], 1);
 }
 
+// A batch draws each row as at::multinomial(sampling_distribution(row), 1) with that row's
+// generator would: the batched softmax and draw change nothing a seed promises. Mixed rows (plain,
+// another temperature, greedy, top-k) take both paths.
+TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
+  at::Generator seed_gen = make_cpu_generator(99);
+  at::Tensor logits = at::randn({5, 50}, seed_gen) * 3;  // [B, V]
+  SamplingParams hot, cool, greedy, topk;
+  hot.temperature = 1.0, cool.temperature = 0.7, topk.temperature = 0.9, topk.top_k = 5;
+  for (const std::vector<const SamplingParams*>& params :
+       {std::vector<const SamplingParams*>{&hot, &cool, &hot, &cool, &hot},
+        std::vector<const SamplingParams*>{&cool, &greedy, &topk, &hot, &greedy}}) {
+    std::vector<at::Generator> mine, ref;
+    for (int b = 0; b < 5; ++b) mine.push_back(make_cpu_generator(1000 + b)), ref.push_back(make_cpu_generator(1000 + b));
+    std::vector<at::Generator*> mine_ptrs;
+    for (auto& g : mine) mine_ptrs.push_back(&g);
+    for (int step = 0; step < 50; ++step) {
+      const std::vector<int64_t> got = sample_tokens(logits, params, mine_ptrs);
+      for (int64_t b = 0; b < 5; ++b) {
+        const SamplingParams& p = *params[static_cast<size_t>(b)];
+        const int64_t want = p.temperature == 0.0
+                                 ? logits[b].argmax().item<int64_t>()
+                                 : at::multinomial(sampling_distribution(logits[b], p), 1, false, ref[b]).item<int64_t>();
+        ASSERT_EQ(got[static_cast<size_t>(b)], want) << "step " << step << ", row " << b;
+      }
+    }
+  }
+}
+
 TEST(Generator, GreedyInAMixedBatchEqualsAlone) {
   std::vector<GenRequest> reqs = {req({1, 5, 9, 13}, 12), req({1, 7}, 20), req({1, 30, 31, 32, 33, 34, 35, 36}, 5),
                                   req({1, 100, 200}, 16), req({1, 3}, 9), req({1, 44, 45, 46, 47}, 14)};
