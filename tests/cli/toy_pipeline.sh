@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The toy world end to end, reduced to fit CI: scripts/demo.sh on last-letter alone, as the demo
-# runs it (1,000 distill and 200 test questions; generate 2-step RaR x8 -> majority filter ->
-# distill -> eval, plus the no-filter ablation; about 6 minutes on 2 cores), then requires
+# runs it (500 distill and 200 test questions; generate 2-step RaR x4 -> majority filter ->
+# distill -> eval, plus the no-filter ablation; about 3 minutes on 2 cores), then requires
 # distilled System 1 to beat the toy model's System 1 by at least 15 points, as issue #8 asks.
 # (150 distill questions were too few: distilled 13.3% against System 1's 0%.)
 # Also checks that the shipped task files are exactly what `s2d data toy-corpus --seed 0` draws
