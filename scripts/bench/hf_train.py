@@ -3,7 +3,9 @@
 
   batches --out FILE --n N --batch B --len T --vocab V   random token batches (shared by both)
   run (--model DIR | --random-config FILE) --batches FILE --steps N [--device cpu] [--lora-rank R]
-      the equivalent training loop: same loss (mean next-token cross-entropy), torch.optim.AdamW,
+      [--answer-tokens K]
+      the equivalent training loop: same loss (mean next-token cross-entropy; with K, over each
+      row's last K tokens only, the rest labelled -100 as HF's SFT trainers do), torch.optim.AdamW,
       clip 1.0, fp32 master weights (bf16 autocast on CUDA), LoRA via PEFT; prints one JSON line
 """
 import argparse
@@ -44,7 +46,11 @@ def run(a):
         # fp32 master weights; on CUDA the forward and backward run under bf16 autocast, as s2d's do
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
             logits = model(input_ids=ids).logits.float()
-        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+        labels = ids[:, 1:].clone()
+        if a.answer_tokens > 0:  # the SFT shape: only each row's last K tokens count (HF's -100)
+            labels[:, : labels.shape[1] - a.answer_tokens] = -100
+        loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                                 ignore_index=-100)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
@@ -85,6 +91,7 @@ def main():
     r.add_argument("--lora-rank", type=int, default=0)
     r.add_argument("--batches", required=True)
     r.add_argument("--steps", type=int, default=5)
+    r.add_argument("--answer-tokens", type=int, default=0)
     a = ap.parse_args()
     {"batches": batches, "run": run}[a.cmd](a)
 

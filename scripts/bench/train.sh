@@ -13,12 +13,18 @@ CONFIG='{"vocab_size": 2000, "hidden_size": 256, "intermediate_size": 768, "num_
          "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 512}'
 [ -f "$W/model/config.json" ] || "$PY" "$(dirname "$0")/hf_generate.py" make --out "$W/model" --config "$CONFIG"
 "$PY" "$(dirname "$0")/hf_train.py" batches --out "$W/batches.json" --n 4 --batch 16 --len 128 --vocab 2000
-s=$("$BUILD_DIR/tests/bench/s2d_bench_train" --model "$W/model" --batches "$W/batches.json" --steps 6 --device cpu)
-h=$("$PY" "$(dirname "$0")/hf_train.py" run --model "$W/model" --batches "$W/batches.json" --steps 6)
-"$PY" - "$s" "$h" <<'PY' | tee "$W/results.md"
-import json, subprocess, sys
-s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print("# train benchmark: 6.1M-parameter Llama (vocab 2000, hidden 256, 6 layers), batch 16 x 128 tokens, fp32 CPU, AdamW")
+# Two loss shapes: every token counted (pretraining), and the SFT shape s2d distill trains on, a
+# 4-token answer after a 124-token prompt (only the answer counted).
+{
+  echo "# train benchmark: 6.1M-parameter Llama (vocab 2000, hidden 256, 6 layers), batch 16 x 128 tokens, fp32 CPU, AdamW"
+  for answer in 0 4; do
+    s=$("$BUILD_DIR/tests/bench/s2d_bench_train" --model "$W/model" --batches "$W/batches.json" --steps 6 --device cpu --answer-tokens "$answer")
+    h=$("$PY" "$(dirname "$0")/hf_train.py" run --model "$W/model" --batches "$W/batches.json" --steps 6 --answer-tokens "$answer")
+    "$PY" - "$s" "$h" "$answer" <<'PY'
+import json, sys
+s, h, answer = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+print()
+print("## loss on every token" if answer == 0 else f"## loss on each row's last {answer} tokens (SFT)")
 print()
 print("| engine | tok/s | losses |")
 print("|---|---|---|")
@@ -27,3 +33,5 @@ for r in (s, h):
 print()
 print(f"s2d / PyTorch: {s['tok_s'] / h['tok_s']:.2f}x; max loss difference {max(abs(a - b) for a, b in zip(s['losses'], h['losses'])):.2e}")
 PY
+  done
+} | tee "$W/results.md"

@@ -1,8 +1,9 @@
 // s2d side of scripts/bench/train.sh: training throughput of the Trainer on given token batches.
 //   s2d_bench_train (--model DIR | --random-config CONFIG.json) --batches batches.json --steps N
-//       [--device auto] [--lora-rank R]   (LoRA on q, k, v, o when R > 0)
-// batches.json: {"batches": [[[ids...], ...], ...]} (each batch B x T, no padding; every token
-// after the first is a target). One warmup step, then N timed steps cycling through the batches.
+//       [--device auto] [--lora-rank R] [--answer-tokens K]   (LoRA on q, k, v, o when R > 0)
+// batches.json: {"batches": [[[ids...], ...], ...]} (each batch B x T, no padding). Every token
+// after the first is a target, or with --answer-tokens K only each row's last K: the SFT shape,
+// a short answer after a long prompt. One warmup step, then N timed steps cycling through the batches.
 // Prints one JSON line: {"engine": "s2d", "tok_s", "seconds", "losses": [...]}, plus "mfu" on
 // CUDA (model FLOPs of train_flops_per_token over 989 TFLOP/s, H100/H200 dense bf16).
 #include <ATen/ATen.h>
@@ -34,6 +35,7 @@ int main(int argc, char** argv) try {
                                             .require_tokenizer = false}).model;
   }
   if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank}, dev, 0));
+  const int64_t answer_tokens = std::stoll(arg("--answer-tokens", "0"));
   std::vector<Batch> batches;
   const nlohmann::json doc = nlohmann::json::parse(read_file(arg("--batches", "")));  // kept alive for the loop
   for (const auto& jb : doc.at("batches")) {
@@ -42,9 +44,11 @@ int main(int argc, char** argv) try {
       for (const auto& v : row) flat.push_back(v.get<int64_t>());
     const auto B = static_cast<int64_t>(jb.size());
     at::Tensor ids = at::tensor(flat, at::kLong).view({B, -1}).to(dev);
-    at::Tensor mask = at::ones_like(ids);
-    Batch b{ids, mask, mask};  // every token after the first counted
-    b.target_tokens = B * (ids.size(1) - 1);
+    const int64_t T = ids.size(1), counted = answer_tokens > 0 ? std::min(answer_tokens, T - 1) : T - 1;
+    at::Tensor loss_mask = at::zeros_like(ids);
+    loss_mask.narrow(1, T - counted, counted).fill_(1);  // the last `counted` tokens of each row
+    Batch b{ids, at::ones_like(ids), loss_mask};
+    b.target_tokens = B * counted;
     index_targets(b);
     batches.push_back(b);
   }
