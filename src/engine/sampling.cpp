@@ -9,15 +9,21 @@ namespace s2d {
 
 at::Generator make_cpu_generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
 
+namespace {
+// Whether top-k / top-p cut anything from a V-token distribution.
+bool cuts_top_k(const SamplingParams& p, int64_t V) { return p.top_k > 0 && p.top_k < V; }
+bool cuts_top_p(const SamplingParams& p) { return p.top_p < 1.0; }
+}  // namespace
+
 at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams& p) {
   at::Tensor l = logits.to(at::kCPU, at::kFloat) / p.temperature;  // [V]
   const int64_t V = l.size(0);
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  if (p.top_k > 0 && p.top_k < V) {
+  if (cuts_top_k(p, V)) {
     const float kth = std::get<0>(l.topk(p.top_k)).min().item<float>();
     l = l.masked_fill(l < kth, neg_inf);
   }
-  if (p.top_p < 1.0) {
+  if (cuts_top_p(p)) {
     auto [sorted, order] = l.sort(/*dim=*/-1, /*descending=*/true);
     at::Tensor probs = sorted.softmax(-1);
     // Keep the smallest prefix whose mass reaches top_p: drop a token when the mass before it
@@ -27,10 +33,6 @@ at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams&
   }
   return l.softmax(-1);
 }
-
-namespace {
-bool plain(const SamplingParams& p, int64_t V) { return (p.top_k <= 0 || p.top_k >= V) && p.top_p >= 1.0; }
-}  // namespace
 
 std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<const SamplingParams*>& params,
                                    const std::vector<at::Generator*>& gens) {
@@ -46,7 +48,7 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
   std::vector<int64_t> rows;  // the rows that draw
   bool all_plain = true;
   for (int64_t b = 0; b < B; ++b)
-    if (params[b]->temperature != 0.0) rows.push_back(b), all_plain &= plain(*params[b], V);
+    if (params[b]->temperature != 0.0) rows.push_back(b), all_plain &= !cuts_top_k(*params[b], V) && !cuts_top_p(*params[b]);
   if (rows.empty()) return out;
   const auto S = static_cast<int64_t>(rows.size());
   // Their distributions [S, V]. Rows without top-k/top-p (the usual case) share one softmax: per
