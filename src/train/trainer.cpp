@@ -41,6 +41,7 @@ void index_targets(Batch& b) {
   at::Tensor where = counted.nonzero();               // [N, 2] rows (b, t), row-major
   b.predict_rows = where.select(1, 0) * T + where.select(1, 1);
   b.targets = b.ids.slice(1, 1).masked_select(counted);  // [N]
+  b.target_tokens = b.targets.numel();
 }
 
 Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device) {
@@ -55,7 +56,6 @@ Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>&
       ids[i * T + t] = e.ids[t];
       att[i * T + t] = 1;
       mask[i * T + t] = e.loss_mask[t];
-      b.target_tokens += e.loss_mask[t];
     }
   }
   auto cpu = [&](std::vector<int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}); };

@@ -48,8 +48,7 @@ int main(int argc, char** argv) try {
     at::Tensor loss_mask = at::zeros_like(ids);
     loss_mask.narrow(1, T - counted, counted).fill_(1);  // the last `counted` tokens of each row
     Batch b{ids, at::ones_like(ids), loss_mask};
-    b.target_tokens = B * counted;
-    index_targets(b);
+    index_targets(b);  // B * counted targets
     batches.push_back(b);
   }
   OptimizerOptions opt;

@@ -56,8 +56,7 @@ Batch load_batch(const std::string& dir) {
   auto j = nlohmann::json::parse(read_file(dir + "/batch.json"));
   const c10::Device dev = resolve_device(g_device);
   Batch b{rows(j["ids"]).to(dev), rows(j["attention"]).to(dev), rows(j["loss_mask"]).to(dev)};
-  index_targets(b);
-  b.target_tokens = b.loss_mask.slice(1, 1).sum().item<int64_t>();
+  index_targets(b);  // and the target count: loss-mask ones after the first column
   return b;
 }
 

@@ -57,7 +57,7 @@ struct Batch {
   int64_t target_tokens = 0;
 };
 Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device);
-// Sets b.predict_rows and b.targets from b.ids and b.loss_mask (make_batch calls it).
+// Sets b.predict_rows, b.targets and b.target_tokens from b.ids and b.loss_mask (make_batch calls it).
 void index_targets(Batch& b);
 
 class Trainer {
