@@ -7,6 +7,9 @@
 # one (384 tokens) runs, against the same requests alone (about 1x when newcomers join the running
 # batch). Writes build/bench/serve/results.md.
 # Usage: scripts/bench/serve.sh [clients ...]   (default: 1 8 32)
+#        scripts/bench/serve.sh --soak MINUTES [CLIENTS]   (default 8 clients): C clients for N
+#        minutes against one server; p50/p99 latency, errors and resident memory at the start and
+#        the end, appended to build/bench/serve/soak.md.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
 s2d_bootstrap >/dev/null
@@ -20,7 +23,6 @@ CONFIG='{"vocab_size": 32000, "hidden_size": 256, "intermediate_size": 768, "num
          "initializer_range": 0.2}'
 [ -f "$G/model/config.json" ] || "$PY" "$HERE/hf_generate.py" make --out "$G/model" --config "$CONFIG"
 "$PY" "$HERE/serve_clients.py" prompts --tokenizer "$G/model/tokenizer.model" --out "$W/prompts.json" --n 32 --len 32
-CLIENTS=("${@:-1 8 32}")
 SERVER_PID=""
 # start_server BATCH: s2d serve on any free port; sets SERVER_PID and URL once it listens.
 start_server() {
@@ -32,6 +34,23 @@ start_server() {
 }
 stop_server() { kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
+if [ "${1:-}" = --soak ]; then
+  MINUTES="${2:?usage: serve.sh --soak MINUTES [CLIENTS]}" C="${3:-8}"
+  start_server 8
+  soak=$("$PY" "$HERE/serve_clients.py" soak --url "$URL" --prompts "$W/prompts.json" --clients "$C" --minutes "$MINUTES" \
+    --pid "$SERVER_PID")
+  stop_server
+  "$PY" - "$soak" <<'PY' | tee -a "$W/soak.md"
+import json, sys
+s = json.loads(sys.argv[1])
+print(f"soak, {s['clients']} clients for {s['minutes']} min: {s['requests']} requests, {s['ok']} answered 200, "
+      f"{s['rejected_as_expected']} malformed ones rejected with 400, {s['errors']} errors {s['first_errors']}; "
+      f"latency p50 {s['p50_s']:.3f} s, p99 {s['p99_s']:.3f} s; server RSS {s['rss_start_kb'] / 1024:.1f} MiB at the "
+      f"start, {s['rss_end_kb'] / 1024:.1f} MiB at the end (max {s['rss_max_kb'] / 1024:.1f} MiB)")
+PY
+  exit 0
+fi
+CLIENTS=("${@:-1 8 32}")
 {
   echo "# serve benchmark: $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
   echo

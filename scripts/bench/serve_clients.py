@@ -12,6 +12,11 @@
       Latency of short requests (16 tokens) sent while a long one (384 tokens) runs, against the
       same short requests alone: about 1x when they join the running batch, far more when they
       wait for it. Prints one JSON line.
+  soak --url URL --prompts FILE --clients C --minutes M --pid PID
+      C clients for M minutes, each sending requests back to back (chat and completions in turn,
+      2 to 64 new tokens, every 10th one streamed, every 7th one malformed on purpose and expected
+      to get a 4xx). Samples the server's resident memory (/proc/PID) each 10 s. Prints one JSON
+      line: requests, errors, p50/p99 latency, RSS at the start and the end.
 """
 import argparse
 import http.client
@@ -115,6 +120,75 @@ def mixed(args):
                       "long_s": long_latency[0], "slowdown": during / alone}))
 
 
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def soak(args):
+    url = urllib.parse.urlparse(args.url)
+    texts = json.load(open(args.prompts))["texts"]
+    deadline = time.monotonic() + args.minutes * 60
+    lock = threading.Lock()
+    lat, errors, counts = [], [], {"requests": 0, "rejected_as_expected": 0}
+
+    def client(c):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            text = texts[(c + i) % len(texts)]
+            n = 2 + (c * 31 + i * 17) % 63
+            bad = i % 7 == 0
+            if i % 2 == 0:
+                path, body = "/chat/completions", {"messages": [{"role": "user", "content": text}], "max_tokens": n}
+            else:
+                path, body = "/completions", {"prompt": text, "max_tokens": n}
+            body.update({"model": args.model, "temperature": 0.7, "seed": i, "stream": i % 10 == 0})
+            raw = json.dumps(body)
+            if bad:
+                raw = raw.replace('"max_tokens": %d' % n, '"max_tokens": 1e400')
+            t0 = time.perf_counter()
+            try:
+                conn.request("POST", url.path + path, raw, {"Content-Type": "application/json"})
+                r = conn.getresponse()
+                r.read()
+                status = r.status
+            except (OSError, http.client.HTTPException) as e:
+                status = repr(e)
+                conn.close()
+                conn = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
+            dt = time.perf_counter() - t0
+            with lock:
+                counts["requests"] += 1
+                if bad and status == 400:
+                    counts["rejected_as_expected"] += 1
+                elif not bad and status == 200:
+                    lat.append(dt)
+                else:
+                    errors.append(f"{path} bad={bad}: {status}")
+        conn.close()
+
+    rss = [rss_kb(args.pid)]
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        time.sleep(min(10, max(0.1, deadline - time.monotonic())))
+        rss.append(rss_kb(args.pid))
+    for t in threads:
+        t.join()
+    lat.sort()
+    pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")
+    print(json.dumps({"clients": args.clients, "minutes": args.minutes, "requests": counts["requests"],
+                      "ok": len(lat), "rejected_as_expected": counts["rejected_as_expected"],
+                      "errors": len(errors), "first_errors": errors[:5], "p50_s": pick(0.5), "p99_s": pick(0.99),
+                      "rss_start_kb": rss[0], "rss_end_kb": rss[-1], "rss_max_kb": max(rss)}))
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -133,8 +207,12 @@ def main():
     ld.add_argument("--rounds", type=int, default=3)
     mx = sub.add_parser("mixed", parents=[server])
     mx.add_argument("--short-clients", type=int, default=7)
+    sk = sub.add_parser("soak", parents=[server])
+    sk.add_argument("--clients", type=int, default=8)
+    sk.add_argument("--minutes", type=float, default=10)
+    sk.add_argument("--pid", type=int, required=True)
     args = ap.parse_args()
-    {"prompts": prompts, "load": load, "mixed": mixed}[args.cmd](args)
+    {"prompts": prompts, "load": load, "mixed": mixed, "soak": soak}[args.cmd](args)
 
 
 if __name__ == "__main__":

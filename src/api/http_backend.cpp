@@ -17,6 +17,7 @@
 #include "s2d/text/tokenizer.h"
 #include "s2d/util/error.h"
 #include "s2d/util/log.h"
+#include "s2d/util/json.h"
 
 namespace s2d::api {
 
@@ -141,6 +142,7 @@ class HttpBackend : public Backend {
     return o_.endpoint + " (model " + o_.model_name + ", " + std::to_string(o_.concurrency) + " in flight, API key " +
            (o_.api_key.empty() ? "none" : "from S2D_API_KEY") + ")";
   }
+  std::string identity() const override { return o_.endpoint + " (model " + o_.model_name + ")"; }
   int64_t generated_tokens() const override { return generated_.load(); }
 
  private:
@@ -196,11 +198,11 @@ class HttpBackend : public Backend {
     } catch (const Failure& f) {
       fail("GET " + ep_.base + "/models (to find the model name; or pass --model-name)", f);
     }
-    const auto j = nlohmann::json::parse(body, nullptr, false);
+    const auto j = parse_json_or_discarded(body);
     if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
         !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
       throw_runtime("unexpected /v1/models response", {.field = o_.endpoint, .expected = "{\"data\": [{\"id\": ...}]}",
-                                                       .found = body.substr(0, 200), .hint = "pass --model-name"});
+                                                       .found = printable_excerpt(body, 200), .hint = "pass --model-name"});
     return j["data"][0]["id"].get<std::string>();
   }
 
@@ -209,7 +211,7 @@ class HttpBackend : public Backend {
     const Route route = r.prompt ? Route::Completions : Route::Chat;
     const std::string path = ep_.base + (route == Route::Chat ? "/chat/completions" : "/completions");
     const std::string what = "request " + name_of(r) + " (" + path + ")";
-    return parse_response(route, call(cli, path, request_body(r, o_.model_name, n, seed).dump(), what));
+    return parse_response(route, call(cli, path, request_body(r, o_.model_name, n, seed).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), what));
   }
 
   CompletionResult run_one(httplib::Client& cli, const CompletionRequest& r) {

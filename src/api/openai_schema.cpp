@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace s2d::api {
 
@@ -24,8 +25,7 @@ json error_body(const ApiError& e) {
 namespace {
 
 [[noreturn]] void bad_field(const std::string& field, const std::string& expected, const json& found) {
-  std::string f = found.dump();
-  if (f.size() > 80) f = f.substr(0, 77) + "...";
+  const std::string f = printable_excerpt(found.dump(-1, ' ', false, json::error_handler_t::replace), 80);
   throw ApiError(422, "'" + field + "': expected " + expected + ", found " + f, field);
 }
 
@@ -111,16 +111,27 @@ std::vector<std::string> stops_of(const json& body) {
 
 }  // namespace
 
+namespace {
+ParsedRequest parse_request_fields(Route route, const json& body, const ServerLimits& limits, uint64_t random_seed);
+}  // namespace
+
 ParsedRequest parse_request(Route route, const std::string& body_text, const ServerLimits& limits, uint64_t random_seed) {
-  json body = json::parse(body_text, nullptr, /*allow_exceptions=*/false);
-  if (body.is_discarded()) {
-    try {
-      [[maybe_unused]] const json again = json::parse(body_text);  // throws, with the position
-    } catch (const json::parse_error& e) {
-      throw ApiError(400, std::string("request body is not valid JSON: ") + e.what());
-    }
+  json body;
+  try {
+    body = parse_json(body_text, {.field = "(body)"});  // depth, syntax, UTF-8 and range checked
+  } catch (const Error& e) {
+    throw ApiError(400, std::string("request body is not valid JSON: ") + e.what());
   }
   if (!body.is_object()) throw ApiError(400, std::string("request body must be a JSON object, found ") + body.type_name());
+  try {
+    return parse_request_fields(route, body, limits, random_seed);
+  } catch (const json::exception& e) {  // a field of the wrong type that a check above missed: still the client's
+    throw ApiError(422, printable_excerpt(e.what(), 200));
+  }
+}
+
+namespace {
+ParsedRequest parse_request_fields(Route route, const json& body, const ServerLimits& limits, uint64_t random_seed) {
 
   ParsedRequest p;
   p.route = route;
@@ -168,6 +179,7 @@ ParsedRequest parse_request(Route route, const std::string& body_text, const Ser
     p.include_usage = body["stream_options"].value("include_usage", false);
   return p;
 }
+}  // namespace
 
 json usage_json(int64_t prompt_tokens, int64_t completion_tokens) {
   return {{"prompt_tokens", prompt_tokens},
@@ -273,9 +285,9 @@ json request_body(const CompletionRequest& r, const std::string& model, int n, u
 }
 
 WireResponse parse_response(Route route, const std::string& body_text) {
-  const json body = json::parse(body_text, nullptr, false);
+  const json body = parse_json_or_discarded(body_text);
   auto fail = [&](const std::string& field, const std::string& expected) {
-    std::string found = body_text.substr(0, 200);
+    std::string found = printable_excerpt(body_text, 200);
     throw_runtime("unexpected response from the server", {.field = field, .expected = expected, .found = found});
   };
   if (body.is_discarded() || !body.is_object()) fail("(body)", "a JSON object");
@@ -307,14 +319,14 @@ WireResponse parse_response(Route route, const std::string& body_text) {
 }
 
 std::string error_message_of(const std::string& body) {
-  const json j = json::parse(body, nullptr, false);
+  const json j = parse_json_or_discarded(body);
   if (!j.is_discarded() && j.is_object()) {
     if (j.contains("error") && j["error"].is_object() && j["error"].contains("message") && j["error"]["message"].is_string())
       return j["error"]["message"].get<std::string>();
     if (j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
     if (j.contains("detail")) return j["detail"].dump();
   }
-  return body.size() > 300 ? body.substr(0, 300) + "..." : body;
+  return printable_excerpt(body, 300);
 }
 
 }  // namespace s2d::api

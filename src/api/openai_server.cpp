@@ -22,9 +22,13 @@ extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
 
 using nlohmann::json;
 
+// Replies are dumped with invalid UTF-8 replaced (U+FFFD), never thrown on: an error message may
+// quote a client's bytes, and a sampled text may end inside a character.
+std::string dump_reply(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void reply_error(httplib::Response& res, const ApiError& e) {
   res.status = e.status;
-  res.set_content(error_body(e).dump(), "application/json");
+  res.set_content(dump_reply(error_body(e)), "application/json");
 }
 
 // Constant-time comparison: the time taken does not tell how much of a guessed key was right.
@@ -47,7 +51,7 @@ ApiError api_error_of(std::exception_ptr e) {
   }
 }
 
-std::string sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+std::string sse(const json& j) { return "data: " + dump_reply(j) + "\n\n"; }
 
 class OpenAiServer {
  public:
@@ -68,7 +72,7 @@ class OpenAiServer {
     svr_.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     svr_.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
       const json m = {{"id", o_.limits.served_model}, {"object", "model"}, {"created", started_}, {"owned_by", "s2d"}};
-      res.set_content(json{{"object", "list"}, {"data", json::array({m})}}.dump(), "application/json");
+      res.set_content(dump_reply(json{{"object", "list"}, {"data", json::array({m})}}), "application/json");
     });
     svr_.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { handle(Route::Chat, q, r); });
     svr_.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) { handle(Route::Completions, q, r); });
@@ -152,7 +156,7 @@ class OpenAiServer {
     if (!p.stream) {
       try {
         const CompletionResult r = job->wait();
-        res.set_content(response_json(p, r, id, created).dump(), "application/json");
+        res.set_content(dump_reply(response_json(p, r, id, created)), "application/json");
       } catch (...) {
         reply_error(res, api_error_of(std::current_exception()));
       }

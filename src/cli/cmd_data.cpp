@@ -3,6 +3,7 @@
 #include <iostream>
 #include <map>
 
+#include "s2d/util/atomic_file.h"
 #include "s2d/cli/commands.h"
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
@@ -53,6 +54,9 @@ void add_generator(CLI::App& data, Commands& out, const std::string& name, const
     for (const auto& path : f->exclude)
       for (const auto& t : read_tasks(path)) opt.exclude.insert(t.input);
     std::vector<Task> tasks = generate(opt);
+    std::vector<std::string> inputs = f->exclude;
+    inputs.push_back(f->names);
+    for (const auto& out : {f->out, with_suffix(f->out, "train"), with_suffix(f->out, "test")}) check_output_file(out, inputs);
     if (cmd->app->get_option("--split")->count() > 0) {
       Split s = split_tasks(std::move(tasks), f->split, f->seed);
       write_tasks(with_suffix(f->out, "train"), s.train);
@@ -127,6 +131,7 @@ void register_data(CLI::App& root, Commands& out) {
   convert->app->add_option("--out", cf->out, "Task JSONL to write");
   convert->run = [cf, convert] {
     require_flags(*convert->app, {"--format", "--in", "--out"});
+    check_output_file(cf->out, {cf->in});
     ConvertStats st;
     const auto tasks = convert_tasks(cf->in, cf->format, &st);
     write_tasks(cf->out, tasks);
@@ -142,6 +147,7 @@ void register_data(CLI::App& root, Commands& out) {
   bias->app->add_option("--seed", bf->seed, "Picks the wrong answers to suggest")->capture_default_str();
   bias->run = [bf, bias] {
     require_flags(*bias->app, {"--in", "--out"});
+    check_output_file(bf->out, {bf->in});
     const auto tasks = make_biased(read_tasks(bf->in), bf->seed);
     write_tasks(bf->out, tasks);
     std::cout << "wrote " << tasks.size() << " biased tasks to " << bf->out << "\n";

@@ -22,7 +22,8 @@ void register_generate(CLI::App& root, Commands& out) {
       "  s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap\n"
       "  s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32\n"
       "  S2D_API_KEY=... s2d generate --endpoint http://vllm:8000/v1 --concurrency 32 --tasks t.jsonl --out s.jsonl --method cot\n"
-      "A rerun with the same --out skips finished samples and redoes a torn last line.");
+      "A rerun with the same --out and flags skips finished samples and redoes a torn last line;\n"
+      "one with other sampling flags, seed, method or model is refused unless --overwrite.");
   add_backend_flags(a, *lb, "Model directory (HF layout: config.json, safetensors, tokenizer.model)");
   a.add_option("--tasks", o->tasks_path, "Task JSONL (see 's2d data')");
   a.add_option("--prompt", o->prompt, "One prompt instead of --tasks; completions are printed");
@@ -33,6 +34,7 @@ void register_generate(CLI::App& root, Commands& out) {
   a.add_option("--merge", o->merge, "bsm: symbolic (sum scores) | llm")->capture_default_str();
   a.add_flag("--swap", o->swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");
   a.add_option("--shard", o->shard, "i/n: only this machine's share of the tasks (by id hash); join with 's2d merge'");
+  a.add_flag("--overwrite", o->overwrite, "Start --out afresh when it holds samples made with other flags (refused otherwise)");
   a.add_option("--chunk", o->chunk_tasks, "Tasks per batch of work; a kill loses at most one chunk")->capture_default_str();
   a.add_option("--samples", o->samples, "Samples per task; they share one prefill")->capture_default_str();
   a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();

@@ -12,6 +12,7 @@
 #include "s2d/text/tokenizer_trainer.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace s2d::cli {
 
@@ -50,7 +51,7 @@ void register_model(CLI::App& root, Commands& out) {
     if (std::filesystem::exists(f->out) && !f->overwrite)
       throw_input("output directory already exists", {.file = f->out, .hint = "pass --overwrite to replace it"});
     const Tokenizer tok = Tokenizer::load(f->tokenizer);
-    auto cfg_json = nlohmann::json::parse(read_file(f->config), nullptr, false);
+    auto cfg_json = read_json_file(f->config);
     if (!cfg_json.is_object()) throw_input("not a JSON object", {.file = f->config});
     if (cfg_json.value("vocab_size", 0) == 0) cfg_json["vocab_size"] = tok.vocab_size();
     if (cfg_json["vocab_size"] != tok.vocab_size()) {

@@ -5,6 +5,8 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
+#include "s2d/util/json.h"
 
 namespace s2d::cli {
 
@@ -40,15 +42,7 @@ std::string known_flags(const CLI::App& cmd) {
 }  // namespace
 
 void apply_config(CLI::App& cmd, const std::string& path) {
-  const std::string text = read_file(path);
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    try {
-      j = nlohmann::json::parse(text);  // throws, with the position of the first error
-    } catch (const nlohmann::json::parse_error& e) {
-      throw_input("malformed JSON config", {.file = path, .found = e.what()});
-    }
-  }
+  const nlohmann::json j = read_json_file(path);
   if (!j.is_object()) {
     throw_input("config must be a JSON object", {.file = path, .expected = "{\"flag\": value, ...}",
                                                  .found = std::string(j.type_name())});
@@ -75,7 +69,7 @@ void apply_config(CLI::App& cmd, const std::string& path) {
       opt->run_callback();
     } catch (const CLI::Error& e) {
       throw_input("bad value in config", {.file = path, .field = it.key(), .expected = opt->get_type_name(),
-                                          .found = it->dump() + " (" + e.what() + ")"});
+                                          .found = printable_excerpt(it->dump(), 80) + " (" + e.what() + ")"});
     }
   }
 }

@@ -45,6 +45,7 @@ std::vector<Task> read_tasks(const std::string& path) {
   std::unordered_map<std::string, int64_t> seen;  // id -> line
   read_jsonl(path, [&](int64_t line, const nlohmann::json& obj) {
     Task t = task_from_json(obj, path, line);
+    t.file = path;
     t.line = line;
     auto [it, inserted] = seen.emplace(t.id, line);
     if (!inserted) {

@@ -31,6 +31,8 @@ class LocalBackend : public Backend {
       : bundle_(load_with_adapter(o)),
         template_(ChatTemplate::by_name(resolve_template(o))),
         engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size}),
+        model_dir_(o.model_dir),
+        adapter_dir_(o.adapter_dir),
         desc_(c10::str(o.model_dir, " (", bundle_.config.num_parameters(), " params, ",
                        bundle_.model->options().device().str(), ", ", dtype_name(bundle_.model->options().dtype().toScalarType()),
                        ", template ", template_.name(), ")")) {}
@@ -92,8 +94,19 @@ class LocalBackend : public Backend {
   }
 
   std::string describe() const override { return desc_; }
+  std::string identity() const override {
+    return c10::str(model_dir_, adapter_dir_.empty() ? "" : " + " + adapter_dir_, " (",
+                    dtype_name(bundle_.model->options().dtype().toScalarType()), ", template ", template_.name(), ")");
+  }
   int64_t generated_tokens() const override { return engine_.generated_tokens(); }
-  int64_t context_length() const override { return bundle_.config.max_context(); }
+  // The model's context, or fewer tokens when even one slot's KV cache of that length would not fit
+  // in the memory available at start (s2d serve caps max_tokens with it).
+  int64_t context_length() const override {
+    const auto opts = bundle_.model->options();
+    const uint64_t per_token = std::max<uint64_t>(1, kv_bytes_per_token(bundle_.config, opts.dtype().toScalarType()));
+    const uint64_t fit = allocatable_bytes(opts.device()) / per_token;
+    return std::min<int64_t>(bundle_.config.max_context(), static_cast<int64_t>(std::min<uint64_t>(fit, INT64_MAX)));
+  }
 
  private:
   // A request as the engine takes it: rendered, tokenized, max_new_tokens clamped to the context.
@@ -102,22 +115,37 @@ class LocalBackend : public Backend {
     const int64_t ctx = bundle_.config.max_context();
     validate_sampling(r.sampling);
     GenRequest g;
+    // Errors name the task (file, line, id) when a method runner sent it, else the request.
+    const ErrorContext where{.file = r.source_file, .line = r.source_line,
+                             .field = r.tag.empty() ? "request " + r.id : "task " + r.tag.substr(0, r.tag.find('|'))};
+    auto at = [&](ErrorContext ctx) {
+      ctx.file = where.file, ctx.line = where.line, ctx.field = where.field;
+      return ctx;
+    };
+    // A text that cannot fit is refused before it is tokenized (a 50 MB line takes minutes to encode).
+    size_t bytes = r.prompt ? r.prompt->size() : 0;
+    for (const auto& m : r.messages) bytes += m.content.size();
+    if (const int64_t least = tok.min_tokens_for_bytes(bytes); least >= ctx) {
+      throw_input("prompt does not fit the context", at({.expected = "< " + std::to_string(ctx) + " tokens",
+                                                         .found = "at least " + std::to_string(least) + " tokens (" +
+                                                                  std::to_string(bytes) + " bytes)",
+                                                         .hint = "shorten the input or use a longer-context model"}));
+    }
     if (r.prompt) {
-      if (r.prompt->empty()) throw_input("empty prompt", {.field = "request " + r.id, .expected = "non-empty text"});
+      if (r.prompt->empty()) throw_input("empty prompt", at({.expected = "non-empty text"}));
       g.prompt_ids = {tok.bos_id()};
       for (int id : tok.encode(*r.prompt)) g.prompt_ids.push_back(id);
     } else {
       for (const auto& m : r.messages)
         if (m.role == "user" && m.content.find_first_not_of(" \t\n") == std::string::npos)
-          throw_input("empty prompt", {.field = "request " + r.id, .expected = "a non-empty user message"});
+          throw_input("empty prompt", at({.expected = "a non-empty user message"}));
       g.prompt_ids = template_.render(tok, r.messages, /*add_generation_prompt=*/true).ids;
     }
     const auto T = static_cast<int64_t>(g.prompt_ids.size());
     if (T >= ctx) {
-      throw_input("prompt does not fit the context", {.field = "request " + r.id,
-                                                      .expected = "< " + std::to_string(ctx) + " tokens",
-                                                      .found = std::to_string(T) + " tokens",
-                                                      .hint = "shorten the input or use a longer-context model"});
+      throw_input("prompt does not fit the context", at({.expected = "< " + std::to_string(ctx) + " tokens",
+                                                         .found = std::to_string(T) + " tokens",
+                                                         .hint = "shorten the input or use a longer-context model"}));
     }
     g.sampling = r.sampling;
     if (T + g.sampling.max_new_tokens > ctx) {  // policy: clamp, and say so once
@@ -148,6 +176,7 @@ class LocalBackend : public Backend {
   ModelBundle bundle_;
   ChatTemplate template_;
   Generator engine_;
+  std::string model_dir_, adapter_dir_;
   std::string desc_;
   bool warned_clamp_ = false;
 };

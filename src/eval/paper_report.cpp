@@ -7,6 +7,7 @@
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
+#include "s2d/util/json.h"
 
 namespace s2d {
 
@@ -23,8 +24,8 @@ class Runs {
     auto it = cache_.find(dir);
     if (it != cache_.end()) return it->second;
     const std::string path = (std::filesystem::path(root_) / dir / "summary.json").string();
-    auto j = nlohmann::json::parse(read_file(path), nullptr, false);
-    if (!j.is_object() || j.value("schema", std::string()) != "s2d.eval/1")
+    auto j = read_json_file(path);
+    if (!j.is_object() || !j.contains("schema") || j["schema"] != "s2d.eval/1")
       throw_input("not an s2d eval summary", {.file = path, .field = "schema", .expected = "s2d.eval/1"});
     return cache_[dir] = std::move(j);
   }
@@ -53,8 +54,8 @@ std::string cell(const nlohmann::json& s) {
 }  // namespace
 
 PaperReport build_paper_report(const std::string& plan_path, const std::string& runs_root) {
-  const auto plan = nlohmann::json::parse(read_file(plan_path), nullptr, false);
-  if (!plan.is_object() || plan.value("schema", std::string()) != "s2d.paper-report/1")
+  const auto plan = read_json_file(plan_path);
+  if (!plan.is_object() || !plan.contains("schema") || plan["schema"] != "s2d.paper-report/1")
     throw_input("not a report plan", {.file = plan_path, .field = "schema", .expected = "s2d.paper-report/1"});
   if (!plan.contains("rows") || !plan["rows"].is_array())
     throw_input("missing rows", {.file = plan_path, .field = "rows", .expected = "an array"});

@@ -8,6 +8,7 @@
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 #include "s2d/util/log.h"
+#include "s2d/util/json.h"
 
 namespace s2d {
 
@@ -89,8 +90,8 @@ CompareReport compare_runs(const std::vector<std::string>& dirs) {
   CompareReport r;
   for (const auto& d : dirs) {
     const std::string path = d + "/summary.json";
-    auto j = nlohmann::json::parse(read_file(path), nullptr, false);
-    if (j.is_discarded() || j.value("schema", std::string()) != "s2d.eval/1")
+    auto j = read_json_file(path);
+    if (!j.is_object() || !j.contains("schema") || j["schema"] != "s2d.eval/1")
       throw_input("not an s2d eval summary", {.file = path, .field = "schema", .expected = "s2d.eval/1"});
     r.runs.push_back(j);
   }

@@ -7,6 +7,7 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 #ifndef S2D_SOURCE_CONFIG_DIR
 #define S2D_SOURCE_CONFIG_DIR "configs"
@@ -80,7 +81,8 @@ std::string MethodSpec::format_hint(const std::string& task) const {
   return "";
 }
 
-MethodSpec load_method_spec(const std::string& method, const std::string& template_file) {
+namespace {
+MethodSpec read_method_spec(const std::string& method, const std::string& template_file) {
   const auto& req = required_steps();
   auto want = req.find(method);
   if (want == req.end()) {
@@ -88,8 +90,8 @@ MethodSpec load_method_spec(const std::string& method, const std::string& templa
   }
   MethodSpec spec;
   spec.path = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file;
-  const auto j = nlohmann::ordered_json::parse(read_file(spec.path), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw_input("method template is not a JSON object", {.file = spec.path});
+  const auto j = read_ordered_json_file(spec.path);
+  if (!j.is_object()) throw_input("method template is not a JSON object", {.file = spec.path});
   spec.name = j.value("method", std::string());
   if (spec.name != method) {
     throw_input("template is for another method", {.file = spec.path, .field = "method", .expected = method,
@@ -129,6 +131,12 @@ MethodSpec load_method_spec(const std::string& method, const std::string& templa
     for (auto it = h->begin(); it != h->end(); ++it)
       if (it->is_string()) spec.format_hints[it.key()] = it->get<std::string>();
   return spec;
+}
+}  // namespace
+
+MethodSpec load_method_spec(const std::string& method, const std::string& template_file) {
+  // A field of the wrong type anywhere in the file is an input error naming the file.
+  return with_json_context({.file = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file}, [&] { return read_method_spec(method, template_file); });
 }
 
 std::string render_template(const std::string& t, const std::map<std::string, std::string>& vars) {

@@ -58,6 +58,8 @@ std::vector<CallOutput> run_step(const std::string& step_name, const std::vector
       r.sampling = opts.sampling;
       r.sampling.seed = task_seed(opts.sampling.seed, seed_key);
       r.tag = seed_key;
+      r.source_file = u.task->file;
+      r.source_line = u.task->line;
       r.samples.clear();
       reqs.push_back(std::move(r));
       users.emplace_back();

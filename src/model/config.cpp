@@ -4,6 +4,7 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace s2d {
 
@@ -13,17 +14,17 @@ int64_t req_int(const nlohmann::json& j, const char* key, const std::string& fil
   auto it = j.find(key);
   if (it == j.end()) throw_input("missing key", {.file = file, .field = key, .expected = "an integer", .found = "nothing"});
   if (!it->is_number_integer()) {
-    throw_input("wrong type", {.file = file, .field = key, .expected = "an integer", .found = it->dump()});
+    throw_input("wrong type", {.file = file, .field = key, .expected = "an integer", .found = printable_excerpt(it->dump(), 40)});
   }
   const int64_t v = it->get<int64_t>();
-  if (v <= 0) throw_input("must be positive", {.file = file, .field = key, .expected = "> 0", .found = it->dump()});
+  if (v <= 0) throw_input("must be positive", {.file = file, .field = key, .expected = "> 0", .found = printable_excerpt(it->dump(), 40)});
   return v;
 }
 
 double opt_num(const nlohmann::json& j, const char* key, double dflt, const std::string& file) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_number()) throw_input("wrong type", {.file = file, .field = key, .expected = "a number", .found = it->dump()});
+  if (!it->is_number()) throw_input("wrong type", {.file = file, .field = key, .expected = "a number", .found = printable_excerpt(it->dump(), 40)});
   return it->get<double>();
 }
 
@@ -33,6 +34,21 @@ std::optional<int64_t> opt_token(const nlohmann::json& j, const char* key) {
   if (it->is_number_integer()) return it->get<int64_t>();
   if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) return (*it)[0].get<int64_t>();  // eos lists
   return std::nullopt;
+}
+
+// An optional string (null or missing: `dflt`); InputError naming the key for another type.
+std::string opt_string(const nlohmann::json& j, const char* key, const std::string& dflt, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return dflt;
+  if (!it->is_string()) throw_input("wrong type", {.file = file, .field = key, .expected = "a string", .found = printable_excerpt(it->dump(), 40)});
+  return it->get<std::string>();
+}
+
+bool opt_bool(const nlohmann::json& j, const char* key, bool dflt, const std::string& file) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return dflt;
+  if (!it->is_boolean()) throw_input("wrong type", {.file = file, .field = key, .expected = "true or false", .found = printable_excerpt(it->dump(), 40)});
+  return it->get<bool>();
 }
 
 void refuse_true(const nlohmann::json& j, const char* key, const std::string& file) {
@@ -45,8 +61,8 @@ void refuse_true(const nlohmann::json& j, const char* key, const std::string& fi
 RopeScaling parse_rope(const nlohmann::json& rs, const std::string& file, const char* key) {
   RopeScaling r;
   if (rs.is_null()) return r;
-  if (!rs.is_object()) throw_input("wrong type", {.file = file, .field = key, .expected = "an object or null", .found = rs.dump()});
-  std::string type = rs.value("rope_type", rs.value("type", std::string("default")));
+  if (!rs.is_object()) throw_input("wrong type", {.file = file, .field = key, .expected = "an object or null", .found = printable_excerpt(rs.dump(), 40)});
+  std::string type = opt_string(rs, "rope_type", opt_string(rs, "type", "default", file), file);
   const std::string field = std::string(key) + ".rope_type";
   if (type == "default") return r;
   if (type != "linear" && type != "llama3") {
@@ -78,11 +94,13 @@ int64_t ModelConfig::num_parameters() const {
 }
 
 ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file) {
-  if (!j.is_object()) throw_input("config must be a JSON object", {.file = file, .found = j.dump().substr(0, 40)});
+  if (!j.is_object()) throw_input("config must be a JSON object", {.file = file, .found = printable_excerpt(j.dump(), 40)});
   ModelConfig c;
   c.raw = j;
-  c.model_type = j.value("model_type", std::string("llama"));
+  c.model_type = opt_string(j, "model_type", "llama", file);
   if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty()) {
+    if (!(*it)[0].is_string())
+      throw_input("wrong type", {.file = file, .field = "architectures[0]", .expected = "a string", .found = printable_excerpt((*it)[0].dump(), 40)});
     c.architecture = (*it)[0].get<std::string>();
   } else {
     c.architecture = c.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM";
@@ -116,16 +134,19 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
   }
   if (c.head_dim % 2 != 0) throw_input("RoPE needs an even head_dim", {.file = file, .field = "head_dim", .found = std::to_string(c.head_dim)});
   if (j.contains("max_position_embeddings")) c.max_position_embeddings = req_int(j, "max_position_embeddings", file);
+  if (c.max_position_embeddings > kMaxPositions) {
+    throw_input("context too large", {.file = file, .field = "max_position_embeddings",
+                                      .expected = "at most " + std::to_string(kMaxPositions),
+                                      .found = std::to_string(c.max_position_embeddings)});
+  }
   if (auto it = j.find("sliding_window"); it != j.end() && it->is_number_integer()) c.sliding_window = it->get<int64_t>();
   c.rms_norm_eps = opt_num(j, "rms_norm_eps", 1e-6, file);
-  c.tie_word_embeddings = j.value("tie_word_embeddings", false);
-  const std::string act = j.value("hidden_act", std::string("silu"));
+  c.tie_word_embeddings = opt_bool(j, "tie_word_embeddings", false, file);
+  const std::string act = opt_string(j, "hidden_act", "silu", file);
   if (act != "silu") throw_input("unsupported activation", {.file = file, .field = "hidden_act", .expected = "silu", .found = act});
   refuse_true(j, "attention_bias", file);
   refuse_true(j, "mlp_bias", file);
-  if (j.value("pretraining_tp", 1) != 1) {
-    // pretraining_tp only changes how HF splits matmuls; the math is the same. Accepted.
-  }
+  // pretraining_tp only changes how HF splits matmuls; the math is the same, so it is ignored.
 
   // RoPE: v5 puts theta and scaling in rope_parameters; v4 uses rope_theta + rope_scaling.
   if (auto it = j.find("rope_parameters"); it != j.end() && it->is_object()) {
@@ -138,15 +159,12 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
   c.bos_token_id = opt_token(j, "bos_token_id");
   c.eos_token_id = opt_token(j, "eos_token_id");
   c.pad_token_id = opt_token(j, "pad_token_id");
-  c.dtype = j.value("torch_dtype", j.value("dtype", std::string()));
+  c.dtype = opt_string(j, "torch_dtype", opt_string(j, "dtype", "", file), file);  // real checkpoints may say null
   return c;
 }
 
 ModelConfig load_model_config(const std::string& path) {
-  const std::string text = read_file(path);
-  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded()) throw_input("config.json is not valid JSON", {.file = path});
-  return parse_model_config(j, path);
+  return parse_model_config(read_json_file(path), path);
 }
 
 nlohmann::json model_config_to_json(const ModelConfig& c) {

@@ -1,6 +1,11 @@
 #include "s2d/model/device.h"
 
 #include <ATen/Context.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <fstream>
+#include <limits>
 
 #include "s2d/util/error.h"
 
@@ -27,6 +32,18 @@ c10::ScalarType resolve_dtype(const std::string& name, const c10::Device& device
   if (name == "bf16" || name == "bfloat16") return c10::kBFloat16;
   if (name == "fp16" || name == "float16") return c10::kHalf;
   throw_input("unknown dtype", {.field = "--dtype", .expected = "auto|fp32|bf16|fp16", .found = name});
+}
+
+uint64_t allocatable_bytes(const c10::Device& device) {
+  if (!device.is_cpu()) return std::numeric_limits<uint64_t>::max();
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  uint64_t kb = 0;
+  std::string unit;
+  while (in >> key >> kb >> unit)
+    if (key == "MemAvailable:") return kb * 1024;
+  // No /proc: physical memory as the bound.
+  return static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 std::string dtype_name(c10::ScalarType t) {

@@ -3,8 +3,11 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstdio>
 
+#include "s2d/model/device.h"
 #include "s2d/util/error.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
@@ -46,8 +49,25 @@ void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor&
   if (!c.tie_word_embeddings) fn("lm_head.weight", w.lm_head);
 }
 
+uint64_t kv_bytes_per_token(const ModelConfig& c, c10::ScalarType dtype) {
+  return 2 * static_cast<uint64_t>(c.num_hidden_layers) * static_cast<uint64_t>(c.num_key_value_heads) *
+         static_cast<uint64_t>(c.head_dim) * c10::elementSize(dtype);
+}
+
 KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts)
     : capacity(max_len) {
+  // In long double: batch * max_len * bytes can pass 2^64 for a hostile config or request.
+  const long double want = static_cast<long double>(batch) * static_cast<long double>(max_len) *
+                           static_cast<long double>(kv_bytes_per_token(c, opts.dtype().toScalarType()));
+  const uint64_t have = allocatable_bytes(opts.device());
+  if (want > static_cast<long double>(have)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%.3g GB for %lld slots x %lld tokens", static_cast<double>(want / 1e9),
+                  static_cast<long long>(batch), static_cast<long long>(max_len));
+    throw_input("the KV cache does not fit in memory",
+                {.field = "max tokens", .expected = "at most " + format_number("%.3g", have / 1e9) + " GB (available now)",
+                 .found = buf, .hint = "ask for fewer new tokens, a shorter prompt or a smaller --batch-size"});
+  }
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     k.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
     v.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));

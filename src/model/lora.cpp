@@ -9,6 +9,7 @@
 #include "s2d/model/safetensors.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace s2d {
 
@@ -92,10 +93,11 @@ void save_adapter(const std::string& dir, const LoraAdapter& a, const std::strin
   write_file_atomic(dir + "/adapter_config.json", cfg.dump(2) + "\n");
 }
 
-std::shared_ptr<LoraAdapter> load_adapter(const std::string& dir, const ModelConfig& c, const c10::Device& device) {
+namespace {
+std::shared_ptr<LoraAdapter> read_adapter(const std::string& dir, const ModelConfig& c, const c10::Device& device) {
   const std::string cfg_path = dir + "/adapter_config.json";
-  auto cfg = nlohmann::json::parse(read_file(cfg_path), nullptr, false);
-  if (cfg.is_discarded() || !cfg.is_object()) throw_input("adapter config is not a JSON object", {.file = cfg_path});
+  const nlohmann::json cfg = read_json_file(cfg_path);
+  if (!cfg.is_object()) throw_input("adapter config is not a JSON object", {.file = cfg_path});
   if (cfg.value("peft_type", std::string()) != "LORA")
     throw_input("not a LoRA adapter", {.file = cfg_path, .field = "peft_type", .expected = "LORA", .found = cfg.value("peft_type", std::string("?"))});
   if (cfg.value("use_dora", false) || cfg.value("use_rslora", false) || cfg.value("fan_in_fan_out", false))
@@ -125,6 +127,12 @@ std::shared_ptr<LoraAdapter> load_adapter(const std::string& dir, const ModelCon
     a->layers.push_back(std::move(layer));
   }
   return a;
+}
+}  // namespace
+
+std::shared_ptr<LoraAdapter> load_adapter(const std::string& dir, const ModelConfig& c, const c10::Device& device) {
+  // A field of the wrong type anywhere in the file is an input error naming the file.
+  return with_json_context({.file = dir + "/adapter_config.json"}, [&] { return read_adapter(dir, c, device); });
 }
 
 void merge_lora(LlamaModel& model) {

@@ -14,6 +14,7 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace fs = std::filesystem;
 
@@ -36,31 +37,31 @@ StTensorView parse_entry(const std::string& path, const std::string& name, const
   auto bad = [&](const std::string& what, const std::string& expected, const std::string& found) {
     throw_input(what, {.file = path, .field = "tensor " + name, .expected = expected, .found = found});
   };
-  if (!e.is_object()) bad("bad header entry", "an object", e.dump());
+  if (!e.is_object()) bad("bad header entry", "an object", printable_excerpt(e.dump()));
   StTensorView v;
   v.name = name;
   const auto dt = e.find("dtype");
-  if (dt == e.end() || !dt->is_string()) bad("missing dtype", "dtype string", e.dump());
+  if (dt == e.end() || !dt->is_string()) bad("missing dtype", "dtype string", printable_excerpt(e.dump()));
   const std::string d = dt->get<std::string>();
   if (d == "F32") v.dtype = StDtype::F32;
   else if (d == "F16") v.dtype = StDtype::F16;
   else if (d == "BF16") v.dtype = StDtype::BF16;
-  else bad("unsupported dtype", "BF16, F16 or F32", d);
+  else bad("unsupported dtype", "BF16, F16 or F32", printable_excerpt(d));
 
   const auto sh = e.find("shape");
-  if (sh == e.end() || !sh->is_array()) bad("missing shape", "an array of sizes", e.dump());
+  if (sh == e.end() || !sh->is_array()) bad("missing shape", "an array of sizes", printable_excerpt(e.dump()));
   uint64_t numel = 1;
   for (const auto& s : *sh) {
-    if (!s.is_number_unsigned()) bad("bad shape", "non-negative integers", sh->dump());
+    if (!s.is_number_unsigned()) bad("bad shape", "non-negative integers", printable_excerpt(sh->dump()));
     const uint64_t dim = s.get<uint64_t>();
-    if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) bad("shape overflows", "a sane shape", sh->dump());
+    if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) bad("shape overflows", "a sane shape", printable_excerpt(sh->dump()));
     numel *= dim;
     v.shape.push_back(static_cast<int64_t>(dim));
   }
   const auto off = e.find("data_offsets");
   if (off == e.end() || !off->is_array() || off->size() != 2 || !(*off)[0].is_number_unsigned() ||
       !(*off)[1].is_number_unsigned()) {
-    bad("bad data_offsets", "[begin, end]", off == e.end() ? "nothing" : off->dump());
+    bad("bad data_offsets", "[begin, end]", off == e.end() ? "nothing" : printable_excerpt(off->dump()));
   }
   const uint64_t begin = (*off)[0].get<uint64_t>(), end = (*off)[1].get<uint64_t>();
   if (begin > end || end > data_size) {
@@ -80,6 +81,7 @@ StTensorView parse_entry(const std::string& path, const std::string& name, const
 }  // namespace
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
+  require_regular_file(path);  // open(2) on a FIFO would block for ever
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_input(std::string("cannot open safetensors file: ") + std::strerror(errno), {.file = path});
   struct stat st {};
@@ -111,9 +113,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
                   {.file = path, .expected = std::to_string(n) + " header bytes",
                    .found = std::to_string(size_ - 8) + " bytes after the length"});
     }
-    nlohmann::json header = nlohmann::json::parse(bytes + 8, bytes + 8 + n, nullptr, false);
-    if (header.is_discarded() || !header.is_object()) {
-      throw_input("safetensors header is not a JSON object", {.file = path});
+    const nlohmann::json header = parse_json({reinterpret_cast<const char*>(bytes) + 8, static_cast<size_t>(n)},
+                                             {.file = path, .field = "header"});
+    if (!header.is_object()) {
+      throw_input("safetensors header is not a JSON object", {.file = path, .found = std::string(header.type_name())});
     }
     const uint64_t data_size = size_ - 8 - n;
     const uint8_t* data_base = bytes + 8 + n;
@@ -202,13 +205,23 @@ StFileSet find_safetensors(const std::string& dir) {
   const fs::path d(dir);
   const fs::path index = d / "model.safetensors.index.json";
   if (fs::exists(index)) {
-    nlohmann::json j = nlohmann::json::parse(read_file(index.string()), nullptr, false);
-    if (j.is_discarded() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
+    const nlohmann::json j = read_json_file(index.string());
+    if (!j.is_object() || !j.contains("weight_map") || !j["weight_map"].is_object()) {
       throw_input("bad safetensors index", {.file = index.string(), .expected = "{\"weight_map\": {...}}"});
     }
     std::set<std::string> files;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       if (!it->is_string()) throw_input("bad weight_map entry", {.file = index.string(), .field = it.key()});
+      // A shard is a file name inside the model directory: never an absolute path, "..", or a
+      // folder, so an index cannot make s2d open files elsewhere.
+      const std::string& shard = it->get_ref<const std::string&>();
+      const fs::path sp(shard);
+      if (shard.empty() || sp.is_absolute() || sp.has_parent_path() || shard == "." || shard == ".." ||
+          shard.find('\0') != std::string::npos) {
+        throw_input("shard path leaves the model directory", {.file = index.string(), .field = "weight_map." + printable_excerpt(it.key()),
+                                                              .expected = "a file name such as model-00001-of-00002.safetensors",
+                                                              .found = printable_excerpt(shard)});
+      }
       set.index_weight_map[it.key()] = it->get<std::string>();
       files.insert(it->get<std::string>());
     }

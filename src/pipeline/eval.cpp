@@ -35,6 +35,10 @@ std::optional<std::string> label_of(const Task& t, AnswerKind kind, const std::s
 }  // namespace
 
 nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
+  // Refused before any work: an output that is not a directory, or whose files are the inputs.
+  check_output_dir(o.out_dir, {});
+  for (const char* name : {"/examples.jsonl", "/summary.json"})
+    check_output_file(o.out_dir + name, {o.tasks_path, o.template_path});
   const MethodSpec spec = load_method_spec(o.method, o.template_path);
   if (o.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1"});
   const std::vector<Task> tasks = read_tasks(o.tasks_path);

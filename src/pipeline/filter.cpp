@@ -64,6 +64,7 @@ std::string bin_of(double agreement) {
 std::vector<Group> read_groups(const FilterOptions& o) {
   std::vector<Group> groups;
   std::map<std::string, size_t> index;
+  std::map<std::string, int64_t> line_of;  // record key -> line
   std::string first_method;
   int64_t first_line = 0;
   read_jsonl(o.in_path, [&](int64_t line, const nlohmann::json& r) {
@@ -84,6 +85,14 @@ std::vector<Group> read_groups(const FilterOptions& o) {
       throw_input("samples from different methods in one input",
                   {.file = o.in_path, .line = line, .field = "method", .expected = first_method + " (as on line " + std::to_string(first_line) + ")",
                    .found = s.method, .hint = "filter each method's file separately, or pass --allow-mixed-methods"});
+    }
+    // A sample counted twice would be a vote counted twice ("3 of 2 samples").
+    const std::string key = unit_key(id, s.sample, s.perturbed);
+    if (auto [seen, first] = line_of.emplace(key, line); !first) {
+      throw_input("duplicate sample", {.file = o.in_path, .line = line, .field = "id, sample",
+                                       .expected = "each (id, sample) once",
+                                       .found = "'" + key + "' again (first on line " + std::to_string(seen->second) + ")",
+                                       .hint = "join shard files with 's2d merge', which drops repeats"});
     }
     auto [it, fresh] = index.emplace(id, groups.size());
     if (fresh) groups.push_back({id, {}, {}});
@@ -125,6 +134,9 @@ nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
 }
 
 FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
+  const std::vector<std::string> inputs = {o.in_path, o.tasks_path, o.user_template, o.usc_template};
+  check_output_file(o.out_path, inputs);  // before anything is read or written
+  check_output_file(o.out_path + ".summary.json", inputs);
   const std::vector<std::string> kinds = {"self-consistency", "perturbation", "usc", "oracle", "none"};
   if (std::find(kinds.begin(), kinds.end(), o.by) == kinds.end()) {
     throw_input("unknown filter", {.field = "--by", .expected = "self-consistency|perturbation|usc|oracle|none", .found = o.by});

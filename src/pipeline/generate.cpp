@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "s2d/methods/answers.h"
@@ -9,6 +10,7 @@
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
+#include "s2d/util/json.h"
 #include "s2d/util/jsonl.h"
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
@@ -30,6 +32,40 @@ std::string task_fingerprint(const Task& t) {
   std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(
       t.input + '\x1f' + t.extra.value("response_a", "") + '\x1f' + t.extra.value("response_b", ""))));
   return hex;
+}
+
+// What decides the samples of a run: a rerun into the same --out must have the same, or its
+// samples would be mixed with another run's while OUT.run.json claimed one. --samples may grow
+// (sample i draws from its own stream) and --shard differ, so neither is part of it.
+nlohmann::json generation_identity(const GenerateOptions& o, const MethodSpec& spec, const Backend& backend) {
+  const SamplingParams& s = o.sampling;
+  return {{"method", o.method},       {"template", spec.path},         {"seed", s.seed},
+          {"temperature", s.temperature}, {"top_p", s.top_p},          {"top_k", s.top_k},
+          {"max_new_tokens", s.max_new_tokens}, {"stop", s.stop},      {"answer_regex", o.answer_regex},
+          {"merge", o.merge},         {"swap", o.swap},                {"backend", backend.identity()}};
+}
+
+// Refuses (InputError naming the flags) an existing output made with other generation flags;
+// with `overwrite`, empties it instead. Runs before the output is opened.
+void check_same_run(const GenerateOptions& o, const nlohmann::json& identity) {
+  const std::string run_path = o.out_path + ".run.json";
+  std::error_code ec;
+  if (!std::filesystem::exists(o.out_path, ec) || std::filesystem::file_size(o.out_path, ec) == 0) return;
+  if (o.overwrite) {
+    write_file_atomic(o.out_path, "");
+    log::warn("--overwrite: emptied " + o.out_path);
+    return;
+  }
+  if (!std::filesystem::exists(run_path, ec)) return;  // samples of unknown origin: keyed and checked as before
+  const nlohmann::json prev = parse_json_or_discarded(read_file(run_path));
+  const nlohmann::json before = prev.is_object() && prev.contains("generation") ? prev["generation"] : nlohmann::json();
+  if (before.is_null()) return;  // written before s2d recorded the generation flags
+  if (before != identity) {
+    throw_input("the existing output was made with other generation flags", {
+        .file = o.out_path, .field = differing_keys(before, identity),
+        .expected = "the flags of " + run_path, .found = "different ones on this command line",
+        .hint = "pass the same flags to resume, --overwrite to start again, or another --out"});
+  }
 }
 
 }  // namespace
@@ -85,6 +121,11 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   ResumeState done;
   std::unique_ptr<JsonlWriter> writer;
   if (!opts.out_path.empty()) {
+    const std::vector<std::string> inputs = {opts.tasks_path, spec.path};
+    check_output_file(opts.out_path, inputs);  // before anything is opened for writing
+    check_output_file(opts.out_path + ".run.json", inputs);
+    const nlohmann::json identity = generation_identity(opts, spec, backend);
+    check_same_run(opts, identity);
     writer = std::make_unique<JsonlWriter>(opts.out_path, /*exclusive=*/true);  // lock before reading
     done = scan_for_resume(opts.out_path, [&](const nlohmann::json& r) {
       const auto it = fingerprint_of.find(id_key(r));
@@ -101,6 +142,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     prov["template"] = {{"path", spec.path}, {"source", spec.source}};
     prov["seed"] = opts.sampling.seed;
     prov["backend"] = backend.describe();
+    prov["generation"] = identity;
     write_file_atomic(opts.out_path + ".run.json", prov.dump(2) + "\n");
   }
 

@@ -20,6 +20,7 @@ nlohmann::json content_of(nlohmann::json r) {
 
 MergeSummary merge_samples(const std::vector<std::string>& inputs, const std::string& out_path) {
   if (inputs.empty()) throw_input("nothing to merge", {.field = "inputs", .expected = "one or more sample files"});
+  check_output_file(out_path, inputs);
   MergeSummary sum;
   std::map<std::string, std::string> where;  // key -> "file:line" of its first copy
   std::map<std::string, nlohmann::json> first;

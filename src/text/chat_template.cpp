@@ -7,6 +7,7 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 #include "s2d/util/strings.h"
 
 namespace s2d {
@@ -184,8 +185,12 @@ std::vector<int> ChatTemplate::stop_ids(const Tokenizer& tok) const {
 std::string detect_chat_template(const std::string& model_dir) {
   const auto path = std::filesystem::path(model_dir) / "tokenizer_config.json";
   if (!std::filesystem::exists(path)) return "";
-  auto j = nlohmann::json::parse(read_file(path.string()), nullptr, false);
-  if (j.is_discarded() || !j.contains("chat_template") || !j["chat_template"].is_string()) return "";
+  // A corrupt file is an error, not "no template": falling back to plain would change every prompt.
+  const nlohmann::json j = read_json_file(path.string());
+  if (!j.is_object()) {
+    throw_input("tokenizer config is not a JSON object", {.file = path.string(), .found = std::string(j.type_name())});
+  }
+  if (!j.contains("chat_template") || !j["chat_template"].is_string()) return "";
   const std::string t = j["chat_template"].get<std::string>();
   if (t.find("<|im_start|>") != std::string::npos) return "chatml";
   if (t.find("<|assistant|>") != std::string::npos) return "zephyr";
@@ -217,8 +222,10 @@ void write_chat_template_config(const std::string& dir, const std::string& name)
   const auto path = std::filesystem::path(dir) / "tokenizer_config.json";
   nlohmann::json j = nlohmann::json::object();
   if (std::filesystem::exists(path)) {
-    j = nlohmann::json::parse(read_file(path.string()), nullptr, false);
-    if (!j.is_object()) j = nlohmann::json::object();
+    j = read_json_file(path.string());
+    if (!j.is_object()) {
+      throw_input("tokenizer config is not a JSON object", {.file = path.string(), .found = std::string(j.type_name())});
+    }
   }
   j["chat_template"] = it->second;
   j.emplace("bos_token", "<s>");

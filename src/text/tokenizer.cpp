@@ -2,8 +2,10 @@
 
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
 #include <filesystem>
 
+#include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 
 namespace s2d {
@@ -11,6 +13,7 @@ namespace s2d {
 struct Tokenizer::Impl {
   sentencepiece::SentencePieceProcessor sp;
   std::string path;
+  size_t max_piece_bytes = 1;  // longest piece's bytes ("\xe2\x96\x81" counted as its 3)
 };
 
 Tokenizer Tokenizer::load(const std::string& path) {
@@ -18,15 +21,22 @@ Tokenizer Tokenizer::load(const std::string& path) {
     throw_input("tokenizer not found", {.file = path, .expected = "a sentencepiece tokenizer.model",
                                         .hint = "copy the checkpoint's tokenizer.model into the model directory"});
   }
+  require_regular_file(path);
   auto impl = std::make_shared<Impl>();
   impl->path = path;
   const auto status = impl->sp.Load(path);
   if (!status.ok()) {
     throw_input("not a sentencepiece model", {.file = path, .found = status.ToString()});
   }
+  for (int id = 0; id < impl->sp.GetPieceSize(); ++id)
+    impl->max_piece_bytes = std::max(impl->max_piece_bytes, impl->sp.IdToPiece(id).size());
   Tokenizer t;
   t.impl_ = std::move(impl);
   return t;
+}
+
+int64_t Tokenizer::min_tokens_for_bytes(size_t bytes) const {
+  return static_cast<int64_t>(bytes / (4 * std::max<size_t>(1, impl_->max_piece_bytes)));
 }
 
 std::vector<int> Tokenizer::encode(const std::string& text) const {

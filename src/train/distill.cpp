@@ -19,6 +19,7 @@
 #include "s2d/util/jsonl.h"
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
+#include "s2d/util/json.h"
 
 namespace fs = std::filesystem;
 
@@ -77,7 +78,7 @@ void keep_metrics_through(const fs::path& path, int64_t step) {
   std::istringstream in(read_file(path.string()));
   std::string kept, line;
   while (std::getline(in, line)) {
-    const auto j = nlohmann::json::parse(line, nullptr, false);
+    const auto j = parse_json_or_discarded(line);
     if (!j.is_discarded() && j.is_object() && j.value("step", int64_t{-1}) <= step && in.good()) kept += line + "\n";
   }
   write_file_atomic(path.string(), kept);
@@ -90,6 +91,8 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   if (o.schedule != "cosine" && o.schedule != "linear" && o.schedule != "constant")
     throw_input("unknown schedule", {.field = "--schedule", .expected = "cosine|linear|constant", .found = o.schedule});
   const fs::path out(o.out_dir);
+  // --overwrite removes the directory: none of the inputs may be in it.
+  check_output_dir(o.out_dir, {o.model_dir, o.data_path, o.val_path});
 
   // The base model in the dtype it trains from (fp32 master weights; see training_weight_dtype),
   // its tokenizer and template.
@@ -112,12 +115,9 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
     } else if (!fs::exists(cfg_path)) {
       throw_input("output directory is not empty and holds no s2d run", {.file = o.out_dir, .hint = "choose another --out or pass --overwrite"});
     } else {
-      auto prev = nlohmann::json::parse(read_file(cfg_path.string()), nullptr, false);
-      if (prev.is_discarded() || prev != identity) {
-        std::string diff;
-        for (auto it = identity.begin(); it != identity.end(); ++it)
-          if (prev.is_discarded() || !prev.contains(it.key()) || prev[it.key()] != *it) diff += (diff.empty() ? "" : ", ") + it.key();
-        throw_input("output directory holds a different run", {.file = o.out_dir, .field = diff,
+      const auto prev = parse_json_or_discarded(read_file(cfg_path.string()));
+      if (prev != identity) {
+        throw_input("output directory holds a different run", {.file = o.out_dir, .field = differing_keys(prev, identity),
                                                                .hint = "pass --overwrite to replace it, or another --out"});
       }
       if (!o.resume) throw_input("output directory holds this run already", {.file = o.out_dir, .hint = "pass --resume to continue it, or --overwrite"});

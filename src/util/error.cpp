@@ -11,10 +11,9 @@ std::string format_error(const std::string& message, const ErrorContext& ctx) {
   }
   if (!ctx.field.empty()) out += "'" + ctx.field + "': ";
   out += message;
-  if (!ctx.expected.empty() || !ctx.found.empty()) {
-    out += ": expected " + (ctx.expected.empty() ? std::string("?") : ctx.expected);
-    out += ", found " + (ctx.found.empty() ? std::string("?") : ctx.found);
-  }
+  // Only what is known: an unknown half would print as a meaningless "?".
+  if (!ctx.expected.empty()) out += ": expected " + ctx.expected;
+  if (!ctx.found.empty()) out += (ctx.expected.empty() ? ": found " : ", found ") + ctx.found;
   if (!ctx.hint.empty()) out += " (hint: " + ctx.hint + ")";
   return out;
 }

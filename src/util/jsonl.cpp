@@ -5,51 +5,87 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
+#include <vector>
 
+#include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace s2d {
 
 namespace {
-std::string short_snippet(const std::string& line) {
-  constexpr size_t kMax = 40;
-  return line.size() <= kMax ? line : line.substr(0, kMax) + "...";
-}
+
+// Lines of a file through a 1 MiB buffer, each at most `max_line` bytes, so that a file with no
+// newline cannot make the reader allocate without bound.
+class LineReader {
+ public:
+  LineReader(const std::string& path, size_t max_line) : path_(path), max_line_(max_line), buf_(size_t{1} << 20) {
+    f_ = std::fopen(path.c_str(), "rb");
+    if (f_ == nullptr) throw_input(std::string("cannot open: ") + std::strerror(errno), {.file = path});
+  }
+  ~LineReader() { std::fclose(f_); }
+  LineReader(const LineReader&) = delete;
+  LineReader& operator=(const LineReader&) = delete;
+
+  // The next line without its '\n'; false at the end of the file.
+  bool next(std::string& line, int64_t lineno) {
+    line.clear();
+    for (;;) {
+      if (pos_ == len_) {
+        len_ = std::fread(buf_.data(), 1, buf_.size(), f_);
+        pos_ = 0;
+        if (len_ == 0) {
+          if (std::ferror(f_)) throw_input("read failed", {.file = path_, .line = lineno});
+          return !line.empty();
+        }
+      }
+      const char* start = buf_.data() + pos_;
+      const auto* nl = static_cast<const char*>(std::memchr(start, '\n', len_ - pos_));
+      const size_t n = nl ? static_cast<size_t>(nl - start) : len_ - pos_;
+      if (line.size() + n > max_line_) {
+        throw_input("line too long", {.file = path_, .line = lineno,
+                                      .expected = "at most " + std::to_string(max_line_) + " bytes per line",
+                                      .found = "more"});
+      }
+      line.append(start, n);
+      pos_ += n;
+      if (nl) {
+        ++pos_;
+        return true;
+      }
+    }
+  }
+
+ private:
+  std::string path_;
+  size_t max_line_;
+  std::vector<char> buf_;
+  size_t pos_ = 0, len_ = 0;
+  FILE* f_ = nullptr;
+};
+
 }  // namespace
 
 int64_t read_jsonl(const std::string& path,
                    const std::function<void(int64_t, const nlohmann::json&)>& fn) {
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec)) {
-    throw_input("no such file", {.file = path, .hint = "check the path"});
-  }
-  if (std::filesystem::is_directory(path, ec)) {
-    throw_input("is a directory, not a JSONL file", {.file = path});
-  }
-  std::ifstream in(path);
-  if (!in) throw_input(std::string("cannot open: ") + std::strerror(errno), {.file = path});
+  require_regular_file(path);
+  LineReader in(path, kMaxJsonlLineBytes);
   std::string line;
   int64_t lineno = 0, count = 0;
-  while (std::getline(in, line)) {
+  while (in.next(line, lineno + 1)) {
     ++lineno;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json obj;
-    try {
-      obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw_input("malformed JSON",
-                  {.file = path, .line = lineno, .expected = "one JSON object per line",
-                   .found = "'" + short_snippet(line) + "' (" + e.what() + ")"});
-    }
+    const ErrorContext where{.file = path, .line = lineno};
+    const nlohmann::json obj = parse_json(line, where);
     if (!obj.is_object()) {
       throw_input("not a JSON object", {.file = path, .line = lineno, .expected = "{...}",
                                         .found = std::string(obj.type_name())});
     }
-    fn(lineno, obj);
+    with_json_context(where, [&] { fn(lineno, obj); });
     ++count;
   }
   return count;

@@ -4,7 +4,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace fs = std::filesystem;
 
@@ -20,6 +22,7 @@ ResumeState scan_for_resume(const std::string& path, const RecordKey& key) {
   ResumeState st;
   std::error_code ec;
   if (!fs::exists(path, ec)) return st;
+  require_regular_file(path);  // a device or FIFO as --out would be read without end
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_runtime("cannot open output for resume", {.file = path});
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -36,7 +39,7 @@ ResumeState scan_for_resume(const std::string& path, const RecordKey& key) {
     }
     std::string line = content.substr(pos, nl - pos);
     if (line.find_first_not_of(" \t\r") != std::string::npos) {
-      nlohmann::json obj = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      const nlohmann::json obj = parse_json_or_discarded(line);
       if (obj.is_discarded() || !obj.is_object()) {
         if (nl + 1 == content.size()) {  // a corrupt final line is treated as torn
           st.dropped_torn_line = true;
@@ -45,7 +48,7 @@ ResumeState scan_for_resume(const std::string& path, const RecordKey& key) {
         throw_input("malformed JSON in an existing output; refusing to resume over it",
                     {.file = path, .line = lineno, .hint = "move the file away or fix that line"});
       }
-      st.done.insert(key(obj));
+      st.done.insert(with_json_context({.file = path, .line = lineno}, [&] { return key(obj); }));
       ++st.records;
     }
     pos = nl + 1;

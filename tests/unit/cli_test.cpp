@@ -103,7 +103,7 @@ TEST(Cli, BadConfigsAreNamed) {
   write_text(dir + "/broken.json", "{\"n\": ");
   r = run_cli({"data", "last-letter", "--config", dir + "/broken.json", "--out", dir + "/x.jsonl"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("broken.json: malformed JSON config"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("broken.json: malformed JSON: expected valid JSON, found [json.exception.parse_error.101] parse error at line 1"), std::string::npos) << r.err;
 }
 
 // The five bad inputs the Foundation issue names: one clear line each, exit 2.

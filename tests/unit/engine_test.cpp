@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
+
 #include <fstream>
 #include <map>
 
@@ -315,6 +317,29 @@ TEST(LocalBackend, BadInputsAndContextPolicy) {
   ASSERT_EQ(res.size(), 1u);
   EXPECT_EQ(res[0].prompt_tokens + res[0].choices[0].generated_tokens, 256) << "clamped to the context";
   EXPECT_EQ(res[0].choices[0].finish_reason, "length");
+}
+
+TEST(LocalBackend, HugeInputsAreRefusedBeforeTheWork) {
+  const auto dir = fresh_dir("d");
+  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
+  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+  // 50 MB took minutes to tokenize before being refused; now its length alone refuses it.
+  CompletionRequest huge{.id = "0", .messages = {{"user", std::string(50u << 20, 'a')}}, .tag = "ll-7|answer",
+                         .source_file = "tasks.jsonl", .source_line = 12};
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_S2D_ERROR(backend->complete({huge}, [](CompletionResult&&) {}), ErrorKind::Input, "tasks.jsonl:12",
+                   "task ll-7", "does not fit the context", "at least");
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 5.0);
+  EXPECT_GT(backend->context_length(), 0);
+  EXPECT_LE(backend->context_length(), tiny_lm().config().max_context());
+}
+
+TEST(KVCache, ASizeBeyondMemoryIsAnInputErrorNotAnAllocation) {
+  ModelConfig c = tiny_lm().config();
+  c.max_position_embeddings = kMaxPositions;
+  const auto opts = at::TensorOptions().dtype(at::kFloat);
+  EXPECT_S2D_ERROR(KVCache(c, 1 << 20, kMaxPositions, opts), ErrorKind::Input, "KV cache does not fit in memory", "GB");
+  EXPECT_NO_THROW(KVCache(c, 2, 16, opts));
 }
 
 }  // namespace s2d

@@ -60,7 +60,9 @@ TEST(Safetensors, EveryDefectIsANamedInputError) {
   EXPECT_S2D_ERROR(SafetensorsFile{p}, ErrorKind::Input, "bad.safetensors", "truncated");
 
   write_raw(p, "{not json", 0);
-  EXPECT_S2D_ERROR(SafetensorsFile{p}, ErrorKind::Input, "bad.safetensors", "not a JSON object");
+  EXPECT_S2D_ERROR(SafetensorsFile{p}, ErrorKind::Input, "bad.safetensors", "'header': malformed JSON");
+  write_raw(p, "[1, 2]", 0);
+  EXPECT_S2D_ERROR(SafetensorsFile{p}, ErrorKind::Input, "bad.safetensors", "not a JSON object", "found array");
 
   write_raw(p, "{}", 0, 200ull * 1000 * 1000);
   EXPECT_S2D_ERROR(SafetensorsFile{p}, ErrorKind::Input, "header too large", "<= 100 MB");

@@ -19,7 +19,8 @@ struct Task {
   std::optional<std::string> answer;
   nlohmann::json meta = nlohmann::json::object();
   nlohmann::json extra = nlohmann::json::object();
-  int64_t line = 0;  // where read_tasks found it (for error messages); not written out
+  std::string file;  // where read_tasks found it (for error messages); not written out
+  int64_t line = 0;
 };
 
 // Validates one JSON object; errors name `file`, `line` and the field at fault.

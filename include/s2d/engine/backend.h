@@ -39,6 +39,8 @@ struct CompletionRequest {
   SamplingParams sampling;
   std::vector<int> samples = {0};  // which sample indices to produce; they share one prefill
   std::string tag;  // "task-id|step[|swap]" from the method runner: for logs and per-task teachers
+  std::string source_file;   // where the task came from, for errors (empty: a server request)
+  int64_t source_line = 0;
   // Streaming: called (on the backend's thread) with a sample's whole decoded text so far, after
   // every generated token. Unset for batch work: decoding each step costs time.
   std::function<void(int sample, const std::string& text)> on_text;
@@ -76,9 +78,13 @@ class Backend {
   virtual void complete_open(const std::vector<CompletionRequest>& requests,
                              const std::function<void(CompletionResult&&)>& on_result, const Intake& more);
   virtual std::string describe() const = 0;
+  // What makes this backend's outputs what they are (model, adapter, dtype, template; not the device
+  // or concurrency): generate refuses to resume a run made with another.
+  virtual std::string identity() const { return describe(); }
   // Tokens generated since construction (for progress lines).
   virtual int64_t generated_tokens() const = 0;
-  // The model's context in tokens, or 0 when the backend cannot tell (a remote server).
+  // The longest sequence the backend can run: the model's context, or less where one slot's KV cache
+  // of that length would not fit in memory; 0 when the backend cannot tell (a remote server).
   virtual int64_t context_length() const { return 0; }
 };
 

@@ -21,6 +21,10 @@ struct RopeScaling {
   int64_t original_max_position_embeddings = 8192;
 };
 
+// The longest context a config may declare (16M positions, beyond any released model): a larger
+// one is a typo or an attack, and would size RoPE tables and caches from it.
+inline constexpr int64_t kMaxPositions = int64_t{1} << 24;
+
 struct ModelConfig {
   std::string architecture = "LlamaForCausalLM";  // or MistralForCausalLM
   std::string model_type = "llama";

@@ -75,7 +75,12 @@ void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w);
 
 // Preallocated keys and values: [B, KV, S_max, D] per layer. Column j holds the token at
 // absolute column j of every row; rows are left-padded, so columns line up across the batch.
+// Bytes one cached token takes over all layers (K and V) in `dtype`.
+uint64_t kv_bytes_per_token(const ModelConfig& c, c10::ScalarType dtype);
+
 struct KVCache {
+  // k[l], v[l]: [batch, kv_heads, max_len, head_dim]. InputError, before allocating, when that
+  // does not fit the memory `opts.device()` has (a request or config can ask for any size).
   KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts);
   std::vector<at::Tensor> k, v;
   int64_t length = 0;    // columns filled so far

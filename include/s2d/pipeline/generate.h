@@ -27,6 +27,7 @@ struct GenerateOptions {
   bool swap = false;               // bsm: also run with responses swapped (perturbed samples)
   int64_t chunk_tasks = 64;        // tasks per batch of work; a kill loses at most one chunk
   std::string shard;               // "i/n": only the tasks whose id hashes to shard i of n (see shard_of)
+  bool overwrite = false;          // an existing --out made with other flags is emptied, not refused
   nlohmann::json provenance = nlohmann::json::object();  // command line, flags, model
 };
 

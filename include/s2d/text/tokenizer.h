@@ -3,6 +3,8 @@
 // Thread-safety: const methods may be called from several threads (sentencepiece is re-entrant).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +30,11 @@ class Tokenizer {
   // sentencepiece models often have no pad piece (-1); callers then pad with EOS or 0 and mask.
   int pad_id() const;
   const std::string& path() const;
+
+  // At least how many tokens `bytes` bytes of text encode to, without encoding them: a token covers
+  // at most the longest piece's bytes, and normalisation shrinks text at most 4-fold (NFKC maps a
+  // 4-byte letter to 1 byte). Lets a caller refuse a text that cannot fit a context in O(1).
+  int64_t min_tokens_for_bytes(size_t bytes) const;
 
  private:
   struct Impl;

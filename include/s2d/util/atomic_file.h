@@ -2,12 +2,15 @@
 // Files are written to a sibling temp path, fsync'd, then rename(2)d over the target.
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace s2d {
 
-// Writes `content` to `path` atomically.
+// Writes `content` to `path` atomically. An existing `path` that is not a regular file (a device,
+// a FIFO, a directory) is an InputError: the rename would replace it.
 void write_file_atomic(const std::string& path, const std::string& content);
 
 // Builds a directory atomically: `fill(tmp_dir)` writes into a fresh sibling temp directory,
@@ -21,7 +24,20 @@ void write_dir_atomic(const std::string& dir, const std::function<void(const std
 // Ubuntu 24.04 + g++ 13 + torch 2.11 cu130). nftw(3) sidesteps the clash.
 bool remove_tree(const std::string& path);
 
-// Reads a whole file; InputError naming the path when it is missing or unreadable.
-std::string read_file(const std::string& path);
+// Reads a whole file; InputError naming the path when it is missing, unreadable, not a regular
+// file (a FIFO would block, a device never end) or larger than `max_bytes`.
+std::string read_file(const std::string& path, size_t max_bytes = size_t{256} << 20);
+
+// InputError unless `path` exists and is a regular file (or a link to one). Opens nothing, so a
+// FIFO cannot block it. Returns the file's size.
+size_t require_regular_file(const std::string& path);
+
+// Checks an output before anything is written, InputError naming `flag` when `out` exists and is
+// not a regular file, or is the same file (by device and inode, so links count) as one of `inputs`.
+void check_output_file(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag = "--out");
+
+// The same for an output directory, which a run may replace whole: InputError when `dir` exists
+// and is not a directory, or when one of `inputs` is `dir` itself or lies inside it.
+void check_output_dir(const std::string& dir, const std::vector<std::string>& inputs, const std::string& flag = "--out");
 
 }  // namespace s2d

@@ -35,7 +35,7 @@ class Error : public std::runtime_error {
   ErrorContext ctx_;
 };
 
-// One line: "FILE:LINE: field 'F': MESSAGE: expected E, found F (hint: H)".
+// One line: "FILE:LINE: 'F': MESSAGE: expected E, found F (hint: H)"; empty parts are left out.
 std::string format_error(const std::string& message, const ErrorContext& ctx);
 
 // Shorthands for the two kinds.

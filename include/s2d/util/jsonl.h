@@ -8,6 +8,7 @@
 // then flushes, so a crash leaves at most one torn last line, never a half-interleaved one.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
@@ -16,8 +17,13 @@
 
 namespace s2d {
 
+// Longest line a reader accepts: far beyond any real record, small enough to hold in memory.
+inline constexpr size_t kMaxJsonlLineBytes = size_t{64} << 20;
+
 // Calls `fn(line_number, object)` for every non-blank line. Throws InputError on a missing file,
-// unreadable file or malformed line. Returns the number of records.
+// a path that is not a regular file, an unreadable file, a malformed or too long line, and a
+// field of the wrong type read inside `fn` (nlohmann's type errors, named by file and line).
+// Returns the number of records.
 int64_t read_jsonl(const std::string& path,
                    const std::function<void(int64_t line, const nlohmann::json& obj)>& fn);
 

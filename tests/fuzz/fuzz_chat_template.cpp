@@ -1,0 +1,31 @@
+// Chat-template rendering: the first byte picks a template and add_generation_prompt, the rest is
+// split at NUL bytes into messages whose roles cycle system/user/assistant, rendered with the
+// toy model's sentencepiece tokenizer.
+#include "fuzz_util.h"
+#include "s2d/text/chat_template.h"
+#include "s2d/text/tokenizer.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const s2d::Tokenizer tok = s2d::Tokenizer::load(S2D_SOURCE_DIR "/data/toy/model/tokenizer.model");
+  static const char* kNames[] = {"llama-2", "mistral", "zephyr", "chatml", "plain"};
+  if (size == 0) return 0;
+  const std::string name = kNames[data[0] % 5];
+  const bool gen = (data[0] & 0x80) != 0;
+  std::vector<s2d::ChatMessage> msgs;
+  static const char* kRoles[] = {"system", "user", "assistant"};
+  std::string cur;
+  for (size_t i = 1; i <= size; ++i) {
+    if (i == size || data[i] == 0) {
+      msgs.push_back({kRoles[msgs.size() % 3], cur});
+      cur.clear();
+    } else {
+      cur.push_back(static_cast<char>(data[i]));
+    }
+  }
+  s2d::fuzz::expect_clean([&] {
+    const auto t = s2d::ChatTemplate::by_name(name);
+    (void)t.render(tok, msgs, gen);
+    (void)t.stop_ids(tok);
+  });
+  return 0;
+}
