@@ -25,7 +25,7 @@ esac
 # clang and its libFuzzer/sanitizer runtimes, plus the parsers' own libraries.
 need=()
 command -v clang++ >/dev/null || need+=(clang)
-for p in libclang-rt-14-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsentencepiece-dev cmake ninja-build; do
+for p in libclang-rt-14-dev nlohmann-json3-dev libspdlog-dev libfmt-dev libsentencepiece-dev libpcre2-dev libutf8proc-dev cmake ninja-build; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

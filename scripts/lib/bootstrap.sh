@@ -13,7 +13,8 @@ S2D_VENV="${S2D_VENV:-$S2D_ROOT/.venv}"
 BUILD_DIR="${BUILD_DIR:-$S2D_ROOT/build}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 S2D_APT_PACKAGES=(g++ cmake ninja-build ccache git python3 python3-venv
-  libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libcpp-httplib-dev)
+  libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libcpp-httplib-dev
+  libpcre2-dev libutf8proc-dev)
 
 s2d_log() { printf '\033[1m[s2d setup]\033[0m %s\n' "$*" >&2; }
 

@@ -66,6 +66,47 @@ void register_model(CLI::App& root, Commands& out) {
     std::cout << "initialised " << c.num_parameters() << " parameters in " << f->out << "\n";
     return 0;
   };
+
+  struct TokenizeFlags {
+    std::string model, tokenizer, text, in;
+    bool json = false, special = false;
+  };
+  auto k = std::make_shared<TokenizeFlags>();
+  auto tok = add_command(*model, out, "tokenize", "Print the ids and pieces a model's tokenizer gives a text");
+  tok->app->add_option("--model", k->model, "Model directory (its tokenizer.model, else its tokenizer.json)");
+  tok->app->add_option("--tokenizer", k->tokenizer, "A tokenizer.model or tokenizer.json instead of --model");
+  tok->app->add_option("--text", k->text, "The text to encode");
+  tok->app->add_option("--in", k->in, "A file whose whole content is the text");
+  tok->app->add_flag("--json", k->json, "One JSON object {\"ids\", \"pieces\", \"decoded\"} instead of a table");
+  tok->app->add_flag("--special", k->special, "Add the tokens the tokenizer puts around a text (BOS...), as HF's add_special_tokens");
+  tok->app->footer("Examples:\n  s2d model tokenize --model runs/distilled --text 'Hello world'\n"
+                   "  s2d model tokenize --tokenizer tokenizer.json --in prompt.txt --json --special");
+  tok->run = [k, tok] {
+    if (k->model.empty() == k->tokenizer.empty())
+      throw_input("give one of --model or --tokenizer", {.field = "--model / --tokenizer", .hint = "see 's2d model tokenize --help'"});
+    if (k->text.empty() == k->in.empty())
+      throw_input("give one of --text or --in", {.field = "--text / --in", .hint = "see 's2d model tokenize --help'"});
+    std::string path = k->tokenizer;
+    if (path.empty()) {
+      path = find_tokenizer_file(k->model);
+      if (path.empty())
+        throw_input("model directory has no tokenizer", {.file = k->model, .expected = "tokenizer.model or tokenizer.json", .found = "neither"});
+    }
+    const Tokenizer t = Tokenizer::load(path);
+    const std::string text = k->in.empty() ? k->text : read_file(k->in);
+    const std::vector<int> ids = k->special ? t.encode_with_special(text) : t.encode(text);
+    if (k->json) {
+      nlohmann::json pieces = nlohmann::json::array();
+      for (int id : ids) pieces.push_back(t.id_to_piece(id));
+      std::cout << nlohmann::json{{"ids", ids}, {"pieces", pieces}, {"decoded", t.decode(ids)}}.dump(
+                       -1, ' ', false, nlohmann::json::error_handler_t::replace)
+                << "\n";
+    } else {
+      for (int id : ids) std::cout << id << "\t" << nlohmann::json(t.id_to_piece(id)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      std::cout << ids.size() << " tokens\n";
+    }
+    return 0;
+  };
 }
 
 }  // namespace s2d::cli

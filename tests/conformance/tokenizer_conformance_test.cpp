@@ -1,0 +1,117 @@
+// s2d's tokenizer.json reader against the Python `tokenizers` package, on the tokenizers and the
+// 1 MB corpus that make_tokenizer_reference.py writes: identical ids (with and without special
+// tokens) and identical decodes for every line, decode(encode(x)) == x for the byte-level ones,
+// and incremental decoding that never ends inside a UTF-8 character.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "s2d/text/tokenizer.h"
+#include "s2d/util/json.h"
+#include "s2d/util/jsonl.h"
+
+namespace {
+
+std::string g_dir;
+
+std::vector<std::string> corpus() {
+  std::vector<std::string> lines;
+  for (const auto& j : s2d::read_jsonl_all(g_dir + "/corpus.jsonl")) lines.push_back(j.at("text").get<std::string>());
+  return lines;
+}
+
+class TokenizerParity : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TokenizerParity, IdsAndDecodesEqualTokenizers) {
+  const std::string dir = g_dir + "/" + GetParam();
+  const s2d::Tokenizer tok = s2d::Tokenizer::load(dir + "/tokenizer.json");
+  const auto lines = corpus();
+  std::vector<nlohmann::json> ref;
+  s2d::read_jsonl(dir + "/reference.jsonl", [&](int64_t, const nlohmann::json& j) { ref.push_back(j); });
+  ASSERT_EQ(ref.size(), lines.size());
+  size_t bytes = 0, tokens = 0, id_mismatch = 0, special_mismatch = 0, decode_mismatch = 0;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    bytes += lines[i].size();
+    const auto ids = tok.encode(lines[i]);
+    tokens += ids.size();
+    const auto want = ref[i]["ids"].get<std::vector<int>>();
+    if (ids != want && id_mismatch++ < 3) ADD_FAILURE() << GetParam() << " line " << i + 1 << ": ids differ for " << nlohmann::json(lines[i]).dump();
+    if (tok.encode_with_special(lines[i]) != ref[i]["ids_special"].get<std::vector<int>>() && special_mismatch++ < 3)
+      ADD_FAILURE() << GetParam() << " line " << i + 1 << ": ids with special tokens differ";
+    if (tok.decode(want) != ref[i]["decoded"].get<std::string>() && decode_mismatch++ < 3)
+      ADD_FAILURE() << GetParam() << " line " << i + 1 << ": decode differs: " << nlohmann::json(tok.decode(want)).dump()
+                    << " vs " << ref[i]["decoded"].dump();
+  }
+  EXPECT_EQ(id_mismatch, 0u);
+  EXPECT_EQ(special_mismatch, 0u);
+  EXPECT_EQ(decode_mismatch, 0u);
+  EXPECT_GE(bytes, size_t{1} << 20);
+  std::printf("tokenizer %s: %zu lines, %zu bytes, %zu tokens, ids/decodes identical to tokenizers\n", GetParam().c_str(),
+              lines.size(), bytes, tokens);
+}
+
+TEST_P(TokenizerParity, RoundTripAndPrefixDecodes) {
+  const s2d::Tokenizer tok = s2d::Tokenizer::load(g_dir + "/" + GetParam() + "/tokenizer.json");
+  const auto lines = corpus();
+  const std::string replacement = "\xEF\xBF\xBD";
+  for (size_t i = 0; i < lines.size(); i += 7) {
+    const auto ids = tok.encode(lines[i]);
+    // Byte-level with no normalizer: decode(encode(x)) == x, special tokens aside, and for texts
+    // without "<mask>", whose lstrip takes the spaces before it.
+    if (GetParam() == "gpt2" && lines[i].find("<mask>") == std::string::npos) {
+      std::string want = lines[i];
+      for (const std::string sp : {"<|endoftext|>", "<|im_start|>", "<|im_end|>"})
+        for (size_t at; (at = want.find(sp)) != std::string::npos;) want.erase(at, sp.size());
+      EXPECT_EQ(tok.decode(ids), want) << "line " << i + 1;
+    }
+    // What streaming needs: the text of any prefix of the ids, less a trailing U+FFFD (a
+    // character whose bytes are not all there yet), is a prefix of the whole text.
+    const std::string whole = tok.decode(ids);
+    for (size_t k = 1; k < ids.size(); k += 3) {
+      std::string part = tok.decode(std::vector<int>(ids.begin(), ids.begin() + static_cast<long>(k)));
+      while (part.size() >= 3 && part.compare(part.size() - 3, 3, replacement) == 0) part.resize(part.size() - 3);
+      EXPECT_EQ(whole.compare(0, part.size(), part), 0) << GetParam() << " line " << i + 1 << ", prefix of " << k << " ids";
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, TokenizerParity, ::testing::Values("gpt2", "llama3", "metaspace", "legacy"));
+
+TEST(TokenizerJson, UnsupportedPiecesNameTheirJsonPath) {
+  const std::string path = ::testing::TempDir() + "/bad_tokenizer.json";
+  auto expect = [&](const nlohmann::json& j, const std::string& fragment) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    std::fputs(j.dump().c_str(), f);
+    std::fclose(f);
+    try {
+      s2d::Tokenizer::load(path);
+      ADD_FAILURE() << "expected an error for " << fragment;
+    } catch (const s2d::Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+    }
+  };
+  const nlohmann::json bpe = {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", nlohmann::json::array()}};
+  expect({{"model", {{"type", "Unigram"}, {"vocab", nlohmann::json::array()}}}}, "'model.type'");
+  expect({{"model", bpe}, {"pre_tokenizer", {{"type", "Sequence"}, {"pretokenizers", {{{"type", "Whitespace"}}}}}}},
+         "'pre_tokenizer.pretokenizers[0].type'");
+  expect({{"model", bpe}, {"normalizer", {{"type", "BertNormalizer"}}}}, "'normalizer.type'");
+  expect({{"model", bpe}, {"decoder", {{"type", "WordPiece"}}}}, "'decoder.type'");
+  expect({{"model", bpe}, {"post_processor", {{"type", "RobertaProcessing"}}}}, "'post_processor.type'");
+  expect({{"model", {{"type", "BPE"}, {"vocab", {{"a", 0}}}, {"merges", {"a b"}}}}}, "'model.merges[0]'");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::string(argv[i]) == "--dir") g_dir = argv[i + 1];
+  if (g_dir.empty()) {
+    std::fprintf(stderr, "usage: s2d_tokenizer_conformance_tests --dir DIR (made by make_tokenizer_reference.py)\n");
+    return 2;
+  }
+  return RUN_ALL_TESTS();
+}
