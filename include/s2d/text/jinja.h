@@ -1,0 +1,34 @@
+// A Jinja interpreter for the subset that Hugging Face chat templates use, rendering exactly as
+// transformers' apply_chat_template does (jinja2's ImmutableSandboxedEnvironment with
+// trim_blocks, lstrip_blocks and loop controls; its tojson, raise_exception and strftime_now).
+//
+// Statements: for (with else, loop.index/index0/first/last/length/revindex/revindex0, tuple
+// targets, break/continue), if/elif/else, set (including block set and namespace attributes),
+// macro, generation (rendered as its body), comments, and the whitespace controls {%- -%} {{- -}}.
+// Expressions: literals, lists, dicts, tuples, attribute and item access, slices, calls, filters,
+// tests, "a if b else c", and/or/not, comparisons, in, is, + - * / // % ** ~.
+// Anything else is an InputError naming the construct and the template line.
+#pragma once
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace s2d::jinja {
+
+class Template {
+ public:
+  // Parses `source`; `where` names it in errors (e.g. "tokenizer_config.json:chat_template").
+  Template(const std::string& source, const std::string& where);
+  // Renders with `context`'s keys as variables (messages, add_generation_prompt, bos_token, ...).
+  // raise_exception() in the template is an InputError carrying its message.
+  std::string render(const nlohmann::ordered_json& context) const;
+
+  struct Node;
+
+ private:
+  std::shared_ptr<const Node> root_;
+  std::string where_;
+};
+
+}  // namespace s2d::jinja

@@ -1,0 +1,699 @@
+// Rendering a parsed template: scopes, loops, macros, and the filters, tests, methods and
+// globals that chat templates call (transformers' tojson, raise_exception and strftime_now).
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <ctime>
+#include <map>
+
+#include "jinja_internal.h"
+#include "s2d/util/error.h"
+
+namespace s2d::jinja {
+
+namespace {
+
+using K = Template::Node::K;
+
+struct LoopControl {
+  enum class What { None, Break, Continue } what = What::None;
+};
+
+class Renderer {
+ public:
+  Renderer(const std::string& where) : where_(where) {}
+
+  std::string run(const NodeP& root, const nlohmann::ordered_json& ctx) {
+    scopes_.emplace_back();
+    install_globals();
+    for (auto it = ctx.begin(); it != ctx.end(); ++it) scopes_.back()[it.key()] = from_json(*it);
+    std::string out;
+    LoopControl lc;
+    render(*root, out, lc);
+    return out;
+  }
+
+ private:
+  using Scope = std::map<std::string, Value>;
+
+  [[noreturn]] void fail(int line, const std::string& what, const std::string& found = "") const {
+    throw_input(what, {.file = where_, .line = line, .found = found,
+                       .hint = "pass --chat-template NAME or FILE.jinja to use another template"});
+  }
+
+  Value lookup(const std::string& name) const {
+    for (auto it = scopes_.rbegin(); it != scopes_.rend(); ++it) {
+      const auto f = it->find(name);
+      if (f != it->end()) return f->second;
+    }
+    return Value::undefined(name);
+  }
+
+  void render(const Template::Node& n, std::string& out, LoopControl& lc) {
+    switch (n.k) {
+      case K::Body:
+        for (const auto& c : n.bodies) {
+          render(*c, out, lc);
+          if (lc.what != LoopControl::What::None) return;
+        }
+        return;
+      case K::Text: out += n.text; return;
+      case K::Output: out += to_str(eval(*n.exprs[0])); return;
+      case K::If:
+        for (size_t i = 0; i < n.exprs.size(); ++i)
+          if (truthy(eval(*n.exprs[i]))) return render(*n.bodies[i], out, lc);
+        if (n.has_else) render(*n.bodies.back(), out, lc);
+        return;
+      case K::For: return render_for(n, out);
+      case K::Set: return assign(n, eval(*n.exprs[0]));
+      case K::SetBlock: {
+        std::string captured;
+        LoopControl inner;
+        render(*n.bodies[0], captured, inner);
+        return assign(n, Value::str(captured));
+      }
+      case K::Macro: return define_macro(n);
+      case K::Break: lc.what = LoopControl::What::Break; return;
+      case K::Continue: lc.what = LoopControl::What::Continue; return;
+    }
+  }
+
+  void assign(const Template::Node& n, Value v) {
+    if (n.attr.empty()) {
+      scopes_.back()[n.text] = std::move(v);
+      return;
+    }
+    Value ns = lookup(n.text);
+    if (!ns.is_namespace) fail(n.line, "can only set attributes of a namespace()", n.text);
+    for (auto& [k, x] : *ns.o)
+      if (k == n.attr) {
+        x = std::move(v);
+        return;
+      }
+    ns.o->emplace_back(n.attr, std::move(v));
+  }
+
+  std::vector<Value> items_of(const Value& v, int line) {
+    if (v.t == Value::T::Array) return *v.a;
+    if (v.t == Value::T::Object) {
+      std::vector<Value> keys;
+      for (const auto& [k, x] : *v.o) keys.push_back(Value::str(k));
+      return keys;
+    }
+    if (v.t == Value::T::Str) {
+      std::vector<Value> chars;
+      for (size_t i = 0; i < v.s.size();) {
+        size_t n = 1;
+        const auto c = static_cast<unsigned char>(v.s[i]);
+        if (c >= 0xF0) n = 4;
+        else if (c >= 0xE0) n = 3;
+        else if (c >= 0xC0) n = 2;
+        chars.push_back(Value::str(v.s.substr(i, n)));
+        i += n;
+      }
+      return chars;
+    }
+    if (v.t == Value::T::Undefined || v.t == Value::T::None) {
+      if (v.t == Value::T::None) fail(line, "'NoneType' object is not iterable");
+      return {};
+    }
+    fail(line, "not iterable", to_str(v));
+  }
+
+  void render_for(const Template::Node& n, std::string& out) {
+    std::vector<Value> items = items_of(eval(*n.exprs[0]), n.line);
+    if (n.exprs.size() > 1) {  // {% for x in xs if cond %}: filter first, so loop.* counts the kept ones
+      std::vector<Value> kept;
+      for (auto& it : items) {
+        scopes_.emplace_back();
+        bind_targets(n, it);
+        if (truthy(eval(*n.exprs[1]))) kept.push_back(it);
+        scopes_.pop_back();
+      }
+      items = std::move(kept);
+    }
+    if (items.empty()) {
+      if (n.has_else) {
+        LoopControl lc;
+        render(*n.bodies[1], out, lc);
+      }
+      return;
+    }
+    const auto len = static_cast<int64_t>(items.size());
+    for (int64_t i = 0; i < len; ++i) {
+      scopes_.emplace_back();
+      bind_targets(n, items[static_cast<size_t>(i)]);
+      scopes_.back()["loop"] = Value::object({{"index", Value::integer(i + 1)}, {"index0", Value::integer(i)},
+                                              {"first", Value::boolean(i == 0)}, {"last", Value::boolean(i == len - 1)},
+                                              {"length", Value::integer(len)}, {"revindex", Value::integer(len - i)},
+                                              {"revindex0", Value::integer(len - i - 1)},
+                                              {"previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem")},
+                                              {"nextitem", i + 1 < len ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem")}});
+      LoopControl lc;
+      render(*n.bodies[0], out, lc);
+      // Jinja scoping: what a loop body sets does not outlive the iteration (namespaces do).
+      scopes_.pop_back();
+      if (lc.what == LoopControl::What::Break) break;
+    }
+  }
+
+  void bind_targets(const Template::Node& n, const Value& item) {
+    if (n.targets.size() == 1) {
+      scopes_.back()[n.targets[0]] = item;
+      return;
+    }
+    std::vector<Value> parts = item.t == Value::T::Array ? *item.a : std::vector<Value>{};
+    if (parts.size() != n.targets.size()) fail(n.line, "cannot unpack into " + std::to_string(n.targets.size()) + " loop variables", to_str(item));
+    for (size_t k = 0; k < parts.size(); ++k) scopes_.back()[n.targets[k]] = parts[k];
+  }
+
+  void define_macro(const Template::Node& n) {
+    const Template::Node* node = &n;
+    std::vector<Value> defaults;
+    for (const auto& d : n.exprs) defaults.push_back(d ? eval(*d) : Value::undefined(""));
+    scopes_.back()[n.text] = Value::function([this, node, defaults](std::vector<Value>& args, Kwargs& kwargs) {
+      scopes_.emplace_back();
+      for (size_t k = 0; k < node->targets.size(); ++k) {
+        Value v = k < args.size() ? args[k] : defaults[k];
+        for (auto& [name, x] : kwargs)
+          if (name == node->targets[k]) v = x;
+        scopes_.back()[node->targets[k]] = v;
+      }
+      std::string out;
+      LoopControl lc;
+      render(*node->bodies[0], out, lc);
+      scopes_.pop_back();
+      return Value::str(out);
+    });
+  }
+
+  // --- expressions --------------------------------------------------------------------------------
+
+  Value eval(const Expr& e) {
+    switch (e.k) {
+      case Expr::K::Literal: return e.lit;
+      case Expr::K::Var: return lookup(e.name);
+      case Expr::K::Attr: return attr(eval(*e.kids[0]), e.name, e.line);
+      case Expr::K::Item: return item(eval(*e.kids[0]), eval(*e.kids[1]), e.line);
+      case Expr::K::Slice: return slice(eval(*e.kids[0]), e.kids[1], e.kids[2], e.kids[3], e.line);
+      case Expr::K::Call: return call(e);
+      case Expr::K::Filter: return filter(e);
+      case Expr::K::Test: {
+        const bool r = test(e);
+        return Value::boolean(e.negated ? !r : r);
+      }
+      case Expr::K::Not: return Value::boolean(!truthy(eval(*e.kids[0])));
+      case Expr::K::Neg: {
+        const Value v = eval(*e.kids[0]);
+        if (v.t == Value::T::Int) return Value::integer(-v.i);
+        if (v.is_number()) return Value::number(-v.as_double());
+        fail(e.line, "bad operand for unary -", to_str(v));
+      }
+      case Expr::K::And: {
+        Value l = eval(*e.kids[0]);
+        return truthy(l) ? eval(*e.kids[1]) : l;
+      }
+      case Expr::K::Or: {
+        Value l = eval(*e.kids[0]);
+        return truthy(l) ? l : eval(*e.kids[1]);
+      }
+      case Expr::K::Cond:
+        if (truthy(eval(*e.kids[1]))) return eval(*e.kids[0]);
+        return e.kids.size() > 2 ? eval(*e.kids[2]) : Value::undefined("");
+      case Expr::K::List:
+      case Expr::K::Tuple: {
+        Array a;
+        for (const auto& k : e.kids) a.push_back(eval(*k));
+        return Value::array(std::move(a));
+      }
+      case Expr::K::Dict: {
+        Object o;
+        for (size_t k = 0; k + 1 < e.kids.size(); k += 2) {
+          const Value key = eval(*e.kids[k]);
+          o.emplace_back(to_str(key), eval(*e.kids[k + 1]));
+        }
+        return Value::object(std::move(o));
+      }
+      case Expr::K::Binary: return binary(e);
+    }
+    fail(e.line, "unsupported expression");
+  }
+
+  Value attr(const Value& v, const std::string& name, int line) {
+    if (v.t == Value::T::Undefined) fail(line, "'" + v.s + "' is undefined", "." + name);
+    if (v.t == Value::T::Object) {
+      if (const Value* x = v.find(name)) return *x;
+      if (!v.is_namespace) {
+        if (auto m = method(v, name, line); m.defined()) return m;
+      }
+      return Value::undefined(name);
+    }
+    if (auto m = method(v, name, line); m.defined()) return m;
+    return Value::undefined(name);
+  }
+
+  static int64_t norm_index(int64_t i, size_t n) { return i < 0 ? i + static_cast<int64_t>(n) : i; }
+
+  Value item(const Value& v, const Value& key, int line) {
+    if (v.t == Value::T::Undefined) fail(line, "'" + v.s + "' is undefined", "[" + to_str(key) + "]");
+    if (v.t == Value::T::Object) {
+      if (const Value* x = v.find(to_str(key))) return *x;
+      return Value::undefined(to_str(key));
+    }
+    if ((v.t == Value::T::Array || v.t == Value::T::Str) && key.t == Value::T::Int) {
+      const auto items = v.t == Value::T::Array ? *v.a : items_of(v, line);
+      const int64_t i = norm_index(key.i, items.size());
+      if (i < 0 || i >= static_cast<int64_t>(items.size())) return Value::undefined("[" + std::to_string(key.i) + "]");
+      return items[static_cast<size_t>(i)];
+    }
+    if (key.t == Value::T::Str) return attr(v, key.s, line);
+    return Value::undefined(to_str(key));
+  }
+
+  Value slice(const Value& v, const ExprP& b, const ExprP& e, const ExprP& s, int line) {
+    const int64_t step = s ? eval(*s).i : 1;
+    if (step == 0) fail(line, "slice step cannot be zero");
+    const std::vector<Value> items = items_of(v, line);
+    const auto n = static_cast<int64_t>(items.size());
+    auto clamp = [&](const ExprP& x, int64_t dflt) {
+      if (!x) return dflt;
+      const Value xv = eval(*x);
+      if (xv.t == Value::T::None) return dflt;
+      int64_t i = xv.i < 0 ? xv.i + n : xv.i;
+      return step > 0 ? std::clamp<int64_t>(i, 0, n) : std::clamp<int64_t>(i, -1, n - 1);
+    };
+    const int64_t lo = clamp(b, step > 0 ? 0 : n - 1), hi = clamp(e, step > 0 ? n : -1);
+    Array out;
+    for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    if (v.t == Value::T::Str) {
+      std::string s2;
+      for (const auto& c : out) s2 += c.s;
+      return Value::str(s2);
+    }
+    return Value::array(std::move(out));
+  }
+
+  void args_of(const Expr& e, size_t from, std::vector<Value>& args, Kwargs& kwargs) {
+    for (size_t k = from; k < e.kids.size(); ++k) args.push_back(eval(*e.kids[k]));
+    for (const auto& [name, x] : e.kwargs) kwargs.emplace_back(name, eval(*x));
+  }
+
+  Value call(const Expr& e) {
+    const Value f = eval(*e.kids[0]);
+    if (f.t != Value::T::Function) {
+      const std::string name = e.kids[0]->k == Expr::K::Var || e.kids[0]->k == Expr::K::Attr ? e.kids[0]->name : "expression";
+      fail(e.line, f.defined() ? "not callable" : "unknown function", name + "()");
+    }
+    std::vector<Value> args;
+    Kwargs kwargs;
+    args_of(e, 1, args, kwargs);
+    return (*f.fn)(args, kwargs);
+  }
+
+  static const Value* kwarg(const Kwargs& kw, const char* name) {
+    for (const auto& [k, v] : kw)
+      if (k == name) return &v;
+    return nullptr;
+  }
+
+  Value arg_or(const std::vector<Value>& args, size_t i, const Kwargs& kw, const char* name, Value dflt) {
+    if (i < args.size()) return args[i];
+    if (const Value* v = kwarg(kw, name)) return *v;
+    return dflt;
+  }
+
+  static std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right) {
+    size_t b = 0, e = s.size();
+    auto in = [&](char c) { return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0 : chars.find(c) != std::string::npos; };
+    if (left)
+      while (b < e && in(s[b])) ++b;
+    if (right)
+      while (e > b && in(s[e - 1])) --e;
+    return s.substr(b, e - b);
+  }
+
+  static std::string replace_all(const std::string& s, const std::string& from, const std::string& to, int64_t count = -1) {
+    if (from.empty()) return s;
+    std::string out;
+    size_t last = 0, at;
+    while (count != 0 && (at = s.find(from, last)) != std::string::npos) {
+      out.append(s, last, at - last);
+      out += to;
+      last = at + from.size();
+      --count;
+    }
+    return out + s.substr(last);
+  }
+
+  static std::string case_of(std::string s, int mode) {  // 0 lower, 1 upper, 2 capitalize, 3 title
+    bool start = true;
+    for (size_t i = 0; i < s.size(); ++i) {
+      auto c = static_cast<unsigned char>(s[i]);
+      const bool up = mode == 1 || ((mode == 2 && i == 0) || (mode == 3 && start));
+      s[i] = static_cast<char>(up ? std::toupper(c) : std::tolower(c));
+      start = !std::isalnum(c);
+    }
+    return s;
+  }
+
+  // A string's, a dict's or a list's method, bound to `v`; undefined when it has none by that name.
+  Value method(const Value& v, const std::string& name, int line) {
+    auto bind = [&](auto fn) { return Value::function([v, fn](std::vector<Value>& a, Kwargs& k) { return fn(v, a, k); }); };
+    if (v.t == Value::T::Str) {
+      if (name == "strip" || name == "lstrip" || name == "rstrip") {
+        const bool l = name != "rstrip", r = name != "lstrip";
+        return bind([l, r](const Value& s, std::vector<Value>& a, Kwargs&) {
+          return Value::str(strip_chars(s.s, a.empty() || a[0].t == Value::T::None ? "" : a[0].s, l, r));
+        });
+      }
+      if (name == "startswith" || name == "endswith") {
+        const bool start = name == "startswith";
+        return bind([start](const Value& s, std::vector<Value>& a, Kwargs&) {
+          std::vector<Value> opts = !a.empty() && a[0].t == Value::T::Array ? *a[0].a : a;
+          for (const auto& p : opts) {
+            if (p.s.size() > s.s.size()) continue;
+            if (start ? s.s.compare(0, p.s.size(), p.s) == 0 : s.s.compare(s.s.size() - p.s.size(), p.s.size(), p.s) == 0)
+              return Value::boolean(true);
+          }
+          return Value::boolean(false);
+        });
+      }
+      if (name == "split") {
+        return bind([](const Value& s, std::vector<Value>& a, Kwargs&) {
+          Array out;
+          const int64_t maxsplit = a.size() > 1 ? a[1].i : -1;
+          if (a.empty() || a[0].t == Value::T::None) {  // on runs of whitespace, ends dropped
+            std::string cur;
+            int64_t splits = 0;
+            size_t i = 0;
+            while (i < s.s.size() && std::isspace(static_cast<unsigned char>(s.s[i]))) ++i;
+            for (; i < s.s.size(); ++i) {
+              if (std::isspace(static_cast<unsigned char>(s.s[i])) && (maxsplit < 0 || splits < maxsplit)) {
+                if (!cur.empty()) out.push_back(Value::str(cur)), ++splits;
+                cur.clear();
+                while (i + 1 < s.s.size() && std::isspace(static_cast<unsigned char>(s.s[i + 1]))) ++i;
+              } else {
+                cur += s.s[i];
+              }
+            }
+            if (!cur.empty()) out.push_back(Value::str(cur));
+            return Value::array(std::move(out));
+          }
+          const std::string& sep = a[0].s;
+          size_t last = 0, at;
+          int64_t splits = 0;
+          while (!sep.empty() && (maxsplit < 0 || splits < maxsplit) && (at = s.s.find(sep, last)) != std::string::npos) {
+            out.push_back(Value::str(s.s.substr(last, at - last)));
+            last = at + sep.size();
+            ++splits;
+          }
+          out.push_back(Value::str(s.s.substr(last)));
+          return Value::array(std::move(out));
+        });
+      }
+      if (name == "replace") {
+        return bind([](const Value& s, std::vector<Value>& a, Kwargs&) {
+          if (a.size() < 2) return s;
+          return Value::str(replace_all(s.s, a[0].s, a[1].s, a.size() > 2 ? a[2].i : -1));
+        });
+      }
+      if (name == "upper" || name == "lower" || name == "capitalize" || name == "title") {
+        const int mode = name == "lower" ? 0 : name == "upper" ? 1 : name == "capitalize" ? 2 : 3;
+        return bind([mode](const Value& s, std::vector<Value>&, Kwargs&) { return Value::str(case_of(s.s, mode)); });
+      }
+      if (name == "find" || name == "count") {
+        const bool find = name == "find";
+        return bind([find](const Value& s, std::vector<Value>& a, Kwargs&) {
+          if (a.empty()) return Value::integer(find ? -1 : 0);
+          if (find) {
+            const size_t at = s.s.find(a[0].s);
+            return Value::integer(at == std::string::npos ? -1 : static_cast<int64_t>(at));
+          }
+          int64_t n = 0;
+          for (size_t at = s.s.find(a[0].s); !a[0].s.empty() && at != std::string::npos; at = s.s.find(a[0].s, at + a[0].s.size())) ++n;
+          return Value::integer(n);
+        });
+      }
+    }
+    if (v.t == Value::T::Object) {
+      if (name == "items" || name == "keys" || name == "values") {
+        const int which = name == "items" ? 0 : name == "keys" ? 1 : 2;
+        return bind([which](const Value& d, std::vector<Value>&, Kwargs&) {
+          Array out;
+          for (const auto& [k, x] : *d.o)
+            out.push_back(which == 0 ? Value::array({Value::str(k), x}) : which == 1 ? Value::str(k) : x);
+          return Value::array(std::move(out));
+        });
+      }
+      if (name == "get") {
+        return bind([](const Value& d, std::vector<Value>& a, Kwargs&) {
+          if (a.empty()) return Value::none();
+          if (const Value* x = d.find(to_str(a[0]))) return *x;
+          return a.size() > 1 ? a[1] : Value::none();
+        });
+      }
+    }
+    (void)line;
+    return Value::undefined(name);
+  }
+
+  Value filter(const Expr& e) {
+    const std::string& f = e.name;
+    Value v = eval(*e.kids[0]);
+    std::vector<Value> a;
+    Kwargs kw;
+    args_of(e, 1, a, kw);
+    if (f == "trim") return Value::str(strip_chars(to_str(v), a.empty() ? "" : a[0].s, true, true));
+    if (f == "length" || f == "count") {
+      if (v.t == Value::T::Str) return Value::integer(static_cast<int64_t>(items_of(v, e.line).size()));
+      return Value::integer(static_cast<int64_t>(items_of(v, e.line).size()));
+    }
+    if (f == "tojson") {
+      const Value ind = arg_or(a, 0, kw, "indent", Value::none());
+      return Value::str(to_json(v, ind.t == Value::T::Int ? static_cast<int>(ind.i) : -1));
+    }
+    if (f == "default" || f == "d") {
+      const bool boolean = truthy(arg_or(a, 1, kw, "boolean", Value::boolean(false)));
+      if (!v.defined() || (boolean && !truthy(v))) return arg_or(a, 0, kw, "default_value", Value::str(""));
+      return v;
+    }
+    if (f == "upper") return Value::str(case_of(to_str(v), 1));
+    if (f == "lower") return Value::str(case_of(to_str(v), 0));
+    if (f == "capitalize") return Value::str(case_of(to_str(v), 2));
+    if (f == "title") return Value::str(case_of(to_str(v), 3));
+    if (f == "string") return Value::str(to_str(v));
+    if (f == "safe" || f == "e" || f == "escape") return v.t == Value::T::Str ? v : Value::str(to_str(v));
+    if (f == "int") {
+      if (v.t == Value::T::Str) {
+        try {
+          return Value::integer(std::stoll(v.s));
+        } catch (...) {
+          return Value::integer(0);
+        }
+      }
+      return Value::integer(static_cast<int64_t>(v.as_double()));
+    }
+    if (f == "float") return Value::number(v.t == Value::T::Str ? std::strtod(v.s.c_str(), nullptr) : v.as_double());
+    if (f == "abs") return v.t == Value::T::Int ? Value::integer(std::llabs(v.i)) : Value::number(std::fabs(v.as_double()));
+    if (f == "join") {
+      const std::string sep = a.empty() ? "" : to_str(a[0]);
+      const Value* attribute = kwarg(kw, "attribute");
+      std::string out;
+      bool first = true;
+      for (const auto& x : items_of(v, e.line)) {
+        out += (first ? "" : sep) + to_str(attribute ? attr(x, to_str(*attribute), e.line) : x);
+        first = false;
+      }
+      return Value::str(out);
+    }
+    if (f == "replace") {
+      if (a.size() < 2) fail(e.line, "replace needs two arguments");
+      return Value::str(replace_all(to_str(v), to_str(a[0]), to_str(a[1]), a.size() > 2 ? a[2].i : -1));
+    }
+    if (f == "first" || f == "last") {
+      const auto items = items_of(v, e.line);
+      if (items.empty()) return Value::undefined(f);
+      return f == "first" ? items.front() : items.back();
+    }
+    if (f == "list") return Value::array(items_of(v, e.line));
+    if (f == "reverse") {
+      auto items = items_of(v, e.line);
+      std::reverse(items.begin(), items.end());
+      if (v.t == Value::T::Str) {
+        std::string s;
+        for (const auto& c : items) s += c.s;
+        return Value::str(s);
+      }
+      return Value::array(std::move(items));
+    }
+    if (f == "items") return method(v, "items", e.line).defined() ? (*method(v, "items", e.line).fn)(a, kw) : Value::array();
+    if (f == "selectattr" || f == "rejectattr") {
+      if (a.empty()) fail(e.line, f + " needs an attribute name");
+      const bool select = f == "selectattr";
+      Array out;
+      for (const auto& x : items_of(v, e.line)) {
+        const Value at = attr(x, to_str(a[0]), e.line);
+        const bool ok = a.size() < 2 ? truthy(at) : run_test(to_str(a[1]), at, std::vector<Value>(a.begin() + 2, a.end()), e.line);
+        if (ok == select) out.push_back(x);
+      }
+      return Value::array(std::move(out));
+    }
+    if (f == "map") {
+      Array out;
+      const Value* attribute = kwarg(kw, "attribute");
+      for (const auto& x : items_of(v, e.line)) {
+        if (attribute) out.push_back(attr(x, to_str(*attribute), e.line));
+        else if (!a.empty()) out.push_back(apply_named_filter(to_str(a[0]), x, e.line));
+        else out.push_back(x);
+      }
+      return Value::array(std::move(out));
+    }
+    fail(e.line, "unsupported filter", "|" + f);
+  }
+
+  Value apply_named_filter(const std::string& name, const Value& x, int line) {
+    Expr e;
+    e.k = Expr::K::Filter;
+    e.name = name;
+    e.line = line;
+    auto lit = std::make_shared<Expr>();
+    lit->lit = x;
+    e.kids = {lit};
+    return filter(e);
+  }
+
+  bool test(const Expr& e) {
+    std::vector<Value> a;
+    Kwargs kw;
+    args_of(e, 1, a, kw);
+    return run_test(e.name, eval(*e.kids[0]), a, e.line);
+  }
+
+  bool run_test(const std::string& t, const Value& v, const std::vector<Value>& a, int line) {
+    if (t == "defined") return v.defined();
+    if (t == "undefined") return !v.defined();
+    if (t == "none") return v.t == Value::T::None;
+    if (t == "string") return v.t == Value::T::Str;
+    if (t == "mapping") return v.t == Value::T::Object;
+    if (t == "sequence" || t == "iterable") return v.t == Value::T::Array || v.t == Value::T::Str || v.t == Value::T::Object;
+    if (t == "number") return v.t == Value::T::Int || v.t == Value::T::Float;
+    if (t == "integer") return v.t == Value::T::Int;
+    if (t == "float") return v.t == Value::T::Float;
+    if (t == "boolean") return v.t == Value::T::Bool;
+    if (t == "true") return v.t == Value::T::Bool && v.b;
+    if (t == "false") return v.t == Value::T::Bool && !v.b;
+    if (t == "callable") return v.t == Value::T::Function;
+    if (t == "odd" || t == "even") return v.t == Value::T::Int && (v.i % 2 != 0) == (t == "odd");
+    if (t == "divisibleby") return !a.empty() && a[0].i != 0 && v.i % a[0].i == 0;
+    if (t == "equalto" || t == "eq" || t == "==" || t == "sameas") return !a.empty() && equal(v, a[0]);
+    if (t == "ne" || t == "!=") return !a.empty() && !equal(v, a[0]);
+    if (t == "in") return !a.empty() && contains(a[0], v, line);
+    fail(line, "unsupported test", "is " + t);
+  }
+
+  bool contains(const Value& container, const Value& x, int line) {
+    if (container.t == Value::T::Str) return container.s.find(to_str(x)) != std::string::npos;
+    if (container.t == Value::T::Object) return container.find(to_str(x)) != nullptr;
+    if (container.t == Value::T::Array) {
+      for (const auto& y : *container.a)
+        if (equal(x, y)) return true;
+      return false;
+    }
+    if (!container.defined()) fail(line, "'" + container.s + "' is undefined", "in");
+    return false;
+  }
+
+  Value binary(const Expr& e) {
+    const std::string& op = e.name;
+    const Value l = eval(*e.kids[0]), r = eval(*e.kids[1]);
+    if (op == "==") return Value::boolean(equal(l, r));
+    if (op == "!=") return Value::boolean(!equal(l, r));
+    if (op == "in") return Value::boolean(contains(r, l, e.line));
+    if (op == "not in") return Value::boolean(!contains(r, l, e.line));
+    if (op == "~") return Value::str(to_str(l) + to_str(r));
+    if (op == "<" || op == ">" || op == "<=" || op == ">=") {
+      int c;
+      if (l.is_number() && r.is_number()) c = l.as_double() < r.as_double() ? -1 : l.as_double() > r.as_double() ? 1 : 0;
+      else if (l.t == Value::T::Str && r.t == Value::T::Str) c = l.s.compare(r.s);
+      else fail(e.line, "cannot compare", to_str(l) + " " + op + " " + to_str(r));
+      return Value::boolean(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
+    }
+    if (op == "+") {
+      if (l.t == Value::T::Str && r.t == Value::T::Str) return Value::str(l.s + r.s);
+      if (l.t == Value::T::Array && r.t == Value::T::Array) {
+        Array out = *l.a;
+        out.insert(out.end(), r.a->begin(), r.a->end());
+        return Value::array(std::move(out));
+      }
+    }
+    if (op == "*" && l.t == Value::T::Str && r.t == Value::T::Int) {
+      std::string out;
+      for (int64_t k = 0; k < r.i; ++k) out += l.s;
+      return Value::str(out);
+    }
+    if (!l.is_number() || !r.is_number()) fail(e.line, "unsupported operand types for " + op, to_str(l) + ", " + to_str(r));
+    const bool ints = l.t != Value::T::Float && r.t != Value::T::Float;
+    const double x = l.as_double(), y = r.as_double();
+    const int64_t xi = l.t == Value::T::Bool ? l.b : l.i, yi = r.t == Value::T::Bool ? r.b : r.i;
+    if (op == "+") return ints ? Value::integer(xi + yi) : Value::number(x + y);
+    if (op == "-") return ints ? Value::integer(xi - yi) : Value::number(x - y);
+    if (op == "*") return ints ? Value::integer(xi * yi) : Value::number(x * y);
+    if ((op == "/" || op == "//" || op == "%") && y == 0) fail(e.line, "division by zero");
+    if (op == "/") return Value::number(x / y);
+    if (op == "//") return ints ? Value::integer(static_cast<int64_t>(std::floor(x / y))) : Value::number(std::floor(x / y));
+    if (op == "%") {
+      if (ints) return Value::integer(((xi % yi) + yi) % yi);
+      return Value::number(x - y * std::floor(x / y));
+    }
+    if (op == "**") return ints && yi >= 0 ? Value::integer(static_cast<int64_t>(std::llround(std::pow(x, y)))) : Value::number(std::pow(x, y));
+    fail(e.line, "unsupported operator", op);
+  }
+
+  void install_globals() {
+    Scope& g = scopes_.back();
+    const std::string where = where_;
+    g["raise_exception"] = Value::function([where](std::vector<Value>& a, Kwargs&) -> Value {
+      throw_input("the chat template refused the conversation: " + (a.empty() ? std::string() : to_str(a[0])), {.file = where});
+    });
+    g["namespace"] = Value::function([](std::vector<Value>&, Kwargs& kw) {
+      Value ns = Value::object(Object(kw.begin(), kw.end()));
+      ns.is_namespace = true;
+      return ns;
+    });
+    g["range"] = Value::function([](std::vector<Value>& a, Kwargs&) {
+      int64_t lo = 0, hi = 0, step = 1;
+      if (a.size() == 1) hi = a[0].i;
+      if (a.size() >= 2) lo = a[0].i, hi = a[1].i;
+      if (a.size() >= 3) step = a[2].i == 0 ? 1 : a[2].i;
+      Array out;
+      for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) {
+        out.push_back(Value::integer(i));
+        if (out.size() > 1000000) break;  // a template cannot make s2d allocate without bound
+      }
+      return Value::array(std::move(out));
+    });
+    g["strftime_now"] = Value::function([](std::vector<Value>& a, Kwargs&) {
+      const std::time_t now = std::time(nullptr);
+      std::tm tm{};
+      localtime_r(&now, &tm);
+      char buf[256];
+      const size_t n = std::strftime(buf, sizeof buf, a.empty() ? "%Y-%m-%d" : a[0].s.c_str(), &tm);
+      return Value::str(std::string(buf, n));
+    });
+    g["dict"] = Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(Object(kw.begin(), kw.end())); });
+  }
+
+  const std::string& where_;
+  std::vector<Scope> scopes_;
+};
+
+}  // namespace
+
+Template::Template(const std::string& source, const std::string& where) : root_(parse_template(source, where)), where_(where) {}
+
+std::string Template::render(const nlohmann::ordered_json& context) const {
+  Renderer r(where_);
+  return r.run(root_, context);
+}
+
+}  // namespace s2d::jinja

@@ -1,0 +1,685 @@
+// Jinja source -> tokens -> tree, with transformers' settings: trim_blocks (a block tag eats the
+// newline after it) and lstrip_blocks (spaces and tabs before a block tag on its line go), plus
+// the "-" whitespace controls. Operator precedence follows jinja2's parser.
+#include <cctype>
+
+#include "jinja_internal.h"
+#include "s2d/util/error.h"
+
+namespace s2d::jinja {
+
+namespace {
+
+struct Tok {
+  enum class K { Text, VarBegin, VarEnd, BlockBegin, BlockEnd, Name, Str, Int, Float, Op, Eof };
+  K k;
+  std::string v;
+  int line;
+};
+
+[[noreturn]] void fail(const std::string& where, int line, const std::string& what, const std::string& found = "") {
+  throw_input(what, {.file = where, .line = line, .found = found,
+                     .hint = "pass --chat-template NAME or FILE.jinja to use another template"});
+}
+
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+std::string rstrip(const std::string& s) {
+  size_t e = s.size();
+  while (e > 0 && is_ws(s[e - 1])) --e;
+  return s.substr(0, e);
+}
+
+class Lexer {
+ public:
+  Lexer(const std::string& src, const std::string& where) : src_(src), where_(where) {}
+
+  std::vector<Tok> run() {
+    size_t pos = 0;
+    bool line_starting = true, strip_next = false;
+    while (pos <= src_.size()) {
+      size_t open = find_open(pos);
+      std::string text = src_.substr(pos, (open == std::string::npos ? src_.size() : open) - pos);
+      if (strip_next) {
+        size_t b = 0;
+        while (b < text.size() && is_ws(text[b])) ++b;
+        text.erase(0, b);
+      }
+      strip_next = false;
+      if (open == std::string::npos) {
+        push_text(text);
+        break;
+      }
+      const char kind = src_[open + 1];  // '{', '%' or '#'
+      const char ctl = open + 2 < src_.size() ? src_[open + 2] : '\0';
+      if (ctl == '-') {
+        text = rstrip(text);
+      } else if (kind != '{' && ctl != '+') {  // lstrip_blocks
+        const size_t l = text.rfind('\n');
+        const size_t from = l == std::string::npos ? 0 : l + 1;
+        if ((l != std::string::npos || line_starting) && text.find_first_not_of(" \t", from) == std::string::npos) text.erase(from);
+      }
+      line_ += count_lines(src_, pos, open);
+      push_text(text);
+      pos = open + 2 + ((ctl == '-' || ctl == '+') ? 1 : 0);
+      if (kind == '#') {
+        const size_t close = src_.find("#}", pos);
+        if (close == std::string::npos) fail(where_, line_, "unclosed comment");
+        line_ += count_lines(src_, pos, close);
+        strip_next = close > 0 && src_[close - 1] == '-';
+        pos = close + 2;
+      } else {
+        toks_.push_back({kind == '{' ? Tok::K::VarBegin : Tok::K::BlockBegin, "", line_});
+        pos = lex_tag(pos, kind == '{' ? '}' : '%', strip_next);
+      }
+      line_starting = false;
+      if (kind != '{' && !strip_next && pos < src_.size() && src_[pos] == '\n') {  // trim_blocks
+        ++pos;
+        ++line_;
+        line_starting = true;
+      }
+    }
+    toks_.push_back({Tok::K::Eof, "", line_});
+    return std::move(toks_);
+  }
+
+ private:
+  static int count_lines(const std::string& s, size_t b, size_t e) {
+    int n = 0;
+    for (size_t i = b; i < e && i < s.size(); ++i) n += s[i] == '\n';
+    return n;
+  }
+
+  size_t find_open(size_t pos) const {
+    for (size_t i = src_.find('{', pos); i != std::string::npos; i = src_.find('{', i + 1))
+      if (i + 1 < src_.size() && (src_[i + 1] == '{' || src_[i + 1] == '%' || src_[i + 1] == '#')) return i;
+    return std::string::npos;
+  }
+
+  void push_text(const std::string& text) {
+    if (!text.empty()) toks_.push_back({Tok::K::Text, text, line_});
+  }
+
+  // Tokens of one tag from `pos` to its closing "}}" or "%}"; returns the position after it.
+  size_t lex_tag(size_t pos, char close, bool& strip_after) {
+    const int start_line = line_;
+    while (pos < src_.size()) {
+      const char c = src_[pos];
+      if (c == '\n') ++line_;
+      if (is_ws(c)) {
+        ++pos;
+        continue;
+      }
+      const bool dash = c == '-' && pos + 2 < src_.size() && src_[pos + 1] == close && src_[pos + 2] == '}';
+      if (dash || (c == close && pos + 1 < src_.size() && src_[pos + 1] == '}')) {
+        strip_after = dash;
+        toks_.push_back({close == '}' ? Tok::K::VarEnd : Tok::K::BlockEnd, "", line_});
+        return pos + (dash ? 3 : 2);
+      }
+      if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+        size_t e = pos;
+        while (e < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        toks_.push_back({Tok::K::Name, src_.substr(pos, e - pos), line_});
+        pos = e;
+      } else if (std::isdigit(static_cast<unsigned char>(c))) {
+        size_t e = pos;
+        bool is_float = false;
+        while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
+          is_float = true;
+          ++e;
+          while (e < src_.size() && std::isdigit(static_cast<unsigned char>(src_[e]))) ++e;
+        }
+        std::string num = src_.substr(pos, e - pos);
+        std::erase(num, '_');
+        toks_.push_back({is_float ? Tok::K::Float : Tok::K::Int, num, line_});
+        pos = e;
+      } else if (c == '\'' || c == '"') {
+        pos = lex_string(pos);
+      } else {
+        static const char* two[] = {"**", "//", "==", "!=", "<=", ">="};
+        std::string op(1, c);
+        for (const char* t : two)
+          if (src_.compare(pos, 2, t) == 0) op = t;
+        if (std::string("+-*/%~<>()[]{},.:|=!").find(c) == std::string::npos) fail(where_, line_, "unexpected character in a tag", std::string(1, c));
+        toks_.push_back({Tok::K::Op, op, line_});
+        pos += op.size();
+      }
+    }
+    fail(where_, start_line, "unclosed tag");
+  }
+
+  size_t lex_string(size_t pos) {
+    const char q = src_[pos++];
+    std::string out;
+    while (pos < src_.size() && src_[pos] != q) {
+      char c = src_[pos++];
+      if (c == '\n') ++line_;
+      if (c == '\\' && pos < src_.size()) {
+        const char e = src_[pos++];
+        switch (e) {
+          case 'n': out += '\n'; break;
+          case 't': out += '\t'; break;
+          case 'r': out += '\r'; break;
+          case '\\': out += '\\'; break;
+          case '\'': out += '\''; break;
+          case '"': out += '"'; break;
+          case '\n': break;
+          default: out += '\\'; out += e;
+        }
+        continue;
+      }
+      out += c;
+    }
+    if (pos >= src_.size()) fail(where_, line_, "unclosed string literal");
+    toks_.push_back({Tok::K::Str, out, line_});
+    return pos + 1;
+  }
+
+  const std::string& src_;
+  const std::string& where_;
+  std::vector<Tok> toks_;
+  int line_ = 1;
+};
+
+class Parser {
+ public:
+  Parser(std::vector<Tok> toks, const std::string& where) : t_(std::move(toks)), where_(where) {}
+
+  NodeP parse() {
+    auto root = parse_body({});
+    if (peek().k != Tok::K::Eof) fail(where_, peek().line, "unexpected end tag", peek().v);
+    return root;
+  }
+
+ private:
+  const Tok& peek(size_t k = 0) const { return t_[std::min(p_ + k, t_.size() - 1)]; }
+  const Tok& next() { return t_[std::min(p_++, t_.size() - 1)]; }
+  bool is_op(const char* op, size_t k = 0) const { return peek(k).k == Tok::K::Op && peek(k).v == op; }
+  bool is_name(const char* n, size_t k = 0) const { return peek(k).k == Tok::K::Name && peek(k).v == n; }
+  void expect_op(const char* op) {
+    if (!is_op(op)) fail(where_, peek().line, std::string("expected '") + op + "'", peek().v.empty() ? "end of tag" : peek().v);
+    ++p_;
+  }
+  std::string expect_name() {
+    if (peek().k != Tok::K::Name) fail(where_, peek().line, "expected a name", peek().v);
+    return next().v;
+  }
+  void expect_block_end() {
+    if (peek().k != Tok::K::BlockEnd) fail(where_, peek().line, "expected the end of the tag", peek().v);
+    ++p_;
+  }
+
+  // Nodes up to a block tag whose name is in `stop` (left unconsumed: its BlockBegin and name).
+  NodeP parse_body(const std::vector<std::string>& stop) {
+    auto body = std::make_shared<Template::Node>();
+    body->k = Template::Node::K::Body;
+    while (peek().k != Tok::K::Eof) {
+      const Tok& t = peek();
+      if (t.k == Tok::K::Text) {
+        auto n = std::make_shared<Template::Node>();
+        n->k = Template::Node::K::Text;
+        n->text = next().v;
+        body->bodies.push_back(n);
+      } else if (t.k == Tok::K::VarBegin) {
+        ++p_;
+        auto n = std::make_shared<Template::Node>();
+        n->k = Template::Node::K::Output;
+        n->line = t.line;
+        n->exprs.push_back(parse_expr());
+        if (peek().k != Tok::K::VarEnd) fail(where_, peek().line, "expected '}}'", peek().v);
+        ++p_;
+        body->bodies.push_back(n);
+      } else if (t.k == Tok::K::BlockBegin) {
+        const std::string name = peek(1).k == Tok::K::Name ? peek(1).v : "";
+        for (const auto& s : stop)
+          if (name == s) return body;
+        ++p_;
+        body->bodies.push_back(parse_statement());
+      } else {
+        fail(where_, t.line, "unexpected token", t.v);
+      }
+    }
+    if (!stop.empty()) fail(where_, peek().line, "missing {% " + stop.back() + " %}");
+    return body;
+  }
+
+  std::string end_tag(const std::vector<std::string>& names) {  // consumes "{% name" and returns name
+    ++p_;  // BlockBegin
+    const std::string n = expect_name();
+    (void)names;
+    return n;
+  }
+
+  NodeP parse_statement() {
+    const int line = peek().line;
+    const std::string kw = expect_name();
+    auto n = std::make_shared<Template::Node>();
+    n->line = line;
+    if (kw == "if") {
+      n->k = Template::Node::K::If;
+      n->exprs.push_back(parse_expr());
+      expect_block_end();
+      for (;;) {
+        n->bodies.push_back(parse_body({"elif", "else", "endif"}));
+        const std::string tag = end_tag({});
+        if (tag == "elif") {
+          n->exprs.push_back(parse_expr());
+          expect_block_end();
+        } else if (tag == "else") {
+          expect_block_end();
+          n->bodies.push_back(parse_body({"endif"}));
+          n->has_else = true;
+          end_tag({});
+          expect_block_end();
+          break;
+        } else {
+          expect_block_end();
+          break;
+        }
+      }
+    } else if (kw == "for") {
+      n->k = Template::Node::K::For;
+      n->targets.push_back(expect_name());
+      while (is_op(",")) {
+        ++p_;
+        n->targets.push_back(expect_name());
+      }
+      if (!is_name("in")) fail(where_, peek().line, "expected 'in'", peek().v);
+      ++p_;
+      n->exprs.push_back(parse_or_expr());  // no "if" here: a trailing if filters the loop
+      if (is_name("if")) {
+        ++p_;
+        n->exprs.push_back(parse_expr());
+      }
+      if (is_name("recursive")) fail(where_, line, "unsupported construct", "for ... recursive");
+      expect_block_end();
+      n->bodies.push_back(parse_body({"else", "endfor"}));
+      if (end_tag({}) == "else") {
+        expect_block_end();
+        n->bodies.push_back(parse_body({"endfor"}));
+        n->has_else = true;
+        end_tag({});
+      }
+      expect_block_end();
+    } else if (kw == "set") {
+      n->text = expect_name();
+      if (is_op(".")) {
+        ++p_;
+        n->attr = expect_name();
+      }
+      if (is_op(",")) fail(where_, line, "unsupported construct", "set with several targets");
+      if (is_op("=")) {
+        ++p_;
+        n->k = Template::Node::K::Set;
+        n->exprs.push_back(parse_tuple_or_expr());
+        expect_block_end();
+      } else {
+        n->k = Template::Node::K::SetBlock;
+        expect_block_end();
+        n->bodies.push_back(parse_body({"endset"}));
+        end_tag({});
+        expect_block_end();
+      }
+    } else if (kw == "macro") {
+      n->k = Template::Node::K::Macro;
+      n->text = expect_name();
+      expect_op("(");
+      while (!is_op(")")) {
+        n->targets.push_back(expect_name());
+        if (is_op("=")) {
+          ++p_;
+          n->exprs.push_back(parse_expr());
+        } else {
+          n->exprs.push_back(nullptr);
+        }
+        if (is_op(",")) ++p_;
+        else break;
+      }
+      expect_op(")");
+      expect_block_end();
+      n->bodies.push_back(parse_body({"endmacro"}));
+      end_tag({});
+      expect_block_end();
+    } else if (kw == "break" || kw == "continue") {
+      n->k = kw == "break" ? Template::Node::K::Break : Template::Node::K::Continue;
+      expect_block_end();
+    } else if (kw == "generation") {  // transformers' assistant-mask tag: its body renders as is
+      expect_block_end();
+      NodeP body = parse_body({"endgeneration"});
+      end_tag({});
+      expect_block_end();
+      return body;
+    } else {
+      fail(where_, line, "unsupported construct", "{% " + kw + " %}");
+    }
+    return n;
+  }
+
+  // --- expressions, loosest first -------------------------------------------------------------
+
+  ExprP make(Expr::K k, int line) {
+    auto e = std::make_shared<Expr>();
+    e->k = k;
+    e->line = line;
+    return e;
+  }
+
+  ExprP parse_tuple_or_expr() {  // "a, b" at the top of a set is a tuple
+    ExprP first = parse_expr();
+    if (!is_op(",")) return first;
+    auto t = make(Expr::K::Tuple, first->line);
+    t->kids.push_back(first);
+    while (is_op(",")) {
+      ++p_;
+      t->kids.push_back(parse_expr());
+    }
+    return t;
+  }
+
+  ExprP parse_expr() {
+    ExprP e = parse_or_expr();
+    while (is_name("if")) {  // a if cond else b
+      ++p_;
+      auto c = make(Expr::K::Cond, e->line);
+      c->kids = {e, parse_or_expr()};
+      if (is_name("else")) {
+        ++p_;
+        c->kids.push_back(parse_expr());
+      }
+      e = c;
+    }
+    return e;
+  }
+
+  ExprP parse_or_expr() {
+    ExprP e = parse_and();
+    while (is_name("or")) {
+      ++p_;
+      auto b = make(Expr::K::Or, e->line);
+      b->kids = {e, parse_and()};
+      e = b;
+    }
+    return e;
+  }
+
+  ExprP parse_and() {
+    ExprP e = parse_not();
+    while (is_name("and")) {
+      ++p_;
+      auto b = make(Expr::K::And, e->line);
+      b->kids = {e, parse_not()};
+      e = b;
+    }
+    return e;
+  }
+
+  ExprP parse_not() {
+    if (is_name("not")) {
+      const int line = next().line;
+      auto n = make(Expr::K::Not, line);
+      n->kids = {parse_not()};
+      return n;
+    }
+    return parse_compare();
+  }
+
+  ExprP parse_compare() {
+    ExprP e = parse_math1();
+    for (;;) {
+      std::string op;
+      if (peek().k == Tok::K::Op && (peek().v == "==" || peek().v == "!=" || peek().v == "<" || peek().v == ">" ||
+                                     peek().v == "<=" || peek().v == ">=")) {
+        op = next().v;
+      } else if (is_name("in")) {
+        ++p_;
+        op = "in";
+      } else if (is_name("not") && is_name("in", 1)) {
+        p_ += 2;
+        op = "not in";
+      } else {
+        return e;
+      }
+      auto b = make(Expr::K::Binary, e->line);
+      b->name = op;
+      b->kids = {e, parse_math1()};
+      e = b;
+    }
+  }
+
+  ExprP binary(ExprP l, const std::string& op, ExprP r) {
+    auto b = make(Expr::K::Binary, l->line);
+    b->name = op;
+    b->kids = {std::move(l), std::move(r)};
+    return b;
+  }
+
+  ExprP parse_math1() {
+    ExprP e = parse_concat();
+    while (is_op("+") || is_op("-")) {
+      const std::string op = next().v;
+      e = binary(e, op, parse_concat());
+    }
+    return e;
+  }
+
+  ExprP parse_concat() {
+    ExprP e = parse_math2();
+    while (is_op("~")) {
+      ++p_;
+      e = binary(e, "~", parse_math2());
+    }
+    return e;
+  }
+
+  ExprP parse_math2() {
+    ExprP e = parse_pow();
+    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
+      const std::string op = next().v;
+      e = binary(e, op, parse_pow());
+    }
+    return e;
+  }
+
+  ExprP parse_pow() {
+    ExprP e = parse_unary();
+    while (is_op("**")) {
+      ++p_;
+      e = binary(e, "**", parse_unary());
+    }
+    return e;
+  }
+
+  ExprP parse_unary() {
+    if (is_op("-")) {
+      const int line = next().line;
+      auto n = make(Expr::K::Neg, line);
+      n->kids = {parse_unary()};
+      return n;
+    }
+    if (is_op("+")) {
+      ++p_;
+      return parse_unary();
+    }
+    ExprP e = parse_postfix(parse_primary());
+    return parse_filters(e);
+  }
+
+  void parse_args(Expr& call) {  // after "(": positional and keyword arguments, then ")"
+    while (!is_op(")")) {
+      if (peek().k == Tok::K::Name && is_op("=", 1)) {
+        const std::string k = next().v;
+        ++p_;
+        call.kwargs.emplace_back(k, parse_expr());
+      } else {
+        call.kids.push_back(parse_expr());
+      }
+      if (is_op(",")) ++p_;
+      else break;
+    }
+    expect_op(")");
+  }
+
+  ExprP parse_postfix(ExprP e) {
+    for (;;) {
+      if (is_op(".")) {
+        ++p_;
+        auto a = make(Expr::K::Attr, e->line);
+        a->name = peek().k == Tok::K::Int ? next().v : expect_name();
+        a->kids = {e};
+        e = a;
+      } else if (is_op("[")) {
+        ++p_;
+        ExprP idx[3];
+        int colons = 0;
+        while (!is_op("]")) {
+          if (is_op(":")) {
+            ++p_;
+            if (++colons > 2) fail(where_, peek().line, "bad slice");
+            continue;
+          }
+          idx[colons] = parse_expr();
+        }
+        expect_op("]");
+        auto s = make(colons ? Expr::K::Slice : Expr::K::Item, e->line);
+        s->kids = {e, idx[0], idx[1], idx[2]};
+        e = s;
+      } else if (is_op("(")) {
+        ++p_;
+        auto c = make(Expr::K::Call, e->line);
+        c->kids = {e};
+        parse_args(*c);
+        e = c;
+      } else {
+        return e;
+      }
+    }
+  }
+
+  ExprP parse_filters(ExprP e) {
+    for (;;) {
+      if (is_op("|")) {
+        ++p_;
+        auto f = make(Expr::K::Filter, e->line);
+        f->name = expect_name();
+        f->kids = {e};
+        if (is_op("(")) {
+          ++p_;
+          parse_args(*f);
+        }
+        e = f;
+      } else if (is_name("is")) {
+        ++p_;
+        auto t = make(Expr::K::Test, e->line);
+        if (is_name("not")) {
+          ++p_;
+          t->negated = true;
+        }
+        t->name = peek().k == Tok::K::Name ? next().v : (peek().k == Tok::K::Op && peek().v == "==" ? next().v : expect_name());
+        t->kids = {e};
+        if (is_op("(")) {
+          ++p_;
+          parse_args(*t);
+        } else if (peek().k == Tok::K::Str || peek().k == Tok::K::Int || peek().k == Tok::K::Name) {
+          if (!is_name("and") && !is_name("or") && !is_name("else") && !is_name("if")) t->kids.push_back(parse_primary());
+        }
+        e = t;
+      } else {
+        return e;
+      }
+    }
+  }
+
+  ExprP parse_primary() {
+    const Tok& t = next();
+    switch (t.k) {
+      case Tok::K::Str: {
+        auto e = make(Expr::K::Literal, t.line);
+        std::string s = t.v;
+        while (peek().k == Tok::K::Str) s += next().v;  // adjacent literals concatenate
+        e->lit = Value::str(s);
+        return e;
+      }
+      case Tok::K::Int: {
+        auto e = make(Expr::K::Literal, t.line);
+        e->lit = Value::integer(std::stoll(t.v));
+        return e;
+      }
+      case Tok::K::Float: {
+        auto e = make(Expr::K::Literal, t.line);
+        e->lit = Value::number(std::stod(t.v));
+        return e;
+      }
+      case Tok::K::Name: {
+        auto e = make(Expr::K::Literal, t.line);
+        if (t.v == "true" || t.v == "True") e->lit = Value::boolean(true);
+        else if (t.v == "false" || t.v == "False") e->lit = Value::boolean(false);
+        else if (t.v == "none" || t.v == "None") e->lit = Value::none();
+        else {
+          e->k = Expr::K::Var;
+          e->name = t.v;
+        }
+        return e;
+      }
+      case Tok::K::Op:
+        if (t.v == "(") {
+          if (is_op(")")) {
+            ++p_;
+            return make(Expr::K::Tuple, t.line);
+          }
+          ExprP inner = parse_expr();
+          if (is_op(",")) {
+            auto tup = make(Expr::K::Tuple, t.line);
+            tup->kids.push_back(inner);
+            while (is_op(",")) {
+              ++p_;
+              if (is_op(")")) break;
+              tup->kids.push_back(parse_expr());
+            }
+            inner = tup;
+          }
+          expect_op(")");
+          return inner;
+        }
+        if (t.v == "[") {
+          auto l = make(Expr::K::List, t.line);
+          while (!is_op("]")) {
+            l->kids.push_back(parse_expr());
+            if (is_op(",")) ++p_;
+            else break;
+          }
+          expect_op("]");
+          return l;
+        }
+        if (t.v == "{") {
+          auto d = make(Expr::K::Dict, t.line);
+          while (!is_op("}")) {
+            d->kids.push_back(parse_expr());
+            expect_op(":");
+            d->kids.push_back(parse_expr());
+            if (is_op(",")) ++p_;
+            else break;
+          }
+          expect_op("}");
+          return d;
+        }
+        break;
+      default: break;
+    }
+    fail(where_, t.line, "unexpected token in an expression", t.v.empty() ? "end of tag" : t.v);
+  }
+
+  std::vector<Tok> t_;
+  size_t p_ = 0;
+  const std::string& where_;
+};
+
+}  // namespace
+
+NodeP parse_template(const std::string& source, const std::string& where) {
+  Lexer lexer(source, where);
+  Parser parser(lexer.run(), where);
+  return parser.parse();
+}
+
+}  // namespace s2d::jinja

@@ -1,0 +1,54 @@
+"""Renders every template in tests/data/templates with transformers' own renderer
+(render_jinja_template, the function apply_chat_template(tokenize=False) uses) over a matrix of
+conversations: with and without a system turn, 1 to 3 user turns, add_generation_prompt on and off,
+and enable_thinking unset/true/false. Writes OUT/templates.jsonl, one case per line:
+{"template", "messages", "add_generation_prompt", "kwargs", "rendered" | "error"}.
+
+Usage: make_template_reference.py TEMPLATE_DIR OUT
+"""
+import json
+import os
+import sys
+
+from transformers.utils.chat_template_utils import render_jinja_template
+
+
+def conversations():
+    replies = ["Sure, here it is:\n\n  42  ", "<think>\nfirst I add.\n</think>\n\nIt is 4.", "Tabs\there STOP"]
+    users = ["What is 2 + 2?", "  and then 3?  ", "skip this one, it says skip", "Äpfel und Bäume 日本 👍"]
+    for system in [None, "You are terse.\n"]:
+        for n in (1, 2, 3):
+            msgs = [{"role": "system", "content": system}] if system else []
+            for k in range(n):
+                msgs.append({"role": "user", "content": users[(k + n) % len(users)]})
+                if k < n - 1:
+                    msgs.append({"role": "assistant", "content": replies[k % len(replies)]})
+            yield msgs
+            yield msgs + [{"role": "assistant", "content": replies[(n + 1) % len(replies)]}]
+
+
+def main():
+    tdir, out = sys.argv[1], sys.argv[2]
+    os.makedirs(out, exist_ok=True)
+    n = 0
+    with open(os.path.join(out, "templates.jsonl"), "w") as f:
+        for name in sorted(os.listdir(tdir)):
+            template = open(os.path.join(tdir, name)).read()
+            for msgs in conversations():
+                for gen in (False, True):
+                    for kwargs in ({}, {"enable_thinking": True}, {"enable_thinking": False}, {"extra": "E"}):
+                        case = {"template": name, "messages": msgs, "add_generation_prompt": gen, "kwargs": kwargs}
+                        try:
+                            rendered, _ = render_jinja_template(conversations=[msgs], chat_template=template,
+                                                                add_generation_prompt=gen, bos_token="<s>",
+                                                                eos_token="</s>", **kwargs)
+                            case["rendered"] = rendered[0]
+                        except Exception as e:  # raise_exception: s2d must refuse the same cases
+                            case["error"] = str(e)
+                        f.write(json.dumps(case, ensure_ascii=False) + "\n")
+                        n += 1
+    print(f"{n} cases")
+
+
+if __name__ == "__main__":
+    main()

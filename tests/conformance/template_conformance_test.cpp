@@ -1,0 +1,99 @@
+// s2d's Jinja interpreter against transformers' render_jinja_template (what
+// apply_chat_template(tokenize=False) calls), on the cases make_template_reference.py writes:
+// every template of tests/data/templates over a matrix of conversations. Each case must render
+// to the same text, or fail where transformers fails (raise_exception).
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "s2d/text/jinja.h"
+#include "s2d/util/atomic_file.h"
+#include "s2d/util/error.h"
+#include "s2d/util/json.h"
+#include "s2d/util/jsonl.h"
+
+namespace {
+
+std::string g_ref, g_templates;
+
+TEST(ChatTemplates, RenderEqualsTransformers) {
+  std::map<std::string, std::unique_ptr<s2d::jinja::Template>> compiled;
+  int cases = 0, same = 0, refused = 0;
+  std::map<std::string, int> per_template;
+  s2d::read_jsonl(g_ref + "/templates.jsonl", [&](int64_t line, const nlohmann::json& c) {
+    const std::string name = c["template"].get<std::string>();
+    auto& t = compiled[name];
+    if (!t) t = std::make_unique<s2d::jinja::Template>(s2d::read_file(g_templates + "/" + name), name);
+    nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::parse(c["messages"].dump())},
+                                  {"add_generation_prompt", c["add_generation_prompt"].get<bool>()},
+                                  {"bos_token", "<s>"}, {"eos_token", "</s>"}, {"tools", nullptr}, {"documents", nullptr}};
+    for (auto it = c["kwargs"].begin(); it != c["kwargs"].end(); ++it) ctx[it.key()] = nlohmann::ordered_json::parse(it->dump());
+    ++cases;
+    ++per_template[name];
+    if (c.contains("error")) {
+      try {
+        const std::string got = t->render(ctx);
+        ADD_FAILURE() << name << " case " << line << ": transformers refused (" << c["error"] << "), s2d rendered "
+                      << nlohmann::json(got).dump();
+      } catch (const s2d::Error& e) {
+        EXPECT_NE(std::string(e.what()).find(c["error"].get<std::string>()), std::string::npos) << e.what();
+        ++refused;
+      }
+      return;
+    }
+    std::string got;
+    try {
+      got = t->render(ctx);
+    } catch (const s2d::Error& e) {
+      ADD_FAILURE() << name << " case " << line << ": " << e.what();
+      return;
+    }
+    if (got == c["rendered"].get<std::string>()) {
+      ++same;
+    } else {
+      ADD_FAILURE() << name << " case " << line << ":\n  s2d:          " << nlohmann::json(got).dump()
+                    << "\n  transformers: " << c["rendered"].dump();
+    }
+  });
+  std::printf("chat templates: %d cases over %zu templates, %d rendered identically, %d refused as transformers refuses\n",
+              cases, per_template.size(), same, refused);
+  EXPECT_EQ(same + refused, cases);
+}
+
+TEST(ChatTemplates, UnsupportedConstructsNameTheirLine) {
+  auto expect = [](const std::string& src, const std::string& fragment, bool hint = true) {
+    try {
+      s2d::jinja::Template t(src, "t.jinja");
+      (void)t.render({{"messages", nlohmann::ordered_json::array()}});
+      ADD_FAILURE() << "expected an error for " << src;
+    } catch (const s2d::Error& e) {
+      EXPECT_EQ(e.exit_code(), 2);
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      if (hint) EXPECT_NE(std::string(e.what()).find("--chat-template"), std::string::npos) << e.what();
+    }
+  };
+  expect("line one\n{% include 'x' %}", "t.jinja:2: unsupported construct: found {% include %}");
+  expect("{{ x | wordwrap }}", "t.jinja:1: unsupported filter: found |wordwrap");
+  expect("{% if x is sameas_or_what %}{% endif %}", "unsupported test");
+  expect("{% for %}", "t.jinja:1: expected a name");
+  expect("{{ 'abc' ", "unclosed tag");
+  expect("{% if true %}", "missing {% endif %}");
+  expect("{{ raise_exception('roles must alternate') }}", "the chat template refused the conversation: roles must alternate", false);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--ref") g_ref = argv[i + 1];
+    if (std::string(argv[i]) == "--templates") g_templates = argv[i + 1];
+  }
+  if (g_ref.empty() || g_templates.empty()) {
+    std::fprintf(stderr, "usage: s2d_template_conformance_tests --ref DIR --templates DIR\n");
+    return 2;
+  }
+  return RUN_ALL_TESTS();
+}
