@@ -5,7 +5,6 @@
 #include "s2d/api/openai_server.h"
 #include "s2d/cli/commands.h"
 #include "s2d/util/log.h"
-#include "s2d/util/memory.h"
 
 namespace s2d::cli {
 
@@ -36,7 +35,6 @@ void register_serve(CLI::App& root, Commands& out) {
   a.add_option("--threads", o->threads, "Connections served at once")->capture_default_str();
   cmd->run = [lb, o, cmd] {
     require_flags(*cmd->app, {"--model"});
-    bound_heap_growth();  // a server runs for days: its heap must not fragment without bound
     if (o->limits.served_model.empty()) {  // the folder's name, trailing slash or not
       std::filesystem::path dir(lb->model_dir);
       if (!dir.has_filename()) dir = dir.parent_path();

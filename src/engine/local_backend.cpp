@@ -29,7 +29,7 @@ class LocalBackend : public Backend {
  public:
   explicit LocalBackend(const LocalBackendOptions& o)
       : bundle_(load_with_adapter(o)),
-        template_(ChatTemplate::by_name(resolve_template(o))),
+        template_(load_chat_template(o.model_dir, *bundle_.tokenizer, o.chat_template)),
         engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size}),
         model_dir_(o.model_dir),
         adapter_dir_(o.adapter_dir),
@@ -133,8 +133,7 @@ class LocalBackend : public Backend {
     }
     if (r.prompt) {
       if (r.prompt->empty()) throw_input("empty prompt", at({.expected = "non-empty text"}));
-      g.prompt_ids = {tok.bos_id()};
-      for (int id : tok.encode(*r.prompt)) g.prompt_ids.push_back(id);
+      g.prompt_ids = tok.encode_with_special(*r.prompt);  // BOS (or the tokenizer's own template), as HF's tokenizer(text)
     } else {
       for (const auto& m : r.messages)
         if (m.role == "user" && m.content.find_first_not_of(" \t\n") == std::string::npos)
@@ -160,17 +159,6 @@ class LocalBackend : public Backend {
     g.stop_ids = template_.stop_ids(tok);
     g.on_text = r.on_text;
     return g;
-  }
-
-  std::string resolve_template(const LocalBackendOptions& o) {
-    if (o.chat_template != "auto") return o.chat_template;
-    std::string t = detect_chat_template(o.model_dir);
-    if (t.empty()) {
-      log::warn("no chat template declared in " + o.model_dir + "/tokenizer_config.json; using 'plain' "
-                "(pass --chat-template llama-2|mistral|zephyr|chatml|plain)");
-      t = "plain";
-    }
-    return t;
   }
 
   ModelBundle bundle_;

@@ -44,8 +44,9 @@ ModelBundle load_model(const std::string& dir, const LoadOptions& opts) {
   const c10::Device device = resolve_device(opts.device);
   const c10::ScalarType dtype = resolve_dtype(opts.dtype, device);
 
-  const auto tok_path = (fs::path(dir) / "tokenizer.model").string();
-  if (fs::exists(tok_path)) {
+  const std::string found = find_tokenizer_file(dir);
+  const auto tok_path = found.empty() ? (fs::path(dir) / "tokenizer.model").string() : found;
+  if (!found.empty()) {
     b.tokenizer = Tokenizer::load(tok_path);
     if (b.tokenizer->vocab_size() > b.config.vocab_size) {
       throw_input("tokenizer has more pieces than the model's vocabulary",
@@ -53,7 +54,7 @@ ModelBundle load_model(const std::string& dir, const LoadOptions& opts) {
                    .found = std::to_string(b.tokenizer->vocab_size())});
     }
   } else if (opts.require_tokenizer) {
-    throw_input("model directory has no tokenizer", {.file = tok_path, .expected = "a sentencepiece tokenizer.model",
+    throw_input("model directory has no tokenizer", {.file = dir, .expected = "tokenizer.model or tokenizer.json",
                                                      .found = "nothing",
                                                      .hint = "copy tokenizer.model from the base checkpoint"});
   }
@@ -116,7 +117,19 @@ void write_model_files(const std::string& dir, const LlamaModel& model, const Sa
   fs::create_directories(dir);
   write_safetensors_sharded(dir, out, opts.max_shard_bytes);
   write_file_atomic(dir + "/config.json", model_config_to_json(cfg).dump(2) + "\n");
-  if (!opts.tokenizer_path.empty()) write_file_atomic(dir + "/tokenizer.model", read_file(opts.tokenizer_path));
+  if (!opts.tokenizer_path.empty()) {
+    // A sentencepiece model is tokenizer.model; a tokenizer.json travels with the files that
+    // complete it (special tokens, chat template, end-of-turn ids), so the copy loads as the original.
+    const fs::path src(opts.tokenizer_path);
+    if (src.extension() == ".json") {
+      write_file_atomic(dir + "/tokenizer.json", read_file(src.string()));
+      for (const char* f : {"tokenizer_config.json", "chat_template.jinja", "generation_config.json", "special_tokens_map.json"})
+        if (fs::exists(src.parent_path() / f) && !fs::exists(fs::path(dir) / f))
+          write_file_atomic(dir + "/" + f, read_file((src.parent_path() / f).string()));
+    } else {
+      write_file_atomic(dir + "/tokenizer.model", read_file(src.string()));
+    }
+  }
 }
 
 void save_model(const std::string& dir, const LlamaModel& model, const SaveOptions& opts) {

@@ -170,6 +170,7 @@ ChatTemplate ChatTemplate::by_name(const std::string& name) {
 RenderedChat ChatTemplate::render(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
                                   bool add_generation_prompt) const {
   check_roles(msgs, add_generation_prompt);
+  if (jinja_) return render_jinja(tok, msgs, add_generation_prompt);
   if (name_ == "llama-2") return render_llama2(tok, msgs, add_generation_prompt);
   if (name_ == "mistral") return render_mistral(tok, msgs, add_generation_prompt);
   if (name_ == "zephyr") return render_zephyr(tok, msgs, add_generation_prompt);
@@ -178,6 +179,7 @@ RenderedChat ChatTemplate::render(const Tokenizer& tok, const std::vector<ChatMe
 }
 
 std::vector<int> ChatTemplate::stop_ids(const Tokenizer& tok) const {
+  if (jinja_) return stops_;
   if (name_ == "chatml") return {require_piece(tok, "<|im_end|>", "chatml"), tok.eos_id()};
   return {tok.eos_id()};
 }

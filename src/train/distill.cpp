@@ -99,12 +99,8 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   const Precision precision = parse_precision(o.precision);
   const c10::ScalarType weight_dtype = training_weight_dtype(o.lora_rank > 0, resolve_device(o.device), precision);
   ModelBundle base = load_model(o.model_dir, {.device = o.device, .dtype = dtype_name(weight_dtype), .require_tokenizer = true});
-  std::string tmpl_name = o.chat_template == "auto" ? detect_chat_template(o.model_dir) : o.chat_template;
-  if (tmpl_name.empty()) {
-    log::warn("no chat template declared by the model; using 'plain' (pass --chat-template to match generate/eval)");
-    tmpl_name = "plain";
-  }
-  const ChatTemplate tmpl = ChatTemplate::by_name(tmpl_name);
+  const ChatTemplate tmpl = load_chat_template(o.model_dir, *base.tokenizer, o.chat_template);
+  const std::string tmpl_name = tmpl.name();
 
   // The output directory: a fresh run, a resume of the same run, or --overwrite.
   const nlohmann::json identity = run_identity(o, tmpl_name);
@@ -261,7 +257,7 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   sum.val_loss = validate();
   if (sum.val_loss >= 0) metrics.write({{"step", step}, {"val_loss", sum.val_loss}});
   save_checkpoint(step);
-  const std::string tokenizer = (fs::path(o.model_dir) / "tokenizer.model").string();
+  const std::string tokenizer = base.tokenizer->path();  // tokenizer.model, or tokenizer.json (its siblings follow)
   if (lora) {
     save_adapter(out.string(), *model.lora(), fs::absolute(o.model_dir).string());
     if (o.merge) {
@@ -271,11 +267,11 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
       full.model->set_lora(load_adapter(out.string(), full.config, at::kCPU));
       merge_lora(*full.model);
       write_model_files(out.string(), *full.model, {.tokenizer_path = tokenizer});
-      write_chat_template_config(out.string(), tmpl_name);
+      write_trained_template(out.string(), tmpl);
     }
   } else {
     write_model_files(out.string(), model, {.tokenizer_path = tokenizer});
-    write_chat_template_config(out.string(), tmpl_name);  // eval's `auto` then renders as trained
+    write_trained_template(out.string(), tmpl);  // eval's and serve's `auto` then render as trained
   }
   return sum;
 }

@@ -1,14 +1,19 @@
 #include "s2d/util/memory.h"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
+#include <unistd.h>
+
+#include <cstdlib>
 
 namespace s2d {
 
-void bound_heap_growth() {
+void reexec_with_bounded_heap(int argc, char** argv) {
 #if defined(__GLIBC__)
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  if (argc < 1 || std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr) return;  // set already (by us, or the user)
+  ::setenv("MALLOC_MMAP_THRESHOLD_", "262144", 0);
+  ::execv("/proc/self/exe", argv);  // only returns on failure: run on as we are
+#else
+  (void)argc;
+  (void)argv;
 #endif
 }
 

@@ -2,6 +2,7 @@
 // one thread, the best of R rounds (the BPE cache warm after the first). Prints one JSON line.
 // Usage: s2d_bench_tokenize --tokenizer tokenizer.json --corpus corpus.jsonl [--rounds 3]
 #include <chrono>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <string>
 #include <vector>

@@ -34,7 +34,7 @@ ModelBundle load_model(const std::string& dir, const LoadOptions& opts = {});
 struct SaveOptions {
   uint64_t max_shard_bytes = 5ull << 30;  // HF's default shard size
   std::optional<c10::ScalarType> dtype;   // default: the model's own dtype
-  std::string tokenizer_path;             // copied to dir/tokenizer.model when set
+  std::string tokenizer_path;             // copied when set: to tokenizer.model, or a *.json with its siblings
 };
 // Writes the whole directory atomically (temp dir + rename).
 void save_model(const std::string& dir, const LlamaModel& model, const SaveOptions& opts = {});

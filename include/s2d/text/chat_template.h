@@ -5,6 +5,9 @@
 //   zephyr  : <|system|>\n{system}</s>\n<|user|>\n{user}</s>\n<|assistant|>\n{answer}</s>\n
 //   chatml  : <|im_start|>user\n{user}<|im_end|>\n<|im_start|>assistant\n{answer}<|im_end|>\n
 //   plain   : <s>{user}{answer}</s>                                 (raw text, BOS as sentencepiece adds it)
+//   jinja   : a checkpoint's own template (chat_template.jinja or tokenizer_config.json), rendered
+//             to text by s2d::jinja as transformers does, then encoded with the tokenizer's added
+//             tokens matched in the text (transformers' apply_chat_template(tokenize=True))
 //
 // Each text run is encoded on its own, as Meta's llama-2 reference code does per turn, so the
 // assistant's tokens are the same whether or not a turn follows: that keeps the training mask
@@ -12,12 +15,18 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "s2d/text/tokenizer.h"
 
 namespace s2d {
+
+namespace jinja {
+class Template;
+}
 
 struct ChatMessage {
   std::string role;  // system | user | assistant
@@ -40,12 +49,31 @@ class ChatTemplate {
   // (the last message must then be a user turn).
   RenderedChat render(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
                       bool add_generation_prompt) const;
-  // Token ids that end an assistant turn (EOS, or <|im_end|> for chatml).
+  // Token ids that end an assistant turn (EOS, or <|im_end|> for chatml; for a checkpoint's own
+  // template, generation_config.json's eos_token_id, an int or a list, plus the tokenizer's EOS).
   std::vector<int> stop_ids(const Tokenizer& tok) const;
+  // The Jinja source of a checkpoint's template ("" for the built-in ones).
+  const std::string& jinja_source() const { return source_; }
 
  private:
+  friend ChatTemplate load_chat_template(const std::string&, const Tokenizer&, const std::string&, const nlohmann::json&);
+  RenderedChat render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& messages, bool add_generation_prompt) const;
+
   std::string name_;
+  std::shared_ptr<const jinja::Template> jinja_;
+  std::string source_, bos_text_, eos_text_;
+  nlohmann::json kwargs_ = nlohmann::json::object();  // template variables (--chat-template-kwargs)
+  std::vector<int> stops_;
 };
+
+// The template `choice` (--chat-template) selects for a model directory:
+//   "auto": the checkpoint's own Jinja template (chat_template.jinja, else tokenizer_config.json's
+//           "chat_template") when its tokenizer is a tokenizer.json; with a sentencepiece
+//           tokenizer, the built-in template its markers name (detect_chat_template), else plain;
+//   a built-in name (llama-2|mistral|zephyr|chatml|plain), or a FILE.jinja.
+// `kwargs` are extra template variables, as vLLM's chat_template_kwargs ({"enable_thinking": false}).
+ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& tok, const std::string& choice,
+                                const nlohmann::json& kwargs = nlohmann::json::object());
 
 // The template a model directory asks for: tokenizer_config.json's "chat_template" (a Jinja
 // string) is matched by its markers; "" when there is none or it is not recognised.
@@ -54,5 +82,8 @@ std::string detect_chat_template(const std::string& model_dir);
 // so that `auto` finds it again and transformers can render the same prompts; keeps the file's
 // other fields when it exists. "plain" declares nothing.
 void write_chat_template_config(const std::string& dir, const std::string& name);
+// Writes what makes `auto` pick `t` again in DIR: a checkpoint template's Jinja source as
+// chat_template.jinja (where transformers reads it too), or a built-in's declaration as above.
+void write_trained_template(const std::string& dir, const ChatTemplate& t);
 
 }  // namespace s2d

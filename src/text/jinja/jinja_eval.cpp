@@ -57,8 +57,12 @@ class Renderer {
           if (lc.what != LoopControl::What::None) return;
         }
         return;
-      case K::Text: out += n.text; return;
-      case K::Output: out += to_str(eval(*n.exprs[0])); return;
+      case K::Text: out += n.text; break;
+      case K::Output: out += to_str(eval(*n.exprs[0])); break;
+      default: break;
+    }
+    if (out.size() > kMaxOutput) fail(n.line, "the rendered text is too long", "more than 64 MiB");
+    switch (n.k) {
       case K::If:
         for (size_t i = 0; i < n.exprs.size(); ++i)
           if (truthy(eval(*n.exprs[i]))) return render(*n.bodies[i], out, lc);
@@ -75,6 +79,7 @@ class Renderer {
       case K::Macro: return define_macro(n);
       case K::Break: lc.what = LoopControl::What::Break; return;
       case K::Continue: lc.what = LoopControl::What::Continue; return;
+      default: return;
     }
   }
 
@@ -121,6 +126,7 @@ class Renderer {
   }
 
   void render_for(const Template::Node& n, std::string& out) {
+    if (scopes_.size() > kMaxScopes) fail(n.line, "loops nested too deeply");
     std::vector<Value> items = items_of(eval(*n.exprs[0]), n.line);
     if (n.exprs.size() > 1) {  // {% for x in xs if cond %}: filter first, so loop.* counts the kept ones
       std::vector<Value> kept;
@@ -141,6 +147,7 @@ class Renderer {
     }
     const auto len = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < len; ++i) {
+      if (++iterations_ > kMaxIterations) fail(n.line, "the template loops too long", "more than 10 million iterations");
       scopes_.emplace_back();
       bind_targets(n, items[static_cast<size_t>(i)]);
       scopes_.back()["loop"] = Value::object({{"index", Value::integer(i + 1)}, {"index0", Value::integer(i)},
@@ -172,6 +179,7 @@ class Renderer {
     std::vector<Value> defaults;
     for (const auto& d : n.exprs) defaults.push_back(d ? eval(*d) : Value::undefined(""));
     scopes_.back()[n.text] = Value::function([this, node, defaults](std::vector<Value>& args, Kwargs& kwargs) {
+      if (scopes_.size() > kMaxScopes) fail(node->line, "macro calls nested too deeply", node->text + "()");
       scopes_.emplace_back();
       for (size_t k = 0; k < node->targets.size(); ++k) {
         Value v = k < args.size() ? args[k] : defaults[k];
@@ -627,6 +635,8 @@ class Renderer {
       }
     }
     if (op == "*" && l.t == Value::T::Str && r.t == Value::T::Int) {
+      if (r.i > 0 && l.s.size() * static_cast<size_t>(std::min<int64_t>(r.i, kMaxOutput)) > kMaxOutput)
+        fail(e.line, "the rendered text is too long", "more than 64 MiB");
       std::string out;
       for (int64_t k = 0; k < r.i; ++k) out += l.s;
       return Value::str(out);
@@ -683,6 +693,10 @@ class Renderer {
     g["dict"] = Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(Object(kw.begin(), kw.end())); });
   }
 
+  static constexpr size_t kMaxScopes = 256;  // macro recursion and nested loops: the stack's bound
+  static constexpr int64_t kMaxIterations = 10'000'000;
+  static constexpr size_t kMaxOutput = size_t{64} << 20;
+  int64_t iterations_ = 0;
   const std::string& where_;
   std::vector<Scope> scopes_;
 };

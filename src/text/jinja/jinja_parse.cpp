@@ -252,6 +252,7 @@ class Parser {
   }
 
   NodeP parse_statement() {
+    Depth d(*this);
     const int line = peek().line;
     const std::string kw = expect_name();
     auto n = std::make_shared<Template::Node>();
@@ -377,7 +378,19 @@ class Parser {
     return t;
   }
 
+  // Nesting of expressions and statements: deep enough for any real template, shallow enough that
+  // the recursive descent cannot overflow the stack on "((((...".
+  static constexpr int kMaxDepth = 200;
+  struct Depth {
+    Parser& p;
+    explicit Depth(Parser& parser) : p(parser) {
+      if (++p.depth_ > kMaxDepth) fail(p.where_, p.peek().line, "template nested too deeply", "more than 200 levels");
+    }
+    ~Depth() { --p.depth_; }
+  };
+
   ExprP parse_expr() {
+    Depth d(*this);
     ExprP e = parse_or_expr();
     while (is_name("if")) {  // a if cond else b
       ++p_;
@@ -491,6 +504,7 @@ class Parser {
   }
 
   ExprP parse_unary() {
+    Depth d(*this);
     if (is_op("-")) {
       const int line = next().line;
       auto n = make(Expr::K::Neg, line);
@@ -671,6 +685,7 @@ class Parser {
 
   std::vector<Tok> t_;
   size_t p_ = 0;
+  int depth_ = 0;
   const std::string& where_;
 };
 
