@@ -22,7 +22,8 @@ void register_distill(CLI::App& root, Commands& out) {
   a.add_option("--out", o->out_dir, "Output directory");
   a.add_option("--val-file", o->val_path, "Validation SFT JSONL");
   a.add_option("--val-fraction", o->val_fraction, "Or hold out this fraction of --data")->capture_default_str();
-  a.add_option("--chat-template", o->chat_template, "auto|llama-2|mistral|zephyr|chatml|plain (as generate/eval)")->capture_default_str();
+  a.add_option("--chat-template", o->chat_template, "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (as generate/eval)")->capture_default_str();
+  a.add_option("--chat-template-kwargs", o->chat_template_kwargs, "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
   a.add_option("--device", o->device, "auto|cpu|cuda (fp32 master weights; bf16 autocast on CUDA)")->capture_default_str();
   a.add_option("--precision", o->precision, "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (no autocast)")->capture_default_str();
   a.add_option("--max-seq-len", o->max_seq_len, "Longer examples are truncated (and counted)")->capture_default_str();

@@ -77,8 +77,11 @@ void apply_config(CLI::App& cmd, const std::string& path) {
 void add_model_flags(CLI::App& a, LocalBackendOptions& o, const std::string& model_help) {
   a.add_option("--model", o.model_dir, model_help);
   a.add_option("--adapter", o.adapter_dir, "LoRA adapter directory (PEFT layout) applied to --model");
-  a.add_option("--chat-template", o.chat_template, "auto|llama-2|mistral|zephyr|chatml|plain (auto: tokenizer_config.json)")
+  a.add_option("--chat-template", o.chat_template,
+               "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (auto: the checkpoint's own template)")
       ->capture_default_str();
+  a.add_option("--chat-template-kwargs", o.chat_template_kwargs,
+               "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
   a.add_option("--device", o.device, "auto|cpu|cuda")->capture_default_str();
   a.add_option("--dtype", o.dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)")->capture_default_str();
   a.add_option("--batch-size", o.batch_size, "Decode slots (continuous batching)")->capture_default_str();

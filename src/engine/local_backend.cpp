@@ -29,7 +29,8 @@ class LocalBackend : public Backend {
  public:
   explicit LocalBackend(const LocalBackendOptions& o)
       : bundle_(load_with_adapter(o)),
-        template_(load_chat_template(o.model_dir, *bundle_.tokenizer, o.chat_template)),
+        template_(load_chat_template(o.model_dir, *bundle_.tokenizer, o.chat_template,
+                                     template_kwargs(o.chat_template_kwargs, "--chat-template-kwargs"))),
         engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size}),
         model_dir_(o.model_dir),
         adapter_dir_(o.adapter_dir),

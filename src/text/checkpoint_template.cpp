@@ -98,6 +98,13 @@ ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& t
   return t;
 }
 
+nlohmann::json template_kwargs(const std::string& text, const std::string& flag) {
+  if (text.empty()) return nlohmann::json::object();
+  const nlohmann::json j = parse_json(text, {.field = flag});
+  if (!j.is_object()) throw_input("template variables must be a JSON object", {.field = flag, .expected = "{\"name\": value}", .found = printable_excerpt(text)});
+  return j;
+}
+
 void write_trained_template(const std::string& dir, const ChatTemplate& t) {
   if (t.jinja_source().empty()) write_chat_template_config(dir, t.name());
   else write_file_atomic((fs::path(dir) / "chat_template.jinja").string(), t.jinja_source());

@@ -30,7 +30,7 @@ namespace {
 // What makes two runs "the same run" (resume is allowed only then).
 nlohmann::json run_identity(const DistillOptions& o, const std::string& tmpl) {
   return {{"model", fs::absolute(o.model_dir).string()}, {"data", fs::absolute(o.data_path).string()},
-          {"val", o.val_path}, {"val_fraction", o.val_fraction}, {"chat_template", tmpl},
+          {"val", o.val_path}, {"val_fraction", o.val_fraction}, {"chat_template", tmpl}, {"chat_template_kwargs", o.chat_template_kwargs},
           {"max_seq_len", o.max_seq_len}, {"batch_size", o.batch_size}, {"grad_accum", o.grad_accum},
           {"epochs", o.epochs}, {"max_steps", o.max_steps}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
           {"max_grad_norm", o.max_grad_norm}, {"warmup_steps", o.warmup_steps}, {"schedule", o.schedule},
@@ -99,7 +99,8 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   const Precision precision = parse_precision(o.precision);
   const c10::ScalarType weight_dtype = training_weight_dtype(o.lora_rank > 0, resolve_device(o.device), precision);
   ModelBundle base = load_model(o.model_dir, {.device = o.device, .dtype = dtype_name(weight_dtype), .require_tokenizer = true});
-  const ChatTemplate tmpl = load_chat_template(o.model_dir, *base.tokenizer, o.chat_template);
+  const ChatTemplate tmpl = load_chat_template(o.model_dir, *base.tokenizer, o.chat_template,
+                                               template_kwargs(o.chat_template_kwargs, "--chat-template-kwargs"));
   const std::string tmpl_name = tmpl.name();
 
   // The output directory: a fresh run, a resume of the same run, or --overwrite.

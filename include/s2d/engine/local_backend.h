@@ -15,7 +15,8 @@ struct LocalBackendOptions {
   std::string adapter_dir;  // a LoRA adapter (PEFT layout) to apply to the model
   std::string device = "auto";
   std::string dtype = "auto";
-  std::string chat_template = "auto";  // auto: tokenizer_config.json's, else plain (with a warning)
+  std::string chat_template = "auto";  // auto | a built-in name | FILE.jinja (see load_chat_template)
+  std::string chat_template_kwargs;    // a JSON object of template variables, e.g. {"enable_thinking": false}
   int64_t batch_size = 16;
 };
 

@@ -21,6 +21,7 @@ struct DistillOptions {
   std::string val_path;            // or a split of the data:
   double val_fraction = 0.0;
   std::string chat_template = "auto";
+  std::string chat_template_kwargs;  // JSON object of template variables (distil with thinking off: {"enable_thinking": false})
   std::string device = "auto";
   std::string precision = "auto";  // auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: fp32 everywhere
   int64_t max_seq_len = 1024;

@@ -74,6 +74,8 @@ class ChatTemplate {
 // `kwargs` are extra template variables, as vLLM's chat_template_kwargs ({"enable_thinking": false}).
 ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& tok, const std::string& choice,
                                 const nlohmann::json& kwargs = nlohmann::json::object());
+// A flag's JSON object of template variables ("" -> {}); InputError naming `flag` otherwise.
+nlohmann::json template_kwargs(const std::string& text, const std::string& flag);
 
 // The template a model directory asks for: tokenizer_config.json's "chat_template" (a Jinja
 // string) is matched by its markers; "" when there is none or it is not recognised.
