@@ -160,10 +160,7 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& path) {
     return std::make_unique<ReplaceDec>(p["String"].get<std::string>(), j.value("content", std::string()));
   }
   if (type == "Sequence" && j.contains("decoders") && j["decoders"].is_array()) {
-    std::vector<std::unique_ptr<Decoder>> parts;
-    for (size_t i = 0; i < j["decoders"].size(); ++i)
-      if (auto d = make_decoder(j["decoders"][i], path + ".decoders[" + std::to_string(i) + "]")) parts.push_back(std::move(d));
-    return std::make_unique<SequenceDec>(std::move(parts));
+    return std::make_unique<SequenceDec>(parts_of<Decoder>(j["decoders"], path + ".decoders", make_decoder));
   }
   throw_input("unsupported tokenizer component", {.field = path + ".type", .expected = "ByteLevel|Metaspace|ByteFallback|Fuse|Strip|Replace|Sequence",
                                                  .found = type.empty() ? std::string("nothing") : type});

@@ -86,6 +86,15 @@ class Bpe {
   int byte_ids_[256];  // "<0xXX>" -> id, -1 when absent
 };
 
+// The parts of a "Sequence" component, each built by `make(json, path)`; a null part is skipped.
+template <class T, class Make>
+std::vector<std::unique_ptr<T>> parts_of(const nlohmann::json& arr, const std::string& path, Make make) {
+  std::vector<std::unique_ptr<T>> parts;
+  for (size_t i = 0; i < arr.size(); ++i)
+    if (auto p = make(arr[i], path + "[" + std::to_string(i) + "]")) parts.push_back(std::move(p));
+  return parts;
+}
+
 // --- decoders -----------------------------------------------------------------------------------
 
 class Decoder {

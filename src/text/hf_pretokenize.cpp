@@ -253,11 +253,7 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& pa
     return std::make_unique<ReplaceNormalizer>(pattern_of(j.value("pattern", json()), path + ".pattern"), str_field(j, "content", path));
   }
   if (type == "Sequence" && j.contains("normalizers") && j["normalizers"].is_array()) {
-    std::vector<std::unique_ptr<Normalizer>> parts;
-    for (size_t i = 0; i < j["normalizers"].size(); ++i) {
-      if (auto n = make_normalizer(j["normalizers"][i], path + ".normalizers[" + std::to_string(i) + "]")) parts.push_back(std::move(n));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(parts));
+    return std::make_unique<SequenceNormalizer>(parts_of<Normalizer>(j["normalizers"], path + ".normalizers", make_normalizer));
   }
   unsupported(path, j, "NFC|NFD|NFKC|NFKD|Prepend|Replace|Sequence");
 }
@@ -289,11 +285,7 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
     return std::make_unique<MetaspacePre>(str_field(j, "replacement", path, "\xE2\x96\x81"), scheme, bool_field(j, "split", true));
   }
   if (type == "Sequence" && j.contains("pretokenizers") && j["pretokenizers"].is_array()) {
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (size_t i = 0; i < j["pretokenizers"].size(); ++i) {
-      if (auto p = make_pre_tokenizer(j["pretokenizers"][i], path + ".pretokenizers[" + std::to_string(i) + "]")) parts.push_back(std::move(p));
-    }
-    return std::make_unique<SequencePre>(std::move(parts));
+    return std::make_unique<SequencePre>(parts_of<PreTokenizer>(j["pretokenizers"], path + ".pretokenizers", make_pre_tokenizer));
   }
   unsupported(path, j, "ByteLevel|Split|Digits|Metaspace|Sequence");
 }

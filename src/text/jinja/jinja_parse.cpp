@@ -405,27 +405,20 @@ class Parser {
     return e;
   }
 
-  ExprP parse_or_expr() {
-    ExprP e = parse_and();
-    while (is_name("or")) {
+  // operand (word operand)*, left-associative: "or" over "and" over "not".
+  template <class Operand>
+  ExprP parse_chain(const char* word, Expr::K kind, Operand operand) {
+    ExprP e = operand();
+    while (is_name(word)) {
       ++p_;
-      auto b = make(Expr::K::Or, e->line);
-      b->kids = {e, parse_and()};
+      auto b = make(kind, e->line);
+      b->kids = {e, operand()};
       e = b;
     }
     return e;
   }
-
-  ExprP parse_and() {
-    ExprP e = parse_not();
-    while (is_name("and")) {
-      ++p_;
-      auto b = make(Expr::K::And, e->line);
-      b->kids = {e, parse_not()};
-      e = b;
-    }
-    return e;
-  }
+  ExprP parse_or_expr() { return parse_chain("or", Expr::K::Or, [&] { return parse_and(); }); }
+  ExprP parse_and() { return parse_chain("and", Expr::K::And, [&] { return parse_not(); }); }
 
   ExprP parse_not() {
     if (is_name("not")) {
