@@ -30,7 +30,7 @@ void register_eval(CLI::App& root, Commands& out) {
   add_backend_flags(a, *lb, "Model directory");
   a.add_option("--tasks", o->tasks_path, "Labelled task JSONL");
   a.add_option("--out", o->out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
-  a.add_option("--method", o->method, "system1|cot|rar1|rar2|s2a|bsm")->capture_default_str();
+  a.add_option("--method", o->method, "system1|cot|think|rar1|rar2|s2a|bsm")->capture_default_str();
   a.add_option("--template", o->template_path, "Method template JSON");
   a.add_option("--samples", o->samples, "k samples per task, majority vote")->capture_default_str();
   a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();

@@ -178,6 +178,13 @@ std::optional<std::string> extract_answer(const std::string& text, AnswerKind ki
   return normalise(text, kind, /*last=*/true);
 }
 
+std::optional<std::string> after_thinking(const std::string& text) {
+  const size_t close = text.rfind("</think>");
+  if (close != std::string::npos) return text.substr(close + std::string("</think>").size());
+  if (text.find("<think>") != std::string::npos) return std::nullopt;
+  return text;
+}
+
 std::string canonical_final(const std::string& answer, AnswerKind kind) {
   if (kind == AnswerKind::YesNo) return answer == "yes" ? "Yes" : "No";
   // Letters one by one ("nnya" -> "n n y a"): each letter is then its own token, so the student

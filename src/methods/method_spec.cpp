@@ -22,6 +22,7 @@ const std::map<std::string, std::vector<std::pair<std::string, std::set<std::str
   static const std::map<std::string, std::vector<std::pair<std::string, std::set<std::string>>>> kSteps = {
       {"system1", {{"answer", {"input"}}}},
       {"cot", {{"reason", {"input"}}}},
+      {"think", {{"answer", {"input"}}}},  // the model's own <think>...</think> is its System 2
       {"rar1", {{"respond", {"input"}}}},
       {"rar2", {{"rephrase", {"input"}}, {"respond", {"input", "rephrased"}}}},
       {"s2a", {{"extract", {"input"}}, {"answer", {"context", "question"}}}},
@@ -60,7 +61,7 @@ std::set<std::string> placeholders_of(const std::string& t) {
 }  // namespace
 
 const std::vector<std::string>& generation_methods() {
-  static const std::vector<std::string> k = {"system1", "cot", "rar1", "rar2", "s2a", "bsm"};
+  static const std::vector<std::string> k = {"system1", "cot", "think", "rar1", "rar2", "s2a", "bsm"};
   return k;
 }
 
@@ -86,7 +87,7 @@ MethodSpec read_method_spec(const std::string& method, const std::string& templa
   const auto& req = required_steps();
   auto want = req.find(method);
   if (want == req.end()) {
-    throw_input("unknown method", {.field = "--method", .expected = "system1|cot|rar1|rar2|s2a|bsm", .found = method});
+    throw_input("unknown method", {.field = "--method", .expected = "system1|cot|think|rar1|rar2|s2a|bsm", .found = method});
   }
   MethodSpec spec;
   spec.path = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file;

@@ -158,7 +158,7 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
   };
   auto kind_of = [&](size_t i) { return answer_kind_for_task(units[i].task->task); };
 
-  if (spec.name == "system1" || spec.name == "cot" || spec.name == "rar1" || spec.name == "rar2") {
+  if (spec.name == "system1" || spec.name == "cot" || spec.name == "think" || spec.name == "rar1" || spec.name == "rar2") {
     if (spec.name == "rar2") {
       auto [outs, per] = step("rephrase", single("rephrase"));
       for (size_t i = 0; i < units.size(); ++i) {
@@ -171,7 +171,12 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
     for (size_t i = 0; i < units.size(); ++i) {
       auto& s = st[i];
       s.steps.push_back(per[i][0]->step);
-      s.answer = extract_answer(per[i][0]->text, kind_of(i), opts.answer_regex);
+      if (spec.name == "think") {  // the answer is what follows the model's own thinking
+        const auto reply = after_thinking(per[i][0]->text);
+        s.answer = reply ? extract_answer(*reply, kind_of(i), opts.answer_regex) : std::nullopt;
+      } else {
+        s.answer = extract_answer(per[i][0]->text, kind_of(i), opts.answer_regex);
+      }
       if (spec.name == "system1") {
         s.final_text = trim(per[i][0]->text);  // System 1 says what it says
       } else if (s.answer) {

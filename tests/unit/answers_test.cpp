@@ -107,3 +107,16 @@ TEST(UscParser, PicksTheNamedResponse) {
 }
 
 }  // namespace s2d
+
+namespace s2d {
+
+TEST(Answers, ThinkingIsStrippedAndAnUnclosedThinkIsAParseFailure) {
+  EXPECT_EQ(after_thinking("<think>\n2 + 2 is 4, not 5.\n</think>\n\nThe answer is 4."), "\n\nThe answer is 4.");
+  EXPECT_EQ(*extract_answer(*after_thinking("<think>maybe 5</think>The answer is 4."), AnswerKind::Number), "4");
+  EXPECT_EQ(after_thinking("The answer is 4."), "The answer is 4.");  // thinking off: the whole reply
+  EXPECT_FALSE(after_thinking("<think>\nstill thinking when the tokens ran out").has_value());
+  // Only the last </think> ends the thinking (a model may quote the tag while it thinks).
+  EXPECT_EQ(after_thinking("<think>the tag </think> appears</think>Yes"), "Yes");
+}
+
+}  // namespace s2d

@@ -41,6 +41,21 @@ TEST(Eval, AccuracyAndTokensPerAnswer) {
   EXPECT_EQ(ex[2]["label"], "yes") << "labels are normalised like predictions";
 }
 
+TEST(Eval, ThinkReadsTheAnswerAfterTheThinkingAndFailsAnUnclosedThink) {
+  const auto dir = fresh_dir("d");
+  write_text(dir + "/t.jsonl", R"({"id":"a","input":"Q1","task":"coin-flip","answer":"yes"}
+{"id":"b","input":"Q2","task":"coin-flip","answer":"no"}
+)");
+  ScriptedBackend b;
+  b.reply = "<think>\nNo flips, so no... wait, it is Yes.\n</think>\n\nThe answer is Yes.";
+  auto s = run_eval(opts(dir + "/t.jsonl", dir + "/run", "think"), b);
+  EXPECT_NEAR(s["accuracy"].get<double>(), 0.5, 1e-9) << "the 'no' inside the thinking is not the answer";
+  EXPECT_EQ(s["role"], "system2");
+  b.reply = "<think>\nNo flips, so the answer is No";  // ran out of tokens while thinking
+  s = run_eval(opts(dir + "/t.jsonl", dir + "/run2", "think"), b);
+  EXPECT_NEAR(s["accuracy"].get<double>(), 0.0, 1e-9) << "an unclosed think is a parse failure, not 'No'";
+}
+
 TEST(Eval, JudgeAgreementAndPositionConsistency) {
   const auto dir = fresh_dir("d");
   ScriptedBackend b;

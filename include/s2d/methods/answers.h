@@ -26,6 +26,11 @@ const char* answer_kind_name(AnswerKind k);
 // empty, overrides: its first capture group (or the whole match) of the last match, normalised.
 std::optional<std::string> extract_answer(const std::string& text, AnswerKind kind, const std::string& regex = "");
 
+// A reasoning model's reply without its thinking: the text after the last "</think>", or the
+// whole text when it never opened a "<think>" (thinking off); nullopt when a "<think>" is never
+// closed (the model ran out of tokens while thinking), which counts as a parse failure.
+std::optional<std::string> after_thinking(const std::string& text);
+
 // How a distilled model should say an answer: "Yes"/"No", "[[A]]"/"[[B]]"/"[[C]]" (tie), letters
 // one by one ("y a", which extract_answer reads back as "ya"), or the answer itself.
 std::string canonical_final(const std::string& answer, AnswerKind kind);
