@@ -146,6 +146,10 @@ ParsedRequest parse_request_fields(Route route, const json& body, const ServerLi
   CompletionRequest& r = p.request;
   if (route == Route::Chat) r.messages = messages_of(body);
   else r.prompt = prompt_of(body);
+  if (route == Route::Chat && body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {  // vLLM's field
+    if (!body["chat_template_kwargs"].is_object()) bad_field("chat_template_kwargs", "an object of template variables", body["chat_template_kwargs"]);
+    r.template_kwargs = body["chat_template_kwargs"];
+  }
 
   SamplingParams& s = r.sampling;
   // Chat's max_tokens defaults to "as long as the context allows" (the cap); completions' to 16, as OpenAI's.

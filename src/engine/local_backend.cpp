@@ -139,7 +139,7 @@ class LocalBackend : public Backend {
       for (const auto& m : r.messages)
         if (m.role == "user" && m.content.find_first_not_of(" \t\n") == std::string::npos)
           throw_input("empty prompt", at({.expected = "a non-empty user message"}));
-      g.prompt_ids = template_.render(tok, r.messages, /*add_generation_prompt=*/true).ids;
+      g.prompt_ids = template_.render(tok, r.messages, /*add_generation_prompt=*/true, r.template_kwargs).ids;
     }
     const auto T = static_cast<int64_t>(g.prompt_ids.size());
     if (T >= ctx) {

@@ -110,12 +110,15 @@ void write_trained_template(const std::string& dir, const ChatTemplate& t) {
   else write_file_atomic((fs::path(dir) / "chat_template.jinja").string(), t.jinja_source());
 }
 
-RenderedChat ChatTemplate::render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& msgs, bool add_generation_prompt) const {
+RenderedChat ChatTemplate::render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& msgs, bool add_generation_prompt,
+                                        const nlohmann::json& extra) const {
   auto text_of = [&](size_t n, bool gen) {
     nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()}, {"add_generation_prompt", gen},
                                   {"bos_token", bos_text_}, {"eos_token", eos_text_}, {"tools", nullptr}, {"documents", nullptr}};
     for (size_t i = 0; i < n; ++i) ctx["messages"].push_back({{"role", msgs[i].role}, {"content", msgs[i].content}});
-    for (auto it = kwargs_.begin(); it != kwargs_.end(); ++it) ctx[it.key()] = nlohmann::ordered_json::parse(it->dump());
+    for (const auto* kw : {&kwargs_, &extra})
+      if (kw->is_object())
+        for (auto it = kw->begin(); it != kw->end(); ++it) ctx[it.key()] = nlohmann::ordered_json::parse(it->dump());
     return jinja_->render(ctx);
   };
   RenderedChat out;

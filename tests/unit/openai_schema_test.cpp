@@ -35,6 +35,19 @@ TEST(OpenAiSchema, ParsesChatWithDefaultsAndContentParts) {
   EXPECT_FALSE(p.stream);
 }
 
+TEST(OpenAiSchema, ChatTemplateKwargsPassThroughAsVllmTakesThem) {
+  const auto p = parse_request(Route::Chat, R"({"messages": [{"role": "user", "content": "hi"}],
+      "chat_template_kwargs": {"enable_thinking": false}})", limits(), 7);
+  EXPECT_EQ(p.request.template_kwargs, nlohmann::json({{"enable_thinking", false}}));
+  try {
+    parse_request(Route::Chat, R"({"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": [1]})", limits(), 7);
+    ADD_FAILURE() << "expected 422";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.status, 422);
+    EXPECT_EQ(e.param, "chat_template_kwargs");
+  }
+}
+
 TEST(OpenAiSchema, CompletionsDefaultToSixteenTokensAndTheServedModel) {
   const auto p = parse_request(Route::Completions, R"({"prompt": ["Once"], "stream": true,
       "stream_options": {"include_usage": true}})", limits(), 7);
