@@ -288,7 +288,20 @@ json request_body(const CompletionRequest& r, const std::string& model, int n, u
   return body;
 }
 
+namespace {
+WireResponse read_response(Route route, const std::string& body_text);
+}  // namespace
+
 WireResponse parse_response(Route route, const std::string& body_text) {
+  try {
+    return read_response(route, body_text);
+  } catch (const json::exception& e) {  // a field of the wrong type ("index": "0"): the server's fault
+    throw_runtime("unexpected response from the server", {.expected = "an OpenAI completion", .found = printable_excerpt(e.what(), 200)});
+  }
+}
+
+namespace {
+WireResponse read_response(Route route, const std::string& body_text) {
   const json body = parse_json_or_discarded(body_text);
   auto fail = [&](const std::string& field, const std::string& expected) {
     std::string found = printable_excerpt(body_text, 200);
@@ -321,6 +334,7 @@ WireResponse parse_response(Route route, const std::string& body_text) {
   }
   return out;
 }
+}  // namespace
 
 std::string error_message_of(const std::string& body) {
   const json j = parse_json_or_discarded(body);

@@ -10,7 +10,9 @@ namespace s2d {
 
 namespace {
 
-int64_t req_int(const nlohmann::json& j, const char* key, const std::string& file) {
+// Each size is at most 2^20 (widths, layers, heads) or 2^24 (vocab), far beyond any released
+// model, so that products such as num_parameters() and cache sizes cannot overflow int64.
+int64_t req_int(const nlohmann::json& j, const char* key, const std::string& file, int64_t max = int64_t{1} << 20) {
   auto it = j.find(key);
   if (it == j.end()) throw_input("missing key", {.file = file, .field = key, .expected = "an integer", .found = "nothing"});
   if (!it->is_number_integer()) {
@@ -18,6 +20,7 @@ int64_t req_int(const nlohmann::json& j, const char* key, const std::string& fil
   }
   const int64_t v = it->get<int64_t>();
   if (v <= 0) throw_input("must be positive", {.file = file, .field = key, .expected = "> 0", .found = printable_excerpt(it->dump(), 40)});
+  if (v > max) throw_input("too large", {.file = file, .field = key, .expected = "at most " + std::to_string(max), .found = printable_excerpt(it->dump(), 40)});
   return v;
 }
 
@@ -110,7 +113,7 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
                                              .expected = "LlamaForCausalLM or MistralForCausalLM",
                                              .found = c.architecture});
   }
-  c.vocab_size = req_int(j, "vocab_size", file);
+  c.vocab_size = req_int(j, "vocab_size", file, int64_t{1} << 24);
   c.hidden_size = req_int(j, "hidden_size", file);
   c.intermediate_size = req_int(j, "intermediate_size", file);
   c.num_hidden_layers = req_int(j, "num_hidden_layers", file);
@@ -133,7 +136,7 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
   if (c.head_dim % 2 != 0) throw_input("RoPE needs an even head_dim", {.file = file, .field = "head_dim", .found = std::to_string(c.head_dim)});
-  if (j.contains("max_position_embeddings")) c.max_position_embeddings = req_int(j, "max_position_embeddings", file);
+  if (j.contains("max_position_embeddings")) c.max_position_embeddings = req_int(j, "max_position_embeddings", file, int64_t{1} << 40);
   if (c.max_position_embeddings > kMaxPositions) {
     throw_input("context too large", {.file = file, .field = "max_position_embeddings",
                                       .expected = "at most " + std::to_string(kMaxPositions),

@@ -192,6 +192,21 @@ TEST(HostileModelFiles, ConfigTypesAndLimits) {
   EXPECT_S2D_ERROR(detect_chat_template(dir), ErrorKind::Input, "tokenizer_config.json", "malformed JSON");
 }
 
+TEST(HostileModelFiles, SizesThatWouldOverflowAreRefused) {  // found by fuzz_model_config (UBSan)
+  nlohmann::json c = {{"vocab_size", 32000}, {"hidden_size", 888884096}, {"intermediate_size", 11008}, {"num_hidden_layers", 32},
+                      {"num_attention_heads", 32}};
+  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "'hidden_size': too large", "at most 1048576");
+  c["hidden_size"] = 4096;
+  c["vocab_size"] = int64_t{1} << 30;
+  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "'vocab_size': too large");
+}
+
+TEST(HostileRequests, AServersMistypedReplyIsARuntimeErrorNotACrash) {  // found by fuzz_openai_request
+  EXPECT_S2D_ERROR(api::parse_response(api::Route::Chat, R"({"choices": [{"index": "0", "message": {"content": "x"}}]})"),
+                   ErrorKind::Runtime, "unexpected response from the server", "/choices/0/index");
+  EXPECT_S2D_ERROR(api::parse_response(api::Route::Chat, R"({"choices": [7]})"), ErrorKind::Runtime, "unexpected response");
+}
+
 TEST(HostileModelFiles, SafetensorsHeaderNesting) {
   const std::string dir = fresh_dir("st");
   const std::string header = "{\"a\": " + deep_array(100000) + "}";
