@@ -460,41 +460,23 @@ class Parser {
     return b;
   }
 
-  ExprP parse_math1() {
-    ExprP e = parse_concat();
-    while (is_op("+") || is_op("-")) {
-      const std::string op = next().v;
-      e = binary(e, op, parse_concat());
-    }
-    return e;
-  }
-
-  ExprP parse_concat() {
-    ExprP e = parse_math2();
-    while (is_op("~")) {
+  // operand (op operand)* for one precedence level of binary operators, left-associative.
+  template <class Operand>
+  ExprP parse_level(std::initializer_list<const char*> ops, Operand operand) {
+    ExprP e = operand();
+    for (;;) {
+      const char* hit = nullptr;
+      for (const char* op : ops)
+        if (is_op(op)) hit = op;
+      if (hit == nullptr) return e;
       ++p_;
-      e = binary(e, "~", parse_math2());
+      e = binary(e, hit, operand());
     }
-    return e;
   }
-
-  ExprP parse_math2() {
-    ExprP e = parse_pow();
-    while (is_op("*") || is_op("/") || is_op("//") || is_op("%")) {
-      const std::string op = next().v;
-      e = binary(e, op, parse_pow());
-    }
-    return e;
-  }
-
-  ExprP parse_pow() {
-    ExprP e = parse_unary();
-    while (is_op("**")) {
-      ++p_;
-      e = binary(e, "**", parse_unary());
-    }
-    return e;
-  }
+  ExprP parse_math1() { return parse_level({"+", "-"}, [&] { return parse_concat(); }); }
+  ExprP parse_concat() { return parse_level({"~"}, [&] { return parse_math2(); }); }
+  ExprP parse_math2() { return parse_level({"*", "/", "//", "%"}, [&] { return parse_pow(); }); }
+  ExprP parse_pow() { return parse_level({"**"}, [&] { return parse_unary(); }); }
 
   ExprP parse_unary() {
     Depth d(*this);
