@@ -80,6 +80,8 @@ TEST(ChatTemplates, UnsupportedConstructsNameTheirLine) {
   expect("{% for %}", "t.jinja:1: expected a name");
   expect("{{ 'abc' ", "unclosed tag");
   expect("{% if true %}", "missing {% endif %}");
+  expect("{{ 'a' + m[] }}", "t.jinja:1: empty subscript");  // found by fuzz_chat_template
+  expect("{{ 99999999999999999999999 }}", "t.jinja:1: integer literal out of range");  // found by fuzz_chat_template
   expect("{{ raise_exception('roles must alternate') }}", "the chat template refused the conversation: roles must alternate", false);
 }
 

@@ -2,6 +2,8 @@
 // newline after it) and lstrip_blocks (spaces and tabs before a block tag on its line go), plus
 // the "-" whitespace controls. Operator precedence follows jinja2's parser.
 #include <cctype>
+#include <cerrno>
+#include <cstdlib>
 
 #include "jinja_internal.h"
 #include "s2d/util/error.h"
@@ -530,6 +532,7 @@ class Parser {
           idx[colons] = parse_expr();
         }
         expect_op("]");
+        if (colons == 0 && !idx[0]) fail(where_, peek().line, "empty subscript", "[]");
         auto s = make(colons ? Expr::K::Slice : Expr::K::Item, e->line);
         s->kids = {e, idx[0], idx[1], idx[2]};
         e = s;
@@ -591,12 +594,15 @@ class Parser {
       }
       case Tok::K::Int: {
         auto e = make(Expr::K::Literal, t.line);
-        e->lit = Value::integer(std::stoll(t.v));
+        errno = 0;
+        const long long v = std::strtoll(t.v.c_str(), nullptr, 10);
+        if (errno == ERANGE) fail(where_, t.line, "integer literal out of range", t.v.substr(0, 40));
+        e->lit = Value::integer(v);
         return e;
       }
       case Tok::K::Float: {
         auto e = make(Expr::K::Literal, t.line);
-        e->lit = Value::number(std::stod(t.v));
+        e->lit = Value::number(std::strtod(t.v.c_str(), nullptr));  // inf when out of range, as Python
         return e;
       }
       case Tok::K::Name: {
