@@ -10,21 +10,13 @@
 #include "s2d/util/error.h"
 #include "s2d/util/json.h"
 #include "s2d/util/log.h"
+#include "tokenizer_impl.h"
 
 namespace fs = std::filesystem;
 
 namespace s2d {
 
 namespace {
-
-// A token string from tokenizer_config.json: "..." or {"content": "..."}.
-std::string token_text(const nlohmann::json& cfg, const char* key) {
-  if (!cfg.is_object() || !cfg.contains(key)) return "";
-  const auto& v = cfg[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return "";
-}
 
 // The checkpoint's Jinja source and where it came from; "" when it has none.
 std::pair<std::string, std::string> find_jinja(const std::string& dir, const nlohmann::json& cfg) {
@@ -87,8 +79,8 @@ ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& t
   t.name_ = is_file ? choice : "checkpoint";
   t.source_ = src.first;
   t.jinja_ = std::make_shared<jinja::Template>(src.first, src.second);
-  t.bos_text_ = token_text(cfg, "bos_token");
-  t.eos_text_ = token_text(cfg, "eos_token");
+  t.bos_text_ = config_token_text(cfg, "bos_token");
+  t.eos_text_ = config_token_text(cfg, "eos_token");
   if (!kwargs.is_null() && !kwargs.is_object()) {
     throw_input("template variables must be a JSON object", {.field = "--chat-template-kwargs", .expected = "{\"name\": value}",
                                                              .found = printable_excerpt(kwargs.dump())});

@@ -34,15 +34,6 @@ struct AddedToken {
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 bool is_word_byte(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
 
-// A token string from tokenizer_config.json: "..." or {"content": "..."}.
-std::string token_text(const json& cfg, const char* key) {
-  if (!cfg.is_object() || !cfg.contains(key)) return "";
-  const json& v = cfg[key];
-  if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
-  return "";
-}
-
 class HfTokenizer : public Tokenizer::Impl {
  public:
   explicit HfTokenizer(const std::string& file) {
@@ -64,7 +55,7 @@ class HfTokenizer : public Tokenizer::Impl {
     json cfg;
     if (std::filesystem::exists(cfg_path)) cfg = read_json_file(cfg_path.string());
     auto id_of = [&](const char* key) {
-      const std::string t = token_text(cfg, key);
+      const std::string t = config_token_text(cfg, key);
       return t.empty() ? -1 : model_->token_to_id(t);
     };
     bos = id_of("bos_token");
@@ -245,6 +236,14 @@ class HfTokenizer : public Tokenizer::Impl {
 };
 
 }  // namespace
+
+std::string config_token_text(const nlohmann::json& cfg, const char* key) {
+  if (!cfg.is_object() || !cfg.contains(key)) return "";
+  const nlohmann::json& v = cfg[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("content") && v["content"].is_string()) return v["content"].get<std::string>();
+  return "";
+}
 
 std::shared_ptr<const Tokenizer::Impl> load_hf_tokenizer(const std::string& path) { return std::make_shared<HfTokenizer>(path); }
 

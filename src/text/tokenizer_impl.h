@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct Tokenizer::Impl {
   virtual bool is_control(int id) const = 0;
   virtual int vocab_size() const = 0;
 };
+
+// A token string from tokenizer_config.json ("bos_token": "..." or {"content": "..."}); "" if absent.
+std::string config_token_text(const nlohmann::json& cfg, const char* key);
 
 std::shared_ptr<const Tokenizer::Impl> load_sentencepiece(const std::string& path);
 std::shared_ptr<const Tokenizer::Impl> load_hf_tokenizer(const std::string& path);
