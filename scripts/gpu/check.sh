@@ -15,24 +15,27 @@ run() {  # run LOG CMD...: the command's output to $OUT/LOG; a failure marks the
   local log="$LOGS/$1"; shift
   "$@" > "$log" 2>&1 || { echo "FAILED: $* (tail of $log below)"; tail -15 "$log"; status=1; }
 }
+run tok-ref.log "$PY" "$C/make_tokenizer_reference.py" "$BUILD/tokenizers"  # the Qwen cases' tokenizer.json
+TOKJ="$BUILD/tokenizers/llama3/tokenizer.json"
 for dt in fp32 bf16; do
   echo "== inference conformance on cuda, $dt"
-  run "ref-$dt.log" "$PY" "$C/make_reference.py" --out "$BUILD/conf-$dt" --device cuda --dtype "$dt" || continue
+  run "ref-$dt.log" "$PY" "$C/make_reference.py" --out "$BUILD/conf-$dt" --device cuda --dtype "$dt" \
+      --tokenizer-json "$TOKJ" || continue
   run "conf-$dt.log" "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" --device cuda --dtype "$dt"
   grep -hE "^conformance " "$LOGS/conf-$dt.log"
 done
 
 echo "== training conformance on cuda, fp32 (reference: PyTorch fp32 on the CPU)"
 T="$BUILD/train-conf-fp32"
-run train-ref-fp32.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model"
-run lora-ref.log "$PY" "$C/make_lora_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model"
+run train-ref-fp32.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ"
+run lora-ref.log "$PY" "$C/make_lora_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ"
 run train-conf-fp32.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision fp32
-run peft-check.log "$PY" "$C/make_lora_reference.py" --out "$T" --check "$T/lora/s2d_adapter"
+run peft-check.log "$PY" "$C/make_lora_reference.py" --out "$T" --check
 cat "$T/report.txt" 2>/dev/null
 
 echo "== training conformance on cuda, bf16 autocast (reference: torch.autocast bf16 on cuda)"
 T="$BUILD/train-conf-bf16"
-run train-ref-bf16.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --device cuda --autocast bf16
+run train-ref-bf16.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device cuda --autocast bf16
 run train-conf-bf16.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision bf16
 cat "$T/report.txt" 2>/dev/null
 grep -hE "tests? ran|PASSED|FAILED" "$LOGS"/conf-*.log "$LOGS"/train-conf-*.log

@@ -85,6 +85,13 @@ RopeScaling parse_rope(const nlohmann::json& rs, const std::string& file, const 
 
 }  // namespace
 
+std::string architecture_for_model_type(const std::string& model_type) {
+  if (model_type == "mistral") return "MistralForCausalLM";
+  if (model_type == "qwen2") return "Qwen2ForCausalLM";
+  if (model_type == "qwen3") return "Qwen3ForCausalLM";
+  return "LlamaForCausalLM";
+}
+
 int64_t ModelConfig::max_context() const {
   return sliding_window ? std::min(max_position_embeddings, *sliding_window) : max_position_embeddings;
 }
@@ -92,7 +99,8 @@ int64_t ModelConfig::max_context() const {
 int64_t ModelConfig::num_parameters() const {
   const int64_t q = num_attention_heads * head_dim, kv = num_key_value_heads * head_dim;
   const int64_t per_layer = hidden_size * (q + 2 * kv) + q * hidden_size + 3 * hidden_size * intermediate_size +
-                            2 * hidden_size;
+                            2 * hidden_size + (qkv_bias ? q + 2 * kv : 0) + (o_bias ? hidden_size : 0) +
+                            (qk_norm ? 2 * head_dim : 0);
   return vocab_size * hidden_size * (tie_word_embeddings ? 1 : 2) + num_hidden_layers * per_layer + hidden_size;
 }
 
@@ -106,11 +114,12 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
       throw_input("wrong type", {.file = file, .field = "architectures[0]", .expected = "a string", .found = printable_excerpt((*it)[0].dump(), 40)});
     c.architecture = (*it)[0].get<std::string>();
   } else {
-    c.architecture = c.model_type == "mistral" ? "MistralForCausalLM" : "LlamaForCausalLM";
+    c.architecture = architecture_for_model_type(c.model_type);
   }
-  if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM") {
+  const bool qwen2 = c.architecture == "Qwen2ForCausalLM", qwen3 = c.architecture == "Qwen3ForCausalLM";
+  if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM" && !qwen2 && !qwen3) {
     throw_input("unsupported architecture", {.file = file, .field = "architectures",
-                                             .expected = "LlamaForCausalLM or MistralForCausalLM",
+                                             .expected = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM",
                                              .found = c.architecture});
   }
   c.vocab_size = req_int(j, "vocab_size", file, int64_t{1} << 24);
@@ -129,6 +138,8 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
   }
   if (j.contains("head_dim") && !j["head_dim"].is_null()) {
     c.head_dim = req_int(j, "head_dim", file);
+  } else if (qwen3) {
+    c.head_dim = 128;  // Qwen3Config's default, not hidden_size / heads
   } else {
     if (c.hidden_size % c.num_attention_heads != 0) {
       throw_input("hidden_size is not a multiple of num_attention_heads", {.file = file, .field = "hidden_size"});
@@ -142,13 +153,27 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
                                       .expected = "at most " + std::to_string(kMaxPositions),
                                       .found = std::to_string(c.max_position_embeddings)});
   }
-  if (auto it = j.find("sliding_window"); it != j.end() && it->is_number_integer()) c.sliding_window = it->get<int64_t>();
+  // Qwen configs keep a sliding_window that only applies with use_sliding_window (off in every
+  // released Qwen2.5/Qwen3); Mistral's applies whenever it is set.
+  const bool window_applies = !(qwen2 || qwen3) || opt_bool(j, "use_sliding_window", false, file);
+  if (auto it = j.find("sliding_window"); window_applies && it != j.end() && it->is_number_integer())
+    c.sliding_window = it->get<int64_t>();
   c.rms_norm_eps = opt_num(j, "rms_norm_eps", 1e-6, file);
   c.tie_word_embeddings = opt_bool(j, "tie_word_embeddings", false, file);
   const std::string act = opt_string(j, "hidden_act", "silu", file);
   if (act != "silu") throw_input("unsupported activation", {.file = file, .field = "hidden_act", .expected = "silu", .found = act});
-  refuse_true(j, "attention_bias", file);
   refuse_true(j, "mlp_bias", file);
+  if (qwen2) {
+    c.qkv_bias = true;  // Qwen2Attention: q/k/v always biased, o never
+  } else if (c.architecture == "MistralForCausalLM") {
+    refuse_true(j, "attention_bias", file);  // MistralAttention has no biases
+  } else {
+    c.qkv_bias = c.o_bias = opt_bool(j, "attention_bias", false, file);
+  }
+  c.qk_norm = qwen3;
+  if (!j.contains("model_type")) {  // saving writes model_type, which AutoConfig dispatches on
+    c.model_type = qwen2 ? "qwen2" : qwen3 ? "qwen3" : c.architecture == "MistralForCausalLM" ? "mistral" : "llama";
+  }
   // pretraining_tp only changes how HF splits matmuls; the math is the same, so it is ignored.
 
   // RoPE: v5 puts theta and scaling in rope_parameters; v4 uses rope_theta + rope_scaling.

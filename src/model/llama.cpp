@@ -39,6 +39,16 @@ void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor&
     fn(p + "self_attn.k_proj.weight", L.k_proj);
     fn(p + "self_attn.v_proj.weight", L.v_proj);
     fn(p + "self_attn.o_proj.weight", L.o_proj);
+    if (c.qkv_bias) {
+      fn(p + "self_attn.q_proj.bias", L.q_bias);
+      fn(p + "self_attn.k_proj.bias", L.k_bias);
+      fn(p + "self_attn.v_proj.bias", L.v_bias);
+    }
+    if (c.o_bias) fn(p + "self_attn.o_proj.bias", L.o_bias);
+    if (c.qk_norm) {
+      fn(p + "self_attn.q_norm.weight", L.q_norm);
+      fn(p + "self_attn.k_norm.weight", L.k_norm);
+    }
     fn(p + "mlp.gate_proj.weight", L.gate_proj);
     fn(p + "mlp.up_proj.weight", L.up_proj);
     fn(p + "mlp.down_proj.weight", L.down_proj);
@@ -112,6 +122,12 @@ void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w) {
     L.up_proj = L.gate_up_t.narrow(1, I, I).t();
     L.o_proj = L.o_t.t();
     L.down_proj = L.down_t.t();
+    if (c.qkv_bias) {
+      L.q_bias = L.qkv_b.narrow(0, 0, Q);
+      L.k_bias = L.qkv_b.narrow(0, Q, KV);
+      L.v_bias = L.qkv_b.narrow(0, Q + KV, KV);
+    }
+    if (c.o_bias) L.o_bias = L.o_b;
   }
   if (!c.tie_word_embeddings) w.lm_head = w.lm_head_t.t();
 }
@@ -125,6 +141,8 @@ void pack(const ModelConfig& c, LlamaWeights& w) {
     L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();    // [H, 2I]
     L.o_t = L.o_proj.t().contiguous();                                      // [Q, H]
     L.down_t = L.down_proj.t().contiguous();                                // [I, H]
+    if (c.qkv_bias) L.qkv_b = at::cat({L.q_bias, L.k_bias, L.v_bias}, 0).contiguous();  // [Q + 2KV]
+    if (c.o_bias) L.o_b = L.o_bias;                                                      // [H]
   }
   // Tied: the lookup needs rows, the head needs columns; inference keeps a transposed copy
   // (training points it back at the embedding, see for_each_packed).
@@ -142,6 +160,12 @@ void for_each_packed(const ModelConfig& c, LlamaWeights& w, const WeightVisitor&
     fn(p + "o_t", L.o_t);
     fn(p + "gate_up_t", L.gate_up_t);
     fn(p + "down_t", L.down_t);
+    if (c.qkv_bias) fn(p + "qkv_b", L.qkv_b);
+    if (c.o_bias) fn(p + "self_attn.o_proj.bias", L.o_b);
+    if (c.qk_norm) {
+      fn(p + "self_attn.q_norm.weight", L.q_norm);
+      fn(p + "self_attn.k_norm.weight", L.k_norm);
+    }
     fn(p + "input_layernorm.weight", L.input_norm);
     fn(p + "post_attention_layernorm.weight", L.post_attention_norm);
   }
@@ -160,10 +184,16 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
                                  size_t layer) const {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
-  at::Tensor qkv = at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
-  at::Tensor q = with_lora(qkv.narrow(-1, 0, NH * D), x, layer, "q_proj").view({B, T, NH, D}).transpose(1, 2);  // [B, NH, T, D]
-  at::Tensor k = with_lora(qkv.narrow(-1, NH * D, KV * D), x, layer, "k_proj").view({B, T, KV, D}).transpose(1, 2);
+  at::Tensor qkv = w.qkv_b.defined() ? at::matmul(x, w.qkv_t) + w.qkv_b : at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
+  at::Tensor q = with_lora(qkv.narrow(-1, 0, NH * D), x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
+  at::Tensor k = with_lora(qkv.narrow(-1, NH * D, KV * D), x, layer, "k_proj").view({B, T, KV, D});
   at::Tensor v = with_lora(qkv.narrow(-1, (NH + KV) * D, KV * D), x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);
+  if (w.q_norm.defined()) {  // Qwen3: each head normalised over D before RoPE
+    q = rms_norm(q, w.q_norm, config_.rms_norm_eps);
+    k = rms_norm(k, w.k_norm, config_.rms_norm_eps);
+  }
+  q = q.transpose(1, 2);  // [B, NH, T, D]
+  k = k.transpose(1, 2);  // [B, KV, T, D]
   q = q * cos + rotate_half(q) * sin;
   k = k * cos + rotate_half(k) * sin;
   if (update) std::tie(k, v) = update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
@@ -176,7 +206,8 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
     out = at::scaled_dot_product_attention(q, k, v, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true);
   }
   out = out.transpose(1, 2).reshape({B, T, NH * D});  // [B, T, NH*D]
-  return with_lora(at::matmul(out, w.o_t), out, layer, "o_proj");
+  at::Tensor o = w.o_b.defined() ? at::matmul(out, w.o_t) + w.o_b : at::matmul(out, w.o_t);  // [B, T, H]
+  return with_lora(o, out, layer, "o_proj");
 }
 
 at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const {

@@ -19,6 +19,16 @@ std::map<std::string, std::vector<int64_t>> expected_weight_shapes(const ModelCo
     w[p + "self_attn.k_proj.weight"] = {KV, H};
     w[p + "self_attn.v_proj.weight"] = {KV, H};
     w[p + "self_attn.o_proj.weight"] = {H, Q};
+    if (c.qkv_bias) {
+      w[p + "self_attn.q_proj.bias"] = {Q};
+      w[p + "self_attn.k_proj.bias"] = {KV};
+      w[p + "self_attn.v_proj.bias"] = {KV};
+    }
+    if (c.o_bias) w[p + "self_attn.o_proj.bias"] = {H};
+    if (c.qk_norm) {
+      w[p + "self_attn.q_norm.weight"] = {c.head_dim};
+      w[p + "self_attn.k_norm.weight"] = {c.head_dim};
+    }
     w[p + "mlp.gate_proj.weight"] = {I, H};
     w[p + "mlp.up_proj.weight"] = {I, H};
     w[p + "mlp.down_proj.weight"] = {H, I};

@@ -14,6 +14,7 @@
 
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/safetensors.h"
+#include "s2d/text/tokenizer.h"
 #include "s2d/util/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -108,7 +109,7 @@ class CaseTest : public ::testing::Test {
 
     // Save (sharded for one case), reload, and require bit-identical logits.
     SaveOptions so;
-    so.tokenizer_path = dir + "/model/tokenizer.model";
+    so.tokenizer_path = find_tokenizer_file(dir + "/model");
     if (name_ == "odd") so.max_shard_bytes = 200 * 1024;
     so.dtype = at::kFloat;  // keep the saved weights fp32 whatever the compute dtype
     if (g_dtype != "fp32") {

@@ -2,7 +2,8 @@
 """Reference data for s2d's conformance tests, made with Hugging Face transformers.
 
 For each model case it writes, under OUT/<case>/:
-  model/                 random LlamaForCausalLM (or Mistral) via save_pretrained, plus tokenizer.model
+  model/                 random LlamaForCausalLM (or Mistral, Qwen2, Qwen3) via save_pretrained, plus
+                         tokenizer.model, or for the Qwen cases the --tokenizer-json tokenizer
   reference.json         left-padded input ids, attention mask, 32 greedy tokens per row, margins
   logits.safetensors     fp32 logits [B, T, V] of the padded batch
 and OUT/tokenizer.json: texts with their sentencepiece ids, for encode/decode parity.
@@ -17,7 +18,9 @@ import os
 import sentencepiece as spm
 import torch
 from safetensors.torch import save_file
-from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+from tokenizers import Tokenizer
+from transformers import (AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM)
 
 GREEDY_STEPS = 32
 
@@ -41,7 +44,21 @@ CASES = {
                                           "high_freq_factor": 4.0, "original_max_position_embeddings": 32}), {}),
     "mistral": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                      num_key_value_heads=1, sliding_window=None, arch="mistral"), {}),
+    # Qwen cases use a byte-level tokenizer.json (vocab from it). Qwen2: q/k/v biases; tied like
+    # Qwen2.5-0.5B, and untied with an inactive sliding window as Qwen2.5-7B's config has.
+    "qwen2_tied": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                        num_key_value_heads=2, tie_word_embeddings=True, rope_theta=1e6, arch="qwen2"), {}),
+    "qwen2": (dict(hidden_size=48, intermediate_size=112, num_hidden_layers=3, num_attention_heads=6,
+                   num_key_value_heads=2, use_sliding_window=False, sliding_window=8, arch="qwen2"), {}),
+    # Qwen3: head_dim independent of hidden / heads (here 32, not 16), per-head q/k norms.
+    "qwen3": (dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                   num_key_value_heads=2, head_dim=32, arch="qwen3"), {}),
+    "qwen3_tied_bias": (dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=8,
+                             num_key_value_heads=4, head_dim=16, tie_word_embeddings=True, attention_bias=True,
+                             arch="qwen3"), {}),
 }
+ARCHS = {"llama": (LlamaConfig, LlamaForCausalLM), "mistral": (MistralConfig, MistralForCausalLM),
+         "qwen2": (Qwen2Config, Qwen2ForCausalLM), "qwen3": (Qwen3Config, Qwen3ForCausalLM)}
 
 TOKENIZER_TEXTS = [
     "Take the last letters of the words in \"Mary John\" and concatenate them.",
@@ -66,12 +83,12 @@ def train_tokenizer(out_dir):
     return prefix + ".model"
 
 
-def make_batch(sp, vocab):
-    """Three left-padded prompts of different lengths (pad id 0, masked)."""
+def make_batch(encode, vocab):
+    """Three left-padded prompts of different lengths (pad id 0, masked). encode: text -> ids."""
     prompts = ["Take the last letters of the words in \"Mary John\"",
                "A coin is heads up.",
                "the quick brown fox jumps over the lazy dog and then some more words"]
-    rows = [[1] + sp.encode(p) for p in prompts]
+    rows = [encode(p) for p in prompts]
     rows = [[t % vocab for t in r] for r in rows]
     T = max(len(r) for r in rows)
     ids = [[0] * (T - len(r)) + r for r in rows]
@@ -104,13 +121,11 @@ def build_model(name, kwargs, vocab):
     # A wider init than HF's 0.02 so logits are well separated and greedy has no near-ties.
     common = dict(max_position_embeddings=kwargs.pop("max_position_embeddings", 512), initializer_range=0.2,
                   bos_token_id=1, eos_token_id=2, attn_implementation="sdpa")
-    if arch == "mistral":
-        model = MistralForCausalLM(MistralConfig(**kwargs, **common))
-    else:
-        model = LlamaForCausalLM(LlamaConfig(**kwargs, **common))
-    with torch.no_grad():  # norms are ones at init; perturb them so a wrong norm shows
+    config_class, model_class = ARCHS[arch]
+    model = model_class(config_class(**kwargs, **common))
+    with torch.no_grad():  # norms are ones and biases zeros at init; perturb them so a wrong one shows
         for n, p in model.named_parameters():
-            if "norm" in n:
+            if "norm" in n or n.endswith(".bias"):
                 p.add_(0.1 * torch.randn_like(p))
     return model.eval()
 
@@ -121,6 +136,8 @@ def main():
     ap.add_argument("--device", default="cpu", help="where HF computes the reference (cpu | cuda)")
     ap.add_argument("--dtype", default="fp32", choices=["fp32", "bf16", "fp16"],
                     help="reference precision; weights are always saved in fp32")
+    ap.add_argument("--tokenizer-json", required=True,
+                    help="a byte-level BPE tokenizer.json for the Qwen cases (make_tokenizer_reference.py's llama3)")
     args = ap.parse_args()
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[args.dtype]
     os.makedirs(args.out, exist_ok=True)
@@ -132,13 +149,17 @@ def main():
     with open(os.path.join(args.out, "tokenizer.json"), "w") as f:
         json.dump({"model": sp_path, "cases": cases}, f, ensure_ascii=False, indent=1)
 
+    hf_tok = Tokenizer.from_file(args.tokenizer_json)
     for name, (kwargs, save_kwargs) in CASES.items():
         case_dir = os.path.join(args.out, name)
-        model = build_model(name, kwargs, sp.get_piece_size())
+        json_tok = kwargs.get("arch", "llama").startswith("qwen")
+        model = build_model(name, kwargs, hf_tok.get_vocab_size() if json_tok else sp.get_piece_size())
         model.save_pretrained(os.path.join(case_dir, "model"), **save_kwargs)
-        with open(sp_path, "rb") as src, open(os.path.join(case_dir, "model", "tokenizer.model"), "wb") as dst:
+        src_path, dst_name = (args.tokenizer_json, "tokenizer.json") if json_tok else (sp_path, "tokenizer.model")
+        with open(src_path, "rb") as src, open(os.path.join(case_dir, "model", dst_name), "wb") as dst:
             dst.write(src.read())
-        ids, mask = make_batch(sp, model.config.vocab_size)
+        encode = (lambda p: hf_tok.encode(p).ids) if json_tok else (lambda p: [1] + sp.encode(p))
+        ids, mask = make_batch(encode, model.config.vocab_size)
         ids, mask = ids.to(args.device), mask.to(args.device)
         extra = {}
         if dtype != torch.float32:

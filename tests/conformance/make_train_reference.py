@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Training reference for s2d's trainer, made with transformers + torch.optim.AdamW.
 
-For each case (GQA untied, tied embeddings) it writes OUT/<case>/:
-  model/              a random LlamaForCausalLM (save_pretrained) + a tokenizer.model
+For each case (Llama GQA untied, Llama tied, Qwen2 tied, Qwen3 with biases) it writes OUT/<case>/:
+  model/              a random model (save_pretrained) + a tokenizer.model (Llama) or tokenizer.json (Qwen)
   batch.json          right-padded ids, attention mask, loss mask (assistant tokens only)
   reference.safetensors
       loss            masked mean next-token cross-entropy of one forward pass
@@ -19,15 +19,46 @@ import os
 import shutil
 
 import torch
+from tokenizers import Tokenizer
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, Qwen3Config, Qwen3ForCausalLM
 
 CASES = {
     "gqa": dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=6,
                 num_key_value_heads=2, vocab_size=400),
     "tied": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
                  num_key_value_heads=4, vocab_size=400, tie_word_embeddings=True),
+    # The Qwen cases train the new tensors too: q/k/v (and o) biases, q_norm and k_norm.
+    "qwen2": dict(hidden_size=48, intermediate_size=96, num_hidden_layers=2, num_attention_heads=6,
+                  num_key_value_heads=2, tie_word_embeddings=True, arch="qwen2"),
+    "qwen3": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, head_dim=24, attention_bias=True, arch="qwen3"),
 }
+ARCHS = {"llama": (LlamaConfig, LlamaForCausalLM), "qwen2": (Qwen2Config, Qwen2ForCausalLM),
+         "qwen3": (Qwen3Config, Qwen3ForCausalLM)}
+
+
+def build(kw, tokenizer, tokenizer_json, model_dir, seed):
+    """A random model of case kw saved to model_dir with its tokenizer; returns (model, vocab)."""
+    kw = dict(kw)
+    arch = kw.pop("arch", "llama")
+    if arch != "llama":  # a tokenizer.json model: the vocabulary is the tokenizer's
+        kw["vocab_size"] = Tokenizer.from_file(tokenizer_json).get_vocab_size()
+    torch.manual_seed(seed)
+    config_class, model_class = ARCHS[arch]
+    model = model_class(config_class(**kw, initializer_range=0.1, max_position_embeddings=64)).float()
+    with torch.no_grad():  # biases start at zero and norms at one: perturb them so their gradients differ
+        for n, p in model.named_parameters():
+            if n.endswith(".bias") or "norm" in n:
+                p.add_(0.1 * torch.randn_like(p))
+    model.save_pretrained(model_dir)
+    if arch == "llama":
+        shutil.copy(tokenizer, os.path.join(model_dir, "tokenizer.model"))
+    else:
+        shutil.copy(tokenizer_json, os.path.join(model_dir, "tokenizer.json"))
+    return model, kw["vocab_size"]
+
+
 LR, WD, CLIP, STEPS = 1e-3, 0.1, 1.0, 3
 
 
@@ -57,7 +88,8 @@ def loss_of(model, ids, att, lm, autocast=None):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
-    ap.add_argument("--tokenizer", required=True, help="a sentencepiece model to ship with the models")
+    ap.add_argument("--tokenizer", required=True, help="a sentencepiece model to ship with the Llama models")
+    ap.add_argument("--tokenizer-json", required=True, help="a tokenizer.json to ship with the Qwen models")
     ap.add_argument("--device", default="cpu", help="where PyTorch computes the reference (cpu | cuda)")
     ap.add_argument("--autocast", choices=["bf16"], help="bf16 autocast (CUDA only), as s2d trains on CUDA")
     args = ap.parse_args()
@@ -65,13 +97,10 @@ def main():
         ap.error("--autocast bf16 needs --device cuda")
     dev = torch.device(args.device)
     for name, kw in CASES.items():
-        torch.manual_seed(1)
         d = os.path.join(args.out, name)
-        model = LlamaForCausalLM(LlamaConfig(**kw, initializer_range=0.1, max_position_embeddings=64)).float()
-        model.save_pretrained(os.path.join(d, "model"))
-        shutil.copy(args.tokenizer, os.path.join(d, "model", "tokenizer.model"))
+        model, vocab = build(kw, args.tokenizer, args.tokenizer_json, os.path.join(d, "model"), seed=1)
         gen = torch.Generator().manual_seed(2)
-        ids, att, lm = batch(kw["vocab_size"], gen)
+        ids, att, lm = batch(vocab, gen)
         with open(os.path.join(d, "batch.json"), "w") as f:
             json.dump({"ids": ids.tolist(), "attention": att.tolist(), "loss_mask": lm.tolist()}, f)
         model, ids, att, lm = model.to(dev), ids.to(dev), att.to(dev), lm.to(dev)

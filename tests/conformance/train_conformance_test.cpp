@@ -103,14 +103,16 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
   std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, TrainCase, ::testing::Values("gqa", "tied"));
+INSTANTIATE_TEST_SUITE_P(Cases, TrainCase, ::testing::Values("gqa", "tied", "qwen2", "qwen3"));
 
 // LoRA against PEFT: the adapter PEFT saved loads, loss and adapter gradients match, one AdamW
 // step matches; merging gives the same logits; the adapter s2d saves goes back to PEFT (checked
 // by make_lora_reference.py --check).
-TEST(LoraConformance, MatchesPeft) {
+class LoraCase : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(LoraCase, MatchesPeft) {
   if (bf16()) GTEST_SKIP() << "the LoRA reference is fp32";
-  const std::string dir = g_dir + "/lora";
+  const std::string dir = g_dir + "/" + GetParam();
   SafetensorsFile ref(dir + "/reference.safetensors");
   auto get = [&](const std::string& name) { return reference(ref, name); };
   ModelBundle b = load_model(dir + "/model", {.device = g_device, .dtype = "fp32"});
@@ -145,11 +147,13 @@ TEST(LoraConformance, MatchesPeft) {
   at::Tensor merged = b.model->forward_padded(batch.ids, batch.attention);
   const double merge_diff = (with_adapter - merged).abs().amax(-1).masked_select(batch.attention.to(at::kBool)).max().item<double>();
   EXPECT_LE(merge_diff, 1e-4);
-  const std::string line = c10::str("lora conformance (", g_device, "): loss ", loss, ", max adapter grad diff ", worst_grad,
+  const std::string line = c10::str("lora conformance ", GetParam(), " (", g_device, "): loss ", loss, ", max adapter grad diff ", worst_grad,
                                     ", max adapter diff after one AdamW step ", worst_param, ", merged-vs-adapter logits ", merge_diff);
   std::cout << line << std::endl;
   std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
 }
+
+INSTANTIATE_TEST_SUITE_P(Cases, LoraCase, ::testing::Values("lora", "lora_qwen3"));
 
 }  // namespace
 }  // namespace s2d

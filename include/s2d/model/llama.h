@@ -1,5 +1,5 @@
 // The Llama-family decoder (Llama 1/2/3, Mistral without sliding-window attention beyond its
-// window), written against ATen so that training can use autograd on the same code.
+// window, Qwen2 with its q/k/v biases, Qwen3 with its per-head q/k norms), written against ATen so that training can use autograd on the same code.
 //
 // Dimension legend:
 //   B batch rows         T new tokens in this call      S key length (cached + new)
@@ -36,8 +36,13 @@ struct LayerWeights {
   at::Tensor q_proj, k_proj, v_proj, o_proj;  // [NH*D, H], [KV*D, H], [KV*D, H], [H, NH*D]
   at::Tensor gate_proj, up_proj, down_proj;   // [I, H], [I, H], [H, I]
   at::Tensor input_norm, post_attention_norm; // [H]
-  // Packed (set by LlamaModel): [H, NH*D + 2*KV*D], [NH*D, H], [H, 2*I], [I, H].
+  // Defined only where the config has them (ModelConfig::qkv_bias, o_bias, qk_norm).
+  at::Tensor q_bias, k_bias, v_bias, o_bias;  // [NH*D], [KV*D], [KV*D], [H]
+  at::Tensor q_norm, k_norm;                  // [D], one RMSNorm shared by every head
+  // Packed (set by LlamaModel): [H, NH*D + 2*KV*D], [NH*D, H], [H, 2*I], [I, H]; qkv_b
+  // [NH*D + 2*KV*D] and o_b [H] when biased.
   at::Tensor qkv_t, o_t, gate_up_t, down_t;
+  at::Tensor qkv_b, o_b;
 };
 
 struct LlamaWeights {
