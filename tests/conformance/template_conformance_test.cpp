@@ -21,17 +21,22 @@ std::string g_ref, g_templates;
 TEST(ChatTemplates, RenderEqualsTransformers) {
   std::map<std::string, std::unique_ptr<s2d::jinja::Template>> compiled;
   int cases = 0, same = 0, refused = 0;
-  std::map<std::string, int> per_template;
+  std::map<std::string, int> per_template, per_template_ok;
   s2d::read_jsonl(g_ref + "/templates.jsonl", [&](int64_t line, const nlohmann::json& c) {
     const std::string name = c["template"].get<std::string>();
+    ++cases;
+    ++per_template[name];
     auto& t = compiled[name];
-    if (!t) t = std::make_unique<s2d::jinja::Template>(s2d::read_file(g_templates + "/" + name), name);
+    try {
+      if (!t) t = std::make_unique<s2d::jinja::Template>(s2d::read_file(g_templates + "/" + name), name);
+    } catch (const s2d::Error& e) {
+      ADD_FAILURE() << name << " case " << line << ": " << e.what();
+      return;
+    }
     nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::parse(c["messages"].dump())},
                                   {"add_generation_prompt", c["add_generation_prompt"].get<bool>()},
                                   {"bos_token", "<s>"}, {"eos_token", "</s>"}, {"tools", nullptr}, {"documents", nullptr}};
     for (auto it = c["kwargs"].begin(); it != c["kwargs"].end(); ++it) ctx[it.key()] = nlohmann::ordered_json::parse(it->dump());
-    ++cases;
-    ++per_template[name];
     if (c.contains("error")) {
       try {
         const std::string got = t->render(ctx);
@@ -40,6 +45,7 @@ TEST(ChatTemplates, RenderEqualsTransformers) {
       } catch (const s2d::Error& e) {
         EXPECT_NE(std::string(e.what()).find(c["error"].get<std::string>()), std::string::npos) << e.what();
         ++refused;
+        ++per_template_ok[name];
       }
       return;
     }
@@ -52,11 +58,13 @@ TEST(ChatTemplates, RenderEqualsTransformers) {
     }
     if (got == c["rendered"].get<std::string>()) {
       ++same;
+      ++per_template_ok[name];
     } else {
       ADD_FAILURE() << name << " case " << line << ":\n  s2d:          " << nlohmann::json(got).dump()
                     << "\n  transformers: " << c["rendered"].dump();
     }
   });
+  for (const auto& [name, n] : per_template) std::printf("  %-60s %4d/%d cases agree\n", name.c_str(), per_template_ok[name], n);
   std::printf("chat templates: %d cases over %zu templates, %d rendered identically, %d refused as transformers refuses\n",
               cases, per_template.size(), same, refused);
   EXPECT_EQ(same + refused, cases);

@@ -4,9 +4,11 @@
 //
 // Statements: for (with else, loop.index/index0/first/last/length/revindex/revindex0, tuple
 // targets, break/continue), if/elif/else, set (including block set and namespace attributes),
-// macro, generation (rendered as its body), comments, and the whitespace controls {%- -%} {{- -}}.
+// macro, filter blocks, generation (rendered as its body), comments, and the whitespace controls
+// {%- -%} {{- -}}.
 // Expressions: literals, lists, dicts, tuples, attribute and item access, slices, calls, filters,
-// tests, "a if b else c", and/or/not, comparisons, in, is, + - * / // % ** ~.
+// tests, "a if b else c", and/or/not, comparisons, in, is, + - * / // % ** ~, and str.format.
+// Dict keys are strings: a dict literal with integer keys is not supported.
 // Anything else is an InputError naming the construct and the template line.
 #pragma once
 

@@ -8,6 +8,7 @@
 
 #include "jinja_internal.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 
 namespace s2d::jinja {
 
@@ -75,6 +76,12 @@ class Renderer {
         LoopControl inner;
         render(*n.bodies[0], captured, inner);
         return assign(n, Value::str(captured));
+      }
+      case K::FilterBlock: {
+        std::string captured;
+        render(*n.bodies[0], captured, lc);
+        out += to_str(apply_named_filter(n.text, Value::str(captured), n.line));
+        return;
       }
       case K::Macro: return define_macro(n);
       case K::Break: lc.what = LoopControl::What::Break; return;
@@ -429,6 +436,9 @@ class Renderer {
         const int mode = name == "lower" ? 0 : name == "upper" ? 1 : name == "capitalize" ? 2 : 3;
         return bind([mode](const Value& s, std::vector<Value>&, Kwargs&) { return Value::str(case_of(s.s, mode)); });
       }
+      if (name == "format") {
+        return bind([this, line](const Value& s, std::vector<Value>& a, Kwargs& kw) { return Value::str(python_format(s.s, a, kw, line)); });
+      }
       if (name == "find" || name == "count") {
         const bool find = name == "find";
         return bind([find](const Value& s, std::vector<Value>& a, Kwargs&) {
@@ -535,6 +545,9 @@ class Renderer {
       return Value::array(std::move(items));
     }
     if (f == "items") return method(v, "items", e.line).defined() ? (*method(v, "items", e.line).fn)(a, kw) : Value::array();
+    // jinja2's select/reject/map iterate only a truthy value: none gives an empty list.
+    if ((f == "selectattr" || f == "rejectattr" || f == "map") && !truthy(v)) return Value::array();
+    if (f == "dictsort") return dictsort(v, e.line);
     if (f == "selectattr" || f == "rejectattr") {
       if (a.empty()) fail(e.line, f + " needs an attribute name");
       const bool select = f == "selectattr";
@@ -557,6 +570,54 @@ class Renderer {
       return Value::array(std::move(out));
     }
     fail(e.line, "unsupported filter", "|" + f);
+  }
+
+  // dict | dictsort: [key, value] pairs ordered by key, strings compared case-insensitively
+  // (jinja2's default: case_sensitive=False, by="key").
+  Value dictsort(const Value& v, int line) {
+    if (v.t != Value::T::Object) fail(line, "dictsort needs a mapping", to_str(v));
+    Object pairs = *v.o;
+    std::stable_sort(pairs.begin(), pairs.end(),
+                     [](const auto& x, const auto& y) { return case_of(x.first, 0) < case_of(y.first, 0); });
+    Array out;
+    for (auto& [k, x] : pairs) out.push_back(Value::array({Value::str(k), x}));
+    return Value::array(std::move(out));
+  }
+
+  // Python's str.format for the forms templates use: {} and {N} positional, {name} keyword, {{ }}.
+  std::string python_format(const std::string& fmt, const std::vector<Value>& a, const Kwargs& kw, int line) const {
+    std::string out;
+    size_t next = 0;
+    for (size_t i = 0; i < fmt.size(); ++i) {
+      const char c = fmt[i];
+      if ((c == '{' || c == '}') && i + 1 < fmt.size() && fmt[i + 1] == c) {
+        out += c;
+        ++i;
+        continue;
+      }
+      if (c == '}') fail(line, "single '}' in a format string", fmt);
+      if (c != '{') {
+        out += c;
+        continue;
+      }
+      const size_t close = fmt.find('}', i);
+      if (close == std::string::npos) fail(line, "unclosed '{' in a format string", fmt);
+      const std::string field = fmt.substr(i + 1, close - i - 1);
+      i = close;
+      if (field.find_first_of(":!.[") != std::string::npos) fail(line, "unsupported format field", "{" + field + "}");
+      if (field.empty() || std::isdigit(static_cast<unsigned char>(field[0]))) {
+        const size_t at = field.empty() ? next++ : std::stoul(field.substr(0, 9));
+        if (at >= a.size()) fail(line, "format: missing positional argument", "{" + field + "}");
+        out += to_str(a[at]);
+      } else {
+        const Value* x = nullptr;
+        for (const auto& [k, val] : kw)
+          if (k == field) x = &val;
+        if (!x) fail(line, "format: missing keyword argument", field);
+        out += to_str(*x);
+      }
+    }
+    return out;
   }
 
   Value apply_named_filter(const std::string& name, const Value& x, int line) {
@@ -607,8 +668,8 @@ class Renderer {
         if (equal(x, y)) return true;
       return false;
     }
-    if (!container.defined()) fail(line, "'" + container.s + "' is undefined", "in");
-    return false;
+    if (container.t == Value::T::None) fail(line, "argument of type 'NoneType' is not iterable", "in");
+    return false;  // jinja2: nothing is in an undefined (it iterates as empty)
   }
 
   Value binary(const Expr& e) {
@@ -641,7 +702,11 @@ class Renderer {
       for (int64_t k = 0; k < r.i; ++k) out += l.s;
       return Value::str(out);
     }
-    if (!l.is_number() || !r.is_number()) fail(e.line, "unsupported operand types for " + op, to_str(l) + ", " + to_str(r));
+    // jinja2's Undefined refuses arithmetic with its own message, which templates' users see.
+    for (const Value* u : {&l, &r})
+      if (!u->defined()) fail(e.line, "'" + u->s + "' is undefined", op);
+    if (!l.is_number() || !r.is_number())
+      fail(e.line, "unsupported operand types for " + op, printable_excerpt(to_str(l), 40) + ", " + printable_excerpt(to_str(r), 40));
     const bool ints = l.t != Value::T::Float && r.t != Value::T::Float;
     const double x = l.as_double(), y = r.as_double();
     const int64_t xi = l.t == Value::T::Bool ? l.b : l.i, yi = r.t == Value::T::Bool ? r.b : r.i;

@@ -71,10 +71,10 @@ struct Expr {
 };
 
 struct Template::Node {
-  enum class K { Body, Text, Output, If, For, Set, SetBlock, Macro, Break, Continue };
+  enum class K { Body, Text, Output, If, For, Set, SetBlock, FilterBlock, Macro, Break, Continue };
   K k = K::Body;
   int line = 0;
-  std::string text;                                 // Text; Set/SetBlock/Macro: the target name
+  std::string text;                                 // Text; Set/SetBlock/Macro: the target name; FilterBlock: the filter
   std::string attr;                                 // Set: "ns.attr" target's attribute
   std::vector<std::string> targets;                 // For: loop variables; Macro: parameter names
   std::vector<ExprP> exprs;                         // Output: [e]; If: conditions; For: [iterable, filter?]; Set: [value]; Macro: defaults

@@ -344,6 +344,14 @@ class Parser {
       n->bodies.push_back(parse_body({"endmacro"}));
       end_tag({});
       expect_block_end();
+    } else if (kw == "filter") {  // {% filter trim %}...{% endfilter %}: the body through one filter
+      n->k = Template::Node::K::FilterBlock;
+      n->text = expect_name();
+      if (is_op("(")) fail(where_, line, "unsupported construct", "{% filter " + n->text + "(...) %}");
+      expect_block_end();
+      n->bodies.push_back(parse_body({"endfilter"}));
+      end_tag({});
+      expect_block_end();
     } else if (kw == "break" || kw == "continue") {
       n->k = kw == "break" ? Template::Node::K::Break : Template::Node::K::Continue;
       expect_block_end();
