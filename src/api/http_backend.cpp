@@ -211,7 +211,7 @@ class HttpBackend : public Backend {
     const Route route = r.prompt ? Route::Completions : Route::Chat;
     const std::string path = ep_.base + (route == Route::Chat ? "/chat/completions" : "/completions");
     const std::string what = "request " + name_of(r) + " (" + path + ")";
-    return parse_response(route, call(cli, path, request_body(r, o_.model_name, n, seed).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), what));
+    return parse_response(route, call(cli, path, request_body(r, o_.model_name, n, seed, o_.chat_template_kwargs).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), what));
   }
 
   CompletionResult run_one(httplib::Client& cli, const CompletionRequest& r) {

@@ -262,12 +262,18 @@ size_t stream_safe_length(const std::string& text, const std::vector<std::string
     const int need = lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : lead >= 0xC0 ? 1 : 0;
     if (need > cont) safe = i - 1;
   }
+  // A byte-level BPE decodes the first bytes of a character split over tokens to U+FFFD, which
+  // the next token turns into the character: hold trailing replacement characters back (the
+  // final text, sent at the end, keeps any that stay).
+  static const std::string kReplacement = "\xEF\xBF\xBD";
+  while (safe >= 3 && text.compare(safe - 3, 3, kReplacement) == 0) safe -= 3;
   return safe;
 }
 
 // --- client side -------------------------------------------------------------------------------
 
-json request_body(const CompletionRequest& r, const std::string& model, int n, uint64_t seed) {
+json request_body(const CompletionRequest& r, const std::string& model, int n, uint64_t seed,
+                  const json& default_template_kwargs) {
   const SamplingParams& s = r.sampling;
   json body = {{"model", model},
                {"max_tokens", s.max_new_tokens},
@@ -284,6 +290,8 @@ json request_body(const CompletionRequest& r, const std::string& model, int n, u
     json ms = json::array();
     for (const auto& m : r.messages) ms.push_back({{"role", m.role}, {"content", m.content}});
     body["messages"] = std::move(ms);
+    const json& kwargs = r.template_kwargs.is_object() && !r.template_kwargs.empty() ? r.template_kwargs : default_template_kwargs;
+    if (kwargs.is_object() && !kwargs.empty()) body["chat_template_kwargs"] = kwargs;
   }
   return body;
 }

@@ -5,7 +5,7 @@
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
-#include "s2d/util/json.h"
+#include "s2d/text/chat_template.h"
 #include "s2d/util/json.h"
 
 namespace s2d::cli {
@@ -108,7 +108,11 @@ std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f
                  .found = local ? f.local.model_dir + " and " + f.http.endpoint : "none",
                  .hint = "see 's2d " + cmd.get_name() + " --help'"});
   }
-  if (http) return api::make_http_backend(f.http);
+  if (http) {
+    api::HttpBackendOptions h = f.http;
+    h.chat_template_kwargs = template_kwargs(f.local.chat_template_kwargs, "--chat-template-kwargs");
+    return api::make_http_backend(std::move(h));
+  }
   return make_local_backend(f.local);
 }
 

@@ -107,6 +107,14 @@ TEST(OpenAiSchema, ClientBodyRoundTripsThroughTheServerParser) {
   EXPECT_EQ(p.request.sampling.seed, 0xF00DF00DF00DF00DULL);  // all 64 bits survive
   EXPECT_EQ(p.request.sampling.stop, r.sampling.stop);
   EXPECT_EQ(p.request.samples, (std::vector<int>{0, 1}));
+  EXPECT_TRUE(p.request.template_kwargs.is_null() || p.request.template_kwargs.empty());
+  // --chat-template-kwargs travel as vLLM's chat_template_kwargs; a request's own take precedence.
+  const nlohmann::json thinking_off = {{"enable_thinking", false}};
+  EXPECT_EQ(parse_request(Route::Chat, request_body(r, "toy", 1, 1, thinking_off).dump(), limits(), 7).request.template_kwargs,
+            thinking_off);
+  r.template_kwargs = {{"enable_thinking", true}};
+  EXPECT_EQ(parse_request(Route::Chat, request_body(r, "toy", 1, 1, thinking_off).dump(), limits(), 7).request.template_kwargs,
+            r.template_kwargs);
 }
 
 TEST(OpenAiSchema, ResponsesParseBackInIndexOrderWithUsage) {
@@ -144,6 +152,7 @@ TEST(OpenAiSchema, StreamingHoldsBackAPossibleStopAndHalfACharacter) {
   const std::string e_acute = "caf\xC3\xA9";
   EXPECT_EQ(stream_safe_length(e_acute, {}), 5u);                       // whole character
   EXPECT_EQ(stream_safe_length(e_acute.substr(0, 4), {}), 3u);          // lead byte alone: held
+  EXPECT_EQ(stream_safe_length("ok \xEF\xBF\xBD\xEF\xBF\xBD", {}), 3u);  // U+FFFD: bytes of one still to come
   EXPECT_EQ(stream_safe_length("\xF0\x9F\x98", {}), 0u);                // 3 of an emoji's 4 bytes
 }
 

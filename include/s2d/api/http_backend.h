@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 
@@ -30,6 +31,7 @@ struct HttpBackendOptions {
   double backoff_max_s = 30;     // one wait is never longer
   std::string tokenizer_path;    // tokenizer.model for counting when the server sends no usage
   std::string api_key;           // default: $S2D_API_KEY
+  nlohmann::json chat_template_kwargs;  // sent as vLLM's chat_template_kwargs on chat requests that set none
 };
 
 // The wait before retry `attempt` (0-based): uniform in [0, min(max, base * 2^attempt)] ("full

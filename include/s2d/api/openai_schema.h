@@ -62,13 +62,16 @@ nlohmann::json usage_chunk_json(const ParsedRequest& p, const std::string& id, i
                                 int64_t completion_tokens);
 
 // How many bytes of a sample's text so far may be streamed: everything except a tail that could
-// still turn into a stop string (the final text is cut before it) and an unfinished UTF-8 character.
+// still turn into a stop string (the final text is cut before it), an unfinished UTF-8 character,
+// and trailing U+FFFD (a character whose remaining bytes are in tokens still to come).
 size_t stream_safe_length(const std::string& text, const std::vector<std::string>& stops);
 
 // --- client side -------------------------------------------------------------------------------
 // The body for `request` asking for `n` choices (seed sent as a signed 64-bit integer, the range
 // vLLM accepts; an s2d server reads the same 64 bits back).
-nlohmann::json request_body(const CompletionRequest& request, const std::string& model, int n, uint64_t seed);
+// A chat request carries the request's template_kwargs as chat_template_kwargs, else `default_template_kwargs`.
+nlohmann::json request_body(const CompletionRequest& request, const std::string& model, int n, uint64_t seed,
+                            const nlohmann::json& default_template_kwargs = {});
 
 struct WireChoice {
   int index = 0;
