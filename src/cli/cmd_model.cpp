@@ -6,6 +6,7 @@
 #include "s2d/cli/commands.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/config.h"
+#include "s2d/model/gguf_import.h"
 #include "s2d/model/init.h"
 #include "s2d/text/chat_template.h"
 #include "s2d/text/tokenizer.h"
@@ -17,8 +18,25 @@
 namespace s2d::cli {
 
 void register_model(CLI::App& root, Commands& out) {
-  CLI::App* model = root.add_subcommand("model", "Make a model to train from scratch: tokenizer and initial weights");
+  CLI::App* model = root.add_subcommand("model", "Model files: import a GGUF, train a tokenizer, initialise weights, tokenize");
   model->require_subcommand(1);
+
+  auto gi = std::make_shared<GgufImportOptions>();
+  auto imp = add_command(*model, out, "import-gguf", "Convert a GGUF checkpoint (llama.cpp) to a Hugging Face model directory");
+  imp->app->add_option("gguf", gi->gguf_path, "The .gguf file")->required();
+  imp->app->add_option("--out", gi->out_dir, "Model directory to write (config.json, model.safetensors, tokenizer.json, ...)");
+  imp->app->add_option("--dtype", gi->dtype, "fp32|bf16: the dtype of the dequantised weights")->capture_default_str();
+  imp->app->add_flag("--overwrite", gi->overwrite, "Replace an existing directory");
+  imp->app->footer("Dequantises F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K tensors of llama\n"
+                   "(Llama, Mistral, SmolLM2), qwen2 and qwen3 models with a byte-level BPE (gpt2) tokenizer.\n"
+                   "Example:\n  s2d model import-gguf SmolLM2-135M-Instruct.Q4_1.gguf --out models/smollm2");
+  imp->run = [gi, imp] {
+    require_flags(*imp->app, {"--out"});
+    const GgufImportSummary s = import_gguf(*gi);
+    std::cout << "imported " << s.architecture << ": " << s.tensors << " tensors (" << s.types << "), " << s.parameters
+              << " parameters, as " << gi->dtype << " in " << gi->out_dir << "\n";
+    return 0;
+  };
 
   auto t = std::make_shared<TokenizerTrainOptions>();
   auto train = add_command(*model, out, "train-tokenizer",
