@@ -10,7 +10,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${FUZZ_BUILD_DIR:-$ROOT/build-fuzz}"
-ALL_TARGETS="safetensors_header model_config jsonl_readers openai_request answers chat_template tokenizer_json"
+ALL_TARGETS="safetensors_header model_config jsonl_readers openai_request answers chat_template tokenizer_json gguf"
 TARGETS="${FUZZ_TARGETS:-$ALL_TARGETS}"
 log() { printf '\033[1m[s2d fuzz]\033[0m %s\n' "$*" >&2; }
 

@@ -44,7 +44,7 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
   const json& model = req(md, "tokenizer.ggml.model", file);
   if (!model.is_string() || model.get<std::string>() != "gpt2") {
     throw_input("unsupported GGUF tokenizer", {.file = file, .field = "tokenizer.ggml.model", .expected = "gpt2 (byte-level BPE)",
-                                               .found = printable_excerpt(model.dump(), 40)});
+                                               .found = json_excerpt(model, 40)});
   }
   const json& tokens = req(md, "tokenizer.ggml.tokens", file);
   const json& merges = req(md, "tokenizer.ggml.merges", file);

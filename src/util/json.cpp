@@ -25,6 +25,10 @@ size_t json_depth_violation(std::string_view text, int max_depth) {
   return std::string_view::npos;
 }
 
+std::string json_excerpt(const nlohmann::json& j, size_t max) {
+  return printable_excerpt(j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), max);
+}
+
 std::string printable_excerpt(std::string_view s, size_t max) {
   std::string out;
   size_t i = 0;

@@ -44,6 +44,9 @@ nlohmann::ordered_json read_ordered_json_file(const std::string& path, size_t ma
 // `s` cut to `max` bytes, with bytes that are not printable ASCII or valid UTF-8 written as \xNN:
 // safe to put in an error message, a log line or a JSON reply.
 std::string printable_excerpt(std::string_view s, size_t max = 80);
+// A JSON value as printable_excerpt of its dump. Safe where strings were never validated as
+// UTF-8 (GGUF metadata): a plain dump() would throw on them.
+std::string json_excerpt(const nlohmann::json& j, size_t max = 80);
 
 // An InputError at `where` for a nlohmann type/range error thrown while reading a parsed value.
 [[noreturn]] void throw_json_type_error(const nlohmann::json::exception& e, const ErrorContext& where);

@@ -40,14 +40,14 @@ const json* find_key(const json& md, const std::string& key) {
 int64_t req_uint(const json& md, const std::string& key, const std::string& file) {
   const json* v = find_key(md, key);
   if (!v) throw_input("missing GGUF key", {.file = file, .field = key, .expected = "an unsigned integer", .found = "absent"});
-  if (!v->is_number_unsigned()) throw_input("wrong type", {.file = file, .field = key, .expected = "an unsigned integer", .found = printable_excerpt(v->dump(), 40)});
+  if (!v->is_number_unsigned()) throw_input("wrong type", {.file = file, .field = key, .expected = "an unsigned integer", .found = json_excerpt(*v, 40)});
   return static_cast<int64_t>(std::min<uint64_t>(v->get<uint64_t>(), uint64_t{1} << 40));
 }
 
 double opt_float(const json& md, const std::string& key, double dflt, const std::string& file) {
   const json* v = find_key(md, key);
   if (!v) return dflt;
-  if (!v->is_number()) throw_input("wrong type", {.file = file, .field = key, .expected = "a number", .found = printable_excerpt(v->dump(), 40)});
+  if (!v->is_number()) throw_input("wrong type", {.file = file, .field = key, .expected = "a number", .found = json_excerpt(*v, 40)});
   return v->get<double>();
 }
 

@@ -157,7 +157,7 @@ GgufFile::GgufFile(const std::string& path) : path_(path), map_(path) {
   if (auto it = metadata_.find("general.alignment"); it != metadata_.end()) {
     if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65536 ||
         (it->get<uint64_t>() & (it->get<uint64_t>() - 1)) != 0)
-      throw_input("bad alignment", {.file = path_, .field = "general.alignment", .expected = "a power of two <= 65536", .found = it->dump()});
+      throw_input("bad alignment", {.file = path_, .field = "general.alignment", .expected = "a power of two <= 65536", .found = json_excerpt(*it, 40)});
     alignment = it->get<uint64_t>();
   }
 
