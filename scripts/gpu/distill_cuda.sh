@@ -47,6 +47,6 @@ PY
 echo "-- LoRA r=8 on q k v o gate up down, --merge, then eval of the merged model"
 "$S2D" distill "${common[@]}" --out "$W/lora" --lora-rank 8 --lora-alpha 16 --lora-targets q k v o gate up down \
   --merge --max-steps $((STEPS / 2)) 2>&1 | tail -2
-ls "$W/lora/adapter_config.json" "$W/lora/adapter_model.safetensors" "$W/lora/model.safetensors" >/dev/null
+ls "$W/lora/adapter/adapter_config.json" "$W/lora/adapter/adapter_model.safetensors" "$W/lora/model.safetensors" >/dev/null
 "$S2D" --log-level warn eval --model "$W/lora" --tasks "$W/world/tasks/coin-flip.test.jsonl" --device "$DEV" \
   --out "$W/eval-lora" 2>&1 | tail -2

@@ -15,8 +15,8 @@ void register_distill(CLI::App& root, Commands& out) {
       "  s2d distill --model M --data sft.jsonl --out distilled --epochs 3 --lr 1e-4 --val-fraction 0.1\n"
       "OUT gets the fine-tuned model (HF layout), metrics.jsonl, train_config.json and checkpoints/.\n"
       "  s2d distill --model M --data sft.jsonl --out adapter --lora-rank 16 --lora-targets q k v o [--merge]\n"
-      "Loss counts assistant tokens only. A LoRA run writes a PEFT adapter (and merged weights with --merge);\n"
-      "use it with 's2d generate --model M --adapter DIR'.");
+      "Loss counts assistant tokens only. A LoRA run writes a PEFT adapter to OUT; use it with\n"
+      "'s2d generate --model M --adapter OUT'. With --merge, OUT is the merged model and the adapter is OUT/adapter.");
   a.add_option("--model", o->model_dir, "Base model directory (HF layout, with tokenizer.model)");
   a.add_option("--data", o->data_path, "SFT JSONL in chat-messages form (from 's2d filter')");
   a.add_option("--out", o->out_dir, "Output directory");

@@ -260,12 +260,16 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   save_checkpoint(step);
   const std::string tokenizer = base.tokenizer->path();  // tokenizer.model, or tokenizer.json (its siblings follow)
   if (lora) {
-    save_adapter(out.string(), *model.lora(), fs::absolute(o.model_dir).string());
+    // With --merge, OUT is the merged model and the adapter goes to OUT/adapter: transformers'
+    // from_pretrained(OUT) would otherwise apply an adapter_config.json it finds there on top of
+    // the weights that already hold it.
+    const std::string adapter_dir = o.merge ? (out / "adapter").string() : out.string();
+    save_adapter(adapter_dir, *model.lora(), fs::absolute(o.model_dir).string());
     if (o.merge) {
       // Merged in fp32 on the CPU from the saved adapter, whatever the training dtype: the same
       // weights PEFT's merge_and_unload gives for this adapter on the fp32 base.
       ModelBundle full = load_model(o.model_dir, {.device = "cpu", .dtype = "fp32"});
-      full.model->set_lora(load_adapter(out.string(), full.config, at::kCPU));
+      full.model->set_lora(load_adapter(adapter_dir, full.config, at::kCPU));
       merge_lora(*full.model);
       write_model_files(out.string(), *full.model, {.tokenizer_path = tokenizer});
       write_trained_template(out.string(), tmpl);

@@ -153,9 +153,10 @@ TEST(Distill, LoraTrainsOnlyTheAdapterAndMergesOnRequest) {
   std::map<int64_t, double> losses;
   run_distill(o, [&](int64_t s, double l, LlamaModel&) { losses[s] = l; });
   EXPECT_LT(losses[6], losses[1]);
-  for (const char* f : {"adapter_config.json", "adapter_model.safetensors", "config.json", "model.safetensors", "tokenizer.model"})
+  for (const char* f : {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "config.json", "model.safetensors", "tokenizer.model"})
     EXPECT_TRUE(std::filesystem::exists(dir + "/lora/" + f)) << f;
-  auto cfg = nlohmann::json::parse(read_text(dir + "/lora/adapter_config.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/lora/adapter_config.json"));  // transformers would apply it to the merged weights
+  auto cfg = nlohmann::json::parse(read_text(dir + "/lora/adapter/adapter_config.json"));
   EXPECT_EQ(cfg["r"], 4);
   EXPECT_EQ(cfg["target_modules"], (nlohmann::json{"q_proj", "v_proj", "gate_proj", "down_proj"}));
   // The base's untargeted weights are untouched by a merged LoRA run; targeted ones moved.
@@ -165,7 +166,7 @@ TEST(Distill, LoraTrainsOnlyTheAdapterAndMergesOnRequest) {
   EXPECT_TRUE(at::equal(b0.k_proj, m0.k_proj));
   EXPECT_FALSE(at::equal(b0.q_proj, m0.q_proj));
   // The adapter applied to the base equals the merged model.
-  base.model->set_lora(load_adapter(dir + "/lora", base.config, at::kCPU));
+  base.model->set_lora(load_adapter(dir + "/lora/adapter", base.config, at::kCPU));
   at::NoGradGuard no_grad;
   at::Tensor ids = at::randint(3, 400, {2, 9}, at::kLong), mask = at::ones({2, 9}, at::kLong);
   EXPECT_LT((base.model->forward_padded(ids, mask) - merged.model->forward_padded(ids, mask)).abs().max().item<double>(), 1e-4);

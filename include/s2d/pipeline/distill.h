@@ -36,7 +36,8 @@ struct DistillOptions {
   int64_t eval_every = 0;  // 0 = at the end only
   bool resume = false, overwrite = false;
   // LoRA: rank > 0 trains an adapter instead of the full model; OUT then holds a PEFT adapter
-  // (adapter_config.json, adapter_model.safetensors), plus merged full weights with `merge`.
+  // (adapter_config.json, adapter_model.safetensors). With `merge`, OUT holds the merged full
+  // model instead and the adapter is in OUT/adapter.
   int64_t lora_rank = 0;
   double lora_alpha = 16, lora_dropout = 0;
   std::vector<std::string> lora_targets = {"q", "k", "v", "o"};
