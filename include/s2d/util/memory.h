@@ -1,7 +1,12 @@
 // How the heap of a long-lived process (s2d serve) stays bounded.
 #pragma once
 
+#include <cstdint>
+
 namespace s2d {
+
+// Bytes a new host allocation may take: MemAvailable from /proc/meminfo, else physical memory.
+uint64_t available_host_memory();
 
 // For `s2d serve`: re-executes the process once with MALLOC_MMAP_THRESHOLD_=262144 in its
 // environment (glibc), so that heap blocks of 256 KiB and more are mmap(2)ed and go back to the OS

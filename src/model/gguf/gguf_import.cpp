@@ -13,6 +13,7 @@
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/json.h"
+#include "s2d/util/memory.h"
 
 namespace s2d {
 
@@ -171,10 +172,19 @@ GgufImportSummary import_gguf(const GgufImportOptions& o) {
   for (const auto& [name, shape] : expected)
     if (!by_hf.count(name)) throw_input("missing tensor", {.file = g.path(), .field = "tensor " + name, .expected = "present", .found = "absent"});
 
+  // Everything dequantised is held until written: refuse, before allocating, what cannot fit.
+  const bool bf16 = o.dtype == "bf16";
+  long double want = 0;
+  for (const auto& [name, t] : by_hf) want += static_cast<long double>(t->numel()) * (bf16 ? 2 : 4);
+  if (want > static_cast<long double>(available_host_memory())) {
+    throw_input("the dequantised model does not fit in memory",
+                {.file = g.path(), .expected = "at most " + std::to_string(available_host_memory() >> 20) + " MiB (available now)",
+                 .found = std::to_string(static_cast<uint64_t>(want) >> 20) + " MiB as " + o.dtype,
+                 .hint = o.dtype == "fp32" ? "try --dtype bf16" : ""});
+  }
   GgufImportSummary s;
   s.architecture = arch.hf_class;
   for (const auto& [type, n] : type_counts) s.types += (s.types.empty() ? "" : ", ") + type + " x" + std::to_string(n);
-  const bool bf16 = o.dtype == "bf16";
   std::vector<std::vector<float>> f32;
   std::vector<std::vector<uint16_t>> b16;
   std::vector<StTensorView> views;
