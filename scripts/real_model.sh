@@ -8,9 +8,10 @@
 #            greedy answers to a few general questions (how many changed);
 #   self     SmolLM2's self-distillation: its own CoT on two-digit sums, majority of 4, LoRA.
 # The report (demo format) is runs/real/report.{md,json,svg}; the general answers and the times are
-# in runs/real/keeps.md. Settings were chosen on last-letter's dev split (REAL_DEV=1 reruns that
-# sweep). Environment: REAL_OUT (default runs/real), REAL_LIMIT (first N questions everywhere,
-# for a quick run), S2D_BIN (an already built s2d).
+# in runs/real/keeps.md. REAL_DEV=1 first sweeps the distillation settings on last-letter's dev
+# split (100 questions); the defaults below and how they were set are in docs/real-model.md.
+# Environment: REAL_OUT (default runs/real), REAL_LIMIT (first N questions everywhere, for a quick
+# run), REAL_LORA_EPOCHS/_LR, REAL_FULL_EPOCHS/_LR, S2D_BIN (an already built s2d).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 s2d_binary
@@ -43,7 +44,7 @@ take "$T/last-letter.distill.jsonl" 500 "$OUT/ll.distill.jsonl"
 take "$T/last-letter.dev.jsonl" 100 "$OUT/ll.dev.jsonl"
 take "$T/last-letter.test.jsonl" 200 "$OUT/ll.test.jsonl"
 q data arithmetic --n 100 --digits 1 --seed 11 --out "$OUT/sums1.jsonl" >/dev/null
-q data arithmetic --n 300 --digits 2 --seed 12 --split 0.34 --out "$OUT/sums2" >/dev/null
+q data arithmetic --n 300 --digits 2 --seed 12 --split 0.34 --out "$OUT/sums2.jsonl" >/dev/null
 take "$OUT/sums2.train.jsonl" 120 "$OUT/sums2.distill.jsonl"
 take "$OUT/sums2.test.jsonl" 100 "$OUT/sums2.eval.jsonl"
 take "$OUT/sums1.jsonl" 100 "$OUT/sums1.eval.jsonl"
@@ -94,7 +95,7 @@ for d in sorted(glob.glob(os.path.join(sys.argv[1], "eval-dev-*"))):
     print(os.path.basename(d), json.load(open(os.path.join(d, "summary.json")))["accuracy"])
 PY
 fi
-# Chosen on dev (REAL_DEV=1, this machine): see docs/real-model.md.
+# The settings (docs/real-model.md says how they were set).
 LORA=(--lora-rank 16 --lora-targets q k v o gate up down --epochs "${REAL_LORA_EPOCHS:-4}" --lr "${REAL_LORA_LR:-2e-3}" --merge)
 FULL=(--epochs "${REAL_FULL_EPOCHS:-2}" --lr "${REAL_FULL_LR:-5e-5}")
 
