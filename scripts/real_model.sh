@@ -56,14 +56,9 @@ step "teacher: s2d serve --model data/toy/model, 2-step RaR over HTTP, 4 samples
 SERVER_PID=""
 cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
 trap cleanup EXIT
-"$S2D" --log-level warn serve --model "$TOY" --port 0 --served-model-name toy > "$OUT/serve.out" 2> "$OUT/serve.err" &
-SERVER_PID=$!
-for _ in $(seq 1 600); do
-  grep -q "listening on" "$OUT/serve.out" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$OUT/serve.err"; exit 1; }
-  sleep 0.1
-done
-URL="http://$(grep -o "127.0.0.1:[0-9]*" "$OUT/serve.out")/v1"
+source "$S2D_ROOT/scripts/lib/serve.sh"
+s2d_start_server "$OUT/serve" --model "$TOY" --port 0 --served-model-name toy
+URL="http://127.0.0.1:$SERVER_PORT/v1"
 HTTP=(--endpoint "$URL" --model-name toy --concurrency 16)
 timed teacher_generate q generate "${HTTP[@]}" --method rar2 --samples 4 --temperature 0.7 --seed 0 --max-new-tokens 160 \
   --tasks "$OUT/ll.distill.jsonl" --out "$OUT/teacher.samples.jsonl"

@@ -80,65 +80,40 @@ StTensorView parse_entry(const std::string& path, const std::string& name, const
 
 }  // namespace
 
-SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  require_regular_file(path);  // open(2) on a FIFO would block for ever
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw_input(std::string("cannot open safetensors file: ") + std::strerror(errno), {.file = path});
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    throw_input("cannot stat", {.file = path});
+SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path) {
+  const size_t size = map_.size();
+  if (size < 8) {
+    throw_input("truncated safetensors file", {.file = path, .expected = ">= 8 bytes", .found = std::to_string(size) + " bytes"});
   }
-  size_ = static_cast<size_t>(st.st_size);
-  if (size_ < 8) {
-    ::close(fd);
-    throw_input("truncated safetensors file", {.file = path, .expected = ">= 8 bytes", .found = std::to_string(size_) + " bytes"});
+  const uint8_t* bytes = map_.data();
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];  // little-endian u64
+  if (n > kMaxHeaderBytes) {
+    throw_input("safetensors header too large", {.file = path, .expected = "<= 100 MB", .found = std::to_string(n) + " bytes"});
   }
-  map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  ::close(fd);
-  if (map_ == MAP_FAILED) {
-    map_ = nullptr;
-    throw_runtime(std::string("mmap failed: ") + std::strerror(errno), {.file = path});
+  if (n > size - 8) {
+    throw_input("truncated safetensors file: header runs past the end",
+                {.file = path, .expected = std::to_string(n) + " header bytes", .found = std::to_string(size - 8) + " bytes after the length"});
   }
-  try {
-    const auto* bytes = static_cast<const uint8_t*>(map_);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];  // little-endian u64
-    if (n > kMaxHeaderBytes) {
-      throw_input("safetensors header too large", {.file = path, .expected = "<= 100 MB",
-                                                   .found = std::to_string(n) + " bytes"});
+  const nlohmann::json header = parse_json({reinterpret_cast<const char*>(bytes) + 8, static_cast<size_t>(n)},
+                                           {.file = path, .field = "header"});
+  if (!header.is_object()) {
+    throw_input("safetensors header is not a JSON object", {.file = path, .found = std::string(header.type_name())});
+  }
+  const uint64_t data_size = size - 8 - n;
+  const uint8_t* data_base = bytes + 8 + n;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    if (it.key() == "__metadata__") {
+      if (it->is_object())
+        for (auto m = it->begin(); m != it->end(); ++m)
+          if (m->is_string()) metadata_[m.key()] = m->get<std::string>();
+      continue;
     }
-    if (n > size_ - 8) {
-      throw_input("truncated safetensors file: header runs past the end",
-                  {.file = path, .expected = std::to_string(n) + " header bytes",
-                   .found = std::to_string(size_ - 8) + " bytes after the length"});
-    }
-    const nlohmann::json header = parse_json({reinterpret_cast<const char*>(bytes) + 8, static_cast<size_t>(n)},
-                                             {.file = path, .field = "header"});
-    if (!header.is_object()) {
-      throw_input("safetensors header is not a JSON object", {.file = path, .found = std::string(header.type_name())});
-    }
-    const uint64_t data_size = size_ - 8 - n;
-    const uint8_t* data_base = bytes + 8 + n;
-    for (auto it = header.begin(); it != header.end(); ++it) {
-      if (it.key() == "__metadata__") {
-        if (it->is_object())
-          for (auto m = it->begin(); m != it->end(); ++m)
-            if (m->is_string()) metadata_[m.key()] = m->get<std::string>();
-        continue;
-      }
-      tensors_.emplace(it.key(), parse_entry(path, it.key(), *it, data_size, data_base));
-    }
-  } catch (...) {
-    ::munmap(map_, size_);
-    map_ = nullptr;
-    throw;
+    tensors_.emplace(it.key(), parse_entry(path, it.key(), *it, data_size, data_base));
   }
 }
 
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(map_, size_);
-}
+SafetensorsFile::~SafetensorsFile() = default;
 
 void write_safetensors(const std::string& path, const std::vector<StTensorView>& tensors,
                        const std::map<std::string, std::string>& metadata) {

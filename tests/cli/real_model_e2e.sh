@@ -60,15 +60,9 @@ print(f"  PEFT loads s2d's adapter (logits moved by {moved:.3g}); transformers l
 PY
 # s2d serve on the imported model, asked by the openai client: the model's own template (a default
 # system prompt) is what counts the prompt tokens.
-"$S2D" --log-level warn serve --model "$M" --port 0 --served-model-name smollm2 > "$WORK/serve.out" 2> "$WORK/serve.err" &
-SERVER_PID=$!
-for _ in $(seq 1 600); do
-  grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err"; echo "FAIL: serve exited"; exit 1; }
-  sleep 0.1
-done
-PORT=$(grep -o "127.0.0.1:[0-9]*" "$WORK/serve.out" | cut -d: -f2)
-"$PY" - "$PORT" "$M" <<'PY'
+source "$SRC/scripts/lib/serve.sh"
+s2d_start_server "$WORK/serve" --model "$M" --port 0 --served-model-name smollm2
+"$PY" - "$SERVER_PORT" "$M" <<'PY'
 import sys
 from openai import OpenAI
 from transformers import AutoTokenizer

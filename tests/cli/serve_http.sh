@@ -18,16 +18,10 @@ cleanup() { [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null || true; }
 trap cleanup EXIT
 
 # start_server PORT (0: any free port): sets SERVER_PID and PORT once it listens.
+source "$SRC/scripts/lib/serve.sh"
 start_server() {
-  "$S2D" --log-level warn serve --model "$MODEL" --port "$1" --api-key "$KEY" --served-model-name toy \
-    > "$WORK/serve.out" 2>> "$WORK/serve.err" &
-  SERVER_PID=$!
-  for _ in $(seq 1 600); do
-    grep -q "listening on" "$WORK/serve.out" 2>/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err"; echo "FAIL: serve exited"; exit 1; }
-    sleep 0.1
-  done
-  PORT=$(grep -o "127.0.0.1:[0-9]*" "$WORK/serve.out" | cut -d: -f2)
+  s2d_start_server "$WORK/serve" --model "$MODEL" --port "$1" --api-key "$KEY" --served-model-name toy || exit 1
+  PORT=$SERVER_PORT
   URL="http://127.0.0.1:$PORT/v1"
 }
 # Lines in a file (0 when it does not exist yet).

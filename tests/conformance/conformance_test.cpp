@@ -131,10 +131,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::filesystem::remove(s2d::g_dir + "/report.txt");
-  std::vector<std::string> cases;
-  for (const auto& e : fs::directory_iterator(s2d::g_dir))
-    if (fs::exists(e.path() / "reference.json")) cases.push_back(e.path().filename().string());
-  std::sort(cases.begin(), cases.end());
+  const std::vector<std::string> cases = s2d::case_names(s2d::g_dir);
   if (cases.empty()) {
     std::cerr << "no conformance cases under " << s2d::g_dir << "\n";
     return 1;

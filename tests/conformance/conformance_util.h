@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -12,6 +14,15 @@
 #include "s2d/model/safetensors.h"
 
 namespace s2d {
+
+// The names of the case directories under `dir` (those holding a reference.json), sorted.
+inline std::vector<std::string> case_names(const std::string& dir) {
+  std::vector<std::string> cases;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (std::filesystem::exists(e.path() / "reference.json")) cases.push_back(e.path().filename().string());
+  std::sort(cases.begin(), cases.end());
+  return cases;
+}
 
 inline at::Tensor to_tensor(const nlohmann::json& rows) {  // [[int]] -> int64 [B, T]
   std::vector<int64_t> flat;

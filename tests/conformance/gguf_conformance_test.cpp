@@ -116,11 +116,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::filesystem::remove(s2d::g_dir + "/report.txt");
-  std::vector<std::string> cases;
-  for (const auto& e : fs::directory_iterator(s2d::g_dir))
-    if (fs::exists(e.path() / "reference.json")) cases.push_back(e.path().filename().string());
-  std::sort(cases.begin(), cases.end());
-  for (const auto& name : cases)
+  for (const auto& name : s2d::case_names(s2d::g_dir))
     ::testing::RegisterTest("GgufConformance", name.c_str(), nullptr, nullptr, __FILE__, __LINE__,
                             [name]() -> ::testing::Test* { return new s2d::GgufCase(name); });
   return RUN_ALL_TESTS();

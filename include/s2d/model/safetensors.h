@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "s2d/util/mapped_file.h"
+
 namespace s2d {
 
 enum class StDtype { F32, F16, BF16 };
@@ -46,8 +48,7 @@ class SafetensorsFile {
 
  private:
   std::string path_;
-  void* map_ = nullptr;
-  size_t size_ = 0;
+  MappedFile map_;
   std::map<std::string, StTensorView> tensors_;
   std::map<std::string, std::string> metadata_;
 };

@@ -89,33 +89,23 @@ void q8_0(const uint8_t* b, float* y) {  // d, 32 int8: y = q * d
   for (int l = 0; l < 32; ++l) y[l] = static_cast<float>(static_cast<int8_t>(b[2 + l])) * d;
 }
 
-// Q4_K: d, dmin, scales[12], qs[128]; sub-block j (32 values) is nibble j % 2 of qs[32 (j / 2) ..].
-void q4_k(const uint8_t* b, float* y) {
-  const float d = half_at(b), dmin = half_at(b + 2);
-  const uint8_t* s = b + 4;
-  const uint8_t* qs = b + 16;
-  for (int j = 0; j < 8; ++j) {
-    uint8_t sc, m;
-    scale_min_k4(j, s, sc, m);
-    const float dj = d * static_cast<float>(sc), mj = dmin * static_cast<float>(m);
-    const uint8_t* q = qs + 32 * (j / 2);
-    for (int l = 0; l < 32; ++l) y[32 * j + l] = dj * static_cast<float>(j % 2 ? q[l] >> 4 : q[l] & 0xF) - mj;
-  }
-}
-
-// Q5_K: d, dmin, scales[12], qh[32], qs[128]; sub-block j takes bit j of qh[l] as its fifth bit.
-void q5_k(const uint8_t* b, float* y) {
+// Q4_K: d, dmin, scales[12], qs[128]; Q5_K: the same with qh[32] before qs, whose bit j of qh[l]
+// is the fifth bit of sub-block j. Sub-block j (32 values) is nibble j % 2 of qs[32 (j / 2) ..],
+// times its 6-bit scale, minus its 6-bit min.
+template <bool kFifthBit>
+void qk_4_5(const uint8_t* b, float* y) {
   const float d = half_at(b), dmin = half_at(b + 2);
   const uint8_t* s = b + 4;
   const uint8_t* qh = b + 16;
-  const uint8_t* qs = b + 48;
+  const uint8_t* qs = b + (kFifthBit ? 48 : 16);
   for (int j = 0; j < 8; ++j) {
     uint8_t sc, m;
     scale_min_k4(j, s, sc, m);
     const float dj = d * static_cast<float>(sc), mj = dmin * static_cast<float>(m);
     const uint8_t* q = qs + 32 * (j / 2);
     for (int l = 0; l < 32; ++l) {
-      const int v = (j % 2 ? q[l] >> 4 : q[l] & 0xF) | (((qh[l] >> j) & 1) << 4);
+      int v = j % 2 ? q[l] >> 4 : q[l] & 0xF;
+      if (kFifthBit) v |= ((qh[l] >> j) & 1) << 4;
       y[32 * j + l] = dj * static_cast<float>(v) - mj;
     }
   }
@@ -165,8 +155,8 @@ std::vector<float> dequantize(const GgufTensor& t, const std::string& file) {
         case GgmlType::Q5_0: block = q5_0; break;
         case GgmlType::Q5_1: block = q5_1; break;
         case GgmlType::Q8_0: block = q8_0; break;
-        case GgmlType::Q4_K: block = q4_k; break;
-        case GgmlType::Q5_K: block = q5_k; break;
+        case GgmlType::Q4_K: block = qk_4_5<false>; break;
+        case GgmlType::Q5_K: block = qk_4_5<true>; break;
         case GgmlType::Q6_K: block = q6_k; break;
         default: break;
       }
