@@ -13,7 +13,7 @@
 # into the corpus, that skill formed only as the learning rate decayed (QA System 1 at 42% after
 # 6,264 steps). Learnt first, alone (40,000 questions with every fact asked and restated), it is
 # there when the corpus's methods build on it: System 1 on unbiased QA went from 34% without the
-# primer to 99.5-100% with it, everything else equal (README "How the rows got here").
+# primer to 99.5-100% with it, everything else equal (docs/toy-world.md "How the rows got here").
 # The learning rate is 8e-4: at 2e-3 (the first fixture's) the model never learnt the lookup
 # (scripts/probe_qa_lookup.sh: chance at 2e-3 after 2,800 steps, 100% at 5e-4 after 1,600); 5e-4
 # and 8e-4 both learnt it, and 8e-4's distilled biased-QA model kept its unbiased accuracy better.

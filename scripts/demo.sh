@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole mission on the toy world (README "The toy world"): for each task, the toy model runs
+# The whole mission on the toy world (docs/toy-world.md): for each task, the toy model runs
 # a System 2 method over unlabelled questions (generate), keeps self-consistent answers (filter),
 # is fine-tuned to give them directly (distill), and System 1, System 2 and distilled System 1
 # are measured on held-out questions (eval). Ends with the paper-style table and its targets in

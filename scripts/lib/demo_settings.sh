@@ -15,7 +15,7 @@ DEMO_DISTILL_LR="${DEMO_DISTILL_LR:-1e-3}"
 #   100% biased and 100% unbiased (4 at 2e-4 and 8 at 1e-4: 99.8% and 100% both).
 # The judge (2026-11-27, the toy model rebuilt with off-topic false answers): 16 epochs at lr 1e-3
 # on 200 questions taught in both orders, 75.5% agreement and 73.5% position consistency on dev;
-# 8 and 24 epochs gave 56.5%/48.0% and 61.0%/53.0% (README "How the rows got here").
+# 8 and 24 epochs gave 56.5%/48.0% and 61.0%/53.0% (docs/toy-world.md "How the rows got here").
 DEMO_LL_DISTILL_EPOCHS="${DEMO_LL_DISTILL_EPOCHS:-8}"
 # Coin flip, rechecked 2026-11-27 (a later session, CI machine, runs/demo14's kept answers): LoRA
 # at 16 epochs is 100% on dev with --seed 1 and with --seed 0 (32 epochs were chosen with an

@@ -158,7 +158,7 @@ std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
     // other is off-topic: another fact of the question, true but about another relation. (A false
     // answer that mixed up the value, "Loia has the river Ka.", left the judgement a comparison of
     // two values that the toy model never learnt, in one step or in BSM's scores; checking the
-    // relation word against the question's is a one-token match. README "How the rows got here".)
+    // relation word against the question's is a one-token match. docs/toy-world.md "How the rows got here".)
     const std::string good = toy_fact_sentence(q.asked.entity, q.asked.relation, q.answer);
     const std::string bad = q.other.sentence();
     const bool good_first = uniform_below(rng, 2) == 0;

@@ -237,7 +237,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   // The lookup primer: all-facts lessons on fresh questions, trained on before the corpus
   // (scripts/build_toy_model.sh), so that the model can look a fact up before it meets the
   // methods that need it. Mixed into the corpus instead, the skill formed only as the learning
-  // rate decayed (README "How the rows got here").
+  // rate decayed (docs/toy-world.md "How the rows got here").
   std::vector<nlohmann::json> primer;
   ToyCorpusSummary primer_sum;
   if (o.primer_n > 0) {

@@ -1,4 +1,4 @@
-// Task records: the input of every stage (schema v1, README "File formats").
+// Task records: the input of every stage (schema v1, docs/formats.md).
 //   {"id": str, "input": str, "task": str, "answer"?: str, "meta"?: object, ...}
 // Fields this struct does not name (judge fields such as "question", "response_a", or
 // "unbiased_input") are kept verbatim in `extra`, so tools never drop what users wrote.

@@ -1,4 +1,4 @@
-// The toy world's task generators (README "The toy world"), next to last-letter and coin-flip in
+// The toy world's task generators (docs/toy-world.md), next to last-letter and coin-flip in
 // generators.h. Deterministic in the seed, platform-independent.
 //
 //   arithmetic  "What is 4721 + 3856?"                                   -> "8577"

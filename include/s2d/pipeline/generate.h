@@ -1,4 +1,4 @@
-// `s2d generate`: tasks in, sample records out (schema in README "File formats").
+// `s2d generate`: tasks in, sample records out (schema in docs/formats.md).
 // Resumable: records are keyed by (id, sample[, swap]); a rerun produces only the missing ones,
 // and since sample i of a step always draws from sample_seed(seed(task, step), i), the result
 // equals an uninterrupted run.

@@ -1,4 +1,4 @@
-// `s2d data toy-corpus`: everything the toy world needs, from one seed (README "The toy world").
+// `s2d data toy-corpus`: everything the toy world needs, from one seed (docs/toy-world.md).
 //
 //   OUT/corpus.jsonl       SFT examples (chat messages) that teach the toy model: every step of
 //                          the methods below, rendered by the real method runner from configs/methods/,
