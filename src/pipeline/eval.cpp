@@ -1,18 +1,31 @@
 #include "s2d/pipeline/eval.h"
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 
 #include "s2d/data/task.h"
 #include "s2d/methods/answers.h"
 #include "s2d/methods/runner.h"
+#include "s2d/methods/vote.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
+
+namespace {
+// The task file's bytes as FNV-1a, stable across builds and runs (std::hash is neither), so that
+// reports can tell whether two runs scored the same questions.
+std::string tasks_fingerprint(const std::string& path) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a:%016llx", static_cast<unsigned long long>(fnv1a(read_file(path))));
+  return buf;
+}
+}  // namespace
 
 namespace {
 
@@ -79,15 +92,15 @@ nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
   progress.finish();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-  auto majority = [](const std::vector<nlohmann::json>& recs) -> std::optional<std::string> {
-    std::map<std::string, int> counts;
+  // The filter's vote: a tie between the top answers is no prediction (counted wrong, and as a tie).
+  int64_t ties = 0;
+  auto majority = [&ties](const std::vector<nlohmann::json>& recs) -> std::optional<std::string> {
+    std::vector<std::optional<std::string>> answers;
     for (const auto& r : recs)
-      if (r["answer"].is_string()) ++counts[r["answer"].get<std::string>()];
-    std::optional<std::string> best;
-    int n = 0;
-    for (const auto& [a, c] : counts)
-      if (c > n) best = a, n = c;
-    return best;
+      answers.push_back(r["answer"].is_string() ? std::optional<std::string>(r["answer"].get<std::string>()) : std::nullopt);
+    const Vote v = majority_vote(answers);
+    ties += v.tie;
+    return v.answer;
   };
 
   std::string lines;
@@ -149,9 +162,10 @@ nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
       {"role", role},
       {"method", o.method},
       {"tasks", o.tasks_path},
-      {"tasks_fingerprint", std::to_string(std::hash<std::string>{}(read_file(o.tasks_path)))},
+      {"tasks_fingerprint", tasks_fingerprint(o.tasks_path)},
       {"examples", tasks.size()},
       {"samples", o.samples},
+      {"vote_ties", ties},  // --samples k: tasks whose top answers tied, scored as no prediction
       {"accuracy", correct / n},
       {"correct", correct},
       {"generated_tokens_per_answer", answers > 0 ? static_cast<double>(gen_tokens) / static_cast<double>(answers) : 0.0},

@@ -8,6 +8,7 @@
 #include "s2d/methods/answers.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
+#include "s2d/methods/vote.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
@@ -29,29 +30,10 @@ struct Group {
   std::vector<Sample> shown, swapped;  // in file order
 };
 
-// Majority over the samples' answers: (answer, votes); nullopt when nothing parsed or the top
-// two tie.
-struct Vote {
-  std::optional<std::string> answer;
-  int votes = 0, total = 0;
-  bool tie = false;
-};
 Vote majority(const std::vector<Sample>& samples) {
-  Vote v;
-  v.total = static_cast<int>(samples.size());
-  std::map<std::string, int> counts;
-  for (const auto& s : samples)
-    if (s.answer) ++counts[*s.answer];
-  for (const auto& [a, c] : counts) {
-    if (c > v.votes) {
-      v.answer = a;
-      v.votes = c;
-      v.tie = false;
-    } else if (c == v.votes) {
-      v.tie = true;
-    }
-  }
-  return v;
+  std::vector<std::optional<std::string>> answers;
+  for (const auto& s : samples) answers.push_back(s.answer);
+  return majority_vote(answers);
 }
 
 std::string bin_of(double agreement) {

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "s2d/methods/vote.h"
+
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
 #include "scripted_backend.h"
@@ -197,6 +199,19 @@ TEST(Filter, BadInputsAreNamed) {
   EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "nofinal.jsonl:1", "'final'");
   o.by = "majority";
   EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "--by", "majority");
+}
+
+TEST(MajorityVote, TieIsNoAnswerWhicheverLabelSortsFirst) {
+  using A = std::optional<std::string>;
+  Vote v = majority_vote({A("B"), A("A"), A("B"), std::nullopt});
+  EXPECT_EQ(v.answer, A("B"));
+  EXPECT_EQ(v.votes, 2);
+  EXPECT_EQ(v.total, 4);
+  EXPECT_FALSE(v.tie);
+  v = majority_vote({A("B"), A("A")});  // "A" sorts first, and must not win for it
+  EXPECT_TRUE(v.tie);
+  EXPECT_FALSE(v.answer);
+  EXPECT_FALSE(majority_vote({std::nullopt, std::nullopt}).answer);
 }
 
 }  // namespace s2d
