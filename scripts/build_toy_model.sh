@@ -7,7 +7,8 @@
 #   4. s2d distill                 the primer (primer.jsonl, one epoch), then the corpus (3
 #                                  epochs); CUDA when present, else the CPU; fp32 either way
 #   5. copy the model files and the task files into data/toy/
-# 51 min 11 s on a 2-core CPU (measured 2026-11-27); about 2.5 minutes on an H100. A killed run resumes from its last
+# About 49 minutes on the 2-core CI machine (the shipped model, 2026-11-27: primer 458 s, corpus
+# 2,468 s; docs/toy-world.md). A killed run resumes from its last
 # checkpoint when rerun.
 # Why a primer: biased QA and the judge need the model to look a fact up in its prompt. Mixed
 # into the corpus, that skill formed only as the learning rate decayed (QA System 1 at 42% after

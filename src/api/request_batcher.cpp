@@ -49,11 +49,6 @@ void RequestBatcher::shutdown() {
   if (thread_.joinable()) thread_.join();
 }
 
-int64_t RequestBatcher::batches_run() const {
-  std::lock_guard<std::mutex> lk(mu_);
-  return batches_;
-}
-
 std::vector<std::shared_ptr<Job>> RequestBatcher::take_queued() {
   std::vector<std::shared_ptr<Job>> out;
   while (!queue_.empty() && out.size() < max_batch_) {
@@ -73,7 +68,6 @@ void RequestBatcher::loop() {
       if (window_.count() > 0 && queue_.size() < max_batch_)
         cv_.wait_for(lk, window_, [&] { return queue_.size() >= max_batch_ || stopping_; });
       batch = take_queued();
-      ++batches_;
     }
     run_batch(batch);
   }

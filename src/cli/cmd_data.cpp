@@ -98,7 +98,7 @@ void register_data(CLI::App& root, Commands& out) {
                          "symbolic teacher) and disjoint distill/test task files (README \"The toy world\")");
   toy->app->add_option("--out", tc->out_dir, "Directory to write (corpus.jsonl, tasks/, manifest.json)");
   toy->app->add_option("--seed", tc->seed, "Random seed; the same seed gives the same files")->capture_default_str();
-  toy->app->add_option("--scale", tc->scale, "Multiplies the corpus size (1.0 = about 47,000 examples)")->capture_default_str();
+  toy->app->add_option("--scale", tc->scale, "Multiplies the corpus size (1.0 = 50,601 examples and a 40,000-lesson primer)")->capture_default_str();
   toy->app->add_option("--distill-n", tc->distill_n, "Questions per task to distil on")->capture_default_str();
   toy->app->add_option("--distill-extra-n", tc->distill_extra_n,
                        "More distill questions per task, drawn after the corpus (the corpus stays the same)")

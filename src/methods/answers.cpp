@@ -135,17 +135,6 @@ AnswerKind answer_kind_for_task(const std::string& task) {
   return AnswerKind::Text;
 }
 
-const char* answer_kind_name(AnswerKind k) {
-  switch (k) {
-    case AnswerKind::Letters: return "letters";
-    case AnswerKind::YesNo: return "yes_no";
-    case AnswerKind::Number: return "number";
-    case AnswerKind::Choice: return "choice";
-    case AnswerKind::Text: return "text";
-  }
-  return "?";
-}
-
 std::optional<std::string> extract_answer(const std::string& text, AnswerKind kind, const std::string& regex) {
   if (!regex.empty()) {
     std::regex re;

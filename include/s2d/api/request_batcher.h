@@ -48,7 +48,6 @@ class RequestBatcher {
   std::shared_ptr<Job> submit(CompletionRequest request, bool stream);
   // Runs what is queued, then stops the engine thread. Idempotent.
   void shutdown();
-  int64_t batches_run() const;
 
  private:
   void loop();
@@ -63,7 +62,6 @@ class RequestBatcher {
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
   bool stopping_ = false;
-  int64_t batches_ = 0;
   std::thread thread_;
 };
 

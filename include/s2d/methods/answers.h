@@ -13,7 +13,6 @@ namespace s2d {
 //   judge -> choice (A | B | tie)   anything else -> text
 enum class AnswerKind { Letters, YesNo, Number, Choice, Text };
 AnswerKind answer_kind_for_task(const std::string& task);
-const char* answer_kind_name(AnswerKind k);
 
 // The normalised answer in `text`, used for votes and accuracy:
 //   letters: "The answer is \"ya\"." / "The answer is y a" -> "ya" (lower-case letters only;
