@@ -32,6 +32,16 @@ const json& req(const json& md, const std::string& key, const std::string& file)
   return *it;
 }
 
+// An optional key of one JSON type: `dflt` when absent, an InputError naming it for another type
+// (nlohmann's value() would throw its own type_error on a hostile file).
+json opt_typed(const json& md, const std::string& key, json::value_t type, const json& dflt, const char* expected,
+               const std::string& file) {
+  auto it = md.find(key);
+  if (it == md.end()) return dflt;
+  if (it->type() != type) throw_input("wrong type", {.file = file, .field = key, .expected = expected, .found = json_excerpt(*it, 40)});
+  return *it;
+}
+
 std::string token_at(const json& tokens, const json& md, const std::string& key) {
   auto it = md.find(key);
   if (it == md.end() || !it->is_number_unsigned() || it->get<uint64_t>() >= tokens.size()) return "";
@@ -52,7 +62,7 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
     throw_input("wrong type", {.file = file, .field = "tokenizer.ggml.tokens", .expected = "an array of strings"});
   if (!merges.is_array() || (!merges.empty() && !merges[0].is_string()))
     throw_input("wrong type", {.file = file, .field = "tokenizer.ggml.merges", .expected = "an array of strings"});
-  json types = md.value("tokenizer.ggml.token_type", json::array());
+  const json types = opt_typed(md, "tokenizer.ggml.token_type", json::value_t::array, json::array(), "an array of integers", file);
 
   // The vocabulary in the byte alphabet: a token spelled otherwise is respelled byte by byte.
   const auto& to_char = hf::byte_to_unicode();
@@ -98,7 +108,7 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
                        {"rstrip", false}, {"normalized", false}, {"special", type == 3}});
   }
   tj["added_tokens"] = added;
-  const std::string pre = md.value("tokenizer.ggml.pre", std::string());
+  const std::string pre = opt_typed(md, "tokenizer.ggml.pre", json::value_t::string, "", "a string", file).get<std::string>();
   if (auto it = split_regexes().find(pre); it != split_regexes().end()) {
     tj["pre_tokenizer"] = {{"type", "Sequence"},
                            {"pretokenizers",
@@ -107,7 +117,8 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
   } else {
     tj["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   }
-  const bool add_bos = md.value("tokenizer.ggml.add_bos_token", false), add_eos = md.value("tokenizer.ggml.add_eos_token", false);
+  const bool add_bos = opt_typed(md, "tokenizer.ggml.add_bos_token", json::value_t::boolean, false, "true or false", file).get<bool>();
+  const bool add_eos = opt_typed(md, "tokenizer.ggml.add_eos_token", json::value_t::boolean, false, "true or false", file).get<bool>();
   const std::string bos = token_at(tokens, md, "tokenizer.ggml.bos_token_id"), eos = token_at(tokens, md, "tokenizer.ggml.eos_token_id");
   json single = json::array(), special = json::object();
   auto special_piece = [&](const std::string& tok, const char* key) {

@@ -89,6 +89,20 @@ TEST(Gguf, InvalidUtf8InMetadataIsReportedNotThrownFromJson) {
                    "unsupported GGUF tokenizer", "found \"g\xEF\xBF\xBDpt\"");
 }
 
+// A metadata key of another type than the format's is named, not a bare nlohmann type_error.
+TEST(Gguf, MistypedTokenizerKeysAreNamed) {
+  auto tokenizer = [](Bytes x) {
+    return x.kv_string("tokenizer.ggml.model", "gpt2").str("tokenizer.ggml.tokens").put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>(1).str("a")
+        .str("tokenizer.ggml.merges").put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>(0);
+  };
+  GgufFile bos(write("bos.gguf", with_tensor(tokenizer(header(3, 1, 4)).kv_u32("tokenizer.ggml.add_bos_token", 1))));
+  EXPECT_S2D_ERROR(hf_tokenizer_from_gguf(bos.metadata(), bos.path()), ErrorKind::Input, "'tokenizer.ggml.add_bos_token'", "true or false");
+  GgufFile types(write("types.gguf", with_tensor(tokenizer(header(3, 1, 4)).kv_string("tokenizer.ggml.token_type", "x"))));
+  EXPECT_S2D_ERROR(hf_tokenizer_from_gguf(types.metadata(), types.path()), ErrorKind::Input, "'tokenizer.ggml.token_type'");
+  GgufFile ok(write("tok.gguf", with_tensor(tokenizer(header(3, 1, 3)))));
+  EXPECT_EQ(hf_tokenizer_from_gguf(ok.metadata(), ok.path()).tokenizer["model"]["vocab"]["a"], 0);
+}
+
 TEST(Gguf, ImportRefusesAnotherArchitectureAndKeepsTheOutputUntouched) {
   const std::string in = write("gpt2.gguf", with_tensor(header().kv_string("general.architecture", "gpt2")));
   const std::string out = ::testing::TempDir() + "/gguf_out";
