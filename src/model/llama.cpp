@@ -185,9 +185,11 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
   at::Tensor qkv = w.qkv_b.defined() ? at::matmul(x, w.qkv_t) + w.qkv_b : at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
-  at::Tensor q = with_lora(qkv.narrow(-1, 0, NH * D), x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
-  at::Tensor k = with_lora(qkv.narrow(-1, NH * D, KV * D), x, layer, "k_proj").view({B, T, KV, D});
-  at::Tensor v = with_lora(qkv.narrow(-1, (NH + KV) * D, KV * D), x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);
+  // split, not narrow: split's backward is one cat, narrow's a zero-filled [B, T, (NH + 2KV) * D] per block.
+  const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
+  at::Tensor q = with_lora(parts[0], x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
+  at::Tensor k = with_lora(parts[1], x, layer, "k_proj").view({B, T, KV, D});
+  at::Tensor v = with_lora(parts[2], x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);
   if (w.q_norm.defined()) {  // Qwen3: each head normalised over D before RoPE
     q = rms_norm(q, w.q_norm, config_.rms_norm_eps);
     k = rms_norm(k, w.k_norm, config_.rms_norm_eps);
@@ -217,7 +219,8 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
   if (it == by_target.end()) return y;
   // PEFT's LoRA: y + dropout(x) @ A^T @ B^T * alpha / r. x [B, T, in], A [r, in], B [out, r].
   at::Tensor xin = (training_ && lora_->dropout > 0) ? at::dropout(x, lora_->dropout, true) : x;
-  return y + at::matmul(at::matmul(xin, it->second.a.t()), it->second.b.t()) * lora_->scale();
+  // add's alpha scales inside the add: one pass over [B, T, out] instead of a multiply and an add.
+  return at::add(y, at::matmul(at::matmul(xin, it->second.a.t()), it->second.b.t()), lora_->scale());
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
@@ -234,10 +237,9 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
     const auto& L = weights_.layers[i];
     h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i);
     at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
-    at::Tensor gate_up = at::matmul(x, L.gate_up_t);  // [B, T, 2I]
     const int64_t I = config_.intermediate_size;
-    at::Tensor act = at::silu(with_lora(gate_up.narrow(-1, 0, I), x, i, "gate_proj")) *
-                     with_lora(gate_up.narrow(-1, I, I), x, i, "up_proj");  // [B, T, I]
+    const auto gate_up = at::matmul(x, L.gate_up_t).split(I, -1);  // 2 x [B, T, I]
+    at::Tensor act = at::silu(with_lora(gate_up[0], x, i, "gate_proj")) * with_lora(gate_up[1], x, i, "up_proj");
     h = h + with_lora(at::matmul(act, L.down_t), act, i, "down_proj");
   }
   return h;  // [B, T, H], before the final norm

@@ -34,7 +34,8 @@ int main(int argc, char** argv) try {
     model = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = dtype_name(weight_dtype),
                                             .require_tokenizer = false}).model;
   }
-  if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank}, dev, 0));
+  // alpha = 2r, as hf_train.py configures PEFT
+  if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank, .alpha = 2.0 * lora_rank}, dev, 0));
   const int64_t answer_tokens = std::stoll(arg("--answer-tokens", "0"));
   std::vector<Batch> batches;
   const nlohmann::json doc = nlohmann::json::parse(read_file(arg("--batches", "")));  // kept alive for the loop

@@ -88,10 +88,9 @@ class Trainer {
     at::Tensor* value;
     at::Tensor exp_avg, exp_avg_sq;
     bool decay;
-    at::Tensor step_count;  // fused CUDA AdamW's per-parameter step (fp32 scalar on the device)
+    at::Tensor step_count;  // the fused AdamW's per-parameter step (an fp32 scalar on the parameter's device)
   };
   void fused_adamw(const std::vector<Param*>& live, double lr);
-  void single_tensor_adamw(const std::vector<Param*>& live, double lr);
   LlamaModel& model_;
   OptimizerOptions opts_;
   std::vector<Param> params_;
