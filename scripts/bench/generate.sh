@@ -32,13 +32,14 @@ else
   TOKENIZER="$W/model/tokenizer.model"
   "$PY" "$(dirname "$0")/hf_generate.py" prompts --out "$W/prompts.json" --n 32 --len 32 --vocab 32000
 fi
-BATCHES=("${@:-1 8 32}")
+BATCHES=("$@")
+[ $# -gt 0 ] || BATCHES=(1 8 32)
 {
   echo "# generate benchmark (${MODEL:-random} model): $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
   echo
   echo "| batch | s2d tok/s | HF tok/s | s2d / HF | greedy tokens equal (row 0) |"
   echo "|---|---|---|---|---|"
-  for B in ${BATCHES[*]}; do
+  for B in "${BATCHES[@]}"; do
     runs=()
     for _ in $(seq 1 "${ROUNDS:-2}"); do
       runs+=("$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$W/model" --tokenizer "$TOKENIZER" \

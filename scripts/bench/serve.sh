@@ -56,7 +56,7 @@ CLIENTS=("${@:-1 8 32}")
   echo
   echo "| clients = batch | s2d serve tok/s | s2d in-process tok/s | HF tok/s | serve / in-process | serve / HF |"
   echo "|---|---|---|---|---|---|"
-  for C in ${CLIENTS[*]}; do
+  for C in "${CLIENTS[@]}"; do
     start_server "$C"
     serve=$("$PY" "$HERE/serve_clients.py" load --url "$URL" --prompts "$W/prompts.json" --clients "$C" --new-tokens 128)
     stop_server

@@ -31,7 +31,8 @@ with_peak() {
   "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); d["smi_peak_gib"]=round(int(sys.argv[2] or 0)/1024,1); d["losses"]=[round(x,4) for x in d["losses"]]; print(json.dumps(d))' "$line" "${peak:-0}"
 }
 for spec in "tinyllama b8 0 1.1B-full-FT" "llama2-7b b4 16 7B-LoRA-r16"; do
-  set -- $spec
+  read -r -a words <<< "$spec"
+  set -- "${words[@]}"
   echo "== train $4: $1 shape, batches $2, lora rank $3, $STEPS timed steps after 1 warmup"
   s=$(with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" --batches "$B/$2.json" --steps "$STEPS" \
       --device cuda --lora-rank "$3") && echo "s2d:     $s"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the GPU scripts: builds s2d on a bare CUDA machine that has torch (and transformers)
 # in its python and the C++ dependencies unpacked in .deps/root (scripts/gpu/fetch_deps.sh).
 # Sets ROOT, PY, BUILD, OUT, LOGS, REPORT; appends the machine and build time to $REPORT.

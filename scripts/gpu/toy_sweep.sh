@@ -41,8 +41,8 @@ echo "== trained in $(( $(date +%s) - t0 )) s" | tee -a "$TABLE"
 model_of() {
   local w="$W/$1/work" ck
   if [ -f "$W/$1/out/model/model.safetensors" ]; then echo "$W/$1/out/model"; return; fi
-  ck=$(ls -d "$w"/train/checkpoints/step-* 2>/dev/null | tail -1)
-  [ -n "$ck" ] || ck=$(ls -d "$w"/primer/checkpoints/step-* 2>/dev/null | tail -1)
+  ck=$(find "$w/train/checkpoints" -maxdepth 1 -name 'step-*' 2>/dev/null | sort -V | tail -1)
+  [ -n "$ck" ] || ck=$(find "$w/primer/checkpoints" -maxdepth 1 -name 'step-*' 2>/dev/null | sort -V | tail -1)
   [ -n "$ck" ] || return 1
   mkdir -p "$W/$1/partial" && cp "$ck"/config.json "$ck"/model.safetensors "$w"/init/tokenizer* "$W/$1/partial/"
   echo "$W/$1/partial"
@@ -54,7 +54,9 @@ for name in "${names[@]}"; do
   model=$(model_of "$name") || { echo "$name: no checkpoint" | tee -a "$TABLE"; continue; }
   echo "$name: $(basename "$(dirname "$model")")/$(basename "$model"), $(grep -o 'distill [0-9]*/[0-9]* steps' "$W/$name/build.log" | tail -1)" | tee -a "$TABLE"
   IFS=, read -r -a assigns <<< "${vars_of[$name]}"
-  # one demo.sh per task, so that a task that fails (nothing survives its filter) skips only itself
+  # one demo.sh per task, so that a task that fails (nothing survives its filter) skips only itself;
+  # the inner bash expands $SWEEP_DEMO_TASKS, hence the single quotes
+  # shellcheck disable=SC2016
   env "${assigns[@]}" TOY_MODEL="$model" TOY_TASKS="$W/$name/work/world/tasks" DEMO_OUT="$W/$name/demo" S2D_BIN="$S2D" \
     SWEEP_DEMO_TASKS="${SWEEP_DEMO_TASKS:-biased-qa judge last-letter coin-flip}" timeout -k 5 "${SWEEP_DEMO_LIMIT:-150}" bash -c 'for t in $SWEEP_DEMO_TASKS; do
       DEMO_TASKS=$t bash "$0" || echo "demo $t: failed"; done' "$HERE/../demo.sh" > "$W/$name/demo.log" 2>&1 &
@@ -68,6 +70,7 @@ for name in "${names[@]}"; do
     echo "$name $(basename "$(dirname "$(dirname "$s")")") $(basename "$(dirname "$s")"): $(tr -d ' \n' < "$s" |
       grep -oE '"(accuracy|position_consistency|generated_tokens_per_answer)":[0-9.]+' | tr '\n' ' ')"
   done | tee -a "$TABLE"
+  mapfile -t extras < <(cd "$W/$name" && ls -d demo/*/eval-*/summary.json work/train/metrics.jsonl work/primer/metrics.jsonl 2>/dev/null)
   model=$(model_of "$name") && tar czf "$OUT/toy-$name.tar.gz" -C "$W/$name" "$(realpath --relative-to="$W/$name" "$model")" \
-    build.log demo.log $(cd "$W/$name" && ls -d demo/*/eval-*/summary.json work/train/metrics.jsonl work/primer/metrics.jsonl 2>/dev/null)
+    build.log demo.log "${extras[@]}"
 done

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by scripts/test.sh and scripts/demo.sh: installs what is missing, then builds.
 # Idempotent: a second run installs nothing and rebuilds only what changed.
 #
@@ -14,7 +15,7 @@ BUILD_DIR="${BUILD_DIR:-$S2D_ROOT/build}"
 TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
 S2D_APT_PACKAGES=(g++ cmake ninja-build ccache git python3 python3-venv
   libsentencepiece-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libgtest-dev libcpp-httplib-dev
-  libpcre2-dev libutf8proc-dev librsvg2-bin fonts-dejavu-core)
+  libpcre2-dev libutf8proc-dev librsvg2-bin fonts-dejavu-core shellcheck)
 
 s2d_log() { printf '\033[1m[s2d setup]\033[0m %s\n' "$*" >&2; }
 
@@ -54,7 +55,6 @@ s2d_ensure_venv() {
 }
 
 s2d_build() {
-  local launcher=()
   local torch_prefix
   torch_prefix="$("$S2D_VENV/bin/python" -c 'import torch;print(torch.utils.cmake_prefix_path)')"
   if [ ! -f "$BUILD_DIR/build.ninja" ]; then
@@ -77,6 +77,7 @@ s2d_bootstrap() {
 # Sets S2D to the s2d binary: $S2D_BIN when given (already built: install and build nothing),
 # else installs what is missing and builds the s2d target.
 s2d_binary() {
+  # shellcheck disable=SC2034  # S2D is read by the scripts that call this
   if [ -n "${S2D_BIN:-}" ]; then
     S2D="$S2D_BIN"
   else

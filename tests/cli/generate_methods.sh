@@ -10,7 +10,7 @@ rm -rf "$WORK" && mkdir -p "$WORK"
 "$S2D" data coin-flip --n 6 --people 2 --out "$WORK/coin.jsonl" >/dev/null
 gen() { "$S2D" --log-level warn generate --model "$MODEL" --chat-template llama-2 --max-new-tokens 12 \
           --temperature 0.8 --samples 2 "$@"; }
-for m in system1 cot rar1 rar2 s2a; do gen --method "$m" --tasks "$WORK/coin.jsonl" --out "$WORK/$m.jsonl" --chunk 4; done
+for m in system1 cot rar1 rar2 stepback s2a; do gen --method "$m" --tasks "$WORK/coin.jsonl" --out "$WORK/$m.jsonl" --chunk 4; done
 gen --method bsm --swap --tasks "$SRC/tests/data/judge.jsonl" --out "$WORK/bsm.jsonl"
 gen --method bsm --merge llm --tasks "$SRC/tests/data/judge.jsonl" --out "$WORK/bsm_llm.jsonl"
 before=$(cat "$WORK"/*.jsonl | wc -l)
@@ -19,7 +19,9 @@ gen --method rar2 --tasks "$WORK/coin.jsonl" --out "$WORK/rar2.jsonl"   # resume
 set +e
 err=$(gen --method bsm --tasks "$SRC/tests/data/judge_missing_field.jsonl" --out "$WORK/bad.jsonl" 2>&1); rc=$?
 set -e
-[ "$rc" = 2 ] && echo "$err" | grep -q "judge_missing_field.jsonl:1: 'response_b'" || { echo "expected exit 2 naming response_b, got $rc: $err"; exit 1; }
+if ! { [ "$rc" = 2 ] && echo "$err" | grep -q "judge_missing_field.jsonl:1: 'response_b'"; }; then
+  echo "expected exit 2 naming response_b, got $rc: $err"; exit 1
+fi
 # Scale-out: two shards merged equal one unsharded run (timings aside).
 gen --method rar2 --tasks "$WORK/coin.jsonl" --out "$WORK/shard0.part" --shard 0/2
 gen --method rar2 --tasks "$WORK/coin.jsonl" --out "$WORK/shard1.part" --shard 1/2
@@ -43,14 +45,17 @@ filt --by perturbation --both-orders --in "$WORK/bsm.jsonl" --out "$WORK/sft_bot
 set +e
 err=$("$S2D" filter --by self-consistency --both-orders --in "$WORK/rar2.jsonl" --out "$WORK/no.jsonl" 2>&1); rc=$?
 set -e
-[ "$rc" = 2 ] && echo "$err" | grep -q -- "--both-orders" && [ ! -e "$WORK/no.jsonl" ] || { echo "expected exit 2 naming --both-orders, got $rc: $err"; exit 1; }
+if ! { [ "$rc" = 2 ] && echo "$err" | grep -q -- "--both-orders" && [ ! -e "$WORK/no.jsonl" ]; }; then
+  echo "expected exit 2 naming --both-orders, got $rc: $err"; exit 1
+fi
 filt --by usc --in "$WORK/s2a.jsonl" --out "$WORK/sft_usc.jsonl" --model "$MODEL" --chat-template llama-2
 "$PY" - "$WORK" <<'PY'
 import json, os, sys
 w = sys.argv[1]
 def load(name):
     return [json.loads(l) for l in open(os.path.join(w, name + ".jsonl"))]
-steps = {"system1": ["answer"], "cot": ["reason"], "rar1": ["respond"], "rar2": ["rephrase", "respond"], "s2a": ["extract", "answer"]}
+steps = {"system1": ["answer"], "cot": ["reason"], "rar1": ["respond"], "rar2": ["rephrase", "respond"],
+         "stepback": ["abstract", "respond"], "s2a": ["extract", "answer"]}
 for m, names in steps.items():
     recs = load(m)
     assert len(recs) == 12, (m, len(recs))

@@ -9,7 +9,7 @@ set -euo pipefail
 S2D=$1 PY=$2 SRC=$3 WORK=$4
 rm -rf "$WORK" && mkdir -p "$WORK"
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null || true; }
+cleanup() { if [ -n "$SERVER_PID" ]; then kill -9 "$SERVER_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 q() { "$S2D" --log-level warn "$@"; }
 

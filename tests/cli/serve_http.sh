@@ -14,7 +14,7 @@ S2D=$1 MODEL=$2 PY=$3 WORK=$4 SRC=$5
 rm -rf "$WORK" && mkdir -p "$WORK"
 KEY="sk-s2d-test-$$"
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill -9 "$SERVER_PID" 2>/dev/null || true; }
+cleanup() { if [ -n "$SERVER_PID" ]; then kill -9 "$SERVER_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
 # start_server PORT (0: any free port): sets SERVER_PID and PORT once it listens.

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "s2d/methods/method_def.h"
 #include "s2d/util/error.h"
 #include "test_util.h"
 
@@ -18,6 +19,7 @@ const std::map<std::string, std::string> kVars = {
     {"input", "A coin is heads up. Mary flips the coin. Is the coin still heads up?"},
     {"format_hint", " Answer Yes or No."},
     {"rephrased", "The coin starts heads up and Mary turns it over once. Is heads still showing?"},
+    {"principles", "Each flip reverses the coin, so an odd number of flips leaves it tails up."},
     {"context", "none"},
     {"question", "What is the capital of Zembla?"},
     {"response_a", "The capital of Zembla is Onhava."},
@@ -31,8 +33,10 @@ const std::map<std::string, std::string> kVars = {
 TEST(MethodTemplates, RenderedPromptsMatchGoldenFiles) {
   const std::string golden = std::string(S2D_SOURCE_DIR) + "/tests/data/golden";
   const bool update = std::getenv("S2D_UPDATE_GOLDEN") != nullptr;
-  int checked = 0;
-  for (const std::string& m : {"system1", "cot", "rar1", "rar2", "s2a", "bsm", "usc"}) {
+  size_t checked = 0, steps = 0;
+  for (const auto& def : method_defs()) {  // every registered method ships a template
+    const std::string& m = def.name;
+    steps += def.steps.size();
     MethodSpec spec = load_method_spec(m);
     EXPECT_FALSE(spec.source.empty()) << m << ": templates must cite their source";
     for (const auto& [step, tmpl] : spec.steps) {
@@ -47,7 +51,8 @@ TEST(MethodTemplates, RenderedPromptsMatchGoldenFiles) {
       ++checked;
     }
   }
-  EXPECT_EQ(checked, 11);
+  EXPECT_EQ(checked, steps);
+  EXPECT_GE(checked, 14u);  // system1 cot think rar1 rar2(2) stepback(2) s2a(2) bsm(3) usc
 }
 
 TEST(MethodTemplates, RenderHandlesEscapesAndUnknownNames) {

@@ -45,6 +45,11 @@ void add_backend_flags(CLI::App& cmd, BackendFlags& f, const std::string& model_
 // The backend the flags name; InputError when both or neither of --model and --endpoint are given.
 std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f);
 
+// --method and --template, shared by generate and eval; the names come from methods/method_def.h.
+void add_method_flags(CLI::App& cmd, std::string& method, std::string& template_path);
+// One line per method ("  rar2      Rephrase and Respond in two calls: ..."), for a command's footer.
+std::string methods_help();
+
 // The flags that have values (from the command line or --config), for provenance records.
 nlohmann::json flags_as_json(const CLI::App& cmd);
 

@@ -1,7 +1,8 @@
 // Method templates: data in configs/methods/<method>.json (schema "s2d.method/1"), so that users
 // can load their own wording (--template FILE) without rebuilding. Each method has fixed step
-// names, and each step's template must use the placeholders that step needs; a template that
-// lacks one, or uses one that does not exist, is an InputError naming the file and step.
+// names (methods/method_def.h), and each step's template must use the placeholders that step
+// needs; a template that lacks one, or uses one that does not exist, is an InputError naming
+// the file and step.
 //
 //   {"method": "rar2", "source": "...", "steps": {"rephrase": "...{input}...", "respond": "..."},
 //    "format_hints": {"coin-flip": " Answer Yes or No.", "default": ""}}
@@ -14,7 +15,7 @@
 namespace s2d {
 
 struct MethodSpec {
-  std::string name;    // system1 | cot | rar1 | rar2 | s2a | bsm | usc
+  std::string name;    // a method_defs() name
   std::string source;  // citation of the published method
   std::string path;    // file it came from
   std::vector<std::pair<std::string, std::string>> steps;  // (step name, template), in order
@@ -25,9 +26,6 @@ struct MethodSpec {
   const std::string& step(const std::string& name) const;
   std::string format_hint(const std::string& task) const;
 };
-
-// The methods `s2d generate` runs (usc is the filter's).
-const std::vector<std::string>& generation_methods();
 
 // Loads configs/methods/<method>.json, or `template_file` when given (its "method" must match).
 MethodSpec load_method_spec(const std::string& method, const std::string& template_file = "");
