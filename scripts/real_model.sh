@@ -62,7 +62,7 @@ DIST=(--model "$STUDENT" --batch-size 16 --max-seq-len 256 --warmup-steps 5 --sc
 
 step "teacher: s2d serve --model data/toy/model, 2-step RaR over HTTP, 4 samples per question"
 SERVER_PID=""
-cleanup() { [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true; }
+cleanup() { if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 source "$S2D_ROOT/scripts/lib/serve.sh"
 s2d_start_server "$OUT/serve" --model "$TOY" --port 0 --served-model-name toy
@@ -106,17 +106,18 @@ train() {  # train NAME DATA EPOCHS LR [LORA_RANK]: distil the student into $OUT
 }
 
 # The settings: NAME DATA EPOCHS LR [LORA_RANK]. REAL_DEV sweeps them; otherwise the sweep's choice.
-LORA_SWEEP=("lora-teacher-2e-3 teacher 2 2e-3 16" "lora-mixed-2e-3 mixed 2 2e-3 16" "lora-mixed-5e-4 mixed 2 5e-4 16")
+LORA_SWEEP=("lora-teacher teacher 4 2e-3 16" "lora-mixed mixed 4 2e-3 16")
 FULL_SWEEP=("full-mixed-5e-5 mixed 2 5e-5" "full-mixed-2e-4 mixed 2 2e-4")
-LORA_SET="lora-mixed-2e-3 mixed 2 2e-3 16"
+LORA_SET="lora-mixed mixed 4 2e-3 16"
 FULL_SET="full-mixed-2e-4 mixed 2 2e-4"
 if [ -n "${REAL_DEV:-}" ]; then
   step "settings sweep: last-letter dev and the held-out general prompts (REAL_DEV)"
   answers "$STUDENT" "$OUT/general-dev.tasks.jsonl" "$OUT/general-dev.smollm2.jsonl"
   for setting in "${LORA_SWEEP[@]}" "${FULL_SWEEP[@]}"; do
-    read -r name _ <<< "$setting"
+    read -r -a words <<< "$setting"
+    name=${words[0]}
     t0=$SECONDS
-    train $setting
+    train "${words[@]}"
     echo "train_$name $((SECONDS - t0))" >> "$TIMES"
     ev --model "$OUT/$name" -- "$OUT/ll.dev.jsonl" "$OUT/eval-dev-$name"
     answers "$OUT/$name" "$OUT/general-dev.tasks.jsonl" "$OUT/general-dev.$name.jsonl"
@@ -153,8 +154,10 @@ PY
   FULL_SET=$(sed -n 2p <<< "$chosen")
 else
   step "student distilled with the chosen settings: $LORA_SET; $FULL_SET"
-  t0=$SECONDS; train $LORA_SET; echo "distill_lora $((SECONDS - t0))" >> "$TIMES"
-  t0=$SECONDS; train $FULL_SET; echo "distill_full $((SECONDS - t0))" >> "$TIMES"
+  read -r -a words <<< "$LORA_SET"
+  t0=$SECONDS; train "${words[@]}"; echo "distill_lora $((SECONDS - t0))" >> "$TIMES"
+  read -r -a words <<< "$FULL_SET"
+  t0=$SECONDS; train "${words[@]}"; echo "distill_full $((SECONDS - t0))" >> "$TIMES"
 fi
 read -r LORA_NAME LORA_DATA LORA_EPOCHS LORA_LR LORA_RANK <<< "$LORA_SET"
 read -r FULL_NAME _ <<< "$FULL_SET"

@@ -28,14 +28,17 @@ namespace s2d {
 namespace {
 
 // What makes two runs "the same run" (resume is allowed only then).
+// Every option for_each_distill_option gives a key, with paths made absolute and the chat
+// template as resolved.
 nlohmann::json run_identity(const DistillOptions& o, const std::string& tmpl) {
-  return {{"model", fs::absolute(o.model_dir).string()}, {"data", fs::absolute(o.data_path).string()},
-          {"val", o.val_path}, {"val_fraction", o.val_fraction}, {"chat_template", tmpl}, {"chat_template_kwargs", o.chat_template_kwargs},
-          {"max_seq_len", o.max_seq_len}, {"batch_size", o.batch_size}, {"grad_accum", o.grad_accum},
-          {"epochs", o.epochs}, {"max_steps", o.max_steps}, {"lr", o.lr}, {"weight_decay", o.weight_decay},
-          {"max_grad_norm", o.max_grad_norm}, {"warmup_steps", o.warmup_steps}, {"schedule", o.schedule},
-          {"seed", o.seed}, {"lora_rank", o.lora_rank}, {"lora_alpha", o.lora_alpha}, {"lora_dropout", o.lora_dropout},
-          {"lora_targets", o.lora_targets}};
+  nlohmann::json id;
+  for_each_distill_option(o, [&](const char*, const char* key, const auto& value, const char*) {
+    if (*key) id[key] = value;
+  });
+  id["model"] = fs::absolute(o.model_dir).string();
+  id["data"] = fs::absolute(o.data_path).string();
+  id["chat_template"] = tmpl;
+  return id;
 }
 
 std::vector<std::pair<int64_t, fs::path>> checkpoints(const fs::path& out) {

@@ -128,6 +128,9 @@ TEST(Distill, BadInputs) {
   auto other = opts(model, data, dir + "/o3");
   other.lr = 5e-4;
   EXPECT_S2D_ERROR(run_distill(other), ErrorKind::Input, "holds a different run", "lr", "--overwrite");
+  auto fp32 = opts(model, data, dir + "/o3");  // precision defines the run too: it changes the numerics on CUDA
+  fp32.precision = "fp32";
+  EXPECT_S2D_ERROR(run_distill(fp32), ErrorKind::Input, "holds a different run", "precision");
   other.overwrite = true;
   EXPECT_NO_THROW(run_distill(other));
 

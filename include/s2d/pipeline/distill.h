@@ -46,6 +46,46 @@ struct DistillOptions {
   double peak_tflops = 0;
 };
 
+// Each option of `s2d distill`, declared once: f(flag, key, field, help). `key` names the option
+// in OUT/train_config.json when it defines the run (a --resume must match every such key) and is
+// "" when it does not. The CLI's flags (and with them --config keys and provenance) and the run
+// identity both come from here, so a new option cannot be left out of either.
+template <class Options, class F>
+void for_each_distill_option(Options& o, F&& f) {
+  f("--model", "model", o.model_dir, "Base model directory (HF layout, with its tokenizer)");
+  f("--data", "data", o.data_path, "SFT JSONL in chat-messages form (from 's2d filter')");
+  f("--out", "", o.out_dir, "Output directory");
+  f("--val-file", "val", o.val_path, "Validation SFT JSONL");
+  f("--val-fraction", "val_fraction", o.val_fraction, "Or hold out this fraction of --data");
+  f("--chat-template", "chat_template", o.chat_template, "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (as generate/eval)");
+  f("--chat-template-kwargs", "chat_template_kwargs", o.chat_template_kwargs,
+    "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
+  f("--device", "", o.device, "auto|cpu|cuda (fp32 master weights; bf16 autocast on CUDA)");
+  f("--precision", "precision", o.precision, "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (no autocast)");
+  f("--max-seq-len", "max_seq_len", o.max_seq_len, "Longer examples are truncated (and counted)");
+  f("--batch-size", "batch_size", o.batch_size, "Examples per micro-batch");
+  f("--grad-accum", "grad_accum", o.grad_accum, "Micro-batches per optimizer step");
+  f("--epochs", "epochs", o.epochs, "Passes over the data");
+  f("--max-steps", "max_steps", o.max_steps, "Optimizer steps; overrides --epochs when > 0");
+  f("--lr", "lr", o.lr, "Peak learning rate");
+  f("--weight-decay", "weight_decay", o.weight_decay, "Decoupled (AdamW); not applied to norm weights");
+  f("--max-grad-norm", "max_grad_norm", o.max_grad_norm, "Clip the global gradient norm; 0 = off");
+  f("--warmup-steps", "warmup_steps", o.warmup_steps, "Linear warmup");
+  f("--schedule", "schedule", o.schedule, "cosine|linear|constant after warmup");
+  f("--seed", "seed", o.seed, "Data order and validation split");
+  f("--save-every", "", o.save_every, "Checkpoint every N steps (0 = at the end)");
+  f("--keep-checkpoints", "", o.keep_checkpoints, "Checkpoints kept");
+  f("--eval-every", "", o.eval_every, "Validation loss every N steps (0 = at the end)");
+  f("--lora-rank", "lora_rank", o.lora_rank, "Train a LoRA adapter of this rank (0 = full fine-tune)");
+  f("--lora-alpha", "lora_alpha", o.lora_alpha, "LoRA scale numerator (scale = alpha / rank)");
+  f("--lora-dropout", "lora_dropout", o.lora_dropout, "Dropout on the adapter's input");
+  f("--lora-targets", "lora_targets", o.lora_targets, "Projections: q k v o gate up down");
+  f("--merge", "", o.merge, "LoRA: also write merged full weights to --out");
+  f("--peak-tflops", "", o.peak_tflops, "Peak FLOP/s for the MFU figure (0: 989 on CUDA, none on CPU)");
+  f("--resume", "", o.resume, "Continue the run in --out from its newest checkpoint");
+  f("--overwrite", "", o.overwrite, "Replace whatever --out holds");
+}
+
 struct DistillSummary {
   int64_t steps = 0, examples = 0, truncated = 0, target_tokens = 0;
   double final_loss = 0, val_loss = -1, seconds = 0, tokens_per_second = 0;
