@@ -18,7 +18,7 @@ void register_filter(CLI::App& root, Commands& out) {
       "  s2d filter --by perturbation --in bsm.jsonl --out sft.jsonl     (generate with --swap)\n"
       "  s2d filter --by usc --in s2a.jsonl --out sft.jsonl --model M\n"
       "Writes OUT and OUT.summary.json (kept, dropped by reason, agreement histogram).");
-  a.add_option("--by", o->by, "self-consistency|perturbation|usc|oracle|none (oracle reads labels, none keeps the first answer: ablations only)")
+  a.add_option("--by", o->by, filter_names() + " (oracle reads labels, none keeps the first answer: ablations only)")
       ->capture_default_str();
   a.add_option("--in", o->in_path, "Sample JSONL from 's2d generate'");
   a.add_option("--out", o->out_path, "SFT JSONL (chat messages)");

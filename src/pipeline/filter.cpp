@@ -107,7 +107,94 @@ std::string verdict_in_swapped_order(std::string verdict) {
   return verdict;
 }
 
+// What a filter decides for one task: the sample to teach (and, with --both-orders, its swapped
+// twin), with what the SFT line's meta should add; or the reason none is taught.
+struct Decision {
+  const Sample* keep = nullptr;
+  const char* dropped = nullptr;
+  nlohmann::json meta = nlohmann::json::object();
+  const Sample* swapped = nullptr;
+};
+Decision drop(const char* why) { return {.dropped = why}; }
+
+// What the filters read besides the task's samples.
+struct FilterInputs {
+  const FilterOptions& o;
+  const std::map<std::string, Task>& labels;                              // oracle
+  const std::map<std::string, std::pair<std::string, std::string>>& usc;  // usc: id -> (prompt, output)
+};
+
+Decision by_self_consistency(const Group& g, const Vote& v, const FilterInputs& in) {
+  if (!v.answer) return drop(v.tie ? "tie" : "no_parsed_answer");
+  if (v.tie) return drop("tie");
+  const double agreement = static_cast<double>(v.votes) / v.total;
+  if (v.votes < in.o.min_votes) return drop("too_few_votes");
+  if (agreement + 1e-12 < in.o.min_agreement) return drop("low_agreement");
+  const Sample* s = first_with(g.shown, *v.answer);
+  if (!s) return drop("empty_final");
+  return {.keep = s, .meta = {{"answer", *v.answer}}};
+}
+
+Decision by_perturbation(const Group& g, const Vote& v, const FilterInputs& in) {
+  if (g.swapped.empty()) return drop("missing_perturbation");
+  const Vote w = majority(g.swapped);
+  if (!v.answer || !w.answer || v.tie || w.tie) return drop("no_verdict");
+  if (*v.answer != *w.answer) return drop("inconsistent_under_swap");
+  // --both-orders: the same verdict, checked in both orders, taught in both.
+  return {.keep = first_with(g.shown, *v.answer), .meta = {{"answer", *v.answer}, {"swapped_votes", w.votes}},
+          .swapped = in.o.both_orders ? first_with(g.swapped, *v.answer) : nullptr};
+}
+
+Decision by_usc(const Group& g, const Vote&, const FilterInputs& in) {
+  auto it = in.usc.find(g.id);
+  if (it == in.usc.end()) return drop("fewer_than_two_samples");
+  auto k = parse_usc_choice(it->second.second, static_cast<int>(g.shown.size()));
+  if (!k) return drop("unparsed_choice");
+  const Sample& s = g.shown[static_cast<size_t>(*k - 1)];
+  if (s.final_text.empty()) return drop("empty_final");
+  Decision d{.keep = &s, .meta = {{"usc", {{"choice", *k}, {"prompt", it->second.first}, {"output", it->second.second}}}}};
+  if (s.answer) d.meta["answer"] = *s.answer;
+  return d;
+}
+
+Decision by_oracle(const Group& g, const Vote&, const FilterInputs& in) {
+  auto t = in.labels.find(g.id);
+  if (t == in.labels.end() || !t->second.answer) return drop("no_label");
+  const auto kind = answer_kind_for_task(t->second.task);
+  const auto label = extract_answer(*t->second.answer, kind).value_or(*t->second.answer);
+  const Sample* s = first_with(g.shown, label);
+  if (!s) return drop("no_sample_matches_label");
+  return {.keep = s, .meta = {{"answer", label}, {"oracle", "uses labels: for ablations only, never for a real distillation run"}}};
+}
+
+Decision by_none(const Group& g, const Vote&, const FilterInputs&) {  // ablation: the first sample with an answer
+  for (const auto& c : g.shown)
+    if (c.answer && !c.final_text.empty()) return {.keep = &c, .meta = {{"answer", *c.answer}}};
+  return drop("no_parsed_answer");
+}
+
+struct FilterDef {
+  const char* name;
+  Decision (*decide)(const Group&, const Vote&, const FilterInputs&);
+};
+constexpr FilterDef kFilters[] = {
+    {"self-consistency", by_self_consistency}, {"perturbation", by_perturbation}, {"usc", by_usc},
+    {"oracle", by_oracle}, {"none", by_none},
+};
+
+const FilterDef& filter_named(const std::string& name) {
+  for (const auto& f : kFilters)
+    if (name == f.name) return f;
+  throw_input("unknown filter", {.field = "--by", .expected = filter_names(), .found = name});
+}
+
 }  // namespace
+
+std::string filter_names() {
+  std::string out;
+  for (const auto& f : kFilters) out += (out.empty() ? "" : "|") + std::string(f.name);
+  return out;
+}
 
 nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
   return {{"filter", o.by},        {"input", o.in_path},        {"output", o.out_path},  {"inputs", inputs},
@@ -119,10 +206,7 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
   const std::vector<std::string> inputs = {o.in_path, o.tasks_path, o.user_template, o.usc_template};
   check_output_file(o.out_path, inputs);  // before anything is read or written
   check_output_file(o.out_path + ".summary.json", inputs);
-  const std::vector<std::string> kinds = {"self-consistency", "perturbation", "usc", "oracle", "none"};
-  if (std::find(kinds.begin(), kinds.end(), o.by) == kinds.end()) {
-    throw_input("unknown filter", {.field = "--by", .expected = "self-consistency|perturbation|usc|oracle|none", .found = o.by});
-  }
+  const FilterDef& filter = filter_named(o.by);
   if (o.both_orders && o.by != "perturbation")
     throw_input("only the perturbation filter has a swapped order", {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
   if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
@@ -140,7 +224,7 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
   FilterSummary sum;
   sum.inputs = static_cast<int64_t>(groups.size());
   std::vector<nlohmann::json> out;
-  auto drop = [&](const char* why) { ++sum.dropped[why]; };
+  auto count_drop = [&](const char* why) { ++sum.dropped[why]; };
   int64_t swapped_copies = 0;  // --both-orders lines: examples, not kept tasks
 
   std::map<std::string, Task> labels;
@@ -169,112 +253,30 @@ FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
     backend->complete(reqs, [&](CompletionResult&& res) { usc[res.id].second = res.choices.at(0).text; });
   }
 
+  const FilterInputs in{o, labels, usc};
   for (const auto& g : groups) {
     const Vote v = majority(g.shown);
     const double agreement = v.total > 0 ? static_cast<double>(v.votes) / v.total : 0.0;
-    if (!g.shown.empty()) ++sum.agreement[bin_of(agreement)];
-    nlohmann::json meta = {{"filter", o.by}, {"votes", v.votes}, {"samples", v.total}, {"agreement", agreement}};
     if (g.shown.empty()) {
-      drop("no_samples_in_shown_order");
+      count_drop("no_samples_in_shown_order");
       continue;
     }
-    if (o.by == "self-consistency") {
-      if (!v.answer) {
-        drop(v.tie ? "tie" : "no_parsed_answer");
-        continue;
-      }
-      if (v.tie) {
-        drop("tie");
-        continue;
-      }
-      if (v.votes < o.min_votes) {
-        drop("too_few_votes");
-        continue;
-      }
-      if (agreement + 1e-12 < o.min_agreement) {
-        drop("low_agreement");
-        continue;
-      }
-      const Sample* s = first_with(g.shown, *v.answer);
-      if (!s) {
-        drop("empty_final");
-        continue;
-      }
-      meta["answer"] = *v.answer;
-      out.push_back(sft_line(g, *s, user_turn(*s), meta));
-    } else if (o.by == "perturbation") {
-      if (g.swapped.empty()) {
-        drop("missing_perturbation");
-        continue;
-      }
-      const Vote w = majority(g.swapped);
-      if (!v.answer || !w.answer || v.tie || w.tie) {
-        drop("no_verdict");
-        continue;
-      }
-      if (*v.answer != *w.answer) {
-        drop("inconsistent_under_swap");
-        continue;
-      }
-      meta["answer"] = *v.answer;
-      meta["swapped_votes"] = w.votes;
-      const Sample* s = first_with(g.shown, *v.answer);
-      out.push_back(sft_line(g, *s, user_turn(*s), meta));
-      // --both-orders: the same verdict, checked in both orders, taught in both. A swapped
-      // sample's input shows the pair swapped while its final speaks of the shown order.
-      if (const Sample* t = o.both_orders ? first_with(g.swapped, *v.answer) : nullptr) {
-        nlohmann::json line = sft_line(g, *t, user_turn(*t), meta);
-        line["id"] = g.id + "#swapped";
-        line["messages"][1]["content"] = verdict_in_swapped_order(t->final_text);
-        line["meta"]["order"] = "swapped";
-        out.push_back(std::move(line));
-        ++swapped_copies;
-      }
-    } else if (o.by == "usc") {
-      auto it = usc.find(g.id);
-      if (it == usc.end()) {
-        drop("fewer_than_two_samples");
-        continue;
-      }
-      auto k = parse_usc_choice(it->second.second, static_cast<int>(g.shown.size()));
-      if (!k) {
-        drop("unparsed_choice");
-        continue;
-      }
-      const Sample& s = g.shown[static_cast<size_t>(*k - 1)];
-      if (s.final_text.empty()) {
-        drop("empty_final");
-        continue;
-      }
-      meta["usc"] = {{"choice", *k}, {"prompt", it->second.first}, {"output", it->second.second}};
-      if (s.answer) meta["answer"] = *s.answer;
-      out.push_back(sft_line(g, s, user_turn(s), meta));
-    } else if (o.by == "none") {  // ablation: the first sample with an answer, no consistency check
-      const Sample* s = nullptr;
-      for (const auto& c : g.shown)
-        if (!s && c.answer && !c.final_text.empty()) s = &c;
-      if (!s) {
-        drop("no_parsed_answer");
-        continue;
-      }
-      meta["answer"] = *s->answer;
-      out.push_back(sft_line(g, *s, user_turn(*s), meta));
-    } else {  // oracle
-      auto t = labels.find(g.id);
-      if (t == labels.end() || !t->second.answer) {
-        drop("no_label");
-        continue;
-      }
-      const auto kind = answer_kind_for_task(t->second.task);
-      const auto label = extract_answer(*t->second.answer, kind).value_or(*t->second.answer);
-      const Sample* s = first_with(g.shown, label);
-      if (!s) {
-        drop("no_sample_matches_label");
-        continue;
-      }
-      meta["answer"] = label;
-      meta["oracle"] = "uses labels: for ablations only, never for a real distillation run";
-      out.push_back(sft_line(g, *s, user_turn(*s), meta));
+    ++sum.agreement[bin_of(agreement)];
+    const Decision d = filter.decide(g, v, in);
+    if (d.dropped) {
+      count_drop(d.dropped);
+      continue;
+    }
+    nlohmann::json meta = {{"filter", o.by}, {"votes", v.votes}, {"samples", v.total}, {"agreement", agreement}};
+    meta.update(d.meta);
+    out.push_back(sft_line(g, *d.keep, user_turn(*d.keep), meta));
+    if (const Sample* t = d.swapped) {  // its input shows the pair swapped while its final speaks of the shown order
+      nlohmann::json line = sft_line(g, *t, user_turn(*t), meta);
+      line["id"] = g.id + "#swapped";
+      line["messages"][1]["content"] = verdict_in_swapped_order(t->final_text);
+      line["meta"]["order"] = "swapped";
+      out.push_back(std::move(line));
+      ++swapped_copies;
     }
   }
   sum.examples = static_cast<int64_t>(out.size());

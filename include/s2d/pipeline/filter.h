@@ -53,6 +53,9 @@ struct FilterSummary {
   nlohmann::json to_json(const FilterOptions& o) const;
 };
 
+// The filters' names, as "self-consistency|perturbation|...".
+std::string filter_names();
+
 // `backend` is needed for --by usc only (may be null otherwise).
 FilterSummary run_filter(const FilterOptions& opts, Backend* backend);
 
