@@ -43,74 +43,86 @@ struct RequestState {
   Clock::time_point start;
 };
 
-}  // namespace
-
-Generator::Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts)
-    : model_(model), tokenizer_(tokenizer), opts_(opts) {
-  if (opts_.batch_size < 1) throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
-}
-
-void Generator::run(const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
-                    const RequestSource& more) {
-  if (initial.empty()) return;
-  // Requests of this run: the initial ones, then any `more` hands over (a deque: stable references).
-  std::deque<GenRequest> requests(initial.begin(), initial.end());
-  c10::InferenceMode inference;
-  const ModelConfig& cfg = model_.config();
-  const auto opts = model_.options();
-  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(opts.device());
-
-  int64_t total_samples = 0, capacity = 1;
-  for (const auto& r : requests) {
-    total_samples += static_cast<int64_t>(r.samples.size());
-    capacity = std::max<int64_t>(capacity, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
+// One run(): the slots, the cache, the queues, and the three things a decode loop does:
+// admit() fills free slots (prefilling waiting requests as needed), step() decodes every busy slot
+// once, and retire() hands a finished sample back (and its request, once all its samples are done).
+class DecodeRun {
+ public:
+  DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const EngineOptions& engine,
+            const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
+            const Generator::RequestSource& more, int64_t& generated_tokens)
+      : model_(model), tokenizer_(tokenizer), cfg_(model.config()), opts_(model.options()), on_done_(on_done),
+        more_(more), generated_tokens_(generated_tokens), requests_(initial.begin(), initial.end()),
+        n_pieces_(tokenizer.vocab_size()), capacity_(columns_needed(requests_, cfg_)),
+        // With a source, later requests need slots too: all of them.
+        n_slots_(more ? engine.batch_size : std::max<int64_t>(1, std::min(engine.batch_size, samples_in(requests_)))),
+        narrow_(engine.width == EngineOptions::Width::Narrow ||
+                (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
+        cache_(cfg_, n_slots_, capacity_, opts_), slots_(static_cast<size_t>(n_slots_)) {
+    for (size_t i = 0; i < requests_.size(); ++i) enqueue(i);
   }
-  capacity = std::min(capacity, cfg.max_context());
-  // With a source, later requests need slots too: all of them.
-  const int64_t n_slots = more ? opts_.batch_size : std::max<int64_t>(1, std::min(opts_.batch_size, total_samples));
-  const bool narrow = opts_.width == EngineOptions::Width::Narrow ||
-                      (opts_.width == EngineOptions::Width::Auto && !opts.device().is_cuda());
-  KVCache cache(cfg, n_slots, capacity, opts);
 
-  std::vector<Slot> slots(static_cast<size_t>(n_slots));
-  std::deque<RequestState> states;
-  std::deque<size_t> waiting;
-  auto enqueue = [&](size_t i) {
-    states.emplace_back();
-    states[i].result.index = i;
-    states[i].remaining = static_cast<int>(requests[i].samples.size());
-    if (states[i].remaining > 0) waiting.push_back(i);
-  };
-  for (size_t i = 0; i < requests.size(); ++i) enqueue(i);
-  // Takes what the source has (each request must fit `capacity`); false when it had nothing.
-  auto pull = [&]() {
-    if (!more) return false;
-    std::vector<GenRequest> extra = more(capacity);
+  // The loop of Generator::run.
+  void run() {
+    while (true) {
+      if (more_ && waiting_.empty() && prefilled_.empty() && any_slot_free()) pull();  // arrivals join this run
+      admit();
+      if (step()) continue;
+      if (waiting_.empty() && prefilled_.empty() && !pull()) break;
+    }
+  }
+
+ private:
+  // Cache columns for the longest prompt + max_new_tokens, within the model's context.
+  static int64_t columns_needed(const std::deque<GenRequest>& requests, const ModelConfig& cfg) {
+    int64_t c = 1;
+    for (const auto& r : requests) c = std::max<int64_t>(c, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
+    return std::min(c, cfg.max_context());
+  }
+  static int64_t samples_in(const std::deque<GenRequest>& requests) {
+    int64_t n = 0;
+    for (const auto& r : requests) n += static_cast<int64_t>(r.samples.size());
+    return n;
+  }
+
+  bool any_slot_free() const {
+    return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
+  }
+
+  void enqueue(size_t i) {
+    states_.emplace_back();
+    states_[i].result.index = i;
+    states_[i].remaining = static_cast<int>(requests_[i].samples.size());
+    if (states_[i].remaining > 0) waiting_.push_back(i);
+  }
+
+  // Takes what the source has (each request must fit the cache); false when it had nothing.
+  bool pull() {
+    if (!more_) return false;
+    std::vector<GenRequest> extra = more_(capacity_);
     for (auto& r : extra) {
-      if (static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens > capacity)
-        throw_runtime("a joining request does not fit the run's cache", {.expected = "<= " + std::to_string(capacity) + " columns"});
-      requests.push_back(std::move(r));
-      enqueue(requests.size() - 1);
+      if (static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens > capacity_)
+        throw_runtime("a joining request does not fit the run's cache", {.expected = "<= " + std::to_string(capacity_) + " columns"});
+      requests_.push_back(std::move(r));
+      enqueue(requests_.size() - 1);
     }
     return !extra.empty();
-  };
-  std::deque<Prefilled> prefilled;
+  }
 
   // Text of generated ids. Models often have more embedding rows than tokenizer pieces (padded
   // vocabularies); an id beyond the tokenizer has no text, so it is left out of the text (kept in
   // the tokens) rather than failing a long run.
-  const int n_pieces = tokenizer_.vocab_size();
-  auto text_of = [&](const std::vector<int>& ids) {
+  std::string text_of(const std::vector<int>& ids) const {
     std::vector<int> known;
     known.reserve(ids.size());
     for (int id : ids)
-      if (id < n_pieces) known.push_back(id);
+      if (id < n_pieces_) known.push_back(id);
     return tokenizer_.decode(known);
-  };
+  }
 
   // Records the sampled token of slot s; returns the finish reason, or "" to go on.
-  auto accept = [&](Slot& s, int64_t token) -> std::string {
-    const GenRequest& r = requests[s.req];
+  std::string accept(Slot& s, int64_t token) {
+    const GenRequest& r = requests_[s.req];
     if (!r.sampling.ignore_eos && std::find(r.stop_ids.begin(), r.stop_ids.end(), token) != r.stop_ids.end())
       return "stop";
     s.tokens.push_back(static_cast<int>(token));
@@ -128,82 +140,83 @@ void Generator::run(const std::vector<GenRequest>& initial, const std::function<
       if (r.on_text) r.on_text(r.samples[static_cast<size_t>(s.sample_pos)], s.text);
     }
     // The token just accepted is fed at column s.len next step, which must exist.
-    if (static_cast<int64_t>(s.tokens.size()) >= r.sampling.max_new_tokens || s.len >= capacity) return "length";
+    if (static_cast<int64_t>(s.tokens.size()) >= r.sampling.max_new_tokens || s.len >= capacity_) return "length";
     s.next = token;
     return "";
-  };
+  }
 
-  auto finish = [&](Slot& s, const std::string& reason) {
-    const GenRequest& r = requests[s.req];
+  // Frees slot s; its request is done when this was its last sample.
+  void retire(Slot& s, const std::string& reason) {
+    const GenRequest& r = requests_[s.req];
     GenSample out;
     out.sample = r.samples[static_cast<size_t>(s.sample_pos)];
     out.tokens = std::move(s.tokens);
     out.text = r.sampling.stop.empty() && !r.on_text ? text_of(out.tokens) : std::move(s.text);
     out.finish_reason = reason;
-    RequestState& st = states[s.req];
+    RequestState& st = states_[s.req];
     st.result.samples.push_back(std::move(out));
     s = Slot{};
     if (--st.remaining == 0) {
       std::sort(st.result.samples.begin(), st.result.samples.end(),
                 [](const GenSample& a, const GenSample& b) { return a.sample < b.sample; });
       st.result.seconds = std::chrono::duration<double>(Clock::now() - st.start).count();
-      on_done(std::move(st.result));
+      on_done_(std::move(st.result));
     }
-  };
+  }
 
   // Prefill several waiting requests in one right-padded batch (up to `max_rows` of them and
   // about kPrefillTokens padded tokens), then hand each its own slice of the temporary cache.
-  constexpr int64_t kPrefillTokens = 8192;
-  auto prefill_group = [&](int64_t max_rows) {
+  void prefill_group(int64_t max_rows) {
+    constexpr int64_t kPrefillTokens = 8192;
     std::vector<size_t> group;
     int64_t t_max = 0;
-    while (!waiting.empty() && static_cast<int64_t>(group.size()) < std::max<int64_t>(1, max_rows)) {
-      const auto T = static_cast<int64_t>(requests[waiting.front()].prompt_ids.size());
+    while (!waiting_.empty() && static_cast<int64_t>(group.size()) < std::max<int64_t>(1, max_rows)) {
+      const auto T = static_cast<int64_t>(requests_[waiting_.front()].prompt_ids.size());
       const int64_t t_new = std::max(t_max, T);
       if (!group.empty() && t_new * static_cast<int64_t>(group.size() + 1) > kPrefillTokens) break;
       t_max = t_new;
-      group.push_back(waiting.front());
-      waiting.pop_front();
+      group.push_back(waiting_.front());
+      waiting_.pop_front();
     }
     const auto G = static_cast<int64_t>(group.size());
     std::vector<int64_t> ids(static_cast<size_t>(G * t_max), 0), lens(static_cast<size_t>(G));
     for (int64_t g = 0; g < G; ++g) {
-      const auto& p = requests[group[g]].prompt_ids;
+      const auto& p = requests_[group[g]].prompt_ids;
       std::copy(p.begin(), p.end(), ids.begin() + g * t_max);
       lens[g] = static_cast<int64_t>(p.size());
-      states[group[g]].start = Clock::now();
+      states_[group[g]].start = Clock::now();
     }
-    KVCache tmp(cfg, G, t_max, opts);
-    at::Tensor logits = model_.prefill_right_padded(at::tensor(ids, at::kLong).view({G, t_max}).to(opts.device()),
-                                                    at::tensor(lens, at::kLong).to(opts.device()), tmp);  // [G, V]
+    KVCache tmp(cfg_, G, t_max, opts_);
+    at::Tensor logits = model_.prefill_right_padded(at::tensor(ids, at::kLong).view({G, t_max}).to(opts_.device()),
+                                                    at::tensor(lens, at::kLong).to(opts_.device()), tmp);  // [G, V]
     for (int64_t g = 0; g < G; ++g) {
       Prefilled p{group[g], 0, {}, {}, logits.narrow(0, g, 1)};
       for (size_t l = 0; l < tmp.k.size(); ++l) {  // views: the slices keep the group cache alive
         p.k.push_back(tmp.k[l].narrow(0, g, 1).narrow(2, 0, lens[g]));
         p.v.push_back(tmp.v[l].narrow(0, g, 1).narrow(2, 0, lens[g]));
       }
-      prefilled.push_back(std::move(p));
+      prefilled_.push_back(std::move(p));
     }
-  };
+  }
 
   // Fill free slots: the n samples of a prefilled request share its cache by copy.
-  auto admit = [&]() {
-    for (size_t si = 0; si < slots.size(); ++si) {
-      if (slots[si].busy) continue;
-      if (prefilled.empty()) {
-        if (waiting.empty()) return;
+  void admit() {
+    for (size_t si = 0; si < slots_.size(); ++si) {
+      if (slots_[si].busy) continue;
+      if (prefilled_.empty()) {
+        if (waiting_.empty()) return;
         int64_t free_slots = 0;
-        for (const auto& s : slots) free_slots += !s.busy;
+        for (const auto& s : slots_) free_slots += !s.busy;
         prefill_group(free_slots);
       }
-      Prefilled& p = prefilled.front();
-      const GenRequest& r = requests[p.req];
+      Prefilled& p = prefilled_.front();
+      const GenRequest& r = requests_[p.req];
       const auto T = static_cast<int64_t>(r.prompt_ids.size());
-      for (size_t l = 0; l < cache.k.size(); ++l) {
-        cache.k[l][si].narrow(1, 0, T).copy_(p.k[l][0]);
-        cache.v[l][si].narrow(1, 0, T).copy_(p.v[l][0]);
+      for (size_t l = 0; l < cache_.k.size(); ++l) {
+        cache_.k[l][si].narrow(1, 0, T).copy_(p.k[l][0]);
+        cache_.v[l][si].narrow(1, 0, T).copy_(p.v[l][0]);
       }
-      Slot& s = slots[si];
+      Slot& s = slots_[si];
       s.busy = true;
       s.req = p.req;
       s.sample_pos = p.next_sample_pos++;
@@ -212,54 +225,81 @@ void Generator::run(const std::vector<GenRequest>& initial, const std::function<
       for (const auto& stop : r.sampling.stop) s.max_stop = std::max(s.max_stop, stop.size());
       const int64_t first = sample_tokens(p.last_logits, {&r.sampling}, {&s.gen})[0];
       const bool last_sample = p.next_sample_pos == static_cast<int>(r.samples.size());
-      if (last_sample) prefilled.pop_front();
-      if (auto reason = accept(s, first); !reason.empty()) finish(s, reason);
+      if (last_sample) prefilled_.pop_front();
+      if (auto reason = accept(s, first); !reason.empty()) retire(s, reason);
     }
-  };
+  }
 
-  while (true) {
-    if (more && waiting.empty() && prefilled.empty() &&
-        std::any_of(slots.begin(), slots.end(), [](const Slot& s) { return !s.busy; }))
-      pull();  // requests that arrived meanwhile join this run
-    admit();
+  // One decode step over the busy slots; false when none is busy.
+  bool step() {
     int64_t hi = 0, width = 0;
-    for (size_t si = 0; si < slots.size(); ++si)
-      if (slots[si].busy) {
+    for (size_t si = 0; si < slots_.size(); ++si)
+      if (slots_[si].busy) {
         hi = static_cast<int64_t>(si) + 1;
-        width = std::max(width, slots[si].len + 1);
+        width = std::max(width, slots_[si].len + 1);
       }
-    if (hi == 0) {
-      if (waiting.empty() && prefilled.empty() && !pull()) break;
-      continue;
-    }
+    if (hi == 0) return false;
     // Busy slots below `hi` decode together; idle ones in that range feed a dummy token at column 0.
     std::vector<int64_t> ids(static_cast<size_t>(hi), 0), lens(static_cast<size_t>(hi), 0);
     std::vector<const SamplingParams*> params;
     std::vector<at::Generator*> gens;
     static const SamplingParams greedy;
     for (int64_t b = 0; b < hi; ++b) {
-      Slot& s = slots[static_cast<size_t>(b)];
+      Slot& s = slots_[static_cast<size_t>(b)];
       ids[b] = s.busy ? s.next : 0;
       lens[b] = s.busy ? s.len : 0;
-      params.push_back(s.busy ? &requests[s.req].sampling : &greedy);
+      params.push_back(s.busy ? &requests_[s.req].sampling : &greedy);
       gens.push_back(&s.gen);
     }
-    KVCache view = cache;  // shares storage; decode_slots needs batch == hi
-    if (hi < n_slots) {
+    KVCache view = cache_;  // shares storage; decode_slots needs batch == hi
+    if (hi < n_slots_) {
       for (auto& t : view.k) t = t.narrow(0, 0, hi);
       for (auto& t : view.v) t = t.narrow(0, 0, hi);
     }
-    at::Tensor logits = model_.decode_slots(at::tensor(ids, at::kLong).to(opts.device()),
-                                            at::tensor(lens, at::kLong).to(opts.device()), view,
-                                            narrow ? width : capacity);  // [hi, V]
+    at::Tensor logits = model_.decode_slots(at::tensor(ids, at::kLong).to(opts_.device()),
+                                            at::tensor(lens, at::kLong).to(opts_.device()), view,
+                                            narrow_ ? width : capacity_);  // [hi, V]
     const std::vector<int64_t> next = sample_tokens(logits, params, gens);
     for (int64_t b = 0; b < hi; ++b) {
-      Slot& s = slots[static_cast<size_t>(b)];
+      Slot& s = slots_[static_cast<size_t>(b)];
       if (!s.busy) continue;
       s.len += 1;
-      if (auto reason = accept(s, next[b]); !reason.empty()) finish(s, reason);
+      if (auto reason = accept(s, next[b]); !reason.empty()) retire(s, reason);
     }
+    return true;
   }
+
+  const LlamaModel& model_;
+  const Tokenizer& tokenizer_;
+  const ModelConfig& cfg_;
+  const at::TensorOptions opts_;
+  const std::function<void(GenResult&&)>& on_done_;
+  const Generator::RequestSource& more_;
+  int64_t& generated_tokens_;
+  // Requests of this run: the initial ones, then any `more_` hands over (a deque: stable references).
+  std::deque<GenRequest> requests_;
+  const int n_pieces_;
+  const int64_t capacity_, n_slots_;
+  const bool narrow_;
+  KVCache cache_;
+  std::vector<Slot> slots_;
+  std::deque<RequestState> states_;
+  std::deque<size_t> waiting_;
+  std::deque<Prefilled> prefilled_;
+};
+
+}  // namespace
+
+Generator::Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts)
+    : model_(model), tokenizer_(tokenizer), opts_(opts) {
+  if (opts_.batch_size < 1) throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
+}
+
+void Generator::run(const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
+                    const RequestSource& more) {
+  if (initial.empty()) return;
+  c10::InferenceMode inference;
+  DecodeRun(model_, tokenizer_, opts_, initial, on_done, more, generated_tokens_).run();
 }
 
 }  // namespace s2d
