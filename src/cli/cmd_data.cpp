@@ -8,8 +8,8 @@
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
 #include "s2d/data/task.h"
-#include "s2d/data/toy_world.h"
-#include "s2d/pipeline/toy_corpus.h"
+#include "s2d/toy/world.h"
+#include "s2d/toy/corpus.h"
 
 namespace s2d::cli {
 
@@ -84,15 +84,15 @@ void register_data(CLI::App& root, Commands& out) {
                 "People per question (k)", generate_coin_flip);
 
   add_generator(*data, out, "arithmetic", "Multi-digit addition: 'What is 4721 + 3856?'", "--digits",
-                "Digits per number (k)", generate_arithmetic);
+                "Digits per number (k)", toy::generate_arithmetic);
   add_generator(*data, out, "toy-qa",
                 "Questions over invented facts stated in the question: 'Facts: Vorland has the capital Quilp. ... "
                 "Question: Which capital does Vorland have?' (wrap with `data bias` for opinions)",
-                "--facts", "Facts per question (k)", generate_toy_qa);
+                "--facts", "Facts per question (k)", toy::generate_qa);
   add_generator(*data, out, "toy-judge", "Pairwise judge tasks over toy-qa questions: the true answer, and an off-topic one (another fact of the question)",
-                "--facts", "Facts per question (k)", generate_toy_judge);
+                "--facts", "Facts per question (k)", toy::generate_judge);
 
-  auto tc = std::make_shared<ToyCorpusOptions>();
+  auto tc = std::make_shared<toy::CorpusOptions>();
   auto toy = add_command(*data, out, "toy-corpus",
                          "The toy world: a training corpus for a toy model (every method step, answered by a "
                          "symbolic teacher) and disjoint distill/test task files (README \"The toy world\")");
@@ -113,7 +113,7 @@ void register_data(CLI::App& root, Commands& out) {
   toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");
   toy->run = [tc, toy] {
     require_flags(*toy->app, {"--out"});
-    const ToyCorpusSummary s = build_toy_corpus(*tc);
+    const toy::CorpusSummary s = toy::build_corpus(*tc);
     std::cout << "wrote " << s.examples << " corpus examples to " << tc->out_dir << "/corpus.jsonl\n";
     for (const auto& [part, n] : s.parts) std::cout << "  " << part << ": " << n << "\n";
     for (const auto& [path, n] : s.task_files) std::cout << "  " << path << ": " << n << " tasks\n";

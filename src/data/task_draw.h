@@ -1,4 +1,4 @@
-// Deterministic draws shared by the task generators (generators.cpp, toy_world.cpp): our own
+// Deterministic draws shared by the task generators (generators.cpp, toy/world.cpp): our own
 // integer sampling, because std::uniform_int_distribution's output differs between platforms.
 #pragma once
 

@@ -1,12 +1,12 @@
-#include "s2d/data/toy_world.h"
+#include "s2d/toy/world.h"
 
 #include <string>
 
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
-#include "task_draw.h"
+#include "../data/task_draw.h"
 
-namespace s2d {
+namespace s2d::toy {
 
 namespace {
 
@@ -47,7 +47,7 @@ struct Fact {
   // finds the value by copying what followed "mountain" in the facts: an induction head's
   // one-token match. ("The mountain of Deia is Zal." put "is" after every entity, and entities
   // share their endings, so the match needed three tokens: the toy model never learnt it.)
-  std::string sentence() const { return toy_fact_sentence(entity, relation, value); }
+  std::string sentence() const { return fact_sentence(entity, relation, value); }
 };
 
 // k facts about distinct entities with distinct values and distinct relations, so that the
@@ -85,7 +85,7 @@ QaDraw draw_qa(std::mt19937_64& rng, int k) {
   QaDraw q;
   for (const auto& f : facts) q.context += (q.context.empty() ? "" : " ") + f.sentence();
   q.asked = facts[asked];
-  q.question = toy_question(q.asked.entity, q.asked.relation);
+  q.question = question_about(q.asked.entity, q.asked.relation);
   q.input = "Facts: " + q.context + " Question: " + q.question;
   q.answer = q.asked.value;
   q.other = facts[(asked + 1 + uniform_below(rng, static_cast<uint64_t>(k - 1))) % k];
@@ -95,17 +95,17 @@ QaDraw draw_qa(std::mt19937_64& rng, int k) {
 
 }  // namespace
 
-std::string toy_fact_sentence(const std::string& entity, const std::string& relation, const std::string& value) {
+std::string fact_sentence(const std::string& entity, const std::string& relation, const std::string& value) {
   return entity + " has the " + relation + " " + value + ".";
 }
 
-std::string toy_question(const std::string& entity, const std::string& relation) {
+std::string question_about(const std::string& entity, const std::string& relation) {
   return "Which " + relation + " does " + entity + " have?";
 }
 
-std::vector<ToyFact> toy_facts_of(const std::string& context) {
+std::vector<ParsedFact> facts_of(const std::string& context) {
   static const std::string kHas = " has the ";
-  std::vector<ToyFact> facts;
+  std::vector<ParsedFact> facts;
   for (size_t pos = 0; pos < context.size();) {
     size_t end = context.find('.', pos);
     if (end == std::string::npos) end = context.size();
@@ -135,7 +135,7 @@ std::vector<Task> generate_arithmetic(const GeneratorOptions& opt) {
   });
 }
 
-std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
+std::vector<Task> generate_qa(const GeneratorOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "toy-qa", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
@@ -150,7 +150,7 @@ std::vector<Task> generate_toy_qa(const GeneratorOptions& opt) {
   });
 }
 
-std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
+std::vector<Task> generate_judge(const GeneratorOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
@@ -159,7 +159,7 @@ std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
     // answer that mixed up the value, "Loia has the river Ka.", left the judgement a comparison of
     // two values that the toy model never learnt, in one step or in BSM's scores; checking the
     // relation word against the question's is a one-token match. docs/toy-world.md "How the rows got here".)
-    const std::string good = toy_fact_sentence(q.asked.entity, q.asked.relation, q.answer);
+    const std::string good = fact_sentence(q.asked.entity, q.asked.relation, q.answer);
     const std::string bad = q.other.sentence();
     const bool good_first = uniform_below(rng, 2) == 0;
     Task t;
@@ -174,4 +174,4 @@ std::vector<Task> generate_toy_judge(const GeneratorOptions& opt) {
   });
 }
 
-}  // namespace s2d
+}  // namespace s2d::toy

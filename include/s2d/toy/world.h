@@ -19,27 +19,27 @@
 
 #include "s2d/data/generators.h"
 
-namespace s2d {
+namespace s2d::toy {
 
 // One toy-qa fact, as the facts and the answers that restate them word it: "Vorland has the
 // capital Quilp.".
-std::string toy_fact_sentence(const std::string& entity, const std::string& relation, const std::string& value);
+std::string fact_sentence(const std::string& entity, const std::string& relation, const std::string& value);
 // The question about one fact: "Which capital does Vorland have?".
-std::string toy_question(const std::string& entity, const std::string& relation);
+std::string question_about(const std::string& entity, const std::string& relation);
 // The facts of a toy-qa context, read back from its sentences, in order: "Vorland has the capital
 // Quilp. Tosia has ..." -> {{"Vorland", "capital", "Quilp"}, {"Tosia", ...}}. Sentences not in
-// toy_fact_sentence's form are skipped.
-struct ToyFact {
+// fact_sentence's form are skipped.
+struct ParsedFact {
   std::string entity, relation, value;
 };
-std::vector<ToyFact> toy_facts_of(const std::string& context);
+std::vector<ParsedFact> facts_of(const std::string& context);
 
 // Two numbers of exactly opt.k digits each.
 std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);
 // opt.k facts per question (2..5, one per relation), one of which is asked about.
-std::vector<Task> generate_toy_qa(const GeneratorOptions& opt);
+std::vector<Task> generate_qa(const GeneratorOptions& opt);
 // A judge task per toy-qa question: the true answer and an off-topic one (another fact of the
 // question, about another relation), in random order.
-std::vector<Task> generate_toy_judge(const GeneratorOptions& opt);
+std::vector<Task> generate_judge(const GeneratorOptions& opt);
 
-}  // namespace s2d
+}  // namespace s2d::toy

@@ -7,18 +7,19 @@
 
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
-#include "s2d/data/toy_world.h"
+#include "s2d/toy/world.h"
 #include "s2d/methods/answers.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
-#include "s2d/pipeline/toy_corpus.h"
-#include "s2d/pipeline/toy_teacher.h"
+#include "s2d/toy/corpus.h"
+#include "s2d/toy/teacher.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
 #include "test_util.h"
 
 namespace s2d {
 using namespace s2d::testing;
+using namespace s2d::toy;
 
 namespace {
 
@@ -33,7 +34,7 @@ GeneratorOptions opts(int64_t n, int k, uint64_t seed = 1) {
 
 // Runs `method` with the teacher; returns id -> record.
 std::map<std::string, nlohmann::json> teach(const std::vector<Task>& tasks, const std::string& method, bool swapped = false) {
-  ToyTeacher teacher(tasks, method);
+  Teacher teacher(tasks, method);
   std::vector<MethodUnit> units;
   for (const auto& t : tasks) units.push_back({&t, 0, swapped});
   std::map<std::string, nlohmann::json> out;
@@ -45,8 +46,8 @@ std::map<std::string, nlohmann::json> teach(const std::vector<Task>& tasks, cons
 }
 
 // A corpus at 1% scale with 30 distill and 20 test questions per task: seconds to build.
-ToyCorpusOptions small_corpus(const std::string& out_dir) {
-  ToyCorpusOptions o;
+CorpusOptions small_corpus(const std::string& out_dir) {
+  CorpusOptions o;
   o.scale = 0.01;
   o.distill_n = 30;
   o.test_n = 20;
@@ -69,7 +70,7 @@ TEST(ToyWorld, ArithmeticAnswersAreSums) {
 }
 
 TEST(ToyWorld, QaAnswerIsStatedInTheFactsAndTheWrongOneToo) {
-  for (const auto& t : generate_toy_qa(opts(50, 3))) {
+  for (const auto& t : generate_qa(opts(50, 3))) {
     const std::string ctx = t.extra["context"];
     const std::string entity = t.meta["entity"], relation = t.meta["relation"];
     EXPECT_NE(ctx.find(entity + " has the " + relation + " " + *t.answer + "."), std::string::npos) << t.input;
@@ -82,19 +83,19 @@ TEST(ToyWorld, QaAnswerIsStatedInTheFactsAndTheWrongOneToo) {
 }
 
 TEST(ToyWorld, FactsReadBackFromTheirContext) {
-  for (const auto& t : generate_toy_qa(opts(20, 4))) {
-    const auto facts = toy_facts_of(t.extra["context"]);
+  for (const auto& t : generate_qa(opts(20, 4))) {
+    const auto facts = facts_of(t.extra["context"]);
     ASSERT_EQ(facts.size(), 4u) << t.input;
     std::string rebuilt;
-    for (const auto& f : facts) rebuilt += (rebuilt.empty() ? "" : " ") + toy_fact_sentence(f.entity, f.relation, f.value);
+    for (const auto& f : facts) rebuilt += (rebuilt.empty() ? "" : " ") + fact_sentence(f.entity, f.relation, f.value);
     EXPECT_EQ(rebuilt, t.extra["context"]);
   }
-  EXPECT_TRUE(toy_facts_of("Not a fact. Deia has the river.").empty());
+  EXPECT_TRUE(facts_of("Not a fact. Deia has the river.").empty());
 }
 
 TEST(ToyWorld, JudgeLabelPointsAtTheTrueAnswer) {
   int a = 0;
-  for (const auto& t : generate_toy_judge(opts(100, 3))) {
+  for (const auto& t : generate_judge(opts(100, 3))) {
     const std::string label = t.extra["label"];
     const std::string right = t.extra[label == "A" ? "response_a" : "response_b"];
     const std::string off_topic = t.extra[label == "A" ? "response_b" : "response_a"];
@@ -102,7 +103,7 @@ TEST(ToyWorld, JudgeLabelPointsAtTheTrueAnswer) {
     EXPECT_NE(context.find(right), std::string::npos) << right;
     // The other answer is another fact of the question, about another relation than the asked one.
     EXPECT_NE(context.find(off_topic), std::string::npos) << off_topic;
-    const auto facts = toy_facts_of(right + " " + off_topic);
+    const auto facts = facts_of(right + " " + off_topic);
     ASSERT_EQ(facts.size(), 2u);
     EXPECT_NE(t.input.find("Which " + facts[0].relation + " "), std::string::npos) << t.input;
     EXPECT_NE(facts[0].relation, facts[1].relation);
@@ -112,16 +113,16 @@ TEST(ToyWorld, JudgeLabelPointsAtTheTrueAnswer) {
   EXPECT_LT(a, 70);
 }
 
-TEST(ToyTeacher, SystemTwoAnswersAreRight) {
+TEST(Teacher, SystemTwoAnswersAreRight) {
   const std::vector<std::pair<std::vector<Task>, std::string>> cases = {
       {generate_last_letter(opts(30, 4)), "rar2"}, {generate_coin_flip(opts(30, 5)), "cot"},
-      {generate_arithmetic(opts(30, 4)), "cot"}, {generate_toy_qa(opts(30, 3)), "s2a"}};
+      {generate_arithmetic(opts(30, 4)), "cot"}, {generate_qa(opts(30, 3)), "s2a"}};
   for (const auto& [tasks, method] : cases) {
     for (const auto& [id, r] : teach(tasks, method)) {
       const auto& t = *std::find_if(tasks.begin(), tasks.end(), [&](const Task& x) { return x.id == id; });
       const auto want = extract_answer(*t.answer, answer_kind_for_task(t.task));
       if (t.task == "toy-qa") {  // a sentence that restates the fact; eval's alias rule finds the value in it
-        EXPECT_EQ(r["final"], toy_qa_sentence(t, *t.answer)) << t.input;
+        EXPECT_EQ(r["final"], qa_sentence(t, *t.answer)) << t.input;
         EXPECT_NE((" " + r["answer"].get<std::string>() + " ").find(" " + *want + " "), std::string::npos) << r["answer"];
         continue;
       }
@@ -129,7 +130,7 @@ TEST(ToyTeacher, SystemTwoAnswersAreRight) {
     }
   }
   // BSM: both orders give the labelled verdict once mapped back.
-  const auto judge = generate_toy_judge(opts(30, 3));
+  const auto judge = generate_judge(opts(30, 3));
   for (bool swapped : {false, true}) {
     for (const auto& [id, r] : teach(judge, "bsm", swapped)) {
       const auto& t = *std::find_if(judge.begin(), judge.end(), [&](const Task& x) { return x.id == id; });
@@ -139,9 +140,9 @@ TEST(ToyTeacher, SystemTwoAnswersAreRight) {
   }
 }
 
-TEST(ToyTeacher, SystemOneHabitsAreThePlantedOnes) {
+TEST(Teacher, SystemOneHabitsAreThePlantedOnes) {
   // Sycophancy: the direct answer is the one the opinion points at, in every biased prompt.
-  const auto biased = make_biased(generate_toy_qa(opts(40, 3)), 3);
+  const auto biased = make_biased(generate_qa(opts(40, 3)), 3);
   int agreed = 0, n = 0;
   for (const auto& [id, r] : teach(biased, "system1")) {
     const auto& t = *std::find_if(biased.begin(), biased.end(), [&](const Task& x) { return x.id == id; });
@@ -149,33 +150,33 @@ TEST(ToyTeacher, SystemOneHabitsAreThePlantedOnes) {
     const std::string pointed = bias == "suggest_correct"      ? *t.answer
                                 : bias == "discourage_correct" ? t.extra["incorrect_answer"].get<std::string>()
                                                                : t.meta["suggested"].get<std::string>();
-    agreed += r["final"] == toy_qa_sentence(t, pointed);
+    agreed += r["final"] == qa_sentence(t, pointed);
     ++n;
   }
   EXPECT_EQ(n, 120);
   EXPECT_EQ(agreed, n);
   // Position bias: most direct verdicts are A, whichever answer is right.
-  const auto judge = generate_toy_judge(opts(200, 3));
+  const auto judge = generate_judge(opts(200, 3));
   int says_a = 0;
   for (const auto& [id, r] : teach(judge, "system1")) says_a += r["answer"] == "A";
   EXPECT_GT(says_a, 140);
   EXPECT_LT(says_a, 200);
 }
 
-TEST(ToyTeacher, UscChoiceIsTheFirstMajorityResponse) {
-  EXPECT_EQ(toy_usc_choice({"x", "y", "y", "x", "y"}), 2);
-  EXPECT_EQ(toy_usc_choice({"a"}), 1);
+TEST(Teacher, UscChoiceIsTheFirstMajorityResponse) {
+  EXPECT_EQ(usc_choice({"x", "y", "y", "x", "y"}), 2);
+  EXPECT_EQ(usc_choice({"a"}), 1);
 }
 
 TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
   const auto dir = fresh_dir("c");
-  ToyCorpusOptions o = small_corpus(dir + "/a");
-  const auto sum = build_toy_corpus(o);
+  CorpusOptions o = small_corpus(dir + "/a");
+  const auto sum = build_corpus(o);
   EXPECT_GT(sum.examples, 400);
   for (const char* part : {"last-letter/rar2", "coin-flip/cot", "arithmetic/cot", "toy-qa/s2a", "toy-qa/usc", "judge/bsm", "judge/system1"})
     EXPECT_GT(sum.parts.at(part), 0) << part;
   o.out_dir = dir + "/b";
-  build_toy_corpus(o);
+  build_corpus(o);
   EXPECT_EQ(read_text(dir + "/a/corpus.jsonl"), read_text(dir + "/b/corpus.jsonl"));
   EXPECT_EQ(read_text(dir + "/a/tasks/judge.test.jsonl"), read_text(dir + "/b/tasks/judge.test.jsonl"));
   EXPECT_EQ(read_text(dir + "/a/primer.jsonl"), read_text(dir + "/b/primer.jsonl"));
@@ -213,19 +214,19 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
   for (const auto& [q, c] : seen) EXPECT_EQ(c, 1) << q;
 
   o.out_dir = dir + "/a";
-  EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "already exists", "--overwrite");
+  EXPECT_S2D_ERROR(build_corpus(o), ErrorKind::Input, "already exists", "--overwrite");
 }
 
 // The shipped model was trained on the corpus drawn with 400 distill questions per task; the 600
 // added later must leave that corpus byte for byte the same and only append to the distill files.
 TEST(ToyCorpus, ExtraDistillQuestionsLeaveTheCorpusAlone) {
   const auto dir = fresh_dir("x");
-  ToyCorpusOptions o = small_corpus(dir + "/plain");
+  CorpusOptions o = small_corpus(dir + "/plain");
   o.distill_extra_n = 0;
-  build_toy_corpus(o);
+  build_corpus(o);
   o.distill_extra_n = 25;
   o.out_dir = dir + "/extra";
-  const auto sum = build_toy_corpus(o);
+  const auto sum = build_corpus(o);
   EXPECT_EQ(read_text(dir + "/plain/corpus.jsonl"), read_text(dir + "/extra/corpus.jsonl"));
   for (const auto& [path, n] : sum.task_files) {
     const std::string plain = read_text(dir + "/plain/" + path), extra = read_text(dir + "/extra/" + path);
@@ -239,10 +240,10 @@ TEST(ToyCorpus, ExtraDistillQuestionsLeaveTheCorpusAlone) {
   }
   o.distill_extra_n = -1;
   o.out_dir = dir + "/bad";
-  EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "--distill-extra-n");
+  EXPECT_S2D_ERROR(build_corpus(o), ErrorKind::Input, "--distill-extra-n");
   o.distill_extra_n = 0;
   o.dev_n = -1;
-  EXPECT_S2D_ERROR(build_toy_corpus(o), ErrorKind::Input, "--dev-n");
+  EXPECT_S2D_ERROR(build_corpus(o), ErrorKind::Input, "--dev-n");
 }
 
 }  // namespace s2d

@@ -20,12 +20,12 @@
 #include "s2d/data/task.h"
 #include "s2d/engine/backend.h"
 
-namespace s2d {
+namespace s2d::toy {
 
-class ToyTeacher : public Backend {
+class Teacher : public Backend {
  public:
   // `tasks` must outlive the teacher. `method`: system1 | cot | rar1 | rar2 | s2a | bsm.
-  ToyTeacher(const std::vector<Task>& tasks, std::string method);
+  Teacher(const std::vector<Task>& tasks, std::string method);
 
   void complete(const std::vector<CompletionRequest>& requests,
                 const std::function<void(CompletionResult&&)>& on_result) override;
@@ -43,12 +43,12 @@ class ToyTeacher : public Backend {
 // A toy QA answer as one sentence that restates the asked fact: "Deia has the mountain Zal.".
 // Restating is what lets a tiny model look the value up: once it has written "Deia has the
 // mountain", an induction head finds "mountain" in the facts and copies what followed it.
-std::string toy_qa_sentence(const Task& task, const std::string& value);
+std::string qa_sentence(const Task& task, const std::string& value);
 
 // The BSM evaluation plan the teacher writes (one criterion per line, numbered).
-const std::vector<std::string>& toy_bsm_criteria();
+const std::vector<std::string>& bsm_criteria();
 
 // USC's ideal choice: the 1-based index of the first response whose answer is the most common.
-int toy_usc_choice(const std::vector<std::string>& answers);
+int usc_choice(const std::vector<std::string>& answers);
 
-}  // namespace s2d
+}  // namespace s2d::toy

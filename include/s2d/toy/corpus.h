@@ -2,7 +2,7 @@
 //
 //   OUT/corpus.jsonl       SFT examples (chat messages) that teach the toy model: every step of
 //                          the methods below, rendered by the real method runner from configs/methods/,
-//                          answered by the ToyTeacher; plus System 1 answers on easier instances
+//                          answered by the Teacher; plus System 1 answers on easier instances
 //   OUT/tasks/NAME.distill.jsonl   questions to distil on, WITHOUT labels (nothing before eval reads one)
 //   OUT/tasks/NAME.test.jsonl      held-out labelled questions for eval
 //   OUT/primer.jsonl       lookup lessons (every fact of a toy-qa question asked and restated),
@@ -25,9 +25,9 @@
 #include <map>
 #include <string>
 
-namespace s2d {
+namespace s2d::toy {
 
-struct ToyCorpusOptions {
+struct CorpusOptions {
   std::string out_dir;
   uint64_t seed = 0;
   double scale = 1.0;       // multiplies every corpus part's size (tests use a small scale)
@@ -44,12 +44,12 @@ struct ToyCorpusOptions {
   bool overwrite = false;
 };
 
-struct ToyCorpusSummary {
+struct CorpusSummary {
   int64_t examples = 0;
   std::map<std::string, int64_t> parts;  // "task/method" -> examples
   std::map<std::string, int64_t> task_files;  // path -> tasks
 };
 
-ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& opts);
+CorpusSummary build_corpus(const CorpusOptions& opts);
 
-}  // namespace s2d
+}  // namespace s2d::toy

@@ -1,14 +1,14 @@
-#include "s2d/pipeline/toy_teacher.h"
+#include "s2d/toy/teacher.h"
 
 #include <algorithm>
 #include <cstdlib>
 
-#include "s2d/data/toy_world.h"
+#include "s2d/toy/world.h"
 #include "s2d/methods/answers.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 
-namespace s2d {
+namespace s2d::toy {
 
 namespace {
 
@@ -133,11 +133,11 @@ std::string sycophant(const Task& t) {
 
 }  // namespace
 
-std::string toy_qa_sentence(const Task& t, const std::string& value) {
-  return toy_fact_sentence(str(t.meta, "entity"), str(t.meta, "relation"), value);
+std::string qa_sentence(const Task& t, const std::string& value) {
+  return fact_sentence(str(t.meta, "entity"), str(t.meta, "relation"), value);
 }
 
-const std::vector<std::string>& toy_bsm_criteria() {
+const std::vector<std::string>& bsm_criteria() {
   static const std::vector<std::string> c = {
       "Accuracy: does the answer agree with the facts given in the question?",
       "Relevance: does the answer address the question that was asked?",
@@ -145,7 +145,7 @@ const std::vector<std::string>& toy_bsm_criteria() {
   return c;
 }
 
-int toy_usc_choice(const std::vector<std::string>& answers) {
+int usc_choice(const std::vector<std::string>& answers) {
   std::map<std::string, int> count;
   for (const auto& a : answers) ++count[a];
   int best = 0;
@@ -155,11 +155,11 @@ int toy_usc_choice(const std::vector<std::string>& answers) {
   return 1;
 }
 
-ToyTeacher::ToyTeacher(const std::vector<Task>& tasks, std::string method) : method_(std::move(method)) {
+Teacher::Teacher(const std::vector<Task>& tasks, std::string method) : method_(std::move(method)) {
   for (const auto& t : tasks) by_id_[t.id] = &t;
 }
 
-std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swapped, const std::string& prompt) const {
+std::string Teacher::answer(const Task& t, const std::string& step, bool swapped, const std::string& prompt) const {
   const std::string& task = t.task;
   const std::string label = str(t.extra, "label");
   auto unknown = [&]() -> std::string {
@@ -174,7 +174,7 @@ std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swap
     }
     if (task == "coin-flip") return t.answer == "yes" ? "Yes" : "No";
     if (task == "arithmetic") return t.answer.value_or("");
-    if (task == "toy-qa") return toy_qa_sentence(t, t.meta.contains("bias") ? sycophant(t) : t.answer.value_or(""));
+    if (task == "toy-qa") return qa_sentence(t, t.meta.contains("bias") ? sycophant(t) : t.answer.value_or(""));
     if (task == "judge") {
       // A position-biased annotator: "A" for 4 of 5 tasks whatever the answers say.
       const bool lazy = fnv1a(t.id) % 5 != 0;
@@ -188,12 +188,12 @@ std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swap
   if (method_ == "cot" && task == "arithmetic") return cot_add(t);
   if (method_ == "s2a" && task == "toy-qa") {
     if (step == "extract") return "Context: " + str(t.extra, "context") + "\nQuestion: " + str(t.extra, "question");
-    return toy_qa_sentence(t, t.answer.value_or(""));
+    return qa_sentence(t, t.answer.value_or(""));
   }
   if (method_ == "bsm" && task == "judge") {
     if (step == "branch") {
       std::string s;
-      for (size_t i = 0; i < toy_bsm_criteria().size(); ++i) s += std::to_string(i + 1) + ". " + toy_bsm_criteria()[i] + "\n";
+      for (size_t i = 0; i < bsm_criteria().size(); ++i) s += std::to_string(i + 1) + ". " + bsm_criteria()[i] + "\n";
       return s;
     }
     // solve: which criterion is this call about, and which shown answer is the true one?
@@ -213,7 +213,7 @@ std::string ToyTeacher::answer(const Task& t, const std::string& step, bool swap
   return unknown();
 }
 
-void ToyTeacher::complete(const std::vector<CompletionRequest>& requests,
+void Teacher::complete(const std::vector<CompletionRequest>& requests,
                           const std::function<void(CompletionResult&&)>& on_result) {
   for (const auto& r : requests) {
     // tag: "task-id|step" or "task-id|step|swap"; task ids contain no '|'.
@@ -232,4 +232,4 @@ void ToyTeacher::complete(const std::vector<CompletionRequest>& requests,
   }
 }
 
-}  // namespace s2d
+}  // namespace s2d::toy

@@ -1,4 +1,4 @@
-#include "s2d/pipeline/toy_corpus.h"
+#include "s2d/toy/corpus.h"
 
 #include <cmath>
 #include <filesystem>
@@ -9,15 +9,15 @@
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
 #include "s2d/data/task.h"
-#include "s2d/data/toy_world.h"
+#include "s2d/toy/world.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
-#include "s2d/pipeline/toy_teacher.h"
+#include "s2d/toy/teacher.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 
-namespace s2d {
+namespace s2d::toy {
 
 namespace {
 
@@ -27,8 +27,8 @@ Generate generator_for(const std::string& task) {
   if (task == "last-letter") return generate_last_letter;
   if (task == "coin-flip") return generate_coin_flip;
   if (task == "arithmetic") return generate_arithmetic;
-  if (task == "toy-qa") return generate_toy_qa;
-  return generate_toy_judge;
+  if (task == "toy-qa") return generate_qa;
+  return generate_judge;
 }
 
 // Draws tasks that no earlier draw produced: every input goes into `seen`, so the corpus, the
@@ -92,10 +92,10 @@ nlohmann::json sft(const std::string& id, const std::string& user, const std::st
 }
 
 // Runs `method` over `tasks` with the teacher and turns every model call into one SFT example.
-void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& tasks,
+void add_method(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::vector<Task>& tasks,
                 const std::string& method, const std::function<bool(const std::string& id, const std::string& step)>& keep = {}) {
   if (tasks.empty()) return;
-  ToyTeacher teacher(tasks, method);
+  Teacher teacher(tasks, method);
   const MethodSpec spec = load_method_spec(method);
   std::vector<MethodUnit> units;
   for (const auto& t : tasks) units.push_back({&t, 0, false});
@@ -118,7 +118,7 @@ void add_method(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const s
 // USC lessons: a biased question, 3-6 S2A answers with one answer in the majority, and the
 // first majority response named. Mostly the right answer is the majority, sometimes not: USC
 // picks the consistent answer, not the right one.
-void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& biased, uint64_t seed) {
+void add_usc(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::vector<Task>& biased, uint64_t seed) {
   const MethodSpec spec = load_method_spec("usc");
   std::mt19937_64 rng(seed);
   for (const auto& t : biased) {
@@ -129,9 +129,9 @@ void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std:
     std::vector<std::string> finals(n, right_majority ? right : wrong);
     for (int i = 0; i < minority; ++i) finals[i] = right_majority ? wrong : right;
     std::shuffle(finals.begin(), finals.end(), rng);
-    const int choice = toy_usc_choice(finals);
+    const int choice = usc_choice(finals);
     std::vector<std::string> shown;  // as `s2d filter --by usc` shows them: each sample's final text
-    for (const auto& f : finals) shown.push_back(toy_qa_sentence(t, f));
+    for (const auto& f : finals) shown.push_back(qa_sentence(t, f));
     out.push_back(sft(t.id + "/usc", render_usc_prompt(spec, t.input, shown),
                       "The most consistent response is Response " + std::to_string(choice) + ".",
                       {{"task", t.task}, {"method", "usc"}, {"step", "select"},
@@ -143,16 +143,16 @@ void add_usc(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std:
 // Direct-answer lessons that ask about every fact of a toy-qa question at once, in random order,
 // each answered by restating its fact. One question per lesson gave the model too few lookups to
 // learn from: the toy model learns looking up from many of them (scripts/probe_qa_lookup.sh).
-void add_qa_all_facts(std::vector<nlohmann::json>& out, ToyCorpusSummary& sum, const std::vector<Task>& tasks, uint64_t seed) {
+void add_qa_all_facts(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::vector<Task>& tasks, uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (const auto& t : tasks) {
     const std::string context = t.extra.value("context", "");
-    std::vector<ToyFact> facts = toy_facts_of(context);
+    std::vector<ParsedFact> facts = facts_of(context);
     std::shuffle(facts.begin(), facts.end(), rng);
     std::string questions, answers;
     for (const auto& f : facts) {
-      questions += " " + toy_question(f.entity, f.relation);
-      answers += (answers.empty() ? "" : " ") + toy_fact_sentence(f.entity, f.relation, f.value);
+      questions += " " + question_about(f.entity, f.relation);
+      answers += (answers.empty() ? "" : " ") + fact_sentence(f.entity, f.relation, f.value);
     }
     out.push_back(sft(t.id + "/all-facts", "Facts: " + context + " Question:" + questions, answers,
                       {{"task", t.task}, {"method", "system1"}, {"step", "all-facts"}, {"question", t.input}}));
@@ -177,7 +177,7 @@ std::string jsonl_of(const std::vector<nlohmann::json>& lines) {
 
 }  // namespace
 
-ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
+CorpusSummary build_corpus(const CorpusOptions& o) {
   if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
   if (o.distill_extra_n < 0) throw_input("must not be negative", {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
   if (o.primer_n < 0) throw_input("must not be negative", {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
@@ -189,7 +189,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
     throw_input("output directory already exists", {.file = o.out_dir, .hint = "pass --overwrite to replace it"});
 
   Drawer d(o.seed, load_names(o.names_path.empty() ? default_names_path() : o.names_path));
-  ToyCorpusSummary sum;
+  CorpusSummary sum;
   std::map<std::string, std::vector<Task>> files;  // "tasks/NAME.SPLIT.jsonl" -> tasks
 
   // Held-out splits first, so the corpus is drawn around them. Test and dev are labelled (dev is
@@ -239,7 +239,7 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   // methods that need it. Mixed into the corpus instead, the skill formed only as the learning
   // rate decayed (docs/toy-world.md "How the rows got here").
   std::vector<nlohmann::json> primer;
-  ToyCorpusSummary primer_sum;
+  CorpusSummary primer_sum;
   if (o.primer_n > 0) {
     add_qa_all_facts(primer, primer_sum, d.draw_range("toy-qa", 2, 5, n(o.primer_n), "p1"), o.seed + 4);
     std::mt19937_64 primer_rng(o.seed ^ 0x9E1DULL);  // drawn k by k: interleave them
@@ -273,4 +273,4 @@ ToyCorpusSummary build_toy_corpus(const ToyCorpusOptions& o) {
   return sum;
 }
 
-}  // namespace s2d
+}  // namespace s2d::toy
