@@ -3,7 +3,7 @@
 #include <type_traits>
 
 #include "s2d/cli/commands.h"
-#include "s2d/pipeline/distill.h"
+#include "s2d/train/distill.h"
 
 namespace s2d::cli {
 

@@ -1,4 +1,4 @@
-#include "s2d/pipeline/distill.h"
+#include "s2d/train/distill.h"
 
 #include <ATen/ATen.h>
 

@@ -7,7 +7,7 @@
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/lora.h"
 #include <ATen/core/grad_mode.h>
-#include "s2d/pipeline/distill.h"
+#include "s2d/train/distill.h"
 #include "s2d/train/sft_data.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
