@@ -43,8 +43,8 @@ std::string default_methods_dir() {
 }
 
 const std::string& MethodSpec::step(const std::string& n) const {
-  for (const auto& [name, t] : steps)
-    if (name == n) return t;
+  for (const auto& [step_name, t] : steps)
+    if (step_name == n) return t;
   throw_runtime("method has no such step", {.file = path, .field = "steps." + n});
 }
 
