@@ -119,9 +119,9 @@ class LocalBackend : public Backend {
     // Errors name the task (file, line, id) when a method runner sent it, else the request.
     const ErrorContext where{.file = r.source_file, .line = r.source_line,
                              .field = r.tag.empty() ? "request " + r.id : "task " + r.tag.substr(0, r.tag.find('|'))};
-    auto at = [&](ErrorContext ctx) {
-      ctx.file = where.file, ctx.line = where.line, ctx.field = where.field;
-      return ctx;
+    auto at = [&](ErrorContext e) {
+      e.file = where.file, e.line = where.line, e.field = where.field;
+      return e;
     };
     // A text that cannot fit is refused before it is tokenized (a 50 MB line takes minutes to encode).
     size_t bytes = r.prompt ? r.prompt->size() : 0;
