@@ -56,7 +56,7 @@ void add_generator(CLI::App& data, Commands& out, const std::string& name, const
     std::vector<Task> tasks = generate(opt);
     std::vector<std::string> inputs = f->exclude;
     inputs.push_back(f->names);
-    for (const auto& out : {f->out, with_suffix(f->out, "train"), with_suffix(f->out, "test")}) check_output_file(out, inputs);
+    for (const auto& path : {f->out, with_suffix(f->out, "train"), with_suffix(f->out, "test")}) check_output_file(path, inputs);
     if (cmd->app->get_option("--split")->count() > 0) {
       Split s = split_tasks(std::move(tasks), f->split, f->seed);
       write_tasks(with_suffix(f->out, "train"), s.train);

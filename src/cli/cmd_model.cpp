@@ -110,17 +110,17 @@ void register_model(CLI::App& root, Commands& out) {
       if (path.empty())
         throw_input("model directory has no tokenizer", {.file = k->model, .expected = "tokenizer.model or tokenizer.json", .found = "neither"});
     }
-    const Tokenizer t = Tokenizer::load(path);
+    const Tokenizer tokenizer = Tokenizer::load(path);
     const std::string text = k->in.empty() ? k->text : read_file(k->in);
-    const std::vector<int> ids = k->special ? t.encode_with_special(text) : t.encode(text);
+    const std::vector<int> ids = k->special ? tokenizer.encode_with_special(text) : tokenizer.encode(text);
     if (k->json) {
       nlohmann::json pieces = nlohmann::json::array();
-      for (int id : ids) pieces.push_back(t.id_to_piece(id));
-      std::cout << nlohmann::json{{"ids", ids}, {"pieces", pieces}, {"decoded", t.decode(ids)}}.dump(
+      for (int id : ids) pieces.push_back(tokenizer.id_to_piece(id));
+      std::cout << nlohmann::json{{"ids", ids}, {"pieces", pieces}, {"decoded", tokenizer.decode(ids)}}.dump(
                        -1, ' ', false, nlohmann::json::error_handler_t::replace)
                 << "\n";
     } else {
-      for (int id : ids) std::cout << id << "\t" << nlohmann::json(t.id_to_piece(id)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+      for (int id : ids) std::cout << id << "\t" << nlohmann::json(tokenizer.id_to_piece(id)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
       std::cout << ids.size() << " tokens\n";
     }
     return 0;

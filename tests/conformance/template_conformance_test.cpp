@@ -79,7 +79,9 @@ TEST(ChatTemplates, UnsupportedConstructsNameTheirLine) {
     } catch (const s2d::Error& e) {
       EXPECT_EQ(e.exit_code(), 2);
       EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
-      if (hint) EXPECT_NE(std::string(e.what()).find("--chat-template"), std::string::npos) << e.what();
+      if (hint) {
+        EXPECT_NE(std::string(e.what()).find("--chat-template"), std::string::npos) << e.what();
+      }
     }
   };
   expect("line one\n{% include 'x' %}", "t.jinja:2: unsupported construct: found {% include %}");

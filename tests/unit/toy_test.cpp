@@ -202,7 +202,9 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
         EXPECT_FALSE(j.contains("incorrect_answer")) << path;
         EXPECT_FALSE(j.contains("aliases")) << path;
       }
-      if (path.find(".dev.") != std::string::npos) EXPECT_TRUE(j.contains("answer") || j.contains("label")) << path;
+      if (path.find(".dev.") != std::string::npos) {
+        EXPECT_TRUE(j.contains("answer") || j.contains("label")) << path;
+      }
       in_file.insert(q);
     }
     // qa.test and qa.dev hold biased-qa's questions without opinions, on purpose
