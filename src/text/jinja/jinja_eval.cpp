@@ -237,12 +237,12 @@ class Renderer {
         return e.kids.size() > 2 ? eval(*e.kids[2]) : Value::undefined("");
       case Expr::K::List:
       case Expr::K::Tuple: {
-        List a;
+        ValueList a;
         for (const auto& k : e.kids) a.push_back(eval(*k));
         return Value::array(std::move(a));
       }
       case Expr::K::Dict: {
-        Dict o;
+        ValueDict o;
         for (size_t k = 0; k + 1 < e.kids.size(); k += 2) {
           const Value key = eval(*e.kids[k]);
           o.emplace_back(to_str(key), eval(*e.kids[k + 1]));
@@ -298,7 +298,7 @@ class Renderer {
       return step > 0 ? std::clamp<int64_t>(i, 0, n) : std::clamp<int64_t>(i, -1, n - 1);
     };
     const int64_t lo = clamp(b, step > 0 ? 0 : n - 1), hi = clamp(e, step > 0 ? n : -1);
-    List out;
+    ValueList out;
     for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) out.push_back(items[static_cast<size_t>(i)]);
     if (v.t == Value::T::Str) {
       std::string s2;
@@ -395,7 +395,7 @@ class Renderer {
       }
       if (name == "split") {
         return bind([](const Value& s, std::vector<Value>& a, Kwargs&) {
-          List out;
+          ValueList out;
           const int64_t maxsplit = a.size() > 1 ? a[1].i : -1;
           if (a.empty() || a[0].t == Value::T::None) {  // on runs of whitespace, ends dropped
             std::string cur;
@@ -457,7 +457,7 @@ class Renderer {
       if (name == "items" || name == "keys" || name == "values") {
         const int which = name == "items" ? 0 : name == "keys" ? 1 : 2;
         return bind([which](const Value& d, std::vector<Value>&, Kwargs&) {
-          List out;
+          ValueList out;
           for (const auto& [k, x] : *d.o)
             out.push_back(which == 0 ? Value::array({Value::str(k), x}) : which == 1 ? Value::str(k) : x);
           return Value::array(std::move(out));
@@ -551,7 +551,7 @@ class Renderer {
     if (f == "selectattr" || f == "rejectattr") {
       if (a.empty()) fail(e.line, f + " needs an attribute name");
       const bool select = f == "selectattr";
-      List out;
+      ValueList out;
       for (const auto& x : items_of(v, e.line)) {
         const Value at = attr(x, to_str(a[0]), e.line);
         const bool ok = a.size() < 2 ? truthy(at) : run_test(to_str(a[1]), at, std::vector<Value>(a.begin() + 2, a.end()), e.line);
@@ -560,7 +560,7 @@ class Renderer {
       return Value::array(std::move(out));
     }
     if (f == "map") {
-      List out;
+      ValueList out;
       const Value* attribute = kwarg(kw, "attribute");
       for (const auto& x : items_of(v, e.line)) {
         if (attribute) out.push_back(attr(x, to_str(*attribute), e.line));
@@ -576,10 +576,10 @@ class Renderer {
   // (jinja2's default: case_sensitive=False, by="key").
   Value dictsort(const Value& v, int line) {
     if (v.t != Value::T::Object) fail(line, "dictsort needs a mapping", to_str(v));
-    Dict pairs = *v.o;
+    ValueDict pairs = *v.o;
     std::stable_sort(pairs.begin(), pairs.end(),
                      [](const auto& x, const auto& y) { return case_of(x.first, 0) < case_of(y.first, 0); });
-    List out;
+    ValueList out;
     for (auto& [k, x] : pairs) out.push_back(Value::array({Value::str(k), x}));
     return Value::array(std::move(out));
   }
@@ -690,7 +690,7 @@ class Renderer {
     if (op == "+") {
       if (l.t == Value::T::Str && r.t == Value::T::Str) return Value::str(l.s + r.s);
       if (l.t == Value::T::Array && r.t == Value::T::Array) {
-        List out = *l.a;
+        ValueList out = *l.a;
         out.insert(out.end(), r.a->begin(), r.a->end());
         return Value::array(std::move(out));
       }
@@ -731,7 +731,7 @@ class Renderer {
       throw_input("the chat template refused the conversation: " + (a.empty() ? std::string() : to_str(a[0])), {.file = where});
     });
     g["namespace"] = Value::function([](std::vector<Value>&, Kwargs& kw) {
-      Value ns = Value::object(Dict(kw.begin(), kw.end()));
+      Value ns = Value::object(ValueDict(kw.begin(), kw.end()));
       ns.is_namespace = true;
       return ns;
     });
@@ -740,7 +740,7 @@ class Renderer {
       if (a.size() == 1) hi = a[0].i;
       if (a.size() >= 2) lo = a[0].i, hi = a[1].i;
       if (a.size() >= 3) step = a[2].i == 0 ? 1 : a[2].i;
-      List out;
+      ValueList out;
       for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) {
         out.push_back(Value::integer(i));
         if (out.size() > 1000000) break;  // a template cannot make s2d allocate without bound
@@ -755,7 +755,7 @@ class Renderer {
       const size_t n = std::strftime(buf, sizeof buf, a.empty() ? "%Y-%m-%d" : a[0].s.c_str(), &tm);
       return Value::str(std::string(buf, n));
     });
-    g["dict"] = Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(Dict(kw.begin(), kw.end())); });
+    g["dict"] = Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(ValueDict(kw.begin(), kw.end())); });
   }
 
   static constexpr size_t kMaxScopes = 256;  // macro recursion and nested loops: the stack's bound

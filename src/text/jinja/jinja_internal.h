@@ -15,10 +15,10 @@ namespace s2d::jinja {
 // --- values: Python's, as far as templates see them ---------------------------------------------
 
 struct Value;
-using List = std::vector<Value>;
-using Dict = std::vector<std::pair<std::string, Value>>;  // insertion-ordered, like a dict
+using ValueList = std::vector<Value>;
+using ValueDict = std::vector<std::pair<std::string, Value>>;  // insertion-ordered, like a dict
 using Kwargs = std::vector<std::pair<std::string, Value>>;
-using Callable = std::function<Value(std::vector<Value>& args, Kwargs& kwargs)>;
+using ValueFn = std::function<Value(std::vector<Value>& args, Kwargs& kwargs)>;
 
 struct Value {
   enum class T { Undefined, None, Bool, Int, Float, Str, Array, Object, Function };
@@ -27,9 +27,9 @@ struct Value {
   int64_t i = 0;
   double f = 0;
   std::string s;                   // Str; for Undefined, the name that was looked up
-  std::shared_ptr<List> a;         // shared, as Python's lists are
-  std::shared_ptr<Dict> o;
-  std::shared_ptr<Callable> fn;
+  std::shared_ptr<ValueList> a;         // shared, as Python's lists are
+  std::shared_ptr<ValueDict> o;
+  std::shared_ptr<ValueFn> fn;
   bool is_namespace = false;       // namespace(): the one object whose attributes `set` may assign
 
   static Value none() { Value v; v.t = T::None; return v; }
@@ -37,9 +37,9 @@ struct Value {
   static Value integer(int64_t x) { Value v; v.t = T::Int; v.i = x; return v; }
   static Value number(double x) { Value v; v.t = T::Float; v.f = x; return v; }
   static Value str(std::string x) { Value v; v.t = T::Str; v.s = std::move(x); return v; }
-  static Value array(List x = {}) { Value v; v.t = T::Array; v.a = std::make_shared<List>(std::move(x)); return v; }
-  static Value object(Dict x = {}) { Value v; v.t = T::Object; v.o = std::make_shared<Dict>(std::move(x)); return v; }
-  static Value function(Callable f) { Value v; v.t = T::Function; v.fn = std::make_shared<Callable>(std::move(f)); return v; }
+  static Value array(ValueList x = {}) { Value v; v.t = T::Array; v.a = std::make_shared<ValueList>(std::move(x)); return v; }
+  static Value object(ValueDict x = {}) { Value v; v.t = T::Object; v.o = std::make_shared<ValueDict>(std::move(x)); return v; }
+  static Value function(ValueFn f) { Value v; v.t = T::Function; v.fn = std::make_shared<ValueFn>(std::move(f)); return v; }
   static Value undefined(std::string name) { Value v; v.s = std::move(name); return v; }
 
   bool defined() const { return t != T::Undefined; }

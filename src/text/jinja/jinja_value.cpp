@@ -189,12 +189,12 @@ Value from_json(const nlohmann::ordered_json& j) {
     case nlohmann::ordered_json::value_t::number_float: return Value::number(j.get<double>());
     case nlohmann::ordered_json::value_t::string: return Value::str(j.get<std::string>());
     case nlohmann::ordered_json::value_t::array: {
-      List a;
+      ValueList a;
       for (const auto& x : j) a.push_back(from_json(x));
       return Value::array(std::move(a));
     }
     case nlohmann::ordered_json::value_t::object: {
-      Dict o;
+      ValueDict o;
       for (auto it = j.begin(); it != j.end(); ++it) o.emplace_back(it.key(), from_json(*it));
       return Value::object(std::move(o));
     }
