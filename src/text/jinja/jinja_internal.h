@@ -27,7 +27,7 @@ struct Value {
   int64_t i = 0;
   double f = 0;
   std::string s;                   // Str; for Undefined, the name that was looked up
-  std::shared_ptr<ValueList> a;         // shared, as Python's lists are
+  std::shared_ptr<ValueList> a;    // shared, as Python's lists are
   std::shared_ptr<ValueDict> o;
   std::shared_ptr<ValueFn> fn;
   bool is_namespace = false;       // namespace(): the one object whose attributes `set` may assign
