@@ -1,6 +1,5 @@
 // `s2d distill`: supervised fine-tuning on curated answers. Thin: src/train/distill.cpp works.
 #include <iostream>
-#include <type_traits>
 
 #include "s2d/cli/commands.h"
 #include "s2d/train/distill.h"
@@ -18,13 +17,7 @@ void register_distill(CLI::App& root, Commands& out) {
       "  s2d distill --model M --data sft.jsonl --out adapter --lora-rank 16 --lora-targets q k v o [--merge]\n"
       "Loss counts assistant tokens only. A LoRA run writes a PEFT adapter to OUT; use it with\n"
       "'s2d generate --model M --adapter OUT'. With --merge, OUT is the merged model and the adapter is OUT/adapter.");
-  for_each_distill_option(*o, [&](const char* flag, const char*, auto& field, const char* help) {
-    if constexpr (std::is_same_v<std::decay_t<decltype(field)>, bool>) {
-      a.add_flag(flag, field, help);
-    } else {
-      a.add_option(flag, field, help)->capture_default_str();
-    }
-  });
+  add_options(a, *o);
   cmd->run = [o, cmd] {
     require_flags(*cmd->app, {"--model", "--data", "--out"});
     const DistillSummary s = run_distill(*o);

@@ -12,12 +12,24 @@
 
 namespace s2d::cli {
 
+namespace {
+// `s2d eval --compare` and `--report`: reports over earlier runs, written to --out.
+struct ReportFlags {
+  std::vector<std::string> compare;
+  std::string plan, runs_root;
+};
+template <OptionsOf<ReportFlags> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--compare", "", o.compare, "Eval output directories to line up (writes the report to --out)");
+  f("--report", "", o.plan, "Report plan JSON (rows of System 1/2/distilled runs, targets): the paper-style table");
+  f("--runs", "", o.runs_root, "Root the --report plan's run directories are relative to (default: --out)");
+}
+}  // namespace
+
 void register_eval(CLI::App& root, Commands& out) {
   auto o = std::make_shared<EvalOptions>();
   auto lb = std::make_shared<BackendFlags>();
-  auto compare = std::make_shared<std::vector<std::string>>();
-  auto plan = std::make_shared<std::string>();
-  auto runs_root = std::make_shared<std::string>();
+  auto rep = std::make_shared<ReportFlags>();
   auto cmd = add_command(root, out, "eval", "Stage 4: accuracy and tokens per answer; --compare lines runs up");
   CLI::App& a = *cmd->app;
   a.footer(methods_help() + "\n"
@@ -27,33 +39,20 @@ void register_eval(CLI::App& root, Commands& out) {
       "  s2d eval --model distilled --method system1 --role distilled --tasks test.jsonl --out runs/d\n"
       "  s2d eval --compare runs/s1 runs/s2 runs/d --out runs/report   (report.md, report.svg)\n"
       "  s2d eval --report configs/toy/demo.json --runs runs/demo --out runs/demo   (a whole study, with targets)");
-  add_backend_flags(a, *lb, "Model directory");
-  a.add_option("--tasks", o->tasks_path, "Labelled task JSONL");
-  a.add_option("--out", o->out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
-  add_method_flags(a, o->method, o->template_path);
-  a.add_option("--samples", o->samples, "k samples per task, majority vote")->capture_default_str();
-  a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();
-  a.add_option("--top-p", o->sampling.top_p, "Nucleus mass")->capture_default_str();
-  a.add_option("--seed", o->sampling.seed, "Seed")->capture_default_str();
-  a.add_option("--max-new-tokens", o->sampling.max_new_tokens, "Tokens per step at most")->capture_default_str();
-  a.add_option("--answer-regex", o->answer_regex, "Override answer extraction");
-  a.add_option("--merge", o->merge, "bsm: symbolic|llm")->capture_default_str();
-  a.add_option("--label", o->label, "Name of this run in reports (default: the method)");
-  a.add_option("--role", o->role, "system1|system2|distilled (default: system2 for System 2 methods, else system1)");
-  a.add_option("--compare", *compare, "Eval output directories to line up (writes the report to --out)");
-  a.add_option("--report", *plan, "Report plan JSON (rows of System 1/2/distilled runs, targets): the paper-style table");
-  a.add_option("--runs", *runs_root, "Root the --report plan's run directories are relative to")->capture_default_str();
-  cmd->run = [o, lb, compare, plan, runs_root, cmd] {
-    if (!plan->empty()) {
+  add_backend_flags(a, *lb);
+  add_options(a, *o);
+  add_options(a, *rep, "Reports (instead of a run)");
+  cmd->run = [o, lb, rep, cmd] {
+    if (!rep->plan.empty()) {
       require_flags(*cmd->app, {"--out"});
-      const PaperReport r = build_paper_report(*plan, runs_root->empty() ? o->out_dir : *runs_root);
+      const PaperReport r = build_paper_report(rep->plan, rep->runs_root.empty() ? o->out_dir : rep->runs_root);
       write_paper_report(r, o->out_dir);
       std::cout << r.markdown << "\nreport: " << o->out_dir << "/report.{md,json,svg}\n";
       return 0;
     }
     require_flags(*cmd->app, {"--out"});
-    if (!compare->empty()) {
-      const CompareReport r = compare_runs(*compare);
+    if (!rep->compare.empty()) {
+      const CompareReport r = compare_runs(rep->compare);
       write_report(r, o->out_dir);
       std::cout << r.markdown << "\nreport: " << o->out_dir << "/report.md, " << o->out_dir << "/report.svg\n";
       return 0;

@@ -24,24 +24,8 @@ void register_generate(CLI::App& root, Commands& out) {
       "  S2D_API_KEY=... s2d generate --endpoint http://vllm:8000/v1 --concurrency 32 --tasks t.jsonl --out s.jsonl --method cot\n"
       "A rerun with the same --out and flags skips finished samples and redoes a torn last line;\n"
       "one with other sampling flags, seed, method or model is refused unless --overwrite.");
-  add_backend_flags(a, *lb, "Model directory (HF layout: config.json, safetensors, tokenizer.model)");
-  a.add_option("--tasks", o->tasks_path, "Task JSONL (see 's2d data')");
-  a.add_option("--prompt", o->prompt, "One prompt instead of --tasks; completions are printed");
-  a.add_option("--out", o->out_path, "Sample JSONL to append to (required with --tasks)");
-  add_method_flags(a, o->method, o->template_path);
-  a.add_option("--answer-regex", o->answer_regex, "Regex whose first group is the answer (overrides task-aware extraction)");
-  a.add_option("--merge", o->merge, "bsm: symbolic (sum scores) | llm")->capture_default_str();
-  a.add_flag("--swap", o->swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");
-  a.add_option("--shard", o->shard, "i/n: only this machine's share of the tasks (by id hash); join with 's2d merge'");
-  a.add_flag("--overwrite", o->overwrite, "Start --out afresh when it holds samples made with other flags (refused otherwise)");
-  a.add_option("--chunk", o->chunk_tasks, "Tasks per batch of work; a kill loses at most one chunk")->capture_default_str();
-  a.add_option("--samples", o->samples, "Samples per task; they share one prefill")->capture_default_str();
-  a.add_option("--temperature", o->sampling.temperature, "0 = greedy")->capture_default_str();
-  a.add_option("--top-p", o->sampling.top_p, "Nucleus mass in (0, 1]")->capture_default_str();
-  a.add_option("--top-k", o->sampling.top_k, "Keep the k most likely tokens; 0 = off")->capture_default_str();
-  a.add_option("--seed", o->sampling.seed, "Run seed; each task and sample derives its own stream")->capture_default_str();
-  a.add_option("--max-new-tokens", o->sampling.max_new_tokens, "Tokens per sample at most")->capture_default_str();
-  a.add_option("--stop", o->sampling.stop, "Stop strings (repeatable); matched across token boundaries");
+  add_backend_flags(a, *lb);
+  add_options(a, *o);
   cmd->run = [o, lb, cmd] {
     if (o->prompt.empty()) require_flags(*cmd->app, {"--tasks", "--out"});
     validate_sampling(o->sampling);  // before the model loads: bad flags fail fast

@@ -21,18 +21,8 @@ void register_serve(CLI::App& root, Commands& out) {
       "  curl localhost:8000/v1/chat/completions -d '{\"model\":\"distilled\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}'\n"
       "Any OpenAI client works: OpenAI(base_url=\"http://localhost:8000/v1\", api_key=KEY or \"none\").\n"
       "SIGTERM or Ctrl-C: stops accepting, finishes the requests in flight, exits 0.");
-  add_model_flags(a, *lb, "Model directory to serve");
-  a.add_option("--host", o->host, "Address to bind (loopback by default; 0.0.0.0 exposes it)")->capture_default_str();
-  a.add_option("--port", o->port, "Port (0: any free port, printed)")->capture_default_str();
-  a.add_option("--api-key", o->api_key, "Require \"Authorization: Bearer KEY\" (401 otherwise)");
-  a.add_option("--served-model-name", o->limits.served_model, "Name in /v1/models and requests (default: the model folder's name)");
-  a.add_option("--max-tokens", o->limits.max_tokens_cap, "Largest max_tokens a request may ask for (more: 422; default: the model's context)");
-  a.add_option("--max-n", o->limits.max_n, "Largest n (choices per request)")->capture_default_str();
-  a.add_option("--max-body-bytes", o->max_body_bytes, "Largest request body (more: 413)")->capture_default_str();
-  a.add_option("--max-batch", o->max_batch, "Requests run together in one engine batch")->capture_default_str();
-  a.add_option("--batch-window-ms", o->batch_window_ms, "An idle engine waits this long for more requests to batch")
-      ->capture_default_str();
-  a.add_option("--threads", o->threads, "Connections served at once")->capture_default_str();
+  add_options(a, *lb);
+  add_options(a, *o);
   cmd->run = [lb, o, cmd] {
     require_flags(*cmd->app, {"--model"});
     if (o->limits.served_model.empty()) {  // the folder's name, trailing slash or not

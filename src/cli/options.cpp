@@ -75,24 +75,6 @@ void apply_config(CLI::App& cmd, const std::string& path) {
   }
 }
 
-void add_model_flags(CLI::App& a, LocalBackendOptions& o, const std::string& model_help) {
-  a.add_option("--model", o.model_dir, model_help);
-  a.add_option("--adapter", o.adapter_dir, "LoRA adapter directory (PEFT layout) applied to --model");
-  a.add_option("--chat-template", o.chat_template,
-               "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (auto: the checkpoint's own template)")
-      ->capture_default_str();
-  a.add_option("--chat-template-kwargs", o.chat_template_kwargs,
-               "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
-  a.add_option("--device", o.device, "auto|cpu|cuda")->capture_default_str();
-  a.add_option("--dtype", o.dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)")->capture_default_str();
-  a.add_option("--batch-size", o.batch_size, "Decode slots (continuous batching)")->capture_default_str();
-}
-
-void add_method_flags(CLI::App& a, std::string& method, std::string& template_path) {
-  a.add_option("--method", method, generation_method_names() + " (see Methods below)")->capture_default_str();
-  a.add_option("--template", template_path, "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
-}
-
 std::string methods_help() {
   std::string out = "Methods:\n";
   for (const auto& d : method_defs())
@@ -100,17 +82,9 @@ std::string methods_help() {
   return out;
 }
 
-void add_backend_flags(CLI::App& a, BackendFlags& f, const std::string& model_help) {
-  add_model_flags(a, f.local, model_help);
-  const std::string http = "Teacher over HTTP (vLLM, SGLang, TGI, llama.cpp, s2d serve; API key from $S2D_API_KEY)";
-  api::HttpBackendOptions& h = f.http;
-  a.add_option("--endpoint", h.endpoint, "OpenAI-compatible server instead of --model, e.g. http://localhost:8000/v1")->group(http);
-  a.add_option("--model-name", h.model_name, "The request's \"model\" (default: the first of the server's /v1/models)")->group(http);
-  a.add_option("--concurrency", h.concurrency, "Requests in flight")->capture_default_str()->group(http);
-  a.add_option("--request-timeout", h.timeout_s, "Seconds to wait for one response")->capture_default_str()->group(http);
-  a.add_option("--max-retries", h.max_retries, "Retries on 408/429/5xx/connection errors (exponential backoff, jitter)")
-      ->capture_default_str()->group(http);
-  a.add_option("--tokenizer", h.tokenizer_path, "tokenizer.model to count tokens with when the server sends no usage")->group(http);
+void add_backend_flags(CLI::App& a, BackendFlags& f) {
+  add_options(a, f.local);
+  add_options(a, f.http, "Teacher over HTTP (vLLM, SGLang, TGI, llama.cpp, s2d serve; API key from $S2D_API_KEY)");
 }
 
 std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f) {

@@ -34,15 +34,14 @@ std::string task_fingerprint(const Task& t) {
   return hex;
 }
 
-// What decides the samples of a run: a rerun into the same --out must have the same, or its
-// samples would be mixed with another run's while OUT.run.json claimed one. --samples may grow
-// (sample i draws from its own stream) and --shard differ, so neither is part of it.
+// What decides the samples of a run (the keys of visit_options, the template as resolved, and the
+// backend): a rerun into the same --out must have the same, or its samples would be mixed with
+// another run's while OUT.run.json claimed one.
 nlohmann::json generation_identity(const GenerateOptions& o, const MethodSpec& spec, const Backend& backend) {
-  const SamplingParams& s = o.sampling;
-  return {{"method", o.method},       {"template", spec.path},         {"seed", s.seed},
-          {"temperature", s.temperature}, {"top_p", s.top_p},          {"top_k", s.top_k},
-          {"max_new_tokens", s.max_new_tokens}, {"stop", s.stop},      {"answer_regex", o.answer_regex},
-          {"merge", o.merge},         {"swap", o.swap},                {"backend", backend.identity()}};
+  nlohmann::json id = run_identity(o);
+  id["template"] = spec.path;
+  id["backend"] = backend.identity();
+  return id;
 }
 
 // Refuses (InputError naming the flags) an existing output made with other generation flags;

@@ -27,14 +27,10 @@ namespace s2d {
 
 namespace {
 
-// What makes two runs "the same run" (resume is allowed only then).
-// Every option for_each_distill_option gives a key, with paths made absolute and the chat
-// template as resolved.
-nlohmann::json run_identity(const DistillOptions& o, const std::string& tmpl) {
-  nlohmann::json id;
-  for_each_distill_option(o, [&](const char*, const char* key, const auto& value, const char*) {
-    if (*key) id[key] = value;
-  });
+// What makes two runs "the same run" (resume is allowed only then): every option with a key,
+// with paths made absolute and the chat template as resolved.
+nlohmann::json distill_identity(const DistillOptions& o, const std::string& tmpl) {
+  nlohmann::json id = run_identity(o);
   id["model"] = fs::absolute(o.model_dir).string();
   id["data"] = fs::absolute(o.data_path).string();
   id["chat_template"] = tmpl;
@@ -107,7 +103,7 @@ DistillSummary run_distill(const DistillOptions& o, const std::function<void(int
   const std::string tmpl_name = tmpl.name();
 
   // The output directory: a fresh run, a resume of the same run, or --overwrite.
-  const nlohmann::json identity = run_identity(o, tmpl_name);
+  const nlohmann::json identity = distill_identity(o, tmpl_name);
   const fs::path cfg_path = out / "train_config.json";
   if (fs::exists(out) && !fs::is_empty(out)) {
     if (o.overwrite) {

@@ -34,6 +34,17 @@ struct HttpBackendOptions {
   nlohmann::json chat_template_kwargs;  // sent as vLLM's chat_template_kwargs on chat requests that set none
 };
 
+// The HTTP teacher's flags (see util/option_set.h); the backoff bounds and the key are not flags.
+template <OptionsOf<HttpBackendOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--endpoint", "", o.endpoint, "OpenAI-compatible server instead of --model, e.g. http://localhost:8000/v1");
+  f("--model-name", "", o.model_name, "The request's \"model\" (default: the first of the server's /v1/models)");
+  f("--concurrency", "", o.concurrency, "Requests in flight");
+  f("--request-timeout", "", o.timeout_s, "Seconds to wait for one response");
+  f("--max-retries", "", o.max_retries, "Retries on 408/429/5xx/connection errors (exponential backoff, jitter)");
+  f("--tokenizer", "", o.tokenizer_path, "tokenizer.json or tokenizer.model to count tokens with when the server sends no usage");
+}
+
 // The wait before retry `attempt` (0-based): uniform in [0, min(max, base * 2^attempt)] ("full
 // jitter"), or Retry-After seconds when the server sent one (capped at max).
 double backoff_seconds(int attempt, double base_s, double max_s, double retry_after_s, std::mt19937_64& rng);

@@ -11,6 +11,7 @@
 
 #include "s2d/api/openai_schema.h"
 #include "s2d/engine/backend.h"
+#include "s2d/util/option_set.h"
 
 namespace s2d::api {
 
@@ -24,6 +25,22 @@ struct ServeOptions {
   size_t max_batch = 64;            // requests per engine batch
   int batch_window_ms = 5;          // an idle engine waits this long for more requests to batch
 };
+
+// `s2d serve`'s flags beyond the model's (util/option_set.h); a server has no run identity.
+template <OptionsOf<ServeOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--host", "", o.host, "Address to bind (loopback by default; 0.0.0.0 exposes it)");
+  f("--port", "", o.port, "Port (0: any free port, printed)");
+  f("--api-key", "", o.api_key, "Require \"Authorization: Bearer KEY\" (401 otherwise)");
+  f("--served-model-name", "", o.limits.served_model, "Name in /v1/models and requests (default: the model folder's name)");
+  f("--max-tokens", "", o.limits.max_tokens_cap,
+    "Largest max_tokens a request may ask for (more: 422); unset: the model's context, or this when it declares none");
+  f("--max-n", "", o.limits.max_n, "Largest n (choices per request)");
+  f("--max-body-bytes", "", o.max_body_bytes, "Largest request body (more: 413)");
+  f("--max-batch", "", o.max_batch, "Requests run together in one engine batch");
+  f("--batch-window-ms", "", o.batch_window_ms, "An idle engine waits this long for more requests to batch");
+  f("--threads", "", o.threads, "Connections served at once");
+}
 
 // Serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight and
 // returns. `on_listening(port)` is called once the socket is bound. InputError when the address

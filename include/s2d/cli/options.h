@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "s2d/api/http_backend.h"
@@ -32,21 +33,31 @@ std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std:
 // Unknown keys and values of the wrong type are InputErrors naming the file and key.
 void apply_config(CLI::App& cmd, const std::string& path);
 
+// The CLI11 flags of an option set, from its visit_options (util/option_set.h): a bool is a
+// switch, anything else an option that shows its default; `group` heads them in --help.
+template <class Options>
+void add_options(CLI::App& cmd, Options& o, const std::string& group = "") {
+  visit_options(o, [&](const char* flag, const char*, auto& field, const std::string& help) {
+    CLI::Option* opt = nullptr;
+    if constexpr (std::is_same_v<std::decay_t<decltype(field)>, bool>) {
+      opt = cmd.add_flag(flag, field, help);
+    } else {
+      opt = cmd.add_option(flag, field, help)->capture_default_str();
+      if (opt->get_default_str() == "[]") opt->default_str("");  // an empty list has no default to show
+    }
+    if (!group.empty()) opt->group(group);
+  });
+}
+
 // Where completions come from, shared by generate, filter (usc) and eval: the in-process model
-// (--model, --adapter, --chat-template, --device, --dtype, --batch-size) or an OpenAI-compatible
-// server (--endpoint, --model-name, --concurrency, --request-timeout, --max-retries, --tokenizer).
-// The in-process model's flags alone (s2d serve).
-void add_model_flags(CLI::App& cmd, LocalBackendOptions& o, const std::string& model_help);
+// (LocalBackendOptions' flags) or an OpenAI-compatible server (HttpBackendOptions', in a group).
 struct BackendFlags {
   LocalBackendOptions local;
   api::HttpBackendOptions http;
 };
-void add_backend_flags(CLI::App& cmd, BackendFlags& f, const std::string& model_help);
+void add_backend_flags(CLI::App& cmd, BackendFlags& f);
 // The backend the flags name; InputError when both or neither of --model and --endpoint are given.
 std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f);
-
-// --method and --template, shared by generate and eval; the names come from methods/method_def.h.
-void add_method_flags(CLI::App& cmd, std::string& method, std::string& template_path);
 // One line per method ("  rar2      Rephrase and Respond in two calls: ..."), for a command's footer.
 std::string methods_help();
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "s2d/text/chat_template.h"
+#include "s2d/util/option_set.h"
 
 namespace s2d {
 
@@ -22,6 +23,17 @@ struct SamplingParams {
   std::vector<std::string> stop;  // stop strings, matched on decoded text across token boundaries
   bool ignore_eos = false;        // benchmarks: always generate max_new_tokens
 };
+
+// The sampling flags of generate and eval (see util/option_set.h); ignore_eos is the benchmarks' only.
+template <OptionsOf<SamplingParams> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--temperature", "temperature", o.temperature, "0 = greedy");
+  f("--top-p", "top_p", o.top_p, "Nucleus mass in (0, 1]");
+  f("--top-k", "top_k", o.top_k, "Keep the k most likely tokens; 0 = off");
+  f("--seed", "seed", o.seed, "Run seed; each task and sample derives its own stream");
+  f("--max-new-tokens", "max_new_tokens", o.max_new_tokens, "Tokens per step of the method at most");
+  f("--stop", "stop", o.stop, "Stop strings (repeatable); matched across token boundaries");
+}
 
 // InputError naming the flag for temperature < 0, top_p outside (0, 1], top_k < 0, max_new_tokens < 1.
 void validate_sampling(const SamplingParams& p);

@@ -20,6 +20,21 @@ struct LocalBackendOptions {
   int64_t batch_size = 16;
 };
 
+// The in-process model's flags (see util/option_set.h). None has a key: a backend's identity()
+// says what of it defines a run.
+template <OptionsOf<LocalBackendOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--model", "", o.model_dir, "Model directory (HF layout: config.json, *.safetensors, tokenizer.json or tokenizer.model)");
+  f("--adapter", "", o.adapter_dir, "LoRA adapter directory (PEFT layout) applied to --model");
+  f("--chat-template", "", o.chat_template,
+    "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (auto: the checkpoint's own template)");
+  f("--chat-template-kwargs", "", o.chat_template_kwargs,
+    "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
+  f("--device", "", o.device, "auto|cpu|cuda");
+  f("--dtype", "", o.dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)");
+  f("--batch-size", "", o.batch_size, "Decode slots (continuous batching)");
+}
+
 // Loads the model (InputError naming what is wrong with the directory).
 std::unique_ptr<Backend> make_local_backend(const LocalBackendOptions& opts);
 

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "s2d/engine/backend.h"
+#include "s2d/methods/method_def.h"
 
 namespace s2d {
 
@@ -26,6 +27,21 @@ struct EvalOptions {
   std::string role;          // system1 | system2 | distilled (default: from the method and model)
   nlohmann::json provenance = nlohmann::json::object();
 };
+
+// `s2d eval`'s flags for one run (util/option_set.h); the keys are what decides its scores.
+template <OptionsOf<EvalOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--tasks", "", o.tasks_path, "Labelled task JSONL");
+  f("--out", "", o.out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
+  f("--method", "method", o.method, generation_method_names() + " (see Methods below)");
+  f("--template", "template", o.template_path, "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
+  f("--samples", "samples", o.samples, "k samples per task, majority vote (a tie is no prediction)");
+  visit_options(o.sampling, f);
+  f("--answer-regex", "answer_regex", o.answer_regex, "Override answer extraction");
+  f("--merge", "merge", o.merge, "bsm: symbolic|llm");
+  f("--label", "", o.label, "Name of this run in reports (default: the method)");
+  f("--role", "", o.role, "system1|system2|distilled (default: system2 for System 2 methods, else system1)");
+}
 
 nlohmann::json run_eval(const EvalOptions& opts, Backend& backend);
 

@@ -24,6 +24,7 @@
 #include <string>
 
 #include "s2d/engine/backend.h"
+#include "s2d/util/option_set.h"
 
 namespace s2d {
 
@@ -42,8 +43,29 @@ struct FilterOptions {
   // The SFT user turn: "system1" renders the input with configs/methods/system1.json (its format
   // hint included), a path renders it with that system1 template, "raw" keeps the input as is.
   std::string user_template = "system1";
-  SamplingParams usc_sampling;  // greedy by default
+  SamplingParams usc_sampling{.max_new_tokens = 32};  // greedy; a USC answer names one sample
 };
+
+// The filters' names, as "self-consistency|perturbation|...".
+std::string filter_names();
+
+// `s2d filter`'s flags (util/option_set.h); the keys are what decides the examples it keeps.
+template <OptionsOf<FilterOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--by", "by", o.by, filter_names() + " (oracle reads labels, none keeps the first answer: ablations only)");
+  f("--in", "", o.in_path, "Sample JSONL from 's2d generate'");
+  f("--out", "", o.out_path, "SFT JSONL (chat messages)");
+  f("--min-agreement", "min_agreement", o.min_agreement, "Share of samples that must give the majority answer");
+  f("--min-votes", "min_votes", o.min_votes, "Samples that must give the majority answer");
+  f("--tasks", "", o.tasks_path, "Labelled task file (oracle only)");
+  f("--both-orders", "both_orders", o.both_orders,
+    "perturbation only: also write each kept pair swapped, its verdict mapped (position-balanced, twice the examples)");
+  f("--allow-mixed-methods", "", o.allow_mixed_methods, "Accept samples of several methods in one input");
+  f("--template", "usc_template", o.usc_template, "USC template JSON (default configs/methods/usc.json)");
+  f("--user-template", "user_template", o.user_template,
+    "SFT user turn: system1 (the System 1 prompt eval sends), a system1 template JSON, or raw (the input)");
+  f("--max-new-tokens", "usc_max_new_tokens", o.usc_sampling.max_new_tokens, "USC answer length");
+}
 
 struct FilterSummary {
   int64_t inputs = 0, kept = 0;  // tasks
@@ -52,9 +74,6 @@ struct FilterSummary {
   std::map<std::string, int64_t> agreement;   // "0.5-0.6" -> tasks
   nlohmann::json to_json(const FilterOptions& o) const;
 };
-
-// The filters' names, as "self-consistency|perturbation|...".
-std::string filter_names();
 
 // `backend` is needed for --by usc only (may be null otherwise).
 FilterSummary run_filter(const FilterOptions& opts, Backend* backend);

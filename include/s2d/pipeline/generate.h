@@ -11,6 +11,7 @@
 
 #include "s2d/data/task.h"
 #include "s2d/engine/backend.h"
+#include "s2d/methods/method_def.h"
 
 namespace s2d {
 
@@ -30,6 +31,26 @@ struct GenerateOptions {
   bool overwrite = false;          // an existing --out made with other flags is emptied, not refused
   nlohmann::json provenance = nlohmann::json::object();  // command line, flags, model
 };
+
+// `s2d generate`'s own flags (util/option_set.h). The keys are what decides a run's samples: a
+// rerun into the same --out must match them. --samples may grow (sample i draws from its own
+// stream) and --shard differ, so neither has a key.
+template <OptionsOf<GenerateOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--tasks", "", o.tasks_path, "Task JSONL (see 's2d data')");
+  f("--prompt", "", o.prompt, "One prompt instead of --tasks; completions are printed");
+  f("--out", "", o.out_path, "Sample JSONL to append to (required with --tasks)");
+  f("--method", "method", o.method, generation_method_names() + " (see Methods below)");
+  f("--template", "template", o.template_path, "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
+  f("--answer-regex", "answer_regex", o.answer_regex, "Regex whose first group is the answer (overrides task-aware extraction)");
+  f("--merge", "merge", o.merge, "bsm: symbolic (sum scores) | llm");
+  f("--swap", "swap", o.swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");
+  f("--shard", "", o.shard, "i/n: only this machine's share of the tasks (by id hash); join with 's2d merge'");
+  f("--overwrite", "", o.overwrite, "Start --out afresh when it holds samples made with other flags (refused otherwise)");
+  f("--chunk", "", o.chunk_tasks, "Tasks per batch of work; a kill loses at most one chunk");
+  f("--samples", "", o.samples, "Samples per task; they share one prefill");
+  visit_options(o.sampling, f);
+}
 
 struct GenerateSummary {
   int64_t tasks = 0, tasks_already_done = 0, samples_written = 0;

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "s2d/util/option_set.h"
+
 namespace s2d {
 
 struct DistillOptions {
@@ -46,12 +48,10 @@ struct DistillOptions {
   double peak_tflops = 0;
 };
 
-// Each option of `s2d distill`, declared once: f(flag, key, field, help). `key` names the option
-// in OUT/train_config.json when it defines the run (a --resume must match every such key) and is
-// "" when it does not. The CLI's flags (and with them --config keys and provenance) and the run
-// identity both come from here, so a new option cannot be left out of either.
-template <class Options, class F>
-void for_each_distill_option(Options& o, F&& f) {
+// `s2d distill`'s flags (util/option_set.h). The keys are OUT/train_config.json: a --resume must
+// match every one.
+template <OptionsOf<DistillOptions> O, class F>
+void visit_options(O& o, F&& f) {
   f("--model", "model", o.model_dir, "Base model directory (HF layout, with its tokenizer)");
   f("--data", "data", o.data_path, "SFT JSONL in chat-messages form (from 's2d filter')");
   f("--out", "", o.out_dir, "Output directory");
