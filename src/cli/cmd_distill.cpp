@@ -7,17 +7,15 @@
 namespace s2d::cli {
 
 void register_distill(CLI::App& root, Commands& out) {
-  auto o = std::make_shared<DistillOptions>();
-  auto cmd = add_command(root, out, "distill", "Stage 3: fine-tune the model to give the curated answers directly");
+  auto cmd = add_command(root, out, "distill", "Stage 3: fine-tune the model to give the curated answers directly",
+                         R"(Example:
+  s2d distill --model M --data sft.jsonl --out distilled --epochs 3 --lr 1e-4 --val-fraction 0.1
+OUT gets the fine-tuned model (HF layout), metrics.jsonl, train_config.json and checkpoints/.
+  s2d distill --model M --data sft.jsonl --out adapter --lora-rank 16 --lora-targets q k v o [--merge]
+Loss counts assistant tokens only. A LoRA run writes a PEFT adapter to OUT; use it with
+'s2d generate --model M --adapter OUT'. With --merge, OUT is the merged model and the adapter is OUT/adapter.)");
   CLI::App& a = *cmd->app;
-  a.footer(
-      "Example:\n"
-      "  s2d distill --model M --data sft.jsonl --out distilled --epochs 3 --lr 1e-4 --val-fraction 0.1\n"
-      "OUT gets the fine-tuned model (HF layout), metrics.jsonl, train_config.json and checkpoints/.\n"
-      "  s2d distill --model M --data sft.jsonl --out adapter --lora-rank 16 --lora-targets q k v o [--merge]\n"
-      "Loss counts assistant tokens only. A LoRA run writes a PEFT adapter to OUT; use it with\n"
-      "'s2d generate --model M --adapter OUT'. With --merge, OUT is the merged model and the adapter is OUT/adapter.");
-  add_options(a, *o);
+  auto o = add_option_set<DistillOptions>(a);
   cmd->run = [o, cmd] {
     require_flags(*cmd->app, {"--model", "--data", "--out"});
     const DistillSummary s = run_distill(*o);

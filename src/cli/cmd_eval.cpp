@@ -27,21 +27,17 @@ void visit_options(O& o, F&& f) {
 }  // namespace
 
 void register_eval(CLI::App& root, Commands& out) {
-  auto o = std::make_shared<EvalOptions>();
-  auto lb = std::make_shared<BackendFlags>();
-  auto rep = std::make_shared<ReportFlags>();
-  auto cmd = add_command(root, out, "eval", "Stage 4: accuracy and tokens per answer; --compare lines runs up");
+  auto cmd = add_command(root, out, "eval", "Stage 4: accuracy and tokens per answer; --compare lines runs up",
+                         methods_help() + "\n" + R"(Examples:
+  s2d eval --model M --method system1 --tasks test.jsonl --out runs/s1
+  s2d eval --model M --method rar2 --samples 8 --temperature 0.7 --tasks test.jsonl --out runs/s2
+  s2d eval --model distilled --method system1 --role distilled --tasks test.jsonl --out runs/d
+  s2d eval --compare runs/s1 runs/s2 runs/d --out runs/report   (report.md, report.svg)
+  s2d eval --report configs/toy/demo.json --runs runs/demo --out runs/demo   (a whole study, with targets))");
   CLI::App& a = *cmd->app;
-  a.footer(methods_help() + "\n"
-      "Examples:\n"
-      "  s2d eval --model M --method system1 --tasks test.jsonl --out runs/s1\n"
-      "  s2d eval --model M --method rar2 --samples 8 --temperature 0.7 --tasks test.jsonl --out runs/s2\n"
-      "  s2d eval --model distilled --method system1 --role distilled --tasks test.jsonl --out runs/d\n"
-      "  s2d eval --compare runs/s1 runs/s2 runs/d --out runs/report   (report.md, report.svg)\n"
-      "  s2d eval --report configs/toy/demo.json --runs runs/demo --out runs/demo   (a whole study, with targets)");
-  add_backend_flags(a, *lb);
-  add_options(a, *o);
-  add_options(a, *rep, "Reports (instead of a run)");
+  auto lb = add_backend_flags(a);
+  auto o = add_option_set<EvalOptions>(a);
+  auto rep = add_option_set<ReportFlags>(a, "Reports (instead of a run)");
   cmd->run = [o, lb, rep, cmd] {
     if (!rep->plan.empty()) {
       require_flags(*cmd->app, {"--out"});

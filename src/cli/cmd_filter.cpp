@@ -8,18 +8,15 @@
 namespace s2d::cli {
 
 void register_filter(CLI::App& root, Commands& out) {
-  auto o = std::make_shared<FilterOptions>();
-  auto lb = std::make_shared<BackendFlags>();
-  auto cmd = add_command(root, out, "filter", "Stage 2: keep self-consistent answers and write SFT examples");
+  auto cmd = add_command(root, out, "filter", "Stage 2: keep self-consistent answers and write SFT examples",
+                         R"(Examples:
+  s2d filter --by self-consistency --in rar2.jsonl --out sft.jsonl --min-agreement 0.75
+  s2d filter --by perturbation --in bsm.jsonl --out sft.jsonl     (generate with --swap)
+  s2d filter --by usc --in s2a.jsonl --out sft.jsonl --model M   (the model that picks; or --endpoint)
+Writes OUT and OUT.summary.json (kept, dropped by reason, agreement histogram).)");
   CLI::App& a = *cmd->app;
-  a.footer(
-      "Examples:\n"
-      "  s2d filter --by self-consistency --in rar2.jsonl --out sft.jsonl --min-agreement 0.75\n"
-      "  s2d filter --by perturbation --in bsm.jsonl --out sft.jsonl     (generate with --swap)\n"
-      "  s2d filter --by usc --in s2a.jsonl --out sft.jsonl --model M   (the model that picks; or --endpoint)\n"
-      "Writes OUT and OUT.summary.json (kept, dropped by reason, agreement histogram).");
-  add_options(a, *o);
-  add_backend_flags(a, *lb);
+  auto o = add_option_set<FilterOptions>(a);
+  auto lb = add_backend_flags(a);
   cmd->run = [o, lb, cmd] {
     require_flags(*cmd->app, {"--in", "--out"});
     std::unique_ptr<Backend> backend;

@@ -11,21 +11,18 @@
 namespace s2d::cli {
 
 void register_generate(CLI::App& root, Commands& out) {
-  auto o = std::make_shared<GenerateOptions>();
-  auto lb = std::make_shared<BackendFlags>();
   auto cmd = add_command(root, out, "generate",
-                         "Stage 1: run a method over tasks and write sample records (JSONL, resumable)");
+                         "Stage 1: run a method over tasks and write sample records (JSONL, resumable)",
+                         methods_help() + "\n" + R"(Examples:
+  s2d generate --model M --tasks tasks.jsonl --out samples.jsonl --method rar2 --samples 8 --temperature 0.7
+  s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap
+  s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32
+  S2D_API_KEY=... s2d generate --endpoint http://vllm:8000/v1 --concurrency 32 --tasks t.jsonl --out s.jsonl --method cot
+A rerun with the same --out and flags skips finished samples and redoes a torn last line;
+one with other sampling flags, seed, method or model is refused unless --overwrite.)");
   CLI::App& a = *cmd->app;
-  a.footer(methods_help() + "\n"
-      "Examples:\n"
-      "  s2d generate --model M --tasks tasks.jsonl --out samples.jsonl --method rar2 --samples 8 --temperature 0.7\n"
-      "  s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap\n"
-      "  s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32\n"
-      "  S2D_API_KEY=... s2d generate --endpoint http://vllm:8000/v1 --concurrency 32 --tasks t.jsonl --out s.jsonl --method cot\n"
-      "A rerun with the same --out and flags skips finished samples and redoes a torn last line;\n"
-      "one with other sampling flags, seed, method or model is refused unless --overwrite.");
-  add_backend_flags(a, *lb);
-  add_options(a, *o);
+  auto lb = add_backend_flags(a);
+  auto o = add_option_set<GenerateOptions>(a);
   cmd->run = [o, lb, cmd] {
     if (o->prompt.empty()) require_flags(*cmd->app, {"--tasks", "--out"});
     validate_sampling(o->sampling);  // before the model loads: bad flags fail fast

@@ -9,20 +9,17 @@
 namespace s2d::cli {
 
 void register_serve(CLI::App& root, Commands& out) {
-  auto lb = std::make_shared<LocalBackendOptions>();
-  auto o = std::make_shared<api::ServeOptions>();
-  auto cmd = add_command(root, out, "serve", "Serve a model (e.g. a distilled one) over the OpenAI API: chat, completions, streaming");
+  auto cmd = add_command(root, out, "serve", "Serve a model (e.g. a distilled one) over the OpenAI API: chat, completions, streaming",
+                         R"(Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions ("stream": true for SSE), GET /health.
+Examples:
+  s2d serve --model runs/distilled --port 8000
+  s2d serve --model base --adapter runs/lora --api-key "$KEY" --host 0.0.0.0
+  curl localhost:8000/v1/chat/completions -d '{"model":"distilled","messages":[{"role":"user","content":"Hi"}]}'
+Any OpenAI client works: OpenAI(base_url="http://localhost:8000/v1", api_key=KEY or "none").
+SIGTERM or Ctrl-C: stops accepting, finishes the requests in flight, exits 0.)");
   CLI::App& a = *cmd->app;
-  a.footer(
-      "Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions (\"stream\": true for SSE), GET /health.\n"
-      "Examples:\n"
-      "  s2d serve --model runs/distilled --port 8000\n"
-      "  s2d serve --model base --adapter runs/lora --api-key \"$KEY\" --host 0.0.0.0\n"
-      "  curl localhost:8000/v1/chat/completions -d '{\"model\":\"distilled\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}'\n"
-      "Any OpenAI client works: OpenAI(base_url=\"http://localhost:8000/v1\", api_key=KEY or \"none\").\n"
-      "SIGTERM or Ctrl-C: stops accepting, finishes the requests in flight, exits 0.");
-  add_options(a, *lb);
-  add_options(a, *o);
+  auto lb = add_option_set<LocalBackendOptions>(a);
+  auto o = add_option_set<api::ServeOptions>(a);
   cmd->run = [lb, o, cmd] {
     require_flags(*cmd->app, {"--model"});
     if (o->limits.served_model.empty()) {  // the folder's name, trailing slash or not

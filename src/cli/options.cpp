@@ -12,9 +12,10 @@
 namespace s2d::cli {
 
 std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std::string& name,
-                                     const std::string& description) {
+                                     const std::string& description, const std::string& footer) {
   auto cmd = std::make_shared<Command>();
   cmd->app = parent.add_subcommand(name, description);
+  if (!footer.empty()) cmd->app->footer(footer);
   cmd->app->add_option("--config", cmd->config_path,
                        "JSON file whose keys mirror the long flags (e.g. {\"seed\": 3}); flags given on the "
                        "command line win");
@@ -82,9 +83,11 @@ std::string methods_help() {
   return out;
 }
 
-void add_backend_flags(CLI::App& a, BackendFlags& f) {
-  add_options(a, f.local);
-  add_options(a, f.http, "Teacher over HTTP (vLLM, SGLang, TGI, llama.cpp, s2d serve; API key from $S2D_API_KEY)");
+std::shared_ptr<BackendFlags> add_backend_flags(CLI::App& a) {
+  auto f = std::make_shared<BackendFlags>();
+  add_options(a, f->local);
+  add_options(a, f->http, "Teacher over HTTP (vLLM, SGLang, TGI, llama.cpp, s2d serve; API key from $S2D_API_KEY)");
+  return f;
 }
 
 std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f) {

@@ -27,6 +27,18 @@ at::Tensor rotate_half(const at::Tensor& x) {
   return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
 
+// The per-layer tensors both layouts (the checkpoint's and the packed one) keep as they are:
+// the optional Q/K norms (Qwen3) and the two RMSNorm weights, under their checkpoint names.
+template <class Layer, class Visitor>
+void visit_layer_norms(const ModelConfig& c, const std::string& p, Layer& L, const Visitor& fn) {
+  if (c.qk_norm) {
+    fn(p + "self_attn.q_norm.weight", L.q_norm);
+    fn(p + "self_attn.k_norm.weight", L.k_norm);
+  }
+  fn(p + "input_layernorm.weight", L.input_norm);
+  fn(p + "post_attention_layernorm.weight", L.post_attention_norm);
+}
+
 }  // namespace
 
 void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn) {
@@ -45,15 +57,10 @@ void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor&
       fn(p + "self_attn.v_proj.bias", L.v_bias);
     }
     if (c.o_bias) fn(p + "self_attn.o_proj.bias", L.o_bias);
-    if (c.qk_norm) {
-      fn(p + "self_attn.q_norm.weight", L.q_norm);
-      fn(p + "self_attn.k_norm.weight", L.k_norm);
-    }
     fn(p + "mlp.gate_proj.weight", L.gate_proj);
     fn(p + "mlp.up_proj.weight", L.up_proj);
     fn(p + "mlp.down_proj.weight", L.down_proj);
-    fn(p + "input_layernorm.weight", L.input_norm);
-    fn(p + "post_attention_layernorm.weight", L.post_attention_norm);
+    visit_layer_norms(c, p, L, fn);
   }
   fn("model.norm.weight", w.final_norm);
   if (!c.tie_word_embeddings) fn("lm_head.weight", w.lm_head);
@@ -162,12 +169,7 @@ void for_each_packed(const ModelConfig& c, LlamaWeights& w, const WeightVisitor&
     fn(p + "down_t", L.down_t);
     if (c.qkv_bias) fn(p + "qkv_b", L.qkv_b);
     if (c.o_bias) fn(p + "self_attn.o_proj.bias", L.o_b);
-    if (c.qk_norm) {
-      fn(p + "self_attn.q_norm.weight", L.q_norm);
-      fn(p + "self_attn.k_norm.weight", L.k_norm);
-    }
-    fn(p + "input_layernorm.weight", L.input_norm);
-    fn(p + "post_attention_layernorm.weight", L.post_attention_norm);
+    visit_layer_norms(c, p, L, fn);
   }
   fn("model.norm.weight", w.final_norm);
   if (!c.tie_word_embeddings) fn("lm_head_t", w.lm_head_t);

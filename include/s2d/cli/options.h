@@ -24,9 +24,9 @@ struct Command {
 };
 using Commands = std::vector<std::shared_ptr<Command>>;
 
-// Creates `name` under `parent` with a --config flag and adds it to `out`.
+// Creates `name` under `parent` with a --config flag (and `footer` below its --help) and adds it to `out`.
 std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std::string& name,
-                                     const std::string& description);
+                                     const std::string& description, const std::string& footer = "");
 
 // Applies a --config file: a JSON object whose keys are the command's long flags without the
 // leading dashes ("max-new-tokens" or "max_new_tokens"). A flag given on the command line wins.
@@ -48,6 +48,13 @@ void add_options(CLI::App& cmd, Options& o, const std::string& group = "") {
     if (!group.empty()) opt->group(group);
   });
 }
+// A command's own option set, bound to its flags; the command's run closure keeps it alive.
+template <class Options>
+std::shared_ptr<Options> add_option_set(CLI::App& cmd, const std::string& group = "") {
+  auto o = std::make_shared<Options>();
+  add_options(cmd, *o, group);
+  return o;
+}
 
 // Where completions come from, shared by generate, filter (usc) and eval: the in-process model
 // (LocalBackendOptions' flags) or an OpenAI-compatible server (HttpBackendOptions', in a group).
@@ -55,7 +62,7 @@ struct BackendFlags {
   LocalBackendOptions local;
   api::HttpBackendOptions http;
 };
-void add_backend_flags(CLI::App& cmd, BackendFlags& f);
+std::shared_ptr<BackendFlags> add_backend_flags(CLI::App& cmd);
 // The backend the flags name; InputError when both or neither of --model and --endpoint are given.
 std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f);
 // One line per method ("  rar2      Rephrase and Respond in two calls: ..."), for a command's footer.

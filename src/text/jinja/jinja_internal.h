@@ -12,6 +12,26 @@
 
 namespace s2d::jinja {
 
+// --- backslash escapes, shared by the lexer (Python string literals) and tojson (JSON) ----------
+
+struct Escape {
+  char letter, ch;  // "\n" stands for '\n'
+};
+inline constexpr Escape kEscapes[] = {{'n', '\n'}, {'t', '\t'}, {'r', '\r'}, {'b', '\b'},
+                                      {'f', '\f'}, {'\\', '\\'}, {'"', '"'},   {'\'', '\''}};
+// The character "\<letter>" stands for, or 0 when it is no escape.
+inline char unescape(char letter) {
+  for (const Escape& e : kEscapes)
+    if (e.letter == letter) return e.ch;
+  return 0;
+}
+// The letter that escapes `ch`, or 0 when it has none.
+inline char escape_letter(char ch) {
+  for (const Escape& e : kEscapes)
+    if (e.ch == ch) return e.letter;
+  return 0;
+}
+
 // --- values: Python's, as far as templates see them ---------------------------------------------
 
 struct Value;

@@ -159,15 +159,13 @@ class Lexer {
       if (c == '\n') ++line_;
       if (c == '\\' && pos < src_.size()) {
         const char e = src_[pos++];
-        switch (e) {
-          case 'n': out += '\n'; break;
-          case 't': out += '\t'; break;
-          case 'r': out += '\r'; break;
-          case '\\': out += '\\'; break;
-          case '\'': out += '\''; break;
-          case '"': out += '"'; break;
-          case '\n': break;
-          default: out += '\\'; out += e;
+        if (e == '\n') {  // a line continuation
+          ++line_;
+        } else if (const char ch = unescape(e)) {
+          out += ch;
+        } else {  // Python keeps an unknown escape as written
+          out += '\\';
+          out += e;
         }
         continue;
       }
@@ -199,6 +197,16 @@ class Parser {
   const Tok& next() { return t_[std::min(p_++, t_.size() - 1)]; }
   bool is_op(const char* op, size_t k = 0) const { return peek(k).k == Tok::K::Op && peek(k).v == op; }
   bool is_name(const char* n, size_t k = 0) const { return peek(k).k == Tok::K::Name && peek(k).v == n; }
+  // Comma-separated items up to `close` (a trailing comma allowed), then `close`; `item` parses one.
+  template <class Item>
+  void parse_items(const char* close, const Item& item) {
+    while (!is_op(close)) {
+      item();
+      if (!is_op(",")) break;
+      ++p_;
+    }
+    expect_op(close);
+  }
   void expect_op(const char* op) {
     if (!is_op(op)) fail(where_, peek().line, std::string("expected '") + op + "'", peek().v.empty() ? "end of tag" : peek().v);
     ++p_;
@@ -646,24 +654,16 @@ class Parser {
         }
         if (t.v == "[") {
           auto l = make(Expr::K::List, t.line);
-          while (!is_op("]")) {
-            l->kids.push_back(parse_expr());
-            if (is_op(",")) ++p_;
-            else break;
-          }
-          expect_op("]");
+          parse_items("]", [&] { l->kids.push_back(parse_expr()); });
           return l;
         }
-        if (t.v == "{") {
+        if (t.v == "{") {  // kids: key, value, key, value, ...
           auto d = make(Expr::K::Dict, t.line);
-          while (!is_op("}")) {
+          parse_items("}", [&] {
             d->kids.push_back(parse_expr());
             expect_op(":");
             d->kids.push_back(parse_expr());
-            if (is_op(",")) ++p_;
-            else break;
-          }
-          expect_op("}");
+          });
           return d;
         }
         break;

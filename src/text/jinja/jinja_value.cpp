@@ -88,22 +88,16 @@ std::string repr(const Value& v) {
 void json_string(const std::string& s, std::string& out) {
   out += '"';
   for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);  // ensure_ascii=False: UTF-8 stays as it is
-        }
+    const char letter = c == '\'' ? 0 : escape_letter(static_cast<char>(c));  // JSON leaves ' alone
+    if (letter) {
+      out += '\\';
+      out += letter;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);  // ensure_ascii=False: UTF-8 stays as it is
     }
   }
   out += '"';
