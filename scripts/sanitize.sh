@@ -17,7 +17,7 @@ TORCH_PREFIX="$("$S2D_VENV/bin/python" -c 'import torch;print(torch.utils.cmake_
   -DS2D_SANITIZE="$KIND" -DCMAKE_PREFIX_PATH="$TORCH_PREFIX" -DS2D_PYTHON="$S2D_VENV/bin/python" >/dev/null
 s2d_log "building with -fsanitize=$KIND in $DIR"
 cmake --build "$DIR" --target s2d_unit_tests s2d_model_tests s2d
-export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS=halt_on_error=1
+export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TSAN_OPTIONS="halt_on_error=1:suppressions=$S2D_ROOT/scripts/tsan.supp"
 if [ "$KIND" = thread ]; then
   ctest --test-dir "$DIR" --output-on-failure -R "RequestBatcher|Server|Serve|Http" "$@"
 else

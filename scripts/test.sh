@@ -7,7 +7,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 s2d_bootstrap
 s2d_log "running tests"
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" "$@"
+ctest --test-dir "$BUILD_DIR" --output-on-failure -j "$(nproc)" -LE sanitize "$@"  # sanitize: ctest -L sanitize
 # The fuzz targets' seed corpora, once each, under ASan + UBSan (clang): a parser regression fails here.
 bash "$(dirname "${BASH_SOURCE[0]}")/fuzz.sh" --regress
 if [ -f "$BUILD_DIR/conformance/report.txt" ]; then
