@@ -79,79 +79,85 @@ std::pair<int, int> parse_shard(const std::string& spec) {
   return {i, n};
 }
 
-GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
-                             const std::function<void(const nlohmann::json&)>& on_record) {
-  const MethodSpec spec = load_method_spec(opts.method, opts.template_path);
-  if (opts.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1", .found = std::to_string(opts.samples)});
-  if (opts.merge != "symbolic" && opts.merge != "llm")
-    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = opts.merge});
-  validate_sampling(opts.sampling);
-  if (opts.samples > 1 && opts.sampling.temperature == 0.0) {
-    log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
-  }
+namespace {
 
+void check_options(const GenerateOptions& o) {
+  if (o.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1", .found = std::to_string(o.samples)});
+  if (o.merge != "symbolic" && o.merge != "llm")
+    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.merge});
+  validate_sampling(o.sampling);
+  if (o.samples > 1 && o.sampling.temperature == 0.0) log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
+}
+
+// The tasks of this run: --prompt as one task, or --tasks (this machine's --shard of it), each
+// checked against the method (InputError naming the file and line).
+std::vector<Task> read_run_tasks(const GenerateOptions& o) {
   std::vector<Task> tasks;
-  if (!opts.prompt.empty()) {
-    tasks.push_back({.id = "prompt", .input = opts.prompt, .task = "prompt"});
+  if (!o.prompt.empty()) {
+    tasks.push_back({.id = "prompt", .input = o.prompt, .task = "prompt"});
   } else {
-    if (opts.tasks_path.empty()) throw_input("nothing to generate from", {.field = "--tasks", .hint = "pass --tasks FILE or --prompt TEXT"});
-    tasks = read_tasks(opts.tasks_path);
+    if (o.tasks_path.empty()) throw_input("nothing to generate from", {.field = "--tasks", .hint = "pass --tasks FILE or --prompt TEXT"});
+    tasks = read_tasks(o.tasks_path);
   }
-  if (!opts.shard.empty()) {
-    const auto [index, count] = parse_shard(opts.shard);
+  if (!o.shard.empty()) {
+    const auto [index, count] = parse_shard(o.shard);
     std::erase_if(tasks, [&](const Task& t) { return shard_of(t.id, count) != index; });
-    log::info("shard " + opts.shard + ": " + std::to_string(tasks.size()) + " tasks");
+    log::info("shard " + o.shard + ": " + std::to_string(tasks.size()) + " tasks");
   }
   for (const auto& t : tasks) {
     try {
-      check_task_for_method(t, opts.method);
+      check_task_for_method(t, o.method);
     } catch (const Error& e) {
       ErrorContext ctx = e.context();
-      ctx.file = opts.tasks_path;
+      ctx.file = o.tasks_path;
       ctx.line = t.line;
       throw Error(ErrorKind::Input, e.message(), ctx);
     }
   }
+  return tasks;
+}
 
-  GenerateSummary sum;
-  sum.tasks = static_cast<int64_t>(tasks.size());
-  std::map<std::string, std::string> fingerprint_of;  // task id -> fingerprint, of this tasks file
-  for (const auto& t : tasks) fingerprint_of[t.id] = task_fingerprint(t);
-  ResumeState done;
-  std::unique_ptr<JsonlWriter> writer;
-  if (!opts.out_path.empty()) {
-    const std::vector<std::string> inputs = {opts.tasks_path, spec.path};
-    check_output_file(opts.out_path, inputs);  // before anything is opened for writing
-    check_output_file(opts.out_path + ".run.json", inputs);
-    const nlohmann::json identity = generation_identity(opts, spec, backend);
-    check_same_run(opts, identity);
-    writer = std::make_unique<JsonlWriter>(opts.out_path, /*exclusive=*/true);  // lock before reading
-    done = scan_for_resume(opts.out_path, [&](const nlohmann::json& r) {
-      const auto it = fingerprint_of.find(id_key(r));
-      if (it != fingerprint_of.end() && r.contains("task_fingerprint") && r["task_fingerprint"] != it->second)
-        throw_input("holds a sample of another question under the same task id",
-                    {.file = opts.out_path, .field = "task_fingerprint of task " + it->first, .expected = it->second,
-                     .found = r["task_fingerprint"].get<std::string>(),
-                     .hint = "the tasks file changed since these samples were made: pass another --out, or delete this one"});
-      return record_key(r);
-    });
-    if (done.dropped_torn_line) log::warn("dropped a torn last line in " + opts.out_path + " (an interrupted run); it will be redone");
-    nlohmann::json prov = opts.provenance;
-    prov["method"] = opts.method;
-    prov["template"] = {{"path", spec.path}, {"source", spec.source}};
-    prov["seed"] = opts.sampling.seed;
-    prov["backend"] = backend.describe();
-    prov["generation"] = identity;
-    write_file_atomic(opts.out_path + ".run.json", prov.dump(2) + "\n");
-  }
+// Claims --out for this run: refuses an output that is an input or was made with other flags,
+// locks it, reads what it already holds (refusing samples of other questions under the same ids)
+// and writes OUT.run.json. Returns the writer and the units already done.
+std::unique_ptr<JsonlWriter> open_output(const GenerateOptions& o, const MethodSpec& spec, const Backend& backend,
+                                         const std::map<std::string, std::string>& fingerprint_of, ResumeState& done) {
+  const std::vector<std::string> inputs = {o.tasks_path, spec.path};
+  check_output_file(o.out_path, inputs);  // before anything is opened for writing
+  check_output_file(o.out_path + ".run.json", inputs);
+  const nlohmann::json identity = generation_identity(o, spec, backend);
+  check_same_run(o, identity);
+  auto writer = std::make_unique<JsonlWriter>(o.out_path, /*exclusive=*/true);  // lock before reading
+  done = scan_for_resume(o.out_path, [&](const nlohmann::json& r) {
+    const auto it = fingerprint_of.find(id_key(r));
+    if (it != fingerprint_of.end() && r.contains("task_fingerprint") && r["task_fingerprint"] != it->second)
+      throw_input("holds a sample of another question under the same task id",
+                  {.file = o.out_path, .field = "task_fingerprint of task " + it->first, .expected = it->second,
+                   .found = r["task_fingerprint"].get<std::string>(),
+                   .hint = "the tasks file changed since these samples were made: pass another --out, or delete this one"});
+    return record_key(r);
+  });
+  if (done.dropped_torn_line) log::warn("dropped a torn last line in " + o.out_path + " (an interrupted run); it will be redone");
+  nlohmann::json prov = o.provenance;
+  prov["method"] = o.method;
+  prov["template"] = {{"path", spec.path}, {"source", spec.source}};
+  prov["seed"] = o.sampling.seed;
+  prov["backend"] = backend.describe();
+  prov["generation"] = identity;
+  write_file_atomic(o.out_path + ".run.json", prov.dump(2) + "\n");
+  return writer;
+}
 
-  // Pending units, grouped by task so that a chunk holds whole tasks.
+// The units still to run, grouped by task so that a chunk holds whole tasks; counts the tasks
+// that are already done.
+std::vector<std::vector<MethodUnit>> pending_units(const GenerateOptions& o, const std::vector<Task>& tasks,
+                                                   const ResumeState& done, GenerateSummary& sum) {
   std::vector<std::vector<MethodUnit>> pending;
   for (const auto& t : tasks) {
     std::vector<MethodUnit> units;
     for (bool swapped : {false, true}) {
-      if (swapped && (!opts.swap || answer_kind_for_task(t.task) != AnswerKind::Choice)) continue;  // judge tasks only
-      for (int i = 0; i < opts.samples; ++i)
+      if (swapped && (!o.swap || answer_kind_for_task(t.task) != AnswerKind::Choice)) continue;  // judge tasks only
+      for (int i = 0; i < o.samples; ++i)
         if (!done.done.count(unit_key(t.id, i, swapped))) units.push_back({&t, i, swapped});
     }
     if (units.empty()) {
@@ -160,11 +166,31 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
       pending.push_back(std::move(units));
     }
   }
+  return pending;
+}
+
+}  // namespace
+
+GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
+                             const std::function<void(const nlohmann::json&)>& on_record) {
+  const MethodSpec spec = load_method_spec(opts.method, opts.template_path);
+  check_options(opts);
+  const std::vector<Task> tasks = read_run_tasks(opts);
+  GenerateSummary sum;
+  sum.tasks = static_cast<int64_t>(tasks.size());
+  std::map<std::string, std::string> fingerprint_of;  // task id -> fingerprint, of this tasks file
+  for (const auto& t : tasks) fingerprint_of[t.id] = task_fingerprint(t);
+  ResumeState done;
+  std::unique_ptr<JsonlWriter> writer;
+  if (!opts.out_path.empty()) writer = open_output(opts, spec, backend, fingerprint_of, done);
+
+  const auto pending = pending_units(opts, tasks, done, sum);
   if (sum.tasks_already_done > 0)
     log::info(std::to_string(sum.tasks_already_done) + " of " + std::to_string(sum.tasks) + " tasks already done in " +
               opts.out_path + "; resuming");
   if (pending.empty()) return sum;
 
+  // Chunk by chunk; each record is one whole line, so a kill loses at most the chunk in flight.
   MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.merge};
   Progress progress("generate " + opts.method, static_cast<int64_t>(pending.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();
@@ -176,7 +202,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     for (size_t k = c; k < end; ++k) units.insert(units.end(), pending[k].begin(), pending[k].end());
     run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
       rec["task_fingerprint"] = fingerprint_of.at(rec["id"].get<std::string>());
-      if (writer) writer->write(rec);  // one whole line per record
+      if (writer) writer->write(rec);
       if (on_record) on_record(rec);
       ++sum.samples_written;
       sum.prompt_tokens += rec["tokens"]["prompt"].get<int64_t>();
@@ -185,7 +211,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char extra[96];
     std::snprintf(extra, sizeof extra, "%lld samples, %.0f tok/s", static_cast<long long>(sum.samples_written),
-                  el > 0 ? (backend.generated_tokens() - tokens0) / el : 0.0);
+                  el > 0 ? static_cast<double>(backend.generated_tokens() - tokens0) / el : 0.0);
     progress.set_extra(extra);
     progress.update(static_cast<int64_t>(end));
   }
