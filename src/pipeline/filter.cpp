@@ -202,69 +202,94 @@ nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
           {"min_agreement", o.min_agreement}, {"min_votes", o.min_votes}, {"oracle_uses_labels", o.by == "oracle"}};
 }
 
+namespace {
+
+void check_filter_options(const FilterOptions& o) {
+  if (o.both_orders && o.by != "perturbation")
+    throw_input("only the perturbation filter has a swapped order", {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
+  if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
+    throw_input("out of range", {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
+}
+
+// The user turn the distilled model learns from: by default exactly the System 1 prompt that
+// eval --method system1 sends (the input plus the task's format hint), so that training and
+// evaluation see the same text; with "raw", the input as it is.
+class UserTurn {
+ public:
+  explicit UserTurn(const std::string& user_template) {
+    if (user_template != "raw") direct_ = load_method_spec("system1", user_template == "system1" ? "" : user_template);
+  }
+  std::string operator()(const Sample& s) const {
+    if (!direct_) return s.input;
+    return render_template(direct_->step("answer"), {{"input", s.input}, {"format_hint", direct_->format_hint(s.task)}});
+  }
+
+ private:
+  std::optional<MethodSpec> direct_;
+};
+
+// --by oracle: the labelled tasks, by id.
+std::map<std::string, Task> read_oracle_labels(const FilterOptions& o) {
+  std::map<std::string, Task> labels;
+  if (o.by != "oracle") return labels;
+  if (o.tasks_path.empty()) throw_input("the oracle filter needs labels", {.field = "--tasks", .hint = "pass the labelled task file"});
+  for (auto& t : read_tasks(o.tasks_path)) labels.emplace(t.id, std::move(t));
+  return labels;
+}
+
+// --by usc: one selection prompt per task of two or more samples, all through the backend
+// together. id -> (prompt, the model's output).
+std::map<std::string, std::pair<std::string, std::string>> usc_selections(const FilterOptions& o, const std::vector<Group>& groups,
+                                                                          Backend* backend) {
+  std::map<std::string, std::pair<std::string, std::string>> usc;
+  if (o.by != "usc") return usc;
+  if (backend == nullptr) throw_input("--by usc needs a model", {.field = "--model"});
+  const MethodSpec spec = load_method_spec("usc", o.usc_template);
+  std::vector<CompletionRequest> reqs;
+  for (const auto& g : groups) {
+    if (g.shown.size() < 2) continue;
+    std::vector<std::string> finals;
+    for (const auto& s : g.shown) finals.push_back(s.final_text);
+    CompletionRequest r;
+    r.id = g.id;
+    r.messages = {{"user", render_usc_prompt(spec, g.shown[0].input, finals)}};
+    r.sampling = o.usc_sampling;
+    usc[g.id].first = r.messages[0].content;
+    reqs.push_back(std::move(r));
+  }
+  backend->complete(reqs, [&](CompletionResult&& res) { usc[res.id].second = res.choices.at(0).text; });
+  return usc;
+}
+
+}  // namespace
+
 FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
   const std::vector<std::string> inputs = {o.in_path, o.tasks_path, o.user_template, o.usc_template};
   check_output_file(o.out_path, inputs);  // before anything is read or written
   check_output_file(o.out_path + ".summary.json", inputs);
   const FilterDef& filter = filter_named(o.by);
-  if (o.both_orders && o.by != "perturbation")
-    throw_input("only the perturbation filter has a swapped order", {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
-  if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
-    throw_input("out of range", {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
-  // The user turn the distilled model learns from: by default exactly the System 1 prompt that
-  // eval --method system1 sends (the input plus the task's format hint), so that training and
-  // evaluation see the same text.
-  std::optional<MethodSpec> direct;
-  if (o.user_template != "raw") direct = load_method_spec("system1", o.user_template == "system1" ? "" : o.user_template);
-  auto user_turn = [&](const Sample& s) {
-    if (!direct) return s.input;
-    return render_template(direct->step("answer"), {{"input", s.input}, {"format_hint", direct->format_hint(s.task)}});
-  };
+  check_filter_options(o);
+  const UserTurn user_turn(o.user_template);
   const auto groups = read_groups(o);
+  const auto labels = read_oracle_labels(o);
+  const auto usc = usc_selections(o, groups, backend);
+
   FilterSummary sum;
   sum.inputs = static_cast<int64_t>(groups.size());
   std::vector<nlohmann::json> out;
-  auto count_drop = [&](const char* why) { ++sum.dropped[why]; };
   int64_t swapped_copies = 0;  // --both-orders lines: examples, not kept tasks
-
-  std::map<std::string, Task> labels;
-  if (o.by == "oracle") {
-    if (o.tasks_path.empty()) throw_input("the oracle filter needs labels", {.field = "--tasks", .hint = "pass the labelled task file"});
-    for (auto& t : read_tasks(o.tasks_path)) labels.emplace(t.id, std::move(t));
-  }
-
-  // USC: one selection prompt per task, all through the backend together.
-  std::map<std::string, std::pair<std::string, std::string>> usc;  // id -> (prompt, output)
-  if (o.by == "usc") {
-    if (backend == nullptr) throw_input("--by usc needs a model", {.field = "--model"});
-    const MethodSpec spec = load_method_spec("usc", o.usc_template);
-    std::vector<CompletionRequest> reqs;
-    for (const auto& g : groups) {
-      if (g.shown.size() < 2) continue;
-      std::vector<std::string> finals;
-      for (const auto& s : g.shown) finals.push_back(s.final_text);
-      CompletionRequest r;
-      r.id = g.id;
-      r.messages = {{"user", render_usc_prompt(spec, g.shown[0].input, finals)}};
-      r.sampling = o.usc_sampling;
-      usc[g.id].first = r.messages[0].content;
-      reqs.push_back(std::move(r));
-    }
-    backend->complete(reqs, [&](CompletionResult&& res) { usc[res.id].second = res.choices.at(0).text; });
-  }
-
   const FilterInputs in{o, labels, usc};
   for (const auto& g : groups) {
     const Vote v = majority(g.shown);
     const double agreement = v.total > 0 ? static_cast<double>(v.votes) / v.total : 0.0;
     if (g.shown.empty()) {
-      count_drop("no_samples_in_shown_order");
+      ++sum.dropped["no_samples_in_shown_order"];
       continue;
     }
     ++sum.agreement[bin_of(agreement)];
     const Decision d = filter.decide(g, v, in);
     if (d.dropped) {
-      count_drop(d.dropped);
+      ++sum.dropped[d.dropped];
       continue;
     }
     nlohmann::json meta = {{"filter", o.by}, {"votes", v.votes}, {"samples", v.total}, {"agreement", agreement}};
