@@ -16,7 +16,7 @@
 # there when the corpus's methods build on it: System 1 on unbiased QA went from 34% without the
 # primer to 99.5-100% with it, everything else equal (docs/toy-world.md "How the rows got here").
 # The learning rate is 8e-4: at 2e-3 (the first fixture's) the model never learnt the lookup
-# (scripts/probe_qa_lookup.sh: chance at 2e-3 after 2,800 steps, 100% at 5e-4 after 1,600); 5e-4
+# (experiments/probe_qa_lookup.sh: chance at 2e-3 after 2,800 steps, 100% at 5e-4 after 1,600); 5e-4
 # and 8e-4 both learnt it, and 8e-4's distilled biased-QA model kept its unbiased accuracy better.
 # Environment (all optional): TOY_LR (8e-4), TOY_EPOCHS (3), TOY_PRIMER (1; 0 skips the primer),
 # TOY_SCALE (1.0: corpus size), TOY_OUT (data/toy), TOY_WORK (build/toy-build),

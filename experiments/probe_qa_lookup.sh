@@ -17,7 +17,7 @@
 #   S2D_BIN          an already built s2d binary
 # Takes about 6 minutes per epoch on 2 cores. Prints one accuracy per checkpoint (every 400 steps).
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib/bootstrap.sh"
 s2d_binary
 OUT="${PROBE_OUT:-$S2D_ROOT/runs/probe-qa}"
 rm -rf "$OUT" && mkdir -p "$OUT"
