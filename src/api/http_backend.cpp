@@ -16,8 +16,8 @@
 #include "s2d/api/openai_schema.h"
 #include "s2d/text/tokenizer.h"
 #include "s2d/util/error.h"
-#include "s2d/util/log.h"
 #include "s2d/util/json.h"
+#include "s2d/util/log.h"
 
 namespace s2d::api {
 
@@ -40,8 +40,8 @@ Endpoint parse_endpoint(const std::string& url) {
   static const std::regex re(R"(^(https?://[^/\s]+)(/[^\s]*)?$)");
   std::smatch m;
   if (!std::regex_match(url, m, re)) {
-    throw_input("malformed endpoint", {.field = "--endpoint", .expected = "http://HOST:PORT or http://HOST:PORT/v1",
-                                       .found = url});
+    throw_input("malformed endpoint",
+                {.field = "--endpoint", .expected = "http://HOST:PORT or http://HOST:PORT/v1", .found = url});
   }
   std::string path = m[2].str();
   while (!path.empty() && path.back() == '/') path.pop_back();
@@ -61,15 +61,18 @@ struct Failure {
 class HttpBackend : public Backend {
  public:
   explicit HttpBackend(HttpBackendOptions o) : o_(std::move(o)), ep_(parse_endpoint(o_.endpoint)) {
-    if (o_.concurrency < 1) throw_input("concurrency must be >= 1", {.field = "--concurrency", .found = std::to_string(o_.concurrency)});
-    if (o_.max_retries < 0) throw_input("max retries must be >= 0", {.field = "--max-retries", .found = std::to_string(o_.max_retries)});
+    if (o_.concurrency < 1)
+      throw_input("concurrency must be >= 1", {.field = "--concurrency", .found = std::to_string(o_.concurrency)});
+    if (o_.max_retries < 0)
+      throw_input("max retries must be >= 0", {.field = "--max-retries", .found = std::to_string(o_.max_retries)});
     if (o_.api_key.empty())
       if (const char* k = std::getenv("S2D_API_KEY")) o_.api_key = k;
     if (!o_.tokenizer_path.empty()) tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::load(o_.tokenizer_path));
     {
       httplib::Client probe(ep_.origin);
       if (!probe.is_valid())
-        throw_input("unsupported endpoint", {.field = "--endpoint", .expected = "http:// (https:// needs cpp-httplib with OpenSSL)",
+        throw_input("unsupported endpoint", {.field = "--endpoint",
+                                             .expected = "http:// (https:// needs cpp-httplib with OpenSSL)",
                                              .found = o_.endpoint});
     }
     if (o_.model_name.empty()) o_.model_name = first_served_model();
@@ -176,18 +179,21 @@ class HttpBackend : public Backend {
       const bool retryable = f.status == 0 || is_retryable_status(f.status);
       if (!retryable || attempt >= o_.max_retries) throw f;
       const double wait = backoff_seconds(attempt, o_.backoff_base_s, o_.backoff_max_s, retry_after, rng);
-      log::warn(what + ": " + f.message + "; retry " + std::to_string(attempt + 1) + "/" + std::to_string(o_.max_retries) +
-                " in " + std::to_string(wait).substr(0, 4) + " s");
+      log::warn(what + ": " + f.message + "; retry " + std::to_string(attempt + 1) + "/" +
+                std::to_string(o_.max_retries) + " in " + std::to_string(wait).substr(0, 4) + " s");
       std::this_thread::sleep_for(std::chrono::duration<double>(wait));
       cli.stop();  // a fresh connection for the retry
     }
   }
 
   [[noreturn]] void fail(const std::string& what, const Failure& f) const {
-    throw_runtime(what + " failed", {.field = o_.endpoint, .expected = "a successful response", .found = f.message,
-                                     .hint = f.status == 0 ? "is the server up? (retried " + std::to_string(o_.max_retries) +
-                                                                 " times; a rerun resumes where this stopped)"
-                                                           : "see the server's log"});
+    throw_runtime(what + " failed",
+                  {.field = o_.endpoint,
+                   .expected = "a successful response",
+                   .found = f.message,
+                   .hint = f.status == 0 ? "is the server up? (retried " + std::to_string(o_.max_retries) +
+                                               " times; a rerun resumes where this stopped)"
+                                         : "see the server's log"});
   }
 
   std::string first_served_model() {
@@ -201,8 +207,10 @@ class HttpBackend : public Backend {
     const auto j = parse_json_or_discarded(body);
     if (j.is_discarded() || !j.contains("data") || !j["data"].is_array() || j["data"].empty() ||
         !j["data"][0].contains("id") || !j["data"][0]["id"].is_string())
-      throw_runtime("unexpected /v1/models response", {.field = o_.endpoint, .expected = "{\"data\": [{\"id\": ...}]}",
-                                                       .found = printable_excerpt(body, 200), .hint = "pass --model-name"});
+      throw_runtime("unexpected /v1/models response", {.field = o_.endpoint,
+                                                       .expected = "{\"data\": [{\"id\": ...}]}",
+                                                       .found = printable_excerpt(body, 200),
+                                                       .hint = "pass --model-name"});
     return j["data"][0]["id"].get<std::string>();
   }
 
@@ -211,7 +219,10 @@ class HttpBackend : public Backend {
     const Route route = r.prompt ? Route::Completions : Route::Chat;
     const std::string path = ep_.base + (route == Route::Chat ? "/chat/completions" : "/completions");
     const std::string what = "request " + name_of(r) + " (" + path + ")";
-    return parse_response(route, call(cli, path, request_body(r, o_.model_name, n, seed, o_.chat_template_kwargs).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), what));
+    return parse_response(route, call(cli, path,
+                                      request_body(r, o_.model_name, n, seed, o_.chat_template_kwargs)
+                                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                      what));
   }
 
   CompletionResult run_one(httplib::Client& cli, const CompletionRequest& r) {
@@ -238,7 +249,8 @@ class HttpBackend : public Backend {
         const bool refused = f.status >= 400 && f.status < 500 && !is_retryable_status(f.status);  // a 4xx about n
         if (k == 1 || !refused) fail("request " + name_of(r), f);
         if (n_supported_.exchange(false))
-          log::warn("the server refused n=" + std::to_string(k) + " (" + f.message + "); sending one request per sample from now on");
+          log::warn("the server refused n=" + std::to_string(k) + " (" + f.message +
+                    "); sending one request per sample from now on");
       }
     }
     if (replies.empty()) {
@@ -253,7 +265,8 @@ class HttpBackend : public Backend {
       }
     }
     for (const auto& w : replies)
-      for (const auto& c : w.choices) out.choices.push_back({r.samples[out.choices.size()], c.text, c.finish_reason, 0});
+      for (const auto& c : w.choices)
+        out.choices.push_back({r.samples[out.choices.size()], c.text, c.finish_reason, 0});
     account_tokens(r, replies, out);
     out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return out;
@@ -277,15 +290,19 @@ class HttpBackend : public Backend {
         int64_t left = *w.completion_tokens;
         for (int64_t i = 0; i < k; ++i, ++into) {
           const auto len = static_cast<int64_t>(w.choices[static_cast<size_t>(i)].text.size());
-          const int64_t share = i + 1 == k ? left : bytes == 0 ? *w.completion_tokens / k : *w.completion_tokens * len / bytes;
+          const int64_t share = i + 1 == k   ? left
+                                : bytes == 0 ? *w.completion_tokens / k
+                                             : *w.completion_tokens * len / bytes;
           into->generated_tokens = share;
           left -= share;
         }
       }
     } else {
       if (!tokenizer_)
-        throw_input("the server sent no token usage", {.field = o_.endpoint, .expected = "a \"usage\" object in responses",
-                                                       .hint = "pass --tokenizer PATH/tokenizer.model to count tokens locally"});
+        throw_input("the server sent no token usage",
+                    {.field = o_.endpoint,
+                     .expected = "a \"usage\" object in responses",
+                     .hint = "pass --tokenizer PATH/tokenizer.model to count tokens locally"});
       if (!warned_local_count_.exchange(true))
         log::warn("the server sends no usage: tokens are counted with " + o_.tokenizer_path +
                   " (chat prompts without the server's template); records say token_source local-tokenizer");
@@ -308,6 +325,8 @@ class HttpBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_http_backend(HttpBackendOptions opts) { return std::make_unique<HttpBackend>(std::move(opts)); }
+std::unique_ptr<Backend> make_http_backend(HttpBackendOptions opts) {
+  return std::make_unique<HttpBackend>(std::move(opts));
+}
 
 }  // namespace s2d::api

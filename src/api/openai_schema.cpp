@@ -12,14 +12,18 @@ using nlohmann::json;
 const char* route_path(Route r) { return r == Route::Chat ? "/v1/chat/completions" : "/v1/completions"; }
 
 ApiError::ApiError(int status_, std::string message, std::string param_, std::string type_, std::string code_)
-    : std::runtime_error(std::move(message)), status(status_), param(std::move(param_)), type(std::move(type_)),
+    : std::runtime_error(std::move(message)),
+      status(status_),
+      param(std::move(param_)),
+      type(std::move(type_)),
       code(std::move(code_)) {}
 
 json error_body(const ApiError& e) {
-  return {{"error", {{"message", e.what()},
-                     {"type", e.type},
-                     {"param", e.param.empty() ? json(nullptr) : json(e.param)},
-                     {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
+  return {{"error",
+           {{"message", e.what()},
+            {"type", e.type},
+            {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+            {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
 }
 
 namespace {
@@ -44,7 +48,8 @@ int64_t integer_in(const json& body, const char* key, int64_t fallback, int64_t 
   const json& v = body[key];
   const std::string range = "integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";
   if (!v.is_number_integer()) bad_field(key, "an " + range, v);
-  const auto x = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
+  const auto x =
+      v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX) ? INT64_MAX : v.get<int64_t>();
   if (x < lo || x > hi) bad_field(key, "an " + range, v);
   return x;
 }
@@ -87,7 +92,8 @@ std::string prompt_of(const json& body) {
   if (!body.contains("prompt")) bad_field("prompt", "a non-empty string", json(nullptr));
   const json& p = body["prompt"];
   if (p.is_string() && !p.get<std::string>().empty()) return p.get<std::string>();
-  if (p.is_array() && p.size() == 1 && p[0].is_string() && !p[0].get<std::string>().empty()) return p[0].get<std::string>();
+  if (p.is_array() && p.size() == 1 && p[0].is_string() && !p[0].get<std::string>().empty())
+    return p[0].get<std::string>();
   bad_field("prompt", "a non-empty string (or an array holding one; send several prompts as several requests)", p);
 }
 
@@ -95,7 +101,8 @@ std::vector<std::string> stops_of(const json& body) {
   if (!body.contains("stop") || body["stop"].is_null()) return {};
   const json& s = body["stop"];
   std::vector<std::string> out;
-  if (s.is_string()) out.push_back(s.get<std::string>());
+  if (s.is_string())
+    out.push_back(s.get<std::string>());
   else if (s.is_array() && s.size() <= 16) {
     for (const auto& x : s) {
       if (!x.is_string()) bad_field("stop", "a string or an array of at most 16 strings", s);
@@ -115,14 +122,16 @@ namespace {
 ParsedRequest parse_request_fields(Route route, const json& body, const ServerLimits& limits, uint64_t random_seed);
 }  // namespace
 
-ParsedRequest parse_request(Route route, const std::string& body_text, const ServerLimits& limits, uint64_t random_seed) {
+ParsedRequest parse_request(Route route, const std::string& body_text, const ServerLimits& limits,
+                            uint64_t random_seed) {
   json body;
   try {
     body = parse_json(body_text, {.field = "(body)"});  // depth, syntax, UTF-8 and range checked
   } catch (const Error& e) {
     throw ApiError(400, std::string("request body is not valid JSON: ") + e.what());
   }
-  if (!body.is_object()) throw ApiError(400, std::string("request body must be a JSON object, found ") + body.type_name());
+  if (!body.is_object())
+    throw ApiError(400, std::string("request body must be a JSON object, found ") + body.type_name());
   try {
     return parse_request_fields(route, body, limits, random_seed);
   } catch (const json::exception& e) {  // a field of the wrong type that a check above missed: still the client's
@@ -132,7 +141,6 @@ ParsedRequest parse_request(Route route, const std::string& body_text, const Ser
 
 namespace {
 ParsedRequest parse_request_fields(Route route, const json& body, const ServerLimits& limits, uint64_t random_seed) {
-
   ParsedRequest p;
   p.route = route;
   p.model = limits.served_model;
@@ -140,21 +148,28 @@ ParsedRequest parse_request_fields(Route route, const json& body, const ServerLi
     if (!body["model"].is_string()) bad_field("model", "a string", body["model"]);
     p.model = body["model"].get<std::string>();
     if (p.model != limits.served_model)
-      throw ApiError(404, "The model '" + p.model + "' does not exist; this server serves '" + limits.served_model + "'",
+      throw ApiError(404,
+                     "The model '" + p.model + "' does not exist; this server serves '" + limits.served_model + "'",
                      "model", "invalid_request_error", "model_not_found");
   }
   CompletionRequest& r = p.request;
-  if (route == Route::Chat) r.messages = messages_of(body);
-  else r.prompt = prompt_of(body);
-  if (route == Route::Chat && body.contains("chat_template_kwargs") && !body["chat_template_kwargs"].is_null()) {  // vLLM's field
-    if (!body["chat_template_kwargs"].is_object()) bad_field("chat_template_kwargs", "an object of template variables", body["chat_template_kwargs"]);
+  if (route == Route::Chat)
+    r.messages = messages_of(body);
+  else
+    r.prompt = prompt_of(body);
+  if (route == Route::Chat && body.contains("chat_template_kwargs") &&
+      !body["chat_template_kwargs"].is_null()) {  // vLLM's field
+    if (!body["chat_template_kwargs"].is_object())
+      bad_field("chat_template_kwargs", "an object of template variables", body["chat_template_kwargs"]);
     r.template_kwargs = body["chat_template_kwargs"];
   }
 
   SamplingParams& s = r.sampling;
   // Chat's max_tokens defaults to "as long as the context allows" (the cap); completions' to 16, as OpenAI's.
-  const char* max_key = route == Route::Chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-  s.max_new_tokens = integer_in(body, max_key, route == Route::Chat ? limits.max_tokens_cap : 16, 1, limits.max_tokens_cap);
+  const char* max_key =
+      route == Route::Chat && body.contains("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+  s.max_new_tokens =
+      integer_in(body, max_key, route == Route::Chat ? limits.max_tokens_cap : 16, 1, limits.max_tokens_cap);
   s.temperature = number_in(body, "temperature", 1.0, 0.0, 2.0, false, "in [0, 2]");
   s.top_p = number_in(body, "top_p", 1.0, 0.0, 1.0, true, "in (0, 1]");
   const int64_t top_k = integer_in(body, "top_k", 0, -1, 1 << 20);  // vLLM: -1 = off
@@ -199,8 +214,10 @@ json response_json(const ParsedRequest& p, const CompletionResult& r, const std:
     const Completion& c = r.choices[i];
     completion_tokens += c.generated_tokens;
     json choice = {{"index", i}, {"finish_reason", c.finish_reason}, {"logprobs", nullptr}};
-    if (chat) choice["message"] = {{"role", "assistant"}, {"content", c.text}};
-    else choice["text"] = c.text;
+    if (chat)
+      choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+    else
+      choice["text"] = c.text;
     choices.push_back(std::move(choice));
   }
   return {{"id", id},
@@ -214,7 +231,8 @@ json response_json(const ParsedRequest& p, const CompletionResult& r, const std:
 json chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, int index, const std::string& delta,
                 const std::string& finish_reason, bool first) {
   const bool chat = p.route == Route::Chat;
-  json choice = {{"index", index}, {"logprobs", nullptr},
+  json choice = {{"index", index},
+                 {"logprobs", nullptr},
                  {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
   if (chat) {
     json d = json::object();
@@ -290,7 +308,8 @@ json request_body(const CompletionRequest& r, const std::string& model, int n, u
     json ms = json::array();
     for (const auto& m : r.messages) ms.push_back({{"role", m.role}, {"content", m.content}});
     body["messages"] = std::move(ms);
-    const json& kwargs = r.template_kwargs.is_object() && !r.template_kwargs.empty() ? r.template_kwargs : default_template_kwargs;
+    const json& kwargs =
+        r.template_kwargs.is_object() && !r.template_kwargs.empty() ? r.template_kwargs : default_template_kwargs;
     if (kwargs.is_object() && !kwargs.empty()) body["chat_template_kwargs"] = kwargs;
   }
   return body;
@@ -304,7 +323,8 @@ WireResponse parse_response(Route route, const std::string& body_text) {
   try {
     return read_response(route, body_text);
   } catch (const json::exception& e) {  // a field of the wrong type ("index": "0"): the server's fault
-    throw_runtime("unexpected response from the server", {.expected = "an OpenAI completion", .found = printable_excerpt(e.what(), 200)});
+    throw_runtime("unexpected response from the server",
+                  {.expected = "an OpenAI completion", .found = printable_excerpt(e.what(), 200)});
   }
 }
 
@@ -333,10 +353,12 @@ WireResponse read_response(Route route, const std::string& body_text) {
     w.finish_reason = fr.is_string() ? fr.get<std::string>() : "stop";
     out.choices.push_back(std::move(w));
   }
-  std::sort(out.choices.begin(), out.choices.end(), [](const WireChoice& a, const WireChoice& b) { return a.index < b.index; });
+  std::sort(out.choices.begin(), out.choices.end(),
+            [](const WireChoice& a, const WireChoice& b) { return a.index < b.index; });
   if (body.contains("usage") && body["usage"].is_object()) {
     const json& u = body["usage"];
-    if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer()) out.prompt_tokens = u["prompt_tokens"].get<int64_t>();
+    if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())
+      out.prompt_tokens = u["prompt_tokens"].get<int64_t>();
     if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
       out.completion_tokens = u["completion_tokens"].get<int64_t>();
   }
@@ -347,7 +369,8 @@ WireResponse read_response(Route route, const std::string& body_text) {
 std::string error_message_of(const std::string& body) {
   const json j = parse_json_or_discarded(body);
   if (!j.is_discarded() && j.is_object()) {
-    if (j.contains("error") && j["error"].is_object() && j["error"].contains("message") && j["error"]["message"].is_string())
+    if (j.contains("error") && j["error"].is_object() && j["error"].contains("message") &&
+        j["error"]["message"].is_string())
       return j["error"]["message"].get<std::string>();
     if (j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
     if (j.contains("detail")) return j["detail"].dump();

@@ -55,7 +55,10 @@ std::string sse(const json& j) { return "data: " + dump_reply(j) + "\n\n"; }
 
 class OpenAiServer {
  public:
-  OpenAiServer(Backend& backend, const ServeOptions& o) : o_(o), batcher_(backend, o.max_batch, std::chrono::milliseconds(o.batch_window_ms)), rng_(std::random_device{}()) {
+  OpenAiServer(Backend& backend, const ServeOptions& o)
+      : o_(o),
+        batcher_(backend, o.max_batch, std::chrono::milliseconds(o.batch_window_ms)),
+        rng_(std::random_device{}()) {
     const int threads = o_.threads < 1 ? 1 : o_.threads;
     svr_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     svr_.set_payload_max_length(o_.max_body_bytes);
@@ -74,8 +77,10 @@ class OpenAiServer {
       const json m = {{"id", o_.limits.served_model}, {"object", "model"}, {"created", started_}, {"owned_by", "s2d"}};
       res.set_content(dump_reply(json{{"object", "list"}, {"data", json::array({m})}}), "application/json");
     });
-    svr_.Post("/v1/chat/completions", [this](const httplib::Request& q, httplib::Response& r) { handle(Route::Chat, q, r); });
-    svr_.Post("/v1/completions", [this](const httplib::Request& q, httplib::Response& r) { handle(Route::Completions, q, r); });
+    svr_.Post("/v1/chat/completions",
+              [this](const httplib::Request& q, httplib::Response& r) { handle(Route::Chat, q, r); });
+    svr_.Post("/v1/completions",
+              [this](const httplib::Request& q, httplib::Response& r) { handle(Route::Completions, q, r); });
     // Statuses httplib sets itself (404 no route, 413 body too large, ...) get an OpenAI body too.
     svr_.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -87,8 +92,8 @@ class OpenAiServer {
     // Access log at debug level (-v): method, path, status, body size. Never headers: they hold the key.
     svr_.set_logger([](const httplib::Request& req, const httplib::Response& res) {
       if (log::enabled(log::Level::debug))
-        log::debug(req.method + " " + req.path + " " + std::to_string(res.status) + " (" + std::to_string(req.body.size()) +
-                   " bytes in)");
+        log::debug(req.method + " " + req.path + " " + std::to_string(res.status) + " (" +
+                   std::to_string(req.body.size()) + " bytes in)");
     });
     svr_.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
       reply_error(res, api_error_of(ep));
@@ -96,16 +101,19 @@ class OpenAiServer {
   }
 
   void run(const std::function<void(int)>& on_listening) {
-    const int port = o_.port == 0 ? svr_.bind_to_any_port(o_.host) : (svr_.bind_to_port(o_.host, o_.port) ? o_.port : -1);
+    const int port =
+        o_.port == 0 ? svr_.bind_to_any_port(o_.host) : (svr_.bind_to_port(o_.host, o_.port) ? o_.port : -1);
     if (port < 0) {
-      throw_input("cannot listen", {.field = "--host/--port", .expected = "a free local address",
-                                    .found = o_.host + ":" + std::to_string(o_.port), .hint = "is another server on that port?"});
+      throw_input("cannot listen", {.field = "--host/--port",
+                                    .expected = "a free local address",
+                                    .found = o_.host + ":" + std::to_string(o_.port),
+                                    .hint = "is another server on that port?"});
     }
     g_stop_requested.store(false);
-    struct sigaction sa {};
+    struct sigaction sa{};
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
-    struct sigaction old_term {}, old_int {};
+    struct sigaction old_term{}, old_int{};
     sigaction(SIGTERM, &sa, &old_term);
     sigaction(SIGINT, &sa, &old_int);
     std::signal(SIGPIPE, SIG_IGN);  // a client that hangs up mid-stream must not kill the server
@@ -167,42 +175,44 @@ class OpenAiServer {
     auto sent = std::make_shared<std::vector<size_t>>(p.request.samples.size(), 0);
     auto seen = std::make_shared<uint64_t>(0);
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider("text/event-stream", [job, p, id, created, sent, seen](size_t, httplib::DataSink& sink) {
-      std::string out;
-      bool finished = false;
-      {
-        std::unique_lock<std::mutex> lk(job->mu);
-        job->cv.wait_for(lk, std::chrono::seconds(1), [&] { return job->version != *seen; });
-        *seen = job->version;
-        finished = job->done;
-        for (size_t i = 0; i < sent->size(); ++i) {
-          const std::string& text = finished && !job->error ? job->result.choices[i].text : job->partial[i];
-          const size_t safe = finished ? text.size() : stream_safe_length(text, p.request.sampling.stop);
-          const bool first = (*sent)[i] == 0;
-          if (safe > (*sent)[i] && text.size() >= safe) {
-            out += sse(chunk_json(p, id, created, static_cast<int>(i), text.substr((*sent)[i], safe - (*sent)[i]), "", first));
-            (*sent)[i] = safe;
-          }
-        }
-        if (finished) {
-          if (job->error) {
-            out += sse(error_body(api_error_of(job->error)));
-          } else {
-            int64_t generated = 0;
+    res.set_chunked_content_provider(
+        "text/event-stream", [job, p, id, created, sent, seen](size_t, httplib::DataSink& sink) {
+          std::string out;
+          bool finished = false;
+          {
+            std::unique_lock<std::mutex> lk(job->mu);
+            job->cv.wait_for(lk, std::chrono::seconds(1), [&] { return job->version != *seen; });
+            *seen = job->version;
+            finished = job->done;
             for (size_t i = 0; i < sent->size(); ++i) {
-              const Completion& c = job->result.choices[i];
-              generated += c.generated_tokens;
-              out += sse(chunk_json(p, id, created, static_cast<int>(i), "", c.finish_reason, (*sent)[i] == 0));
+              const std::string& text = finished && !job->error ? job->result.choices[i].text : job->partial[i];
+              const size_t safe = finished ? text.size() : stream_safe_length(text, p.request.sampling.stop);
+              const bool first = (*sent)[i] == 0;
+              if (safe > (*sent)[i] && text.size() >= safe) {
+                out += sse(chunk_json(p, id, created, static_cast<int>(i), text.substr((*sent)[i], safe - (*sent)[i]),
+                                      "", first));
+                (*sent)[i] = safe;
+              }
             }
-            if (p.include_usage) out += sse(usage_chunk_json(p, id, created, job->result.prompt_tokens, generated));
+            if (finished) {
+              if (job->error) {
+                out += sse(error_body(api_error_of(job->error)));
+              } else {
+                int64_t generated = 0;
+                for (size_t i = 0; i < sent->size(); ++i) {
+                  const Completion& c = job->result.choices[i];
+                  generated += c.generated_tokens;
+                  out += sse(chunk_json(p, id, created, static_cast<int>(i), "", c.finish_reason, (*sent)[i] == 0));
+                }
+                if (p.include_usage) out += sse(usage_chunk_json(p, id, created, job->result.prompt_tokens, generated));
+              }
+              out += "data: [DONE]\n\n";
+            }
           }
-          out += "data: [DONE]\n\n";
-        }
-      }
-      if (!out.empty() && !sink.write(out.data(), out.size())) return false;  // the client hung up
-      if (finished) sink.done();
-      return true;
-    });
+          if (!out.empty() && !sink.write(out.data(), out.size())) return false;  // the client hung up
+          if (finished) sink.done();
+          return true;
+        });
   }
 
   ServeOptions o_;

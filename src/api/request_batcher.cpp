@@ -22,7 +22,8 @@ std::shared_ptr<Job> RequestBatcher::submit(CompletionRequest request, bool stre
     Job* j = job.get();  // the batcher holds the job while the engine may call this
     job->request.on_text = [j](int sample, const std::string& text) {
       std::lock_guard<std::mutex> lk(j->mu);
-      if (sample >= 0 && static_cast<size_t>(sample) < j->partial.size()) j->partial[static_cast<size_t>(sample)] = text;
+      if (sample >= 0 && static_cast<size_t>(sample) < j->partial.size())
+        j->partial[static_cast<size_t>(sample)] = text;
       ++j->version;
       j->cv.notify_all();
     };
@@ -109,11 +110,14 @@ void RequestBatcher::run_batch(const std::vector<std::shared_ptr<Job>>& first) {
     return as_requests(add);
   };
   try {
-    backend_.complete_open(reqs, [&](CompletionResult&& r) {
-      const size_t i = std::stoul(r.id);
-      r.id = jobs[i]->request.id;
-      finish(*jobs[i], &r, nullptr);
-    }, intake);
+    backend_.complete_open(
+        reqs,
+        [&](CompletionResult&& r) {
+          const size_t i = std::stoul(r.id);
+          r.id = jobs[i]->request.id;
+          finish(*jobs[i], &r, nullptr);
+        },
+        intake);
   } catch (...) {
     if (jobs.size() == 1) {
       finish(*jobs[0], nullptr, std::current_exception());

@@ -3,13 +3,13 @@
 #include <iostream>
 #include <map>
 
-#include "s2d/util/atomic_file.h"
 #include "s2d/cli/commands.h"
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
 #include "s2d/data/task.h"
-#include "s2d/toy/world.h"
 #include "s2d/toy/corpus.h"
+#include "s2d/toy/world.h"
+#include "s2d/util/atomic_file.h"
 
 namespace s2d::cli {
 
@@ -56,7 +56,8 @@ void add_generator(CLI::App& data, Commands& out, const std::string& name, const
     std::vector<Task> tasks = generate(opt);
     std::vector<std::string> inputs = f->exclude;
     inputs.push_back(f->names);
-    for (const auto& path : {f->out, with_suffix(f->out, "train"), with_suffix(f->out, "test")}) check_output_file(path, inputs);
+    for (const auto& path : {f->out, with_suffix(f->out, "train"), with_suffix(f->out, "test")})
+      check_output_file(path, inputs);
     if (cmd->app->get_option("--split")->count() > 0) {
       Split s = split_tasks(std::move(tasks), f->split, f->seed);
       write_tasks(with_suffix(f->out, "train"), s.train);
@@ -89,7 +90,9 @@ void register_data(CLI::App& root, Commands& out) {
                 "Questions over invented facts stated in the question: 'Facts: Vorland has the capital Quilp. ... "
                 "Question: Which capital does Vorland have?' (wrap with `data bias` for opinions)",
                 "--facts", "Facts per question (k)", toy::generate_qa);
-  add_generator(*data, out, "toy-judge", "Pairwise judge tasks over toy-qa questions: the true answer, and an off-topic one (another fact of the question)",
+  add_generator(*data, out, "toy-judge",
+                "Pairwise judge tasks over toy-qa questions: the true answer, and an off-topic one (another fact of "
+                "the question)",
                 "--facts", "Facts per question (k)", toy::generate_judge);
 
   auto tc = std::make_shared<toy::CorpusOptions>();
@@ -98,16 +101,22 @@ void register_data(CLI::App& root, Commands& out) {
                          "symbolic teacher) and disjoint distill/test task files (README \"The toy world\")");
   toy->app->add_option("--out", tc->out_dir, "Directory to write (corpus.jsonl, tasks/, manifest.json)");
   toy->app->add_option("--seed", tc->seed, "Random seed; the same seed gives the same files")->capture_default_str();
-  toy->app->add_option("--scale", tc->scale, "Multiplies the corpus size (1.0 = 50,601 examples and a 40,000-lesson primer)")->capture_default_str();
+  toy->app
+      ->add_option("--scale", tc->scale,
+                   "Multiplies the corpus size (1.0 = 50,601 examples and a 40,000-lesson primer)")
+      ->capture_default_str();
   toy->app->add_option("--distill-n", tc->distill_n, "Questions per task to distil on")->capture_default_str();
-  toy->app->add_option("--distill-extra-n", tc->distill_extra_n,
-                       "More distill questions per task, drawn after the corpus (the corpus stays the same)")
+  toy->app
+      ->add_option("--distill-extra-n", tc->distill_extra_n,
+                   "More distill questions per task, drawn after the corpus (the corpus stays the same)")
       ->capture_default_str();
   toy->app->add_option("--test-n", tc->test_n, "Held-out test questions per task")->capture_default_str();
-  toy->app->add_option("--dev-n", tc->dev_n, "Labelled dev questions per task, for choosing settings without the test set")
+  toy->app
+      ->add_option("--dev-n", tc->dev_n, "Labelled dev questions per task, for choosing settings without the test set")
       ->capture_default_str();
-  toy->app->add_option("--primer-n", tc->primer_n,
-                       "Lookup lessons in primer.jsonl (times --scale; 0: none), which the toy model learns first")
+  toy->app
+      ->add_option("--primer-n", tc->primer_n,
+                   "Lookup lessons in primer.jsonl (times --scale; 0: none), which the toy model learns first")
       ->capture_default_str();
   toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
   toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");
@@ -126,7 +135,8 @@ void register_data(CLI::App& root, Commands& out) {
   };
   auto cf = std::make_shared<ConvertFlags>();
   auto convert = add_command(*data, out, "convert", "Convert a public dataset file into an s2d task file");
-  convert->app->add_option("--format", cf->format, "gsm8k | triviaqa | mtbench (human judgments) | oasst2 (message rows)");
+  convert->app->add_option("--format", cf->format,
+                           "gsm8k | triviaqa | mtbench (human judgments) | oasst2 (message rows)");
   convert->app->add_option("--in", cf->in, "Input JSONL in that format");
   convert->app->add_option("--out", cf->out, "Task JSONL to write");
   convert->run = [cf, convert] {
@@ -135,8 +145,8 @@ void register_data(CLI::App& root, Commands& out) {
     ConvertStats st;
     const auto tasks = convert_tasks(cf->in, cf->format, &st);
     write_tasks(cf->out, tasks);
-    std::cout << "converted " << st.written << " tasks from " << st.read << " " << cf->format << " records (" << st.skipped
-              << " skipped) to " << cf->out << "\n";
+    std::cout << "converted " << st.written << " tasks from " << st.read << " " << cf->format << " records ("
+              << st.skipped << " skipped) to " << cf->out << "\n";
     return 0;
   };
   auto bf = std::make_shared<ConvertFlags>();

@@ -55,15 +55,19 @@ void register_eval(CLI::App& root, Commands& out) {
     }
     require_flags(*cmd->app, {"--tasks"});
     auto backend = make_backend(*cmd->app, *lb);
-    o->provenance = {{"command", "s2d eval"}, {"flags", flags_as_json(*cmd->app)}, {"s2d_version", S2D_VERSION},
+    o->provenance = {{"command", "s2d eval"},
+                     {"flags", flags_as_json(*cmd->app)},
+                     {"s2d_version", S2D_VERSION},
                      {"backend", backend->describe()},
-                     {"distilled", std::filesystem::exists(lb->local.model_dir + "/train_config.json") || !lb->local.adapter_dir.empty()}};
+                     {"distilled", std::filesystem::exists(lb->local.model_dir + "/train_config.json") ||
+                                       !lb->local.adapter_dir.empty()}};
     const auto s = run_eval(*o, *backend);
     std::printf("%s (%s): accuracy %.1f%% on %lld examples, %.1f generated tokens per answer, %.3f s per example\n",
-                s["label"].get<std::string>().c_str(), s["role"].get<std::string>().c_str(), 100 * s["accuracy"].get<double>(),
-                (long long)s["examples"].get<int64_t>(), s["generated_tokens_per_answer"].get<double>(),
-                s["seconds_per_example"].get<double>());
-    if (s.contains("position_consistency")) std::printf("position consistency %.1f%%\n", 100 * s["position_consistency"].get<double>());
+                s["label"].get<std::string>().c_str(), s["role"].get<std::string>().c_str(),
+                100 * s["accuracy"].get<double>(), (long long)s["examples"].get<int64_t>(),
+                s["generated_tokens_per_answer"].get<double>(), s["seconds_per_example"].get<double>());
+    if (s.contains("position_consistency"))
+      std::printf("position consistency %.1f%%\n", 100 * s["position_consistency"].get<double>());
     std::printf("written to %s/summary.json and %s/examples.jsonl\n", o->out_dir.c_str(), o->out_dir.c_str());
     return 0;
   };

@@ -24,8 +24,8 @@ Writes OUT and OUT.summary.json (kept, dropped by reason, agreement histogram).)
       backend = make_backend(*cmd->app, *lb);
     }
     const FilterSummary s = run_filter(*o, backend.get());
-    std::cout << "filter " << o->by << ": kept " << s.kept << " of " << s.inputs << " tasks (" << s.examples << " examples) -> "
-              << o->out_path << "\n";
+    std::cout << "filter " << o->by << ": kept " << s.kept << " of " << s.inputs << " tasks (" << s.examples
+              << " examples) -> " << o->out_path << "\n";
     for (const auto& [why, n] : s.dropped) std::cout << "  dropped " << n << ": " << why << "\n";
     std::cout << "  agreement histogram:";
     for (const auto& [bin, n] : s.agreement) std::cout << " [" << bin << "] " << n;

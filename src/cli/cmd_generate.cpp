@@ -11,9 +11,9 @@
 namespace s2d::cli {
 
 void register_generate(CLI::App& root, Commands& out) {
-  auto cmd = add_command(root, out, "generate",
-                         "Stage 1: run a method over tasks and write sample records (JSONL, resumable)",
-                         methods_help() + "\n" + R"(Examples:
+  auto cmd =
+      add_command(root, out, "generate", "Stage 1: run a method over tasks and write sample records (JSONL, resumable)",
+                  methods_help() + "\n" + R"(Examples:
   s2d generate --model M --tasks tasks.jsonl --out samples.jsonl --method rar2 --samples 8 --temperature 0.7
   s2d generate --model M --tasks judge.jsonl --out bsm.jsonl --method bsm --swap
   s2d generate --model M --prompt 'Is the coin still heads up?' --max-new-tokens 32
@@ -33,7 +33,9 @@ one with other sampling flags, seed, method or model is refused unless --overwri
       if (!o->prompt.empty()) std::cout << rec["steps"][0]["output"].get<std::string>() << "\n";
     });
     char line[256];
-    std::snprintf(line, sizeof line, "%lld samples written (%lld of %lld tasks were already done); %lld prompt + %lld generated tokens in %.1f s (%.0f tok/s)",
+    std::snprintf(line, sizeof line,
+                  "%lld samples written (%lld of %lld tasks were already done); %lld prompt + %lld generated tokens in "
+                  "%.1f s (%.0f tok/s)",
                   (long long)sum.samples_written, (long long)sum.tasks_already_done, (long long)sum.tasks,
                   (long long)sum.prompt_tokens, (long long)sum.generated_tokens, sum.seconds,
                   sum.seconds > 0 ? sum.generated_tokens / sum.seconds : 0.0);
@@ -48,8 +50,9 @@ void register_merge(CLI::App& root, Commands& out) {
   auto cmd = add_command(root, out, "merge", "Join sample files from 'generate --shard i/n' runs into one");
   cmd->app->add_option("inputs", *inputs, "Sample JSONL files (one per shard)");
   cmd->app->add_option("--out", *out_path, "Merged sample JSONL (written atomically)");
-  cmd->app->footer("Example:\n  s2d generate --shard 0/2 ... --out s0.jsonl   # machine A\n"
-                   "  s2d generate --shard 1/2 ... --out s1.jsonl   # machine B\n  s2d merge s0.jsonl s1.jsonl --out samples.jsonl");
+  cmd->app->footer(
+      "Example:\n  s2d generate --shard 0/2 ... --out s0.jsonl   # machine A\n"
+      "  s2d generate --shard 1/2 ... --out s1.jsonl   # machine B\n  s2d merge s0.jsonl s1.jsonl --out samples.jsonl");
   cmd->run = [inputs, out_path, cmd] {
     require_flags(*cmd->app, {"inputs", "--out"});
     const MergeSummary s = merge_samples(*inputs, *out_path);

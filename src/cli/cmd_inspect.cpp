@@ -37,23 +37,29 @@ void register_inspect(CLI::App& root, Commands& out) {
     const std::string tmpl = detect_chat_template(*dir);
     const bool ok = r.missing.empty() && r.unexpected.empty() && r.wrong_shape.empty();
     if (*json_out) {
-      nlohmann::json j = {{"config", model_config_to_json(c)}, {"parameters", c.num_parameters()},
-                          {"stored_elements", r.parameters}, {"dtypes", r.dtype_tensors},
-                          {"missing", r.missing}, {"unexpected", r.unexpected}, {"wrong_shape", r.wrong_shape},
-                          {"tokenizer", tok}, {"chat_template", tmpl}, {"ok", ok}};
+      nlohmann::json j = {{"config", model_config_to_json(c)},
+                          {"parameters", c.num_parameters()},
+                          {"stored_elements", r.parameters},
+                          {"dtypes", r.dtype_tensors},
+                          {"missing", r.missing},
+                          {"unexpected", r.unexpected},
+                          {"wrong_shape", r.wrong_shape},
+                          {"tokenizer", tok},
+                          {"chat_template", tmpl},
+                          {"ok", ok}};
       std::cout << j.dump(2) << "\n";
     } else {
       std::cout << *dir << ": " << c.architecture << "\n"
                 << "  layers " << c.num_hidden_layers << ", hidden " << c.hidden_size << ", heads "
-                << c.num_attention_heads << " (kv " << c.num_key_value_heads << "), head_dim " << c.head_dim
-                << ", mlp " << c.intermediate_size << ", vocab " << c.vocab_size << "\n"
+                << c.num_attention_heads << " (kv " << c.num_key_value_heads << "), head_dim " << c.head_dim << ", mlp "
+                << c.intermediate_size << ", vocab " << c.vocab_size << "\n"
                 << "  rope_theta " << c.rope_theta << ", rope_scaling " << c.rope_scaling.type
                 << ", max_position_embeddings " << c.max_position_embeddings << ", tied embeddings "
                 << (c.tie_word_embeddings ? "yes" : "no") << "\n"
                 << "  parameters " << c.num_parameters() << " (stored elements " << r.parameters << ")\n  dtypes";
       for (const auto& [d, n] : r.dtype_tensors) std::cout << " " << d << "x" << n;
-      std::cout << "\n  tokenizer " << (tok.is_null() ? std::string("none") : tok.dump())
-                << "\n  chat template " << (tmpl.empty() ? "not declared" : tmpl) << "\n";
+      std::cout << "\n  tokenizer " << (tok.is_null() ? std::string("none") : tok.dump()) << "\n  chat template "
+                << (tmpl.empty() ? "not declared" : tmpl) << "\n";
       print_list("missing tensors", r.missing);
       print_list("unexpected tensors", r.unexpected);
       print_list("wrong shapes", r.wrong_shape);

@@ -9,8 +9,9 @@
 namespace s2d::cli {
 
 void register_serve(CLI::App& root, Commands& out) {
-  auto cmd = add_command(root, out, "serve", "Serve a model (e.g. a distilled one) over the OpenAI API: chat, completions, streaming",
-                         R"(Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions ("stream": true for SSE), GET /health.
+  auto cmd = add_command(
+      root, out, "serve", "Serve a model (e.g. a distilled one) over the OpenAI API: chat, completions, streaming",
+      R"(Routes: GET /v1/models, POST /v1/chat/completions, POST /v1/completions ("stream": true for SSE), GET /health.
 Examples:
   s2d serve --model runs/distilled --port 8000
   s2d serve --model base --adapter runs/lora --api-key "$KEY" --host 0.0.0.0
@@ -32,8 +33,9 @@ SIGTERM or Ctrl-C: stops accepting, finishes the requests in flight, exits 0.)")
     if (cmd->app->get_option("--max-tokens")->count() == 0 && backend->context_length() > 0)
       o->limits.max_tokens_cap = backend->context_length();
     api::serve_openai(*backend, *o, [&](int port) {
-      std::cout << "s2d serve: listening on http://" << o->host << ":" << port << "/v1 (model '" << o->limits.served_model
-                << "'" << (o->api_key.empty() ? "" : ", API key required") << ")" << std::endl;
+      std::cout << "s2d serve: listening on http://" << o->host << ":" << port << "/v1 (model '"
+                << o->limits.served_model << "'" << (o->api_key.empty() ? "" : ", API key required") << ")"
+                << std::endl;
     });
     log::info("server stopped");
     return 0;

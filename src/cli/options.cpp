@@ -4,9 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include "s2d/methods/method_def.h"
+#include "s2d/text/chat_template.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
-#include "s2d/text/chat_template.h"
 #include "s2d/util/json.h"
 
 namespace s2d::cli {
@@ -46,21 +46,21 @@ std::string known_flags(const CLI::App& cmd) {
 void apply_config(CLI::App& cmd, const std::string& path) {
   const nlohmann::json j = read_json_file(path);
   if (!j.is_object()) {
-    throw_input("config must be a JSON object", {.file = path, .expected = "{\"flag\": value, ...}",
-                                                 .found = std::string(j.type_name())});
+    throw_input("config must be a JSON object",
+                {.file = path, .expected = "{\"flag\": value, ...}", .found = std::string(j.type_name())});
   }
   for (auto it = j.begin(); it != j.end(); ++it) {
     std::string key = it.key();
     std::replace(key.begin(), key.end(), '_', '-');
     CLI::Option* opt = key == "config" ? nullptr : cmd.get_option_no_throw("--" + key);
     if (opt == nullptr) {
-      throw_input("unknown config key", {.file = path, .field = it.key(),
-                                         .expected = "one of: " + known_flags(cmd), .found = it.key()});
+      throw_input("unknown config key",
+                  {.file = path, .field = it.key(), .expected = "one of: " + known_flags(cmd), .found = it.key()});
     }
     if (opt->count() > 0 || it->is_null()) continue;  // the command line wins
     if (it->is_object()) {
-      throw_input("wrong type in config", {.file = path, .field = it.key(), .expected = opt->get_type_name(),
-                                           .found = "an object"});
+      throw_input("wrong type in config",
+                  {.file = path, .field = it.key(), .expected = opt->get_type_name(), .found = "an object"});
     }
     if (it->is_array()) {
       for (const auto& v : *it) opt->add_result(json_scalar_to_arg(v));
@@ -70,7 +70,9 @@ void apply_config(CLI::App& cmd, const std::string& path) {
     try {
       opt->run_callback();
     } catch (const CLI::Error& e) {
-      throw_input("bad value in config", {.file = path, .field = it.key(), .expected = opt->get_type_name(),
+      throw_input("bad value in config", {.file = path,
+                                          .field = it.key(),
+                                          .expected = opt->get_type_name(),
                                           .found = printable_excerpt(it->dump(), 80) + " (" + e.what() + ")"});
     }
   }
@@ -94,7 +96,8 @@ std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f
   const bool local = !f.local.model_dir.empty(), http = !f.http.endpoint.empty();
   if (local == http) {
     throw_input(local ? "--model and --endpoint both given" : "missing required flag",
-                {.field = "--model / --endpoint", .expected = "exactly one: a model directory or a server URL",
+                {.field = "--model / --endpoint",
+                 .expected = "exactly one: a model directory or a server URL",
                  .found = local ? f.local.model_dir + " and " + f.http.endpoint : "none",
                  .hint = "see 's2d " + cmd.get_name() + " --help'"});
   }
@@ -120,8 +123,10 @@ void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags
   for (const char* f : flags) {
     const CLI::Option* opt = cmd.get_option_no_throw(f);
     if (opt == nullptr || opt->count() == 0) {
-      throw_input("missing required flag", {.field = f, .expected = "a value on the command line or in --config",
-                                            .found = "none", .hint = "see 's2d " + cmd.get_name() + " --help'"});
+      throw_input("missing required flag", {.field = f,
+                                            .expected = "a value on the command line or in --config",
+                                            .found = "none",
+                                            .hint = "see 's2d " + cmd.get_name() + " --help'"});
     }
   }
 }

@@ -44,7 +44,8 @@ std::vector<std::string> load_names(const std::string& path) {
     if (seen.insert(line).second) names.push_back(line);
   }
   if (names.size() < 2) {
-    throw_input("too few names", {.file = path, .expected = ">= 2 distinct names", .found = std::to_string(names.size())});
+    throw_input("too few names",
+                {.file = path, .expected = ">= 2 distinct names", .found = std::to_string(names.size())});
   }
   return names;
 }
@@ -88,15 +89,17 @@ std::vector<Task> generate_coin_flip(const GeneratorOptions& opt) {
 
 Split split_tasks(std::vector<Task> tasks, double test_fraction, uint64_t seed) {
   if (!(test_fraction > 0.0 && test_fraction < 1.0)) {
-    throw_input("split fraction out of range", {.field = "--split", .expected = "a test fraction in (0, 1)",
-                                                .found = std::to_string(test_fraction)});
+    throw_input("split fraction out of range",
+                {.field = "--split", .expected = "a test fraction in (0, 1)", .found = std::to_string(test_fraction)});
   }
   std::mt19937_64 rng(seed ^ 0x5eed5eedULL);
   for (size_t i = tasks.size(); i > 1; --i) std::swap(tasks[i - 1], tasks[uniform_below(rng, i)]);
   const auto n_test = static_cast<size_t>(std::llround(static_cast<double>(tasks.size()) * test_fraction));
   if (n_test == 0 || n_test == tasks.size()) {
-    throw_input("split leaves one side empty", {.field = "--split", .expected = "both splits non-empty",
-                                                .found = std::to_string(n_test) + " of " + std::to_string(tasks.size()) + " in test"});
+    throw_input("split leaves one side empty",
+                {.field = "--split",
+                 .expected = "both splits non-empty",
+                 .found = std::to_string(n_test) + " of " + std::to_string(tasks.size()) + " in test"});
   }
   Split s;
   s.test.assign(std::make_move_iterator(tasks.begin()), std::make_move_iterator(tasks.begin() + n_test));

@@ -8,7 +8,6 @@
 
 namespace s2d {
 
-
 Task task_from_json(const nlohmann::json& obj, const std::string& file, int64_t line) {
   Task t;
   t.id = json_string_field(obj, "id", file, line);
@@ -20,7 +19,10 @@ Task task_from_json(const nlohmann::json& obj, const std::string& file, int64_t 
   }
   if (auto it = obj.find("meta"); it != obj.end()) {
     if (!it->is_object()) {
-      throw_input("wrong type", {.file = file, .line = line, .field = "meta", .expected = "an object",
+      throw_input("wrong type", {.file = file,
+                                 .line = line,
+                                 .field = "meta",
+                                 .expected = "an object",
                                  .found = std::string(it->type_name())});
     }
     t.meta = *it;
@@ -49,7 +51,9 @@ std::vector<Task> read_tasks(const std::string& path) {
     t.line = line;
     auto [it, inserted] = seen.emplace(t.id, line);
     if (!inserted) {
-      throw_input("duplicate id", {.file = path, .line = line, .field = "id",
+      throw_input("duplicate id", {.file = path,
+                                   .line = line,
+                                   .field = "id",
                                    .expected = "ids unique within a file",
                                    .found = "'" + t.id + "' again (first on line " + std::to_string(it->second) + ")"});
     }

@@ -39,7 +39,8 @@ inline void check_options(const GeneratorOptions& opt, const char* what_k) {
   }
   if (opt.names.size() < static_cast<size_t>(opt.k)) {
     throw_input("not enough names for distinct words per question",
-                {.field = what_k, .expected = "<= " + std::to_string(opt.names.size()) + " (names available)",
+                {.field = what_k,
+                 .expected = "<= " + std::to_string(opt.names.size()) + " (names available)",
                  .found = std::to_string(opt.k)});
   }
 }
@@ -56,7 +57,8 @@ std::vector<Task> generate_distinct(const GeneratorOptions& opt, const std::stri
   while (static_cast<int64_t>(out.size()) < opt.n) {
     if (++attempts > max_attempts) {
       throw_input("cannot find enough distinct questions",
-                  {.field = "--n", .expected = "at most about " + std::to_string(out.size()),
+                  {.field = "--n",
+                   .expected = "at most about " + std::to_string(out.size()),
                    .found = std::to_string(opt.n),
                    .hint = "use more names, a larger k, or fewer excluded tasks"});
     }
@@ -71,6 +73,5 @@ std::vector<Task> generate_distinct(const GeneratorOptions& opt, const std::stri
   }
   return out;
 }
-
 
 }  // namespace s2d::detail

@@ -7,16 +7,18 @@ namespace s2d {
 
 void validate_sampling(const SamplingParams& p) {
   if (!(p.temperature >= 0.0)) {
-    throw_input("temperature must be >= 0", {.field = "--temperature", .expected = ">= 0 (0 = greedy)",
-                                             .found = std::to_string(p.temperature)});
+    throw_input("temperature must be >= 0",
+                {.field = "--temperature", .expected = ">= 0 (0 = greedy)", .found = std::to_string(p.temperature)});
   }
   if (!(p.top_p > 0.0 && p.top_p <= 1.0)) {
     throw_input("top_p out of range", {.field = "--top-p", .expected = "in (0, 1]", .found = std::to_string(p.top_p)});
   }
-  if (p.top_k < 0) throw_input("top_k must be >= 0", {.field = "--top-k", .expected = ">= 0 (0 = off)", .found = std::to_string(p.top_k)});
+  if (p.top_k < 0)
+    throw_input("top_k must be >= 0",
+                {.field = "--top-k", .expected = ">= 0 (0 = off)", .found = std::to_string(p.top_k)});
   if (p.max_new_tokens < 1) {
-    throw_input("max_new_tokens must be >= 1", {.field = "--max-new-tokens", .expected = ">= 1",
-                                                .found = std::to_string(p.max_new_tokens)});
+    throw_input("max_new_tokens must be >= 1",
+                {.field = "--max-new-tokens", .expected = ">= 1", .found = std::to_string(p.max_new_tokens)});
   }
   for (const auto& s : p.stop)
     if (s.empty()) throw_input("empty stop string", {.field = "--stop", .expected = "non-empty strings"});

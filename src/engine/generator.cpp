@@ -20,12 +20,12 @@ using Clock = std::chrono::steady_clock;
 struct Slot {
   bool busy = false;
   size_t req = 0;
-  int sample_pos = 0;      // index into the request's sample list
-  int64_t len = 0;         // tokens cached (prompt + generated so far minus the pending one)
-  int64_t next = 0;        // sampled, not yet fed
+  int sample_pos = 0;  // index into the request's sample list
+  int64_t len = 0;     // tokens cached (prompt + generated so far minus the pending one)
+  int64_t next = 0;    // sampled, not yet fed
   std::vector<int> tokens;
   std::string text;
-  size_t max_stop = 0;     // longest stop string, to bound the search window
+  size_t max_stop = 0;  // longest stop string, to bound the search window
   at::Generator gen;
 };
 
@@ -34,7 +34,7 @@ struct Prefilled {
   size_t req;
   int next_sample_pos = 0;
   std::vector<at::Tensor> k, v;  // per layer [1, KV, T, D]
-  at::Tensor last_logits;         // [1, V]
+  at::Tensor last_logits;        // [1, V]
 };
 
 struct RequestState {
@@ -51,14 +51,22 @@ class DecodeRun {
   DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const EngineOptions& engine,
             const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
             const Generator::RequestSource& more, int64_t& generated_tokens)
-      : model_(model), tokenizer_(tokenizer), cfg_(model.config()), opts_(model.options()), on_done_(on_done),
-        more_(more), generated_tokens_(generated_tokens), requests_(initial.begin(), initial.end()),
-        n_pieces_(tokenizer.vocab_size()), capacity_(columns_needed(requests_, cfg_)),
+      : model_(model),
+        tokenizer_(tokenizer),
+        cfg_(model.config()),
+        opts_(model.options()),
+        on_done_(on_done),
+        more_(more),
+        generated_tokens_(generated_tokens),
+        requests_(initial.begin(), initial.end()),
+        n_pieces_(tokenizer.vocab_size()),
+        capacity_(columns_needed(requests_, cfg_)),
         // With a source, later requests need slots too: all of them.
         n_slots_(more ? engine.batch_size : std::max<int64_t>(1, std::min(engine.batch_size, samples_in(requests_)))),
         narrow_(engine.width == EngineOptions::Width::Narrow ||
                 (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
-        cache_(cfg_, n_slots_, capacity_, opts_), slots_(static_cast<size_t>(n_slots_)) {
+        cache_(cfg_, n_slots_, capacity_, opts_),
+        slots_(static_cast<size_t>(n_slots_)) {
     for (size_t i = 0; i < requests_.size(); ++i) enqueue(i);
   }
 
@@ -76,7 +84,8 @@ class DecodeRun {
   // Cache columns for the longest prompt + max_new_tokens, within the model's context.
   static int64_t columns_needed(const std::deque<GenRequest>& requests, const ModelConfig& cfg) {
     int64_t c = 1;
-    for (const auto& r : requests) c = std::max<int64_t>(c, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
+    for (const auto& r : requests)
+      c = std::max<int64_t>(c, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
     return std::min(c, cfg.max_context());
   }
   static int64_t samples_in(const std::deque<GenRequest>& requests) {
@@ -102,7 +111,8 @@ class DecodeRun {
     std::vector<GenRequest> extra = more_(capacity_);
     for (auto& r : extra) {
       if (static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens > capacity_)
-        throw_runtime("a joining request does not fit the run's cache", {.expected = "<= " + std::to_string(capacity_) + " columns"});
+        throw_runtime("a joining request does not fit the run's cache",
+                      {.expected = "<= " + std::to_string(capacity_) + " columns"});
       requests_.push_back(std::move(r));
       enqueue(requests_.size() - 1);
     }
@@ -292,7 +302,8 @@ class DecodeRun {
 
 Generator::Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts)
     : model_(model), tokenizer_(tokenizer), opts_(opts) {
-  if (opts_.batch_size < 1) throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
+  if (opts_.batch_size < 1)
+    throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
 }
 
 void Generator::run(const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,

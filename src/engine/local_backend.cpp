@@ -34,9 +34,9 @@ class LocalBackend : public Backend {
         engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size}),
         model_dir_(o.model_dir),
         adapter_dir_(o.adapter_dir),
-        desc_(c10::str(o.model_dir, " (", bundle_.config.num_parameters(), " params, ",
-                       bundle_.model->options().device().str(), ", ", dtype_name(bundle_.model->options().dtype().toScalarType()),
-                       ", template ", template_.name(), ")")) {}
+        desc_(c10::str(
+            o.model_dir, " (", bundle_.config.num_parameters(), " params, ", bundle_.model->options().device().str(),
+            ", ", dtype_name(bundle_.model->options().dtype().toScalarType()), ", template ", template_.name(), ")")) {}
 
   void complete(const std::vector<CompletionRequest>& requests,
                 const std::function<void(CompletionResult&&)>& on_result) override {
@@ -46,8 +46,8 @@ class LocalBackend : public Backend {
   // Newcomers from `more` join the engine's run while their prompt + max_new_tokens fits the
   // run's cache; the others wait for the next run, which starts when this one ends. Each request
   // is converted (and checked) once, when it arrives.
-  void complete_open(const std::vector<CompletionRequest>& requests, const std::function<void(CompletionResult&&)>& on_result,
-                     const Intake& more) override {
+  void complete_open(const std::vector<CompletionRequest>& requests,
+                     const std::function<void(CompletionResult&&)>& on_result, const Intake& more) override {
     struct Converted {
       std::string id;
       GenRequest gen;
@@ -56,8 +56,8 @@ class LocalBackend : public Backend {
     std::deque<Converted> pending;
     for (const auto& r : requests) pending.push_back(convert(r));
     while (!pending.empty()) {
-      std::vector<std::string> ids;          // this run's request ids, by GenResult::index
-      std::vector<int64_t> prompt_tokens;    // and their prompt lengths
+      std::vector<std::string> ids;        // this run's request ids, by GenResult::index
+      std::vector<int64_t> prompt_tokens;  // and their prompt lengths
       std::vector<GenRequest> gen;
       auto join = [&](Converted&& c) {
         ids.push_back(std::move(c.id));
@@ -80,15 +80,19 @@ class LocalBackend : public Backend {
           return joining;
         };
       }
-      engine_.run(gen, [&](GenResult&& res) {
-        CompletionResult out;
-        out.id = ids[res.index];
-        out.prompt_tokens = prompt_tokens[res.index];
-        out.seconds = res.seconds;
-        for (auto& s : res.samples)
-          out.choices.push_back({s.sample, std::move(s.text), s.finish_reason, static_cast<int64_t>(s.tokens.size())});
-        on_result(std::move(out));
-      }, source);
+      engine_.run(
+          gen,
+          [&](GenResult&& res) {
+            CompletionResult out;
+            out.id = ids[res.index];
+            out.prompt_tokens = prompt_tokens[res.index];
+            out.seconds = res.seconds;
+            for (auto& s : res.samples)
+              out.choices.push_back(
+                  {s.sample, std::move(s.text), s.finish_reason, static_cast<int64_t>(s.tokens.size())});
+            on_result(std::move(out));
+          },
+          source);
       if (pending.empty() && more)
         for (const auto& r : more()) pending.push_back(convert(r));
     }
@@ -117,7 +121,8 @@ class LocalBackend : public Backend {
     validate_sampling(r.sampling);
     GenRequest g;
     // Errors name the task (file, line, id) when a method runner sent it, else the request.
-    const ErrorContext where{.file = r.source_file, .line = r.source_line,
+    const ErrorContext where{.file = r.source_file,
+                             .line = r.source_line,
                              .field = r.tag.empty() ? "request " + r.id : "task " + r.tag.substr(0, r.tag.find('|'))};
     auto at = [&](ErrorContext e) {
       e.file = where.file, e.line = where.line, e.field = where.field;
@@ -127,14 +132,15 @@ class LocalBackend : public Backend {
     size_t bytes = r.prompt ? r.prompt->size() : 0;
     for (const auto& m : r.messages) bytes += m.content.size();
     if (const int64_t least = tok.min_tokens_for_bytes(bytes); least >= ctx) {
-      throw_input("prompt does not fit the context", at({.expected = "< " + std::to_string(ctx) + " tokens",
-                                                         .found = "at least " + std::to_string(least) + " tokens (" +
-                                                                  std::to_string(bytes) + " bytes)",
-                                                         .hint = "shorten the input or use a longer-context model"}));
+      throw_input("prompt does not fit the context",
+                  at({.expected = "< " + std::to_string(ctx) + " tokens",
+                      .found = "at least " + std::to_string(least) + " tokens (" + std::to_string(bytes) + " bytes)",
+                      .hint = "shorten the input or use a longer-context model"}));
     }
     if (r.prompt) {
       if (r.prompt->empty()) throw_input("empty prompt", at({.expected = "non-empty text"}));
-      g.prompt_ids = tok.encode_with_special(*r.prompt);  // BOS (or the tokenizer's own template), as HF's tokenizer(text)
+      g.prompt_ids =
+          tok.encode_with_special(*r.prompt);  // BOS (or the tokenizer's own template), as HF's tokenizer(text)
     } else {
       for (const auto& m : r.messages)
         if (m.role == "user" && m.content.find_first_not_of(" \t\n") == std::string::npos)

@@ -48,7 +48,8 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
   std::vector<int64_t> rows;  // the rows that draw
   bool all_plain = true;
   for (int64_t b = 0; b < B; ++b)
-    if (params[b]->temperature != 0.0) rows.push_back(b), all_plain &= !cuts_top_k(*params[b], V) && !cuts_top_p(*params[b]);
+    if (params[b]->temperature != 0.0)
+      rows.push_back(b), all_plain &= !cuts_top_k(*params[b], V) && !cuts_top_p(*params[b]);
   if (rows.empty()) return out;
   const auto S = static_cast<int64_t>(rows.size());
   // Their distributions [S, V]. Rows without top-k/top-p (the usual case) share one softmax: per

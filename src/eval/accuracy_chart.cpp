@@ -21,11 +21,16 @@ std::string fmt(const char* f, double v) { return format_number(f, v); }
 std::string xml_escape(const std::string& s) {
   std::string o;
   for (char c : s) {
-    if (c == '<') o += "&lt;";
-    else if (c == '>') o += "&gt;";
-    else if (c == '&') o += "&amp;";
-    else if (c == '"') o += "&quot;";
-    else o += c;
+    if (c == '<')
+      o += "&lt;";
+    else if (c == '>')
+      o += "&gt;";
+    else if (c == '&')
+      o += "&amp;";
+    else if (c == '"')
+      o += "&quot;";
+    else
+      o += c;
   }
   return o;
 }
@@ -43,8 +48,11 @@ double char_em(unsigned char c) {
   if (c == ' ') return 0.32;
   if (c == '%') return 0.96;
   if (c == 'm' || c == 'w' || c == 'M' || c == 'W') return 1.0;
-  if (c == 'i' || c == 'l' || c == 'j' || c == '.' || c == ',' || c == ':' || c == ';' || c == '\'' || c == '|' || c == '!') return 0.34;
-  if (c == 'f' || c == 't' || c == 'r' || c == '(' || c == ')' || c == '[' || c == ']' || c == '-' || c == 'I') return 0.44;
+  if (c == 'i' || c == 'l' || c == 'j' || c == '.' || c == ',' || c == ':' || c == ';' || c == '\'' || c == '|' ||
+      c == '!')
+    return 0.34;
+  if (c == 'f' || c == 't' || c == 'r' || c == '(' || c == ')' || c == '[' || c == ']' || c == '-' || c == 'I')
+    return 0.44;
   if (c >= 'A' && c <= 'Z') return 0.78;
   if (c >= '0' && c <= '9') return 0.64;
   return 0.64;
@@ -57,23 +65,27 @@ double text_width(const std::string& s, double size) {
 }
 
 std::string text(double x, double y, const std::string& s, double size, const char* anchor, const char* extra = "") {
-  std::string out = "<text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y) + "\" font-size=\"" + fmt("%g", size) + "\"";
+  std::string out =
+      "<text x=\"" + fmt("%.1f", x) + "\" y=\"" + fmt("%.1f", y) + "\" font-size=\"" + fmt("%g", size) + "\"";
   if (std::string(anchor) != "start") out += std::string(" text-anchor=\"") + anchor + "\"";
   return out + extra + ">" + xml_escape(s) + "</text>\n";
 }
 
 // One mark per role, so the three kinds of run read apart without colour too.
 std::string mark(const std::string& role, double x, double y) {
-  if (role == "system2") return "<rect x=\"" + fmt("%.1f", x - 7) + "\" y=\"" + fmt("%.1f", y - 7) + "\" width=\"14\" height=\"14\" fill=\"#1f77b4\"/>";
+  if (role == "system2")
+    return "<rect x=\"" + fmt("%.1f", x - 7) + "\" y=\"" + fmt("%.1f", y - 7) +
+           "\" width=\"14\" height=\"14\" fill=\"#1f77b4\"/>";
   if (role == "distilled")
-    return "<polygon points=\"" + fmt("%.1f", x) + "," + fmt("%.1f", y - 9) + " " + fmt("%.1f", x + 9) + "," + fmt("%.1f", y) + " " +
-           fmt("%.1f", x) + "," + fmt("%.1f", y + 9) + " " + fmt("%.1f", x - 9) + "," + fmt("%.1f", y) + "\" fill=\"#ff7f0e\"/>";
+    return "<polygon points=\"" + fmt("%.1f", x) + "," + fmt("%.1f", y - 9) + " " + fmt("%.1f", x + 9) + "," +
+           fmt("%.1f", y) + " " + fmt("%.1f", x) + "," + fmt("%.1f", y + 9) + " " + fmt("%.1f", x - 9) + "," +
+           fmt("%.1f", y) + "\" fill=\"#ff7f0e\"/>";
   return "<circle cx=\"" + fmt("%.1f", x) + "\" cy=\"" + fmt("%.1f", y) + "\" r=\"7\" fill=\"#7f7f7f\"/>";
 }
 
 std::string line(double x1, double y1, double x2, double y2, const char* stroke) {
-  return "<line x1=\"" + fmt("%.1f", x1) + "\" y1=\"" + fmt("%.1f", y1) + "\" x2=\"" + fmt("%.1f", x2) + "\" y2=\"" + fmt("%.1f", y2) +
-         "\" stroke=\"" + stroke + "\"/>\n";
+  return "<line x1=\"" + fmt("%.1f", x1) + "\" y1=\"" + fmt("%.1f", y1) + "\" x2=\"" + fmt("%.1f", x2) + "\" y2=\"" +
+         fmt("%.1f", y2) + "\" stroke=\"" + stroke + "\"/>\n";
 }
 
 }  // namespace
@@ -90,7 +102,9 @@ std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
   if (runs.empty()) tmin = tmax = 1;
   // Log-scale x over whole decades around the data.
   const double lo = std::pow(10, std::floor(std::log10(tmin))), hi = std::pow(10, std::ceil(std::log10(tmax * 1.01)));
-  auto X = [&](double t) { return L + (std::log10(std::max(0.5, t)) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) * PW; };
+  auto X = [&](double t) {
+    return L + (std::log10(std::max(0.5, t)) - std::log10(lo)) / (std::log10(hi) - std::log10(lo)) * PW;
+  };
   auto Y = [&](double a) { return T + (1.0 - std::clamp(a, 0.0, 1.0)) * PH; };
 
   // The key: the three marks, then one numbered row per run.
@@ -103,8 +117,10 @@ std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
   const double KX = L + PW + 30, W = KX + key_w + 20;
   const double H = std::max(T + PH + B, T + 20 + kRow * static_cast<double>(3 + runs.size()) + 20);
 
-  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", W) + "\" height=\"" + fmt("%.0f", H) +
-                  "\" font-family=\"DejaVu Sans, sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n";
+  std::string s = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + fmt("%.0f", W) + "\" height=\"" +
+                  fmt("%.0f", H) +
+                  "\" font-family=\"DejaVu Sans, sans-serif\" font-size=\"13\">\n<rect width=\"100%\" height=\"100%\" "
+                  "fill=\"white\"/>\n";
   s += text(L, 28, "Accuracy against inference cost", 16, "start", " font-weight=\"bold\"");
   for (int k = 0; k <= 10; k += 2) {  // y grid
     const double y = Y(k / 10.0);
@@ -116,12 +132,14 @@ std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
   }
   s += line(L, T + PH, L + PW, T + PH, "black") + line(L, T, L, T + PH, "black");
   s += text(L + PW / 2, T + PH + 50, "generated tokens per answer (log scale)", kFont, "middle");
-  s += "<text transform=\"translate(22," + fmt("%.0f", T + PH / 2) + ") rotate(-90)\" text-anchor=\"middle\">accuracy</text>\n";
+  s += "<text transform=\"translate(22," + fmt("%.0f", T + PH / 2) +
+       ") rotate(-90)\" text-anchor=\"middle\">accuracy</text>\n";
 
   // Points first, then each number at the first free spot around its point: nearest ring first,
   // eight directions per ring; from the third ring on, a leader line joins number and point.
   std::vector<std::pair<double, double>> at;
-  for (const auto& r : runs) at.emplace_back(X(r.value("generated_tokens_per_answer", 1.0)), Y(r.value("accuracy", 0.0)));
+  for (const auto& r : runs)
+    at.emplace_back(X(r.value("generated_tokens_per_answer", 1.0)), Y(r.value("accuracy", 0.0)));
   std::vector<Box> taken;
   for (const auto& [x, y] : at) taken.push_back({x - 9, y - 9, x + 9, y + 9});
   const Box plot{L + 1, T - 12, L + PW + 24, T + PH - 1};
@@ -134,10 +152,12 @@ std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
     for (int ring = 1; ring <= 12 && !placed; ++ring) {
       const double r = 6 + 8.0 * ring;
       for (int dir = 0; dir < 8 && !placed; ++dir) {
-        static constexpr double kDx[] = {1, -1, 0, 0, 0.7, -0.7, 0.7, -0.7}, kDy[] = {0, 0, -1, 1, -0.7, -0.7, 0.7, 0.7};
+        static constexpr double kDx[] = {1, -1, 0, 0, 0.7, -0.7, 0.7, -0.7},
+                                kDy[] = {0, 0, -1, 1, -0.7, -0.7, 0.7, 0.7};
         const double cx = at[i].first + kDx[dir] * r, cy = at[i].second + kDy[dir] * r;  // the number's centre
         const Box b{cx - w / 2 - 1, cy - h / 2 - 1, cx + w / 2 + 1, cy + h / 2 + 0.24 * kNumberFont + 1};
-        if (!b.inside(plot) || std::any_of(taken.begin(), taken.end(), [&](const Box& o) { return o.intersects(b); })) continue;
+        if (!b.inside(plot) || std::any_of(taken.begin(), taken.end(), [&](const Box& o) { return o.intersects(b); }))
+          continue;
         if (ring >= 3) numbers += line(at[i].first, at[i].second, cx, cy, "#999999");
         numbers += text(cx, cy + h / 2, n, kNumberFont, "middle", " font-weight=\"bold\"");
         taken.push_back(b);
@@ -147,7 +167,9 @@ std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
   }
   s += numbers;
   int row = 0;
-  for (auto [role, name] : {std::pair<const char*, const char*>{"system1", "System 1"}, {"system2", "System 2"}, {"distilled", "distilled System 1"}}) {
+  for (auto [role, name] : {std::pair<const char*, const char*>{"system1", "System 1"},
+                            {"system2", "System 2"},
+                            {"distilled", "distilled System 1"}}) {
     const double y = T + 20 + kRow * row++;
     s += mark(role, KX + 6, y) + "\n" + text(KX + 22, y + 4, name, kFont, "start");
   }

@@ -6,8 +6,8 @@
 #include "s2d/eval/report.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
-#include "s2d/util/strings.h"
 #include "s2d/util/json.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
@@ -32,11 +32,13 @@ class Runs {
   // "DIR:metric" -> the number.
   double metric(const std::string& ref, const char* field) {
     const size_t colon = ref.rfind(':');
-    if (colon == std::string::npos) throw_input("bad run reference", {.file = plan_, .field = field, .expected = "DIR:metric", .found = ref});
+    if (colon == std::string::npos)
+      throw_input("bad run reference", {.file = plan_, .field = field, .expected = "DIR:metric", .found = ref});
     const auto& j = get(ref.substr(0, colon));
     const std::string m = ref.substr(colon + 1);
     if (!j.contains(m) || !j[m].is_number())
-      throw_input("metric not in the run's summary", {.file = plan_, .field = field, .expected = "a numeric field of summary.json", .found = ref});
+      throw_input("metric not in the run's summary",
+                  {.file = plan_, .field = field, .expected = "a numeric field of summary.json", .found = ref});
     return j[m].get<double>();
   }
 
@@ -46,8 +48,10 @@ class Runs {
 };
 
 std::string cell(const nlohmann::json& s) {
-  std::string c = fmt("%.1f%%", 100 * s.value("accuracy", 0.0)) + " (" + fmt("%.1f", s.value("generated_tokens_per_answer", 0.0)) + " tok)";
-  if (s.contains("position_consistency")) c += ", consistent " + fmt("%.0f%%", 100 * s["position_consistency"].get<double>());
+  std::string c = fmt("%.1f%%", 100 * s.value("accuracy", 0.0)) + " (" +
+                  fmt("%.1f", s.value("generated_tokens_per_answer", 0.0)) + " tok)";
+  if (s.contains("position_consistency"))
+    c += ", consistent " + fmt("%.0f%%", 100 * s["position_consistency"].get<double>());
   return c;
 }
 
@@ -62,11 +66,14 @@ PaperReport build_paper_report(const std::string& plan_path, const std::string& 
   Runs runs(runs_root, plan_path);
   PaperReport r;
   nlohmann::json rows = nlohmann::json::array(), chart = nlohmann::json::array();
-  std::string md = "# " + plan.value("title", std::string("System 2 distillation")) + "\n\n" +
-                   "| task | System 2 method | filter | System 1 | System 2 | distilled System 1 |\n|---|---|---|---|---|---|\n";
+  std::string md =
+      "# " + plan.value("title", std::string("System 2 distillation")) + "\n\n" +
+      "| task | System 2 method | filter | System 1 | System 2 | distilled System 1 |\n|---|---|---|---|---|---|\n";
   for (const auto& row : plan["rows"]) {
-    nlohmann::json out = {{"task", row.value("task", "")}, {"method", row.value("method", "")}, {"filter", row.value("filter", "")}};
-    md += "| " + row.value("task", std::string()) + " | " + row.value("method", std::string()) + " | " + row.value("filter", std::string());
+    nlohmann::json out = {
+        {"task", row.value("task", "")}, {"method", row.value("method", "")}, {"filter", row.value("filter", "")}};
+    md += "| " + row.value("task", std::string()) + " | " + row.value("method", std::string()) + " | " +
+          row.value("filter", std::string());
     for (const char* role : {"system1", "system2", "distilled"}) {
       const auto& rr = row.value("runs", nlohmann::json::object());
       if (!rr.contains(role)) {
@@ -83,8 +90,9 @@ PaperReport build_paper_report(const std::string& plan_path, const std::string& 
     md += " |\n";
     rows.push_back(std::move(out));
   }
-  md += "\nEach cell: accuracy (agreement with the label for the judge) and generated tokens per answer, summed over "
-        "every step of the method.\n";
+  md +=
+      "\nEach cell: accuracy (agreement with the label for the judge) and generated tokens per answer, summed over "
+      "every step of the method.\n";
 
   nlohmann::json targets = nlohmann::json::array();
   if (plan.contains("targets")) {
@@ -94,14 +102,18 @@ PaperReport build_paper_report(const std::string& plan_path, const std::string& 
       const double right = t.contains("right") ? runs.metric(t["right"].get<std::string>(), "targets[].right") : 0.0;
       const double bound = right * t.value("factor", 1.0) + t.value("offset", 0.0);
       const std::string op = t.value("op", ">=");
-      if (op != ">=" && op != "<=") throw_input("unknown comparison", {.file = plan_path, .field = "targets[].op", .expected = ">= or <=", .found = op});
+      if (op != ">=" && op != "<=")
+        throw_input("unknown comparison",
+                    {.file = plan_path, .field = "targets[].op", .expected = ">= or <=", .found = op});
       const bool met = op == ">=" ? left >= bound - 1e-12 : left <= bound + 1e-12;
       r.targets_met += met;
       ++r.targets_total;
       const bool pct = t.value("left", std::string()).find("tokens") == std::string::npos;
       const auto show = [&](double v) { return pct ? fmt("%.1f%%", 100 * v) : fmt("%.1f", v); };
-      md += "| " + t.value("name", std::string()) + " | " + show(left) + " | " + op + " " + show(bound) + " | " + (met ? "yes" : "**no**") + " |\n";
-      targets.push_back({{"name", t.value("name", "")}, {"measured", left}, {"op", op}, {"bound", bound}, {"met", met}});
+      md += "| " + t.value("name", std::string()) + " | " + show(left) + " | " + op + " " + show(bound) + " | " +
+            (met ? "yes" : "**no**") + " |\n";
+      targets.push_back(
+          {{"name", t.value("name", "")}, {"measured", left}, {"op", op}, {"bound", bound}, {"met", met}});
     }
     md += "\n" + std::to_string(r.targets_met) + " of " + std::to_string(r.targets_total) + " targets met.\n";
   }
@@ -109,7 +121,7 @@ PaperReport build_paper_report(const std::string& plan_path, const std::string& 
   r.markdown = md;
   r.svg = accuracy_cost_svg(chart);
   r.json = {{"schema", "s2d.paper-report/1"}, {"title", plan.value("title", "")}, {"rows", rows}, {"targets", targets},
-            {"targets_met", r.targets_met}, {"targets_total", r.targets_total}};
+            {"targets_met", r.targets_met},   {"targets_total", r.targets_total}};
   return r;
 }
 

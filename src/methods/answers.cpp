@@ -195,7 +195,8 @@ std::vector<std::string> parse_criteria(const std::string& text, size_t max_crit
   while (pos <= text.size() && out.size() < max_criteria) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) nl = text.size();
-    std::string line = std::regex_replace(text.substr(pos, nl - pos), lead, "", std::regex_constants::format_first_only);
+    std::string line =
+        std::regex_replace(text.substr(pos, nl - pos), lead, "", std::regex_constants::format_first_only);
     line.erase(std::remove(line.begin(), line.end(), '*'), line.end());
     line = trim(line);
     pos = nl + 1;
@@ -210,8 +211,9 @@ std::vector<std::string> parse_criteria(const std::string& text, size_t max_crit
 
 std::optional<std::pair<int, int>> parse_pair_scores(const std::string& text) {
   // Labelled: "Assistant A: 4/5", "A: Score: 4", "Assistant A's score: 4".
-  static const std::regex labelled(R"((?:assistant\s+)?\b([AB])\b(?:'s)?\s*(?:score)?\s*[:=-]?\s*(?:score\s*[:=]?\s*)?([1-5])(?:\s*/\s*5|\s*out of 5)?)",
-                                   std::regex::icase);
+  static const std::regex labelled(
+      R"((?:assistant\s+)?\b([AB])\b(?:'s)?\s*(?:score)?\s*[:=-]?\s*(?:score\s*[:=]?\s*)?([1-5])(?:\s*/\s*5|\s*out of 5)?)",
+      std::regex::icase);
   std::optional<int> a, b;
   for (auto it = std::sregex_iterator(text.begin(), text.end(), labelled); it != std::sregex_iterator(); ++it) {
     const char who = static_cast<char>(std::toupper((*it)[1].str()[0]));
@@ -224,7 +226,8 @@ std::optional<std::pair<int, int>> parse_pair_scores(const std::string& text) {
   // on the first line and B's on the second).
   static const std::regex score(R"((?:^|[^\d.])([1-5])(?:\s*/\s*5)?(?![\d.]))");
   std::vector<int> found;
-  for (auto it = std::sregex_iterator(text.begin(), text.end(), score); it != std::sregex_iterator() && found.size() < 2; ++it)
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), score);
+       it != std::sregex_iterator() && found.size() < 2; ++it)
     found.push_back(std::stoi((*it)[1].str()));
   if (found.size() == 2) return std::make_pair(found[0], found[1]);
   return std::nullopt;

@@ -30,8 +30,13 @@ void score_criteria(UnitState& s, const std::vector<CallOutput>& replies, bool s
   s.failed = parsed == 0;
   if (!s.failed && symbolic) {
     const std::string v = sum_a > sum_b ? "A" : sum_b > sum_a ? "B" : "tie";
-    s.steps.push_back({{"name", "merge"}, {"mode", "symbolic"}, {"scores", {sum_a, sum_b}}, {"output", v},
-                       {"prompt_tokens", 0}, {"generated_tokens", 0}, {"parsed", true}});
+    s.steps.push_back({{"name", "merge"},
+                       {"mode", "symbolic"},
+                       {"scores", {sum_a, sum_b}},
+                       {"output", v},
+                       {"prompt_tokens", 0},
+                       {"generated_tokens", 0},
+                       {"parsed", true}});
     s.answer = v;
   }
 }

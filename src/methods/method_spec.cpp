@@ -57,15 +57,16 @@ std::string MethodSpec::format_hint(const std::string& task) const {
 namespace {
 MethodSpec read_method_spec(const std::string& method, const std::string& template_file) {
   const MethodDef* def = find_method(method);
-  if (!def) throw_input("unknown method", {.field = "--method", .expected = generation_method_names(), .found = method});
+  if (!def)
+    throw_input("unknown method", {.field = "--method", .expected = generation_method_names(), .found = method});
   MethodSpec spec;
   spec.path = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file;
   const auto j = read_ordered_json_file(spec.path);
   if (!j.is_object()) throw_input("method template is not a JSON object", {.file = spec.path});
   spec.name = j.value("method", std::string());
   if (spec.name != method) {
-    throw_input("template is for another method", {.file = spec.path, .field = "method", .expected = method,
-                                                   .found = spec.name});
+    throw_input("template is for another method",
+                {.file = spec.path, .field = "method", .expected = method, .found = spec.name});
   }
   spec.source = j.value("source", std::string());
   if (!j.contains("steps") || !j["steps"].is_object()) {
@@ -81,23 +82,27 @@ MethodSpec read_method_spec(const std::string& method, const std::string& templa
     const auto used = placeholders_of(t);
     for (const auto& p : needs)
       if (!used.count(p)) {
-        throw_input("template lacks a required placeholder", {.file = spec.path, .field = "steps." + step,
-                                                             .expected = "{" + p + "}", .found = "no {" + p + "}"});
+        throw_input(
+            "template lacks a required placeholder",
+            {.file = spec.path, .field = "steps." + step, .expected = "{" + p + "}", .found = "no {" + p + "}"});
       }
     for (const auto& p : used)
       if (std::find(known.begin(), known.end(), p) == known.end()) {
-        throw_input("unknown placeholder", {.file = spec.path, .field = "steps." + step, .found = "{" + p + "}",
+        throw_input("unknown placeholder", {.file = spec.path,
+                                            .field = "steps." + step,
+                                            .found = "{" + p + "}",
                                             .hint = "write {{ and }} for literal braces"});
       }
     spec.steps.emplace_back(step, t);
   }
-  spec.judge_input = j.value("judge_input", std::string(
-      "[User question]\n{question}\n\n[Assistant A]\n{response_a}\n\n[Assistant B]\n{response_b}\n\n"
-      "Which assistant's answer is better? Reply [[A]], [[B]] or [[C]] for a tie."));
+  spec.judge_input = j.value(
+      "judge_input",
+      std::string("[User question]\n{question}\n\n[Assistant A]\n{response_a}\n\n[Assistant B]\n{response_b}\n\n"
+                  "Which assistant's answer is better? Reply [[A]], [[B]] or [[C]] for a tie."));
   for (const char* p : {"question", "response_a", "response_b"})
     if (!placeholders_of(spec.judge_input).count(p))
-      throw_input("template lacks a required placeholder", {.file = spec.path, .field = "judge_input",
-                                                           .expected = std::string("{") + p + "}"});
+      throw_input("template lacks a required placeholder",
+                  {.file = spec.path, .field = "judge_input", .expected = std::string("{") + p + "}"});
   if (auto h = j.find("format_hints"); h != j.end() && h->is_object())
     for (auto it = h->begin(); it != h->end(); ++it)
       if (it->is_string()) spec.format_hints[it.key()] = it->get<std::string>();
@@ -107,7 +112,9 @@ MethodSpec read_method_spec(const std::string& method, const std::string& templa
 
 MethodSpec load_method_spec(const std::string& method, const std::string& template_file) {
   // A field of the wrong type anywhere in the file is an input error naming the file.
-  return with_json_context({.file = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file}, [&] { return read_method_spec(method, template_file); });
+  return with_json_context(
+      {.file = template_file.empty() ? default_methods_dir() + "/" + method + ".json" : template_file},
+      [&] { return read_method_spec(method, template_file); });
 }
 
 std::string render_template(const std::string& t, const std::map<std::string, std::string>& vars) {

@@ -25,10 +25,10 @@ struct Call {
 // One backend round: every call of this step, grouped so that identical prompts of one task
 // become one request with several samples.
 std::vector<CallOutput> run_step(const std::string& step_name, const std::vector<Call>& calls,
-                                 const std::vector<MethodUnit>& units, std::vector<UnitState>& states,
-                                 Backend& backend, const MethodRunOptions& opts) {
+                                 const std::vector<MethodUnit>& units, std::vector<UnitState>& states, Backend& backend,
+                                 const MethodRunOptions& opts) {
   std::vector<CompletionRequest> reqs;
-  std::map<std::string, size_t> req_of;                  // group key -> request index
+  std::map<std::string, size_t> req_of;                   // group key -> request index
   std::vector<std::map<int, std::vector<size_t>>> users;  // request -> sample -> call indices
   for (size_t c = 0; c < calls.size(); ++c) {
     const MethodUnit& u = units[calls[c].unit];
@@ -62,10 +62,14 @@ std::vector<CallOutput> run_step(const std::string& step_name, const std::vector
         st.generated_tokens += ch.generated_tokens;
         st.seconds += res.seconds;
         out[c].text = ch.text;
-        out[c].step = {{"name", step_name},           {"prompt", calls[c].prompt},
-                       {"output", ch.text},           {"prompt_tokens", res.prompt_tokens},
-                       {"generated_tokens", ch.generated_tokens}, {"finish_reason", ch.finish_reason}};
-        if (res.token_source == "local-tokenizer") out[c].step["token_source"] = res.token_source;  // approximate counts
+        out[c].step = {{"name", step_name},
+                       {"prompt", calls[c].prompt},
+                       {"output", ch.text},
+                       {"prompt_tokens", res.prompt_tokens},
+                       {"generated_tokens", ch.generated_tokens},
+                       {"finish_reason", ch.finish_reason}};
+        if (res.token_source == "local-tokenizer")
+          out[c].step["token_source"] = res.token_source;  // approximate counts
       }
     }
   });
@@ -80,14 +84,17 @@ void check_task_for_method(const Task& task, const std::string& method) {
   for (const auto& f : def->task_fields) {
     auto it = task.extra.find(f);
     if (it == task.extra.end() || !it->is_string()) {
-      throw_input("task lacks a field the method needs", {.field = f, .expected = "a string (method " + method + ")",
-                                                         .found = it == task.extra.end() ? "nothing" : std::string(it->type_name()),
-                                                         .hint = "task " + task.id});
+      throw_input("task lacks a field the method needs",
+                  {.field = f,
+                   .expected = "a string (method " + method + ")",
+                   .found = it == task.extra.end() ? "nothing" : std::string(it->type_name()),
+                   .hint = "task " + task.id});
     }
   }
 }
 
-std::string render_usc_prompt(const MethodSpec& usc, const std::string& question, const std::vector<std::string>& finals) {
+std::string render_usc_prompt(const MethodSpec& usc, const std::string& question,
+                              const std::vector<std::string>& finals) {
   std::string responses;
   for (size_t i = 0; i < finals.size(); ++i) responses += "Response " + std::to_string(i + 1) + ": " + finals[i] + "\n";
   return render_template(usc.step("select"), {{"question", question}, {"responses", responses}});
@@ -101,8 +108,8 @@ MethodContext::MethodContext(const MethodSpec& spec_, const std::vector<MethodUn
                              const MethodRunOptions& opts_)
     : spec(spec_), units(units_), opts(opts_), st(units_.size()), backend_(backend) {}
 
-std::vector<std::vector<CallOutput>> MethodContext::step(const std::string& name,
-                                                         const std::function<std::vector<std::string>(size_t)>& prompts) {
+std::vector<std::vector<CallOutput>> MethodContext::step(
+    const std::string& name, const std::function<std::vector<std::string>(size_t)>& prompts) {
   std::vector<Call> calls;
   for (size_t i = 0; i < units.size(); ++i) {
     if (st[i].failed) continue;
@@ -132,10 +139,11 @@ void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Ba
     v["question"] = def.judges_pairs ? extra_string(t, "question") : t.input;
     v["response_a"] = extra_string(t, units[i].swapped ? "response_b" : "response_a");
     v["response_b"] = extra_string(t, units[i].swapped ? "response_a" : "response_b");
-    if (answer_kind_for_task(t.task) == AnswerKind::Choice && t.extra.contains("response_a") && t.extra.contains("response_b")) {
+    if (answer_kind_for_task(t.task) == AnswerKind::Choice && t.extra.contains("response_a") &&
+        t.extra.contains("response_b")) {
       // A judge task: every method sees the pair as rendered by the template (in the order run).
-      std::map<std::string, std::string> jv = {{"question", extra_string(t, "question")},
-                                               {"response_a", v["response_a"]}, {"response_b", v["response_b"]}};
+      std::map<std::string, std::string> jv = {
+          {"question", extra_string(t, "question")}, {"response_a", v["response_a"]}, {"response_b", v["response_b"]}};
       v["input"] = render_template(spec.judge_input, jv);
       if (!def.judges_pairs) v["question"] = v["input"];
     }

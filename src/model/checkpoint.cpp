@@ -50,11 +50,14 @@ ModelBundle load_model(const std::string& dir, const LoadOptions& opts) {
     b.tokenizer = Tokenizer::load(tok_path);
     if (b.tokenizer->vocab_size() > b.config.vocab_size) {
       throw_input("tokenizer has more pieces than the model's vocabulary",
-                  {.file = tok_path, .field = "vocab_size", .expected = "<= " + std::to_string(b.config.vocab_size),
+                  {.file = tok_path,
+                   .field = "vocab_size",
+                   .expected = "<= " + std::to_string(b.config.vocab_size),
                    .found = std::to_string(b.tokenizer->vocab_size())});
     }
   } else if (opts.require_tokenizer) {
-    throw_input("model directory has no tokenizer", {.file = dir, .expected = "tokenizer.model or tokenizer.json",
+    throw_input("model directory has no tokenizer", {.file = dir,
+                                                     .expected = "tokenizer.model or tokenizer.json",
                                                      .found = "nothing",
                                                      .hint = "copy tokenizer.model from the base checkpoint"});
   }
@@ -74,7 +77,8 @@ ModelBundle load_model(const std::string& dir, const LoadOptions& opts) {
   for (const auto& [name, entry] : stored) {
     if (!expected.count(name) && !is_ignorable_extra_tensor(name) &&
         !(name == "lm_head.weight" && b.config.tie_word_embeddings)) {
-      throw_input("unexpected tensor", {.file = entry.second, .field = "tensor " + name,
+      throw_input("unexpected tensor", {.file = entry.second,
+                                        .field = "tensor " + name,
                                         .expected = "only tensors of a " + b.config.architecture,
                                         .hint = "check config.json matches these weights"});
     }
@@ -88,7 +92,9 @@ ModelBundle load_model(const std::string& dir, const LoadOptions& opts) {
     const StTensorView& v = *it->second.first;
     const auto& want = expected.at(name);
     if (v.shape != want) {
-      throw_input("wrong shape", {.file = it->second.second, .field = "tensor " + name, .expected = shape_str(want),
+      throw_input("wrong shape", {.file = it->second.second,
+                                  .field = "tensor " + name,
+                                  .expected = shape_str(want),
                                   .found = shape_str(v.shape)});
     }
     at::Tensor host = at::from_blob(const_cast<uint8_t*>(v.data), v.shape, at::TensorOptions().dtype(to_aten(v.dtype)));
@@ -123,7 +129,8 @@ void write_model_files(const std::string& dir, const LlamaModel& model, const Sa
     const fs::path src(opts.tokenizer_path);
     if (src.extension() == ".json") {
       write_file_atomic(dir + "/tokenizer.json", read_file(src.string()));
-      for (const char* f : {"tokenizer_config.json", "chat_template.jinja", "generation_config.json", "special_tokens_map.json"})
+      for (const char* f :
+           {"tokenizer_config.json", "chat_template.jinja", "generation_config.json", "special_tokens_map.json"})
         if (fs::exists(src.parent_path() / f) && !fs::exists(fs::path(dir) / f))
           write_file_atomic(dir + "/" + f, read_file((src.parent_path() / f).string()));
     } else {

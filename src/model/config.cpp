@@ -14,20 +14,30 @@ namespace {
 // model, so that products such as num_parameters() and cache sizes cannot overflow int64.
 int64_t req_int(const nlohmann::json& j, const char* key, const std::string& file, int64_t max = int64_t{1} << 20) {
   auto it = j.find(key);
-  if (it == j.end()) throw_input("missing key", {.file = file, .field = key, .expected = "an integer", .found = "nothing"});
+  if (it == j.end())
+    throw_input("missing key", {.file = file, .field = key, .expected = "an integer", .found = "nothing"});
   if (!it->is_number_integer()) {
-    throw_input("wrong type", {.file = file, .field = key, .expected = "an integer", .found = printable_excerpt(it->dump(), 40)});
+    throw_input("wrong type",
+                {.file = file, .field = key, .expected = "an integer", .found = printable_excerpt(it->dump(), 40)});
   }
   const int64_t v = it->get<int64_t>();
-  if (v <= 0) throw_input("must be positive", {.file = file, .field = key, .expected = "> 0", .found = printable_excerpt(it->dump(), 40)});
-  if (v > max) throw_input("too large", {.file = file, .field = key, .expected = "at most " + std::to_string(max), .found = printable_excerpt(it->dump(), 40)});
+  if (v <= 0)
+    throw_input("must be positive",
+                {.file = file, .field = key, .expected = "> 0", .found = printable_excerpt(it->dump(), 40)});
+  if (v > max)
+    throw_input("too large", {.file = file,
+                              .field = key,
+                              .expected = "at most " + std::to_string(max),
+                              .found = printable_excerpt(it->dump(), 40)});
   return v;
 }
 
 double opt_num(const nlohmann::json& j, const char* key, double dflt, const std::string& file) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_number()) throw_input("wrong type", {.file = file, .field = key, .expected = "a number", .found = printable_excerpt(it->dump(), 40)});
+  if (!it->is_number())
+    throw_input("wrong type",
+                {.file = file, .field = key, .expected = "a number", .found = printable_excerpt(it->dump(), 40)});
   return it->get<double>();
 }
 
@@ -43,14 +53,18 @@ std::optional<int64_t> opt_token(const nlohmann::json& j, const char* key) {
 std::string opt_string(const nlohmann::json& j, const char* key, const std::string& dflt, const std::string& file) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_string()) throw_input("wrong type", {.file = file, .field = key, .expected = "a string", .found = printable_excerpt(it->dump(), 40)});
+  if (!it->is_string())
+    throw_input("wrong type",
+                {.file = file, .field = key, .expected = "a string", .found = printable_excerpt(it->dump(), 40)});
   return it->get<std::string>();
 }
 
 bool opt_bool(const nlohmann::json& j, const char* key, bool dflt, const std::string& file) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_boolean()) throw_input("wrong type", {.file = file, .field = key, .expected = "true or false", .found = printable_excerpt(it->dump(), 40)});
+  if (!it->is_boolean())
+    throw_input("wrong type",
+                {.file = file, .field = key, .expected = "true or false", .found = printable_excerpt(it->dump(), 40)});
   return it->get<bool>();
 }
 
@@ -64,13 +78,16 @@ void refuse_true(const nlohmann::json& j, const char* key, const std::string& fi
 RopeScaling parse_rope(const nlohmann::json& rs, const std::string& file, const char* key) {
   RopeScaling r;
   if (rs.is_null()) return r;
-  if (!rs.is_object()) throw_input("wrong type", {.file = file, .field = key, .expected = "an object or null", .found = printable_excerpt(rs.dump(), 40)});
+  if (!rs.is_object())
+    throw_input(
+        "wrong type",
+        {.file = file, .field = key, .expected = "an object or null", .found = printable_excerpt(rs.dump(), 40)});
   std::string type = opt_string(rs, "rope_type", opt_string(rs, "type", "default", file), file);
   const std::string field = std::string(key) + ".rope_type";
   if (type == "default") return r;
   if (type != "linear" && type != "llama3") {
-    throw_input("unsupported RoPE scaling", {.file = file, .field = field, .expected = "default|linear|llama3",
-                                             .found = type});
+    throw_input("unsupported RoPE scaling",
+                {.file = file, .field = field, .expected = "default|linear|llama3", .found = type});
   }
   r.type = type;
   r.factor = opt_num(rs, "factor", 1.0, file);
@@ -105,22 +122,28 @@ int64_t ModelConfig::num_parameters() const {
 }
 
 ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file) {
-  if (!j.is_object()) throw_input("config must be a JSON object", {.file = file, .found = printable_excerpt(j.dump(), 40)});
+  if (!j.is_object())
+    throw_input("config must be a JSON object", {.file = file, .found = printable_excerpt(j.dump(), 40)});
   ModelConfig c;
   c.raw = j;
   c.model_type = opt_string(j, "model_type", "llama", file);
   if (auto it = j.find("architectures"); it != j.end() && it->is_array() && !it->empty()) {
     if (!(*it)[0].is_string())
-      throw_input("wrong type", {.file = file, .field = "architectures[0]", .expected = "a string", .found = printable_excerpt((*it)[0].dump(), 40)});
+      throw_input("wrong type", {.file = file,
+                                 .field = "architectures[0]",
+                                 .expected = "a string",
+                                 .found = printable_excerpt((*it)[0].dump(), 40)});
     c.architecture = (*it)[0].get<std::string>();
   } else {
     c.architecture = architecture_for_model_type(c.model_type);
   }
   const bool qwen2 = c.architecture == "Qwen2ForCausalLM", qwen3 = c.architecture == "Qwen3ForCausalLM";
   if (c.architecture != "LlamaForCausalLM" && c.architecture != "MistralForCausalLM" && !qwen2 && !qwen3) {
-    throw_input("unsupported architecture", {.file = file, .field = "architectures",
-                                             .expected = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM",
-                                             .found = c.architecture});
+    throw_input("unsupported architecture",
+                {.file = file,
+                 .field = "architectures",
+                 .expected = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM or Qwen3ForCausalLM",
+                 .found = c.architecture});
   }
   c.vocab_size = req_int(j, "vocab_size", file, int64_t{1} << 24);
   c.hidden_size = req_int(j, "hidden_size", file);
@@ -132,7 +155,8 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
                               : c.num_attention_heads;
   if (c.num_attention_heads % c.num_key_value_heads != 0) {
     throw_input("heads must be a multiple of key-value heads",
-                {.file = file, .field = "num_key_value_heads",
+                {.file = file,
+                 .field = "num_key_value_heads",
                  .expected = "a divisor of num_attention_heads=" + std::to_string(c.num_attention_heads),
                  .found = std::to_string(c.num_key_value_heads)});
   }
@@ -146,10 +170,14 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
     }
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
-  if (c.head_dim % 2 != 0) throw_input("RoPE needs an even head_dim", {.file = file, .field = "head_dim", .found = std::to_string(c.head_dim)});
-  if (j.contains("max_position_embeddings")) c.max_position_embeddings = req_int(j, "max_position_embeddings", file, int64_t{1} << 40);
+  if (c.head_dim % 2 != 0)
+    throw_input("RoPE needs an even head_dim",
+                {.file = file, .field = "head_dim", .found = std::to_string(c.head_dim)});
+  if (j.contains("max_position_embeddings"))
+    c.max_position_embeddings = req_int(j, "max_position_embeddings", file, int64_t{1} << 40);
   if (c.max_position_embeddings > kMaxPositions) {
-    throw_input("context too large", {.file = file, .field = "max_position_embeddings",
+    throw_input("context too large", {.file = file,
+                                      .field = "max_position_embeddings",
                                       .expected = "at most " + std::to_string(kMaxPositions),
                                       .found = std::to_string(c.max_position_embeddings)});
   }
@@ -161,7 +189,8 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
   c.rms_norm_eps = opt_num(j, "rms_norm_eps", 1e-6, file);
   c.tie_word_embeddings = opt_bool(j, "tie_word_embeddings", false, file);
   const std::string act = opt_string(j, "hidden_act", "silu", file);
-  if (act != "silu") throw_input("unsupported activation", {.file = file, .field = "hidden_act", .expected = "silu", .found = act});
+  if (act != "silu")
+    throw_input("unsupported activation", {.file = file, .field = "hidden_act", .expected = "silu", .found = act});
   refuse_true(j, "mlp_bias", file);
   if (qwen2) {
     c.qkv_bias = true;  // Qwen2Attention: q/k/v always biased, o never
@@ -191,9 +220,7 @@ ModelConfig parse_model_config(const nlohmann::json& j, const std::string& file)
   return c;
 }
 
-ModelConfig load_model_config(const std::string& path) {
-  return parse_model_config(read_json_file(path), path);
-}
+ModelConfig load_model_config(const std::string& path) { return parse_model_config(read_json_file(path), path); }
 
 nlohmann::json model_config_to_json(const ModelConfig& c) {
   nlohmann::json j = c.raw.is_object() ? c.raw : nlohmann::json::object();

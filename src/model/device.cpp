@@ -18,9 +18,11 @@ c10::Device resolve_device(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name == "cuda" || name.rfind("cuda:", 0) == 0) {
     if (!cuda) {
-      throw_input("CUDA was asked for but is not available", {.field = "--device", .expected = "auto or cpu",
-                                                              .found = name,
-                                                              .hint = "this libtorch has no CUDA or no GPU is visible"});
+      throw_input("CUDA was asked for but is not available",
+                  {.field = "--device",
+                   .expected = "auto or cpu",
+                   .found = name,
+                   .hint = "this libtorch has no CUDA or no GPU is visible"});
     }
     return c10::Device(name);
   }

@@ -82,8 +82,10 @@ KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at:
     std::snprintf(buf, sizeof buf, "%.3g GB for %lld slots x %lld tokens", static_cast<double>(want / 1e9),
                   static_cast<long long>(batch), static_cast<long long>(max_len));
     throw_input("the KV cache does not fit in memory",
-                {.field = "max tokens", .expected = "at most " + format_number("%.3g", have / 1e9) + " GB (available now)",
-                 .found = buf, .hint = "ask for fewer new tokens, a shorter prompt or a smaller --batch-size"});
+                {.field = "max tokens",
+                 .expected = "at most " + format_number("%.3g", have / 1e9) + " GB (available now)",
+                 .found = buf,
+                 .hint = "ask for fewer new tokens, a shorter prompt or a smaller --batch-size"});
   }
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     k.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
@@ -144,12 +146,12 @@ namespace {
 // fields at views of the packed storage. One layer at a time, so peak memory grows by one layer.
 void pack(const ModelConfig& c, LlamaWeights& w) {
   for (auto& L : w.layers) {
-    L.qkv_t = at::cat({L.q_proj, L.k_proj, L.v_proj}, 0).t().contiguous();  // [H, Q + 2KV]
-    L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();    // [H, 2I]
-    L.o_t = L.o_proj.t().contiguous();                                      // [Q, H]
-    L.down_t = L.down_proj.t().contiguous();                                // [I, H]
+    L.qkv_t = at::cat({L.q_proj, L.k_proj, L.v_proj}, 0).t().contiguous();              // [H, Q + 2KV]
+    L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();                // [H, 2I]
+    L.o_t = L.o_proj.t().contiguous();                                                  // [Q, H]
+    L.down_t = L.down_proj.t().contiguous();                                            // [I, H]
     if (c.qkv_bias) L.qkv_b = at::cat({L.q_bias, L.k_bias, L.v_bias}, 0).contiguous();  // [Q + 2KV]
-    if (c.o_bias) L.o_b = L.o_bias;                                                      // [H]
+    if (c.o_bias) L.o_b = L.o_bias;                                                     // [H]
   }
   // Tied: the lookup needs rows, the head needs columns; inference keeps a transposed copy
   // (training points it back at the embedding, see for_each_packed).
@@ -186,7 +188,8 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
                                  size_t layer) const {
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
-  at::Tensor qkv = w.qkv_b.defined() ? at::matmul(x, w.qkv_t) + w.qkv_b : at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
+  at::Tensor qkv =
+      w.qkv_b.defined() ? at::matmul(x, w.qkv_t) + w.qkv_b : at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
   // split, not narrow: split's backward is one cat, narrow's a zero-filled [B, T, (NH + 2KV) * D] per block.
   const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
   at::Tensor q = with_lora(parts[0], x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
@@ -209,7 +212,7 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
     if (NH != KV) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);  // [B, NH, T, D]
     out = at::scaled_dot_product_attention(q, k, v, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true);
   }
-  out = out.transpose(1, 2).reshape({B, T, NH * D});  // [B, T, NH*D]
+  out = out.transpose(1, 2).reshape({B, T, NH * D});                                         // [B, T, NH*D]
   at::Tensor o = w.o_b.defined() ? at::matmul(out, w.o_t) + w.o_b : at::matmul(out, w.o_t);  // [B, T, H]
   return with_lora(o, out, layer, "o_proj");
 }
@@ -257,11 +260,12 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
   const int64_t past = cache ? cache->length : 0, S = past + T;
   if (key_mask.dim() != 2 || key_mask.size(0) != B || key_mask.size(1) != S) {
     throw_runtime("key mask has the wrong shape", {.field = "key_mask",
-                                                    .expected = "[" + std::to_string(B) + ", " + std::to_string(S) + "]",
-                                                    .found = c10::str(key_mask.sizes())});
+                                                   .expected = "[" + std::to_string(B) + ", " + std::to_string(S) + "]",
+                                                   .found = c10::str(key_mask.sizes())});
   }
   if (cache && S > cache->capacity) {
-    throw_runtime("KV cache is full", {.field = "kv_cache", .expected = "<= " + std::to_string(cache->capacity) + " columns",
+    throw_runtime("KV cache is full", {.field = "kv_cache",
+                                       .expected = "<= " + std::to_string(cache->capacity) + " columns",
                                        .found = std::to_string(S)});
   }
   const auto dev = input_ids.device();
@@ -285,12 +289,14 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
   return head(last_only ? h.slice(1, T - 1) : h);
 }
 
-at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache, int64_t width) const {
+at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache,
+                                    int64_t width) const {
   const int64_t B = ids.size(0);
   if (cache.k.empty() || cache.k[0].size(0) != B || width > cache.capacity) {
-    throw_runtime("decode_slots: cache does not fit the batch", {.field = "kv_cache",
-                                                                  .expected = c10::str("batch ", B, ", width <= ", cache.capacity),
-                                                                  .found = c10::str("batch ", cache.k.empty() ? 0 : cache.k[0].size(0), ", width ", width)});
+    throw_runtime("decode_slots: cache does not fit the batch",
+                  {.field = "kv_cache",
+                   .expected = c10::str("batch ", B, ", width <= ", cache.capacity),
+                   .found = c10::str("batch ", cache.k.empty() ? 0 : cache.k[0].size(0), ", width ", width)});
   }
   const int64_t KV = config_.num_key_value_heads, D = config_.head_dim;
   // Slot b writes its new key/value at column lens[b] and sees columns [0, lens[b]]: [B, 1, 1, W].
@@ -330,8 +336,8 @@ at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids, const at::Ten
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(input_ids.device())).expand({B, T});
   at::Tensor h = run_layers(input_ids, positions, /*mask=*/at::Tensor(), /*update=*/{});  // [B, T, H]
-  if (!rows.defined()) return head(h);                             // [B, T, V]
-  return head(h.reshape({B * T, h.size(2)}).index_select(0, rows));  // [N, V]
+  if (!rows.defined()) return head(h);                                                    // [B, T, V]
+  return head(h.reshape({B * T, h.size(2)}).index_select(0, rows));                       // [N, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

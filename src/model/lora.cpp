@@ -15,7 +15,8 @@ namespace s2d {
 
 namespace {
 const std::vector<std::string>& all_modules() {
-  static const std::vector<std::string> k = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  static const std::vector<std::string> k = {"q_proj",    "k_proj",  "v_proj",   "o_proj",
+                                             "gate_proj", "up_proj", "down_proj"};
   return k;
 }
 
@@ -38,12 +39,13 @@ std::vector<std::string> lora_target_modules(const std::vector<std::string>& tar
   for (const auto& t : targets) {
     const std::string m = t.find("_proj") == std::string::npos ? t + "_proj" : t;
     if (std::find(all_modules().begin(), all_modules().end(), m) == all_modules().end()) {
-      throw_input("LoRA target names no module", {.field = "--lora-targets", .expected = "q k v o gate up down",
-                                                  .found = t});
+      throw_input("LoRA target names no module",
+                  {.field = "--lora-targets", .expected = "q k v o gate up down", .found = t});
     }
     if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
   }
-  if (out.empty()) throw_input("no LoRA targets", {.field = "--lora-targets", .expected = "at least one of q k v o gate up down"});
+  if (out.empty())
+    throw_input("no LoRA targets", {.field = "--lora-targets", .expected = "at least one of q k v o gate up down"});
   return out;
 }
 
@@ -52,9 +54,11 @@ std::string peft_name(size_t layer, const std::string& target, const char* which
          target + "." + which + ".weight";
 }
 
-std::shared_ptr<LoraAdapter> init_lora(const ModelConfig& c, const LoraOptions& o, const c10::Device& device, uint64_t seed) {
+std::shared_ptr<LoraAdapter> init_lora(const ModelConfig& c, const LoraOptions& o, const c10::Device& device,
+                                       uint64_t seed) {
   if (o.rank < 1) throw_input("LoRA rank must be >= 1", {.field = "--lora-rank", .found = std::to_string(o.rank)});
-  if (!(o.dropout >= 0 && o.dropout < 1)) throw_input("out of range", {.field = "--lora-dropout", .expected = "in [0, 1)"});
+  if (!(o.dropout >= 0 && o.dropout < 1))
+    throw_input("out of range", {.field = "--lora-dropout", .expected = "in [0, 1)"});
   auto a = std::make_shared<LoraAdapter>();
   a->rank = o.rank;
   a->alpha = o.alpha;
@@ -82,13 +86,23 @@ void save_adapter(const std::string& dir, const LoraAdapter& a, const std::strin
       for (auto [which, t] : {std::pair<const char*, const at::Tensor*>{"lora_A", &p.a}, {"lora_B", &p.b}}) {
         at::Tensor h = t->detach().to(at::kCPU, at::kFloat).contiguous();
         keep.push_back(h);
-        views.push_back({peft_name(l, m, which), StDtype::F32, h.sizes().vec(), static_cast<const uint8_t*>(h.data_ptr()), h.nbytes()});
+        views.push_back({peft_name(l, m, which), StDtype::F32, h.sizes().vec(),
+                         static_cast<const uint8_t*>(h.data_ptr()), h.nbytes()});
       }
   write_safetensors(dir + "/adapter_model.safetensors", views);
-  const nlohmann::json cfg = {{"peft_type", "LORA"}, {"task_type", "CAUSAL_LM"}, {"r", a.rank}, {"lora_alpha", a.alpha},
-                              {"lora_dropout", a.dropout}, {"target_modules", a.targets}, {"bias", "none"},
-                              {"fan_in_fan_out", false}, {"inference_mode", true}, {"use_rslora", false},
-                              {"use_dora", false}, {"init_lora_weights", true}, {"modules_to_save", nullptr},
+  const nlohmann::json cfg = {{"peft_type", "LORA"},
+                              {"task_type", "CAUSAL_LM"},
+                              {"r", a.rank},
+                              {"lora_alpha", a.alpha},
+                              {"lora_dropout", a.dropout},
+                              {"target_modules", a.targets},
+                              {"bias", "none"},
+                              {"fan_in_fan_out", false},
+                              {"inference_mode", true},
+                              {"use_rslora", false},
+                              {"use_dora", false},
+                              {"init_lora_weights", true},
+                              {"modules_to_save", nullptr},
                               {"base_model_name_or_path", base_model}};
   write_file_atomic(dir + "/adapter_config.json", cfg.dump(2) + "\n");
 }
@@ -99,9 +113,13 @@ std::shared_ptr<LoraAdapter> read_adapter(const std::string& dir, const ModelCon
   const nlohmann::json cfg = read_json_file(cfg_path);
   if (!cfg.is_object()) throw_input("adapter config is not a JSON object", {.file = cfg_path});
   if (cfg.value("peft_type", std::string()) != "LORA")
-    throw_input("not a LoRA adapter", {.file = cfg_path, .field = "peft_type", .expected = "LORA", .found = cfg.value("peft_type", std::string("?"))});
+    throw_input("not a LoRA adapter", {.file = cfg_path,
+                                       .field = "peft_type",
+                                       .expected = "LORA",
+                                       .found = cfg.value("peft_type", std::string("?"))});
   if (cfg.value("use_dora", false) || cfg.value("use_rslora", false) || cfg.value("fan_in_fan_out", false))
-    throw_input("unsupported LoRA variant", {.file = cfg_path, .expected = "plain LoRA (no DoRA, rsLoRA, fan_in_fan_out)"});
+    throw_input("unsupported LoRA variant",
+                {.file = cfg_path, .expected = "plain LoRA (no DoRA, rsLoRA, fan_in_fan_out)"});
   auto a = std::make_shared<LoraAdapter>();
   a->rank = cfg.value("r", 8);
   a->alpha = cfg.value("lora_alpha", 8.0);
@@ -114,8 +132,11 @@ std::shared_ptr<LoraAdapter> read_adapter(const std::string& dir, const ModelCon
     auto it = f.tensors().find(name);
     if (it == f.tensors().end()) throw_input("missing adapter tensor", {.file = f.path(), .field = name});
     if (it->second.shape != shape)
-      throw_input("wrong shape", {.file = f.path(), .field = name, .expected = c10::str(shape), .found = c10::str(it->second.shape)});
-    const auto dt = it->second.dtype == StDtype::F32 ? at::kFloat : it->second.dtype == StDtype::F16 ? at::kHalf : at::kBFloat16;
+      throw_input("wrong shape",
+                  {.file = f.path(), .field = name, .expected = c10::str(shape), .found = c10::str(it->second.shape)});
+    const auto dt = it->second.dtype == StDtype::F32   ? at::kFloat
+                    : it->second.dtype == StDtype::F16 ? at::kHalf
+                                                       : at::kBFloat16;
     return at::from_blob(const_cast<uint8_t*>(it->second.data), shape, dt).to(device, at::kFloat, false, true);
   };
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
@@ -142,10 +163,9 @@ void merge_lora(LlamaModel& model) {
   LlamaWeights& w = model.weights();
   for (size_t l = 0; l < a->layers.size(); ++l) {
     auto& L = w.layers[l];
-    const std::map<std::string, at::Tensor*> hf = {{"q_proj", &L.q_proj},       {"k_proj", &L.k_proj},
-                                                   {"v_proj", &L.v_proj},       {"o_proj", &L.o_proj},
-                                                   {"gate_proj", &L.gate_proj}, {"up_proj", &L.up_proj},
-                                                   {"down_proj", &L.down_proj}};
+    const std::map<std::string, at::Tensor*> hf = {
+        {"q_proj", &L.q_proj},       {"k_proj", &L.k_proj},   {"v_proj", &L.v_proj},      {"o_proj", &L.o_proj},
+        {"gate_proj", &L.gate_proj}, {"up_proj", &L.up_proj}, {"down_proj", &L.down_proj}};
     for (const auto& [m, p] : a->layers[l]) {
       at::Tensor& W = *hf.at(m);  // a view into the packed storage: this updates it in place
       W.add_((at::matmul(p.b, p.a) * a->scale()).to(W.scalar_type()));

@@ -32,8 +32,8 @@ const char* st_dtype_name(StDtype d) {
 
 namespace {
 
-StTensorView parse_entry(const std::string& path, const std::string& name, const nlohmann::json& e,
-                         uint64_t data_size, const uint8_t* data_base) {
+StTensorView parse_entry(const std::string& path, const std::string& name, const nlohmann::json& e, uint64_t data_size,
+                         const uint8_t* data_base) {
   auto bad = [&](const std::string& what, const std::string& expected, const std::string& found) {
     throw_input(what, {.file = path, .field = "tensor " + name, .expected = expected, .found = found});
   };
@@ -43,10 +43,14 @@ StTensorView parse_entry(const std::string& path, const std::string& name, const
   const auto dt = e.find("dtype");
   if (dt == e.end() || !dt->is_string()) bad("missing dtype", "dtype string", printable_excerpt(e.dump()));
   const std::string d = dt->get<std::string>();
-  if (d == "F32") v.dtype = StDtype::F32;
-  else if (d == "F16") v.dtype = StDtype::F16;
-  else if (d == "BF16") v.dtype = StDtype::BF16;
-  else bad("unsupported dtype", "BF16, F16 or F32", printable_excerpt(d));
+  if (d == "F32")
+    v.dtype = StDtype::F32;
+  else if (d == "F16")
+    v.dtype = StDtype::F16;
+  else if (d == "BF16")
+    v.dtype = StDtype::BF16;
+  else
+    bad("unsupported dtype", "BF16, F16 or F32", printable_excerpt(d));
 
   const auto sh = e.find("shape");
   if (sh == e.end() || !sh->is_array()) bad("missing shape", "an array of sizes", printable_excerpt(e.dump()));
@@ -54,7 +58,8 @@ StTensorView parse_entry(const std::string& path, const std::string& name, const
   for (const auto& s : *sh) {
     if (!s.is_number_unsigned()) bad("bad shape", "non-negative integers", printable_excerpt(sh->dump()));
     const uint64_t dim = s.get<uint64_t>();
-    if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) bad("shape overflows", "a sane shape", printable_excerpt(sh->dump()));
+    if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim)
+      bad("shape overflows", "a sane shape", printable_excerpt(sh->dump()));
     numel *= dim;
     v.shape.push_back(static_cast<int64_t>(dim));
   }
@@ -83,20 +88,24 @@ StTensorView parse_entry(const std::string& path, const std::string& name, const
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path), map_(path) {
   const size_t size = map_.size();
   if (size < 8) {
-    throw_input("truncated safetensors file", {.file = path, .expected = ">= 8 bytes", .found = std::to_string(size) + " bytes"});
+    throw_input("truncated safetensors file",
+                {.file = path, .expected = ">= 8 bytes", .found = std::to_string(size) + " bytes"});
   }
   const uint8_t* bytes = map_.data();
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | bytes[i];  // little-endian u64
   if (n > kMaxHeaderBytes) {
-    throw_input("safetensors header too large", {.file = path, .expected = "<= 100 MB", .found = std::to_string(n) + " bytes"});
+    throw_input("safetensors header too large",
+                {.file = path, .expected = "<= 100 MB", .found = std::to_string(n) + " bytes"});
   }
   if (n > size - 8) {
     throw_input("truncated safetensors file: header runs past the end",
-                {.file = path, .expected = std::to_string(n) + " header bytes", .found = std::to_string(size - 8) + " bytes after the length"});
+                {.file = path,
+                 .expected = std::to_string(n) + " header bytes",
+                 .found = std::to_string(size - 8) + " bytes after the length"});
   }
-  const nlohmann::json header = parse_json({reinterpret_cast<const char*>(bytes) + 8, static_cast<size_t>(n)},
-                                           {.file = path, .field = "header"});
+  const nlohmann::json header =
+      parse_json({reinterpret_cast<const char*>(bytes) + 8, static_cast<size_t>(n)}, {.file = path, .field = "header"});
   if (!header.is_object()) {
     throw_input("safetensors header is not a JSON object", {.file = path, .found = std::string(header.type_name())});
   }
@@ -125,7 +134,8 @@ void write_safetensors(const std::string& path, const std::vector<StTensorView>&
   if (!metadata.empty()) header["__metadata__"] = metadata;
   uint64_t offset = 0;
   for (const auto& [name, t] : sorted) {
-    header[name] = {{"dtype", st_dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {offset, offset + t->nbytes}}};
+    header[name] = {
+        {"dtype", st_dtype_name(t->dtype)}, {"shape", t->shape}, {"data_offsets", {offset, offset + t->nbytes}}};
     offset += t->nbytes;
   }
   std::string h = header.dump();
@@ -193,9 +203,11 @@ StFileSet find_safetensors(const std::string& dir) {
       const fs::path sp(shard);
       if (shard.empty() || sp.is_absolute() || sp.has_parent_path() || shard == "." || shard == ".." ||
           shard.find('\0') != std::string::npos) {
-        throw_input("shard path leaves the model directory", {.file = index.string(), .field = "weight_map." + printable_excerpt(it.key()),
-                                                              .expected = "a file name such as model-00001-of-00002.safetensors",
-                                                              .found = printable_excerpt(shard)});
+        throw_input("shard path leaves the model directory",
+                    {.file = index.string(),
+                     .field = "weight_map." + printable_excerpt(it.key()),
+                     .expected = "a file name such as model-00001-of-00002.safetensors",
+                     .found = printable_excerpt(shard)});
       }
       set.index_weight_map[it.key()] = it->get<std::string>();
       files.insert(it->get<std::string>());
@@ -207,8 +219,10 @@ StFileSet find_safetensors(const std::string& dir) {
     set.files.push_back((d / "model.safetensors").string());
     return set;
   }
-  throw_input("no weights found", {.file = dir, .expected = "model.safetensors or model.safetensors.index.json",
-                                   .found = "neither", .hint = "s2d reads Hugging Face safetensors checkpoints"});
+  throw_input("no weights found", {.file = dir,
+                                   .expected = "model.safetensors or model.safetensors.index.json",
+                                   .found = "neither",
+                                   .hint = "s2d reads Hugging Face safetensors checkpoints"});
 }
 
 }  // namespace s2d

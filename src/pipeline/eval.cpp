@@ -33,15 +33,14 @@ std::optional<std::string> label_of(const Task& t, AnswerKind kind, const std::s
     if (it == t.extra.end() || !it->is_string()) return std::nullopt;
     const std::string v = it->get<std::string>();
     if (v != "A" && v != "B" && v != "tie") {
-      throw_input("judge label out of range", {.file = file, .line = t.line, .field = "label", .expected = "A, B or tie",
-                                               .found = v});
+      throw_input("judge label out of range",
+                  {.file = file, .line = t.line, .field = "label", .expected = "A, B or tie", .found = v});
     }
     return v;
   }
   if (!t.answer) return std::nullopt;
   return extract_answer(*t.answer, kind).value_or(*t.answer);
 }
-
 
 // The labelled tasks of --tasks, each with its normalised label; InputError for an unlabelled one.
 struct ScoredTasks {
@@ -59,9 +58,11 @@ ScoredTasks read_scored_tasks(const EvalOptions& o) {
     st.any_judge |= kind == AnswerKind::Choice;
     const auto label = label_of(t, kind, o.tasks_path);
     if (!label) {
-      throw_input("task has no label to score against", {.file = o.tasks_path, .line = t.line,
+      throw_input("task has no label to score against", {.file = o.tasks_path,
+                                                         .line = t.line,
                                                          .field = kind == AnswerKind::Choice ? "label" : "answer",
-                                                         .expected = "a label", .found = "none"});
+                                                         .expected = "a label",
+                                                         .found = "none"});
     }
     st.labels.push_back(*label);
   }
@@ -99,7 +100,8 @@ RecordsByTask run_units(const EvalOptions& o, const MethodSpec& spec, const std:
 std::optional<std::string> vote_of(const std::vector<nlohmann::json>& recs, int64_t& ties) {
   std::vector<std::optional<std::string>> answers;
   for (const auto& r : recs)
-    answers.push_back(r["answer"].is_string() ? std::optional<std::string>(r["answer"].get<std::string>()) : std::nullopt);
+    answers.push_back(r["answer"].is_string() ? std::optional<std::string>(r["answer"].get<std::string>())
+                                              : std::nullopt);
   const Vote v = majority_vote(answers);
   ties += v.tie;
   return v.answer;
@@ -144,8 +146,12 @@ nlohmann::json score_task(const Task& t, const std::string& label, RecordsByTask
   tally.gen_tokens += task_gen;
   tally.prompt_tokens += task_prompt;
   tally.answers += static_cast<int64_t>(recs.size());
-  nlohmann::json ex = {{"id", t.id}, {"task", t.task}, {"input", t.input}, {"label", label},
-                       {"prediction", pred ? nlohmann::json(*pred) : nlohmann::json(nullptr)}, {"correct", ok},
+  nlohmann::json ex = {{"id", t.id},
+                       {"task", t.task},
+                       {"input", t.input},
+                       {"label", label},
+                       {"prediction", pred ? nlohmann::json(*pred) : nlohmann::json(nullptr)},
+                       {"correct", ok},
                        {"outputs", nlohmann::json::array()},
                        {"tokens", {{"generated", task_gen}, {"prompt", task_prompt}}}};
   for (const auto& r : recs) ex["outputs"].push_back(r["final"]);
@@ -169,11 +175,15 @@ nlohmann::json score_task(const Task& t, const std::string& label, RecordsByTask
 }
 
 // summary.json (schema "s2d.eval/1").
-nlohmann::json eval_summary(const EvalOptions& o, size_t examples, const Tally& t, bool any_judge, bool swap, double seconds) {
+nlohmann::json eval_summary(const EvalOptions& o, size_t examples, const Tally& t, bool any_judge, bool swap,
+                            double seconds) {
   const auto n = static_cast<double>(examples);
-  const auto per_answer = [&](int64_t x) { return t.answers > 0 ? static_cast<double>(x) / static_cast<double>(t.answers) : 0.0; };
+  const auto per_answer = [&](int64_t x) {
+    return t.answers > 0 ? static_cast<double>(x) / static_cast<double>(t.answers) : 0.0;
+  };
   std::string role = o.role;
-  if (role.empty()) role = o.method == "system1" ? (o.provenance.value("distilled", false) ? "distilled" : "system1") : "system2";
+  if (role.empty())
+    role = o.method == "system1" ? (o.provenance.value("distilled", false) ? "distilled" : "system1") : "system2";
   nlohmann::json summary = {
       {"schema", "s2d.eval/1"},
       {"label", o.label.empty() ? o.method : o.label},
@@ -197,7 +207,8 @@ nlohmann::json eval_summary(const EvalOptions& o, size_t examples, const Tally& 
     // over the examples humans did not call a tie, as the MT-bench analyses report both.
     summary["agreement"] = t.correct / n;
     summary["agreement_without_human_ties"] = t.non_tie > 0 ? t.non_tie_correct / static_cast<double>(t.non_tie) : 0.0;
-    if (swap) summary["position_consistency"] = t.swapped_pairs > 0 ? t.consistent / static_cast<double>(t.swapped_pairs) : 0.0;
+    if (swap)
+      summary["position_consistency"] = t.swapped_pairs > 0 ? t.consistent / static_cast<double>(t.swapped_pairs) : 0.0;
   }
   return summary;
 }
@@ -220,7 +231,8 @@ nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
 
   Tally tally;
   std::string lines;
-  for (size_t i = 0; i < st.tasks.size(); ++i) lines += score_task(st.tasks[i], st.labels[i], by_task, swap, tally).dump() + "\n";
+  for (size_t i = 0; i < st.tasks.size(); ++i)
+    lines += score_task(st.tasks[i], st.labels[i], by_task, swap, tally).dump() + "\n";
   const nlohmann::json summary = eval_summary(o, st.tasks.size(), tally, st.any_judge, swap, seconds);
   std::filesystem::create_directories(o.out_dir);
   write_file_atomic(o.out_dir + "/examples.jsonl", lines);

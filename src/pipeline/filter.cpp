@@ -65,16 +65,23 @@ std::vector<Group> read_groups(const FilterOptions& o) {
       first_line = line;
     } else if (s.method != first_method && !o.allow_mixed_methods) {
       throw_input("samples from different methods in one input",
-                  {.file = o.in_path, .line = line, .field = "method", .expected = first_method + " (as on line " + std::to_string(first_line) + ")",
-                   .found = s.method, .hint = "filter each method's file separately, or pass --allow-mixed-methods"});
+                  {.file = o.in_path,
+                   .line = line,
+                   .field = "method",
+                   .expected = first_method + " (as on line " + std::to_string(first_line) + ")",
+                   .found = s.method,
+                   .hint = "filter each method's file separately, or pass --allow-mixed-methods"});
     }
     // A sample counted twice would be a vote counted twice ("3 of 2 samples").
     const std::string key = unit_key(id, s.sample, s.perturbed);
     if (auto [seen, first] = line_of.emplace(key, line); !first) {
-      throw_input("duplicate sample", {.file = o.in_path, .line = line, .field = "id, sample",
-                                       .expected = "each (id, sample) once",
-                                       .found = "'" + key + "' again (first on line " + std::to_string(seen->second) + ")",
-                                       .hint = "join shard files with 's2d merge', which drops repeats"});
+      throw_input("duplicate sample",
+                  {.file = o.in_path,
+                   .line = line,
+                   .field = "id, sample",
+                   .expected = "each (id, sample) once",
+                   .found = "'" + key + "' again (first on line " + std::to_string(seen->second) + ")",
+                   .hint = "join shard files with 's2d merge', which drops repeats"});
     }
     auto [it, fresh] = index.emplace(id, groups.size());
     if (fresh) groups.push_back({id, {}, {}});
@@ -92,17 +99,20 @@ const Sample* first_with(const std::vector<Sample>& v, const std::string& answer
 
 nlohmann::json sft_line(const Group& g, const Sample& chosen, const std::string& user, nlohmann::json meta) {
   meta["method"] = chosen.method;
-  return {{"id", g.id},
-          {"messages", {{{"role", "user"}, {"content", user}}, {{"role", "assistant"}, {"content", chosen.final_text}}}},
-          {"meta", meta}};
+  return {
+      {"id", g.id},
+      {"messages", {{{"role", "user"}, {"content", user}}, {{"role", "assistant"}, {"content", chosen.final_text}}}},
+      {"meta", meta}};
 }
 
 // A verdict as the swapped order reads it: "[[A]]" and "[[B]]" trade letters; a tie stays.
 std::string verdict_in_swapped_order(std::string verdict) {
   for (size_t i = 0; i + 4 < verdict.size(); ++i) {
     if (verdict.compare(i, 2, "[[") != 0 || verdict.compare(i + 3, 2, "]]") != 0) continue;
-    if (verdict[i + 2] == 'A') verdict[i + 2] = 'B';
-    else if (verdict[i + 2] == 'B') verdict[i + 2] = 'A';
+    if (verdict[i + 2] == 'A')
+      verdict[i + 2] = 'B';
+    else if (verdict[i + 2] == 'B')
+      verdict[i + 2] = 'A';
   }
   return verdict;
 }
@@ -141,7 +151,8 @@ Decision by_perturbation(const Group& g, const Vote& v, const FilterInputs& in) 
   if (!v.answer || !w.answer || v.tie || w.tie) return drop("no_verdict");
   if (*v.answer != *w.answer) return drop("inconsistent_under_swap");
   // --both-orders: the same verdict, checked in both orders, taught in both.
-  return {.keep = first_with(g.shown, *v.answer), .meta = {{"answer", *v.answer}, {"swapped_votes", w.votes}},
+  return {.keep = first_with(g.shown, *v.answer),
+          .meta = {{"answer", *v.answer}, {"swapped_votes", w.votes}},
           .swapped = in.o.both_orders ? first_with(g.swapped, *v.answer) : nullptr};
 }
 
@@ -152,7 +163,8 @@ Decision by_usc(const Group& g, const Vote&, const FilterInputs& in) {
   if (!k) return drop("unparsed_choice");
   const Sample& s = g.shown[static_cast<size_t>(*k - 1)];
   if (s.final_text.empty()) return drop("empty_final");
-  Decision d{.keep = &s, .meta = {{"usc", {{"choice", *k}, {"prompt", it->second.first}, {"output", it->second.second}}}}};
+  Decision d{.keep = &s,
+             .meta = {{"usc", {{"choice", *k}, {"prompt", it->second.first}, {"output", it->second.second}}}}};
   if (s.answer) d.meta["answer"] = *s.answer;
   return d;
 }
@@ -164,7 +176,9 @@ Decision by_oracle(const Group& g, const Vote&, const FilterInputs& in) {
   const auto label = extract_answer(*t->second.answer, kind).value_or(*t->second.answer);
   const Sample* s = first_with(g.shown, label);
   if (!s) return drop("no_sample_matches_label");
-  return {.keep = s, .meta = {{"answer", label}, {"oracle", "uses labels: for ablations only, never for a real distillation run"}}};
+  return {
+      .keep = s,
+      .meta = {{"answer", label}, {"oracle", "uses labels: for ablations only, never for a real distillation run"}}};
 }
 
 Decision by_none(const Group& g, const Vote&, const FilterInputs&) {  // ablation: the first sample with an answer
@@ -178,8 +192,11 @@ struct FilterDef {
   Decision (*decide)(const Group&, const Vote&, const FilterInputs&);
 };
 constexpr FilterDef kFilters[] = {
-    {"self-consistency", by_self_consistency}, {"perturbation", by_perturbation}, {"usc", by_usc},
-    {"oracle", by_oracle}, {"none", by_none},
+    {"self-consistency", by_self_consistency},
+    {"perturbation", by_perturbation},
+    {"usc", by_usc},
+    {"oracle", by_oracle},
+    {"none", by_none},
 };
 
 const FilterDef& filter_named(const std::string& name) {
@@ -197,18 +214,29 @@ std::string filter_names() {
 }
 
 nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
-  return {{"filter", o.by},        {"input", o.in_path},        {"output", o.out_path},  {"inputs", inputs},
-          {"kept", kept},          {"examples", examples},      {"dropped", dropped},        {"agreement_histogram", agreement},
-          {"min_agreement", o.min_agreement}, {"min_votes", o.min_votes}, {"oracle_uses_labels", o.by == "oracle"}};
+  return {{"filter", o.by},
+          {"input", o.in_path},
+          {"output", o.out_path},
+          {"inputs", inputs},
+          {"kept", kept},
+          {"examples", examples},
+          {"dropped", dropped},
+          {"agreement_histogram", agreement},
+          {"min_agreement", o.min_agreement},
+          {"min_votes", o.min_votes},
+          {"oracle_uses_labels", o.by == "oracle"}};
 }
 
 namespace {
 
 void check_filter_options(const FilterOptions& o) {
   if (o.both_orders && o.by != "perturbation")
-    throw_input("only the perturbation filter has a swapped order", {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
+    throw_input("only the perturbation filter has a swapped order",
+                {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
   if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
-    throw_input("out of range", {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
+    throw_input(
+        "out of range",
+        {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
 }
 
 // The user turn the distilled model learns from: by default exactly the System 1 prompt that
@@ -221,7 +249,8 @@ class UserTurn {
   }
   std::string operator()(const Sample& s) const {
     if (!direct_) return s.input;
-    return render_template(direct_->step("answer"), {{"input", s.input}, {"format_hint", direct_->format_hint(s.task)}});
+    return render_template(direct_->step("answer"),
+                           {{"input", s.input}, {"format_hint", direct_->format_hint(s.task)}});
   }
 
  private:
@@ -232,14 +261,16 @@ class UserTurn {
 std::map<std::string, Task> read_oracle_labels(const FilterOptions& o) {
   std::map<std::string, Task> labels;
   if (o.by != "oracle") return labels;
-  if (o.tasks_path.empty()) throw_input("the oracle filter needs labels", {.field = "--tasks", .hint = "pass the labelled task file"});
+  if (o.tasks_path.empty())
+    throw_input("the oracle filter needs labels", {.field = "--tasks", .hint = "pass the labelled task file"});
   for (auto& t : read_tasks(o.tasks_path)) labels.emplace(t.id, std::move(t));
   return labels;
 }
 
 // --by usc: one selection prompt per task of two or more samples, all through the backend
 // together. id -> (prompt, the model's output).
-std::map<std::string, std::pair<std::string, std::string>> usc_selections(const FilterOptions& o, const std::vector<Group>& groups,
+std::map<std::string, std::pair<std::string, std::string>> usc_selections(const FilterOptions& o,
+                                                                          const std::vector<Group>& groups,
                                                                           Backend* backend) {
   std::map<std::string, std::pair<std::string, std::string>> usc;
   if (o.by != "usc") return usc;

@@ -9,12 +9,12 @@
 #include "s2d/methods/runner.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
-#include "s2d/util/strings.h"
 #include "s2d/util/json.h"
 #include "s2d/util/jsonl.h"
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
 #include "s2d/util/resume.h"
+#include "s2d/util/strings.h"
 
 namespace s2d {
 
@@ -29,8 +29,9 @@ namespace {
 // file (same ids, other questions) are never mixed into the resumed output.
 std::string task_fingerprint(const Task& t) {
   char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(fnv1a(
-      t.input + '\x1f' + t.extra.value("response_a", "") + '\x1f' + t.extra.value("response_b", ""))));
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(fnv1a(t.input + '\x1f' + t.extra.value("response_a", "") + '\x1f' +
+                                                      t.extra.value("response_b", ""))));
   return hex;
 }
 
@@ -60,10 +61,12 @@ void check_same_run(const GenerateOptions& o, const nlohmann::json& identity) {
   const nlohmann::json before = prev.is_object() && prev.contains("generation") ? prev["generation"] : nlohmann::json();
   if (before.is_null()) return;  // written before s2d recorded the generation flags
   if (before != identity) {
-    throw_input("the existing output was made with other generation flags", {
-        .file = o.out_path, .field = differing_keys(before, identity),
-        .expected = "the flags of " + run_path, .found = "different ones on this command line",
-        .hint = "pass the same flags to resume, --overwrite to start again, or another --out"});
+    throw_input("the existing output was made with other generation flags",
+                {.file = o.out_path,
+                 .field = differing_keys(before, identity),
+                 .expected = "the flags of " + run_path,
+                 .found = "different ones on this command line",
+                 .hint = "pass the same flags to resume, --overwrite to start again, or another --out"});
   }
 }
 
@@ -82,11 +85,14 @@ std::pair<int, int> parse_shard(const std::string& spec) {
 namespace {
 
 void check_options(const GenerateOptions& o) {
-  if (o.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1", .found = std::to_string(o.samples)});
+  if (o.samples < 1)
+    throw_input("need at least one sample",
+                {.field = "--samples", .expected = ">= 1", .found = std::to_string(o.samples)});
   if (o.merge != "symbolic" && o.merge != "llm")
     throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.merge});
   validate_sampling(o.sampling);
-  if (o.samples > 1 && o.sampling.temperature == 0.0) log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
+  if (o.samples > 1 && o.sampling.temperature == 0.0)
+    log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
 }
 
 // The tasks of this run: --prompt as one task, or --tasks (this machine's --shard of it), each
@@ -96,7 +102,8 @@ std::vector<Task> read_run_tasks(const GenerateOptions& o) {
   if (!o.prompt.empty()) {
     tasks.push_back({.id = "prompt", .input = o.prompt, .task = "prompt"});
   } else {
-    if (o.tasks_path.empty()) throw_input("nothing to generate from", {.field = "--tasks", .hint = "pass --tasks FILE or --prompt TEXT"});
+    if (o.tasks_path.empty())
+      throw_input("nothing to generate from", {.field = "--tasks", .hint = "pass --tasks FILE or --prompt TEXT"});
     tasks = read_tasks(o.tasks_path);
   }
   if (!o.shard.empty()) {
@@ -131,13 +138,17 @@ std::unique_ptr<JsonlWriter> open_output(const GenerateOptions& o, const MethodS
   done = scan_for_resume(o.out_path, [&](const nlohmann::json& r) {
     const auto it = fingerprint_of.find(id_key(r));
     if (it != fingerprint_of.end() && r.contains("task_fingerprint") && r["task_fingerprint"] != it->second)
-      throw_input("holds a sample of another question under the same task id",
-                  {.file = o.out_path, .field = "task_fingerprint of task " + it->first, .expected = it->second,
-                   .found = r["task_fingerprint"].get<std::string>(),
-                   .hint = "the tasks file changed since these samples were made: pass another --out, or delete this one"});
+      throw_input(
+          "holds a sample of another question under the same task id",
+          {.file = o.out_path,
+           .field = "task_fingerprint of task " + it->first,
+           .expected = it->second,
+           .found = r["task_fingerprint"].get<std::string>(),
+           .hint = "the tasks file changed since these samples were made: pass another --out, or delete this one"});
     return record_key(r);
   });
-  if (done.dropped_torn_line) log::warn("dropped a torn last line in " + o.out_path + " (an interrupted run); it will be redone");
+  if (done.dropped_torn_line)
+    log::warn("dropped a torn last line in " + o.out_path + " (an interrupted run); it will be redone");
   nlohmann::json prov = o.provenance;
   prov["method"] = o.method;
   prov["template"] = {{"path", spec.path}, {"source", spec.source}};

@@ -29,13 +29,17 @@ MergeSummary merge_samples(const std::vector<std::string>& inputs, const std::st
     ++sum.files;
     read_jsonl(path, [&](int64_t line, const nlohmann::json& r) {
       if (!r.is_object() || !r.contains("id") || !r.contains("sample"))
-        throw_input("not a sample record", {.file = path, .line = line, .expected = "an object with id and sample (s2d generate output)"});
+        throw_input("not a sample record",
+                    {.file = path, .line = line, .expected = "an object with id and sample (s2d generate output)"});
       const std::string key = record_key(r);
       auto [it, fresh] = where.emplace(key, path + ":" + std::to_string(line));
       if (!fresh) {
         if (content_of(r) != first[key])
-          throw_input("the same sample differs between two files", {.file = path, .line = line, .field = key,
-                                                                    .hint = "first seen at " + it->second + "; were both made with the same flags and model?"});
+          throw_input("the same sample differs between two files",
+                      {.file = path,
+                       .line = line,
+                       .field = key,
+                       .hint = "first seen at " + it->second + "; were both made with the same flags and model?"});
         ++sum.duplicates;
         return;
       }

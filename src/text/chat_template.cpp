@@ -36,9 +36,11 @@ class Builder {
 int require_piece(const Tokenizer& tok, const std::string& piece, const std::string& tmpl) {
   const int id = tok.piece_to_id(piece);
   if (id < 0) {
-    throw_input("chat template needs a special token the vocabulary lacks",
-                {.file = tok.path(), .field = tmpl, .expected = "piece " + piece, .found = "none",
-                 .hint = "choose another --chat-template"});
+    throw_input("chat template needs a special token the vocabulary lacks", {.file = tok.path(),
+                                                                             .field = tmpl,
+                                                                             .expected = "piece " + piece,
+                                                                             .found = "none",
+                                                                             .hint = "choose another --chat-template"});
   }
   return id;
 }
@@ -48,16 +50,17 @@ void check_roles(const std::vector<ChatMessage>& msgs, bool add_generation_promp
   for (size_t i = 0; i < msgs.size(); ++i) {
     const auto& r = msgs[i].role;
     if (r != "system" && r != "user" && r != "assistant") {
-      throw_input("unknown chat role", {.field = "messages[" + std::to_string(i) + "].role",
-                                        .expected = "system|user|assistant", .found = r});
+      throw_input(
+          "unknown chat role",
+          {.field = "messages[" + std::to_string(i) + "].role", .expected = "system|user|assistant", .found = r});
     }
     if (r == "system" && i != 0) {
       throw_input("system message must come first", {.field = "messages[" + std::to_string(i) + "].role"});
     }
   }
   if (add_generation_prompt && msgs.back().role != "user") {
-    throw_input("a generation prompt must end with a user turn", {.field = "messages", .expected = "last role user",
-                                                                  .found = msgs.back().role});
+    throw_input("a generation prompt must end with a user turn",
+                {.field = "messages", .expected = "last role user", .found = msgs.back().role});
   }
 }
 
@@ -159,8 +162,8 @@ const std::vector<std::string>& ChatTemplate::names() {
 ChatTemplate ChatTemplate::by_name(const std::string& name) {
   const auto& n = names();
   if (std::find(n.begin(), n.end(), name) == n.end()) {
-    throw_input("unknown chat template", {.field = "--chat-template", .expected = "llama-2|mistral|zephyr|chatml|plain",
-                                          .found = name});
+    throw_input("unknown chat template",
+                {.field = "--chat-template", .expected = "llama-2|mistral|zephyr|chatml|plain", .found = name});
   }
   ChatTemplate t;
   t.name_ = name;
@@ -205,9 +208,11 @@ void write_chat_template_config(const std::string& dir, const std::string& name)
   // Equivalent Jinja for transformers' apply_chat_template; detect_chat_template keys on the markers.
   static const std::map<std::string, std::string> jinja = {
       {"llama-2",
-       "{% if messages[0]['role'] == 'system' %}{% set sys = '<<SYS>>\\n' + messages[0]['content'] + '\\n<</SYS>>\\n\\n' %}"
+       "{% if messages[0]['role'] == 'system' %}{% set sys = '<<SYS>>\\n' + messages[0]['content'] + "
+       "'\\n<</SYS>>\\n\\n' %}"
        "{% set messages = messages[1:] %}{% else %}{% set sys = '' %}{% endif %}{% for m in messages %}"
-       "{% if m['role'] == 'user' %}{{ bos_token + '[INST] ' + (sys if loop.first else '') + m['content'] + ' [/INST]' }}"
+       "{% if m['role'] == 'user' %}{{ bos_token + '[INST] ' + (sys if loop.first else '') + m['content'] + ' [/INST]' "
+       "}}"
        "{% else %}{{ ' ' + m['content'] + ' ' + eos_token }}{% endif %}{% endfor %}"},
       {"mistral",
        "{% for m in messages %}{% if m['role'] == 'user' %}{{ bos_token + '[INST] ' + m['content'] + ' [/INST]' }}"
@@ -226,7 +231,8 @@ void write_chat_template_config(const std::string& dir, const std::string& name)
   if (std::filesystem::exists(path)) {
     j = read_json_file(path.string());
     if (!j.is_object()) {
-      throw_input("tokenizer config is not a JSON object", {.file = path.string(), .found = std::string(j.type_name())});
+      throw_input("tokenizer config is not a JSON object",
+                  {.file = path.string(), .found = std::string(j.type_name())});
     }
   }
   j["chat_template"] = it->second;

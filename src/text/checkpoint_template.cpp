@@ -28,7 +28,8 @@ std::pair<std::string, std::string> find_jinja(const std::string& dir, const nlo
   if (t.is_string()) return {t.get<std::string>(), where};
   if (t.is_array()) {  // named templates: [{"name": "default", "template": ...}, ...]
     for (const auto& e : t)
-      if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") && e["template"].is_string())
+      if (e.is_object() && e.value("name", std::string()) == "default" && e.contains("template") &&
+          e["template"].is_string())
         return {e["template"].get<std::string>(), where + "[default]"};
   }
   throw_input("chat_template is neither a string nor a list with a \"default\" template", {.file = where});
@@ -70,7 +71,8 @@ ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& t
   if (src.first.empty()) {  // a sentencepiece checkpoint, or none declared: the built-in by markers
     std::string name = detect_chat_template(model_dir);
     if (name.empty()) {
-      log::warn("no chat template declared in " + model_dir + "; using 'plain' (pass --chat-template NAME or FILE.jinja)");
+      log::warn("no chat template declared in " + model_dir +
+                "; using 'plain' (pass --chat-template NAME or FILE.jinja)");
       name = "plain";
     }
     return ChatTemplate::by_name(name);
@@ -82,7 +84,8 @@ ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& t
   t.bos_text_ = config_token_text(cfg, "bos_token");
   t.eos_text_ = config_token_text(cfg, "eos_token");
   if (!kwargs.is_null() && !kwargs.is_object()) {
-    throw_input("template variables must be a JSON object", {.field = "--chat-template-kwargs", .expected = "{\"name\": value}",
+    throw_input("template variables must be a JSON object", {.field = "--chat-template-kwargs",
+                                                             .expected = "{\"name\": value}",
                                                              .found = printable_excerpt(kwargs.dump())});
   }
   if (kwargs.is_object()) t.kwargs_ = kwargs;
@@ -93,20 +96,28 @@ ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& t
 nlohmann::json template_kwargs(const std::string& text, const std::string& flag) {
   if (text.empty()) return nlohmann::json::object();
   const nlohmann::json j = parse_json(text, {.field = flag});
-  if (!j.is_object()) throw_input("template variables must be a JSON object", {.field = flag, .expected = "{\"name\": value}", .found = printable_excerpt(text)});
+  if (!j.is_object())
+    throw_input("template variables must be a JSON object",
+                {.field = flag, .expected = "{\"name\": value}", .found = printable_excerpt(text)});
   return j;
 }
 
 void write_trained_template(const std::string& dir, const ChatTemplate& t) {
-  if (t.jinja_source().empty()) write_chat_template_config(dir, t.name());
-  else write_file_atomic((fs::path(dir) / "chat_template.jinja").string(), t.jinja_source());
+  if (t.jinja_source().empty())
+    write_chat_template_config(dir, t.name());
+  else
+    write_file_atomic((fs::path(dir) / "chat_template.jinja").string(), t.jinja_source());
 }
 
-RenderedChat ChatTemplate::render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& msgs, bool add_generation_prompt,
-                                        const nlohmann::json& extra) const {
+RenderedChat ChatTemplate::render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
+                                        bool add_generation_prompt, const nlohmann::json& extra) const {
   auto text_of = [&](size_t n, bool gen) {
-    nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()}, {"add_generation_prompt", gen},
-                                  {"bos_token", bos_text_}, {"eos_token", eos_text_}, {"tools", nullptr}, {"documents", nullptr}};
+    nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()},
+                                  {"add_generation_prompt", gen},
+                                  {"bos_token", bos_text_},
+                                  {"eos_token", eos_text_},
+                                  {"tools", nullptr},
+                                  {"documents", nullptr}};
     for (size_t i = 0; i < n; ++i) ctx["messages"].push_back({{"role", msgs[i].role}, {"content", msgs[i].content}});
     for (const auto* kw : {&kwargs_, &extra})
       if (kw->is_object())
@@ -120,9 +131,10 @@ RenderedChat ChatTemplate::render_jinja(const Tokenizer& tok, const std::vector<
     // The answer is what the full conversation adds to the prompt that asks for it.
     const std::vector<int> prompt = tok.encode(text_of(msgs.size() - 1, true));
     if (prompt.size() > out.ids.size() || !std::equal(prompt.begin(), prompt.end(), out.ids.begin())) {
-      throw_input("the chat template renders the prompt differently once the answer follows, so the answer's tokens "
-                  "cannot be told apart for training",
-                  {.field = name_, .hint = "pass --chat-template with a template whose prompt is a prefix of the whole"});
+      throw_input(
+          "the chat template renders the prompt differently once the answer follows, so the answer's tokens "
+          "cannot be told apart for training",
+          {.field = name_, .hint = "pass --chat-template with a template whose prompt is a prefix of the whole"});
     }
     std::fill(out.assistant_mask.begin() + static_cast<long>(prompt.size()), out.assistant_mask.end(), 1);
   }

@@ -20,7 +20,7 @@ const std::map<std::string, std::string>& split_regexes() {
   static const std::string qwen2 =
       R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
   static const std::map<std::string, std::string> m = {
-      {"llama3", llama3}, {"llama-v3", llama3}, {"llama-bpe", llama3}, {"falcon3", llama3}, {"smaug-bpe", llama3},
+      {"llama3", llama3}, {"llama-v3", llama3}, {"llama-bpe", llama3},       {"falcon3", llama3}, {"smaug-bpe", llama3},
       {"dbrx", llama3},   {"qwen2", qwen2},     {"deepseek-r1-qwen", qwen2}, {"megrez", qwen2},
   };
   return m;
@@ -28,7 +28,8 @@ const std::map<std::string, std::string>& split_regexes() {
 
 const json& req(const json& md, const std::string& key, const std::string& file) {
   auto it = md.find(key);
-  if (it == md.end()) throw_input("missing GGUF key", {.file = file, .field = key, .expected = "present", .found = "absent"});
+  if (it == md.end())
+    throw_input("missing GGUF key", {.file = file, .field = key, .expected = "present", .found = "absent"});
   return *it;
 }
 
@@ -38,7 +39,8 @@ json opt_typed(const json& md, const std::string& key, json::value_t type, const
                const std::string& file) {
   auto it = md.find(key);
   if (it == md.end()) return dflt;
-  if (it->type() != type) throw_input("wrong type", {.file = file, .field = key, .expected = expected, .found = json_excerpt(*it, 40)});
+  if (it->type() != type)
+    throw_input("wrong type", {.file = file, .field = key, .expected = expected, .found = json_excerpt(*it, 40)});
   return *it;
 }
 
@@ -53,7 +55,9 @@ std::string token_at(const json& tokens, const json& md, const std::string& key)
 HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file) {
   const json& model = req(md, "tokenizer.ggml.model", file);
   if (!model.is_string() || model.get<std::string>() != "gpt2") {
-    throw_input("unsupported GGUF tokenizer", {.file = file, .field = "tokenizer.ggml.model", .expected = "gpt2 (byte-level BPE)",
+    throw_input("unsupported GGUF tokenizer", {.file = file,
+                                               .field = "tokenizer.ggml.model",
+                                               .expected = "gpt2 (byte-level BPE)",
                                                .found = json_excerpt(model, 40)});
   }
   const json& tokens = req(md, "tokenizer.ggml.tokens", file);
@@ -62,7 +66,8 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
     throw_input("wrong type", {.file = file, .field = "tokenizer.ggml.tokens", .expected = "an array of strings"});
   if (!merges.is_array() || (!merges.empty() && !merges[0].is_string()))
     throw_input("wrong type", {.file = file, .field = "tokenizer.ggml.merges", .expected = "an array of strings"});
-  const json types = opt_typed(md, "tokenizer.ggml.token_type", json::value_t::array, json::array(), "an array of integers", file);
+  const json types =
+      opt_typed(md, "tokenizer.ggml.token_type", json::value_t::array, json::array(), "an array of integers", file);
 
   // The vocabulary in the byte alphabet: a token spelled otherwise is respelled byte by byte.
   const auto& to_char = hf::byte_to_unicode();
@@ -74,7 +79,9 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
   };
   json vocab = json::object();
   for (size_t i = 0; i < tokens.size(); ++i) {
-    if (!tokens[i].is_string()) throw_input("wrong type", {.file = file, .field = "tokenizer.ggml.tokens[" + std::to_string(i) + "]", .expected = "a string"});
+    if (!tokens[i].is_string())
+      throw_input("wrong type",
+                  {.file = file, .field = "tokenizer.ggml.tokens[" + std::to_string(i) + "]", .expected = "a string"});
     const std::string& t = tokens[i].get_ref<const std::string&>();
     std::string spelled;
     if (in_alphabet(t)) {
@@ -86,11 +93,15 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
   }
   json pairs = json::array();
   for (size_t i = 0; i < merges.size(); ++i) {
-    if (!merges[i].is_string()) throw_input("wrong type", {.file = file, .field = "tokenizer.ggml.merges[" + std::to_string(i) + "]", .expected = "a string"});
+    if (!merges[i].is_string())
+      throw_input("wrong type",
+                  {.file = file, .field = "tokenizer.ggml.merges[" + std::to_string(i) + "]", .expected = "a string"});
     const std::string& m = merges[i].get_ref<const std::string&>();
     const size_t sp = m.find(' ');
     if (sp == std::string::npos || m.find(' ', sp + 1) != std::string::npos)
-      throw_input("bad merge", {.file = file, .field = "tokenizer.ggml.merges[" + std::to_string(i) + "]", .expected = "\"left right\"",
+      throw_input("bad merge", {.file = file,
+                                .field = "tokenizer.ggml.merges[" + std::to_string(i) + "]",
+                                .expected = "\"left right\"",
                                 .found = printable_excerpt(m, 40)});
     pairs.push_back({m.substr(0, sp), m.substr(sp + 1)});
   }
@@ -104,22 +115,33 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
     const std::string& t = tokens[i].get_ref<const std::string&>();
     // 3 control: special (skipped when outside the byte alphabet, a llama.cpp mislabel); 4 user-defined.
     if ((type == 3 && in_alphabet(t)) || (type == 4 && vocab.contains(t)))
-      added.push_back({{"id", static_cast<int64_t>(i)}, {"content", t}, {"single_word", false}, {"lstrip", false},
-                       {"rstrip", false}, {"normalized", false}, {"special", type == 3}});
+      added.push_back({{"id", static_cast<int64_t>(i)},
+                       {"content", t},
+                       {"single_word", false},
+                       {"lstrip", false},
+                       {"rstrip", false},
+                       {"normalized", false},
+                       {"special", type == 3}});
   }
   tj["added_tokens"] = added;
-  const std::string pre = opt_typed(md, "tokenizer.ggml.pre", json::value_t::string, "", "a string", file).get<std::string>();
+  const std::string pre =
+      opt_typed(md, "tokenizer.ggml.pre", json::value_t::string, "", "a string", file).get<std::string>();
   if (auto it = split_regexes().find(pre); it != split_regexes().end()) {
-    tj["pre_tokenizer"] = {{"type", "Sequence"},
-                           {"pretokenizers",
-                            {{{"type", "Split"}, {"pattern", {{"Regex", it->second}}}, {"behavior", "Isolated"}, {"invert", false}},
-                             {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}};
+    tj["pre_tokenizer"] = {
+        {"type", "Sequence"},
+        {"pretokenizers",
+         {{{"type", "Split"}, {"pattern", {{"Regex", it->second}}}, {"behavior", "Isolated"}, {"invert", false}},
+          {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", false}}}}};
   } else {
-    tj["pre_tokenizer"] = {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
+    tj["pre_tokenizer"] = {
+        {"type", "ByteLevel"}, {"add_prefix_space", false}, {"trim_offsets", true}, {"use_regex", true}};
   }
-  const bool add_bos = opt_typed(md, "tokenizer.ggml.add_bos_token", json::value_t::boolean, false, "true or false", file).get<bool>();
-  const bool add_eos = opt_typed(md, "tokenizer.ggml.add_eos_token", json::value_t::boolean, false, "true or false", file).get<bool>();
-  const std::string bos = token_at(tokens, md, "tokenizer.ggml.bos_token_id"), eos = token_at(tokens, md, "tokenizer.ggml.eos_token_id");
+  const bool add_bos =
+      opt_typed(md, "tokenizer.ggml.add_bos_token", json::value_t::boolean, false, "true or false", file).get<bool>();
+  const bool add_eos =
+      opt_typed(md, "tokenizer.ggml.add_eos_token", json::value_t::boolean, false, "true or false", file).get<bool>();
+  const std::string bos = token_at(tokens, md, "tokenizer.ggml.bos_token_id"),
+                    eos = token_at(tokens, md, "tokenizer.ggml.eos_token_id");
   json single = json::array(), special = json::object();
   auto special_piece = [&](const std::string& tok, const char* key) {
     single.push_back({{"SpecialToken", {{"id", tok}, {"type_id", 0}}}});
@@ -128,23 +150,33 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
   if (add_bos && !bos.empty()) special_piece(bos, "tokenizer.ggml.bos_token_id");
   single.push_back({{"Sequence", {{"id", "A"}, {"type_id", 0}}}});
   if (add_eos && !eos.empty()) special_piece(eos, "tokenizer.ggml.eos_token_id");
-  tj["post_processor"] = {{"type", "TemplateProcessing"}, {"single", single}, {"pair", single}, {"special_tokens", special}};
+  tj["post_processor"] = {
+      {"type", "TemplateProcessing"}, {"single", single}, {"pair", single}, {"special_tokens", special}};
   tj["decoder"] = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"trim_offsets", true}, {"use_regex", true}};
-  tj["model"] = {{"type", "BPE"},         {"dropout", nullptr}, {"unk_token", nullptr}, {"continuing_subword_prefix", ""},
-                 {"end_of_word_suffix", ""}, {"fuse_unk", false}, {"byte_fallback", false}, {"ignore_merges", false},
-                 {"vocab", vocab},         {"merges", pairs}};
+  tj["model"] = {{"type", "BPE"},
+                 {"dropout", nullptr},
+                 {"unk_token", nullptr},
+                 {"continuing_subword_prefix", ""},
+                 {"end_of_word_suffix", ""},
+                 {"fuse_unk", false},
+                 {"byte_fallback", false},
+                 {"ignore_merges", false},
+                 {"vocab", vocab},
+                 {"merges", pairs}};
 
   json& tc = out.tokenizer_config;
   tc = {{"tokenizer_class", "PreTrainedTokenizerFast"}, {"add_bos_token", add_bos}, {"add_eos_token", add_eos}};
-  for (const auto& [name, key] : std::vector<std::pair<const char*, const char*>>{{"bos_token", "tokenizer.ggml.bos_token_id"},
-                                                                                 {"eos_token", "tokenizer.ggml.eos_token_id"},
-                                                                                 {"unk_token", "tokenizer.ggml.unknown_token_id"},
-                                                                                 {"pad_token", "tokenizer.ggml.padding_token_id"}}) {
+  for (const auto& [name, key] :
+       std::vector<std::pair<const char*, const char*>>{{"bos_token", "tokenizer.ggml.bos_token_id"},
+                                                        {"eos_token", "tokenizer.ggml.eos_token_id"},
+                                                        {"unk_token", "tokenizer.ggml.unknown_token_id"},
+                                                        {"pad_token", "tokenizer.ggml.padding_token_id"}}) {
     const std::string t = token_at(tokens, md, key);
     tc[name] = t.empty() ? json(nullptr) : json(t);
     if (!t.empty() && std::string(name) != "unk_token") out.generation_config[std::string(name) + "_id"] = md[key];
   }
-  if (auto it = md.find("tokenizer.chat_template"); it != md.end() && it->is_string()) out.chat_template = it->get<std::string>();
+  if (auto it = md.find("tokenizer.chat_template"); it != md.end() && it->is_string())
+    out.chat_template = it->get<std::string>();
   return out;
 }
 

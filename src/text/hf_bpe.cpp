@@ -10,23 +10,29 @@
 namespace s2d::hf {
 
 namespace {
-uint64_t pair_key(int a, int b) { return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b); }
+uint64_t pair_key(int a, int b) {
+  return (static_cast<uint64_t>(static_cast<uint32_t>(a)) << 32) | static_cast<uint32_t>(b);
+}
 }  // namespace
 
 Bpe::Bpe(const nlohmann::json& m, const std::string& path) {
   auto field = [&](const char* k) { return path + "." + k; };
   if (!m.is_object() || m.value("type", std::string("BPE")) != "BPE") {
-    throw_input("unsupported tokenizer model", {.field = field("type"), .expected = "BPE",
-                                               .found = m.is_object() ? m.value("type", std::string("?")) : std::string(m.type_name()),
-                                               .hint = "Unigram and WordPiece tokenizers are not supported"});
+    throw_input("unsupported tokenizer model",
+                {.field = field("type"),
+                 .expected = "BPE",
+                 .found = m.is_object() ? m.value("type", std::string("?")) : std::string(m.type_name()),
+                 .hint = "Unigram and WordPiece tokenizers are not supported"});
   }
   for (const char* k : {"continuing_subword_prefix", "end_of_word_suffix"}) {
     if (m.contains(k) && !m[k].is_null() && !(m[k].is_string() && m[k].get<std::string>().empty()))
       throw_input("unsupported BPE setting", {.field = field(k), .expected = "null", .found = m[k].dump()});
   }
   if (m.contains("dropout") && !m["dropout"].is_null() && m["dropout"] != 0.0)
-    throw_input("unsupported BPE setting", {.field = field("dropout"), .expected = "null", .found = m["dropout"].dump()});
-  if (!m.contains("vocab") || !m["vocab"].is_object()) throw_input("missing vocab", {.field = field("vocab"), .expected = "an object token -> id"});
+    throw_input("unsupported BPE setting",
+                {.field = field("dropout"), .expected = "null", .found = m["dropout"].dump()});
+  if (!m.contains("vocab") || !m["vocab"].is_object())
+    throw_input("missing vocab", {.field = field("vocab"), .expected = "an object token -> id"});
   for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
     if (!it->is_number_integer() || it->get<int64_t>() < 0 || it->get<int64_t>() >= (1 << 24))
       throw_input("bad vocab id", {.field = field("vocab") + "." + it.key(), .expected = "an id in [0, 2^24)"});
@@ -37,7 +43,9 @@ Bpe::Bpe(const nlohmann::json& m, const std::string& path) {
   ignore_merges_ = m.value("ignore_merges", false);
   if (m.contains("unk_token") && m["unk_token"].is_string()) {
     unk_id_ = token_to_id(m["unk_token"].get<std::string>());
-    if (unk_id_ < 0) throw_input("unk_token is not in the vocab", {.field = field("unk_token"), .found = m["unk_token"].get<std::string>()});
+    if (unk_id_ < 0)
+      throw_input("unk_token is not in the vocab",
+                  {.field = field("unk_token"), .found = m["unk_token"].get<std::string>()});
   }
   for (int b = 0; b < 256; ++b) {
     char buf[8];
@@ -52,16 +60,20 @@ Bpe::Bpe(const nlohmann::json& m, const std::string& path) {
     if (e.is_string()) {  // "a b": the first space separates (tokens never hold a plain space)
       const std::string& s = e.get_ref<const std::string&>();
       const size_t sp = s.find(' ');
-      if (sp == std::string::npos) throw_input("bad merge", {.field = field("merges") + "[" + std::to_string(r) + "]", .expected = "\"a b\"", .found = s});
+      if (sp == std::string::npos)
+        throw_input("bad merge",
+                    {.field = field("merges") + "[" + std::to_string(r) + "]", .expected = "\"a b\"", .found = s});
       a = s.substr(0, sp), b = s.substr(sp + 1);
     } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {
       a = e[0].get<std::string>(), b = e[1].get<std::string>();
     } else {
-      throw_input("bad merge", {.field = field("merges") + "[" + std::to_string(r) + "]", .expected = "\"a b\" or [\"a\", \"b\"]"});
+      throw_input("bad merge",
+                  {.field = field("merges") + "[" + std::to_string(r) + "]", .expected = "\"a b\" or [\"a\", \"b\"]"});
     }
     const int ia = token_to_id(a), ib = token_to_id(b), im = token_to_id(a + b);
     if (ia < 0 || ib < 0 || im < 0)
-      throw_input("merge of tokens not in the vocab", {.field = field("merges") + "[" + std::to_string(r) + "]", .found = a + " " + b});
+      throw_input("merge of tokens not in the vocab",
+                  {.field = field("merges") + "[" + std::to_string(r) + "]", .found = a + " " + b});
     merges_.emplace(pair_key(ia, ib), std::make_pair(static_cast<int>(r), im));  // the first rank wins, as in HF
   }
 }

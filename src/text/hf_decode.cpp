@@ -34,8 +34,10 @@ class ByteLevelDec : public Decoder {
       for (size_t i = 0; i < t.size() && mapped;) {
         const size_t n = utf8_len(t, i);
         const int b = unicode_to_byte(std::string_view(t).substr(i, n));
-        if (b < 0) mapped = false;
-        else mine.push_back(static_cast<char>(b));
+        if (b < 0)
+          mapped = false;
+        else
+          mine.push_back(static_cast<char>(b));
         i += n;
       }
       bytes += mapped ? mine : t;  // a token outside the byte map (an added token) keeps its bytes
@@ -49,7 +51,8 @@ class MetaspaceDec : public Decoder {
   MetaspaceDec(std::string rep, bool strip_first) : rep_(std::move(rep)), strip_first_(strip_first) {}
   std::vector<std::string> apply(std::vector<std::string> tokens) const override {
     // As tokenizers does: in the first token every mark is dropped (not only a leading one).
-    for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = replace_all(tokens[i], rep_, i == 0 && strip_first_ ? "" : " ");
+    for (size_t i = 0; i < tokens.size(); ++i)
+      tokens[i] = replace_all(tokens[i], rep_, i == 0 && strip_first_ ? "" : " ");
     return tokens;
   }
 
@@ -67,8 +70,10 @@ class ByteFallbackDec : public Decoder {
     auto flush = [&] {
       if (pending_count == 0) return;
       const std::string ok = utf8_lossy(pending);
-      if (ok == pending) out.push_back(ok);
-      else for (size_t i = 0; i < pending_count; ++i) out.push_back("\xEF\xBF\xBD");
+      if (ok == pending)
+        out.push_back(ok);
+      else
+        for (size_t i = 0; i < pending_count; ++i) out.push_back("\xEF\xBF\xBD");
       pending.clear();
       pending_count = 0;
     };
@@ -102,7 +107,9 @@ class StripDec : public Decoder {
   std::vector<std::string> apply(std::vector<std::string> tokens) const override {
     for (auto& t : tokens) {
       for (size_t k = 0; k < start_ && !c_.empty() && t.compare(0, c_.size(), c_) == 0; ++k) t.erase(0, c_.size());
-      for (size_t k = 0; k < stop_ && !c_.empty() && t.size() >= c_.size() && t.compare(t.size() - c_.size(), c_.size(), c_) == 0; ++k)
+      for (size_t k = 0;
+           k < stop_ && !c_.empty() && t.size() >= c_.size() && t.compare(t.size() - c_.size(), c_.size(), c_) == 0;
+           ++k)
         t.erase(t.size() - c_.size());
     }
     return tokens;
@@ -151,7 +158,8 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& path) {
   if (type == "ByteFallback") return std::make_unique<ByteFallbackDec>();
   if (type == "Fuse") return std::make_unique<FuseDec>();
   if (type == "Strip") {
-    return std::make_unique<StripDec>(j.value("content", std::string(" ")), j.value("start", size_t{0}), j.value("stop", size_t{0}));
+    return std::make_unique<StripDec>(j.value("content", std::string(" ")), j.value("start", size_t{0}),
+                                      j.value("stop", size_t{0}));
   }
   if (type == "Replace") {
     const json& p = j.value("pattern", json());
@@ -162,8 +170,10 @@ std::unique_ptr<Decoder> make_decoder(const json& j, const std::string& path) {
   if (type == "Sequence" && j.contains("decoders") && j["decoders"].is_array()) {
     return std::make_unique<SequenceDec>(parts_of<Decoder>(j["decoders"], path + ".decoders", make_decoder));
   }
-  throw_input("unsupported tokenizer component", {.field = path + ".type", .expected = "ByteLevel|Metaspace|ByteFallback|Fuse|Strip|Replace|Sequence",
-                                                 .found = type.empty() ? std::string("nothing") : type});
+  throw_input("unsupported tokenizer component",
+              {.field = path + ".type",
+               .expected = "ByteLevel|Metaspace|ByteFallback|Fuse|Strip|Replace|Sequence",
+               .found = type.empty() ? std::string("nothing") : type});
 }
 
 }  // namespace s2d::hf

@@ -73,9 +73,9 @@ class Bpe {
   Bpe(const nlohmann::json& model, const std::string& path);
   // Appends the ids of one pre-tokenized piece.
   void encode(std::string_view piece, std::vector<int>& out) const;
-  int token_to_id(std::string_view token) const;  // -1 when absent
+  int token_to_id(std::string_view token) const;                          // -1 when absent
   const std::vector<std::string>& vocab() const { return id_to_token_; }  // id -> token ("" for holes)
-  void add_token(const std::string& token, int id);  // an added token outside the model's vocab
+  void add_token(const std::string& token, int id);                       // an added token outside the model's vocab
 
  private:
   std::unordered_map<std::string, int> token_to_id_;

@@ -15,10 +15,14 @@ namespace {
 using nlohmann::json;
 
 [[noreturn]] void unsupported(const std::string& path, const json& j, const std::string& supported) {
-  std::string type = j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : j.dump();
+  std::string type =
+      j.is_object() && j.contains("type") && j["type"].is_string() ? j["type"].get<std::string>() : j.dump();
   if (type.size() > 60) type = type.substr(0, 60) + "...";
-  throw_input("unsupported tokenizer component", {.field = path + ".type", .expected = supported, .found = type,
-                                                 .hint = "s2d reads the BPE tokenizers of Llama, Mistral, Qwen and SmolLM"});
+  throw_input("unsupported tokenizer component",
+              {.field = path + ".type",
+               .expected = supported,
+               .found = type,
+               .hint = "s2d reads the BPE tokenizers of Llama, Mistral, Qwen and SmolLM"});
 }
 
 std::string str_field(const json& j, const char* key, const std::string& path, const std::string& dflt = "") {
@@ -33,7 +37,8 @@ bool bool_field(const json& j, const char* key, bool dflt) {
 
 // A {"String": s} or {"Regex": r} pattern as a regex (a literal string is quoted).
 std::unique_ptr<Regex> pattern_of(const json& j, const std::string& path) {
-  if (j.is_object() && j.contains("Regex") && j["Regex"].is_string()) return std::make_unique<Regex>(j["Regex"].get<std::string>(), path);
+  if (j.is_object() && j.contains("Regex") && j["Regex"].is_string())
+    return std::make_unique<Regex>(j["Regex"].get<std::string>(), path);
   if (j.is_object() && j.contains("String") && j["String"].is_string()) {
     std::string quoted;
     for (char c : j["String"].get<std::string>()) {
@@ -52,8 +57,9 @@ class Utf8procNormalizer : public Normalizer {
   explicit Utf8procNormalizer(int options) : options_(options) {}
   std::string apply(std::string s) const override {
     utf8proc_uint8_t* out = nullptr;
-    const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), static_cast<utf8proc_ssize_t>(s.size()), &out,
-                                static_cast<utf8proc_option_t>(options_ | UTF8PROC_STABLE));
+    const auto n =
+        utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()), static_cast<utf8proc_ssize_t>(s.size()), &out,
+                     static_cast<utf8proc_option_t>(options_ | UTF8PROC_STABLE));
     if (n < 0) return s;  // invalid UTF-8: left as it is (encode replaces it before this)
     std::string r(reinterpret_cast<char*>(out), static_cast<size_t>(n));
     std::free(out);
@@ -75,7 +81,8 @@ class PrependNormalizer : public Normalizer {
 
 class ReplaceNormalizer : public Normalizer {
  public:
-  ReplaceNormalizer(std::unique_ptr<Regex> re, std::string content) : re_(std::move(re)), content_(std::move(content)) {}
+  ReplaceNormalizer(std::unique_ptr<Regex> re, std::string content)
+      : re_(std::move(re)), content_(std::move(content)) {}
   std::string apply(std::string s) const override {
     std::string out;
     size_t last = 0;
@@ -133,23 +140,29 @@ void split_by(const Split& s, const Regex& re, Behavior how, std::vector<Split>&
       break;
     case Behavior::MergedWithPrevious:
       for (const auto& g : segs) {
-        if (g.match && !prev && !merged.empty()) merged.back().e = g.e;
-        else merged.push_back(g);
+        if (g.match && !prev && !merged.empty())
+          merged.back().e = g.e;
+        else
+          merged.push_back(g);
         prev = g.match;
       }
       break;
     case Behavior::MergedWithNext:
       for (auto it = segs.rbegin(); it != segs.rend(); ++it) {
-        if (it->match && !prev && !merged.empty()) merged.back().b = it->b;
-        else merged.push_back(*it);
+        if (it->match && !prev && !merged.empty())
+          merged.back().b = it->b;
+        else
+          merged.push_back(*it);
         prev = it->match;
       }
       std::reverse(merged.begin(), merged.end());
       break;
     case Behavior::Contiguous:
       for (const auto& g : segs) {
-        if (g.match == prev && !merged.empty()) merged.back().e = g.e;
-        else merged.push_back(g);
+        if (g.match == prev && !merged.empty())
+          merged.back().e = g.e;
+        else
+          merged.push_back(g);
         prev = g.match;
       }
       break;
@@ -182,8 +195,10 @@ class ByteLevelPre : public PreTokenizer {
     std::vector<Split> out;
     for (auto& s : splits) {
       if (add_prefix_space_ && (s.text.empty() || s.text[0] != ' ')) s.text.insert(0, " ");
-      if (re_) split_by(s, *re_, Behavior::Isolated, out);
-      else out.push_back(std::move(s));
+      if (re_)
+        split_by(s, *re_, Behavior::Isolated, out);
+      else
+        out.push_back(std::move(s));
     }
     const auto& map = byte_to_unicode();
     for (auto& s : out) {
@@ -209,14 +224,18 @@ class MetaspacePre : public PreTokenizer {
     for (auto& s : splits) {
       std::string t;
       for (char c : s.text) {
-        if (c == ' ') t += rep_;
-        else t.push_back(c);
+        if (c == ' ')
+          t += rep_;
+        else
+          t.push_back(c);
       }
       const bool prepend = scheme_ == "always" || (scheme_ == "first" && s.first);
       if (prepend && t.compare(0, rep_.size(), rep_) != 0) t.insert(0, rep_);
       Split ns{std::move(t), s.first};
-      if (split_) split_by(ns, re_, Behavior::MergedWithNext, out);
-      else out.push_back(std::move(ns));
+      if (split_)
+        split_by(ns, re_, Behavior::MergedWithNext, out);
+      else
+        out.push_back(std::move(ns));
     }
     splits = std::move(out);
   }
@@ -250,10 +269,12 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& pa
   if (type == "NFKD") return std::make_unique<Utf8procNormalizer>(UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT);
   if (type == "Prepend") return std::make_unique<PrependNormalizer>(str_field(j, "prepend", path));
   if (type == "Replace") {
-    return std::make_unique<ReplaceNormalizer>(pattern_of(j.value("pattern", json()), path + ".pattern"), str_field(j, "content", path));
+    return std::make_unique<ReplaceNormalizer>(pattern_of(j.value("pattern", json()), path + ".pattern"),
+                                               str_field(j, "content", path));
   }
   if (type == "Sequence" && j.contains("normalizers") && j["normalizers"].is_array()) {
-    return std::make_unique<SequenceNormalizer>(parts_of<Normalizer>(j["normalizers"], path + ".normalizers", make_normalizer));
+    return std::make_unique<SequenceNormalizer>(
+        parts_of<Normalizer>(j["normalizers"], path + ".normalizers", make_normalizer));
   }
   unsupported(path, j, "NFC|NFD|NFKC|NFKD|Prepend|Replace|Sequence");
 }
@@ -261,15 +282,21 @@ std::unique_ptr<Normalizer> make_normalizer(const json& j, const std::string& pa
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::string& path) {
   if (j.is_null()) return nullptr;
   const std::string type = str_field(j, "type", path);
-  if (type == "ByteLevel") return std::make_unique<ByteLevelPre>(bool_field(j, "add_prefix_space", true), bool_field(j, "use_regex", true), path);
+  if (type == "ByteLevel")
+    return std::make_unique<ByteLevelPre>(bool_field(j, "add_prefix_space", true), bool_field(j, "use_regex", true),
+                                          path);
   if (type == "Split") {
     if (bool_field(j, "invert", false)) unsupported(path + ".invert", json{{"type", "invert: true"}}, "invert: false");
-    static const std::map<std::string, Behavior> behaviors = {
-        {"Isolated", Behavior::Isolated}, {"Removed", Behavior::Removed}, {"MergedWithPrevious", Behavior::MergedWithPrevious},
-        {"MergedWithNext", Behavior::MergedWithNext}, {"Contiguous", Behavior::Contiguous}};
+    static const std::map<std::string, Behavior> behaviors = {{"Isolated", Behavior::Isolated},
+                                                              {"Removed", Behavior::Removed},
+                                                              {"MergedWithPrevious", Behavior::MergedWithPrevious},
+                                                              {"MergedWithNext", Behavior::MergedWithNext},
+                                                              {"Contiguous", Behavior::Contiguous}};
     const std::string b = str_field(j, "behavior", path, "Isolated");
     const auto it = behaviors.find(b);
-    if (it == behaviors.end()) unsupported(path + ".behavior", json{{"type", b}}, "Isolated|Removed|MergedWithPrevious|MergedWithNext|Contiguous");
+    if (it == behaviors.end())
+      unsupported(path + ".behavior", json{{"type", b}},
+                  "Isolated|Removed|MergedWithPrevious|MergedWithNext|Contiguous");
     return std::make_unique<SplitPre>(pattern_of(j.value("pattern", json()), path + ".pattern"), it->second);
   }
   if (type == "Digits") {
@@ -282,10 +309,12 @@ std::unique_ptr<PreTokenizer> make_pre_tokenizer(const json& j, const std::strin
     if (scheme.empty()) scheme = bool_field(j, "add_prefix_space", true) ? "always" : "never";
     if (scheme != "always" && scheme != "first" && scheme != "never")
       unsupported(path + ".prepend_scheme", json{{"type", scheme}}, "always|first|never");
-    return std::make_unique<MetaspacePre>(str_field(j, "replacement", path, "\xE2\x96\x81"), scheme, bool_field(j, "split", true));
+    return std::make_unique<MetaspacePre>(str_field(j, "replacement", path, "\xE2\x96\x81"), scheme,
+                                          bool_field(j, "split", true));
   }
   if (type == "Sequence" && j.contains("pretokenizers") && j["pretokenizers"].is_array()) {
-    return std::make_unique<SequencePre>(parts_of<PreTokenizer>(j["pretokenizers"], path + ".pretokenizers", make_pre_tokenizer));
+    return std::make_unique<SequencePre>(
+        parts_of<PreTokenizer>(j["pretokenizers"], path + ".pretokenizers", make_pre_tokenizer));
   }
   unsupported(path, j, "ByteLevel|Split|Digits|Metaspace|Sequence");
 }

@@ -142,11 +142,12 @@ class HfTokenizer : public Tokenizer::Impl {
     for (size_t k = 0; k < arr.size(); ++k) {
       const json& a = arr[k];
       const std::string where = "added_tokens[" + std::to_string(k) + "]";
-      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") || !a["content"].is_string() ||
-          a["content"].get<std::string>().empty() || a["id"].get<int64_t>() < 0 || a["id"].get<int64_t>() >= (1 << 24))
+      if (!a.is_object() || !a.contains("id") || !a["id"].is_number_integer() || !a.contains("content") ||
+          !a["content"].is_string() || a["content"].get<std::string>().empty() || a["id"].get<int64_t>() < 0 ||
+          a["id"].get<int64_t>() >= (1 << 24))
         throw_input("bad added token", {.field = where, .expected = "{\"id\": N, \"content\": \"...\"}"});
-      AddedToken t{a["content"].get<std::string>(), a["id"].get<int>(), a.value("special", false), a.value("lstrip", false),
-                   a.value("rstrip", false), a.value("single_word", false)};
+      AddedToken t{a["content"].get<std::string>(), a["id"].get<int>(),       a.value("special", false),
+                   a.value("lstrip", false),        a.value("rstrip", false), a.value("single_word", false)};
       if (model_->token_to_id(t.content) != t.id) model_->add_token(t.content, t.id);
       if (t.special) special_ids_.insert({t.id, true});
       by_first_byte_[static_cast<unsigned char>(t.content[0])].push_back(added_.size());
@@ -154,7 +155,8 @@ class HfTokenizer : public Tokenizer::Impl {
     }
     // Longest first, so that the first match found at a position is the longest one there.
     for (auto& v : by_first_byte_)
-      std::sort(v.begin(), v.end(), [&](size_t a, size_t b) { return added_[a].content.size() > added_[b].content.size(); });
+      std::sort(v.begin(), v.end(),
+                [&](size_t a, size_t b) { return added_[a].content.size() > added_[b].content.size(); });
   }
 
   void read_post_processor(const json& p, const std::string& where) {
@@ -162,7 +164,8 @@ class HfTokenizer : public Tokenizer::Impl {
     const std::string type = p.is_object() ? p.value("type", std::string()) : std::string();
     if (type == "ByteLevel") return;  // offsets only
     if (type == "Sequence" && p.contains("processors") && p["processors"].is_array()) {
-      for (size_t k = 0; k < p["processors"].size(); ++k) read_post_processor(p["processors"][k], where + ".processors[" + std::to_string(k) + "]");
+      for (size_t k = 0; k < p["processors"].size(); ++k)
+        read_post_processor(p["processors"][k], where + ".processors[" + std::to_string(k) + "]");
       return;
     }
     if (type == "TemplateProcessing" && p.contains("single") && p["single"].is_array()) {
@@ -174,14 +177,16 @@ class HfTokenizer : public Tokenizer::Impl {
           const std::string name = piece["SpecialToken"]["id"].get<std::string>();
           const json& st = p.value("special_tokens", json::object());
           if (!st.contains(name) || !st[name].contains("ids") || !st[name]["ids"].is_array())
-            throw_input("template names an undeclared special token", {.field = where + ".special_tokens", .found = name});
+            throw_input("template names an undeclared special token",
+                        {.field = where + ".special_tokens", .found = name});
           for (const auto& id : st[name]["ids"]) (seen_sequence ? suffix_ : prefix_).push_back(id.get<int>());
         }
       }
       return;
     }
-    throw_input("unsupported tokenizer component", {.field = where + ".type", .expected = "TemplateProcessing|ByteLevel|Sequence",
-                                                   .found = type.empty() ? std::string("nothing") : type});
+    throw_input("unsupported tokenizer component", {.field = where + ".type",
+                                                    .expected = "TemplateProcessing|ByteLevel|Sequence",
+                                                    .found = type.empty() ? std::string("nothing") : type});
   }
 
   // The longest added token matching at `i` (with its lstrip/rstrip reach in [mb, me)), or null.
@@ -245,6 +250,8 @@ std::string config_token_text(const nlohmann::json& cfg, const char* key) {
   return "";
 }
 
-std::shared_ptr<const Tokenizer::Impl> load_hf_tokenizer(const std::string& path) { return std::make_shared<HfTokenizer>(path); }
+std::shared_ptr<const Tokenizer::Impl> load_hf_tokenizer(const std::string& path) {
+  return std::make_shared<HfTokenizer>(path);
+}
 
 }  // namespace s2d

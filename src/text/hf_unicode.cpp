@@ -68,15 +68,24 @@ std::string utf8_lossy(std::string_view s) {
     // Expected length and the valid range of the second byte (rejects overlongs and surrogates).
     size_t n = 0;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80) n = 1;
-    else if (c >= 0xC2 && c <= 0xDF) n = 2;
-    else if (c == 0xE0) n = 3, lo = 0xA0;
-    else if (c >= 0xE1 && c <= 0xEC) n = 3;
-    else if (c == 0xED) n = 3, hi = 0x9F;
-    else if (c >= 0xEE && c <= 0xEF) n = 3;
-    else if (c == 0xF0) n = 4, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3) n = 4;
-    else if (c == 0xF4) n = 4, hi = 0x8F;
+    if (c < 0x80)
+      n = 1;
+    else if (c >= 0xC2 && c <= 0xDF)
+      n = 2;
+    else if (c == 0xE0)
+      n = 3, lo = 0xA0;
+    else if (c >= 0xE1 && c <= 0xEC)
+      n = 3;
+    else if (c == 0xED)
+      n = 3, hi = 0x9F;
+    else if (c >= 0xEE && c <= 0xEF)
+      n = 3;
+    else if (c == 0xF0)
+      n = 4, lo = 0x90;
+    else if (c >= 0xF1 && c <= 0xF3)
+      n = 4;
+    else if (c == 0xF4)
+      n = 4, hi = 0x8F;
     // Like Rust, a bad sequence is replaced by one U+FFFD per maximal invalid prefix.
     size_t k = 1;
     if (n > 1) {
@@ -104,11 +113,13 @@ Regex::Regex(const std::string& pattern, const std::string& where) {
   if (code_ == nullptr) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
-    throw_input("regex does not compile", {.field = where, .expected = "a PCRE2-compatible pattern",
-                                           .found = std::string(reinterpret_cast<char*>(msg)) + " at offset " +
-                                                    std::to_string(offset)});
+    throw_input("regex does not compile",
+                {.field = where,
+                 .expected = "a PCRE2-compatible pattern",
+                 .found = std::string(reinterpret_cast<char*>(msg)) + " at offset " + std::to_string(offset)});
   }
-  pcre2_jit_compile(static_cast<pcre2_code*>(code_), PCRE2_JIT_COMPLETE);  // best effort: the interpreter is the fallback
+  pcre2_jit_compile(static_cast<pcre2_code*>(code_),
+                    PCRE2_JIT_COMPLETE);  // best effort: the interpreter is the fallback
 }
 
 Regex::~Regex() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }

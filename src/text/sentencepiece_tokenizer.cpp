@@ -48,7 +48,8 @@ std::shared_ptr<const Tokenizer::Impl> load_sentencepiece(const std::string& pat
   t->path = path;
   const auto status = t->sp.Load(path);
   if (!status.ok()) throw_input("not a sentencepiece model", {.file = path, .found = status.ToString()});
-  for (int id = 0; id < t->sp.GetPieceSize(); ++id) t->max_piece_bytes = std::max(t->max_piece_bytes, t->sp.IdToPiece(id).size());
+  for (int id = 0; id < t->sp.GetPieceSize(); ++id)
+    t->max_piece_bytes = std::max(t->max_piece_bytes, t->sp.IdToPiece(id).size());
   t->bos = t->sp.bos_id(), t->eos = t->sp.eos_id(), t->unk = t->sp.unk_id(), t->pad = t->sp.pad_id();
   return t;
 }

@@ -11,7 +11,8 @@ namespace s2d {
 
 Tokenizer Tokenizer::load(const std::string& path) {
   if (!std::filesystem::exists(path)) {
-    throw_input("tokenizer not found", {.file = path, .expected = "a sentencepiece tokenizer.model or a tokenizer.json",
+    throw_input("tokenizer not found", {.file = path,
+                                        .expected = "a sentencepiece tokenizer.model or a tokenizer.json",
                                         .hint = "copy the checkpoint's tokenizer files into the model directory"});
   }
   require_regular_file(path);
@@ -22,14 +23,16 @@ Tokenizer Tokenizer::load(const std::string& path) {
 }
 
 std::vector<int> Tokenizer::encode(const std::string& text) const { return impl_->encode(text); }
-std::vector<int> Tokenizer::encode_with_special(const std::string& text) const { return impl_->encode_with_special(text); }
+std::vector<int> Tokenizer::encode_with_special(const std::string& text) const {
+  return impl_->encode_with_special(text);
+}
 
 std::string Tokenizer::decode(const std::vector<int>& ids) const {
   const int n = vocab_size();
   for (int id : ids) {
     if (id < 0 || id >= n) {
-      throw_input("token id out of range", {.file = impl_->path, .expected = "0.." + std::to_string(n - 1),
-                                            .found = std::to_string(id)});
+      throw_input("token id out of range",
+                  {.file = impl_->path, .expected = "0.." + std::to_string(n - 1), .found = std::to_string(id)});
     }
   }
   return impl_->decode(ids);

@@ -2,9 +2,9 @@
 
 #include <sentencepiece_trainer.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-#include <nlohmann/json.hpp>
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
@@ -33,7 +33,8 @@ class LineIterator : public sentencepiece::SentenceIterator {
 
 int64_t train_tokenizer(const TokenizerTrainOptions& o) {
   if (o.vocab_size < 300) {
-    throw_input("vocabulary too small", {.field = "--vocab-size", .expected = ">= 300 (256 byte pieces + specials + merges)",
+    throw_input("vocabulary too small", {.field = "--vocab-size",
+                                         .expected = ">= 300 (256 byte pieces + specials + merges)",
                                          .found = std::to_string(o.vocab_size)});
   }
   std::vector<std::string> lines;  // sentencepiece reads one sentence per line
@@ -54,7 +55,8 @@ int64_t train_tokenizer(const TokenizerTrainOptions& o) {
       if (j.contains(f) && j[f].is_string()) put(j[f]);
   });
   if (lines.empty())
-    throw_input("no text to train a tokenizer on", {.file = o.data_path, .expected = "JSONL with messages[].content or input"});
+    throw_input("no text to train a tokenizer on",
+                {.file = o.data_path, .expected = "JSONL with messages[].content or input"});
   LineIterator it(lines);
   std::string model;
   const auto st = sentencepiece::SentencePieceTrainer::Train(
@@ -62,11 +64,12 @@ int64_t train_tokenizer(const TokenizerTrainOptions& o) {
           " --model_type=bpe --byte_fallback=true --split_digits=true --character_coverage=1.0"
           " --normalization_rule_name=identity --remove_extra_whitespaces=false --allow_whitespace_only_pieces=true"
           " --unk_id=0 --bos_id=1 --eos_id=2 --pad_id=-1 --num_threads=2 --minloglevel=2"
-          " --input_sentence_size=" + std::to_string(o.max_sentences) + " --shuffle_input_sentence=true",
+          " --input_sentence_size=" +
+          std::to_string(o.max_sentences) + " --shuffle_input_sentence=true",
       &it, &model);
   if (!st.ok()) {
-    throw_input("sentencepiece could not train: " + st.ToString(), {.file = o.data_path, .field = "--vocab-size",
-                                                                     .found = std::to_string(o.vocab_size)});
+    throw_input("sentencepiece could not train: " + st.ToString(),
+                {.file = o.data_path, .field = "--vocab-size", .found = std::to_string(o.vocab_size)});
   }
   write_file_atomic(o.out_path, model);
   return static_cast<int64_t>(lines.size());

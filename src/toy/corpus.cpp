@@ -9,10 +9,10 @@
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
 #include "s2d/data/task.h"
-#include "s2d/toy/world.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
 #include "s2d/toy/teacher.h"
+#include "s2d/toy/world.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
@@ -93,7 +93,8 @@ nlohmann::json sft(const std::string& id, const std::string& user, const std::st
 
 // Runs `method` over `tasks` with the teacher and turns every model call into one SFT example.
 void add_method(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::vector<Task>& tasks,
-                const std::string& method, const std::function<bool(const std::string& id, const std::string& step)>& keep = {}) {
+                const std::string& method,
+                const std::function<bool(const std::string& id, const std::string& step)>& keep = {}) {
   if (tasks.empty()) return;
   Teacher teacher(tasks, method);
   const MethodSpec spec = load_method_spec(method);
@@ -134,7 +135,9 @@ void add_usc(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::ve
     for (const auto& f : finals) shown.push_back(qa_sentence(t, f));
     out.push_back(sft(t.id + "/usc", render_usc_prompt(spec, t.input, shown),
                       "The most consistent response is Response " + std::to_string(choice) + ".",
-                      {{"task", t.task}, {"method", "usc"}, {"step", "select"},
+                      {{"task", t.task},
+                       {"method", "usc"},
+                       {"step", "select"},
                        {"question", t.extra.value("unbiased_input", t.input)}}));
     ++sum.parts[t.task + "/usc"];
   }
@@ -143,7 +146,8 @@ void add_usc(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::ve
 // Direct-answer lessons that ask about every fact of a toy-qa question at once, in random order,
 // each answered by restating its fact. One question per lesson gave the model too few lookups to
 // learn from: the toy model learns looking up from many of them (scripts/probe_qa_lookup.sh).
-void add_qa_all_facts(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::vector<Task>& tasks, uint64_t seed) {
+void add_qa_all_facts(std::vector<nlohmann::json>& out, CorpusSummary& sum, const std::vector<Task>& tasks,
+                      uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (const auto& t : tasks) {
     const std::string context = t.extra.value("context", "");
@@ -178,12 +182,19 @@ std::string jsonl_of(const std::vector<nlohmann::json>& lines) {
 }  // namespace
 
 CorpusSummary build_corpus(const CorpusOptions& o) {
-  if (!(o.scale > 0)) throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
-  if (o.distill_extra_n < 0) throw_input("must not be negative", {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
-  if (o.primer_n < 0) throw_input("must not be negative", {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
-  if (o.dev_n < 0) throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
+  if (!(o.scale > 0))
+    throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
+  if (o.distill_extra_n < 0)
+    throw_input("must not be negative",
+                {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
+  if (o.primer_n < 0)
+    throw_input("must not be negative",
+                {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
+  if (o.dev_n < 0)
+    throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
   if (o.distill_n < 3 || o.test_n < 3)
-    throw_input("too few questions", {.field = "--distill-n/--test-n", .expected = ">= 3 each",
+    throw_input("too few questions", {.field = "--distill-n/--test-n",
+                                      .expected = ">= 3 each",
                                       .found = std::to_string(o.distill_n) + "/" + std::to_string(o.test_n)});
   if (std::filesystem::exists(o.out_dir) && !o.overwrite)
     throw_input("output directory already exists", {.file = o.out_dir, .hint = "pass --overwrite to replace it"});
@@ -256,9 +267,13 @@ CorpusSummary build_corpus(const CorpusOptions& o) {
   std::shuffle(corpus.begin(), corpus.end(), rng);
   sum.examples = static_cast<int64_t>(corpus.size());
 
-  nlohmann::json manifest = {{"schema", "s2d.toy-corpus/1"}, {"seed", o.seed}, {"scale", o.scale},
-                             {"examples", sum.examples}, {"parts", sum.parts},
-                             {"primer_examples", static_cast<int64_t>(primer.size())}, {"task_files", nlohmann::json::object()}};
+  nlohmann::json manifest = {{"schema", "s2d.toy-corpus/1"},
+                             {"seed", o.seed},
+                             {"scale", o.scale},
+                             {"examples", sum.examples},
+                             {"parts", sum.parts},
+                             {"primer_examples", static_cast<int64_t>(primer.size())},
+                             {"task_files", nlohmann::json::object()}};
   for (const auto& [path, tasks] : files) {
     manifest["task_files"][path] = tasks.size();
     sum.task_files[path] = static_cast<int64_t>(tasks.size());

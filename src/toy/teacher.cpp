@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
-#include "s2d/toy/world.h"
 #include "s2d/methods/answers.h"
+#include "s2d/toy/world.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 
@@ -32,7 +32,8 @@ std::vector<std::string> split_words(const std::string& s) {
 // "Take the last letters of the words in "Mary John" and ..." -> {Mary, John}
 std::vector<std::string> last_letter_words(const Task& t) {
   const size_t a = t.input.find('"'), b = t.input.find('"', a + 1);
-  if (a == std::string::npos || b == std::string::npos) throw_input("not a last-letter question", {.field = "input", .hint = "task " + t.id});
+  if (a == std::string::npos || b == std::string::npos)
+    throw_input("not a last-letter question", {.field = "input", .hint = "task " + t.id});
   return split_words(t.input.substr(a + 1, b - a - 1));
 }
 
@@ -47,7 +48,8 @@ std::string lower(char c) { return std::string(1, static_cast<char>((c >= 'A' &&
 std::string rar_rephrase_last_letter(const Task& t) {
   const auto words = last_letter_words(t);
   std::string s = "The question lists " + std::to_string(words.size()) + " words:";
-  for (size_t i = 0; i < words.size(); ++i) s += std::string(i ? "," : "") + " \"" + words[i] + "\" (" + spelled(words[i]) + ")";
+  for (size_t i = 0; i < words.size(); ++i)
+    s += std::string(i ? "," : "") + " \"" + words[i] + "\" (" + spelled(words[i]) + ")";
   return s + ". It asks for the last letter of each word, taken in this order and joined into one string.";
 }
 
@@ -73,8 +75,10 @@ std::vector<std::pair<std::string, bool>> coin_events(const Task& t) {
     if (end == std::string::npos) break;
     std::string sentence = trim(s.substr(pos, end - pos));
     pos = end + 1;
-    for (const auto& [suffix, flip] : {std::pair<std::string, bool>{" flips the coin", true}, {" does not flip the coin", false}}) {
-      if (sentence.size() > suffix.size() && sentence.compare(sentence.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    for (const auto& [suffix, flip] :
+         {std::pair<std::string, bool>{" flips the coin", true}, {" does not flip the coin", false}}) {
+      if (sentence.size() > suffix.size() &&
+          sentence.compare(sentence.size() - suffix.size(), suffix.size(), suffix) == 0) {
         ev.emplace_back(sentence.substr(0, sentence.size() - suffix.size()), flip);
       }
     }
@@ -87,7 +91,8 @@ std::string cot_coin(const Task& t) {
   std::string s = "The coin starts heads up.";
   for (const auto& [name, flip] : coin_events(t)) {
     if (flip) heads = !heads;
-    s += " " + name + (flip ? " flips it, so it is now " : " does not flip it, so it stays ") + (heads ? "heads up." : "tails up.");
+    s += " " + name + (flip ? " flips it, so it is now " : " does not flip it, so it stays ") +
+         (heads ? "heads up." : "tails up.");
   }
   return s + (heads ? " It ends heads up, so it is still heads up. The answer is Yes."
                     : " It ends tails up, so it is not still heads up. The answer is No.");
@@ -138,10 +143,9 @@ std::string qa_sentence(const Task& t, const std::string& value) {
 }
 
 const std::vector<std::string>& bsm_criteria() {
-  static const std::vector<std::string> c = {
-      "Accuracy: does the answer agree with the facts given in the question?",
-      "Relevance: does the answer address the question that was asked?",
-      "Clarity: is the answer one clear sentence?"};
+  static const std::vector<std::string> c = {"Accuracy: does the answer agree with the facts given in the question?",
+                                             "Relevance: does the answer address the question that was asked?",
+                                             "Clarity: is the answer one clear sentence?"};
   return c;
 }
 
@@ -183,7 +187,8 @@ std::string Teacher::answer(const Task& t, const std::string& step, bool swapped
     }
     return unknown();
   }
-  if (method_ == "rar2" && task == "last-letter") return step == "rephrase" ? rar_rephrase_last_letter(t) : rar_respond_last_letter(t);
+  if (method_ == "rar2" && task == "last-letter")
+    return step == "rephrase" ? rar_rephrase_last_letter(t) : rar_respond_last_letter(t);
   if (method_ == "cot" && task == "coin-flip") return cot_coin(t);
   if (method_ == "cot" && task == "arithmetic") return cot_add(t);
   if (method_ == "s2a" && task == "toy-qa") {
@@ -214,7 +219,7 @@ std::string Teacher::answer(const Task& t, const std::string& step, bool swapped
 }
 
 void Teacher::complete(const std::vector<CompletionRequest>& requests,
-                          const std::function<void(CompletionResult&&)>& on_result) {
+                       const std::function<void(CompletionResult&&)>& on_result) {
   for (const auto& r : requests) {
     // tag: "task-id|step" or "task-id|step|swap"; task ids contain no '|'.
     const size_t bar = r.tag.find('|');

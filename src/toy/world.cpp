@@ -2,9 +2,9 @@
 
 #include <string>
 
+#include "../data/task_draw.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
-#include "../data/task_draw.h"
 
 namespace s2d::toy {
 
@@ -17,7 +17,8 @@ using detail::uniform_below;
 void check_n_k(const GeneratorOptions& opt, const char* k_flag, int min_k, int max_k) {
   if (opt.n <= 0) throw_input("must be positive", {.field = "--n", .expected = ">= 1", .found = std::to_string(opt.n)});
   if (opt.k < min_k || opt.k > max_k) {
-    throw_input("out of range", {.field = k_flag, .expected = std::to_string(min_k) + ".." + std::to_string(max_k),
+    throw_input("out of range", {.field = k_flag,
+                                 .expected = std::to_string(min_k) + ".." + std::to_string(max_k),
                                  .found = std::to_string(opt.k)});
   }
 }
@@ -25,7 +26,8 @@ void check_n_k(const GeneratorOptions& opt, const char* k_flag, int min_k, int m
 // Invented words: two or three consonant-vowel syllables, capitalised ("Tosk", "Quilmar").
 // Entities get a country-like ending so that they read differently from values.
 std::string invented_word(std::mt19937_64& rng, bool entity) {
-  static const char* onsets[] = {"b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "br", "dr", "gr", "kl", "st", "tr"};
+  static const char* onsets[] = {"b", "d", "f", "g", "k",  "l",  "m",  "n",  "p",  "r",
+                                 "s", "t", "v", "z", "br", "dr", "gr", "kl", "st", "tr"};
   static const char* vowels[] = {"a", "e", "i", "o", "u"};
   static const char* codas[] = {"", "", "n", "r", "sk", "l", "m", "x"};
   static const char* endings[] = {"ia", "land", "ora", "mark", "stan"};
@@ -145,7 +147,8 @@ std::vector<Task> generate_qa(const GeneratorOptions& opt) {
     t.meta = {{"facts", opt.k}, {"relation", q.asked.relation}, {"entity", q.asked.entity}};
     // aliases: a direct answer is a sentence ("Loia has the river Ve."), right when it names the
     // value as a whole word (eval's TriviaQA rule).
-    t.extra = {{"context", q.context}, {"question", q.question}, {"incorrect_answer", q.wrong}, {"aliases", {q.answer}}};
+    t.extra = {
+        {"context", q.context}, {"question", q.question}, {"incorrect_answer", q.wrong}, {"aliases", {q.answer}}};
     return t;
   });
 }

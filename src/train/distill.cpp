@@ -6,6 +6,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "run_checkpoints.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
 #include "s2d/model/lora.h"
@@ -13,11 +14,10 @@
 #include "s2d/train/trainer.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
+#include "s2d/util/json.h"
 #include "s2d/util/jsonl.h"
 #include "s2d/util/log.h"
 #include "s2d/util/progress.h"
-#include "s2d/util/json.h"
-#include "run_checkpoints.h"
 
 namespace fs = std::filesystem;
 
@@ -55,9 +55,11 @@ class DistillRun {
 
  private:
   void check_options() const {
-    if (o_.batch_size < 1 || o_.grad_accum < 1) throw_input("must be >= 1", {.field = o_.batch_size < 1 ? "--batch-size" : "--grad-accum"});
+    if (o_.batch_size < 1 || o_.grad_accum < 1)
+      throw_input("must be >= 1", {.field = o_.batch_size < 1 ? "--batch-size" : "--grad-accum"});
     if (o_.schedule != "cosine" && o_.schedule != "linear" && o_.schedule != "constant")
-      throw_input("unknown schedule", {.field = "--schedule", .expected = "cosine|linear|constant", .found = o_.schedule});
+      throw_input("unknown schedule",
+                  {.field = "--schedule", .expected = "cosine|linear|constant", .found = o_.schedule});
     if (!lora_ && o_.merge) throw_input("--merge is for LoRA", {.field = "--merge", .hint = "add --lora-rank"});
   }
 
@@ -66,9 +68,11 @@ class DistillRun {
   void load_base() {
     precision_ = parse_precision(o_.precision);
     const c10::ScalarType weight_dtype = training_weight_dtype(lora_, resolve_device(o_.device), precision_);
-    base_ = load_model(o_.model_dir, {.device = o_.device, .dtype = dtype_name(weight_dtype), .require_tokenizer = true});
-    tmpl_ = std::make_unique<ChatTemplate>(load_chat_template(o_.model_dir, *base_.tokenizer, o_.chat_template,
-                                                              template_kwargs(o_.chat_template_kwargs, "--chat-template-kwargs")));
+    base_ =
+        load_model(o_.model_dir, {.device = o_.device, .dtype = dtype_name(weight_dtype), .require_tokenizer = true});
+    tmpl_ = std::make_unique<ChatTemplate>(
+        load_chat_template(o_.model_dir, *base_.tokenizer, o_.chat_template,
+                           template_kwargs(o_.chat_template_kwargs, "--chat-template-kwargs")));
   }
 
   // The output directory: a fresh run, a resume of the same run, or --overwrite.
@@ -79,14 +83,19 @@ class DistillRun {
       if (o_.overwrite) {
         remove_tree(out_.string());
       } else if (!fs::exists(cfg_path)) {
-        throw_input("output directory is not empty and holds no s2d run", {.file = o_.out_dir, .hint = "choose another --out or pass --overwrite"});
+        throw_input("output directory is not empty and holds no s2d run",
+                    {.file = o_.out_dir, .hint = "choose another --out or pass --overwrite"});
       } else {
         const auto prev = parse_json_or_discarded(read_file(cfg_path.string()));
         if (prev != identity) {
-          throw_input("output directory holds a different run", {.file = o_.out_dir, .field = differing_keys(prev, identity),
-                                                                 .hint = "pass --overwrite to replace it, or another --out"});
+          throw_input("output directory holds a different run",
+                      {.file = o_.out_dir,
+                       .field = differing_keys(prev, identity),
+                       .hint = "pass --overwrite to replace it, or another --out"});
         }
-        if (!o_.resume) throw_input("output directory holds this run already", {.file = o_.out_dir, .hint = "pass --resume to continue it, or --overwrite"});
+        if (!o_.resume)
+          throw_input("output directory holds this run already",
+                      {.file = o_.out_dir, .hint = "pass --resume to continue it, or --overwrite"});
       }
     }
     fs::create_directories(out_);
@@ -100,8 +109,12 @@ class DistillRun {
     } else {
       split_validation(train_, val_, o_.val_fraction, o_.seed);
     }
-    if (stats_.truncated > 0) log::warn(std::to_string(stats_.truncated) + " examples longer than --max-seq-len " + std::to_string(o_.max_seq_len) + " were truncated");
-    if (stats_.dropped_no_target > 0) log::warn(std::to_string(stats_.dropped_no_target) + " examples lost every answer token to truncation and were dropped");
+    if (stats_.truncated > 0)
+      log::warn(std::to_string(stats_.truncated) + " examples longer than --max-seq-len " +
+                std::to_string(o_.max_seq_len) + " were truncated");
+    if (stats_.dropped_no_target > 0)
+      log::warn(std::to_string(stats_.dropped_no_target) +
+                " examples lost every answer token to truncation and were dropped");
     const auto batches_per_epoch = static_cast<int64_t>(epoch_batches(train_, o_.batch_size, o_.seed, 0).size());
     const int64_t steps_per_epoch = std::max<int64_t>(1, (batches_per_epoch + o_.grad_accum - 1) / o_.grad_accum);
     const int64_t total_steps = o_.max_steps > 0 ? o_.max_steps : steps_per_epoch * o_.epochs;
@@ -117,7 +130,8 @@ class DistillRun {
       if (lora_) {
         base_.model->set_lora(load_adapter(dir.string(), base_.config, base_.model->options().device()));
       } else {
-        base_.model = load_model(dir.string(), {.device = o_.device, .dtype = "fp32", .require_tokenizer = false}).model;
+        base_.model =
+            load_model(dir.string(), {.device = o_.device, .dtype = "fp32", .require_tokenizer = false}).model;
       }
       start_step_ = step;
       log::info("resuming from " + dir.string());
@@ -132,12 +146,15 @@ class DistillRun {
     at::manual_seed(o_.seed);  // LoRA dropout
     trainer_ = std::make_unique<Trainer>(model, opt_, precision_);
     if (start_step_ > 0)
-      trainer_->load_state(load_optimizer((ckpts.back().second / "optimizer.safetensors").string(), device()), start_step_);
+      trainer_->load_state(load_optimizer((ckpts.back().second / "optimizer.safetensors").string(), device()),
+                           start_step_);
   }
 
   c10::Device device() const { return base_.model->options().device(); }
 
-  void checkpoint(int64_t step) { save_checkpoint(out_, step, *base_.model, *trainer_, o_.model_dir, o_.keep_checkpoints); }
+  void checkpoint(int64_t step) {
+    save_checkpoint(out_, step, *base_.model, *trainer_, o_.model_dir, o_.keep_checkpoints);
+  }
 
   // Mean loss per target token over the validation set; -1 without one.
   double validation_loss() {
@@ -172,7 +189,9 @@ class DistillRun {
     if (!std::isfinite(loss)) {
       const auto last = list_checkpoints(out_);
       throw_runtime(c10::str("loss is ", loss, " at step ", step, "; training stopped"),
-                    {.hint = last.empty() ? "no checkpoint was written; lower --lr" : "the last good checkpoint is " + last.back().second.string() + "; lower --lr and --resume"});
+                    {.hint = last.empty() ? "no checkpoint was written; lower --lr"
+                                          : "the last good checkpoint is " + last.back().second.string() +
+                                                "; lower --lr and --resume"});
     }
     return loss;
   }
@@ -216,18 +235,26 @@ DistillSummary DistillRun::train(const std::function<void(int64_t, double, Llama
       const double grad_norm = trainer_->step();
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       const double tok_s = el > 0 ? static_cast<double>(tokens_seen_) / el : 0.0;
-      nlohmann::json m = {{"step", step}, {"epoch", epoch}, {"loss", loss}, {"lr", lr}, {"grad_norm", grad_norm},
-                          {"tokens", tokens_seen_}, {"tokens_per_second", tok_s}};
+      nlohmann::json m = {{"step", step},
+                          {"epoch", epoch},
+                          {"loss", loss},
+                          {"lr", lr},
+                          {"grad_norm", grad_norm},
+                          {"tokens", tokens_seen_},
+                          {"tokens_per_second", tok_s}};
       if (peak > 0) m["mfu"] = tok_s * flops_per_token / peak;
       metrics.write(m);
       char extra[160];
       std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e grad-norm %.3f %.0f tok/s", loss, lr, grad_norm, tok_s);
-      if (peak > 0) std::snprintf(extra + std::strlen(extra), sizeof extra - std::strlen(extra), " MFU %.1f%%", 100 * tok_s * flops_per_token / peak);
+      if (peak > 0)
+        std::snprintf(extra + std::strlen(extra), sizeof extra - std::strlen(extra), " MFU %.1f%%",
+                      100 * tok_s * flops_per_token / peak);
       progress.set_extra(extra);
       progress.update(step);
       sum.final_loss = loss;
       if (o_.save_every > 0 && step % o_.save_every == 0 && step < total_steps) checkpoint(step);
-      if (o_.eval_every > 0 && step % o_.eval_every == 0) metrics.write({{"step", step}, {"val_loss", validation_loss()}});
+      if (o_.eval_every > 0 && step % o_.eval_every == 0)
+        metrics.write({{"step", step}, {"val_loss", validation_loss()}});
       if (on_step) on_step(step, loss, *base_.model);
     }
   }

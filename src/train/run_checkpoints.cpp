@@ -23,7 +23,8 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& out) 
   for (const auto& e : fs::directory_iterator(dir)) {
     std::smatch m;
     const std::string name = e.path().filename().string();
-    if (std::regex_match(name, m, re) && fs::exists(e.path() / "trainer_state.json")) v.emplace_back(std::stoll(m[1]), e.path());
+    if (std::regex_match(name, m, re) && fs::exists(e.path() / "trainer_state.json"))
+      v.emplace_back(std::stoll(m[1]), e.path());
   }
   std::sort(v.begin(), v.end());
   return v;
@@ -45,7 +46,8 @@ void save_optimizer(const std::string& path, Trainer& t) {
 void save_checkpoint(const fs::path& out, int64_t step, LlamaModel& model, Trainer& trainer,
                      const std::string& base_model_dir, int64_t keep) {
   const std::string digits = std::to_string(step);
-  const fs::path dir = out / "checkpoints" / ("step-" + std::string(6 - std::min<size_t>(6, digits.size()), '0') + digits);
+  const fs::path dir =
+      out / "checkpoints" / ("step-" + std::string(6 - std::min<size_t>(6, digits.size()), '0') + digits);
   write_dir_atomic(dir.string(), [&](const std::string& tmp) {
     if (model.lora()) {
       save_adapter(tmp, *model.lora(), base_model_dir);
@@ -56,7 +58,8 @@ void save_checkpoint(const fs::path& out, int64_t step, LlamaModel& model, Train
     write_file_atomic(tmp + "/trainer_state.json", nlohmann::json{{"step", step}}.dump() + "\n");
   });
   const auto all = list_checkpoints(out);
-  for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(1, keep)) < all.size(); ++i) remove_tree(all[i].second.string());
+  for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(1, keep)) < all.size(); ++i)
+    remove_tree(all[i].second.string());
 }
 
 std::map<std::string, at::Tensor> load_optimizer(const std::string& path, const c10::Device& dev) {

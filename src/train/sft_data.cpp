@@ -27,7 +27,8 @@ void shuffle(std::vector<T>& v, std::mt19937_64& rng) {
 
 std::vector<SftExample> load_sft(const std::string& path, const Tokenizer& tok, const ChatTemplate& tmpl,
                                  int64_t max_seq_len, SftDataStats* stats) {
-  if (max_seq_len < 2) throw_input("too short", {.field = "--max-seq-len", .expected = ">= 2", .found = std::to_string(max_seq_len)});
+  if (max_seq_len < 2)
+    throw_input("too short", {.field = "--max-seq-len", .expected = ">= 2", .found = std::to_string(max_seq_len)});
   SftDataStats st;
   std::vector<SftExample> out;
   read_jsonl(path, [&](int64_t line, const nlohmann::json& j) {
@@ -40,11 +41,13 @@ std::vector<SftExample> load_sft(const std::string& path, const Tokenizer& tok, 
     for (size_t i = 0; i < m->size(); ++i) {
       const auto& e = (*m)[i];
       const std::string f = "messages[" + std::to_string(i) + "]";
-      if (!e.is_object() || !e.contains("role") || !e["role"].is_string() || !e.contains("content") || !e["content"].is_string())
+      if (!e.is_object() || !e.contains("role") || !e["role"].is_string() || !e.contains("content") ||
+          !e["content"].is_string())
         bad("bad message", f, "{\"role\": string, \"content\": string}");
       msgs.push_back({e["role"].get<std::string>(), e["content"].get<std::string>()});
     }
-    if (msgs.back().role != "assistant") bad("the last message must be the assistant's answer", "messages", "last role assistant");
+    if (msgs.back().role != "assistant")
+      bad("the last message must be the assistant's answer", "messages", "last role assistant");
     RenderedChat r;
     try {
       r = tmpl.render(tok, msgs, /*add_generation_prompt=*/false);
@@ -75,15 +78,19 @@ std::vector<SftExample> load_sft(const std::string& path, const Tokenizer& tok, 
   if (stats) *stats = st;
   if (out.empty()) {
     throw_input(st.examples == 0 ? "empty dataset" : "no example keeps an assistant token within --max-seq-len",
-                {.file = path, .expected = "at least one trainable example",
-                 .found = std::to_string(st.examples) + " examples, " + std::to_string(st.dropped_no_target) + " without targets",
+                {.file = path,
+                 .expected = "at least one trainable example",
+                 .found = std::to_string(st.examples) + " examples, " + std::to_string(st.dropped_no_target) +
+                          " without targets",
                  .hint = st.examples == 0 ? "" : "raise --max-seq-len"});
   }
   return out;
 }
 
 void split_validation(std::vector<SftExample>& train, std::vector<SftExample>& val, double fraction, uint64_t seed) {
-  if (!(fraction >= 0 && fraction < 1)) throw_input("out of range", {.field = "--val-fraction", .expected = "in [0, 1)", .found = std::to_string(fraction)});
+  if (!(fraction >= 0 && fraction < 1))
+    throw_input("out of range",
+                {.field = "--val-fraction", .expected = "in [0, 1)", .found = std::to_string(fraction)});
   if (fraction == 0) return;
   std::vector<SftExample> keep;
   for (auto& e : train) {

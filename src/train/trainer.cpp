@@ -1,8 +1,8 @@
 #include "s2d/train/trainer.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/grad_mode.h>
 #include <ATen/autocast_mode.h>
+#include <ATen/core/grad_mode.h>
 
 #include <cmath>
 
@@ -73,7 +73,8 @@ Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
   const auto& c = model_.config();
   const auto dtype = w.embed.scalar_type();
   if (dtype != at::kFloat && dtype != training_weight_dtype(model_.lora() != nullptr, w.embed.device(), precision_)) {
-    throw_input("training keeps fp32 master weights", {.field = "--dtype", .expected = "fp32 weights (or a bf16 base under LoRA on CUDA)",
+    throw_input("training keeps fp32 master weights", {.field = "--dtype",
+                                                       .expected = "fp32 weights (or a bf16 base under LoRA on CUDA)",
                                                        .found = c10::toString(w.embed.scalar_type())});
   }
   if (const auto& lora = model_.lora()) {  // LoRA: only the adapter trains; the base stays frozen
@@ -166,7 +167,8 @@ void Trainer::fused_adamw(const std::vector<Param*>& live, double lr) {
       if (p->decay != decay) continue;
       if (!p->step_count.defined()) p->step_count = at::full({}, static_cast<double>(step_ - 1), p->exp_avg.options());
       p->step_count.add_(1);
-      w.push_back(*p->value), g.push_back(p->value->grad()), m.push_back(p->exp_avg), v.push_back(p->exp_avg_sq), steps.push_back(p->step_count);
+      w.push_back(*p->value), g.push_back(p->value->grad()), m.push_back(p->exp_avg), v.push_back(p->exp_avg_sq),
+          steps.push_back(p->step_count);
     }
     if (w.empty()) continue;
     at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, opts_.beta1, opts_.beta2,
@@ -186,12 +188,14 @@ std::map<std::string, at::Tensor> Trainer::state() {
 void Trainer::load_state(const std::map<std::string, at::Tensor>& s, int64_t steps_done) {
   at::NoGradGuard no_grad;
   for (auto& p : params_) {
-    for (auto [suffix, dst] : {std::pair<const char*, at::Tensor*>{".exp_avg", &p.exp_avg}, {".exp_avg_sq", &p.exp_avg_sq}}) {
+    for (auto [suffix, dst] :
+         {std::pair<const char*, at::Tensor*>{".exp_avg", &p.exp_avg}, {".exp_avg_sq", &p.exp_avg_sq}}) {
       auto it = s.find(p.name + suffix);
       if (it == s.end() || it->second.sizes() != dst->sizes()) {
-        throw_input("optimizer state does not match the model", {.field = p.name + suffix,
-                                                                 .expected = c10::str(dst->sizes()),
-                                                                 .found = it == s.end() ? "absent" : c10::str(it->second.sizes())});
+        throw_input("optimizer state does not match the model",
+                    {.field = p.name + suffix,
+                     .expected = c10::str(dst->sizes()),
+                     .found = it == s.end() ? "absent" : c10::str(it->second.sizes())});
       }
       dst->copy_(it->second);
     }

@@ -23,8 +23,13 @@ std::string temp_sibling(const std::string& path, const char* tag) {
 }
 
 std::string file_kind(mode_t m) {
-  return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO" : S_ISCHR(m) ? "a character device"
-       : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : S_ISREG(m) ? "a regular file" : "a special file";
+  return S_ISDIR(m)    ? "a directory"
+         : S_ISFIFO(m) ? "a FIFO"
+         : S_ISCHR(m)  ? "a character device"
+         : S_ISBLK(m)  ? "a block device"
+         : S_ISSOCK(m) ? "a socket"
+         : S_ISREG(m)  ? "a regular file"
+                       : "a special file";
 }
 
 void fsync_path(const std::string& path, int flags) {
@@ -36,7 +41,7 @@ void fsync_path(const std::string& path, int flags) {
 }  // namespace
 
 bool remove_tree(const std::string& path) {
-  struct stat st {};
+  struct stat st{};
   if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT;
   // Depth-first (FTW_DEPTH) so directories are empty when removed; FTW_PHYS never follows links.
   auto rm = [](const char* p, const struct stat*, int, struct FTW*) -> int { return ::remove(p) == 0 ? 0 : -1; };
@@ -44,10 +49,10 @@ bool remove_tree(const std::string& path) {
 }
 
 void write_file_atomic(const std::string& path, const std::string& content) {
-  struct stat st {};
+  struct stat st{};
   if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
-    throw_input("not a regular file; refusing to replace it", {.file = path, .expected = "a regular file or a new path",
-                                                              .found = file_kind(st.st_mode)});
+    throw_input("not a regular file; refusing to replace it",
+                {.file = path, .expected = "a regular file or a new path", .found = file_kind(st.st_mode)});
   }
   auto parent = fs::path(path).parent_path();
   if (!parent.empty()) fs::create_directories(parent);
@@ -101,7 +106,7 @@ void write_dir_atomic(const std::string& dir, const std::function<void(const std
 }
 
 size_t require_regular_file(const std::string& path) {
-  struct stat st {};
+  struct stat st{};
   if (::stat(path.c_str(), &st) != 0) {
     throw_input(errno == ENOENT ? "no such file" : std::string("cannot stat: ") + std::strerror(errno),
                 {.file = path, .hint = errno == ENOENT ? "check the path" : ""});
@@ -115,7 +120,8 @@ size_t require_regular_file(const std::string& path) {
 std::string read_file(const std::string& path, size_t max_bytes) {
   const size_t size = require_regular_file(path);
   if (size > max_bytes) {
-    throw_input("file too large", {.file = path, .expected = "at most " + std::to_string(max_bytes) + " bytes",
+    throw_input("file too large", {.file = path,
+                                   .expected = "at most " + std::to_string(max_bytes) + " bytes",
                                    .found = std::to_string(size) + " bytes"});
   }
   std::ifstream in(path, std::ios::binary);
@@ -127,11 +133,11 @@ std::string read_file(const std::string& path, size_t max_bytes) {
 }
 
 void check_output_dir(const std::string& dir, const std::vector<std::string>& inputs, const std::string& flag) {
-  struct stat sd {};
+  struct stat sd{};
   if (::stat(dir.c_str(), &sd) != 0) return;
   if (!S_ISDIR(sd.st_mode)) {
-    throw_input("output is not a directory", {.file = dir, .field = flag, .expected = "a directory or a new path",
-                                              .found = file_kind(sd.st_mode)});
+    throw_input("output is not a directory",
+                {.file = dir, .field = flag, .expected = "a directory or a new path", .found = file_kind(sd.st_mode)});
   }
   std::error_code ec;
   const fs::path root = fs::weakly_canonical(dir, ec);
@@ -142,26 +148,32 @@ void check_output_dir(const std::string& dir, const std::vector<std::string>& in
     auto [r, q] = std::mismatch(root.begin(), root.end(), p.begin(), p.end());
     if (r == root.end()) {
       throw_input("an input lies inside the output directory; refusing to write over it",
-                  {.file = dir, .field = flag, .expected = "a directory that holds none of the inputs", .found = in,
+                  {.file = dir,
+                   .field = flag,
+                   .expected = "a directory that holds none of the inputs",
+                   .found = in,
                    .hint = "choose another " + flag});
     }
   }
 }
 
 void check_output_file(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag) {
-  struct stat so {};
+  struct stat so{};
   if (::stat(out.c_str(), &so) != 0) return;  // a new file cannot be one of the inputs
   if (!S_ISREG(so.st_mode)) {
-    throw_input("output is not a regular file", {.file = out, .field = flag, .expected = "a regular file or a new path",
-                                                 .found = file_kind(so.st_mode)});
+    throw_input(
+        "output is not a regular file",
+        {.file = out, .field = flag, .expected = "a regular file or a new path", .found = file_kind(so.st_mode)});
   }
   for (const auto& in : inputs) {
-    struct stat si {};
+    struct stat si{};
     if (in.empty() || ::stat(in.c_str(), &si) != 0) continue;
     if (si.st_dev == so.st_dev && si.st_ino == so.st_ino) {
-      throw_input("output is one of the inputs; refusing to overwrite it",
-                  {.file = out, .field = flag, .expected = "a path other than " + in, .found = "the same file",
-                   .hint = "choose another " + flag});
+      throw_input("output is one of the inputs; refusing to overwrite it", {.file = out,
+                                                                            .field = flag,
+                                                                            .expected = "a path other than " + in,
+                                                                            .found = "the same file",
+                                                                            .hint = "choose another " + flag});
     }
   }
 }

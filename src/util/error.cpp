@@ -19,10 +19,7 @@ std::string format_error(const std::string& message, const ErrorContext& ctx) {
 }
 
 Error::Error(ErrorKind kind, std::string message, ErrorContext ctx)
-    : std::runtime_error(format_error(message, ctx)),
-      kind_(kind),
-      message_(std::move(message)),
-      ctx_(std::move(ctx)) {}
+    : std::runtime_error(format_error(message, ctx)), kind_(kind), message_(std::move(message)), ctx_(std::move(ctx)) {}
 
 void throw_input(std::string message, ErrorContext ctx) {
   throw Error(ErrorKind::Input, std::move(message), std::move(ctx));

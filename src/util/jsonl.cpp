@@ -47,7 +47,8 @@ class LineReader {
       const auto* nl = static_cast<const char*>(std::memchr(start, '\n', len_ - pos_));
       const size_t n = nl ? static_cast<size_t>(nl - start) : len_ - pos_;
       if (line.size() + n > max_line_) {
-        throw_input("line too long", {.file = path_, .line = lineno,
+        throw_input("line too long", {.file = path_,
+                                      .line = lineno,
                                       .expected = "at most " + std::to_string(max_line_) + " bytes per line",
                                       .found = "more"});
       }
@@ -70,8 +71,7 @@ class LineReader {
 
 }  // namespace
 
-int64_t read_jsonl(const std::string& path,
-                   const std::function<void(int64_t, const nlohmann::json&)>& fn) {
+int64_t read_jsonl(const std::string& path, const std::function<void(int64_t, const nlohmann::json&)>& fn) {
   require_regular_file(path);
   LineReader in(path, kMaxJsonlLineBytes);
   std::string line;
@@ -82,8 +82,8 @@ int64_t read_jsonl(const std::string& path,
     const ErrorContext where{.file = path, .line = lineno};
     const nlohmann::json obj = parse_json(line, where);
     if (!obj.is_object()) {
-      throw_input("not a JSON object", {.file = path, .line = lineno, .expected = "{...}",
-                                        .found = std::string(obj.type_name())});
+      throw_input("not a JSON object",
+                  {.file = path, .line = lineno, .expected = "{...}", .found = std::string(obj.type_name())});
     }
     with_json_context(where, [&] { fn(lineno, obj); });
     ++count;
@@ -100,14 +100,17 @@ std::vector<nlohmann::json> read_jsonl_all(const std::string& path, bool require
   return out;
 }
 
-const std::string& json_string_field(const nlohmann::json& obj, const char* field, const std::string& file, int64_t line) {
+const std::string& json_string_field(const nlohmann::json& obj, const char* field, const std::string& file,
+                                     int64_t line) {
   auto it = obj.find(field);
   if (it == obj.end()) {
-    throw_input("missing field", {.file = file, .line = line, .field = field, .expected = "a string", .found = "nothing"});
+    throw_input("missing field",
+                {.file = file, .line = line, .field = field, .expected = "a string", .found = "nothing"});
   }
   if (!it->is_string()) {
-    throw_input("wrong type", {.file = file, .line = line, .field = field, .expected = "a string",
-                               .found = std::string(it->type_name())});
+    throw_input(
+        "wrong type",
+        {.file = file, .line = line, .field = field, .expected = "a string", .found = std::string(it->type_name())});
   }
   return it->get_ref<const std::string&>();
 }

@@ -18,15 +18,17 @@ std::shared_ptr<spdlog::logger> logger() {
   return l;
 }
 
-spdlog::level::level_enum to_spd(Level l) { return static_cast<spdlog::level::level_enum>(static_cast<int>(l) == 5 ? 6 : static_cast<int>(l)); }
+spdlog::level::level_enum to_spd(Level l) {
+  return static_cast<spdlog::level::level_enum>(static_cast<int>(l) == 5 ? 6 : static_cast<int>(l));
+}
 }  // namespace
 
 void setup(const std::string& level) {
   const auto lvl = spdlog::level::from_str(level);
   // from_str maps unknown names to "off"; accept "off" only when asked for.
   if (lvl == spdlog::level::off && level != "off") {
-    throw_input("unknown log level", {.field = "--log-level", .expected = "trace|debug|info|warn|error|off",
-                                      .found = level});
+    throw_input("unknown log level",
+                {.field = "--log-level", .expected = "trace|debug|info|warn|error|off", .found = level});
   }
   logger()->set_level(lvl);
 }

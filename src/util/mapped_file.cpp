@@ -18,7 +18,7 @@ MappedFile::MappedFile(const std::string& path) {
   require_regular_file(path);  // a FIFO or a device would block or read without end
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_input(std::string("cannot open: ") + std::strerror(errno), {.file = path});
-  struct stat st {};
+  struct stat st{};
   if (::fstat(fd, &st) != 0) {
     ::close(fd);
     throw_input("cannot stat", {.file = path});
@@ -39,7 +39,8 @@ MappedFile::~MappedFile() {
   if (map_) ::munmap(map_, size_);
 }
 
-MappedFile::MappedFile(MappedFile&& o) noexcept : map_(std::exchange(o.map_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+MappedFile::MappedFile(MappedFile&& o) noexcept
+    : map_(std::exchange(o.map_, nullptr)), size_(std::exchange(o.size_, 0)) {}
 
 MappedFile& MappedFile::operator=(MappedFile&& o) noexcept {
   if (this != &o) {

@@ -23,7 +23,8 @@ std::string Progress::format_duration(double s) {
   auto t = static_cast<int64_t>(s + 0.5);
   char buf[32];
   if (t >= 3600)
-    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60), (long long)(t % 60));
+    std::snprintf(buf, sizeof buf, "%lld:%02lld:%02lld", (long long)(t / 3600), (long long)(t / 60 % 60),
+                  (long long)(t % 60));
   else
     std::snprintf(buf, sizeof buf, "%02lld:%02lld", (long long)(t / 60), (long long)(t % 60));
   return buf;
@@ -42,11 +43,11 @@ std::string Progress::render(double elapsed) const {
     }
     const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : NAN;
     std::snprintf(buf, sizeof buf, "%lld/%lld %s (%3.0f%%) %.1f %s/s elapsed %s ETA %s", (long long)done_,
-                  (long long)total_, unit_.c_str(), frac * 100.0, rate, unit_.c_str(),
-                  format_duration(elapsed).c_str(), format_duration(eta).c_str());
+                  (long long)total_, unit_.c_str(), frac * 100.0, rate, unit_.c_str(), format_duration(elapsed).c_str(),
+                  format_duration(eta).c_str());
   } else {
-    std::snprintf(buf, sizeof buf, "%lld %s %.1f %s/s elapsed %s", (long long)done_, unit_.c_str(), rate,
-                  unit_.c_str(), format_duration(elapsed).c_str());
+    std::snprintf(buf, sizeof buf, "%lld %s %.1f %s/s elapsed %s", (long long)done_, unit_.c_str(), rate, unit_.c_str(),
+                  format_duration(elapsed).c_str());
   }
   out += buf;
   if (!extra_.empty()) out += " | " + extra_;

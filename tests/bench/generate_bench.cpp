@@ -16,17 +16,17 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "s2d/engine/generator.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
 #include "s2d/model/weight_names.h"
 #include "s2d/util/atomic_file.h"
-#include "bench_util.h"
 
 using namespace s2d;
 
-using s2d::bench::random_model;
 using s2d::bench::arg;
+using s2d::bench::random_model;
 
 int main(int argc, char** argv) try {
   c10::InferenceMode inference;
@@ -36,7 +36,8 @@ int main(int argc, char** argv) try {
     const auto dev = resolve_device(device);
     model = random_model(arg(argc, argv, "--random-config"), dev, resolve_dtype(dtype, dev));
   } else {
-    model = load_model(arg(argc, argv, "--model"), {.device = device, .dtype = dtype, .require_tokenizer = false}).model;
+    model =
+        load_model(arg(argc, argv, "--model"), {.device = device, .dtype = dtype, .require_tokenizer = false}).model;
   }
   const Tokenizer tok = Tokenizer::load(arg(argc, argv, "--tokenizer"));
   const auto prompts = nlohmann::json::parse(read_file(arg(argc, argv, "--prompts")))["prompts"];
@@ -57,7 +58,8 @@ int main(int argc, char** argv) try {
   };
   const std::string width = arg(argc, argv, "--width", "auto");  // auto | narrow | full
   const auto w = width == "narrow" ? EngineOptions::Width::Narrow
-                 : width == "full" ? EngineOptions::Width::Full : EngineOptions::Width::Auto;
+                 : width == "full" ? EngineOptions::Width::Full
+                                   : EngineOptions::Width::Auto;
   Generator gen(*model, tok, {.batch_size = batch, .width = w});
   std::vector<int> first_row;
   gen.run(requests(8), [](GenResult&&) {});  // warmup: allocator, kernels, thread pools
@@ -69,9 +71,14 @@ int main(int argc, char** argv) try {
     });
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  nlohmann::json out = {{"engine", "s2d"}, {"batch", batch}, {"new_tokens", new_tokens}, {"seconds", best},
-                        {"tok_s", static_cast<double>(batch * new_tokens) / best}, {"tokens", {first_row}},
-                        {"device", model->options().device().str()}, {"width", width}};
+  nlohmann::json out = {{"engine", "s2d"},
+                        {"batch", batch},
+                        {"new_tokens", new_tokens},
+                        {"seconds", best},
+                        {"tok_s", static_cast<double>(batch * new_tokens) / best},
+                        {"tokens", {first_row}},
+                        {"device", model->options().device().str()},
+                        {"width", width}};
   std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {

@@ -2,8 +2,8 @@
 // one thread, the best of R rounds (the BPE cache warm after the first). Prints one JSON line.
 // Usage: s2d_bench_tokenize --tokenizer tokenizer.json --corpus corpus.jsonl [--rounds 3]
 #include <chrono>
-#include <nlohmann/json.hpp>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -35,6 +35,6 @@ int main(int argc, char** argv) {
     for (const auto& l : lines) tokens += tok.encode(l).size();
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  std::printf("{\"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_s\": %.2f, \"tok_s\": %.0f}\n", bytes, tokens, best,
-              bytes / best / 1e6, tokens / best);
+  std::printf("{\"bytes\": %zu, \"tokens\": %zu, \"seconds\": %.4f, \"mb_s\": %.2f, \"tok_s\": %.0f}\n", bytes, tokens,
+              best, bytes / best / 1e6, tokens / best);
 }

@@ -12,12 +12,12 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench_util.h"
 #include "s2d/model/checkpoint.h"
-#include "s2d/train/trainer.h"
 #include "s2d/model/device.h"
 #include "s2d/model/lora.h"
+#include "s2d/train/trainer.h"
 #include "s2d/util/atomic_file.h"
-#include "bench_util.h"
 
 using namespace s2d;
 
@@ -31,8 +31,10 @@ int main(int argc, char** argv) try {
   if (!arg("--random-config", "").empty()) {
     model = bench::random_model(arg("--random-config", ""), dev, weight_dtype);
   } else {
-    model = load_model(arg("--model", ""), {.device = arg("--device", "auto"), .dtype = dtype_name(weight_dtype),
-                                            .require_tokenizer = false}).model;
+    model =
+        load_model(arg("--model", ""),
+                   {.device = arg("--device", "auto"), .dtype = dtype_name(weight_dtype), .require_tokenizer = false})
+            .model;
   }
   // alpha = 2r, as hf_train.py configures PEFT
   if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank, .alpha = 2.0 * lora_rank}, dev, 0));
@@ -73,7 +75,8 @@ int main(int argc, char** argv) try {
   }
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json out{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}};
-  if (dev.is_cuda()) out["mfu"] = tokens / sec * train_flops_per_token(model->config(), model->lora() != nullptr) / kCudaPeakBf16Flops;
+  if (dev.is_cuda())
+    out["mfu"] = tokens / sec * train_flops_per_token(model->config(), model->lora() != nullptr) / kCudaPeakBf16Flops;
   std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$1"
 command -v shellcheck >/dev/null || { echo "shellcheck is not installed (scripts/test.sh installs it)"; exit 1; }
-mapfile -t scripts < <(find scripts tests .ci -name '*.sh' -o -path .ci/run | sort)
+mapfile -t scripts < <(find scripts tests experiments .ci -name '*.sh' -o -path .ci/run | sort)
 shellcheck "${scripts[@]}"
 echo "shellcheck: ${#scripts[@]} scripts clean"

@@ -30,7 +30,8 @@ TEST(Checkpoint, TemplateIdsAndGreedyTokensEqualTransformers) {
     for (const auto& m : c["messages"]) msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
     const bool gen = c["add_generation_prompt"].get<bool>();
     const auto rendered = t.render(*b.tokenizer, msgs, gen);
-    EXPECT_EQ(rendered.ids, c["ids"].get<std::vector<int>>()) << c["messages"].dump() << " gen=" << gen << " " << c["kwargs"].dump();
+    EXPECT_EQ(rendered.ids, c["ids"].get<std::vector<int>>())
+        << c["messages"].dump() << " gen=" << gen << " " << c["kwargs"].dump();
     ++checked;
     if (!gen) continue;
     s2d::Generator g(*b.model, *b.tokenizer, {.batch_size = 1});
@@ -40,12 +41,15 @@ TEST(Checkpoint, TemplateIdsAndGreedyTokensEqualTransformers) {
     std::vector<int> got;
     g.run({r}, [&](s2d::GenResult&& res) { got = res.samples.at(0).tokens; });
     std::vector<int> want = c["greedy"].get<std::vector<int>>();
-    if (!want.empty() && std::count(r.stop_ids.begin(), r.stop_ids.end(), want.back())) want.pop_back();  // s2d keeps the stop token out
+    if (!want.empty() && std::count(r.stop_ids.begin(), r.stop_ids.end(), want.back()))
+      want.pop_back();  // s2d keeps the stop token out
     EXPECT_EQ(got, want) << c["messages"].dump();
     ++greedy;
   }
-  std::printf("checkpoint (tokenizer.json + own template): %d renders identical to apply_chat_template, %d greedy runs identical\n",
-              checked, greedy);
+  std::printf(
+      "checkpoint (tokenizer.json + own template): %d renders identical to apply_chat_template, %d greedy runs "
+      "identical\n",
+      checked, greedy);
 }
 
 }  // namespace

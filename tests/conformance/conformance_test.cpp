@@ -12,11 +12,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "conformance_util.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/safetensors.h"
 #include "s2d/text/tokenizer.h"
 #include "s2d/util/atomic_file.h"
-#include "conformance_util.h"
 
 namespace fs = std::filesystem;
 
@@ -51,14 +51,16 @@ class CaseTest : public ::testing::Test {
     ASSERT_EQ(logits.sizes(), want_logits.sizes());
     const double diff = masked_max_diff(logits, want_logits, mask);
     at::Tensor real = mask.to(at::kBool);
-    const double top1 = logits.argmax(-1).eq(want_logits.argmax(-1)).masked_select(real).to(at::kDouble).mean().item<double>();
+    const double top1 =
+        logits.argmax(-1).eq(want_logits.argmax(-1)).masked_select(real).to(at::kDouble).mean().item<double>();
 
-    at::Tensor greedy = greedy_with_cache(*b.model, ids.to(dev), mask.to(dev), static_cast<int>(want_greedy.size(1))).to(at::kCPU);
+    at::Tensor greedy =
+        greedy_with_cache(*b.model, ids.to(dev), mask.to(dev), static_cast<int>(want_greedy.size(1))).to(at::kCPU);
     const int64_t agree = greedy.eq(want_greedy).sum().item<int64_t>();
     if (g_dtype == "fp32") {
       EXPECT_LE(diff, kTol) << name_;
-      EXPECT_TRUE(at::equal(greedy, want_greedy)) << name_ << ": greedy tokens differ\n s2d " << greedy << "\n hf  "
-                                                  << want_greedy;
+      EXPECT_TRUE(at::equal(greedy, want_greedy))
+          << name_ << ": greedy tokens differ\n s2d " << greedy << "\n hf  " << want_greedy;
     } else {
       // Random models have top-1/top-2 margins of ~1e-3, so bf16 rounding alone flips some argmaxes.
       // The bar: s2d-bf16 must stay as close to HF-bf16 as HF-bf16 is to HF-fp32.
@@ -91,10 +93,11 @@ class CaseTest : public ::testing::Test {
  private:
   void report_line(double diff, double top1, int64_t agree, int64_t total) {
     char line[256];
-    std::snprintf(line, sizeof line,
-                  "conformance %-15s %s %s: logits max-abs-diff %.3g, top-1 agreement %.2f%%, greedy %lld/%lld tokens equal",
-                  name_.c_str(), g_dtype.c_str(), g_device.c_str(), diff, top1 * 100, static_cast<long long>(agree),
-                  static_cast<long long>(total));
+    std::snprintf(
+        line, sizeof line,
+        "conformance %-15s %s %s: logits max-abs-diff %.3g, top-1 agreement %.2f%%, greedy %lld/%lld tokens equal",
+        name_.c_str(), g_dtype.c_str(), g_device.c_str(), diff, top1 * 100, static_cast<long long>(agree),
+        static_cast<long long>(total));
     report(line + baseline_);
   }
   std::string baseline_;

@@ -60,7 +60,8 @@ class GgufCase : public ::testing::Test {
     ASSERT_TRUE(b.tokenizer);
     c10::InferenceMode no_grad;
     at::Tensor ids = to_tensor(ref["input_ids"]), mask = to_tensor(ref["attention_mask"]);
-    const double diff = masked_max_diff(b.model->forward_padded(ids, mask), load_logits(dir + "/logits.safetensors"), mask);
+    const double diff =
+        masked_max_diff(b.model->forward_padded(ids, mask), load_logits(dir + "/logits.safetensors"), mask);
     EXPECT_LE(diff, 1e-4) << name_;
     at::Tensor want_greedy = to_tensor(ref["greedy"]);
     at::Tensor greedy = greedy_with_cache(*b.model, ids, mask, static_cast<int>(want_greedy.size(1)));
@@ -71,7 +72,8 @@ class GgufCase : public ::testing::Test {
       const auto& texts = ref["corpus"]["texts"];
       const auto& want = ref["corpus"]["ids"];
       for (size_t i = 0; i < texts.size(); ++i, ++lines) {
-        const bool same = b.tokenizer->encode_with_special(texts[i].get<std::string>()) == want[i].get<std::vector<int>>();
+        const bool same =
+            b.tokenizer->encode_with_special(texts[i].get<std::string>()) == want[i].get<std::vector<int>>();
         same_lines += same;
         if (!same && lines - same_lines < 5) ADD_FAILURE() << name_ << " corpus line " << i << ": ids differ";
       }
@@ -81,7 +83,8 @@ class GgufCase : public ::testing::Test {
       const ChatTemplate t = load_chat_template(dir + "/imported", *b.tokenizer, "auto");
       for (const auto& c : ref["chats"]) {
         std::vector<ChatMessage> msgs;
-        for (const auto& m : c["messages"]) msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
+        for (const auto& m : c["messages"])
+          msgs.push_back({m["role"].get<std::string>(), m["content"].get<std::string>()});
         const std::vector<int> rendered = t.render(*b.tokenizer, msgs, true).ids;
         EXPECT_EQ(rendered, c["ids"].get<std::vector<int>>()) << c["messages"].dump();
         at::Tensor x = at::tensor(std::vector<int64_t>(rendered.begin(), rendered.end()), at::kLong).view({1, -1});
@@ -93,10 +96,12 @@ class GgufCase : public ::testing::Test {
         chat_tokens += same ? static_cast<int>(want.size()) : 0;
       }
     }
-    report(c10::str("gguf ", name_, " (", s.architecture, ", ", s.types, "): logits max-abs-diff ", diff, " vs transformers' GGUF load, greedy ",
-                    greedy.eq(want_greedy).sum().item<int64_t>(), "/", want_greedy.numel(), " tokens equal",
+    report(c10::str("gguf ", name_, " (", s.architecture, ", ", s.types, "): logits max-abs-diff ", diff,
+                    " vs transformers' GGUF load, greedy ", greedy.eq(want_greedy).sum().item<int64_t>(), "/",
+                    want_greedy.numel(), " tokens equal",
                     lines ? c10::str(", corpus ", same_lines, "/", lines, " lines with identical ids") : std::string(),
-                    ref.contains("chats") ? c10::str(", chat template + 64 greedy tokens identical in ", chats, "/", ref["chats"].size(), " chats")
+                    ref.contains("chats") ? c10::str(", chat template + 64 greedy tokens identical in ", chats, "/",
+                                                     ref["chats"].size(), " chats")
                                           : std::string()));
   }
 

@@ -35,8 +35,12 @@ TEST(ChatTemplates, RenderEqualsTransformers) {
     }
     nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::parse(c["messages"].dump())},
                                   {"add_generation_prompt", c["add_generation_prompt"].get<bool>()},
-                                  {"bos_token", "<s>"}, {"eos_token", "</s>"}, {"tools", nullptr}, {"documents", nullptr}};
-    for (auto it = c["kwargs"].begin(); it != c["kwargs"].end(); ++it) ctx[it.key()] = nlohmann::ordered_json::parse(it->dump());
+                                  {"bos_token", "<s>"},
+                                  {"eos_token", "</s>"},
+                                  {"tools", nullptr},
+                                  {"documents", nullptr}};
+    for (auto it = c["kwargs"].begin(); it != c["kwargs"].end(); ++it)
+      ctx[it.key()] = nlohmann::ordered_json::parse(it->dump());
     if (c.contains("error")) {
       try {
         const std::string got = t->render(ctx);
@@ -64,9 +68,11 @@ TEST(ChatTemplates, RenderEqualsTransformers) {
                     << "\n  transformers: " << c["rendered"].dump();
     }
   });
-  for (const auto& [name, n] : per_template) std::printf("  %-60s %4d/%d cases agree\n", name.c_str(), per_template_ok[name], n);
-  std::printf("chat templates: %d cases over %zu templates, %d rendered identically, %d refused as transformers refuses\n",
-              cases, per_template.size(), same, refused);
+  for (const auto& [name, n] : per_template)
+    std::printf("  %-60s %4d/%d cases agree\n", name.c_str(), per_template_ok[name], n);
+  std::printf(
+      "chat templates: %d cases over %zu templates, %d rendered identically, %d refused as transformers refuses\n",
+      cases, per_template.size(), same, refused);
   EXPECT_EQ(same + refused, cases);
 }
 
@@ -90,9 +96,10 @@ TEST(ChatTemplates, UnsupportedConstructsNameTheirLine) {
   expect("{% for %}", "t.jinja:1: expected a name");
   expect("{{ 'abc' ", "unclosed tag");
   expect("{% if true %}", "missing {% endif %}");
-  expect("{{ 'a' + m[] }}", "t.jinja:1: empty subscript");  // found by fuzz_chat_template
+  expect("{{ 'a' + m[] }}", "t.jinja:1: empty subscript");                             // found by fuzz_chat_template
   expect("{{ 99999999999999999999999 }}", "t.jinja:1: integer literal out of range");  // found by fuzz_chat_template
-  expect("{{ raise_exception('roles must alternate') }}", "the chat template refused the conversation: roles must alternate", false);
+  expect("{{ raise_exception('roles must alternate') }}",
+         "the chat template refused the conversation: roles must alternate", false);
 }
 
 }  // namespace

@@ -37,19 +37,21 @@ TEST_P(TokenizerParity, IdsAndDecodesEqualTokenizers) {
     const auto ids = tok.encode(lines[i]);
     tokens += ids.size();
     const auto want = ref[i]["ids"].get<std::vector<int>>();
-    if (ids != want && id_mismatch++ < 3) ADD_FAILURE() << GetParam() << " line " << i + 1 << ": ids differ for " << nlohmann::json(lines[i]).dump();
+    if (ids != want && id_mismatch++ < 3)
+      ADD_FAILURE() << GetParam() << " line " << i + 1 << ": ids differ for " << nlohmann::json(lines[i]).dump();
     if (tok.encode_with_special(lines[i]) != ref[i]["ids_special"].get<std::vector<int>>() && special_mismatch++ < 3)
       ADD_FAILURE() << GetParam() << " line " << i + 1 << ": ids with special tokens differ";
     if (tok.decode(want) != ref[i]["decoded"].get<std::string>() && decode_mismatch++ < 3)
-      ADD_FAILURE() << GetParam() << " line " << i + 1 << ": decode differs: " << nlohmann::json(tok.decode(want)).dump()
-                    << " vs " << ref[i]["decoded"].dump();
+      ADD_FAILURE() << GetParam() << " line " << i + 1
+                    << ": decode differs: " << nlohmann::json(tok.decode(want)).dump() << " vs "
+                    << ref[i]["decoded"].dump();
   }
   EXPECT_EQ(id_mismatch, 0u);
   EXPECT_EQ(special_mismatch, 0u);
   EXPECT_EQ(decode_mismatch, 0u);
   EXPECT_GE(bytes, size_t{1} << 20);
-  std::printf("tokenizer %s: %zu lines, %zu bytes, %zu tokens, ids/decodes identical to tokenizers\n", GetParam().c_str(),
-              lines.size(), bytes, tokens);
+  std::printf("tokenizer %s: %zu lines, %zu bytes, %zu tokens, ids/decodes identical to tokenizers\n",
+              GetParam().c_str(), lines.size(), bytes, tokens);
 }
 
 TEST_P(TokenizerParity, RoundTripAndPrefixDecodes) {
@@ -72,7 +74,8 @@ TEST_P(TokenizerParity, RoundTripAndPrefixDecodes) {
     for (size_t k = 1; k < ids.size(); k += 3) {
       std::string part = tok.decode(std::vector<int>(ids.begin(), ids.begin() + static_cast<long>(k)));
       while (part.size() >= 3 && part.compare(part.size() - 3, 3, replacement) == 0) part.resize(part.size() - 3);
-      EXPECT_EQ(whole.compare(0, part.size(), part), 0) << GetParam() << " line " << i + 1 << ", prefix of " << k << " ids";
+      EXPECT_EQ(whole.compare(0, part.size(), part), 0)
+          << GetParam() << " line " << i + 1 << ", prefix of " << k << " ids";
     }
   }
 }

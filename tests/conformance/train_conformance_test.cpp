@@ -96,9 +96,9 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
     worst_param = std::max(worst_param, (t.detach().cpu() - get("param3." + name)).abs().max().item<double>());
   });
   EXPECT_LE(worst_param, param_tolerance(opt.lr, 3));
-  const std::string line = c10::str("train conformance ", GetParam(), " (", g_device, ", ", g_precision, "): loss ", loss, " vs ", want,
-                                    bf16() ? ", worst relative grad error " : ", max grad diff ", worst_grad,
-                                    ", max param diff after 3 AdamW steps ", worst_param);
+  const std::string line = c10::str("train conformance ", GetParam(), " (", g_device, ", ", g_precision, "): loss ",
+                                    loss, " vs ", want, bf16() ? ", worst relative grad error " : ", max grad diff ",
+                                    worst_grad, ", max param diff after 3 AdamW steps ", worst_param);
   std::cout << line << std::endl;
   std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
 }
@@ -135,8 +135,10 @@ TEST_P(LoraCase, MatchesPeft) {
   const auto& layers = b.model->lora()->layers;
   for (size_t l = 0; l < layers.size(); ++l)
     for (const auto& [m, p] : layers[l]) {
-      worst_param = std::max(worst_param, (p.a.detach().cpu() - get("param1." + peft_name(l, m, "lora_A"))).abs().max().item<double>());
-      worst_param = std::max(worst_param, (p.b.detach().cpu() - get("param1." + peft_name(l, m, "lora_B"))).abs().max().item<double>());
+      worst_param = std::max(
+          worst_param, (p.a.detach().cpu() - get("param1." + peft_name(l, m, "lora_A"))).abs().max().item<double>());
+      worst_param = std::max(
+          worst_param, (p.b.detach().cpu() - get("param1." + peft_name(l, m, "lora_B"))).abs().max().item<double>());
     }
   EXPECT_LE(worst_param, 1e-4);
   save_adapter(dir + "/s2d_adapter", *b.model->lora(), dir + "/model");
@@ -145,10 +147,12 @@ TEST_P(LoraCase, MatchesPeft) {
   at::Tensor with_adapter = b.model->forward_padded(batch.ids, batch.attention);
   merge_lora(*b.model);
   at::Tensor merged = b.model->forward_padded(batch.ids, batch.attention);
-  const double merge_diff = (with_adapter - merged).abs().amax(-1).masked_select(batch.attention.to(at::kBool)).max().item<double>();
+  const double merge_diff =
+      (with_adapter - merged).abs().amax(-1).masked_select(batch.attention.to(at::kBool)).max().item<double>();
   EXPECT_LE(merge_diff, 1e-4);
-  const std::string line = c10::str("lora conformance ", GetParam(), " (", g_device, "): loss ", loss, ", max adapter grad diff ", worst_grad,
-                                    ", max adapter diff after one AdamW step ", worst_param, ", merged-vs-adapter logits ", merge_diff);
+  const std::string line = c10::str("lora conformance ", GetParam(), " (", g_device, "): loss ", loss,
+                                    ", max adapter grad diff ", worst_grad, ", max adapter diff after one AdamW step ",
+                                    worst_param, ", merged-vs-adapter logits ", merge_diff);
   std::cout << line << std::endl;
   std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
 }

@@ -13,10 +13,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const char* kNames[] = {"llama-2", "mistral", "zephyr", "chatml", "plain"};
   if (size == 0) return 0;
   if (data[0] & 0x40) {
-    static const nlohmann::ordered_json ctx = {
-        {"messages", {{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "2+2?"}},
-                      {{"role", "assistant"}, {"content", "<think>x</think>4"}}, {{"role", "user"}, {"content", "and 3?"}}}},
-        {"add_generation_prompt", true}, {"bos_token", "<s>"}, {"eos_token", "</s>"}, {"tools", nullptr}, {"enable_thinking", false}};
+    static const nlohmann::ordered_json ctx = {{"messages",
+                                                {{{"role", "system"}, {"content", "Be brief."}},
+                                                 {{"role", "user"}, {"content", "2+2?"}},
+                                                 {{"role", "assistant"}, {"content", "<think>x</think>4"}},
+                                                 {{"role", "user"}, {"content", "and 3?"}}}},
+                                               {"add_generation_prompt", true},
+                                               {"bos_token", "<s>"},
+                                               {"eos_token", "</s>"},
+                                               {"tools", nullptr},
+                                               {"enable_thinking", false}};
     s2d::fuzz::expect_clean([&] {
       const s2d::jinja::Template t(std::string(reinterpret_cast<const char*>(data) + 1, size - 1), "fuzz.jinja");
       (void)t.render(ctx);

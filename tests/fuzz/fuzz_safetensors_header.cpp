@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The same bytes as a model directory's index.
   static const std::string dir = path + ".dir";
   std::filesystem::create_directories(dir);
-  std::filesystem::copy_file(path, dir + "/model.safetensors.index.json", std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(path, dir + "/model.safetensors.index.json",
+                             std::filesystem::copy_options::overwrite_existing);
   s2d::fuzz::expect_clean([&] { (void)s2d::find_safetensors(dir); });
   return 0;
 }

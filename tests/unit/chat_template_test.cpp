@@ -33,8 +33,10 @@ TEST(ChatTemplate, Llama2PutsSpecialTokensAsIdsAndMasksTheAnswer) {
   const auto& tok = tiny_tokenizer();
   auto t = ChatTemplate::by_name("llama-2");
   auto r = t.render(tok, {{"system", "Be brief."}, {"user", "Q?"}, {"assistant", "yes"}}, false);
-  const auto expected = cat({{tok.bos_id()}, tok.encode("[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nQ? [/INST]"),
-                             tok.encode("yes"), {tok.eos_id()}});
+  const auto expected = cat({{tok.bos_id()},
+                             tok.encode("[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nQ? [/INST]"),
+                             tok.encode("yes"),
+                             {tok.eos_id()}});
   EXPECT_EQ(r.ids, expected);
   const size_t answer_len = tok.encode("yes").size() + 1;
   for (size_t i = 0; i < r.ids.size(); ++i) EXPECT_EQ(r.assistant_mask[i], i >= r.ids.size() - answer_len) << i;
@@ -56,7 +58,8 @@ TEST(ChatTemplate, PromptIsAPrefixOfTheTrainingSequenceForEveryTemplate) {
     EXPECT_EQ(masked, static_cast<int>(tok.encode("no").size()) + 1) << name;
     // The answer ends with exactly one stop token, and it is the last masked token.
     int masked_stops = 0;
-    for (size_t i = 0; i < full.ids.size(); ++i) masked_stops += full.assistant_mask[i] && full.ids[i] == t.stop_ids(tok)[0];
+    for (size_t i = 0; i < full.ids.size(); ++i)
+      masked_stops += full.assistant_mask[i] && full.ids[i] == t.stop_ids(tok)[0];
     EXPECT_EQ(masked_stops, 1) << name;
   }
 }
@@ -79,7 +82,8 @@ TEST(ChatTemplate, BadInputs) {
 TEST(ChatTemplate, DetectsTemplateFromTokenizerConfig) {
   const auto dir = fresh_dir("d");
   EXPECT_EQ(detect_chat_template(dir), "");
-  write_text(dir + "/tokenizer_config.json", R"({"chat_template": "{% for m in messages %}<|im_start|>{{m.role}}{% endfor %}"})");
+  write_text(dir + "/tokenizer_config.json",
+             R"({"chat_template": "{% for m in messages %}<|im_start|>{{m.role}}{% endfor %}"})");
   EXPECT_EQ(detect_chat_template(dir), "chatml");
   write_text(dir + "/tokenizer_config.json", R"({"chat_template": "[INST] <<SYS>>"})");
   EXPECT_EQ(detect_chat_template(dir), "llama-2");

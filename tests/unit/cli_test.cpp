@@ -103,7 +103,10 @@ TEST(Cli, BadConfigsAreNamed) {
   write_text(dir + "/broken.json", "{\"n\": ");
   r = run_cli({"data", "last-letter", "--config", dir + "/broken.json", "--out", dir + "/x.jsonl"});
   EXPECT_EQ(r.code, 2);
-  EXPECT_NE(r.err.find("broken.json: malformed JSON: expected valid JSON, found [json.exception.parse_error.101] parse error at line 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("broken.json: malformed JSON: expected valid JSON, found [json.exception.parse_error.101] parse "
+                       "error at line 1"),
+            std::string::npos)
+      << r.err;
 }
 
 // The five bad inputs the Foundation issue names: one clear line each, exit 2.
@@ -116,10 +119,12 @@ TEST(Cli, BadInputsGetOneLineErrorsAndExitTwo) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{"data", "validate", dir + "/malformed.jsonl"}, "malformed.jsonl:2: malformed JSON"},
       {{"data", "validate", dir + "/missing.jsonl"}, "missing.jsonl:1: 'input': missing field"},
-      {{"data", "validate", dir + "/wrongtype.jsonl"}, "wrongtype.jsonl:1: 'input': wrong type: expected a string, found array"},
+      {{"data", "validate", dir + "/wrongtype.jsonl"},
+       "wrongtype.jsonl:1: 'input': wrong type: expected a string, found array"},
       {{"data", "validate", dir + "/empty.jsonl"}, "empty.jsonl: empty file"},
       {{"data", "validate", dir + "/does-not-exist.jsonl"}, "does-not-exist.jsonl: no such file"},
-      {{"data", "last-letter", "--words", "0", "--out", dir + "/x.jsonl"}, "'--words': must be positive: expected >= 1, found 0"},
+      {{"data", "last-letter", "--words", "0", "--out", dir + "/x.jsonl"},
+       "'--words': must be positive: expected >= 1, found 0"},
   };
   for (const auto& [args, msg] : cases) {
     auto r = run_cli(args);

@@ -10,9 +10,15 @@ namespace s2d {
 
 namespace {
 nlohmann::json base() {
-  return {{"architectures", {"LlamaForCausalLM"}}, {"vocab_size", 100}, {"hidden_size", 32},
-          {"intermediate_size", 64}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-          {"num_key_value_heads", 2}, {"rms_norm_eps", 1e-5}, {"max_position_embeddings", 128}};
+  return {{"architectures", {"LlamaForCausalLM"}},
+          {"vocab_size", 100},
+          {"hidden_size", 32},
+          {"intermediate_size", 64},
+          {"num_hidden_layers", 2},
+          {"num_attention_heads", 4},
+          {"num_key_value_heads", 2},
+          {"rms_norm_eps", 1e-5},
+          {"max_position_embeddings", 128}};
 }
 }  // namespace
 
@@ -30,9 +36,9 @@ TEST(ModelConfig, ReadsV4Keys) {
 
 TEST(ModelConfig, ReadsTransformersV5RopeParameters) {
   auto j = base();
-  j["rope_parameters"] = {{"rope_type", "llama3"}, {"rope_theta", 500000.0}, {"factor", 8.0},
-                          {"low_freq_factor", 1.0}, {"high_freq_factor", 4.0},
-                          {"original_max_position_embeddings", 8192}};
+  j["rope_parameters"] = {{"rope_type", "llama3"},   {"rope_theta", 500000.0},
+                          {"factor", 8.0},           {"low_freq_factor", 1.0},
+                          {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}};
   auto c = parse_model_config(j);
   EXPECT_DOUBLE_EQ(c.rope_theta, 500000.0);
   EXPECT_EQ(c.rope_scaling.type, "llama3");

@@ -3,10 +3,10 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <ATen/core/grad_mode.h>
 #include "model_fixture.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/lora.h"
-#include <ATen/core/grad_mode.h>
 #include "s2d/train/distill.h"
 #include "s2d/train/sft_data.h"
 #include "s2d/util/error.h"
@@ -21,10 +21,14 @@ namespace {
 std::string sft_file(const std::string& dir, int n) {
   std::string text;
   for (int i = 0; i < n; ++i)
-    text += nlohmann::json{{"id", "e" + std::to_string(i)},
-                           {"messages", {{{"role", "user"}, {"content", "A coin is heads up. Is the coin still heads up? " + std::to_string(i)}},
-                                         {{"role", "assistant"}, {"content", i % 2 ? "No" : "Yes"}}}}}
-                .dump() + "\n";
+    text +=
+        nlohmann::json{
+            {"id", "e" + std::to_string(i)},
+            {"messages",
+             {{{"role", "user"}, {"content", "A coin is heads up. Is the coin still heads up? " + std::to_string(i)}},
+              {{"role", "assistant"}, {"content", i % 2 ? "No" : "Yes"}}}}}
+            .dump() +
+        "\n";
   write_text(dir + "/sft.jsonl", text);
   return dir + "/sft.jsonl";
 }
@@ -156,9 +160,11 @@ TEST(Distill, LoraTrainsOnlyTheAdapterAndMergesOnRequest) {
   std::map<int64_t, double> losses;
   run_distill(o, [&](int64_t s, double l, LlamaModel&) { losses[s] = l; });
   EXPECT_LT(losses[6], losses[1]);
-  for (const char* f : {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "config.json", "model.safetensors", "tokenizer.model"})
+  for (const char* f : {"adapter/adapter_config.json", "adapter/adapter_model.safetensors", "config.json",
+                        "model.safetensors", "tokenizer.model"})
     EXPECT_TRUE(std::filesystem::exists(dir + "/lora/" + f)) << f;
-  EXPECT_FALSE(std::filesystem::exists(dir + "/lora/adapter_config.json"));  // transformers would apply it to the merged weights
+  EXPECT_FALSE(
+      std::filesystem::exists(dir + "/lora/adapter_config.json"));  // transformers would apply it to the merged weights
   auto cfg = nlohmann::json::parse(read_text(dir + "/lora/adapter/adapter_config.json"));
   EXPECT_EQ(cfg["r"], 4);
   EXPECT_EQ(cfg["target_modules"], (nlohmann::json{"q_proj", "v_proj", "gate_proj", "down_proj"}));
@@ -172,7 +178,9 @@ TEST(Distill, LoraTrainsOnlyTheAdapterAndMergesOnRequest) {
   base.model->set_lora(load_adapter(dir + "/lora/adapter", base.config, at::kCPU));
   at::NoGradGuard no_grad;
   at::Tensor ids = at::randint(3, 400, {2, 9}, at::kLong), mask = at::ones({2, 9}, at::kLong);
-  EXPECT_LT((base.model->forward_padded(ids, mask) - merged.model->forward_padded(ids, mask)).abs().max().item<double>(), 1e-4);
+  EXPECT_LT(
+      (base.model->forward_padded(ids, mask) - merged.model->forward_padded(ids, mask)).abs().max().item<double>(),
+      1e-4);
 }
 
 TEST(Distill, LoraTargetThatNamesNoModule) {

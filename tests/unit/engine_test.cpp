@@ -129,16 +129,18 @@ TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
        {std::vector<const SamplingParams*>{&hot, &cool, &hot, &cool, &hot},
         std::vector<const SamplingParams*>{&cool, &greedy, &topk, &hot, &greedy}}) {
     std::vector<at::Generator> mine, ref;
-    for (int b = 0; b < 5; ++b) mine.push_back(make_cpu_generator(1000 + b)), ref.push_back(make_cpu_generator(1000 + b));
+    for (int b = 0; b < 5; ++b)
+      mine.push_back(make_cpu_generator(1000 + b)), ref.push_back(make_cpu_generator(1000 + b));
     std::vector<at::Generator*> mine_ptrs;
     for (auto& g : mine) mine_ptrs.push_back(&g);
     for (int step = 0; step < 50; ++step) {
       const std::vector<int64_t> got = sample_tokens(logits, params, mine_ptrs);
       for (int64_t b = 0; b < 5; ++b) {
         const SamplingParams& p = *params[static_cast<size_t>(b)];
-        const int64_t want = p.temperature == 0.0
-                                 ? logits[b].argmax().item<int64_t>()
-                                 : at::multinomial(sampling_distribution(logits[b], p), 1, false, ref[b]).item<int64_t>();
+        const int64_t want =
+            p.temperature == 0.0
+                ? logits[b].argmax().item<int64_t>()
+                : at::multinomial(sampling_distribution(logits[b], p), 1, false, ref[b]).item<int64_t>();
         ASSERT_EQ(got[static_cast<size_t>(b)], want) << "step " << step << ", row " << b;
       }
     }
@@ -147,7 +149,7 @@ TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
 
 TEST(Generator, GreedyInAMixedBatchEqualsAlone) {
   std::vector<GenRequest> reqs = {req({1, 5, 9, 13}, 12), req({1, 7}, 20), req({1, 30, 31, 32, 33, 34, 35, 36}, 5),
-                                  req({1, 100, 200}, 16), req({1, 3}, 9), req({1, 44, 45, 46, 47}, 14)};
+                                  req({1, 100, 200}, 16), req({1, 3}, 9),  req({1, 44, 45, 46, 47}, 14)};
   auto batched = run(reqs, 4);  // 6 requests through 4 slots: slots are reused mid-run
   for (size_t i = 0; i < reqs.size(); ++i) {
     auto alone = run({reqs[i]}, 1);
@@ -214,11 +216,16 @@ TEST(Generator, RequestsFromASourceJoinTheRunningBatch) {
   int64_t seen_capacity = 0;
   std::vector<GenResult> out(3);
   std::vector<size_t> order;
-  g.run({long_req}, [&](GenResult&& r) { order.push_back(r.index); out[r.index] = std::move(r); },
-        [&](int64_t capacity) {
-          seen_capacity = capacity;
-          return ++calls == 5 ? newcomers : std::vector<GenRequest>{};
-        });
+  g.run(
+      {long_req},
+      [&](GenResult&& r) {
+        order.push_back(r.index);
+        out[r.index] = std::move(r);
+      },
+      [&](int64_t capacity) {
+        seen_capacity = capacity;
+        return ++calls == 5 ? newcomers : std::vector<GenRequest>{};
+      });
   EXPECT_EQ(seen_capacity, 3 + 40);
   EXPECT_GE(calls, 6) << "the source is asked again until it has nothing";
   ASSERT_EQ(order.size(), 3u);
@@ -231,12 +238,13 @@ TEST(Generator, RequestsFromASourceJoinTheRunningBatch) {
 
   Generator g2(tiny_lm(), tiny_tokenizer(), {.batch_size = 2});
   bool given = false;
-  EXPECT_THROW(g2.run({req({1, 5}, 4)}, [](GenResult&&) {},
-                      [&](int64_t) {
-                        if (given) return std::vector<GenRequest>{};
-                        given = true;
-                        return std::vector<GenRequest>{req({1, 5}, 50)};
-                      }),
+  EXPECT_THROW(g2.run(
+                   {req({1, 5}, 4)}, [](GenResult&&) {},
+                   [&](int64_t) {
+                     if (given) return std::vector<GenRequest>{};
+                     given = true;
+                     return std::vector<GenRequest>{req({1, 5}, 50)};
+                   }),
                Error);
 }
 
@@ -247,7 +255,8 @@ TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
   Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 8});
   auto batch = [](int n) {
     std::vector<GenRequest> v;
-    for (int i = 0; i < n; ++i) v.push_back(req({1, 10 + i % 50, 20 + i % 7}, 4 + i % 5, 0.8, static_cast<uint64_t>(i)));
+    for (int i = 0; i < n; ++i)
+      v.push_back(req({1, 10 + i % 50, 20 + i % 7}, 4 + i % 5, 0.8, static_cast<uint64_t>(i)));
     return v;
   };
   int64_t done = 0;
@@ -274,12 +283,14 @@ TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
   // runs next; every one answers as it does alone.
   std::vector<std::vector<CompletionRequest>> arrivals = {{make("fits", 6), make("long", 30)}};
   std::map<std::string, CompletionResult> got;
-  backend->complete_open({make("first", 6)}, [&](CompletionResult&& r) { got[r.id] = std::move(r); }, [&] {
-    if (arrivals.empty()) return std::vector<CompletionRequest>{};
-    auto next = std::move(arrivals.back());
-    arrivals.pop_back();
-    return next;
-  });
+  backend->complete_open(
+      {make("first", 6)}, [&](CompletionResult&& r) { got[r.id] = std::move(r); },
+      [&] {
+        if (arrivals.empty()) return std::vector<CompletionRequest>{};
+        auto next = std::move(arrivals.back());
+        arrivals.pop_back();
+        return next;
+      });
   ASSERT_EQ(got.size(), 3u);
   for (const auto& [id, r] : got) {
     std::vector<CompletionResult> alone;
@@ -327,8 +338,11 @@ TEST(LocalBackend, HugeInputsAreRefusedBeforeTheWork) {
   save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
   auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
   // 50 MB took minutes to tokenize before being refused; now its length alone refuses it.
-  CompletionRequest huge{.id = "0", .messages = {{"user", std::string(50u << 20, 'a')}}, .tag = "ll-7|answer",
-                         .source_file = "tasks.jsonl", .source_line = 12};
+  CompletionRequest huge{.id = "0",
+                         .messages = {{"user", std::string(50u << 20, 'a')}},
+                         .tag = "ll-7|answer",
+                         .source_file = "tasks.jsonl",
+                         .source_line = 12};
   const auto t0 = std::chrono::steady_clock::now();
   EXPECT_S2D_ERROR(backend->complete({huge}, [](CompletionResult&&) {}), ErrorKind::Input, "tasks.jsonl:12",
                    "task ll-7", "does not fit the context", "at least");

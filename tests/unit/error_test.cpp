@@ -5,8 +5,9 @@
 namespace s2d {
 
 TEST(Error, FormatsEveryPartOfTheContext) {
-  Error e(ErrorKind::Input, "wrong type",
-          {.file = "t.jsonl", .line = 3, .field = "input", .expected = "a string", .found = "number", .hint = "fix it"});
+  Error e(
+      ErrorKind::Input, "wrong type",
+      {.file = "t.jsonl", .line = 3, .field = "input", .expected = "a string", .found = "number", .hint = "fix it"});
   EXPECT_STREQ(e.what(), "t.jsonl:3: 'input': wrong type: expected a string, found number (hint: fix it)");
   EXPECT_EQ(e.exit_code(), 2);
 }

@@ -4,8 +4,8 @@
 #include <gtest/gtest.h>
 
 #include "s2d/eval/report.h"
-#include "s2d/util/jsonl.h"
 #include "s2d/util/error.h"
+#include "s2d/util/jsonl.h"
 #include "scripted_backend.h"
 #include "test_util.h"
 
@@ -61,7 +61,7 @@ TEST(Eval, JudgeAgreementAndPositionConsistency) {
   ScriptedBackend b;
   b.reply = "[[A]]";  // always prefers whichever answer is shown first: fully position-biased
   auto s = run_eval(opts(std::string(S2D_SOURCE_DIR) + "/tests/data/judge.jsonl", dir + "/run"), b);
-  EXPECT_NEAR(s["agreement"].get<double>(), 1.0 / 3.0, 1e-9);                // labels A, B, tie
+  EXPECT_NEAR(s["agreement"].get<double>(), 1.0 / 3.0, 1e-9);               // labels A, B, tie
   EXPECT_NEAR(s["agreement_without_human_ties"].get<double>(), 0.5, 1e-9);  // A right, B wrong
   EXPECT_DOUBLE_EQ(s["position_consistency"].get<double>(), 0.0);
   EXPECT_NE(b.prompts[0].find("[The start of Assistant A's answer]\n2+2 equals 4."), std::string::npos) << b.prompts[0];
@@ -73,18 +73,23 @@ TEST(Eval, JudgeAgreementAndPositionConsistency) {
 TEST(Eval, BadLabels) {
   const auto dir = fresh_dir("d");
   ScriptedBackend b;
-  write_text(dir + "/nolabel.jsonl", R"({"id":"a","input":"Q","task":"coin-flip"})" "\n");
-  EXPECT_S2D_ERROR(run_eval(opts(dir + "/nolabel.jsonl", dir + "/r1"), b), ErrorKind::Input, "nolabel.jsonl:1", "'answer'", "no label");
+  write_text(dir + "/nolabel.jsonl", R"({"id":"a","input":"Q","task":"coin-flip"})"
+                                     "\n");
+  EXPECT_S2D_ERROR(run_eval(opts(dir + "/nolabel.jsonl", dir + "/r1"), b), ErrorKind::Input, "nolabel.jsonl:1",
+                   "'answer'", "no label");
   write_text(dir + "/badjudge.jsonl",
-             R"({"id":"j","input":"Q","task":"judge","question":"q","response_a":"a","response_b":"b","label":"C"})" "\n");
-  EXPECT_S2D_ERROR(run_eval(opts(dir + "/badjudge.jsonl", dir + "/r2"), b), ErrorKind::Input, "badjudge.jsonl:1", "'label'",
-                   "A, B or tie");
+             R"({"id":"j","input":"Q","task":"judge","question":"q","response_a":"a","response_b":"b","label":"C"})"
+             "\n");
+  EXPECT_S2D_ERROR(run_eval(opts(dir + "/badjudge.jsonl", dir + "/r2"), b), ErrorKind::Input, "badjudge.jsonl:1",
+                   "'label'", "A, B or tie");
 }
 
 TEST(Report, ComparesRunsAndWarnsAboutDifferentTaskFiles) {
   const auto dir = fresh_dir("d");
-  write_text(dir + "/t1.jsonl", R"({"id":"a","input":"Q1","task":"coin-flip","answer":"yes"})" "\n");
-  write_text(dir + "/t2.jsonl", R"({"id":"a","input":"Q9","task":"coin-flip","answer":"no"})" "\n");
+  write_text(dir + "/t1.jsonl", R"({"id":"a","input":"Q1","task":"coin-flip","answer":"yes"})"
+                                "\n");
+  write_text(dir + "/t2.jsonl", R"({"id":"a","input":"Q9","task":"coin-flip","answer":"no"})"
+                                "\n");
   ScriptedBackend b;
   b.reply = "Yes";
   run_eval(opts(dir + "/t1.jsonl", dir + "/s1"), b);
@@ -102,7 +107,8 @@ TEST(Report, ComparesRunsAndWarnsAboutDifferentTaskFiles) {
   EXPECT_FALSE(r.same_tasks);
   EXPECT_NE(r.markdown.find("different task files"), std::string::npos);
   write_report(r, dir + "/report");
-  for (const char* f : {"report.md", "report.svg", "report.json"}) EXPECT_TRUE(std::filesystem::exists(dir + "/report/" + f));
+  for (const char* f : {"report.md", "report.svg", "report.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir + "/report/" + f));
   EXPECT_S2D_ERROR(compare_runs({dir + "/nowhere"}), ErrorKind::Input, "summary.json");
 }
 
@@ -113,8 +119,10 @@ using namespace s2d::testing;
 
 TEST(Eval, TriviaAnswersMatchAnyAlias) {
   const auto dir = fresh_dir("d");
-  write_text(dir + "/t.jsonl",
-             R"({"id":"q","input":"Who wrote Hamlet?","task":"trivia","answer":"William Shakespeare","aliases":["William Shakespeare","The Bard"]})" "\n");
+  write_text(
+      dir + "/t.jsonl",
+      R"({"id":"q","input":"Who wrote Hamlet?","task":"trivia","answer":"William Shakespeare","aliases":["William Shakespeare","The Bard"]})"
+      "\n");
   ScriptedBackend b;
   b.reply = "That would be the Bard!";
   EvalOptions o;

@@ -18,9 +18,14 @@ namespace {
 
 nlohmann::json rec(const std::string& id, int sample, const nlohmann::json& answer, const std::string& method = "rar2",
                    bool perturbed = false) {
-  nlohmann::json r = {{"id", id}, {"task", "coin-flip"}, {"method", method}, {"sample", sample},
-                      {"input", "Q " + id}, {"answer", answer},
-                      {"final", answer.is_string() ? (answer.get<std::string>() == "yes" ? "Yes" : answer.get<std::string>()) : ""}};
+  nlohmann::json r = {
+      {"id", id},
+      {"task", "coin-flip"},
+      {"method", method},
+      {"sample", sample},
+      {"input", "Q " + id},
+      {"answer", answer},
+      {"final", answer.is_string() ? (answer.get<std::string>() == "yes" ? "Yes" : answer.get<std::string>()) : ""}};
   if (perturbed) r["perturbed"] = true;
   return r;
 }
@@ -43,13 +48,14 @@ std::map<std::string, nlohmann::json> kept(const std::string& out) {
 TEST(Filter, SelfConsistencyMajorityTiesAndThresholds) {
   const auto dir = fresh_dir("d");
   FilterOptions o;
-  o.in_path = write_samples(dir, {
-      rec("a", 0, "yes"), rec("a", 1, "yes"), rec("a", 2, "no"), rec("a", 3, nullptr),  // 2 of 4 agree
-      rec("b", 0, "yes"), rec("b", 1, "no"),                                              // tie
-      rec("c", 0, "no"), rec("c", 1, "yes"), rec("c", 2, "maybe"), rec("c", 3, "x"),     // all differ: tie of 1s
-      rec("d", 0, nullptr), rec("d", 1, nullptr),                                         // nothing parsed
-      rec("e", 0, "no"), rec("e", 1, "no"), rec("e", 2, "no"),                            // unanimous
-  });
+  o.in_path = write_samples(
+      dir, {
+               rec("a", 0, "yes"), rec("a", 1, "yes"), rec("a", 2, "no"), rec("a", 3, nullptr),  // 2 of 4 agree
+               rec("b", 0, "yes"), rec("b", 1, "no"),                                            // tie
+               rec("c", 0, "no"), rec("c", 1, "yes"), rec("c", 2, "maybe"), rec("c", 3, "x"),  // all differ: tie of 1s
+               rec("d", 0, nullptr), rec("d", 1, nullptr),                                     // nothing parsed
+               rec("e", 0, "no"), rec("e", 1, "no"), rec("e", 2, "no"),                        // unanimous
+           });
   o.out_path = dir + "/sft.jsonl";
   o.min_agreement = 0.5;
   auto s = run_filter(o, nullptr);
@@ -84,8 +90,8 @@ TEST(Filter, NoneKeepsTheFirstParsedSampleAndRawKeepsTheInput) {
   FilterOptions o;
   o.by = "none";
   o.user_template = "raw";
-  o.in_path = write_samples(dir, {rec("a", 0, nullptr), rec("a", 1, "no"), rec("a", 2, "yes"), rec("a", 3, "yes"),
-                                  rec("d", 0, nullptr)});
+  o.in_path = write_samples(
+      dir, {rec("a", 0, nullptr), rec("a", 1, "no"), rec("a", 2, "yes"), rec("a", 3, "yes"), rec("d", 0, nullptr)});
   o.out_path = dir + "/sft.jsonl";
   auto s = run_filter(o, nullptr);
   auto k = kept(o.out_path);
@@ -99,9 +105,9 @@ TEST(Filter, PerturbationNeedsBothOrdersToAgree) {
   const auto dir = fresh_dir("d");
   FilterOptions o;
   o.by = "perturbation";
-  o.in_path = write_samples(dir, {rec("p", 0, "A", "bsm"), rec("p", 0, "A", "bsm", true),   // consistent
-                                  rec("q", 0, "A", "bsm"), rec("q", 0, "B", "bsm", true),   // flips with order
-                                  rec("r", 0, "B", "bsm"),                                   // swap missing
+  o.in_path = write_samples(dir, {rec("p", 0, "A", "bsm"), rec("p", 0, "A", "bsm", true),  // consistent
+                                  rec("q", 0, "A", "bsm"), rec("q", 0, "B", "bsm", true),  // flips with order
+                                  rec("r", 0, "B", "bsm"),                                 // swap missing
                                   rec("t", 0, "tie", "bsm"), rec("t", 0, "tie", "bsm", true)});
   o.out_path = dir + "/sft.jsonl";
   auto s = run_filter(o, nullptr);
@@ -114,7 +120,8 @@ TEST(Filter, PerturbationNeedsBothOrdersToAgree) {
 
 TEST(Filter, PerturbationBothOrdersTeachesTheSwappedPairToo) {
   const auto dir = fresh_dir("d");
-  auto judged = [](const std::string& id, const std::string& a, const std::string& b, const std::string& verdict, bool perturbed) {
+  auto judged = [](const std::string& id, const std::string& a, const std::string& b, const std::string& verdict,
+                   bool perturbed) {
     nlohmann::json r = rec(id, 0, verdict, "bsm", perturbed);
     r["task"] = "judge";
     r["input"] = "A: " + a + " B: " + b;
@@ -149,8 +156,8 @@ TEST(Filter, UscAsksTheModelAndRecordsItsChoice) {
   const auto dir = fresh_dir("d");
   FilterOptions o;
   o.by = "usc";
-  o.in_path = write_samples(dir, {rec("u", 0, "no", "s2a"), rec("u", 1, "yes", "s2a"), rec("u", 2, "yes", "s2a"),
-                                  rec("v", 0, "no", "s2a")});
+  o.in_path = write_samples(
+      dir, {rec("u", 0, "no", "s2a"), rec("u", 1, "yes", "s2a"), rec("u", 2, "yes", "s2a"), rec("v", 0, "no", "s2a")});
   o.out_path = dir + "/sft.jsonl";
   ScriptedBackend b;
   b.reply = "The most consistent response is Response 2.";
@@ -194,7 +201,8 @@ TEST(Filter, BadInputsAreNamed) {
   EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "samples.jsonl:2", "different methods", "cot");
   o.allow_mixed_methods = true;
   EXPECT_EQ(run_filter(o, nullptr).kept, 2);
-  write_text(dir + "/nofinal.jsonl", R"({"id":"a","method":"cot","input":"q"})" "\n");
+  write_text(dir + "/nofinal.jsonl", R"({"id":"a","method":"cot","input":"q"})"
+                                     "\n");
   o.in_path = dir + "/nofinal.jsonl";
   EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "nofinal.jsonl:1", "'final'");
   o.by = "majority";

@@ -49,7 +49,8 @@ TEST(Generators, CoinFlipLabelIsParityOfFlips) {
   ASSERT_EQ(tasks.size(), 200u);
   for (const auto& t : tasks) {
     int flips = 0;
-    for (size_t p = t.input.find(" flips the coin."); p != std::string::npos; p = t.input.find(" flips the coin.", p + 1))
+    for (size_t p = t.input.find(" flips the coin."); p != std::string::npos;
+         p = t.input.find(" flips the coin.", p + 1))
       ++flips;
     size_t people = 0;
     for (size_t p = t.input.find("the coin."); p != std::string::npos; p = t.input.find("the coin.", p + 1)) ++people;
@@ -121,7 +122,8 @@ TEST(Tasks, BadRecordsNameFileLineAndField) {
   EXPECT_S2D_ERROR(read_tasks(dir + "/m.jsonl"), ErrorKind::Input, "m.jsonl:2", "'input'", "missing field");
   write_text(dir + "/w.jsonl", "{\"id\":5,\"input\":\"x\",\"task\":\"t\"}\n");
   EXPECT_S2D_ERROR(read_tasks(dir + "/w.jsonl"), ErrorKind::Input, "w.jsonl:1", "'id'", "found number");
-  write_text(dir + "/d.jsonl", "{\"id\":\"a\",\"input\":\"x\",\"task\":\"t\"}\n{\"id\":\"a\",\"input\":\"y\",\"task\":\"t\"}\n");
+  write_text(dir + "/d.jsonl",
+             "{\"id\":\"a\",\"input\":\"x\",\"task\":\"t\"}\n{\"id\":\"a\",\"input\":\"y\",\"task\":\"t\"}\n");
   EXPECT_S2D_ERROR(read_tasks(dir + "/d.jsonl"), ErrorKind::Input, "d.jsonl:2", "duplicate id");
   write_text(dir + "/e.jsonl", "\n");
   EXPECT_S2D_ERROR(read_tasks(dir + "/e.jsonl"), ErrorKind::Input, "e.jsonl", "empty file");

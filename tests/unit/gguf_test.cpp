@@ -63,16 +63,22 @@ TEST(Gguf, ValidFileReads) {
 
 TEST(Gguf, DefectsNameTheKeyOrTensor) {
   const auto kv = header().kv_string("general.architecture", "llama");
-  EXPECT_S2D_ERROR(GgufFile(write("magic.gguf", "GGML" + with_tensor(kv).substr(4))), ErrorKind::Input, "magic", "not a GGUF file");
-  EXPECT_S2D_ERROR(GgufFile(write("version.gguf", with_tensor(header(7).kv_string("a", "b")))), ErrorKind::Input, "'version'", "found 7");
+  EXPECT_S2D_ERROR(GgufFile(write("magic.gguf", "GGML" + with_tensor(kv).substr(4))), ErrorKind::Input, "magic",
+                   "not a GGUF file");
+  EXPECT_S2D_ERROR(GgufFile(write("version.gguf", with_tensor(header(7).kv_string("a", "b")))), ErrorKind::Input,
+                   "'version'", "found 7");
   const std::string whole = with_tensor(kv);
   for (size_t cut : {size_t{3}, size_t{10}, size_t{30}, size_t{60}})  // inside magic, counts, a key, the tensor table
     EXPECT_S2D_ERROR(GgufFile(write("cut.gguf", whole.substr(0, cut))), ErrorKind::Input, "truncated GGUF file");
-  EXPECT_S2D_ERROR(GgufFile(write("type.gguf", with_tensor(kv, 17))), ErrorKind::Input, "tensor t", "unsupported tensor type", "type 17");
+  EXPECT_S2D_ERROR(GgufFile(write("type.gguf", with_tensor(kv, 17))), ErrorKind::Input, "tensor t",
+                   "unsupported tensor type", "type 17");
   EXPECT_S2D_ERROR(GgufFile(write("past.gguf", with_tensor(kv, 0, 64))), ErrorKind::Input, "tensor t", "past the end");
-  EXPECT_S2D_ERROR(GgufFile(write("short.gguf", with_tensor(kv, 0, 0, 8, 16))), ErrorKind::Input, "tensor t", "past the end");
-  EXPECT_S2D_ERROR(GgufFile(write("blocks.gguf", with_tensor(kv, 8, 0, 40))), ErrorKind::Input, "tensor t", "whole number of blocks");
-  EXPECT_S2D_ERROR(GgufFile(write("count.gguf", with_tensor(header(3, uint64_t{1} << 40)))), ErrorKind::Input, "tensor_count");
+  EXPECT_S2D_ERROR(GgufFile(write("short.gguf", with_tensor(kv, 0, 0, 8, 16))), ErrorKind::Input, "tensor t",
+                   "past the end");
+  EXPECT_S2D_ERROR(GgufFile(write("blocks.gguf", with_tensor(kv, 8, 0, 40))), ErrorKind::Input, "tensor t",
+                   "whole number of blocks");
+  EXPECT_S2D_ERROR(GgufFile(write("count.gguf", with_tensor(header(3, uint64_t{1} << 40)))), ErrorKind::Input,
+                   "tensor_count");
   Bytes big = header();
   big.str("k").put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>(uint64_t{1} << 60);  // an array longer than the file
   EXPECT_S2D_ERROR(GgufFile(write("array.gguf", big.b)), ErrorKind::Input, "'k'", "array longer than the file");
@@ -92,13 +98,24 @@ TEST(Gguf, InvalidUtf8InMetadataIsReportedNotThrownFromJson) {
 // A metadata key of another type than the format's is named, not a bare nlohmann type_error.
 TEST(Gguf, MistypedTokenizerKeysAreNamed) {
   auto tokenizer = [](Bytes x) {
-    return x.kv_string("tokenizer.ggml.model", "gpt2").str("tokenizer.ggml.tokens").put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>(1).str("a")
-        .str("tokenizer.ggml.merges").put<uint32_t>(9).put<uint32_t>(8).put<uint64_t>(0);
+    return x.kv_string("tokenizer.ggml.model", "gpt2")
+        .str("tokenizer.ggml.tokens")
+        .put<uint32_t>(9)
+        .put<uint32_t>(8)
+        .put<uint64_t>(1)
+        .str("a")
+        .str("tokenizer.ggml.merges")
+        .put<uint32_t>(9)
+        .put<uint32_t>(8)
+        .put<uint64_t>(0);
   };
   GgufFile bos(write("bos.gguf", with_tensor(tokenizer(header(3, 1, 4)).kv_u32("tokenizer.ggml.add_bos_token", 1))));
-  EXPECT_S2D_ERROR(hf_tokenizer_from_gguf(bos.metadata(), bos.path()), ErrorKind::Input, "'tokenizer.ggml.add_bos_token'", "true or false");
-  GgufFile types(write("types.gguf", with_tensor(tokenizer(header(3, 1, 4)).kv_string("tokenizer.ggml.token_type", "x"))));
-  EXPECT_S2D_ERROR(hf_tokenizer_from_gguf(types.metadata(), types.path()), ErrorKind::Input, "'tokenizer.ggml.token_type'");
+  EXPECT_S2D_ERROR(hf_tokenizer_from_gguf(bos.metadata(), bos.path()), ErrorKind::Input,
+                   "'tokenizer.ggml.add_bos_token'", "true or false");
+  GgufFile types(
+      write("types.gguf", with_tensor(tokenizer(header(3, 1, 4)).kv_string("tokenizer.ggml.token_type", "x"))));
+  EXPECT_S2D_ERROR(hf_tokenizer_from_gguf(types.metadata(), types.path()), ErrorKind::Input,
+                   "'tokenizer.ggml.token_type'");
   GgufFile ok(write("tok.gguf", with_tensor(tokenizer(header(3, 1, 3)))));
   EXPECT_EQ(hf_tokenizer_from_gguf(ok.metadata(), ok.path()).tokenizer["model"]["vocab"]["a"], 0);
 }
@@ -107,7 +124,8 @@ TEST(Gguf, ImportRefusesAnotherArchitectureAndKeepsTheOutputUntouched) {
   const std::string in = write("gpt2.gguf", with_tensor(header().kv_string("general.architecture", "gpt2")));
   const std::string out = ::testing::TempDir() + "/gguf_out";
   std::filesystem::remove_all(out);
-  EXPECT_S2D_ERROR(import_gguf({.gguf_path = in, .out_dir = out}), ErrorKind::Input, "'general.architecture'", "found gpt2");
+  EXPECT_S2D_ERROR(import_gguf({.gguf_path = in, .out_dir = out}), ErrorKind::Input, "'general.architecture'",
+                   "found gpt2");
   EXPECT_FALSE(std::filesystem::exists(out));
   EXPECT_S2D_ERROR(import_gguf({.gguf_path = in, .out_dir = in}), ErrorKind::Input, "already exists");
   EXPECT_S2D_ERROR(import_gguf({.gguf_path = in, .out_dir = out, .dtype = "fp8"}), ErrorKind::Input, "--dtype");

@@ -32,9 +32,10 @@ using s2d::testing::write_text;
 std::string deep_array(size_t depth) { return std::string(depth, '[') + std::string(depth, ']'); }
 
 std::string sample_line(const std::string& id, int sample, const std::string& answer) {
-  return nlohmann::json{{"id", id}, {"method", "cot"}, {"sample", sample}, {"input", "q " + id},
+  return nlohmann::json{{"id", id},        {"method", "cot"},  {"sample", sample}, {"input", "q " + id},
                         {"final", answer}, {"answer", answer}, {"task", "qa"}}
-             .dump() + "\n";
+             .dump() +
+         "\n";
 }
 
 TEST(HostileJson, DeepNestingIsAShortInputError) {
@@ -54,9 +55,13 @@ TEST(HostileJson, DeepNestingIsAShortInputError) {
 }
 
 TEST(HostileJson, OverflowAndBadUtf8AreInputErrors) {
-  EXPECT_S2D_ERROR(parse_json("{\"x\": 1e400}", {.file = "f.json", .line = 3}), ErrorKind::Input, "f.json:3", "malformed JSON");
-  EXPECT_S2D_ERROR(parse_json("{\"x\": \"\xff\xfe\"}", {.file = "f.json"}), ErrorKind::Input, "f.json", "malformed JSON");
-  EXPECT_EQ(printable_excerpt("a\xff" "b\n"), "a\\xFFb\\x0A");
+  EXPECT_S2D_ERROR(parse_json("{\"x\": 1e400}", {.file = "f.json", .line = 3}), ErrorKind::Input, "f.json:3",
+                   "malformed JSON");
+  EXPECT_S2D_ERROR(parse_json("{\"x\": \"\xff\xfe\"}", {.file = "f.json"}), ErrorKind::Input, "f.json",
+                   "malformed JSON");
+  EXPECT_EQ(printable_excerpt("a\xff"
+                              "b\n"),
+            "a\\xFFb\\x0A");
   EXPECT_EQ(printable_excerpt("h\xc3\xa9llo", 80), "h\xc3\xa9llo");
   EXPECT_EQ(printable_excerpt(std::string(100, 'x'), 10), std::string(10, 'x') + "...");
 }
@@ -70,7 +75,8 @@ TEST(HostileJson, ErrorsNeverPrintQuestionMarks) {
 TEST(HostileJsonl, TypeErrorsAndNumbersNameFileLineAndField) {
   const std::string dir = fresh_dir("jsonl");
   const std::string in = dir + "/samples.jsonl";
-  write_text(in, sample_line("a", 0, "x") + "{\"id\": \"b\", \"method\": \"cot\", \"sample\": \"0\", \"input\": \"q\", \"final\": \"x\"}\n");
+  write_text(in, sample_line("a", 0, "x") +
+                     "{\"id\": \"b\", \"method\": \"cot\", \"sample\": \"0\", \"input\": \"q\", \"final\": \"x\"}\n");
   FilterOptions o;
   o.in_path = in;
   o.out_path = dir + "/sft.jsonl";
@@ -97,7 +103,7 @@ TEST(HostileOutput, AtomicWriteNeverReplacesASpecialFile) {
   const std::string fifo = dir + "/pipe";
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   EXPECT_S2D_ERROR(write_file_atomic(fifo, "x"), ErrorKind::Input, "not a regular file");
-  struct stat st {};
+  struct stat st{};
   ASSERT_EQ(::stat(fifo.c_str(), &st), 0);
   EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the FIFO was replaced";
 }
@@ -173,14 +179,16 @@ TEST(HostileSamples, DuplicateSampleIsRefusedNotCountedTwice) {
 }
 
 TEST(HostileModelFiles, ConfigTypesAndLimits) {
-  nlohmann::json c = {{"vocab_size", 32}, {"hidden_size", 16}, {"intermediate_size", 32}, {"num_hidden_layers", 1},
-                      {"num_attention_heads", 2}, {"torch_dtype", nullptr}};
+  nlohmann::json c = {{"vocab_size", 32},       {"hidden_size", 16},        {"intermediate_size", 32},
+                      {"num_hidden_layers", 1}, {"num_attention_heads", 2}, {"torch_dtype", nullptr}};
   EXPECT_NO_THROW(parse_model_config(c, "config.json"));  // real checkpoints carry "torch_dtype": null
   c["tie_word_embeddings"] = "yes";
-  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "config.json", "tie_word_embeddings", "true or false");
+  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "config.json", "tie_word_embeddings",
+                   "true or false");
   c.erase("tie_word_embeddings");
   c["max_position_embeddings"] = int64_t{1} << 40;
-  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "max_position_embeddings", "context too large");
+  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "max_position_embeddings",
+                   "context too large");
   c.erase("max_position_embeddings");
   c["architectures"] = nlohmann::json::array({7});
   EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "architectures[0]", "a string");
@@ -193,18 +201,24 @@ TEST(HostileModelFiles, ConfigTypesAndLimits) {
 }
 
 TEST(HostileModelFiles, SizesThatWouldOverflowAreRefused) {  // found by fuzz_model_config (UBSan)
-  nlohmann::json c = {{"vocab_size", 32000}, {"hidden_size", 888884096}, {"intermediate_size", 11008}, {"num_hidden_layers", 32},
+  nlohmann::json c = {{"vocab_size", 32000},
+                      {"hidden_size", 888884096},
+                      {"intermediate_size", 11008},
+                      {"num_hidden_layers", 32},
                       {"num_attention_heads", 32}};
-  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "'hidden_size': too large", "at most 1048576");
+  EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "'hidden_size': too large",
+                   "at most 1048576");
   c["hidden_size"] = 4096;
   c["vocab_size"] = int64_t{1} << 30;
   EXPECT_S2D_ERROR(parse_model_config(c, "config.json"), ErrorKind::Input, "'vocab_size': too large");
 }
 
 TEST(HostileRequests, AServersMistypedReplyIsARuntimeErrorNotACrash) {  // found by fuzz_openai_request
-  EXPECT_S2D_ERROR(api::parse_response(api::Route::Chat, R"({"choices": [{"index": "0", "message": {"content": "x"}}]})"),
-                   ErrorKind::Runtime, "unexpected response from the server", "/choices/0/index");
-  EXPECT_S2D_ERROR(api::parse_response(api::Route::Chat, R"({"choices": [7]})"), ErrorKind::Runtime, "unexpected response");
+  EXPECT_S2D_ERROR(
+      api::parse_response(api::Route::Chat, R"({"choices": [{"index": "0", "message": {"content": "x"}}]})"),
+      ErrorKind::Runtime, "unexpected response from the server", "/choices/0/index");
+  EXPECT_S2D_ERROR(api::parse_response(api::Route::Chat, R"({"choices": [7]})"), ErrorKind::Runtime,
+                   "unexpected response");
 }
 
 TEST(HostileModelFiles, SafetensorsHeaderNesting) {
@@ -213,7 +227,8 @@ TEST(HostileModelFiles, SafetensorsHeaderNesting) {
   std::string file(8, '\0');
   for (int i = 0; i < 8; ++i) file[i] = static_cast<char>((header.size() >> (8 * i)) & 0xff);
   write_text(dir + "/model.safetensors", file + header);
-  EXPECT_S2D_ERROR(SafetensorsFile st(dir + "/model.safetensors"), ErrorKind::Input, "model.safetensors", "nested too deeply");
+  EXPECT_S2D_ERROR(SafetensorsFile st(dir + "/model.safetensors"), ErrorKind::Input, "model.safetensors",
+                   "nested too deeply");
 }
 
 TEST(HostileModelFiles, ShardPathsStayInsideTheModelDirectory) {
@@ -221,9 +236,11 @@ TEST(HostileModelFiles, ShardPathsStayInsideTheModelDirectory) {
   for (const std::string shard : {"../../../../etc/passwd", "/etc/passwd", "sub/model.safetensors", ".."}) {
     write_text(dir + "/model.safetensors.index.json",
                nlohmann::json{{"weight_map", {{"model.norm.weight", shard}}}}.dump());
-    EXPECT_S2D_ERROR(find_safetensors(dir), ErrorKind::Input, "shard path leaves the model directory", "weight_map.model.norm.weight");
+    EXPECT_S2D_ERROR(find_safetensors(dir), ErrorKind::Input, "shard path leaves the model directory",
+                     "weight_map.model.norm.weight");
   }
-  write_text(dir + "/model.safetensors.index.json", nlohmann::json{{"weight_map", {{"w", "model-00001-of-00001.safetensors"}}}}.dump());
+  write_text(dir + "/model.safetensors.index.json",
+             nlohmann::json{{"weight_map", {{"w", "model-00001-of-00001.safetensors"}}}}.dump());
   EXPECT_EQ(find_safetensors(dir).files.size(), 1u);
 }
 
@@ -245,7 +262,9 @@ TEST(HostileRequests, ClientMistakesAre4xx) {
   EXPECT_EQ(status_of("{\"messages\": [{\"role\": \"user\", \"content\": \"\xff\xfe\"}]}"), 400);
   EXPECT_EQ(status_of("{\"x\": " + deep_array(100000) + "}"), 400);
   EXPECT_EQ(status_of(R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 1000000000})"), 422);
-  EXPECT_EQ(status_of(R"({"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": "yes"}})"), 422);
+  EXPECT_EQ(
+      status_of(R"({"messages": [{"role": "user", "content": "hi"}], "stream_options": {"include_usage": "yes"}})"),
+      422);
   EXPECT_EQ(status_of(R"({"messages": [{"role": "user", "content": [{"type": 5}]}]})"), 422);
 }
 

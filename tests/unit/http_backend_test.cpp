@@ -47,7 +47,8 @@ struct FakeServer {
     });
     port = svr.bind_to_any_port("127.0.0.1");
     thread = std::thread([this] { svr.listen_after_bind(); });
-    while (!svr.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));  // stop() before listen would be lost
+    while (!svr.is_running())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));  // stop() before listen would be lost
   }
   ~FakeServer() {
     svr.stop();
@@ -60,7 +61,8 @@ struct FakeServer {
 void reply(httplib::Response& res, const json& body, const std::string& prefix, bool usage = true) {
   json choices = json::array();
   for (int i = 0; i < body.value("n", 1); ++i)
-    choices.push_back({{"index", i}, {"message", {{"role", "assistant"}, {"content", prefix + " " + std::to_string(i)}}},
+    choices.push_back({{"index", i},
+                       {"message", {{"role", "assistant"}, {"content", prefix + " " + std::to_string(i)}}},
                        {"finish_reason", "stop"}});
   json out = {{"choices", choices}};
   if (usage) out["usage"] = {{"prompt_tokens", 11}, {"completion_tokens", 3 * body.value("n", 1)}};
@@ -83,18 +85,25 @@ std::vector<CompletionResult> run_all(Backend& b, const std::vector<CompletionRe
 }
 
 HttpBackendOptions fast(const FakeServer& s) {
-  return {.endpoint = s.url(), .model_name = "m", .concurrency = 4, .timeout_s = 5, .max_retries = 4,
-          .backoff_base_s = 0.01, .backoff_max_s = 0.05};
+  return {.endpoint = s.url(),
+          .model_name = "m",
+          .concurrency = 4,
+          .timeout_s = 5,
+          .max_retries = 4,
+          .backoff_base_s = 0.01,
+          .backoff_max_s = 0.05};
 }
 
 TEST(HttpBackend, RetriesOn429And5xxThenSucceeds) {
   FakeServer s;
   s.script = [](const json& body, httplib::Response& res, int call) {
-    if (call == 0) res.status = 503;
+    if (call == 0)
+      res.status = 503;
     else if (call == 1) {
       res.status = 429;
       res.set_header("Retry-After", "0.01");
-    } else reply(res, body, "ok");
+    } else
+      reply(res, body, "ok");
   };
   auto o = fast(s);
   o.concurrency = 1;
@@ -117,7 +126,8 @@ TEST(HttpBackend, GivesUpAfterMaxRetriesNamingTheEndpointAndStatus) {
   auto o = fast(s);
   o.max_retries = 2;
   auto b = make_http_backend(o);
-  EXPECT_S2D_ERROR(run_all(*b, {chat("q1")}), ErrorKind::Runtime, "request q1", "HTTP 500", "CUDA out of memory", "/v1");
+  EXPECT_S2D_ERROR(run_all(*b, {chat("q1")}), ErrorKind::Runtime, "request q1", "HTTP 500", "CUDA out of memory",
+                   "/v1");
   EXPECT_EQ(s.posts.load(), 3);  // first try + 2 retries
 }
 
@@ -138,8 +148,11 @@ TEST(HttpBackend, ServerDownIsAConnectionErrorAfterRetries) {
     FakeServer gone;  // a port that was free a moment ago and now has no listener
     port = gone.port;
   }
-  auto b = make_http_backend({.endpoint = "http://127.0.0.1:" + std::to_string(port), .model_name = "m", .max_retries = 1,
-                              .backoff_base_s = 0.01, .backoff_max_s = 0.01});
+  auto b = make_http_backend({.endpoint = "http://127.0.0.1:" + std::to_string(port),
+                              .model_name = "m",
+                              .max_retries = 1,
+                              .backoff_base_s = 0.01,
+                              .backoff_max_s = 0.01});
   EXPECT_S2D_ERROR(run_all(*b, {chat("q1")}), ErrorKind::Runtime, "no response", "is the server up?");
 }
 
@@ -252,7 +265,8 @@ TEST(HttpBackend, KeepsConcurrencyRequestsInFlightAndDeliversEveryResult) {
 }
 
 TEST(HttpBackend, MalformedEndpointIsAnInputError) {
-  EXPECT_S2D_ERROR(make_http_backend({.endpoint = "localhost:8000", .model_name = "m"}), ErrorKind::Input, "--endpoint");
+  EXPECT_S2D_ERROR(make_http_backend({.endpoint = "localhost:8000", .model_name = "m"}), ErrorKind::Input,
+                   "--endpoint");
 }
 
 TEST(HttpBackend, BackoffIsJitteredCappedAndHonoursRetryAfter) {
@@ -281,14 +295,16 @@ class EchoBackend : public Backend {
  public:
   std::mutex mu;
   std::vector<size_t> batch_sizes;
-  void complete(const std::vector<CompletionRequest>& reqs, const std::function<void(CompletionResult&&)>& cb) override {
+  void complete(const std::vector<CompletionRequest>& reqs,
+                const std::function<void(CompletionResult&&)>& cb) override {
     {
       std::lock_guard<std::mutex> lk(mu);
       batch_sizes.push_back(reqs.size());
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(reqs[0].messages.at(0).content == "slow" ? 200 : 5));
     for (const auto& r : reqs)
-      if (r.messages.at(0).content == "bad") throw_input("prompt does not fit the context", {.field = "request " + r.id});
+      if (r.messages.at(0).content == "bad")
+        throw_input("prompt does not fit the context", {.field = "request " + r.id});
     for (const auto& r : reqs) {
       if (r.on_text) r.on_text(0, r.messages[0].content.substr(0, 2));
       CompletionResult res{r.id, {}, 1, 0.0};

@@ -28,8 +28,9 @@ TEST(Jinja, FilterBlockAppliesToItsBody) {
 }
 
 TEST(Jinja, DictsortByKeyIgnoringCase) {
-  EXPECT_EQ(render("{% for k, v in d | dictsort %}{{ k }}={{ v }};{% endfor %}", {{"d", {{"b", 1}, {"A", 2}, {"a", 3}}}}),
-            "A=2;a=3;b=1;");
+  EXPECT_EQ(
+      render("{% for k, v in d | dictsort %}{{ k }}={{ v }};{% endfor %}", {{"d", {{"b", 1}, {"A", 2}, {"a", 3}}}}),
+      "A=2;a=3;b=1;");
 }
 
 TEST(Jinja, NoneAndUndefinedAsJinja2TreatsThem) {

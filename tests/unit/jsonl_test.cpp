@@ -68,10 +68,11 @@ TEST(AtomicFile, FailedDirectoryFillKeepsTheOldDirectory) {
   const auto dir = fresh_dir("d");
   const auto target = dir + "/model";
   write_dir_atomic(target, [](const std::string& tmp) { write_text(tmp + "/a", "old"); });
-  EXPECT_THROW(write_dir_atomic(target, [](const std::string& tmp) {
-                 write_text(tmp + "/a", "half");
-                 throw std::runtime_error("killed mid-write");
-               }),
+  EXPECT_THROW(write_dir_atomic(target,
+                                [](const std::string& tmp) {
+                                  write_text(tmp + "/a", "half");
+                                  throw std::runtime_error("killed mid-write");
+                                }),
                std::runtime_error);
   EXPECT_EQ(read_text(target + "/a"), "old");
   write_dir_atomic(target, [](const std::string& tmp) { write_text(tmp + "/b", "new"); });

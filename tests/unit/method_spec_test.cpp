@@ -61,7 +61,8 @@ TEST(MethodTemplates, RenderHandlesEscapesAndUnknownNames) {
 
 TEST(MethodTemplates, BadTemplatesAreNamed) {
   const auto dir = fresh_dir("d");
-  write_text(dir + "/missing.json", R"({"method": "rar2", "steps": {"rephrase": "{input}", "respond": "{input} only"}})");
+  write_text(dir + "/missing.json",
+             R"({"method": "rar2", "steps": {"rephrase": "{input}", "respond": "{input} only"}})");
   EXPECT_S2D_ERROR(load_method_spec("rar2", dir + "/missing.json"), ErrorKind::Input, "missing.json", "steps.respond",
                    "{rephrased}");
   write_text(dir + "/unknown.json", R"({"method": "cot", "steps": {"reason": "{input} {answer}"}})");

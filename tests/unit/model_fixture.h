@@ -9,8 +9,12 @@
 namespace s2d::testing {
 
 inline ModelConfig tiny_config(int64_t vocab = 50, int64_t max_pos = 64) {
-  return parse_model_config({{"vocab_size", vocab}, {"hidden_size", 32}, {"intermediate_size", 48},
-                             {"num_hidden_layers", 2}, {"num_attention_heads", 4}, {"num_key_value_heads", 2},
+  return parse_model_config({{"vocab_size", vocab},
+                             {"hidden_size", 32},
+                             {"intermediate_size", 48},
+                             {"num_hidden_layers", 2},
+                             {"num_attention_heads", 4},
+                             {"num_key_value_heads", 2},
                              {"max_position_embeddings", max_pos}});
 }
 

@@ -4,13 +4,13 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
+#include "model_fixture.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
 #include "s2d/model/safetensors.h"
 #include "s2d/model/weight_names.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
-#include "model_fixture.h"
 #include "test_util.h"
 
 namespace s2d {
@@ -44,7 +44,7 @@ TEST(Llama, KvCacheDecodeMatchesFullForward) {
   at::Tensor ids = at::randint(3, 50, {2, 12}, at::kLong);
   at::Tensor mask = at::ones({2, 12}, at::kLong);
   mask.index_put_({1, at::indexing::Slice(0, 4)}, 0);  // row 1 is left-padded by 4
-  at::Tensor full = m.forward_padded(ids, mask);     // [2, 12, V]
+  at::Tensor full = m.forward_padded(ids, mask);       // [2, 12, V]
 
   KVCache cache(m.config(), 2, 12, m.options());
   at::Tensor pos = positions_from_mask(mask);
@@ -104,15 +104,19 @@ TEST(Checkpoint, BrokenCheckpointsNameTheTensor) {
 
   save_model(dir + "/extra", m);
   std::vector<float> junk(4, 0.f);
-  rewrite_weights(dir + "/extra", [&](auto& ts) { ts.push_back({"model.layers.7.mlp.up_proj.weight", StDtype::F32, {4}, reinterpret_cast<const uint8_t*>(junk.data()), 16}); });
-  EXPECT_S2D_ERROR(load_model(dir + "/extra", cpu), ErrorKind::Input, "unexpected tensor", "model.layers.7.mlp.up_proj.weight");
+  rewrite_weights(dir + "/extra", [&](auto& ts) {
+    ts.push_back(
+        {"model.layers.7.mlp.up_proj.weight", StDtype::F32, {4}, reinterpret_cast<const uint8_t*>(junk.data()), 16});
+  });
+  EXPECT_S2D_ERROR(load_model(dir + "/extra", cpu), ErrorKind::Input, "unexpected tensor",
+                   "model.layers.7.mlp.up_proj.weight");
 
   save_model(dir + "/shape", m);
   auto cfg = nlohmann::json::parse(read_file(dir + "/shape/config.json"));
   cfg["intermediate_size"] = 40;
   write_file_atomic(dir + "/shape/config.json", cfg.dump());
-  EXPECT_S2D_ERROR(load_model(dir + "/shape", cpu), ErrorKind::Input, "wrong shape", "model.layers.0.mlp.gate_proj.weight",
-                   "expected [40, 32], found [48, 32]");
+  EXPECT_S2D_ERROR(load_model(dir + "/shape", cpu), ErrorKind::Input, "wrong shape",
+                   "model.layers.0.mlp.gate_proj.weight", "expected [40, 32], found [48, 32]");
 
   save_model(dir + "/notok", m);
   EXPECT_S2D_ERROR(load_model(dir + "/notok", {.device = "cpu"}), ErrorKind::Input, "no tokenizer", "tokenizer.model");

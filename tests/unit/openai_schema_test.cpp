@@ -23,24 +23,27 @@ std::pair<int, std::string> error_of(Route route, const std::string& body) {
 TEST(OpenAiSchema, ParsesChatWithDefaultsAndContentParts) {
   const auto p = parse_request(Route::Chat, R"({"model": "toy", "messages": [{"role": "system", "content": "Be brief."},
       {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "text", "text": "there"}]}],
-      "n": 3, "stop": "\n", "seed": -1, "top_k": -1})", limits(), 7);
+      "n": 3, "stop": "\n", "seed": -1, "top_k": -1})",
+                               limits(), 7);
   ASSERT_EQ(p.request.messages.size(), 2u);
   EXPECT_EQ(p.request.messages[1].content, "Hi there");
   EXPECT_EQ(p.request.samples, (std::vector<int>{0, 1, 2}));
   EXPECT_EQ(p.request.sampling.stop, (std::vector<std::string>{"\n"}));
-  EXPECT_EQ(p.request.sampling.seed, UINT64_MAX);  // -1 read back as its 64 bits
-  EXPECT_EQ(p.request.sampling.top_k, 0);          // vLLM's -1 = off
-  EXPECT_EQ(p.request.sampling.temperature, 1.0);  // OpenAI's default
+  EXPECT_EQ(p.request.sampling.seed, UINT64_MAX);     // -1 read back as its 64 bits
+  EXPECT_EQ(p.request.sampling.top_k, 0);             // vLLM's -1 = off
+  EXPECT_EQ(p.request.sampling.temperature, 1.0);     // OpenAI's default
   EXPECT_EQ(p.request.sampling.max_new_tokens, 100);  // chat: up to the cap
   EXPECT_FALSE(p.stream);
 }
 
 TEST(OpenAiSchema, ChatTemplateKwargsPassThroughAsVllmTakesThem) {
   const auto p = parse_request(Route::Chat, R"({"messages": [{"role": "user", "content": "hi"}],
-      "chat_template_kwargs": {"enable_thinking": false}})", limits(), 7);
+      "chat_template_kwargs": {"enable_thinking": false}})",
+                               limits(), 7);
   EXPECT_EQ(p.request.template_kwargs, nlohmann::json({{"enable_thinking", false}}));
   try {
-    parse_request(Route::Chat, R"({"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": [1]})", limits(), 7);
+    parse_request(Route::Chat, R"({"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": [1]})",
+                  limits(), 7);
     ADD_FAILURE() << "expected 422";
   } catch (const ApiError& e) {
     EXPECT_EQ(e.status, 422);
@@ -50,7 +53,8 @@ TEST(OpenAiSchema, ChatTemplateKwargsPassThroughAsVllmTakesThem) {
 
 TEST(OpenAiSchema, CompletionsDefaultToSixteenTokensAndTheServedModel) {
   const auto p = parse_request(Route::Completions, R"({"prompt": ["Once"], "stream": true,
-      "stream_options": {"include_usage": true}})", limits(), 7);
+      "stream_options": {"include_usage": true}})",
+                               limits(), 7);
   EXPECT_EQ(*p.request.prompt, "Once");
   EXPECT_EQ(p.request.sampling.max_new_tokens, 16);
   EXPECT_EQ(p.request.sampling.seed, 7u);  // no seed: the server's random one
@@ -95,7 +99,11 @@ TEST(OpenAiSchema, ErrorBodyIsOpenAiShaped) {
 TEST(OpenAiSchema, ClientBodyRoundTripsThroughTheServerParser) {
   CompletionRequest r;
   r.messages = {{"system", "S"}, {"user", "U"}};
-  r.sampling = {.max_new_tokens = 50, .temperature = 0.7, .top_p = 0.9, .top_k = 40, .seed = 0xF00DF00DF00DF00DULL,
+  r.sampling = {.max_new_tokens = 50,
+                .temperature = 0.7,
+                .top_p = 0.9,
+                .top_k = 40,
+                .seed = 0xF00DF00DF00DF00DULL,
                 .stop = {"###", "\n\n"}};
   const auto p = parse_request(Route::Chat, request_body(r, "toy", 2, r.sampling.seed).dump(), limits(), 7);
   EXPECT_EQ(p.request.messages[0].content, "S");
@@ -110,10 +118,12 @@ TEST(OpenAiSchema, ClientBodyRoundTripsThroughTheServerParser) {
   EXPECT_TRUE(p.request.template_kwargs.is_null() || p.request.template_kwargs.empty());
   // --chat-template-kwargs travel as vLLM's chat_template_kwargs; a request's own take precedence.
   const nlohmann::json thinking_off = {{"enable_thinking", false}};
-  EXPECT_EQ(parse_request(Route::Chat, request_body(r, "toy", 1, 1, thinking_off).dump(), limits(), 7).request.template_kwargs,
+  EXPECT_EQ(parse_request(Route::Chat, request_body(r, "toy", 1, 1, thinking_off).dump(), limits(), 7)
+                .request.template_kwargs,
             thinking_off);
   r.template_kwargs = {{"enable_thinking", true}};
-  EXPECT_EQ(parse_request(Route::Chat, request_body(r, "toy", 1, 1, thinking_off).dump(), limits(), 7).request.template_kwargs,
+  EXPECT_EQ(parse_request(Route::Chat, request_body(r, "toy", 1, 1, thinking_off).dump(), limits(), 7)
+                .request.template_kwargs,
             r.template_kwargs);
 }
 
@@ -145,15 +155,15 @@ TEST(OpenAiSchema, ErrorMessageOfKnowsTheCommonShapes) {
 }
 
 TEST(OpenAiSchema, StreamingHoldsBackAPossibleStopAndHalfACharacter) {
-  EXPECT_EQ(stream_safe_length("Hello wor", {"world"}), 6u);   // "wor" may become "world"
+  EXPECT_EQ(stream_safe_length("Hello wor", {"world"}), 6u);  // "wor" may become "world"
   EXPECT_EQ(stream_safe_length("Hello wox", {"world"}), 9u);
   EXPECT_EQ(stream_safe_length("a#", {"##", "#!"}), 1u);
   EXPECT_EQ(stream_safe_length("abc", {}), 3u);
   const std::string e_acute = "caf\xC3\xA9";
-  EXPECT_EQ(stream_safe_length(e_acute, {}), 5u);                       // whole character
-  EXPECT_EQ(stream_safe_length(e_acute.substr(0, 4), {}), 3u);          // lead byte alone: held
+  EXPECT_EQ(stream_safe_length(e_acute, {}), 5u);                        // whole character
+  EXPECT_EQ(stream_safe_length(e_acute.substr(0, 4), {}), 3u);           // lead byte alone: held
   EXPECT_EQ(stream_safe_length("ok \xEF\xBF\xBD\xEF\xBF\xBD", {}), 3u);  // U+FFFD: bytes of one still to come
-  EXPECT_EQ(stream_safe_length("\xF0\x9F\x98", {}), 0u);                // 3 of an emoji's 4 bytes
+  EXPECT_EQ(stream_safe_length("\xF0\x9F\x98", {}), 0u);                 // 3 of an emoji's 4 bytes
 }
 
 TEST(OpenAiSchema, ChatChunksCarryTheRoleFirstAndTheFinishReasonLast) {

@@ -56,7 +56,8 @@ TEST(OptionSet, CommandLineWritesTheVisitedFields) {
   GenerateOptions o;
   CLI::App app;
   cli::add_options(app, o);
-  std::vector<std::string> args = {"--swap", "--stop", "b", "--stop", "a", "--temperature", "0.5", "--samples", "3", "--method", "cot"};
+  std::vector<std::string> args = {"--swap", "--stop",    "b", "--stop",   "a",  "--temperature",
+                                   "0.5",    "--samples", "3", "--method", "cot"};
   std::reverse(args.begin(), args.end());  // CLI11 parses a reversed vector
   app.parse(args);
   EXPECT_TRUE(o.swap);

@@ -26,8 +26,9 @@ TEST(Safetensors, WritesAndReadsBack) {
   const auto dir = fresh_dir("d");
   std::vector<float> a = {1.f, 2.f, 3.f, 4.f, 5.f, 6.f};
   std::vector<uint16_t> b = {0x3f80, 0x4000};  // bf16 1.0, 2.0
-  write_safetensors(dir + "/m.safetensors", {{"a", StDtype::F32, {2, 3}, reinterpret_cast<const uint8_t*>(a.data()), 24},
-                                            {"b", StDtype::BF16, {2}, reinterpret_cast<const uint8_t*>(b.data()), 4}});
+  write_safetensors(dir + "/m.safetensors",
+                    {{"a", StDtype::F32, {2, 3}, reinterpret_cast<const uint8_t*>(a.data()), 24},
+                     {"b", StDtype::BF16, {2}, reinterpret_cast<const uint8_t*>(b.data()), 4}});
   SafetensorsFile f(dir + "/m.safetensors");
   ASSERT_EQ(f.tensors().size(), 2u);
   const auto& va = f.tensors().at("a");
@@ -42,7 +43,8 @@ TEST(Safetensors, ShardsAboveTheLimitWithAnIndex) {
   const auto dir = fresh_dir("d");
   std::vector<float> x(64, 1.f);
   std::vector<StTensorView> ts;
-  for (const char* n : {"t0", "t1", "t2"}) ts.push_back({n, StDtype::F32, {64}, reinterpret_cast<const uint8_t*>(x.data()), 256});
+  for (const char* n : {"t0", "t1", "t2"})
+    ts.push_back({n, StDtype::F32, {64}, reinterpret_cast<const uint8_t*>(x.data()), 256});
   auto files = write_safetensors_sharded(dir, ts, 600);
   EXPECT_EQ(files.size(), 3u);  // 2 shards + index
   auto set = find_safetensors(dir);

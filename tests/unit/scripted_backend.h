@@ -13,7 +13,8 @@ class ScriptedBackend : public Backend {
  public:
   std::string reply;
   std::vector<std::string> prompts;
-  void complete(const std::vector<CompletionRequest>& reqs, const std::function<void(CompletionResult&&)>& cb) override {
+  void complete(const std::vector<CompletionRequest>& reqs,
+                const std::function<void(CompletionResult&&)>& cb) override {
     for (const auto& r : reqs) {
       prompts.push_back(r.messages.at(0).content);
       CompletionResult res{r.id, {}, 10, 0.0};

@@ -17,12 +17,15 @@ namespace s2d::testing {
 inline const std::string& tiny_tokenizer_path() {
   static const std::string path = [] {
     // Per process: ctest runs test cases as parallel processes.
-    const auto dir = std::filesystem::temp_directory_path() / "s2d_tests" / ("sp_fixture." + std::to_string(::getpid()));
+    const auto dir =
+        std::filesystem::temp_directory_path() / "s2d_tests" / ("sp_fixture." + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::string corpus;
     for (int i = 0; i < 200; ++i)
-      corpus += "Take the last letters of the words in \"Mary John\" and concatenate them. [INST] answer [/INST] "
-                "A coin is heads up. Is the coin still heads up? yes no <<SYS>> system " + std::to_string(i) + "\n";
+      corpus +=
+          "Take the last letters of the words in \"Mary John\" and concatenate them. [INST] answer [/INST] "
+          "A coin is heads up. Is the coin still heads up? yes no <<SYS>> system " +
+          std::to_string(i) + "\n";
     write_text((dir / "corpus.txt").string(), corpus);
     const auto st = sentencepiece::SentencePieceTrainer::Train(
         "--input=" + (dir / "corpus.txt").string() + " --model_prefix=" + (dir / "sp").string() +

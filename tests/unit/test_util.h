@@ -33,16 +33,16 @@ inline std::string read_text(const std::string& path) {
 }
 
 // Runs `expr`, expecting an s2d::Error whose one-line message contains every listed fragment.
-#define EXPECT_S2D_ERROR(expr, expected_kind, ...)                                                    \
-  do {                                                                                       \
-    try {                                                                                    \
-      expr;                                                                                  \
-      ADD_FAILURE() << "expected an s2d::Error from " #expr;                                 \
-    } catch (const s2d::Error& e) {                                                          \
-      EXPECT_EQ(e.kind(), expected_kind) << e.what();                                               \
-      for (const char* frag : {__VA_ARGS__}) EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) \
-          << "missing '" << frag << "' in: " << e.what();                                   \
-    }                                                                                        \
+#define EXPECT_S2D_ERROR(expr, expected_kind, ...)                                                                     \
+  do {                                                                                                                 \
+    try {                                                                                                              \
+      expr;                                                                                                            \
+      ADD_FAILURE() << "expected an s2d::Error from " #expr;                                                           \
+    } catch (const s2d::Error& e) {                                                                                    \
+      EXPECT_EQ(e.kind(), expected_kind) << e.what();                                                                  \
+      for (const char* frag : {__VA_ARGS__})                                                                           \
+        EXPECT_NE(std::string(e.what()).find(frag), std::string::npos) << "missing '" << frag << "' in: " << e.what(); \
+    }                                                                                                                  \
   } while (0)
 
 }  // namespace s2d::testing

@@ -7,12 +7,12 @@
 
 #include "s2d/data/convert.h"
 #include "s2d/data/generators.h"
-#include "s2d/toy/world.h"
 #include "s2d/methods/answers.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
 #include "s2d/toy/corpus.h"
 #include "s2d/toy/teacher.h"
+#include "s2d/toy/world.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
 #include "test_util.h"
@@ -33,7 +33,8 @@ GeneratorOptions opts(int64_t n, int k, uint64_t seed = 1) {
 }
 
 // Runs `method` with the teacher; returns id -> record.
-std::map<std::string, nlohmann::json> teach(const std::vector<Task>& tasks, const std::string& method, bool swapped = false) {
+std::map<std::string, nlohmann::json> teach(const std::vector<Task>& tasks, const std::string& method,
+                                            bool swapped = false) {
   Teacher teacher(tasks, method);
   std::vector<MethodUnit> units;
   for (const auto& t : tasks) units.push_back({&t, 0, swapped});
@@ -114,16 +115,18 @@ TEST(ToyWorld, JudgeLabelPointsAtTheTrueAnswer) {
 }
 
 TEST(Teacher, SystemTwoAnswersAreRight) {
-  const std::vector<std::pair<std::vector<Task>, std::string>> cases = {
-      {generate_last_letter(opts(30, 4)), "rar2"}, {generate_coin_flip(opts(30, 5)), "cot"},
-      {generate_arithmetic(opts(30, 4)), "cot"}, {generate_qa(opts(30, 3)), "s2a"}};
+  const std::vector<std::pair<std::vector<Task>, std::string>> cases = {{generate_last_letter(opts(30, 4)), "rar2"},
+                                                                        {generate_coin_flip(opts(30, 5)), "cot"},
+                                                                        {generate_arithmetic(opts(30, 4)), "cot"},
+                                                                        {generate_qa(opts(30, 3)), "s2a"}};
   for (const auto& [tasks, method] : cases) {
     for (const auto& [id, r] : teach(tasks, method)) {
       const auto& t = *std::find_if(tasks.begin(), tasks.end(), [&](const Task& x) { return x.id == id; });
       const auto want = extract_answer(*t.answer, answer_kind_for_task(t.task));
       if (t.task == "toy-qa") {  // a sentence that restates the fact; eval's alias rule finds the value in it
         EXPECT_EQ(r["final"], qa_sentence(t, *t.answer)) << t.input;
-        EXPECT_NE((" " + r["answer"].get<std::string>() + " ").find(" " + *want + " "), std::string::npos) << r["answer"];
+        EXPECT_NE((" " + r["answer"].get<std::string>() + " ").find(" " + *want + " "), std::string::npos)
+            << r["answer"];
         continue;
       }
       EXPECT_EQ(r["answer"], *want) << method << " " << t.input << "\n" << r["steps"].back()["output"];
@@ -173,7 +176,8 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
   CorpusOptions o = small_corpus(dir + "/a");
   const auto sum = build_corpus(o);
   EXPECT_GT(sum.examples, 400);
-  for (const char* part : {"last-letter/rar2", "coin-flip/cot", "arithmetic/cot", "toy-qa/s2a", "toy-qa/usc", "judge/bsm", "judge/system1"})
+  for (const char* part : {"last-letter/rar2", "coin-flip/cot", "arithmetic/cot", "toy-qa/s2a", "toy-qa/usc",
+                           "judge/bsm", "judge/system1"})
     EXPECT_GT(sum.parts.at(part), 0) << part;
   o.out_dir = dir + "/b";
   build_corpus(o);
@@ -189,7 +193,8 @@ TEST(ToyCorpus, DeterministicDisjointAndUnlabelledWhereItMustBe) {
     trained_questions.insert(j["meta"]["question"].get<std::string>());
   }
   EXPECT_EQ(primer_kinds, (std::map<std::string, int>{{"toy-qa/all-facts", 400}}));
-  for (const auto& j : read_jsonl_all(dir + "/a/corpus.jsonl")) trained_questions.insert(j["meta"]["question"].get<std::string>());
+  for (const auto& j : read_jsonl_all(dir + "/a/corpus.jsonl"))
+    trained_questions.insert(j["meta"]["question"].get<std::string>());
   std::map<std::string, int> seen;  // "tasks/TASK|question" -> files of that task holding it
   for (const auto& [path, n] : sum.task_files) {
     std::set<std::string> in_file;
@@ -236,7 +241,7 @@ TEST(ToyCorpus, ExtraDistillQuestionsLeaveTheCorpusAlone) {
       EXPECT_EQ(plain, extra) << path;
       continue;
     }
-    if (path.find(".dev.") != std::string::npos) continue;  // drawn after the extra questions
+    if (path.find(".dev.") != std::string::npos) continue;    // drawn after the extra questions
     EXPECT_EQ(extra.substr(0, plain.size()), plain) << path;  // the first 30 are the same questions
     EXPECT_EQ(n, path == "tasks/biased-qa.distill.jsonl" ? 30 + 27 : 30 + 25) << path;
   }

@@ -22,15 +22,15 @@
 namespace s2d::api {
 
 struct HttpBackendOptions {
-  std::string endpoint;          // http://host:port or http://host:port/v1 (https when built with OpenSSL)
-  std::string model_name;        // the "model" field; empty: the first id from /v1/models
-  int concurrency = 8;           // requests in flight
-  double timeout_s = 600;        // read timeout per request (connect: 10 s)
-  int max_retries = 6;           // per request, after the first try
-  double backoff_base_s = 0.5;   // first retry waits up to this, doubling each time
-  double backoff_max_s = 30;     // one wait is never longer
-  std::string tokenizer_path;    // tokenizer.model for counting when the server sends no usage
-  std::string api_key;           // default: $S2D_API_KEY
+  std::string endpoint;                 // http://host:port or http://host:port/v1 (https when built with OpenSSL)
+  std::string model_name;               // the "model" field; empty: the first id from /v1/models
+  int concurrency = 8;                  // requests in flight
+  double timeout_s = 600;               // read timeout per request (connect: 10 s)
+  int max_retries = 6;                  // per request, after the first try
+  double backoff_base_s = 0.5;          // first retry waits up to this, doubling each time
+  double backoff_max_s = 30;            // one wait is never longer
+  std::string tokenizer_path;           // tokenizer.model for counting when the server sends no usage
+  std::string api_key;                  // default: $S2D_API_KEY
   nlohmann::json chat_template_kwargs;  // sent as vLLM's chat_template_kwargs on chat requests that set none
 };
 
@@ -42,7 +42,8 @@ void visit_options(O& o, F&& f) {
   f("--concurrency", "", o.concurrency, "Requests in flight");
   f("--request-timeout", "", o.timeout_s, "Seconds to wait for one response");
   f("--max-retries", "", o.max_retries, "Retries on 408/429/5xx/connection errors (exponential backoff, jitter)");
-  f("--tokenizer", "", o.tokenizer_path, "tokenizer.json or tokenizer.model to count tokens with when the server sends no usage");
+  f("--tokenizer", "", o.tokenizer_path,
+    "tokenizer.json or tokenizer.model to count tokens with when the server sends no usage");
 }
 
 // The wait before retry `attempt` (0-based): uniform in [0, min(max, base * 2^attempt)] ("full

@@ -33,8 +33,8 @@ struct ApiError : std::runtime_error {
 nlohmann::json error_body(const ApiError& e);
 
 struct ServerLimits {
-  std::string served_model;        // the name /v1/models lists; requests naming another model get 404
-  int64_t max_tokens_cap = 4096;   // a request asking for more is refused (422), not clamped
+  std::string served_model;       // the name /v1/models lists; requests naming another model get 404
+  int64_t max_tokens_cap = 4096;  // a request asking for more is refused (422), not clamped
   int max_n = 16;
 };
 
@@ -79,7 +79,7 @@ struct WireChoice {
   std::string finish_reason;
 };
 struct WireResponse {
-  std::vector<WireChoice> choices;  // sorted by index
+  std::vector<WireChoice> choices;                          // sorted by index
   std::optional<int64_t> prompt_tokens, completion_tokens;  // absent when the server sent no usage
 };
 // RuntimeError naming the field when the body is not a completion response.

@@ -32,7 +32,8 @@ void visit_options(O& o, F&& f) {
   f("--host", "", o.host, "Address to bind (loopback by default; 0.0.0.0 exposes it)");
   f("--port", "", o.port, "Port (0: any free port, printed)");
   f("--api-key", "", o.api_key, "Require \"Authorization: Bearer KEY\" (401 otherwise)");
-  f("--served-model-name", "", o.limits.served_model, "Name in /v1/models and requests (default: the model folder's name)");
+  f("--served-model-name", "", o.limits.served_model,
+    "Name in /v1/models and requests (default: the model folder's name)");
   f("--max-tokens", "", o.limits.max_tokens_cap,
     "Largest max_tokens a request may ask for (more: 422); unset: the model's context, or this when it declares none");
   f("--max-n", "", o.limits.max_n, "Largest n (choices per request)");

@@ -1,12 +1,11 @@
 // Feeds one Backend from many threads (the HTTP server's handlers): requests queue up, and one
 // engine thread runs everything queued as one batch (up to max_batch), so concurrent clients share
 // decode steps. Requests arriving while a batch runs join it between decode steps
-// (Backend::complete_open; the in-process engine admits them into free slots). When the engine is idle, the first arrival waits up
-// to `window` for company: clients that send "at once" are never exactly simultaneous, and
-// without the wait the first would run alone and the rest after it (measured: 8 clients at
-// 0.49x of in-process throughput without it, scripts/bench/serve.sh).
-// A batch that fails is retried one request at a time, so one bad request (say, a prompt longer
-// than the context) fails alone.
+// (Backend::complete_open; the in-process engine admits them into free slots). When the engine is idle, the first
+// arrival waits up to `window` for company: clients that send "at once" are never exactly simultaneous, and without the
+// wait the first would run alone and the rest after it (measured: 8 clients at 0.49x of in-process throughput without
+// it, scripts/bench/serve.sh). A batch that fails is retried one request at a time, so one bad request (say, a prompt
+// longer than the context) fails alone.
 #pragma once
 
 #include <chrono>

@@ -16,8 +16,8 @@
 namespace s2d {
 
 struct GeneratorOptions {
-  int64_t n = 100;        // number of distinct questions
-  int k = 2;              // words (last-letter) or people (coin-flip) per question
+  int64_t n = 100;  // number of distinct questions
+  int k = 2;        // words (last-letter) or people (coin-flip) per question
   uint64_t seed = 0;
   std::vector<std::string> names;  // word pool, see load_names()
   std::set<std::string> exclude;   // inputs that must not be generated (other splits, corpora)

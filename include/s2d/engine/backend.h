@@ -16,10 +16,10 @@ namespace s2d {
 
 struct SamplingParams {
   int64_t max_new_tokens = 256;
-  double temperature = 0.0;  // 0 = greedy
-  double top_p = 1.0;        // nucleus mass in (0, 1]
-  int64_t top_k = 0;         // 0 = off
-  uint64_t seed = 0;         // sample i of a request draws from its own generator, seeded from (seed, i)
+  double temperature = 0.0;       // 0 = greedy
+  double top_p = 1.0;             // nucleus mass in (0, 1]
+  int64_t top_k = 0;              // 0 = off
+  uint64_t seed = 0;              // sample i of a request draws from its own generator, seeded from (seed, i)
   std::vector<std::string> stop;  // stop strings, matched on decoded text across token boundaries
   bool ignore_eos = false;        // benchmarks: always generate max_new_tokens
 };
@@ -51,8 +51,8 @@ struct CompletionRequest {
   nlohmann::json template_kwargs;     // chat form: extra chat-template variables (a request's chat_template_kwargs)
   SamplingParams sampling;
   std::vector<int> samples = {0};  // which sample indices to produce; they share one prefill
-  std::string tag;  // "task-id|step[|swap]" from the method runner: for logs and per-task teachers
-  std::string source_file;   // where the task came from, for errors (empty: a server request)
+  std::string tag;                 // "task-id|step[|swap]" from the method runner: for logs and per-task teachers
+  std::string source_file;         // where the task came from, for errors (empty: a server request)
   int64_t source_line = 0;
   // Streaming: called (on the backend's thread) with a sample's whole decoded text so far, after
   // every generated token. Unset for batch work: decoding each step costs time.

@@ -38,7 +38,7 @@ struct GenRequest {
   std::vector<int> prompt_ids;
   SamplingParams sampling;  // max_new_tokens already fits the context
   std::vector<int> samples = {0};
-  std::vector<int> stop_ids;  // token ids that end a sample (EOS, <|im_end|>)
+  std::vector<int> stop_ids;                                         // token ids that end a sample (EOS, <|im_end|>)
   std::function<void(int sample, const std::string& text)> on_text;  // streaming, see CompletionRequest
 };
 

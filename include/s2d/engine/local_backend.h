@@ -24,7 +24,8 @@ struct LocalBackendOptions {
 // says what of it defines a run.
 template <OptionsOf<LocalBackendOptions> O, class F>
 void visit_options(O& o, F&& f) {
-  f("--model", "", o.model_dir, "Model directory (HF layout: config.json, *.safetensors, tokenizer.json or tokenizer.model)");
+  f("--model", "", o.model_dir,
+    "Model directory (HF layout: config.json, *.safetensors, tokenizer.json or tokenizer.model)");
   f("--adapter", "", o.adapter_dir, "LoRA adapter directory (PEFT layout) applied to --model");
   f("--chat-template", "", o.chat_template,
     "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (auto: the checkpoint's own template)");

@@ -17,11 +17,11 @@ namespace s2d {
 
 // Per-unit progress through the method.
 struct UnitState {
-  std::map<std::string, std::string> vars;  // placeholder -> text, for the templates
+  std::map<std::string, std::string> vars;         // placeholder -> text, for the templates
   nlohmann::json steps = nlohmann::json::array();  // the recorded steps, in order
   int64_t prompt_tokens = 0, generated_tokens = 0;
   double seconds = 0;
-  bool failed = false;  // a step could not be parsed: the unit ends without an answer
+  bool failed = false;     // a step could not be parsed: the unit ends without an answer
   std::string final_text;  // the distilled target
   std::optional<std::string> answer;
   std::vector<std::string> criteria;  // bsm's branches
@@ -34,11 +34,13 @@ struct CallOutput {
 
 class MethodContext {
  public:
-  MethodContext(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend, const MethodRunOptions& opts);
+  MethodContext(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend,
+                const MethodRunOptions& opts);
 
   // Runs step `name` for every unit still going, as one backend round; prompts(i) gives unit i's
   // prompts. Returns each unit's outputs in prompt order (none for a failed unit).
-  std::vector<std::vector<CallOutput>> step(const std::string& name, const std::function<std::vector<std::string>(size_t)>& prompts);
+  std::vector<std::vector<CallOutput>> step(const std::string& name,
+                                            const std::function<std::vector<std::string>(size_t)>& prompts);
   // step() with one prompt per unit: the step's template rendered with the unit's vars.
   std::vector<std::vector<CallOutput>> single(const std::string& name);
   AnswerKind kind_of(size_t unit) const { return answer_kind_for_task(units[unit].task->task); }

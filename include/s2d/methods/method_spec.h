@@ -15,9 +15,9 @@
 namespace s2d {
 
 struct MethodSpec {
-  std::string name;    // a method_defs() name
-  std::string source;  // citation of the published method
-  std::string path;    // file it came from
+  std::string name;                                        // a method_defs() name
+  std::string source;                                      // citation of the published method
+  std::string path;                                        // file it came from
   std::vector<std::pair<std::string, std::string>> steps;  // (step name, template), in order
   std::map<std::string, std::string> format_hints;         // task -> hint; "default" for others
   // How a pairwise-judge task (question, response_a, response_b) becomes the method's {input}.

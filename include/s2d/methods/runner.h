@@ -20,8 +20,8 @@
 namespace s2d {
 
 struct MethodRunOptions {
-  SamplingParams sampling;       // per step; sampling.seed is the run seed
-  std::string answer_regex;      // overrides task-aware answer extraction
+  SamplingParams sampling;         // per step; sampling.seed is the run seed
+  std::string answer_regex;        // overrides task-aware answer extraction
   std::string merge = "symbolic";  // bsm: symbolic (sum of scores) | llm
 };
 
@@ -40,7 +40,8 @@ std::string unit_key(const std::string& id, int sample, bool swapped);
 
 // Universal self-consistency's prompt: the question and each response's final text, numbered
 // "Response 1: ...", one per line (filter --by usc, and the toy corpus that teaches it).
-std::string render_usc_prompt(const MethodSpec& usc, const std::string& question, const std::vector<std::string>& finals);
+std::string render_usc_prompt(const MethodSpec& usc, const std::string& question,
+                              const std::vector<std::string>& finals);
 
 void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend,
                 const MethodRunOptions& opts, const std::function<void(nlohmann::json&&)>& on_record);

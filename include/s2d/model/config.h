@@ -49,8 +49,8 @@ struct ModelConfig {
   bool o_bias = false;
   bool qk_norm = false;
   std::optional<int64_t> bos_token_id, eos_token_id, pad_token_id;
-  std::string dtype;      // torch_dtype / dtype as saved ("bfloat16", ...), informational
-  nlohmann::json raw;     // the file as read; saving starts from it so unknown keys survive
+  std::string dtype;   // torch_dtype / dtype as saved ("bfloat16", ...), informational
+  nlohmann::json raw;  // the file as read; saving starts from it so unknown keys survive
 
   // Longest sequence the model may attend over.
   int64_t max_context() const;

@@ -1,5 +1,6 @@
 // The Llama-family decoder (Llama 1/2/3, Mistral without sliding-window attention beyond its
-// window, Qwen2 with its q/k/v biases, Qwen3 with its per-head q/k norms), written against ATen so that training can use autograd on the same code.
+// window, Qwen2 with its q/k/v biases, Qwen3 with its per-head q/k norms), written against ATen so that training can
+// use autograd on the same code.
 //
 // Dimension legend:
 //   B batch rows         T new tokens in this call      S key length (cached + new)
@@ -33,9 +34,9 @@ namespace s2d {
 // this way than x @ W^T over [32000, 256]). The HF-named fields then become views into the packed
 // tensors: same values, same shapes, no extra memory. The packed tensors are the storage to train.
 struct LayerWeights {
-  at::Tensor q_proj, k_proj, v_proj, o_proj;  // [NH*D, H], [KV*D, H], [KV*D, H], [H, NH*D]
-  at::Tensor gate_proj, up_proj, down_proj;   // [I, H], [I, H], [H, I]
-  at::Tensor input_norm, post_attention_norm; // [H]
+  at::Tensor q_proj, k_proj, v_proj, o_proj;   // [NH*D, H], [KV*D, H], [KV*D, H], [H, NH*D]
+  at::Tensor gate_proj, up_proj, down_proj;    // [I, H], [I, H], [H, I]
+  at::Tensor input_norm, post_attention_norm;  // [H]
   // Defined only where the config has them (ModelConfig::qkv_bias, o_bias, qk_norm).
   at::Tensor q_bias, k_bias, v_bias, o_bias;  // [NH*D], [KV*D], [KV*D], [H]
   at::Tensor q_norm, k_norm;                  // [D], one RMSNorm shared by every head
@@ -141,7 +142,8 @@ class LlamaModel {
 
  private:
   // Given a layer's new keys/values [B, KV, T, D], store them and return all keys/values to attend.
-  using KvUpdate = std::function<std::pair<at::Tensor, at::Tensor>(size_t layer, const at::Tensor& k, const at::Tensor& v)>;
+  using KvUpdate =
+      std::function<std::pair<at::Tensor, at::Tensor>(size_t layer, const at::Tensor& k, const at::Tensor& v)>;
   // The decoder stack: hidden states [B, T, H] before the final norm.
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
                         const KvUpdate& update) const;

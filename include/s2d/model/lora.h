@@ -25,7 +25,8 @@ struct LoraOptions {
 std::vector<std::string> lora_target_modules(const std::vector<std::string>& targets);
 
 // A new adapter as PEFT initialises one: A ~ kaiming-uniform(a = sqrt(5)), B = 0, fp32.
-std::shared_ptr<LoraAdapter> init_lora(const ModelConfig& c, const LoraOptions& o, const c10::Device& device, uint64_t seed);
+std::shared_ptr<LoraAdapter> init_lora(const ModelConfig& c, const LoraOptions& o, const c10::Device& device,
+                                       uint64_t seed);
 
 // The PEFT tensor name of a pair ("lora_A" or "lora_B").
 std::string peft_name(size_t layer, const std::string& target, const char* which);

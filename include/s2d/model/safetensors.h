@@ -66,7 +66,7 @@ std::vector<std::string> write_safetensors_sharded(const std::string& dir, const
 // The weight files of a model directory: the index's shards, or the single model.safetensors.
 // Also returns, for sharded models, which shard the index says each tensor lives in.
 struct StFileSet {
-  std::vector<std::string> files;                      // absolute or dir-relative paths
+  std::vector<std::string> files;                       // absolute or dir-relative paths
   std::map<std::string, std::string> index_weight_map;  // tensor -> file, empty when unsharded
 };
 StFileSet find_safetensors(const std::string& dir);

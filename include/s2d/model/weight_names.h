@@ -21,9 +21,9 @@ bool is_ignorable_extra_tensor(const std::string& name);
 struct WeightReport {
   std::vector<std::string> missing;
   std::vector<std::string> unexpected;
-  std::vector<std::string> wrong_shape;  // "name: expected [..], found [..]"
+  std::vector<std::string> wrong_shape;          // "name: expected [..], found [..]"
   std::map<std::string, int64_t> dtype_tensors;  // "BF16" -> tensor count
-  int64_t parameters = 0;                         // elements stored in the files
+  int64_t parameters = 0;                        // elements stored in the files
 };
 WeightReport inspect_weights(const std::string& model_dir, const ModelConfig& c);
 

@@ -20,11 +20,11 @@ struct EvalOptions {
   std::string tasks_path, out_dir;
   std::string method = "system1";
   std::string template_path, answer_regex, merge = "symbolic";
-  int samples = 1;           // k > 1: majority vote over k samples
-  bool swap = true;          // judge tasks: also run the swapped order for position consistency
-  SamplingParams sampling;   // greedy by default
-  std::string label;         // name in reports (default: method)
-  std::string role;          // system1 | system2 | distilled (default: from the method and model)
+  int samples = 1;          // k > 1: majority vote over k samples
+  bool swap = true;         // judge tasks: also run the swapped order for position consistency
+  SamplingParams sampling;  // greedy by default
+  std::string label;        // name in reports (default: method)
+  std::string role;         // system1 | system2 | distilled (default: from the method and model)
   nlohmann::json provenance = nlohmann::json::object();
 };
 
@@ -34,7 +34,8 @@ void visit_options(O& o, F&& f) {
   f("--tasks", "", o.tasks_path, "Labelled task JSONL");
   f("--out", "", o.out_dir, "Output directory (examples.jsonl, summary.json; or the report)");
   f("--method", "method", o.method, generation_method_names() + " (see Methods below)");
-  f("--template", "template", o.template_path, "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
+  f("--template", "template", o.template_path,
+    "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
   f("--samples", "samples", o.samples, "k samples per task, majority vote (a tie is no prediction)");
   visit_options(o.sampling, f);
   f("--answer-regex", "answer_regex", o.answer_regex, "Override answer extraction");

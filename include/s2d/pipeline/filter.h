@@ -39,7 +39,7 @@ struct FilterOptions {
   // perturbation only: also write each kept pair in the swapped order, its verdict mapped
   // ("[[A]]" <-> "[[B]]"), so that the student sees every verdict in both positions.
   bool both_orders = false;
-  std::string usc_template;    // default configs/methods/usc.json
+  std::string usc_template;  // default configs/methods/usc.json
   // The SFT user turn: "system1" renders the input with configs/methods/system1.json (its format
   // hint included), a path renders it with that system1 template, "raw" keeps the input as is.
   std::string user_template = "system1";
@@ -68,10 +68,10 @@ void visit_options(O& o, F&& f) {
 }
 
 struct FilterSummary {
-  int64_t inputs = 0, kept = 0;  // tasks
-  int64_t examples = 0;          // SFT lines written: kept, or twice that with both_orders
-  std::map<std::string, int64_t> dropped;     // reason -> tasks
-  std::map<std::string, int64_t> agreement;   // "0.5-0.6" -> tasks
+  int64_t inputs = 0, kept = 0;              // tasks
+  int64_t examples = 0;                      // SFT lines written: kept, or twice that with both_orders
+  std::map<std::string, int64_t> dropped;    // reason -> tasks
+  std::map<std::string, int64_t> agreement;  // "0.5-0.6" -> tasks
   nlohmann::json to_json(const FilterOptions& o) const;
 };
 

@@ -41,12 +41,15 @@ void visit_options(O& o, F&& f) {
   f("--prompt", "", o.prompt, "One prompt instead of --tasks; completions are printed");
   f("--out", "", o.out_path, "Sample JSONL to append to (required with --tasks)");
   f("--method", "method", o.method, generation_method_names() + " (see Methods below)");
-  f("--template", "template", o.template_path, "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
-  f("--answer-regex", "answer_regex", o.answer_regex, "Regex whose first group is the answer (overrides task-aware extraction)");
+  f("--template", "template", o.template_path,
+    "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
+  f("--answer-regex", "answer_regex", o.answer_regex,
+    "Regex whose first group is the answer (overrides task-aware extraction)");
   f("--merge", "merge", o.merge, "bsm: symbolic (sum scores) | llm");
   f("--swap", "swap", o.swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");
   f("--shard", "", o.shard, "i/n: only this machine's share of the tasks (by id hash); join with 's2d merge'");
-  f("--overwrite", "", o.overwrite, "Start --out afresh when it holds samples made with other flags (refused otherwise)");
+  f("--overwrite", "", o.overwrite,
+    "Start --out afresh when it holds samples made with other flags (refused otherwise)");
   f("--chunk", "", o.chunk_tasks, "Tasks per batch of work; a kill loses at most one chunk");
   f("--samples", "", o.samples, "Samples per task; they share one prefill");
   visit_options(o.sampling, f);

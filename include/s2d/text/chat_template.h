@@ -49,8 +49,8 @@ class ChatTemplate {
   // (the last message must then be a user turn).
   // `extra` template variables override the template's own kwargs (a request's
   // chat_template_kwargs); the built-in templates have no variables and ignore them.
-  RenderedChat render(const Tokenizer& tok, const std::vector<ChatMessage>& messages,
-                      bool add_generation_prompt, const nlohmann::json& extra = nlohmann::json()) const;
+  RenderedChat render(const Tokenizer& tok, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
+                      const nlohmann::json& extra = nlohmann::json()) const;
   // Token ids that end an assistant turn (EOS, or <|im_end|> for chatml; for a checkpoint's own
   // template, generation_config.json's eos_token_id, an int or a list, plus the tokenizer's EOS).
   std::vector<int> stop_ids(const Tokenizer& tok) const;
@@ -58,7 +58,8 @@ class ChatTemplate {
   const std::string& jinja_source() const { return source_; }
 
  private:
-  friend ChatTemplate load_chat_template(const std::string&, const Tokenizer&, const std::string&, const nlohmann::json&);
+  friend ChatTemplate load_chat_template(const std::string&, const Tokenizer&, const std::string&,
+                                         const nlohmann::json&);
   RenderedChat render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
                             const nlohmann::json& extra) const;
 

@@ -14,10 +14,10 @@
 namespace s2d {
 
 struct HfTokenizerFiles {
-  nlohmann::json tokenizer;         // tokenizer.json
-  nlohmann::json tokenizer_config;  // tokenizer_config.json (special tokens, add_bos_token)
-  nlohmann::json generation_config; // generation_config.json (bos, eos, pad ids)
-  std::string chat_template;        // chat_template.jinja ("" when the file has none)
+  nlohmann::json tokenizer;          // tokenizer.json
+  nlohmann::json tokenizer_config;   // tokenizer_config.json (special tokens, add_bos_token)
+  nlohmann::json generation_config;  // generation_config.json (bos, eos, pad ids)
+  std::string chat_template;         // chat_template.jinja ("" when the file has none)
 };
 
 HfTokenizerFiles hf_tokenizer_from_gguf(const nlohmann::json& metadata, const std::string& file);

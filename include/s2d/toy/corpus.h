@@ -35,18 +35,18 @@ struct CorpusOptions {
   // More questions to distil on, appended to each distill file. They are drawn after the corpus,
   // so adding them leaves the corpus -- and a model trained on it -- unchanged.
   int64_t distill_extra_n = 600;
-  int64_t test_n = 200;     // held-out questions per task
-  int64_t dev_n = 200;      // labelled questions per task for choosing settings (drawn last)
+  int64_t test_n = 200;  // held-out questions per task
+  int64_t dev_n = 200;   // labelled questions per task for choosing settings (drawn last)
   // Lookup primer lessons (OUT/primer.jsonl, times --scale): every fact of a fresh 2-5-fact
   // toy-qa question asked and answered directly; the toy model trains on them first.
   int64_t primer_n = 40000;
-  std::string names_path;   // default data/names.txt
+  std::string names_path;  // default data/names.txt
   bool overwrite = false;
 };
 
 struct CorpusSummary {
   int64_t examples = 0;
-  std::map<std::string, int64_t> parts;  // "task/method" -> examples
+  std::map<std::string, int64_t> parts;       // "task/method" -> examples
   std::map<std::string, int64_t> task_files;  // path -> tasks
 };
 

@@ -1,7 +1,7 @@
 // `s2d distill`: fine-tune a model on SFT examples so it answers directly (full fine-tune).
 //
-// OUT/ holds the run (full fine-tune, or a LoRA adapter with --lora-rank): train_config.json (what defines the run), metrics.jsonl (one line per
-// optimizer step, plus validation lines), checkpoints/step-NNNNNN/ (model + optimizer +
+// OUT/ holds the run (full fine-tune, or a LoRA adapter with --lora-rank): train_config.json (what defines the run),
+// metrics.jsonl (one line per optimizer step, plus validation lines), checkpoints/step-NNNNNN/ (model + optimizer +
 // trainer_state.json, each written atomically, the last --keep-checkpoints kept), and at the end
 // the fine-tuned model itself in the Hugging Face layout (config.json, model.safetensors,
 // tokenizer.model). --resume continues from the newest checkpoint with the same optimizer
@@ -20,10 +20,11 @@ namespace s2d {
 
 struct DistillOptions {
   std::string model_dir, data_path, out_dir;
-  std::string val_path;            // or a split of the data:
+  std::string val_path;  // or a split of the data:
   double val_fraction = 0.0;
   std::string chat_template = "auto";
-  std::string chat_template_kwargs;  // JSON object of template variables (distil with thinking off: {"enable_thinking": false})
+  std::string
+      chat_template_kwargs;  // JSON object of template variables (distil with thinking off: {"enable_thinking": false})
   std::string device = "auto";
   std::string precision = "auto";  // auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: fp32 everywhere
   int64_t max_seq_len = 1024;
@@ -57,7 +58,8 @@ void visit_options(O& o, F&& f) {
   f("--out", "", o.out_dir, "Output directory");
   f("--val-file", "val", o.val_path, "Validation SFT JSONL");
   f("--val-fraction", "val_fraction", o.val_fraction, "Or hold out this fraction of --data");
-  f("--chat-template", "chat_template", o.chat_template, "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (as generate/eval)");
+  f("--chat-template", "chat_template", o.chat_template,
+    "auto|llama-2|mistral|zephyr|chatml|plain|FILE.jinja (as generate/eval)");
   f("--chat-template-kwargs", "chat_template_kwargs", o.chat_template_kwargs,
     "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
   f("--device", "", o.device, "auto|cpu|cuda (fp32 master weights; bf16 autocast on CUDA)");

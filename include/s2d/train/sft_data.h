@@ -18,8 +18,8 @@ struct SftExample {
 
 struct SftDataStats {
   int64_t examples = 0;
-  int64_t truncated = 0;            // longer than max_seq_len, cut at the end
-  int64_t dropped_no_target = 0;    // no assistant token left after truncation
+  int64_t truncated = 0;          // longer than max_seq_len, cut at the end
+  int64_t dropped_no_target = 0;  // no assistant token left after truncation
   int64_t tokens = 0, target_tokens = 0;
 };
 

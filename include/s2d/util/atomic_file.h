@@ -34,10 +34,12 @@ size_t require_regular_file(const std::string& path);
 
 // Checks an output before anything is written, InputError naming `flag` when `out` exists and is
 // not a regular file, or is the same file (by device and inode, so links count) as one of `inputs`.
-void check_output_file(const std::string& out, const std::vector<std::string>& inputs, const std::string& flag = "--out");
+void check_output_file(const std::string& out, const std::vector<std::string>& inputs,
+                       const std::string& flag = "--out");
 
 // The same for an output directory, which a run may replace whole: InputError when `dir` exists
 // and is not a directory, or when one of `inputs` is `dir` itself or lies inside it.
-void check_output_dir(const std::string& dir, const std::vector<std::string>& inputs, const std::string& flag = "--out");
+void check_output_dir(const std::string& dir, const std::vector<std::string>& inputs,
+                      const std::string& flag = "--out");
 
 }  // namespace s2d

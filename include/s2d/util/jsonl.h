@@ -24,15 +24,15 @@ inline constexpr size_t kMaxJsonlLineBytes = size_t{64} << 20;
 // a path that is not a regular file, an unreadable file, a malformed or too long line, and a
 // field of the wrong type read inside `fn` (nlohmann's type errors, named by file and line).
 // Returns the number of records.
-int64_t read_jsonl(const std::string& path,
-                   const std::function<void(int64_t line, const nlohmann::json& obj)>& fn);
+int64_t read_jsonl(const std::string& path, const std::function<void(int64_t line, const nlohmann::json& obj)>& fn);
 
 // Reads every record; `require_nonempty` turns an empty file into an InputError.
 std::vector<nlohmann::json> read_jsonl_all(const std::string& path, bool require_nonempty = true);
 
 // obj[field] as a string; an InputError naming file, line and field when it is missing or not a
 // string.
-const std::string& json_string_field(const nlohmann::json& obj, const char* field, const std::string& file, int64_t line);
+const std::string& json_string_field(const nlohmann::json& obj, const char* field, const std::string& file,
+                                     int64_t line);
 
 class JsonlWriter {
  public:

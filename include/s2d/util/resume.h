@@ -14,8 +14,8 @@
 namespace s2d {
 
 struct ResumeState {
-  std::set<std::string> done;   // keys of complete records
-  int64_t records = 0;          // complete records kept
+  std::set<std::string> done;  // keys of complete records
+  int64_t records = 0;         // complete records kept
   bool dropped_torn_line = false;
 };
 

@@ -133,14 +133,17 @@ void q6_k(const uint8_t* b, float* y) {
 std::vector<float> dequantize(const GgufTensor& t, const std::string& file) {
   int64_t values = 0, bytes = 0;
   if (!ggml_block_layout(t.type, values, bytes))
-    throw_input("unsupported tensor type", {.file = file, .field = "tensor " + t.name, .found = ggml_type_name(t.type)});
+    throw_input("unsupported tensor type",
+                {.file = file, .field = "tensor " + t.name, .found = ggml_type_name(t.type)});
   const int64_t n = t.numel(), blocks = n / values;
   std::vector<float> out(static_cast<size_t>(n));
   float* y = out.data();
   const uint8_t* p = t.data;
   switch (static_cast<GgmlType>(t.type)) {
     case GgmlType::F32: std::memcpy(y, p, static_cast<size_t>(n) * 4); break;
-    case GgmlType::F16: for (int64_t i = 0; i < n; ++i) y[i] = half_at(p + 2 * i); break;
+    case GgmlType::F16:
+      for (int64_t i = 0; i < n; ++i) y[i] = half_at(p + 2 * i);
+      break;
     case GgmlType::BF16:
       for (int64_t i = 0; i < n; ++i) {
         const uint32_t bits = static_cast<uint32_t>(u16(p + 2 * i)) << 16;

@@ -39,7 +39,9 @@ class Cursor {
   }
   void need(uint64_t bytes, const std::string& what) const {
     if (bytes > left()) {
-      throw_input("truncated GGUF file", {.file = file_, .field = what, .expected = std::to_string(bytes) + " more bytes",
+      throw_input("truncated GGUF file", {.file = file_,
+                                          .field = what,
+                                          .expected = std::to_string(bytes) + " more bytes",
                                           .found = std::to_string(left())});
     }
   }
@@ -65,7 +67,8 @@ nlohmann::json read_scalar(Cursor& c, uint32_t type, const std::string& key, con
     case I64: return c.read<int64_t>(key);
     case F64: return c.read<double>(key);
     default:
-      throw_input("unknown GGUF value type", {.file = file, .field = key, .expected = "0..12", .found = std::to_string(type)});
+      throw_input("unknown GGUF value type",
+                  {.file = file, .field = key, .expected = "0..12", .found = std::to_string(type)});
   }
 }
 
@@ -75,8 +78,8 @@ nlohmann::json read_value(Cursor& c, uint32_t type, const std::string& key, cons
   const uint64_t n = c.read<uint64_t>(key);
   if (elem == ARRAY) throw_input("nested GGUF arrays are not supported", {.file = file, .field = key});
   if (n > c.left()) {  // every element takes at least one byte
-    throw_input("GGUF array longer than the file", {.file = file, .field = key, .expected = "<= " + std::to_string(c.left()),
-                                                    .found = std::to_string(n)});
+    throw_input("GGUF array longer than the file",
+                {.file = file, .field = key, .expected = "<= " + std::to_string(c.left()), .found = std::to_string(n)});
   }
   nlohmann::json a = nlohmann::json::array();
   for (uint64_t i = 0; i < n; ++i) a.push_back(read_scalar(c, elem, key, file));
@@ -135,18 +138,28 @@ GgufFile::GgufFile(const std::string& path) : path_(path), map_(path) {
   Cursor c(map_.data(), map_.size(), path_);
   c.need(4, "magic");
   if (std::memcmp(map_.data(), "GGUF", 4) != 0) {
-    throw_input("not a GGUF file", {.file = path_, .field = "magic", .expected = "\"GGUF\"",
-                                    .found = printable_excerpt(std::string(reinterpret_cast<const char*>(map_.data()), 4), 8)});
+    throw_input("not a GGUF file",
+                {.file = path_,
+                 .field = "magic",
+                 .expected = "\"GGUF\"",
+                 .found = printable_excerpt(std::string(reinterpret_cast<const char*>(map_.data()), 4), 8)});
   }
   c.read<uint32_t>("magic");
   version_ = c.read<uint32_t>("version");
   if (version_ != 2 && version_ != 3)
-    throw_input("unsupported GGUF version", {.file = path_, .field = "version", .expected = "2 or 3", .found = std::to_string(version_)});
+    throw_input("unsupported GGUF version",
+                {.file = path_, .field = "version", .expected = "2 or 3", .found = std::to_string(version_)});
   const uint64_t n_tensors = c.read<uint64_t>("tensor_count"), n_kv = c.read<uint64_t>("kv_count");
   if (n_tensors > kMaxTensors)
-    throw_input("too many tensors", {.file = path_, .field = "tensor_count", .expected = "<= " + std::to_string(kMaxTensors), .found = std::to_string(n_tensors)});
+    throw_input("too many tensors", {.file = path_,
+                                     .field = "tensor_count",
+                                     .expected = "<= " + std::to_string(kMaxTensors),
+                                     .found = std::to_string(n_tensors)});
   if (n_kv > kMaxKeys)
-    throw_input("too many metadata keys", {.file = path_, .field = "kv_count", .expected = "<= " + std::to_string(kMaxKeys), .found = std::to_string(n_kv)});
+    throw_input("too many metadata keys", {.file = path_,
+                                           .field = "kv_count",
+                                           .expected = "<= " + std::to_string(kMaxKeys),
+                                           .found = std::to_string(n_kv)});
 
   for (uint64_t i = 0; i < n_kv; ++i) {
     const std::string key = c.string("metadata key " + std::to_string(i));
@@ -157,7 +170,10 @@ GgufFile::GgufFile(const std::string& path) : path_(path), map_(path) {
   if (auto it = metadata_.find("general.alignment"); it != metadata_.end()) {
     if (!it->is_number_unsigned() || it->get<uint64_t>() == 0 || it->get<uint64_t>() > 65536 ||
         (it->get<uint64_t>() & (it->get<uint64_t>() - 1)) != 0)
-      throw_input("bad alignment", {.file = path_, .field = "general.alignment", .expected = "a power of two <= 65536", .found = json_excerpt(*it, 40)});
+      throw_input("bad alignment", {.file = path_,
+                                    .field = "general.alignment",
+                                    .expected = "a power of two <= 65536",
+                                    .found = json_excerpt(*it, 40)});
     alignment = it->get<uint64_t>();
   }
 
@@ -170,11 +186,15 @@ GgufFile::GgufFile(const std::string& path) : path_(path), map_(path) {
     t.name = c.string("tensor " + std::to_string(i) + " name");
     const uint32_t n_dims = c.read<uint32_t>(t.name);
     if (n_dims == 0 || n_dims > kMaxDims)
-      throw_input("bad tensor rank", {.file = path_, .field = "tensor " + t.name, .expected = "1.." + std::to_string(kMaxDims), .found = std::to_string(n_dims)});
+      throw_input("bad tensor rank", {.file = path_,
+                                      .field = "tensor " + t.name,
+                                      .expected = "1.." + std::to_string(kMaxDims),
+                                      .found = std::to_string(n_dims)});
     for (uint32_t d = 0; d < n_dims; ++d) {
       const uint64_t ne = c.read<uint64_t>(t.name);
       if (ne == 0 || ne > (uint64_t{1} << 40))
-        throw_input("bad tensor dimension", {.file = path_, .field = "tensor " + t.name, .expected = "1..2^40", .found = std::to_string(ne)});
+        throw_input("bad tensor dimension",
+                    {.file = path_, .field = "tensor " + t.name, .expected = "1..2^40", .found = std::to_string(ne)});
       t.ne.push_back(static_cast<int64_t>(ne));
     }
     t.type = c.read<uint32_t>(t.name);
@@ -187,25 +207,30 @@ GgufFile::GgufFile(const std::string& path) : path_(path), map_(path) {
     GgufTensor& t = tensors_[i];
     int64_t values = 0, bytes = 0;
     if (!ggml_block_layout(t.type, values, bytes)) {
-      throw_input("unsupported tensor type", {.file = path_, .field = "tensor " + t.name,
-                                              .expected = "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K",
-                                              .found = ggml_type_name(t.type)});
+      throw_input("unsupported tensor type",
+                  {.file = path_,
+                   .field = "tensor " + t.name,
+                   .expected = "F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K or Q6_K",
+                   .found = ggml_type_name(t.type)});
     }
     long double n = 1;
     for (int64_t d : t.ne) n *= static_cast<long double>(d);
     if (n > static_cast<long double>(int64_t{1} << 40))
       throw_input("tensor too large", {.file = path_, .field = "tensor " + t.name, .expected = "<= 2^40 values"});
     if (t.ne[0] % values != 0) {
-      throw_input("row length is not a whole number of blocks", {.file = path_, .field = "tensor " + t.name,
+      throw_input("row length is not a whole number of blocks", {.file = path_,
+                                                                 .field = "tensor " + t.name,
                                                                  .expected = "a multiple of " + std::to_string(values),
                                                                  .found = std::to_string(t.ne[0])});
     }
     t.nbytes = static_cast<uint64_t>(t.numel() / values * bytes);
     const uint64_t off = offsets[i].offset;
     if (off > data_size || t.nbytes > data_size - off) {
-      throw_input("tensor data past the end of the file", {.file = path_, .field = "tensor " + t.name,
-                                                           .expected = "offset + " + std::to_string(t.nbytes) + " bytes <= " + std::to_string(data_size),
-                                                           .found = "offset " + std::to_string(off)});
+      throw_input("tensor data past the end of the file",
+                  {.file = path_,
+                   .field = "tensor " + t.name,
+                   .expected = "offset + " + std::to_string(t.nbytes) + " bytes <= " + std::to_string(data_size),
+                   .found = "offset " + std::to_string(off)});
     }
     t.data = map_.data() + data_start + off;
   }

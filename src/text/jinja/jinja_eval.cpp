@@ -38,7 +38,9 @@ class Renderer {
   using Scope = std::map<std::string, Value>;
 
   [[noreturn]] void fail(int line, const std::string& what, const std::string& found = "") const {
-    throw_input(what, {.file = where_, .line = line, .found = found,
+    throw_input(what, {.file = where_,
+                       .line = line,
+                       .found = found,
                        .hint = "pass --chat-template NAME or FILE.jinja to use another template"});
   }
 
@@ -117,9 +119,12 @@ class Renderer {
       for (size_t i = 0; i < v.s.size();) {
         size_t n = 1;
         const auto c = static_cast<unsigned char>(v.s[i]);
-        if (c >= 0xF0) n = 4;
-        else if (c >= 0xE0) n = 3;
-        else if (c >= 0xC0) n = 2;
+        if (c >= 0xF0)
+          n = 4;
+        else if (c >= 0xE0)
+          n = 3;
+        else if (c >= 0xC0)
+          n = 2;
         chars.push_back(Value::str(v.s.substr(i, n)));
         i += n;
       }
@@ -154,15 +159,20 @@ class Renderer {
     }
     const auto len = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < len; ++i) {
-      if (++iterations_ > kMaxIterations) fail(n.line, "the template loops too long", "more than 10 million iterations");
+      if (++iterations_ > kMaxIterations)
+        fail(n.line, "the template loops too long", "more than 10 million iterations");
       scopes_.emplace_back();
       bind_targets(n, items[static_cast<size_t>(i)]);
-      scopes_.back()["loop"] = Value::object({{"index", Value::integer(i + 1)}, {"index0", Value::integer(i)},
-                                              {"first", Value::boolean(i == 0)}, {"last", Value::boolean(i == len - 1)},
-                                              {"length", Value::integer(len)}, {"revindex", Value::integer(len - i)},
-                                              {"revindex0", Value::integer(len - i - 1)},
-                                              {"previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem")},
-                                              {"nextitem", i + 1 < len ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem")}});
+      scopes_.back()["loop"] =
+          Value::object({{"index", Value::integer(i + 1)},
+                         {"index0", Value::integer(i)},
+                         {"first", Value::boolean(i == 0)},
+                         {"last", Value::boolean(i == len - 1)},
+                         {"length", Value::integer(len)},
+                         {"revindex", Value::integer(len - i)},
+                         {"revindex0", Value::integer(len - i - 1)},
+                         {"previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem")},
+                         {"nextitem", i + 1 < len ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem")}});
       LoopControl lc;
       render(*n.bodies[0], out, lc);
       // Jinja scoping: what a loop body sets does not outlive the iteration (namespaces do).
@@ -177,7 +187,8 @@ class Renderer {
       return;
     }
     std::vector<Value> parts = item.t == Value::T::Array ? *item.a : std::vector<Value>{};
-    if (parts.size() != n.targets.size()) fail(n.line, "cannot unpack into " + std::to_string(n.targets.size()) + " loop variables", to_str(item));
+    if (parts.size() != n.targets.size())
+      fail(n.line, "cannot unpack into " + std::to_string(n.targets.size()) + " loop variables", to_str(item));
     for (size_t k = 0; k < parts.size(); ++k) scopes_.back()[n.targets[k]] = parts[k];
   }
 
@@ -316,7 +327,8 @@ class Renderer {
   Value call(const Expr& e) {
     const Value f = eval(*e.kids[0]);
     if (f.t != Value::T::Function) {
-      const std::string name = e.kids[0]->k == Expr::K::Var || e.kids[0]->k == Expr::K::Attr ? e.kids[0]->name : "expression";
+      const std::string name =
+          e.kids[0]->k == Expr::K::Var || e.kids[0]->k == Expr::K::Attr ? e.kids[0]->name : "expression";
       fail(e.line, f.defined() ? "not callable" : "unknown function", name + "()");
     }
     std::vector<Value> args;
@@ -339,7 +351,9 @@ class Renderer {
 
   static std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right) {
     size_t b = 0, e = s.size();
-    auto in = [&](char c) { return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0 : chars.find(c) != std::string::npos; };
+    auto in = [&](char c) {
+      return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0 : chars.find(c) != std::string::npos;
+    };
     if (left)
       while (b < e && in(s[b])) ++b;
     if (right)
@@ -347,7 +361,8 @@ class Renderer {
     return s.substr(b, e - b);
   }
 
-  static std::string replace_all(const std::string& s, const std::string& from, const std::string& to, int64_t count = -1) {
+  static std::string replace_all(const std::string& s, const std::string& from, const std::string& to,
+                                 int64_t count = -1) {
     if (from.empty()) return s;
     std::string out;
     size_t last = 0, at;
@@ -373,7 +388,9 @@ class Renderer {
 
   // A string's, a dict's or a list's method, bound to `v`; undefined when it has none by that name.
   Value method(const Value& v, const std::string& name, int line) {
-    auto bind = [&](auto fn) { return Value::function([v, fn](std::vector<Value>& a, Kwargs& k) { return fn(v, a, k); }); };
+    auto bind = [&](auto fn) {
+      return Value::function([v, fn](std::vector<Value>& a, Kwargs& k) { return fn(v, a, k); });
+    };
     if (v.t == Value::T::Str) {
       if (name == "strip" || name == "lstrip" || name == "rstrip") {
         const bool l = name != "rstrip", r = name != "lstrip";
@@ -387,7 +404,8 @@ class Renderer {
           std::vector<Value> opts = !a.empty() && a[0].t == Value::T::Array ? *a[0].a : a;
           for (const auto& p : opts) {
             if (p.s.size() > s.s.size()) continue;
-            if (start ? s.s.compare(0, p.s.size(), p.s) == 0 : s.s.compare(s.s.size() - p.s.size(), p.s.size(), p.s) == 0)
+            if (start ? s.s.compare(0, p.s.size(), p.s) == 0
+                      : s.s.compare(s.s.size() - p.s.size(), p.s.size(), p.s) == 0)
               return Value::boolean(true);
           }
           return Value::boolean(false);
@@ -417,7 +435,8 @@ class Renderer {
           const std::string& sep = a[0].s;
           size_t last = 0, at;
           int64_t splits = 0;
-          while (!sep.empty() && (maxsplit < 0 || splits < maxsplit) && (at = s.s.find(sep, last)) != std::string::npos) {
+          while (!sep.empty() && (maxsplit < 0 || splits < maxsplit) &&
+                 (at = s.s.find(sep, last)) != std::string::npos) {
             out.push_back(Value::str(s.s.substr(last, at - last)));
             last = at + sep.size();
             ++splits;
@@ -437,7 +456,9 @@ class Renderer {
         return bind([mode](const Value& s, std::vector<Value>&, Kwargs&) { return Value::str(case_of(s.s, mode)); });
       }
       if (name == "format") {
-        return bind([this, line](const Value& s, std::vector<Value>& a, Kwargs& kw) { return Value::str(python_format(s.s, a, kw, line)); });
+        return bind([this, line](const Value& s, std::vector<Value>& a, Kwargs& kw) {
+          return Value::str(python_format(s.s, a, kw, line));
+        });
       }
       if (name == "find" || name == "count") {
         const bool find = name == "find";
@@ -448,7 +469,9 @@ class Renderer {
             return Value::integer(at == std::string::npos ? -1 : static_cast<int64_t>(at));
           }
           int64_t n = 0;
-          for (size_t at = s.s.find(a[0].s); !a[0].s.empty() && at != std::string::npos; at = s.s.find(a[0].s, at + a[0].s.size())) ++n;
+          for (size_t at = s.s.find(a[0].s); !a[0].s.empty() && at != std::string::npos;
+               at = s.s.find(a[0].s, at + a[0].s.size()))
+            ++n;
           return Value::integer(n);
         });
       }
@@ -512,7 +535,8 @@ class Renderer {
       return Value::integer(static_cast<int64_t>(v.as_double()));
     }
     if (f == "float") return Value::number(v.t == Value::T::Str ? std::strtod(v.s.c_str(), nullptr) : v.as_double());
-    if (f == "abs") return v.t == Value::T::Int ? Value::integer(std::llabs(v.i)) : Value::number(std::fabs(v.as_double()));
+    if (f == "abs")
+      return v.t == Value::T::Int ? Value::integer(std::llabs(v.i)) : Value::number(std::fabs(v.as_double()));
     if (f == "join") {
       const std::string sep = a.empty() ? "" : to_str(a[0]);
       const Value* attribute = kwarg(kw, "attribute");
@@ -544,7 +568,8 @@ class Renderer {
       }
       return Value::array(std::move(items));
     }
-    if (f == "items") return method(v, "items", e.line).defined() ? (*method(v, "items", e.line).fn)(a, kw) : Value::array();
+    if (f == "items")
+      return method(v, "items", e.line).defined() ? (*method(v, "items", e.line).fn)(a, kw) : Value::array();
     // jinja2's select/reject/map iterate only a truthy value: none gives an empty list.
     if ((f == "selectattr" || f == "rejectattr" || f == "map") && !truthy(v)) return Value::array();
     if (f == "dictsort") return dictsort(v, e.line);
@@ -554,7 +579,8 @@ class Renderer {
       ValueList out;
       for (const auto& x : items_of(v, e.line)) {
         const Value at = attr(x, to_str(a[0]), e.line);
-        const bool ok = a.size() < 2 ? truthy(at) : run_test(to_str(a[1]), at, std::vector<Value>(a.begin() + 2, a.end()), e.line);
+        const bool ok =
+            a.size() < 2 ? truthy(at) : run_test(to_str(a[1]), at, std::vector<Value>(a.begin() + 2, a.end()), e.line);
         if (ok == select) out.push_back(x);
       }
       return Value::array(std::move(out));
@@ -563,9 +589,12 @@ class Renderer {
       ValueList out;
       const Value* attribute = kwarg(kw, "attribute");
       for (const auto& x : items_of(v, e.line)) {
-        if (attribute) out.push_back(attr(x, to_str(*attribute), e.line));
-        else if (!a.empty()) out.push_back(apply_named_filter(to_str(a[0]), x, e.line));
-        else out.push_back(x);
+        if (attribute)
+          out.push_back(attr(x, to_str(*attribute), e.line));
+        else if (!a.empty())
+          out.push_back(apply_named_filter(to_str(a[0]), x, e.line));
+        else
+          out.push_back(x);
       }
       return Value::array(std::move(out));
     }
@@ -644,7 +673,8 @@ class Renderer {
     if (t == "none") return v.t == Value::T::None;
     if (t == "string") return v.t == Value::T::Str;
     if (t == "mapping") return v.t == Value::T::Object;
-    if (t == "sequence" || t == "iterable") return v.t == Value::T::Array || v.t == Value::T::Str || v.t == Value::T::Object;
+    if (t == "sequence" || t == "iterable")
+      return v.t == Value::T::Array || v.t == Value::T::Str || v.t == Value::T::Object;
     if (t == "number") return v.t == Value::T::Int || v.t == Value::T::Float;
     if (t == "integer") return v.t == Value::T::Int;
     if (t == "float") return v.t == Value::T::Float;
@@ -682,9 +712,12 @@ class Renderer {
     if (op == "~") return Value::str(to_str(l) + to_str(r));
     if (op == "<" || op == ">" || op == "<=" || op == ">=") {
       int c;
-      if (l.is_number() && r.is_number()) c = l.as_double() < r.as_double() ? -1 : l.as_double() > r.as_double() ? 1 : 0;
-      else if (l.t == Value::T::Str && r.t == Value::T::Str) c = l.s.compare(r.s);
-      else fail(e.line, "cannot compare", to_str(l) + " " + op + " " + to_str(r));
+      if (l.is_number() && r.is_number())
+        c = l.as_double() < r.as_double() ? -1 : l.as_double() > r.as_double() ? 1 : 0;
+      else if (l.t == Value::T::Str && r.t == Value::T::Str)
+        c = l.s.compare(r.s);
+      else
+        fail(e.line, "cannot compare", to_str(l) + " " + op + " " + to_str(r));
       return Value::boolean(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
     }
     if (op == "+") {
@@ -706,7 +739,8 @@ class Renderer {
     for (const Value* u : {&l, &r})
       if (!u->defined()) fail(e.line, "'" + u->s + "' is undefined", op);
     if (!l.is_number() || !r.is_number())
-      fail(e.line, "unsupported operand types for " + op, printable_excerpt(to_str(l), 40) + ", " + printable_excerpt(to_str(r), 40));
+      fail(e.line, "unsupported operand types for " + op,
+           printable_excerpt(to_str(l), 40) + ", " + printable_excerpt(to_str(r), 40));
     const bool ints = l.t != Value::T::Float && r.t != Value::T::Float;
     const double x = l.as_double(), y = r.as_double();
     const int64_t xi = l.t == Value::T::Bool ? l.b : l.i, yi = r.t == Value::T::Bool ? r.b : r.i;
@@ -715,12 +749,15 @@ class Renderer {
     if (op == "*") return ints ? Value::integer(xi * yi) : Value::number(x * y);
     if ((op == "/" || op == "//" || op == "%") && y == 0) fail(e.line, "division by zero");
     if (op == "/") return Value::number(x / y);
-    if (op == "//") return ints ? Value::integer(static_cast<int64_t>(std::floor(x / y))) : Value::number(std::floor(x / y));
+    if (op == "//")
+      return ints ? Value::integer(static_cast<int64_t>(std::floor(x / y))) : Value::number(std::floor(x / y));
     if (op == "%") {
       if (ints) return Value::integer(((xi % yi) + yi) % yi);
       return Value::number(x - y * std::floor(x / y));
     }
-    if (op == "**") return ints && yi >= 0 ? Value::integer(static_cast<int64_t>(std::llround(std::pow(x, y)))) : Value::number(std::pow(x, y));
+    if (op == "**")
+      return ints && yi >= 0 ? Value::integer(static_cast<int64_t>(std::llround(std::pow(x, y))))
+                             : Value::number(std::pow(x, y));
     fail(e.line, "unsupported operator", op);
   }
 
@@ -728,7 +765,8 @@ class Renderer {
     Scope& g = scopes_.back();
     const std::string where = where_;
     g["raise_exception"] = Value::function([where](std::vector<Value>& a, Kwargs&) -> Value {
-      throw_input("the chat template refused the conversation: " + (a.empty() ? std::string() : to_str(a[0])), {.file = where});
+      throw_input("the chat template refused the conversation: " + (a.empty() ? std::string() : to_str(a[0])),
+                  {.file = where});
     });
     g["namespace"] = Value::function([](std::vector<Value>&, Kwargs& kw) {
       Value ns = Value::object(ValueDict(kw.begin(), kw.end()));
@@ -755,7 +793,8 @@ class Renderer {
       const size_t n = std::strftime(buf, sizeof buf, a.empty() ? "%Y-%m-%d" : a[0].s.c_str(), &tm);
       return Value::str(std::string(buf, n));
     });
-    g["dict"] = Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(ValueDict(kw.begin(), kw.end())); });
+    g["dict"] =
+        Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(ValueDict(kw.begin(), kw.end())); });
   }
 
   static constexpr size_t kMaxScopes = 256;  // macro recursion and nested loops: the stack's bound
@@ -768,7 +807,8 @@ class Renderer {
 
 }  // namespace
 
-Template::Template(const std::string& source, const std::string& where) : root_(parse_template(source, where)), where_(where) {}
+Template::Template(const std::string& source, const std::string& where)
+    : root_(parse_template(source, where)), where_(where) {}
 
 std::string Template::render(const nlohmann::ordered_json& context) const {
   Renderer r(where_);

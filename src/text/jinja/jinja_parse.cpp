@@ -20,7 +20,9 @@ struct Tok {
 };
 
 [[noreturn]] void fail(const std::string& where, int line, const std::string& what, const std::string& found = "") {
-  throw_input(what, {.file = where, .line = line, .found = found,
+  throw_input(what, {.file = where,
+                     .line = line,
+                     .found = found,
                      .hint = "pass --chat-template NAME or FILE.jinja to use another template"});
 }
 
@@ -59,7 +61,8 @@ class Lexer {
       } else if (kind != '{' && ctl != '+') {  // lstrip_blocks
         const size_t l = text.rfind('\n');
         const size_t from = l == std::string::npos ? 0 : l + 1;
-        if ((l != std::string::npos || line_starting) && text.find_first_not_of(" \t", from) == std::string::npos) text.erase(from);
+        if ((l != std::string::npos || line_starting) && text.find_first_not_of(" \t", from) == std::string::npos)
+          text.erase(from);
       }
       line_ += count_lines(src_, pos, open);
       push_text(text);
@@ -143,7 +146,8 @@ class Lexer {
         std::string op(1, c);
         for (const char* t : two)
           if (src_.compare(pos, 2, t) == 0) op = t;
-        if (std::string("+-*/%~<>()[]{},.:|=!").find(c) == std::string::npos) fail(where_, line_, "unexpected character in a tag", std::string(1, c));
+        if (std::string("+-*/%~<>()[]{},.:|=!").find(c) == std::string::npos)
+          fail(where_, line_, "unexpected character in a tag", std::string(1, c));
         toks_.push_back({Tok::K::Op, op, line_});
         pos += op.size();
       }
@@ -208,7 +212,8 @@ class Parser {
     expect_op(close);
   }
   void expect_op(const char* op) {
-    if (!is_op(op)) fail(where_, peek().line, std::string("expected '") + op + "'", peek().v.empty() ? "end of tag" : peek().v);
+    if (!is_op(op))
+      fail(where_, peek().line, std::string("expected '") + op + "'", peek().v.empty() ? "end of tag" : peek().v);
     ++p_;
   }
   std::string expect_name() {
@@ -255,7 +260,7 @@ class Parser {
   }
 
   std::string end_tag(const std::vector<std::string>& names) {  // consumes "{% name" and returns name
-    ++p_;  // BlockBegin
+    ++p_;                                                       // BlockBegin
     const std::string n = expect_name();
     (void)names;
     return n;
@@ -344,8 +349,10 @@ class Parser {
         } else {
           n->exprs.push_back(nullptr);
         }
-        if (is_op(",")) ++p_;
-        else break;
+        if (is_op(","))
+          ++p_;
+        else
+          break;
       }
       expect_op(")");
       expect_block_end();
@@ -435,8 +442,12 @@ class Parser {
     }
     return e;
   }
-  ExprP parse_or_expr() { return parse_chain("or", Expr::K::Or, [&] { return parse_and(); }); }
-  ExprP parse_and() { return parse_chain("and", Expr::K::And, [&] { return parse_not(); }); }
+  ExprP parse_or_expr() {
+    return parse_chain("or", Expr::K::Or, [&] { return parse_and(); });
+  }
+  ExprP parse_and() {
+    return parse_chain("and", Expr::K::And, [&] { return parse_not(); });
+  }
 
   ExprP parse_not() {
     if (is_name("not")) {
@@ -491,10 +502,18 @@ class Parser {
       e = binary(e, hit, operand());
     }
   }
-  ExprP parse_math1() { return parse_level({"+", "-"}, [&] { return parse_concat(); }); }
-  ExprP parse_concat() { return parse_level({"~"}, [&] { return parse_math2(); }); }
-  ExprP parse_math2() { return parse_level({"*", "/", "//", "%"}, [&] { return parse_pow(); }); }
-  ExprP parse_pow() { return parse_level({"**"}, [&] { return parse_unary(); }); }
+  ExprP parse_math1() {
+    return parse_level({"+", "-"}, [&] { return parse_concat(); });
+  }
+  ExprP parse_concat() {
+    return parse_level({"~"}, [&] { return parse_math2(); });
+  }
+  ExprP parse_math2() {
+    return parse_level({"*", "/", "//", "%"}, [&] { return parse_pow(); });
+  }
+  ExprP parse_pow() {
+    return parse_level({"**"}, [&] { return parse_unary(); });
+  }
 
   ExprP parse_unary() {
     Depth d(*this);
@@ -521,8 +540,10 @@ class Parser {
       } else {
         call.kids.push_back(parse_expr());
       }
-      if (is_op(",")) ++p_;
-      else break;
+      if (is_op(","))
+        ++p_;
+      else
+        break;
     }
     expect_op(")");
   }
@@ -583,13 +604,15 @@ class Parser {
           ++p_;
           t->negated = true;
         }
-        t->name = peek().k == Tok::K::Name ? next().v : (peek().k == Tok::K::Op && peek().v == "==" ? next().v : expect_name());
+        t->name = peek().k == Tok::K::Name ? next().v
+                                           : (peek().k == Tok::K::Op && peek().v == "==" ? next().v : expect_name());
         t->kids = {e};
         if (is_op("(")) {
           ++p_;
           parse_args(*t);
         } else if (peek().k == Tok::K::Str || peek().k == Tok::K::Int || peek().k == Tok::K::Name) {
-          if (!is_name("and") && !is_name("or") && !is_name("else") && !is_name("if")) t->kids.push_back(parse_primary());
+          if (!is_name("and") && !is_name("or") && !is_name("else") && !is_name("if"))
+            t->kids.push_back(parse_primary());
         }
         e = t;
       } else {
@@ -623,9 +646,12 @@ class Parser {
       }
       case Tok::K::Name: {
         auto e = make(Expr::K::Literal, t.line);
-        if (t.v == "true" || t.v == "True") e->lit = Value::boolean(true);
-        else if (t.v == "false" || t.v == "False") e->lit = Value::boolean(false);
-        else if (t.v == "none" || t.v == "None") e->lit = Value::none();
+        if (t.v == "true" || t.v == "True")
+          e->lit = Value::boolean(true);
+        else if (t.v == "false" || t.v == "False")
+          e->lit = Value::boolean(false);
+        else if (t.v == "none" || t.v == "None")
+          e->lit = Value::none();
         else {
           e->k = Expr::K::Var;
           e->name = t.v;

@@ -73,9 +73,12 @@ std::string py_quote(const std::string& s) {
   std::string out(1, q);
   for (char c : s) {
     if (c == q || c == '\\') out += '\\';
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else out += c;
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else
+      out += c;
   }
   return out + q;
 }
