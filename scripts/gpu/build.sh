@@ -9,7 +9,7 @@ PY="${PYTHON:-python3}"
 DEPS="$ROOT/.deps/root/usr"
 BUILD="${BUILD_DIR:-$ROOT/build-gpu}"
 OUT="${OUT:-$BUILD/out}"
-LOGS="$BUILD/logs"  # run_all.sh packs them into $OUT/logs.tar.gz ($OUT takes 8 files at most)
+LOGS="$BUILD/logs"  # run_all.sh packs them into $OUT/logs.tar.gz
 mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
 export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"

@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Every GPU check and benchmark in one command, for a device lease (15 minutes in all, so one
-# call does everything): build, then each stage under its own time limit, cut to what is left
-# of S2D_GPU_BUDGET seconds, so that a slow stage cannot starve the rest and the report always
-# comes back. On the GPU machine, with .deps carried (scripts/gpu/fetch_deps.sh):
+# Every GPU check and benchmark in one command, on any CUDA host with torch and transformers in
+# its python: build, check, benchmark.
 #   bash scripts/gpu/run_all.sh
-# Results: $OUT/gpu_report.txt (the summary), $OUT/logs.tar.gz, $OUT/gpu-bin.tar.gz (the built
-# programs: with S2D_GPU_PREBUILT=that file, a rerun on a fresh machine skips the build).
-# S2D_GPU_STAGES="conformance train-bench" runs only the stages named.
+# The C++ dependencies come from the system, or from .deps/root where the host has no apt
+# (scripts/gpu/fetch_deps.sh, run on a Debian 12 machine, then copy .deps over).
+# Results go to $OUT (default build-gpu/out): gpu_report.txt (the summary), logs.tar.gz, and
+# gpu-bin.tar.gz (the built programs: with S2D_GPU_PREBUILT=that file, another host skips the build).
+# Environment (all optional):
+#   S2D_GPU_STAGES="conformance train-bench"  only the stages named
+#   S2D_GPU_BUDGET=SECONDS  a wall-clock budget for the whole run: each stage then runs under its
+#     own limit, cut to what is left, so that a slow stage cannot starve the rest and the report
+#     always gets written (unset: no limits)
 set -uo pipefail
 START=$(date +%s)
-BUDGET=${S2D_GPU_BUDGET:-290}
+BUDGET=${S2D_GPU_BUDGET:-}
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [ -n "${S2D_GPU_PREBUILT:-}" ]; then
   BUILD="${BUILD_DIR:-$HERE/../../build-gpu}"; mkdir -p "$BUILD" && tar xzf "$S2D_GPU_PREBUILT" -C "$BUILD"
@@ -20,16 +24,21 @@ source "$HERE/build.sh"
 export S2D_GPU_BUILT=1 BUILD_DIR="$BUILD" OUT PYTHON="$PY"
 [ -n "${S2D_GPU_PREBUILT:-}" ] || tar czf "$OUT/gpu-bin.tar.gz" -C "$BUILD" src/s2d tests/conformance/s2d_conformance_tests \
   tests/conformance/s2d_train_conformance_tests tests/bench/s2d_bench_train tests/bench/s2d_bench_generate
-stage() {  # stage NAME SECONDS CMD...: at most SECONDS, and never past the budget
+stage() {  # stage NAME SECONDS CMD...: with a budget, at most SECONDS and never past the budget
   local name=$1 limit=$2; shift 2
-  # S2D_GPU_STAGES="conformance train-bench" runs only those (a rerun after a fix)
   if [ -n "${S2D_GPU_STAGES:-}" ] && [[ " $S2D_GPU_STAGES " != *" $name "* ]]; then return; fi
-  local left=$(( BUDGET - ($(date +%s) - START) - 8 ))
-  (( left < limit )) && limit=$left
-  if (( limit < 15 )); then echo "== $name: skipped, $left s of the budget left" | tee -a "$REPORT"; return; fi
-  echo "== $name (limit $limit s)" | tee -a "$REPORT"
+  local timer=()
+  if [ -n "$BUDGET" ]; then
+    local left=$(( BUDGET - ($(date +%s) - START) - 8 ))
+    (( left < limit )) && limit=$left
+    if (( limit < 15 )); then echo "== $name: skipped, $left s of the budget left" | tee -a "$REPORT"; return; fi
+    timer=(timeout -k 5 "$limit")
+    echo "== $name (limit $limit s)" | tee -a "$REPORT"
+  else
+    echo "== $name" | tee -a "$REPORT"
+  fi
   local t0; t0=$(date +%s)
-  timeout -k 5 "$limit" "$@" 2>&1 | tee "$LOGS/$name.log" | grep -vE "^(distill|eval|generate) +[0-9]+/" | tee -a "$REPORT"
+  "${timer[@]}" "$@" 2>&1 | tee "$LOGS/$name.log" | grep -vE "^(distill|eval|generate) +[0-9]+/" | tee -a "$REPORT"
   echo "-- $name: exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 )) s" | tee -a "$REPORT"
 }
 stage conformance 150 bash "$HERE/check.sh"
