@@ -5,8 +5,8 @@
 
 #include "s2d/cli/commands.h"
 #include "s2d/data/convert.h"
-#include "s2d/data/generators.h"
 #include "s2d/data/task.h"
+#include "s2d/data/task_generators.h"
 #include "s2d/toy/corpus.h"
 #include "s2d/toy/world.h"
 #include "s2d/util/atomic_file.h"
@@ -32,7 +32,7 @@ std::string with_suffix(const std::string& path, const std::string& tag) {
 
 void add_generator(CLI::App& data, Commands& out, const std::string& name, const std::string& desc,
                    const std::string& k_flag, const std::string& k_help,
-                   std::vector<Task> (*generate)(const GeneratorOptions&)) {
+                   std::vector<Task> (*generate)(const SyntheticTaskOptions&)) {
   auto f = std::make_shared<GenFlags>();
   auto cmd = add_command(data, out, name, desc);
   CLI::App& a = *cmd->app;
@@ -46,7 +46,7 @@ void add_generator(CLI::App& data, Commands& out, const std::string& name, const
   a.add_option("--exclude", f->exclude, "Task files whose questions must not be generated (keeps sets disjoint)");
   cmd->run = [f, cmd, generate] {
     require_flags(*cmd->app, {"--out"});
-    GeneratorOptions opt;
+    SyntheticTaskOptions opt;
     opt.n = f->n;
     opt.k = f->k;
     opt.seed = f->seed;

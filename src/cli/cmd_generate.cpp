@@ -4,7 +4,7 @@
 #include "s2d/cli/commands.h"
 #include "s2d/engine/local_backend.h"
 #include "s2d/pipeline/generate.h"
-#include "s2d/pipeline/merge.h"
+#include "s2d/pipeline/shard_merge.h"
 #include "s2d/util/log.h"
 #include "s2d/version.h"
 
@@ -55,7 +55,7 @@ void register_merge(CLI::App& root, Commands& out) {
       "  s2d generate --shard 1/2 ... --out s1.jsonl   # machine B\n  s2d merge s0.jsonl s1.jsonl --out samples.jsonl");
   cmd->run = [inputs, out_path, cmd] {
     require_flags(*cmd->app, {"inputs", "--out"});
-    const MergeSummary s = merge_samples(*inputs, *out_path);
+    const ShardMergeSummary s = merge_shards(*inputs, *out_path);
     std::cout << "merged " << s.records << " samples from " << s.files << " files (" << s.duplicates
               << " duplicates dropped) into " << *out_path << "\n";
     return 0;

@@ -9,7 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "s2d/data/generators.h"
+#include "s2d/data/task_generators.h"
 #include "s2d/util/error.h"
 
 namespace s2d::detail {
@@ -32,7 +32,7 @@ inline std::vector<size_t> draw_distinct(std::mt19937_64& rng, size_t n, int k) 
   return idx;
 }
 
-inline void check_options(const GeneratorOptions& opt, const char* what_k) {
+inline void check_options(const SyntheticTaskOptions& opt, const char* what_k) {
   if (opt.n <= 0) throw_input("must be positive", {.field = "--n", .expected = ">= 1", .found = std::to_string(opt.n)});
   if (opt.k <= 0) {
     throw_input("must be positive", {.field = what_k, .expected = ">= 1", .found = std::to_string(opt.k)});
@@ -48,7 +48,7 @@ inline void check_options(const GeneratorOptions& opt, const char* what_k) {
 // Draws questions until `n` distinct ones exist; gives up with a clear error when the space of
 // questions is too small (e.g. 1 word from 3 names) rather than looping forever.
 template <typename MakeFn>
-std::vector<Task> generate_distinct(const GeneratorOptions& opt, const std::string& task_name, MakeFn make) {
+std::vector<Task> generate_distinct(const SyntheticTaskOptions& opt, const std::string& task_name, MakeFn make) {
   std::mt19937_64 rng(opt.seed);
   std::vector<Task> out;
   std::unordered_set<std::string> seen(opt.exclude.begin(), opt.exclude.end());

@@ -63,8 +63,8 @@ void run_bsm_method(MethodContext& m) {
     return p;
   });
   for (size_t i = 0; i < n; ++i)
-    if (!m.st[i].failed) score_criteria(m.st[i], solves[i], m.opts.merge == "symbolic");
-  if (m.opts.merge == "llm") {
+    if (!m.st[i].failed) score_criteria(m.st[i], solves[i], m.opts.bsm_merge == "symbolic");
+  if (m.opts.bsm_merge == "llm") {
     auto merges = m.single("merge");
     for (size_t i = 0; i < n; ++i) {
       auto& s = m.st[i];

@@ -86,7 +86,7 @@ RecordsByTask run_units(const EvalOptions& o, const MethodSpec& spec, const std:
   for (size_t c = 0; c < units.size(); c += kChunk) {
     std::vector<MethodUnit> chunk(units.begin() + static_cast<std::ptrdiff_t>(c),
                                   units.begin() + static_cast<std::ptrdiff_t>(std::min(units.size(), c + kChunk)));
-    run_method(spec, chunk, backend, {o.sampling, o.answer_regex, o.merge}, [&](nlohmann::json&& r) {
+    run_method(spec, chunk, backend, {o.sampling, o.answer_regex, o.bsm_merge}, [&](nlohmann::json&& r) {
       by_task[{r["id"].get<std::string>(), r.value("perturbed", false)}].push_back(std::move(r));
     });
     progress.update(static_cast<int64_t>(std::min(units.size(), c + kChunk)));

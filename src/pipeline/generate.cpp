@@ -88,8 +88,8 @@ void check_options(const GenerateOptions& o) {
   if (o.samples < 1)
     throw_input("need at least one sample",
                 {.field = "--samples", .expected = ">= 1", .found = std::to_string(o.samples)});
-  if (o.merge != "symbolic" && o.merge != "llm")
-    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.merge});
+  if (o.bsm_merge != "symbolic" && o.bsm_merge != "llm")
+    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.bsm_merge});
   validate_sampling(o.sampling);
   if (o.samples > 1 && o.sampling.temperature == 0.0)
     log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
@@ -202,7 +202,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   if (pending.empty()) return sum;
 
   // Chunk by chunk; each record is one whole line, so a kill loses at most the chunk in flight.
-  MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.merge};
+  MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.bsm_merge};
   Progress progress("generate " + opts.method, static_cast<int64_t>(pending.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t tokens0 = backend.generated_tokens();

@@ -7,8 +7,8 @@
 #include <random>
 
 #include "s2d/data/convert.h"
-#include "s2d/data/generators.h"
 #include "s2d/data/task.h"
+#include "s2d/data/task_generators.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
 #include "s2d/toy/teacher.h"
@@ -21,7 +21,7 @@ namespace s2d::toy {
 
 namespace {
 
-using Generate = std::vector<Task> (*)(const GeneratorOptions&);
+using Generate = std::vector<Task> (*)(const SyntheticTaskOptions&);
 
 Generate generator_for(const std::string& task) {
   if (task == "last-letter") return generate_last_letter;
@@ -38,7 +38,7 @@ class Drawer {
   Drawer(uint64_t seed, std::vector<std::string> names) : seed_(seed), names_(std::move(names)) {}
 
   std::vector<Task> draw(const std::string& task, int k, int64_t n, const std::string& salt) {
-    GeneratorOptions g;
+    SyntheticTaskOptions g;
     g.n = n;
     g.k = k;
     g.seed = seed_ ^ fnv1a(task + "/" + salt + "/" + std::to_string(k));

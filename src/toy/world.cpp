@@ -14,7 +14,7 @@ using detail::draw_distinct;
 using detail::generate_distinct;
 using detail::uniform_below;
 
-void check_n_k(const GeneratorOptions& opt, const char* k_flag, int min_k, int max_k) {
+void check_n_k(const SyntheticTaskOptions& opt, const char* k_flag, int min_k, int max_k) {
   if (opt.n <= 0) throw_input("must be positive", {.field = "--n", .expected = ">= 1", .found = std::to_string(opt.n)});
   if (opt.k < min_k || opt.k > max_k) {
     throw_input("out of range", {.field = k_flag,
@@ -121,7 +121,7 @@ std::vector<ParsedFact> facts_of(const std::string& context) {
   return facts;
 }
 
-std::vector<Task> generate_arithmetic(const GeneratorOptions& opt) {
+std::vector<Task> generate_arithmetic(const SyntheticTaskOptions& opt) {
   check_n_k(opt, "--digits", 1, 9);
   return generate_distinct(opt, "arithmetic", [&](std::mt19937_64& rng) {
     uint64_t lo = 1;
@@ -137,7 +137,7 @@ std::vector<Task> generate_arithmetic(const GeneratorOptions& opt) {
   });
 }
 
-std::vector<Task> generate_qa(const GeneratorOptions& opt) {
+std::vector<Task> generate_qa(const SyntheticTaskOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "toy-qa", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);
@@ -153,7 +153,7 @@ std::vector<Task> generate_qa(const GeneratorOptions& opt) {
   });
 }
 
-std::vector<Task> generate_judge(const GeneratorOptions& opt) {
+std::vector<Task> generate_judge(const SyntheticTaskOptions& opt) {
   check_n_k(opt, "--facts", 2, 5);
   return generate_distinct(opt, "judge", [&](std::mt19937_64& rng) {
     QaDraw q = draw_qa(rng, opt.k);

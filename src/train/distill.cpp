@@ -60,7 +60,7 @@ class DistillRun {
     if (o_.schedule != "cosine" && o_.schedule != "linear" && o_.schedule != "constant")
       throw_input("unknown schedule",
                   {.field = "--schedule", .expected = "cosine|linear|constant", .found = o_.schedule});
-    if (!lora_ && o_.merge) throw_input("--merge is for LoRA", {.field = "--merge", .hint = "add --lora-rank"});
+    if (!lora_ && o_.merge_adapter) throw_input("--merge is for LoRA", {.field = "--merge", .hint = "add --lora-rank"});
   }
 
   // The base model in the dtype it trains from (fp32 master weights; see training_weight_dtype),
@@ -278,9 +278,9 @@ void DistillRun::write_result() {
   // With --merge, OUT is the merged model and the adapter goes to OUT/adapter: transformers'
   // from_pretrained(OUT) would otherwise apply an adapter_config.json it finds there on top of
   // the weights that already hold it.
-  const std::string adapter_dir = o_.merge ? (out_ / "adapter").string() : out_.string();
+  const std::string adapter_dir = o_.merge_adapter ? (out_ / "adapter").string() : out_.string();
   save_adapter(adapter_dir, *base_.model->lora(), fs::absolute(o_.model_dir).string());
-  if (o_.merge) {
+  if (o_.merge_adapter) {
     // Merged in fp32 on the CPU from the saved adapter, whatever the training dtype: the same
     // weights PEFT's merge_and_unload gives for this adapter on the fp32 base.
     ModelBundle full = load_model(o_.model_dir, {.device = "cpu", .dtype = "fp32"});

@@ -155,7 +155,7 @@ TEST(Distill, LoraTrainsOnlyTheAdapterAndMergesOnRequest) {
   auto o = opts(model, data, dir + "/lora");
   o.lora_rank = 4;
   o.lora_targets = {"q", "v", "gate", "down"};
-  o.merge = true;
+  o.merge_adapter = true;
   o.save_every = 3;
   std::map<int64_t, double> losses;
   run_distill(o, [&](int64_t s, double l, LlamaModel&) { losses[s] = l; });

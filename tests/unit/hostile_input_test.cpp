@@ -13,7 +13,7 @@
 #include "s2d/model/safetensors.h"
 #include "s2d/pipeline/filter.h"
 #include "s2d/pipeline/generate.h"
-#include "s2d/pipeline/merge.h"
+#include "s2d/pipeline/shard_merge.h"
 #include "s2d/text/chat_template.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/json.h"
@@ -121,7 +121,7 @@ TEST(HostileOutput, FilterRefusesToOverwriteItsInput) {
   o.out_path = dir + "/hard";
   EXPECT_S2D_ERROR(run_filter(o, nullptr), ErrorKind::Input, "output is one of the inputs");
   EXPECT_EQ(read_text(in), body);
-  EXPECT_S2D_ERROR(merge_samples({in}, in), ErrorKind::Input, "output is one of the inputs");
+  EXPECT_S2D_ERROR(merge_shards({in}, in), ErrorKind::Input, "output is one of the inputs");
   EXPECT_EQ(read_text(in), body);
 }
 

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "s2d/data/convert.h"
-#include "s2d/data/generators.h"
+#include "s2d/data/task_generators.h"
 #include "s2d/methods/answers.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
@@ -23,8 +23,8 @@ using namespace s2d::toy;
 
 namespace {
 
-GeneratorOptions opts(int64_t n, int k, uint64_t seed = 1) {
-  GeneratorOptions g;
+SyntheticTaskOptions opts(int64_t n, int k, uint64_t seed = 1) {
+  SyntheticTaskOptions g;
   g.n = n;
   g.k = k;
   g.seed = seed;

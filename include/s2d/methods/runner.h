@@ -20,9 +20,9 @@
 namespace s2d {
 
 struct MethodRunOptions {
-  SamplingParams sampling;         // per step; sampling.seed is the run seed
-  std::string answer_regex;        // overrides task-aware answer extraction
-  std::string merge = "symbolic";  // bsm: symbolic (sum of scores) | llm
+  SamplingParams sampling;             // per step; sampling.seed is the run seed
+  std::string answer_regex;            // overrides task-aware answer extraction
+  std::string bsm_merge = "symbolic";  // bsm: symbolic (sum of scores) | llm
 };
 
 struct MethodUnit {

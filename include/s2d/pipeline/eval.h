@@ -19,12 +19,13 @@ namespace s2d {
 struct EvalOptions {
   std::string tasks_path, out_dir;
   std::string method = "system1";
-  std::string template_path, answer_regex, merge = "symbolic";
-  int samples = 1;          // k > 1: majority vote over k samples
-  bool swap = true;         // judge tasks: also run the swapped order for position consistency
-  SamplingParams sampling;  // greedy by default
-  std::string label;        // name in reports (default: method)
-  std::string role;         // system1 | system2 | distilled (default: from the method and model)
+  std::string template_path, answer_regex;
+  std::string bsm_merge = "symbolic";  // BSM's merge step: symbolic | llm
+  int samples = 1;                     // k > 1: majority vote over k samples
+  bool swap = true;                    // judge tasks: also run the swapped order for position consistency
+  SamplingParams sampling;             // greedy by default
+  std::string label;                   // name in reports (default: method)
+  std::string role;                    // system1 | system2 | distilled (default: from the method and model)
   nlohmann::json provenance = nlohmann::json::object();
 };
 
@@ -39,7 +40,7 @@ void visit_options(O& o, F&& f) {
   f("--samples", "samples", o.samples, "k samples per task, majority vote (a tie is no prediction)");
   visit_options(o.sampling, f);
   f("--answer-regex", "answer_regex", o.answer_regex, "Override answer extraction");
-  f("--merge", "merge", o.merge, "bsm: symbolic|llm");
+  f("--merge", "merge", o.bsm_merge, "bsm: symbolic|llm");
   f("--label", "", o.label, "Name of this run in reports (default: the method)");
   f("--role", "", o.role, "system1|system2|distilled (default: system2 for System 2 methods, else system1)");
 }

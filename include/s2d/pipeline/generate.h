@@ -24,11 +24,11 @@ struct GenerateOptions {
   int samples = 1;
   SamplingParams sampling;  // sampling.seed is the run's seed; each task mixes in its id
   std::string answer_regex;
-  std::string merge = "symbolic";  // bsm
-  bool swap = false;               // bsm: also run with responses swapped (perturbed samples)
-  int64_t chunk_tasks = 64;        // tasks per batch of work; a kill loses at most one chunk
-  std::string shard;               // "i/n": only the tasks whose id hashes to shard i of n (see shard_of)
-  bool overwrite = false;          // an existing --out made with other flags is emptied, not refused
+  std::string bsm_merge = "symbolic";  // BSM's merge step: symbolic | llm
+  bool swap = false;                   // bsm: also run with responses swapped (perturbed samples)
+  int64_t chunk_tasks = 64;            // tasks per batch of work; a kill loses at most one chunk
+  std::string shard;                   // "i/n": only the tasks whose id hashes to shard i of n (see shard_of)
+  bool overwrite = false;              // an existing --out made with other flags is emptied, not refused
   nlohmann::json provenance = nlohmann::json::object();  // command line, flags, model
 };
 
@@ -45,7 +45,7 @@ void visit_options(O& o, F&& f) {
     "Method template JSON, your own wording (default: configs/methods/METHOD.json)");
   f("--answer-regex", "answer_regex", o.answer_regex,
     "Regex whose first group is the answer (overrides task-aware extraction)");
-  f("--merge", "merge", o.merge, "bsm: symbolic (sum scores) | llm");
+  f("--merge", "merge", o.bsm_merge, "bsm: symbolic (sum scores) | llm");
   f("--swap", "swap", o.swap, "Judge tasks: also run with the two responses swapped (perturbed samples)");
   f("--shard", "", o.shard, "i/n: only this machine's share of the tasks (by id hash); join with 's2d merge'");
   f("--overwrite", "", o.overwrite,

@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "s2d/data/generators.h"
+#include "s2d/data/task_generators.h"
 
 namespace s2d::toy {
 
@@ -35,11 +35,11 @@ struct ParsedFact {
 std::vector<ParsedFact> facts_of(const std::string& context);
 
 // Two numbers of exactly opt.k digits each.
-std::vector<Task> generate_arithmetic(const GeneratorOptions& opt);
+std::vector<Task> generate_arithmetic(const SyntheticTaskOptions& opt);
 // opt.k facts per question (2..5, one per relation), one of which is asked about.
-std::vector<Task> generate_qa(const GeneratorOptions& opt);
+std::vector<Task> generate_qa(const SyntheticTaskOptions& opt);
 // A judge task per toy-qa question: the true answer and an off-topic one (another fact of the
 // question, about another relation), in random order.
-std::vector<Task> generate_judge(const GeneratorOptions& opt);
+std::vector<Task> generate_judge(const SyntheticTaskOptions& opt);
 
 }  // namespace s2d::toy

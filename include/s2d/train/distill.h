@@ -39,12 +39,12 @@ struct DistillOptions {
   int64_t eval_every = 0;  // 0 = at the end only
   bool resume = false, overwrite = false;
   // LoRA: rank > 0 trains an adapter instead of the full model; OUT then holds a PEFT adapter
-  // (adapter_config.json, adapter_model.safetensors). With `merge`, OUT holds the merged full
+  // (adapter_config.json, adapter_model.safetensors). With `merge_adapter` (--merge), OUT holds the merged full
   // model instead and the adapter is in OUT/adapter.
   int64_t lora_rank = 0;
   double lora_alpha = 16, lora_dropout = 0;
   std::vector<std::string> lora_targets = {"q", "k", "v", "o"};
-  bool merge = false;
+  bool merge_adapter = false;
   // MFU = achieved FLOP/s / this peak. 0 = 989 TFLOP/s (H100/H200 dense bf16) on CUDA, none on CPU.
   double peak_tflops = 0;
 };
@@ -82,7 +82,7 @@ void visit_options(O& o, F&& f) {
   f("--lora-alpha", "lora_alpha", o.lora_alpha, "LoRA scale numerator (scale = alpha / rank)");
   f("--lora-dropout", "lora_dropout", o.lora_dropout, "Dropout on the adapter's input");
   f("--lora-targets", "lora_targets", o.lora_targets, "Projections: q k v o gate up down");
-  f("--merge", "", o.merge, "LoRA: also write merged full weights to --out");
+  f("--merge", "", o.merge_adapter, "LoRA: also write merged full weights to --out");
   f("--peak-tflops", "", o.peak_tflops, "Peak FLOP/s for the MFU figure (0: 989 on CUDA, none on CPU)");
   f("--resume", "", o.resume, "Continue the run in --out from its newest checkpoint");
   f("--overwrite", "", o.overwrite, "Replace whatever --out holds");

@@ -1,4 +1,4 @@
-#include "s2d/pipeline/merge.h"
+#include "s2d/pipeline/shard_merge.h"
 
 #include <map>
 #include <nlohmann/json.hpp>
@@ -18,10 +18,10 @@ nlohmann::json content_of(nlohmann::json r) {
 }
 }  // namespace
 
-MergeSummary merge_samples(const std::vector<std::string>& inputs, const std::string& out_path) {
+ShardMergeSummary merge_shards(const std::vector<std::string>& inputs, const std::string& out_path) {
   if (inputs.empty()) throw_input("nothing to merge", {.field = "inputs", .expected = "one or more sample files"});
   check_output_file(out_path, inputs);
-  MergeSummary sum;
+  ShardMergeSummary sum;
   std::map<std::string, std::string> where;  // key -> "file:line" of its first copy
   std::map<std::string, nlohmann::json> first;
   std::string out;

@@ -1,4 +1,4 @@
-#include "s2d/data/generators.h"
+#include "s2d/data/task_generators.h"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@ namespace s2d {
 using namespace s2d::testing;
 
 namespace {
-GeneratorOptions opts(int64_t n, int k, uint64_t seed) {
-  GeneratorOptions o;
+SyntheticTaskOptions opts(int64_t n, int k, uint64_t seed) {
+  SyntheticTaskOptions o;
   o.n = n;
   o.k = k;
   o.seed = seed;
@@ -22,7 +22,7 @@ GeneratorOptions opts(int64_t n, int k, uint64_t seed) {
 }  // namespace
 
 TEST(Generators, LastLetterQuestionAndLabel) {
-  GeneratorOptions o = opts(1, 3, 0);
+  SyntheticTaskOptions o = opts(1, 3, 0);
   o.names = {"Elon", "Musk", "Ada", "Bob"};
   auto t = generate_last_letter(o).at(0);
   // Parse the words back out of the question and recompute the label independently.
@@ -78,7 +78,7 @@ TEST(Generators, QuestionsAreDistinctAndExclusionsHonoured) {
   std::set<std::string> inputs;
   for (const auto& t : first) inputs.insert(t.input);
   EXPECT_EQ(inputs.size(), 300u);
-  GeneratorOptions o = opts(300, 3, 3);
+  SyntheticTaskOptions o = opts(300, 3, 3);
   o.exclude = inputs;
   for (const auto& t : generate_coin_flip(o)) EXPECT_FALSE(inputs.count(t.input)) << t.input;
 }
@@ -97,7 +97,7 @@ TEST(Generators, BadOptionsAreInputErrors) {
   EXPECT_S2D_ERROR(generate_last_letter(opts(5, 0, 0)), ErrorKind::Input, "--words", "found 0");
   EXPECT_S2D_ERROR(generate_coin_flip(opts(0, 2, 0)), ErrorKind::Input, "--n");
   EXPECT_S2D_ERROR(split_tasks(generate_last_letter(opts(10, 2, 0)), 1.5, 0), ErrorKind::Input, "--split");
-  GeneratorOptions tiny = opts(10, 1, 0);
+  SyntheticTaskOptions tiny = opts(10, 1, 0);
   tiny.names = {"Ann", "Bob"};  // only 2 one-word questions exist
   EXPECT_S2D_ERROR(generate_last_letter(tiny), ErrorKind::Input, "distinct questions");
 }

@@ -10,10 +10,10 @@
 
 namespace s2d {
 
-struct MergeSummary {
+struct ShardMergeSummary {
   int64_t files = 0, records = 0, duplicates = 0;
 };
 
-MergeSummary merge_samples(const std::vector<std::string>& inputs, const std::string& out_path);
+ShardMergeSummary merge_shards(const std::vector<std::string>& inputs, const std::string& out_path);
 
 }  // namespace s2d

@@ -15,7 +15,7 @@
 
 namespace s2d {
 
-struct GeneratorOptions {
+struct SyntheticTaskOptions {
   int64_t n = 100;  // number of distinct questions
   int k = 2;        // words (last-letter) or people (coin-flip) per question
   uint64_t seed = 0;
@@ -28,8 +28,8 @@ std::vector<std::string> load_names(const std::string& path);
 // The names file shipped in data/: $S2D_DATA_DIR/names.txt, else the source tree's data/.
 std::string default_names_path();
 
-std::vector<Task> generate_last_letter(const GeneratorOptions& opt);
-std::vector<Task> generate_coin_flip(const GeneratorOptions& opt);
+std::vector<Task> generate_last_letter(const SyntheticTaskOptions& opt);
+std::vector<Task> generate_coin_flip(const SyntheticTaskOptions& opt);
 
 // Deterministic shuffle, then the first round(n * test_fraction) tasks form the test split.
 // Questions are distinct, so no question lands in both splits.

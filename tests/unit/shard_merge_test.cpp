@@ -1,6 +1,6 @@
 // Scale-out: --shard i/n splits tasks the same way everywhere, and merge joins the shards'
 // outputs without losing, duplicating or silently mixing records.
-#include "s2d/pipeline/merge.h"
+#include "s2d/pipeline/shard_merge.h"
 
 #include <gtest/gtest.h>
 
@@ -32,18 +32,18 @@ TEST(Merge, JoinsShardsKeepsOneCopyAndRefusesConflicts) {
   };
   write_text(dir + "/a.jsonl", rec("t1", 0, "x", 1.0) + rec("t1", 1, "y", 1.0));
   write_text(dir + "/b.jsonl", rec("t2", 0, "z", 2.0) + rec("t1", 1, "y", 9.0));  // same sample, other timing
-  auto s = merge_samples({dir + "/a.jsonl", dir + "/b.jsonl"}, dir + "/out.jsonl");
+  auto s = merge_shards({dir + "/a.jsonl", dir + "/b.jsonl"}, dir + "/out.jsonl");
   EXPECT_EQ(s.records, 3);
   EXPECT_EQ(s.duplicates, 1);
   EXPECT_EQ(read_jsonl_all(dir + "/out.jsonl").size(), 3u);
 
   write_text(dir + "/c.jsonl", rec("t1", 0, "DIFFERENT", 1.0));
   const std::string before = read_text(dir + "/out.jsonl");
-  EXPECT_S2D_ERROR(merge_samples({dir + "/a.jsonl", dir + "/c.jsonl"}, dir + "/out.jsonl"), ErrorKind::Input,
+  EXPECT_S2D_ERROR(merge_shards({dir + "/a.jsonl", dir + "/c.jsonl"}, dir + "/out.jsonl"), ErrorKind::Input,
                    "c.jsonl:1", "t1#0", "a.jsonl:1");
   EXPECT_EQ(read_text(dir + "/out.jsonl"), before);  // a failed merge leaves the old output alone
   write_text(dir + "/d.jsonl", "{\"id\": \"t9\", \"sam");
-  EXPECT_S2D_ERROR(merge_samples({dir + "/d.jsonl"}, dir + "/out2.jsonl"), ErrorKind::Input, "d.jsonl");
+  EXPECT_S2D_ERROR(merge_shards({dir + "/d.jsonl"}, dir + "/out2.jsonl"), ErrorKind::Input, "d.jsonl");
 }
 
 }  // namespace s2d

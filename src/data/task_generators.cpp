@@ -1,4 +1,4 @@
-#include "s2d/data/generators.h"
+#include "s2d/data/task_generators.h"
 
 #include <algorithm>
 #include <cmath>
@@ -50,7 +50,7 @@ std::vector<std::string> load_names(const std::string& path) {
   return names;
 }
 
-std::vector<Task> generate_last_letter(const GeneratorOptions& opt) {
+std::vector<Task> generate_last_letter(const SyntheticTaskOptions& opt) {
   check_options(opt, "--words");
   return generate_distinct(opt, "last-letter", [&](std::mt19937_64& rng) {
     std::string words, answer;
@@ -68,7 +68,7 @@ std::vector<Task> generate_last_letter(const GeneratorOptions& opt) {
   });
 }
 
-std::vector<Task> generate_coin_flip(const GeneratorOptions& opt) {
+std::vector<Task> generate_coin_flip(const SyntheticTaskOptions& opt) {
   check_options(opt, "--people");
   return generate_distinct(opt, "coin-flip", [&](std::mt19937_64& rng) {
     std::string text = "A coin is heads up.";
