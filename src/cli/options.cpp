@@ -30,6 +30,14 @@ std::string json_scalar_to_arg(const nlohmann::json& v) {
   return v.dump();  // numbers
 }
 
+// "see 's2d model import-gguf --help'": the command's whole path below the root.
+std::string help_hint(const CLI::App& cmd) {
+  std::string path;
+  for (const CLI::App* a = &cmd; a != nullptr && a->get_parent() != nullptr; a = a->get_parent())
+    path = a->get_name() + (path.empty() ? "" : " " + path);
+  return "see 's2d " + path + " --help'";
+}
+
 std::string known_flags(const CLI::App& cmd) {
   std::string out;
   for (const CLI::Option* o : cmd.get_options()) {
@@ -99,7 +107,7 @@ std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f
                 {.field = "--model / --endpoint",
                  .expected = "exactly one: a model directory or a server URL",
                  .found = local ? f.local.model_dir + " and " + f.http.endpoint : "none",
-                 .hint = "see 's2d " + cmd.get_name() + " --help'"});
+                 .hint = help_hint(cmd)});
   }
   if (http) {
     api::HttpBackendOptions h = f.http;
@@ -126,7 +134,7 @@ void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags
       throw_input("missing required flag", {.field = f,
                                             .expected = "a value on the command line or in --config",
                                             .found = "none",
-                                            .hint = "see 's2d " + cmd.get_name() + " --help'"});
+                                            .hint = help_hint(cmd)});
     }
   }
 }

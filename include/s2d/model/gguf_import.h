@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <string>
 
+#include "s2d/util/option_set.h"
+
 namespace s2d {
 
 struct GgufImportOptions {
@@ -17,6 +19,15 @@ struct GgufImportOptions {
   std::string dtype = "fp32";  // fp32 | bf16
   bool overwrite = false;
 };
+
+// `s2d model import-gguf`'s arguments (util/option_set.h).
+template <OptionsOf<GgufImportOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("gguf", "", o.gguf_path, "The .gguf file");
+  f("--out", "", o.out_dir, "Model directory to write (config.json, model.safetensors, tokenizer.json, ...)");
+  f("--dtype", "", o.dtype, "fp32|bf16: the dtype of the dequantised weights");
+  f("--overwrite", "", o.overwrite, "Replace an existing directory");
+}
 
 struct GgufImportSummary {
   std::string architecture;  // the HF class written

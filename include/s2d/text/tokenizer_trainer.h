@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "s2d/util/option_set.h"
+
 namespace s2d {
 
 struct TokenizerTrainOptions {
@@ -14,6 +16,14 @@ struct TokenizerTrainOptions {
   int vocab_size = 1000;
   uint64_t max_sentences = 2000000;  // above this, sentencepiece samples lines (not reproducibly)
 };
+
+// `s2d model train-tokenizer`'s flags (util/option_set.h); max_sentences is not one.
+template <OptionsOf<TokenizerTrainOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--data", "", o.data_path, "SFT or task JSONL; messages[].content, input and answer are read");
+  f("--vocab-size", "", o.vocab_size, "Pieces, including 256 byte pieces and <unk>, <s>, </s>");
+  f("--out", "", o.out_path, "tokenizer.model to write");
+}
 
 // Returns the number of text lines read. InputError naming the file for no text, or a vocabulary
 // size sentencepiece cannot reach on it.
