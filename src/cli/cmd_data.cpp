@@ -72,10 +72,87 @@ void add_generator(CLI::App& data, Commands& out, const std::string& name, const
   };
 }
 
+void register_toy_corpus(CLI::App& data, Commands& out) {
+  add_leaf_command<toy::CorpusOptions>(
+      data, out, "toy-corpus",
+      "The toy world: a training corpus for a toy model (every method step, answered "
+      "by a symbolic teacher) and disjoint distill/test task files (docs/toy-world.md)",
+      {"--out"}, [](const toy::CorpusOptions& o) {
+        const toy::CorpusSummary s = toy::build_corpus(o);
+        std::cout << "wrote " << s.examples << " corpus examples to " << o.out_dir << "/corpus.jsonl\n";
+        for (const auto& [part, n] : s.parts) std::cout << "  " << part << ": " << n << "\n";
+        for (const auto& [path, n] : s.task_files) std::cout << "  " << path << ": " << n << " tasks\n";
+      });
+}
+
+// `s2d data convert` and `s2d data bias`: a task file from another file (never written over it).
+struct ConvertFlags {
+  std::string format, in, out;
+  uint64_t seed = 0;
+};
+// --in and --out of a file-to-file command.
+template <class O, class F>
+void visit_in_out(O& o, F& f, const char* in_help, const char* out_help) {
+  f("--in", "", o.in, in_help);
+  f("--out", "", o.out, out_help);
+}
+struct ConvertFormatFlags : ConvertFlags {};
+template <OptionsOf<ConvertFormatFlags> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--format", "", o.format, "gsm8k | triviaqa | mtbench (human judgments) | oasst2 (message rows)");
+  visit_in_out(o, f, "Input JSONL in that format", "Task JSONL to write");
+}
+struct BiasFlags : ConvertFlags {};
+template <OptionsOf<BiasFlags> O, class F>
+void visit_options(O& o, F&& f) {
+  visit_in_out(o, f, "QA task JSONL (with answers)", "Biased task JSONL to write (3 per input task)");
+  f("--seed", "", o.seed, "Picks the wrong answers to suggest");
+}
+
+void register_convert(CLI::App& data, Commands& out) {
+  add_leaf_command<ConvertFormatFlags>(data, out, "convert", "Convert a public dataset file into an s2d task file",
+                                       {"--format", "--in", "--out"}, [](const ConvertFlags& o) {
+                                         check_output_file(o.out, {o.in});
+                                         ConvertStats st;
+                                         write_tasks(o.out, convert_tasks(o.in, o.format, &st));
+                                         std::cout << "converted " << st.written << " tasks from " << st.read << " "
+                                                   << o.format << " records (" << st.skipped << " skipped) to " << o.out
+                                                   << "\n";
+                                       });
+  add_leaf_command<BiasFlags>(data, out, "bias",
+                              "Wrap QA tasks with SycophancyEval's three opinion templates (keeps unbiased_input)",
+                              {"--in", "--out"}, [](const ConvertFlags& o) {
+                                check_output_file(o.out, {o.in});
+                                const auto tasks = make_biased(read_tasks(o.in), o.seed);
+                                write_tasks(o.out, tasks);
+                                std::cout << "wrote " << tasks.size() << " biased tasks to " << o.out << "\n";
+                              });
+}
+
+void register_validate(CLI::App& data, Commands& out) {
+  auto path = std::make_shared<std::string>();
+  auto validate = add_command(data, out, "validate", "Check a task file and count its tasks by type");
+  validate->app->add_option("file", *path, "Task JSONL");
+  validate->run = [path, validate] {
+    require_flags(*validate->app, {"file"});
+    auto tasks = read_tasks(*path);
+    std::map<std::string, std::pair<int, int>> by_task;  // task -> (count, labelled)
+    for (const auto& t : tasks) {
+      auto& c = by_task[t.task];
+      ++c.first;
+      c.second += t.answer.has_value();
+    }
+    std::cout << *path << ": " << tasks.size() << " tasks\n";
+    for (const auto& [name, c] : by_task)
+      std::cout << "  " << name << ": " << c.first << " (" << c.second << " with answer)\n";
+    return 0;
+  };
+}
+
 }  // namespace
 
 void register_data(CLI::App& root, Commands& out) {
-  CLI::App* data = root.add_subcommand("data", "Make and check task files (JSONL, schema in README)");
+  CLI::App* data = root.add_subcommand("data", "Make and check task files (JSONL, schema in docs/formats.md)");
   data->require_subcommand(1);
   add_generator(*data, out, "last-letter",
                 "Last-letter concatenation: 'Take the last letters of the words in \"A B\" and concatenate them.'",
@@ -94,93 +171,9 @@ void register_data(CLI::App& root, Commands& out) {
                 "Pairwise judge tasks over toy-qa questions: the true answer, and an off-topic one (another fact of "
                 "the question)",
                 "--facts", "Facts per question (k)", toy::generate_judge);
-
-  auto tc = std::make_shared<toy::CorpusOptions>();
-  auto toy = add_command(*data, out, "toy-corpus",
-                         "The toy world: a training corpus for a toy model (every method step, answered by a "
-                         "symbolic teacher) and disjoint distill/test task files (README \"The toy world\")");
-  toy->app->add_option("--out", tc->out_dir, "Directory to write (corpus.jsonl, tasks/, manifest.json)");
-  toy->app->add_option("--seed", tc->seed, "Random seed; the same seed gives the same files")->capture_default_str();
-  toy->app
-      ->add_option("--scale", tc->scale,
-                   "Multiplies the corpus size (1.0 = 50,601 examples and a 40,000-lesson primer)")
-      ->capture_default_str();
-  toy->app->add_option("--distill-n", tc->distill_n, "Questions per task to distil on")->capture_default_str();
-  toy->app
-      ->add_option("--distill-extra-n", tc->distill_extra_n,
-                   "More distill questions per task, drawn after the corpus (the corpus stays the same)")
-      ->capture_default_str();
-  toy->app->add_option("--test-n", tc->test_n, "Held-out test questions per task")->capture_default_str();
-  toy->app
-      ->add_option("--dev-n", tc->dev_n, "Labelled dev questions per task, for choosing settings without the test set")
-      ->capture_default_str();
-  toy->app
-      ->add_option("--primer-n", tc->primer_n,
-                   "Lookup lessons in primer.jsonl (times --scale; 0: none), which the toy model learns first")
-      ->capture_default_str();
-  toy->app->add_option("--names", tc->names_path, "Names file (default: data/names.txt)");
-  toy->app->add_flag("--overwrite", tc->overwrite, "Replace an existing output directory");
-  toy->run = [tc, toy] {
-    require_flags(*toy->app, {"--out"});
-    const toy::CorpusSummary s = toy::build_corpus(*tc);
-    std::cout << "wrote " << s.examples << " corpus examples to " << tc->out_dir << "/corpus.jsonl\n";
-    for (const auto& [part, n] : s.parts) std::cout << "  " << part << ": " << n << "\n";
-    for (const auto& [path, n] : s.task_files) std::cout << "  " << path << ": " << n << " tasks\n";
-    return 0;
-  };
-
-  struct ConvertFlags {
-    std::string format, in, out;
-    uint64_t seed = 0;
-  };
-  auto cf = std::make_shared<ConvertFlags>();
-  auto convert = add_command(*data, out, "convert", "Convert a public dataset file into an s2d task file");
-  convert->app->add_option("--format", cf->format,
-                           "gsm8k | triviaqa | mtbench (human judgments) | oasst2 (message rows)");
-  convert->app->add_option("--in", cf->in, "Input JSONL in that format");
-  convert->app->add_option("--out", cf->out, "Task JSONL to write");
-  convert->run = [cf, convert] {
-    require_flags(*convert->app, {"--format", "--in", "--out"});
-    check_output_file(cf->out, {cf->in});
-    ConvertStats st;
-    const auto tasks = convert_tasks(cf->in, cf->format, &st);
-    write_tasks(cf->out, tasks);
-    std::cout << "converted " << st.written << " tasks from " << st.read << " " << cf->format << " records ("
-              << st.skipped << " skipped) to " << cf->out << "\n";
-    return 0;
-  };
-  auto bf = std::make_shared<ConvertFlags>();
-  auto bias = add_command(*data, out, "bias",
-                          "Wrap QA tasks with SycophancyEval's three opinion templates (keeps unbiased_input)");
-  bias->app->add_option("--in", bf->in, "QA task JSONL (with answers)");
-  bias->app->add_option("--out", bf->out, "Biased task JSONL to write (3 per input task)");
-  bias->app->add_option("--seed", bf->seed, "Picks the wrong answers to suggest")->capture_default_str();
-  bias->run = [bf, bias] {
-    require_flags(*bias->app, {"--in", "--out"});
-    check_output_file(bf->out, {bf->in});
-    const auto tasks = make_biased(read_tasks(bf->in), bf->seed);
-    write_tasks(bf->out, tasks);
-    std::cout << "wrote " << tasks.size() << " biased tasks to " << bf->out << "\n";
-    return 0;
-  };
-
-  auto path = std::make_shared<std::string>();
-  auto validate = add_command(*data, out, "validate", "Check a task file and count its tasks by type");
-  validate->app->add_option("file", *path, "Task JSONL");
-  validate->run = [path, validate] {
-    require_flags(*validate->app, {"file"});
-    auto tasks = read_tasks(*path);
-    std::map<std::string, std::pair<int, int>> by_task;  // task -> (count, labelled)
-    for (const auto& t : tasks) {
-      auto& c = by_task[t.task];
-      ++c.first;
-      c.second += t.answer.has_value();
-    }
-    std::cout << *path << ": " << tasks.size() << " tasks\n";
-    for (const auto& [name, c] : by_task)
-      std::cout << "  " << name << ": " << c.first << " (" << c.second << " with answer)\n";
-    return 0;
-  };
+  register_toy_corpus(*data, out);
+  register_convert(*data, out);
+  register_validate(*data, out);
 }
 
 }  // namespace s2d::cli

@@ -17,43 +17,37 @@ namespace s2d::cli {
 namespace {
 
 void register_import_gguf(CLI::App& model, Commands& out) {
-  auto cmd =
-      add_command(model, out, "import-gguf", "Convert a GGUF checkpoint (llama.cpp) to a Hugging Face model directory",
-                  R"(Dequantises F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K tensors of llama
+  add_leaf_command<GgufImportOptions>(
+      model, out, "import-gguf", "Convert a GGUF checkpoint (llama.cpp) to a Hugging Face model directory",
+      {"gguf", "--out"},
+      [](const GgufImportOptions& o) {
+        const GgufImportSummary s = import_gguf(o);
+        std::cout << "imported " << s.architecture << ": " << s.tensors << " tensors (" << s.types << "), "
+                  << s.parameters << " parameters, as " << o.dtype << " in " << o.out_dir << "\n";
+      },
+      R"(Dequantises F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K tensors of llama
 (Llama, Mistral, SmolLM2), qwen2 and qwen3 models with a byte-level BPE (gpt2) tokenizer.
 Example:
   s2d model import-gguf SmolLM2-135M-Instruct.Q4_1.gguf --out models/smollm2)");
-  auto o = add_option_set<GgufImportOptions>(*cmd->app);
-  cmd->run = [o, cmd] {
-    require_flags(*cmd->app, {"gguf", "--out"});
-    const GgufImportSummary s = import_gguf(*o);
-    std::cout << "imported " << s.architecture << ": " << s.tensors << " tensors (" << s.types << "), " << s.parameters
-              << " parameters, as " << o->dtype << " in " << o->out_dir << "\n";
-    return 0;
-  };
 }
 
 void register_train_tokenizer(CLI::App& model, Commands& out) {
-  auto cmd = add_command(model, out, "train-tokenizer",
-                         "Train a Llama-style sentencepiece tokenizer (BPE, byte fallback) on a JSONL file's text");
-  auto o = add_option_set<TokenizerTrainOptions>(*cmd->app);
-  cmd->run = [o, cmd] {
-    require_flags(*cmd->app, {"--data", "--out"});
-    const int64_t lines = train_tokenizer(*o);
-    std::cout << "trained a " << o->vocab_size << "-piece tokenizer on " << lines << " lines: " << o->out_path << "\n";
-    return 0;
-  };
+  add_leaf_command<TokenizerTrainOptions>(
+      model, out, "train-tokenizer",
+      "Train a Llama-style sentencepiece tokenizer (BPE, byte fallback) on a JSONL file's text", {"--data", "--out"},
+      [](const TokenizerTrainOptions& o) {
+        const int64_t lines = train_tokenizer(o);
+        std::cout << "trained a " << o.vocab_size << "-piece tokenizer on " << lines << " lines: " << o.out_path
+                  << "\n";
+      });
 }
 
 void register_init(CLI::App& model, Commands& out) {
-  auto cmd = add_command(model, out, "init", "Write a randomly initialised Llama model directory (HF layout)");
-  auto o = add_option_set<InitModelOptions>(*cmd->app);
-  cmd->run = [o, cmd] {
-    require_flags(*cmd->app, {"--model-config", "--tokenizer", "--out"});
-    const int64_t parameters = init_model_dir(*o);
-    std::cout << "initialised " << parameters << " parameters in " << o->out_dir << "\n";
-    return 0;
-  };
+  add_leaf_command<InitModelOptions>(
+      model, out, "init", "Write a randomly initialised Llama model directory (HF layout)",
+      {"--model-config", "--tokenizer", "--out"}, [](const InitModelOptions& o) {
+        std::cout << "initialised " << init_model_dir(o) << " parameters in " << o.out_dir << "\n";
+      });
 }
 
 struct TokenizeFlags {

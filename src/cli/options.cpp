@@ -127,8 +127,8 @@ nlohmann::json flags_as_json(const CLI::App& cmd) {
   return j;
 }
 
-void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags) {
-  for (const char* f : flags) {
+void require_flags(const CLI::App& cmd, const std::vector<std::string>& flags) {
+  for (const std::string& f : flags) {
     const CLI::Option* opt = cmd.get_option_no_throw(f);
     if (opt == nullptr || opt->count() == 0) {
       throw_input("missing required flag", {.field = f,

@@ -1,6 +1,7 @@
 #include "s2d/model/config.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
@@ -32,13 +33,31 @@ int64_t req_int(const nlohmann::json& j, const char* key, const std::string& fil
   return v;
 }
 
-double opt_num(const nlohmann::json& j, const char* key, double dflt, const std::string& file) {
+// An optional number, string or bool (null or missing: `dflt`); InputError naming the key for
+// another type.
+template <class T>
+T opt_value(const nlohmann::json& j, const char* key, const T& dflt, const std::string& file) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_number())
+  const bool ok = std::is_same_v<T, double> ? it->is_number()
+                  : std::is_same_v<T, bool> ? it->is_boolean()
+                                            : it->is_string();
+  const char* expected = std::is_same_v<T, double> ? "a number"
+                         : std::is_same_v<T, bool> ? "true or false"
+                                                   : "a string";
+  if (!ok)
     throw_input("wrong type",
-                {.file = file, .field = key, .expected = "a number", .found = printable_excerpt(it->dump(), 40)});
-  return it->get<double>();
+                {.file = file, .field = key, .expected = expected, .found = printable_excerpt(it->dump(), 40)});
+  return it->get<T>();
+}
+double opt_num(const nlohmann::json& j, const char* key, double dflt, const std::string& file) {
+  return opt_value<double>(j, key, dflt, file);
+}
+std::string opt_string(const nlohmann::json& j, const char* key, const std::string& dflt, const std::string& file) {
+  return opt_value<std::string>(j, key, dflt, file);
+}
+bool opt_bool(const nlohmann::json& j, const char* key, bool dflt, const std::string& file) {
+  return opt_value<bool>(j, key, dflt, file);
 }
 
 std::optional<int64_t> opt_token(const nlohmann::json& j, const char* key) {
@@ -47,25 +66,6 @@ std::optional<int64_t> opt_token(const nlohmann::json& j, const char* key) {
   if (it->is_number_integer()) return it->get<int64_t>();
   if (it->is_array() && !it->empty() && (*it)[0].is_number_integer()) return (*it)[0].get<int64_t>();  // eos lists
   return std::nullopt;
-}
-
-// An optional string (null or missing: `dflt`); InputError naming the key for another type.
-std::string opt_string(const nlohmann::json& j, const char* key, const std::string& dflt, const std::string& file) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_string())
-    throw_input("wrong type",
-                {.file = file, .field = key, .expected = "a string", .found = printable_excerpt(it->dump(), 40)});
-  return it->get<std::string>();
-}
-
-bool opt_bool(const nlohmann::json& j, const char* key, bool dflt, const std::string& file) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return dflt;
-  if (!it->is_boolean())
-    throw_input("wrong type",
-                {.file = file, .field = key, .expected = "true or false", .found = printable_excerpt(it->dump(), 40)});
-  return it->get<bool>();
 }
 
 void refuse_true(const nlohmann::json& j, const char* key, const std::string& file) {

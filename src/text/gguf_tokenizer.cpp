@@ -50,6 +50,13 @@ std::string token_at(const json& tokens, const json& md, const std::string& key)
   return tokens[it->get<size_t>()].get<std::string>();
 }
 
+// Element i of a metadata array, which must be a string (InputError naming key[i]).
+const std::string& string_at(const json& array, size_t i, const std::string& key, const std::string& file) {
+  if (!array[i].is_string())
+    throw_input("wrong type", {.file = file, .field = key + "[" + std::to_string(i) + "]", .expected = "a string"});
+  return array[i].get_ref<const std::string&>();
+}
+
 }  // namespace
 
 HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file) {
@@ -79,10 +86,7 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
   };
   json vocab = json::object();
   for (size_t i = 0; i < tokens.size(); ++i) {
-    if (!tokens[i].is_string())
-      throw_input("wrong type",
-                  {.file = file, .field = "tokenizer.ggml.tokens[" + std::to_string(i) + "]", .expected = "a string"});
-    const std::string& t = tokens[i].get_ref<const std::string&>();
+    const std::string& t = string_at(tokens, i, "tokenizer.ggml.tokens", file);
     std::string spelled;
     if (in_alphabet(t)) {
       spelled = t;
@@ -93,10 +97,7 @@ HfTokenizerFiles hf_tokenizer_from_gguf(const json& md, const std::string& file)
   }
   json pairs = json::array();
   for (size_t i = 0; i < merges.size(); ++i) {
-    if (!merges[i].is_string())
-      throw_input("wrong type",
-                  {.file = file, .field = "tokenizer.ggml.merges[" + std::to_string(i) + "]", .expected = "a string"});
-    const std::string& m = merges[i].get_ref<const std::string&>();
+    const std::string& m = string_at(merges, i, "tokenizer.ggml.merges", file);
     const size_t sp = m.find(' ');
     if (sp == std::string::npos || m.find(' ', sp + 1) != std::string::npos)
       throw_input("bad merge", {.file = file,

@@ -59,33 +59,30 @@ int unicode_to_byte(std::string_view ch) {
   return it == inverse.end() ? -1 : it->second;
 }
 
+namespace {
+// UTF-8 lead bytes: [first, last], the sequence length, and the valid range of the second byte
+// (Unicode's table 3-7: it rejects overlongs and surrogates). A byte in no row starts nothing.
+struct Utf8Lead {
+  unsigned char first, last;
+  size_t n;
+  unsigned char lo, hi;
+};
+constexpr Utf8Lead kUtf8Leads[] = {
+    {0x00, 0x7F, 1, 0x80, 0xBF}, {0xC2, 0xDF, 2, 0x80, 0xBF}, {0xE0, 0xE0, 3, 0xA0, 0xBF},
+    {0xE1, 0xEC, 3, 0x80, 0xBF}, {0xED, 0xED, 3, 0x80, 0x9F}, {0xEE, 0xEF, 3, 0x80, 0xBF},
+    {0xF0, 0xF0, 4, 0x90, 0xBF}, {0xF1, 0xF3, 4, 0x80, 0xBF}, {0xF4, 0xF4, 4, 0x80, 0x8F}};
+}  // namespace
+
 std::string utf8_lossy(std::string_view s) {
   std::string out;
   out.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
-    // Expected length and the valid range of the second byte (rejects overlongs and surrogates).
     size_t n = 0;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c < 0x80)
-      n = 1;
-    else if (c >= 0xC2 && c <= 0xDF)
-      n = 2;
-    else if (c == 0xE0)
-      n = 3, lo = 0xA0;
-    else if (c >= 0xE1 && c <= 0xEC)
-      n = 3;
-    else if (c == 0xED)
-      n = 3, hi = 0x9F;
-    else if (c >= 0xEE && c <= 0xEF)
-      n = 3;
-    else if (c == 0xF0)
-      n = 4, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3)
-      n = 4;
-    else if (c == 0xF4)
-      n = 4, hi = 0x8F;
+    for (const Utf8Lead& l : kUtf8Leads)
+      if (c >= l.first && c <= l.last) n = l.n, lo = l.lo, hi = l.hi;
     // Like Rust, a bad sequence is replaced by one U+FFFD per maximal invalid prefix.
     size_t k = 1;
     if (n > 1) {

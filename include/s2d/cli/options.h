@@ -33,6 +33,9 @@ std::shared_ptr<Command> add_command(CLI::App& parent, Commands& out, const std:
 // Unknown keys and values of the wrong type are InputErrors naming the file and key.
 void apply_config(CLI::App& cmd, const std::string& path);
 
+// After the config is merged: every flag named must have a value (from the CLI or the config).
+void require_flags(const CLI::App& cmd, const std::vector<std::string>& flags);
+
 // The CLI11 flags of an option set, from its visit_options (util/option_set.h): a bool is a
 // switch, anything else an option that shows its default; `group` heads them in --help.
 template <class Options>
@@ -56,6 +59,20 @@ std::shared_ptr<Options> add_option_set(CLI::App& cmd, const std::string& group 
   return o;
 }
 
+// A leaf command whose flags are one option set: once every flag in `required` has a value,
+// `run(options)` does the work and prints what it did; the command then exits 0.
+template <class Options, class Run>
+void add_leaf_command(CLI::App& parent, Commands& out, const std::string& name, const std::string& description,
+                      std::vector<std::string> required, Run run, const std::string& footer = "") {
+  auto cmd = add_command(parent, out, name, description, footer);
+  auto o = add_option_set<Options>(*cmd->app);
+  cmd->run = [o, cmd, required = std::move(required), run] {
+    require_flags(*cmd->app, required);
+    run(*o);
+    return 0;
+  };
+}
+
 // Where completions come from, shared by generate, filter (usc) and eval: the in-process model
 // (LocalBackendOptions' flags) or an OpenAI-compatible server (HttpBackendOptions', in a group).
 struct BackendFlags {
@@ -65,13 +82,11 @@ struct BackendFlags {
 std::shared_ptr<BackendFlags> add_backend_flags(CLI::App& cmd);
 // The backend the flags name; InputError when both or neither of --model and --endpoint are given.
 std::unique_ptr<Backend> make_backend(const CLI::App& cmd, const BackendFlags& f);
+
 // One line per method ("  rar2      Rephrase and Respond in two calls: ..."), for a command's footer.
 std::string methods_help();
 
 // The flags that have values (from the command line or --config), for provenance records.
 nlohmann::json flags_as_json(const CLI::App& cmd);
-
-// After the config is merged: every flag named must have a value (from the CLI or the config).
-void require_flags(const CLI::App& cmd, std::initializer_list<const char*> flags);
 
 }  // namespace s2d::cli

@@ -25,6 +25,8 @@
 #include <map>
 #include <string>
 
+#include "s2d/util/option_set.h"
+
 namespace s2d::toy {
 
 struct CorpusOptions {
@@ -43,6 +45,23 @@ struct CorpusOptions {
   std::string names_path;  // default data/names.txt
   bool overwrite = false;
 };
+
+// `s2d data toy-corpus`'s flags (util/option_set.h).
+template <OptionsOf<CorpusOptions> O, class F>
+void visit_options(O& o, F&& f) {
+  f("--out", "", o.out_dir, "Directory to write (corpus.jsonl, tasks/, manifest.json)");
+  f("--seed", "", o.seed, "Random seed; the same seed gives the same files");
+  f("--scale", "", o.scale, "Multiplies the corpus size (1.0 = 50,601 examples and a 40,000-lesson primer)");
+  f("--distill-n", "", o.distill_n, "Questions per task to distil on");
+  f("--distill-extra-n", "", o.distill_extra_n,
+    "More distill questions per task, drawn after the corpus (the corpus stays the same)");
+  f("--test-n", "", o.test_n, "Held-out test questions per task");
+  f("--dev-n", "", o.dev_n, "Labelled dev questions per task, for choosing settings without the test set");
+  f("--primer-n", "", o.primer_n,
+    "Lookup lessons in primer.jsonl (times --scale; 0: none), which the toy model learns first");
+  f("--names", "", o.names_path, "Names file (default: data/names.txt)");
+  f("--overwrite", "", o.overwrite, "Replace an existing output directory");
+}
 
 struct CorpusSummary {
   int64_t examples = 0;

@@ -1,8 +1,10 @@
 // The Jinja interpreter's parts (private to src/text/jinja): values, tokens and the syntax tree.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <utility>
@@ -19,17 +21,16 @@ struct Escape {
 };
 inline constexpr Escape kEscapes[] = {{'n', '\n'}, {'t', '\t'},  {'r', '\r'}, {'b', '\b'},
                                       {'f', '\f'}, {'\\', '\\'}, {'"', '"'},  {'\'', '\''}};
-// The character "\<letter>" stands for, or 0 when it is no escape.
+// unescape: the character "\<letter>" stands for; escape_letter: the letter that escapes `ch`.
+// Both 0 when there is none.
 inline char unescape(char letter) {
   for (const Escape& e : kEscapes)
     if (e.letter == letter) return e.ch;
   return 0;
 }
-// The letter that escapes `ch`, or 0 when it has none.
 inline char escape_letter(char ch) {
-  for (const Escape& e : kEscapes)
-    if (e.ch == ch) return e.letter;
-  return 0;
+  const auto it = std::find_if(std::begin(kEscapes), std::end(kEscapes), [ch](const Escape& e) { return e.ch == ch; });
+  return it == std::end(kEscapes) ? 0 : it->letter;
 }
 
 // --- values: Python's, as far as templates see them ---------------------------------------------
@@ -52,58 +53,16 @@ struct Value {
   std::shared_ptr<ValueFn> fn;
   bool is_namespace = false;  // namespace(): the one object whose attributes `set` may assign
 
-  static Value none() {
-    Value v;
-    v.t = T::None;
-    return v;
-  }
-  static Value boolean(bool x) {
-    Value v;
-    v.t = T::Bool;
-    v.b = x;
-    return v;
-  }
-  static Value integer(int64_t x) {
-    Value v;
-    v.t = T::Int;
-    v.i = x;
-    return v;
-  }
-  static Value number(double x) {
-    Value v;
-    v.t = T::Float;
-    v.f = x;
-    return v;
-  }
-  static Value str(std::string x) {
-    Value v;
-    v.t = T::Str;
-    v.s = std::move(x);
-    return v;
-  }
-  static Value array(ValueList x = {}) {
-    Value v;
-    v.t = T::Array;
-    v.a = std::make_shared<ValueList>(std::move(x));
-    return v;
-  }
-  static Value object(ValueDict x = {}) {
-    Value v;
-    v.t = T::Object;
-    v.o = std::make_shared<ValueDict>(std::move(x));
-    return v;
-  }
-  static Value function(ValueFn f) {
-    Value v;
-    v.t = T::Function;
-    v.fn = std::make_shared<ValueFn>(std::move(f));
-    return v;
-  }
-  static Value undefined(std::string name) {
-    Value v;
-    v.s = std::move(name);
-    return v;
-  }
+  // Value is an aggregate: each factory names the kind and the one member it sets.
+  static Value none() { return {.t = T::None}; }
+  static Value boolean(bool x) { return {.t = T::Bool, .b = x}; }
+  static Value integer(int64_t x) { return {.t = T::Int, .i = x}; }
+  static Value number(double x) { return {.t = T::Float, .f = x}; }
+  static Value str(std::string x) { return {.t = T::Str, .s = std::move(x)}; }
+  static Value array(ValueList x = {}) { return {.t = T::Array, .a = std::make_shared<ValueList>(std::move(x))}; }
+  static Value object(ValueDict x = {}) { return {.t = T::Object, .o = std::make_shared<ValueDict>(std::move(x))}; }
+  static Value function(ValueFn f) { return {.t = T::Function, .fn = std::make_shared<ValueFn>(std::move(f))}; }
+  static Value undefined(std::string name) { return {.s = std::move(name)}; }
 
   bool defined() const { return t != T::Undefined; }
   bool is_number() const { return t == T::Int || t == T::Float || t == T::Bool; }
