@@ -1,13 +1,13 @@
 // `s2d eval`: measure a method on labelled tasks, or compare eval runs. Thin: src/pipeline/eval.cpp
-// and src/eval/report.cpp do the work.
+// and src/report/report.cpp do the work.
 #include <filesystem>
 #include <iostream>
 
 #include "s2d/cli/commands.h"
 #include "s2d/engine/local_backend.h"
-#include "s2d/eval/paper_report.h"
-#include "s2d/eval/report.h"
 #include "s2d/pipeline/eval.h"
+#include "s2d/report/paper_report.h"
+#include "s2d/report/report.h"
 #include "s2d/version.h"
 
 namespace s2d::cli {

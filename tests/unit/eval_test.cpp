@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "s2d/eval/report.h"
+#include "s2d/report/report.h"
 #include "s2d/util/error.h"
 #include "s2d/util/jsonl.h"
 #include "scripted_backend.h"

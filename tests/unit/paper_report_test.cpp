@@ -1,6 +1,6 @@
 // The paper-style report: rows from eval summaries, targets checked against the numbers, and
 // clear errors for a bad plan or a missing run.
-#include "s2d/eval/paper_report.h"
+#include "s2d/report/paper_report.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "s2d/eval/report.h"
+#include "s2d/report/report.h"
 #include "s2d/util/strings.h"
 
 namespace s2d {

@@ -1,9 +1,9 @@
-#include "s2d/eval/paper_report.h"
+#include "s2d/report/paper_report.h"
 
 #include <filesystem>
 #include <map>
 
-#include "s2d/eval/report.h"
+#include "s2d/report/report.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
 #include "s2d/util/json.h"

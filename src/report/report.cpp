@@ -1,4 +1,4 @@
-#include "s2d/eval/report.h"
+#include "s2d/report/report.h"
 
 #include <algorithm>
 #include <filesystem>
