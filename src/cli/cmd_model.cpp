@@ -1,6 +1,5 @@
-// `s2d model ...`: make models to train from scratch (the toy world's): a tokenizer from text,
-// and randomly initialised weights for a config. Thin: the work is in text/ and model/.
-#include <filesystem>
+// `s2d model ...`: model files: import a GGUF checkpoint, train a tokenizer, initialise random weights
+// (the toy world's), tokenize a text. Thin: the work is in text/ and model/.
 #include <iostream>
 
 #include "s2d/cli/commands.h"
