@@ -37,24 +37,28 @@ BATCHES=("$@")
 {
   echo "# generate benchmark (${MODEL:-random} model): $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
   echo
-  echo "| batch | s2d tok/s | HF tok/s | s2d / HF | greedy tokens equal (row 0) |"
-  echo "|---|---|---|---|---|"
+  echo "| batch | s2d tok/s | HF tok/s | s2d / HF | s2d, MKL only (S2D_CPU_SIMD=none) | greedy tokens equal (row 0) |"
+  echo "|---|---|---|---|---|---|"
   for B in "${BATCHES[@]}"; do
     runs=()
     for _ in $(seq 1 "${ROUNDS:-2}"); do
-      runs+=("$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$W/model" --tokenizer "$TOKENIZER" \
-                --prompts "$W/prompts.json" --batch "$B" --new-tokens 128 --device cpu --dtype fp32)")
+      for simd in "" none; do  # none: every product through MKL, without the few-row kernel
+        runs+=("$(S2D_CPU_SIMD=$simd "$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$W/model" \
+                  --tokenizer "$TOKENIZER" --prompts "$W/prompts.json" --batch "$B" --new-tokens 128 --device cpu \
+                  --dtype fp32 | sed "s/^{/{\"simd\": \"${simd:-auto}\", /")")
+      done
       runs+=("$("$PY" "$(dirname "$0")/hf_generate.py" run --model "$W/model" --prompts "$W/prompts.json" --batch "$B" \
                 --new-tokens 128 --device cpu --dtype fp32)")
     done
     "$PY" - "${runs[@]}" <<'PY'
 import json, sys
 runs = [json.loads(a) for a in sys.argv[1:]]
-s = max((r for r in runs if r["engine"] == "s2d"), key=lambda r: r["tok_s"])
+s = max((r for r in runs if r["engine"] == "s2d" and r["simd"] == "auto"), key=lambda r: r["tok_s"])
+m = max((r for r in runs if r["engine"] == "s2d" and r["simd"] == "none"), key=lambda r: r["tok_s"])
 h = max((r for r in runs if r["engine"] == "hf"), key=lambda r: r["tok_s"])
 a, b = s["tokens"][0], h["tokens"][0]
 same = sum(x == y for x, y in zip(a, b))
-print(f"| {s['batch']} | {s['tok_s']:.0f} | {h['tok_s']:.0f} | {s['tok_s'] / h['tok_s']:.2f}x | {same}/{len(b)} |")
+print(f"| {s['batch']} | {s['tok_s']:.0f} | {h['tok_s']:.0f} | {s['tok_s'] / h['tok_s']:.2f}x | {m['tok_s']:.0f} | {same}/{len(b)} |")
 PY
   done
 } | tee "$W/results.md"

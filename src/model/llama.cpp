@@ -6,6 +6,8 @@
 #include <cstdio>
 
 #include "s2d/model/device.h"
+#include "s2d/model/fused_cpu_ops.h"
+#include "s2d/model/weight_matmul.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 
@@ -15,6 +17,7 @@ namespace {
 
 // HF LlamaRMSNorm: normalise in fp32, cast back, then scale by the weight. x [..., H]
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (fusable_on_cpu(x) && fusable_on_cpu(weight)) return rms_norm_cpu(x, weight, eps);
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * at::rsqrt(var + eps);
@@ -189,20 +192,27 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
   at::Tensor qkv =
-      w.qkv_b.defined() ? at::matmul(x, w.qkv_t) + w.qkv_b : at::matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
+      w.qkv_b.defined() ? weight_matmul(x, w.qkv_t) + w.qkv_b : weight_matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
   // split, not narrow: split's backward is one cat, narrow's a zero-filled [B, T, (NH + 2KV) * D] per block.
   const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
-  at::Tensor q = with_lora(parts[0], x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
-  at::Tensor k = with_lora(parts[1], x, layer, "k_proj").view({B, T, KV, D});
-  at::Tensor v = with_lora(parts[2], x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);
-  if (w.q_norm.defined()) {  // Qwen3: each head normalised over D before RoPE
-    q = rms_norm(q, w.q_norm, config_.rms_norm_eps);
-    k = rms_norm(k, w.k_norm, config_.rms_norm_eps);
+  at::Tensor q, k;
+  at::Tensor v = with_lora(parts[2], x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+  if (!lora_ && !w.q_norm.defined() && fusable_on_cpu(qkv) && fusable_on_cpu(cos)) {           // inference: one loop
+    std::tie(q, k) = rope_qk_cpu(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
+    q = q.transpose(1, 2);  // [B, NH, T, D]
+    k = k.transpose(1, 2);  // [B, KV, T, D]
+  } else {
+    q = with_lora(parts[0], x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
+    k = with_lora(parts[1], x, layer, "k_proj").view({B, T, KV, D});
+    if (w.q_norm.defined()) {  // Qwen3: each head normalised over D before RoPE
+      q = rms_norm(q, w.q_norm, config_.rms_norm_eps);
+      k = rms_norm(k, w.k_norm, config_.rms_norm_eps);
+    }
+    q = q.transpose(1, 2);  // [B, NH, T, D]
+    k = k.transpose(1, 2);  // [B, KV, T, D]
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
   }
-  q = q.transpose(1, 2);  // [B, NH, T, D]
-  k = k.transpose(1, 2);  // [B, KV, T, D]
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
   if (update) std::tie(k, v) = update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
   at::Tensor out;
   if (mask.defined()) {
@@ -212,8 +222,8 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
     if (NH != KV) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);  // [B, NH, T, D]
     out = at::scaled_dot_product_attention(q, k, v, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true);
   }
-  out = out.transpose(1, 2).reshape({B, T, NH * D});                                         // [B, T, NH*D]
-  at::Tensor o = w.o_b.defined() ? at::matmul(out, w.o_t) + w.o_b : at::matmul(out, w.o_t);  // [B, T, H]
+  out = out.transpose(1, 2).reshape({B, T, NH * D});                                               // [B, T, NH*D]
+  at::Tensor o = w.o_b.defined() ? weight_matmul(out, w.o_t) + w.o_b : weight_matmul(out, w.o_t);  // [B, T, H]
   return with_lora(o, out, layer, "o_proj");
 }
 
@@ -243,15 +253,15 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
     h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i);
     at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
     const int64_t I = config_.intermediate_size;
-    const auto gate_up = at::matmul(x, L.gate_up_t).split(I, -1);  // 2 x [B, T, I]
+    const auto gate_up = weight_matmul(x, L.gate_up_t).split(I, -1);  // 2 x [B, T, I]
     at::Tensor act = at::silu(with_lora(gate_up[0], x, i, "gate_proj")) * with_lora(gate_up[1], x, i, "up_proj");
-    h = h + with_lora(at::matmul(act, L.down_t), act, i, "down_proj");
+    h = h + with_lora(weight_matmul(act, L.down_t), act, i, "down_proj");
   }
   return h;  // [B, T, H], before the final norm
 }
 
 at::Tensor LlamaModel::head(const at::Tensor& h) const {
-  return at::matmul(rms_norm(h, weights_.final_norm, config_.rms_norm_eps), weights_.lm_head_t);  // [..., V]
+  return weight_matmul(rms_norm(h, weights_.final_norm, config_.rms_norm_eps), weights_.lm_head_t);  // [..., V]
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,

@@ -1,0 +1,56 @@
+#include "s2d/model/fused_cpu_ops.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+
+namespace s2d {
+
+bool fusable_on_cpu(const at::Tensor& x) {
+  return x.defined() && x.device().is_cpu() && x.scalar_type() == at::kFloat && x.is_contiguous() &&
+         !(c10::GradMode::is_enabled() && x.requires_grad());
+}
+
+at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  const int64_t H = x.size(-1), rows = x.numel() / H;
+  // The mean of squares through ATen's own reduction: its summation order is what HF's logits
+  // carry, and on a 30-layer model a mean summed in another order moves the logits by ~6e-4.
+  const at::Tensor var = x.pow(2).mean(-1).contiguous();  // [rows]
+  at::Tensor out = at::empty_like(x);
+  const float* xp = x.const_data_ptr<float>();
+  const float* vp = var.const_data_ptr<float>();
+  const float* wp = weight.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  const auto e = static_cast<float>(eps);  // ATen adds a double scalar to a float tensor in float
+  for (int64_t r = 0; r < rows; ++r, xp += H, op += H) {
+    const float inv = 1.0f / std::sqrt(vp[r] + e);  // ATen's float rsqrt: correctly rounded sqrt, then 1/x
+    for (int64_t i = 0; i < H; ++i) op[i] = wp[i] * (xp[i] * inv);
+  }
+  return out;
+}
+
+std::pair<at::Tensor, at::Tensor> rope_qk_cpu(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
+                                              int64_t NH, int64_t KV, int64_t D) {
+  const int64_t B = qkv.size(0), T = qkv.size(1), F = qkv.size(2), half = D / 2;
+  at::Tensor q = at::empty({B, T, NH, D}, qkv.options()), k = at::empty({B, T, KV, D}, qkv.options());
+  const float* src = qkv.const_data_ptr<float>();
+  const float* cp = cos.const_data_ptr<float>();
+  const float* sp = sin.const_data_ptr<float>();
+  float* qp = q.mutable_data_ptr<float>();
+  float* kp = k.mutable_data_ptr<float>();
+  for (int64_t bt = 0; bt < B * T; ++bt) {
+    const float* c = cp + bt * D;
+    const float* s = sp + bt * D;
+    // Heads 0..NH-1 are q, NH..NH+KV-1 are k: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1].
+    for (int64_t h = 0; h < NH + KV; ++h) {
+      const float* x = src + bt * F + h * D;
+      float* o = h < NH ? qp + (bt * NH + h) * D : kp + (bt * KV + h - NH) * D;
+      for (int64_t i = 0; i < half; ++i) o[i] = x[i] * c[i] + (-x[i + half]) * s[i];
+      for (int64_t i = half; i < D; ++i) o[i] = x[i] * c[i] + x[i - half] * s[i];
+    }
+  }
+  return {q, k};
+}
+
+}  // namespace s2d
