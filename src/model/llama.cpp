@@ -1,10 +1,12 @@
 #include "s2d/model/llama.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
 
 #include <cmath>
 #include <cstdio>
 
+#include "s2d/model/decode_panels.h"
 #include "s2d/model/device.h"
 #include "s2d/model/fused_cpu_ops.h"
 #include "s2d/model/weight_matmul.h"
@@ -186,13 +188,41 @@ LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights)
   inv_freq_ = rope_inv_freq(config_, weights_.embed.device());
 }
 
+void LlamaModel::set_training(bool on) {
+  training_ = on;
+  if (on) {
+    std::lock_guard<std::mutex> lock(panels_mutex_);
+    panels_.reset();
+    panels_refused_ = false;
+  }
+}
+
+LlamaWeights& LlamaModel::weights() {
+  std::lock_guard<std::mutex> lock(panels_mutex_);
+  panels_.reset();
+  panels_refused_ = false;
+  return weights_;
+}
+
+std::shared_ptr<const DecodePanels> LlamaModel::decode_panels() const {
+  // Under autograd the kernel would hide the weights from the graph; in training they change.
+  if (training_ || c10::GradMode::is_enabled() || !can_use_panels(weights_.lm_head_t)) return nullptr;
+  std::lock_guard<std::mutex> lock(panels_mutex_);
+  if (!panels_ && !panels_refused_) {
+    panels_ = build_decode_panels(weights_);
+    panels_refused_ = panels_ == nullptr;
+  }
+  return panels_;
+}
+
 at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos,
-                                 const at::Tensor& sin, const at::Tensor& mask, const KvUpdate& update,
-                                 size_t layer) const {
+                                 const at::Tensor& sin, const at::Tensor& mask, const KvUpdate& update, size_t layer,
+                                 const DecodePanels* panels) const {
+  const DecodePanels::Layer* p = panels ? &panels->layers[layer] : nullptr;
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
-  at::Tensor qkv =
-      w.qkv_b.defined() ? weight_matmul(x, w.qkv_t) + w.qkv_b : weight_matmul(x, w.qkv_t);  // [B, T, (NH + 2KV) * D]
+  at::Tensor qkv = w.qkv_b.defined() ? weight_matmul(x, w.qkv_t, p ? &p->qkv : nullptr) + w.qkv_b
+                                     : weight_matmul(x, w.qkv_t, p ? &p->qkv : nullptr);  // [B, T, (NH + 2KV) * D]
   // split, not narrow: split's backward is one cat, narrow's a zero-filled [B, T, (NH + 2KV) * D] per block.
   const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
   at::Tensor q, k;
@@ -222,8 +252,9 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
     if (NH != KV) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);  // [B, NH, T, D]
     out = at::scaled_dot_product_attention(q, k, v, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true);
   }
-  out = out.transpose(1, 2).reshape({B, T, NH * D});                                               // [B, T, NH*D]
-  at::Tensor o = w.o_b.defined() ? weight_matmul(out, w.o_t) + w.o_b : weight_matmul(out, w.o_t);  // [B, T, H]
+  out = out.transpose(1, 2).reshape({B, T, NH * D});              // [B, T, NH*D]
+  at::Tensor o = weight_matmul(out, w.o_t, p ? &p->o : nullptr);  // [B, T, H]
+  if (w.o_b.defined()) o = o + w.o_b;
   return with_lora(o, out, layer, "o_proj");
 }
 
@@ -239,7 +270,7 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                                  const KvUpdate& update) const {
+                                  const KvUpdate& update, const DecodePanels* panels) const {
   const auto dtype = weights_.embed.scalar_type();
   // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
   at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
@@ -250,18 +281,20 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
   const double eps = config_.rms_norm_eps;
   for (size_t i = 0; i < weights_.layers.size(); ++i) {
     const auto& L = weights_.layers[i];
-    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i);
+    const DecodePanels::Layer* p = panels ? &panels->layers[i] : nullptr;
+    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i, panels);
     at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
     const int64_t I = config_.intermediate_size;
-    const auto gate_up = weight_matmul(x, L.gate_up_t).split(I, -1);  // 2 x [B, T, I]
+    const auto gate_up = weight_matmul(x, L.gate_up_t, p ? &p->gate_up : nullptr).split(I, -1);  // 2 x [B, T, I]
     at::Tensor act = at::silu(with_lora(gate_up[0], x, i, "gate_proj")) * with_lora(gate_up[1], x, i, "up_proj");
-    h = h + with_lora(weight_matmul(act, L.down_t), act, i, "down_proj");
+    h = h + with_lora(weight_matmul(act, L.down_t, p ? &p->down : nullptr), act, i, "down_proj");
   }
   return h;  // [B, T, H], before the final norm
 }
 
-at::Tensor LlamaModel::head(const at::Tensor& h) const {
-  return weight_matmul(rms_norm(h, weights_.final_norm, config_.rms_norm_eps), weights_.lm_head_t);  // [..., V]
+at::Tensor LlamaModel::head(const at::Tensor& h, const DecodePanels* panels) const {
+  return weight_matmul(rms_norm(h, weights_.final_norm, config_.rms_norm_eps), weights_.lm_head_t,
+                       panels ? &panels->head : nullptr);  // [..., V]
 }
 
 at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& key_mask,
@@ -294,9 +327,11 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
       return std::make_pair(cache->k[l].narrow(2, 0, S), cache->v[l].narrow(2, 0, S));
     };
   }
-  at::Tensor h = run_layers(input_ids, position_ids, mask, update);  // [B, T, H]
+  // Only a cached forward decodes; the panels are not worth building for a one-off pass.
+  const auto panels = cache ? decode_panels() : nullptr;
+  at::Tensor h = run_layers(input_ids, position_ids, mask, update, panels.get());  // [B, T, H]
   if (cache) cache->length = S;
-  return head(last_only ? h.slice(1, T - 1) : h);
+  return head(last_only ? h.slice(1, T - 1) : h, panels.get());
 }
 
 at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache,
@@ -318,7 +353,9 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
     cache.v[l].scatter_(2, write_at, v);
     return std::make_pair(cache.k[l].narrow(2, 0, width), cache.v[l].narrow(2, 0, width));
   };
-  return head(run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update)).squeeze(1);  // [B, V]
+  const auto panels = decode_panels();
+  return head(run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update, panels.get()), panels.get())
+      .squeeze(1);  // [B, V]
 }
 
 at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache) const {
@@ -337,17 +374,18 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
     return std::make_pair(k, v);
   };
   cache.length = T;
-  at::Tensor h = run_layers(ids, positions, mask, update);  // [B, T, H]
+  const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
+  at::Tensor h = run_layers(ids, positions, mask, update, panels.get());  // [B, T, H]
   at::Tensor last = (lens - 1).view({-1, 1, 1}).expand({B, 1, h.size(2)});
-  return head(h.gather(1, last)).squeeze(1);  // each row's last real token: [B, V]
+  return head(h.gather(1, last), panels.get()).squeeze(1);  // each row's last real token: [B, V]
 }
 
 at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids, const at::Tensor& rows) const {
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(input_ids.device())).expand({B, T});
-  at::Tensor h = run_layers(input_ids, positions, /*mask=*/at::Tensor(), /*update=*/{});  // [B, T, H]
-  if (!rows.defined()) return head(h);                                                    // [B, T, V]
-  return head(h.reshape({B * T, h.size(2)}).index_select(0, rows));                       // [N, V]
+  at::Tensor h = run_layers(input_ids, positions, /*mask=*/at::Tensor(), /*update=*/{}, nullptr);  // [B, T, H]
+  if (!rows.defined()) return head(h, nullptr);                                                    // [B, T, V]
+  return head(h.reshape({B * T, h.size(2)}).index_select(0, rows), nullptr);                       // [N, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

@@ -62,6 +62,22 @@ TEST(Llama, KvCacheDecodeMatchesFullForward) {
                    ErrorKind::Runtime, "KV cache is full");
 }
 
+// A cached decode on fp32 CPU runs through the decode panels (a copy of the weights); a change made
+// through weights() must reach it, as it reaches the uncached forward.
+TEST(Llama, DecodeSeesWeightsChangedAfterItsFirstStep) {
+  c10::InferenceMode guard;
+  auto m = random_model(tiny_config(), 2);
+  at::Tensor ids = at::randint(3, 50, {2, 6}, at::kLong), mask = at::ones({2, 6}, at::kLong);
+  auto cached = [&] {
+    KVCache cache(m.config(), 2, 6, m.options());
+    return m.forward(ids, positions_from_mask(mask), mask, &cache);  // [2, 6, V]
+  };
+  EXPECT_LT((cached() - m.forward_padded(ids, mask)).abs().max().item<double>(), 1e-4);
+  m.weights().layers[0].o_t.mul_(3);
+  m.weights().lm_head_t.add_(0.5);
+  EXPECT_LT((cached() - m.forward_padded(ids, mask)).abs().max().item<double>(), 1e-4);
+}
+
 TEST(Llama, LeftPaddingDoesNotChangeARowsLogits) {
   c10::InferenceMode guard;
   auto m = random_model(tiny_config(), 1);

@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,9 @@ struct KVCache {
   int64_t capacity = 0;  // S_max
 };
 
+// The decode-time copy of the matrices in the few-row kernel's panel layout (weight_matmul.h).
+struct DecodePanels;
+
 class LlamaModel {
  public:
   // Takes the HF-layout weights and packs them (see LayerWeights).
@@ -132,11 +136,12 @@ class LlamaModel {
   // Attaches a LoRA adapter (shared, so a trainer can own its tensors); nullptr detaches.
   void set_lora(std::shared_ptr<LoraAdapter> lora) { lora_ = std::move(lora); }
   const std::shared_ptr<LoraAdapter>& lora() const { return lora_; }
-  // Training mode turns LoRA dropout on.
-  void set_training(bool on) { training_ = on; }
+  // Training mode turns LoRA dropout on (and drops the decode panels).
+  void set_training(bool on);
 
   const ModelConfig& config() const { return config_; }
-  LlamaWeights& weights() { return weights_; }
+  // Mutable access drops the decode panels: the caller may change the values.
+  LlamaWeights& weights();
   const LlamaWeights& weights() const { return weights_; }
   at::TensorOptions options() const { return weights_.embed.options(); }
 
@@ -145,12 +150,17 @@ class LlamaModel {
   using KvUpdate =
       std::function<std::pair<at::Tensor, at::Tensor>(size_t layer, const at::Tensor& k, const at::Tensor& v)>;
   // The decoder stack: hidden states [B, T, H] before the final norm.
+  // panels: null, or what decode_panels() returned.
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                        const KvUpdate& update) const;
+                        const KvUpdate& update, const DecodePanels* panels) const;
   // Final norm and LM head: h [..., H] -> logits [..., V].
-  at::Tensor head(const at::Tensor& h) const;
+  at::Tensor head(const at::Tensor& h, const DecodePanels* panels) const;
   at::Tensor attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask, const KvUpdate& update, size_t layer) const;
+                       const at::Tensor& mask, const KvUpdate& update, size_t layer, const DecodePanels* panels) const;
+
+  // The panels for a decode step, built on first use; null where the kernel does not apply (not
+  // fp32 on a CPU with AVX2, autograd on, training, or no room for a second copy of the weights).
+  std::shared_ptr<const DecodePanels> decode_panels() const;
 
   // y plus the adapter's delta for (layer, target), if any. x is the projection's input.
   at::Tensor with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const;
@@ -160,6 +170,9 @@ class LlamaModel {
   std::shared_ptr<LoraAdapter> lora_;
   bool training_ = false;
   at::Tensor inv_freq_;  // [D/2] fp32, RoPE frequencies with scaling applied
+  mutable std::mutex panels_mutex_;
+  mutable std::shared_ptr<const DecodePanels> panels_;  // guarded by panels_mutex_
+  mutable bool panels_refused_ = false;                 // the last build found no room; guarded likewise
 };
 
 // Positions per row from a left-padded mask [B, T]: cumsum - 1, 0 on padding.

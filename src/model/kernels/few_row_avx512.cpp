@@ -12,15 +12,14 @@ struct Vec {
   static void store(float* p, V v) { _mm512_storeu_ps(p, v); }
   static V broadcast(float f) { return _mm512_set1_ps(f); }
   static V fma(V a, V b, V acc) { return _mm512_fmadd_ps(a, b, acc); }
-  static void prefetch(const float* p) { _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0); }
 };
 }  // namespace
 
 #include "few_row_strips.h"
 
 namespace s2d::few_rows {
-void matmul_columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t ldw, int64_t n0, int64_t n1,
-                           float* out, int64_t ldo) {
-  all_tiles(x, M, K, w, ldw, n0, n1, out, ldo);
+void matmul_panels_avx512(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, int64_t p0, int64_t p1,
+                          float* out, int64_t ldo) {
+  all_panels(x, M, K, panels, N, p0, p1, out, ldo);
 }
 }  // namespace s2d::few_rows

@@ -6,10 +6,10 @@
 namespace s2d::few_rows {
 
 #if defined(S2D_X86_KERNELS)
-void matmul_columns_avx2(const float* x, int64_t M, int64_t K, const float* w, int64_t ldw, int64_t n0, int64_t n1,
-                         float* out, int64_t ldo);
-void matmul_columns_avx512(const float* x, int64_t M, int64_t K, const float* w, int64_t ldw, int64_t n0, int64_t n1,
-                           float* out, int64_t ldo);
+void matmul_panels_avx2(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, int64_t p0, int64_t p1,
+                        float* out, int64_t ldo);
+void matmul_panels_avx512(const float* x, int64_t M, int64_t K, const float* panels, int64_t N, int64_t p0, int64_t p1,
+                          float* out, int64_t ldo);
 #endif
 
 namespace {
@@ -45,18 +45,18 @@ const char* simd_name(Simd s) {
   }
 }
 
-int64_t lanes(Simd s) { return s == Simd::Avx512 ? 16 : s == Simd::Avx2 ? 8 : 1; }
-
-void matmul_columns(Simd s, const float* x, int64_t M, int64_t K, const float* w, int64_t ldw, int64_t n0, int64_t n1,
-                    float* out, int64_t ldo) {
+void matmul_panels(Simd s, const float* x, int64_t M, int64_t K, const float* panels, int64_t N, int64_t p0, int64_t p1,
+                   float* out, int64_t ldo) {
 #if defined(S2D_X86_KERNELS)
-  if (s == Simd::Avx512) return matmul_columns_avx512(x, M, K, w, ldw, n0, n1, out, ldo);
-  if (s == Simd::Avx2) return matmul_columns_avx2(x, M, K, w, ldw, n0, n1, out, ldo);
+  if (s == Simd::Avx512) return matmul_panels_avx512(x, M, K, panels, N, p0, p1, out, ldo);
+  if (s == Simd::Avx2) return matmul_panels_avx2(x, M, K, panels, N, p0, p1, out, ldo);
 #endif
+  const int64_t P = kPanelWidth;
   for (int64_t m = 0; m < M; ++m)
-    for (int64_t n = n0; n < n1; ++n) {
+    for (int64_t n = p0 * P; n < p1 * P && n < N; ++n) {
+      const float* column = panels + (n / P) * K * P + n % P;
       float sum = 0;
-      for (int64_t k = 0; k < K; ++k) sum = __builtin_fmaf(x[m * K + k], w[k * ldw + n], sum);
+      for (int64_t k = 0; k < K; ++k) sum = __builtin_fmaf(x[m * K + k], column[k * P], sum);
       out[m * ldo + n] = sum;
     }
 }
