@@ -1,9 +1,13 @@
 #include "s2d/model/fused_cpu_ops.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
 #include <cmath>
+#include <vector>
+
+#include "s2d/model/decode_attention_kernel.h"
 
 namespace s2d {
 
@@ -51,6 +55,41 @@ std::pair<at::Tensor, at::Tensor> rope_qk_cpu(const at::Tensor& qkv, const at::T
     }
   }
   return {q, k};
+}
+
+namespace {
+// [B, KV, W, D] columns of a contiguous [B, KV, C, D] cache.
+bool cache_columns(const at::Tensor& t, int64_t B, int64_t KV, int64_t D) {
+  return t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 4 && t.size(0) == B && t.size(1) == KV &&
+         t.size(3) == D && t.stride(3) == 1 && t.stride(2) == D && t.stride(1) >= t.size(2) * D &&
+         t.stride(1) % D == 0 && t.stride(0) == KV * t.stride(1) && !(c10::GradMode::is_enabled() && t.requires_grad());
+}
+}  // namespace
+
+at::Tensor decode_attention_cpu(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& last) {
+  const few_rows::Simd simd = few_rows::detect();
+  if (simd == few_rows::Simd::None || q.dim() != 4 || q.size(2) != 1) return {};
+  const int64_t B = q.size(0), NH = q.size(1), D = q.size(3), KV = k.dim() == 4 ? k.size(1) : 0;
+  const at::Tensor q_rows = q.transpose(1, 2);  // [B, 1, NH, D]
+  if (!fusable_on_cpu(q_rows) || KV == 0 || NH % KV != 0 || D % few_rows::head_dim_multiple(simd) != 0 ||
+      !cache_columns(k, B, KV, D) || !cache_columns(v, B, KV, D) || k.stride(1) != v.stride(1) ||
+      !last.device().is_cpu() || last.scalar_type() != at::kLong || !last.is_contiguous() || last.numel() != B)
+    return {};
+  const int64_t W = k.size(2), C = k.stride(1) / D;
+  const int64_t* lp = last.const_data_ptr<int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    if (lp[b] < 0 || lp[b] >= W) return {};
+  at::Tensor out = at::empty({B, 1, NH * D}, q.options());
+  const float* qp = q_rows.const_data_ptr<float>();
+  const float* kp = k.const_data_ptr<float>();
+  const float* vp = v.const_data_ptr<float>();
+  float* op = out.mutable_data_ptr<float>();
+  const auto scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  at::parallel_for(0, B * NH, /*grain_size=*/1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> scores(static_cast<size_t>(W));
+    few_rows::decode_attention(simd, qp, kp, vp, lp, NH, KV, C, D, scale, i0, i1, op, scores.data());
+  });
+  return out;
 }
 
 }  // namespace s2d

@@ -216,9 +216,8 @@ std::shared_ptr<const DecodePanels> LlamaModel::decode_panels() const {
 }
 
 at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos,
-                                 const at::Tensor& sin, const at::Tensor& mask, const KvUpdate& update, size_t layer,
-                                 const DecodePanels* panels) const {
-  const DecodePanels::Layer* p = panels ? &panels->layers[layer] : nullptr;
+                                 const at::Tensor& sin, const Step& step, size_t layer) const {
+  const DecodePanels::Layer* p = step.panels ? &step.panels->layers[layer] : nullptr;
   const int64_t B = x.size(0), T = x.size(1);
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
   at::Tensor qkv = w.qkv_b.defined() ? weight_matmul(x, w.qkv_t, p ? &p->qkv : nullptr) + w.qkv_b
@@ -243,17 +242,18 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
   }
-  if (update) std::tie(k, v) = update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
-  at::Tensor out;
-  if (mask.defined()) {
-    out = at::scaled_dot_product_attention(q, k, v, mask, /*dropout_p=*/0.0, /*is_causal=*/false,
+  if (step.update) std::tie(k, v) = step.update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
+  at::Tensor out;                                              // [B, T, NH*D]
+  if (step.last_key.defined() && T == 1) out = decode_attention_cpu(q, k, v, step.last_key);
+  if (!out.defined() && step.mask.defined()) {
+    out = at::scaled_dot_product_attention(q, k, v, step.mask, /*dropout_p=*/0.0, /*is_causal=*/false,
                                            /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
-  } else {  // forward_causal: flash attention, given whole heads (as HF's repeat_kv does)
+  } else if (!out.defined()) {  // forward_causal: flash attention, given whole heads (as HF's repeat_kv does)
     if (NH != KV) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);  // [B, NH, T, D]
     out = at::scaled_dot_product_attention(q, k, v, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true);
   }
-  out = out.transpose(1, 2).reshape({B, T, NH * D});              // [B, T, NH*D]
-  at::Tensor o = weight_matmul(out, w.o_t, p ? &p->o : nullptr);  // [B, T, H]
+  if (out.dim() == 4) out = out.transpose(1, 2).reshape({B, T, NH * D});  // SDPA's [B, NH, T, D]
+  at::Tensor o = weight_matmul(out, w.o_t, p ? &p->o : nullptr);          // [B, T, H]
   if (w.o_b.defined()) o = o + w.o_b;
   return with_lora(o, out, layer, "o_proj");
 }
@@ -269,8 +269,7 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
   return at::add(y, at::matmul(at::matmul(xin, it->second.a.t()), it->second.b.t()), lora_->scale());
 }
 
-at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                                  const KvUpdate& update, const DecodePanels* panels) const {
+at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const {
   const auto dtype = weights_.embed.scalar_type();
   // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
   at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
@@ -281,8 +280,8 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
   const double eps = config_.rms_norm_eps;
   for (size_t i = 0; i < weights_.layers.size(); ++i) {
     const auto& L = weights_.layers[i];
-    const DecodePanels::Layer* p = panels ? &panels->layers[i] : nullptr;
-    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, mask, update, i, panels);
+    const DecodePanels::Layer* p = step.panels ? &step.panels->layers[i] : nullptr;
+    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, step, i);
     at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
     const int64_t I = config_.intermediate_size;
     const auto gate_up = weight_matmul(x, L.gate_up_t, p ? &p->gate_up : nullptr).split(I, -1);  // 2 x [B, T, I]
@@ -319,9 +318,9 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
   at::Tensor mask = (k_col <= q_col).unsqueeze(0) & key_mask.to(at::kBool).unsqueeze(1);  // [B, T, S]
   mask = (mask | (k_col == q_col).unsqueeze(0)).unsqueeze(1);
 
-  KvUpdate update;
+  Step step{.mask = mask};
   if (cache) {  // append T columns at `past`, attend over all S
-    update = [cache, past, T, S](size_t l, const at::Tensor& k, const at::Tensor& v) {
+    step.update = [cache, past, T, S](size_t l, const at::Tensor& k, const at::Tensor& v) {
       cache->k[l].narrow(2, past, T).copy_(k);
       cache->v[l].narrow(2, past, T).copy_(v);
       return std::make_pair(cache->k[l].narrow(2, 0, S), cache->v[l].narrow(2, 0, S));
@@ -329,7 +328,8 @@ at::Tensor LlamaModel::forward(const at::Tensor& input_ids, const at::Tensor& po
   }
   // Only a cached forward decodes; the panels are not worth building for a one-off pass.
   const auto panels = cache ? decode_panels() : nullptr;
-  at::Tensor h = run_layers(input_ids, position_ids, mask, update, panels.get());  // [B, T, H]
+  step.panels = panels.get();
+  at::Tensor h = run_layers(input_ids, position_ids, step);  // [B, T, H]
   if (cache) cache->length = S;
   return head(last_only ? h.slice(1, T - 1) : h, panels.get());
 }
@@ -346,16 +346,15 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
   const int64_t KV = config_.num_key_value_heads, D = config_.head_dim;
   // Slot b writes its new key/value at column lens[b] and sees columns [0, lens[b]]: [B, 1, 1, W].
   at::Tensor col = at::arange(width, lens.options()).view({1, 1, 1, width});
-  at::Tensor mask = col <= lens.view({B, 1, 1, 1});
   at::Tensor write_at = lens.view({B, 1, 1, 1}).expand({B, KV, 1, D});
-  KvUpdate update = [&cache, &write_at, width](size_t l, const at::Tensor& k, const at::Tensor& v) {
+  const auto panels = decode_panels();
+  Step step{.mask = col <= lens.view({B, 1, 1, 1}), .last_key = lens, .panels = panels.get()};
+  step.update = [&cache, &write_at, width](size_t l, const at::Tensor& k, const at::Tensor& v) {
     cache.k[l].scatter_(2, write_at, k);  // k, v: [B, KV, 1, D]
     cache.v[l].scatter_(2, write_at, v);
     return std::make_pair(cache.k[l].narrow(2, 0, width), cache.v[l].narrow(2, 0, width));
   };
-  const auto panels = decode_panels();
-  return head(run_layers(ids.view({B, 1}), lens.view({B, 1}), mask, update, panels.get()), panels.get())
-      .squeeze(1);  // [B, V]
+  return head(run_layers(ids.view({B, 1}), lens.view({B, 1}), step), panels.get()).squeeze(1);  // [B, V]
 }
 
 at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache) const {
@@ -367,15 +366,15 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
   at::Tensor col = at::arange(T, lopts);
   at::Tensor positions = col.view({1, T}).expand({B, T});
   // Plain causal mask [1, 1, T, T]: padding sits after each row's tokens, so no real token sees it.
-  at::Tensor mask = (col.view({1, T}) <= col.view({T, 1})).view({1, 1, T, T});
-  KvUpdate update = [&cache, T](size_t l, const at::Tensor& k, const at::Tensor& v) {
+  const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
+  Step step{.mask = (col.view({1, T}) <= col.view({T, 1})).view({1, 1, T, T}), .panels = panels.get()};
+  step.update = [&cache, T](size_t l, const at::Tensor& k, const at::Tensor& v) {
     cache.k[l].narrow(2, 0, T).copy_(k);
     cache.v[l].narrow(2, 0, T).copy_(v);
     return std::make_pair(k, v);
   };
   cache.length = T;
-  const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
-  at::Tensor h = run_layers(ids, positions, mask, update, panels.get());  // [B, T, H]
+  at::Tensor h = run_layers(ids, positions, step);  // [B, T, H]
   at::Tensor last = (lens - 1).view({-1, 1, 1}).expand({B, 1, h.size(2)});
   return head(h.gather(1, last), panels.get()).squeeze(1);  // each row's last real token: [B, V]
 }
@@ -383,9 +382,9 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
 at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids, const at::Tensor& rows) const {
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(input_ids.device())).expand({B, T});
-  at::Tensor h = run_layers(input_ids, positions, /*mask=*/at::Tensor(), /*update=*/{}, nullptr);  // [B, T, H]
-  if (!rows.defined()) return head(h, nullptr);                                                    // [B, T, V]
-  return head(h.reshape({B * T, h.size(2)}).index_select(0, rows), nullptr);                       // [N, V]
+  at::Tensor h = run_layers(input_ids, positions, Step{});                    // [B, T, H]
+  if (!rows.defined()) return head(h, nullptr);                               // [B, T, V]
+  return head(h.reshape({B * T, h.size(2)}).index_select(0, rows), nullptr);  // [N, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

@@ -149,14 +149,23 @@ class LlamaModel {
   // Given a layer's new keys/values [B, KV, T, D], store them and return all keys/values to attend.
   using KvUpdate =
       std::function<std::pair<at::Tensor, at::Tensor>(size_t layer, const at::Tensor& k, const at::Tensor& v)>;
+  // What one pass of the decoder stack attends to, where its keys go, and how it multiplies.
+  struct Step {
+    // [B or 1, 1, T, S] bool over the keys `update` returns; undefined: causal over the T new
+    // tokens alone, through SDPA's flash kernel.
+    at::Tensor mask;
+    KvUpdate update;  // null: no cache
+    // decode_slots only: [B] int64, slot b attends key columns [0, last_key[b]] (what mask says),
+    // which lets a CPU decode skip SDPA and the columns past each slot's end.
+    at::Tensor last_key;
+    const DecodePanels* panels = nullptr;  // null, or what decode_panels() returned
+  };
   // The decoder stack: hidden states [B, T, H] before the final norm.
-  // panels: null, or what decode_panels() returned.
-  at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const at::Tensor& mask,
-                        const KvUpdate& update, const DecodePanels* panels) const;
+  at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const;
   // Final norm and LM head: h [..., H] -> logits [..., V].
   at::Tensor head(const at::Tensor& h, const DecodePanels* panels) const;
   at::Tensor attention(const LayerWeights& w, const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                       const at::Tensor& mask, const KvUpdate& update, size_t layer, const DecodePanels* panels) const;
+                       const Step& step, size_t layer) const;
 
   // The panels for a decode step, built on first use; null where the kernel does not apply (not
   // fp32 on a CPU with AVX2, autograd on, training, or no room for a second copy of the weights).
