@@ -1,6 +1,7 @@
 // The few-row matmul kernel (few_row_matmul.h) against at::matmul, on every instruction set this
 // CPU runs, and weight_matmul's choice of when to use it.
 #include "s2d/model/few_row_matmul.h"
+#include "simd_fixture.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -10,16 +11,9 @@
 #include "s2d/model/weight_matmul.h"
 
 using namespace s2d;
+using s2d::testing::simd_here;
 
 namespace {
-
-std::vector<few_rows::Simd> simd_here() {
-  std::vector<few_rows::Simd> out = {few_rows::Simd::None};
-  if (few_rows::detect() == few_rows::Simd::Avx2 || few_rows::detect() == few_rows::Simd::Avx512)
-    out.push_back(few_rows::Simd::Avx2);
-  if (few_rows::detect() == few_rows::Simd::Avx512) out.push_back(few_rows::Simd::Avx512);
-  return out;
-}
 
 // x [M, K] @ w [K, N]: the kernel over w's panels, split in two at panel `split`.
 at::Tensor run_kernel(few_rows::Simd s, const at::Tensor& x, const at::Tensor& w, int64_t split) {

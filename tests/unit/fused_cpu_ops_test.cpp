@@ -1,6 +1,7 @@
 // The one-loop fp32 CPU ops (fused_cpu_ops.h) against the ATen chains they replace at inference,
 // and the decode attention kernel against SDPA.
 #include "s2d/model/fused_cpu_ops.h"
+#include "simd_fixture.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
@@ -12,6 +13,7 @@
 #include "s2d/model/decode_attention_kernel.h"
 
 using namespace s2d;
+using s2d::testing::simd_here;
 
 namespace {
 at::Tensor rotate_half(const at::Tensor& x) {
@@ -63,12 +65,6 @@ at::Tensor sdpa_decode(const at::Tensor& q, const at::Tensor& k, const at::Tenso
   return out.transpose(1, 2).reshape({B, 1, -1});  // [B, 1, NH * D]
 }
 
-std::vector<few_rows::Simd> simd_here() {
-  std::vector<few_rows::Simd> out = {few_rows::Simd::None};
-  if (few_rows::detect() != few_rows::Simd::None) out.push_back(few_rows::Simd::Avx2);
-  if (few_rows::detect() == few_rows::Simd::Avx512) out.push_back(few_rows::Simd::Avx512);
-  return out;
-}
 }  // namespace
 
 TEST(FusedCpuOps, DecodeAttentionMatchesSdpaOverEachSlotsColumns) {
