@@ -39,8 +39,10 @@ void matmul(const float* x, int M, int64_t K, const float* w, int64_t N, bool pa
     const float* col = panels ? w + p * K * P : w + p * P;
     const int64_t ldw = panels ? P : N;
     for (int m0 = 0; m0 < M; m0 += 8) {
-      if (M == 1) strip<1>(x, K, col, ldw, out + p * P, N);
-      else strip<8>(x + m0 * K, K, col, ldw, out + m0 * N + p * P, N);
+      if (M == 1)
+        strip<1>(x, K, col, ldw, out + p * P, N);
+      else
+        strip<8>(x + m0 * K, K, col, ldw, out + m0 * N + p * P, N);
     }
   }
 }
