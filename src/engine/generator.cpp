@@ -6,8 +6,10 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <optional>
 
 #include "s2d/engine/sampling.h"
+#include "s2d/text/incremental_text.h"
 #include "s2d/util/error.h"
 
 namespace s2d {
@@ -24,8 +26,9 @@ struct Slot {
   int64_t len = 0;     // tokens cached (prompt + generated so far minus the pending one)
   int64_t next = 0;    // sampled, not yet fed
   std::vector<int> tokens;
-  std::string text;
-  size_t max_stop = 0;  // longest stop string, to bound the search window
+  IncrementalText text;            // followed only when the request has stop strings or streams its text
+  std::optional<std::string> cut;  // the text up to a stop string, once one is found
+  size_t max_stop = 0;             // longest stop string, to bound the search window
   at::Generator gen;
 };
 
@@ -137,17 +140,18 @@ class DecodeRun {
       return "stop";
     s.tokens.push_back(static_cast<int>(token));
     ++generated_tokens_;
-    if (!r.sampling.stop.empty() || r.on_text) {  // decode; look for a stop string in the new tail only
-      const size_t old_len = s.text.size();
-      s.text = text_of(s.tokens);
+    if (!r.sampling.stop.empty() || r.on_text) {  // extend the text; look for a stop string in the new tail only
+      const size_t old_len = s.text.text().size();
+      if (token < n_pieces_) s.text.push(static_cast<int>(token));
+      const std::string& text = s.text.text();
       const size_t from = old_len > s.max_stop ? old_len - s.max_stop : 0;
       size_t cut = std::string::npos;
-      for (const auto& stop : r.sampling.stop) cut = std::min(cut, s.text.find(stop, from));
+      for (const auto& stop : r.sampling.stop) cut = std::min(cut, text.find(stop, from));
       if (cut != std::string::npos) {
-        s.text.resize(cut);
+        s.cut = text.substr(0, cut);
         return "stop";
       }
-      if (r.on_text) r.on_text(r.samples[static_cast<size_t>(s.sample_pos)], s.text);
+      if (r.on_text) r.on_text(r.samples[static_cast<size_t>(s.sample_pos)], text);
     }
     // The token just accepted is fed at column s.len next step, which must exist.
     if (static_cast<int64_t>(s.tokens.size()) >= r.sampling.max_new_tokens || s.len >= capacity_) return "length";
@@ -161,7 +165,9 @@ class DecodeRun {
     GenSample out;
     out.sample = r.samples[static_cast<size_t>(s.sample_pos)];
     out.tokens = std::move(s.tokens);
-    out.text = r.sampling.stop.empty() && !r.on_text ? text_of(out.tokens) : std::move(s.text);
+    // A stop string cut the text; otherwise the whole decode, which also settles the last few ids
+    // that the incremental text may still be waiting on.
+    out.text = s.cut ? std::move(*s.cut) : text_of(out.tokens);
     out.finish_reason = reason;
     RequestState& st = states_[s.req];
     st.result.samples.push_back(std::move(out));
@@ -231,6 +237,7 @@ class DecodeRun {
       s.req = p.req;
       s.sample_pos = p.next_sample_pos++;
       s.len = T;
+      s.text = IncrementalText(tokenizer_);
       s.gen = make_cpu_generator(sample_seed(r.sampling.seed, r.samples[static_cast<size_t>(s.sample_pos)]));
       for (const auto& stop : r.sampling.stop) s.max_stop = std::max(s.max_stop, stop.size());
       const int64_t first = sample_tokens(p.last_logits, {&r.sampling}, {&s.gen})[0];

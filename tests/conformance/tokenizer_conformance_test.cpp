@@ -1,13 +1,15 @@
 // s2d's tokenizer.json reader against the Python `tokenizers` package, on the tokenizers and the
 // 1 MB corpus that make_tokenizer_reference.py writes: identical ids (with and without special
 // tokens) and identical decodes for every line, decode(encode(x)) == x for the byte-level ones,
-// and incremental decoding that never ends inside a UTF-8 character.
+// incremental decoding that never ends inside a UTF-8 character, and IncrementalText equal to the
+// whole decode at every step.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "s2d/text/incremental_text.h"
 #include "s2d/text/tokenizer.h"
 #include "s2d/util/json.h"
 #include "s2d/util/jsonl.h"
@@ -78,6 +80,63 @@ TEST_P(TokenizerParity, RoundTripAndPrefixDecodes) {
           << GetParam() << " line " << i + 1 << ", prefix of " << k << " ids";
     }
   }
+}
+
+// The generator's stop strings and streaming read IncrementalText: at every step its text must be
+// the whole decode of the ids so far (or, while that ends in U+FFFD, a prefix of it).
+void expect_incremental_equals_whole(const s2d::Tokenizer& tok, const std::vector<int>& ids, const std::string& what,
+                                     int64_t& full_decodes) {
+  static const std::string replacement = "\xEF\xBF\xBD";
+  s2d::IncrementalText inc(tok);
+  std::vector<int> so_far;
+  for (size_t k = 0; k < ids.size(); ++k) {
+    inc.push(ids[k]);
+    so_far.push_back(ids[k]);
+    const std::string whole = tok.decode(so_far);
+    const bool pending = whole.size() >= 3 && whole.compare(whole.size() - 3, 3, replacement) == 0;
+    if (pending ? whole.compare(0, inc.text().size(), inc.text()) != 0 : inc.text() != whole) {
+      ADD_FAILURE() << what << ", after " << k + 1 << " ids: incremental " << nlohmann::json(inc.text()).dump()
+                    << " vs whole " << nlohmann::json(whole).dump();
+      return;
+    }
+  }
+  full_decodes += inc.full_decodes();
+}
+
+TEST_P(TokenizerParity, IncrementalTextEqualsTheWholeDecodeAtEveryStep) {
+  const s2d::Tokenizer tok = s2d::Tokenizer::load(g_dir + "/" + GetParam() + "/tokenizer.json");
+  const auto lines = corpus();
+  int64_t corpus_full = 0, random_full = 0;
+  size_t ids_seen = 0;
+  int control = -1;
+  for (int id = 0; id < tok.vocab_size() && control < 0; ++id)
+    if (tok.is_control(id)) control = id;
+  ASSERT_GE(control, 0) << GetParam() << " has no control id to interleave";
+  for (size_t i = 0; i < lines.size(); i += 5) {
+    const auto ids = tok.encode(lines[i]);
+    ids_seen += ids.size();
+    expect_incremental_equals_whole(tok, ids, GetParam() + " line " + std::to_string(i + 1), corpus_full);
+    // A control id (no text) every few ids: a window may not start on one.
+    std::vector<int> with_control;
+    for (size_t k = 0; k < ids.size(); ++k) {
+      with_control.push_back(ids[k]);
+      if (k % 4 == 1 && control >= 0) with_control.push_back(control);
+    }
+    expect_incremental_equals_whole(tok, with_control,
+                                    GetParam() + " line " + std::to_string(i + 1) + " with control ids", corpus_full);
+  }
+  // Ids no text encodes to: random pieces (byte pieces, control ids, lone spaces) in any order.
+  uint64_t state = 12345;
+  auto next = [&] { return state = state * 6364136223846793005ULL + 1442695040888963407ULL, state >> 33; };
+  for (int seq = 0; seq < 200; ++seq) {
+    std::vector<int> ids(1 + next() % 40);
+    for (int& id : ids) id = static_cast<int>(next() % static_cast<uint64_t>(tok.vocab_size()));
+    expect_incremental_equals_whole(tok, ids, GetParam() + " random sequence " + std::to_string(seq), random_full);
+  }
+  // On real text the windows must do the work: a fallback to whole decodes would be quadratic again.
+  EXPECT_EQ(corpus_full, 0) << "pushes that fell back to decoding every id, over " << ids_seen << " corpus ids";
+  std::printf("incremental text %s: %zu corpus ids, %lld whole decodes on corpus lines, %lld on random ids\n",
+              GetParam().c_str(), ids_seen, static_cast<long long>(corpus_full), static_cast<long long>(random_full));
 }
 
 INSTANTIATE_TEST_SUITE_P(All, TokenizerParity, ::testing::Values("gpt2", "llama3", "metaspace", "legacy"));
