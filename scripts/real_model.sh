@@ -16,7 +16,8 @@
 # prompts answered as the base model answers them); the table is runs/real/dev.md. The defaults
 # are what that sweep chose (docs/real-model.md).
 # Environment: REAL_OUT (default runs/real), REAL_LIMIT (first N questions everywhere, for a quick
-# run), REAL_DEV, S2D_BIN (an already built s2d).
+# run), REAL_DEV (1: sweep both groups; lora: sweep the LoRA settings only and take the full
+# fine-tune's default), S2D_BIN (an already built s2d).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/bootstrap.sh"
 s2d_binary
@@ -98,21 +99,28 @@ PY
 rm -f "$OUT/replay.sft.jsonl"
 q filter --by none --in "$OUT/replay.finished.jsonl" --out "$OUT/replay.sft.jsonl" >/dev/null
 cat "$OUT/teacher.sft.jsonl" "$OUT/replay.sft.jsonl" > "$OUT/mixed.sft.jsonl"
+# The same with the replay twice: a larger share of the student's own answers (about 35%, not 21%).
+cat "$OUT/mixed.sft.jsonl" "$OUT/replay.sft.jsonl" > "$OUT/mixed2.sft.jsonl"
 
-train() {  # train NAME DATA EPOCHS LR [LORA_RANK]: distil the student into $OUT/NAME
-  local extra=()
-  [ -z "${5:-}" ] || extra=(--lora-rank "$5" --lora-targets q k v o gate up down --merge)
+train() {  # train NAME DATA EPOCHS LR [LORA_RANK LORA_TARGETS]: distil the student into $OUT/NAME
+  local extra=() targets=()
+  IFS=, read -r -a targets <<< "${6:-}"
+  [ -z "${5:-}" ] || extra=(--lora-rank "$5" --lora-targets "${targets[@]}" --merge)
   q distill "${DIST[@]}" "${extra[@]}" --data "$OUT/$2.sft.jsonl" --epochs "$3" --lr "$4" --out "$OUT/$1"
 }
 
-# The settings: NAME DATA EPOCHS LR [LORA_RANK]. REAL_DEV sweeps them; otherwise the sweep's choice.
-LORA_SWEEP=("lora-teacher teacher 4 2e-3 16" "lora-mixed mixed 4 2e-3 16")
+# The settings: NAME DATA EPOCHS LR [LORA_RANK LORA_TARGETS] (targets comma-separated). REAL_DEV
+# sweeps them; otherwise the sweep's choice.
+LORA_SWEEP=("lora-mixed mixed 4 2e-3 16 q,k,v,o,gate,up,down" "lora-mixed-attn mixed 4 2e-3 16 q,k,v,o"
+  "lora-mixed2-attn mixed2 4 2e-3 16 q,k,v,o")
 FULL_SWEEP=("full-mixed-5e-5 mixed 2 5e-5" "full-mixed-2e-4 mixed 2 2e-4")
-LORA_SET="lora-mixed mixed 4 2e-3 16"
+LORA_SET="lora-mixed mixed 4 2e-3 16 q,k,v,o,gate,up,down"
 FULL_SET="full-mixed-2e-4 mixed 2 2e-4"
+FULL_DEFAULT=$FULL_SET
 if [ -n "${REAL_DEV:-}" ]; then
   step "settings sweep: last-letter dev and the held-out general prompts (REAL_DEV)"
   answers "$STUDENT" "$OUT/general-dev.tasks.jsonl" "$OUT/general-dev.smollm2.jsonl"
+  [ "$REAL_DEV" != lora ] || FULL_SWEEP=()
   for setting in "${LORA_SWEEP[@]}" "${FULL_SWEEP[@]}"; do
     read -r -a words <<< "$setting"
     name=${words[0]}
@@ -131,7 +139,7 @@ base = final(os.path.join(out, "general-dev.smollm2.jsonl"))
 rows, best = [], {}
 for group, settings in (("lora", sys.argv[2]), ("full", sys.argv[3])):
     words = settings.split()
-    size = 5 if group == "lora" else 4
+    size = 6 if group == "lora" else 4
     for s in (words[i:i + size] for i in range(0, len(words), size)):
         name = s[0]
         acc = json.load(open(os.path.join(out, f"eval-dev-{name}", "summary.json")))["accuracy"]
@@ -144,14 +152,19 @@ with open(os.path.join(out, "dev.md"), "w") as f:
     f.write("| setting | data epochs lr [rank] | last-letter dev | general answers kept | score |\n|---|---|---|---|---|\n")
     for name, what, acc, kept, score in rows:
         f.write(f"| {name} | {what} | {acc:.1%} | {kept:.1%} | {score:.3f} |\n")
-    f.write(f"\nchosen: {best['lora'][0]}; {best['full'][0]}\n")
+    f.write(f"\nchosen: {'; '.join(b[0] for b in best.values())}\n")
 sys.stderr.write(open(os.path.join(out, "dev.md")).read())
 print(best["lora"][0])
-print(best["full"][0])
+print(best["full"][0] if "full" in best else "")
 PY
 )
   LORA_SET=$(sed -n 1p <<< "$chosen")
   FULL_SET=$(sed -n 2p <<< "$chosen")
+  if [ -z "$FULL_SET" ]; then  # REAL_DEV=lora: the full fine-tune keeps its default
+    FULL_SET=$FULL_DEFAULT
+    read -r -a words <<< "$FULL_SET"
+    t0=$SECONDS; train "${words[@]}"; echo "distill_full $((SECONDS - t0))" >> "$TIMES"
+  fi
 else
   step "student distilled with the chosen settings: $LORA_SET; $FULL_SET"
   read -r -a words <<< "$LORA_SET"
@@ -159,7 +172,7 @@ else
   read -r -a words <<< "$FULL_SET"
   t0=$SECONDS; train "${words[@]}"; echo "distill_full $((SECONDS - t0))" >> "$TIMES"
 fi
-read -r LORA_NAME LORA_DATA LORA_EPOCHS LORA_LR LORA_RANK <<< "$LORA_SET"
+read -r LORA_NAME LORA_DATA LORA_EPOCHS LORA_LR LORA_RANK LORA_TARGETS <<< "$LORA_SET"
 read -r FULL_NAME _ <<< "$FULL_SET"
 echo "settings: LoRA $LORA_SET; full $FULL_SET" >> "$TIMES"
 LORA_DIR="$OUT/$LORA_NAME" FULL_DIR="$OUT/$FULL_NAME"
@@ -178,10 +191,13 @@ timed self_generate q generate --model "$STUDENT" --method cot --samples 4 --tem
   --batch-size 32 --tasks "$OUT/sums2.distill.jsonl" --out "$OUT/self.samples.jsonl" --overwrite
 rm -f "$OUT/self.sft.jsonl"
 q filter --in "$OUT/self.samples.jsonl" --out "$OUT/self.sft.jsonl" --by self-consistency --min-agreement 0.5 >/dev/null
-if [ "$LORA_DATA" = mixed ]; then cat "$OUT/replay.sft.jsonl" >> "$OUT/self.sft.jsonl"; fi
+case "$LORA_DATA" in  # the same share of replay as the chosen LoRA setting
+  mixed) cat "$OUT/replay.sft.jsonl" >> "$OUT/self.sft.jsonl" ;;
+  mixed2) cat "$OUT/replay.sft.jsonl" "$OUT/replay.sft.jsonl" >> "$OUT/self.sft.jsonl" ;;
+esac
 timed self_eval_cot q eval --model "$STUDENT" --method cot --batch-size 32 --max-new-tokens 96 --tasks "$OUT/sums2.eval.jsonl" \
   --out "$OUT/eval-self-cot"
-train self-lora self "$LORA_EPOCHS" "$LORA_LR" "$LORA_RANK"
+train self-lora self "$LORA_EPOCHS" "$LORA_LR" "$LORA_RANK" "$LORA_TARGETS"
 ev --model "$OUT/self-lora" -- "$OUT/sums2.eval.jsonl" "$OUT/eval-self-lora" distilled
 
 step "what the student keeps: greedy answers to the six probe questions, before and after"
