@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
 #include "run_checkpoints.h"
 #include "s2d/model/checkpoint.h"
@@ -171,24 +172,41 @@ class DistillRun {
     return sum / static_cast<double>(std::max<int64_t>(1, n));
   }
 
-  // One optimizer step over micro-batches [first, first + grad_accum) of `batches`: the loss per
-  // target token (a non-finite one stops the run, naming the last good checkpoint).
-  double accumulate_step(const std::vector<std::vector<size_t>>& batches, size_t first, int64_t step) {
+  // A step's figures, still on the device: read after the next step is queued, so that the host
+  // never waits for the device in the middle of training.
+  struct StepFigures {
+    int64_t step = 0, epoch = 0, tokens = 0;
+    double lr = 0;
+    at::Tensor loss, grad_norm;  // 0-dim: loss per target token, pre-clip gradient norm
+  };
+
+  // Gradients over micro-batches [first, first + grad_accum) of `batches`, then the optimizer step.
+  StepFigures train_step(const std::vector<std::vector<size_t>>& batches, size_t first, int64_t step, int64_t epoch) {
     std::vector<Batch> micro;
     int64_t step_tokens = 0;
     for (size_t k = first; k < std::min(batches.size(), first + static_cast<size_t>(o_.grad_accum)); ++k) {
       micro.push_back(make_batch(train_, batches[k], device()));
       step_tokens += micro.back().target_tokens;
     }
-    double loss_sum = 0;
+    at::Tensor loss_sum;
     for (const auto& b : micro) {
-      loss_sum += trainer_->accumulate(b, step_tokens);
+      at::Tensor l = trainer_->accumulate(b, step_tokens);
+      loss_sum = loss_sum.defined() ? loss_sum + l : l;
       tokens_seen_ += b.ids.numel();
     }
-    const double loss = loss_sum / static_cast<double>(std::max<int64_t>(1, step_tokens));
+    StepFigures f{step, epoch, tokens_seen_, lr_at(opt_, step)};
+    f.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, step_tokens));
+    f.grad_norm = trainer_->step();
+    return f;
+  }
+
+  // The loss per target token of a finished step; a non-finite one stops the run, naming the last
+  // good checkpoint.
+  double read_loss(const StepFigures& f) {
+    const double loss = f.loss.item<double>();
     if (!std::isfinite(loss)) {
       const auto last = list_checkpoints(out_);
-      throw_runtime(c10::str("loss is ", loss, " at step ", step, "; training stopped"),
+      throw_runtime(c10::str("loss is ", loss, " at step ", f.step, "; training stopped"),
                     {.hint = last.empty() ? "no checkpoint was written; lower --lr"
                                           : "the last good checkpoint is " + last.back().second.string() +
                                                 "; lower --lr and --resume"});
@@ -223,41 +241,53 @@ DistillSummary DistillRun::train(const std::function<void(int64_t, double, Llama
   sum.target_tokens = stats_.target_tokens;
   const auto t0 = std::chrono::steady_clock::now();
 
-  // Walk the deterministic data order from the start, skipping what earlier runs did.
+  // Writes a finished step's metrics and progress (reading its figures from the device).
+  auto report = [&](const StepFigures& f) {
+    const double loss = read_loss(f), grad_norm = f.grad_norm.item<double>();
+    const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double tok_s = el > 0 ? static_cast<double>(f.tokens) / el : 0.0;
+    nlohmann::json m = {
+        {"step", f.step},     {"epoch", f.epoch},          {"loss", loss}, {"lr", f.lr}, {"grad_norm", grad_norm},
+        {"tokens", f.tokens}, {"tokens_per_second", tok_s}};
+    if (peak > 0) m["mfu"] = tok_s * flops_per_token / peak;
+    metrics.write(m);
+    char extra[160];
+    std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e grad-norm %.3f %.0f tok/s", loss, f.lr, grad_norm, tok_s);
+    if (peak > 0)
+      std::snprintf(extra + std::strlen(extra), sizeof extra - std::strlen(extra), " MFU %.1f%%",
+                    100 * tok_s * flops_per_token / peak);
+    progress.set_extra(extra);
+    progress.update(f.step);
+    sum.final_loss = loss;
+    return loss;
+  };
+
+  // Walk the deterministic data order from the start, skipping what earlier runs did. Each step's
+  // figures are reported once the next step is queued; a step that checkpoints, evaluates or calls
+  // on_step is reported at once, since those read the model anyway.
   int64_t step = 0;
+  std::optional<StepFigures> pending;
   for (int64_t epoch = 0; step < total_steps; ++epoch) {
     const auto batches = epoch_batches(train_, o_.batch_size, o_.seed, epoch);
     for (size_t bi = 0; bi < batches.size() && step < total_steps; bi += static_cast<size_t>(o_.grad_accum)) {
       ++step;
       if (step <= start_step_) continue;
-      const double loss = accumulate_step(batches, bi, step);
-      const double lr = lr_at(opt_, step);
-      const double grad_norm = trainer_->step();
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double tok_s = el > 0 ? static_cast<double>(tokens_seen_) / el : 0.0;
-      nlohmann::json m = {{"step", step},
-                          {"epoch", epoch},
-                          {"loss", loss},
-                          {"lr", lr},
-                          {"grad_norm", grad_norm},
-                          {"tokens", tokens_seen_},
-                          {"tokens_per_second", tok_s}};
-      if (peak > 0) m["mfu"] = tok_s * flops_per_token / peak;
-      metrics.write(m);
-      char extra[160];
-      std::snprintf(extra, sizeof extra, "loss %.4f lr %.2e grad-norm %.3f %.0f tok/s", loss, lr, grad_norm, tok_s);
-      if (peak > 0)
-        std::snprintf(extra + std::strlen(extra), sizeof extra - std::strlen(extra), " MFU %.1f%%",
-                      100 * tok_s * flops_per_token / peak);
-      progress.set_extra(extra);
-      progress.update(step);
-      sum.final_loss = loss;
-      if (o_.save_every > 0 && step % o_.save_every == 0 && step < total_steps) checkpoint(step);
-      if (o_.eval_every > 0 && step % o_.eval_every == 0)
-        metrics.write({{"step", step}, {"val_loss", validation_loss()}});
+      StepFigures f = train_step(batches, bi, step, epoch);
+      if (pending) report(*pending);
+      pending.reset();
+      const bool saves = o_.save_every > 0 && step % o_.save_every == 0 && step < total_steps;
+      const bool evaluates = o_.eval_every > 0 && step % o_.eval_every == 0;
+      if (!saves && !evaluates && !on_step) {
+        pending = std::move(f);
+        continue;
+      }
+      const double loss = report(f);
+      if (saves) checkpoint(step);
+      if (evaluates) metrics.write({{"step", step}, {"val_loss", validation_loss()}});
       if (on_step) on_step(step, loss, *base_.model);
     }
   }
+  if (pending) report(*pending);
   progress.finish();
   sum.steps = step;
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

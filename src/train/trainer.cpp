@@ -121,12 +121,12 @@ struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
 };
 }  // namespace
 
-double Trainer::accumulate(const Batch& b, int64_t step_tokens) {
+at::Tensor Trainer::accumulate(const Batch& b, int64_t step_tokens) {
   AutocastGuard autocast(autocast_on(b.ids));
   model_.set_training(true);
   at::Tensor sum = loss_sum(model_, b);
   (sum / static_cast<double>(std::max<int64_t>(1, step_tokens))).backward();
-  return sum.item<double>();
+  return sum.detach();
 }
 
 double Trainer::evaluate(const Batch& b) {
@@ -136,21 +136,23 @@ double Trainer::evaluate(const Batch& b) {
   return loss_sum(model_, b).item<double>() / std::max<int64_t>(1, b.target_tokens);
 }
 
-double Trainer::step() {
+at::Tensor Trainer::step() {
   at::NoGradGuard no_grad;
   ++step_;
   std::vector<Param*> live;  // parameters with a gradient this step
   std::vector<at::Tensor> grads;
   for (auto& p : params_)
     if (p.value->grad().defined()) live.push_back(&p), grads.push_back(p.value->grad());
-  if (live.empty()) return 0.0;
-  // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it (one foreach kernel).
-  const double norm = at::linalg_vector_norm(at::stack(at::_foreach_norm(grads, 2)), 2).item<double>();
-  if (opts_.max_grad_norm > 0) {
-    const double coef = opts_.max_grad_norm / (norm + 1e-6);
-    if (coef < 1.0) at::_foreach_mul_(grads, coef);
-  }
-  fused_adamw(live, lr_at(opts_, step_));
+  if (live.empty()) return at::zeros({}, at::kFloat);
+  // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it (one foreach kernel), in
+  // fp32 (0-dim, on the device).
+  at::Tensor norm = at::linalg_vector_norm(at::stack(at::_foreach_norm(grads, 2)), 2).to(at::kFloat);
+  // clip_grad_norm_ multiplies the gradients by min(1, max_norm / (norm + 1e-6)); the fused AdamW
+  // divides them by its grad_scale instead, so the same clip is grad_scale = max(1, (norm + 1e-6) /
+  // max_norm), with no pass over the gradients and no read of the norm on the host.
+  std::optional<at::Tensor> grad_scale;
+  if (opts_.max_grad_norm > 0) grad_scale = ((norm + 1e-6) / opts_.max_grad_norm).clamp_min(1.0);
+  fused_adamw(live, lr_at(opts_, step_), grad_scale);
   // Gradients set to none, as zero_grad() does: the next backward then writes them instead of
   // adding into zeros (one pass over the parameters' size saved, and the zeroing pass).
   for (Param* p : live) p->value->mutable_grad() = at::Tensor();
@@ -160,7 +162,7 @@ double Trainer::step() {
 // torch.optim.AdamW's fused kernel (what fused=True runs; ATen has it for CUDA and the CPU): one
 // pass per parameter group instead of ~8 elementwise passes per tensor. The kernel takes the step
 // count as a tensor per parameter and computes the bias corrections itself.
-void Trainer::fused_adamw(const std::vector<Param*>& live, double lr) {
+void Trainer::fused_adamw(const std::vector<Param*>& live, double lr, const std::optional<at::Tensor>& grad_scale) {
   for (const bool decay : {true, false}) {
     std::vector<at::Tensor> w, g, m, v, steps;
     for (Param* p : live) {
@@ -172,7 +174,7 @@ void Trainer::fused_adamw(const std::vector<Param*>& live, double lr) {
     }
     if (w.empty()) continue;
     at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, opts_.beta1, opts_.beta2,
-                      decay ? opts_.weight_decay : 0.0, opts_.eps, /*amsgrad=*/false, /*maximize=*/false);
+                      decay ? opts_.weight_decay : 0.0, opts_.eps, /*amsgrad=*/false, /*maximize=*/false, grad_scale);
   }
 }
 

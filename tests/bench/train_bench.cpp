@@ -60,7 +60,7 @@ int main(int argc, char** argv) try {
   Trainer trainer(*model, opt);
   const int steps = std::stoi(arg("--steps", "5"));
   auto one = [&](const Batch& x) {
-    const double loss = trainer.accumulate(x, x.target_tokens) / x.target_tokens;
+    const double loss = trainer.accumulate(x, x.target_tokens).item<double>() / x.target_tokens;
     trainer.step();
     return loss;
   };

@@ -75,7 +75,7 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
   Trainer trainer(*b.model, opt, bf16() ? Precision::Auto : Precision::Fp32);
   const Batch batch = load_batch(dir);
 
-  const double loss = trainer.accumulate(batch, batch.target_tokens) / batch.target_tokens;
+  const double loss = trainer.accumulate(batch, batch.target_tokens).item<double>() / batch.target_tokens;
   const double want = get("loss").item<double>();
   EXPECT_NEAR(loss, want, loss_tolerance(want));
   double worst_grad = 0;
@@ -123,7 +123,7 @@ TEST_P(LoraCase, MatchesPeft) {
   opt.schedule = "constant";
   Trainer trainer(*b.model, opt, Precision::Fp32);
   const Batch batch = load_batch(dir);
-  const double loss = trainer.accumulate(batch, batch.target_tokens) / batch.target_tokens;
+  const double loss = trainer.accumulate(batch, batch.target_tokens).item<double>() / batch.target_tokens;
   EXPECT_NEAR(loss, get("loss").item<double>(), 1e-4);
   double worst_grad = 0;
   const auto grads = trainer.hf_named_grads();

@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -66,11 +67,14 @@ class Trainer {
   // every packed weight does.
   Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision = Precision::Auto);
 
-  // Sum of token losses over the batch and its target count; adds gradients (scaled by
-  // 1 / `step_tokens`, the target tokens of the whole accumulated step).
-  double accumulate(const Batch& b, int64_t step_tokens);
-  // Clips, applies AdamW, clears gradients; returns the pre-clip gradient norm.
-  double step();
+  // Sum of token losses over the batch; adds gradients (scaled by 1 / `step_tokens`, the target
+  // tokens of the whole accumulated step). Neither this nor step() reads anything back from the
+  // device: they return 0-dim fp32 tensors on it, so that a caller can read a step's figures
+  // after it has queued the next step (an .item() per step would make a GPU wait for the host).
+  at::Tensor accumulate(const Batch& b, int64_t step_tokens);
+  // Clips (through the fused AdamW's gradient scale), applies AdamW, clears gradients; returns the
+  // pre-clip gradient norm (0 when no parameter had a gradient).
+  at::Tensor step();
   // Mean loss over target tokens, no gradients.
   double evaluate(const Batch& b);
 
@@ -90,7 +94,7 @@ class Trainer {
     bool decay;
     at::Tensor step_count;  // the fused AdamW's per-parameter step (an fp32 scalar on the parameter's device)
   };
-  void fused_adamw(const std::vector<Param*>& live, double lr);
+  void fused_adamw(const std::vector<Param*>& live, double lr, const std::optional<at::Tensor>& grad_scale);
   LlamaModel& model_;
   OptimizerOptions opts_;
   std::vector<Param> params_;
