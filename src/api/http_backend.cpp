@@ -145,7 +145,9 @@ class HttpBackend : public Backend {
     return o_.endpoint + " (model " + o_.model_name + ", " + std::to_string(o_.concurrency) + " in flight, API key " +
            (o_.api_key.empty() ? "none" : "from S2D_API_KEY") + ")";
   }
-  std::string identity() const override { return o_.endpoint + " (model " + o_.model_name + ")"; }
+  // The served model, not the address: a run resumed against the same model behind another host
+  // or port (a restarted server, another replica) is the same run.
+  std::string identity() const override { return "served model " + o_.model_name; }
   int64_t generated_tokens() const override { return generated_.load(); }
 
  private:

@@ -242,6 +242,16 @@ TEST(HttpBackend, SendsTheKeyFromTheEnvironmentAndFindsTheModelName) {
   EXPECT_EQ(b->describe().find("sk-test"), std::string::npos);  // never shown
 }
 
+TEST(HttpBackend, IdentityIsTheServedModelNotTheAddress) {
+  // generate resumes a run only with the same backend identity: a teacher restarted on another
+  // port, or reached through another replica, serves the same samples; another model does not.
+  auto at = [](const std::string& endpoint, const std::string& model) {
+    return make_http_backend({.endpoint = endpoint, .model_name = model})->identity();
+  };
+  EXPECT_EQ(at("http://127.0.0.1:8000/v1", "teacher"), at("http://10.0.0.7:9001", "teacher"));
+  EXPECT_NE(at("http://127.0.0.1:8000/v1", "teacher"), at("http://127.0.0.1:8000/v1", "other"));
+}
+
 TEST(HttpBackend, KeepsConcurrencyRequestsInFlightAndDeliversEveryResult) {
   FakeServer s;
   s.script = [](const json& body, httplib::Response& res, int) {

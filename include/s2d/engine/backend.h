@@ -91,8 +91,8 @@ class Backend {
   virtual void complete_open(const std::vector<CompletionRequest>& requests,
                              const std::function<void(CompletionResult&&)>& on_result, const Intake& more);
   virtual std::string describe() const = 0;
-  // What makes this backend's outputs what they are (model, adapter, dtype, template; not the device
-  // or concurrency): generate refuses to resume a run made with another.
+  // What makes this backend's outputs what they are (model, adapter, dtype, template; not the device,
+  // a server's address or concurrency): generate refuses to resume a run made with another.
   virtual std::string identity() const { return describe(); }
   // Tokens generated since construction (for progress lines).
   virtual int64_t generated_tokens() const = 0;
