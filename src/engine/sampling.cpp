@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <limits>
+#include <utility>
 
 namespace s2d {
 
@@ -13,25 +14,43 @@ namespace {
 // Whether top-k / top-p cut anything from a V-token distribution.
 bool cuts_top_k(const SamplingParams& p, int64_t V) { return p.top_k > 0 && p.top_k < V; }
 bool cuts_top_p(const SamplingParams& p) { return p.top_p < 1.0; }
-}  // namespace
 
-at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams& p) {
-  at::Tensor l = logits.to(at::kCPU, at::kFloat) / p.temperature;  // [V]
+// The tokens a row may draw and their probabilities, renormalised over them: (ids [n] long,
+// probs [n] fp32) with probs = softmax(l[ids]). l: [V] fp32 CPU logits, already divided by the
+// temperature. Top-p keeps the smallest prefix of the tokens by descending probability whose mass
+// reaches top_p (a token is dropped when the mass before it already does; the first always stays).
+// The nucleus is found among the top `k` tokens, k growing from 64 until their mass reaches top_p:
+// a sort of only those k, not of the whole vocabulary (49,152 entries for SmolLM2, where a full
+// sort per row per step cost more than the decode step at batch 32).
+std::pair<at::Tensor, at::Tensor> allowed_tokens(at::Tensor l, const SamplingParams& p) {
   const int64_t V = l.size(0);
   const float neg_inf = -std::numeric_limits<float>::infinity();
   if (cuts_top_k(p, V)) {
     const float kth = std::get<0>(l.topk(p.top_k)).min().item<float>();
     l = l.masked_fill(l < kth, neg_inf);
   }
-  if (cuts_top_p(p)) {
-    auto [sorted, order] = l.sort(/*dim=*/-1, /*descending=*/true);
-    at::Tensor probs = sorted.softmax(-1);
-    // Keep the smallest prefix whose mass reaches top_p: drop a token when the mass before it
-    // already does. The first token always stays.
-    at::Tensor drop = (probs.cumsum(-1) - probs) >= p.top_p;
-    l = l.index_put({order.masked_select(drop)}, at::scalar_tensor(neg_inf));
+  if (!cuts_top_p(p)) {
+    at::Tensor ids = at::arange(V, at::kLong);
+    return {ids, l.softmax(-1)};
   }
-  return l.softmax(-1);
+  const float max = l.max().item<float>();
+  const double mass = (l - max).exp().sum().item<double>();  // softmax's denominator over the row
+  for (int64_t k = std::min<int64_t>(64, V);; k = std::min(V, k * 8)) {
+    auto [top, ids] = l.topk(k);                  // [k], descending
+    at::Tensor probs = (top - max).exp() / mass;  // their share of the whole row
+    at::Tensor before = probs.cumsum(0) - probs;  // mass ahead of each
+    if (k == V || (before[k - 1] + probs[k - 1]).item<double>() >= p.top_p) {
+      const int64_t n = std::max<int64_t>(1, (before < p.top_p).sum().item<int64_t>());
+      return {ids.narrow(0, 0, n), top.narrow(0, 0, n).softmax(-1)};
+    }
+  }
+}
+
+}  // namespace
+
+at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams& p) {
+  auto [ids, probs] = allowed_tokens(logits.to(at::kCPU, at::kFloat) / p.temperature, p);
+  return at::zeros({logits.size(0)}, at::kFloat).index_put_({ids}, probs);  // [V]
 }
 
 std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<const SamplingParams*>& params,
@@ -52,26 +71,30 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
       rows.push_back(b), all_plain &= !cuts_top_k(*params[b], V) && !cuts_top_p(*params[b]);
   if (rows.empty()) return out;
   const auto S = static_cast<int64_t>(rows.size());
-  // Their distributions [S, V]. Rows without top-k/top-p (the usual case) share one softmax: per
-  // row it computes what sampling_distribution does, without B small ops per step.
-  at::Tensor probs;
-  if (all_plain) {
+  // The draw at::multinomial(probs[i], 1) makes on the CPU (the exponential race: argmax of p / q,
+  // q ~ Exp(1) over the whole vocabulary from the row's generator), so the same seeds give the same
+  // tokens; without its per-call validity checks, which a softmax's output always passes.
+  if (all_plain) {  // one softmax for all rows: per row what sampling_distribution computes
     std::vector<float> temps;
     for (int64_t b : rows) temps.push_back(static_cast<float>(params[b]->temperature));
     at::Tensor l = logits.index_select(0, at::tensor(rows, at::kLong).to(logits.device())).to(at::kCPU, at::kFloat);
-    probs = (l / at::tensor(temps).view({S, 1})).softmax(-1);
-  } else {
-    probs = at::empty({S, V}, at::kFloat);
-    for (int64_t i = 0; i < S; ++i) probs[i].copy_(sampling_distribution(logits[rows[i]], *params[rows[i]]));
+    at::Tensor probs = (l / at::tensor(temps).view({S, 1})).softmax(-1);  // [S, V]
+    at::Tensor q = at::empty_like(probs);
+    for (int64_t i = 0; i < S; ++i) q[i].exponential_(1.0, *gens[rows[i]]);
+    at::Tensor drawn = (probs / q).argmax(-1);  // [S]
+    const int64_t* d = drawn.data_ptr<int64_t>();
+    for (int64_t i = 0; i < S; ++i) out[rows[i]] = d[i];
+    return out;
   }
-  // The draw at::multinomial(probs[i], 1) makes on the CPU (the exponential race: argmax of p / q,
-  // q ~ Exp(1) from the row's generator), so the same seeds give the same tokens; without its
-  // per-call validity checks, which a softmax's output always passes.
-  at::Tensor q = at::empty_like(probs);
-  for (int64_t i = 0; i < S; ++i) q[i].exponential_(1.0, *gens[rows[i]]);
-  at::Tensor drawn = (probs / q).argmax(-1);  // [S]
-  const int64_t* d = drawn.data_ptr<int64_t>();
-  for (int64_t i = 0; i < S; ++i) out[rows[i]] = d[i];
+  // Rows with top-k or top-p: the race over the allowed tokens only (probability 0 elsewhere), with
+  // the same draws of q over the whole vocabulary.
+  at::Tensor cpu_logits = logits.to(at::kCPU, at::kFloat);
+  for (int64_t i = 0; i < S; ++i) {
+    const SamplingParams& p = *params[rows[i]];
+    auto [ids, probs] = allowed_tokens(cpu_logits[rows[i]] / p.temperature, p);
+    at::Tensor q = at::empty({V}, at::kFloat).exponential_(1.0, *gens[rows[i]]);
+    out[rows[i]] = ids[(probs / q.index_select(0, ids)).argmax().item<int64_t>()].item<int64_t>();
+  }
   return out;
 }
 

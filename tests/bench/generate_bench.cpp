@@ -1,9 +1,9 @@
-// s2d side of scripts/bench/generate.sh: greedy generation throughput of the engine on given
-// prompt token ids, for comparison with HF transformers on the same weights and ids.
+// s2d side of scripts/bench/generate.sh: generation throughput of the engine on given prompt token
+// ids (greedy unless --temperature), for comparison with HF transformers on the same weights and ids.
 //
 //   s2d_bench_generate (--model DIR | --random-config CONFIG.json) --tokenizer tokenizer.model
 //       --prompts prompts.json --batch B --new-tokens N [--device auto] [--dtype auto]
-//       [--repeat 3] [--width auto|narrow|full]
+//       [--repeat 3] [--width auto|narrow|full] [--temperature 0 --top-p 1]
 //
 // prompts.json: {"prompts": [[ids...], ...]} (at least B rows). Prints one JSON line:
 // {"batch", "new_tokens", "seconds", "tok_s", "tokens": [[first row's generated ids]]}.
@@ -44,6 +44,9 @@ int main(int argc, char** argv) try {
   const int64_t batch = std::stoll(arg(argc, argv, "--batch", "1"));
   const int64_t new_tokens = std::stoll(arg(argc, argv, "--new-tokens", "128"));
   const int repeat = std::stoi(arg(argc, argv, "--repeat", "3"));
+  // Greedy by default; the paper's sampling workload is --temperature 0.7 --top-p 0.9.
+  const double temperature = std::stod(arg(argc, argv, "--temperature", "0"));
+  const double top_p = std::stod(arg(argc, argv, "--top-p", "1"));
 
   auto requests = [&](int64_t n_new) {
     std::vector<GenRequest> reqs;
@@ -52,6 +55,9 @@ int main(int argc, char** argv) try {
       r.prompt_ids = prompts.at(static_cast<size_t>(b)).get<std::vector<int>>();
       r.sampling.max_new_tokens = n_new;
       r.sampling.ignore_eos = true;  // like HF's min_new_tokens: every row runs the full length
+      r.sampling.temperature = temperature;
+      r.sampling.top_p = top_p;
+      r.sampling.seed = static_cast<uint64_t>(b);
       reqs.push_back(std::move(r));
     }
     return reqs;
@@ -78,7 +84,9 @@ int main(int argc, char** argv) try {
                         {"tok_s", static_cast<double>(batch * new_tokens) / best},
                         {"tokens", {first_row}},
                         {"device", model->options().device().str()},
-                        {"width", width}};
+                        {"width", width},
+                        {"temperature", temperature},
+                        {"top_p", top_p}};
   std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {

@@ -117,17 +117,40 @@ TEST(Sampling, TopKKeepsTheKMostLikely) {
   EXPECT_EQ(sample_tokens(logits, {&greedy}, {&gen})[0], 1);
 }
 
+// The nucleus is found among the top k tokens (k growing from 64); over a vocabulary of 1,000 it
+// must keep the same tokens with the same probabilities as a full sort of the row does, whether
+// the nucleus is a handful of tokens (peaked logits) or most of the vocabulary (flat ones).
+TEST(Sampling, TopPOverALargeVocabularyEqualsAFullSort) {
+  at::Generator g = make_cpu_generator(5);
+  for (const double scale : {0.2, 1.0, 6.0})
+    for (const double top_p : {0.5, 0.9, 0.999}) {
+      at::Tensor logits = at::randn({1000}, g) * scale;
+      SamplingParams p;
+      p.temperature = 0.7, p.top_p = top_p;
+      at::Tensor l = logits / p.temperature;
+      auto [sorted, order] = l.sort(-1, /*descending=*/true);
+      at::Tensor probs = sorted.softmax(-1);
+      at::Tensor drop = (probs.cumsum(-1) - probs) >= top_p;
+      at::Tensor want = l.index_put({order.masked_select(drop)}, at::scalar_tensor(-INFINITY)).softmax(-1);
+      at::Tensor got = sampling_distribution(logits, p);
+      EXPECT_TRUE(((got > 0) == (want > 0)).all().item<bool>()) << "scale " << scale << ", top_p " << top_p;
+      EXPECT_LT((got - want).abs().max().item<double>(), 1e-6) << "scale " << scale << ", top_p " << top_p;
+    }
+}
+
 // A batch draws each row as at::multinomial(sampling_distribution(row), 1) with that row's
 // generator would: the batched softmax and draw change nothing a seed promises. Mixed rows (plain,
-// another temperature, greedy, top-k) take both paths.
+// another temperature, greedy, top-k, top-p) take both paths.
 TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
   at::Generator seed_gen = make_cpu_generator(99);
   at::Tensor logits = at::randn({5, 50}, seed_gen) * 3;  // [B, V]
-  SamplingParams hot, cool, greedy, topk;
+  SamplingParams hot, cool, greedy, topk, topp;
   hot.temperature = 1.0, cool.temperature = 0.7, topk.temperature = 0.9, topk.top_k = 5;
+  topp.temperature = 0.7, topp.top_p = 0.9;
   for (const std::vector<const SamplingParams*>& params :
        {std::vector<const SamplingParams*>{&hot, &cool, &hot, &cool, &hot},
-        std::vector<const SamplingParams*>{&cool, &greedy, &topk, &hot, &greedy}}) {
+        std::vector<const SamplingParams*>{&cool, &greedy, &topk, &hot, &greedy},
+        std::vector<const SamplingParams*>{&topp, &cool, &topp, &greedy, &topk}}) {
     std::vector<at::Generator> mine, ref;
     for (int b = 0; b < 5; ++b)
       mine.push_back(make_cpu_generator(1000 + b)), ref.push_back(make_cpu_generator(1000 + b));
