@@ -4,7 +4,9 @@
 # 128 new tokens, greedy. Prints tokens/s, the ratio, and whether the greedy tokens agree.
 # Each engine runs best-of-3 inside a round, and the rounds alternate s2d and HF (ROUNDS=2 by
 # default) so that a slow spell of a shared machine does not land on one engine only; the best
-# round of each is reported. Writes build/bench/generate/results.md.
+# round of each is reported. A second table runs the paper's sampling workload (temperature 0.7,
+# top-p 0.9) at the largest batch, s2d against its own greedy and against HF sampling.
+# Writes build/bench/generate/results.md.
 # MODEL=smollm2 runs SmolLM2-135M-Instruct (30 layers, 49,152-entry head) imported from its GGUF
 # instead, with 64-token prompts.
 # Usage: [MODEL=smollm2] scripts/bench/generate.sh [batch ...]
@@ -61,4 +63,30 @@ same = sum(x == y for x, y in zip(a, b))
 print(f"| {s['batch']} | {s['tok_s']:.0f} | {h['tok_s']:.0f} | {s['tok_s'] / h['tok_s']:.2f}x | {m['tok_s']:.0f} | {same}/{len(b)} |")
 PY
   done
+  # The paper's sampling workload at the largest batch: temperature 0.7, top-p 0.9, against s2d's
+  # own greedy run of the same round (target: within 10% of it) and HF sampling the same way.
+  B=${BATCHES[-1]}
+  echo
+  echo "Sampling at batch $B (temperature 0.7, top-p 0.9):"
+  echo
+  echo "| batch | s2d sampled tok/s | s2d greedy tok/s | sampled / greedy | HF sampled tok/s | s2d / HF (sampled) |"
+  echo "|---|---|---|---|---|---|"
+  runs=()
+  SAMPLE=(--temperature 0.7 --top-p 0.9)
+  for _ in $(seq 1 "${ROUNDS:-2}"); do
+    for t in 0 0.7; do
+      extra=(); [ "$t" = 0 ] || extra=("${SAMPLE[@]}")
+      runs+=("$("$BUILD_DIR/tests/bench/s2d_bench_generate" --model "$W/model" --tokenizer "$TOKENIZER" \
+                --prompts "$W/prompts.json" --batch "$B" --new-tokens 128 --device cpu --dtype fp32 "${extra[@]}")")
+    done
+    runs+=("$("$PY" "$(dirname "$0")/hf_generate.py" run --model "$W/model" --prompts "$W/prompts.json" --batch "$B" \
+              --new-tokens 128 --device cpu --dtype fp32 "${SAMPLE[@]}")")
+  done
+  "$PY" - "${runs[@]}" <<'PY'
+import json, sys
+runs = [json.loads(a) for a in sys.argv[1:]]
+best = lambda engine, t: max((r for r in runs if r["engine"] == engine and r["temperature"] == t), key=lambda r: r["tok_s"])
+s, g, h = best("s2d", 0.7), best("s2d", 0.0), best("hf", 0.7)
+print(f"| {s['batch']} | {s['tok_s']:.0f} | {g['tok_s']:.0f} | {s['tok_s'] / g['tok_s']:.2f} | {h['tok_s']:.0f} | {s['tok_s'] / h['tok_s']:.2f}x |")
+PY
 } | tee "$W/results.md"

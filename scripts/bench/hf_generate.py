@@ -67,6 +67,8 @@ def run(args):
     ids = torch.tensor(rows, device=args.device)
     mask = torch.ones_like(ids)
     kw = dict(attention_mask=mask, do_sample=False, pad_token_id=0, eos_token_id=None)
+    if args.temperature > 0:  # HF's sampling: temperature, then top-p, then a multinomial draw
+        kw.update(do_sample=True, temperature=args.temperature, top_p=args.top_p, top_k=0)
     if args.cache == "static":
         kw["cache_implementation"] = "static"
 
@@ -84,7 +86,7 @@ def run(args):
     new = out[:, ids.shape[1]:]
     print(json.dumps({"engine": "hf", "batch": args.batch, "new_tokens": args.new_tokens, "seconds": best,
                       "tok_s": args.batch * args.new_tokens / best, "tokens": [new[0].tolist()],
-                      "device": args.device, "cache": args.cache}))
+                      "device": args.device, "cache": args.cache, "temperature": args.temperature}))
 
 
 def main():
@@ -111,6 +113,8 @@ def main():
     r.add_argument("--dtype", default="fp32", choices=list(DTYPES))
     r.add_argument("--cache", default="dynamic", choices=["dynamic", "static"])
     r.add_argument("--repeat", type=int, default=3)
+    r.add_argument("--temperature", type=float, default=0.0, help="0: greedy")
+    r.add_argument("--top-p", type=float, default=1.0)
     args = ap.parse_args()
     {"make": make, "tokenizer": tokenizer, "prompts": prompts, "run": run}[args.cmd](args)
 
