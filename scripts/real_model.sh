@@ -58,7 +58,10 @@ take "$OUT/sums1.jsonl" 100 "$OUT/sums1.eval.jsonl"
 take "$OUT/general.replay.jsonl" 1000 "$OUT/replay.tasks.jsonl"
 take "$OUT/general.dev.jsonl" 1000 "$OUT/general-dev.tasks.jsonl"
 
-SEVAL=(--batch-size 32 --max-new-tokens 24)  # the student answers directly: a few tokens
+# System 1 evals of the student: last-letter answers take a few tokens; sums get 64, so that a
+# wordier answer after distillation (about 32 tokens against the base model's 16) is scored on its
+# number rather than cut off before it. keeps.md counts the answers that still reach the cap.
+LL_TOKENS=24 SUM_TOKENS=64
 DIST=(--model "$STUDENT" --batch-size 16 --max-seq-len 256 --warmup-steps 5 --schedule cosine --overwrite)
 
 step "teacher: s2d serve --model data/toy/model, 2-step RaR over HTTP, 4 samples per question"
@@ -76,11 +79,12 @@ q filter --in "$OUT/teacher.samples.jsonl" --out "$OUT/teacher.sft.jsonl" --by s
 timed teacher_eval q eval "${HTTP[@]}" --method rar2 --max-new-tokens 160 --tasks "$OUT/ll.test.jsonl" --out "$OUT/eval-teacher-rar2"
 kill "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 
-ev() {  # ev MODEL_ARGS... -- TASKS OUT [ROLE]: System 1 eval of the student
-  local args=()
+ev() {  # ev MAX_NEW_TOKENS MODEL_ARGS... -- TASKS OUT [ROLE]: System 1 eval of the student
+  local tokens=$1 args=()
+  shift
   while [ "$1" != -- ]; do args+=("$1"); shift; done
   shift
-  q eval "${args[@]}" "${SEVAL[@]}" --method system1 --tasks "$1" --out "$2" ${3:+--role "$3"}
+  q eval "${args[@]}" --batch-size 32 --max-new-tokens "$tokens" --method system1 --tasks "$1" --out "$2" ${3:+--role "$3"}
 }
 answers() {  # answers MODEL TASKS OUT: greedy System 1 answers of up to 40 tokens
   q generate --model "$1" --method system1 --tasks "$2" --out "$3" --max-new-tokens 40 --batch-size 32 --overwrite
@@ -127,7 +131,7 @@ if [ -n "${REAL_DEV:-}" ]; then
     t0=$SECONDS
     train "${words[@]}"
     echo "train_$name $((SECONDS - t0))" >> "$TIMES"
-    ev --model "$OUT/$name" -- "$OUT/ll.dev.jsonl" "$OUT/eval-dev-$name"
+    ev "$LL_TOKENS" --model "$OUT/$name" -- "$OUT/ll.dev.jsonl" "$OUT/eval-dev-$name"
     answers "$OUT/$name" "$OUT/general-dev.tasks.jsonl" "$OUT/general-dev.$name.jsonl"
   done
   chosen=$("$PY" - "$OUT" "${LORA_SWEEP[*]}" "${FULL_SWEEP[*]}" <<'PY'
@@ -178,15 +182,15 @@ echo "settings: LoRA $LORA_SET; full $FULL_SET" >> "$TIMES"
 LORA_DIR="$OUT/$LORA_NAME" FULL_DIR="$OUT/$FULL_NAME"
 
 step "System 1 before and after: last-letter test, one-digit sums"
-timed student_eval ev --model "$STUDENT" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-system1"
-ev --model "$STUDENT" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-before"
-ev --model "$LORA_DIR" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-lora" distilled
-ev --model "$FULL_DIR" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-full" distilled
-ev --model "$LORA_DIR" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-lora" distilled
-ev --model "$FULL_DIR" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-full" distilled
+timed student_eval ev "$LL_TOKENS" --model "$STUDENT" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-system1"
+ev "$SUM_TOKENS" --model "$STUDENT" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-before"
+ev "$LL_TOKENS" --model "$LORA_DIR" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-lora" distilled
+ev "$LL_TOKENS" --model "$FULL_DIR" -- "$OUT/ll.test.jsonl" "$OUT/eval-student-full" distilled
+ev "$SUM_TOKENS" --model "$LORA_DIR" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-lora" distilled
+ev "$SUM_TOKENS" --model "$FULL_DIR" -- "$OUT/sums1.eval.jsonl" "$OUT/eval-keeps-full" distilled
 
 step "self-distillation: SmolLM2's own CoT on two-digit sums (4 samples, majority), the LoRA settings"
-ev --model "$STUDENT" -- "$OUT/sums2.eval.jsonl" "$OUT/eval-self-system1"
+ev "$SUM_TOKENS" --model "$STUDENT" -- "$OUT/sums2.eval.jsonl" "$OUT/eval-self-system1"
 timed self_generate q generate --model "$STUDENT" --method cot --samples 4 --temperature 0.7 --seed 0 --max-new-tokens 96 \
   --batch-size 32 --tasks "$OUT/sums2.distill.jsonl" --out "$OUT/self.samples.jsonl" --overwrite
 rm -f "$OUT/self.sft.jsonl"
@@ -198,15 +202,15 @@ esac
 timed self_eval_cot q eval --model "$STUDENT" --method cot --batch-size 32 --max-new-tokens 96 --tasks "$OUT/sums2.eval.jsonl" \
   --out "$OUT/eval-self-cot"
 train self-lora self "$LORA_EPOCHS" "$LORA_LR" "$LORA_RANK" "$LORA_TARGETS"
-ev --model "$OUT/self-lora" -- "$OUT/sums2.eval.jsonl" "$OUT/eval-self-lora" distilled
+ev "$SUM_TOKENS" --model "$OUT/self-lora" -- "$OUT/sums2.eval.jsonl" "$OUT/eval-self-lora" distilled
 
 step "what the student keeps: greedy answers to the six probe questions, before and after"
 for m in smollm2:"$STUDENT" lora:"$LORA_DIR" full:"$FULL_DIR"; do
   answers "${m#*:}" "$OUT/general.probe.jsonl" "$OUT/general.${m%%:*}.jsonl"
 done
-"$PY" - "$OUT" <<'PY'
+"$PY" - "$OUT" "$SUM_TOKENS" <<'PY'
 import json, os, sys
-out = sys.argv[1]
+out, cap = sys.argv[1], int(sys.argv[2])
 def final(name):
     rows = [json.loads(l) for l in open(os.path.join(out, f"general.{name}.jsonl"))]
     return {r["id"]: (r["input"], r["steps"][-1]["output"].strip()) for r in rows}
@@ -216,6 +220,11 @@ with open(os.path.join(out, "keeps.md"), "w") as f:
     for name, got in (("LoRA", lora), ("full", full)):
         same = sum(got[k][1] == base[k][1] for k in base)
         f.write(f"- {name}: {same}/{len(base)} answers identical to the base model's\n")
+    for name in ("before", "lora", "full"):  # one-digit sums: how many answers ran into the token cap
+        rows = [json.loads(l) for l in open(os.path.join(out, f"eval-keeps-{name}", "examples.jsonl"))]
+        capped = sum(r["tokens"]["generated"] >= cap for r in rows)
+        right = sum(r["correct"] for r in rows)
+        f.write(f"- one-digit sums, {name}: {right}/{len(rows)} right, {capped} answers cut at {cap} tokens\n")
     f.write("\n| question | base | LoRA | full |\n|---|---|---|---|\n")
     cell = lambda s: s.replace("|", "\\|").replace("\n", " ")[:120]
     for k, (question, answer) in base.items():
