@@ -220,11 +220,11 @@ with open(os.path.join(out, "keeps.md"), "w") as f:
     for name, got in (("LoRA", lora), ("full", full)):
         same = sum(got[k][1] == base[k][1] for k in base)
         f.write(f"- {name}: {same}/{len(base)} answers identical to the base model's\n")
-    for name in ("before", "lora", "full"):  # one-digit sums: how many answers ran into the token cap
+    for name in ("before", "lora", "full"):  # one-digit sums: how many answers used the whole budget
         rows = [json.loads(l) for l in open(os.path.join(out, f"eval-keeps-{name}", "examples.jsonl"))]
         capped = sum(r["tokens"]["generated"] >= cap for r in rows)
         right = sum(r["correct"] for r in rows)
-        f.write(f"- one-digit sums, {name}: {right}/{len(rows)} right, {capped} answers cut at {cap} tokens\n")
+        f.write(f"- one-digit sums, {name}: {right}/{len(rows)} right, {capped} answers reached the {cap}-token cap\n")
     f.write("\n| question | base | LoRA | full |\n|---|---|---|---|\n")
     cell = lambda s: s.replace("|", "\\|").replace("\n", " ")[:120]
     for k, (question, answer) in base.items():
