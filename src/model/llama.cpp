@@ -26,6 +26,29 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * xf.to(x.scalar_type());
 }
 
+// Causal SDPA with no mask tensor, so that it can pick a flash kernel. q [B, NH, T, D], k and v
+// [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel reads the shared key/value
+// heads itself (enable_gqa); the CPU's flash kernel does not (with enable_gqa SDPA falls back to
+// its math path), so there the heads are repeated first, as HF's repeat_kv does. `packed`: the
+// lengths of sequences laid back to back along T (B == 1), each attended on its own.
+at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const std::vector<int64_t>* packed) {
+  const int64_t NH = q.size(1), KV = k.size(1);
+  const bool gqa_in_kernel = q.is_cuda();
+  if (NH != KV && !gqa_in_kernel) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);
+  auto sdpa = [&](const at::Tensor& qs, const at::Tensor& ks, const at::Tensor& vs) {
+    return at::scaled_dot_product_attention(qs, ks, vs, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true,
+                                            /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV && gqa_in_kernel);
+  };
+  if (!packed) return sdpa(q, k, v);
+  std::vector<at::Tensor> outs;  // one [1, NH, n, D] per sequence
+  int64_t at = 0;
+  for (const int64_t n : *packed) {
+    outs.push_back(sdpa(q.narrow(2, at, n), k.narrow(2, at, n), v.narrow(2, at, n)));
+    at += n;
+  }
+  return outs.size() == 1 ? outs[0] : at::cat(outs, 2);
+}
+
 // [x1, x2] -> [-x2, x1] over the last dim (HF's non-interleaved RoPE layout).
 at::Tensor rotate_half(const at::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
@@ -248,9 +271,8 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   if (!out.defined() && step.mask.defined()) {
     out = at::scaled_dot_product_attention(q, k, v, step.mask, /*dropout_p=*/0.0, /*is_causal=*/false,
                                            /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
-  } else if (!out.defined()) {  // forward_causal: flash attention, given whole heads (as HF's repeat_kv does)
-    if (NH != KV) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);  // [B, NH, T, D]
-    out = at::scaled_dot_product_attention(q, k, v, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true);
+  } else if (!out.defined()) {  // training: causal flash attention over each row, or each packed sequence
+    out = causal_attention(q, k, v, step.packed);
   }
   if (out.dim() == 4) out = out.transpose(1, 2).reshape({B, T, NH * D});  // SDPA's [B, NH, T, D]
   at::Tensor o = weight_matmul(out, w.o_t, p ? &p->o : nullptr);          // [B, T, H]
@@ -265,8 +287,12 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
   if (it == by_target.end()) return y;
   // PEFT's LoRA: y + dropout(x) @ A^T @ B^T * alpha / r. x [B, T, in], A [r, in], B [out, r].
   at::Tensor xin = (training_ && lora_->dropout > 0) ? at::dropout(x, lora_->dropout, true) : x;
-  // add's alpha scales inside the add: one pass over [B, T, out] instead of a multiply and an add.
-  return at::add(y, at::matmul(at::matmul(xin, it->second.a.t()), it->second.b.t()), lora_->scale());
+  // The up-projection adds into the base output inside its GEMM (addmm: y + scale * xa @ B^T), so
+  // the delta [B*T, out] is never written out and read back by a separate add.
+  const at::Tensor xa = at::matmul(xin, it->second.a.t());  // [B, T, r]
+  const int64_t out = y.size(-1), r = xa.size(-1);
+  return at::addmm(y.reshape({-1, out}), xa.reshape({-1, r}), it->second.b.t(), /*beta=*/1, lora_->scale())
+      .view(y.sizes());
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const {
@@ -385,6 +411,21 @@ at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids, const at::Ten
   at::Tensor h = run_layers(input_ids, positions, Step{});                    // [B, T, H]
   if (!rows.defined()) return head(h, nullptr);                               // [B, T, V]
   return head(h.reshape({B * T, h.size(2)}).index_select(0, rows), nullptr);  // [N, V]
+}
+
+at::Tensor LlamaModel::forward_packed(const at::Tensor& input_ids, const at::Tensor& positions,
+                                      const std::vector<int64_t>& lengths, const at::Tensor& rows) const {
+  int64_t total = 0;
+  for (const int64_t n : lengths) total += n;
+  if (input_ids.dim() != 2 || input_ids.size(0) != 1 || input_ids.size(1) != total ||
+      positions.sizes() != input_ids.sizes()) {
+    throw_runtime("packed batch does not match its lengths",
+                  {.field = "input_ids",
+                   .expected = c10::str("[1, ", total, "] ids and positions"),
+                   .found = c10::str(input_ids.sizes(), " ids, ", positions.sizes(), " positions")});
+  }
+  at::Tensor h = run_layers(input_ids, positions, Step{.packed = &lengths});  // [1, L, H]
+  return head(h.squeeze(0).index_select(0, rows), nullptr);                   // [N, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

@@ -165,7 +165,7 @@ class DistillRun {
     for (size_t i = 0; i < val_.size(); i += static_cast<size_t>(o_.batch_size)) {
       std::vector<size_t> rows;
       for (size_t k = i; k < std::min(val_.size(), i + static_cast<size_t>(o_.batch_size)); ++k) rows.push_back(k);
-      Batch b = make_batch(val_, rows, device());
+      Batch b = make_batch(val_, rows, device(), !o_.no_packing);
       sum += trainer_->evaluate(b) * static_cast<double>(b.target_tokens);
       n += b.target_tokens;
     }
@@ -185,14 +185,14 @@ class DistillRun {
     std::vector<Batch> micro;
     int64_t step_tokens = 0;
     for (size_t k = first; k < std::min(batches.size(), first + static_cast<size_t>(o_.grad_accum)); ++k) {
-      micro.push_back(make_batch(train_, batches[k], device()));
+      micro.push_back(make_batch(train_, batches[k], device(), !o_.no_packing));
       step_tokens += micro.back().target_tokens;
     }
     at::Tensor loss_sum;
     for (const auto& b : micro) {
       at::Tensor l = trainer_->accumulate(b, step_tokens);
       loss_sum = loss_sum.defined() ? loss_sum + l : l;
-      tokens_seen_ += b.ids.numel();
+      tokens_seen_ += b.tokens;
     }
     StepFigures f{step, epoch, tokens_seen_, lr_at(opt_, step)};
     f.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, step_tokens));

@@ -38,32 +38,49 @@ double train_flops_per_token(const ModelConfig& c, bool lora) {
 void index_targets(Batch& b) {
   const int64_t T = b.ids.size(1);
   at::Tensor counted = b.loss_mask.slice(1, 1) != 0;  // [B, T-1]: token t + 1 counted, predicted at t
-  at::Tensor where = counted.nonzero();               // [N, 2] rows (b, t), row-major
+  if (!b.lengths.empty()) {  // packed: an example's first token is not predicted by the one before it
+    counted = counted.clone();
+    int64_t start = 0;
+    for (const int64_t n : b.lengths) {
+      if (start > 0) counted[0][start - 1] = false;
+      start += n;
+    }
+  }
+  at::Tensor where = counted.nonzero();  // [N, 2] rows (b, t), row-major
   b.predict_rows = where.select(1, 0) * T + where.select(1, 1);
   b.targets = b.ids.slice(1, 1).masked_select(counted);  // [N]
   b.target_tokens = b.targets.numel();
 }
 
-Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device) {
-  const auto B = static_cast<int64_t>(rows.size());
-  int64_t T = 0;
-  for (size_t r : rows) T = std::max<int64_t>(T, static_cast<int64_t>(data[r].ids.size()));
-  std::vector<int64_t> ids(static_cast<size_t>(B * T), 0), att(ids.size(), 0), mask(ids.size(), 0);
+Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device,
+                 bool packed) {
   Batch b;
-  for (int64_t i = 0; i < B; ++i) {
-    const auto& e = data[rows[static_cast<size_t>(i)]];
+  int64_t B = static_cast<int64_t>(rows.size()), T = 0, total = 0;
+  for (size_t r : rows) {
+    const auto n = static_cast<int64_t>(data[r].ids.size());
+    T = std::max(T, n), total += n, b.tokens += n;
+    if (packed) b.lengths.push_back(n);
+  }
+  if (packed) B = 1, T = total;
+  // Example i starts at flat index start: i * T padded, the tokens before it packed.
+  std::vector<int64_t> ids(static_cast<size_t>(B * T), 0), att(ids.size(), 0), mask(ids.size(), 0), pos(ids.size(), 0);
+  int64_t start = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& e = data[rows[i]];
     for (size_t t = 0; t < e.ids.size(); ++t) {
-      ids[i * T + t] = e.ids[t];
-      att[i * T + t] = 1;
-      mask[i * T + t] = e.loss_mask[t];
+      const auto at = static_cast<size_t>(start) + t;
+      ids[at] = e.ids[t], att[at] = 1, mask[at] = e.loss_mask[t], pos[at] = static_cast<int64_t>(t);
     }
+    start += packed ? static_cast<int64_t>(e.ids.size()) : T;
   }
   auto cpu = [&](std::vector<int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}); };
   b.ids = cpu(ids);
   b.attention = cpu(att);
   b.loss_mask = cpu(mask);
+  if (packed) b.positions = cpu(pos);
   index_targets(b);  // on the CPU: nonzero would wait for the device
-  for (at::Tensor* t : {&b.ids, &b.attention, &b.loss_mask, &b.predict_rows, &b.targets}) *t = t->to(device);
+  for (at::Tensor* t : {&b.ids, &b.attention, &b.loss_mask, &b.predict_rows, &b.targets, &b.positions})
+    if (t->defined()) *t = t->to(device);
   return b;
 }
 
@@ -99,10 +116,13 @@ namespace {
 // Sum of cross-entropy over counted tokens. HF's ForCausalLMLoss computes logits at every
 // position and drops the uncounted ones with ignore_index -100; the sum over the counted ones is
 // the same, so only their logits are computed: [N, V] for N counted tokens, fp32 as HF does.
-at::Tensor loss_sum(const LlamaModel& model, const Batch& b) {
-  at::Tensor logits = model.forward_causal(b.ids, b.predict_rows);  // [N, V]
-  return at::cross_entropy_loss(logits.to(at::kFloat), b.targets, {}, at::Reduction::Sum);
+at::Tensor token_loss(const LlamaModel& model, const Batch& b, at::Reduction::Reduction reduction) {
+  at::Tensor logits = b.lengths.empty()
+                          ? model.forward_causal(b.ids, b.predict_rows)
+                          : model.forward_packed(b.ids, b.positions, b.lengths, b.predict_rows);  // [N, V]
+  return at::cross_entropy_loss(logits.to(at::kFloat), b.targets, {}, reduction);
 }
+at::Tensor loss_sum(const LlamaModel& model, const Batch& b) { return token_loss(model, b, at::Reduction::Sum); }
 
 struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
   explicit AutocastGuard(bool on) : on_(on) {
@@ -134,6 +154,13 @@ double Trainer::evaluate(const Batch& b) {
   model_.set_training(false);
   AutocastGuard autocast(autocast_on(b.ids));
   return loss_sum(model_, b).item<double>() / std::max<int64_t>(1, b.target_tokens);
+}
+
+at::Tensor Trainer::token_losses(const Batch& b) {
+  at::NoGradGuard no_grad;
+  model_.set_training(false);
+  AutocastGuard autocast(autocast_on(b.ids));
+  return token_loss(model_, b, at::Reduction::None);
 }
 
 at::Tensor Trainer::step() {

@@ -1,13 +1,18 @@
 // s2d side of scripts/bench/train.sh: training throughput of the Trainer on given token batches.
 //   s2d_bench_train (--model DIR | --random-config CONFIG.json) --batches batches.json --steps N
-//       [--device auto] [--lora-rank R] [--answer-tokens K]   (LoRA on q, k, v, o when R > 0)
-// batches.json: {"batches": [[[ids...], ...], ...]} (each batch B x T, no padding). Every token
-// after the first is a target, or with --answer-tokens K only each row's last K: the SFT shape,
-// a short answer after a long prompt. One warmup step, then N timed steps cycling through the batches.
-// Prints one JSON line: {"engine": "s2d", "tok_s", "seconds", "losses": [...]}, plus "mfu" on
-// CUDA (model FLOPs of train_flops_per_token over 989 TFLOP/s, H100/H200 dense bf16).
+//       [--device auto] [--lora-rank R] [--answer-tokens K] [--layout padded|packed]
+//   (LoRA on q, k, v, o when R > 0)
+// batches.json: {"batches": [[[ids...], ...], ...]}: B rows per batch, of any lengths. Every
+// token after a row's first is a target, or with --answer-tokens K only each row's last K: the
+// SFT shape, a short answer after a long prompt. Rows of unequal length are right-padded to the
+// longest (--layout padded, the default) or packed back to back (packed), as `s2d distill` does.
+// One warmup step, then N timed steps cycling through the batches.
+// Prints one JSON line: {"engine": "s2d" or "s2d packed", "tok_s", "seconds", "losses": [...]}
+// (tok/s counts real tokens, not padding), plus "mfu" on CUDA (model FLOPs of
+// train_flops_per_token over 989 TFLOP/s, H100/H200 dense bf16).
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -38,21 +43,25 @@ int main(int argc, char** argv) try {
   }
   // alpha = 2r, as hf_train.py configures PEFT
   if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank, .alpha = 2.0 * lora_rank}, dev, 0));
-  const int64_t answer_tokens = std::stoll(arg("--answer-tokens", "0"));
+  const auto answer_tokens = static_cast<size_t>(std::stoll(arg("--answer-tokens", "0")));
+  const std::string layout = arg("--layout", "padded");
+  if (layout != "padded" && layout != "packed") throw std::invalid_argument("--layout: padded or packed");
   std::vector<Batch> batches;
-  const nlohmann::json doc = nlohmann::json::parse(read_file(arg("--batches", "")));  // kept alive for the loop
+  const nlohmann::json doc = nlohmann::json::parse(read_file(arg("--batches", "")));
   for (const auto& jb : doc.at("batches")) {
-    std::vector<int64_t> flat;
-    for (const auto& row : jb)
-      for (const auto& v : row) flat.push_back(v.get<int64_t>());
-    const auto B = static_cast<int64_t>(jb.size());
-    at::Tensor ids = at::tensor(flat, at::kLong).view({B, -1}).to(dev);
-    const int64_t T = ids.size(1), counted = answer_tokens > 0 ? std::min(answer_tokens, T - 1) : T - 1;
-    at::Tensor loss_mask = at::zeros_like(ids);
-    loss_mask.narrow(1, T - counted, counted).fill_(1);  // the last `counted` tokens of each row
-    Batch b{ids, at::ones_like(ids), loss_mask};
-    index_targets(b);  // B * counted targets
-    batches.push_back(b);
+    std::vector<SftExample> rows;
+    std::vector<size_t> order;
+    for (const auto& row : jb) {
+      SftExample e;
+      for (const auto& v : row) e.ids.push_back(v.get<int>());
+      // the last `answer_tokens` tokens counted, or all of them (a row's first is never a target)
+      const size_t counted = answer_tokens > 0 ? std::min(answer_tokens, e.ids.size() - 1) : e.ids.size();
+      e.loss_mask.assign(e.ids.size(), 0);
+      std::fill(e.loss_mask.end() - static_cast<std::ptrdiff_t>(counted), e.loss_mask.end(), 1);
+      order.push_back(rows.size());
+      rows.push_back(std::move(e));
+    }
+    batches.push_back(make_batch(rows, order, dev, layout == "packed"));
   }
   OptimizerOptions opt;
   opt.lr = 1e-4;
@@ -71,10 +80,13 @@ int main(int argc, char** argv) try {
   for (int s = 0; s < steps; ++s) {
     const Batch& x = batches[static_cast<size_t>(s) % batches.size()];
     losses.push_back(one(x));
-    tokens += x.ids.numel();
+    tokens += x.tokens;
   }
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  nlohmann::json out{{"engine", "s2d"}, {"tok_s", tokens / sec}, {"seconds", sec}, {"losses", losses}};
+  nlohmann::json out{{"engine", layout == "packed" ? "s2d packed" : "s2d"},
+                     {"tok_s", tokens / sec},
+                     {"seconds", sec},
+                     {"losses", losses}};
   if (dev.is_cuda())
     out["mfu"] = tokens / sec * train_flops_per_token(model->config(), model->lora() != nullptr) / kCudaPeakBf16Flops;
   std::cout << out.dump() << std::endl;

@@ -51,19 +51,37 @@ at::Tensor reference(const SafetensorsFile& ref, const std::string& name) {
   return at::from_blob(const_cast<uint8_t*>(v.data), v.shape, at::kFloat).clone();
 }
 
-// The batch a reference script wrote (batch.json), with its target count.
-Batch load_batch(const std::string& dir) {
+// The batch a reference script wrote (batch.json: right-padded), with its target count; `packed`:
+// its rows' real tokens packed back to back instead (make_batch's packed layout).
+Batch load_batch(const std::string& dir, bool packed = false) {
   auto j = nlohmann::json::parse(read_file(dir + "/batch.json"));
   const c10::Device dev = resolve_device(g_device);
+  if (packed) {
+    std::vector<SftExample> examples(j["ids"].size());
+    std::vector<size_t> order;
+    for (size_t r = 0; r < examples.size(); ++r) {
+      order.push_back(r);
+      for (size_t t = 0; t < j["ids"][r].size(); ++t) {
+        if (j["attention"][r][t].get<int>() == 0) break;
+        examples[r].ids.push_back(j["ids"][r][t].get<int>());
+        examples[r].loss_mask.push_back(j["loss_mask"][r][t].get<uint8_t>());
+      }
+    }
+    return make_batch(examples, order, dev, /*packed=*/true);
+  }
   Batch b{rows(j["ids"]).to(dev), rows(j["attention"]).to(dev), rows(j["loss_mask"]).to(dev)};
   index_targets(b);  // and the target count: loss-mask ones after the first column
   return b;
 }
 
-class TrainCase : public ::testing::TestWithParam<std::string> {};
+// (reference case, packed layout?): both layouts must meet the same bounds against the padded
+// PyTorch reference.
+class TrainCase : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
+std::string layout(bool packed) { return packed ? "packed" : "padded"; }
 
 TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
-  const std::string dir = g_dir + "/" + GetParam();
+  const auto& [case_name, packed] = GetParam();
+  const std::string dir = g_dir + "/" + case_name;
   SafetensorsFile ref(dir + "/reference.safetensors");
   auto get = [&](const std::string& name) { return reference(ref, name); };
   ModelBundle b = load_model(dir + "/model", {.device = g_device, .dtype = "fp32"});
@@ -73,7 +91,7 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
   opt.max_grad_norm = 1.0;
   opt.schedule = "constant";
   Trainer trainer(*b.model, opt, bf16() ? Precision::Auto : Precision::Fp32);
-  const Batch batch = load_batch(dir);
+  const Batch batch = load_batch(dir, packed);
 
   const double loss = trainer.accumulate(batch, batch.target_tokens).item<double>() / batch.target_tokens;
   const double want = get("loss").item<double>();
@@ -96,23 +114,29 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
     worst_param = std::max(worst_param, (t.detach().cpu() - get("param3." + name)).abs().max().item<double>());
   });
   EXPECT_LE(worst_param, param_tolerance(opt.lr, 3));
-  const std::string line = c10::str("train conformance ", GetParam(), " (", g_device, ", ", g_precision, "): loss ",
-                                    loss, " vs ", want, bf16() ? ", worst relative grad error " : ", max grad diff ",
-                                    worst_grad, ", max param diff after 3 AdamW steps ", worst_param);
+  const std::string line =
+      c10::str("train conformance ", case_name, " ", layout(packed), " (", g_device, ", ", g_precision, "): loss ",
+               loss, " vs ", want, bf16() ? ", worst relative grad error " : ", max grad diff ", worst_grad,
+               ", max param diff after 3 AdamW steps ", worst_param);
   std::cout << line << std::endl;
   std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, TrainCase, ::testing::Values("gqa", "tied", "qwen2", "qwen3"));
+INSTANTIATE_TEST_SUITE_P(Cases, TrainCase,
+                         ::testing::Combine(::testing::Values("gqa", "tied", "qwen2", "qwen3"), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + layout(std::get<1>(info.param));
+                         });
 
 // LoRA against PEFT: the adapter PEFT saved loads, loss and adapter gradients match, one AdamW
 // step matches; merging gives the same logits; the adapter s2d saves goes back to PEFT (checked
 // by make_lora_reference.py --check).
-class LoraCase : public ::testing::TestWithParam<std::string> {};
+class LoraCase : public ::testing::TestWithParam<std::tuple<std::string, bool>> {};
 
 TEST_P(LoraCase, MatchesPeft) {
   if (bf16()) GTEST_SKIP() << "the LoRA reference is fp32";
-  const std::string dir = g_dir + "/" + GetParam();
+  const auto& [case_name, packed] = GetParam();
+  const std::string dir = g_dir + "/" + case_name;
   SafetensorsFile ref(dir + "/reference.safetensors");
   auto get = [&](const std::string& name) { return reference(ref, name); };
   ModelBundle b = load_model(dir + "/model", {.device = g_device, .dtype = "fp32"});
@@ -122,7 +146,7 @@ TEST_P(LoraCase, MatchesPeft) {
   opt.weight_decay = 0.1;
   opt.schedule = "constant";
   Trainer trainer(*b.model, opt, Precision::Fp32);
-  const Batch batch = load_batch(dir);
+  const Batch batch = load_batch(dir, packed);
   const double loss = trainer.accumulate(batch, batch.target_tokens).item<double>() / batch.target_tokens;
   EXPECT_NEAR(loss, get("loss").item<double>(), 1e-4);
   double worst_grad = 0;
@@ -144,20 +168,25 @@ TEST_P(LoraCase, MatchesPeft) {
   save_adapter(dir + "/s2d_adapter", *b.model->lora(), dir + "/model");
 
   at::NoGradGuard no_grad;
-  at::Tensor with_adapter = b.model->forward_padded(batch.ids, batch.attention);
+  const Batch rows = load_batch(dir);
+  at::Tensor with_adapter = b.model->forward_padded(rows.ids, rows.attention);
   merge_lora(*b.model);
-  at::Tensor merged = b.model->forward_padded(batch.ids, batch.attention);
+  at::Tensor merged = b.model->forward_padded(rows.ids, rows.attention);
   const double merge_diff =
-      (with_adapter - merged).abs().amax(-1).masked_select(batch.attention.to(at::kBool)).max().item<double>();
+      (with_adapter - merged).abs().amax(-1).masked_select(rows.attention.to(at::kBool)).max().item<double>();
   EXPECT_LE(merge_diff, 1e-4);
-  const std::string line = c10::str("lora conformance ", GetParam(), " (", g_device, "): loss ", loss,
-                                    ", max adapter grad diff ", worst_grad, ", max adapter diff after one AdamW step ",
-                                    worst_param, ", merged-vs-adapter logits ", merge_diff);
+  const std::string line = c10::str(
+      "lora conformance ", case_name, " ", layout(packed), " (", g_device, "): loss ", loss, ", max adapter grad diff ",
+      worst_grad, ", max adapter diff after one AdamW step ", worst_param, ", merged-vs-adapter logits ", merge_diff);
   std::cout << line << std::endl;
   std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
 }
 
-INSTANTIATE_TEST_SUITE_P(Cases, LoraCase, ::testing::Values("lora", "lora_qwen3"));
+INSTANTIATE_TEST_SUITE_P(Cases, LoraCase,
+                         ::testing::Combine(::testing::Values("lora", "lora_qwen3"), ::testing::Bool()),
+                         [](const auto& info) {
+                           return std::get<0>(info.param) + "_" + layout(std::get<1>(info.param));
+                         });
 
 }  // namespace
 }  // namespace s2d

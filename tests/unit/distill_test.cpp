@@ -107,6 +107,19 @@ TEST(Distill, ResumeReproducesTheUninterruptedLossCurve) {
   EXPECT_LT((m1.model->weights().embed - m2.model->weights().embed).abs().max().item<double>(), 1e-6);
 }
 
+TEST(Distill, PackedAndPaddedBatchesTrainTheSameCurve) {
+  const auto dir = fresh_dir("d");
+  const auto model = model_dir(dir), data = sft_file(dir, 24);
+  std::map<int64_t, double> packed, padded;
+  run_distill(opts(model, data, dir + "/packed"), [&](int64_t s, double l, LlamaModel&) { packed[s] = l; });
+  auto o = opts(model, data, dir + "/padded");
+  o.no_packing = true;
+  const auto sum = run_distill(o, [&](int64_t s, double l, LlamaModel&) { padded[s] = l; });
+  ASSERT_EQ(packed.size(), 6u);
+  for (int64_t s = 1; s <= 6; ++s) EXPECT_NEAR(packed[s], padded[s], 1e-4) << "step " << s;
+  EXPECT_GT(sum.tokens_per_second, 0);
+}
+
 TEST(Distill, NanLossStopsWithTheLastGoodCheckpoint) {
   const auto dir = fresh_dir("d");
   auto o = opts(model_dir(dir), sft_file(dir, 24), dir + "/run");

@@ -133,6 +133,14 @@ class LlamaModel {
   // SFT answer after a long prompt) then skips the head and its softmax everywhere else.
   at::Tensor forward_causal(const at::Tensor& input_ids, const at::Tensor& rows = {}) const;
 
+  // Training on a packed batch (sequence packing, no padding): ids [1, L] hold sequences of
+  // `lengths` tokens back to back (summing to L), positions [1, L] restart at 0 in each, and a
+  // token attends only to the tokens before it in its own sequence (one causal SDPA per
+  // sequence). A sequence's logits therefore depend on its own tokens alone: changing one leaves
+  // the others' bitwise unchanged. rows [N]: flat positions whose logits to return, [N, V].
+  at::Tensor forward_packed(const at::Tensor& input_ids, const at::Tensor& positions,
+                            const std::vector<int64_t>& lengths, const at::Tensor& rows) const;
+
   // Attaches a LoRA adapter (shared, so a trainer can own its tensors); nullptr detaches.
   void set_lora(std::shared_ptr<LoraAdapter> lora) { lora_ = std::move(lora); }
   const std::shared_ptr<LoraAdapter>& lora() const { return lora_; }
@@ -159,6 +167,8 @@ class LlamaModel {
     // which lets a CPU decode skip SDPA and the columns past each slot's end.
     at::Tensor last_key;
     const DecodePanels* panels = nullptr;  // null, or what decode_panels() returned
+    // forward_packed only: the lengths of the sequences packed back to back along T (B == 1).
+    const std::vector<int64_t>* packed = nullptr;
   };
   // The decoder stack: hidden states [B, T, H] before the final norm.
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const;

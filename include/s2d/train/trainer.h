@@ -48,17 +48,28 @@ double train_flops_per_token(const ModelConfig& c, bool lora);
 // Learning rate at optimizer step `step` (1-based).
 double lr_at(const OptimizerOptions& o, int64_t step);
 
-// A right-padded batch (the trainer relies on it: see LlamaModel::forward_causal): ids [B, T]
-// padded with 0 after each row's tokens, attention [B, T], loss mask [B, T] (token t
-// counted, predicted from position t - 1). predict_rows [N]: the flat positions b * T + t - 1 that
-// predict the N counted tokens, in row-major order; targets [N]: those tokens.
+// A batch of examples in one of two layouts.
+// Padded (the trainer relies on right padding: see LlamaModel::forward_causal): ids [B, T]
+// padded with 0 after each row's tokens, attention [B, T], loss mask [B, T] (token t counted,
+// predicted from position t - 1).
+// Packed (`lengths` set): the examples back to back in one row with no padding, ids, attention,
+// loss mask and positions [1, L]; lengths [B] sum to L (LlamaModel::forward_packed). Only the
+// real tokens are computed, and each example's loss depends on its own tokens alone.
+// Both: predict_rows [N], the flat positions that predict the N counted tokens (b * T + t - 1,
+// or offset + t - 1), in order; targets [N]: those tokens.
 struct Batch {
   at::Tensor ids, attention, loss_mask;
   at::Tensor predict_rows, targets;
   int64_t target_tokens = 0;
+  int64_t tokens = 0;            // real tokens, padding not counted
+  at::Tensor positions;          // packed only: [1, L] int64, 0 at the start of each example
+  std::vector<int64_t> lengths;  // packed only: each example's token count
 };
-Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device);
-// Sets b.predict_rows, b.targets and b.target_tokens from b.ids and b.loss_mask (make_batch calls it).
+// `packed`: the packed layout, else the padded one.
+Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device,
+                 bool packed = false);
+// Sets b.predict_rows, b.targets and b.target_tokens from b.ids and b.loss_mask (make_batch calls
+// it). In the packed layout no example's first token is a target (nothing of its own predicts it).
 void index_targets(Batch& b);
 
 class Trainer {
@@ -77,6 +88,8 @@ class Trainer {
   at::Tensor step();
   // Mean loss over target tokens, no gradients.
   double evaluate(const Batch& b);
+  // Each target token's loss [N] (fp32, on the device), no gradients: what evaluate averages.
+  at::Tensor token_losses(const Batch& b);
 
   int64_t steps_done() const { return step_; }
   // Optimizer state under stable names ("<param>.exp_avg", "<param>.exp_avg_sq"), for checkpoints.

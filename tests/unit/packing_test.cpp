@@ -1,0 +1,94 @@
+// Sequence packing for training (make_batch's packed layout, LlamaModel::forward_packed): the same
+// per-example losses and gradients as the padded layout, no target across an example boundary,
+// and each example's loss independent of the others, bit for bit.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include "model_fixture.h"
+#include "s2d/train/trainer.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+// `n` tokens drawn from `seed`; the loss counts the last `answer` of them.
+SftExample example(int64_t n, int64_t answer, uint64_t seed) {
+  at::manual_seed(seed);
+  const at::Tensor ids = at::randint(3, 50, {n}, at::kLong);
+  SftExample e;
+  for (int64_t t = 0; t < n; ++t) {
+    e.ids.push_back(static_cast<int>(ids[t].item<int64_t>()));
+    e.loss_mask.push_back(t >= n - answer ? 1 : 0);
+  }
+  return e;
+}
+
+// Each example's summed token loss, from the batch's per-target losses (in example order).
+std::vector<double> example_losses(Trainer& trainer, const Batch& b, const std::vector<SftExample>& data,
+                                   const std::vector<size_t>& rows) {
+  const at::Tensor tl = trainer.token_losses(b).to(at::kDouble);  // [N]
+  std::vector<double> out;
+  int64_t at = 0;
+  for (size_t r : rows) {
+    int64_t n = 0;
+    for (size_t t = 1; t < data[r].loss_mask.size(); ++t) n += data[r].loss_mask[t];
+    out.push_back(tl.narrow(0, at, n).sum().item<double>());
+    at += n;
+  }
+  EXPECT_EQ(at, tl.size(0));
+  return out;
+}
+
+const std::vector<size_t> kRows = {0, 1, 2, 3};
+std::vector<SftExample> four_examples() {
+  return {example(9, 3, 1), example(17, 5, 2), example(4, 4, 3), example(12, 2, 4)};
+}
+}  // namespace
+
+TEST(Packing, LayoutHoldsEachExampleOnceWithPositionsFromZero) {
+  const auto data = four_examples();
+  const Batch b = make_batch(data, kRows, at::kCPU, /*packed=*/true);
+  EXPECT_EQ(b.ids.sizes(), (at::IntArrayRef{1, 42}));
+  EXPECT_EQ(b.lengths, (std::vector<int64_t>{9, 17, 4, 12}));
+  EXPECT_EQ(b.tokens, 42);
+  EXPECT_EQ(b.positions[0][9].item<int64_t>(), 0);
+  EXPECT_EQ(b.positions[0][25].item<int64_t>(), 16);
+  EXPECT_EQ(b.ids[0][26].item<int64_t>(), data[2].ids[0]);
+  // Example 2 is all answer, but its first token has nothing of its own to predict it: 3 + 5 + 3 + 2.
+  EXPECT_EQ(b.target_tokens, 13);
+  const at::Tensor rows = b.predict_rows;
+  EXPECT_FALSE(at::isin(rows, at::tensor({8, 25, 29}, at::kLong)).any().item<bool>());  // each example's last token
+  EXPECT_EQ(make_batch(data, kRows, at::kCPU).tokens, 42);                              // padded: [4, 17], 42 real
+}
+
+TEST(Packing, LossesAndGradientsEqualThePaddedBatch) {
+  const auto data = four_examples();
+  LlamaModel padded_model = random_model(tiny_config(), 7), packed_model = random_model(tiny_config(), 7);
+  Trainer padded(padded_model, {}), packed(packed_model, {});
+  const Batch pb = make_batch(data, kRows, at::kCPU), kb = make_batch(data, kRows, at::kCPU, true);
+  // The padded layout counts example 2's first token (its row starts the batch's column 0 too,
+  // so nothing predicts it): the packed one matches it.
+  ASSERT_EQ(pb.target_tokens, kb.target_tokens);
+  const auto want = example_losses(padded, pb, data, kRows), got = example_losses(packed, kb, data, kRows);
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-5) << "example " << i;
+
+  const double a = padded.accumulate(pb, pb.target_tokens).item<double>();
+  const double b = packed.accumulate(kb, kb.target_tokens).item<double>();
+  EXPECT_NEAR(a, b, 1e-5);
+  const auto ga = padded.hf_named_grads(), gb = packed.hf_named_grads();
+  ASSERT_EQ(ga.size(), gb.size());
+  for (const auto& [name, g] : ga) EXPECT_LE((g - gb.at(name)).abs().max().item<double>(), 1e-5) << name;
+}
+
+TEST(Packing, ChangingOneExampleLeavesTheOthersLossesBitwiseUnchanged) {
+  auto data = four_examples();
+  LlamaModel model = random_model(tiny_config(), 7);
+  Trainer trainer(model, {});
+  const auto before = example_losses(trainer, make_batch(data, kRows, at::kCPU, true), data, kRows);
+  data[1] = example(23, 6, 99);  // other tokens, another length: every later example moves
+  const auto after = example_losses(trainer, make_batch(data, kRows, at::kCPU, true), data, kRows);
+  EXPECT_NE(before[1], after[1]);
+  for (size_t i : {0, 2, 3}) EXPECT_EQ(before[i], after[i]) << "example " << i;
+}
+
+}  // namespace s2d
