@@ -3,8 +3,11 @@
 # loop in one run on the same GPU: TinyLlama-1.1B full fine-tune (8 x 1024 tokens; fp32 master
 # weights and AdamW state, bf16 autocast) and Llama-2-7B LoRA r=16 on q, k, v, o (4 x 1024
 # tokens; frozen bf16 base, fp32 adapter, bf16 autocast; PEFT on the HF side). Random weights
-# made on the GPU. Reports tok/s, the s2d / PyTorch ratio, MFU (6N or 4N FLOPs per token over
-# 989 TFLOP/s) and the peak GPU memory nvidia-smi saw (whole process: context and allocator cache).
+# made on the GPU; then the 1.1B full fine-tune on rows of 256-1024 tokens (SFT examples of varied
+# length), s2d packing them back to back (what distill does) against PyTorch padding them to the
+# longest. Reports tok/s (real tokens, padding not counted), the s2d / PyTorch ratio, MFU (6N or
+# 4N FLOPs per token over 989 TFLOP/s) and the peak GPU memory nvidia-smi saw (whole process:
+# context and allocator cache).
 # Needs .deps (scripts/gpu/fetch_deps.sh).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
@@ -20,6 +23,7 @@ cat > "$B/llama2-7b.json" <<'JSON'
 JSON
 "$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b8.json" --n 2 --batch 8 --len 1024 --vocab 32000
 "$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b4.json" --n 2 --batch 4 --len 1024 --vocab 32000
+"$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/r8.json" --n 2 --batch 8 --len 1024 --vocab 32000 --ragged
 STEPS=${TRAIN_BENCH_STEPS:-6}
 # with_peak CMD...: runs CMD, prints its JSON line with "smi_peak_gib" (nvidia-smi's peak) added
 with_peak() {
@@ -30,12 +34,14 @@ with_peak() {
   local peak; peak=$(sort -n "$B/smi.txt" | tail -1)
   "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); d["smi_peak_gib"]=round(int(sys.argv[2] or 0)/1024,1); d["losses"]=[round(x,4) for x in d["losses"]]; print(json.dumps(d))' "$line" "${peak:-0}"
 }
-for spec in "tinyllama b8 0 1.1B-full-FT" "llama2-7b b4 16 7B-LoRA-r16"; do
+# config, batches, LoRA rank, name, s2d's layout
+for spec in "tinyllama b8 0 1.1B-full-FT padded" "llama2-7b b4 16 7B-LoRA-r16 padded" \
+            "tinyllama r8 0 1.1B-full-FT-ragged packed"; do
   read -r -a words <<< "$spec"
   set -- "${words[@]}"
-  echo "== train $4: $1 shape, batches $2, lora rank $3, $STEPS timed steps after 1 warmup"
+  echo "== train $4: $1 shape, batches $2, lora rank $3, s2d $5, $STEPS timed steps after 1 warmup"
   s=$(with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" --batches "$B/$2.json" --steps "$STEPS" \
-      --device cuda --lora-rank "$3") && echo "s2d:     $s"
+      --device cuda --lora-rank "$3" --layout "$5") && echo "s2d:     $s"
   h=$(with_peak "$PY" "$ROOT/scripts/bench/hf_train.py" run --random-config "$B/$1.json" --batches "$B/$2.json" \
       --steps "$STEPS" --device cuda --lora-rank "$3") && echo "PyTorch: $h"
   "$PY" - "$4" "$s" "$h" <<'PY' || true
