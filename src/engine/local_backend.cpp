@@ -44,8 +44,10 @@ class LocalBackend : public Backend {
   }
 
   // Newcomers from `more` join the engine's run while their prompt + max_new_tokens fits the
-  // run's cache; the others wait for the next run, which starts when this one ends. Each request
-  // is converted (and checked) once, when it arrives.
+  // run's cache; the others wait for the next run, which starts when this one ends. Once one
+  // waits, every later arrival waits behind it (first come, first served, as vLLM's scheduler
+  // does), so that the run drains and a stream of short requests cannot starve a long one. Each
+  // request is converted (and checked) once, when it arrives.
   void complete_open(const std::vector<CompletionRequest>& requests,
                      const std::function<void(CompletionResult&&)>& on_result, const Intake& more) override {
     struct Converted {
@@ -72,8 +74,10 @@ class LocalBackend : public Backend {
           std::vector<GenRequest> joining;
           for (const auto& r : more()) {
             Converted c = convert(r);
-            if (static_cast<int64_t>(c.gen.prompt_ids.size()) + c.gen.sampling.max_new_tokens > capacity)
-              pending.push_back(std::move(c));  // too long for this run's cache: the next run
+            // too long for this run's cache, or behind one that is: the next run
+            if (!pending.empty() ||
+                static_cast<int64_t>(c.gen.prompt_ids.size()) + c.gen.sampling.max_new_tokens > capacity)
+              pending.push_back(std::move(c));
             else
               joining.push_back(join(std::move(c)));
           }

@@ -323,6 +323,35 @@ TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
   }
 }
 
+TEST(LocalBackend, AStreamOfShortRequestsDoesNotStarveALongOne) {
+  const auto dir = fresh_dir("d");
+  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
+  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+  auto make = [](const std::string& id, int64_t max_new) {
+    CompletionRequest r{.id = id, .prompt = std::string("a coin is heads up")};
+    r.sampling.max_new_tokens = max_new;
+    r.sampling.ignore_eos = true;
+    return r;
+  };
+  // One arrival per intake call: "long" (too long for the first run's cache), then 200 short ones.
+  int arrived = 0, arrived_when_long_done = -1;
+  backend->complete_open(
+      {make("first", 6)},
+      [&](CompletionResult&& r) {
+        if (r.id == "long") arrived_when_long_done = arrived;
+      },
+      [&] {
+        if (arrived > 200) return std::vector<CompletionRequest>{};
+        ++arrived;
+        return std::vector<CompletionRequest>{arrived == 1 ? make("long", 30) : make("short", 6)};
+      });
+  // The first run stops taking newcomers once "long" waits, so it ends and "long" runs next, while
+  // short requests are still arriving (a run that kept admitting them would end with the stream).
+  EXPECT_GE(arrived_when_long_done, 1);
+  std::cout << "long answered after " << arrived_when_long_done << " arrivals\n";
+  EXPECT_LT(arrived_when_long_done, 100) << "long answered after " << arrived_when_long_done << " arrivals";
+}
+
 TEST(LocalBackend, BadInputsAndContextPolicy) {
   const auto dir = fresh_dir("d");
   save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
