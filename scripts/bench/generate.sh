@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generation throughput: s2d's engine against HF transformers generate() on the same random
 # ~21M-parameter Llama and the same prompt ids, on the CPU: batch 1, 8 and 32, 32-token prompts,
-# 128 new tokens, greedy. Prints tokens/s, the ratio, and whether the greedy tokens agree.
+# 128 new tokens, greedy. Prints tokens/s, the ratio, decode ms per step and prefill seconds apart
+# (each engine warmed up at the same shapes first), and whether the greedy tokens agree.
 # Each engine runs best-of-3 inside a round, and the rounds alternate s2d and HF (ROUNDS=2 by
 # default) so that a slow spell of a shared machine does not land on one engine only; the best
 # round of each is reported. A second table runs the paper's sampling workload (temperature 0.7,
@@ -39,8 +40,8 @@ BATCHES=("$@")
 {
   echo "# generate benchmark (${MODEL:-random} model): $(nproc)-core $(uname -m), $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
   echo
-  echo "| batch | s2d tok/s | HF tok/s | s2d / HF | s2d, MKL only (S2D_CPU_SIMD=none) | greedy tokens equal (row 0) |"
-  echo "|---|---|---|---|---|---|"
+  echo "| batch | s2d tok/s | HF tok/s | s2d / HF | decode ms/step, s2d / HF | prefill s, s2d / HF | s2d, MKL only (S2D_CPU_SIMD=none) | greedy tokens equal (row 0) |"
+  echo "|---|---|---|---|---|---|---|---|"
   for B in "${BATCHES[@]}"; do
     runs=()
     for _ in $(seq 1 "${ROUNDS:-2}"); do
@@ -60,7 +61,9 @@ m = max((r for r in runs if r["engine"] == "s2d" and r["simd"] == "none"), key=l
 h = max((r for r in runs if r["engine"] == "hf"), key=lambda r: r["tok_s"])
 a, b = s["tokens"][0], h["tokens"][0]
 same = sum(x == y for x, y in zip(a, b))
-print(f"| {s['batch']} | {s['tok_s']:.0f} | {h['tok_s']:.0f} | {s['tok_s'] / h['tok_s']:.2f}x | {m['tok_s']:.0f} | {same}/{len(b)} |")
+print(f"| {s['batch']} | {s['tok_s']:.0f} | {h['tok_s']:.0f} | {s['tok_s'] / h['tok_s']:.2f}x "
+      f"| {s['decode_ms']:.1f} / {h['decode_ms']:.1f} | {s['prefill_s']:.3f} / {h['prefill_s']:.3f} "
+      f"| {m['tok_s']:.0f} | {same}/{len(b)} |")
 PY
   done
   # The paper's sampling workload at the largest batch: temperature 0.7, top-p 0.9, against s2d's

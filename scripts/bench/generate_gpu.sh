@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Generation on a CUDA GPU, Llama-2-7B shape (random bf16 weights made on the GPU, no checkpoint):
 # 64 prompts of 128 tokens, 256 new tokens, greedy; s2d's engine against HF transformers'
-# generate() with its static cache, in one run on the same machine. Also s2d at batch 1, and s2d at
+# generate() with its static cache (each warmed up at the same shapes, decode ms/step reported
+# apart from prefill), in one run on the same machine. Also s2d at batch 1, and s2d at
 # batch 64 sampling at temperature 0.7 with top-p 0.9.
 # Needs .deps (scripts/gpu/fetch_deps.sh); results in $OUT/gpu_report.txt.
 set -uo pipefail
@@ -31,7 +32,8 @@ h64=$("$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "$B/llama2-
 "$PY" - "$s64" "$h64" <<'PY'
 import json, sys
 s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"batch 64: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio {s['tok_s'] / h['tok_s']:.2f}x")
+print(f"batch 64: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio {s['tok_s'] / h['tok_s']:.2f}x; "
+      f"decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step, prefill {s['prefill_s']:.3f} vs {h['prefill_s']:.3f} s")
 PY
 "$PY" - "$s64" "$s64t" <<'PY'
 import json, sys

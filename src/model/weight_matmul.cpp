@@ -25,7 +25,7 @@ bool uses_few_row_kernel(const at::Tensor& x, const PanelWeight* panels) {
   if (!x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() < 1 || x.size(-1) != panels->in) return false;
   if (c10::GradMode::is_enabled() && x.requires_grad()) return false;
   const int64_t rows = x.numel() / std::max<int64_t>(1, x.size(-1));
-  return rows >= 1 && rows <= few_rows::kMaxRows;
+  return rows >= 1 && rows <= few_rows::max_rows();
 }
 
 at::Tensor weight_matmul(const at::Tensor& x, const at::Tensor& w, const PanelWeight* panels) {

@@ -7,7 +7,10 @@
 //
 // prompts.json: {"prompts": [[ids...], ...]} (at least B rows). Prints one JSON line:
 // {"batch", "new_tokens", "seconds", "tok_s", "tokens": [[first row's generated ids]]}.
-// Timing covers prefill + decode (what HF's generate() also covers); best of --repeat after a warmup.
+// Timing covers prefill + decode (what HF's generate() also covers); best of --repeat after a
+// warmup run of the same shapes. Also reported: prefill_s, the best of --repeat runs that stop
+// after the first new token (the prefill and one sampling), and decode_ms, the rest of the best
+// full run per decode step: (seconds - prefill_s) / (new_tokens - 1).
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -68,25 +71,32 @@ int main(int argc, char** argv) try {
                                    : EngineOptions::Width::Auto;
   Generator gen(*model, tok, {.batch_size = batch, .width = w});
   std::vector<int> first_row;
-  gen.run(requests(8), [](GenResult&&) {});  // warmup: allocator, kernels, thread pools
-  double best = 1e30;
-  for (int i = 0; i < repeat; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
-    gen.run(requests(new_tokens), [&](GenResult&& r) {
-      if (r.index == 0) first_row = r.samples[0].tokens;
-    });
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  nlohmann::json out = {{"engine", "s2d"},
-                        {"batch", batch},
-                        {"new_tokens", new_tokens},
-                        {"seconds", best},
-                        {"tok_s", static_cast<double>(batch * new_tokens) / best},
-                        {"tokens", {first_row}},
-                        {"device", model->options().device().str()},
-                        {"width", width},
-                        {"temperature", temperature},
-                        {"top_p", top_p}};
+  gen.run(requests(new_tokens), [](GenResult&&) {});  // warmup at the same shapes: allocator, kernels, pools
+  auto best_of = [&](int64_t n_new) {
+    double best = 1e30;
+    for (int i = 0; i < repeat; ++i) {
+      const auto t0 = std::chrono::steady_clock::now();
+      gen.run(requests(n_new), [&](GenResult&& r) {
+        if (r.index == 0 && n_new == new_tokens) first_row = r.samples[0].tokens;
+      });
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+  };
+  const double best = best_of(new_tokens), prefill = best_of(1);
+  nlohmann::json out = {
+      {"engine", "s2d"},
+      {"batch", batch},
+      {"new_tokens", new_tokens},
+      {"seconds", best},
+      {"tok_s", static_cast<double>(batch * new_tokens) / best},
+      {"prefill_s", prefill},
+      {"decode_ms", 1e3 * (best - prefill) / static_cast<double>(std::max<int64_t>(1, new_tokens - 1))},
+      {"tokens", {first_row}},
+      {"device", model->options().device().str()},
+      {"width", width},
+      {"temperature", temperature},
+      {"top_p", top_p}};
   std::cout << out.dump() << std::endl;
   return 0;
 } catch (const std::exception& e) {

@@ -28,6 +28,13 @@ constexpr int64_t kPanelWidth = 48;
 // Panels a [K, N] matrix takes: ceil(N / kPanelWidth) blocks of K * kPanelWidth floats.
 constexpr int64_t panel_count(int64_t N) { return (N + kPanelWidth - 1) / kPanelWidth; }
 
+// The most rows a product should take through the kernel rather than through MKL: kMaxRows, but
+// 8 on Intel CPUs, where MKL runs its own fastest code and overtakes the kernel past about 8
+// rows (SmolLM2 decode on a 2-core Xeon with AVX-512, tok/s kernel / MKL: 105 / 91 at batch 4,
+// 155 / 137 at 8, 192 / 201 at 16, 219 / 289 at 32; on an AMD EPYC the kernel led at every batch
+// up to 32: 314 / 218 tok/s there, where MKL takes slower code paths).
+int64_t max_rows();
+
 // The widest instruction set this CPU and OS run, capped by S2D_CPU_SIMD=none (every product
 // through MKL, to compare) or S2D_CPU_SIMD=avx2 (the narrower kernel on a wider CPU).
 Simd detect();

@@ -1,7 +1,7 @@
 // x [..., K] @ w [K, N] for the model's weight matrices (the packed [in, out] layout).
 //
 // For decoding, a matrix can also be laid out as the few-row kernel's panels (few_row_matmul.h).
-// An fp32 CPU product of at most few_rows::kMaxRows rows outside autograd (a decode step, the
+// An fp32 CPU product of at most few_rows::max_rows() rows outside autograd (a decode step, the
 // last-token head of a prefill) with panels at hand goes through the kernel, split over the
 // intra-op threads by panels; anything else is at::matmul over w.
 #pragma once

@@ -37,6 +37,15 @@ Simd detect() {
   return s;
 }
 
+int64_t max_rows() {
+#if defined(S2D_X86_KERNELS)
+  static const int64_t rows = (__builtin_cpu_init(), __builtin_cpu_is("intel")) ? 8 : kMaxRows;
+  return rows;
+#else
+  return kMaxRows;
+#endif
+}
+
 const char* simd_name(Simd s) {
   switch (s) {
     case Simd::Avx512: return "avx512";
