@@ -41,7 +41,8 @@ nlohmann::json distill_identity(const DistillOptions& o, const std::string& tmpl
 // write_result() writes the model or adapter that OUT ends with.
 class DistillRun {
  public:
-  explicit DistillRun(const DistillOptions& o) : o_(o), out_(o.out_dir), lora_(o.lora_rank > 0) {
+  explicit DistillRun(const DistillOptions& o)
+      : o_(o), out_(o.out_dir), lora_(o.lora_rank > 0), packing_(parse_packing(o.packing)) {
     check_options();
     // --overwrite removes the directory: none of the inputs may be in it.
     check_output_dir(o_.out_dir, {o_.model_dir, o_.data_path, o_.val_path});
@@ -116,7 +117,15 @@ class DistillRun {
     if (stats_.dropped_no_target > 0)
       log::warn(std::to_string(stats_.dropped_no_target) +
                 " examples lost every answer token to truncation and were dropped");
-    const auto batches_per_epoch = static_cast<int64_t>(epoch_batches(train_, o_.batch_size, o_.seed, 0).size());
+    const auto first_epoch = epoch_batches(train_, o_.batch_size, o_.seed, 0);
+    const auto batches_per_epoch = static_cast<int64_t>(first_epoch.size());
+    if (packing_ == Packing::Auto) {  // say what auto chose
+      int64_t packed = 0;
+      for (const auto& rows : first_epoch) packed += packs(packing_, train_, rows);
+      log::info(c10::str("packing ", packed, " of ", batches_per_epoch,
+                         " micro-batches of an epoch: those whose padding would be >= 10% of their positions "
+                         "(--packing on|off decides for all)"));
+    }
     const int64_t steps_per_epoch = std::max<int64_t>(1, (batches_per_epoch + o_.grad_accum - 1) / o_.grad_accum);
     const int64_t total_steps = o_.max_steps > 0 ? o_.max_steps : steps_per_epoch * o_.epochs;
     opt_ = {o_.lr, o_.weight_decay, 0.9, 0.999, 1e-8, o_.max_grad_norm, o_.warmup_steps, o_.schedule, total_steps};
@@ -165,7 +174,7 @@ class DistillRun {
     for (size_t i = 0; i < val_.size(); i += static_cast<size_t>(o_.batch_size)) {
       std::vector<size_t> rows;
       for (size_t k = i; k < std::min(val_.size(), i + static_cast<size_t>(o_.batch_size)); ++k) rows.push_back(k);
-      Batch b = make_batch(val_, rows, device(), !o_.no_packing);
+      Batch b = make_batch(val_, rows, device(), packs(packing_, val_, rows));
       sum += trainer_->evaluate(b) * static_cast<double>(b.target_tokens);
       n += b.target_tokens;
     }
@@ -185,7 +194,7 @@ class DistillRun {
     std::vector<Batch> micro;
     int64_t step_tokens = 0;
     for (size_t k = first; k < std::min(batches.size(), first + static_cast<size_t>(o_.grad_accum)); ++k) {
-      micro.push_back(make_batch(train_, batches[k], device(), !o_.no_packing));
+      micro.push_back(make_batch(train_, batches[k], device(), packs(packing_, train_, batches[k])));
       step_tokens += micro.back().target_tokens;
     }
     at::Tensor loss_sum;
@@ -217,6 +226,7 @@ class DistillRun {
   const DistillOptions& o_;
   const fs::path out_;
   const bool lora_;
+  const Packing packing_;
   Precision precision_ = Precision::Auto;
   ModelBundle base_;
   std::unique_ptr<ChatTemplate> tmpl_;

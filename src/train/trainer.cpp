@@ -52,6 +52,20 @@ void index_targets(Batch& b) {
   b.target_tokens = b.targets.numel();
 }
 
+Packing parse_packing(const std::string& name) {
+  if (name == "auto") return Packing::Auto;
+  if (name == "on") return Packing::On;
+  if (name == "off") return Packing::Off;
+  throw_input("unknown packing", {.field = "--packing", .expected = "auto|on|off", .found = name});
+}
+
+bool packs(Packing mode, const std::vector<SftExample>& data, const std::vector<size_t>& rows) {
+  if (mode != Packing::Auto) return mode == Packing::On;
+  size_t real = 0, longest = 0;
+  for (size_t r : rows) real += data[r].ids.size(), longest = std::max(longest, data[r].ids.size());
+  return 10 * (longest * rows.size() - real) >= longest * rows.size();  // padding >= 10% of B * T
+}
+
 Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device,
                  bool packed) {
   Batch b;

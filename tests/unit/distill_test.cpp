@@ -111,9 +111,11 @@ TEST(Distill, PackedAndPaddedBatchesTrainTheSameCurve) {
   const auto dir = fresh_dir("d");
   const auto model = model_dir(dir), data = sft_file(dir, 24);
   std::map<int64_t, double> packed, padded;
-  run_distill(opts(model, data, dir + "/packed"), [&](int64_t s, double l, LlamaModel&) { packed[s] = l; });
+  auto on = opts(model, data, dir + "/packed");
+  on.packing = "on";
+  run_distill(on, [&](int64_t s, double l, LlamaModel&) { packed[s] = l; });
   auto o = opts(model, data, dir + "/padded");
-  o.no_packing = true;
+  o.packing = "off";
   const auto sum = run_distill(o, [&](int64_t s, double l, LlamaModel&) { padded[s] = l; });
   ASSERT_EQ(packed.size(), 6u);
   for (int64_t s = 1; s <= 6; ++s) EXPECT_NEAR(packed[s], padded[s], 1e-4) << "step " << s;

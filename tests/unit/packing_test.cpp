@@ -6,6 +6,8 @@
 
 #include "model_fixture.h"
 #include "s2d/train/trainer.h"
+#include "s2d/util/error.h"
+#include "test_util.h"
 
 namespace s2d {
 using namespace s2d::testing;
@@ -89,6 +91,22 @@ TEST(Packing, ChangingOneExampleLeavesTheOthersLossesBitwiseUnchanged) {
   const auto after = example_losses(trainer, make_batch(data, kRows, at::kCPU, true), data, kRows);
   EXPECT_NE(before[1], after[1]);
   for (size_t i : {0, 2, 3}) EXPECT_EQ(before[i], after[i]) << "example " << i;
+}
+
+TEST(Packing, AutoPacksWherePaddingWouldBeATenthOfTheBatch) {
+  auto of = [](std::vector<int64_t> lengths) {
+    std::vector<SftExample> data;
+    for (int64_t n : lengths) data.push_back(example(n, 1, 0));
+    return data;
+  };
+  const std::vector<size_t> rows = {0, 1, 2, 3};
+  EXPECT_FALSE(packs(Packing::Auto, of({10, 10, 10, 10}), rows));
+  EXPECT_FALSE(packs(Packing::Auto, of({10, 10, 10, 7}), rows));  // 3 of 40 positions padding
+  EXPECT_TRUE(packs(Packing::Auto, of({10, 10, 10, 6}), rows));   // 4 of 40
+  EXPECT_TRUE(packs(Packing::On, of({10, 10, 10, 10}), rows));
+  EXPECT_FALSE(packs(Packing::Off, of({10, 10, 2, 2}), rows));
+  EXPECT_EQ(parse_packing("auto"), Packing::Auto);
+  EXPECT_S2D_ERROR(parse_packing("yes"), ErrorKind::Input, "--packing", "auto|on|off");
 }
 
 }  // namespace s2d

@@ -29,7 +29,7 @@ struct DistillOptions {
   std::string precision = "auto";  // auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: fp32 everywhere
   int64_t max_seq_len = 1024;
   int64_t batch_size = 8, grad_accum = 1;
-  bool no_packing = false;            // pad each micro-batch instead of packing its examples back to back
+  std::string packing = "auto";       // on | off | auto (see Packing in trainer.h)
   int64_t epochs = 1, max_steps = 0;  // max_steps > 0 overrides epochs
   double lr = 1e-4, weight_decay = 0.0, max_grad_norm = 1.0;
   int64_t warmup_steps = 0;
@@ -68,8 +68,9 @@ void visit_options(O& o, F&& f) {
   f("--max-seq-len", "max_seq_len", o.max_seq_len, "Longer examples are truncated (and counted)");
   f("--batch-size", "batch_size", o.batch_size, "Examples per micro-batch");
   f("--grad-accum", "grad_accum", o.grad_accum, "Micro-batches per optimizer step");
-  f("--no-packing", "", o.no_packing,
-    "Pad each micro-batch to its longest example (default: its examples packed back to back, no padding computed)");
+  f("--packing", "", o.packing,
+    "on: each micro-batch's examples back to back, no padding computed; off: padded to the longest; auto: on "
+    "where padding would be at least 10% of the batch");
   f("--epochs", "epochs", o.epochs, "Passes over the data");
   f("--max-steps", "max_steps", o.max_steps, "Optimizer steps; overrides --epochs when > 0");
   f("--lr", "lr", o.lr, "Peak learning rate");

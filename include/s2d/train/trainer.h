@@ -65,6 +65,16 @@ struct Batch {
   at::Tensor positions;          // packed only: [1, L] int64, 0 at the start of each example
   std::vector<int64_t> lengths;  // packed only: each example's token count
 };
+// How distill lays out a micro-batch. On: packed. Off: padded. Auto: packed where padding would
+// be at least 10% of the padded batch's positions. Packing saves the padding's compute but runs
+// attention once per example; with few tokens per example on a small model the calls cost more
+// than a little padding (the toy model on bucketed last-letter batches: 11,441 / 11,960 tok/s
+// packed against 13,774 / 13,404 padded), while SmolLM2 on rows of 32-128 tokens trains 1.37x
+// faster packed.
+enum class Packing { Auto, On, Off };
+Packing parse_packing(const std::string& name);  // "auto" | "on" | "off"
+bool packs(Packing mode, const std::vector<SftExample>& data, const std::vector<size_t>& rows);
+
 // `packed`: the packed layout, else the padded one.
 Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device,
                  bool packed = false);
