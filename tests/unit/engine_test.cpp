@@ -292,16 +292,25 @@ TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
   std::cout << "RSS growth over 1000 requests: " << growth << " KiB\n";
 }
 
-TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
+namespace {
+// A local backend over the tiny model, saved in a fresh directory.
+std::unique_ptr<Backend> tiny_local_backend() {
   const auto dir = fresh_dir("d");
   save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
-  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
-  auto make = [](const std::string& id, int64_t max_new) {
-    CompletionRequest r{.id = id, .prompt = std::string("a coin is heads up")};
-    r.sampling.max_new_tokens = max_new;
-    r.sampling.ignore_eos = true;
-    return r;
-  };
+  return make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+}
+// The same prompt, exactly max_new new tokens.
+CompletionRequest coin_request(const std::string& id, int64_t max_new) {
+  CompletionRequest r{.id = id, .prompt = std::string("a coin is heads up")};
+  r.sampling.max_new_tokens = max_new;
+  r.sampling.ignore_eos = true;
+  return r;
+}
+}  // namespace
+
+TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
+  auto backend = tiny_local_backend();
+  const auto make = coin_request;
   // "fits" joins the run of "first" (same length); "long" needs more cache than that run has and
   // runs next; every one answers as it does alone.
   std::vector<std::vector<CompletionRequest>> arrivals = {{make("fits", 6), make("long", 30)}};
@@ -324,15 +333,8 @@ TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
 }
 
 TEST(LocalBackend, AStreamOfShortRequestsDoesNotStarveALongOne) {
-  const auto dir = fresh_dir("d");
-  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
-  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
-  auto make = [](const std::string& id, int64_t max_new) {
-    CompletionRequest r{.id = id, .prompt = std::string("a coin is heads up")};
-    r.sampling.max_new_tokens = max_new;
-    r.sampling.ignore_eos = true;
-    return r;
-  };
+  auto backend = tiny_local_backend();
+  const auto make = coin_request;
   // One arrival per intake call: "long" (too long for the first run's cache), then 200 short ones.
   int arrived = 0, arrived_when_long_done = -1;
   backend->complete_open(
@@ -353,9 +355,7 @@ TEST(LocalBackend, AStreamOfShortRequestsDoesNotStarveALongOne) {
 }
 
 TEST(LocalBackend, BadInputsAndContextPolicy) {
-  const auto dir = fresh_dir("d");
-  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
-  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+  auto backend = tiny_local_backend();
   auto complete = [&](CompletionRequest r) {
     std::vector<CompletionResult> out;
     backend->complete({std::move(r)}, [&](CompletionResult&& c) { out.push_back(std::move(c)); });
@@ -386,9 +386,7 @@ TEST(LocalBackend, BadInputsAndContextPolicy) {
 }
 
 TEST(LocalBackend, HugeInputsAreRefusedBeforeTheWork) {
-  const auto dir = fresh_dir("d");
-  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
-  auto backend = make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+  auto backend = tiny_local_backend();
   // 50 MB took minutes to tokenize before being refused; now its length alone refuses it.
   CompletionRequest huge{.id = "0",
                          .messages = {{"user", std::string(50u << 20, 'a')}},
