@@ -287,11 +287,14 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
   if (it == by_target.end()) return y;
   // PEFT's LoRA: y + dropout(x) @ A^T @ B^T * alpha / r. x [B, T, in], A [r, in], B [out, r].
   at::Tensor xin = (training_ && lora_->dropout > 0) ? at::dropout(x, lora_->dropout, true) : x;
+  // The factors are fp32; a bf16 base (inference on CUDA) multiplies them in its own dtype, as
+  // autocast does in training (where this cast is the one autocast would make).
+  auto in_dtype = [&](const at::Tensor& f) { return f.scalar_type() == y.scalar_type() ? f : f.to(y.scalar_type()); };
   // The up-projection adds into the base output inside its GEMM (addmm: y + scale * xa @ B^T), so
   // the delta [B*T, out] is never written out and read back by a separate add.
-  const at::Tensor xa = at::matmul(xin, it->second.a.t());  // [B, T, r]
+  const at::Tensor xa = at::matmul(xin, in_dtype(it->second.a).t());  // [B, T, r]
   const int64_t out = y.size(-1), r = xa.size(-1);
-  return at::addmm(y.reshape({-1, out}), xa.reshape({-1, r}), it->second.b.t(), /*beta=*/1, lora_->scale())
+  return at::addmm(y.reshape({-1, out}), xa.reshape({-1, r}), in_dtype(it->second.b).t(), /*beta=*/1, lora_->scale())
       .view(y.sizes());
 }
 

@@ -7,6 +7,7 @@
 #include "model_fixture.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
+#include "s2d/model/lora.h"
 #include "s2d/model/safetensors.h"
 #include "s2d/model/weight_names.h"
 #include "s2d/util/atomic_file.h"
@@ -88,6 +89,29 @@ TEST(Llama, LeftPaddingDoesNotChangeARowsLogits) {
   at::Tensor padded = m.forward_padded(padded_ids, padded_mask).slice(1, 3);
   EXPECT_LT((padded - alone).abs().max().item<double>(), 1e-4);
   EXPECT_FALSE(m.forward_padded(padded_ids, padded_mask).isnan().any().item<bool>()) << "padding rows gave NaN";
+}
+
+TEST(Lora, AnFp32AdapterRunsOnABf16Model) {
+  // generate/eval --adapter on CUDA: a bf16 base (the default there) with the adapter's fp32 factors.
+  const ModelConfig c = tiny_config();
+  at::manual_seed(4);
+  const auto shapes = expected_weight_shapes(c);
+  LlamaWeights w16;
+  for_each_weight(c, w16, [&](const std::string& name, at::Tensor& t) {
+    t = (at::randn(shapes.at(name)) * 0.3).to(at::kBFloat16);
+  });
+  LlamaWeights copy = w16;
+  for_each_weight(c, copy, [](const std::string&, at::Tensor& t) { t = t.to(at::kFloat); });
+  LlamaModel m16(c, w16), m32(c, copy);
+  auto adapter = init_lora(c, {.rank = 4, .targets = {"q", "k", "v", "o", "gate", "up", "down"}}, at::kCPU, 0);
+  for (auto& layer : adapter->layers)
+    for (auto& [m, p] : layer) p.b.normal_(0, 0.1);
+  m16.set_lora(adapter);
+  m32.set_lora(adapter);
+  c10::InferenceMode inference;
+  const at::Tensor ids = at::tensor({1, 7, 3, 9, 4, 2}, at::kLong).view({1, 6}), mask = at::ones_like(ids);
+  const at::Tensor got = m16.forward_padded(ids, mask).to(at::kFloat), want = m32.forward_padded(ids, mask);
+  EXPECT_LT(((got - want).norm() / want.norm()).item<double>(), 0.05);
 }
 
 TEST(Checkpoint, SaveLoadRoundTripAndBf16Save) {
