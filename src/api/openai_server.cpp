@@ -62,6 +62,13 @@ class OpenAiServer {
     const int threads = o_.threads < 1 ? 1 : o_.threads;
     svr_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     svr_.set_payload_max_length(o_.max_body_bytes);
+    // httplib sets SO_REUSEPORT on Linux, which lets a second server bind a port already in use
+    // and silently split its connections. SO_REUSEADDR alone still rebinds over TIME_WAIT (a quick
+    // restart) but refuses a port another socket listens on.
+    svr_.set_socket_options([](socket_t sock) {
+      int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    });
     svr_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
       if (o_.api_key.empty() || req.path.rfind("/v1/", 0) != 0) return httplib::Server::HandlerResponse::Unhandled;
       const std::string auth = req.get_header_value("Authorization");

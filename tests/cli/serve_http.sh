@@ -7,7 +7,7 @@
 #   3. the server is SIGKILLed mid-generate and restarted: generate retries and finishes; and
 #      with retries exhausted it fails, then a rerun resumes; both equal the in-process run, with
 #      nothing lost or duplicated;
-#   4. SIGTERM stops the server cleanly (exit 0).
+#   4. a second server on the same port exits 2 with a clear error; SIGTERM stops the first (exit 0).
 # Usage: serve_http.sh S2D_BINARY MODEL_DIR PYTHON WORKDIR SOURCE_DIR
 set -euo pipefail
 S2D=$1 MODEL=$2 PY=$3 WORK=$4 SRC=$5
@@ -17,7 +17,8 @@ SERVER_PID=""
 cleanup() { if [ -n "$SERVER_PID" ]; then kill -9 "$SERVER_PID" 2>/dev/null || true; fi; }
 trap cleanup EXIT
 
-# start_server PORT (0: any free port): sets SERVER_PID and PORT once it listens.
+# start_server PORT: sets SERVER_PID and PORT once it listens. The port lies below the ephemeral
+# range (s2d_free_port), so that while the server is down in step 3 no other process takes it.
 source "$SRC/scripts/lib/serve.sh"
 start_server() {
   s2d_start_server "$WORK/serve" --model "$MODEL" --port "$1" --api-key "$KEY" --served-model-name toy || exit 1
@@ -49,7 +50,7 @@ PY
 head -40 "$SRC/data/toy/tasks/coin-flip.test.jsonl" > "$WORK/coin40.jsonl"
 head -120 "$SRC/data/toy/tasks/coin-flip.test.jsonl" > "$WORK/coin120.jsonl"
 GEN=(--log-level warn generate --method cot --max-new-tokens 96 --chunk 8)
-start_server 0
+start_server "$(s2d_free_port)"
 export S2D_API_KEY="$KEY"
 
 echo "== 1. the HTTP backend equals the in-process one (greedy)"
@@ -99,7 +100,12 @@ start_server "$PORT"
 "$S2D" "${GEN[@]}" --endpoint "$URL" --concurrency 2 --tasks "$WORK/coin120.jsonl" --out "$WORK/resumed.jsonl"
 same_records "$WORK/local120.jsonl" "$WORK/resumed.jsonl" 120
 
-echo "== 4. SIGTERM stops the server cleanly"
+echo "== 4. a second server on the same port fails clearly; SIGTERM stops the first cleanly"
+rc=0; timeout 30 "$S2D" --log-level warn serve --model "$MODEL" --port "$PORT" > /dev/null 2> "$WORK/second.err" || rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q "cannot listen" "$WORK/second.err"; then
+  cat "$WORK/second.err"; echo "FAIL: second server on port $PORT exited $rc"; exit 1
+fi
+echo "  second server: exit 2, $(grep -o 'cannot listen.*' "$WORK/second.err")"
 kill -TERM "$SERVER_PID"
 rc=0; wait "$SERVER_PID" || rc=$?
 SERVER_PID=""
