@@ -50,7 +50,8 @@ PY
 head -40 "$SRC/data/toy/tasks/coin-flip.test.jsonl" > "$WORK/coin40.jsonl"
 head -120 "$SRC/data/toy/tasks/coin-flip.test.jsonl" > "$WORK/coin120.jsonl"
 GEN=(--log-level warn generate --method cot --max-new-tokens 96 --chunk 8)
-start_server "$(s2d_free_port)"
+port=$(s2d_free_port) || exit 1
+start_server "$port"
 export S2D_API_KEY="$KEY"
 
 echo "== 1. the HTTP backend equals the in-process one (greedy)"
