@@ -23,6 +23,15 @@ run_s2d() {
 echo "== generate, Llama-2-7B shape, bf16, prompt 128"
 s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160
 s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160
+# The host sampler waits for every step (the loop before the device sampler): the same greedy
+# tokens, and what running one step behind the GPU buys.
+s64h=$(run_s2d --batch 64 --new-tokens 256 --sampler host) && echo "s2d batch 64, host sampler: $s64h" | cut -c1-160
+s1h=$(run_s2d --batch 1 --new-tokens 64 --sampler host) && echo "s2d batch 1, host sampler:  $s1h" | cut -c1-160
+# Each decode step replayed as a CUDA graph (EngineOptions::cuda_graphs, off by default until measured).
+s64g=$(run_s2d --batch 64 --new-tokens 256 --graphs on) && echo "s2d batch 64, CUDA graphs: $s64g" | cut -c1-160
+s1g=$(run_s2d --batch 1 --new-tokens 64 --graphs on) && echo "s2d batch 1, CUDA graphs:  $s1g" | cut -c1-160
+s64tg=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 --graphs on) \
+  && echo "s2d batch 64, temperature 0.7, top-p 0.9, CUDA graphs: $s64tg" | cut -c1-160
 # The paper's workload: sampling at temperature 0.7 with top-p 0.9 (target: within 10% of greedy).
 s64t=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9: $s64t" | cut -c1-160
@@ -39,4 +48,23 @@ PY
 import json, sys
 g, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"batch 64 sampled (0.7, top-p 0.9): {t['tok_s']:.0f} tok/s, {t['tok_s'] / g['tok_s']:.2f} of greedy")
+PY
+"$PY" - "$s64" "$s64h" "$s1" "$s1h" <<'PY'
+import json, sys
+d64, h64, d1, h1 = (json.loads(a) for a in sys.argv[1:])
+same = d64["tokens"] == h64["tokens"] and d1["tokens"] == h1["tokens"]
+print(f"device sampler, one step behind, against the host sampler: batch 64 {d64['tok_s'] / h64['tok_s']:.2f}x "
+      f"({d64['decode_ms']:.2f} vs {h64['decode_ms']:.2f} ms/step), batch 1 {d1['tok_s'] / h1['tok_s']:.2f}x "
+      f"({d1['decode_ms']:.2f} vs {h1['decode_ms']:.2f} ms/step); greedy tokens {'identical' if same else 'DIFFER'}")
+sys.exit(0 if same else 1)
+PY
+"$PY" - "$s64" "$s64g" "$s1" "$s1g" "$s64t" "$s64tg" <<'PY'
+import json, sys
+d64, g64, d1, g1, t64, tg64 = (json.loads(a) for a in sys.argv[1:])
+same = d64["tokens"] == g64["tokens"] and d1["tokens"] == g1["tokens"] and t64["tokens"] == tg64["tokens"]
+print(f"CUDA graphs against eager steps: batch 64 {g64['tok_s'] / d64['tok_s']:.2f}x ({g64['decode_ms']:.2f} vs "
+      f"{d64['decode_ms']:.2f} ms/step, {g64['tok_s']:.0f} tok/s), batch 1 {g1['tok_s'] / d1['tok_s']:.2f}x "
+      f"({g1['decode_ms']:.2f} vs {d1['decode_ms']:.2f} ms/step, {g1['tok_s']:.0f} tok/s), sampled batch 64 "
+      f"{tg64['tok_s'] / t64['tok_s']:.2f}x; greedy and sampled tokens {'identical' if same else 'DIFFER'}")
+sys.exit(0 if same else 1)
 PY

@@ -2,7 +2,8 @@
 # Sourced by the GPU scripts: builds s2d on a bare CUDA machine that has torch (and transformers)
 # in its python and the C++ dependencies unpacked in .deps/root (scripts/gpu/fetch_deps.sh).
 # Sets ROOT, PY, BUILD, OUT, LOGS, REPORT; appends the machine and build time to $REPORT.
-# Builds only the programs the GPU checks run (the unit tests are CPU-only and run in CI).
+# Builds only the programs the GPU checks run: of the unit tests, s2d_model_tests, whose sampler
+# and engine tests use CUDA where they find it (the rest run on the CPU in CI).
 # S2D_GPU_BUILT=1 (set by run_all.sh after its build) skips the build in the scripts it calls.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PY="${PYTHON:-python3}"
@@ -14,7 +15,7 @@ mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
 export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
 export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-S2D_GPU_TARGETS="${S2D_GPU_TARGETS:-s2d s2d_conformance_tests s2d_train_conformance_tests s2d_bench_train s2d_bench_generate}"
+S2D_GPU_TARGETS="${S2D_GPU_TARGETS:-s2d s2d_conformance_tests s2d_train_conformance_tests s2d_bench_train s2d_bench_generate s2d_model_tests}"
 if [ "${S2D_GPU_BUILT:-0}" != 1 ]; then
   {
     echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

@@ -23,7 +23,8 @@ fi
 source "$HERE/build.sh"
 export S2D_GPU_BUILT=1 BUILD_DIR="$BUILD" OUT PYTHON="$PY"
 [ -n "${S2D_GPU_PREBUILT:-}" ] || tar czf "$OUT/gpu-bin.tar.gz" -C "$BUILD" src/s2d tests/conformance/s2d_conformance_tests \
-  tests/conformance/s2d_train_conformance_tests tests/bench/s2d_bench_train tests/bench/s2d_bench_generate
+  tests/conformance/s2d_train_conformance_tests tests/bench/s2d_bench_train tests/bench/s2d_bench_generate \
+  tests/unit/s2d_model_tests
 stage() {  # stage NAME SECONDS CMD...: with a budget, at most SECONDS and never past the budget
   local name=$1 limit=$2; shift 2
   if [ -n "${S2D_GPU_STAGES:-}" ] && [[ " $S2D_GPU_STAGES " != *" $name "* ]]; then return; fi
@@ -41,9 +42,11 @@ stage() {  # stage NAME SECONDS CMD...: with a budget, at most SECONDS and never
   "${timer[@]}" "$@" 2>&1 | tee "$LOGS/$name.log" | grep -vE "^(distill|eval|generate) +[0-9]+/" | tee -a "$REPORT"
   echo "-- $name: exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 )) s" | tee -a "$REPORT"
 }
+# The device sampler's draws and the engine one step behind, on CUDA (they run on the CPU in CI).
+stage engine-cuda 60 "$BUILD/tests/unit/s2d_model_tests" --gtest_filter='DeviceSampling.*:OneStepBehind.*'
 stage conformance 150 bash "$HERE/check.sh"
 stage train-bench 150 bash "$HERE/../bench/train_gpu.sh"
 stage distill-cli 90 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda"
-stage generate-bench 90 bash "$HERE/../bench/generate_gpu.sh"
+stage generate-bench 150 bash "$HERE/../bench/generate_gpu.sh"
 echo "== total $(( $(date +%s) - START )) s" | tee -a "$REPORT"
 tar czf "$OUT/logs.tar.gz" -C "$LOGS" .

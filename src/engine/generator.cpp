@@ -8,6 +8,9 @@
 #include <deque>
 #include <optional>
 
+#include "s2d/engine/async_transfer.h"
+#include "s2d/engine/decode_graphs.h"
+#include "s2d/engine/device_sampling.h"
 #include "s2d/engine/sampling.h"
 #include "s2d/text/incremental_text.h"
 #include "s2d/util/error.h"
@@ -29,7 +32,9 @@ struct Slot {
   IncrementalText text;            // followed only when the request has stop strings or streams its text
   std::optional<std::string> cut;  // the text up to a stop string, once one is found
   size_t max_stop = 0;             // longest stop string, to bound the search window
-  at::Generator gen;
+  uint64_t key = 0;                // sample_seed(request seed, sample): the sample's random stream
+  at::Generator gen;               // host sampler: the stream as a CPU generator
+  int64_t drawn = 0;               // device sampler: tokens drawn so far (the next draw's index)
 };
 
 // A request whose prefill is done but not all of whose samples have a slot yet.
@@ -68,8 +73,13 @@ class DecodeRun {
         n_slots_(more ? engine.batch_size : std::max<int64_t>(1, std::min(engine.batch_size, samples_in(requests_)))),
         narrow_(engine.width == EngineOptions::Width::Narrow ||
                 (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
+        on_device_(engine.sampler == EngineOptions::Sampler::Device ||
+                   (engine.sampler == EngineOptions::Sampler::Auto && opts_.device().is_cuda())),
         cache_(cfg_, n_slots_, capacity_, opts_),
         slots_(static_cast<size_t>(n_slots_)) {
+    if (on_device_) next_tokens_ = at::zeros({n_slots_}, opts_.dtype(at::kLong));
+    if (on_device_ && !narrow_ && engine.cuda_graphs && DecodeGraphs::supported(opts_.device()))
+      graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, next_tokens_, capacity_);
     for (size_t i = 0; i < requests_.size(); ++i) enqueue(i);
   }
 
@@ -203,8 +213,8 @@ class DecodeRun {
       states_[group[g]].start = Clock::now();
     }
     KVCache tmp(cfg_, G, t_max, opts_);
-    at::Tensor logits = model_.prefill_right_padded(at::tensor(ids, at::kLong).view({G, t_max}).to(opts_.device()),
-                                                    at::tensor(lens, at::kLong).to(opts_.device()), tmp);  // [G, V]
+    at::Tensor logits = model_.prefill_right_padded(upload(ids, opts_.device()).view({G, t_max}),
+                                                    upload(lens, opts_.device()), tmp);  // [G, V]
     for (int64_t g = 0; g < G; ++g) {
       Prefilled p{group[g], 0, {}, {}, logits.narrow(0, g, 1)};
       for (size_t l = 0; l < tmp.k.size(); ++l) {  // views: the slices keep the group cache alive
@@ -238,8 +248,17 @@ class DecodeRun {
       s.sample_pos = p.next_sample_pos++;
       s.len = T;
       s.text = IncrementalText(tokenizer_);
-      s.gen = make_cpu_generator(sample_seed(r.sampling.seed, r.samples[static_cast<size_t>(s.sample_pos)]));
+      s.key = sample_seed(r.sampling.seed, r.samples[static_cast<size_t>(s.sample_pos)]);
       for (const auto& stop : r.sampling.stop) s.max_stop = std::max(s.max_stop, stop.size());
+      if (on_device_) {  // the first token waits on the device; the next step reads it back
+        const int64_t V = p.last_logits.size(1);
+        next_tokens_.narrow(0, static_cast<int64_t>(si), 1)
+            .copy_(sample_on_device(p.last_logits, device_sampling_rows({&r.sampling}, {s.key}, {0}, V, opts_.device())));
+        s.drawn = 1;
+        if (p.next_sample_pos == static_cast<int>(r.samples.size())) prefilled_.pop_front();
+        continue;
+      }
+      s.gen = make_cpu_generator(s.key);
       const int64_t first = sample_tokens(p.last_logits, {&r.sampling}, {&s.gen})[0];
       const bool last_sample = p.next_sample_pos == static_cast<int>(r.samples.size());
       if (last_sample) prefilled_.pop_front();
@@ -248,7 +267,20 @@ class DecodeRun {
   }
 
   // One decode step over the busy slots; false when none is busy.
-  bool step() {
+  bool step() { return on_device_ ? step_one_behind() : step_and_wait(); }
+
+  // The cache rows of slots [0, hi): views sharing storage (decode_slots needs batch == hi).
+  KVCache slots_below(int64_t hi) const {
+    KVCache view = cache_;
+    if (hi < n_slots_) {
+      for (auto& t : view.k) t = t.narrow(0, 0, hi);
+      for (auto& t : view.v) t = t.narrow(0, 0, hi);
+    }
+    return view;
+  }
+
+  // Host sampler: decode, copy the logits to the host, draw, act on the tokens.
+  bool step_and_wait() {
     int64_t hi = 0, width = 0;
     for (size_t si = 0; si < slots_.size(); ++si)
       if (slots_[si].busy) {
@@ -260,21 +292,15 @@ class DecodeRun {
     std::vector<int64_t> ids(static_cast<size_t>(hi), 0), lens(static_cast<size_t>(hi), 0);
     std::vector<const SamplingParams*> params;
     std::vector<at::Generator*> gens;
-    static const SamplingParams greedy;
     for (int64_t b = 0; b < hi; ++b) {
       Slot& s = slots_[static_cast<size_t>(b)];
       ids[b] = s.busy ? s.next : 0;
       lens[b] = s.busy ? s.len : 0;
-      params.push_back(s.busy ? &requests_[s.req].sampling : &greedy);
+      params.push_back(s.busy ? &requests_[s.req].sampling : &kGreedy);
       gens.push_back(&s.gen);
     }
-    KVCache view = cache_;  // shares storage; decode_slots needs batch == hi
-    if (hi < n_slots_) {
-      for (auto& t : view.k) t = t.narrow(0, 0, hi);
-      for (auto& t : view.v) t = t.narrow(0, 0, hi);
-    }
-    at::Tensor logits = model_.decode_slots(at::tensor(ids, at::kLong).to(opts_.device()),
-                                            at::tensor(lens, at::kLong).to(opts_.device()), view,
+    KVCache view = slots_below(hi);
+    at::Tensor logits = model_.decode_slots(upload(ids, opts_.device()), upload(lens, opts_.device()), view,
                                             narrow_ ? width : capacity_);  // [hi, V]
     const std::vector<int64_t> next = sample_tokens(logits, params, gens);
     for (int64_t b = 0; b < hi; ++b) {
@@ -285,6 +311,76 @@ class DecodeRun {
     }
     return true;
   }
+
+  // Whether slot s decodes on after its drawn-but-unread token, unless that token stops it: the
+  // negation of accept()'s "length" test, which needs the token's position, not its value.
+  bool goes_on_after_unread(const Slot& s) const {
+    return static_cast<int64_t>(s.tokens.size()) + 1 < requests_[s.req].sampling.max_new_tokens && s.len < capacity_;
+  }
+
+  // Device sampler: every busy slot has one token drawn on the device and not yet read
+  // (next_tokens_). Queue step t, which feeds those tokens to the slots that go on, then read them
+  // back (the copy was queued before step t, so this waits for step t-1 only) and act on them.
+  // A slot that stops on its token was fed at step t anyway: that column and draw go unused.
+  bool step_one_behind() {
+    int64_t hi = 0, width = 0;
+    std::vector<uint8_t> fed(slots_.size(), 0);
+    for (size_t si = 0; si < slots_.size(); ++si) {
+      const Slot& s = slots_[si];
+      if (!s.busy) continue;
+      hi = static_cast<int64_t>(si) + 1;
+      if (goes_on_after_unread(s)) {
+        fed[si] = 1;
+        width = std::max(width, s.len + 1);
+      }
+    }
+    if (hi == 0) return false;
+    if (graphs_) hi = n_slots_;  // a graph runs every slot
+    at::Tensor unread = next_tokens_.narrow(0, 0, hi);  // [hi] int64, fed to this step
+    readback_.start(unread);
+    at::Tensor drawn;  // [hi] int64: this step's tokens
+    if (width > 0) {
+      // Slots that do not go on (and idle ones) feed their token at column 0 of their own rows,
+      // which nobody reads again, and draw greedily.
+      std::vector<int64_t> lens(static_cast<size_t>(hi), 0), draws(static_cast<size_t>(hi), 0);
+      std::vector<uint64_t> keys(static_cast<size_t>(hi), 0);
+      std::vector<const SamplingParams*> params;
+      for (int64_t b = 0; b < hi; ++b) {
+        const Slot& s = slots_[static_cast<size_t>(b)];
+        const bool f = fed[static_cast<size_t>(b)] != 0;
+        lens[b] = f ? s.len : 0;
+        keys[b] = s.key;
+        draws[b] = s.drawn;
+        params.push_back(f ? &requests_[s.req].sampling : &kGreedy);
+      }
+      if (graphs_) {
+        drawn = graphs_->step(lens, pack_sampling_rows(params, keys, draws, cfg_.vocab_size));
+      } else {
+        KVCache view = slots_below(hi);
+        at::Tensor logits = model_.decode_slots(unread, upload(lens, opts_.device()), view,
+                                                narrow_ ? width : capacity_);  // [hi, V]
+        drawn = sample_on_device(logits, device_sampling_rows(params, keys, draws, logits.size(1), opts_.device()));
+      }
+    }
+    const at::Tensor& read = readback_.wait();  // [hi] int64 on the host: step t-1's tokens
+    const int64_t* token = read.data_ptr<int64_t>();
+    for (int64_t b = 0; b < hi; ++b) {
+      Slot& s = slots_[static_cast<size_t>(b)];
+      if (!s.busy) continue;
+      if (auto reason = accept(s, token[b]); !reason.empty()) {
+        retire(s, reason);
+        continue;
+      }
+      if (!fed[static_cast<size_t>(b)])
+        throw_runtime("decode: a slot went on without being fed", {.field = "slot " + std::to_string(b)});
+      s.len += 1;
+      s.drawn += 1;
+    }
+    if (drawn.defined()) unread.copy_(drawn);
+    return true;
+  }
+
+  static inline const SamplingParams kGreedy{};
 
   const LlamaModel& model_;
   const Tokenizer& tokenizer_;
@@ -298,11 +394,15 @@ class DecodeRun {
   const int n_pieces_;
   const int64_t capacity_, n_slots_;
   const bool narrow_;
+  const bool on_device_;  // the device sampler, one step behind (EngineOptions::Sampler)
   KVCache cache_;
   std::vector<Slot> slots_;
   std::deque<RequestState> states_;
   std::deque<size_t> waiting_;
   std::deque<Prefilled> prefilled_;
+  at::Tensor next_tokens_;  // device sampler: [n_slots] int64, each busy slot's unread token
+  Readback readback_;
+  std::unique_ptr<DecodeGraphs> graphs_;  // EngineOptions::cuda_graphs, where it applies
 };
 
 }  // namespace

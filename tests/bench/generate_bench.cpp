@@ -3,7 +3,8 @@
 //
 //   s2d_bench_generate (--model DIR | --random-config CONFIG.json) --tokenizer tokenizer.model
 //       --prompts prompts.json --batch B --new-tokens N [--device auto] [--dtype auto]
-//       [--repeat 3] [--width auto|narrow|full] [--temperature 0 --top-p 1]
+//       [--repeat 3] [--width auto|narrow|full] [--sampler auto|host|device] [--graphs off|on]
+//       [--temperature 0 --top-p 1]
 //
 // prompts.json: {"prompts": [[ids...], ...]} (at least B rows). Prints one JSON line:
 // {"batch", "new_tokens", "seconds", "tok_s", "tokens": [[first row's generated ids]]}.
@@ -69,7 +70,12 @@ int main(int argc, char** argv) try {
   const auto w = width == "narrow" ? EngineOptions::Width::Narrow
                  : width == "full" ? EngineOptions::Width::Full
                                    : EngineOptions::Width::Auto;
-  Generator gen(*model, tok, {.batch_size = batch, .width = w});
+  const std::string sampler = arg(argc, argv, "--sampler", "auto");  // auto | host | device
+  const auto sm = sampler == "host"     ? EngineOptions::Sampler::Host
+                  : sampler == "device" ? EngineOptions::Sampler::Device
+                                        : EngineOptions::Sampler::Auto;
+  const bool graphs = arg(argc, argv, "--graphs", "off") == "on";
+  Generator gen(*model, tok, {.batch_size = batch, .width = w, .sampler = sm, .cuda_graphs = graphs});
   std::vector<int> first_row;
   gen.run(requests(new_tokens), [](GenResult&&) {});  // warmup at the same shapes: allocator, kernels, pools
   auto best_of = [&](int64_t n_new) {
@@ -95,6 +101,8 @@ int main(int argc, char** argv) try {
       {"tokens", {first_row}},
       {"device", model->options().device().str()},
       {"width", width},
+      {"sampler", sampler},
+      {"cuda_graphs", graphs},
       {"temperature", temperature},
       {"top_p", top_p}};
   std::cout << out.dump() << std::endl;

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <map>
 
-#include "model_fixture.h"
+#include "engine_fixture.h"
 #include "s2d/engine/generator.h"
 #include "s2d/engine/local_backend.h"
 #include "s2d/engine/sampling.h"
@@ -21,41 +21,6 @@ namespace s2d {
 using namespace s2d::testing;
 
 namespace {
-
-const LlamaModel& tiny_lm() {  // vocab = the fixture tokenizer's 400 pieces
-  static LlamaModel m = random_model(tiny_config(400, 256), 11);
-  return m;
-}
-
-GenRequest req(std::vector<int> prompt, int64_t max_new, double temperature = 0.0, uint64_t seed = 0,
-               std::vector<int> samples = {0}) {
-  GenRequest r;
-  r.prompt_ids = std::move(prompt);
-  r.sampling.max_new_tokens = max_new;
-  r.sampling.temperature = temperature;
-  r.sampling.seed = seed;
-  r.sampling.ignore_eos = true;
-  r.samples = std::move(samples);
-  return r;
-}
-
-std::vector<GenResult> run(const std::vector<GenRequest>& reqs, int64_t batch) {
-  Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = batch});
-  std::vector<GenResult> out(reqs.size());
-  g.run(reqs, [&](GenResult&& r) { out[r.index] = std::move(r); });
-  return out;
-}
-
-// Chi-square statistic of `counts` against probabilities `p` over n draws.
-double chi_square(const std::vector<int64_t>& counts, const std::vector<double>& p, int64_t n) {
-  double chi = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (p[i] == 0) continue;
-    const double e = p[i] * static_cast<double>(n);
-    chi += (static_cast<double>(counts[i]) - e) * (static_cast<double>(counts[i]) - e) / e;
-  }
-  return chi;
-}
 
 int64_t rss_kb() {
   std::ifstream f("/proc/self/statm");

@@ -7,9 +7,13 @@
 //     a batch of short ones back.
 //   * Slots and cache are allocated once per run(), sized to the work: min(batch, samples) slots
 //     of min(context, longest prompt + max_new_tokens) columns.
-//   * Sample i of a request draws from its own generator seeded with sample_seed(seed, i): the
-//     output does not depend on which other requests share the batch (up to float reassociation
-//     in batched matmuls).
+//   * Sample i of a request draws from its own stream keyed by sample_seed(seed, i): the output
+//     does not depend on which other requests share the batch (up to float reassociation in
+//     batched matmuls).
+//   * With the device sampler the host runs one step behind the device: it queues step t, then
+//     reads the tokens of step t-1 and acts on them (stop ids, stop strings, streaming, retiring).
+//     A sample that stopped at t-1 was still fed at step t; that work is discarded. Results are
+//     the same as a loop that waits for every step.
 // Not thread-safe: one run() at a time.
 #pragma once
 
@@ -32,6 +36,17 @@ struct EngineOptions {
   // once instead of every step, and the step can be captured in a CUDA graph).
   enum class Width { Auto, Narrow, Full };
   Width width = Width::Auto;
+  // Where tokens are drawn. Host: the step's logits are copied to the CPU and each sample draws
+  // from its own CPU generator (sampling.h); the host waits for every step. Device: drawn on the
+  // logits' device (device_sampling.h), and the host reads a step's tokens while the next step
+  // runs (one step behind), so in steady state it never waits for the GPU to go idle. Auto:
+  // Device on CUDA, Host elsewhere (where nothing runs asynchronously and the host sampler is
+  // faster). The two draw different streams from the same seed; greedy tokens are the same.
+  enum class Sampler { Auto, Host, Device };
+  Sampler sampler = Sampler::Auto;
+  // Replay each decode step as a CUDA graph (decode_graphs.h). Needs CUDA, the device sampler and
+  // the full width; ignored elsewhere. Off by default until measured on a GPU.
+  bool cuda_graphs = false;
 };
 
 struct GenRequest {

@@ -1,0 +1,45 @@
+// Decode steps replayed as CUDA graphs. One step is LlamaModel::decode_slots over every slot of
+// a cache followed by sample_on_device; eagerly that is ~1,300 kernel launches for a 7B model,
+// about 10 ms of host time against ~4 ms of GPU work at batch 1. Captured once, a step replays
+// with one launch.
+//
+// A graph replays the kernels it captured on the addresses it captured, so every input lives in
+// a fixed device buffer that step() refills before the replay: the token ids (the caller's own
+// buffer, which must keep its storage), the slots' lengths and the packed sampling rows. The
+// sampler takes different branches for greedy, plain and cut rows, so there is one graph per
+// combination the batches need (at most 7), captured on first use, all sharing one memory pool.
+// Every step runs all n slots: idle ones feed their buffer's token at column 0, as in the eager
+// loop. CUDA builds only; supported() says whether this build and device can.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+#include <vector>
+
+#include "s2d/engine/device_sampling.h"
+#include "s2d/model/llama.h"
+
+namespace s2d {
+
+class DecodeGraphs {
+ public:
+  static bool supported(const c10::Device& device);
+  // tokens: [n] int64 on the model's device, read by every step as its input ids; cache: n slots;
+  // each step attends over the first `width` columns.
+  DecodeGraphs(const LlamaModel& model, KVCache& cache, at::Tensor tokens, int64_t width);
+  ~DecodeGraphs();
+  DecodeGraphs(const DecodeGraphs&) = delete;
+  DecodeGraphs& operator=(const DecodeGraphs&) = delete;
+
+  // One step: lens [n] (the column each slot writes) and rows (n rows) go into the buffers, then
+  // the graph for rows' kinds replays. Returns the drawn tokens, [n] int64, a buffer the next
+  // step() with the same kinds overwrites.
+  at::Tensor step(const std::vector<int64_t>& lens, const HostSamplingRows& rows);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace s2d

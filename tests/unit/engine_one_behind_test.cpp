@@ -1,0 +1,194 @@
+// The engine with the device sampler, where the host acts on each step's tokens one step late
+// (generator.h). Whatever the lag, the results must be those of a loop that waits for every
+// step: the same greedy tokens, texts, stops, streamed texts and token counts as the host
+// sampler, and sampled streams that repeat and do not depend on the batch. The model is on CUDA
+// where the machine has one (scripts/gpu/run_all.sh), where the lag is real.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "engine_fixture.h"
+#include "s2d/engine/decode_graphs.h"
+#include "s2d/engine/device_sampling.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+
+constexpr auto kHost = EngineOptions::Sampler::Host;
+constexpr auto kDevice = EngineOptions::Sampler::Device;
+
+// run() on the test device's model.
+std::vector<GenResult> run_here(const std::vector<GenRequest>& reqs, int64_t batch, EngineOptions::Sampler sampler) {
+  return testing::run(reqs, batch, sampler, tiny_lm_on_test_device());
+}
+
+// One request with a stop string that starts inside its free run's token 3 and ends inside token 4.
+GenRequest stop_string_request() {
+  const auto free_run = run_here({req({1, 20, 21}, 24)}, 1, kHost)[0].samples[0];
+  const auto& tok = tiny_tokenizer();
+  const std::string before = tok.decode({free_run.tokens.begin(), free_run.tokens.begin() + 3});
+  const std::string through = tok.decode({free_run.tokens.begin(), free_run.tokens.begin() + 5});
+  GenRequest r = req({1, 20, 21}, 24);
+  r.sampling.stop = {through.substr(before.size() - 1, through.size() - before.size())};
+  return r;
+}
+
+// One request that stops on the id its free run gives at token `at`.
+GenRequest stop_id_request(std::vector<int> prompt, int64_t max_new, int at, double temperature = 0,
+                           std::vector<int> samples = {0}) {
+  const auto free_run = run_here({req(prompt, max_new, temperature, 5, samples)}, 4, kDevice)[0].samples[0];
+  GenRequest r = req(std::move(prompt), max_new, temperature, 5, std::move(samples));
+  r.sampling.ignore_eos = false;
+  r.stop_ids = {free_run.tokens.at(static_cast<size_t>(at))};
+  return r;
+}
+
+struct Outcome {
+  std::vector<GenResult> results;
+  std::map<size_t, std::vector<std::string>> streamed;  // request index -> the texts on_text saw
+  int64_t generated = 0;
+};
+
+Outcome run_streaming(std::vector<GenRequest> reqs, int64_t batch, EngineOptions::Sampler sampler) {
+  Outcome o;
+  o.results.resize(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i)
+    reqs[i].on_text = [&o, i](int sample, const std::string& text) {
+      if (sample == 0) o.streamed[i].push_back(text);
+    };
+  Generator g(tiny_lm_on_test_device(), tiny_tokenizer(), {.batch_size = batch, .sampler = sampler});
+  g.run(reqs, [&](GenResult&& r) { o.results[r.index] = std::move(r); });
+  o.generated = g.generated_tokens();
+  return o;
+}
+
+}  // namespace
+
+TEST(OneStepBehind, GreedyRunsEqualTheHostSamplersTokenForToken) {
+  // Seven requests through three slots (slots are reused mid-run): one token, two tokens, a stop
+  // string, a stop id, several samples, and plain lengths.
+  const std::vector<GenRequest> reqs = {req({1, 5, 9, 13}, 12),     req({1, 7}, 1),
+                                        stop_string_request(),      stop_id_request({1, 20, 21}, 24, 6),
+                                        req({1, 3}, 2, 0, 0, {0, 1}), req({1, 44, 45, 46, 47}, 14),
+                                        stop_id_request({1, 8, 9}, 20, 0)};
+  const Outcome host = run_streaming(reqs, 3, kHost), device = run_streaming(reqs, 3, kDevice);
+  EXPECT_EQ(device.generated, host.generated);
+  EXPECT_EQ(device.streamed, host.streamed);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    ASSERT_EQ(device.results[i].samples.size(), host.results[i].samples.size()) << "request " << i;
+    for (size_t s = 0; s < host.results[i].samples.size(); ++s) {
+      const GenSample &d = device.results[i].samples[s], &h = host.results[i].samples[s];
+      EXPECT_EQ(d.tokens, h.tokens) << "request " << i << ", sample " << s;
+      EXPECT_EQ(d.text, h.text) << "request " << i << ", sample " << s;
+      EXPECT_EQ(d.finish_reason, h.finish_reason) << "request " << i << ", sample " << s;
+    }
+  }
+  EXPECT_EQ(host.results[2].samples[0].finish_reason, "stop");
+  EXPECT_EQ(host.results[3].samples[0].finish_reason, "stop");
+  EXPECT_TRUE(host.results[6].samples[0].tokens.empty()) << "the first token stops request 6";
+  EXPECT_EQ(host.results[1].samples[0].tokens.size(), 1u);
+}
+
+TEST(OneStepBehind, SampledStreamsRepeatAndDoNotDependOnTheBatch) {
+  GenRequest nucleus = req({1, 5, 9}, 16, 0.7, 42, {0, 1, 2});
+  nucleus.sampling.top_p = 0.9;
+  const std::vector<GenRequest> reqs = {nucleus, req({1, 8}, 12, 1.0, 43, {0, 1, 2}), req({1, 6, 6}, 9)};
+  const auto a = run_here(reqs, 4, kDevice), b = run_here(reqs, 4, kDevice);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    const auto alone = run_here({reqs[i]}, 1, kDevice)[0];
+    for (size_t s = 0; s < reqs[i].samples.size(); ++s) {
+      EXPECT_EQ(a[i].samples[s].tokens, b[i].samples[s].tokens) << "request " << i << ", sample " << s;
+      EXPECT_EQ(a[i].samples[s].tokens, alone.samples[s].tokens) << "request " << i << ", sample " << s;
+    }
+  }
+  EXPECT_NE(a[0].samples[0].tokens, a[0].samples[1].tokens) << "samples of one prompt should differ";
+  const auto only2 = run_here({req({1, 8}, 12, 1.0, 43, {2})}, 2, kDevice)[0].samples[0];  // a resumed run
+  EXPECT_EQ(only2.tokens, a[1].samples[2].tokens);
+}
+
+// Sample i's token t is draw t of the stream keyed sample_seed(seed, i), taken from the logits of
+// its prompt and tokens before t: recomputed here step by step without a cache or a batch.
+TEST(OneStepBehind, ASamplesTokensAreItsStreamsDrawsInOrder) {
+  GenRequest r = req({1, 5, 9}, 10, 0.8, 42, {0, 3});
+  r.sampling.top_k = 50;
+  const auto got = run_here({r, req({1, 7}, 4, 1.0, 9)}, 3, kDevice)[0];
+  const LlamaModel& lm = tiny_lm_on_test_device();
+  for (const GenSample& s : got.samples) {
+    ASSERT_EQ(s.tokens.size(), 10u);
+    std::vector<int64_t> ids(r.prompt_ids.begin(), r.prompt_ids.end());
+    for (size_t t = 0; t < s.tokens.size(); ++t) {
+      const auto n = static_cast<int64_t>(ids.size());
+      at::Tensor x = at::tensor(ids).view({1, n}).to(test_device());
+      at::Tensor logits = lm.forward_padded(x, at::ones_like(x)).select(1, n - 1);  // [1, V]
+      const auto rows = device_sampling_rows({&r.sampling}, {sample_seed(42, s.sample)}, {static_cast<int64_t>(t)},
+                                             logits.size(1), test_device());
+      ASSERT_EQ(s.tokens[t], sample_on_device(logits, rows).item<int64_t>()) << "sample " << s.sample << ", token " << t;
+      ids.push_back(s.tokens[t]);
+    }
+  }
+}
+
+// A sampled sample that stops on an id keeps exactly the tokens its free run drew before that id.
+TEST(OneStepBehind, ASampledStopKeepsTheTokensBeforeIt) {
+  const GenRequest free_req = req({1, 30, 31}, 30, 1.0, 5, {0, 1});
+  const auto free_run = run_here({free_req}, 2, kDevice)[0];
+  const GenRequest stopping = stop_id_request({1, 30, 31}, 30, 9, 1.0, {0, 1});
+  const auto stopped = run_here({stopping, req({1, 4}, 25)}, 3, kDevice)[0];
+  for (size_t s = 0; s < 2; ++s) {
+    const auto& all = free_run.samples[s].tokens;
+    const auto first = std::find(all.begin(), all.end(), stopping.stop_ids[0]);
+    EXPECT_EQ(stopped.samples[s].tokens, std::vector<int>(all.begin(), first)) << "sample " << s;
+    EXPECT_EQ(stopped.samples[s].finish_reason, first == all.end() ? "length" : "stop") << "sample " << s;
+  }
+}
+
+TEST(OneStepBehind, RequestsFromASourceJoinAndAnswerAsAlone) {
+  Generator g(tiny_lm_on_test_device(), tiny_tokenizer(), {.batch_size = 4, .sampler = kDevice});
+  const auto long_req = req({1, 5, 9}, 40);
+  const std::vector<GenRequest> newcomers = {req({1, 7, 7}, 4), req({1, 8}, 5, 1.0, 3, {0, 1})};
+  int calls = 0;
+  std::vector<GenResult> out(3);
+  std::vector<size_t> order;
+  g.run(
+      {long_req},
+      [&](GenResult&& r) {
+        order.push_back(r.index);
+        out[r.index] = std::move(r);
+      },
+      [&](int64_t) { return ++calls == 5 ? newcomers : std::vector<GenRequest>{}; });
+  ASSERT_EQ(order.size(), 3u);
+  EXPECT_EQ(order.back(), 0u) << "the newcomers joined the running batch and finished first";
+  EXPECT_EQ(out[0].samples[0].tokens, run_here({long_req}, 1, kHost)[0].samples[0].tokens);
+  EXPECT_EQ(out[1].samples[0].tokens, run_here({newcomers[0]}, 1, kHost)[0].samples[0].tokens);
+  const auto alone = run_here({newcomers[1]}, 2, kDevice)[0];
+  for (size_t s = 0; s < 2; ++s) EXPECT_EQ(out[2].samples[s].tokens, alone.samples[s].tokens);
+  EXPECT_EQ(g.generated_tokens(), 40 + 4 + 2 * 5);
+}
+
+// Steps replayed as CUDA graphs give the eager loop's tokens, texts and stops, greedy and sampled,
+// with slots joining and leaving (graphs capture fixed buffers, so a stale buffer would show).
+TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
+  if (!DecodeGraphs::supported(test_device())) GTEST_SKIP() << "needs a CUDA build and a GPU (scripts/gpu/run_all.sh)";
+  GenRequest nucleus = req({1, 5, 9}, 16, 0.7, 42, {0, 1, 2});
+  nucleus.sampling.top_p = 0.9;
+  const std::vector<GenRequest> reqs = {req({1, 5, 9, 13}, 12), nucleus, stop_string_request(),
+                                        stop_id_request({1, 20, 21}, 24, 6), req({1, 8}, 12, 1.0, 43, {0, 1}),
+                                        req({1, 7}, 1)};
+  auto with = [&](bool graphs) {
+    Generator g(tiny_lm_on_test_device(), tiny_tokenizer(), {.batch_size = 3, .sampler = kDevice, .cuda_graphs = graphs});
+    std::vector<GenResult> out(reqs.size());
+    g.run(reqs, [&](GenResult&& r) { out[r.index] = std::move(r); });
+    return out;
+  };
+  const auto eager = with(false), graphed = with(true);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    for (size_t s = 0; s < eager[i].samples.size(); ++s) {
+      EXPECT_EQ(graphed[i].samples.at(s).tokens, eager[i].samples[s].tokens) << "request " << i << ", sample " << s;
+      EXPECT_EQ(graphed[i].samples[s].finish_reason, eager[i].samples[s].finish_reason) << "request " << i;
+    }
+}
+
+}  // namespace s2d
