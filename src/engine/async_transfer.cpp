@@ -12,7 +12,8 @@ namespace {
 // The values in a host tensor: pinned where they go on to CUDA (a non-blocking copy needs it).
 template <typename T>
 at::Tensor host_copy(const std::vector<T>& values, at::ScalarType dtype, bool pinned) {
-  at::Tensor host = at::empty({static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(dtype).pinned_memory(pinned));
+  at::Tensor host =
+      at::empty({static_cast<int64_t>(values.size())}, at::TensorOptions().dtype(dtype).pinned_memory(pinned));
   if (!values.empty()) std::memcpy(host.data_ptr(), values.data(), values.size() * sizeof(T));
   return host;
 }

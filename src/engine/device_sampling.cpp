@@ -28,7 +28,7 @@ at::Tensor mix32(at::Tensor x) {
 // column whose running sum exceeds u * total. Rounding can put u * total at the total itself; the
 // index is then capped at the column that reached the total, which has weight > 0.
 at::Tensor inverse_cdf(const at::Tensor& w, const at::Tensor& u) {
-  at::Tensor c = w.cumsum(-1);                      // [B, V]
+  at::Tensor c = w.cumsum(-1);                         // [B, V]
   at::Tensor total = c.narrow(-1, c.size(-1) - 1, 1);  // [B, 1]
   at::Tensor at_u = (c <= u.unsqueeze(-1) * total).sum(-1);
   return at::minimum(at_u, (c < total).sum(-1));  // [B] int64
@@ -87,8 +87,8 @@ DeviceSamplingRows sampling_rows_on_device(const at::Tensor& floats, const at::T
 }
 
 DeviceSamplingRows device_sampling_rows(const std::vector<const SamplingParams*>& params,
-                                        const std::vector<uint64_t>& keys, const std::vector<int64_t>& draws,
-                                        int64_t V, const c10::Device& device) {
+                                        const std::vector<uint64_t>& keys, const std::vector<int64_t>& draws, int64_t V,
+                                        const c10::Device& device) {
   const HostSamplingRows h = pack_sampling_rows(params, keys, draws, V);
   const auto n = static_cast<int64_t>(params.size());
   return sampling_rows_on_device(upload(h.floats, device).view({2, n}), upload(h.ints, device).view({5, n}), h);
@@ -100,12 +100,12 @@ at::Tensor sample_on_device(const at::Tensor& logits, const DeviceSamplingRows& 
   if (rows.any_greedy) out = logits.argmax(-1);
   if (!rows.any_plain && !rows.any_cut) return out;
   at::Tensor l = logits.to(at::kFloat) * rows.inv_temperature.unsqueeze(-1);  // [B, V]
-  at::Tensor u = stream_uniform(rows.key, rows.draw);                        // [B]
+  at::Tensor u = stream_uniform(rows.key, rows.draw);                         // [B]
   at::Tensor drawn;
   if (rows.any_plain) drawn = inverse_cdf(l.softmax(-1), u);
   if (rows.any_cut) {
     auto [sorted, order] = at::sort(l, /*stable=*/true, /*dim=*/-1, /*descending=*/true);  // [B, V]
-    at::Tensor rank = at::arange(V, order.options()).unsqueeze(0);                        // [1, V]
+    at::Tensor rank = at::arange(V, order.options()).unsqueeze(0);                         // [1, V]
     sorted = sorted.masked_fill(rank >= rows.top_k.unsqueeze(-1), -std::numeric_limits<float>::infinity());
     at::Tensor p = sorted.softmax(-1);  // renormalised over the top k
     at::Tensor before = p.cumsum(-1) - p;

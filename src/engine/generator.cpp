@@ -253,7 +253,8 @@ class DecodeRun {
       if (on_device_) {  // the first token waits on the device; the next step reads it back
         const int64_t V = p.last_logits.size(1);
         next_tokens_.narrow(0, static_cast<int64_t>(si), 1)
-            .copy_(sample_on_device(p.last_logits, device_sampling_rows({&r.sampling}, {s.key}, {0}, V, opts_.device())));
+            .copy_(
+                sample_on_device(p.last_logits, device_sampling_rows({&r.sampling}, {s.key}, {0}, V, opts_.device())));
         s.drawn = 1;
         if (p.next_sample_pos == static_cast<int>(r.samples.size())) prefilled_.pop_front();
         continue;
@@ -335,7 +336,7 @@ class DecodeRun {
       }
     }
     if (hi == 0) return false;
-    if (graphs_) hi = n_slots_;  // a graph runs every slot
+    if (graphs_) hi = n_slots_;                         // a graph runs every slot
     at::Tensor unread = next_tokens_.narrow(0, 0, hi);  // [hi] int64, fed to this step
     readback_.start(unread);
     at::Tensor drawn;  // [hi] int64: this step's tokens

@@ -91,9 +91,12 @@ TEST(DeviceSampling, DrawsTheHostSamplersDistribution) {
     double temperature, top_p;
     int64_t top_k;
   };
-  const std::vector<Case> cases = {{"plain", six, 0.7, 1.0, 0},       {"top-p", six, 0.7, 0.9, 0},
-                                   {"top-k", six, 1.0, 1.0, 2},       {"top-k and top-p", six, 0.9, 0.8, 3},
-                                   {"wide vocabulary", fifty, 1.3, 1.0, 0}, {"wide top-p", fifty, 0.8, 0.95, 0}};
+  const std::vector<Case> cases = {{"plain", six, 0.7, 1.0, 0},
+                                   {"top-p", six, 0.7, 0.9, 0},
+                                   {"top-k", six, 1.0, 1.0, 2},
+                                   {"top-k and top-p", six, 0.9, 0.8, 3},
+                                   {"wide vocabulary", fifty, 1.3, 1.0, 0},
+                                   {"wide top-p", fifty, 0.8, 0.95, 0}};
   const int64_t n = 30000;
   for (const Case& c : cases)
     for (const bool across_keys : {false, true}) {

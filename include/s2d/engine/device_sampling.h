@@ -54,8 +54,8 @@ DeviceSamplingRows sampling_rows_on_device(const at::Tensor& floats, const at::T
 
 // The rows for params[b] drawing from stream keys[b] at index draws[b]; V is the vocabulary.
 DeviceSamplingRows device_sampling_rows(const std::vector<const SamplingParams*>& params,
-                                        const std::vector<uint64_t>& keys, const std::vector<int64_t>& draws,
-                                        int64_t V, const c10::Device& device);
+                                        const std::vector<uint64_t>& keys, const std::vector<int64_t>& draws, int64_t V,
+                                        const c10::Device& device);
 
 // One token per row: logits [B, V] (any float dtype) -> [B] int64 on the same device.
 at::Tensor sample_on_device(const at::Tensor& logits, const DeviceSamplingRows& rows);
