@@ -9,6 +9,7 @@
 #include "s2d/model/decode_panels.h"
 #include "s2d/model/device.h"
 #include "s2d/model/fused_cpu_ops.h"
+#include "s2d/model/varlen_attention.h"
 #include "s2d/model/weight_matmul.h"
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
@@ -40,7 +41,12 @@ at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const std:
                                             /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV && gqa_in_kernel);
   };
   if (!packed) return sdpa(q, k, v);
-  std::vector<at::Tensor> outs;  // one [1, NH, n, D] per sequence
+  // On CUDA in bf16/fp16: one variable-length flash call over the packed row, [L, NH, D] views.
+  if (at::Tensor out =
+          varlen_causal_flash_attention(q[0].transpose(0, 1), k[0].transpose(0, 1), v[0].transpose(0, 1), *packed);
+      out.defined())
+    return out.transpose(0, 1).unsqueeze(0);  // [1, NH, L, D]
+  std::vector<at::Tensor> outs;               // one [1, NH, n, D] per sequence
   int64_t at = 0;
   for (const int64_t n : *packed) {
     outs.push_back(sdpa(q.narrow(2, at, n), k.narrow(2, at, n), v.narrow(2, at, n)));

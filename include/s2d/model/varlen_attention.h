@@ -1,0 +1,20 @@
+// Causal attention over sequences packed back to back, each attending to itself alone, in one
+// call of the flash kernel's variable-length form (cumulative sequence offsets in place of a batch
+// dimension), instead of one SDPA call per sequence. Differentiable (the kernel has a backward).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace s2d {
+
+// q [L, NH, D], k and v [L, KV, D] (grouped heads are read by the kernel; NH % KV == 0), the
+// sequences' `lengths` summing to L -> [L, NH, D]. Undefined where the kernel does not apply: not
+// CUDA, not bf16/fp16, a head dim that is not a multiple of 8 or is over 256, or a GPU the kernel
+// refuses (before sm80); the caller then attends per sequence.
+at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                         const std::vector<int64_t>& lengths);
+
+}  // namespace s2d

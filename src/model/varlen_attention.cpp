@@ -1,0 +1,35 @@
+#include "s2d/model/varlen_attention.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "s2d/util/log.h"
+
+namespace s2d {
+
+at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                         const std::vector<int64_t>& lengths) {
+  static std::atomic<bool> refused{false};  // the GPU refused once: it will again
+  const auto dtype = q.scalar_type();
+  const int64_t D = q.size(-1);
+  if (!q.is_cuda() || refused || (dtype != at::kBFloat16 && dtype != at::kHalf) || D % 8 != 0 || D > 256 ||
+      lengths.empty())
+    return {};
+  std::vector<int32_t> offsets(lengths.size() + 1, 0);  // [n + 1]: where each sequence starts
+  for (size_t i = 0; i < lengths.size(); ++i) offsets[i + 1] = offsets[i] + static_cast<int32_t>(lengths[i]);
+  const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
+  const at::Tensor cu = at::tensor(offsets, at::kInt).to(q.device(), /*non_blocking=*/true);
+  try {
+    return std::get<0>(at::_flash_attention_forward(q, k, v, cu, cu, longest, longest, /*dropout_p=*/0.0,
+                                                    /*is_causal=*/true, /*return_debug_mask=*/false));
+  } catch (const std::exception& e) {
+    refused = true;
+    log::warn("packed attention: the flash kernel's variable-length form is not available (" +
+              std::string(e.what()).substr(0, 200) + "); attending per sequence instead");
+    return {};
+  }
+}
+
+}  // namespace s2d
