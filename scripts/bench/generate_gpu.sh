@@ -32,6 +32,11 @@ s64g=$(run_s2d --batch 64 --new-tokens 256 --graphs on) && echo "s2d batch 64, C
 s1g=$(run_s2d --batch 1 --new-tokens 64 --graphs on) && echo "s2d batch 1, CUDA graphs:  $s1g" | cut -c1-160
 s64tg=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 --graphs on) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9, CUDA graphs: $s64tg" | cut -c1-160
+# Graphs and the fused kernels (fused_cuda_ops.h, S2D_CUDA_FUSED=1; off by default until measured).
+s64gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
+  && echo "s2d batch 64, CUDA graphs + fused kernels: $s64gf" | cut -c1-160
+s1gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
+  && echo "s2d batch 1, CUDA graphs + fused kernels:  $s1gf" | cut -c1-160
 # The paper's workload: sampling at temperature 0.7 with top-p 0.9 (target: within 10% of greedy).
 s64t=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9: $s64t" | cut -c1-160
@@ -66,5 +71,14 @@ print(f"CUDA graphs against eager steps: batch 64 {g64['tok_s'] / d64['tok_s']:.
       f"{d64['decode_ms']:.2f} ms/step, {g64['tok_s']:.0f} tok/s), batch 1 {g1['tok_s'] / d1['tok_s']:.2f}x "
       f"({g1['decode_ms']:.2f} vs {d1['decode_ms']:.2f} ms/step, {g1['tok_s']:.0f} tok/s), sampled batch 64 "
       f"{tg64['tok_s'] / t64['tok_s']:.2f}x; greedy and sampled tokens {'identical' if same else 'DIFFER'}")
+sys.exit(0 if same else 1)
+PY
+"$PY" - "$s64g" "$s64gf" "$s1g" "$s1gf" "$h64" <<'PY'
+import json, sys
+g64, f64, g1, f1, h64 = (json.loads(a) for a in sys.argv[1:])
+same = g64["tokens"] == f64["tokens"] and g1["tokens"] == f1["tokens"]
+print(f"fused kernels on top of CUDA graphs: batch 64 {f64['tok_s']:.0f} tok/s ({f64['tok_s'] / g64['tok_s']:.2f}x graphs "
+      f"alone, {f64['tok_s'] / h64['tok_s']:.2f}x HF static), {f64['decode_ms']:.2f} ms/step; batch 1 {f1['tok_s']:.0f} tok/s "
+      f"({f1['tok_s'] / g1['tok_s']:.2f}x), {f1['decode_ms']:.2f} ms/step; greedy tokens {'identical' if same else 'DIFFER'}")
 sys.exit(0 if same else 1)
 PY

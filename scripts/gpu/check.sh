@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Conformance on a CUDA GPU, against PyTorch/transformers computing on the same GPU:
 #   1. inference: s2d's logits and greedy tokens against HF, in fp32 (tolerance 1e-4) and bf16
-#      (top-1 agreement and max logit difference reported);
+#      (top-1 agreement and max logit difference reported), with and without the fused kernels;
 #   2. training in fp32 on CUDA: loss, every gradient and 3 AdamW steps against the fp32 reference
 #      (1e-4), and a LoRA step against PEFT; the adapter s2d saves loads in PEFT;
 #   3. training in bf16 autocast on CUDA against torch.autocast on CUDA (relative bounds, see
@@ -23,6 +23,10 @@ for dt in fp32 bf16; do
       --tokenizer-json "$TOKJ" || continue
   run "conf-$dt.log" "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" --device cuda --dtype "$dt"
   grep -hE "^conformance " "$LOGS/conf-$dt.log"
+  echo "== inference conformance on cuda, $dt, fused kernels (S2D_CUDA_FUSED=1)"
+  S2D_CUDA_FUSED=1 run "conf-$dt-fused.log" "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" \
+    --device cuda --dtype "$dt"
+  grep -hE "^conformance " "$LOGS/conf-$dt-fused.log"
 done
 
 echo "== training conformance on cuda, fp32 (reference: PyTorch fp32 on the CPU)"

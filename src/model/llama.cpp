@@ -9,6 +9,7 @@
 #include "s2d/model/decode_panels.h"
 #include "s2d/model/device.h"
 #include "s2d/model/fused_cpu_ops.h"
+#include "s2d/model/fused_cuda_ops.h"
 #include "s2d/model/varlen_attention.h"
 #include "s2d/model/weight_matmul.h"
 #include "s2d/util/error.h"
@@ -21,6 +22,7 @@ namespace {
 // HF LlamaRMSNorm: normalise in fp32, cast back, then scale by the weight. x [..., H]
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (fusable_on_cpu(x) && fusable_on_cpu(weight)) return rms_norm_cpu(x, weight, eps);
+  if (at::Tensor y = rms_norm_cuda(x, weight, eps); y.defined()) return y;
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * at::rsqrt(var + eps);
@@ -255,8 +257,13 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
   at::Tensor q, k;
   at::Tensor v = with_lora(parts[2], x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
-  if (!lora_ && !w.q_norm.defined() && fusable_on_cpu(qkv) && fusable_on_cpu(cos)) {           // inference: one loop
-    std::tie(q, k) = rope_qk_cpu(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
+  if (!lora_ && !w.q_norm.defined()) {  // inference: one loop on the CPU, one kernel on CUDA (or neither)
+    if (fusable_on_cpu(qkv) && fusable_on_cpu(cos))
+      std::tie(q, k) = rope_qk_cpu(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
+    else
+      std::tie(q, k) = rope_qk_cuda(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
+  }
+  if (q.defined()) {
     q = q.transpose(1, 2);  // [B, NH, T, D]
     k = k.transpose(1, 2);  // [B, KV, T, D]
   } else {
@@ -319,8 +326,12 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
     h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, step, i);
     at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
     const int64_t I = config_.intermediate_size;
-    const auto gate_up = weight_matmul(x, L.gate_up_t, p ? &p->gate_up : nullptr).split(I, -1);  // 2 x [B, T, I]
-    at::Tensor act = at::silu(with_lora(gate_up[0], x, i, "gate_proj")) * with_lora(gate_up[1], x, i, "up_proj");
+    const at::Tensor gate_up = weight_matmul(x, L.gate_up_t, p ? &p->gate_up : nullptr);  // [B, T, 2I]
+    at::Tensor act = lora_ ? at::Tensor() : silu_mul_cuda(gate_up, I);                    // [B, T, I]: one kernel
+    if (!act.defined()) {
+      const auto halves = gate_up.split(I, -1);  // 2 x [B, T, I]
+      act = at::silu(with_lora(halves[0], x, i, "gate_proj")) * with_lora(halves[1], x, i, "up_proj");
+    }
     h = h + with_lora(weight_matmul(act, L.down_t, p ? &p->down : nullptr), act, i, "down_proj");
   }
   return h;  // [B, T, H], before the final norm

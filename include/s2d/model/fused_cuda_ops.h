@@ -1,0 +1,38 @@
+// Fused CUDA kernels for inference (src/model/cuda/fused_kernels.cu) in place of ATen chains of
+// elementwise ops: at a decode step each ATen op is a kernel launch (about 41 per layer), and
+// the host time to issue them bounds the step at small batches. Each function returns what its
+// ATen chain returns, bit for bit (the kernels round where each ATen op rounds; the RMSNorm's
+// mean of squares stays an ATen reduction, for its summation order), or an undefined tensor
+// where it does not apply: a build without nvcc, the kernels switched off, not a contiguous
+// fp32/bf16/fp16 CUDA tensor, or autograd recording. The caller then runs the ATen chain.
+//
+// Off by default until measured on a GPU: S2D_CUDA_FUSED=1 in the environment switches them on.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <utility>
+
+namespace s2d {
+
+// Whether the kernels were compiled in (a CUDA build of libtorch and nvcc at configure time).
+bool cuda_fused_kernels_built();
+// Overrides S2D_CUDA_FUSED (tests compare both paths in one process).
+void set_cuda_fused_kernels(bool on);
+
+// What the functions below accept.
+bool fusable_on_cuda(const at::Tensor& x);
+
+// HF's LlamaRMSNorm: weight * (x.float() * rsqrt(mean(x.float()^2) + eps)).to(x.dtype). x [..., H], weight [H].
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// silu(gate) * up with gate and up the halves of gate_up [..., 2 I] -> [..., I].
+at::Tensor silu_mul_cuda(const at::Tensor& gate_up, int64_t I);
+
+// RoPE (rotate-half layout) on the q and k parts of the fused projection, as rope_qk_cpu:
+// qkv [B, T, (NH + 2 KV) * D] and cos, sin [B, T, D] -> q [B, T, NH, D], k [B, T, KV, D].
+std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
+                                               int64_t NH, int64_t KV, int64_t D);
+
+}  // namespace s2d

@@ -1,0 +1,119 @@
+#include "s2d/model/fused_cuda_ops.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "s2d/version.h"
+
+#if S2D_CUDA_KERNELS_BUILD
+#include <c10/cuda/CUDAStream.h>
+
+#include "cuda/fused_kernels.h"
+#endif
+
+namespace s2d {
+
+namespace {
+// -1: not read yet; then 0 or 1. S2D_CUDA_FUSED=1 switches the kernels on.
+std::atomic<int> g_switch{-1};
+
+bool switched_on() {
+  int on = g_switch.load();
+  if (on < 0) {
+    const char* v = std::getenv("S2D_CUDA_FUSED");
+    on = v != nullptr && std::strcmp(v, "1") == 0;
+    g_switch.store(on);
+  }
+  return on == 1;
+}
+}  // namespace
+
+bool cuda_fused_kernels_built() { return S2D_CUDA_KERNELS_BUILD != 0; }
+
+void set_cuda_fused_kernels(bool on) { g_switch.store(on ? 1 : 0); }
+
+bool fusable_on_cuda(const at::Tensor& x) {
+  if (!cuda_fused_kernels_built() || !x.defined() || !x.is_cuda()) return false;
+  const auto t = x.scalar_type();
+  return switched_on() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf) && x.is_contiguous() &&
+         !(c10::GradMode::is_enabled() && x.requires_grad());
+}
+
+#if S2D_CUDA_KERNELS_BUILD
+
+namespace {
+cuda_kernels::DType dtype_of(const at::Tensor& x) {
+  switch (x.scalar_type()) {
+    case at::kBFloat16: return cuda_kernels::DType::BF16;
+    case at::kHalf: return cuda_kernels::DType::F16;
+    default: return cuda_kernels::DType::F32;
+  }
+}
+void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
+void check_launch(int err, const char* kernel) {
+  TORCH_CHECK(err == 0, "s2d fused CUDA kernel ", kernel,
+              " did not launch: ", cudaGetErrorString(static_cast<cudaError_t>(err)));
+}
+bool same_kind(const at::Tensor& a, const at::Tensor& b) {
+  return fusable_on_cuda(b) && a.scalar_type() == b.scalar_type() && a.device() == b.device();
+}
+}  // namespace
+
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (!fusable_on_cuda(x) || !same_kind(x, weight) || x.dim() < 1 || weight.numel() != x.size(-1)) return {};
+  const int64_t H = x.size(-1), rows = x.numel() / H;
+  if (rows == 0) return {};
+  const at::Tensor var = x.to(at::kFloat).pow(2).mean(-1).contiguous();  // [rows] fp32: ATen's summation order
+  at::Tensor out = at::empty_like(x);
+  check_launch(cuda_kernels::rms_norm_scale(x.const_data_ptr(), var.const_data_ptr<float>(), weight.const_data_ptr(),
+                                            out.mutable_data_ptr(), rows, H, static_cast<float>(eps), dtype_of(x),
+                                            current_stream()),
+               "rms_norm_scale");
+  return out;
+}
+
+at::Tensor silu_mul_cuda(const at::Tensor& gate_up, int64_t I) {
+  if (!fusable_on_cuda(gate_up) || gate_up.dim() < 1 || gate_up.size(-1) != 2 * I || I == 0) return {};
+  std::vector<int64_t> shape(gate_up.sizes().begin(), gate_up.sizes().end());
+  shape.back() = I;
+  at::Tensor out = at::empty(shape, gate_up.options());
+  const int64_t rows = gate_up.numel() / (2 * I);
+  if (rows == 0) return out;
+  check_launch(cuda_kernels::silu_mul(gate_up.const_data_ptr(), out.mutable_data_ptr(), rows, I, dtype_of(gate_up),
+                                      current_stream()),
+               "silu_mul");
+  return out;
+}
+
+std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
+                                               int64_t NH, int64_t KV, int64_t D) {
+  if (!fusable_on_cuda(qkv) || !same_kind(qkv, cos) || !same_kind(qkv, sin) || qkv.dim() != 3 ||
+      qkv.size(2) != (NH + 2 * KV) * D || D % 2 != 0 || cos.numel() != qkv.size(0) * qkv.size(1) * D ||
+      sin.numel() != cos.numel())
+    return {};
+  const int64_t B = qkv.size(0), T = qkv.size(1);
+  at::Tensor q = at::empty({B, T, NH, D}, qkv.options()), k = at::empty({B, T, KV, D}, qkv.options());
+  if (B * T == 0) return {q, k};
+  check_launch(
+      cuda_kernels::rope_qk(qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(), q.mutable_data_ptr(),
+                            k.mutable_data_ptr(), B * T, NH, KV, D, dtype_of(qkv), current_stream()),
+      "rope_qk");
+  return {q, k};
+}
+
+#else  // no kernels in this build: every caller runs its ATen chain
+
+at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, double) { return {}; }
+at::Tensor silu_mul_cuda(const at::Tensor&, int64_t) { return {}; }
+std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
+                                               int64_t, int64_t) {
+  return {};
+}
+
+#endif
+
+}  // namespace s2d

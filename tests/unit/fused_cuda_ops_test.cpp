@@ -1,0 +1,101 @@
+// The fused CUDA kernels (fused_cuda_ops.h) against the ATen chains they replace, bit for bit, in
+// fp32, bf16 and fp16, and a model's logits with and without them. They need a CUDA build with
+// nvcc and a GPU: skipped elsewhere; scripts/gpu/run_all.sh runs them.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include "engine_fixture.h"
+#include "s2d/model/fused_cuda_ops.h"
+
+namespace s2d {
+using namespace s2d::testing;
+
+namespace {
+
+class FusedCuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda_fused_kernels_built() || !at::hasCUDA()) GTEST_SKIP() << "needs a CUDA build with nvcc and a GPU";
+    set_cuda_fused_kernels(true);
+  }
+  void TearDown() override { set_cuda_fused_kernels(false); }
+  c10::InferenceMode inference_;
+};
+
+const at::ScalarType kDtypes[] = {at::kFloat, at::kBFloat16, at::kHalf};
+
+at::Tensor randn_on_gpu(at::IntArrayRef shape, at::ScalarType dtype, uint64_t seed) {
+  at::manual_seed(seed);
+  return at::randn(shape).to(at::kCUDA, dtype);
+}
+
+// llama.cpp's chains, written out again here.
+at::Tensor rms_norm_chain(const at::Tensor& x, const at::Tensor& w, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  xf = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
+  return w * xf.to(x.scalar_type());
+}
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+}  // namespace
+
+TEST_F(FusedCuda, RmsNormEqualsTheAtenChain) {
+  for (const auto dtype : kDtypes)
+    for (const int64_t H : {64, 200, 4096}) {
+      const at::Tensor x = randn_on_gpu({2, 3, H}, dtype, 1), w = randn_on_gpu({H}, dtype, 2);
+      const at::Tensor got = rms_norm_cuda(x, w, 1e-6);
+      ASSERT_TRUE(got.defined()) << dtype << " H " << H;
+      EXPECT_TRUE(got.equal(rms_norm_chain(x, w, 1e-6))) << dtype << " H " << H;
+    }
+}
+
+TEST_F(FusedCuda, SiluMulEqualsTheAtenChain) {
+  for (const auto dtype : kDtypes) {
+    const int64_t I = 300;
+    const at::Tensor gate_up = randn_on_gpu({2, 5, 2 * I}, dtype, 3) * 4;
+    const at::Tensor got = silu_mul_cuda(gate_up, I);
+    ASSERT_TRUE(got.defined()) << dtype;
+    const auto halves = gate_up.split(I, -1);
+    EXPECT_TRUE(got.equal(at::silu(halves[0]) * halves[1])) << dtype;
+  }
+}
+
+TEST_F(FusedCuda, RopeEqualsTheAtenChain) {
+  const int64_t B = 2, T = 7, NH = 4, KV = 2, D = 64;
+  for (const auto dtype : kDtypes) {
+    const at::Tensor qkv = randn_on_gpu({B, T, (NH + 2 * KV) * D}, dtype, 4);
+    const at::Tensor angles = randn_on_gpu({B, T, D}, at::kFloat, 5) * 3;
+    const at::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);  // [B, T, D]
+    auto [q, k] = rope_qk_cuda(qkv, cos, sin, NH, KV, D);
+    ASSERT_TRUE(q.defined()) << dtype;
+    const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
+    const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B, 1, T, D]
+    const at::Tensor q_ref = parts[0].view({B, T, NH, D}).transpose(1, 2),
+                     k_ref = parts[1].view({B, T, KV, D}).transpose(1, 2);
+    EXPECT_TRUE(q.transpose(1, 2).equal(q_ref * c + rotate_half(q_ref) * s)) << dtype;
+    EXPECT_TRUE(k.transpose(1, 2).equal(k_ref * c + rotate_half(k_ref) * s)) << dtype;
+  }
+}
+
+// A decode with the kernels gives the ATen chains' logits, bit for bit.
+TEST_F(FusedCuda, ModelLogitsAreUnchanged) {
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    LlamaModel m = random_model(tiny_config(400, 64), 21, at::kCUDA);
+    LlamaWeights w = m.weights();
+    for_each_weight(m.config(), w, [&](const std::string&, at::Tensor& t) { t = t.to(dtype); });
+    const LlamaModel model(m.config(), w);
+    const at::Tensor ids = at::randint(400, {3, 9}, at::TensorOptions().dtype(at::kLong)).to(at::kCUDA);
+    const at::Tensor mask = at::ones_like(ids);
+    const at::Tensor fused = model.forward_padded(ids, mask);
+    set_cuda_fused_kernels(false);
+    const at::Tensor chain = model.forward_padded(ids, mask);
+    set_cuda_fused_kernels(true);
+    EXPECT_TRUE(fused.equal(chain)) << dtype << ": max difference " << (fused - chain).abs().max().item<double>();
+  }
+}
+
+}  // namespace s2d
