@@ -1,49 +1,34 @@
 # shellcheck shell=bash
 # Shell helper for scripts and tests that run `s2d serve` in the background.
 # s2d_start_server LOG S2D_SERVE_ARGS...: starts "$S2D serve ARGS..." (stdout to LOG.out, stderr
-# appended to LOG.err), waits until it listens and sets SERVER_PID and SERVER_PORT. On failure it
-# prints why (the server's stderr, and its process state when it never listened).
-# A start that has not listened after 60 s is diagnosed (state, kernel stack, syscall, command
-# line), killed and tried once more, for 120 s: in CI, on a loaded 2-core machine, a restarted
-# server was twice seen running for minutes at ~10 MB RSS on one thread, before it had loaded
-# the model; the diagnosis goes to stderr so the next occurrence says where it was.
+# appended to LOG.err), waits until it listens (120 s at most) and sets SERVER_PID and SERVER_PORT.
+# On failure it prints why: the server's stderr, and what the process was doing if it never listened.
+#
+# LOG.out is emptied here, before the server starts, and the server appends to it. A restart that
+# let the server's own `>` truncate it raced with the first read below: the read could come before
+# the child's truncation, see the previous server's "listening on" line, and then find no port
+# once the truncation landed (CI failed so, with the new process caught early in its start).
 s2d_start_server() {
   local log=$1
   shift
-  local attempt
-  for attempt in 1 2; do
-    "$S2D" --log-level warn serve "$@" > "$log.out" 2>> "$log.err" &
-    SERVER_PID=$!
-    s2d_wait_listening "$log" $((attempt == 1 ? 60 : 120)) && return 0
-    [ "$SERVER_PORT" = exited ] && return 1
-    echo "s2d serve (pid $SERVER_PID, attempt $attempt, args: $*) did not listen; its stderr:" >&2
-    tail -20 "$log.err" >&2
-    s2d_diagnose "$SERVER_PID" >&2
-    kill -9 "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  done
-  echo "FAIL: s2d serve did not listen in two attempts" >&2
-  return 1
-}
-
-# s2d_wait_listening LOG SECONDS: 0 once LOG.out says it listens (SERVER_PORT set); 1 when the
-# server exited (SERVER_PORT=exited, its stderr printed) or SECONDS passed (SERVER_PORT empty).
-s2d_wait_listening() {
-  local log=$1 deadline=$((SECONDS + $2))
+  : > "$log.out"
+  "$S2D" --log-level warn serve "$@" >> "$log.out" 2>> "$log.err" &
+  SERVER_PID=$!
   SERVER_PORT=""
+  local deadline=$((SECONDS + 120)) line
   while [ "$SECONDS" -lt "$deadline" ]; do
-    if grep -q "listening on" "$log.out" 2>/dev/null; then
-      SERVER_PORT=$(grep -o "127.0.0.1:[0-9]*" "$log.out" | cut -d: -f2)
+    line=$(grep -o "listening on http://127.0.0.1:[0-9]*/v1" "$log.out" 2>/dev/null | head -1)
+    if [ -n "$line" ]; then
+      SERVER_PORT=${line##*:}
+      SERVER_PORT=${SERVER_PORT%/v1}
       return 0
     fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      cat "$log.err" >&2
-      echo "FAIL: s2d serve exited" >&2
-      SERVER_PORT=exited
-      return 1
-    fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log.err" >&2; echo "FAIL: s2d serve exited" >&2; return 1; }
     sleep 0.1
   done
+  echo "FAIL: s2d serve (pid $SERVER_PID, args: $*) did not listen within 120 s; its stderr:" >&2
+  tail -20 "$log.err" >&2
+  s2d_diagnose "$SERVER_PID" >&2
   return 1
 }
 
