@@ -25,12 +25,13 @@ CONFIG='{"vocab_size": 32000, "hidden_size": 256, "intermediate_size": 768, "num
 "$PY" "$HERE/serve_clients.py" prompts --tokenizer "$G/model/tokenizer.model" --out "$W/prompts.json" --n 32 --len 32
 SERVER_PID=""
 # start_server BATCH: s2d serve on any free port; sets SERVER_PID and URL once it listens.
+source "$HERE/../lib/serve.sh"
+# shellcheck disable=SC2034  # S2D is read by s2d_start_server
+S2D="$BUILD_DIR/src/s2d"
 start_server() {
-  "$BUILD_DIR/src/s2d" --log-level warn serve --model "$G/model" --chat-template plain --device cpu --dtype fp32 \
-    --batch-size "$1" --port 0 --served-model-name model > "$W/serve.out" 2> "$W/serve.err" &
-  SERVER_PID=$!
-  for _ in $(seq 1 600); do grep -q "listening on" "$W/serve.out" 2>/dev/null && break; sleep 0.1; done
-  URL="http://$(grep -o '127.0.0.1:[0-9]*' "$W/serve.out")/v1"
+  s2d_start_server "$W/serve" --model "$G/model" --chat-template plain --device cpu --dtype fp32 \
+    --batch-size "$1" --port 0 --served-model-name model || exit 1
+  URL="http://127.0.0.1:$SERVER_PORT/v1"
 }
 stop_server() { kill -TERM "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""; }
 trap '[ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null || true' EXIT
