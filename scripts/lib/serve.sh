@@ -17,7 +17,7 @@ s2d_start_server() {
   SERVER_PORT=""
   local deadline=$((SECONDS + 120)) line
   while [ "$SECONDS" -lt "$deadline" ]; do
-    line=$(grep -o "listening on http://127.0.0.1:[0-9]*/v1" "$log.out" 2>/dev/null | head -1)
+    line=$(grep -o "listening on http://127.0.0.1:[0-9]*/v1" "$log.out" 2>/dev/null | head -1 || true)  # callers may run set -e -o pipefail
     if [ -n "$line" ]; then
       SERVER_PORT=${line##*:}
       SERVER_PORT=${SERVER_PORT%/v1}
