@@ -26,22 +26,22 @@ struct DecodeGraphs::Impl {
   at::Tensor tokens;  // [n] int64, the caller's
   int64_t width;
   at::Tensor lens, floats, ints;  // [n] int64, [2, n] fp32, [5, n] int64: what the graphs read
-  // Indexed by kinds: 1 greedy | 2 plain | 4 cut.
+  // Indexed by SamplingPaths::index().
   std::array<std::unique_ptr<at::cuda::CUDAGraph>, 8> graphs;
   std::array<at::Tensor, 8> drawn;  // each graph's output, [n] int64
   std::optional<c10::MempoolId_t> pool;
 
   // The step itself, on the buffers: what is captured.
-  at::Tensor run_step(const HostSamplingRows& kinds) {
+  at::Tensor run_step(const SamplingPaths& paths) {
     at::Tensor logits = model.decode_slots(tokens, lens, cache, width);  // [n, V]
-    return sample_on_device(logits, sampling_rows_on_device(floats, ints, kinds));
+    return sample_on_device(logits, sampling_rows_on_device(floats, ints, paths));
   }
 
-  // Captures the graph for `kinds` on a side stream (CUDA graphs cannot capture the legacy
+  // Captures the graph for `paths` on a side stream (CUDA graphs cannot capture the legacy
   // default stream), after one eager warm-up run there that lets cuBLAS and the allocator set up
   // outside the capture. The buffers already hold this step's inputs, so the warm-up's writes
   // (the cache column each slot writes) are the ones the replay then writes again.
-  void capture(int kind, const HostSamplingRows& kinds) {
+  void capture(const SamplingPaths& paths) {
     const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream();
     const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
     c10::Event ready(c10::DeviceType::CUDA), done(c10::DeviceType::CUDA);
@@ -49,13 +49,13 @@ struct DecodeGraphs::Impl {
     ready.block(side);
     {
       const c10::cuda::CUDAStreamGuard on_side(side);
-      run_step(kinds);
+      run_step(paths);
       auto g = std::make_unique<at::cuda::CUDAGraph>();
       g->capture_begin(pool.value_or(c10::MempoolId_t{0, 0}), cudaStreamCaptureModeThreadLocal);
-      drawn[kind] = run_step(kinds);
+      drawn[paths.index()] = run_step(paths);
       g->capture_end();
       if (!pool) pool = g->pool();
-      graphs[kind] = std::move(g);
+      graphs[paths.index()] = std::move(g);
     }
     done.record(side);
     done.block(current);
@@ -80,8 +80,8 @@ at::Tensor DecodeGraphs::step(const std::vector<int64_t>& lens, const HostSampli
   upload_into(m.lens, lens);
   upload_into(m.floats, rows.floats);
   upload_into(m.ints, rows.ints);
-  const int kind = (rows.any_greedy ? 1 : 0) | (rows.any_plain ? 2 : 0) | (rows.any_cut ? 4 : 0);
-  if (!m.graphs[kind]) m.capture(kind, rows);  // the warm-up run and the capture; the replay below is the step
+  const int kind = rows.paths.index();
+  if (!m.graphs[kind]) m.capture(rows.paths);  // the warm-up run and the capture; the replay below is the step
   m.graphs[kind]->replay();
   return m.drawn[kind];
 }

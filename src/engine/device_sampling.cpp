@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "s2d/engine/async_transfer.h"
+#include "s2d/engine/sampling.h"
 
 namespace s2d {
 
@@ -54,7 +55,7 @@ HostSamplingRows pack_sampling_rows(const std::vector<const SamplingParams*>& pa
   for (size_t b = 0; b < B; ++b) {
     const SamplingParams& p = *params[b];
     const bool greedy = p.temperature == 0.0;
-    const bool k_cuts = p.top_k > 0 && p.top_k < V, p_cuts = p.top_p < 1.0;
+    const bool k_cuts = cuts_top_k(p, V), p_cuts = cuts_top_p(p);
     const bool cut = !greedy && (k_cuts || p_cuts);
     r.floats[b] = greedy ? 1.0f : static_cast<float>(1.0 / p.temperature);
     r.floats[B + b] = p_cuts ? static_cast<float>(p.top_p) : 2.0f;
@@ -63,15 +64,15 @@ HostSamplingRows pack_sampling_rows(const std::vector<const SamplingParams*>& pa
     r.ints[2 * B + b] = draws[b];
     r.ints[3 * B + b] = greedy;
     r.ints[4 * B + b] = cut;
-    r.any_greedy |= greedy;
-    r.any_cut |= cut;
-    r.any_plain |= !greedy && !cut;
+    r.paths.any_greedy |= greedy;
+    r.paths.any_cut |= cut;
+    r.paths.any_plain |= !greedy && !cut;
   }
   return r;
 }
 
 DeviceSamplingRows sampling_rows_on_device(const at::Tensor& floats, const at::Tensor& ints,
-                                           const HostSamplingRows& kinds) {
+                                           const SamplingPaths& paths) {
   DeviceSamplingRows r;
   r.inv_temperature = floats[0];
   r.top_p = floats[1];
@@ -80,9 +81,7 @@ DeviceSamplingRows sampling_rows_on_device(const at::Tensor& floats, const at::T
   r.draw = ints[2];
   r.greedy = ints[3].to(at::kBool);
   r.cut = ints[4].to(at::kBool);
-  r.any_greedy = kinds.any_greedy;
-  r.any_plain = kinds.any_plain;
-  r.any_cut = kinds.any_cut;
+  r.paths = paths;
   return r;
 }
 
@@ -91,19 +90,19 @@ DeviceSamplingRows device_sampling_rows(const std::vector<const SamplingParams*>
                                         const c10::Device& device) {
   const HostSamplingRows h = pack_sampling_rows(params, keys, draws, V);
   const auto n = static_cast<int64_t>(params.size());
-  return sampling_rows_on_device(upload(h.floats, device).view({2, n}), upload(h.ints, device).view({5, n}), h);
+  return sampling_rows_on_device(upload(h.floats, device).view({2, n}), upload(h.ints, device).view({5, n}), h.paths);
 }
 
 at::Tensor sample_on_device(const at::Tensor& logits, const DeviceSamplingRows& rows) {
   const int64_t V = logits.size(1);
   at::Tensor out;  // [B] int64
-  if (rows.any_greedy) out = logits.argmax(-1);
-  if (!rows.any_plain && !rows.any_cut) return out;
+  if (rows.paths.any_greedy) out = logits.argmax(-1);
+  if (!rows.paths.any_plain && !rows.paths.any_cut) return out;
   at::Tensor l = logits.to(at::kFloat) * rows.inv_temperature.unsqueeze(-1);  // [B, V]
   at::Tensor u = stream_uniform(rows.key, rows.draw);                         // [B]
   at::Tensor drawn;
-  if (rows.any_plain) drawn = inverse_cdf(l.softmax(-1), u);
-  if (rows.any_cut) {
+  if (rows.paths.any_plain) drawn = inverse_cdf(l.softmax(-1), u);
+  if (rows.paths.any_cut) {
     auto [sorted, order] = at::sort(l, /*stable=*/true, /*dim=*/-1, /*descending=*/true);  // [B, V]
     at::Tensor rank = at::arange(V, order.options()).unsqueeze(0);                         // [1, V]
     sorted = sorted.masked_fill(rank >= rows.top_k.unsqueeze(-1), -std::numeric_limits<float>::infinity());

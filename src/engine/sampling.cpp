@@ -11,9 +11,6 @@ namespace s2d {
 at::Generator make_cpu_generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
 
 namespace {
-// Whether top-k / top-p cut anything from a V-token distribution.
-bool cuts_top_k(const SamplingParams& p, int64_t V) { return p.top_k > 0 && p.top_k < V; }
-bool cuts_top_p(const SamplingParams& p) { return p.top_p < 1.0; }
 
 // The tokens a row may draw and their probabilities, renormalised over them: (ids [n] long,
 // probs [n] fp32) with probs = softmax(l[ids]). l: [V] fp32 CPU logits, already divided by the

@@ -33,8 +33,8 @@ class DecodeGraphs {
   DecodeGraphs& operator=(const DecodeGraphs&) = delete;
 
   // One step: lens [n] (the column each slot writes) and rows (n rows) go into the buffers, then
-  // the graph for rows' kinds replays. Returns the drawn tokens, [n] int64, a buffer the next
-  // step() with the same kinds overwrites.
+  // the graph for rows' sampling paths replays. Returns the drawn tokens, [n] int64, a buffer the
+  // next step() with the same paths overwrites.
   at::Tensor step(const std::vector<int64_t>& lens, const HostSamplingRows& rows);
 
  private:

@@ -26,6 +26,13 @@
 
 namespace s2d {
 
+// Which of the sampler's paths a batch needs, known on the host so that no branch waits for the
+// device (and, for CUDA graphs, which graph a batch replays).
+struct SamplingPaths {
+  bool any_greedy = false, any_plain = false, any_cut = false;
+  int index() const { return (any_greedy ? 1 : 0) | (any_plain ? 2 : 0) | (any_cut ? 4 : 0); }  // 0..7
+};
+
 // What each row of a batch draws with, as [B] tensors on the logits' device.
 struct DeviceSamplingRows {
   at::Tensor inv_temperature;  // fp32, 1 / T (1 on greedy rows)
@@ -34,8 +41,7 @@ struct DeviceSamplingRows {
   at::Tensor top_k;            // int64, V where top-k is off
   at::Tensor top_p;            // fp32, 2 where top-p is off (no float cumsum can reach it)
   at::Tensor key, draw;        // int64: the sample's stream and the draw's index in it
-  // Known on the host, so no branch waits for the device: which of the paths any row needs.
-  bool any_greedy = false, any_plain = false, any_cut = false;
+  SamplingPaths paths;
 };
 
 // The same fields packed on the host, for one upload each (or a copy into fixed buffers, where a
@@ -44,13 +50,13 @@ struct DeviceSamplingRows {
 struct HostSamplingRows {
   std::vector<float> floats;
   std::vector<int64_t> ints;
-  bool any_greedy = false, any_plain = false, any_cut = false;
+  SamplingPaths paths;
 };
 HostSamplingRows pack_sampling_rows(const std::vector<const SamplingParams*>& params, const std::vector<uint64_t>& keys,
                                     const std::vector<int64_t>& draws, int64_t V);
 // Views of packed rows already on the device: floats [2, B] fp32, ints [5, B] int64.
 DeviceSamplingRows sampling_rows_on_device(const at::Tensor& floats, const at::Tensor& ints,
-                                           const HostSamplingRows& kinds);
+                                           const SamplingPaths& paths);
 
 // The rows for params[b] drawing from stream keys[b] at index draws[b]; V is the vocabulary.
 DeviceSamplingRows device_sampling_rows(const std::vector<const SamplingParams*>& params,

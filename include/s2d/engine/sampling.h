@@ -22,4 +22,8 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
 
 at::Generator make_cpu_generator(uint64_t seed);
 
+// Whether top-k or top-p cuts anything from a V-token distribution (both samplers ask).
+inline bool cuts_top_k(const SamplingParams& p, int64_t V) { return p.top_k > 0 && p.top_k < V; }
+inline bool cuts_top_p(const SamplingParams& p) { return p.top_p < 1.0; }
+
 }  // namespace s2d
