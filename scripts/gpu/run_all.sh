@@ -42,12 +42,12 @@ stage() {  # stage NAME SECONDS CMD...: with a budget, at most SECONDS and never
   "${timer[@]}" "$@" 2>&1 | tee "$LOGS/$name.log" | grep -vE "^(distill|eval|generate) +[0-9]+/" | tee -a "$REPORT"
   echo "-- $name: exit ${PIPESTATUS[0]}, $(( $(date +%s) - t0 )) s" | tee -a "$REPORT"
 }
-# The device sampler's draws, the engine one step behind and the fused kernels, on CUDA (the first
-# two run on the CPU in CI; the kernels need a GPU).
-stage engine-cuda 60 "$BUILD/tests/unit/s2d_model_tests" --gtest_filter='DeviceSampling.*:OneStepBehind.*:FusedCuda.*'
+# The device sampler's draws, the engine one step behind, the fused kernels and flash decode, on
+# CUDA (the first two run on the CPU in CI; the kernels need a GPU).
+stage engine-cuda 60 "$BUILD/tests/unit/s2d_model_tests" --gtest_filter='DeviceSampling.*:OneStepBehind.*:FusedCuda.*:FlashDecode*'
 stage conformance 150 bash "$HERE/check.sh"
 stage train-bench 150 bash "$HERE/../bench/train_gpu.sh"
 stage distill-cli 90 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda"
-stage generate-bench 240 bash "$HERE/../bench/generate_gpu.sh"
+stage generate-bench 300 bash "$HERE/../bench/generate_gpu.sh"
 echo "== total $(( $(date +%s) - START )) s" | tee -a "$REPORT"
 tar czf "$OUT/logs.tar.gz" -C "$LOGS" .

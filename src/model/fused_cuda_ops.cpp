@@ -3,10 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <cstring>
-
+#include "s2d/util/env_switch.h"
 #include "s2d/version.h"
 
 #if S2D_CUDA_KERNELS_BUILD
@@ -18,28 +15,17 @@
 namespace s2d {
 
 namespace {
-// -1: not read yet; then 0 or 1. S2D_CUDA_FUSED=1 switches the kernels on.
-std::atomic<int> g_switch{-1};
-
-bool switched_on() {
-  int on = g_switch.load();
-  if (on < 0) {
-    const char* v = std::getenv("S2D_CUDA_FUSED");
-    on = v != nullptr && std::strcmp(v, "1") == 0;
-    g_switch.store(on);
-  }
-  return on == 1;
-}
+EnvSwitch g_fused("S2D_CUDA_FUSED");
 }  // namespace
 
 bool cuda_fused_kernels_built() { return S2D_CUDA_KERNELS_BUILD != 0; }
 
-void set_cuda_fused_kernels(bool on) { g_switch.store(on ? 1 : 0); }
+void set_cuda_fused_kernels(bool on) { g_fused.set(on); }
 
 bool fusable_on_cuda(const at::Tensor& x) {
   if (!cuda_fused_kernels_built() || !x.defined() || !x.is_cuda()) return false;
   const auto t = x.scalar_type();
-  return switched_on() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf) && x.is_contiguous() &&
+  return g_fused.on() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf) && x.is_contiguous() &&
          !(c10::GradMode::is_enabled() && x.requires_grad());
 }
 

@@ -5,7 +5,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
+#include "s2d/model/decode_flash_attention.h"
 #include "s2d/model/decode_panels.h"
 #include "s2d/model/device.h"
 #include "s2d/model/fused_cpu_ops.h"
@@ -280,7 +282,8 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   }
   if (step.update) std::tie(k, v) = step.update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
   at::Tensor out;                                              // [B, T, NH*D]
-  if (step.last_key.defined() && T == 1) out = decode_attention_cpu(q, k, v, step.last_key);
+  if (step.flash && T == 1) out = decode_flash_attention(q, k, v, *step.flash);
+  if (!out.defined() && step.last_key.defined() && T == 1) out = decode_attention_cpu(q, k, v, step.last_key);
   if (!out.defined() && step.mask.defined()) {
     out = at::scaled_dot_product_attention(q, k, v, step.mask, /*dropout_p=*/0.0, /*is_causal=*/false,
                                            /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
@@ -389,7 +392,7 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
                    .expected = c10::str("batch ", B, ", width <= ", cache.capacity),
                    .found = c10::str("batch ", cache.k.empty() ? 0 : cache.k[0].size(0), ", width ", width)});
   }
-  const int64_t KV = config_.num_key_value_heads, D = config_.head_dim;
+  const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
   // Slot b writes its new key/value at column lens[b] and sees columns [0, lens[b]]: [B, 1, 1, W].
   at::Tensor col = at::arange(width, lens.options()).view({1, 1, 1, width});
   at::Tensor write_at = lens.view({B, 1, 1, 1}).expand({B, KV, 1, D});
@@ -400,6 +403,11 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
     cache.v[l].scatter_(2, write_at, v);
     return std::make_pair(cache.k[l].narrow(2, 0, width), cache.v[l].narrow(2, 0, width));
   };
+  std::optional<DecodeVarlenIndex> flash;
+  if (flash_decode_applies(options(), D)) {
+    flash = decode_varlen_index(lens, NH, KV, cache.capacity, width);
+    step.flash = &*flash;
+  }
   return head(run_layers(ids.view({B, 1}), lens.view({B, 1}), step), panels.get()).squeeze(1);  // [B, V]
 }
 

@@ -96,6 +96,8 @@ struct KVCache {
 
 // The decode-time copy of the matrices in the few-row kernel's panel layout (weight_matmul.h).
 struct DecodePanels;
+// The flash kernel's offsets for a decode step over cache slots (decode_flash_attention.h).
+struct DecodeVarlenIndex;
 
 class LlamaModel {
  public:
@@ -167,6 +169,9 @@ class LlamaModel {
     // which lets a CPU decode skip SDPA and the columns past each slot's end.
     at::Tensor last_key;
     const DecodePanels* panels = nullptr;  // null, or what decode_panels() returned
+    // decode_slots on CUDA with S2D_CUDA_FLASH_DECODE=1: attend through the varlen flash kernel
+    // over each slot's filled columns instead of SDPA over the mask.
+    const DecodeVarlenIndex* flash = nullptr;
     // forward_packed only: the lengths of the sequences packed back to back along T (B == 1).
     const std::vector<int64_t>* packed = nullptr;
   };
