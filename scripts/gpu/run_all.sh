@@ -49,5 +49,9 @@ stage conformance 150 bash "$HERE/check.sh"
 stage train-bench 150 bash "$HERE/../bench/train_gpu.sh"
 stage distill-cli 90 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda"
 stage generate-bench 300 bash "$HERE/../bench/generate_gpu.sh"
+# The paper's workload end to end: s2d generate --method rar2, 8 samples at temperature 0.7 and
+# top-p 0.9 on 256 tasks, against the same steps through HF generate(), on a random
+# TinyLlama-1.1B-shaped model (no network here to fetch a real one).
+stage rar2-bench 240 env DEVICE=cuda MODEL=random TASKS=256 SAMPLES=8 MAX_NEW=128 BATCH=256 bash "$HERE/../bench/rar2.sh"
 echo "== total $(( $(date +%s) - START )) s" | tee -a "$REPORT"
 tar czf "$OUT/logs.tar.gz" -C "$LOGS" .
