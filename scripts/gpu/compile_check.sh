@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Builds s2d on a machine without a GPU against the CUDA libtorch that the GPU host runs (PyPI's
+# torch==2.11.0, +cu130), with this machine's CUDA toolkit, so that the CUDA-only code (CUDA
+# graphs, the fused kernels, the stream and event code) compiles and links before a GPU session
+# spends its minutes on it. Nothing runs. The toolkit need not hold the libraries that libtorch_cuda
+# loads (cuBLAS, cuDNN, ...): the link leaves their symbols to load time.
+# Environment: TORCH_VERSION (2.11.0), CUDA_HOME (/usr/local/cuda). The wheel is unpacked into
+# .cache/torch-cuda-VERSION, the build goes to build-cuda-check.
+# Usage: scripts/gpu/compile_check.sh [ninja target ...]   (default: s2d and the GPU scripts' programs)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
+s2d_bootstrap >/dev/null  # the venv (pip, python) and the C++ dependencies
+TORCH_VERSION=${TORCH_VERSION:-2.11.0}
+CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
+NVCC="$CUDA_HOME/bin/nvcc"
+[ -x "$NVCC" ] || { echo "compile_check: no nvcc at $NVCC (set CUDA_HOME)" >&2; exit 2; }
+TORCH="$S2D_ROOT/.cache/torch-cuda-$TORCH_VERSION"
+if [ ! -d "$TORCH/torch/share/cmake" ]; then
+  s2d_log "fetching torch $TORCH_VERSION (the CUDA wheel, about 530 MB) into $TORCH"
+  "$S2D_VENV/bin/python" -m pip download --quiet --no-deps --only-binary=:all: "torch==$TORCH_VERSION" -d "$TORCH/wheel"
+  unzip -q -o "$TORCH"/wheel/torch-*.whl 'torch/*' -d "$TORCH"
+  rm -rf "$TORCH/wheel"
+fi
+# libtorch's CMake config asks for NVRTC, which a trimmed toolkit may lack; the link never needs it.
+NVRTC=$(find "$CUDA_HOME/lib64/" -name 'libnvrtc.so*' 2>/dev/null | head -1)
+[ -n "$NVRTC" ] || NVRTC="$CUDA_HOME/lib64/libcudart.so"
+B="$S2D_ROOT/build-cuda-check"
+cmake -S "$S2D_ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DS2D_USE_CCACHE=ON \
+  -DCMAKE_PREFIX_PATH="$TORCH/torch/share/cmake" -DS2D_PYTHON="$S2D_VENV/bin/python" \
+  -DCUDA_TOOLKIT_ROOT_DIR="$CUDA_HOME" -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDA_nvrtc_LIBRARY="$NVRTC" \
+  -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST \
+  > "$B.configure.log" 2>&1 || { tail -30 "$B.configure.log"; exit 1; }
+grep "s2d:" "$B.configure.log"
+grep -q "fused CUDA kernels compiled in: 1" "$B.configure.log" \
+  || { echo "compile_check: configure did not enable the CUDA kernels (see $B.configure.log)" >&2; exit 1; }
+TARGETS=("$@")
+[ $# -gt 0 ] || TARGETS=(s2d s2d_model_tests s2d_conformance_tests s2d_train_conformance_tests s2d_bench_generate
+  s2d_bench_train)
+ninja -C "$B" "${TARGETS[@]}"
+s2d_log "compiled and linked against torch $TORCH_VERSION's CUDA build: ${TARGETS[*]}"
