@@ -13,9 +13,14 @@ OUT="${OUT:-$BUILD/out}"
 LOGS="$BUILD/logs"  # run_all.sh packs them into $OUT/logs.tar.gz
 mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
-export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:${LD_LIBRARY_PATH:-}"
+# libtorch from the python's torch: programs built elsewhere (compile_check.sh) find it here.
+TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
+export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:$TORCH_LIB:${LD_LIBRARY_PATH:-}"
+# Programs built elsewhere would look for the method files and data in the tree they were built from.
+export S2D_CONFIG_DIR="$ROOT/configs" S2D_DATA_DIR="$ROOT/data"
 export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-S2D_GPU_TARGETS="${S2D_GPU_TARGETS:-s2d s2d_conformance_tests s2d_train_conformance_tests s2d_bench_train s2d_bench_generate s2d_model_tests}"
+source "$ROOT/scripts/gpu/programs.sh"
+S2D_GPU_TARGETS="${S2D_GPU_TARGETS:-$(for p in "${S2D_GPU_PROGRAMS[@]}"; do printf '%s ' "${p##*/}"; done)}"
 if [ "${S2D_GPU_BUILT:-0}" != 1 ]; then
   {
     echo "== machine"; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

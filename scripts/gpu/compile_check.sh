@@ -6,7 +6,9 @@
 # loads (cuBLAS, cuDNN, ...): the link leaves their symbols to load time.
 # Environment: TORCH_VERSION (2.11.0), CUDA_HOME (/usr/local/cuda). The wheel is unpacked into
 # .cache/torch-cuda-VERSION, the build goes to build-cuda-check.
-# Usage: scripts/gpu/compile_check.sh [ninja target ...]   (default: s2d and the GPU scripts' programs)
+# With no targets it builds the GPU scripts' programs (programs.sh) and packs them into
+# build-cuda-check/gpu-bin.tar.gz, which run_all.sh takes as S2D_GPU_PREBUILT instead of building.
+# Usage: scripts/gpu/compile_check.sh [ninja target ...]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
 s2d_bootstrap >/dev/null  # the venv (pip, python) and the C++ dependencies
@@ -33,8 +35,14 @@ cmake -S "$S2D_ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DS2D_USE_CCACH
 grep "s2d:" "$B.configure.log"
 grep -q "fused CUDA kernels compiled in: 1" "$B.configure.log" \
   || { echo "compile_check: configure did not enable the CUDA kernels (see $B.configure.log)" >&2; exit 1; }
+source "$S2D_ROOT/scripts/gpu/programs.sh"
 TARGETS=("$@")
-[ $# -gt 0 ] || TARGETS=(s2d s2d_model_tests s2d_conformance_tests s2d_train_conformance_tests s2d_bench_generate
-  s2d_bench_train)
+[ $# -gt 0 ] || TARGETS=("${S2D_GPU_PROGRAMS[@]##*/}")
 ninja -C "$B" "${TARGETS[@]}"
 s2d_log "compiled and linked against torch $TORCH_VERSION's CUDA build: ${TARGETS[*]}"
+if [ $# -eq 0 ]; then  # the programs as run_all.sh packs them: S2D_GPU_PREBUILT=this file skips the GPU host's build
+  "$S2D_VENV/bin/python" -c "exec(open('$TORCH/torch/version.py').read()); print(__version__)" > "$B/torch-version.txt"
+  tar czf "$B/gpu-bin.tar.gz" -C "$B" "${S2D_GPU_PROGRAMS[@]}" torch-version.txt
+  s2d_log "packed for a GPU host: $B/gpu-bin.tar.gz ($(du -h "$B/gpu-bin.tar.gz" | cut -f1)); carry it with .deps and run" \
+    "S2D_GPU_PREBUILT=build-cuda-check/gpu-bin.tar.gz bash scripts/gpu/run_all.sh"
+fi

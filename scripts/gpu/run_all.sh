@@ -6,6 +6,8 @@
 # (scripts/gpu/fetch_deps.sh, run on a Debian 12 machine, then copy .deps over).
 # Results go to $OUT (default build-gpu/out): gpu_report.txt (the summary), logs.tar.gz, and
 # gpu-bin.tar.gz (the built programs: with S2D_GPU_PREBUILT=that file, another host skips the build).
+# scripts/gpu/compile_check.sh makes that file on a machine without a GPU (against the GPU host's
+# torch version), which saves the GPU host the build: carry it with .deps.
 # Environment (all optional):
 #   S2D_GPU_STAGES="conformance train-bench"  only the stages named
 #   S2D_GPU_BUDGET=SECONDS  a wall-clock budget for the whole run: each stage then runs under its
@@ -17,14 +19,21 @@ BUDGET=${S2D_GPU_BUDGET:-}
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 if [ -n "${S2D_GPU_PREBUILT:-}" ]; then
   BUILD="${BUILD_DIR:-$HERE/../../build-gpu}"; mkdir -p "$BUILD" && tar xzf "$S2D_GPU_PREBUILT" -C "$BUILD"
-  export S2D_GPU_BUILT=1 BUILD_DIR="$BUILD"
-  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  export BUILD_DIR="$BUILD"
+  # Programs built against another libtorch than this python's would fail to load: build them here.
+  want=$(cat "$BUILD/torch-version.txt" 2>/dev/null || echo unknown)
+  have=$("${PYTHON:-python3}" -c 'import torch; print(torch.__version__)')
+  if [ "$want" = "$have" ]; then
+    export S2D_GPU_BUILT=1
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  else
+    echo "== prebuilt programs are for torch $want, this python has $have: building here"
+    unset S2D_GPU_PREBUILT
+  fi
 fi
 source "$HERE/build.sh"
 export S2D_GPU_BUILT=1 BUILD_DIR="$BUILD" OUT PYTHON="$PY"
-[ -n "${S2D_GPU_PREBUILT:-}" ] || tar czf "$OUT/gpu-bin.tar.gz" -C "$BUILD" src/s2d tests/conformance/s2d_conformance_tests \
-  tests/conformance/s2d_train_conformance_tests tests/bench/s2d_bench_train tests/bench/s2d_bench_generate \
-  tests/unit/s2d_model_tests
+[ -n "${S2D_GPU_PREBUILT:-}" ] || tar czf "$OUT/gpu-bin.tar.gz" -C "$BUILD" "${S2D_GPU_PROGRAMS[@]}"
 stage() {  # stage NAME SECONDS CMD...: with a budget, at most SECONDS and never past the budget
   local name=$1 limit=$2; shift 2
   if [ -n "${S2D_GPU_STAGES:-}" ] && [[ " $S2D_GPU_STAGES " != *" $name "* ]]; then return; fi
