@@ -3,10 +3,9 @@
 #include <ATen/ATen.h>
 
 #include <atomic>
-#include <string>
 
+#include "s2d/model/varlen_attention.h"
 #include "s2d/util/env_switch.h"
-#include "s2d/util/log.h"
 
 namespace s2d {
 
@@ -56,18 +55,13 @@ at::Tensor decode_flash_attention(const at::Tensor& q, const at::Tensor& k, cons
                                   const DecodeVarlenIndex& index) {
   const int64_t B = q.size(0), NH = q.size(1), D = q.size(3);
   const DecodeVarlenRows rows = decode_varlen_rows(q, k, v, index.columns);
-  try {
+  return unless_refused(g_refused, "decode attends over the masked slot width", [&] {
     const at::Tensor out = std::get<0>(at::_flash_attention_forward(
         rows.q, rows.k, rows.v, index.cu_q, index.cu_k, index.group, index.width, /*dropout_p=*/0.0,
         /*is_causal=*/false, /*return_debug_mask=*/false, /*scale=*/std::nullopt, /*window_size_left=*/std::nullopt,
         /*window_size_right=*/std::nullopt, index.used_k));  // [B*NH, 1, D]
     return out.reshape({B, 1, NH * D});
-  } catch (const std::exception& e) {
-    g_refused = true;
-    log::warn("decode attention: the flash kernel's variable-length form is not available (" +
-              std::string(e.what()).substr(0, 200) + "); attending over the masked slot width instead");
-    return {};
-  }
+  });
 }
 
 }  // namespace s2d

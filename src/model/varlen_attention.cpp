@@ -21,13 +21,20 @@ at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& 
   for (size_t i = 0; i < lengths.size(); ++i) offsets[i + 1] = offsets[i] + static_cast<int32_t>(lengths[i]);
   const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
   const at::Tensor cu = at::tensor(offsets, at::kInt).to(q.device(), /*non_blocking=*/true);
-  try {
+  return unless_refused(refused, "attending per sequence", [&] {
     return std::get<0>(at::_flash_attention_forward(q, k, v, cu, cu, longest, longest, /*dropout_p=*/0.0,
                                                     /*is_causal=*/true, /*return_debug_mask=*/false));
+  });
+}
+
+at::Tensor unless_refused(std::atomic<bool>& refused, const char* instead, const std::function<at::Tensor()>& call) {
+  if (refused) return {};
+  try {
+    return call();
   } catch (const std::exception& e) {
     refused = true;
-    log::warn("packed attention: the flash kernel's variable-length form is not available (" +
-              std::string(e.what()).substr(0, 200) + "); attending per sequence instead");
+    log::warn(std::string("the flash kernel's variable-length form is not available (") +
+              std::string(e.what()).substr(0, 200) + "); " + instead + " instead");
     return {};
   }
 }

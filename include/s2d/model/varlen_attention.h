@@ -5,7 +5,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <atomic>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace s2d {
@@ -16,5 +18,10 @@ namespace s2d {
 // refuses (before sm80); the caller then attends per sequence.
 at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                          const std::vector<int64_t>& lengths);
+
+// Runs `call`, a call of the flash kernel's variable-length form. Where it throws (the GPU or the
+// torch build refuses it), logs once why and that `instead` runs, sets `refused` and returns an
+// undefined tensor; once refused, returns undefined without calling.
+at::Tensor unless_refused(std::atomic<bool>& refused, const char* instead, const std::function<at::Tensor()>& call);
 
 }  // namespace s2d
