@@ -25,6 +25,13 @@ namespace {
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   if (fusable_on_cpu(x) && fusable_on_cpu(weight)) return rms_norm_cpu(x, weight, eps);
   if (at::Tensor y = rms_norm_cuda(x, weight, eps); y.defined()) return y;
+  // Training in fp32 (autocast keeps the residual stream fp32, where HF's cast before the weight
+  // casts nothing): at::rms_norm, one op, which CUDA runs as one fused kernel with a fused backward
+  // and the CPU as the chain below (the same bits). Inference keeps the chain: on CUDA the fused
+  // kernel sums the squares in its own order, and bf16 logits would move.
+  if (x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat && c10::GradMode::is_enabled() &&
+      (x.requires_grad() || weight.requires_grad()))
+    return at::rms_norm(x, {x.size(-1)}, weight, eps);
   at::Tensor xf = x.to(at::kFloat);
   at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
   xf = xf * at::rsqrt(var + eps);
