@@ -55,11 +55,19 @@ files = [open(f) for f in sorted(glob.glob(sys.argv[1] + "/*.distill.jsonl")) if
 rows = (line for group in itertools.zip_longest(*files) for line in group if line)
 sys.stdout.write("".join(itertools.islice(rows, int(sys.argv[2]))))
 PY
-rm -f "$W/samples.jsonl"
-"$S2D" generate --model "$M" --chat-template "$S2D_TEMPLATE" --tasks "$W/tasks.jsonl" --out "$W/samples.jsonl" \
-  --method rar2 --samples "$SAMPLES" --temperature 0.7 --top-p 0.9 --max-new-tokens "$MAX_NEW" \
-  --batch-size "$BATCH" --device "$DEVICE" --dtype "$DTYPE" --seed 0 2> "$W/s2d.log"
-s2d_line=$(grep -E "generated tokens in" "$W/s2d.log" | tail -1)
+# run_s2d NAME [VAR=VALUE ...]: one `s2d generate` run with that environment; prints "NAME<TAB>summary line".
+run_s2d() {
+  local name=$1; shift
+  rm -f "$W/samples.jsonl"
+  env "$@" "$S2D" generate --model "$M" --chat-template "$S2D_TEMPLATE" --tasks "$W/tasks.jsonl" \
+    --out "$W/samples.jsonl" --method rar2 --samples "$SAMPLES" --temperature 0.7 --top-p 0.9 \
+    --max-new-tokens "$MAX_NEW" --batch-size "$BATCH" --device "$DEVICE" --dtype "$DTYPE" --seed 0 2> "$W/s2d.log"
+  printf '%s\t%s\n' "$name" "$(grep -E "generated tokens in" "$W/s2d.log" | tail -1)"
+}
+runs=("$(run_s2d s2d)")
+# On CUDA also with the GPU speed switches that stay off until measured (docs/notes/gpu-speed.md).
+[ "$DEVICE" != cuda ] || runs+=("$(run_s2d "s2d, S2D_CUDA_GRAPHS + FUSED + FLASH_DECODE" S2D_CUDA_GRAPHS=1 \
+  S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1)")
 hf=$("$PY" "$HERE/hf_rar2.py" --model "$M" --tasks "$W/tasks.jsonl" --method "$S2D_ROOT/configs/methods/rar2.json" \
   --samples "$SAMPLES" --temperature 0.7 --top-p 0.9 --max-new-tokens "$MAX_NEW" --batch "$BATCH" \
   --device "$DEVICE" --dtype "$DTYPE" --cache "$CACHE" --template "$TEMPLATE")
@@ -68,19 +76,25 @@ hf=$("$PY" "$HERE/hf_rar2.py" --model "$M" --tasks "$W/tasks.jsonl" --method "$S
   echo
   echo "$(nproc)-core $(uname -m), $DEVICE $DTYPE, $(date -u +%F), torch $("$PY" -c 'import torch;print(torch.__version__)')"
   echo
-  "$PY" - "$s2d_line" "$hf" <<'PY'
+  "$PY" - "$hf" "${runs[@]}" <<'PY'
 import json, re, sys
-m = re.search(r"(\d+) samples written .* (\d+) generated tokens in [\d.]+ s \((\d+) tok/s\)", sys.argv[1])
-if not m:
-    sys.exit(f"no summary line in s2d's log: {sys.argv[1]!r}")
-# The log prints seconds to 0.1 s; its tok/s is exact to the token.
-s = {"samples": int(m[1]), "generated_tokens": int(m[2]), "tok_s": float(m[3])}
-s["seconds"] = s["generated_tokens"] / s["tok_s"]
-h = json.loads(sys.argv[2])
+h = json.loads(sys.argv[1])
+rows = []
+for run in sys.argv[2:]:
+    name, line = run.split("\t", 1)
+    m = re.search(r"(\d+) samples written .* (\d+) generated tokens in [\d.]+ s \((\d+) tok/s\)", line)
+    if not m:
+        sys.exit(f"no summary line in s2d's log for {name}: {line!r}")
+    # The log prints seconds to 0.1 s; its tok/s is exact to the token.
+    r = {"samples": int(m[1]), "generated_tokens": int(m[2]), "tok_s": float(m[3])}
+    r["seconds"] = r["generated_tokens"] / r["tok_s"]
+    rows.append((name, r))
 print("| engine | samples | generated tokens | seconds | tok/s |")
 print("|---|---|---|---|---|")
-for name, r in (("s2d", s), ("HF transformers", h)):
+for name, r in rows + [("HF transformers", h)]:
     print(f"| {name} | {r['samples']} | {r['generated_tokens']} | {r['seconds']:.1f} | {r['tok_s']:.0f} |")
-print(f"\ns2d / HF: {s['tok_s'] / h['tok_s']:.2f}x tokens per second, {h['seconds'] / s['seconds']:.2f}x less time")
+print()
+for name, r in rows:
+    print(f"{name} / HF: {r['tok_s'] / h['tok_s']:.2f}x tokens per second, {h['seconds'] / r['seconds']:.2f}x less time")
 PY
 } | tee "$W/results.md"

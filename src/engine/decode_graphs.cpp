@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "s2d/engine/async_transfer.h"
+#include "s2d/util/env_switch.h"
 #include "s2d/util/error.h"
 #include "s2d/version.h"
 
@@ -17,6 +18,11 @@
 #endif
 
 namespace s2d {
+
+bool DecodeGraphs::switched_on() {
+  static EnvSwitch on("S2D_CUDA_GRAPHS");
+  return on.on();
+}
 
 #if S2D_HAS_CUDA_BUILD
 

@@ -25,6 +25,8 @@ namespace s2d {
 class DecodeGraphs {
  public:
   static bool supported(const c10::Device& device);
+  // S2D_CUDA_GRAPHS=1 in the environment: graphs wherever they apply, whatever EngineOptions says.
+  static bool switched_on();
   // tokens: [n] int64 on the model's device, read by every step as its input ids; cache: n slots;
   // each step attends over the first `width` columns.
   DecodeGraphs(const LlamaModel& model, KVCache& cache, at::Tensor tokens, int64_t width);

@@ -45,7 +45,8 @@ struct EngineOptions {
   enum class Sampler { Auto, Host, Device };
   Sampler sampler = Sampler::Auto;
   // Replay each decode step as a CUDA graph (decode_graphs.h). Needs CUDA, the device sampler and
-  // the full width; ignored elsewhere. Off by default until measured on a GPU.
+  // the full width; ignored elsewhere. Off by default until measured on a GPU; S2D_CUDA_GRAPHS=1 in
+  // the environment turns it on for every engine (generate, eval, serve).
   bool cuda_graphs = false;
 };
 
