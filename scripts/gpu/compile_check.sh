@@ -35,14 +35,15 @@ fi
 NVRTC=$(find "$CUDA_HOME/lib64/" -name 'libnvrtc.so*' 2>/dev/null | head -1)
 [ -n "$NVRTC" ] || NVRTC="$CUDA_HOME/lib64/libcudart.so"
 B="$S2D_ROOT/build-cuda-check"
+mkdir -p "$B"
 TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-8.0;9.0} cmake -S "$S2D_ROOT" -B "$B" -G Ninja -DCMAKE_BUILD_TYPE=Release -DS2D_USE_CCACHE=ON \
   -DCMAKE_PREFIX_PATH="$TORCH/torch/share/cmake" -DS2D_PYTHON="$S2D_VENV/bin/python" \
   -DCUDA_TOOLKIT_ROOT_DIR="$CUDA_HOME" -DCMAKE_CUDA_COMPILER="$NVCC" -DCUDA_nvrtc_LIBRARY="$NVRTC" \
   -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined -DCMAKE_GTEST_DISCOVER_TESTS_DISCOVERY_MODE=PRE_TEST \
-  > "$B.configure.log" 2>&1 || { tail -30 "$B.configure.log"; exit 1; }
-grep "s2d:" "$B.configure.log"
-grep -q "fused CUDA kernels compiled in: 1" "$B.configure.log" \
-  || { echo "compile_check: configure did not enable the CUDA kernels (see $B.configure.log)" >&2; exit 1; }
+  > "$B/configure.log" 2>&1 || { tail -30 "$B/configure.log"; exit 1; }
+grep "s2d:" "$B/configure.log"
+grep -q "fused CUDA kernels compiled in: 1" "$B/configure.log" \
+  || { echo "compile_check: configure did not enable the CUDA kernels (see $B/configure.log)" >&2; exit 1; }
 if [ "$QUICK" = 1 ]; then
   # The objects of the sources that test the CUDA build's macros, and the .cu files.
   mapfile -t sources < <(grep -rlE "S2D_HAS_CUDA_BUILD|S2D_CUDA_KERNELS_BUILD" "$S2D_ROOT/src"; find "$S2D_ROOT/src" -name '*.cu')
