@@ -13,9 +13,11 @@ OUT="${OUT:-$BUILD/out}"
 LOGS="$BUILD/logs"  # run_all.sh packs them into $OUT/logs.tar.gz
 mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
-# libtorch from the python's torch: programs built elsewhere (compile_check.sh) find it here.
+# libtorch from the python's torch, and the CUDA runtime its wheel loads (site-packages/nvidia/...):
+# programs built elsewhere (compile_check.sh) find them here, and load the same runtime as libtorch.
 TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
-export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:$TORCH_LIB:${LD_LIBRARY_PATH:-}"
+CUDART_DIR=$(find "$TORCH_LIB/../../nvidia" -name 'libcudart.so.*' -printf '%h\n' 2>/dev/null | head -1)
+export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:$TORCH_LIB${CUDART_DIR:+:$CUDART_DIR}:${LD_LIBRARY_PATH:-}"
 # Programs built elsewhere would look for the method files and data in the tree they were built from.
 export S2D_CONFIG_DIR="$ROOT/configs" S2D_DATA_DIR="$ROOT/data"
 export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
