@@ -39,6 +39,8 @@ s1gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
   && echo "s2d batch 1, CUDA graphs + fused kernels:  $s1gf" | cut -c1-160
 # Attention over each slot's filled columns through the varlen flash kernel
 # (decode_flash_attention.h, S2D_CUDA_FLASH_DECODE=1; off by default until measured), with all of the above.
+s64fl=$(S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256) \
+  && echo "s2d batch 64, flash decode alone (eager steps): $s64fl" | cut -c1-160
 s64a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
   && echo "s2d batch 64, CUDA graphs + fused kernels + flash decode: $s64a" | cut -c1-160
 s1a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
@@ -88,9 +90,9 @@ print(f"fused kernels on top of CUDA graphs: batch 64 {f64['tok_s']:.0f} tok/s (
       f"({f1['tok_s'] / g1['tok_s']:.2f}x), {f1['decode_ms']:.2f} ms/step; greedy tokens {'identical' if same else 'DIFFER'}")
 sys.exit(0 if same else 1)
 PY
-"$PY" - "$s64gf" "$s64a" "$s1gf" "$s1a" "$h64" <<'PY'
+"$PY" - "$s64gf" "$s64a" "$s1gf" "$s1a" "$h64" "$s64" "$s64fl" <<'PY'
 import json, sys
-f64, a64, f1, a1, h64 = (json.loads(a) for a in sys.argv[1:])
+f64, a64, f1, a1, h64, e64, fl64 = (json.loads(a) for a in sys.argv[1:])
 def agree(x, y):  # the first row's tokens up to the first difference (flash rounds differently from SDPA)
     n = 0
     while n < min(len(x), len(y)) and x[n] == y[n]:
@@ -100,4 +102,7 @@ print(f"flash decode on top of graphs + fused kernels: batch 64 {a64['tok_s']:.0
       f"without it, {a64['tok_s'] / h64['tok_s']:.2f}x HF static), {a64['decode_ms']:.2f} ms/step; batch 1 {a1['tok_s']:.0f} "
       f"tok/s ({a1['tok_s'] / f1['tok_s']:.2f}x), {a1['decode_ms']:.2f} ms/step; first row's greedy tokens agree "
       f"{agree(f64['tokens'][0], a64['tokens'][0])} (batch 64), {agree(f1['tokens'][0], a1['tokens'][0])} (batch 1)")
+print(f"flash decode alone, eager steps, batch 64: {fl64['tok_s']:.0f} tok/s, {fl64['tok_s'] / e64['tok_s']:.2f}x the default "
+      f"({fl64['decode_ms']:.2f} vs {e64['decode_ms']:.2f} ms/step); first row's greedy tokens agree "
+      f"{agree(e64['tokens'][0], fl64['tokens'][0])}")
 PY
