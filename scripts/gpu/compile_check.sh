@@ -62,7 +62,10 @@ ninja -C "$B" "${TARGETS[@]}"
 s2d_log "compiled and linked against torch $TORCH_VERSION's CUDA build: ${TARGETS[*]}"
 if [ $# -eq 0 ]; then  # the programs as run_all.sh packs them: S2D_GPU_PREBUILT=this file skips the GPU host's build
   "$S2D_VENV/bin/python" -c "exec(open('$TORCH/torch/version.py').read()); print(__version__)" > "$B/torch-version.txt"
-  tar czf "$B/gpu-bin.tar.gz" -C "$B" "${S2D_GPU_PROGRAMS[@]}" torch-version.txt
+  # The commit the programs were built from (+ "dirty" for uncommitted changes), for the report.
+  { git -C "$S2D_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown; } > "$B/source-version.txt"
+  git -C "$S2D_ROOT" diff --quiet HEAD 2>/dev/null || echo dirty >> "$B/source-version.txt"
+  tar czf "$B/gpu-bin.tar.gz" -C "$B" "${S2D_GPU_PROGRAMS[@]}" torch-version.txt source-version.txt
   s2d_log "packed for a GPU host: $B/gpu-bin.tar.gz ($(du -h "$B/gpu-bin.tar.gz" | cut -f1)); carry it with .deps and run" \
     "S2D_GPU_PREBUILT=build-cuda-check/gpu-bin.tar.gz bash scripts/gpu/run_all.sh"
 fi

@@ -25,6 +25,7 @@ if [ -n "${S2D_GPU_PREBUILT:-}" ]; then
   have=$("${PYTHON:-python3}" -c 'import torch; print(torch.__version__)')
   if [ "$want" = "$have" ]; then
     export S2D_GPU_BUILT=1
+    echo "== prebuilt programs, from commit $(tr '\n' ' ' < "$BUILD/source-version.txt" 2>/dev/null), torch $want"
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   else
     echo "== prebuilt programs are for torch $want, this python has $have: building here"
