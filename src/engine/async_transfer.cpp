@@ -49,6 +49,14 @@ at::Tensor upload(const std::vector<float>& values, const c10::Device& device) {
   return upload_values(values, at::kFloat, device);
 }
 
+void wait_for_queue(const c10::Device& device) {
+  if (device.is_cpu()) return;
+  const c10::impl::VirtualGuardImpl guard(device.type());
+  c10::Event done(device.type());
+  done.record(guard.getStream(device));
+  done.synchronize();
+}
+
 void Readback::start(const at::Tensor& device_tensor) {
   if (!device_tensor.is_cuda()) {  // synchronous; a copy, since the caller may overwrite the tensor next
     host_ = device_tensor.clone();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <deque>
 #include <optional>
 
@@ -12,6 +13,7 @@
 #include "s2d/engine/decode_graphs.h"
 #include "s2d/engine/device_sampling.h"
 #include "s2d/engine/sampling.h"
+#include "s2d/model/device.h"
 #include "s2d/text/incremental_text.h"
 #include "s2d/util/error.h"
 
@@ -71,6 +73,7 @@ class DecodeRun {
         capacity_(columns_needed(requests_, cfg_)),
         // With a source, later requests need slots too: all of them.
         n_slots_(more ? engine.batch_size : std::max<int64_t>(1, std::min(engine.batch_size, samples_in(requests_)))),
+        limit_(engine.grow_cache ? growth_limit(cfg_, n_slots_, capacity_, opts_) : capacity_),
         narrow_(engine.width == EngineOptions::Width::Narrow ||
                 (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
         on_device_(engine.sampler == EngineOptions::Sampler::Device ||
@@ -102,6 +105,17 @@ class DecodeRun {
       c = std::max<int64_t>(c, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
     return std::min(c, cfg.max_context());
   }
+  // The most columns the cache may grow to for joining requests: the model's context, where
+  // twice the cache (the old one is copied into the new) fits in half the memory free now. On
+  // CUDA the cache keeps its first size: allocatable_bytes cannot tell free GPU memory yet, and a
+  // failed growth would fail the whole run.
+  static int64_t growth_limit(const ModelConfig& cfg, int64_t slots, int64_t capacity, const at::TensorOptions& opts) {
+    if (!opts.device().is_cpu()) return capacity;
+    const uint64_t per_column = kv_bytes_per_token(cfg, opts.dtype().toScalarType()) * static_cast<uint64_t>(slots);
+    const uint64_t fit = per_column > 0 ? allocatable_bytes(opts.device()) / 4 / per_column : 0;
+    return std::max(capacity,
+                    std::min<int64_t>(cfg.max_context(), static_cast<int64_t>(std::min<uint64_t>(fit, INT64_MAX))));
+  }
   static int64_t samples_in(const std::deque<GenRequest>& requests) {
     int64_t n = 0;
     for (const auto& r : requests) n += static_cast<int64_t>(r.samples.size());
@@ -119,18 +133,40 @@ class DecodeRun {
     if (states_[i].remaining > 0) waiting_.push_back(i);
   }
 
-  // Takes what the source has (each request must fit the cache); false when it had nothing.
+  // Takes what the source has (each request must fit what the cache can grow to, and grows it
+  // when longer than the cache); false when it had nothing.
   bool pull() {
     if (!more_) return false;
-    std::vector<GenRequest> extra = more_(capacity_);
+    std::vector<GenRequest> extra = more_(limit_);
     for (auto& r : extra) {
-      if (static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens > capacity_)
+      const int64_t need = static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens;
+      if (need > limit_)
         throw_runtime("a joining request does not fit the run's cache",
-                      {.expected = "<= " + std::to_string(capacity_) + " columns"});
+                      {.expected = "<= " + std::to_string(limit_) + " columns", .found = std::to_string(need)});
+      if (need > capacity_) grow(need);
       requests_.push_back(std::move(r));
       enqueue(requests_.size() - 1);
     }
     return !extra.empty();
+  }
+
+  // A cache of at least `need` columns (half as many again as now, so that a run of arrivals
+  // regrows rarely), holding every slot's columns. The device finishes what it has queued first
+  // (it reads the old cache and, under graphs, the old graphs' buffers); the graphs, captured on
+  // the old cache, are captured again on the new one as the steps need them.
+  void grow(int64_t need) {
+    const int64_t columns = std::min(limit_, std::max(need, capacity_ + capacity_ / 2));
+    wait_for_queue(opts_.device());
+    KVCache bigger(cfg_, n_slots_, columns, opts_);
+    for (size_t l = 0; l < cache_.k.size(); ++l) {
+      bigger.k[l].narrow(2, 0, capacity_).copy_(cache_.k[l]);
+      bigger.v[l].narrow(2, 0, capacity_).copy_(cache_.v[l]);
+    }
+    const bool had_graphs = graphs_ != nullptr;
+    graphs_.reset();
+    cache_ = std::move(bigger);
+    capacity_ = columns;
+    if (had_graphs) graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, next_tokens_, capacity_);
   }
 
   // Text of generated ids. Models often have more embedding rows than tokenizer pieces (padded
@@ -394,7 +430,8 @@ class DecodeRun {
   // Requests of this run: the initial ones, then any `more_` hands over (a deque: stable references).
   std::deque<GenRequest> requests_;
   const int n_pieces_;
-  const int64_t capacity_, n_slots_;
+  int64_t capacity_;  // the cache's columns; grows for a longer joining request, up to limit_
+  const int64_t n_slots_, limit_;
   const bool narrow_;
   const bool on_device_;  // the device sampler, one step behind (EngineOptions::Sampler)
   KVCache cache_;

@@ -31,7 +31,7 @@ class LocalBackend : public Backend {
       : bundle_(load_with_adapter(o)),
         template_(load_chat_template(o.model_dir, *bundle_.tokenizer, o.chat_template,
                                      template_kwargs(o.chat_template_kwargs, "--chat-template-kwargs"))),
-        engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size}),
+        engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size, .grow_cache = o.grow_cache}),
         model_dir_(o.model_dir),
         adapter_dir_(o.adapter_dir),
         desc_(c10::str(
@@ -43,8 +43,9 @@ class LocalBackend : public Backend {
     complete_open(requests, on_result, {});
   }
 
-  // Newcomers from `more` join the engine's run while their prompt + max_new_tokens fits the
-  // run's cache; the others wait for the next run, which starts when this one ends. Once one
+  // Newcomers from `more` join the engine's run while their prompt + max_new_tokens fits what the
+  // run's cache can grow to (Generator::RequestSource); the others wait for the next run, which
+  // starts when this one ends. Once one
   // waits, every later arrival waits behind it (first come, first served, as vLLM's scheduler
   // does), so that the run drains and a stream of short requests cannot starve a long one. Each
   // request is converted (and checked) once, when it arrives.
@@ -74,7 +75,7 @@ class LocalBackend : public Backend {
           std::vector<GenRequest> joining;
           for (const auto& r : more()) {
             Converted c = convert(r);
-            // too long for this run's cache, or behind one that is: the next run
+            // longer than this run's cache can grow, or behind one that is: the next run
             if (!pending.empty() ||
                 static_cast<int64_t>(c.gen.prompt_ids.size()) + c.gen.sampling.max_new_tokens > capacity)
               pending.push_back(std::move(c));

@@ -196,8 +196,8 @@ TEST(Generator, ContinuousBatchingLetsShortRequestsFinishFirst) {
 TEST(Generator, RequestsFromASourceJoinTheRunningBatch) {
   // A long request runs; two short ones arrive (from the source) a few steps in. They must join
   // the run (finish before the long one), give what they give alone, and a request too long for
-  // the run's cache must be refused by the source's contract. With either sampler: the device
-  // sampler's loop admits newcomers one step behind.
+  // what the run's cache can grow to (the model's context) must be refused by the source's
+  // contract. With either sampler: the device sampler's loop admits newcomers one step behind.
   for (const auto sampler : {EngineOptions::Sampler::Host, EngineOptions::Sampler::Device}) {
     SCOPED_TRACE(sampler == EngineOptions::Sampler::Host ? "host sampler" : "device sampler");
     Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 4, .sampler = sampler});
@@ -217,7 +217,7 @@ TEST(Generator, RequestsFromASourceJoinTheRunningBatch) {
           seen_capacity = capacity;
           return ++calls == 5 ? newcomers : std::vector<GenRequest>{};
         });
-    EXPECT_EQ(seen_capacity, 3 + 40);
+    EXPECT_EQ(seen_capacity, tiny_lm().config().max_context()) << "the cache may grow to the context";
     EXPECT_GE(calls, 6) << "the source is asked again until it has nothing";
     ASSERT_EQ(order.size(), 3u);
     EXPECT_EQ(order.back(), 0u) << "the newcomers joined the running batch and finished first";
@@ -237,9 +237,40 @@ TEST(Generator, RequestsFromASourceJoinTheRunningBatch) {
                    [&](int64_t) {
                      if (given) return std::vector<GenRequest>{};
                      given = true;
-                     return std::vector<GenRequest>{req({1, 5}, 50)};
+                     return std::vector<GenRequest>{req({1, 5}, tiny_lm().config().max_context())};
                    }),
                Error);
+}
+
+TEST(Generator, AJoiningRequestLongerThanTheCacheGrowsIt) {
+  // The run's cache holds 3 + 12 columns; a request needing 4 + 70 arrives while the first is
+  // decoding. It joins (the cache grows, every slot's columns copied) instead of waiting, and
+  // both give what they give alone; with growth off it is refused. Either sampler, and sampled.
+  for (const auto sampler : {EngineOptions::Sampler::Host, EngineOptions::Sampler::Device}) {
+    SCOPED_TRACE(sampler == EngineOptions::Sampler::Host ? "host sampler" : "device sampler");
+    const auto first = req({1, 5, 9}, 12, 0.9, 7);
+    const auto longer = req({1, 7, 7, 3}, 70);
+    for (const bool grow : {true, false}) {
+      Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 2, .sampler = sampler, .grow_cache = grow});
+      std::vector<GenResult> out(2);
+      int calls = 0;
+      auto source = [&](int64_t capacity) {
+        if (++calls != 3) return std::vector<GenRequest>{};
+        EXPECT_EQ(capacity, grow ? tiny_lm().config().max_context() : 3 + 12);
+        return std::vector<GenRequest>{longer};
+      };
+      auto done = [&](GenResult&& r) { out[r.index] = std::move(r); };
+      if (!grow) {
+        EXPECT_THROW(g.run({first}, done, source), Error) << "the source's contract: at most what it was told";
+        continue;
+      }
+      g.run({first}, done, source);
+      EXPECT_EQ(out[0].samples.at(0).tokens, run({first}, 1, sampler)[0].samples[0].tokens)
+          << "the first request's columns survived the copy";
+      EXPECT_EQ(out[1].samples.at(0).tokens, run({longer}, 1, sampler)[0].samples[0].tokens);
+      EXPECT_EQ(out[1].samples.at(0).tokens.size(), 70u);
+    }
+  }
 }
 
 TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
@@ -265,10 +296,11 @@ TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
 
 namespace {
 // A local backend over the tiny model, saved in a fresh directory.
-std::unique_ptr<Backend> tiny_local_backend() {
+std::unique_ptr<Backend> tiny_local_backend(bool grow_cache = true) {
   const auto dir = fresh_dir("d");
   save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
-  return make_local_backend({.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2"});
+  return make_local_backend(
+      {.model_dir = dir + "/m", .device = "cpu", .chat_template = "llama-2", .grow_cache = grow_cache});
 }
 // The same prompt, exactly max_new new tokens.
 CompletionRequest coin_request(const std::string& id, int64_t max_new) {
@@ -280,31 +312,36 @@ CompletionRequest coin_request(const std::string& id, int64_t max_new) {
 }  // namespace
 
 TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
-  auto backend = tiny_local_backend();
-  const auto make = coin_request;
-  // "fits" joins the run of "first" (same length); "long" needs more cache than that run has and
-  // runs next; every one answers as it does alone.
-  std::vector<std::vector<CompletionRequest>> arrivals = {{make("fits", 6), make("long", 30)}};
-  std::map<std::string, CompletionResult> got;
-  backend->complete_open(
-      {make("first", 6)}, [&](CompletionResult&& r) { got[r.id] = std::move(r); },
-      [&] {
-        if (arrivals.empty()) return std::vector<CompletionRequest>{};
-        auto next = std::move(arrivals.back());
-        arrivals.pop_back();
-        return next;
-      });
-  ASSERT_EQ(got.size(), 3u);
-  for (const auto& [id, r] : got) {
-    std::vector<CompletionResult> alone;
-    backend->complete({make(id, id == "long" ? 30 : 6)}, [&](CompletionResult&& c) { alone.push_back(std::move(c)); });
-    EXPECT_EQ(r.choices.at(0).text, alone.at(0).choices.at(0).text) << id;
-    EXPECT_EQ(r.choices.at(0).generated_tokens, id == "long" ? 30 : 6) << id;
+  for (const bool grow : {true, false}) {
+    SCOPED_TRACE(grow ? "the cache grows" : "the cache keeps its size");
+    auto backend = tiny_local_backend(grow);
+    const auto make = coin_request;
+    // "fits" joins the run of "first" (same length); "long" needs more cache than that run has: it
+    // joins too where the cache grows, else it runs next. Every one answers as it does alone.
+    std::vector<std::vector<CompletionRequest>> arrivals = {{make("fits", 6), make("long", 30)}};
+    std::map<std::string, CompletionResult> got;
+    backend->complete_open(
+        {make("first", 6)}, [&](CompletionResult&& r) { got[r.id] = std::move(r); },
+        [&] {
+          if (arrivals.empty()) return std::vector<CompletionRequest>{};
+          auto next = std::move(arrivals.back());
+          arrivals.pop_back();
+          return next;
+        });
+    ASSERT_EQ(got.size(), 3u);
+    for (const auto& [id, r] : got) {
+      std::vector<CompletionResult> alone;
+      backend->complete({make(id, id == "long" ? 30 : 6)},
+                        [&](CompletionResult&& c) { alone.push_back(std::move(c)); });
+      EXPECT_EQ(r.choices.at(0).text, alone.at(0).choices.at(0).text) << id;
+      EXPECT_EQ(r.choices.at(0).generated_tokens, id == "long" ? 30 : 6) << id;
+    }
   }
 }
 
 TEST(LocalBackend, AStreamOfShortRequestsDoesNotStarveALongOne) {
-  auto backend = tiny_local_backend();
+  // A cache that keeps its size (as on CUDA), so that "long" has to wait for a run of its own.
+  auto backend = tiny_local_backend(/*grow_cache=*/false);
   const auto make = coin_request;
   // One arrival per intake call: "long" (too long for the first run's cache), then 200 short ones.
   int arrived = 0, arrived_when_long_done = -1;

@@ -24,6 +24,9 @@ at::Tensor upload(const std::vector<float>& values, const c10::Device& device);
 void upload_into(const at::Tensor& dst, const std::vector<int64_t>& values);
 void upload_into(const at::Tensor& dst, const std::vector<float>& values);
 
+// Blocks until everything queued so far on `device`'s current stream has run (nothing on the CPU).
+void wait_for_queue(const c10::Device& device);
+
 // A device tensor's values on the host, read one step late:
 //   readback.start(tokens);   // queued after the work that computes `tokens`
 //   ...queue the next step...

@@ -48,6 +48,9 @@ struct EngineOptions {
   // the full width; ignored elsewhere. Off by default until measured on a GPU; S2D_CUDA_GRAPHS=1 in
   // the environment turns it on for every engine (generate, eval, serve).
   bool cuda_graphs = false;
+  // Let a joining request longer than the cache grow it (see Generator::RequestSource); off: it
+  // waits for the next run.
+  bool grow_cache = true;
 };
 
 struct GenRequest {
@@ -76,7 +79,11 @@ class Generator {
   Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts = {});
   // Asked between decode steps, while a slot is free, for requests that should join the run
   // (a server's newcomers); each must need at most `capacity` cache columns (prompt +
-  // max_new_tokens). The run ends when all is done and the source returns nothing.
+  // max_new_tokens). That is what the run's cache can grow to: the model's context, on the CPU
+  // within half the free memory; on CUDA, until the growth is measured there, the cache's size
+  // from the start. A joining request longer than the cache grows it (all slots' columns copied
+  // into a larger one) instead of waiting for the run to end. The run ends when all is done and
+  // the source returns nothing.
   using RequestSource = std::function<std::vector<GenRequest>(int64_t capacity)>;
   // Runs every request; calls `on_done` as each request's last sample finishes. GenResult::index
   // counts the initial requests first, then joined ones in the order the source gave them.

@@ -18,6 +18,7 @@ struct LocalBackendOptions {
   std::string chat_template = "auto";  // auto | a built-in name | FILE.jinja (see load_chat_template)
   std::string chat_template_kwargs;    // a JSON object of template variables, e.g. {"enable_thinking": false}
   int64_t batch_size = 16;
+  bool grow_cache = true;  // EngineOptions::grow_cache (no flag: the tests turn it off)
 };
 
 // The in-process model's flags (see util/option_set.h). None has a key: a backend's identity()
