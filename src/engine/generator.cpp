@@ -73,7 +73,9 @@ class DecodeRun {
         capacity_(columns_needed(requests_, cfg_)),
         // With a source, later requests need slots too: all of them.
         n_slots_(more ? engine.batch_size : std::max<int64_t>(1, std::min(engine.batch_size, samples_in(requests_)))),
-        limit_(engine.grow_cache ? growth_limit(cfg_, n_slots_, capacity_, opts_) : capacity_),
+        // Only a run with a source takes requests that could need more (and only then reads
+        // the free memory).
+        limit_(more && engine.grow_cache ? growth_limit(cfg_, n_slots_, capacity_, opts_) : capacity_),
         narrow_(engine.width == EngineOptions::Width::Narrow ||
                 (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
         on_device_(engine.sampler == EngineOptions::Sampler::Device ||
