@@ -22,7 +22,7 @@ import time
 
 import torch
 
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+from hf_generate import DTYPES  # this script's folder is on sys.path when run as a script
 
 
 class SentencepieceTokenizer:

@@ -80,47 +80,73 @@ class HttpBackend : public Backend {
 
   void complete(const std::vector<CompletionRequest>& requests,
                 const std::function<void(CompletionResult&&)>& on_result) override {
+    complete_open(requests, on_result, {});
+  }
+
+  // `concurrency` workers take requests from one queue. After each result, `more` is asked for
+  // newcomers and they join the queue, so a method's next steps go out while this step's last
+  // requests are still in flight, and the server's batch stays full.
+  void complete_open(const std::vector<CompletionRequest>& requests,
+                     const std::function<void(CompletionResult&&)>& on_result, const Intake& more) override {
     for (const auto& r : requests) validate_sampling(r.sampling);
     std::mutex mu;
     std::condition_variable cv;
+    std::deque<CompletionRequest> queue(requests.begin(), requests.end());
     std::deque<CompletionResult> ready;
-    std::exception_ptr error;
-    size_t next = 0;
-    bool stop = false;
-    const int n_workers = static_cast<int>(std::min<size_t>(static_cast<size_t>(o_.concurrency), requests.size()));
-    int active = n_workers;
+    std::exception_ptr error;  // a request failed: no new one is sent
+    int in_flight = 0;
+    bool closed = false;  // the work is over: workers leave
     auto worker = [&] {
       auto cli = make_client();
+      std::unique_lock<std::mutex> lk(mu);
       while (true) {
-        size_t i;
-        {
-          std::lock_guard<std::mutex> lk(mu);
-          if (stop || error || next >= requests.size()) break;
-          i = next++;
-        }
+        cv.wait(lk, [&] { return closed || error || !queue.empty(); });
+        if (closed || error) break;
+        CompletionRequest r = std::move(queue.front());
+        queue.pop_front();
+        ++in_flight;
+        lk.unlock();
         try {
-          CompletionResult r = run_one(*cli, requests[i]);
-          std::lock_guard<std::mutex> lk(mu);
-          ready.push_back(std::move(r));
+          CompletionResult res = run_one(*cli, r);
+          lk.lock();
+          ready.push_back(std::move(res));
         } catch (...) {
-          std::lock_guard<std::mutex> lk(mu);
+          lk.lock();
           if (!error) error = std::current_exception();
         }
+        --in_flight;
         cv.notify_all();
       }
-      std::lock_guard<std::mutex> lk(mu);
-      --active;
-      cv.notify_all();
     };
-    std::vector<std::thread> threads;
-    for (int w = 0; w < n_workers; ++w) threads.emplace_back(worker);
-    // Results are handed over on this thread, as the Backend contract says; a failure stops new
-    // requests, and the ones in flight still deliver (their records get written) before it throws.
+    // Newcomers, checked here; a failure (theirs or the caller's) stops new requests like a
+    // failed one does.
     std::exception_ptr caller_error;
+    auto take_more = [&](std::unique_lock<std::mutex>& lk) {
+      if (!more || caller_error || error) return false;
+      lk.unlock();
+      std::vector<CompletionRequest> extra;
+      try {
+        extra = more();
+        for (const auto& r : extra) validate_sampling(r.sampling);
+      } catch (...) {
+        caller_error = std::current_exception();
+        extra.clear();
+      }
+      lk.lock();
+      for (auto& r : extra) queue.push_back(std::move(r));
+      cv.notify_all();
+      return !extra.empty();
+    };
+    const size_t n_workers = more ? static_cast<size_t>(o_.concurrency)
+                                  : std::min<size_t>(static_cast<size_t>(o_.concurrency), requests.size());
+    std::vector<std::thread> threads;
+    for (size_t w = 0; w < n_workers; ++w) threads.emplace_back(worker);
+    // Results are handed over on this thread, as the Backend contract says; after a failure the
+    // requests in flight still deliver (their records get written) before it throws.
     {
       std::unique_lock<std::mutex> lk(mu);
       while (true) {
-        cv.wait(lk, [&] { return !ready.empty() || active == 0; });
+        cv.wait(lk, [&] { return !ready.empty() || (in_flight == 0 && (queue.empty() || error)); });
         while (!ready.empty()) {
           CompletionResult r = std::move(ready.front());
           ready.pop_front();
@@ -131,11 +157,14 @@ class HttpBackend : public Backend {
             caller_error = std::current_exception();
           }
           lk.lock();
-          if (caller_error) stop = true;
+          take_more(lk);
+          if (caller_error) queue.clear();
         }
-        if (active == 0) break;
+        if (in_flight == 0 && (queue.empty() || error) && !take_more(lk)) break;
       }
+      closed = true;
     }
+    cv.notify_all();
     for (auto& t : threads) t.join();
     if (caller_error) std::rethrow_exception(caller_error);
     if (error) std::rethrow_exception(error);

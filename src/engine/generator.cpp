@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <optional>
 
 #include "s2d/engine/async_transfer.h"
@@ -107,14 +108,15 @@ class DecodeRun {
       c = std::max<int64_t>(c, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
     return std::min(c, cfg.max_context());
   }
-  // The most columns the cache may grow to for joining requests: the model's context, where
-  // twice the cache (the old one is copied into the new) fits in half the memory free now. On
-  // CUDA the cache keeps its first size: allocatable_bytes cannot tell free GPU memory yet, and a
+  // The most columns the cache may grow to for joining requests: the model's context, as long as
+  // a cache that wide takes at most a quarter of the memory free now (growing holds the old cache
+  // and the new one at once). Where free memory cannot be told, the cache keeps its first size: a
   // failed growth would fail the whole run.
   static int64_t growth_limit(const ModelConfig& cfg, int64_t slots, int64_t capacity, const at::TensorOptions& opts) {
-    if (!opts.device().is_cpu()) return capacity;
+    const uint64_t free = allocatable_bytes(opts.device());
+    if (free == std::numeric_limits<uint64_t>::max()) return capacity;
     const uint64_t per_column = kv_bytes_per_token(cfg, opts.dtype().toScalarType()) * static_cast<uint64_t>(slots);
-    const uint64_t fit = per_column > 0 ? allocatable_bytes(opts.device()) / 4 / per_column : 0;
+    const uint64_t fit = per_column > 0 ? free / 4 / per_column : 0;
     return std::max(capacity,
                     std::min<int64_t>(cfg.max_context(), static_cast<int64_t>(std::min<uint64_t>(fit, INT64_MAX))));
   }

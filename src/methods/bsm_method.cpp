@@ -38,22 +38,22 @@ void score_criteria(UnitState& s, const std::vector<CallOutput>& replies, bool s
                        {"generated_tokens", 0},
                        {"parsed", true}});
     s.answer = v;
+    s.final_text = canonical_final(v, AnswerKind::Choice);
   }
 }
 }  // namespace
 
 void run_bsm_method(MethodContext& m) {
-  const size_t n = m.units.size();
-  auto branches = m.single("branch");
-  for (size_t i = 0; i < n; ++i) {
+  const bool symbolic = m.opts.bsm_merge == "symbolic";
+  auto branch = [&m](size_t i, std::vector<CallOutput>&& r) {
     auto& s = m.st[i];
-    s.steps.push_back(branches[i][0].step);
-    s.criteria = parse_criteria(branches[i][0].text);
+    s.criteria = parse_criteria(r[0].text);
+    s.steps.push_back(std::move(r[0].step));
     s.steps.back()["parsed"] = !s.criteria.empty();
     s.steps.back()["criteria"] = s.criteria;
     s.failed = s.criteria.empty();
-  }
-  auto solves = m.step("solve", [&](size_t i) {  // one prompt per criterion
+  };
+  auto solve_prompts = [&m](size_t i) {  // one prompt per criterion
     std::vector<std::string> p;
     for (const auto& c : m.st[i].criteria) {
       auto vars = m.st[i].vars;
@@ -61,21 +61,18 @@ void run_bsm_method(MethodContext& m) {
       p.push_back(render_template(m.spec.step("solve"), vars));
     }
     return p;
-  });
-  for (size_t i = 0; i < n; ++i)
-    if (!m.st[i].failed) score_criteria(m.st[i], solves[i], m.opts.bsm_merge == "symbolic");
-  if (m.opts.bsm_merge == "llm") {
-    auto merges = m.single("merge");
-    for (size_t i = 0; i < n; ++i) {
-      auto& s = m.st[i];
-      if (s.failed) continue;
-      s.steps.push_back(merges[i][0].step);
-      s.answer = extract_answer(merges[i][0].text, AnswerKind::Choice, m.opts.answer_regex);
-      s.steps.back()["parsed"] = s.answer.has_value();
-    }
-  }
-  for (auto& s : m.st)
+  };
+  auto solve = [&m, symbolic](size_t i, std::vector<CallOutput>&& r) { score_criteria(m.st[i], r, symbolic); };
+  auto merge = [&m](size_t i, std::vector<CallOutput>&& r) {
+    auto& s = m.st[i];
+    s.answer = extract_answer(r[0].text, AnswerKind::Choice, m.opts.answer_regex);
     if (s.answer) s.final_text = canonical_final(*s.answer, AnswerKind::Choice);
+    s.steps.push_back(std::move(r[0].step));
+    s.steps.back()["parsed"] = s.answer.has_value();
+  };
+  std::vector<MethodStep> steps = {{"branch", {}, branch}, {"solve", solve_prompts, solve}};
+  if (!symbolic) steps.push_back({"merge", {}, merge});
+  m.run(steps);
 }
 
 }  // namespace s2d

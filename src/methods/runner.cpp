@@ -1,6 +1,7 @@
 #include "s2d/methods/runner.h"
 
 #include <map>
+#include <utility>
 
 #include "s2d/methods/answers.h"
 #include "s2d/methods/method_context.h"
@@ -19,62 +20,89 @@ std::string extra_string(const Task& t, const char* field) {
 
 struct Call {
   size_t unit;
+  const std::string* step;  // the step's name
   std::string prompt;
 };
 
-// One backend round: every call of this step, grouped so that identical prompts of one task
-// become one request with several samples.
-std::vector<CallOutput> run_step(const std::string& step_name, const std::vector<Call>& calls,
-                                 const std::vector<MethodUnit>& units, std::vector<UnitState>& states, Backend& backend,
-                                 const MethodRunOptions& opts) {
-  std::vector<CompletionRequest> reqs;
-  std::map<std::string, size_t> req_of;                   // group key -> request index
-  std::vector<std::map<int, std::vector<size_t>>> users;  // request -> sample -> call indices
-  for (size_t c = 0; c < calls.size(); ++c) {
-    const MethodUnit& u = units[calls[c].unit];
-    const std::string seed_key = u.task->id + "|" + step_name + (u.swapped ? "|swap" : "");
-    const std::string key = seed_key + "\n" + calls[c].prompt;
-    auto [it, fresh] = req_of.emplace(key, reqs.size());
-    if (fresh) {
-      CompletionRequest r;
-      r.id = std::to_string(reqs.size());
-      r.messages = {{"user", calls[c].prompt}};
-      r.sampling = opts.sampling;
-      r.sampling.seed = task_seed(opts.sampling.seed, seed_key);
-      r.tag = seed_key;
-      r.source_file = u.task->file;
-      r.source_line = u.task->line;
-      r.samples.clear();
-      reqs.push_back(std::move(r));
-      users.emplace_back();
+// The calls of one run, the requests they became and their outputs. Identical prompts of one
+// task's units at one step become one request with several samples.
+class CallBook {
+ public:
+  CallBook(const std::vector<MethodUnit>& units, std::vector<UnitState>& states, const MethodRunOptions& opts)
+      : units_(units), states_(states), opts_(opts) {}
+
+  size_t size() const { return calls_.size(); }
+  size_t unit_of(size_t call) const { return calls_[call].unit; }
+  CallOutput& output(size_t call) { return outputs_[call]; }
+
+  // Books `calls` (numbered from size()) and returns the requests they need.
+  std::vector<CompletionRequest> add(std::vector<Call>&& calls) {
+    std::vector<CompletionRequest> reqs;
+    std::map<std::string, size_t> req_of;  // group key -> index in reqs
+    for (auto& call : calls) {
+      const MethodUnit& u = units_[call.unit];
+      const std::string seed_key = u.task->id + "|" + *call.step + (u.swapped ? "|swap" : "");
+      auto [it, fresh] = req_of.emplace(seed_key + "\n" + call.prompt, reqs.size());
+      if (fresh) {
+        CompletionRequest r;
+        r.id = std::to_string(users_.size());
+        r.messages = {{"user", call.prompt}};
+        r.sampling = opts_.sampling;
+        r.sampling.seed = task_seed(opts_.sampling.seed, seed_key);
+        r.tag = seed_key;
+        r.source_file = u.task->file;
+        r.source_line = u.task->line;
+        r.samples.clear();
+        reqs.push_back(std::move(r));
+        users_.emplace_back();
+      }
+      CompletionRequest& r = reqs[it->second];
+      auto& by_sample = users_[std::stoul(r.id)];
+      if (!by_sample.count(u.sample)) r.samples.push_back(u.sample);
+      by_sample[u.sample].push_back(calls_.size());
+      calls_.push_back(std::move(call));
+      outputs_.emplace_back();
     }
-    auto& by_sample = users[it->second];
-    if (!by_sample.count(u.sample)) reqs[it->second].samples.push_back(u.sample);
-    by_sample[u.sample].push_back(c);
+    return reqs;
   }
-  std::vector<CallOutput> out(calls.size());
-  backend.complete(reqs, [&](CompletionResult&& res) {
+
+  // Records a result's outputs and its token counts in the units; returns the calls it answered.
+  std::vector<size_t> answer(CompletionResult&& res) {
     const size_t ri = std::stoul(res.id);
-    for (const auto& ch : res.choices) {
-      for (size_t c : users[ri].at(ch.sample)) {
-        UnitState& st = states[calls[c].unit];
+    std::vector<size_t> answered;
+    for (auto& ch : res.choices) {
+      auto users = users_.at(ri).find(ch.sample);
+      if (users == users_[ri].end())
+        throw_runtime("the backend answered a sample nobody asked for",
+                      {.field = "request " + res.id, .found = "sample " + std::to_string(ch.sample)});
+      for (size_t c : users->second) {
+        UnitState& st = states_[calls_[c].unit];
         st.prompt_tokens += res.prompt_tokens;
         st.generated_tokens += ch.generated_tokens;
         st.seconds += res.seconds;
-        out[c].text = ch.text;
-        out[c].step = {{"name", step_name},
-                       {"prompt", calls[c].prompt},
-                       {"output", ch.text},
-                       {"prompt_tokens", res.prompt_tokens},
-                       {"generated_tokens", ch.generated_tokens},
-                       {"finish_reason", ch.finish_reason}};
+        outputs_[c].text = ch.text;
+        outputs_[c].step = {{"name", *calls_[c].step},
+                            {"prompt", calls_[c].prompt},
+                            {"output", ch.text},
+                            {"prompt_tokens", res.prompt_tokens},
+                            {"generated_tokens", ch.generated_tokens},
+                            {"finish_reason", ch.finish_reason}};
         if (res.token_source == "local-tokenizer")
-          out[c].step["token_source"] = res.token_source;  // approximate counts
+          outputs_[c].step["token_source"] = res.token_source;  // approximate counts
+        answered.push_back(c);
       }
     }
-  });
-  return out;
-}
+    return answered;
+  }
+
+ private:
+  const std::vector<MethodUnit>& units_;
+  std::vector<UnitState>& states_;
+  const MethodRunOptions& opts_;
+  std::vector<Call> calls_;
+  std::vector<CallOutput> outputs_;                        // per call
+  std::vector<std::map<int, std::vector<size_t>>> users_;  // request -> sample -> calls
+};
 
 }  // namespace
 
@@ -105,74 +133,146 @@ std::string unit_key(const std::string& id, int sample, bool swapped) {
 }
 
 MethodContext::MethodContext(const MethodSpec& spec_, const std::vector<MethodUnit>& units_, Backend& backend,
-                             const MethodRunOptions& opts_)
-    : spec(spec_), units(units_), opts(opts_), st(units_.size()), backend_(backend) {}
+                             const MethodRunOptions& opts_, std::function<void(nlohmann::json&&)> on_record)
+    : spec(spec_), units(units_), opts(opts_), st(units_.size()), backend_(backend), on_record_(std::move(on_record)) {}
 
-std::vector<std::vector<CallOutput>> MethodContext::step(
-    const std::string& name, const std::function<std::vector<std::string>(size_t)>& prompts) {
-  std::vector<Call> calls;
-  for (size_t i = 0; i < units.size(); ++i) {
-    if (st[i].failed) continue;
-    for (auto& p : prompts(i)) calls.push_back({i, std::move(p)});
+void MethodContext::start(size_t i) {
+  const Task& t = *units[i].task;
+  const bool judges_pairs = find_method(spec.name)->judges_pairs;
+  auto& v = st[i].vars;
+  v["input"] = t.input;
+  v["format_hint"] = spec.format_hint(t.task);
+  v["question"] = judges_pairs ? extra_string(t, "question") : t.input;
+  v["response_a"] = extra_string(t, units[i].swapped ? "response_b" : "response_a");
+  v["response_b"] = extra_string(t, units[i].swapped ? "response_a" : "response_b");
+  if (answer_kind_for_task(t.task) == AnswerKind::Choice && t.extra.contains("response_a") &&
+      t.extra.contains("response_b")) {
+    // A judge task: every method sees the pair as rendered by the template (in the order run).
+    std::map<std::string, std::string> jv = {
+        {"question", extra_string(t, "question")}, {"response_a", v["response_a"]}, {"response_b", v["response_b"]}};
+    v["input"] = render_template(spec.judge_input, jv);
+    if (!judges_pairs) v["question"] = v["input"];
   }
-  auto outs = run_step(name, calls, units, st, backend_, opts);
-  std::vector<std::vector<CallOutput>> per_unit(units.size());
-  for (size_t c = 0; c < calls.size(); ++c) per_unit[calls[c].unit].push_back(std::move(outs[c]));
-  return per_unit;
 }
 
-std::vector<std::vector<CallOutput>> MethodContext::single(const std::string& name) {
-  return step(name, [&](size_t i) { return std::vector<std::string>{render_template(spec.step(name), st[i].vars)}; });
+nlohmann::json MethodContext::record(size_t i) {
+  auto& s = st[i];
+  const MethodUnit& u = units[i];
+  const bool judges_pairs = find_method(spec.name)->judges_pairs;
+  // A swapped judge verdict goes back into the original labels.
+  if (u.swapped && s.answer && answer_kind_for_task(u.task->task) == AnswerKind::Choice) {
+    if (!s.steps.empty()) s.steps.back()["verdict_in_shown_order"] = *s.answer;
+    if (*s.answer != "tie") s.answer = *s.answer == "A" ? "B" : "A";
+    if (judges_pairs) s.final_text = canonical_final(*s.answer, AnswerKind::Choice);
+  }
+  nlohmann::json rec = {{"id", u.task->id},
+                        {"task", u.task->task},
+                        {"input", s.vars.at("input")},  // the user turn a distilled model is trained on
+                        {"method", spec.name},
+                        {"sample", u.sample},
+                        {"steps", std::move(s.steps)},
+                        {"final", s.final_text},
+                        {"answer", s.answer ? nlohmann::json(*s.answer) : nlohmann::json(nullptr)},
+                        {"tokens", {{"prompt", s.prompt_tokens}, {"generated", s.generated_tokens}}},
+                        {"seconds", s.seconds}};
+  if (u.swapped || judges_pairs) rec["perturbed"] = u.swapped;
+  return rec;
+}
+
+void MethodContext::run(const std::vector<MethodStep>& steps) {
+  // The tasks: runs of units with the same task, [begin, end).
+  std::vector<std::pair<size_t, size_t>> tasks;
+  std::vector<size_t> task_of(units.size());
+  for (size_t i = 0; i < units.size(); ++i) {
+    if (i == 0 || units[i].task != units[i - 1].task) tasks.push_back({i, i});
+    tasks.back().second = i + 1;
+    task_of[i] = tasks.size() - 1;
+  }
+  const size_t window = opts.tasks_in_flight > 0 ? static_cast<size_t>(opts.tasks_in_flight) : tasks.size();
+  size_t next_task = 0, tasks_open = 0;
+  std::vector<size_t> units_left(tasks.size());  // of each task, units not yet through every step
+  std::vector<size_t> done_tasks;                // whose records are to go out
+
+  CallBook book(units, st, opts);
+  std::vector<size_t> at(units.size(), 0);              // the step each unit is at
+  std::vector<std::vector<size_t>> open(units.size());  // its calls there, in prompt order
+  std::vector<size_t> left(units.size(), 0);            // how many of them are unanswered
+  // Moves unit i into its step at[i], past steps that give it no prompts; its calls go to `calls`.
+  auto enter = [&](size_t i, std::vector<Call>& calls) {
+    for (; at[i] < steps.size() && !st[i].failed; ++at[i]) {
+      const MethodStep& s = steps[at[i]];
+      auto prompts =
+          s.prompts ? s.prompts(i) : std::vector<std::string>{render_template(spec.step(s.name), st[i].vars)};
+      if (!prompts.empty()) {
+        left[i] = prompts.size();
+        for (auto& p : prompts) calls.push_back({i, &s.name, std::move(p)});
+        return;
+      }
+      s.take(i, {});
+    }
+    if (--units_left[task_of[i]] == 0) done_tasks.push_back(task_of[i]);
+  };
+  // Sends out the records of done tasks and starts tasks while there is room.
+  auto pump = [&](std::vector<Call>& calls) {
+    while (true) {
+      for (size_t k : done_tasks) {
+        --tasks_open;
+        for (size_t i = tasks[k].first; i < tasks[k].second; ++i) {
+          on_record_(record(i));
+          st[i] = UnitState{};
+        }
+      }
+      done_tasks.clear();
+      if (next_task == tasks.size() || tasks_open == window) return;
+      const auto [begin, end] = tasks[next_task++];
+      ++tasks_open;
+      units_left[task_of[begin]] = end - begin;
+      for (size_t i = begin; i < end; ++i) {
+        start(i);
+        enter(i, calls);
+      }
+    }
+  };
+  auto book_calls = [&](std::vector<Call>&& calls) {
+    const size_t first = book.size();
+    auto reqs = book.add(std::move(calls));
+    for (size_t c = first; c < book.size(); ++c) open[book.unit_of(c)].push_back(c);
+    return reqs;
+  };
+  std::vector<CompletionRequest> arrived;  // requests for the backend's next intake
+  auto on_result = [&](CompletionResult&& res) {
+    std::vector<Call> next;
+    for (size_t c : book.answer(std::move(res))) {
+      const size_t i = book.unit_of(c);
+      if (--left[i] > 0) continue;
+      std::vector<CallOutput> outputs;
+      for (size_t oc : open[i]) outputs.push_back(std::move(book.output(oc)));
+      open[i].clear();
+      steps[at[i]].take(i, std::move(outputs));
+      ++at[i];
+      enter(i, next);
+    }
+    pump(next);
+    for (auto& r : book_calls(std::move(next))) arrived.push_back(std::move(r));
+  };
+  std::vector<Call> calls;
+  pump(calls);
+  auto first = book_calls(std::move(calls));
+  if (!first.empty()) backend_.complete_open(first, on_result, [&] { return std::exchange(arrived, {}); });
+  for (size_t i = 0; i < units.size(); ++i)
+    if (left[i] > 0)
+      throw_runtime("the backend left a request unanswered",
+                    {.field = "task " + units[i].task->id,
+                     .expected = "every sample answered",
+                     .found = std::to_string(left[i]) + " prompt(s) of step " + steps[at[i]].name + " unanswered"});
 }
 
 void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend,
                 const MethodRunOptions& opts, const std::function<void(nlohmann::json&&)>& on_record) {
-  const MethodDef* found = find_method(spec.name);
-  if (!found || !found->run) throw_input("method cannot be run by generate", {.field = "--method", .found = spec.name});
-  const MethodDef& def = *found;
-  MethodContext m(spec, units, backend, opts);
-  for (size_t i = 0; i < units.size(); ++i) {
-    const Task& t = *units[i].task;
-    auto& v = m.st[i].vars;
-    v["input"] = t.input;
-    v["format_hint"] = spec.format_hint(t.task);
-    v["question"] = def.judges_pairs ? extra_string(t, "question") : t.input;
-    v["response_a"] = extra_string(t, units[i].swapped ? "response_b" : "response_a");
-    v["response_b"] = extra_string(t, units[i].swapped ? "response_a" : "response_b");
-    if (answer_kind_for_task(t.task) == AnswerKind::Choice && t.extra.contains("response_a") &&
-        t.extra.contains("response_b")) {
-      // A judge task: every method sees the pair as rendered by the template (in the order run).
-      std::map<std::string, std::string> jv = {
-          {"question", extra_string(t, "question")}, {"response_a", v["response_a"]}, {"response_b", v["response_b"]}};
-      v["input"] = render_template(spec.judge_input, jv);
-      if (!def.judges_pairs) v["question"] = v["input"];
-    }
-  }
-  def.run(m);
-
-  for (size_t i = 0; i < units.size(); ++i) {  // swapped judge verdicts back in the original labels
-    auto& s = m.st[i];
-    if (!units[i].swapped || !s.answer || answer_kind_for_task(units[i].task->task) != AnswerKind::Choice) continue;
-    if (!s.steps.empty()) s.steps.back()["verdict_in_shown_order"] = *s.answer;
-    if (*s.answer != "tie") s.answer = *s.answer == "A" ? "B" : "A";
-    if (def.judges_pairs) s.final_text = canonical_final(*s.answer, AnswerKind::Choice);
-  }
-  for (size_t i = 0; i < units.size(); ++i) {
-    const auto& s = m.st[i];
-    const MethodUnit& u = units[i];
-    nlohmann::json rec = {{"id", u.task->id},
-                          {"task", u.task->task},
-                          {"input", s.vars.at("input")},  // the user turn a distilled model is trained on
-                          {"method", spec.name},
-                          {"sample", u.sample},
-                          {"steps", s.steps},
-                          {"final", s.final_text},
-                          {"answer", s.answer ? nlohmann::json(*s.answer) : nlohmann::json(nullptr)},
-                          {"tokens", {{"prompt", s.prompt_tokens}, {"generated", s.generated_tokens}}},
-                          {"seconds", s.seconds}};
-    if (u.swapped || def.judges_pairs) rec["perturbed"] = u.swapped;
-    on_record(std::move(rec));
-  }
+  const MethodDef* def = find_method(spec.name);
+  if (!def || !def->run) throw_input("method cannot be run by generate", {.field = "--method", .found = spec.name});
+  MethodContext m(spec, units, backend, opts, on_record);
+  def->run(m);
 }
 
 }  // namespace s2d

@@ -22,23 +22,22 @@ std::optional<std::pair<std::string, std::string>> parse_s2a(const std::string& 
 }  // namespace
 
 void run_s2a_method(MethodContext& m) {
-  auto per = m.single("extract");
-  for (size_t i = 0; i < m.units.size(); ++i) {
+  auto extract = [&m](size_t i, std::vector<CallOutput>&& r) {
     auto& s = m.st[i];
-    s.steps.push_back(per[i][0].step);
-    auto parsed = parse_s2a(per[i][0].text);
+    auto parsed = parse_s2a(r[0].text);
+    s.steps.push_back(std::move(r[0].step));
     s.steps.back()["parsed"] = parsed.has_value();
     // Unparsed: answer from the original text rather than drop the sample; the record says so.
     s.vars["context"] = parsed ? parsed->first : "none";
     s.vars["question"] = parsed ? parsed->second : m.units[i].task->input;
-  }
-  auto answers = m.single("answer");
-  for (size_t i = 0; i < m.units.size(); ++i) {
+  };
+  auto answer = [&m](size_t i, std::vector<CallOutput>&& r) {
     auto& s = m.st[i];
-    s.steps.push_back(answers[i][0].step);
-    s.final_text = trim(answers[i][0].text);
-    s.answer = extract_answer(answers[i][0].text, m.kind_of(i), m.opts.answer_regex);
-  }
+    s.final_text = trim(r[0].text);
+    s.answer = extract_answer(r[0].text, m.kind_of(i), m.opts.answer_regex);
+    s.steps.push_back(std::move(r[0].step));
+  };
+  m.run({{"extract", {}, extract}, {"answer", {}, answer}});
 }
 
 }  // namespace s2d

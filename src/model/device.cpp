@@ -3,12 +3,20 @@
 #include <ATen/Context.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <fstream>
 #include <limits>
 
 #include "s2d/util/error.h"
 #include "s2d/util/memory.h"
+#include "s2d/version.h"
+
+#if S2D_HAS_CUDA_BUILD
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <cuda_runtime_api.h>
+#endif
 
 namespace s2d {
 
@@ -38,8 +46,23 @@ c10::ScalarType resolve_dtype(const std::string& name, const c10::Device& device
 }
 
 uint64_t allocatable_bytes(const c10::Device& device) {
-  if (!device.is_cpu()) return std::numeric_limits<uint64_t>::max();
-  return available_host_memory();
+  if (device.is_cpu()) return available_host_memory();
+#if S2D_HAS_CUDA_BUILD
+  if (device.is_cuda()) {
+    // What the driver has free, plus what torch's caching allocator holds without using it.
+    const c10::cuda::CUDAGuard on(device);
+    size_t free = 0, total = 0;
+    if (cudaMemGetInfo(&free, &total) != cudaSuccess) {
+      (void)cudaGetLastError();  // clear it: the next CUDA call must not see it
+      return std::numeric_limits<uint64_t>::max();
+    }
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(on.current_device().index());
+    constexpr auto kAll = static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE);
+    const int64_t idle = stats.reserved_bytes[kAll].current - stats.allocated_bytes[kAll].current;
+    return static_cast<uint64_t>(free) + static_cast<uint64_t>(std::max<int64_t>(0, idle));
+  }
+#endif
+  return std::numeric_limits<uint64_t>::max();
 }
 
 std::string dtype_name(c10::ScalarType t) {

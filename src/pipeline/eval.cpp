@@ -71,7 +71,8 @@ ScoredTasks read_scored_tasks(const EvalOptions& o) {
 
 using RecordsByTask = std::map<std::pair<std::string, bool>, std::vector<nlohmann::json>>;  // (id, swapped) -> records
 
-// Every (task, sample[, swapped]) unit through the method, in one batched pass per chunk.
+// Every (task, sample[, swapped]) unit through the method, in one run with a bounded number of
+// tasks in flight.
 RecordsByTask run_units(const EvalOptions& o, const MethodSpec& spec, const std::vector<Task>& tasks, bool swap,
                         Backend& backend) {
   std::vector<MethodUnit> units;
@@ -82,15 +83,12 @@ RecordsByTask run_units(const EvalOptions& o, const MethodSpec& spec, const std:
     }
   RecordsByTask by_task;
   Progress progress("eval " + o.method, static_cast<int64_t>(units.size()), "samples");
-  constexpr size_t kChunk = 256;
-  for (size_t c = 0; c < units.size(); c += kChunk) {
-    std::vector<MethodUnit> chunk(units.begin() + static_cast<std::ptrdiff_t>(c),
-                                  units.begin() + static_cast<std::ptrdiff_t>(std::min(units.size(), c + kChunk)));
-    run_method(spec, chunk, backend, {o.sampling, o.answer_regex, o.bsm_merge}, [&](nlohmann::json&& r) {
-      by_task[{r["id"].get<std::string>(), r.value("perturbed", false)}].push_back(std::move(r));
-    });
-    progress.update(static_cast<int64_t>(std::min(units.size(), c + kChunk)));
-  }
+  constexpr int64_t kTasksInFlight = 256;
+  int64_t done = 0;
+  run_method(spec, units, backend, {o.sampling, o.answer_regex, o.bsm_merge, kTasksInFlight}, [&](nlohmann::json&& r) {
+    by_task[{r["id"].get<std::string>(), r.value("perturbed", false)}].push_back(std::move(r));
+    progress.update(++done);
+  });
   progress.finish();
   return by_task;
 }

@@ -159,7 +159,7 @@ std::unique_ptr<JsonlWriter> open_output(const GenerateOptions& o, const MethodS
   return writer;
 }
 
-// The units still to run, grouped by task so that a chunk holds whole tasks; counts the tasks
+// The units still to run, grouped by task (the runner takes a task in flight whole); counts the tasks
 // that are already done.
 std::vector<std::vector<MethodUnit>> pending_units(const GenerateOptions& o, const std::vector<Task>& tasks,
                                                    const ResumeState& done, GenerateSummary& sum) {
@@ -201,31 +201,35 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
               opts.out_path + "; resuming");
   if (pending.empty()) return sum;
 
-  // Chunk by chunk; each record is one whole line, so a kill loses at most the chunk in flight.
-  MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.bsm_merge};
+  // One run over every pending unit, at most --chunk tasks in flight; each record is one whole
+  // line, written as soon as its task is done, so a kill loses at most the tasks in flight.
+  std::vector<MethodUnit> units;
+  std::map<std::string, size_t> units_left;  // task id -> its records not yet written
+  for (const auto& task_units : pending) {
+    units.insert(units.end(), task_units.begin(), task_units.end());
+    units_left[task_units.front().task->id] = task_units.size();
+  }
+  MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.bsm_merge, std::max<int64_t>(1, opts.chunk_tasks)};
   Progress progress("generate " + opts.method, static_cast<int64_t>(pending.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t tokens0 = backend.generated_tokens();
-  const size_t chunk = static_cast<size_t>(std::max<int64_t>(1, opts.chunk_tasks));
-  for (size_t c = 0; c < pending.size(); c += chunk) {
-    std::vector<MethodUnit> units;
-    const size_t end = std::min(pending.size(), c + chunk);
-    for (size_t k = c; k < end; ++k) units.insert(units.end(), pending[k].begin(), pending[k].end());
-    run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
-      rec["task_fingerprint"] = fingerprint_of.at(rec["id"].get<std::string>());
-      if (writer) writer->write(rec);
-      if (on_record) on_record(rec);
-      ++sum.samples_written;
-      sum.prompt_tokens += rec["tokens"]["prompt"].get<int64_t>();
-      sum.generated_tokens += rec["tokens"]["generated"].get<int64_t>();
-    });
+  int64_t tasks_written = 0;
+  run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
+    const std::string id = rec["id"].get<std::string>();
+    rec["task_fingerprint"] = fingerprint_of.at(id);
+    if (writer) writer->write(rec);
+    if (on_record) on_record(rec);
+    ++sum.samples_written;
+    sum.prompt_tokens += rec["tokens"]["prompt"].get<int64_t>();
+    sum.generated_tokens += rec["tokens"]["generated"].get<int64_t>();
+    if (--units_left.at(id) > 0) return;
     const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     char extra[96];
     std::snprintf(extra, sizeof extra, "%lld samples, %.0f tok/s", static_cast<long long>(sum.samples_written),
                   el > 0 ? static_cast<double>(backend.generated_tokens() - tokens0) / el : 0.0);
     progress.set_extra(extra);
-    progress.update(static_cast<int64_t>(end));
-  }
+    progress.update(++tasks_written);
+  });
   progress.finish();
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return sum;

@@ -173,4 +173,30 @@ TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
     }
 }
 
+TEST(OneStepBehind, ALongerNewcomerGrowsTheCacheWithAndWithoutGraphs) {
+  // The run's cache holds 3 + 12 columns; a request needing 4 + 40 joins while the first decodes:
+  // the cache grows (on CUDA within a quarter of free memory), the graphs are captured again, and
+  // both requests give what they give alone.
+  const auto first = req({1, 5, 9}, 12, 0.9, 7);
+  const auto longer = req({1, 7, 7, 3}, 40);
+  for (const bool graphs : {false, true}) {
+    if (graphs && !DecodeGraphs::supported(test_device())) continue;
+    SCOPED_TRACE(graphs ? "graphs" : "eager");
+    Generator g(tiny_lm_on_test_device(), tiny_tokenizer(),
+                {.batch_size = 2, .sampler = kDevice, .cuda_graphs = graphs});
+    std::vector<GenResult> out(2);
+    int calls = 0;
+    auto source = [&](int64_t capacity) {
+      if (++calls != 3) return std::vector<GenRequest>{};
+      EXPECT_GE(capacity, 4 + 40);
+      return std::vector<GenRequest>{longer};
+    };
+    g.run({first}, [&](GenResult&& r) { out[r.index] = std::move(r); }, source);
+    EXPECT_EQ(out[0].samples.at(0).tokens, run_here({first}, 1, kDevice)[0].samples[0].tokens)
+        << "the first request's columns survived the copy";
+    EXPECT_EQ(out[1].samples.at(0).tokens, run_here({longer}, 1, kDevice)[0].samples[0].tokens);
+    EXPECT_EQ(out[1].samples.at(0).tokens.size(), 40u);
+  }
+}
+
 }  // namespace s2d

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -272,6 +273,36 @@ TEST(HttpBackend, KeepsConcurrencyRequestsInFlightAndDeliversEveryResult) {
   }
   EXPECT_EQ(ids.size(), 16u);
   EXPECT_EQ(s.max_in_flight.load(), 4);
+}
+
+TEST(HttpBackend, NewcomersGoOutWhileEarlierRequestsAreStillInFlight) {
+  FakeServer s;
+  std::mutex mu;
+  std::map<std::string, int> in_flight_at_arrival;  // prompt -> requests in flight as it arrived, itself included
+  s.script = [&](const json& body, httplib::Response& res, int) {
+    const std::string prompt = body["messages"][0]["content"];
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      in_flight_at_arrival[prompt] = s.in_flight.load();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(prompt == "question fast" ? 5 : 300));
+    reply(res, body, prompt);
+  };
+  auto b = make_http_backend(fast(s));
+  std::vector<std::string> delivered;
+  bool asked = false;
+  b->complete_open(
+      {chat("fast"), chat("slow1"), chat("slow2")}, [&](CompletionResult&& r) { delivered.push_back(r.id); },
+      [&] {  // the fast request's answer brings one newcomer
+        std::vector<CompletionRequest> extra;
+        if (!asked && !delivered.empty()) extra.push_back(chat("next"));
+        asked = asked || !extra.empty();
+        return extra;
+      });
+  ASSERT_EQ(delivered.size(), 4u);
+  EXPECT_EQ(delivered.front(), "fast");
+  // Sent while both slow requests were still running, not after them (a round-by-round backend).
+  EXPECT_EQ(in_flight_at_arrival.at("question next"), 3);
 }
 
 TEST(HttpBackend, MalformedEndpointIsAnInputError) {

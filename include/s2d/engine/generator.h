@@ -78,12 +78,13 @@ class Generator {
  public:
   Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts = {});
   // Asked between decode steps, while a slot is free, for requests that should join the run
-  // (a server's newcomers); each must need at most `capacity` cache columns (prompt +
-  // max_new_tokens). That is what the run's cache can grow to: the model's context, on the CPU
-  // within a quarter of the free memory (growing holds the old cache and the new one at once); on CUDA, until the
-  // growth is measured there, the cache's size from the start. A joining request longer than the cache grows it (all
-  // slots' columns copied into a larger one) instead of waiting for the run to end. The run ends when all is done and
-  // the source returns nothing.
+  // (a server's newcomers, a method's next steps); each must need at most `capacity` cache columns
+  // (prompt + max_new_tokens). That is what the run's cache can grow to: the model's context,
+  // within a quarter of the free memory (growing holds the old cache and the new one at once), or
+  // the cache's size from the start where free memory cannot be told (allocatable_bytes). A
+  // joining request longer than the cache grows it (all slots' columns copied into a larger one)
+  // instead of waiting for the run to end. The run ends when all is done and the source returns
+  // nothing.
   using RequestSource = std::function<std::vector<GenRequest>(int64_t capacity)>;
   // Runs every request; calls `on_done` as each request's last sample finishes. GenResult::index
   // counts the initial requests first, then joined ones in the order the source gave them.

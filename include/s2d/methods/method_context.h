@@ -1,5 +1,5 @@
 // What a method's runner (methods/method_def.h) works with: the units of one run, each unit's
-// state, and one way to run a step for all of them at once. run_method (methods/runner.h) builds
+// state, and one way to run a method's steps for all of them. run_method (methods/runner.h) builds
 // it, calls the method's runner, then writes one record per unit from the states.
 #pragma once
 
@@ -32,26 +32,43 @@ struct CallOutput {
   nlohmann::json step;  // the recorded step
 };
 
+// One step of a method, as every unit goes through it.
+struct MethodStep {
+  std::string name;  // the key of the step's template
+  // Unit i's prompts; unset: one prompt, the step's template rendered with the unit's vars.
+  std::function<std::vector<std::string>(size_t unit)> prompts;
+  // Takes unit i's outputs, in prompt order. Setting the unit's `failed` ends it here.
+  std::function<void(size_t unit, std::vector<CallOutput>&& outputs)> take;
+};
+
 class MethodContext {
  public:
+  // `on_record` gets each unit's record once its task is done (see run_method).
   MethodContext(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend,
-                const MethodRunOptions& opts);
+                const MethodRunOptions& opts, std::function<void(nlohmann::json&&)> on_record);
 
-  // Runs step `name` for every unit still going, as one backend round; prompts(i) gives unit i's
-  // prompts. Returns each unit's outputs in prompt order (none for a failed unit).
-  std::vector<std::vector<CallOutput>> step(const std::string& name,
-                                            const std::function<std::vector<std::string>(size_t)>& prompts);
-  // step() with one prompt per unit: the step's template rendered with the unit's vars.
-  std::vector<std::vector<CallOutput>> single(const std::string& name);
+  // Runs `steps` in order for every unit that has not failed. Each unit moves on by itself: its
+  // next step's requests join the backend's running batch (Backend::complete_open) as soon as its
+  // previous step has answered, rather than after every unit's, and a task done makes room for the
+  // next (MethodRunOptions::tasks_in_flight), so the batch stays full. Identical prompts of one
+  // task's units (its samples at the first step) form one request with several samples and share
+  // a prefill. A request's samples keep their seeds whatever the order, so the outputs are those of
+  // running the steps one after the other (up to float reassociation in a batch of another
+  // make-up). The steps leave each unit's answer and final text in its state.
+  void run(const std::vector<MethodStep>& steps);
   AnswerKind kind_of(size_t unit) const { return answer_kind_for_task(units[unit].task->task); }
 
   const MethodSpec& spec;
   const std::vector<MethodUnit>& units;
   const MethodRunOptions& opts;
-  std::vector<UnitState> st;  // one per unit
+  std::vector<UnitState> st;  // one per unit; a unit's is emptied once its record is out
 
  private:
+  void start(size_t unit);             // fills the unit's vars for the templates
+  nlohmann::json record(size_t unit);  // the unit's record, from its state
+
   Backend& backend_;
+  std::function<void(nlohmann::json&&)> on_record_;
 };
 
 }  // namespace s2d

@@ -1,8 +1,11 @@
 // Runs a System 2 method (or System 1) over many (task, sample) units through a Backend.
 //
-// Batching across everything: each step is one backend call holding every unit's pending
-// request, so throughput never depends on one task at a time. Units whose prompts are identical
-// (all samples of a task at its first step) form one request with n samples and share a prefill.
+// Batching across everything: one backend call holds the requests of every task in flight, each
+// unit's next step joins it as soon as its previous step answered, and the next task as soon as one
+// is done (MethodContext::run), so throughput never depends on one task at a time nor waits for
+// the slowest unit of a step. Units whose prompts are
+// identical (all samples of a task at its first step) form one request with n samples and share a
+// prefill.
 // Every step is recorded (prompt, output, token counts); a step whose output cannot be parsed
 // is marked "parsed": false and the unit ends with "answer": null. Nothing here throws on model
 // output.
@@ -23,6 +26,9 @@ struct MethodRunOptions {
   SamplingParams sampling;             // per step; sampling.seed is the run seed
   std::string answer_regex;            // overrides task-aware answer extraction
   std::string bsm_merge = "symbolic";  // bsm: symbolic (sum of scores) | llm
+  // Tasks whose units are in the backend at once, at most; 0: all. A finished task's place goes
+  // to the next one at once. Bounds the memory of the requests in flight, and what a kill loses.
+  int64_t tasks_in_flight = 0;
 };
 
 struct MethodUnit {
@@ -43,6 +49,9 @@ std::string unit_key(const std::string& id, int sample, bool swapped);
 std::string render_usc_prompt(const MethodSpec& usc, const std::string& question,
                               const std::vector<std::string>& finals);
 
+// Runs every unit and hands each unit's record to `on_record` as soon as every unit of its task is
+// done: a task's records together, in the order of `units`; tasks in the order they finish. A
+// task's units must be next to each other in `units`.
 void run_method(const MethodSpec& spec, const std::vector<MethodUnit>& units, Backend& backend,
                 const MethodRunOptions& opts, const std::function<void(nlohmann::json&&)>& on_record);
 
