@@ -27,7 +27,7 @@ struct Sample {
 
 struct Group {
   std::string id;
-  std::vector<Sample> shown, swapped;  // in file order
+  std::vector<Sample> shown, swapped;  // by sample index
 };
 
 Vote majority(const std::vector<Sample>& samples) {
@@ -88,6 +88,13 @@ std::vector<Group> read_groups(const FilterOptions& o) {
     (s.perturbed ? groups[it->second].swapped : groups[it->second].shown).push_back(std::move(s));
   });
   if (groups.empty()) throw_input("empty file", {.file = o.in_path, .expected = "sample records", .found = "none"});
+  // Tasks by id and samples by index, whatever order generate finished them in (it writes tasks as
+  // they finish; a resumed run, an HTTP teacher or merged shards order them otherwise): the same
+  // samples give the same SFT file, and so the same distilled model.
+  std::sort(groups.begin(), groups.end(), [](const Group& a, const Group& b) { return a.id < b.id; });
+  for (auto& g : groups)
+    for (auto* v : {&g.shown, &g.swapped})
+      std::sort(v->begin(), v->end(), [](const Sample& a, const Sample& b) { return a.sample < b.sample; });
   return groups;
 }
 

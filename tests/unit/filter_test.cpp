@@ -101,6 +101,32 @@ TEST(Filter, NoneKeepsTheFirstParsedSampleAndRawKeepsTheInput) {
   EXPECT_EQ(s.dropped["no_parsed_answer"], 1);
 }
 
+TEST(Filter, TheOutputDoesNotDependOnTheOrderOfTheSamples) {
+  // generate writes tasks as they finish; a resumed run or merged shards order them otherwise.
+  // The SFT file comes out by task id, and "the first sample" is the lowest index.
+  const std::vector<nlohmann::json> in_order = {rec("a", 0, "no"),  rec("a", 1, "yes"), rec("b", 0, "yes"),
+                                                rec("b", 1, "yes"), rec("c", 0, "yes"), rec("c", 1, "no")};
+  std::string out[2], shuffled_out;
+  for (int shuffled : {0, 1}) {
+    FilterOptions o;
+    o.by = "none";
+    auto recs = in_order;
+    if (shuffled) recs = {in_order[5], in_order[3], in_order[1], in_order[4], in_order[0], in_order[2]};
+    const auto dir = fresh_dir(shuffled ? "shuffled" : "in-order");
+    o.in_path = write_samples(dir, recs);
+    o.out_path = dir + "/sft.jsonl";
+    run_filter(o, nullptr);
+    out[shuffled] = read_text(o.out_path);
+    shuffled_out = o.out_path;
+  }
+  EXPECT_EQ(out[1], out[0]);
+  const auto lines = read_jsonl_all(shuffled_out, false);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0]["id"], "a");
+  EXPECT_EQ(lines[0]["messages"][1]["content"], "no");  // sample 0's, though sample 1 came first in the file
+  EXPECT_EQ(lines[2]["id"], "c");
+}
+
 TEST(Filter, PerturbationNeedsBothOrdersToAgree) {
   const auto dir = fresh_dir("d");
   FilterOptions o;
