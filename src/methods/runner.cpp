@@ -1,6 +1,7 @@
 #include "s2d/methods/runner.h"
 
 #include <map>
+#include <unordered_map>
 #include <utility>
 
 #include "s2d/methods/answers.h"
@@ -24,28 +25,38 @@ struct Call {
   std::string prompt;
 };
 
-// The calls of one run, the requests they became and their outputs. Identical prompts of one
-// task's units at one step become one request with several samples.
+// The calls of one run in flight, the requests they became and their outputs. Identical prompts
+// of one task's units at one step become one request with several samples. A call is numbered
+// once and forgotten once its output is taken, a request once it is answered: what the book holds
+// is bounded by the work in flight, not by the run.
 class CallBook {
  public:
-  CallBook(const std::vector<MethodUnit>& units, std::vector<UnitState>& states, const MethodRunOptions& opts)
+  CallBook(const std::vector<MethodUnit>& units, std::unordered_map<size_t, UnitState>& states,
+           const MethodRunOptions& opts)
       : units_(units), states_(states), opts_(opts) {}
 
-  size_t size() const { return calls_.size(); }
-  size_t unit_of(size_t call) const { return calls_[call].unit; }
-  CallOutput& output(size_t call) { return outputs_[call]; }
+  size_t size() const { return numbered_; }  // calls booked so far; the next one's number
+  size_t unit_of(size_t call) const { return calls_.at(call).call.unit; }
+  // The call's output, once answered; the call is forgotten.
+  CallOutput take(size_t call) {
+    auto it = calls_.find(call);
+    CallOutput out = std::move(it->second.output);
+    calls_.erase(it);
+    return out;
+  }
 
   // Books `calls` (numbered from size()) and returns the requests they need.
   std::vector<CompletionRequest> add(std::vector<Call>&& calls) {
     std::vector<CompletionRequest> reqs;
     std::map<std::string, size_t> req_of;  // group key -> index in reqs
+    const size_t first_request = requested_;
     for (auto& call : calls) {
       const MethodUnit& u = units_[call.unit];
       const std::string seed_key = u.task->id + "|" + *call.step + (u.swapped ? "|swap" : "");
       auto [it, fresh] = req_of.emplace(seed_key + "\n" + call.prompt, reqs.size());
       if (fresh) {
         CompletionRequest r;
-        r.id = std::to_string(users_.size());
+        r.id = std::to_string(requested_++);
         r.messages = {{"user", call.prompt}};
         r.sampling = opts_.sampling;
         r.sampling.seed = task_seed(opts_.sampling.seed, seed_key);
@@ -54,54 +65,59 @@ class CallBook {
         r.source_line = u.task->line;
         r.samples.clear();
         reqs.push_back(std::move(r));
-        users_.emplace_back();
       }
-      CompletionRequest& r = reqs[it->second];
-      auto& by_sample = users_[std::stoul(r.id)];
-      if (!by_sample.count(u.sample)) r.samples.push_back(u.sample);
-      by_sample[u.sample].push_back(calls_.size());
-      calls_.push_back(std::move(call));
-      outputs_.emplace_back();
+      auto& by_sample = users_[first_request + it->second];
+      if (!by_sample.count(u.sample)) reqs[it->second].samples.push_back(u.sample);
+      by_sample[u.sample].push_back(numbered_);
+      calls_.emplace(numbered_++, Entry{std::move(call), {}});
     }
     return reqs;
   }
 
   // Records a result's outputs and its token counts in the units; returns the calls it answered.
   std::vector<size_t> answer(CompletionResult&& res) {
-    const size_t ri = std::stoul(res.id);
+    auto req = users_.find(std::stoul(res.id));
+    if (req == users_.end())
+      throw_runtime("the backend answered a request twice or one nobody sent", {.field = "request " + res.id});
     std::vector<size_t> answered;
     for (auto& ch : res.choices) {
-      auto users = users_.at(ri).find(ch.sample);
-      if (users == users_[ri].end())
+      auto users = req->second.find(ch.sample);
+      if (users == req->second.end())
         throw_runtime("the backend answered a sample nobody asked for",
                       {.field = "request " + res.id, .found = "sample " + std::to_string(ch.sample)});
       for (size_t c : users->second) {
-        UnitState& st = states_[calls_[c].unit];
+        Entry& e = calls_.at(c);
+        UnitState& st = states_[e.call.unit];
         st.prompt_tokens += res.prompt_tokens;
         st.generated_tokens += ch.generated_tokens;
         st.seconds += res.seconds;
-        outputs_[c].text = ch.text;
-        outputs_[c].step = {{"name", *calls_[c].step},
-                            {"prompt", calls_[c].prompt},
-                            {"output", ch.text},
-                            {"prompt_tokens", res.prompt_tokens},
-                            {"generated_tokens", ch.generated_tokens},
-                            {"finish_reason", ch.finish_reason}};
+        e.output.text = ch.text;
+        e.output.step = {{"name", *e.call.step},
+                         {"prompt", std::move(e.call.prompt)},
+                         {"output", ch.text},
+                         {"prompt_tokens", res.prompt_tokens},
+                         {"generated_tokens", ch.generated_tokens},
+                         {"finish_reason", ch.finish_reason}};
         if (res.token_source == "local-tokenizer")
-          outputs_[c].step["token_source"] = res.token_source;  // approximate counts
+          e.output.step["token_source"] = res.token_source;  // approximate counts
         answered.push_back(c);
       }
     }
+    users_.erase(req);
     return answered;
   }
 
  private:
+  struct Entry {
+    Call call;
+    CallOutput output;
+  };
   const std::vector<MethodUnit>& units_;
-  std::vector<UnitState>& states_;
+  std::unordered_map<size_t, UnitState>& states_;
   const MethodRunOptions& opts_;
-  std::vector<Call> calls_;
-  std::vector<CallOutput> outputs_;                        // per call
-  std::vector<std::map<int, std::vector<size_t>>> users_;  // request -> sample -> calls
+  size_t numbered_ = 0, requested_ = 0;                                   // calls and requests so far
+  std::unordered_map<size_t, Entry> calls_;                               // unanswered or untaken
+  std::unordered_map<size_t, std::map<int, std::vector<size_t>>> users_;  // request -> sample -> calls
 };
 
 }  // namespace
@@ -134,15 +150,19 @@ std::string unit_key(const std::string& id, int sample, bool swapped) {
 
 MethodContext::MethodContext(const MethodSpec& spec_, const std::vector<MethodUnit>& units_, Backend& backend,
                              const MethodRunOptions& opts_, std::function<void(nlohmann::json&&)> on_record)
-    : spec(spec_), units(units_), opts(opts_), st(units_.size()), backend_(backend), on_record_(std::move(on_record)) {}
+    : spec(spec_),
+      units(units_),
+      opts(opts_),
+      judges_pairs_(find_method(spec_.name)->judges_pairs),
+      backend_(backend),
+      on_record_(std::move(on_record)) {}
 
 void MethodContext::start(size_t i) {
   const Task& t = *units[i].task;
-  const bool judges_pairs = find_method(spec.name)->judges_pairs;
   auto& v = st[i].vars;
   v["input"] = t.input;
   v["format_hint"] = spec.format_hint(t.task);
-  v["question"] = judges_pairs ? extra_string(t, "question") : t.input;
+  v["question"] = judges_pairs_ ? extra_string(t, "question") : t.input;
   v["response_a"] = extra_string(t, units[i].swapped ? "response_b" : "response_a");
   v["response_b"] = extra_string(t, units[i].swapped ? "response_a" : "response_b");
   if (answer_kind_for_task(t.task) == AnswerKind::Choice && t.extra.contains("response_a") &&
@@ -151,19 +171,18 @@ void MethodContext::start(size_t i) {
     std::map<std::string, std::string> jv = {
         {"question", extra_string(t, "question")}, {"response_a", v["response_a"]}, {"response_b", v["response_b"]}};
     v["input"] = render_template(spec.judge_input, jv);
-    if (!judges_pairs) v["question"] = v["input"];
+    if (!judges_pairs_) v["question"] = v["input"];
   }
 }
 
 nlohmann::json MethodContext::record(size_t i) {
   auto& s = st[i];
   const MethodUnit& u = units[i];
-  const bool judges_pairs = find_method(spec.name)->judges_pairs;
   // A swapped judge verdict goes back into the original labels.
   if (u.swapped && s.answer && answer_kind_for_task(u.task->task) == AnswerKind::Choice) {
     if (!s.steps.empty()) s.steps.back()["verdict_in_shown_order"] = *s.answer;
     if (*s.answer != "tie") s.answer = *s.answer == "A" ? "B" : "A";
-    if (judges_pairs) s.final_text = canonical_final(*s.answer, AnswerKind::Choice);
+    if (judges_pairs_) s.final_text = canonical_final(*s.answer, AnswerKind::Choice);
   }
   nlohmann::json rec = {{"id", u.task->id},
                         {"task", u.task->task},
@@ -175,7 +194,7 @@ nlohmann::json MethodContext::record(size_t i) {
                         {"answer", s.answer ? nlohmann::json(*s.answer) : nlohmann::json(nullptr)},
                         {"tokens", {{"prompt", s.prompt_tokens}, {"generated", s.generated_tokens}}},
                         {"seconds", s.seconds}};
-  if (u.swapped || judges_pairs) rec["perturbed"] = u.swapped;
+  if (u.swapped || judges_pairs_) rec["perturbed"] = u.swapped;
   return rec;
 }
 
@@ -219,7 +238,7 @@ void MethodContext::run(const std::vector<MethodStep>& steps) {
         --tasks_open;
         for (size_t i = tasks[k].first; i < tasks[k].second; ++i) {
           on_record_(record(i));
-          st[i] = UnitState{};
+          st.erase(i);
         }
       }
       done_tasks.clear();
@@ -246,7 +265,7 @@ void MethodContext::run(const std::vector<MethodStep>& steps) {
       const size_t i = book.unit_of(c);
       if (--left[i] > 0) continue;
       std::vector<CallOutput> outputs;
-      for (size_t oc : open[i]) outputs.push_back(std::move(book.output(oc)));
+      for (size_t oc : open[i]) outputs.push_back(book.take(oc));
       open[i].clear();
       steps[at[i]].take(i, std::move(outputs));
       ++at[i];

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "s2d/methods/answers.h"
@@ -61,12 +62,14 @@ class MethodContext {
   const MethodSpec& spec;
   const std::vector<MethodUnit>& units;
   const MethodRunOptions& opts;
-  std::vector<UnitState> st;  // one per unit; a unit's is emptied once its record is out
+  // Per unit in flight: made when its task starts, dropped once its record is out.
+  std::unordered_map<size_t, UnitState> st;
 
  private:
   void start(size_t unit);             // fills the unit's vars for the templates
   nlohmann::json record(size_t unit);  // the unit's record, from its state
 
+  const bool judges_pairs_;  // the method reads a judge task's parts itself (MethodDef::judges_pairs)
   Backend& backend_;
   std::function<void(nlohmann::json&&)> on_record_;
 };
