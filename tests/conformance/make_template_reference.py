@@ -4,13 +4,28 @@ conversations: with and without a system turn, 1 to 3 user turns, add_generation
 and enable_thinking unset/true/false. Writes OUT/templates.jsonl, one case per line:
 {"template", "messages", "add_generation_prompt", "kwargs", "rendered" | "error"}.
 
+strftime_now (Llama-3.x's "Today Date") reads the clock. With SOURCE_DATE_EPOCH set, as the test
+sets it for this script and for s2d, both render that moment in UTC, so the cases do not change
+at midnight between the two runs.
+
 Usage: make_template_reference.py TEMPLATE_DIR OUT
 """
+import datetime
 import json
 import os
 import sys
 
+import transformers.utils.chat_template_utils as chat_template_utils
 from transformers.utils.chat_template_utils import render_jinja_template
+
+
+class PinnedClock(datetime.datetime):
+    """datetime whose now() is SOURCE_DATE_EPOCH in UTC; strftime_now calls datetime.now()."""
+
+    @classmethod
+    def now(cls, tz=None):
+        epoch = int(os.environ["SOURCE_DATE_EPOCH"])
+        return datetime.datetime.fromtimestamp(epoch, tz or datetime.timezone.utc).replace(tzinfo=tz)
 
 
 def conversations():
@@ -29,6 +44,8 @@ def conversations():
 
 def main():
     tdir, out = sys.argv[1], sys.argv[2]
+    if os.environ.get("SOURCE_DATE_EPOCH"):
+        chat_template_utils.datetime = PinnedClock
     os.makedirs(out, exist_ok=True)
     n = 0
     with open(os.path.join(out, "templates.jsonl"), "w") as f:

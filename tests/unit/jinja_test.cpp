@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "s2d/util/error.h"
 #include "test_util.h"
 
@@ -39,6 +41,35 @@ TEST(Jinja, NoneAndUndefinedAsJinja2TreatsThem) {
   EXPECT_EQ(render("{{ 'c' in controls }}"), "False");
   EXPECT_S2D_ERROR(render("{{ 'c' in tools }}", {{"tools", nullptr}}), ErrorKind::Input, "'NoneType' is not iterable");
   EXPECT_S2D_ERROR(render("{{ 'a' + functions }}"), ErrorKind::Input, "t.jinja:1", "'functions' is undefined");
+}
+
+TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {
+  struct RestoreEnv {
+    std::string old;
+    bool had;
+    RestoreEnv() : had(std::getenv("SOURCE_DATE_EPOCH") != nullptr) {
+      if (had) old = std::getenv("SOURCE_DATE_EPOCH");
+    }
+    ~RestoreEnv() { had ? setenv("SOURCE_DATE_EPOCH", old.c_str(), 1) : unsetenv("SOURCE_DATE_EPOCH"); }
+  } restore;
+  const std::string today = "{{ strftime_now('%d %b %Y %H:%M') }}";
+  setenv("SOURCE_DATE_EPOCH", "1721995200", 1);
+  EXPECT_EQ(render(today), "26 Jul 2024 12:00");
+  setenv("SOURCE_DATE_EPOCH", "0", 1);
+  EXPECT_EQ(render("{{ strftime_now() }}"), "1970-01-01");
+  setenv("SOURCE_DATE_EPOCH", "yesterday", 1);
+  EXPECT_S2D_ERROR(render(today), ErrorKind::Input, "SOURCE_DATE_EPOCH", "seconds since 1970", "yesterday");
+  setenv("SOURCE_DATE_EPOCH", "-5", 1);
+  EXPECT_S2D_ERROR(render(today), ErrorKind::Input, "SOURCE_DATE_EPOCH", "-5");
+  unsetenv("SOURCE_DATE_EPOCH");
+  auto year_now = [] {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    localtime_r(&now, &tm);
+    return std::to_string(1900 + tm.tm_year);
+  };
+  const std::string before = year_now(), got = render("{{ strftime_now('%Y') }}"), after = year_now();
+  EXPECT_TRUE(got == before || got == after) << got;  // the local clock, as transformers reads it
 }
 
 }  // namespace

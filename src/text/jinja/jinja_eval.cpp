@@ -2,7 +2,9 @@
 // globals that chat templates call (transformers' tojson, raise_exception and strftime_now).
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 
@@ -15,6 +17,26 @@ namespace s2d::jinja {
 namespace {
 
 using K = Template::Node::K;
+
+// The time strftime_now formats (Llama-3.x's "Today Date"): now in local time, as transformers
+// renders it, or SOURCE_DATE_EPOCH in UTC where set (the reproducible-builds convention), so
+// that a run resumed on another day, or a test, renders the same prompts.
+std::tm template_clock() {
+  std::tm tm{};
+  if (const char* env = std::getenv("SOURCE_DATE_EPOCH"); env != nullptr && *env != '\0') {
+    char* end = nullptr;
+    errno = 0;
+    const long long epoch = std::strtoll(env, &end, 10);
+    const std::time_t t = static_cast<std::time_t>(epoch);
+    if (*end != '\0' || errno != 0 || epoch < 0 || gmtime_r(&t, &tm) == nullptr)
+      throw_input("bad environment variable",
+                  {.field = "SOURCE_DATE_EPOCH", .expected = "seconds since 1970-01-01 UTC", .found = env});
+    return tm;
+  }
+  const std::time_t now = std::time(nullptr);
+  localtime_r(&now, &tm);
+  return tm;
+}
 
 struct LoopControl {
   enum class What { None, Break, Continue } what = What::None;
@@ -786,9 +808,7 @@ class Renderer {
       return Value::array(std::move(out));
     });
     g["strftime_now"] = Value::function([](std::vector<Value>& a, Kwargs&) {
-      const std::time_t now = std::time(nullptr);
-      std::tm tm{};
-      localtime_r(&now, &tm);
+      const std::tm tm = template_clock();
       char buf[256];
       const size_t n = std::strftime(buf, sizeof buf, a.empty() ? "%Y-%m-%d" : a[0].s.c_str(), &tm);
       return Value::str(std::string(buf, n));
