@@ -109,6 +109,7 @@ class LocalBackend : public Backend {
                     dtype_name(bundle_.model->options().dtype().toScalarType()), ", template ", template_.name(), ")");
   }
   int64_t generated_tokens() const override { return engine_.generated_tokens(); }
+  int64_t decode_slots() const override { return engine_.options().batch_size; }
   // The model's context, or fewer tokens when even one slot's KV cache of that length would not fit
   // in the memory available at start (s2d serve caps max_tokens with it).
   int64_t context_length() const override {

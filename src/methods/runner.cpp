@@ -148,6 +148,11 @@ std::string unit_key(const std::string& id, int sample, bool swapped) {
   return id + "#" + std::to_string(sample) + (swapped ? "#swap" : "");
 }
 
+int64_t tasks_to_fill(int64_t decode_slots, int64_t units_per_task, int64_t at_least) {
+  const int64_t units = std::max<int64_t>(1, units_per_task);
+  return std::max(at_least, (2 * std::max<int64_t>(0, decode_slots) + units - 1) / units);
+}
+
 MethodContext::MethodContext(const MethodSpec& spec_, const std::vector<MethodUnit>& units_, Backend& backend,
                              const MethodRunOptions& opts_, std::function<void(nlohmann::json&&)> on_record)
     : spec(spec_),

@@ -90,6 +90,9 @@ void check_options(const GenerateOptions& o) {
                 {.field = "--samples", .expected = ">= 1", .found = std::to_string(o.samples)});
   if (o.bsm_merge != "symbolic" && o.bsm_merge != "llm")
     throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.bsm_merge});
+  if (o.chunk_tasks < 0)
+    throw_input("bad number of tasks in flight",
+                {.field = "--chunk", .expected = ">= 0 (0: fill the batch)", .found = std::to_string(o.chunk_tasks)});
   validate_sampling(o.sampling);
   if (o.samples > 1 && o.sampling.temperature == 0.0)
     log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
@@ -209,7 +212,10 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     units.insert(units.end(), task_units.begin(), task_units.end());
     units_left[task_units.front().task->id] = task_units.size();
   }
-  MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.bsm_merge, std::max<int64_t>(1, opts.chunk_tasks)};
+  const int64_t in_flight = opts.chunk_tasks > 0
+                                ? opts.chunk_tasks
+                                : tasks_to_fill(backend.decode_slots(), opts.samples * (opts.swap ? 2 : 1), 64);
+  MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.bsm_merge, in_flight};
   Progress progress("generate " + opts.method, static_cast<int64_t>(pending.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t tokens0 = backend.generated_tokens();

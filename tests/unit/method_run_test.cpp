@@ -13,8 +13,12 @@
 #include "s2d/data/task_generators.h"
 #include "s2d/methods/method_spec.h"
 #include "s2d/methods/runner.h"
+#include "s2d/pipeline/generate.h"
 #include "s2d/toy/teacher.h"
 #include "s2d/toy/world.h"
+#include "s2d/util/error.h"
+#include "s2d/util/jsonl.h"
+#include "test_util.h"
 
 namespace s2d {
 
@@ -133,7 +137,55 @@ std::vector<Task> tasks_for(const std::string& method) {
   return generate_last_letter(g);
 }
 
+// A backend with `slots` decode slots that counts the tasks it is given at once.
+class Slots : public Recording {
+ public:
+  Slots(Backend& teacher, int64_t slots) : Recording(teacher, ""), slots_(slots) {}
+  int64_t decode_slots() const override { return slots_; }
+
+ private:
+  int64_t slots_;
+};
+
 }  // namespace
+
+TEST(MethodRun, GenerateKeepsEnoughTasksInFlightToFillTheBatchTwice) {
+  SyntheticTaskOptions g;
+  g.n = 300;
+  g.k = 2;
+  g.seed = 1;
+  g.names = load_names(default_names_path());
+  const auto tasks = generate_last_letter(g);
+  const std::string dir = testing::fresh_dir("tasks_in_flight");
+  {
+    JsonlWriter w(dir + "/tasks.jsonl");
+    for (const auto& t : tasks) w.write(task_to_json(t));
+  }
+  toy::Teacher teacher(tasks, "system1");
+  auto most_open = [&](int64_t slots, int samples, int64_t chunk) {
+    GenerateOptions o;
+    o.tasks_path = dir + "/tasks.jsonl";
+    o.out_path =
+        dir + "/samples-" + std::to_string(slots) + "-" + std::to_string(samples) + "-" + std::to_string(chunk);
+    o.samples = samples;
+    o.chunk_tasks = chunk;
+    o.sampling.temperature = samples > 1 ? 0.7 : 0.0;
+    Slots backend(teacher, slots);
+    run_generate(o, backend, [&](const nlohmann::json& r) { backend.finished.insert(r["id"].get<std::string>()); });
+    return backend.most_open;
+  };
+  EXPECT_EQ(most_open(100, 1, 0), 200u);  // 256 decode slots on a GPU would no longer see 64 tasks at most
+  EXPECT_EQ(most_open(100, 8, 0), 64u);   // 64 tasks are 512 units: already over twice the slots
+  EXPECT_EQ(most_open(0, 1, 0), 64u);     // a backend that cannot tell (HTTP)
+  EXPECT_EQ(most_open(100, 1, 10), 10u);  // --chunk as given
+  EXPECT_EQ(tasks_to_fill(100, 3, 64), 67);
+  GenerateOptions bad;
+  bad.tasks_path = dir + "/tasks.jsonl";
+  bad.out_path = dir + "/bad.jsonl";
+  bad.chunk_tasks = -1;
+  Slots backend(teacher, 1);
+  EXPECT_S2D_ERROR(run_generate(bad, backend), ErrorKind::Input, "--chunk", ">= 0", "-1");
+}
 
 TEST(MethodRun, UnitsMoveOnAloneAndTasksStreamWithTheRecordsOfRoundByRound) {
   MethodRunOptions llm_merge;

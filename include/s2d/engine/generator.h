@@ -91,6 +91,7 @@ class Generator {
   void run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done,
            const RequestSource& more = {});
   int64_t generated_tokens() const { return generated_tokens_; }
+  const EngineOptions& options() const { return opts_; }
 
  private:
   const LlamaModel& model_;

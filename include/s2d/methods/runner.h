@@ -31,6 +31,11 @@ struct MethodRunOptions {
   int64_t tasks_in_flight = 0;
 };
 
+// Tasks to keep in flight so that a backend with `decode_slots` slots stays busy: twice the slots'
+// worth of units (a unit between two steps holds no slot, and a task's units end at different
+// times), and at least `at_least` (where the backend cannot tell its slots, as over HTTP).
+int64_t tasks_to_fill(int64_t decode_slots, int64_t units_per_task, int64_t at_least);
+
 struct MethodUnit {
   const Task* task = nullptr;
   int sample = 0;

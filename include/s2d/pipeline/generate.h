@@ -26,7 +26,7 @@ struct GenerateOptions {
   std::string answer_regex;
   std::string bsm_merge = "symbolic";  // BSM's merge step: symbolic | llm
   bool swap = false;                   // bsm: also run with responses swapped (perturbed samples)
-  int64_t chunk_tasks = 64;            // tasks in flight at most; a kill loses at most these
+  int64_t chunk_tasks = 0;             // tasks in flight at most (0: tasks_to_fill); a kill loses at most these
   std::string shard;                   // "i/n": only the tasks whose id hashes to shard i of n (see shard_of)
   bool overwrite = false;              // an existing --out made with other flags is emptied, not refused
   nlohmann::json provenance = nlohmann::json::object();  // command line, flags, model
@@ -51,7 +51,8 @@ void visit_options(O& o, F&& f) {
   f("--overwrite", "", o.overwrite,
     "Start --out afresh when it holds samples made with other flags (refused otherwise)");
   f("--chunk", "", o.chunk_tasks,
-    "Tasks in flight at most (a finished one's place goes to the next); a kill loses at most these");
+    "Tasks in flight at most (a finished one's place goes to the next); a kill loses at most these. "
+    "0: enough to fill --batch-size twice over, and at least 64");
   f("--samples", "", o.samples, "Samples per task; they share one prefill");
   visit_options(o.sampling, f);
 }
