@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <regex>
 
 #include "s2d/util/error.h"
@@ -237,8 +238,11 @@ std::optional<int> parse_usc_choice(const std::string& text, int n) {
   static const std::regex re(R"(response\s*#?\s*(\d+))", std::regex::icase);
   std::smatch m;
   if (!std::regex_search(text, m, re)) return std::nullopt;
-  const int k = std::stoi(m[1].str());
-  if (k < 1 || k > n) return std::nullopt;
+  // "Response 3333333333334" names no response; it must not overflow an int on the way.
+  const std::string digits = m[1].str();
+  int k = 0;
+  const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), k);
+  if (ec != std::errc() || k < 1 || k > n) return std::nullopt;
   return k;
 }
 

@@ -19,7 +19,7 @@ std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& out) 
   std::vector<std::pair<int64_t, fs::path>> v;
   const fs::path dir = out / "checkpoints";
   if (!fs::exists(dir)) return v;
-  static const std::regex re(R"(step-(\d+))");
+  static const std::regex re(R"(step-(\d{1,18}))");  // more digits are not ours, and would overflow
   for (const auto& e : fs::directory_iterator(dir)) {
     std::smatch m;
     const std::string name = e.path().filename().string();

@@ -103,6 +103,8 @@ TEST(UscParser, PicksTheNamedResponse) {
   EXPECT_EQ(parse_usc_choice("The most consistent response is Response 3.", 5), 3);
   EXPECT_EQ(parse_usc_choice("response #2 agrees with most", 4), 2);
   EXPECT_EQ(parse_usc_choice("The most consistent response is Response 9.", 5), std::nullopt);
+  EXPECT_EQ(parse_usc_choice("The most consistent response is Response 3333333333334.", 5),
+            std::nullopt);  // fuzz_answers
   EXPECT_EQ(parse_usc_choice("They all agree.", 5), std::nullopt);
 }
 
