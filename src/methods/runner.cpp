@@ -1,5 +1,7 @@
 #include "s2d/methods/runner.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <unordered_map>
 #include <utility>
@@ -150,7 +152,8 @@ std::string unit_key(const std::string& id, int sample, bool swapped) {
 
 int64_t tasks_to_fill(int64_t decode_slots, int64_t units_per_task, int64_t at_least) {
   const int64_t units = std::max<int64_t>(1, units_per_task);
-  return std::max(at_least, (2 * std::max<int64_t>(0, decode_slots) + units - 1) / units);
+  const int64_t slots = std::clamp<int64_t>(decode_slots, 0, INT64_MAX / 4);  // --batch-size is not bounded above
+  return std::max(at_least, (2 * slots + units - 1) / units);
 }
 
 MethodContext::MethodContext(const MethodSpec& spec_, const std::vector<MethodUnit>& units_, Backend& backend,

@@ -179,6 +179,7 @@ TEST(MethodRun, GenerateKeepsEnoughTasksInFlightToFillTheBatchTwice) {
   EXPECT_EQ(most_open(0, 1, 0), 64u);     // a backend that cannot tell (HTTP)
   EXPECT_EQ(most_open(100, 1, 10), 10u);  // --chunk as given
   EXPECT_EQ(tasks_to_fill(100, 3, 64), 67);
+  EXPECT_GT(tasks_to_fill(INT64_MAX, 1, 64), 64);  // no overflow
   GenerateOptions bad;
   bad.tasks_path = dir + "/tasks.jsonl";
   bad.out_path = dir + "/bad.jsonl";
