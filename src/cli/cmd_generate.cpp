@@ -25,7 +25,7 @@ one with other sampling flags, seed, method or model is refused unless --overwri
   auto o = add_option_set<GenerateOptions>(a);
   cmd->run = [o, lb, cmd] {
     if (o->prompt.empty()) require_flags(*cmd->app, {"--tasks", "--out"});
-    validate_sampling(o->sampling);  // before the model loads: bad flags fail fast
+    check_generate_options(*o);  // before the model loads: bad flags fail fast
     auto backend = make_backend(*cmd->app, *lb);
     o->provenance = {{"command", "s2d generate"}, {"flags", flags_as_json(*cmd->app)}, {"s2d_version", S2D_VERSION}};
     log::info("model: " + backend->describe());

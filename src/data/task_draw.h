@@ -32,8 +32,14 @@ inline std::vector<size_t> draw_distinct(std::mt19937_64& rng, size_t n, int k) 
   return idx;
 }
 
+inline void check_n(const SyntheticTaskOptions& opt) {
+  if (opt.n <= 0 || opt.n > kMaxTasksPerDraw)
+    throw_input("bad number of questions",
+                {.field = "--n", .expected = "1.." + std::to_string(kMaxTasksPerDraw), .found = std::to_string(opt.n)});
+}
+
 inline void check_options(const SyntheticTaskOptions& opt, const char* what_k) {
-  if (opt.n <= 0) throw_input("must be positive", {.field = "--n", .expected = ">= 1", .found = std::to_string(opt.n)});
+  check_n(opt);
   if (opt.k <= 0) {
     throw_input("must be positive", {.field = what_k, .expected = ">= 1", .found = std::to_string(opt.k)});
   }

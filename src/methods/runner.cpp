@@ -150,6 +150,13 @@ std::string unit_key(const std::string& id, int sample, bool swapped) {
   return id + "#" + std::to_string(sample) + (swapped ? "#swap" : "");
 }
 
+void check_samples(int samples) {
+  if (samples < 1 || samples > kMaxSamplesPerTask)
+    throw_input("bad number of samples per task", {.field = "--samples",
+                                                   .expected = "1.." + std::to_string(kMaxSamplesPerTask),
+                                                   .found = std::to_string(samples)});
+}
+
 int64_t tasks_to_fill(int64_t decode_slots, int64_t units_per_task, int64_t at_least) {
   const int64_t units = std::max<int64_t>(1, units_per_task);
   const int64_t slots = std::clamp<int64_t>(decode_slots, 0, INT64_MAX / 4);  // --batch-size is not bounded above

@@ -219,7 +219,7 @@ nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
   for (const char* name : {"/examples.jsonl", "/summary.json"})
     check_output_file(o.out_dir + name, {o.tasks_path, o.template_path});
   const MethodSpec spec = load_method_spec(o.method, o.template_path);
-  if (o.samples < 1) throw_input("need at least one sample", {.field = "--samples", .expected = ">= 1"});
+  check_samples(o.samples);
   const ScoredTasks st = read_scored_tasks(o);
   const bool swap = o.swap && st.any_judge;  // judge tasks: both orders, for position consistency
 

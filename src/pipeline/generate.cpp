@@ -84,20 +84,6 @@ std::pair<int, int> parse_shard(const std::string& spec) {
 
 namespace {
 
-void check_options(const GenerateOptions& o) {
-  if (o.samples < 1)
-    throw_input("need at least one sample",
-                {.field = "--samples", .expected = ">= 1", .found = std::to_string(o.samples)});
-  if (o.bsm_merge != "symbolic" && o.bsm_merge != "llm")
-    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.bsm_merge});
-  if (o.chunk_tasks < 0)
-    throw_input("bad number of tasks in flight",
-                {.field = "--chunk", .expected = ">= 0 (0: fill the batch)", .found = std::to_string(o.chunk_tasks)});
-  validate_sampling(o.sampling);
-  if (o.samples > 1 && o.sampling.temperature == 0.0)
-    log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
-}
-
 // The tasks of this run: --prompt as one task, or --tasks (this machine's --shard of it), each
 // checked against the method (InputError naming the file and line).
 std::vector<Task> read_run_tasks(const GenerateOptions& o) {
@@ -185,10 +171,22 @@ std::vector<std::vector<MethodUnit>> pending_units(const GenerateOptions& o, con
 
 }  // namespace
 
+void check_generate_options(const GenerateOptions& o) {
+  check_samples(o.samples);
+  if (o.bsm_merge != "symbolic" && o.bsm_merge != "llm")
+    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.bsm_merge});
+  if (o.chunk_tasks < 0)
+    throw_input("bad number of tasks in flight",
+                {.field = "--chunk", .expected = ">= 0 (0: fill the batch)", .found = std::to_string(o.chunk_tasks)});
+  validate_sampling(o.sampling);
+}
+
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record) {
   const MethodSpec spec = load_method_spec(opts.method, opts.template_path);
-  check_options(opts);
+  check_generate_options(opts);
+  if (opts.samples > 1 && opts.sampling.temperature == 0.0)
+    log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
   const std::vector<Task> tasks = read_run_tasks(opts);
   GenerateSummary sum;
   sum.tasks = static_cast<int64_t>(tasks.size());

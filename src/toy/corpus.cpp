@@ -1,6 +1,7 @@
 #include "s2d/toy/corpus.h"
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -192,6 +193,22 @@ CorpusSummary build_corpus(const CorpusOptions& o) {
                 {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
   if (o.dev_n < 0)
     throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
+  for (const auto& [flag, v] :
+       {std::pair{"--distill-n", o.distill_n}, std::pair{"--distill-extra-n", o.distill_extra_n},
+        std::pair{"--test-n", o.test_n}, std::pair{"--dev-n", o.dev_n}})
+    if (v > kMaxTasksPerDraw)
+      throw_input("too many questions per task",
+                  {.field = flag, .expected = "<= " + std::to_string(kMaxTasksPerDraw), .found = std::to_string(v)});
+  // The largest scaled part (the primer, or a 5,000-example part) must stay one bounded draw.
+  const double largest = static_cast<double>(std::max<int64_t>(5000, o.primer_n)) * o.scale;
+  if (!(largest <= static_cast<double>(kMaxTasksPerDraw))) {
+    char found[48];
+    std::snprintf(found, sizeof found, "%.0f", largest);
+    throw_input("corpus too large: one part would hold more questions than a draw makes",
+                {.field = "--scale/--primer-n",
+                 .expected = "<= " + std::to_string(kMaxTasksPerDraw) + " questions per part",
+                 .found = found});
+  }
   if (o.distill_n < 3 || o.test_n < 3)
     throw_input("too few questions", {.field = "--distill-n/--test-n",
                                       .expected = ">= 3 each",

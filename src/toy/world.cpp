@@ -15,7 +15,7 @@ using detail::generate_distinct;
 using detail::uniform_below;
 
 void check_n_k(const SyntheticTaskOptions& opt, const char* k_flag, int min_k, int max_k) {
-  if (opt.n <= 0) throw_input("must be positive", {.field = "--n", .expected = ">= 1", .found = std::to_string(opt.n)});
+  detail::check_n(opt);
   if (opt.k < min_k || opt.k > max_k) {
     throw_input("out of range", {.field = k_flag,
                                  .expected = std::to_string(min_k) + ".." + std::to_string(max_k),

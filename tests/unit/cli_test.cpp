@@ -135,6 +135,33 @@ TEST(Cli, BadInputsGetOneLineErrorsAndExitTwo) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.jsonl"));
 }
 
+// Counts that would make a command hold more than it can are refused before any work: one line, exit 2.
+TEST(Cli, HugeCountsAreRefusedBeforeAnythingIsAllocated) {
+  const auto dir = fresh_dir("huge");
+  write_text(dir + "/t.jsonl", "{\"id\":\"a\",\"input\":\"x\",\"task\":\"t\"}\n");
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"data", "last-letter", "--n", "100000000000", "--out", dir + "/x.jsonl"},
+       "'--n': bad number of questions: expected 1..1000000, found 100000000000"},
+      {{"data", "arithmetic", "--n", "9223372036854775807", "--out", dir + "/x.jsonl"}, "'--n': bad number"},
+      {{"data", "toy-corpus", "--scale", "1000000", "--out", dir + "/c"},
+       "'--scale/--primer-n': corpus too large: one part would hold more questions than a draw makes: expected <= "
+       "1000000 questions per part, found 40000000000"},
+      {{"data", "toy-corpus", "--test-n", "2000000", "--out", dir + "/c"}, "'--test-n': too many questions per task"},
+      {{"generate", "--model", "/nonexistent", "--tasks", dir + "/t.jsonl", "--out", dir + "/s.jsonl", "--samples",
+        "2000000000"},
+       "'--samples': bad number of samples per task: expected 1..1024, found 2000000000"},
+  };
+  for (const auto& [args, msg] : cases) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.code, 2) << msg;
+    EXPECT_NE(r.err.find(msg), std::string::npos) << "got: " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir + "/x.jsonl"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/c"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/s.jsonl"));
+}
+
 TEST(Cli, MissingRequiredFlagIsAUsageError) {
   auto r = run_cli({"data", "last-letter", "--n", "3"});
   EXPECT_EQ(r.code, 2);

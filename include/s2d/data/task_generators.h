@@ -15,6 +15,10 @@
 
 namespace s2d {
 
+// The most questions one draw makes: a draw holds them all (and a set of their texts) in memory to
+// keep them distinct, and no System 2 study needs more.
+inline constexpr int64_t kMaxTasksPerDraw = 1'000'000;
+
 struct SyntheticTaskOptions {
   int64_t n = 100;  // number of distinct questions
   int k = 2;        // words (last-letter) or people (coin-flip) per question

@@ -31,6 +31,12 @@ struct MethodRunOptions {
   int64_t tasks_in_flight = 0;
 };
 
+// The most samples of one task a run takes (--samples): a run holds every unit of its tasks, and
+// no vote over samples needs more.
+inline constexpr int kMaxSamplesPerTask = 1024;
+// InputError naming --samples unless 1 <= samples <= kMaxSamplesPerTask.
+void check_samples(int samples);
+
 // Tasks to keep in flight so that a backend with `decode_slots` slots stays busy: twice the slots'
 // worth of units (a unit between two steps holds no slot, and a task's units end at different
 // times), and at least `at_least` (where the backend cannot tell its slots, as over HTTP).

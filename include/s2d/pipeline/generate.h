@@ -72,6 +72,10 @@ int shard_of(const std::string& task_id, int n);
 // "2/8" -> {2, 8}; InputError naming --shard unless 0 <= i < n.
 std::pair<int, int> parse_shard(const std::string& spec);
 
+// InputError naming the first bad flag (--samples, --chunk, --merge, sampling); run_generate
+// checks them too, the CLI before it loads the model.
+void check_generate_options(const GenerateOptions& o);
+
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record = {});
 
