@@ -22,6 +22,12 @@ namespace s2d {
 
 namespace {
 
+// Cache columns a request can use: its prompt and its new tokens, a max_new_tokens past the
+// context counted as the context (no sequence outgrows it, and the sum cannot overflow).
+int64_t columns_of(const GenRequest& r, const ModelConfig& cfg) {
+  return static_cast<int64_t>(r.prompt_ids.size()) + std::min(r.sampling.max_new_tokens, cfg.max_context());
+}
+
 using Clock = std::chrono::steady_clock;
 
 // One decode slot: a sample in flight.
@@ -104,8 +110,7 @@ class DecodeRun {
   // Cache columns for the longest prompt + max_new_tokens, within the model's context.
   static int64_t columns_needed(const std::deque<GenRequest>& requests, const ModelConfig& cfg) {
     int64_t c = 1;
-    for (const auto& r : requests)
-      c = std::max<int64_t>(c, static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens);
+    for (const auto& r : requests) c = std::max<int64_t>(c, columns_of(r, cfg));
     return std::min(c, cfg.max_context());
   }
   // The most columns the cache may grow to for joining requests: the model's context, as long as
@@ -143,7 +148,7 @@ class DecodeRun {
     if (!more_) return false;
     std::vector<GenRequest> extra = more_(limit_);
     for (auto& r : extra) {
-      const int64_t need = static_cast<int64_t>(r.prompt_ids.size()) + r.sampling.max_new_tokens;
+      const int64_t need = columns_of(r, cfg_);
       if (need > limit_)
         throw_runtime("a joining request does not fit the run's cache",
                       {.expected = "<= " + std::to_string(limit_) + " columns", .found = std::to_string(need)});

@@ -160,7 +160,7 @@ class LocalBackend : public Backend {
                                                          .hint = "shorten the input or use a longer-context model"}));
     }
     g.sampling = r.sampling;
-    if (T + g.sampling.max_new_tokens > ctx) {  // policy: clamp, and say so once
+    if (g.sampling.max_new_tokens > ctx - T) {  // policy: clamp, and say so once (T + a huge max overflows)
       g.sampling.max_new_tokens = ctx - T;
       if (!warned_clamp_) {
         log::warn(c10::str("max_new_tokens clamped to fit the context of ", ctx, " tokens (request ", r.id, " gets ",

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -64,6 +65,16 @@ std::shared_ptr<LoraAdapter> init_lora(const ModelConfig& c, const LoraOptions& 
   a->alpha = o.alpha;
   a->dropout = o.dropout;
   a->targets = lora_target_modules(o.targets);
+  // A rank above a target's smaller side adds nothing, and a huge one would allocate without bound.
+  for (const auto& m : a->targets) {
+    const auto [out, in] = shape_of(c, m);
+    if (o.rank > std::min(out, in))
+      throw_input("LoRA rank larger than a target matrix",
+                  {.field = "--lora-rank",
+                   .expected = "<= " + std::to_string(std::min(out, in)) + " (" + m + " is " + std::to_string(out) +
+                               " x " + std::to_string(in) + ")",
+                   .found = std::to_string(o.rank)});
+  }
   at::Generator gen = at::detail::createCPUGenerator(seed);
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     std::map<std::string, LoraPair> layer;

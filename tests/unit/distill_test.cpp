@@ -209,4 +209,12 @@ TEST(Distill, LoraTargetThatNamesNoModule) {
   EXPECT_S2D_ERROR(run_distill(o), ErrorKind::Input, "--lora-targets", "qkv");
 }
 
+TEST(Distill, LoraRankAboveATargetsSmallerSideIsRefused) {  // 1e9 aborted in the allocator before
+  const auto dir = fresh_dir("d");
+  auto o = opts(model_dir(dir), sft_file(dir, 8), dir + "/x");
+  o.lora_rank = 1000000000;
+  EXPECT_S2D_ERROR(run_distill(o), ErrorKind::Input, "--lora-rank", "LoRA rank larger than a target matrix",
+                   "<= ", "1000000000");
+}
+
 }  // namespace s2d

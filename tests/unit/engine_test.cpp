@@ -391,6 +391,10 @@ TEST(LocalBackend, BadInputsAndContextPolicy) {
   ASSERT_EQ(res.size(), 1u);
   EXPECT_EQ(res[0].prompt_tokens + res[0].choices[0].generated_tokens, 256) << "clamped to the context";
   EXPECT_EQ(res[0].choices[0].finish_reason, "length");
+  clamp.sampling.max_new_tokens = INT64_MAX;  // prompt + this overflowed, and the engine failed inside ATen
+  res = complete(clamp);
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].prompt_tokens + res[0].choices[0].generated_tokens, 256) << "clamped to the context";
 }
 
 TEST(LocalBackend, HugeInputsAreRefusedBeforeTheWork) {
