@@ -32,10 +32,12 @@ class LineIterator : public sentencepiece::SentenceIterator {
 }  // namespace
 
 int64_t train_tokenizer(const TokenizerTrainOptions& o) {
-  if (o.vocab_size < 300) {
-    throw_input("vocabulary too small", {.field = "--vocab-size",
-                                         .expected = ">= 300 (256 byte pieces + specials + merges)",
-                                         .found = std::to_string(o.vocab_size)});
+  // At least the 256 byte pieces, specials and some merges; at most what any model ships (the
+  // trainer allocates by the size asked, before it finds the text has fewer merges to give).
+  if (o.vocab_size < 300 || o.vocab_size > 1'000'000) {
+    throw_input("bad vocabulary size", {.field = "--vocab-size",
+                                        .expected = "300..1000000 (256 byte pieces + specials + merges)",
+                                        .found = std::to_string(o.vocab_size)});
   }
   std::vector<std::string> lines;  // sentencepiece reads one sentence per line
   auto put = [&](const std::string& s) {

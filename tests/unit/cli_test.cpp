@@ -150,6 +150,9 @@ TEST(Cli, HugeCountsAreRefusedBeforeAnythingIsAllocated) {
       {{"generate", "--model", "/nonexistent", "--tasks", dir + "/t.jsonl", "--out", dir + "/s.jsonl", "--samples",
         "2000000000"},
        "'--samples': bad number of samples per task: expected 1..1024, found 2000000000"},
+      {{"model", "train-tokenizer", "--data", dir + "/t.jsonl", "--vocab-size", "2000000000", "--out",
+        dir + "/x.jsonl"},
+       "'--vocab-size': bad vocabulary size: expected 300..1000000"},
   };
   for (const auto& [args, msg] : cases) {
     auto r = run_cli(args);
