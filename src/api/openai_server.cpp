@@ -232,7 +232,24 @@ class OpenAiServer {
 
 }  // namespace
 
+void check_serve_options(const ServeOptions& o) {
+  auto in_range = [](const char* flag, int64_t v, int64_t lo, int64_t hi, const char* why) {
+    if (v < lo || v > hi)
+      throw_input(
+          std::string("out of range: ") + why,
+          {.field = flag, .expected = std::to_string(lo) + ".." + std::to_string(hi), .found = std::to_string(v)});
+  };
+  in_range("--port", o.port, 0, 65535, "a TCP port");
+  in_range("--threads", o.threads, 1, 4096, "one thread per connection");
+  in_range("--max-n", o.limits.max_n, 1, 1024, "a request's choices are held at once");
+  in_range("--max-tokens", o.limits.max_tokens_cap, 1, INT64_MAX, "new tokens per request");
+  in_range("--max-batch", static_cast<int64_t>(std::min<size_t>(o.max_batch, INT64_MAX)), 1, 1 << 20,
+           "requests per engine batch");
+  in_range("--batch-window-ms", o.batch_window_ms, 0, 60000, "an idle engine's wait");
+}
+
 void serve_openai(Backend& backend, const ServeOptions& opts, const std::function<void(int port)>& on_listening) {
+  check_serve_options(opts);
   OpenAiServer server(backend, opts);
   server.run(on_listening);
 }

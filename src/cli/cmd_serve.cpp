@@ -23,6 +23,7 @@ SIGTERM or Ctrl-C: stops accepting, finishes the requests in flight, exits 0.)")
   auto o = add_option_set<api::ServeOptions>(a);
   cmd->run = [lb, o, cmd] {
     require_flags(*cmd->app, {"--model"});
+    api::check_serve_options(*o);          // before the model loads: bad flags fail fast
     if (o->limits.served_model.empty()) {  // the folder's name, trailing slash or not
       std::filesystem::path dir(lb->model_dir);
       if (!dir.has_filename()) dir = dir.parent_path();

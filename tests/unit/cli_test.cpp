@@ -153,6 +153,10 @@ TEST(Cli, HugeCountsAreRefusedBeforeAnythingIsAllocated) {
       {{"model", "train-tokenizer", "--data", dir + "/t.jsonl", "--vocab-size", "2000000000", "--out",
         dir + "/x.jsonl"},
        "'--vocab-size': bad vocabulary size: expected 300..1000000"},
+      {{"serve", "--model", "/nonexistent", "--port", "70000"},
+       "'--port': out of range: a TCP port: expected 0..65535"},
+      {{"serve", "--model", "/nonexistent", "--threads", "1000000000"}, "'--threads': out of range"},
+      {{"serve", "--model", "/nonexistent", "--max-n", "2000000000"}, "'--max-n': out of range"},
   };
   for (const auto& [args, msg] : cases) {
     auto r = run_cli(args);

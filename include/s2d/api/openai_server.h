@@ -43,6 +43,10 @@ void visit_options(O& o, F&& f) {
   f("--threads", "", o.threads, "Connections served at once");
 }
 
+// InputError naming the first flag out of range (--port, --threads, --max-n, --max-batch, ...);
+// serve_openai checks them too, the CLI before it loads the model.
+void check_serve_options(const ServeOptions& opts);
+
 // Serves until SIGTERM or SIGINT, then stops accepting, finishes the requests in flight and
 // returns. `on_listening(port)` is called once the socket is bound. InputError when the address
 // cannot be bound.
