@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -63,6 +64,23 @@ class DistillRun {
       throw_input("unknown schedule",
                   {.field = "--schedule", .expected = "cosine|linear|constant", .found = o_.schedule});
     if (!lora_ && o_.merge_adapter) throw_input("--merge is for LoRA", {.field = "--merge", .hint = "add --lora-rank"});
+    // Numbers that would train silently wrong (a negative rate ascends the loss) or fail only at
+    // the first step (NaN) are refused before the model loads.
+    auto finite = [](const char* flag, double v, double lo, bool lo_open, const char* expected) {
+      if (!std::isfinite(v) || v < lo || (lo_open && v == lo))
+        throw_input("out of range", {.field = flag, .expected = expected, .found = std::to_string(v)});
+    };
+    finite("--lr", o_.lr, 0, true, "a finite number > 0");
+    finite("--weight-decay", o_.weight_decay, 0, false, "a finite number >= 0");
+    finite("--max-grad-norm", o_.max_grad_norm, 0, false, "a finite number >= 0 (0 = off)");
+    finite("--peak-tflops", o_.peak_tflops, 0, false, "a finite number >= 0");
+    if (lora_) finite("--lora-alpha", o_.lora_alpha, 0, true, "a finite number > 0");
+    for (const auto& [flag, v] : {std::pair{"--warmup-steps", o_.warmup_steps},
+                                  std::pair{"--save-every", o_.save_every}, std::pair{"--eval-every", o_.eval_every}})
+      if (v < 0) throw_input("must not be negative", {.field = flag, .expected = ">= 0", .found = std::to_string(v)});
+    if (o_.max_steps <= 0 && o_.epochs < 1)
+      throw_input("nothing to train",
+                  {.field = "--epochs", .expected = ">= 1 (or --max-steps > 0)", .found = std::to_string(o_.epochs)});
   }
 
   // The base model in the dtype it trains from (fp32 master weights; see training_weight_dtype),

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <ATen/core/grad_mode.h>
+#include <cmath>
+#include <functional>
 #include "model_fixture.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/lora.h"
@@ -160,6 +162,29 @@ TEST(Distill, BadInputs) {
   write_text(dir + "/busy/notes.txt", "mine");
   EXPECT_S2D_ERROR(run_distill(opts(model, data, dir + "/busy")), ErrorKind::Input, "holds no s2d run");
   EXPECT_EQ(read_text(dir + "/busy/notes.txt"), "mine");
+
+  // Numbers that trained silently wrong (a negative rate) or failed at the first step (NaN).
+  const std::vector<std::pair<std::function<void(DistillOptions&)>, std::vector<const char*>>> bad = {
+      {[](DistillOptions& x) { x.lr = -1; }, {"--lr", "> 0", "-1"}},
+      {[](DistillOptions& x) { x.lr = std::nan(""); }, {"--lr", "finite"}},
+      {[](DistillOptions& x) { x.weight_decay = std::nan(""); }, {"--weight-decay"}},
+      {[](DistillOptions& x) { x.max_grad_norm = -1; }, {"--max-grad-norm", "0 = off"}},
+      {[](DistillOptions& x) { x.warmup_steps = -3; }, {"--warmup-steps", ">= 0", "-3"}},
+      {[](DistillOptions& x) { x.lora_rank = 2, x.lora_alpha = std::nan(""); }, {"--lora-alpha"}},
+      {[](DistillOptions& x) { x.max_steps = 0, x.epochs = 0; }, {"--epochs", "nothing to train"}},
+  };
+  for (const auto& [change, fragments] : bad) {
+    auto o = opts(model, data, dir + "/never");
+    change(o);
+    try {
+      run_distill(o);
+      ADD_FAILURE() << "accepted: " << fragments[0];
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Input) << e.what();
+      for (const char* f : fragments) EXPECT_NE(std::string(e.what()).find(f), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir + "/never")) << fragments[0];
+  }
 }
 
 }  // namespace s2d
