@@ -1,14 +1,17 @@
 #include "s2d/engine/backend.h"
 
+#include <cmath>
+
 #include "s2d/util/error.h"
 #include "s2d/util/strings.h"
 
 namespace s2d {
 
 void validate_sampling(const SamplingParams& p) {
-  if (!(p.temperature >= 0.0)) {
-    throw_input("temperature must be >= 0",
-                {.field = "--temperature", .expected = ">= 0 (0 = greedy)", .found = std::to_string(p.temperature)});
+  if (!(p.temperature >= 0.0 && std::isfinite(p.temperature))) {  // inf would sample uniformly over the vocabulary
+    throw_input("temperature must be >= 0", {.field = "--temperature",
+                                             .expected = "a finite number >= 0 (0 = greedy)",
+                                             .found = std::to_string(p.temperature)});
   }
   if (!(p.top_p > 0.0 && p.top_p <= 1.0)) {
     throw_input("top_p out of range", {.field = "--top-p", .expected = "in (0, 1]", .found = std::to_string(p.top_p)});

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <chrono>
 
 #include <fstream>
@@ -383,6 +385,8 @@ TEST(LocalBackend, BadInputsAndContextPolicy) {
   bad_p.sampling.top_p = 1.0;
   bad_p.sampling.temperature = -1;
   EXPECT_S2D_ERROR(complete(bad_p), ErrorKind::Input, "--temperature");
+  bad_p.sampling.temperature = std::numeric_limits<double>::infinity();
+  EXPECT_S2D_ERROR(complete(bad_p), ErrorKind::Input, "--temperature", "finite", "inf");
 
   CompletionRequest clamp{.id = "t4", .messages = {{"user", "Is the coin still heads up?"}}};
   clamp.sampling.max_new_tokens = 100000;
