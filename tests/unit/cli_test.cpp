@@ -109,6 +109,16 @@ TEST(Cli, BadConfigsAreNamed) {
       << r.err;
 }
 
+// Each command line fails with exit 2 and one line of stderr holding its message.
+void expect_one_line_input_errors(const std::vector<std::pair<std::vector<std::string>, std::string>>& cases) {
+  for (const auto& [args, msg] : cases) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.code, 2) << msg;
+    EXPECT_NE(r.err.find(msg), std::string::npos) << "got: " << r.err;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  }
+}
+
 // The five bad inputs the Foundation issue names: one clear line each, exit 2.
 TEST(Cli, BadInputsGetOneLineErrorsAndExitTwo) {
   const auto dir = fresh_dir("d");
@@ -126,12 +136,7 @@ TEST(Cli, BadInputsGetOneLineErrorsAndExitTwo) {
       {{"data", "last-letter", "--words", "0", "--out", dir + "/x.jsonl"},
        "'--words': must be positive: expected >= 1, found 0"},
   };
-  for (const auto& [args, msg] : cases) {
-    auto r = run_cli(args);
-    EXPECT_EQ(r.code, 2) << msg;
-    EXPECT_NE(r.err.find(msg), std::string::npos) << "got: " << r.err;
-    EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  }
+  expect_one_line_input_errors(cases);
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.jsonl"));
 }
 
@@ -158,12 +163,7 @@ TEST(Cli, HugeCountsAreRefusedBeforeAnythingIsAllocated) {
       {{"serve", "--model", "/nonexistent", "--threads", "1000000000"}, "'--threads': out of range"},
       {{"serve", "--model", "/nonexistent", "--max-n", "2000000000"}, "'--max-n': out of range"},
   };
-  for (const auto& [args, msg] : cases) {
-    auto r = run_cli(args);
-    EXPECT_EQ(r.code, 2) << msg;
-    EXPECT_NE(r.err.find(msg), std::string::npos) << "got: " << r.err;
-    EXPECT_EQ(count_lines(r.err), 1) << r.err;
-  }
+  expect_one_line_input_errors(cases);
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.jsonl"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/c"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/s.jsonl"));
