@@ -59,7 +59,7 @@ class OpenAiServer {
       : o_(o),
         batcher_(backend, o.max_batch, std::chrono::milliseconds(o.batch_window_ms)),
         rng_(std::random_device{}()) {
-    const int threads = o_.threads < 1 ? 1 : o_.threads;
+    const int threads = o_.threads;  // check_serve_options: 1..4096
     svr_.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
     svr_.set_payload_max_length(o_.max_body_bytes);
     // httplib sets SO_REUSEPORT on Linux, which lets a second server bind a port already in use

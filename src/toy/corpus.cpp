@@ -185,14 +185,9 @@ std::string jsonl_of(const std::vector<nlohmann::json>& lines) {
 CorpusSummary build_corpus(const CorpusOptions& o) {
   if (!(o.scale > 0))
     throw_input("must be positive", {.field = "--scale", .expected = "> 0", .found = std::to_string(o.scale)});
-  if (o.distill_extra_n < 0)
-    throw_input("must not be negative",
-                {.field = "--distill-extra-n", .expected = ">= 0", .found = std::to_string(o.distill_extra_n)});
-  if (o.primer_n < 0)
-    throw_input("must not be negative",
-                {.field = "--primer-n", .expected = ">= 0", .found = std::to_string(o.primer_n)});
-  if (o.dev_n < 0)
-    throw_input("must not be negative", {.field = "--dev-n", .expected = ">= 0", .found = std::to_string(o.dev_n)});
+  for (const auto& [flag, v] : {std::pair{"--distill-extra-n", o.distill_extra_n}, std::pair{"--primer-n", o.primer_n},
+                                std::pair{"--dev-n", o.dev_n}})
+    if (v < 0) throw_input("must not be negative", {.field = flag, .expected = ">= 0", .found = std::to_string(v)});
   for (const auto& [flag, v] :
        {std::pair{"--distill-n", o.distill_n}, std::pair{"--distill-extra-n", o.distill_extra_n},
         std::pair{"--test-n", o.test_n}, std::pair{"--dev-n", o.dev_n}})
