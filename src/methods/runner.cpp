@@ -157,8 +157,8 @@ void check_samples(int samples) {
                                                    .found = std::to_string(samples)});
 }
 
-int64_t tasks_to_fill(int64_t decode_slots, int64_t units_per_task, int64_t at_least) {
-  const int64_t units = std::max<int64_t>(1, units_per_task);
+int64_t tasks_to_fill(int64_t decode_slots, int samples, bool swapped, int64_t at_least) {
+  const int64_t units = std::max<int64_t>(1, int64_t{samples} * (swapped ? 2 : 1));
   const int64_t slots = std::clamp<int64_t>(decode_slots, 0, INT64_MAX / 4);  // --batch-size is not bounded above
   return std::max(at_least, (2 * slots + units - 1) / units);
 }

@@ -83,7 +83,7 @@ RecordsByTask run_units(const EvalOptions& o, const MethodSpec& spec, const std:
     }
   RecordsByTask by_task;
   Progress progress("eval " + o.method, static_cast<int64_t>(units.size()), "samples");
-  const int64_t in_flight = tasks_to_fill(backend.decode_slots(), o.samples * (swap ? 2 : 1), 256);
+  const int64_t in_flight = tasks_to_fill(backend.decode_slots(), o.samples, swap, 256);
   int64_t done = 0;
   run_method(spec, units, backend, {o.sampling, o.answer_regex, o.bsm_merge, in_flight}, [&](nlohmann::json&& r) {
     by_task[{r["id"].get<std::string>(), r.value("perturbed", false)}].push_back(std::move(r));

@@ -210,9 +210,8 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
     units.insert(units.end(), task_units.begin(), task_units.end());
     units_left[task_units.front().task->id] = task_units.size();
   }
-  const int64_t in_flight = opts.chunk_tasks > 0
-                                ? opts.chunk_tasks
-                                : tasks_to_fill(backend.decode_slots(), opts.samples * (opts.swap ? 2 : 1), 64);
+  const int64_t in_flight =
+      opts.chunk_tasks > 0 ? opts.chunk_tasks : tasks_to_fill(backend.decode_slots(), opts.samples, opts.swap, 64);
   MethodRunOptions mopts{opts.sampling, opts.answer_regex, opts.bsm_merge, in_flight};
   Progress progress("generate " + opts.method, static_cast<int64_t>(pending.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();

@@ -78,6 +78,9 @@ class DistillRun {
     for (const auto& [flag, v] : {std::pair{"--warmup-steps", o_.warmup_steps},
                                   std::pair{"--save-every", o_.save_every}, std::pair{"--eval-every", o_.eval_every}})
       if (v < 0) throw_input("must not be negative", {.field = flag, .expected = ">= 0", .found = std::to_string(v)});
+    if (o_.keep_checkpoints < 1)  // --resume needs the newest one
+      throw_input("out of range",
+                  {.field = "--keep-checkpoints", .expected = ">= 1", .found = std::to_string(o_.keep_checkpoints)});
     if (o_.max_steps <= 0 && o_.epochs < 1)
       throw_input("nothing to train",
                   {.field = "--epochs", .expected = ">= 1 (or --max-steps > 0)", .found = std::to_string(o_.epochs)});

@@ -172,6 +172,7 @@ TEST(Distill, BadInputs) {
       {[](DistillOptions& x) { x.warmup_steps = -3; }, {"--warmup-steps", ">= 0", "-3"}},
       {[](DistillOptions& x) { x.lora_rank = 2, x.lora_alpha = std::nan(""); }, {"--lora-alpha"}},
       {[](DistillOptions& x) { x.max_steps = 0, x.epochs = 0; }, {"--epochs", "nothing to train"}},
+      {[](DistillOptions& x) { x.keep_checkpoints = 0; }, {"--keep-checkpoints", ">= 1", "0"}},
   };
   for (const auto& [change, fragments] : bad) {
     auto o = opts(model, data, dir + "/never");

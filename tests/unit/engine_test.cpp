@@ -275,6 +275,42 @@ TEST(Generator, AJoiningRequestLongerThanTheCacheGrowsIt) {
   }
 }
 
+TEST(Generator, ABatchTooLargeForTheMemoryRunsAsManySlotsAsHalfOfItHolds) {
+  // One long request and four short ones; the cache is 2 + 60 columns a slot. A budget just short
+  // of the five slots wanted gives two (half of it), so the short ones stream past the long one; a
+  // budget of 1 byte gives one slot, in order. A --batch-size of a billion (a server's, with a
+  // source) is cut the same way instead of failing the run, and its cache does not grow.
+  const std::vector<GenRequest> reqs = {req({1, 5}, 60), req({1, 6}, 3), req({1, 7}, 3), req({1, 8}, 3),
+                                        req({1, 9}, 3)};
+  const uint64_t per_slot = kv_bytes_per_token(tiny_lm().config(), at::kFloat) * 62;
+  auto order_with = [&](int64_t batch, uint64_t budget, bool source) {
+    Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = batch, .kv_cache_bytes = budget});
+    std::vector<size_t> order;
+    std::vector<GenResult> out(reqs.size());
+    int64_t seen = 0;
+    auto done = [&](GenResult&& r) {
+      order.push_back(r.index);
+      out[r.index] = std::move(r);
+    };
+    if (source) {
+      g.run(reqs, done, [&](int64_t capacity) {
+        seen = capacity;
+        return std::vector<GenRequest>{};
+      });
+      EXPECT_EQ(seen, 62) << "a cut run keeps its cache's size";
+    } else {
+      g.run(reqs, done);
+    }
+    for (size_t i = 0; i < reqs.size(); ++i)
+      EXPECT_EQ(out[i].samples.at(0).tokens, run({reqs[i]}, 1)[0].samples[0].tokens) << "request " << i;
+    return order;
+  };
+  EXPECT_EQ(order_with(5, 5 * per_slot, false).back(), 0u) << "five slots fit: all at once";
+  EXPECT_EQ(order_with(5, 4 * per_slot + 1, false).back(), 0u) << "two slots: the short ones pass the long one";
+  EXPECT_EQ(order_with(5, 1, false), (std::vector<size_t>{0, 1, 2, 3, 4})) << "one slot: in order";
+  EXPECT_EQ(order_with(1'000'000'000, 4 * per_slot + 1, true).back(), 0u);
+}
+
 TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
 #if defined(__SANITIZE_ADDRESS__)
   GTEST_SKIP() << "AddressSanitizer keeps freed memory in its quarantine (256 MB), so RSS grows by design";

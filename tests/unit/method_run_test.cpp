@@ -99,7 +99,9 @@ std::map<std::string, nlohmann::json> run(const std::vector<Task>& tasks, const 
   std::string last;
   run_method(load_method_spec(method), units, backend, opts, [&](nlohmann::json&& r) {
     const std::string id = r["id"];
-    if (id != last) EXPECT_FALSE(backend.finished.count(id)) << "the records of " << id << " are not together";
+    if (id != last) {
+      EXPECT_FALSE(backend.finished.count(id)) << "the records of " << id << " are not together";
+    }
     last = id;
     backend.finished.insert(id);
     const std::string key = id + "#" + std::to_string(r["sample"].get<int>());  // before r is moved
@@ -178,8 +180,9 @@ TEST(MethodRun, GenerateKeepsEnoughTasksInFlightToFillTheBatchTwice) {
   EXPECT_EQ(most_open(100, 8, 0), 64u);   // 64 tasks are 512 units: already over twice the slots
   EXPECT_EQ(most_open(0, 1, 0), 64u);     // a backend that cannot tell (HTTP)
   EXPECT_EQ(most_open(100, 1, 10), 10u);  // --chunk as given
-  EXPECT_EQ(tasks_to_fill(100, 3, 64), 67);
-  EXPECT_GT(tasks_to_fill(INT64_MAX, 1, 64), 64);  // no overflow
+  EXPECT_EQ(tasks_to_fill(100, 3, false, 64), 67);
+  EXPECT_EQ(tasks_to_fill(300, 3, true, 64), 100);        // a swapped copy doubles a task's units
+  EXPECT_GT(tasks_to_fill(INT64_MAX, 1, false, 64), 64);  // no overflow
   GenerateOptions bad;
   bad.tasks_path = dir + "/tasks.jsonl";
   bad.out_path = dir + "/bad.jsonl";

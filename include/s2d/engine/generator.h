@@ -6,7 +6,8 @@
 //     frees its slot at once and the next waiting sample takes it, so one long answer never holds
 //     a batch of short ones back.
 //   * Slots and cache are allocated once per run(), sized to the work: min(batch, samples) slots
-//     of min(context, longest prompt + max_new_tokens) columns.
+//     (batch with a request source) of min(context, longest prompt + max_new_tokens) columns, and
+//     fewer slots where those would not fit in memory.
 //   * Sample i of a request draws from its own stream keyed by sample_seed(seed, i): the output
 //     does not depend on which other requests share the batch (up to float reassociation in
 //     batched matmuls).
@@ -51,6 +52,9 @@ struct EngineOptions {
   // Let a joining request longer than the cache grow it (see Generator::RequestSource); off: it
   // waits for the next run.
   bool grow_cache = true;
+  // Bytes the KV cache may take (0: what the device has free when a run starts). Where batch_size
+  // slots would not fit, a run takes as many slots as half of it holds (and its cache does not grow).
+  uint64_t kv_cache_bytes = 0;
 };
 
 struct GenRequest {

@@ -39,8 +39,9 @@ void check_samples(int samples);
 
 // Tasks to keep in flight so that a backend with `decode_slots` slots stays busy: twice the slots'
 // worth of units (a unit between two steps holds no slot, and a task's units end at different
-// times), and at least `at_least` (where the backend cannot tell its slots, as over HTTP).
-int64_t tasks_to_fill(int64_t decode_slots, int64_t units_per_task, int64_t at_least);
+// times), and at least `at_least` (where the backend cannot tell its slots, as over HTTP). A task
+// has `samples` units, twice that where `swapped` adds each choice task's swapped copy.
+int64_t tasks_to_fill(int64_t decode_slots, int samples, bool swapped, int64_t at_least);
 
 struct MethodUnit {
   const Task* task = nullptr;

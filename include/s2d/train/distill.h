@@ -80,7 +80,7 @@ void visit_options(O& o, F&& f) {
   f("--schedule", "schedule", o.schedule, "cosine|linear|constant after warmup");
   f("--seed", "seed", o.seed, "Data order and validation split");
   f("--save-every", "", o.save_every, "Checkpoint every N steps (0 = at the end)");
-  f("--keep-checkpoints", "", o.keep_checkpoints, "Checkpoints kept");
+  f("--keep-checkpoints", "", o.keep_checkpoints, "Newest checkpoints kept (>= 1; --resume starts from the newest)");
   f("--eval-every", "", o.eval_every, "Validation loss every N steps (0 = at the end)");
   f("--lora-rank", "lora_rank", o.lora_rank, "Train a LoRA adapter of this rank (0 = full fine-tune)");
   f("--lora-alpha", "lora_alpha", o.lora_alpha, "LoRA scale numerator (scale = alpha / rank)");
