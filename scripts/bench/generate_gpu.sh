@@ -3,7 +3,7 @@
 # 64 prompts of 128 tokens, 256 new tokens, greedy; s2d's engine against HF transformers'
 # generate() with its static cache (each warmed up at the same shapes, decode ms/step reported
 # apart from prefill), in one run on the same machine. Also s2d at batch 1, and s2d at
-# batch 64 sampling at temperature 0.7 with top-p 0.9.
+# batch 64 sampling at temperature 0.7 with top-p 0.9, and a Llama-3-8B shape (grouped heads) at batch 64.
 # Needs .deps (scripts/gpu/fetch_deps.sh); results in $OUT/gpu_report.txt.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
@@ -17,7 +17,7 @@ JSON
 "$PY" "$ROOT/scripts/bench/hf_generate.py" tokenizer --out "$B/tok"
 "$PY" "$ROOT/scripts/bench/hf_generate.py" prompts --out "$B/prompts.json" --n 64 --len 128 --vocab 32000
 run_s2d() {
-  "$BUILD/tests/bench/s2d_bench_generate" --random-config "$B/llama2-7b.json" --tokenizer "$B/tok/tokenizer.model" \
+  "$BUILD/tests/bench/s2d_bench_generate" --random-config "${CONFIG:-$B/llama2-7b.json}" --tokenizer "$B/tok/tokenizer.model" \
     --prompts "$B/prompts.json" --device cuda --dtype bf16 --repeat 1 "$@"
 }
 echo "== generate, Llama-2-7B shape, bf16, prompt 128"
@@ -51,6 +51,24 @@ s64t=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9) \
 h64=$("$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "$B/llama2-7b.json" --prompts "$B/prompts.json" \
       --batch 64 --new-tokens 256 --device cuda --dtype bf16 --cache static --repeat 1) \
   && echo "HF static batch 64: $h64" | cut -c1-160
+# Grouped heads (what Llama-3, Qwen, SmolLM2 and Mistral have; Llama-2-7B has none): a Llama-3-8B
+# shape, s2d's default engine against HF's static cache, batch 64.
+cat > "$B/llama3-8b.json" <<'JSON'
+{"architectures": ["LlamaForCausalLM"], "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
+ "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 8192,
+ "rms_norm_eps": 1e-5, "rope_theta": 500000.0}
+JSON
+q64=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128) \
+  && echo "s2d batch 64, Llama-3-8B shape (8 key heads): $q64" | cut -c1-160
+hq64=$("$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "$B/llama3-8b.json" --prompts "$B/prompts.json" \
+       --batch 64 --new-tokens 128 --device cuda --dtype bf16 --cache static --repeat 1) \
+  && echo "HF static batch 64, Llama-3-8B shape: $hq64" | cut -c1-160
+"$PY" - "$q64" "$hq64" <<'PY'
+import json, sys
+s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(f"batch 64, Llama-3-8B shape: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio "
+      f"{s['tok_s'] / h['tok_s']:.2f}x; decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step")
+PY
 "$PY" - "$s64" "$h64" <<'PY'
 import json, sys
 s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])

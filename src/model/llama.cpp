@@ -13,6 +13,7 @@
 #include "s2d/model/device.h"
 #include "s2d/model/fused_cpu_ops.h"
 #include "s2d/model/fused_cuda_ops.h"
+#include "s2d/model/masked_attention.h"
 #include "s2d/model/varlen_attention.h"
 #include "s2d/model/weight_matmul.h"
 #include "s2d/util/error.h"
@@ -296,8 +297,7 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   if (step.flash && T == 1) out = decode_flash_attention(q, k, v, *step.flash);
   if (!out.defined() && step.last_key.defined() && T == 1) out = decode_attention_cpu(q, k, v, step.last_key);
   if (!out.defined() && step.mask.defined()) {
-    out = at::scaled_dot_product_attention(q, k, v, step.mask, /*dropout_p=*/0.0, /*is_causal=*/false,
-                                           /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV);
+    out = masked_attention(q, k, v, step.mask);
   } else if (!out.defined()) {  // training: causal flash attention over each row, or each packed sequence
     out = causal_attention(q, k, v, step.packed);
   }
@@ -430,9 +430,10 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
   const auto lopts = at::TensorOptions().dtype(at::kLong).device(ids.device());
   at::Tensor col = at::arange(T, lopts);
   at::Tensor positions = col.view({1, T}).expand({B, T});
-  // Plain causal mask [1, 1, T, T]: padding sits after each row's tokens, so no real token sees it.
+  // Causal over the T tokens, with no mask tensor (flash kernels, grouped heads read in place):
+  // padding sits after each row's tokens, so no real token sees it.
   const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
-  Step step{.mask = (col.view({1, T}) <= col.view({T, 1})).view({1, 1, T, T}), .panels = panels.get()};
+  Step step{.panels = panels.get()};
   step.update = [&cache, T](size_t l, const at::Tensor& k, const at::Tensor& v) {
     cache.k[l].narrow(2, 0, T).copy_(k);
     cache.v[l].narrow(2, 0, T).copy_(v);

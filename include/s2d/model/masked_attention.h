@@ -1,0 +1,25 @@
+// Attention over an explicit bool mask with grouped key/value heads, in a form SDPA runs through
+// a fused kernel.
+//
+// Why: SDPA's kernels that take a mask (CUDA's memory-efficient one, the CPU's flash one) do not
+// take grouped heads, so `enable_gqa` with a mask sends SDPA to its math kernel, which on CUDA
+// upcasts q, k and v to fp32 and repeats the keys and values per query head: for a decode step,
+// a copy of G times the whole cache in fp32 per layer (Llama-3, Qwen, SmolLM2, Mistral all group
+// their heads). HF avoids the math kernel the same way for T > 1 (repeat_kv whenever a mask is
+// given), and for a decode step no copy is needed at all.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace s2d {
+
+// q [B, NH, T, D], k and v [B, KV, S, D] (NH % KV == 0; query head h reads key head h / (NH / KV)),
+// mask bool, broadcastable to [B, 1, T, S] (true: attend) -> [B, NH, T, D], what
+// scaled_dot_product_attention(q, k, v, mask, enable_gqa = true) returns.
+//   NH == KV: SDPA as it is.
+//   T == 1 (a decode step): the G = NH / KV query heads that share key head j are laid along the
+//     query axis, q [B, KV, G, D]; the mask [B, 1, 1, S] covers the G rows alike. No copy of k, v.
+//   T > 1: k and v repeated per query head (HF's repeat_kv), then SDPA without grouping.
+at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
+
+}  // namespace s2d
