@@ -1,6 +1,7 @@
 #include "s2d/model/llama.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 
 #include <cmath>
@@ -41,13 +42,16 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 }
 
 // Causal SDPA with no mask tensor, so that it can pick a flash kernel. q [B, NH, T, D], k and v
-// [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel reads the shared key/value
-// heads itself (enable_gqa); the CPU's flash kernel does not (with enable_gqa SDPA falls back to
-// its math path), so there the heads are repeated first, as HF's repeat_kv does. `packed`: the
-// lengths of sequences laid back to back along T (B == 1), each attended on its own.
+// [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel (bf16, fp16) reads the shared
+// key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
+// CPU's flash kernel do not (with enable_gqa SDPA falls back to its math path), so there the heads
+// are repeated first, as HF's repeat_kv does. `packed`: the lengths of sequences laid back to back
+// along T (B == 1), each attended on its own.
 at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const std::vector<int64_t>* packed) {
   const int64_t NH = q.size(1), KV = k.size(1);
-  const bool gqa_in_kernel = q.is_cuda();
+  // Under autocast q is fp32 here (RoPE with the fp32 tables promotes it) and SDPA casts to bf16.
+  const bool gqa_in_kernel =
+      q.is_cuda() && (q.scalar_type() != at::kFloat || at::autocast::is_autocast_enabled(at::kCUDA));
   if (NH != KV && !gqa_in_kernel) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);
   auto sdpa = [&](const at::Tensor& qs, const at::Tensor& ks, const at::Tensor& vs) {
     return at::scaled_dot_product_attention(qs, ks, vs, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true,

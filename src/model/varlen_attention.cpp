@@ -1,6 +1,7 @@
 #include "s2d/model/varlen_attention.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,7 +13,10 @@ namespace s2d {
 at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                          const std::vector<int64_t>& lengths) {
   static std::atomic<bool> refused{false};  // the GPU refused once: it will again
-  const auto dtype = q.scalar_type();
+  // Under autocast (training on CUDA) q and k arrive in fp32, promoted by RoPE's fp32 tables; the
+  // flash op is on none of autocast's lists, so they are cast here as SDPA would cast them.
+  const bool autocast = q.is_cuda() && at::autocast::is_autocast_enabled(at::kCUDA);
+  const auto dtype = autocast ? at::autocast::get_autocast_dtype(at::kCUDA) : q.scalar_type();
   const int64_t D = q.size(-1);
   if (!q.is_cuda() || refused || (dtype != at::kBFloat16 && dtype != at::kHalf) || D % 8 != 0 || D > 256 ||
       lengths.empty())
@@ -22,8 +26,9 @@ at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& 
   const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
   const at::Tensor cu = at::tensor(offsets, at::kInt).to(q.device(), /*non_blocking=*/true);
   return unless_refused(refused, "attending per sequence", [&] {
-    return std::get<0>(at::_flash_attention_forward(q, k, v, cu, cu, longest, longest, /*dropout_p=*/0.0,
-                                                    /*is_causal=*/true, /*return_debug_mask=*/false));
+    return std::get<0>(at::_flash_attention_forward(q.to(dtype), k.to(dtype), v.to(dtype), cu, cu, longest, longest,
+                                                    /*dropout_p=*/0.0, /*is_causal=*/true,
+                                                    /*return_debug_mask=*/false));
   });
 }
 

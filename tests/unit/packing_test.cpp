@@ -2,9 +2,11 @@
 // per-example losses and gradients as the padded layout, no target across an example boundary,
 // and each example's loss independent of the others, bit for bit.
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <gtest/gtest.h>
 
 #include "model_fixture.h"
+#include "s2d/model/varlen_attention.h"
 #include "s2d/train/trainer.h"
 #include "s2d/util/error.h"
 #include "test_util.h"
@@ -107,6 +109,39 @@ TEST(Packing, AutoPacksWherePaddingWouldBeATenthOfTheBatch) {
   EXPECT_FALSE(packs(Packing::Off, of({10, 10, 2, 2}), rows));
   EXPECT_EQ(parse_packing("auto"), Packing::Auto);
   EXPECT_S2D_ERROR(parse_packing("yes"), ErrorKind::Input, "--packing", "auto|on|off");
+}
+
+// Training on CUDA runs under bf16 autocast, where RoPE's fp32 tables leave q and k in fp32: the
+// one variable-length flash call must still run (not fall back to one SDPA per sequence), agree
+// with SDPA per sequence under the same autocast, and pass gradients back to the fp32 inputs.
+TEST(PackingCuda, VarlenFlashRunsUnderAutocastAsSdpaPerSequence) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no GPU";
+  const std::vector<int64_t> lengths = {5, 9, 3};
+  const int64_t L = 17, NH = 8, KV = 2, D = 64;
+  at::manual_seed(3);
+  const auto f32 = at::TensorOptions().dtype(at::kFloat).device(at::kCUDA);
+  const at::Tensor q = at::randn({L, NH, D}, f32).requires_grad_(), k = at::randn({L, KV, D}, f32).requires_grad_();
+  const at::Tensor v = at::randn({L, KV, D}, f32.dtype(at::kBFloat16));
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  at::autocast::set_autocast_enabled(at::kCUDA, true);
+  const at::Tensor got = varlen_causal_flash_attention(q, k, v, lengths);  // [L, NH, D]
+  std::vector<at::Tensor> want;
+  int64_t start = 0;
+  for (const int64_t n : lengths) {  // SDPA on [1, heads, n, D] views of one sequence
+    auto seq = [&](const at::Tensor& x) { return x.narrow(0, start, n).transpose(0, 1).unsqueeze(0); };
+    want.push_back(at::scaled_dot_product_attention(seq(q), seq(k), seq(v), std::nullopt, 0.0, true, std::nullopt,
+                                                    /*enable_gqa=*/true)[0]
+                       .transpose(0, 1));
+    start += n;
+  }
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  at::autocast::clear_cache();
+  ASSERT_TRUE(got.defined()) << "fell back to SDPA per sequence";
+  EXPECT_EQ(got.scalar_type(), at::kBFloat16);
+  EXPECT_LE((got.to(at::kFloat) - at::cat(want, 0).to(at::kFloat)).abs().max().item<double>(), 2e-2);
+  got.to(at::kFloat).sum().backward();
+  ASSERT_TRUE(q.grad().defined() && k.grad().defined());
+  EXPECT_TRUE(at::isfinite(q.grad()).all().item<bool>() && at::isfinite(k.grad()).all().item<bool>());
 }
 
 }  // namespace s2d

@@ -13,9 +13,10 @@
 namespace s2d {
 
 // q [L, NH, D], k and v [L, KV, D] (grouped heads are read by the kernel; NH % KV == 0), the
-// sequences' `lengths` summing to L -> [L, NH, D]. Undefined where the kernel does not apply: not
-// CUDA, not bf16/fp16, a head dim that is not a multiple of 8 or is over 256, or a GPU the kernel
-// refuses (before sm80); the caller then attends per sequence.
+// sequences' `lengths` summing to L -> [L, NH, D], in bf16/fp16 (under CUDA autocast, its dtype:
+// fp32 inputs are cast, as SDPA casts them). Undefined where the kernel does not apply: not CUDA,
+// not bf16/fp16 nor autocast, a head dim that is not a multiple of 8 or is over 256, or a GPU the
+// kernel refuses (before sm80); the caller then attends per sequence.
 at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                          const std::vector<int64_t>& lengths);
 
