@@ -178,6 +178,7 @@ class HttpBackend : public Backend {
   // or port (a restarted server, another replica) is the same run.
   std::string identity() const override { return "served model " + o_.model_name; }
   int64_t generated_tokens() const override { return generated_.load(); }
+  int64_t decode_slots() const override { return o_.concurrency; }
 
  private:
   std::unique_ptr<httplib::Client> make_client() const {

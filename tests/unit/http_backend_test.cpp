@@ -273,6 +273,10 @@ TEST(HttpBackend, KeepsConcurrencyRequestsInFlightAndDeliversEveryResult) {
   }
   EXPECT_EQ(ids.size(), 16u);
   EXPECT_EQ(s.max_in_flight.load(), 4);
+  // What generate and eval size their tasks in flight by (tasks_to_fill): a --concurrency of 256
+  // must not be held to the 64 tasks a backend that cannot tell gets.
+  o.concurrency = 256;
+  EXPECT_EQ(make_http_backend(o)->decode_slots(), 256);
 }
 
 TEST(HttpBackend, NewcomersGoOutWhileEarlierRequestsAreStillInFlight) {

@@ -99,8 +99,9 @@ class Backend {
   // The longest sequence the backend can run: the model's context, or less where one slot's KV cache
   // of that length would not fit in memory; 0 when the backend cannot tell (a remote server).
   virtual int64_t context_length() const { return 0; }
-  // Sequences it decodes at once (the in-process engine's slots); 0 when it cannot tell. Callers
-  // keep enough work in flight to fill them.
+  // Sequences it decodes at once: the in-process engine's slots, or a remote server's requests in
+  // flight (--concurrency; each is one sequence there or more); 0 when it cannot tell. Callers keep
+  // enough work in flight to fill them.
   virtual int64_t decode_slots() const { return 0; }
 };
 
