@@ -3,7 +3,8 @@
 # 64 prompts of 128 tokens, 256 new tokens, greedy; s2d's engine against HF transformers'
 # generate() with its static cache (each warmed up at the same shapes, decode ms/step reported
 # apart from prefill), in one run on the same machine. Also s2d at batch 1, and s2d at
-# batch 64 sampling at temperature 0.7 with top-p 0.9, and a Llama-3-8B shape (grouped heads) at batch 64.
+# batch 64 sampling at temperature 0.7 with top-p 0.9, a Llama-3-8B shape (grouped heads) at batch 64,
+# and a profile of 16 decode steps at batch 64 (decode-trace-b64.json.gz).
 # Needs .deps (scripts/gpu/fetch_deps.sh); results in $OUT/gpu_report.txt.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
@@ -125,3 +126,7 @@ s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 print(f"batch 64, Llama-3-8B shape: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio "
       f"{s['tok_s'] / h['tok_s']:.2f}x; decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step")
 PY
+# Where a decode step's time goes: 16 steps at batch 64 under torch's profiler (ATen ops per step,
+# the kernels by device time; the trace, gzipped, beside the report).
+run_s2d --batch 64 --new-tokens 16 --profile "$OUT/decode-trace-b64.json" > /dev/null \
+  && gzip -f "$OUT/decode-trace-b64.json"

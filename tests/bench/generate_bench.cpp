@@ -4,14 +4,16 @@
 //   s2d_bench_generate (--model DIR | --random-config CONFIG.json) --tokenizer tokenizer.model
 //       --prompts prompts.json --batch B --new-tokens N [--device auto] [--dtype auto]
 //       [--repeat 3] [--width auto|narrow|full] [--sampler auto|host|device] [--graphs off|on]
-//       [--temperature 0 --top-p 1]
+//       [--temperature 0 --top-p 1] [--profile TRACE.json]
 //
 // prompts.json: {"prompts": [[ids...], ...]} (at least B rows). Prints one JSON line:
 // {"batch", "new_tokens", "seconds", "tok_s", "tokens": [[first row's generated ids]]}.
 // Timing covers prefill + decode (what HF's generate() also covers); best of --repeat after a
 // warmup run of the same shapes. Also reported: prefill_s, the best of --repeat runs that stop
 // after the first new token (the prefill and one sampling), and decode_ms, the rest of the best
-// full run per decode step: (seconds - prefill_s) / (new_tokens - 1).
+// full run per decode step: (seconds - prefill_s) / (new_tokens - 1). --profile: one more full run
+// under torch's profiler, its Chrome trace to TRACE.json and a summary (ATen ops per step, the
+// kernels by device time) to stderr.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -20,6 +22,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench_profile.h"
 #include "bench_util.h"
 #include "s2d/engine/generator.h"
 #include "s2d/model/checkpoint.h"
@@ -106,6 +109,10 @@ int main(int argc, char** argv) try {
       {"temperature", temperature},
       {"top_p", top_p}};
   std::cout << out.dump() << std::endl;
+  // One more full run under the profiler: its summary to stderr, its trace to the file.
+  if (const std::string trace = arg(argc, argv, "--profile"); !trace.empty())
+    s2d::bench::profile_run(trace, new_tokens, model->options().device().is_cuda(),
+                            [&] { gen.run(requests(new_tokens), [](GenResult&&) {}); });
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "s2d_bench_generate: " << e.what() << "\n";
