@@ -21,6 +21,18 @@ run_s2d() {
   "$BUILD/tests/bench/s2d_bench_generate" --random-config "${CONFIG:-$B/llama2-7b.json}" --tokenizer "$B/tok/tokenizer.model" \
     --prompts "$B/prompts.json" --device cuda --dtype bf16 --repeat 1 "$@"
 }
+run_hf() {  # HF generate() with its static cache on the same config (CONFIG, as run_s2d) and prompts
+  "$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "${CONFIG:-$B/llama2-7b.json}" --prompts "$B/prompts.json" \
+    --device cuda --dtype bf16 --cache static --repeat 1 "$@"
+}
+against_hf() {  # against_hf LABEL S2D_JSON HF_JSON: throughput, decode and prefill side by side
+  "$PY" - "$@" <<'PY'
+import json, sys
+label, s, h = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print(f"{label}: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio {s['tok_s'] / h['tok_s']:.2f}x; "
+      f"decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step, prefill {s['prefill_s']:.3f} vs {h['prefill_s']:.3f} s")
+PY
+}
 echo "== generate, Llama-2-7B shape, bf16, prompt 128"
 s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160
 s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160
@@ -49,15 +61,8 @@ s1a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 1 --new-tokens 64
 # The paper's workload: sampling at temperature 0.7 with top-p 0.9 (target: within 10% of greedy).
 s64t=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9: $s64t" | cut -c1-160
-h64=$("$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "$B/llama2-7b.json" --prompts "$B/prompts.json" \
-      --batch 64 --new-tokens 256 --device cuda --dtype bf16 --cache static --repeat 1) \
-  && echo "HF static batch 64: $h64" | cut -c1-160
-"$PY" - "$s64" "$h64" <<'PY'
-import json, sys
-s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"batch 64: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio {s['tok_s'] / h['tok_s']:.2f}x; "
-      f"decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step, prefill {s['prefill_s']:.3f} vs {h['prefill_s']:.3f} s")
-PY
+h64=$(run_hf --batch 64 --new-tokens 256) && echo "HF static batch 64: $h64" | cut -c1-160
+against_hf "batch 64" "$s64" "$h64"
 "$PY" - "$s64" "$s64t" <<'PY'
 import json, sys
 g, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
@@ -117,15 +122,9 @@ cat > "$B/llama3-8b.json" <<'JSON'
 JSON
 q64=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128) \
   && echo "s2d batch 64, Llama-3-8B shape (8 key heads): $q64" | cut -c1-160
-hq64=$("$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "$B/llama3-8b.json" --prompts "$B/prompts.json" \
-       --batch 64 --new-tokens 128 --device cuda --dtype bf16 --cache static --repeat 1) \
+hq64=$(CONFIG="$B/llama3-8b.json" run_hf --batch 64 --new-tokens 128) \
   && echo "HF static batch 64, Llama-3-8B shape: $hq64" | cut -c1-160
-"$PY" - "$q64" "$hq64" <<'PY'
-import json, sys
-s, h = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"batch 64, Llama-3-8B shape: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} tok/s, ratio "
-      f"{s['tok_s'] / h['tok_s']:.2f}x; decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step")
-PY
+against_hf "batch 64, Llama-3-8B shape" "$q64" "$hq64"
 # Where a decode step's time goes: 16 steps at batch 64 under torch's profiler (ATen ops per step,
 # the kernels by device time; the trace, gzipped, beside the report).
 run_s2d --batch 64 --new-tokens 16 --profile "$OUT/decode-trace-b64.json" > /dev/null \
