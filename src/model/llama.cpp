@@ -52,7 +52,7 @@ at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const std:
   // Under autocast q is fp32 here (RoPE with the fp32 tables promotes it) and SDPA casts to bf16.
   const bool gqa_in_kernel =
       q.is_cuda() && (q.scalar_type() != at::kFloat || at::autocast::is_autocast_enabled(at::kCUDA));
-  if (NH != KV && !gqa_in_kernel) k = k.repeat_interleave(NH / KV, 1), v = v.repeat_interleave(NH / KV, 1);
+  if (NH != KV && !gqa_in_kernel) k = repeat_kv(k, NH / KV), v = repeat_kv(v, NH / KV);
   auto sdpa = [&](const at::Tensor& qs, const at::Tensor& ks, const at::Tensor& vs) {
     return at::scaled_dot_product_attention(qs, ks, vs, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true,
                                             /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV && gqa_in_kernel);

@@ -11,17 +11,20 @@ at::Tensor sdpa(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, c
 }  // namespace
 
 at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask) {
-  const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), D = q.size(3), KV = k.size(1), S = k.size(2);
+  const int64_t B = q.size(0), NH = q.size(1), T = q.size(2), D = q.size(3), KV = k.size(1);
   if (NH == KV) return sdpa(q, k, v, mask);
   const int64_t G = NH / KV;
   if (T == 1) {
     at::Tensor rows = q.reshape({B, KV, G, D});            // head h = j * G + g -> [b, j, g]
     return sdpa(rows, k, v, mask).reshape({B, NH, 1, D});  // [B, KV, G, D] -> [B, NH, 1, D]
   }
-  auto repeat = [&](const at::Tensor& x) {  // [B, KV, S, D] -> [B, NH, S, D]
-    return x.unsqueeze(2).expand({B, KV, G, S, D}).reshape({B, NH, S, D});
-  };
-  return sdpa(q, repeat(k), repeat(v), mask);
+  return sdpa(q, repeat_kv(k, G), repeat_kv(v, G), mask);
+}
+
+at::Tensor repeat_kv(const at::Tensor& x, int64_t groups) {
+  if (groups == 1) return x;
+  const int64_t B = x.size(0), KV = x.size(1), S = x.size(2), D = x.size(3);
+  return x.unsqueeze(2).expand({B, KV, groups, S, D}).reshape({B, KV * groups, S, D});
 }
 
 }  // namespace s2d

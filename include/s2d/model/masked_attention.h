@@ -22,4 +22,8 @@ namespace s2d {
 //   T > 1: k and v repeated per query head (HF's repeat_kv), then SDPA without grouping.
 at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
 
+// HF's repeat_kv: each of the KV heads of x [B, KV, S, D] `groups` times in a row -> [B, KV * groups,
+// S, D], head j * groups + g a copy of head j (what repeat_interleave(groups, 1) gives).
+at::Tensor repeat_kv(const at::Tensor& x, int64_t groups);
+
 }  // namespace s2d
