@@ -81,14 +81,16 @@ class DecodeRun {
         requests_(initial.begin(), initial.end()),
         n_pieces_(tokenizer.vocab_size()),
         capacity_(columns_needed(requests_, cfg_)),
+        free_bytes_(engine.kv_cache_bytes > 0 ? engine.kv_cache_bytes : allocatable_bytes(opts_.device())),
         // With a source, later requests need slots too: all of them.
         wanted_slots_(more ? engine.batch_size
                            : std::max<int64_t>(1, std::min(engine.batch_size, samples_in(requests_)))),
-        n_slots_(slots_that_fit(wanted_slots_, capacity_, cfg_, opts_, engine.kv_cache_bytes)),
-        // Only a run with a source takes requests that could need more (and only then reads
-        // the free memory); a run already cut to the memory does not grow.
-        limit_(more && engine.grow_cache && n_slots_ == wanted_slots_ ? growth_limit(cfg_, n_slots_, capacity_, opts_)
-                                                                      : capacity_),
+        n_slots_(slots_that_fit(wanted_slots_, capacity_, cfg_, opts_, free_bytes_)),
+        // Only a run with a source takes requests that could need more; a run already cut to the
+        // memory does not grow.
+        limit_(more && engine.grow_cache && n_slots_ == wanted_slots_
+                   ? growth_limit(cfg_, n_slots_, capacity_, opts_, free_bytes_)
+                   : capacity_),
         narrow_(engine.width == EngineOptions::Width::Narrow ||
                 (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
         on_device_(engine.sampler == EngineOptions::Sampler::Device ||
@@ -123,8 +125,8 @@ class DecodeRun {
   // a cache that wide takes at most a quarter of the memory free now (growing holds the old cache
   // and the new one at once). Where free memory cannot be told, the cache keeps its first size: a
   // failed growth would fail the whole run.
-  static int64_t growth_limit(const ModelConfig& cfg, int64_t slots, int64_t capacity, const at::TensorOptions& opts) {
-    const uint64_t free = allocatable_bytes(opts.device());
+  static int64_t growth_limit(const ModelConfig& cfg, int64_t slots, int64_t capacity, const at::TensorOptions& opts,
+                              uint64_t free) {
     if (free == std::numeric_limits<uint64_t>::max()) return capacity;
     const uint64_t per_column = kv_bytes_per_token(cfg, opts.dtype().toScalarType()) * static_cast<uint64_t>(slots);
     const uint64_t fit = per_column > 0 ? free / 4 / per_column : 0;
@@ -132,24 +134,23 @@ class DecodeRun {
                     std::min<int64_t>(cfg.max_context(), static_cast<int64_t>(std::min<uint64_t>(fit, INT64_MAX))));
   }
   // The run's slots: `wanted`, or, where `wanted` slots of `capacity` columns would not fit in the
-  // memory for the cache (`budget` bytes, 0: what the device has free now), as many as half of it
-  // holds, at least one: a --batch-size too large for the memory runs fewer samples at once instead
-  // of failing every run (one slot that does not fit is KVCache's error).
+  // memory for the cache (`have` bytes), as many as half of it holds, at least one: a --batch-size
+  // too large for the memory runs fewer samples at once instead of failing every run (one slot that
+  // does not fit is KVCache's error).
   static int64_t slots_that_fit(int64_t wanted, int64_t capacity, const ModelConfig& cfg, const at::TensorOptions& opts,
-                                uint64_t budget) {
-    const uint64_t have = budget > 0 ? budget : allocatable_bytes(opts.device());
+                                uint64_t have) {
     const long double per_slot =
         static_cast<long double>(capacity) * kv_bytes_per_token(cfg, opts.dtype().toScalarType());
     if (per_slot <= 0 || per_slot * static_cast<long double>(wanted) <= static_cast<long double>(have)) return wanted;
-    const auto fit = std::max<int64_t>(1, static_cast<int64_t>(static_cast<long double>(have / 2) / per_slot));
+    const int64_t fit =
+        std::min(wanted, std::max<int64_t>(1, static_cast<int64_t>(static_cast<long double>(have / 2) / per_slot)));
     static std::once_flag told;
     std::call_once(told, [&] {
       log::warn(c10::str("--batch-size ", wanted, ": the KV cache of ", wanted, " slots x ", capacity,
                          " tokens would not fit in the ", format_number("%.3g", static_cast<double>(have) / 1e9),
-                         " GB free; running ", std::min(fit, wanted),
-                         " slots at once (later runs cut the same way are not logged)"));
+                         " GB free; running ", fit, " slots at once (later runs cut the same way are not logged)"));
     });
-    return std::min(fit, wanted);
+    return fit;
   }
   static int64_t samples_in(const std::deque<GenRequest>& requests) {
     int64_t n = 0;
@@ -466,6 +467,7 @@ class DecodeRun {
   std::deque<GenRequest> requests_;
   const int n_pieces_;
   int64_t capacity_;            // the cache's columns; grows for a longer joining request, up to limit_
+  const uint64_t free_bytes_;   // at the run's start: EngineOptions::kv_cache_bytes, or allocatable_bytes
   const int64_t wanted_slots_;  // EngineOptions::batch_size, or fewer for a run without a source
   const int64_t n_slots_, limit_;
   const bool narrow_;

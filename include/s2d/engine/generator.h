@@ -52,8 +52,9 @@ struct EngineOptions {
   // Let a joining request longer than the cache grow it (see Generator::RequestSource); off: it
   // waits for the next run.
   bool grow_cache = true;
-  // Bytes the KV cache may take (0: what the device has free when a run starts). Where batch_size
-  // slots would not fit, a run takes as many slots as half of it holds (and its cache does not grow).
+  // Bytes the KV cache may take (0: what the device has free when a run starts, read once per run).
+  // Where batch_size slots would not fit, a run takes as many slots as half of it holds (and its
+  // cache does not grow); otherwise growth stays within a quarter of it.
   uint64_t kv_cache_bytes = 0;
 };
 
