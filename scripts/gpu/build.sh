@@ -18,6 +18,18 @@ REPORT="$OUT/gpu_report.txt"
 TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 CUDART_DIR=$(find "$TORCH_LIB/../../nvidia" -name 'libcudart.so.*' -printf '%h\n' 2>/dev/null | head -1)
 export LD_LIBRARY_PATH="$DEPS/lib/x86_64-linux-gnu:$TORCH_LIB${CUDART_DIR:+:$CUDART_DIR}:${LD_LIBRARY_PATH:-}"
+# The reference scripts train their test tokenizers with sentencepiece's python module, which
+# transformers does not bring: where the host's python lacks it, unpack fetch_deps.sh's wheel.
+if ! "$PY" -c 'import sentencepiece' 2>/dev/null; then
+  _tag=$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+  _wheel=$(find "$ROOT/.deps/wheels" -name "sentencepiece-*-$_tag-*.whl" 2>/dev/null | head -1)
+  if [ -n "$_wheel" ] && "$PY" -m zipfile -e "$_wheel" "$BUILD/pylib"; then
+    export PYTHONPATH="$BUILD/pylib${PYTHONPATH:+:$PYTHONPATH}"
+  else
+    echo "warning: this python ($_tag) has no sentencepiece and .deps/wheels none for it (scripts/gpu/fetch_deps.sh):" \
+      "the HF references and the bench tokenizers will fail" >&2
+  fi
+fi
 # Programs built elsewhere would look for the method files and data in the tree they were built from.
 export S2D_CONFIG_DIR="$ROOT/configs" S2D_DATA_DIR="$ROOT/data"
 export TRANSFORMERS_VERBOSITY=error HF_HUB_DISABLE_PROGRESS_BARS=1 HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
