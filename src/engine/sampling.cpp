@@ -2,13 +2,53 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/DistributionsHelper.h>
 
+#include <algorithm>
 #include <limits>
+#include <mutex>
 #include <utility>
 
 namespace s2d {
 
 at::Generator make_cpu_generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
+
+namespace {
+// One random64() already drawn, for ATen's distribution templates (they call generator->random64()).
+struct DrawnBits {
+  uint64_t bits;
+  uint64_t random64() const { return bits; }
+};
+}  // namespace
+
+at::Tensor exponential_draws_at(at::Generator& gen, int64_t V, const at::Tensor& ids) {
+  const at::Tensor id_tensor = ids.to(at::kCPU, at::kLong).contiguous();
+  const int64_t n = id_tensor.numel();
+  const int64_t* id = id_tensor.const_data_ptr<int64_t>();
+  std::vector<std::pair<int64_t, int64_t>> by_id;  // (token id, its place in ids), by token id
+  for (int64_t j = 0; j < n; ++j) {
+    TORCH_CHECK(id[j] >= 0 && id[j] < V, "exponential_draws_at: id ", id[j], " outside [0, ", V, ")");
+    by_id.emplace_back(id[j], j);
+  }
+  std::sort(by_id.begin(), by_id.end());
+  at::Tensor out = at::empty({n}, at::kFloat);
+  float* q = out.mutable_data_ptr<float>();
+  auto* impl = at::check_generator<at::CPUGeneratorImpl>(gen);
+  std::lock_guard<std::mutex> lock(impl->mutex_);
+  at::mt19937 engine = impl->engine();
+  const at::exponential_distribution<double> exponential(1.0);
+  auto next = by_id.begin();
+  for (int64_t i = 0; i < V; ++i) {
+    // CPUGeneratorImpl::random64(): two outputs, the first one the high half.
+    const uint64_t hi = engine(), lo = engine();
+    if (next == by_id.end() || next->first != i) continue;
+    DrawnBits bits{(hi << 32) | lo};
+    const auto draw = static_cast<float>(exponential(&bits));  // exponential_ casts to the tensor's fp32
+    for (; next != by_id.end() && next->first == i; ++next) q[next->second] = draw;
+  }
+  impl->set_engine(engine);
+  return out;
+}
 
 namespace {
 
@@ -89,8 +129,8 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
   for (int64_t i = 0; i < S; ++i) {
     const SamplingParams& p = *params[rows[i]];
     auto [ids, probs] = allowed_tokens(cpu_logits[rows[i]] / p.temperature, p);
-    at::Tensor q = at::empty({V}, at::kFloat).exponential_(1.0, *gens[rows[i]]);
-    out[rows[i]] = ids[(probs / q.index_select(0, ids)).argmax().item<int64_t>()].item<int64_t>();
+    const at::Tensor q = exponential_draws_at(*gens[rows[i]], V, ids);  // [n]: the race's draws at ids
+    out[rows[i]] = ids[(probs / q).argmax().item<int64_t>()].item<int64_t>();
   }
   return out;
 }

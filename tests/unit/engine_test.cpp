@@ -105,12 +105,31 @@ TEST(Sampling, TopPOverALargeVocabularyEqualsAFullSort) {
     }
 }
 
+// The race's draws at a row's allowed ids are exponential_'s over the whole row, bit for bit, and
+// the generator ends where exponential_ leaves it: from a fresh seed and from the middle of the
+// mt19937's 624-word block, over a vocabulary of 1 to 49,152, with ids in any order.
+TEST(Sampling, DrawsAtIdsEqualExponentialOverTheWholeRow) {
+  for (const int64_t V : {1, 7, 700, 49152})
+    for (const int64_t drawn_before : {0, 333}) {
+      at::Generator mine = make_cpu_generator(42 + V), ref = make_cpu_generator(42 + V);
+      at::empty({drawn_before}, at::kFloat).exponential_(1.0, mine);
+      at::empty({drawn_before}, at::kFloat).exponential_(1.0, ref);
+      at::Tensor ids = at::randperm(V, at::kLong).narrow(0, 0, std::min<int64_t>(V, 50));
+      if (V > 1) ids[0] = V - 1, ids[1] = 0;  // both ends of the row
+      const at::Tensor got = exponential_draws_at(mine, V, ids);
+      const at::Tensor want = at::empty({V}, at::kFloat).exponential_(1.0, ref).index_select(0, ids);
+      EXPECT_TRUE(at::equal(got, want)) << "V " << V << ", drawn before " << drawn_before;
+      EXPECT_TRUE(at::equal(at::empty({5}).exponential_(1.0, mine), at::empty({5}).exponential_(1.0, ref)))
+          << "the generator's state after, V " << V << ", drawn before " << drawn_before;
+    }
+}
+
 // A batch draws each row as at::multinomial(sampling_distribution(row), 1) with that row's
 // generator would: the batched softmax and draw change nothing a seed promises. Mixed rows (plain,
 // another temperature, greedy, top-k, top-p) take both paths.
-TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
+static void expect_batched_draws_equal_multinomial(int64_t V) {
   at::Generator seed_gen = make_cpu_generator(99);
-  at::Tensor logits = at::randn({5, 50}, seed_gen) * 3;  // [B, V]
+  at::Tensor logits = at::randn({5, V}, seed_gen) * 3;  // [B, V]
   SamplingParams hot, cool, greedy, topk, topp;
   hot.temperature = 1.0, cool.temperature = 0.7, topk.temperature = 0.9, topk.top_k = 5;
   topp.temperature = 0.7, topp.top_p = 0.9;
@@ -131,10 +150,14 @@ TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
             p.temperature == 0.0
                 ? logits[b].argmax().item<int64_t>()
                 : at::multinomial(sampling_distribution(logits[b], p), 1, false, ref[b]).item<int64_t>();
-        ASSERT_EQ(got[static_cast<size_t>(b)], want) << "step " << step << ", row " << b;
+        ASSERT_EQ(got[static_cast<size_t>(b)], want) << "V " << V << ", step " << step << ", row " << b;
       }
     }
   }
+}
+
+TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
+  for (const int64_t V : {50, 5000}) expect_batched_draws_equal_multinomial(V);
 }
 
 TEST(Generator, GreedyInAMixedBatchEqualsAlone) {
