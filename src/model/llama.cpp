@@ -45,9 +45,9 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 // [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel (bf16, fp16) reads the shared
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
 // CPU's flash kernel do not (with enable_gqa SDPA falls back to its math path), so there the heads
-// are repeated first, as HF's repeat_kv does. `packed`: the lengths of sequences laid back to back
+// are repeated first, as HF's repeat_kv does. `packed`: sequences laid back to back
 // along T (B == 1), each attended on its own.
-at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const std::vector<int64_t>* packed) {
+at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const PackedSequences* packed) {
   const int64_t NH = q.size(1), KV = k.size(1);
   // Under autocast q is fp32 here (RoPE with the fp32 tables promotes it) and SDPA casts to bf16.
   const bool gqa_in_kernel =
@@ -65,7 +65,7 @@ at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const std:
     return out.transpose(0, 1).unsqueeze(0);  // [1, NH, L, D]
   std::vector<at::Tensor> outs;               // one [1, NH, n, D] per sequence
   int64_t at = 0;
-  for (const int64_t n : *packed) {
+  for (const int64_t n : packed->lengths) {
     outs.push_back(sdpa(q.narrow(2, at, n), k.narrow(2, at, n), v.narrow(2, at, n)));
     at += n;
   }
@@ -468,8 +468,9 @@ at::Tensor LlamaModel::forward_packed(const at::Tensor& input_ids, const at::Ten
                    .expected = c10::str("[1, ", total, "] ids and positions"),
                    .found = c10::str(input_ids.sizes(), " ids, ", positions.sizes(), " positions")});
   }
-  at::Tensor h = run_layers(input_ids, positions, Step{.packed = &lengths});  // [1, L, H]
-  return head(h.squeeze(0).index_select(0, rows), nullptr);                   // [N, V]
+  const PackedSequences packed = pack_sequences(lengths, input_ids.device());
+  at::Tensor h = run_layers(input_ids, positions, Step{.packed = &packed});  // [1, L, H]
+  return head(h.squeeze(0).index_select(0, rows), nullptr);                  // [N, V]
 }
 
 at::Tensor LlamaModel::forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const {

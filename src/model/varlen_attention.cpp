@@ -10,8 +10,18 @@
 
 namespace s2d {
 
+PackedSequences pack_sequences(std::vector<int64_t> lengths, const c10::Device& device) {
+  std::vector<int32_t> offsets(lengths.size() + 1, 0);
+  for (size_t i = 0; i < lengths.size(); ++i) offsets[i + 1] = offsets[i] + static_cast<int32_t>(lengths[i]);
+  const int64_t longest = lengths.empty() ? 0 : *std::max_element(lengths.begin(), lengths.end());
+  at::Tensor host = at::tensor(offsets, at::kInt);
+  // Pinned, so that the copy is queued without waiting for the work ahead of it.
+  at::Tensor on_device = device.is_cuda() ? host.pin_memory().to(device, /*non_blocking=*/true) : host;
+  return {.lengths = std::move(lengths), .offsets = on_device, .longest = longest};
+}
+
 at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                         const std::vector<int64_t>& lengths) {
+                                         const PackedSequences& packed) {
   static std::atomic<bool> refused{false};  // the GPU refused once: it will again
   // Under autocast (training on CUDA) q and k arrive in fp32, promoted by RoPE's fp32 tables; the
   // flash op is on none of autocast's lists, so they are cast here as SDPA would cast them.
@@ -19,15 +29,12 @@ at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& 
   const auto dtype = autocast ? at::autocast::get_autocast_dtype(at::kCUDA) : q.scalar_type();
   const int64_t D = q.size(-1);
   if (!q.is_cuda() || refused || (dtype != at::kBFloat16 && dtype != at::kHalf) || D % 8 != 0 || D > 256 ||
-      lengths.empty())
+      packed.lengths.empty() || packed.offsets.device() != q.device())
     return {};
-  std::vector<int32_t> offsets(lengths.size() + 1, 0);  // [n + 1]: where each sequence starts
-  for (size_t i = 0; i < lengths.size(); ++i) offsets[i + 1] = offsets[i] + static_cast<int32_t>(lengths[i]);
-  const int64_t longest = *std::max_element(lengths.begin(), lengths.end());
-  const at::Tensor cu = at::tensor(offsets, at::kInt).to(q.device(), /*non_blocking=*/true);
+  const at::Tensor& cu = packed.offsets;
   return unless_refused(refused, "attending per sequence", [&] {
-    return std::get<0>(at::_flash_attention_forward(q.to(dtype), k.to(dtype), v.to(dtype), cu, cu, longest, longest,
-                                                    /*dropout_p=*/0.0, /*is_causal=*/true,
+    return std::get<0>(at::_flash_attention_forward(q.to(dtype), k.to(dtype), v.to(dtype), cu, cu, packed.longest,
+                                                    packed.longest, /*dropout_p=*/0.0, /*is_causal=*/true,
                                                     /*return_debug_mask=*/false));
   });
 }

@@ -111,6 +111,16 @@ TEST(Packing, AutoPacksWherePaddingWouldBeATenthOfTheBatch) {
   EXPECT_S2D_ERROR(parse_packing("yes"), ErrorKind::Input, "--packing", "auto|on|off");
 }
 
+// The flash kernel's variable-length form reads where each sequence starts, then the total, as
+// int32; a packed forward makes them once for all its layers.
+TEST(Packing, SequencesCarryTheirStartsAndTheLongest) {
+  const PackedSequences p = pack_sequences({5, 9, 3}, at::kCPU);
+  EXPECT_EQ(p.lengths, (std::vector<int64_t>{5, 9, 3}));
+  EXPECT_EQ(p.offsets.scalar_type(), at::kInt);
+  EXPECT_TRUE(at::equal(p.offsets, at::tensor(std::vector<int32_t>{0, 5, 14, 17}, at::kInt)));
+  EXPECT_EQ(p.longest, 9);
+}
+
 // Training on CUDA runs under bf16 autocast, where RoPE's fp32 tables leave q and k in fp32: the
 // one variable-length flash call must still run (not fall back to one SDPA per sequence), agree
 // with SDPA per sequence under the same autocast, and pass gradients back to the fp32 inputs.
@@ -124,7 +134,7 @@ TEST(PackingCuda, VarlenFlashRunsUnderAutocastAsSdpaPerSequence) {
   const at::Tensor v = at::randn({L, KV, D}, f32.dtype(at::kBFloat16));
   at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
   at::autocast::set_autocast_enabled(at::kCUDA, true);
-  const at::Tensor got = varlen_causal_flash_attention(q, k, v, lengths);  // [L, NH, D]
+  const at::Tensor got = varlen_causal_flash_attention(q, k, v, pack_sequences(lengths, q.device()));  // [L, NH, D]
   std::vector<at::Tensor> want;
   int64_t start = 0;
   for (const int64_t n : lengths) {  // SDPA on [1, heads, n, D] views of one sequence

@@ -98,6 +98,8 @@ struct KVCache {
 struct DecodePanels;
 // The flash kernel's offsets for a decode step over cache slots (decode_flash_attention.h).
 struct DecodeVarlenIndex;
+// Sequences packed back to back for one training forward (varlen_attention.h).
+struct PackedSequences;
 
 class LlamaModel {
  public:
@@ -172,8 +174,8 @@ class LlamaModel {
     // decode_slots on CUDA with S2D_CUDA_FLASH_DECODE=1: attend through the varlen flash kernel
     // over each slot's filled columns instead of SDPA over the mask.
     const DecodeVarlenIndex* flash = nullptr;
-    // forward_packed only: the lengths of the sequences packed back to back along T (B == 1).
-    const std::vector<int64_t>* packed = nullptr;
+    // forward_packed only: the sequences packed back to back along T (B == 1).
+    const PackedSequences* packed = nullptr;
   };
   // The decoder stack: hidden states [B, T, H] before the final norm.
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <atomic>
 #include <cstdint>
@@ -12,13 +13,23 @@
 
 namespace s2d {
 
+// Sequences packed back to back along one row of L tokens.
+struct PackedSequences {
+  std::vector<int64_t> lengths;  // [n], summing to L
+  at::Tensor offsets;            // [n + 1] int32 on the row's device: where each sequence starts, then L
+  int64_t longest = 0;
+};
+// Made once per packed forward: its layers then share one upload of the offsets (a copy from
+// pageable memory each layer would make the host wait for the GPU's queue every layer).
+PackedSequences pack_sequences(std::vector<int64_t> lengths, const c10::Device& device);
+
 // q [L, NH, D], k and v [L, KV, D] (grouped heads are read by the kernel; NH % KV == 0), the
-// sequences' `lengths` summing to L -> [L, NH, D], in bf16/fp16 (under CUDA autocast, its dtype:
+// `packed` sequences -> [L, NH, D], in bf16/fp16 (under CUDA autocast, its dtype:
 // fp32 inputs are cast, as SDPA casts them). Undefined where the kernel does not apply: not CUDA,
 // not bf16/fp16 nor autocast, a head dim that is not a multiple of 8 or is over 256, or a GPU the
 // kernel refuses (before sm80); the caller then attends per sequence.
 at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                         const std::vector<int64_t>& lengths);
+                                         const PackedSequences& packed);
 
 // Runs `call`, a call of the flash kernel's variable-length form. Where it throws (the GPU or the
 // torch build refuses it), logs once why and that `instead` runs, sets `refused` and returns an
