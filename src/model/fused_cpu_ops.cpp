@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -27,10 +28,15 @@ at::Tensor rms_norm_cpu(const at::Tensor& x, const at::Tensor& weight, double ep
   const float* wp = weight.const_data_ptr<float>();
   float* op = out.mutable_data_ptr<float>();
   const auto e = static_cast<float>(eps);  // ATen adds a double scalar to a float tensor in float
-  for (int64_t r = 0; r < rows; ++r, xp += H, op += H) {
-    const float inv = 1.0f / std::sqrt(vp[r] + e);  // ATen's float rsqrt: correctly rounded sqrt, then 1/x
-    for (int64_t i = 0; i < H; ++i) op[i] = wp[i] * (xp[i] * inv);
-  }
+  // Rows apart across the threads (a prefill's thousands); a decode step's few rows stay on one.
+  at::parallel_for(0, rows, std::max<int64_t>(1, at::internal::GRAIN_SIZE / H), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float inv = 1.0f / std::sqrt(vp[r] + e);  // ATen's float rsqrt: correctly rounded sqrt, then 1/x
+      const float* xr = xp + r * H;
+      float* orow = op + r * H;
+      for (int64_t i = 0; i < H; ++i) orow[i] = wp[i] * (xr[i] * inv);
+    }
+  });
   return out;
 }
 
@@ -43,17 +49,21 @@ std::pair<at::Tensor, at::Tensor> rope_qk_cpu(const at::Tensor& qkv, const at::T
   const float* sp = sin.const_data_ptr<float>();
   float* qp = q.mutable_data_ptr<float>();
   float* kp = k.mutable_data_ptr<float>();
-  for (int64_t bt = 0; bt < B * T; ++bt) {
-    const float* c = cp + bt * D;
-    const float* s = sp + bt * D;
-    // Heads 0..NH-1 are q, NH..NH+KV-1 are k: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1].
-    for (int64_t h = 0; h < NH + KV; ++h) {
-      const float* x = src + bt * F + h * D;
-      float* o = h < NH ? qp + (bt * NH + h) * D : kp + (bt * KV + h - NH) * D;
-      for (int64_t i = 0; i < half; ++i) o[i] = x[i] * c[i] + (-x[i + half]) * s[i];
-      for (int64_t i = half; i < D; ++i) o[i] = x[i] * c[i] + x[i - half] * s[i];
+  // Heads 0..NH-1 are q, NH..NH+KV-1 are k: x * cos + rotate_half(x) * sin, rotate_half(x) = [-x2, x1].
+  // Token rows apart across the threads, as in rms_norm_cpu.
+  const int64_t grain = std::max<int64_t>(1, at::internal::GRAIN_SIZE / ((NH + KV) * D));
+  at::parallel_for(0, B * T, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t bt = r0; bt < r1; ++bt) {
+      const float* c = cp + bt * D;
+      const float* s = sp + bt * D;
+      for (int64_t h = 0; h < NH + KV; ++h) {
+        const float* x = src + bt * F + h * D;
+        float* o = h < NH ? qp + (bt * NH + h) * D : kp + (bt * KV + h - NH) * D;
+        for (int64_t i = 0; i < half; ++i) o[i] = x[i] * c[i] + (-x[i + half]) * s[i];
+        for (int64_t i = half; i < D; ++i) o[i] = x[i] * c[i] + x[i - half] * s[i];
+      }
     }
-  }
+  });
   return {q, k};
 }
 

@@ -4,6 +4,7 @@
 #include "simd_fixture.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
@@ -20,31 +21,50 @@ at::Tensor rotate_half(const at::Tensor& x) {
   const int64_t half = x.size(-1) / 2;
   return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
+
+// What `f` returns with ATen on one thread: the rows a parallel loop splits must come out the same.
+template <class F>
+auto on_one_thread(const F& f) {
+  const int threads = at::get_num_threads();
+  at::set_num_threads(1);
+  auto out = f();
+  at::set_num_threads(threads);
+  return out;
+}
 }  // namespace
 
+// A decode step's few rows, and a prefill's 2,048, which the threads split between them.
 TEST(FusedCpuOps, RmsNormMatchesHfsChain) {
   c10::InferenceMode guard;
   at::manual_seed(0);
-  const at::Tensor x = at::randn({3, 2, 576}) * 4, w = at::randn({576});
-  const double eps = 1e-5;
-  const at::Tensor want = w * (x * at::rsqrt(x.pow(2).mean(-1, true) + eps));
-  EXPECT_LT((rms_norm_cpu(x, w, eps) - want).abs().max().item<double>(), 1e-5);
+  for (const int64_t rows : {6, 2048}) {
+    const at::Tensor x = at::randn({rows / 2, 2, 576}) * 4, w = at::randn({576});
+    const double eps = 1e-5;
+    const at::Tensor want = w * (x * at::rsqrt(x.pow(2).mean(-1, true) + eps));
+    const at::Tensor got = rms_norm_cpu(x, w, eps);
+    EXPECT_LT((got - want).abs().max().item<double>(), 1e-5) << rows << " rows";
+    EXPECT_TRUE(at::equal(got, on_one_thread([&] { return rms_norm_cpu(x, w, eps); }))) << rows << " rows";
+  }
 }
 
 TEST(FusedCpuOps, RopeOfQAndKMatchesRotateHalf) {
   c10::InferenceMode guard;
   at::manual_seed(1);
-  const int64_t B = 2, T = 3, NH = 4, KV = 2, D = 16;
-  const at::Tensor qkv = at::randn({B, T, (NH + 2 * KV) * D});
-  const at::Tensor angles = at::randn({B, T, D / 2}) * 10;
-  const at::Tensor emb = at::cat({angles, angles}, -1);
-  const at::Tensor cos = emb.cos(), sin = emb.sin();  // [B, T, D]
-  const auto [q, k] = rope_qk_cpu(qkv, cos, sin, NH, KV, D);
-  const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
-  const at::Tensor c = cos.unsqueeze(2), s = sin.unsqueeze(2);  // over heads: [B, T, 1, D]
-  const at::Tensor q_in = parts[0].view({B, T, NH, D}), k_in = parts[1].view({B, T, KV, D});
-  EXPECT_LT((q - (q_in * c + rotate_half(q_in) * s)).abs().max().item<double>(), 1e-6);
-  EXPECT_LT((k - (k_in * c + rotate_half(k_in) * s)).abs().max().item<double>(), 1e-6);
+  for (const int64_t T : {3, 1024}) {
+    const int64_t B = 2, NH = 4, KV = 2, D = 16;
+    const at::Tensor qkv = at::randn({B, T, (NH + 2 * KV) * D});
+    const at::Tensor angles = at::randn({B, T, D / 2}) * 10;
+    const at::Tensor emb = at::cat({angles, angles}, -1);
+    const at::Tensor cos = emb.cos(), sin = emb.sin();  // [B, T, D]
+    const auto [q, k] = rope_qk_cpu(qkv, cos, sin, NH, KV, D);
+    const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
+    const at::Tensor c = cos.unsqueeze(2), s = sin.unsqueeze(2);  // over heads: [B, T, 1, D]
+    const at::Tensor q_in = parts[0].view({B, T, NH, D}), k_in = parts[1].view({B, T, KV, D});
+    EXPECT_LT((q - (q_in * c + rotate_half(q_in) * s)).abs().max().item<double>(), 1e-6) << T << " tokens";
+    EXPECT_LT((k - (k_in * c + rotate_half(k_in) * s)).abs().max().item<double>(), 1e-6) << T << " tokens";
+    const auto [q1, k1] = on_one_thread([&] { return rope_qk_cpu(qkv, cos, sin, NH, KV, D); });
+    EXPECT_TRUE(at::equal(q, q1) && at::equal(k, k1)) << T << " tokens";
+  }
 }
 
 TEST(FusedCpuOps, OnlyContiguousFp32CpuTensorsOutsideAutograd) {
