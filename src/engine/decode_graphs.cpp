@@ -5,7 +5,7 @@
 #include <array>
 #include <optional>
 
-#include "s2d/engine/async_transfer.h"
+#include "s2d/model/async_transfer.h"
 #include "s2d/util/env_switch.h"
 #include "s2d/util/error.h"
 #include "s2d/version.h"

@@ -4,8 +4,8 @@
 
 #include <limits>
 
-#include "s2d/engine/async_transfer.h"
 #include "s2d/engine/sampling.h"
+#include "s2d/model/async_transfer.h"
 
 namespace s2d {
 

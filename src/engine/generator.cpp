@@ -11,10 +11,10 @@
 #include <mutex>
 #include <optional>
 
-#include "s2d/engine/async_transfer.h"
 #include "s2d/engine/decode_graphs.h"
 #include "s2d/engine/device_sampling.h"
 #include "s2d/engine/sampling.h"
+#include "s2d/model/async_transfer.h"
 #include "s2d/model/device.h"
 #include "s2d/text/incremental_text.h"
 #include "s2d/util/error.h"

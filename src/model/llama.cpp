@@ -45,8 +45,8 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
 // [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel (bf16, fp16) reads the shared
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
 // CPU's flash kernel do not (with enable_gqa SDPA falls back to its math path), so there the heads
-// are repeated first, as HF's repeat_kv does. `packed`: sequences laid back to back
-// along T (B == 1), each attended on its own.
+// are repeated first, as HF's repeat_kv does. `packed`: sequences laid back to back along T
+// (B == 1), each attended on its own.
 at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const PackedSequences* packed) {
   const int64_t NH = q.size(1), KV = k.size(1);
   // Under autocast q is fp32 here (RoPE with the fp32 tables promotes it) and SDPA casts to bf16.

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include "s2d/model/async_transfer.h"
 #include "s2d/util/log.h"
 
 namespace s2d {
@@ -14,10 +15,7 @@ PackedSequences pack_sequences(std::vector<int64_t> lengths, const c10::Device& 
   std::vector<int32_t> offsets(lengths.size() + 1, 0);
   for (size_t i = 0; i < lengths.size(); ++i) offsets[i + 1] = offsets[i] + static_cast<int32_t>(lengths[i]);
   const int64_t longest = lengths.empty() ? 0 : *std::max_element(lengths.begin(), lengths.end());
-  at::Tensor host = at::tensor(offsets, at::kInt);
-  // Pinned, so that the copy is queued without waiting for the work ahead of it.
-  at::Tensor on_device = device.is_cuda() ? host.pin_memory().to(device, /*non_blocking=*/true) : host;
-  return {.lengths = std::move(lengths), .offsets = on_device, .longest = longest};
+  return {.lengths = std::move(lengths), .offsets = upload(offsets, device), .longest = longest};
 }
 
 at::Tensor varlen_causal_flash_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,

@@ -1,4 +1,4 @@
-#include "s2d/engine/async_transfer.h"
+#include "s2d/model/async_transfer.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/impl/VirtualGuardImpl.h>
@@ -43,6 +43,10 @@ void upload_into(const at::Tensor& dst, const std::vector<float>& values) {
 
 at::Tensor upload(const std::vector<int64_t>& values, const c10::Device& device) {
   return upload_values(values, at::kLong, device);
+}
+
+at::Tensor upload(const std::vector<int32_t>& values, const c10::Device& device) {
+  return upload_values(values, at::kInt, device);
 }
 
 at::Tensor upload(const std::vector<float>& values, const c10::Device& device) {

@@ -19,6 +19,7 @@ namespace s2d {
 
 // [n] tensors on `device` holding `values`.
 at::Tensor upload(const std::vector<int64_t>& values, const c10::Device& device);
+at::Tensor upload(const std::vector<int32_t>& values, const c10::Device& device);
 at::Tensor upload(const std::vector<float>& values, const c10::Device& device);
 // The same into an existing tensor of as many elements (a buffer a CUDA graph reads), in its shape.
 void upload_into(const at::Tensor& dst, const std::vector<int64_t>& values);
