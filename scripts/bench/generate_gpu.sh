@@ -4,8 +4,8 @@
 # generate() with its static cache (each warmed up at the same shapes, decode ms/step reported
 # apart from prefill), in one run on the same machine. Also s2d at batch 1, and s2d at
 # batch 64 sampling at temperature 0.7 with top-p 0.9, a Llama-3-8B shape (grouped heads, a 128,256-token
-# vocabulary) at batch 64, greedy and sampled,
-# and a profile of 16 decode steps at batch 64 (decode-trace-b64.json.gz).
+# vocabulary) at batch 64, greedy and sampled, with the cut rows sorted and through the selection
+# kernel, the sampler alone at both vocabularies (s2d_bench_sampling), and a profile of 16 decode steps at batch 64 (decode-trace-b64.json.gz).
 # Needs .deps (scripts/gpu/fetch_deps.sh); results in $OUT/gpu_report.txt.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
@@ -34,6 +34,8 @@ print(f"{label}: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} to
       f"decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step, prefill {s['prefill_s']:.3f} vs {h['prefill_s']:.3f} s")
 PY
 }
+echo "== the device sampler alone: ms per call, cut rows sorted against the selection kernel (cut_sampling.h)"
+"$BUILD/tests/bench/s2d_bench_sampling" --device cuda --dtype bf16
 echo "== generate, Llama-2-7B shape, bf16, prompt 128"
 s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160
 s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160
@@ -127,13 +129,26 @@ hq64=$(CONFIG="$B/llama3-8b.json" run_hf --batch 64 --new-tokens 128) \
   && echo "HF static batch 64, Llama-3-8B shape: $hq64" | cut -c1-160
 against_hf "batch 64, Llama-3-8B shape" "$q64" "$hq64"
 # Sampling over a 128,256-token vocabulary: the device sampler sorts each cut row whole, which
-# costs 4x what it does over Llama-2's 32,000 (target: within 10% of greedy).
-q64t=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128 --temperature 0.7 --top-p 0.9) \
-  && "$PY" - "$q64" "$q64t" <<'PY'
+# costs 4x what it does over Llama-2's 32,000 (target: within 10% of greedy); with the fused
+# kernels on, the cut rows go through the selection kernel instead (no sort).
+q64t=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128 --temperature 0.7 --top-p 0.9)
+q64f=$(S2D_CUDA_FUSED=1 CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128)
+q64tf=$(S2D_CUDA_FUSED=1 CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128 --temperature 0.7 --top-p 0.9)
+"$PY" - "$q64" "$q64t" "$q64f" "$q64tf" <<'PY'
 import json, sys
-g, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-print(f"batch 64, Llama-3-8B shape, sampled (0.7, top-p 0.9): {t['tok_s']:.0f} tok/s, {t['tok_s'] / g['tok_s']:.2f} of "
-      f"greedy ({t['decode_ms']:.2f} vs {g['decode_ms']:.2f} ms/step)")
+def load(a):
+    try:
+        return json.loads(a)
+    except ValueError:
+        return None
+g, t, gf, tf = (load(a) for a in sys.argv[1:])
+for label, greedy, sampled in (("sorted cut rows", g, t), ("fused kernels, selection kernel", gf, tf)):
+    if greedy and sampled:
+        print(f"batch 64, Llama-3-8B shape, sampled (0.7, top-p 0.9), {label}: {sampled['tok_s']:.0f} tok/s, "
+              f"{sampled['tok_s'] / greedy['tok_s']:.2f} of greedy ({sampled['decode_ms']:.2f} vs "
+              f"{greedy['decode_ms']:.2f} ms/step)")
+if gf and g:
+    print(f"fused kernels, greedy, Llama-3-8B shape: greedy tokens {'identical' if g['tokens'] == gf['tokens'] else 'DIFFER'}")
 PY
 # Where a decode step's time goes: 16 steps at batch 64 under torch's profiler (ATen ops per step,
 # the kernels by device time; the trace, gzipped, beside the report).

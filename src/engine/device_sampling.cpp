@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "s2d/engine/cut_sampling.h"
 #include "s2d/engine/sampling.h"
 #include "s2d/model/async_transfer.h"
 
@@ -100,18 +101,23 @@ at::Tensor sample_on_device(const at::Tensor& logits, const DeviceSamplingRows& 
   if (!rows.paths.any_plain && !rows.paths.any_cut) return out;
   at::Tensor l = logits.to(at::kFloat) * rows.inv_temperature.unsqueeze(-1);  // [B, V]
   at::Tensor u = stream_uniform(rows.key, rows.draw);                         // [B]
+  at::Tensor probs;  // softmax(l) [B, V], made once where a path needs it
+  auto softmax = [&] { return probs.defined() ? probs : (probs = l.softmax(-1)); };
   at::Tensor drawn;
-  if (rows.paths.any_plain) drawn = inverse_cdf(l.softmax(-1), u);
-  if (rows.paths.any_cut) {
+  if (rows.paths.any_plain) drawn = inverse_cdf(softmax(), u);
+  at::Tensor cut_tok;
+  if (rows.paths.any_cut && cut_sampling_kernel_takes(l))  // selection, no sort (cut_sampling.h)
+    cut_tok = sample_cut_rows_cuda(softmax(), rows.top_k, rows.top_p, u, rows.cut);
+  if (rows.paths.any_cut && !cut_tok.defined()) {
     auto [sorted, order] = at::sort(l, /*stable=*/true, /*dim=*/-1, /*descending=*/true);  // [B, V]
     at::Tensor rank = at::arange(V, order.options()).unsqueeze(0);                         // [1, V]
     sorted = sorted.masked_fill(rank >= rows.top_k.unsqueeze(-1), -std::numeric_limits<float>::infinity());
     at::Tensor p = sorted.softmax(-1);  // renormalised over the top k
     at::Tensor before = p.cumsum(-1) - p;
     at::Tensor keep = (before < rows.top_p.unsqueeze(-1)).logical_or_(rank == 0);
-    at::Tensor cut_tok = order.gather(-1, inverse_cdf(p * keep, u).unsqueeze(-1)).squeeze(-1);
-    drawn = drawn.defined() ? at::where(rows.cut, cut_tok, drawn) : cut_tok;
+    cut_tok = order.gather(-1, inverse_cdf(p * keep, u).unsqueeze(-1)).squeeze(-1);
   }
+  if (cut_tok.defined()) drawn = drawn.defined() ? at::where(rows.cut, cut_tok, drawn) : cut_tok;
   return out.defined() ? at::where(rows.greedy, out, drawn) : drawn;
 }
 
