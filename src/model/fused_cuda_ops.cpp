@@ -47,19 +47,36 @@ void check_launch(int err, const char* kernel) {
 bool same_kind(const at::Tensor& a, const at::Tensor& b) {
   return fusable_on_cuda(b) && a.scalar_type() == b.scalar_type() && a.device() == b.device();
 }
-}  // namespace
 
-at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (!fusable_on_cuda(x) || !same_kind(x, weight) || x.dim() < 1 || weight.numel() != x.size(-1)) return {};
+bool norm_applies(const at::Tensor& x, const at::Tensor& weight) {
+  return fusable_on_cuda(x) && same_kind(x, weight) && x.dim() >= 1 && weight.numel() == x.size(-1) && x.numel() > 0;
+}
+// x [..., H] scaled by rsqrt(var + eps) and the weight, var [rows] fp32: the norm after its mean.
+at::Tensor scale_rows(const at::Tensor& x, const at::Tensor& var, const at::Tensor& weight, double eps) {
   const int64_t H = x.size(-1), rows = x.numel() / H;
-  if (rows == 0) return {};
-  const at::Tensor var = x.to(at::kFloat).pow(2).mean(-1).contiguous();  // [rows] fp32: ATen's summation order
   at::Tensor out = at::empty_like(x);
   check_launch(cuda_kernels::rms_norm_scale(x.const_data_ptr(), var.const_data_ptr<float>(), weight.const_data_ptr(),
                                             out.mutable_data_ptr(), rows, H, static_cast<float>(eps), dtype_of(x),
                                             current_stream()),
                "rms_norm_scale");
   return out;
+}
+}  // namespace
+
+at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (!norm_applies(x, weight)) return {};
+  const at::Tensor var = x.to(at::kFloat).pow(2).mean(-1).contiguous();  // [rows] fp32: ATen's summation order
+  return scale_rows(x, var, weight, eps);
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                                    double eps) {
+  if (!norm_applies(h, weight) || !same_kind(h, d) || h.sizes() != d.sizes()) return {};
+  at::Tensor sum = at::empty_like(h), sq = at::empty(h.sizes(), h.options().dtype(at::kFloat));
+  check_launch(cuda_kernels::add_square(h.const_data_ptr(), d.const_data_ptr(), sum.mutable_data_ptr(),
+                                        sq.mutable_data_ptr<float>(), h.numel(), dtype_of(h), current_stream()),
+               "add_square");
+  return {sum, scale_rows(sum, sq.mean(-1).contiguous(), weight, eps)};  // sq's mean: the chain's
 }
 
 at::Tensor silu_mul_cuda(const at::Tensor& gate_up, int64_t I) {
@@ -91,9 +108,36 @@ std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor& qkv, const at::
   return {q, k};
 }
 
+at::Tensor rope_qk_append_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t NH,
+                               int64_t KV, int64_t D, at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& pos) {
+  if (!fusable_on_cuda(qkv) || !same_kind(qkv, cos) || !same_kind(qkv, sin) || !same_kind(qkv, k_cache) ||
+      !same_kind(qkv, v_cache) || qkv.dim() != 3 || qkv.size(1) != 1 || qkv.size(2) != (NH + 2 * KV) * D ||
+      D % 2 != 0 || cos.numel() != qkv.size(0) * D || sin.numel() != cos.numel())
+    return {};
+  const int64_t B = qkv.size(0);
+  if (B == 0 || k_cache.dim() != 4 || k_cache.size(0) != B || k_cache.size(1) != KV || k_cache.size(3) != D ||
+      !v_cache.sizes().equals(k_cache.sizes()) || !pos.is_cuda() || pos.scalar_type() != at::kLong ||
+      pos.numel() != B || !pos.is_contiguous())
+    return {};
+  at::Tensor q = at::empty({B, 1, NH, D}, qkv.options());
+  check_launch(cuda_kernels::rope_qk_append(qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(),
+                                            pos.const_data_ptr<int64_t>(), q.mutable_data_ptr(),
+                                            k_cache.mutable_data_ptr(), v_cache.mutable_data_ptr(), B, NH, KV, D,
+                                            k_cache.size(2), dtype_of(qkv), current_stream()),
+               "rope_qk_append");
+  return q;
+}
+
 #else  // no kernels in this build: every caller runs its ATen chain
 
 at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, double) { return {}; }
+std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double) {
+  return {};
+}
+at::Tensor rope_qk_append_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t, int64_t, int64_t,
+                               at::Tensor&, at::Tensor&, const at::Tensor&) {
+  return {};
+}
 at::Tensor silu_mul_cuda(const at::Tensor&, int64_t) { return {}; }
 std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
                                                int64_t, int64_t) {

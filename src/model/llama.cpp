@@ -41,6 +41,15 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * xf.to(x.scalar_type());
 }
 
+// The residual add and the norm after it: {h + d, rms_norm(h + d)}, the add and the squares in one
+// kernel on CUDA where the fused kernels apply.
+std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                               double eps) {
+  if (auto fused = add_rms_norm_cuda(h, d, weight, eps); fused.first.defined()) return fused;
+  at::Tensor sum = h + d;
+  return {sum, rms_norm(sum, weight, eps)};
+}
+
 // Causal SDPA with no mask tensor, so that it can pick a flash kernel. q [B, NH, T, D], k and v
 // [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel (bf16, fp16) reads the shared
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
@@ -275,15 +284,20 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
   at::Tensor q, k;
   at::Tensor v = with_lora(parts[2], x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+  bool appended = false;                // k and v already in the cache
   if (!lora_ && !w.q_norm.defined()) {  // inference: one loop on the CPU, one kernel on CUDA (or neither)
-    if (fusable_on_cpu(qkv) && fusable_on_cpu(cos))
+    if (fusable_on_cpu(qkv) && fusable_on_cpu(cos)) {
       std::tie(q, k) = rope_qk_cpu(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
-    else
-      std::tie(q, k) = rope_qk_cuda(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
+    } else if (step.append_cache && T == 1) {
+      q = rope_qk_append_cuda(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D, step.append_cache->k[layer],
+                              step.append_cache->v[layer], step.append_col);
+      appended = q.defined();
+    }
+    if (!q.defined()) std::tie(q, k) = rope_qk_cuda(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
   }
   if (q.defined()) {
-    q = q.transpose(1, 2);  // [B, NH, T, D]
-    k = k.transpose(1, 2);  // [B, KV, T, D]
+    q = q.transpose(1, 2);                   // [B, NH, T, D]
+    if (k.defined()) k = k.transpose(1, 2);  // [B, KV, T, D]
   } else {
     q = with_lora(parts[0], x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
     k = with_lora(parts[1], x, layer, "k_proj").view({B, T, KV, D});
@@ -296,8 +310,9 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
   }
-  if (step.update) std::tie(k, v) = step.update(layer, k, v);  // -> all keys/values to attend: [B, KV, S, D]
-  at::Tensor out;                                              // [B, T, NH*D]
+  if (step.update)  // -> all keys/values to attend: [B, KV, S, D]
+    std::tie(k, v) = appended ? step.update(layer, at::Tensor(), at::Tensor()) : step.update(layer, k, v);
+  at::Tensor out;  // [B, T, NH*D]
   if (step.flash && T == 1) out = decode_flash_attention(q, k, v, *step.flash);
   if (!out.defined() && step.last_key.defined() && T == 1) out = decode_attention_cpu(q, k, v, step.last_key);
   if (!out.defined() && step.mask.defined()) {
@@ -338,11 +353,12 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
 
   at::Tensor h = at::embedding(weights_.embed, input_ids);  // [B, T, H]
   const double eps = config_.rms_norm_eps;
-  for (size_t i = 0; i < weights_.layers.size(); ++i) {
+  const size_t n = weights_.layers.size();
+  at::Tensor x = n > 0 ? rms_norm(h, weights_.layers[0].input_norm, eps) : h;  // the next block's input [B, T, H]
+  for (size_t i = 0; i < n; ++i) {
     const auto& L = weights_.layers[i];
     const DecodePanels::Layer* p = step.panels ? &step.panels->layers[i] : nullptr;
-    h = h + attention(L, rms_norm(h, L.input_norm, eps), cos, sin, step, i);
-    at::Tensor x = rms_norm(h, L.post_attention_norm, eps);
+    std::tie(h, x) = add_rms_norm(h, attention(L, x, cos, sin, step, i), L.post_attention_norm, eps);
     const int64_t I = config_.intermediate_size;
     const at::Tensor gate_up = weight_matmul(x, L.gate_up_t, p ? &p->gate_up : nullptr);  // [B, T, 2I]
     at::Tensor act = lora_ ? at::Tensor() : silu_mul_cuda(gate_up, I);                    // [B, T, I]: one kernel
@@ -350,7 +366,11 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
       const auto halves = gate_up.split(I, -1);  // 2 x [B, T, I]
       act = at::silu(with_lora(halves[0], x, i, "gate_proj")) * with_lora(halves[1], x, i, "up_proj");
     }
-    h = h + with_lora(weight_matmul(act, L.down_t, p ? &p->down : nullptr), act, i, "down_proj");
+    const at::Tensor mlp = with_lora(weight_matmul(act, L.down_t, p ? &p->down : nullptr), act, i, "down_proj");
+    if (i + 1 < n)
+      std::tie(h, x) = add_rms_norm(h, mlp, weights_.layers[i + 1].input_norm, eps);
+    else
+      h = h + mlp;
   }
   return h;  // [B, T, H], before the final norm
 }
@@ -413,9 +433,13 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
   at::Tensor write_at = lens.view({B, 1, 1, 1}).expand({B, KV, 1, D});
   const auto panels = decode_panels();
   Step step{.mask = col <= lens.view({B, 1, 1, 1}), .last_key = lens, .panels = panels.get()};
+  step.append_cache = &cache;
+  step.append_col = lens;
   step.update = [&cache, &write_at, width](size_t l, const at::Tensor& k, const at::Tensor& v) {
-    cache.k[l].scatter_(2, write_at, k);  // k, v: [B, KV, 1, D]
-    cache.v[l].scatter_(2, write_at, v);
+    if (k.defined()) {
+      cache.k[l].scatter_(2, write_at, k);  // k, v: [B, KV, 1, D]
+      cache.v[l].scatter_(2, write_at, v);
+    }
     return std::make_pair(cache.k[l].narrow(2, 0, width), cache.v[l].narrow(2, 0, width));
   };
   std::optional<DecodeVarlenIndex> flash;

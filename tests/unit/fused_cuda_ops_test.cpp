@@ -81,6 +81,77 @@ TEST_F(FusedCuda, RopeEqualsTheAtenChain) {
   }
 }
 
+TEST_F(FusedCuda, AddRmsNormEqualsTheAtenChain) {
+  for (const auto dtype : kDtypes)
+    for (const int64_t H : {64, 200, 4096}) {
+      const at::Tensor h = randn_on_gpu({2, 3, H}, dtype, 6), d = randn_on_gpu({2, 3, H}, dtype, 7);
+      const at::Tensor w = randn_on_gpu({H}, dtype, 8);
+      const auto [sum, x] = add_rms_norm_cuda(h, d, w, 1e-5);
+      ASSERT_TRUE(sum.defined() && x.defined()) << dtype << " H " << H;
+      EXPECT_TRUE(sum.equal(h + d)) << dtype << " H " << H;
+      EXPECT_TRUE(x.equal(rms_norm_chain(h + d, w, 1e-5))) << dtype << " H " << H;
+    }
+}
+
+// The rotation and the cache writes of a decode step in one kernel: what rope_qk_cuda and the
+// step's scatter_ into the caches give. A column outside the cache writes nothing.
+TEST_F(FusedCuda, RopeAppendWritesWhatTheScatterWrote) {
+  const int64_t B = 4, NH = 4, KV = 2, D = 64, C = 10;
+  for (const auto dtype : kDtypes) {
+    const at::Tensor qkv = randn_on_gpu({B, 1, (NH + 2 * KV) * D}, dtype, 9);
+    const at::Tensor angles = randn_on_gpu({B, 1, D}, at::kFloat, 10) * 3;
+    const at::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
+    const at::Tensor pos = at::tensor(std::vector<int64_t>{0, 5, 9, C}).to(at::kCUDA);
+    at::Tensor k_cache = randn_on_gpu({B, KV, C, D}, dtype, 11), v_cache = randn_on_gpu({B, KV, C, D}, dtype, 12);
+    at::Tensor k_want = k_cache.clone(), v_want = v_cache.clone();
+    const at::Tensor q = rope_qk_append_cuda(qkv, cos, sin, NH, KV, D, k_cache, v_cache, pos);
+    ASSERT_TRUE(q.defined()) << dtype;
+    auto [q_ref, k_ref] = rope_qk_cuda(qkv, cos, sin, NH, KV, D);  // [B, 1, NH, D], [B, 1, KV, D]
+    EXPECT_TRUE(q.equal(q_ref)) << dtype;
+    const at::Tensor v_ref = qkv.narrow(-1, (NH + KV) * D, KV * D).view({B, 1, KV, D});
+    for (int64_t b = 0; b + 1 < B; ++b) {  // the last row's column is outside the cache
+      const int64_t col = pos[b].item<int64_t>();
+      k_want[b].select(1, col).copy_(k_ref[b][0]);
+      v_want[b].select(1, col).copy_(v_ref[b][0]);
+    }
+    EXPECT_TRUE(k_cache.equal(k_want)) << dtype;
+    EXPECT_TRUE(v_cache.equal(v_want)) << dtype;
+  }
+}
+
+// A decode step over cache slots with the kernels: the chains' logits and caches, bit for bit.
+TEST_F(FusedCuda, DecodeSlotsAreUnchanged) {
+  for (const auto dtype : {at::kFloat, at::kBFloat16}) {
+    LlamaModel m = random_model(tiny_config(400, 64), 22, at::kCUDA);
+    LlamaWeights w = m.weights();
+    for_each_weight(m.config(), w, [&](const std::string&, at::Tensor& t) { t = t.to(dtype); });
+    const LlamaModel model(m.config(), w);
+    const at::TensorOptions opts = at::TensorOptions().device(at::kCUDA).dtype(dtype);
+    const at::Tensor prompt = at::randint(400, {3, 6}, at::TensorOptions().dtype(at::kLong)).to(at::kCUDA);
+    const at::Tensor lens = at::tensor(std::vector<int64_t>{6, 4, 5}).to(at::kCUDA);
+    KVCache fused(model.config(), 3, 12, opts), chain(model.config(), 3, 12, opts);
+    model.prefill_right_padded(prompt, lens, fused);
+    set_cuda_fused_kernels(false);
+    model.prefill_right_padded(prompt, lens, chain);
+    at::Tensor ids = at::randint(400, {3}, at::TensorOptions().dtype(at::kLong)).to(at::kCUDA), cols = lens.clone();
+    for (int step = 0; step < 4; ++step) {
+      set_cuda_fused_kernels(true);
+      const at::Tensor with = model.decode_slots(ids, cols, fused, 12);
+      set_cuda_fused_kernels(false);
+      const at::Tensor without = model.decode_slots(ids, cols, chain, 12);
+      ASSERT_TRUE(with.equal(without)) << dtype << ", step " << step << ": max difference "
+                                       << (with - without).abs().max().item<double>();
+      ids = with.argmax(-1);
+      cols = cols + 1;
+    }
+    for (size_t l = 0; l < fused.k.size(); ++l) {
+      EXPECT_TRUE(fused.k[l].equal(chain.k[l])) << dtype << ", layer " << l << " keys";
+      EXPECT_TRUE(fused.v[l].equal(chain.v[l])) << dtype << ", layer " << l << " values";
+    }
+    set_cuda_fused_kernels(true);
+  }
+}
+
 // A decode with the kernels gives the ATen chains' logits, bit for bit.
 TEST_F(FusedCuda, ModelLogitsAreUnchanged) {
   for (const auto dtype : {at::kFloat, at::kBFloat16}) {

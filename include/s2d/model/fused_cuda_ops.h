@@ -27,6 +27,11 @@ bool fusable_on_cuda(const at::Tensor& x);
 // HF's LlamaRMSNorm: weight * (x.float() * rsqrt(mean(x.float()^2) + eps)).to(x.dtype). x [..., H], weight [H].
 at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps);
 
+// The residual add and the norm after it: {h + d, rms_norm_cuda(h + d, weight, eps)}, one kernel for
+// the add and the squares (ATen still takes their mean). h, d [..., H] of one dtype.
+std::pair<at::Tensor, at::Tensor> add_rms_norm_cuda(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                                    double eps);
+
 // silu(gate) * up with gate and up the halves of gate_up [..., 2 I] -> [..., I].
 at::Tensor silu_mul_cuda(const at::Tensor& gate_up, int64_t I);
 
@@ -34,5 +39,12 @@ at::Tensor silu_mul_cuda(const at::Tensor& gate_up, int64_t I);
 // qkv [B, T, (NH + 2 KV) * D] and cos, sin [B, T, D] -> q [B, T, NH, D], k [B, T, KV, D].
 std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
                                                int64_t NH, int64_t KV, int64_t D);
+
+// rope_qk_cuda for a decode step (T == 1), which also writes the rotated key and the value into the
+// caches at each row's column: qkv [B, 1, F], cos, sin [B, 1, D], k_cache, v_cache [B, KV, C, D]
+// (contiguous), pos [B] int64 on the device -> q [B, 1, NH, D]. What the step's scatter of k and
+// v into the caches did, in the same kernel as the rotation.
+at::Tensor rope_qk_append_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t NH,
+                               int64_t KV, int64_t D, at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& pos);
 
 }  // namespace s2d

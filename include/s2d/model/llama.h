@@ -176,6 +176,11 @@ class LlamaModel {
     const DecodeVarlenIndex* flash = nullptr;
     // forward_packed only: the sequences packed back to back along T (B == 1).
     const PackedSequences* packed = nullptr;
+    // decode_slots only: the cache and each slot's new column [B] int64, for the CUDA kernel that
+    // writes the new key and value there as it rotates them (rope_qk_append_cuda); `update`, given
+    // undefined tensors, then only returns what to attend.
+    KVCache* append_cache = nullptr;
+    at::Tensor append_col;
   };
   // The decoder stack: hidden states [B, T, H] before the final norm.
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const;

@@ -44,20 +44,60 @@ __global__ void silu_mul_kernel(const T* gate_up, T* out, int64_t rows, int64_t 
   }
 }
 
+// Element d of the rotated head at x (D elements), with cos and sin for its row: the chain's
+// round(round(x * cos) + round(rotate_half(x) * sin)), rounded by the caller's store. The _rn
+// intrinsics keep nvcc from contracting the multiply and add into one FMA, which would round
+// once where ATen's separate ops round twice (fp32 differs in the last bit).
+template <typename T>
+__device__ __forceinline__ float rope_at(const T* x, const T* cos, const T* sin, int64_t d, int64_t D) {
+  const int64_t half = D / 2;
+  const float rot = d < half ? -load(x, d + half) : load(x, d - half);
+  return __fadd_rn(rounded<T>(__fmul_rn(load(x, d), load(cos, d))), rounded<T>(__fmul_rn(rot, load(sin, d))));
+}
+
 template <typename T>
 __global__ void rope_qk_kernel(const T* qkv, const T* cos, const T* sin, T* q_out, T* k_out, int64_t rows, int64_t NH,
                                int64_t KV, int64_t D) {
-  const int64_t F = (NH + 2 * KV) * D, half = D / 2, per_row = (NH + KV) * D, n = rows * per_row;
+  const int64_t F = (NH + 2 * KV) * D, per_row = (NH + KV) * D, n = rows * per_row;
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = j / per_row, hd = j % per_row, h = hd / D, d = hd % D;
-    const T* x = qkv + r * F + h * D;
-    const float rot = d < half ? -load(x, d + half) : load(x, d - half);
-    const float y = rounded<T>(load(x, d) * load(cos, r * D + d)) + rounded<T>(rot * load(sin, r * D + d));
+    const float y = rope_at(qkv + r * F + h * D, cos + r * D, sin + r * D, d, D);
     if (h < NH)
       store(q_out, (r * NH + h) * D + d, y);
     else
       store(k_out, (r * KV + h - NH) * D + d, y);
+  }
+}
+
+template <typename T>
+__global__ void add_square_kernel(const T* h, const T* d, T* h_out, float* sq, int64_t n) {
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float y = rounded<T>(load(h, j) + load(d, j));  // ATen's add: in fp32, then rounded
+    store(h_out, j, y);
+    sq[j] = y * y;  // pow(x, 2) is x * x in ATen
+  }
+}
+
+template <typename T>
+__global__ void rope_qk_append_kernel(const T* qkv, const T* cos, const T* sin, const int64_t* pos, T* q_out,
+                                      T* k_cache, T* v_cache, int64_t B, int64_t NH, int64_t KV, int64_t D, int64_t C) {
+  const int64_t F = (NH + 2 * KV) * D, n = B * F;
+  for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
+       j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t b = j / F, hd = j % F, h = hd / D, d = hd % D;
+    const T* x = qkv + b * F + h * D;
+    if (h < NH) {
+      store(q_out, (b * NH + h) * D + d, rope_at(x, cos + b * D, sin + b * D, d, D));
+      continue;
+    }
+    const int64_t p = pos[b];
+    if (p < 0 || p >= C) continue;
+    if (h < NH + KV)
+      store(k_cache, ((b * KV + h - NH) * C + p) * D + d, rope_at(x, cos + b * D, sin + b * D, d, D));
+    else
+      v_cache[((b * KV + h - NH - KV) * C + p) * D + d] = x[d];
   }
 }
 
@@ -92,6 +132,23 @@ int rope_qk_typed(const void* qkv, const void* cos, const void* sin, void* q_out
   return static_cast<int>(cudaGetLastError());
 }
 
+template <typename T>
+int add_square_typed(const void* h, const void* d, void* h_out, float* sq, int64_t n, cudaStream_t s) {
+  add_square_kernel<T><<<blocks_for(n, 256), 256, 0, s>>>(static_cast<const T*>(h), static_cast<const T*>(d),
+                                                          static_cast<T*>(h_out), sq, n);
+  return static_cast<int>(cudaGetLastError());
+}
+
+template <typename T>
+int rope_qk_append_typed(const void* qkv, const void* cos, const void* sin, const int64_t* pos, void* q_out,
+                         void* k_cache, void* v_cache, int64_t B, int64_t NH, int64_t KV, int64_t D, int64_t C,
+                         cudaStream_t s) {
+  rope_qk_append_kernel<T><<<blocks_for(B * (NH + 2 * KV) * D, 256), 256, 0, s>>>(
+      static_cast<const T*>(qkv), static_cast<const T*>(cos), static_cast<const T*>(sin), pos, static_cast<T*>(q_out),
+      static_cast<T*>(k_cache), static_cast<T*>(v_cache), B, NH, KV, D, C);
+  return static_cast<int>(cudaGetLastError());
+}
+
 }  // namespace
 
 #define S2D_DISPATCH(dtype, fn, ...)                         \
@@ -114,6 +171,16 @@ int silu_mul(const void* gate_up, void* out, int64_t rows, int64_t I, DType dtyp
 int rope_qk(const void* qkv, const void* cos, const void* sin, void* q_out, void* k_out, int64_t rows, int64_t NH,
             int64_t KV, int64_t D, DType dtype, void* stream) {
   S2D_DISPATCH(dtype, rope_qk_typed, qkv, cos, sin, q_out, k_out, rows, NH, KV, D, static_cast<cudaStream_t>(stream));
+}
+
+int add_square(const void* h, const void* d, void* h_out, float* sq, int64_t n, DType dtype, void* stream) {
+  S2D_DISPATCH(dtype, add_square_typed, h, d, h_out, sq, n, static_cast<cudaStream_t>(stream));
+}
+
+int rope_qk_append(const void* qkv, const void* cos, const void* sin, const int64_t* pos, void* q_out, void* k_cache,
+                   void* v_cache, int64_t B, int64_t NH, int64_t KV, int64_t D, int64_t C, DType dtype, void* stream) {
+  S2D_DISPATCH(dtype, rope_qk_append_typed, qkv, cos, sin, pos, q_out, k_cache, v_cache, B, NH, KV, D, C,
+               static_cast<cudaStream_t>(stream));
 }
 
 }  // namespace s2d::cuda_kernels

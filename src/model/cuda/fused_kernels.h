@@ -29,4 +29,16 @@ int silu_mul(const void* gate_up, void* out, int64_t rows, int64_t I, DType dtyp
 int rope_qk(const void* qkv, const void* cos, const void* sin, void* q_out, void* k_out, int64_t rows, int64_t NH,
             int64_t KV, int64_t D, DType dtype, void* stream);
 
+// The residual add before an RMSNorm: h_out = round(h + d), and sq = float(h_out)^2 in fp32, the
+// chain's `x.float().pow(2)` (ATen then takes its mean, so the norm keeps the chain's bits).
+// h, d, h_out [n] contiguous; sq [n] fp32.
+int add_square(const void* h, const void* d, void* h_out, float* sq, int64_t n, DType dtype, void* stream);
+
+// rope_qk for one new token per row, writing the rotated key to k_cache[b, g, pos[b]] and the
+// value (qkv's last KV heads, copied) to v_cache[b, g, pos[b]] instead of a scatter after:
+// qkv [B, (NH + 2 KV) * D], cos, sin [B, D], q_out [B, NH, D], caches [B, KV, C, D], all
+// contiguous; pos [B] int64. A row whose pos is outside [0, C) writes nothing to the cache.
+int rope_qk_append(const void* qkv, const void* cos, const void* sin, const int64_t* pos, void* q_out, void* k_cache,
+                   void* v_cache, int64_t B, int64_t NH, int64_t KV, int64_t D, int64_t C, DType dtype, void* stream);
+
 }  // namespace s2d::cuda_kernels
