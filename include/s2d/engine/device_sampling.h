@@ -12,11 +12,12 @@
 //   * cut rows: over the tokens sorted by descending probability (a stable sort, so ties keep token
 //     order), keeping the first top_k, then the smallest prefix whose mass reaches top_p
 //     (renormalised after top-k, as the host sampler does); the first token always stays.
-// With the fused CUDA kernels on (S2D_CUDA_FUSED=1), cut rows skip the sort: the selection kernel of
-// cut_sampling.h finds the same cut and draws in token order over fixed-point masses (the same
-// distribution, other tokens for the same u). Greedy rows take the argmax of the raw logits. The draws differ from the host sampler's
+// Greedy rows take the argmax of the raw logits. The draws differ from the host sampler's
 // (sampling.h: an exponential race from a CPU generator); the distributions are the same, except
 // that top-k here keeps exactly k tokens where the host sampler also keeps ties with the k-th.
+// With the fused CUDA kernels on (S2D_CUDA_FUSED=1), cut rows skip the sort: the selection kernel
+// of cut_sampling.h finds the same cut and draws in token order over fixed-point masses (the same
+// distribution, other tokens for the same u).
 #pragma once
 
 #include <ATen/core/Tensor.h>
