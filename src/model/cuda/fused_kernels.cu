@@ -1,6 +1,8 @@
+#ifndef S2D_CUDA_EMULATION  // tests/unit/cuda_emulation.h runs the kernels on the host
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#endif
 
 #include "fused_kernels.h"
 
@@ -101,6 +103,12 @@ __global__ void rope_qk_append_kernel(const T* qkv, const T* cos, const T* sin, 
   }
 }
 
+}  // namespace
+
+#ifndef S2D_CUDA_EMULATION  // the launchers (the emulation launches the kernels itself)
+
+namespace {
+
 // Blocks for a grid-stride loop over n elements.
 unsigned blocks_for(int64_t n, int threads) {
   const int64_t b = (n + threads - 1) / threads;
@@ -182,5 +190,7 @@ int rope_qk_append(const void* qkv, const void* cos, const void* sin, const int6
   S2D_DISPATCH(dtype, rope_qk_append_typed, qkv, cos, sin, pos, q_out, k_cache, v_cache, B, NH, KV, D, C,
                static_cast<cudaStream_t>(stream));
 }
+
+#endif
 
 }  // namespace s2d::cuda_kernels

@@ -1,0 +1,206 @@
+// CUDA kernels run on the host through cuda_emulation.h (one std::thread per CUDA thread), so a
+// machine without a GPU checks their indexing and their cooperation across a block before a GPU
+// session spends minutes on them:
+//   * the cut-row sampling kernel against its host twin (cut_sampling.h), token for token, at 64
+//     threads a block over many rows and at the 1,024 that the launcher uses over a few;
+//   * the fused inference kernels against the ATen chains they replace, on the CPU, bit for bit
+//     in fp32, bf16 and fp16 (except silu_mul: the host's expf is not the GPU's).
+// The same comparisons run on a GPU in cut_sampling_test.cpp and fused_cuda_ops_test.cpp.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <random>
+#include <vector>
+
+#include "s2d/engine/cut_sampling.h"
+// clang-format off: the emulation's macros must come before the kernel's source.
+#include "cuda_emulation.h"
+#include "../../src/engine/cuda/cut_sampling_kernel.cu"
+#include "../../src/model/cuda/fused_kernels.cu"
+// clang-format on
+
+namespace s2d {
+
+namespace {
+
+// Rows of probabilities: continuous, on a coarse grid of logits (ties) with zeros, and flat.
+at::Tensor probability_rows(int64_t V, std::mt19937& rng) {
+  std::normal_distribution<double> normal(0.0, 1.0);
+  std::vector<float> all;
+  for (const double step : {0.0, 0.5, 0.0}) {
+    const double scale = all.empty() ? 2.0 : (step > 0 ? 3.0 : 0.05);
+    std::vector<double> w(static_cast<size_t>(V));
+    for (auto& x : w) {
+      double l = normal(rng) * scale;
+      if (step > 0) l = std::round(l / step) * step;
+      x = std::exp(l);
+    }
+    if (step > 0 && V > 1) w[0] = 0, w[static_cast<size_t>(V) / 2] = 0;
+    double sum = 0;
+    for (const double x : w) sum += x;
+    for (const double x : w) all.push_back(static_cast<float>(x / sum));
+  }
+  return at::tensor(all).view({3, V});
+}
+
+template <int Threads>
+void expect_kernel_draws_host_twins_tokens(const std::vector<int64_t>& vocabularies, const std::vector<int64_t>& ks,
+                                           const std::vector<float>& ps) {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
+  for (const int64_t V : vocabularies) {
+    const at::Tensor shapes = probability_rows(V, rng);
+    std::vector<at::Tensor> rows;
+    std::vector<int64_t> top_k;
+    std::vector<float> top_p, u;
+    for (int64_t s = 0; s < shapes.size(0); ++s)
+      for (const int64_t k : ks)
+        for (const float p : ps) {
+          rows.push_back(shapes[s]);
+          top_k.push_back(k > 0 && k < V ? k : V);
+          top_p.push_back(p);
+          u.push_back((std::floor(uniform(rng) * 8388608.0f) + 0.5f) / 8388608.0f);
+        }
+    const auto B = static_cast<int64_t>(rows.size());
+    const at::Tensor probs = at::stack(rows).contiguous(), k = at::tensor(top_k), p = at::tensor(top_p),
+                     uu = at::tensor(u);
+    at::Tensor cut = at::ones({B}, at::kBool);
+    cut[B - 1] = false;  // a row the sampler does not cut: token 0, and no work
+    at::Tensor out = at::full({B}, -1, at::kLong);
+    cuda_emulation::emulate_launch(static_cast<unsigned>(B), Threads, cuda_kernels::sample_cut_rows_kernel<Threads>,
+                                   probs.const_data_ptr<float>(), k.const_data_ptr<int64_t>(),
+                                   p.const_data_ptr<float>(), uu.const_data_ptr<float>(), cut.const_data_ptr<bool>(),
+                                   out.mutable_data_ptr<int64_t>(), V);
+    const at::Tensor want = sample_cut_rows_host(probs, k, p, uu, cut);
+    for (int64_t b = 0; b < B; ++b)
+      ASSERT_EQ(out[b].item<int64_t>(), want[b].item<int64_t>())
+          << Threads << " threads, V " << V << ", row " << b << ", top-k " << top_k[b] << ", top-p " << top_p[b];
+  }
+}
+
+const at::ScalarType kDtypes[] = {at::kFloat, at::kBFloat16, at::kHalf};
+
+at::Tensor randn(at::IntArrayRef shape, at::ScalarType dtype, uint64_t seed) {
+  at::manual_seed(seed);
+  return at::randn(shape).to(dtype);
+}
+
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t half = x.size(-1) / 2;
+  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+}
+
+// The tensors' untyped data pointers as the kernel's T (typed pointers pass as they are).
+template <typename T>
+const T* as(const void* p) {
+  return static_cast<const T*>(p);
+}
+template <typename T>
+T* as(void* p) {
+  return static_cast<T*>(p);
+}
+template <typename T, typename A>
+A as(A a) {
+  return a;
+}
+
+// Launches Kernel<T>::fn for the dtype on `blocks` blocks of 64 threads (2 blocks: the grid-stride
+// loops wrap around).
+template <template <typename> class Kernel, typename... Args>
+void launch_for(at::ScalarType dtype, unsigned blocks, Args... args) {
+  switch (dtype) {
+    case at::kFloat: return cuda_emulation::emulate_launch(blocks, 64, Kernel<float>::fn, as<float>(args)...);
+    case at::kBFloat16:
+      return cuda_emulation::emulate_launch(blocks, 64, Kernel<c10::BFloat16>::fn, as<c10::BFloat16>(args)...);
+    default: return cuda_emulation::emulate_launch(blocks, 64, Kernel<c10::Half>::fn, as<c10::Half>(args)...);
+  }
+}
+template <typename T>
+struct AddSquare {
+  static constexpr auto fn = cuda_kernels::add_square_kernel<T>;
+};
+template <typename T>
+struct RopeAppend {
+  static constexpr auto fn = cuda_kernels::rope_qk_append_kernel<T>;
+};
+template <typename T>
+struct RopeQk {
+  static constexpr auto fn = cuda_kernels::rope_qk_kernel<T>;
+};
+template <typename T>
+struct RmsNormScale {
+  static constexpr auto fn = cuda_kernels::rms_norm_scale_kernel<T>;
+};
+
+}  // namespace
+
+TEST(CudaEmulated, AddSquareGivesTheSumAndItsSquares) {
+  for (const auto dtype : kDtypes) {
+    const at::Tensor h = randn({3, 100}, dtype, 1), d = randn({3, 100}, dtype, 2);
+    at::Tensor sum = at::empty_like(h), sq = at::empty({3, 100}, at::kFloat);
+    launch_for<AddSquare>(dtype, 2, h.const_data_ptr(), d.const_data_ptr(), sum.mutable_data_ptr(),
+                          sq.mutable_data_ptr<float>(), h.numel());
+    EXPECT_TRUE(sum.equal(h + d)) << dtype;
+    EXPECT_TRUE(sq.equal((h + d).to(at::kFloat).pow(2))) << dtype;
+  }
+}
+
+TEST(CudaEmulated, RmsNormScaleFinishesTheChain) {
+  for (const auto dtype : kDtypes) {
+    const int64_t rows = 3, H = 200;
+    const at::Tensor x = randn({rows, H}, dtype, 3), w = randn({H}, dtype, 4);
+    const at::Tensor var = x.to(at::kFloat).pow(2).mean(-1).contiguous();
+    at::Tensor out = at::empty_like(x);
+    launch_for<RmsNormScale>(dtype, rows, x.const_data_ptr(), var.const_data_ptr<float>(), w.const_data_ptr(),
+                             out.mutable_data_ptr(), H, 1e-5f);
+    const at::Tensor xf = x.to(at::kFloat) * at::rsqrt(var.unsqueeze(-1) + 1e-5);
+    EXPECT_TRUE(out.equal(w * xf.to(dtype))) << dtype;
+  }
+}
+
+TEST(CudaEmulated, RopeKernelsGiveTheChainAndWriteTheCache) {
+  const int64_t B = 4, NH = 4, KV = 2, D = 16, C = 6;
+  for (const auto dtype : kDtypes) {
+    const at::Tensor qkv = randn({B, 1, (NH + 2 * KV) * D}, dtype, 5);
+    const at::Tensor angles = randn({B, 1, D}, at::kFloat, 6) * 3;
+    const at::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
+    const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
+    const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B, 1, 1, D]
+    const at::Tensor q_ref = parts[0].view({B, 1, NH, D}).transpose(1, 2),
+                     k_ref = parts[1].view({B, 1, KV, D}).transpose(1, 2);  // [B, heads, 1, D]
+    const at::Tensor q_want = (q_ref * c + rotate_half(q_ref) * s).transpose(1, 2);
+    const at::Tensor k_rot = k_ref * c + rotate_half(k_ref) * s;  // [B, KV, 1, D]
+
+    at::Tensor q = at::empty({B, 1, NH, D}, qkv.options()), k = at::empty({B, 1, KV, D}, qkv.options());
+    launch_for<RopeQk>(dtype, 2, qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(), q.mutable_data_ptr(),
+                       k.mutable_data_ptr(), B, NH, KV, D);
+    EXPECT_TRUE(q.equal(q_want)) << dtype;
+    EXPECT_TRUE(k.equal(k_rot.transpose(1, 2))) << dtype;
+
+    const at::Tensor pos = at::tensor(std::vector<int64_t>{0, 3, 5, C});  // the last: outside the cache
+    at::Tensor k_cache = randn({B, KV, C, D}, dtype, 7), v_cache = randn({B, KV, C, D}, dtype, 8);
+    at::Tensor k_want = k_cache.clone(), v_want = v_cache.clone();
+    const at::Tensor v_ref = parts[2].view({B, 1, KV, D}).transpose(1, 2);  // [B, KV, 1, D]
+    for (int64_t b = 0; b + 1 < B; ++b) {
+      k_want[b].narrow(1, pos[b].item<int64_t>(), 1).copy_(k_rot[b]);
+      v_want[b].narrow(1, pos[b].item<int64_t>(), 1).copy_(v_ref[b]);
+    }
+    at::Tensor q2 = at::empty({B, 1, NH, D}, qkv.options());
+    launch_for<RopeAppend>(dtype, 2, qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(),
+                           pos.const_data_ptr<int64_t>(), q2.mutable_data_ptr(), k_cache.mutable_data_ptr(),
+                           v_cache.mutable_data_ptr(), B, NH, KV, D, C);
+    EXPECT_TRUE(q2.equal(q_want)) << dtype;
+    EXPECT_TRUE(k_cache.equal(k_want)) << dtype;
+    EXPECT_TRUE(v_cache.equal(v_want)) << dtype;
+  }
+}
+
+TEST(CudaEmulated, CutSamplingKernelDrawsTheHostTwinsTokens) {
+  expect_kernel_draws_host_twins_tokens<64>({1, 7, 64, 300, 2500}, {0, 1, 3, 50}, {2.0f, 0.9f, 0.5f, 1e-6f});
+}
+
+TEST(CudaEmulated, CutSamplingKernelDrawsTheHostTwinsTokensAtTheLaunchersBlockSize) {
+  expect_kernel_draws_host_twins_tokens<cuda_kernels::kThreads>({3000}, {0, 40}, {0.9f});
+}
+
+}  // namespace s2d
