@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "fused_kernel_fixture.h"
 #include "s2d/engine/cut_sampling.h"
 // clang-format off: the emulation's macros must come before the kernel's source.
 #include "cuda_emulation.h"
@@ -85,11 +86,6 @@ at::Tensor randn(at::IntArrayRef shape, at::ScalarType dtype, uint64_t seed) {
   return at::randn(shape).to(dtype);
 }
 
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
-}
-
 // The tensors' untyped data pointers as the kernel's T (typed pointers pass as they are).
 template <typename T>
 const T* as(const void* p) {
@@ -104,33 +100,26 @@ A as(A a) {
   return a;
 }
 
-// Launches Kernel<T>::fn for the dtype on `blocks` blocks of 64 threads (2 blocks: the grid-stride
-// loops wrap around).
-template <template <typename> class Kernel, typename... Args>
-void launch_for(at::ScalarType dtype, unsigned blocks, Args... args) {
+template <typename T>
+struct Type {
+  using type = T;
+};
+// Launches the kernel that pick(Type<T>{}) names for the dtype's T, on `blocks` blocks of 64
+// threads (2 blocks: the grid-stride loops wrap around).
+template <typename Pick, typename... Args>
+void launch_for(at::ScalarType dtype, unsigned blocks, Pick pick, Args... args) {
+  auto launch = [&](auto type) {
+    using T = typename decltype(type)::type;
+    cuda_emulation::emulate_launch(blocks, 64, pick(type), as<T>(args)...);
+  };
   switch (dtype) {
-    case at::kFloat: return cuda_emulation::emulate_launch(blocks, 64, Kernel<float>::fn, as<float>(args)...);
-    case at::kBFloat16:
-      return cuda_emulation::emulate_launch(blocks, 64, Kernel<c10::BFloat16>::fn, as<c10::BFloat16>(args)...);
-    default: return cuda_emulation::emulate_launch(blocks, 64, Kernel<c10::Half>::fn, as<c10::Half>(args)...);
+    case at::kFloat: return launch(Type<float>{});
+    case at::kBFloat16: return launch(Type<c10::BFloat16>{});
+    default: return launch(Type<c10::Half>{});
   }
 }
-template <typename T>
-struct AddSquare {
-  static constexpr auto fn = cuda_kernels::add_square_kernel<T>;
-};
-template <typename T>
-struct RopeAppend {
-  static constexpr auto fn = cuda_kernels::rope_qk_append_kernel<T>;
-};
-template <typename T>
-struct RopeQk {
-  static constexpr auto fn = cuda_kernels::rope_qk_kernel<T>;
-};
-template <typename T>
-struct RmsNormScale {
-  static constexpr auto fn = cuda_kernels::rms_norm_scale_kernel<T>;
-};
+// The kernel template `name` of fused_kernels.cu as launch_for's pick.
+#define S2D_KERNEL(name) [](auto type) { return cuda_kernels::name<typename decltype(type)::type>; }
 
 }  // namespace
 
@@ -138,8 +127,8 @@ TEST(CudaEmulated, AddSquareGivesTheSumAndItsSquares) {
   for (const auto dtype : kDtypes) {
     const at::Tensor h = randn({3, 100}, dtype, 1), d = randn({3, 100}, dtype, 2);
     at::Tensor sum = at::empty_like(h), sq = at::empty({3, 100}, at::kFloat);
-    launch_for<AddSquare>(dtype, 2, h.const_data_ptr(), d.const_data_ptr(), sum.mutable_data_ptr(),
-                          sq.mutable_data_ptr<float>(), h.numel());
+    launch_for(dtype, 2, S2D_KERNEL(add_square_kernel), h.const_data_ptr(), d.const_data_ptr(), sum.mutable_data_ptr(),
+               sq.mutable_data_ptr<float>(), h.numel());
     EXPECT_TRUE(sum.equal(h + d)) << dtype;
     EXPECT_TRUE(sq.equal((h + d).to(at::kFloat).pow(2))) << dtype;
   }
@@ -151,10 +140,9 @@ TEST(CudaEmulated, RmsNormScaleFinishesTheChain) {
     const at::Tensor x = randn({rows, H}, dtype, 3), w = randn({H}, dtype, 4);
     const at::Tensor var = x.to(at::kFloat).pow(2).mean(-1).contiguous();
     at::Tensor out = at::empty_like(x);
-    launch_for<RmsNormScale>(dtype, rows, x.const_data_ptr(), var.const_data_ptr<float>(), w.const_data_ptr(),
-                             out.mutable_data_ptr(), H, 1e-5f);
-    const at::Tensor xf = x.to(at::kFloat) * at::rsqrt(var.unsqueeze(-1) + 1e-5);
-    EXPECT_TRUE(out.equal(w * xf.to(dtype))) << dtype;
+    launch_for(dtype, rows, S2D_KERNEL(rms_norm_scale_kernel), x.const_data_ptr(), var.const_data_ptr<float>(),
+               w.const_data_ptr(), out.mutable_data_ptr(), H, 1e-5f);
+    EXPECT_TRUE(out.equal(testing::rms_norm_chain(x, w, 1e-5))) << dtype;
   }
 }
 
@@ -168,12 +156,12 @@ TEST(CudaEmulated, RopeKernelsGiveTheChainAndWriteTheCache) {
     const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B, 1, 1, D]
     const at::Tensor q_ref = parts[0].view({B, 1, NH, D}).transpose(1, 2),
                      k_ref = parts[1].view({B, 1, KV, D}).transpose(1, 2);  // [B, heads, 1, D]
-    const at::Tensor q_want = (q_ref * c + rotate_half(q_ref) * s).transpose(1, 2);
-    const at::Tensor k_rot = k_ref * c + rotate_half(k_ref) * s;  // [B, KV, 1, D]
+    const at::Tensor q_want = testing::rope_chain(q_ref, c, s).transpose(1, 2);
+    const at::Tensor k_rot = testing::rope_chain(k_ref, c, s);  // [B, KV, 1, D]
 
     at::Tensor q = at::empty({B, 1, NH, D}, qkv.options()), k = at::empty({B, 1, KV, D}, qkv.options());
-    launch_for<RopeQk>(dtype, 2, qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(), q.mutable_data_ptr(),
-                       k.mutable_data_ptr(), B, NH, KV, D);
+    launch_for(dtype, 2, S2D_KERNEL(rope_qk_kernel), qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(),
+               q.mutable_data_ptr(), k.mutable_data_ptr(), B, NH, KV, D);
     EXPECT_TRUE(q.equal(q_want)) << dtype;
     EXPECT_TRUE(k.equal(k_rot.transpose(1, 2))) << dtype;
 
@@ -186,9 +174,9 @@ TEST(CudaEmulated, RopeKernelsGiveTheChainAndWriteTheCache) {
       v_want[b].narrow(1, pos[b].item<int64_t>(), 1).copy_(v_ref[b]);
     }
     at::Tensor q2 = at::empty({B, 1, NH, D}, qkv.options());
-    launch_for<RopeAppend>(dtype, 2, qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(),
-                           pos.const_data_ptr<int64_t>(), q2.mutable_data_ptr(), k_cache.mutable_data_ptr(),
-                           v_cache.mutable_data_ptr(), B, NH, KV, D, C);
+    launch_for(dtype, 2, S2D_KERNEL(rope_qk_append_kernel), qkv.const_data_ptr(), cos.const_data_ptr(),
+               sin.const_data_ptr(), pos.const_data_ptr<int64_t>(), q2.mutable_data_ptr(), k_cache.mutable_data_ptr(),
+               v_cache.mutable_data_ptr(), B, NH, KV, D, C);
     EXPECT_TRUE(q2.equal(q_want)) << dtype;
     EXPECT_TRUE(k_cache.equal(k_want)) << dtype;
     EXPECT_TRUE(v_cache.equal(v_want)) << dtype;

@@ -3,7 +3,6 @@
 // the host sampler's, and, on a GPU, the CUDA kernel against the host twin token for token, inside
 // the device sampler too. scripts/gpu/run_all.sh runs the CUDA cases.
 #include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -14,10 +13,10 @@
 #include <random>
 
 #include "engine_fixture.h"
+#include "fused_kernel_fixture.h"
 #include "s2d/engine/cut_sampling.h"
 #include "s2d/engine/device_sampling.h"
 #include "s2d/engine/sampling.h"
-#include "s2d/model/fused_cuda_ops.h"
 
 namespace s2d {
 using namespace s2d::testing;
@@ -166,15 +165,7 @@ TEST(CutSampling, DrawsTheHostSamplersDistribution) {
 
 // The CUDA kernel (S2D_CUDA_FUSED=1): the host twin's tokens from the same probabilities, and the
 // device sampler's cut rows through it.
-class CutSamplingCuda : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_fused_kernels_built() || !at::hasCUDA()) GTEST_SKIP() << "needs a CUDA build with nvcc and a GPU";
-    set_cuda_fused_kernels(true);
-  }
-  void TearDown() override { set_cuda_fused_kernels(false); }
-  c10::InferenceMode inference_;
-};
+using CutSamplingCuda = FusedKernelsOnGpu;
 
 TEST_F(CutSamplingCuda, TheKernelDrawsTheHostTwinsTokens) {
   std::mt19937 rng(8);

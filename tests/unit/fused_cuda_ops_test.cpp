@@ -6,22 +6,14 @@
 #include <gtest/gtest.h>
 
 #include "engine_fixture.h"
-#include "s2d/model/fused_cuda_ops.h"
+#include "fused_kernel_fixture.h"
 
 namespace s2d {
 using namespace s2d::testing;
 
 namespace {
 
-class FusedCuda : public ::testing::Test {
- protected:
-  void SetUp() override {
-    if (!cuda_fused_kernels_built() || !at::hasCUDA()) GTEST_SKIP() << "needs a CUDA build with nvcc and a GPU";
-    set_cuda_fused_kernels(true);
-  }
-  void TearDown() override { set_cuda_fused_kernels(false); }
-  c10::InferenceMode inference_;
-};
+using FusedCuda = FusedKernelsOnGpu;
 
 const at::ScalarType kDtypes[] = {at::kFloat, at::kBFloat16, at::kHalf};
 
@@ -30,15 +22,12 @@ at::Tensor randn_on_gpu(at::IntArrayRef shape, at::ScalarType dtype, uint64_t se
   return at::randn(shape).to(at::kCUDA, dtype);
 }
 
-// llama.cpp's chains, written out again here.
-at::Tensor rms_norm_chain(const at::Tensor& x, const at::Tensor& w, double eps) {
-  at::Tensor xf = x.to(at::kFloat);
-  xf = xf * at::rsqrt(xf.pow(2).mean(-1, true) + eps);
-  return w * xf.to(x.scalar_type());
-}
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
+// A random tiny model on the GPU in `dtype`.
+LlamaModel model_in(at::ScalarType dtype, uint64_t seed) {
+  LlamaModel m = random_model(tiny_config(400, 64), seed, at::kCUDA);
+  LlamaWeights w = m.weights();
+  for_each_weight(m.config(), w, [&](const std::string&, at::Tensor& t) { t = t.to(dtype); });
+  return LlamaModel(m.config(), w);
 }
 
 }  // namespace
@@ -76,8 +65,8 @@ TEST_F(FusedCuda, RopeEqualsTheAtenChain) {
     const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B, 1, T, D]
     const at::Tensor q_ref = parts[0].view({B, T, NH, D}).transpose(1, 2),
                      k_ref = parts[1].view({B, T, KV, D}).transpose(1, 2);
-    EXPECT_TRUE(q.transpose(1, 2).equal(q_ref * c + rotate_half(q_ref) * s)) << dtype;
-    EXPECT_TRUE(k.transpose(1, 2).equal(k_ref * c + rotate_half(k_ref) * s)) << dtype;
+    EXPECT_TRUE(q.transpose(1, 2).equal(rope_chain(q_ref, c, s))) << dtype;
+    EXPECT_TRUE(k.transpose(1, 2).equal(rope_chain(k_ref, c, s))) << dtype;
   }
 }
 
@@ -122,10 +111,7 @@ TEST_F(FusedCuda, RopeAppendWritesWhatTheScatterWrote) {
 // A decode step over cache slots with the kernels: the chains' logits and caches, bit for bit.
 TEST_F(FusedCuda, DecodeSlotsAreUnchanged) {
   for (const auto dtype : {at::kFloat, at::kBFloat16}) {
-    LlamaModel m = random_model(tiny_config(400, 64), 22, at::kCUDA);
-    LlamaWeights w = m.weights();
-    for_each_weight(m.config(), w, [&](const std::string&, at::Tensor& t) { t = t.to(dtype); });
-    const LlamaModel model(m.config(), w);
+    const LlamaModel model = model_in(dtype, 22);
     const at::TensorOptions opts = at::TensorOptions().device(at::kCUDA).dtype(dtype);
     const at::Tensor prompt = at::randint(400, {3, 6}, at::TensorOptions().dtype(at::kLong)).to(at::kCUDA);
     const at::Tensor lens = at::tensor(std::vector<int64_t>{6, 4, 5}).to(at::kCUDA);
@@ -155,10 +141,7 @@ TEST_F(FusedCuda, DecodeSlotsAreUnchanged) {
 // A decode with the kernels gives the ATen chains' logits, bit for bit.
 TEST_F(FusedCuda, ModelLogitsAreUnchanged) {
   for (const auto dtype : {at::kFloat, at::kBFloat16}) {
-    LlamaModel m = random_model(tiny_config(400, 64), 21, at::kCUDA);
-    LlamaWeights w = m.weights();
-    for_each_weight(m.config(), w, [&](const std::string&, at::Tensor& t) { t = t.to(dtype); });
-    const LlamaModel model(m.config(), w);
+    const LlamaModel model = model_in(dtype, 21);
     const at::Tensor ids = at::randint(400, {3, 9}, at::TensorOptions().dtype(at::kLong)).to(at::kCUDA);
     const at::Tensor mask = at::ones_like(ids);
     const at::Tensor fused = model.forward_padded(ids, mask);
