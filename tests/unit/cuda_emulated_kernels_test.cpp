@@ -147,39 +147,23 @@ TEST(CudaEmulated, RmsNormScaleFinishesTheChain) {
 }
 
 TEST(CudaEmulated, RopeKernelsGiveTheChainAndWriteTheCache) {
-  const int64_t B = 4, NH = 4, KV = 2, D = 16, C = 6;
   for (const auto dtype : kDtypes) {
-    const at::Tensor qkv = randn({B, 1, (NH + 2 * KV) * D}, dtype, 5);
-    const at::Tensor angles = randn({B, 1, D}, at::kFloat, 6) * 3;
-    const at::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
-    const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
-    const at::Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);  // [B, 1, 1, D]
-    const at::Tensor q_ref = parts[0].view({B, 1, NH, D}).transpose(1, 2),
-                     k_ref = parts[1].view({B, 1, KV, D}).transpose(1, 2);  // [B, heads, 1, D]
-    const at::Tensor q_want = testing::rope_chain(q_ref, c, s).transpose(1, 2);
-    const at::Tensor k_rot = testing::rope_chain(k_ref, c, s);  // [B, KV, 1, D]
+    testing::DecodeRopeCase r = testing::decode_rope_case(dtype, at::kCPU, 16, 6);
+    const int64_t B = r.B, NH = r.NH, KV = r.KV, D = r.D;
+    at::Tensor q = at::empty({B, 1, NH, D}, r.qkv.options()), k = at::empty({B, 1, KV, D}, r.qkv.options());
+    launch_for(dtype, 2, S2D_KERNEL(rope_qk_kernel), r.qkv.const_data_ptr(), r.cos.const_data_ptr(),
+               r.sin.const_data_ptr(), q.mutable_data_ptr(), k.mutable_data_ptr(), B, NH, KV, D);
+    EXPECT_TRUE(q.equal(r.q_want)) << dtype;
+    for (int64_t b = 0; b + 1 < B; ++b)  // the rotated keys, as the append writes them
+      EXPECT_TRUE(k[b][0].equal(r.k_want[b].select(1, r.pos[b].item<int64_t>()))) << dtype;
 
-    at::Tensor q = at::empty({B, 1, NH, D}, qkv.options()), k = at::empty({B, 1, KV, D}, qkv.options());
-    launch_for(dtype, 2, S2D_KERNEL(rope_qk_kernel), qkv.const_data_ptr(), cos.const_data_ptr(), sin.const_data_ptr(),
-               q.mutable_data_ptr(), k.mutable_data_ptr(), B, NH, KV, D);
-    EXPECT_TRUE(q.equal(q_want)) << dtype;
-    EXPECT_TRUE(k.equal(k_rot.transpose(1, 2))) << dtype;
-
-    const at::Tensor pos = at::tensor(std::vector<int64_t>{0, 3, 5, C});  // the last: outside the cache
-    at::Tensor k_cache = randn({B, KV, C, D}, dtype, 7), v_cache = randn({B, KV, C, D}, dtype, 8);
-    at::Tensor k_want = k_cache.clone(), v_want = v_cache.clone();
-    const at::Tensor v_ref = parts[2].view({B, 1, KV, D}).transpose(1, 2);  // [B, KV, 1, D]
-    for (int64_t b = 0; b + 1 < B; ++b) {
-      k_want[b].narrow(1, pos[b].item<int64_t>(), 1).copy_(k_rot[b]);
-      v_want[b].narrow(1, pos[b].item<int64_t>(), 1).copy_(v_ref[b]);
-    }
-    at::Tensor q2 = at::empty({B, 1, NH, D}, qkv.options());
-    launch_for(dtype, 2, S2D_KERNEL(rope_qk_append_kernel), qkv.const_data_ptr(), cos.const_data_ptr(),
-               sin.const_data_ptr(), pos.const_data_ptr<int64_t>(), q2.mutable_data_ptr(), k_cache.mutable_data_ptr(),
-               v_cache.mutable_data_ptr(), B, NH, KV, D, C);
-    EXPECT_TRUE(q2.equal(q_want)) << dtype;
-    EXPECT_TRUE(k_cache.equal(k_want)) << dtype;
-    EXPECT_TRUE(v_cache.equal(v_want)) << dtype;
+    at::Tensor q2 = at::empty_like(q);
+    launch_for(dtype, 2, S2D_KERNEL(rope_qk_append_kernel), r.qkv.const_data_ptr(), r.cos.const_data_ptr(),
+               r.sin.const_data_ptr(), r.pos.const_data_ptr<int64_t>(), q2.mutable_data_ptr(),
+               r.k_cache.mutable_data_ptr(), r.v_cache.mutable_data_ptr(), B, NH, KV, D, r.C);
+    EXPECT_TRUE(q2.equal(r.q_want)) << dtype;
+    EXPECT_TRUE(r.k_cache.equal(r.k_want)) << dtype;
+    EXPECT_TRUE(r.v_cache.equal(r.v_want)) << dtype;
   }
 }
 

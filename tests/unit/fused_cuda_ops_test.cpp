@@ -85,26 +85,13 @@ TEST_F(FusedCuda, AddRmsNormEqualsTheAtenChain) {
 // The rotation and the cache writes of a decode step in one kernel: what rope_qk_cuda and the
 // step's scatter_ into the caches give. A column outside the cache writes nothing.
 TEST_F(FusedCuda, RopeAppendWritesWhatTheScatterWrote) {
-  const int64_t B = 4, NH = 4, KV = 2, D = 64, C = 10;
   for (const auto dtype : kDtypes) {
-    const at::Tensor qkv = randn_on_gpu({B, 1, (NH + 2 * KV) * D}, dtype, 9);
-    const at::Tensor angles = randn_on_gpu({B, 1, D}, at::kFloat, 10) * 3;
-    const at::Tensor cos = angles.cos().to(dtype), sin = angles.sin().to(dtype);
-    const at::Tensor pos = at::tensor(std::vector<int64_t>{0, 5, 9, C}).to(at::kCUDA);
-    at::Tensor k_cache = randn_on_gpu({B, KV, C, D}, dtype, 11), v_cache = randn_on_gpu({B, KV, C, D}, dtype, 12);
-    at::Tensor k_want = k_cache.clone(), v_want = v_cache.clone();
-    const at::Tensor q = rope_qk_append_cuda(qkv, cos, sin, NH, KV, D, k_cache, v_cache, pos);
+    DecodeRopeCase r = decode_rope_case(dtype, at::kCUDA, 64, 10);
+    const at::Tensor q = rope_qk_append_cuda(r.qkv, r.cos, r.sin, r.NH, r.KV, r.D, r.k_cache, r.v_cache, r.pos);
     ASSERT_TRUE(q.defined()) << dtype;
-    auto [q_ref, k_ref] = rope_qk_cuda(qkv, cos, sin, NH, KV, D);  // [B, 1, NH, D], [B, 1, KV, D]
-    EXPECT_TRUE(q.equal(q_ref)) << dtype;
-    const at::Tensor v_ref = qkv.narrow(-1, (NH + KV) * D, KV * D).view({B, 1, KV, D});
-    for (int64_t b = 0; b + 1 < B; ++b) {  // the last row's column is outside the cache
-      const int64_t col = pos[b].item<int64_t>();
-      k_want[b].select(1, col).copy_(k_ref[b][0]);
-      v_want[b].select(1, col).copy_(v_ref[b][0]);
-    }
-    EXPECT_TRUE(k_cache.equal(k_want)) << dtype;
-    EXPECT_TRUE(v_cache.equal(v_want)) << dtype;
+    EXPECT_TRUE(q.equal(r.q_want)) << dtype;
+    EXPECT_TRUE(r.k_cache.equal(r.k_want)) << dtype;
+    EXPECT_TRUE(r.v_cache.equal(r.v_want)) << dtype;
   }
 }
 
