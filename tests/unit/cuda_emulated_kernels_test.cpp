@@ -4,7 +4,7 @@
 //   * the cut-row sampling kernel against its host twin (cut_sampling.h), token for token, at 64
 //     threads a block over many rows and at the 1,024 that the launcher uses over a few;
 //   * the fused inference kernels against the ATen chains they replace, on the CPU, bit for bit
-//     in fp32, bf16 and fp16 (except silu_mul: the host's expf is not the GPU's).
+//     in fp32, bf16 and fp16; silu_mul to a rounding step (the host's expf is not ATen's exp).
 // The same comparisons run on a GPU in cut_sampling_test.cpp and fused_cuda_ops_test.cpp.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -143,6 +143,20 @@ TEST(CudaEmulated, RmsNormScaleFinishesTheChain) {
     launch_for(dtype, rows, S2D_KERNEL(rms_norm_scale_kernel), x.const_data_ptr(), var.const_data_ptr<float>(),
                w.const_data_ptr(), out.mutable_data_ptr(), H, 1e-5f);
     EXPECT_TRUE(out.equal(testing::rms_norm_chain(x, w, 1e-5))) << dtype;
+  }
+}
+
+TEST(CudaEmulated, SiluMulTakesTheGateAndUpHalves) {
+  for (const auto dtype : kDtypes) {
+    const int64_t rows = 3, I = 100;
+    const at::Tensor gate_up = randn({rows, 2 * I}, dtype, 9) * 4;
+    at::Tensor out = at::empty({rows, I}, gate_up.options());
+    launch_for(dtype, 2, S2D_KERNEL(silu_mul_kernel), gate_up.const_data_ptr(), out.mutable_data_ptr(), rows, I);
+    const auto halves = gate_up.split(I, -1);
+    const at::Tensor want = (at::silu(halves[0]) * halves[1]).to(at::kFloat);
+    // One rounding step of the dtype at most (fp32: a few ulps), where exp's last bit differs.
+    const double step = dtype == at::kFloat ? 1e-6 : (dtype == at::kBFloat16 ? 1.6e-2 : 2e-3);
+    EXPECT_LE(((out.to(at::kFloat) - want).abs() / (want.abs() + 1e-3)).max().item<double>(), step) << dtype;
   }
 }
 
