@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "conformance_main.h"
 #include "s2d/engine/generator.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/text/chat_template.h"
@@ -55,9 +56,9 @@ TEST(Checkpoint, TemplateIdsAndGreedyTokensEqualTransformers) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--dir") g_dir = argv[i + 1];
-  if (g_dir.empty()) return 2;
+  g_dir = s2d::conformance::Flags(argc, argv).get("--dir");
+  if (g_dir.empty())
+    return s2d::conformance::usage(
+        "s2d_checkpoint_conformance_tests --dir DIR (made by tests/conformance/make_checkpoint_reference.py)");
   return RUN_ALL_TESTS();
 }

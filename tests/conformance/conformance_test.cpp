@@ -12,6 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "conformance_main.h"
 #include "conformance_util.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/safetensors.h"
@@ -28,10 +29,7 @@ std::string g_device = "cpu", g_dtype = "fp32";  // --device/--dtype: the GPU ru
 constexpr double kTol = 1e-4;                    // fp32 only; lower precisions are reported
 constexpr double kTop1Slack = 0.05;              // bf16/fp16: top-1 agreement may trail HF's own bf16 noise by this
 
-void report(const std::string& line) {
-  std::cout << line << std::endl;
-  std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
-}
+void report(const std::string& line) { conformance::report(g_dir, line); }
 
 class CaseTest : public ::testing::Test {
  public:
@@ -122,17 +120,12 @@ TEST(TokenizerConformance, EncodeDecodeMatchPythonSentencepiece) {
 }  // namespace s2d
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i + 1 < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--dir") s2d::g_dir = argv[i + 1];
-    if (a == "--device") s2d::g_device = argv[i + 1];
-    if (a == "--dtype") s2d::g_dtype = argv[i + 1];
-  }
-  if (s2d::g_dir.empty()) {
-    std::cerr << "usage: s2d_conformance_tests --dir DIR (made by tests/conformance/make_reference.py)\n";
-    return 2;
-  }
+  const s2d::conformance::Flags flags(argc, argv);
+  s2d::g_dir = flags.get("--dir");
+  s2d::g_device = flags.get("--device", s2d::g_device);
+  s2d::g_dtype = flags.get("--dtype", s2d::g_dtype);
+  if (s2d::g_dir.empty())
+    return s2d::conformance::usage("s2d_conformance_tests --dir DIR (made by tests/conformance/make_reference.py)");
   std::filesystem::remove(s2d::g_dir + "/report.txt");
   const std::vector<std::string> cases = s2d::case_names(s2d::g_dir);
   if (cases.empty()) {

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "conformance_main.h"
 #include "conformance_util.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/gguf.h"
@@ -26,10 +27,7 @@ namespace {
 
 std::string g_dir;
 
-void report(const std::string& line) {
-  std::cout << line << std::endl;
-  std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
-}
+void report(const std::string& line) { conformance::report(g_dir, line); }
 
 TEST(GgufTypes, DequantiseEqualsTheGgufPackageBitForBit) {
   GgufFile g(g_dir + "/types/types.gguf");
@@ -113,13 +111,10 @@ class GgufCase : public ::testing::Test {
 }  // namespace s2d
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--dir") s2d::g_dir = argv[i + 1];
-  if (s2d::g_dir.empty()) {
-    std::cerr << "usage: s2d_gguf_conformance_tests --dir DIR (made by tests/conformance/make_gguf_reference.py)\n";
-    return 2;
-  }
+  s2d::g_dir = s2d::conformance::Flags(argc, argv).get("--dir");
+  if (s2d::g_dir.empty())
+    return s2d::conformance::usage(
+        "s2d_gguf_conformance_tests --dir DIR (made by tests/conformance/make_gguf_reference.py)");
   std::filesystem::remove(s2d::g_dir + "/report.txt");
   for (const auto& name : s2d::case_names(s2d::g_dir))
     ::testing::RegisterTest("GgufConformance", name.c_str(), nullptr, nullptr, __FILE__, __LINE__,

@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "conformance_main.h"
 #include "s2d/text/jinja.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
@@ -105,14 +106,10 @@ TEST(ChatTemplates, UnsupportedConstructsNameTheirLine) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (std::string(argv[i]) == "--ref") g_ref = argv[i + 1];
-    if (std::string(argv[i]) == "--templates") g_templates = argv[i + 1];
-  }
-  if (g_ref.empty() || g_templates.empty()) {
-    std::fprintf(stderr, "usage: s2d_template_conformance_tests --ref DIR --templates DIR\n");
-    return 2;
-  }
+  const s2d::conformance::Flags flags(argc, argv);
+  g_ref = flags.get("--ref");
+  g_templates = flags.get("--templates");
+  if (g_ref.empty() || g_templates.empty())
+    return s2d::conformance::usage("s2d_template_conformance_tests --ref DIR --templates DIR");
   return RUN_ALL_TESTS();
 }

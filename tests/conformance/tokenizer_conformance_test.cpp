@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "conformance_main.h"
 #include "s2d/text/incremental_text.h"
 #include "s2d/text/tokenizer.h"
 #include "s2d/util/json.h"
@@ -168,12 +169,8 @@ TEST(TokenizerJson, UnsupportedPiecesNameTheirJsonPath) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::string(argv[i]) == "--dir") g_dir = argv[i + 1];
-  if (g_dir.empty()) {
-    std::fprintf(stderr, "usage: s2d_tokenizer_conformance_tests --dir DIR (made by make_tokenizer_reference.py)\n");
-    return 2;
-  }
+  g_dir = s2d::conformance::Flags(argc, argv).get("--dir");
+  if (g_dir.empty())
+    return s2d::conformance::usage("s2d_tokenizer_conformance_tests --dir DIR (made by make_tokenizer_reference.py)");
   return RUN_ALL_TESTS();
 }

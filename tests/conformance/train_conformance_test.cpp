@@ -15,6 +15,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "conformance_main.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
 #include "s2d/model/lora.h"
@@ -118,14 +119,13 @@ TEST_P(TrainCase, LossGradientsAndAdamWMatchPyTorch) {
       c10::str("train conformance ", case_name, " ", layout(packed), " (", g_device, ", ", g_precision, "): loss ",
                loss, " vs ", want, bf16() ? ", worst relative grad error " : ", max grad diff ", worst_grad,
                ", max param diff after 3 AdamW steps ", worst_param);
-  std::cout << line << std::endl;
-  std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
+  conformance::report(g_dir, line);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, TrainCase,
                          ::testing::Combine(::testing::Values("gqa", "tied", "qwen2", "qwen3"), ::testing::Bool()),
-                         [](const auto& info) {
-                           return std::get<0>(info.param) + "_" + layout(std::get<1>(info.param));
+                         [](const auto& param_info) {
+                           return std::get<0>(param_info.param) + "_" + layout(std::get<1>(param_info.param));
                          });
 
 // LoRA against PEFT: the adapter PEFT saved loads, loss and adapter gradients match, one AdamW
@@ -178,35 +178,29 @@ TEST_P(LoraCase, MatchesPeft) {
   const std::string line = c10::str(
       "lora conformance ", case_name, " ", layout(packed), " (", g_device, "): loss ", loss, ", max adapter grad diff ",
       worst_grad, ", max adapter diff after one AdamW step ", worst_param, ", merged-vs-adapter logits ", merge_diff);
-  std::cout << line << std::endl;
-  std::ofstream(g_dir + "/report.txt", std::ios::app) << line << "\n";
+  conformance::report(g_dir, line);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, LoraCase,
                          ::testing::Combine(::testing::Values("lora", "lora_qwen3"), ::testing::Bool()),
-                         [](const auto& info) {
-                           return std::get<0>(info.param) + "_" + layout(std::get<1>(info.param));
+                         [](const auto& param_info) {
+                           return std::get<0>(param_info.param) + "_" + layout(std::get<1>(param_info.param));
                          });
 
 }  // namespace
 }  // namespace s2d
 
 int main(int argc, char** argv) {
-  ::testing::InitGoogleTest(&argc, argv);
-  for (int i = 1; i + 1 < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--dir") s2d::g_dir = argv[i + 1];
-    if (a == "--device") s2d::g_device = argv[i + 1];
-    if (a == "--precision") s2d::g_precision = argv[i + 1];
-  }
+  const s2d::conformance::Flags flags(argc, argv);
+  s2d::g_dir = flags.get("--dir");
+  s2d::g_device = flags.get("--device", s2d::g_device);
+  s2d::g_precision = flags.get("--precision", s2d::g_precision);
   if (s2d::g_precision == "bf16" && s2d::g_device == "cpu") {
     std::cerr << "--precision bf16 is CUDA's autocast: pass --device cuda\n";
     return 2;
   }
-  if (s2d::g_dir.empty()) {
-    std::cerr << "usage: s2d_train_conformance_tests --dir DIR [--device cpu|cuda] [--precision fp32|bf16]\n";
-    return 2;
-  }
+  if (s2d::g_dir.empty())
+    return s2d::conformance::usage("s2d_train_conformance_tests --dir DIR [--device cpu|cuda] [--precision fp32|bf16]");
   std::filesystem::remove(s2d::g_dir + "/report.txt");
   return RUN_ALL_TESTS();
 }
