@@ -12,7 +12,7 @@
 //     total.
 // Selection finds the last kept rank's key one byte at a time from the top (a radix select over
 // histograms of the next byte), the cut falling on the lowest bucket whose mass above stays under
-// the target. No sort: the kernel reads each row about nine times.
+// the target. No sort: the kernel reads each row at most ten times.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Drawing one token from each cut row (top-k, top-p) without sorting the vocabulary: the cut is
 // found by selection, one byte of the probability's bits at a time (cut_sampling_rules.h). On CUDA
-// one kernel does a row in one thread block, about nine reads of the row, where the sorting path
+// one kernel does a row in one thread block, at most ten reads of the row, where the sorting path
 // of device_sampling.h sorts the whole [B, V] and makes a dozen passes over it; the host twin does
 // the same arithmetic row by row, so the kernel is tested against it token for token.
 //
