@@ -432,7 +432,12 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
   at::Tensor col = at::arange(width, lens.options()).view({1, 1, 1, width});
   at::Tensor write_at = lens.view({B, 1, 1, 1}).expand({B, KV, 1, D});
   const auto panels = decode_panels();
-  Step step{.mask = col <= lens.view({B, 1, 1, 1}), .last_key = lens, .panels = panels.get()};
+  const at::Tensor open = col <= lens.view({B, 1, 1, 1});  // [B, 1, 1, W]
+  // On CUDA the mask goes to SDPA's memory-efficient kernel, which would convert and pad it in every
+  // layer: made its bias once here. The CPU's decode reads last_key instead.
+  Step step{.mask = options().device().is_cuda() ? additive_mask(open, weights_.embed.scalar_type()) : open,
+            .last_key = lens,
+            .panels = panels.get()};
   step.append_cache = &cache;
   step.append_col = lens;
   step.update = [&cache, &write_at, width](size_t l, const at::Tensor& k, const at::Tensor& v) {

@@ -2,6 +2,9 @@
 
 #include <ATen/ATen.h>
 
+#include <limits>
+#include <vector>
+
 namespace s2d {
 
 namespace {
@@ -19,6 +22,18 @@ at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::
     return sdpa(rows, k, v, mask).reshape({B, NH, 1, D});  // [B, KV, G, D] -> [B, NH, 1, D]
   }
   return sdpa(q, repeat_kv(k, G), repeat_kv(v, G), mask);
+}
+
+at::Tensor additive_mask(const at::Tensor& mask, at::ScalarType dtype) {
+  constexpr int64_t kAlign = 8;  // what SDPA's memory-efficient path wants of a bias's strides
+  const int64_t S = mask.size(-1);
+  std::vector<int64_t> shape(mask.sizes().begin(), mask.sizes().end());
+  shape.back() = (S + kAlign - 1) / kAlign * kAlign;
+  at::Tensor bias = at::empty(shape, mask.options().dtype(dtype)).narrow(-1, 0, S);
+  const auto scalar = at::TensorOptions().dtype(dtype);  // host scalars: no device work to make them
+  at::where_out(bias, mask, at::scalar_tensor(0.0, scalar),
+                at::scalar_tensor(-std::numeric_limits<double>::infinity(), scalar));
+  return bias;
 }
 
 at::Tensor repeat_kv(const at::Tensor& x, int64_t groups) {

@@ -5,6 +5,8 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "s2d/model/masked_attention.h"
 
 namespace s2d {
@@ -31,6 +33,8 @@ void expect_as_sdpa(const Shape& s, const at::TensorOptions& opts, double tolera
   const at::Tensor got = masked_attention(q, k, v, mask);
   ASSERT_EQ(got.sizes(), want.sizes());
   EXPECT_LE((got.to(at::kFloat) - want.to(at::kFloat)).abs().max().item<double>(), tolerance);
+  // The bias made once (what a decode step hands every layer on CUDA): the same bits.
+  EXPECT_TRUE(masked_attention(q, k, v, additive_mask(mask, q.scalar_type())).equal(got));
 }
 
 void expect_all_shapes(const at::TensorOptions& opts, double tolerance) {
@@ -44,6 +48,22 @@ TEST(MaskedAttention, EqualsSdpaWithGroupedHeads) {
   const c10::InferenceMode inference;
   expect_all_shapes(at::TensorOptions().dtype(at::kFloat), 1e-5);
   expect_all_shapes(at::TensorOptions().dtype(at::kBFloat16), 2e-2);
+}
+
+// 0 where the mask is true, -inf where false, rows at strides SDPA's memory-efficient kernel takes
+// as they are (multiples of 8), over every width's remainder.
+TEST(MaskedAttention, AdditiveMaskIsSdpasBiasInAlignedRows) {
+  for (const int64_t S : {1, 7, 8, 9, 33}) {
+    const at::Tensor mask = at::rand({3, 1, 2, S}) < 0.5;
+    const at::Tensor bias = additive_mask(mask, at::kBFloat16);
+    ASSERT_EQ(bias.sizes(), mask.sizes());
+    EXPECT_EQ(bias.scalar_type(), at::kBFloat16);
+    for (int64_t d = 0; d + 1 < bias.dim(); ++d) EXPECT_EQ(bias.stride(d) % 8, 0) << "S " << S << ", dim " << d;
+    EXPECT_EQ(bias.stride(-1), 1);
+    const at::Tensor want = at::zeros(mask.sizes(), at::kBFloat16)
+                                .masked_fill_(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    EXPECT_TRUE(bias.equal(want)) << "S " << S;
+  }
 }
 
 TEST(MaskedAttentionCuda, EqualsSdpaWithGroupedHeads) {

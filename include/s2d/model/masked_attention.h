@@ -14,13 +14,19 @@
 namespace s2d {
 
 // q [B, NH, T, D], k and v [B, KV, S, D] (NH % KV == 0; query head h reads key head h / (NH / KV)),
-// mask bool, broadcastable to [B, 1, T, S] (true: attend) -> [B, NH, T, D], what
+// mask bool (true: attend) or additive_mask's, broadcastable to [B, 1, T, S] -> [B, NH, T, D], what
 // scaled_dot_product_attention(q, k, v, mask, enable_gqa = true) returns.
 //   NH == KV: SDPA as it is.
 //   T == 1 (a decode step): the G = NH / KV query heads that share key head j are laid along the
 //     query axis, q [B, KV, G, D]; the mask [B, 1, 1, S] covers the G rows alike. No copy of k, v.
 //   T > 1: k and v repeated per query head (HF's repeat_kv), then SDPA without grouping.
 at::Tensor masked_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask);
+
+// A bool mask [..., S] as SDPA turns it into a bias for its memory-efficient kernel, made once for
+// all layers: 0 where true, -inf where false, in `dtype` (the queries'), each row at a stride that is
+// a multiple of 8 elements (a view of padded storage). Given this, SDPA neither converts the mask
+// nor copies it into aligned storage at every call; the attention is the same, bit for bit.
+at::Tensor additive_mask(const at::Tensor& mask, at::ScalarType dtype);
 
 // HF's repeat_kv: each of the KV heads of x [B, KV, S, D] `groups` times in a row -> [B, KV * groups,
 // S, D], head j * groups + g a copy of head j (what repeat_interleave(groups, 1) gives).
