@@ -30,9 +30,9 @@ at::Tensor additive_mask(const at::Tensor& mask, at::ScalarType dtype) {
   std::vector<int64_t> shape(mask.sizes().begin(), mask.sizes().end());
   shape.back() = (S + kAlign - 1) / kAlign * kAlign;
   at::Tensor bias = at::empty(shape, mask.options().dtype(dtype)).narrow(-1, 0, S);
-  const auto scalar = at::TensorOptions().dtype(dtype);  // host scalars: no device work to make them
-  at::where_out(bias, mask, at::scalar_tensor(0.0, scalar),
-                at::scalar_tensor(-std::numeric_limits<double>::infinity(), scalar));
+  // fill_ and masked_fill_ take their values as kernel arguments: no scalar tensor to copy to the
+  // device (a host-to-device copy would wait for the queue, and breaks a CUDA graph's capture).
+  bias.fill_(-std::numeric_limits<double>::infinity()).masked_fill_(mask, 0.0);
   return bias;
 }
 
