@@ -434,7 +434,7 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
   const auto panels = decode_panels();
   const at::Tensor open = col <= lens.view({B, 1, 1, 1});  // [B, 1, 1, W]
   // On CUDA the mask goes to SDPA's memory-efficient kernel, which would convert and pad it in every
-  // layer: made its bias once here. The CPU's decode reads last_key instead.
+  // layer, so its bias is made once here. The CPU's decode reads last_key instead.
   Step step{.mask = options().device().is_cuda() ? additive_mask(open, weights_.embed.scalar_type()) : open,
             .last_key = lens,
             .panels = panels.get()};
