@@ -50,9 +50,8 @@ Cut select_on_host(const float* p, int64_t V, const TokenSet& set, const Goal& g
 }
 
 int64_t draw_row_on_host(const float* p, int64_t V, int64_t k, float top_p, float u) {
-  TokenSet set{true, keep_all()};
-  if (k < V) set = TokenSet{false, select_on_host(p, V, set, Goal{true, static_cast<double>(k), 0.0f})};
-  const Cut cut = top_p < 1.0f ? select_on_host(p, V, set, Goal{false, 0.0, top_p}) : set.floor;
+  const Cut cut =
+      find_cut(k, V, top_p, [&](const TokenSet& set, const Goal& goal) { return select_on_host(p, V, set, goal); });
   uint64_t total = 0, ties = 0;
   int64_t first_kept = -1;
   for (int64_t i = 0; i < V; ++i) {

@@ -173,4 +173,14 @@ S2D_HOST_DEVICE void finish_round(uint32_t* count, Mass* mass, int shift, const 
   }
 }
 
+// A row's cut: top-k's kept set first (by count, where k < V), then top-p's cut within it (by
+// mass, where top_p < 1). select(set, goal) runs the four rounds of one selection (the kernel's
+// block and the host twin each pass their own).
+template <typename Select>
+S2D_HOST_DEVICE Cut find_cut(int64_t k, int64_t V, float top_p, Select select) {
+  TokenSet set{true, keep_all()};
+  if (k < V) set = TokenSet{false, select(set, Goal{true, static_cast<double>(k), 0.0f})};
+  return top_p < 1.0f ? select(set, Goal{false, 0.0, top_p}) : set.floor;
+}
+
 }  // namespace s2d::cut_sampling

@@ -61,6 +61,13 @@ at::Tensor scale_rows(const at::Tensor& x, const at::Tensor& var, const at::Tens
                "rms_norm_scale");
   return out;
 }
+// What rope_qk's kernels take: qkv [B, T, (NH + 2 KV) * D] and cos, sin [B, T, D] of its kind.
+bool rope_applies(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t NH, int64_t KV,
+                  int64_t D) {
+  return fusable_on_cuda(qkv) && same_kind(qkv, cos) && same_kind(qkv, sin) && qkv.dim() == 3 &&
+         qkv.size(2) == (NH + 2 * KV) * D && D % 2 == 0 && cos.numel() == qkv.size(0) * qkv.size(1) * D &&
+         sin.numel() == cos.numel();
+}
 }  // namespace
 
 at::Tensor rms_norm_cuda(const at::Tensor& x, const at::Tensor& weight, double eps) {
@@ -94,10 +101,7 @@ at::Tensor silu_mul_cuda(const at::Tensor& gate_up, int64_t I) {
 
 std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin,
                                                int64_t NH, int64_t KV, int64_t D) {
-  if (!fusable_on_cuda(qkv) || !same_kind(qkv, cos) || !same_kind(qkv, sin) || qkv.dim() != 3 ||
-      qkv.size(2) != (NH + 2 * KV) * D || D % 2 != 0 || cos.numel() != qkv.size(0) * qkv.size(1) * D ||
-      sin.numel() != cos.numel())
-    return {};
+  if (!rope_applies(qkv, cos, sin, NH, KV, D)) return {};
   const int64_t B = qkv.size(0), T = qkv.size(1);
   at::Tensor q = at::empty({B, T, NH, D}, qkv.options()), k = at::empty({B, T, KV, D}, qkv.options());
   if (B * T == 0) return {q, k};
@@ -110,9 +114,8 @@ std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor& qkv, const at::
 
 at::Tensor rope_qk_append_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t NH,
                                int64_t KV, int64_t D, at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& pos) {
-  if (!fusable_on_cuda(qkv) || !same_kind(qkv, cos) || !same_kind(qkv, sin) || !same_kind(qkv, k_cache) ||
-      !same_kind(qkv, v_cache) || qkv.dim() != 3 || qkv.size(1) != 1 || qkv.size(2) != (NH + 2 * KV) * D ||
-      D % 2 != 0 || cos.numel() != qkv.size(0) * D || sin.numel() != cos.numel())
+  if (!rope_applies(qkv, cos, sin, NH, KV, D) || qkv.size(1) != 1 || !same_kind(qkv, k_cache) ||
+      !same_kind(qkv, v_cache))
     return {};
   const int64_t B = qkv.size(0);
   if (B == 0 || k_cache.dim() != 4 || k_cache.size(0) != B || k_cache.size(1) != KV || k_cache.size(3) != D ||

@@ -100,10 +100,8 @@ __global__ void __launch_bounds__(Threads)
     return;
   }
   const float* p = probs + row * V;
-  TokenSet set{true, keep_all()};
-  if (top_k[row] < V)
-    set = TokenSet{false, select_in_block(p, V, set, Goal{true, static_cast<double>(top_k[row]), 0.0f}, sh)};
-  const Cut cut = top_p[row] < 1.0f ? select_in_block(p, V, set, Goal{false, 0.0, top_p[row]}, sh) : set.floor;
+  const Cut cut = find_cut(top_k[row], V, top_p[row],
+                           [&](const TokenSet& set, const Goal& goal) { return select_in_block(p, V, set, goal, sh); });
 
   // The draw: each thread takes one stretch of the row; scans give each stretch the ties at the
   // cut's key and the kept mass before it, and the stretch holding the draw point walks to it.
