@@ -53,13 +53,9 @@ int64_t draw_row_on_host(const float* p, int64_t V, int64_t k, float top_p, floa
   const Cut cut =
       find_cut(k, V, top_p, [&](const TokenSet& set, const Goal& goal) { return select_on_host(p, V, set, goal); });
   uint64_t total = 0, ties = 0;
-  int64_t first_kept = -1;
   for (int64_t i = 0; i < V; ++i) {
     const uint32_t key = key_of(p[i]);
-    if (kept(key, ties, cut)) {
-      total += mass_of(p[i]);
-      if (first_kept < 0) first_kept = i;
-    }
+    if (kept(key, ties, cut)) total += mass_of(p[i]);
     ties += key == cut.key;
   }
   const uint64_t point = draw_point(u, total);
@@ -70,7 +66,7 @@ int64_t draw_row_on_host(const float* p, int64_t V, int64_t k, float top_p, floa
     if (kept(key, ties, cut) && (running += mass_of(p[i])) > point) return i;
     ties += key == cut.key;
   }
-  return first_kept < 0 ? 0 : first_kept;  // a row with no mass at all
+  return 0;  // a row whose kept tokens have no mass (not a softmax): token 0, as the kernel writes
 }
 
 }  // namespace

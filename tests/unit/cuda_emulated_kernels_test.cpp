@@ -185,6 +185,19 @@ TEST(CudaEmulated, CutSamplingKernelDrawsTheHostTwinsTokens) {
   expect_kernel_draws_host_twins_tokens<64>({1, 7, 64, 300, 2500}, {0, 1, 3, 50}, {2.0f, 0.9f, 0.5f, 1e-6f});
 }
 
+// Rows whose kept tokens weigh nothing in fixed point (no softmax gives them): token 0 from both.
+TEST(CudaEmulated, CutSamplingRowsWithoutMassDrawTokenZero) {
+  const at::Tensor probs = at::tensor(std::vector<float>{0.0f, 1e-13f, 0.0f, 1e-13f, 0.0f, 0.0f}).view({2, 3});
+  const at::Tensor k = at::tensor(std::vector<int64_t>{3, 1}), p = at::tensor(std::vector<float>{0.9f, 2.0f});
+  const at::Tensor u = at::full({2}, 0.5f), cut = at::ones({2}, at::kBool);
+  at::Tensor out = at::full({2}, -1, at::kLong);
+  cuda_emulation::emulate_launch(2, 64, cuda_kernels::sample_cut_rows_kernel<64>, probs.const_data_ptr<float>(),
+                                 k.const_data_ptr<int64_t>(), p.const_data_ptr<float>(), u.const_data_ptr<float>(),
+                                 cut.const_data_ptr<bool>(), out.mutable_data_ptr<int64_t>(), int64_t{3});
+  EXPECT_TRUE(out.equal(at::zeros({2}, at::kLong)));
+  EXPECT_TRUE(sample_cut_rows_host(probs, k, p, u, cut).equal(out));
+}
+
 TEST(CudaEmulated, CutSamplingKernelDrawsTheHostTwinsTokensAtTheLaunchersBlockSize) {
   expect_kernel_draws_host_twins_tokens<cuda_kernels::kThreads>({3000}, {0, 40}, {0.9f});
 }
