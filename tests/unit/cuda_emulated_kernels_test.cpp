@@ -12,6 +12,7 @@
 #include <random>
 #include <vector>
 
+#include "cut_sampling_fixture.h"
 #include "fused_kernel_fixture.h"
 #include "s2d/engine/cut_sampling.h"
 // clang-format off: the emulation's macros must come before the kernel's source.
@@ -24,58 +25,27 @@ namespace s2d {
 
 namespace {
 
-// Rows of probabilities: continuous, on a coarse grid of logits (ties) with zeros, and flat.
-at::Tensor probability_rows(int64_t V, std::mt19937& rng) {
-  std::normal_distribution<double> normal(0.0, 1.0);
-  std::vector<float> all;
-  for (const double step : {0.0, 0.5, 0.0}) {
-    const double scale = all.empty() ? 2.0 : (step > 0 ? 3.0 : 0.05);
-    std::vector<double> w(static_cast<size_t>(V));
-    for (auto& x : w) {
-      double l = normal(rng) * scale;
-      if (step > 0) l = std::round(l / step) * step;
-      x = std::exp(l);
-    }
-    if (step > 0 && V > 1) w[0] = 0, w[static_cast<size_t>(V) / 2] = 0;
-    double sum = 0;
-    for (const double x : w) sum += x;
-    for (const double x : w) all.push_back(static_cast<float>(x / sum));
-  }
-  return at::tensor(all).view({3, V});
-}
-
 template <int Threads>
 void expect_kernel_draws_host_twins_tokens(const std::vector<int64_t>& vocabularies, const std::vector<int64_t>& ks,
                                            const std::vector<float>& ps) {
   std::mt19937 rng(12);
-  std::uniform_real_distribution<float> uniform(0.0f, 1.0f);
   for (const int64_t V : vocabularies) {
-    const at::Tensor shapes = probability_rows(V, rng);
-    std::vector<at::Tensor> rows;
-    std::vector<int64_t> top_k;
-    std::vector<float> top_p, u;
-    for (int64_t s = 0; s < shapes.size(0); ++s)
-      for (const int64_t k : ks)
-        for (const float p : ps) {
-          rows.push_back(shapes[s]);
-          top_k.push_back(k > 0 && k < V ? k : V);
-          top_p.push_back(p);
-          u.push_back((std::floor(uniform(rng) * 8388608.0f) + 0.5f) / 8388608.0f);
-        }
-    const auto B = static_cast<int64_t>(rows.size());
-    const at::Tensor probs = at::stack(rows).contiguous(), k = at::tensor(top_k), p = at::tensor(top_p),
-                     uu = at::tensor(u);
-    at::Tensor cut = at::ones({B}, at::kBool);
-    cut[B - 1] = false;  // a row the sampler does not cut: token 0, and no work
+    testing::Rows r =
+        testing::rows_for({testing::make_row(V, 2.0, 0.0, 0, rng), testing::make_row(V, 3.0, 0.5, V / 10, rng),
+                           testing::make_row(V, 0.05, 0.0, 0, rng)},
+                          ks, ps, rng);
+    const int64_t B = r.probs.size(0);
+    r.cut[B - 1] = false;  // a row the sampler does not cut: token 0, and no work
     at::Tensor out = at::full({B}, -1, at::kLong);
     cuda_emulation::emulate_launch(static_cast<unsigned>(B), Threads, cuda_kernels::sample_cut_rows_kernel<Threads>,
-                                   probs.const_data_ptr<float>(), k.const_data_ptr<int64_t>(),
-                                   p.const_data_ptr<float>(), uu.const_data_ptr<float>(), cut.const_data_ptr<bool>(),
-                                   out.mutable_data_ptr<int64_t>(), V);
-    const at::Tensor want = sample_cut_rows_host(probs, k, p, uu, cut);
+                                   r.probs.const_data_ptr<float>(), r.top_k.const_data_ptr<int64_t>(),
+                                   r.top_p.const_data_ptr<float>(), r.u.const_data_ptr<float>(),
+                                   r.cut.const_data_ptr<bool>(), out.mutable_data_ptr<int64_t>(), V);
+    const at::Tensor want = sample_cut_rows_host(r.probs, r.top_k, r.top_p, r.u, r.cut);
     for (int64_t b = 0; b < B; ++b)
       ASSERT_EQ(out[b].item<int64_t>(), want[b].item<int64_t>())
-          << Threads << " threads, V " << V << ", row " << b << ", top-k " << top_k[b] << ", top-p " << top_p[b];
+          << Threads << " threads, V " << V << ", row " << b << ", top-k " << r.top_k[b].item<int64_t>() << ", top-p "
+          << r.top_p[b].item<float>();
   }
 }
 
