@@ -51,4 +51,16 @@ print(f"{sys.argv[1]}: s2d {s['tok_s']:,.0f} tok/s (MFU {100 * s['mfu']:.1f}%, {
       f"PyTorch/HF {h['tok_s']:,.0f} tok/s (MFU {100 * h['mfu']:.1f}%, {h['smi_peak_gib']} GiB; allocator peak {h['peak_gib']:.1f} GiB); "
       f"s2d / PyTorch {s['tok_s'] / h['tok_s']:.2f}x")
 PY
+  if [ "$3" = 0 ] && [ "$5" = padded ]; then
+    # The training kernels (silu·mul and RoPE forward and backward, fused_autograd_ops.h) against
+    # the same run without them: their losses must be the same bits, so the same printed digits.
+    f=$(S2D_CUDA_FUSED=1 with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" \
+        --batches "$B/$2.json" --steps "$STEPS" --device cuda --lora-rank "$3" --layout "$5") && echo "s2d fused: $f"
+    "$PY" - "$4" "$f" "$s" <<'PY' || true
+import json, sys
+f, s = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print(f"{sys.argv[1]} with S2D_CUDA_FUSED=1: {f['tok_s']:,.0f} tok/s (MFU {100 * f['mfu']:.1f}%, {f['smi_peak_gib']} GiB), "
+      f"{f['tok_s'] / s['tok_s']:.3f}x the run without; losses {'equal' if f['losses'] == s['losses'] else 'DIFFER'}")
+PY
+  fi
 done

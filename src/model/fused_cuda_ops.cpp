@@ -10,6 +10,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "cuda/fused_kernels.h"
+#include "cuda/train_kernels.h"
 #endif
 
 namespace s2d {
@@ -22,11 +23,17 @@ bool cuda_fused_kernels_built() { return S2D_CUDA_KERNELS_BUILD != 0; }
 
 void set_cuda_fused_kernels(bool on) { g_fused.set(on); }
 
-bool fusable_on_cuda(const at::Tensor& x) {
+namespace {
+// A CUDA tensor of a dtype the kernels take, with the kernels built and switched on.
+bool kernels_take(const at::Tensor& x) {
   if (!cuda_fused_kernels_built() || !x.defined() || !x.is_cuda()) return false;
   const auto t = x.scalar_type();
-  return g_fused.on() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf) && x.is_contiguous() &&
-         !(c10::GradMode::is_enabled() && x.requires_grad());
+  return g_fused.on() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf);
+}
+}  // namespace
+
+bool fusable_on_cuda(const at::Tensor& x) {
+  return kernels_take(x) && x.is_contiguous() && !(c10::GradMode::is_enabled() && x.requires_grad());
 }
 
 #if S2D_CUDA_KERNELS_BUILD
@@ -131,6 +138,63 @@ at::Tensor rope_qk_append_cuda(const at::Tensor& qkv, const at::Tensor& cos, con
   return q;
 }
 
+at::Tensor silu_mul_backward_cuda(const at::Tensor& gate_up, const at::Tensor& grad, int64_t I) {
+  if (!fusable_on_cuda(gate_up) || gate_up.dim() < 1 || gate_up.size(-1) != 2 * I || I == 0 || !kernels_take(grad) ||
+      grad.scalar_type() != gate_up.scalar_type() || grad.numel() * 2 != gate_up.numel())
+    return {};
+  const at::Tensor dy = grad.contiguous();
+  at::Tensor out = at::empty_like(gate_up);
+  const int64_t rows = gate_up.numel() / (2 * I);
+  if (rows == 0) return out;
+  check_launch(cuda_kernels::silu_mul_backward(gate_up.const_data_ptr(), dy.const_data_ptr(), out.mutable_data_ptr(),
+                                               rows, I, dtype_of(gate_up), current_stream()),
+               "silu_mul_backward");
+  return out;
+}
+
+namespace {
+// What the fp32-table RoPE kernels take: t [B, H, T, D] with unit stride over D, and cos, sin
+// [B, 1, T, D] fp32 contiguous on its device.
+bool rope_fp32_tables_apply(const at::Tensor& t, const at::Tensor& cos, const at::Tensor& sin) {
+  if (!kernels_take(t) || t.dim() != 4 || t.stride(3) != 1 || t.size(3) % 2 != 0) return false;
+  const std::vector<int64_t> table{t.size(0), 1, t.size(2), t.size(3)};
+  for (const at::Tensor* c : {&cos, &sin})
+    if (!kernels_take(*c) || c->scalar_type() != at::kFloat || c->sizes() != table || !c->is_contiguous() ||
+        c->device() != t.device())
+      return false;
+  return true;
+}
+}  // namespace
+
+at::Tensor rope_fp32_tables_cuda(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (!rope_fp32_tables_apply(x, cos, sin)) return {};
+  const int64_t B = x.size(0), H = x.size(1), T = x.size(2), D = x.size(3);
+  at::Tensor out = at::empty({B, T, H, D}, x.options().dtype(at::kFloat));
+  if (out.numel() > 0)
+    check_launch(
+        cuda_kernels::rope_fp32_tables(x.const_data_ptr(), x.stride(0), x.stride(1), x.stride(2),
+                                       cos.const_data_ptr<float>(), sin.const_data_ptr<float>(),
+                                       out.mutable_data_ptr<float>(), B, H, T, D, dtype_of(x), current_stream()),
+        "rope_fp32_tables");
+  return out.transpose(1, 2);  // [B, H, T, D]
+}
+
+at::Tensor rope_fp32_tables_backward_cuda(const at::Tensor& grad, const at::Tensor& cos, const at::Tensor& sin,
+                                          at::ScalarType x_dtype) {
+  if (grad.scalar_type() != at::kFloat || !rope_fp32_tables_apply(grad, cos, sin) ||
+      !(x_dtype == at::kFloat || x_dtype == at::kBFloat16 || x_dtype == at::kHalf))
+    return {};
+  const int64_t B = grad.size(0), H = grad.size(1), T = grad.size(2), D = grad.size(3);
+  at::Tensor out = at::empty({B, T, H, D}, grad.options().dtype(x_dtype));
+  if (out.numel() > 0)
+    check_launch(cuda_kernels::rope_fp32_tables_backward(grad.const_data_ptr<float>(), grad.stride(0), grad.stride(1),
+                                                         grad.stride(2), cos.const_data_ptr<float>(),
+                                                         sin.const_data_ptr<float>(), out.mutable_data_ptr(), B, H, T,
+                                                         D, dtype_of(out), current_stream()),
+                 "rope_fp32_tables_backward");
+  return out.transpose(1, 2);  // [B, H, T, D]
+}
+
 #else  // no kernels in this build: every caller runs its ATen chain
 
 at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, double) { return {}; }
@@ -144,6 +208,11 @@ at::Tensor rope_qk_append_cuda(const at::Tensor&, const at::Tensor&, const at::T
 at::Tensor silu_mul_cuda(const at::Tensor&, int64_t) { return {}; }
 std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, int64_t,
                                                int64_t, int64_t) {
+  return {};
+}
+at::Tensor silu_mul_backward_cuda(const at::Tensor&, const at::Tensor&, int64_t) { return {}; }
+at::Tensor rope_fp32_tables_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
+at::Tensor rope_fp32_tables_backward_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::ScalarType) {
   return {};
 }
 

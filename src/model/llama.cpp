@@ -12,6 +12,7 @@
 #include "s2d/model/decode_flash_attention.h"
 #include "s2d/model/decode_panels.h"
 #include "s2d/model/device.h"
+#include "s2d/model/fused_autograd_ops.h"
 #include "s2d/model/fused_cpu_ops.h"
 #include "s2d/model/fused_cuda_ops.h"
 #include "s2d/model/masked_attention.h"
@@ -79,12 +80,6 @@ at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const Pack
     at += n;
   }
   return outs.size() == 1 ? outs[0] : at::cat(outs, 2);
-}
-
-// [x1, x2] -> [-x2, x1] over the last dim (HF's non-interleaved RoPE layout).
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
 
 // The per-layer tensors both layouts (the checkpoint's and the packed one) keep as they are:
@@ -305,10 +300,10 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
       q = rms_norm(q, w.q_norm, config_.rms_norm_eps);
       k = rms_norm(k, w.k_norm, config_.rms_norm_eps);
     }
-    q = q.transpose(1, 2);  // [B, NH, T, D]
-    k = k.transpose(1, 2);  // [B, KV, T, D]
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
+    q = q.transpose(1, 2);        // [B, NH, T, D]
+    k = k.transpose(1, 2);        // [B, KV, T, D]
+    q = apply_rope(q, cos, sin);  // in training one autograd node each
+    k = apply_rope(k, cos, sin);
   }
   if (step.update)  // -> all keys/values to attend: [B, KV, S, D]
     std::tie(k, v) = appended ? step.update(layer, at::Tensor(), at::Tensor()) : step.update(layer, k, v);
@@ -324,6 +319,10 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   at::Tensor o = weight_matmul(out, w.o_t, p ? &p->o : nullptr);          // [B, T, H]
   if (w.o_b.defined()) o = o + w.o_b;
   return with_lora(o, out, layer, "o_proj");
+}
+
+bool LlamaModel::lora_targets(size_t layer, const char* target) const {
+  return lora_ && lora_->layers[layer].count(target) > 0;
 }
 
 at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const {
@@ -361,10 +360,12 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
     std::tie(h, x) = add_rms_norm(h, attention(L, x, cos, sin, step, i), L.post_attention_norm, eps);
     const int64_t I = config_.intermediate_size;
     const at::Tensor gate_up = weight_matmul(x, L.gate_up_t, p ? &p->gate_up : nullptr);  // [B, T, 2I]
-    at::Tensor act = lora_ ? at::Tensor() : silu_mul_cuda(gate_up, I);                    // [B, T, I]: one kernel
-    if (!act.defined()) {
+    at::Tensor act;                                                                       // [B, T, I]
+    if (lora_targets(i, "gate_proj") || lora_targets(i, "up_proj")) {
       const auto halves = gate_up.split(I, -1);  // 2 x [B, T, I]
       act = at::silu(with_lora(halves[0], x, i, "gate_proj")) * with_lora(halves[1], x, i, "up_proj");
+    } else {
+      act = silu_mul(gate_up, I);  // one kernel on CUDA with the fused kernels; in training one autograd node
     }
     const at::Tensor mlp = with_lora(weight_matmul(act, L.down_t, p ? &p->down : nullptr), act, i, "down_proj");
     if (i + 1 < n)

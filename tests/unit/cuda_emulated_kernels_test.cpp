@@ -4,7 +4,9 @@
 //   * the cut-row sampling kernel against its host twin (cut_sampling.h), token for token, at 64
 //     threads a block over many rows and at the 1,024 that the launcher uses over a few;
 //   * the fused inference kernels against the ATen chains they replace, on the CPU, bit for bit
-//     in fp32, bf16 and fp16; silu_mul to a rounding step (the host's expf is not ATen's exp).
+//     in fp32, bf16 and fp16; silu_mul to a rounding step (the host's expf is not ATen's exp);
+//   * the training kernels against the chains' autograd on the CPU: RoPE with fp32 tables and its
+//     gradient bit for bit, silu·mul's gradient to a rounding step.
 // The same comparisons run on a GPU in cut_sampling_test.cpp and fused_cuda_ops_test.cpp.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -13,12 +15,14 @@
 #include <vector>
 
 #include "cut_sampling_fixture.h"
+#include "fused_autograd_fixture.h"
 #include "fused_kernel_fixture.h"
 #include "s2d/engine/cut_sampling.h"
 // clang-format off: the emulation's macros must come before the kernel's source.
 #include "cuda_emulation.h"
 #include "../../src/engine/cuda/cut_sampling_kernel.cu"
 #include "../../src/model/cuda/fused_kernels.cu"
+#include "../../src/model/cuda/train_kernels.cu"
 // clang-format on
 
 namespace s2d {
@@ -127,6 +131,41 @@ TEST(CudaEmulated, SiluMulTakesTheGateAndUpHalves) {
     // One rounding step of the dtype at most (fp32: a few ulps), where exp's last bit differs.
     const double step = dtype == at::kFloat ? 1e-6 : (dtype == at::kBFloat16 ? 1.6e-2 : 2e-3);
     EXPECT_LE(((out.to(at::kFloat) - want).abs() / (want.abs() + 1e-3)).max().item<double>(), step) << dtype;
+  }
+}
+
+TEST(CudaEmulated, SiluMulBackwardGivesTheChainsGradient) {
+  for (const auto dtype : kDtypes) {
+    const int64_t rows = 3, I = 100;
+    const at::Tensor gate_up = randn({rows, 2 * I}, dtype, 9) * 4, up_grad = randn({rows, I}, dtype, 10);
+    const at::Tensor want = testing::silu_mul_run(gate_up, I, up_grad, false).grad.to(at::kFloat);
+    at::Tensor got = at::empty({rows, 2 * I}, gate_up.options());
+    launch_for(dtype, 2, S2D_KERNEL(silu_mul_backward_kernel), gate_up.const_data_ptr(), up_grad.const_data_ptr(),
+               got.mutable_data_ptr(), rows, I);
+    // One rounding step of the dtype at most (fp32: a few ulps), where exp's last bit differs.
+    const double step = dtype == at::kFloat ? 1e-5 : (dtype == at::kBFloat16 ? 1.6e-2 : 2e-3);
+    EXPECT_LE(((got.to(at::kFloat) - want).abs() / (want.abs() + 1e-3)).max().item<double>(), step) << dtype;
+  }
+}
+
+TEST(CudaEmulated, RopeWithFp32TablesGivesTheChainAndItsGradient) {
+  const int64_t B = 2, T = 5, NH = 4, KV = 2, D = 16, F = (NH + 2 * KV) * D;
+  const auto [cos, sin] = testing::rope_tables(B, T, D, at::TensorOptions(at::kFloat));
+  for (const auto dtype : kDtypes) {
+    const at::Tensor qkv = randn({B, T, F}, dtype, 11);
+    const testing::RopeRun want = testing::rope_run(qkv, cos, sin, NH, KV, false);
+    const at::Tensor q = qkv.narrow(2, 0, NH * D).view({B, T, NH, D}).transpose(1, 2);  // strided, as attention's
+    at::Tensor out = at::empty({B, T, NH, D}, at::kFloat);
+    launch_for(dtype, 2, S2D_KERNEL(rope_fp32_tables_kernel), q.const_data_ptr(), q.stride(0), q.stride(1), q.stride(2),
+               cos.const_data_ptr<float>(), sin.const_data_ptr<float>(), out.mutable_data_ptr<float>(), B, NH, T, D);
+    EXPECT_TRUE(out.transpose(1, 2).equal(want.q)) << dtype;
+
+    const at::Tensor up = want.q_up.transpose(1, 2).contiguous().transpose(1, 2);  // [B, NH, T, D], strided
+    at::Tensor grad = at::empty({B, T, NH, D}, qkv.options());
+    launch_for(dtype, 2, S2D_KERNEL(rope_fp32_tables_backward_kernel), up.const_data_ptr<float>(), up.stride(0),
+               up.stride(1), up.stride(2), cos.const_data_ptr<float>(), sin.const_data_ptr<float>(),
+               grad.mutable_data_ptr(), B, NH, T, D);
+    EXPECT_TRUE(grad.view({B, T, NH * D}).equal(want.grad.narrow(2, 0, NH * D))) << dtype;
   }
 }
 

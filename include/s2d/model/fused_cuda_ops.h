@@ -4,7 +4,8 @@
 // ATen chain returns, bit for bit (the kernels round where each ATen op rounds; the RMSNorm's
 // mean of squares stays an ATen reduction, for its summation order), or an undefined tensor
 // where it does not apply: a build without nvcc, the kernels switched off, not a contiguous
-// fp32/bf16/fp16 CUDA tensor, or autograd recording. The caller then runs the ATen chain.
+// fp32/bf16/fp16 CUDA tensor, or autograd recording (training reaches the kernels through
+// fused_autograd_ops.h). The caller then runs the ATen chain.
 //
 // Off by default until measured on a GPU: S2D_CUDA_FUSED=1 in the environment switches them on.
 #pragma once
@@ -46,5 +47,21 @@ std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor& qkv, const at::
 // v into the caches did, in the same kernel as the rotation.
 at::Tensor rope_qk_append_cuda(const at::Tensor& qkv, const at::Tensor& cos, const at::Tensor& sin, int64_t NH,
                                int64_t KV, int64_t D, at::Tensor& k_cache, at::Tensor& v_cache, const at::Tensor& pos);
+
+// Training's kernels, called inside fused_autograd_ops.h's autograd nodes (where autograd records
+// nothing). Each returns what the chain's autograd returns, bit for bit, or undefined where it
+// does not apply.
+
+// The gradient of silu_mul_cuda: gate_up [..., 2 I] and grad [..., I] -> d gate_up [..., 2 I].
+at::Tensor silu_mul_backward_cuda(const at::Tensor& gate_up, const at::Tensor& grad, int64_t I);
+
+// x * cos + rotate_half(x) * sin with fp32 tables (training: autocast's bf16 projections, or fp32):
+// x [B, H, T, D] with unit stride over D, cos, sin [B, 1, T, D] fp32 -> [B, H, T, D] fp32, stored
+// [B, T, H, D] as the chain's TensorIterator lays out a transposed projection.
+at::Tensor rope_fp32_tables_cuda(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+// Its gradient: grad [B, H, T, D] fp32 -> d x [B, H, T, D] in x_dtype.
+at::Tensor rope_fp32_tables_backward_cuda(const at::Tensor& grad, const at::Tensor& cos, const at::Tensor& sin,
+                                          at::ScalarType x_dtype);
 
 }  // namespace s2d

@@ -193,6 +193,8 @@ class LlamaModel {
   // fp32 on a CPU with AVX2, autograd on, training, or no room for a second copy of the weights).
   std::shared_ptr<const DecodePanels> decode_panels() const;
 
+  // Whether an adapter is attached to (layer, target), e.g. (3, "gate_proj").
+  bool lora_targets(size_t layer, const char* target) const;
   // y plus the adapter's delta for (layer, target), if any. x is the projection's input.
   at::Tensor with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const;
 

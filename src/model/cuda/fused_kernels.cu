@@ -1,29 +1,13 @@
-#ifndef S2D_CUDA_EMULATION  // tests/unit/cuda_emulation.h runs the kernels on the host
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <cuda_runtime.h>
-#endif
-
+// tests/unit/cuda_emulation.h runs these kernels on the host: the CUDA headers and the launchers
+// are left out there (S2D_CUDA_EMULATION).
 #include "fused_kernels.h"
+#include "kernel_numerics.cuh"
 
 namespace s2d::cuda_kernels {
 
 namespace {
 
-// Loads as fp32 and stores with the dtype's rounding (round to nearest even, as ATen's casts).
-__device__ __forceinline__ float load(const float* p, int64_t i) { return p[i]; }
-__device__ __forceinline__ float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ __forceinline__ float load(const __half* p, int64_t i) { return __half2float(p[i]); }
-__device__ __forceinline__ void store(float* p, int64_t i, float v) { p[i] = v; }
-__device__ __forceinline__ void store(__nv_bfloat16* p, int64_t i, float v) { p[i] = __float2bfloat16_rn(v); }
-__device__ __forceinline__ void store(__half* p, int64_t i, float v) { p[i] = __float2half_rn(v); }
-// The value a store then a load gives: the result of an ATen op in this dtype.
-template <typename T>
-__device__ __forceinline__ float rounded(float v) {
-  T t;
-  store(&t, 0, v);
-  return load(&t, 0);
-}
+using namespace numerics;
 
 template <typename T>
 __global__ void rms_norm_scale_kernel(const T* x, const float* var, const T* weight, T* out, int64_t H, float eps) {
@@ -46,17 +30,6 @@ __global__ void silu_mul_kernel(const T* gate_up, T* out, int64_t rows, int64_t 
   }
 }
 
-// Element d of the rotated head at x (D elements), with cos and sin for its row: the chain's
-// round(round(x * cos) + round(rotate_half(x) * sin)), rounded by the caller's store. The _rn
-// intrinsics keep nvcc from contracting the multiply and add into one FMA, which would round
-// once where ATen's separate ops round twice (fp32 differs in the last bit).
-template <typename T>
-__device__ __forceinline__ float rope_at(const T* x, const T* cos, const T* sin, int64_t d, int64_t D) {
-  const int64_t half = D / 2;
-  const float rot = d < half ? -load(x, d + half) : load(x, d - half);
-  return __fadd_rn(rounded<T>(__fmul_rn(load(x, d), load(cos, d))), rounded<T>(__fmul_rn(rot, load(sin, d))));
-}
-
 template <typename T>
 __global__ void rope_qk_kernel(const T* qkv, const T* cos, const T* sin, T* q_out, T* k_out, int64_t rows, int64_t NH,
                                int64_t KV, int64_t D) {
@@ -64,7 +37,7 @@ __global__ void rope_qk_kernel(const T* qkv, const T* cos, const T* sin, T* q_ou
   for (int64_t j = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; j < n;
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = j / per_row, hd = j % per_row, h = hd / D, d = hd % D;
-    const float y = rope_at(qkv + r * F + h * D, cos + r * D, sin + r * D, d, D);
+    const float y = rope_at<T>(qkv + r * F + h * D, cos + r * D, sin + r * D, d, D);
     if (h < NH)
       store(q_out, (r * NH + h) * D + d, y);
     else
@@ -91,13 +64,13 @@ __global__ void rope_qk_append_kernel(const T* qkv, const T* cos, const T* sin, 
     const int64_t b = j / F, hd = j % F, h = hd / D, d = hd % D;
     const T* x = qkv + b * F + h * D;
     if (h < NH) {
-      store(q_out, (b * NH + h) * D + d, rope_at(x, cos + b * D, sin + b * D, d, D));
+      store(q_out, (b * NH + h) * D + d, rope_at<T>(x, cos + b * D, sin + b * D, d, D));
       continue;
     }
     const int64_t p = pos[b];
     if (p < 0 || p >= C) continue;
     if (h < NH + KV)
-      store(k_cache, ((b * KV + h - NH) * C + p) * D + d, rope_at(x, cos + b * D, sin + b * D, d, D));
+      store(k_cache, ((b * KV + h - NH) * C + p) * D + d, rope_at<T>(x, cos + b * D, sin + b * D, d, D));
     else
       v_cache[((b * KV + h - NH - KV) * C + p) * D + d] = x[d];
   }
@@ -108,12 +81,6 @@ __global__ void rope_qk_append_kernel(const T* qkv, const T* cos, const T* sin, 
 #ifndef S2D_CUDA_EMULATION  // the launchers (the emulation launches the kernels itself)
 
 namespace {
-
-// Blocks for a grid-stride loop over n elements.
-unsigned blocks_for(int64_t n, int threads) {
-  const int64_t b = (n + threads - 1) / threads;
-  return static_cast<unsigned>(b < 1 ? 1 : (b > 65535 ? 65535 : b));
-}
 
 template <typename T>
 int rms_norm_scale_typed(const void* x, const float* var, const void* weight, void* out, int64_t rows, int64_t H,
@@ -158,14 +125,6 @@ int rope_qk_append_typed(const void* qkv, const void* cos, const void* sin, cons
 }
 
 }  // namespace
-
-#define S2D_DISPATCH(dtype, fn, ...)                         \
-  switch (dtype) {                                           \
-    case DType::F32: return fn<float>(__VA_ARGS__);          \
-    case DType::BF16: return fn<__nv_bfloat16>(__VA_ARGS__); \
-    case DType::F16: return fn<__half>(__VA_ARGS__);         \
-  }                                                          \
-  return static_cast<int>(cudaErrorInvalidValue)
 
 int rms_norm_scale(const void* x, const float* var, const void* weight, void* out, int64_t rows, int64_t H, float eps,
                    DType dtype, void* stream) {
