@@ -25,6 +25,9 @@ JSON
 "$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b4.json" --n 2 --batch 4 --len 1024 --vocab 32000
 "$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/r8.json" --n 2 --batch 8 --len 1024 --vocab 32000 --ragged
 STEPS=${TRAIN_BENCH_STEPS:-6}
+# silu·mul and RoPE alone, forward and backward: the chain, the autograd node, the node's kernels.
+echo "== training's elementwise ops alone (s2d_bench_autograd_ops)"
+"$BUILD/tests/bench/s2d_bench_autograd_ops" --device cuda
 # with_peak CMD...: runs CMD, prints its JSON line with "smi_peak_gib" (nvidia-smi's peak) added
 with_peak() {
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$B/smi.txt" 2>/dev/null &

@@ -5,4 +5,4 @@
 # shellcheck disable=SC2034  # used by the scripts that source this
 S2D_GPU_PROGRAMS=(src/s2d tests/unit/s2d_model_tests tests/conformance/s2d_conformance_tests
   tests/conformance/s2d_train_conformance_tests tests/bench/s2d_bench_generate tests/bench/s2d_bench_train
-  tests/bench/s2d_bench_sampling)
+  tests/bench/s2d_bench_sampling tests/bench/s2d_bench_autograd_ops)
