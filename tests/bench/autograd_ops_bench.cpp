@@ -62,8 +62,8 @@ at::Tensor rope_chain(const at::Tensor& x, const at::Tensor& cos, const at::Tens
 }
 
 // forward and backward of RoPE on the q and k heads of qkv [1, T, (NH + 2 KV) D]; returns d qkv.
-std::function<at::Tensor()> rope_step(const at::Tensor& value, const at::Tensor& cos, const at::Tensor& sin,
-                                      int64_t NH, int64_t KV, bool node) {
+std::function<at::Tensor()> rope_step(const at::Tensor& value, const at::Tensor& cos, const at::Tensor& sin, int64_t NH,
+                                      int64_t KV, bool node) {
   return [=] {
     const at::Tensor qkv = value.detach().requires_grad_(true);
     const int64_t T = qkv.size(1), D = cos.size(-1);
@@ -81,7 +81,8 @@ void row(const char* op, const std::string& shape, const std::function<std::func
   set_cuda_fused_kernels(false);
   const double chain = ms_per_step(make(false), calls), node = ms_per_step(make(true), calls);
   if (!kernels) {
-    std::printf("| %s | %s | %.3f | %.3f | (not built here) | %.2f | |\n", op, shape.c_str(), chain, node, node / chain);
+    std::printf("| %s | %s | %.3f | %.3f | (not built here) | %.2f | |\n", op, shape.c_str(), chain, node,
+                node / chain);
     return;
   }
   set_cuda_fused_kernels(true);
@@ -107,15 +108,17 @@ int main(int argc, char** argv) try {
 
   const int64_t I = 5632;
   const at::Tensor gate_up = randn({tokens, 2 * I}, opts, 1) * 2, up_grad = randn({tokens, I}, opts, 2);
-  row("silu·mul", "[" + std::to_string(tokens) + ", 2 x 5632]",
+  row(
+      "silu·mul", "[" + std::to_string(tokens) + ", 2 x 5632]",
       [&](bool node) { return silu_mul_step(gate_up, I, up_grad, node); }, kernels, calls);
 
   const int64_t NH = 32, KV = 4, D = 64;
   const at::Tensor qkv = randn({1, tokens, (NH + 2 * KV) * D}, opts, 3);
   const at::Tensor angles = randn({1, 1, tokens, D}, opts.dtype(at::kFloat), 4) * 3;
   const at::Tensor cos = angles.cos(), sin = angles.sin();  // fp32 tables, as in training
-  row("RoPE q and k", "32 + 4 heads of 64", [&](bool node) { return rope_step(qkv, cos, sin, NH, KV, node); },
-      kernels, calls);
+  row(
+      "RoPE q and k", "32 + 4 heads of 64", [&](bool node) { return rope_step(qkv, cos, sin, NH, KV, node); }, kernels,
+      calls);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "s2d_bench_autograd_ops: %s\n", e.what());
