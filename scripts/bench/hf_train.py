@@ -70,15 +70,18 @@ def run(a):
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         opt.zero_grad()
-        return loss.item()
+        return loss.detach()
 
-    one(data[0])  # warmup
-    losses, tokens = [], 0
+    one(data[0]).item()  # warmup
+    queued, tokens = [], 0
     t0 = time.perf_counter()
-    for s in range(a.steps):
+    for s in range(a.steps):  # the losses read after the steps are queued, as HF's Trainer reads them at logging steps
         batch = data[s % len(data)]
-        losses.append(one(batch))
+        queued.append(one(batch))
         tokens += batch[3]
+    losses = [l.item() for l in queued]
+    if cuda:
+        torch.cuda.synchronize()  # the last optimizer step, which no loss waits for
     sec = time.perf_counter() - t0
     out = {"engine": "torch", "tok_s": tokens / sec, "seconds": sec, "losses": losses}
     if cuda:

@@ -57,8 +57,11 @@ PY
   if [ "$3" = 0 ] && [ "$5" = padded ]; then
     # The training kernels (silu·mul and RoPE forward and backward, fused_autograd_ops.h) against
     # the same run without them: their losses must be the same bits, so the same printed digits.
+    # Two more steps under torch's profiler: the kernels by device time to the log, the trace beside the report.
     f=$(S2D_CUDA_FUSED=1 with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" \
-        --batches "$B/$2.json" --steps "$STEPS" --device cuda --lora-rank "$3" --layout "$5") && echo "s2d fused: $f"
+        --batches "$B/$2.json" --steps "$STEPS" --device cuda --lora-rank "$3" --layout "$5" \
+        --profile "$OUT/train-trace-$4.json") && echo "s2d fused: $f"
+    gzip -f "$OUT/train-trace-$4.json" 2>/dev/null
     "$PY" - "$4" "$f" "$s" <<'PY' || true
 import json, sys
 f, s = json.loads(sys.argv[2]), json.loads(sys.argv[3])

@@ -1,12 +1,16 @@
 // s2d side of scripts/bench/train.sh: training throughput of the Trainer on given token batches.
 //   s2d_bench_train (--model DIR | --random-config CONFIG.json) --batches batches.json --steps N
 //       [--device auto] [--lora-rank R] [--answer-tokens K] [--layout padded|packed]
+//       [--profile TRACE.json]
 //   (LoRA on q, k, v, o when R > 0)
 // batches.json: {"batches": [[[ids...], ...], ...]}: B rows per batch, of any lengths. Every
 // token after a row's first is a target, or with --answer-tokens K only each row's last K: the
 // SFT shape, a short answer after a long prompt. Rows of unequal length are right-padded to the
 // longest (--layout padded, the default) or packed back to back (packed), as `s2d distill` does.
-// One warmup step, then N timed steps cycling through the batches.
+// One warmup step, then N timed steps cycling through the batches. The losses stay on the device
+// until the timed steps are queued, as `s2d distill` reads them behind the queue (a read per step
+// would wait for each step's backward). --profile: two more steps under torch's profiler, the
+// summary (ATen ops per step, the kernels by device time) to stderr, the Chrome trace to the file.
 // Prints one JSON line: {"engine": "s2d" or "s2d packed", "tok_s", "seconds", "losses": [...]}
 // (tok/s counts real tokens, not padding), plus "mfu" on CUDA (model FLOPs of
 // train_flops_per_token over 989 TFLOP/s, H100/H200 dense bf16).
@@ -17,6 +21,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "bench_profile.h"
 #include "bench_util.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
@@ -25,6 +30,11 @@
 #include "s2d/util/atomic_file.h"
 
 using namespace s2d;
+
+namespace {
+// Waits for all the work queued so far: a read queued behind it on the same stream.
+void sync_device(const LlamaModel& model) { model.weights().final_norm.sum().item<double>(); }
+}  // namespace
 
 int main(int argc, char** argv) try {
   auto arg = [&](const std::string& name, const std::string& dflt) { return bench::arg(argc, argv, name, dflt); };
@@ -68,20 +78,23 @@ int main(int argc, char** argv) try {
   opt.schedule = "constant";
   Trainer trainer(*model, opt);
   const int steps = std::stoi(arg("--steps", "5"));
-  auto one = [&](const Batch& x) {
-    const double loss = trainer.accumulate(x, x.target_tokens).item<double>() / x.target_tokens;
+  auto one = [&](const Batch& x) {  // the step's mean loss, on the device
+    at::Tensor loss = trainer.accumulate(x, x.target_tokens) / static_cast<double>(x.target_tokens);
     trainer.step();
     return loss;
   };
-  one(batches[0]);  // warmup
-  std::vector<double> losses;
+  one(batches[0]).item<double>();  // warmup
+  std::vector<at::Tensor> queued;
   int64_t tokens = 0;
   const auto t0 = std::chrono::steady_clock::now();
   for (int s = 0; s < steps; ++s) {
     const Batch& x = batches[static_cast<size_t>(s) % batches.size()];
-    losses.push_back(one(x));
+    queued.push_back(one(x));
     tokens += x.tokens;
   }
+  std::vector<double> losses;
+  for (const at::Tensor& l : queued) losses.push_back(l.item<double>());
+  sync_device(*model);  // the last step's optimizer update, which no loss waits for
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   nlohmann::json out{{"engine", layout == "packed" ? "s2d packed" : "s2d"},
                      {"tok_s", tokens / sec},
@@ -90,6 +103,11 @@ int main(int argc, char** argv) try {
   if (dev.is_cuda())
     out["mfu"] = tokens / sec * train_flops_per_token(model->config(), model->lora() != nullptr) / kCudaPeakBf16Flops;
   std::cout << out.dump() << std::endl;
+  if (const std::string trace = arg("--profile", ""); !trace.empty())
+    bench::profile_run(trace, 2, dev.is_cuda(), [&] {
+      for (int s = 0; s < 2; ++s) one(batches[static_cast<size_t>(s) % batches.size()]);
+      sync_device(*model);
+    });
   return 0;
 } catch (const std::exception& e) {
   std::cerr << "s2d_bench_train: " << e.what() << "\n";
