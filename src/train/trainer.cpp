@@ -209,11 +209,11 @@ void Trainer::fused_adamw(const std::vector<Param*>& live, double lr, const std:
     for (Param* p : live) {
       if (p->decay != decay) continue;
       if (!p->step_count.defined()) p->step_count = at::full({}, static_cast<double>(step_ - 1), p->exp_avg.options());
-      p->step_count.add_(1);
       w.push_back(*p->value), g.push_back(p->value->grad()), m.push_back(p->exp_avg), v.push_back(p->exp_avg_sq),
           steps.push_back(p->step_count);
     }
     if (w.empty()) continue;
+    at::_foreach_add_(steps, 1);  // one launch for the group's counts, as torch's fused AdamW does
     at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, opts_.beta1, opts_.beta2,
                       decay ? opts_.weight_decay : 0.0, opts_.eps, /*amsgrad=*/false, /*maximize=*/false, grad_scale);
   }
