@@ -61,7 +61,7 @@ stage generate-bench 390 bash "$HERE/../bench/generate_gpu.sh"
 # s2d's [in, out] weights against HF's [out, in] under cuBLAS at decode's row counts (never compared).
 stage layout-bench 45 "$PY" "$HERE/../bench/weight_layout_gpu.py"
 stage conformance 150 bash "$HERE/check.sh"
-stage train-bench 150 bash "$HERE/../bench/train_gpu.sh"
+stage train-bench 200 bash "$HERE/../bench/train_gpu.sh"
 # The paper's workload end to end: s2d generate --method rar2, 8 samples at temperature 0.7 and
 # top-p 0.9 on 256 tasks, against the same steps through HF generate(), on a random
 # TinyLlama-1.1B-shaped model (no network here to fetch a real one).
