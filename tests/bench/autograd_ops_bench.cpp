@@ -16,6 +16,7 @@
 #include <functional>
 #include <string>
 
+#include "../unit/aten_chains.h"
 #include "bench_util.h"
 #include "s2d/model/device.h"
 #include "s2d/model/fused_autograd_ops.h"
@@ -44,21 +45,10 @@ at::Tensor randn(at::IntArrayRef shape, const at::TensorOptions& options, uint64
 std::function<at::Tensor()> silu_mul_step(const at::Tensor& value, int64_t I, const at::Tensor& up_grad, bool node) {
   return [=] {
     const at::Tensor gate_up = value.detach().requires_grad_(true);
-    at::Tensor y;
-    if (node) {
-      y = silu_mul(gate_up, I);
-    } else {
-      const auto halves = gate_up.split(I, -1);
-      y = at::silu(halves[0]) * halves[1];
-    }
+    const at::Tensor y = node ? silu_mul(gate_up, I) : testing::silu_mul_chain(gate_up, I);
     y.backward(up_grad);
     return gate_up.grad();
   };
-}
-
-at::Tensor rope_chain(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const int64_t half = x.size(-1) / 2;
-  return x * cos + at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1) * sin;
 }
 
 // forward and backward of RoPE on the q and k heads of qkv [1, T, (NH + 2 KV) D]; returns d qkv.
@@ -69,8 +59,8 @@ std::function<at::Tensor()> rope_step(const at::Tensor& value, const at::Tensor&
     const int64_t T = qkv.size(1), D = cos.size(-1);
     const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
     const at::Tensor q = parts[0].view({1, T, NH, D}).transpose(1, 2), k = parts[1].view({1, T, KV, D}).transpose(1, 2);
-    const at::Tensor yq = node ? apply_rope(q, cos, sin) : rope_chain(q, cos, sin);
-    const at::Tensor yk = node ? apply_rope(k, cos, sin) : rope_chain(k, cos, sin);
+    const at::Tensor yq = node ? apply_rope(q, cos, sin) : testing::rope_chain(q, cos, sin);
+    const at::Tensor yk = node ? apply_rope(k, cos, sin) : testing::rope_chain(k, cos, sin);
     torch::autograd::backward({yq, yk, parts[2]}, {at::ones_like(yq), at::ones_like(yk), at::ones_like(parts[2])});
     return qkv.grad();
   };

@@ -126,8 +126,7 @@ TEST(CudaEmulated, SiluMulTakesTheGateAndUpHalves) {
     const at::Tensor gate_up = randn({rows, 2 * I}, dtype, 9) * 4;
     at::Tensor out = at::empty({rows, I}, gate_up.options());
     launch_for(dtype, 2, S2D_KERNEL(silu_mul_kernel), gate_up.const_data_ptr(), out.mutable_data_ptr(), rows, I);
-    const auto halves = gate_up.split(I, -1);
-    const at::Tensor want = (at::silu(halves[0]) * halves[1]).to(at::kFloat);
+    const at::Tensor want = testing::silu_mul_chain(gate_up, I).to(at::kFloat);
     // One rounding step of the dtype at most (fp32: a few ulps), where exp's last bit differs.
     const double step = dtype == at::kFloat ? 1e-6 : (dtype == at::kBFloat16 ? 1.6e-2 : 2e-3);
     EXPECT_LE(((out.to(at::kFloat) - want).abs() / (want.abs() + 1e-3)).max().item<double>(), step) << dtype;

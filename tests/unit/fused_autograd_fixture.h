@@ -21,13 +21,7 @@ struct SiluMulRun {
 };
 inline SiluMulRun silu_mul_run(const at::Tensor& gate_up_value, int64_t I, const at::Tensor& up_grad, bool node) {
   const at::Tensor gate_up = gate_up_value.detach().clone().requires_grad_(true);
-  at::Tensor y;
-  if (node) {
-    y = silu_mul(gate_up, I);
-  } else {
-    const auto halves = gate_up.split(I, -1);
-    y = at::silu(halves[0]) * halves[1];
-  }
+  const at::Tensor y = node ? silu_mul(gate_up, I) : silu_mul_chain(gate_up, I);
   (y * up_grad).sum().backward();  // y's gradient is up_grad exactly
   return {y.detach(), gate_up.grad()};
 }

@@ -11,17 +11,14 @@
 #include <cmath>
 #include <vector>
 
+#include "aten_chains.h"
 #include "s2d/model/decode_attention_kernel.h"
 
 using namespace s2d;
+using s2d::testing::rotate_half;
 using s2d::testing::simd_here;
 
 namespace {
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t half = x.size(-1) / 2;
-  return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
-}
-
 // What `f` returns with ATen on one thread: the rows a parallel loop splits must come out the same.
 template <class F>
 auto on_one_thread(const F& f) {
