@@ -53,9 +53,14 @@ at::Tensor rotate_half(const at::Tensor& x) {
   return at::cat({-x.slice(-1, half), x.slice(-1, 0, half)}, -1);
 }
 
+// The chain itself, what autograd records op by op.
+at::Tensor rope_chain(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  return x * cos + rotate_half(x) * sin;
+}
+
 at::Tensor rope_forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   if (at::Tensor y = rope_fp32_tables_cuda(x, cos, sin); y.defined()) return y;
-  return x * cos + rotate_half(x) * sin;
+  return rope_chain(x, cos, sin);
 }
 
 // The chain's gradient for x: grad * cos, plus grad * sin taken back through rotate_half
@@ -89,7 +94,7 @@ at::Tensor silu_mul(const at::Tensor& gate_up, int64_t I) {
 
 at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   // The tables carry no gradient here (positions are data), so the node returns none for them.
-  if (recording(cos) || recording(sin)) return x * cos + rotate_half(x) * sin;
+  if (recording(cos) || recording(sin)) return rope_chain(x, cos, sin);
   return recording(x) ? Rope::apply(x, cos, sin) : rope_forward(x, cos, sin);
 }
 
