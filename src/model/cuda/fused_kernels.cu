@@ -25,7 +25,7 @@ __global__ void silu_mul_kernel(const T* gate_up, T* out, int64_t rows, int64_t 
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = j / I, i = j % I;
     const float g = load(gate_up, r * 2 * I + i), u = load(gate_up, r * 2 * I + I + i);
-    const float s = rounded<T>(g / (1.0f + expf(-g)));  // ATen's silu: x / (1 + exp(-x)) in fp32
+    const float s = rounded<T>(aten_silu(g));
     store(out, j, s * u);
   }
 }

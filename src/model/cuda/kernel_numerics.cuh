@@ -27,6 +27,10 @@ __device__ __forceinline__ float rounded(float v) {
   return load(&t, 0);
 }
 
+// ATen's silu in fp32, x / (1 + exp(-x)), as its kernel writes it (so that nvcc compiles it alike);
+// the caller rounds it to the tensor's dtype.
+__device__ __forceinline__ float aten_silu(float x) { return x / (1.0f + expf(-x)); }
+
 // Element d of the rotated head at x (D elements), with cos and sin for its row: the chain's
 // round(round(x * cos) + round(rotate_half(x) * sin)) with each product rounded to Out, the
 // chain's result type (x's dtype, or fp32 where the tables are fp32 and x is not), and the sum

@@ -16,8 +16,8 @@ __global__ void silu_mul_backward_kernel(const T* gate_up, const T* grad, T* gra
        j += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t r = j / I, i = j % I, gate_at = r * 2 * I + i, up_at = gate_at + I;
     const float g = load(gate_up, gate_at), u = load(gate_up, up_at), dy = load(grad, j);
-    // ATen's silu and silu_backward, written as they are so that nvcc contracts them alike.
-    const float silu = rounded<T>(g / (1.0f + expf(-g)));
+    const float silu = rounded<T>(aten_silu(g));  // the forward's
+    // ATen's silu_backward, written as it is so that nvcc contracts it alike.
     const float s = 1.0f / (1.0f + expf(-g));
     const float d_silu = rounded<T>(dy * u);  // mul's gradient for silu(gate)
     store(grad_gate_up, gate_at, d_silu * s * (1.0f + g * (1.0f - s)));
