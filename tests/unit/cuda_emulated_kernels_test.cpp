@@ -92,6 +92,14 @@ void launch_for(at::ScalarType dtype, unsigned blocks, Pick pick, Args... args) 
     default: return launch(Type<c10::Half>{});
   }
 }
+// got (in its dtype) within one rounding step of that dtype of want (fp32), relative to |want| +
+// 1e-3: where the host's expf and ATen's exp differ in the last bit. fp32's step: `fp32_step`.
+void expect_within_a_rounding_step(const at::Tensor& got, const at::Tensor& want, double fp32_step) {
+  const auto dtype = got.scalar_type();
+  const double step = dtype == at::kFloat ? fp32_step : (dtype == at::kBFloat16 ? 1.6e-2 : 2e-3);
+  EXPECT_LE(((got.to(at::kFloat) - want).abs() / (want.abs() + 1e-3)).max().item<double>(), step) << dtype;
+}
+
 // The kernel template `name` of fused_kernels.cu as launch_for's pick.
 #define S2D_KERNEL(name) [](auto type) { return cuda_kernels::name<typename decltype(type)::type>; }
 
@@ -127,9 +135,7 @@ TEST(CudaEmulated, SiluMulTakesTheGateAndUpHalves) {
     at::Tensor out = at::empty({rows, I}, gate_up.options());
     launch_for(dtype, 2, S2D_KERNEL(silu_mul_kernel), gate_up.const_data_ptr(), out.mutable_data_ptr(), rows, I);
     const at::Tensor want = testing::silu_mul_chain(gate_up, I).to(at::kFloat);
-    // One rounding step of the dtype at most (fp32: a few ulps), where exp's last bit differs.
-    const double step = dtype == at::kFloat ? 1e-6 : (dtype == at::kBFloat16 ? 1.6e-2 : 2e-3);
-    EXPECT_LE(((out.to(at::kFloat) - want).abs() / (want.abs() + 1e-3)).max().item<double>(), step) << dtype;
+    expect_within_a_rounding_step(out, want, 1e-6);
   }
 }
 
@@ -141,9 +147,7 @@ TEST(CudaEmulated, SiluMulBackwardGivesTheChainsGradient) {
     at::Tensor got = at::empty({rows, 2 * I}, gate_up.options());
     launch_for(dtype, 2, S2D_KERNEL(silu_mul_backward_kernel), gate_up.const_data_ptr(), up_grad.const_data_ptr(),
                got.mutable_data_ptr(), rows, I);
-    // One rounding step of the dtype at most (fp32: a few ulps), where exp's last bit differs.
-    const double step = dtype == at::kFloat ? 1e-5 : (dtype == at::kBFloat16 ? 1.6e-2 : 2e-3);
-    EXPECT_LE(((got.to(at::kFloat) - want).abs() / (want.abs() + 1e-3)).max().item<double>(), step) << dtype;
+    expect_within_a_rounding_step(got, want, 1e-5);
   }
 }
 
