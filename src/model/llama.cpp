@@ -149,28 +149,7 @@ KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at:
     k.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
     v.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
   }
-}
-
-at::Tensor rope_inv_freq(const ModelConfig& c, const c10::Device& device) {
-  const int64_t D = c.head_dim;
-  // Same op order as HF's _compute_default_rope_parameters, so fp32 values agree bit for bit.
-  at::Tensor exponent = at::arange(0, D, 2, at::TensorOptions().dtype(at::kLong).device(device)).to(at::kFloat) / D;
-  at::Tensor inv_freq = 1.0 / at::pow(c.rope_theta, exponent);
-  const auto& rs = c.rope_scaling;
-  if (rs.type == "linear") {
-    inv_freq = inv_freq / rs.factor;
-  } else if (rs.type == "llama3") {
-    const double old_len = static_cast<double>(rs.original_max_position_embeddings);
-    const double low_wavelen = old_len / rs.low_freq_factor;
-    const double high_wavelen = old_len / rs.high_freq_factor;
-    at::Tensor wavelen = 2 * M_PI / inv_freq;
-    at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / rs.factor, inv_freq);
-    at::Tensor smooth = (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
-    at::Tensor smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
-    at::Tensor medium = at::logical_not(wavelen < high_wavelen) & at::logical_not(wavelen > low_wavelen);
-    inv_freq = at::where(medium, smoothed, scaled);
-  }
-  return inv_freq;
+  rope = RopeTable(c, max_len, opts);
 }
 
 at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
@@ -345,10 +324,14 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const {
   const auto dtype = weights_.embed.scalar_type();
-  // RoPE tables [B, 1, T, D]: angles in fp32 as HF does, then cast to the model dtype.
-  at::Tensor freqs = position_ids.to(at::kFloat).unsqueeze(-1) * inv_freq_;  // [B, T, D/2]
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
-  at::Tensor cos = emb.cos().to(dtype).unsqueeze(1), sin = emb.sin().to(dtype).unsqueeze(1);
+  // RoPE's cos and sin for the positions, [B, T, D] in the model dtype.
+  at::Tensor cos, sin;
+  if (step.rope && step.rope->cos.scalar_type() == dtype)
+    std::tie(cos, sin) = step.rope->rows(position_ids);
+  else
+    std::tie(cos, sin) = rope_cos_sin(position_ids, inv_freq_, dtype);
+  cos = cos.unsqueeze(1);  // [B, 1, T, D]
+  sin = sin.unsqueeze(1);
 
   at::Tensor h = at::embedding(weights_.embed, input_ids);  // [B, T, H]
   const double eps = config_.rms_norm_eps;
@@ -438,7 +421,8 @@ at::Tensor LlamaModel::decode_slots(const at::Tensor& ids, const at::Tensor& len
   // layer, so its bias is made once here. The CPU's decode reads last_key instead.
   Step step{.mask = options().device().is_cuda() ? additive_mask(open, weights_.embed.scalar_type()) : open,
             .last_key = lens,
-            .panels = panels.get()};
+            .panels = panels.get(),
+            .rope = &cache.rope};
   step.append_cache = &cache;
   step.append_col = lens;
   step.update = [&cache, &write_at, width](size_t l, const at::Tensor& k, const at::Tensor& v) {
@@ -467,7 +451,7 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
   // Causal over the T tokens, with no mask tensor (flash kernels, grouped heads read in place):
   // padding sits after each row's tokens, so no real token sees it.
   const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
-  Step step{.panels = panels.get()};
+  Step step{.panels = panels.get(), .rope = &cache.rope};
   step.update = [&cache, T](size_t l, const at::Tensor& k, const at::Tensor& v) {
     cache.k[l].narrow(2, 0, T).copy_(k);
     cache.v[l].narrow(2, 0, T).copy_(v);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "s2d/model/config.h"
+#include "s2d/model/rope.h"
 
 namespace s2d {
 
@@ -92,6 +93,7 @@ struct KVCache {
   std::vector<at::Tensor> k, v;
   int64_t length = 0;    // columns filled so far
   int64_t capacity = 0;  // S_max
+  RopeTable rope;        // cos and sin for positions [0, S_max), in the cache's dtype
 };
 
 // The decode-time copy of the matrices in the few-row kernel's panel layout (weight_matmul.h).
@@ -181,6 +183,9 @@ class LlamaModel {
     // undefined tensors, then only returns what to attend.
     KVCache* append_cache = nullptr;
     at::Tensor append_col;
+    // The rows of cos and sin to gather for the positions, which must lie in the table's range;
+    // null: computed from the positions.
+    const RopeTable* rope = nullptr;
   };
   // The decoder stack: hidden states [B, T, H] before the final norm.
   at::Tensor run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const;
@@ -210,7 +215,5 @@ class LlamaModel {
 
 // Positions per row from a left-padded mask [B, T]: cumsum - 1, 0 on padding.
 at::Tensor positions_from_mask(const at::Tensor& attention_mask);
-// RoPE inverse frequencies [D/2] in fp32, as HF computes them (default, linear, llama3).
-at::Tensor rope_inv_freq(const ModelConfig& c, const c10::Device& device);
 
 }  // namespace s2d
