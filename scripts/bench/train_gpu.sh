@@ -68,5 +68,16 @@ f, s = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(f"{sys.argv[1]} with S2D_CUDA_FUSED=1: {f['tok_s']:,.0f} tok/s (MFU {100 * f['mfu']:.1f}%, {f['smi_peak_gib']} GiB), "
       f"{f['tok_s'] / s['tok_s']:.3f}x the run without; losses {'equal' if f['losses'] == s['losses'] else 'DIFFER'}")
 PY
+    # The step replayed as a CUDA graph (captured_train_step.h): worth it if the host bounds the
+    # step. Its losses are not comparable one to one: it warms up for 3 steps and a capture, not 1.
+    # CapturedTrainStepCuda in the engine-cuda stage checks its bits against the eager step.
+    g=$(with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" --batches "$B/$2.json" \
+        --steps "$STEPS" --device cuda --lora-rank "$3" --layout "$5" --graph on) && echo "s2d graph: $g"
+    "$PY" - "$4" "$g" "$s" <<'PY' || true
+import json, sys
+g, s = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+print(f"{sys.argv[1]} as a CUDA graph: {g['tok_s']:,.0f} tok/s (MFU {100 * g['mfu']:.1f}%, {g['smi_peak_gib']} GiB), "
+      f"{g['tok_s'] / s['tok_s']:.3f}x the eager step")
+PY
   fi
 done

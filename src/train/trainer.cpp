@@ -155,12 +155,21 @@ struct AutocastGuard {  // bf16 compute on CUDA; fp32 everywhere else
 };
 }  // namespace
 
-at::Tensor Trainer::accumulate(const Batch& b, int64_t step_tokens) {
+at::Tensor Trainer::backward_scaled(const Batch& b, const std::function<at::Tensor(const at::Tensor&)>& scale) {
   AutocastGuard autocast(autocast_on(b.ids));
   model_.set_training(true);
   at::Tensor sum = loss_sum(model_, b);
-  (sum / static_cast<double>(std::max<int64_t>(1, step_tokens))).backward();
+  scale(sum).backward();
   return sum.detach();
+}
+
+at::Tensor Trainer::accumulate(const Batch& b, int64_t step_tokens) {
+  return backward_scaled(
+      b, [&](const at::Tensor& sum) { return sum / static_cast<double>(std::max<int64_t>(1, step_tokens)); });
+}
+
+at::Tensor Trainer::accumulate(const Batch& b, const at::Tensor& step_tokens) {
+  return backward_scaled(b, [&](const at::Tensor& sum) { return sum / step_tokens; });
 }
 
 double Trainer::evaluate(const Batch& b) {
@@ -178,8 +187,19 @@ at::Tensor Trainer::token_losses(const Batch& b) {
 }
 
 at::Tensor Trainer::step() {
-  at::NoGradGuard no_grad;
   ++step_;
+  return clip_and_update({lr_at(opts_, step_), {}});
+}
+
+void Trainer::begin_device_step(at::Tensor& lr) {
+  ++step_;
+  lr.fill_(lr_at(opts_, step_));
+}
+
+at::Tensor Trainer::step_on_device(const at::Tensor& lr) { return clip_and_update({0.0, lr}); }
+
+at::Tensor Trainer::clip_and_update(const Rate& lr) {
+  at::NoGradGuard no_grad;
   std::vector<Param*> live;  // parameters with a gradient this step
   std::vector<at::Tensor> grads;
   for (auto& p : params_)
@@ -193,7 +213,7 @@ at::Tensor Trainer::step() {
   // max_norm), with no pass over the gradients and no read of the norm on the host.
   std::optional<at::Tensor> grad_scale;
   if (opts_.max_grad_norm > 0) grad_scale = ((norm + 1e-6) / opts_.max_grad_norm).clamp_min(1.0);
-  fused_adamw(live, lr_at(opts_, step_), grad_scale);
+  fused_adamw(live, lr, grad_scale);
   // Gradients set to none, as zero_grad() does: the next backward then writes them instead of
   // adding into zeros (one pass over the parameters' size saved, and the zeroing pass).
   for (Param* p : live) p->value->mutable_grad() = at::Tensor();
@@ -203,7 +223,8 @@ at::Tensor Trainer::step() {
 // torch.optim.AdamW's fused kernel (what fused=True runs; ATen has it for CUDA and the CPU): one
 // pass per parameter group instead of ~8 elementwise passes per tensor. The kernel takes the step
 // count as a tensor per parameter and computes the bias corrections itself.
-void Trainer::fused_adamw(const std::vector<Param*>& live, double lr, const std::optional<at::Tensor>& grad_scale) {
+void Trainer::fused_adamw(const std::vector<Param*>& live, const Rate& lr,
+                          const std::optional<at::Tensor>& grad_scale) {
   for (const bool decay : {true, false}) {
     std::vector<at::Tensor> w, g, m, v, steps;
     for (Param* p : live) {
@@ -214,8 +235,14 @@ void Trainer::fused_adamw(const std::vector<Param*>& live, double lr, const std:
     }
     if (w.empty()) continue;
     at::_foreach_add_(steps, 1);  // one launch for the group's counts, as torch's fused AdamW does
-    at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr, opts_.beta1, opts_.beta2,
-                      decay ? opts_.weight_decay : 0.0, opts_.eps, /*amsgrad=*/false, /*maximize=*/false, grad_scale);
+    const double wd = decay ? opts_.weight_decay : 0.0;
+    if (lr.on_device.defined())
+      at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr.on_device, opts_.beta1, opts_.beta2, wd,
+                        opts_.eps,
+                        /*amsgrad=*/false, /*maximize=*/false, grad_scale);
+    else
+      at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr.value, opts_.beta1, opts_.beta2, wd, opts_.eps,
+                        /*amsgrad=*/false, /*maximize=*/false, grad_scale);
   }
 }
 

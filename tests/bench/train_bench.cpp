@@ -1,7 +1,7 @@
 // s2d side of scripts/bench/train.sh: training throughput of the Trainer on given token batches.
 //   s2d_bench_train (--model DIR | --random-config CONFIG.json) --batches batches.json --steps N
 //       [--device auto] [--lora-rank R] [--answer-tokens K] [--layout padded|packed]
-//       [--profile TRACE.json]
+//       [--profile TRACE.json] [--graph on|off]
 //   (LoRA on q, k, v, o when R > 0)
 // batches.json: {"batches": [[[ids...], ...], ...]}: B rows per batch, of any lengths. Every
 // token after a row's first is a target, or with --answer-tokens K only each row's last K: the
@@ -11,7 +11,9 @@
 // until the timed steps are queued, as `s2d distill` reads them behind the queue (a read per step
 // would wait for each step's backward). --profile: two more steps under torch's profiler, the
 // summary (ATen ops per step, the kernels by device time) to stderr, the Chrome trace to the file.
-// Prints one JSON line: {"engine": "s2d" or "s2d packed", "tok_s", "seconds", "losses": [...]}
+// --graph on: each step replayed as a CUDA graph (captured_train_step.h; padded batches of one
+// shape), with its warm-up steps and the capture before the clock starts.
+// Prints one JSON line: {"engine": "s2d", "s2d packed" or "s2d graph", "tok_s", "seconds", "losses": [...]}
 // (tok/s counts real tokens, not padding), plus "mfu" on CUDA (model FLOPs of
 // train_flops_per_token over 989 TFLOP/s, H100/H200 dense bf16).
 #include <ATen/ATen.h>
@@ -26,6 +28,7 @@
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
 #include "s2d/model/lora.h"
+#include "s2d/train/captured_train_step.h"
 #include "s2d/train/trainer.h"
 #include "s2d/util/atomic_file.h"
 
@@ -78,12 +81,19 @@ int main(int argc, char** argv) try {
   opt.schedule = "constant";
   Trainer trainer(*model, opt);
   const int steps = std::stoi(arg("--steps", "5"));
+  const std::string graph = arg("--graph", "off");
+  if (graph != "on" && graph != "off") throw std::invalid_argument("--graph: on or off");
+  if (graph == "on" && !CapturedTrainStep::supported(dev)) throw std::invalid_argument("--graph on needs CUDA");
+  std::unique_ptr<CapturedTrainStep> captured;
+  if (graph == "on") captured = std::make_unique<CapturedTrainStep>(trainer);
   auto one = [&](const Batch& x) {  // the step's mean loss, on the device
-    at::Tensor loss = trainer.accumulate(x, x.target_tokens) / static_cast<double>(x.target_tokens);
-    trainer.step();
-    return loss;
+    const at::Tensor sum = captured ? captured->run(x).loss_sum : trainer.accumulate(x, x.target_tokens);
+    if (!captured) trainer.step();
+    return sum / static_cast<double>(x.target_tokens);
   };
-  one(batches[0]).item<double>();  // warmup
+  // One warmup step, or a captured step's warm-up steps and the capture.
+  for (int w = 0; w < (captured ? CapturedTrainStep::kWarmupSteps + 1 : 1); ++w)
+    one(batches[static_cast<size_t>(w) % batches.size()]).item<double>();
   std::vector<at::Tensor> queued;
   int64_t tokens = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -96,7 +106,7 @@ int main(int argc, char** argv) try {
   for (const at::Tensor& l : queued) losses.push_back(l.item<double>());
   sync_device(*model);  // the last step's optimizer update, which no loss waits for
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  nlohmann::json out{{"engine", layout == "packed" ? "s2d packed" : "s2d"},
+  nlohmann::json out{{"engine", std::string(layout == "packed" ? "s2d packed" : "s2d") + (captured ? " graph" : "")},
                      {"tok_s", tokens / sec},
                      {"seconds", sec},
                      {"losses", losses}};

@@ -6,6 +6,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -93,9 +94,21 @@ class Trainer {
   // device: they return 0-dim fp32 tensors on it, so that a caller can read a step's figures
   // after it has queued the next step (an .item() per step would make a GPU wait for the host).
   at::Tensor accumulate(const Batch& b, int64_t step_tokens);
+  // The same, the gradients scaled by 1 / `step_tokens`, a 0-dim fp32 tensor on the device (the
+  // same bits for any count below 2^24): what a captured step reads.
+  at::Tensor accumulate(const Batch& b, const at::Tensor& step_tokens);
   // Clips (through the fused AdamW's gradient scale), applies AdamW, clears gradients; returns the
   // pre-clip gradient norm (0 when no parameter had a gradient).
   at::Tensor step();
+
+  // A step in two halves, for a CUDA graph (captured_train_step.h), which can hold no host value
+  // that changes between replays. begin_device_step counts the step on the host and writes its
+  // learning rate into `lr` (0-dim fp32 on the device; no wait); step_on_device is step()'s
+  // clipping and AdamW with the rate read from `lr`. fp32 is what the fused kernel reads a tensor
+  // rate as, so the update can differ from step()'s, which takes the rate in double, by the rate's
+  // rounding to fp32 (a relative 6e-8), unless the rate is exact in fp32.
+  void begin_device_step(at::Tensor& lr);
+  at::Tensor step_on_device(const at::Tensor& lr);
   // Mean loss over target tokens, no gradients.
   double evaluate(const Batch& b);
   // Each target token's loss [N] (fp32, on the device), no gradients: what evaluate averages.
@@ -117,7 +130,14 @@ class Trainer {
     bool decay;
     at::Tensor step_count;  // the fused AdamW's per-parameter step (an fp32 scalar on the parameter's device)
   };
-  void fused_adamw(const std::vector<Param*>& live, double lr, const std::optional<at::Tensor>& grad_scale);
+  // The learning rate as a host double, or as a 0-dim fp32 tensor on the device when defined.
+  struct Rate {
+    double value;
+    at::Tensor on_device;
+  };
+  at::Tensor backward_scaled(const Batch& b, const std::function<at::Tensor(const at::Tensor&)>& scale);
+  at::Tensor clip_and_update(const Rate& lr);
+  void fused_adamw(const std::vector<Param*>& live, const Rate& lr, const std::optional<at::Tensor>& grad_scale);
   LlamaModel& model_;
   OptimizerOptions opts_;
   std::vector<Param> params_;

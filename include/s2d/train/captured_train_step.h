@@ -1,0 +1,55 @@
+// A training step replayed as a CUDA graph: one micro-batch's forward and backward, clipping and
+// AdamW, captured once and then replayed with one launch, where eagerly TinyLlama's step issues
+// about 12,000 ATen ops from the host (docs/notes/gpu-speed.md). It pays only where the host,
+// not the device, bounds the step.
+//
+// A graph replays its kernels on the addresses it captured, so everything a step reads that
+// changes between steps lives in a fixed device buffer refilled before each replay: the ids, the
+// rows that predict a target and the targets, the target count, and the learning rate
+// (Trainer::begin_device_step). So every batch must have the first one's shapes, the padded
+// layout (a packed batch's offsets go up from the host). The gradients are none before the
+// capture; the captured backward writes them in the graph's pool, which every replay writes again.
+//
+// The first kWarmupSteps steps run eagerly on a side stream, so that cuBLAS, the allocator and
+// autocast set up outside the capture; they are real steps. Where CUDA graphs do not exist (a
+// CPU build or device), every step runs eagerly on the same buffers, which is what the CPU tests
+// check against Trainer::accumulate and step().
+//
+// Not for s2d distill: its micro-batches vary in shape, and a step there may accumulate several.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <memory>
+
+#include "s2d/train/trainer.h"
+
+namespace s2d {
+
+class CapturedTrainStep {
+ public:
+  static constexpr int kWarmupSteps = 3;
+  // Whether this build and device replay graphs (a CUDA build and a CUDA device).
+  static bool supported(const c10::Device& device);
+  // The trainer and its model must outlive this; nothing else may step the trainer meanwhile.
+  explicit CapturedTrainStep(Trainer& trainer);
+  ~CapturedTrainStep();
+  CapturedTrainStep(const CapturedTrainStep&) = delete;
+  CapturedTrainStep& operator=(const CapturedTrainStep&) = delete;
+
+  // The step's summed loss and its pre-clip gradient norm, 0-dim fp32 on the device (not read).
+  struct Result {
+    at::Tensor loss_sum, grad_norm;
+  };
+  // One optimizer step over `b` (padded layout, on the model's device), scaled by its own target
+  // count. Throws an InputError when b's shapes differ from the first batch's.
+  Result run(const Batch& b);
+  // Whether the step is captured: false until kWarmupSteps steps have run, and always off CUDA.
+  bool captured() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace s2d

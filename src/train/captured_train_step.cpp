@@ -1,0 +1,147 @@
+#include "s2d/train/captured_train_step.h"
+
+#include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
+
+#include "s2d/util/error.h"
+#include "s2d/version.h"
+
+#if S2D_HAS_CUDA_BUILD
+#include <ATen/cuda/CUDAGraph.h>
+#include <c10/core/Event.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace s2d {
+
+namespace {
+
+// Autocast's cache of weight casts off for the warm-up and the capture: torch documents that a
+// cached cast made inside a capture would outlive its memory (torch.cuda.graph's notes). A
+// cast's bits do not depend on the cache.
+struct AutocastCacheOff {
+  AutocastCacheOff() : was_(at::autocast::is_autocast_cache_enabled()) {
+    at::autocast::set_autocast_cache_enabled(false);
+  }
+  ~AutocastCacheOff() { at::autocast::set_autocast_cache_enabled(was_); }
+  bool was_;
+};
+
+void expect_shape(const char* field, const at::Tensor& fixed, const at::Tensor& given) {
+  if (fixed.sizes() != given.sizes())
+    throw_input("a captured training step replays one batch shape",
+                {.field = field, .expected = c10::str(fixed.sizes()), .found = c10::str(given.sizes())});
+}
+
+}  // namespace
+
+struct CapturedTrainStep::Impl {
+  Trainer& trainer;
+  // What every step reads: ids [B, T], predict_rows [N] and targets [N] (padded layout), the
+  // target count and the learning rate (0-dim fp32).
+  Batch fixed;
+  at::Tensor tokens, lr;
+  int steps_run = 0;
+  Result outputs;  // the captured step's, overwritten by every replay
+#if S2D_HAS_CUDA_BUILD
+  std::unique_ptr<at::cuda::CUDAGraph> graph;
+#endif
+
+  // Copies b into the buffers (made on the first call, with b's shapes).
+  void load(const Batch& b) {
+    if (!b.lengths.empty())
+      throw_input("a captured training step takes the padded layout",
+                  {.field = "batch", .expected = "padded rows", .found = "a packed batch"});
+    if (!fixed.ids.defined()) {
+      fixed.ids = b.ids.clone();
+      fixed.predict_rows = b.predict_rows.clone();
+      fixed.targets = b.targets.clone();
+      const auto f32 = at::TensorOptions().dtype(at::kFloat).device(b.ids.device());
+      tokens = at::zeros({}, f32);
+      lr = at::zeros({}, f32);
+    } else {
+      expect_shape("ids", fixed.ids, b.ids);
+      expect_shape("predict_rows", fixed.predict_rows, b.predict_rows);
+      fixed.ids.copy_(b.ids);
+      fixed.predict_rows.copy_(b.predict_rows);
+      fixed.targets.copy_(b.targets);
+    }
+    tokens.fill_(static_cast<double>(std::max<int64_t>(1, b.target_tokens)));
+  }
+
+  // The step itself, on the buffers: what is captured.
+  Result step_on_buffers() {
+    at::Tensor loss = trainer.accumulate(fixed, tokens);
+    return {loss, trainer.step_on_device(lr)};
+  }
+
+#if S2D_HAS_CUDA_BUILD
+  // A warm-up step, or the capture, on a side stream (a capture cannot use the legacy default
+  // stream), ordered after and before the current stream's work.
+  Result on_side_stream(bool capture) {
+    const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream();
+    const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, current.device_index());
+    c10::Event ready(c10::DeviceType::CUDA), done(c10::DeviceType::CUDA);
+    ready.record(current);
+    ready.block(side);
+    Result r;
+    {
+      const c10::cuda::CUDAStreamGuard on_side(side);
+      const AutocastCacheOff no_cache;
+      if (capture) {
+        auto g = std::make_unique<at::cuda::CUDAGraph>();
+        // Global mode, torch.cuda.graph's default: the backward runs on autograd's device thread.
+        g->capture_begin(c10::MempoolId_t{0, 0}, cudaStreamCaptureModeGlobal);
+        outputs = step_on_buffers();
+        g->capture_end();
+        graph = std::move(g);
+      } else {
+        r = step_on_buffers();
+      }
+    }
+    done.record(side);
+    done.block(current);
+    return r;
+  }
+#endif
+};
+
+#if S2D_HAS_CUDA_BUILD
+bool CapturedTrainStep::supported(const c10::Device& device) { return device.is_cuda(); }
+#else
+bool CapturedTrainStep::supported(const c10::Device&) { return false; }
+#endif
+
+CapturedTrainStep::CapturedTrainStep(Trainer& trainer) : impl_(new Impl{trainer, {}, {}, {}, 0, {}}) {}
+
+CapturedTrainStep::~CapturedTrainStep() = default;
+
+bool CapturedTrainStep::captured() const {
+#if S2D_HAS_CUDA_BUILD
+  return impl_->graph != nullptr;
+#else
+  return false;
+#endif
+}
+
+CapturedTrainStep::Result CapturedTrainStep::run(const Batch& b) {
+  Impl& m = *impl_;
+  m.load(b);
+  m.trainer.begin_device_step(m.lr);
+  ++m.steps_run;
+#if S2D_HAS_CUDA_BUILD
+  if (supported(b.ids.device())) {
+    if (m.steps_run <= kWarmupSteps) {
+      const Result r = m.on_side_stream(/*capture=*/false);
+      return {r.loss_sum.clone(), r.grad_norm.clone()};  // made on the current stream, which reads them
+    }
+    if (!m.graph) m.on_side_stream(/*capture=*/true);  // records the step; the replay below runs it
+    m.graph->replay();
+    return {m.outputs.loss_sum.clone(), m.outputs.grad_norm.clone()};  // the next replay overwrites them
+  }
+#endif
+  return m.step_on_buffers();
+}
+
+}  // namespace s2d
