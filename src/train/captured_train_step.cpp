@@ -9,6 +9,7 @@
 #if S2D_HAS_CUDA_BUILD
 #include <ATen/cuda/CUDAGraph.h>
 #include <c10/core/Event.h>
+#include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
 #endif
@@ -90,6 +91,11 @@ struct CapturedTrainStep::Impl {
       const c10::cuda::CUDAStreamGuard on_side(side);
       const AutocastCacheOff no_cache;
       if (capture) {
+        // The warm-up's activations sit free in the allocator's cache, which the capture cannot use
+        // (it allocates in the graph's own pool): handed back first, or a model that fills most of
+        // the GPU would hold them twice.
+        side.synchronize();
+        c10::cuda::CUDACachingAllocator::emptyCache();
         auto g = std::make_unique<at::cuda::CUDAGraph>();
         // Global mode, torch.cuda.graph's default: the backward runs on autograd's device thread.
         g->capture_begin(c10::MempoolId_t{0, 0}, cudaStreamCaptureModeGlobal);
