@@ -4,7 +4,6 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 
-#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <optional>

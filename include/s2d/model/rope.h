@@ -27,7 +27,6 @@ struct RopeTable {
   RopeTable(const ModelConfig& c, int64_t length, const at::TensorOptions& opts);
   // The rows for positions [...] (each in [0, length)): cos and sin [..., D].
   std::pair<at::Tensor, at::Tensor> rows(const at::Tensor& positions) const;
-  bool defined() const { return cos.defined(); }
   at::Tensor cos, sin;  // [length, D]
 };
 
