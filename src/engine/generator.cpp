@@ -128,10 +128,11 @@ class DecodeRun {
   static int64_t growth_limit(const ModelConfig& cfg, int64_t slots, int64_t capacity, const at::TensorOptions& opts,
                               uint64_t free) {
     if (free == std::numeric_limits<uint64_t>::max()) return capacity;
-    const uint64_t per_column = kv_bytes_per_token(cfg, opts.dtype().toScalarType()) * static_cast<uint64_t>(slots);
-    const uint64_t fit = per_column > 0 ? free / 4 / per_column : 0;
-    return std::max(capacity,
-                    std::min<int64_t>(cfg.max_context(), static_cast<int64_t>(std::min<uint64_t>(fit, INT64_MAX))));
+    // At least RoPE's row's few bytes a column, so never a division by zero.
+    const long double per_column = kv_cache_bytes_per_column(cfg, slots, opts.dtype().toScalarType());
+    const long double fit = static_cast<long double>(free) / 4 / per_column;
+    const int64_t context = cfg.max_context();
+    return std::max(capacity, fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit));
   }
   // The run's slots: `wanted`, or, where `wanted` slots of `capacity` columns would not fit in the
   // memory for the cache (`have` bytes), as many as half of it holds, at least one: a --batch-size

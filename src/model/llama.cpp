@@ -125,11 +125,16 @@ uint64_t kv_bytes_per_token(const ModelConfig& c, c10::ScalarType dtype) {
          static_cast<uint64_t>(c.head_dim) * c10::elementSize(dtype);
 }
 
+long double kv_cache_bytes_per_column(const ModelConfig& c, int64_t batch, c10::ScalarType dtype) {
+  // The table's row is as large as one layer's keys and values for one head and slot.
+  return static_cast<long double>(batch) * static_cast<long double>(kv_bytes_per_token(c, dtype)) +
+         static_cast<long double>(rope_table_bytes_per_position(c, dtype));
+}
+
 KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts)
     : capacity(max_len) {
-  // In long double: batch * max_len * bytes can pass 2^64 for a hostile config or request.
-  const long double want = static_cast<long double>(batch) * static_cast<long double>(max_len) *
-                           static_cast<long double>(kv_bytes_per_token(c, opts.dtype().toScalarType()));
+  const long double want =
+      static_cast<long double>(max_len) * kv_cache_bytes_per_column(c, batch, opts.dtype().toScalarType());
   // On a GPU the free-memory query is a driver call; caches under 1 GiB (a prefill group's, every
   // few steps) skip it and meet the allocator's own out-of-memory error in the rare case.
   const bool check = opts.device().is_cpu() || want >= static_cast<long double>(1ULL << 30);

@@ -38,6 +38,12 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& positions, cons
   return {emb.cos().to(dtype), emb.sin().to(dtype)};
 }
 
+uint64_t rope_table_bytes_per_position(const ModelConfig& c, c10::ScalarType dtype) {
+  const auto D = static_cast<uint64_t>(c.head_dim);
+  // cos and sin [D] each in dtype; an int64 position; angles [D/2] and [D], and a row [D], in fp32.
+  return 2 * D * c10::elementSize(dtype) + sizeof(int64_t) + (D / 2 + 2 * D) * sizeof(float);
+}
+
 RopeTable::RopeTable(const ModelConfig& c, int64_t length, const at::TensorOptions& opts) {
   const at::Tensor positions = at::arange(length, at::TensorOptions().dtype(at::kLong).device(opts.device()));
   std::tie(cos, sin) = rope_cos_sin(positions, rope_inv_freq(c, opts.device()), opts.dtype().toScalarType());

@@ -484,4 +484,12 @@ TEST(KVCache, ASizeBeyondMemoryIsAnInputErrorNotAnAllocation) {
   EXPECT_NO_THROW(KVCache(c, 2, 16, opts));
 }
 
+TEST(KVCache, TheRopeTableCountsInTheMemoryCheck) {
+  // With no layers the keys and values take nothing, and RoPE's table is all the cache allocates.
+  ModelConfig c = tiny_lm().config();
+  c.num_hidden_layers = 0;
+  EXPECT_S2D_ERROR(KVCache(c, 1, int64_t{1} << 40, at::TensorOptions().dtype(at::kFloat)), ErrorKind::Input,
+                   "KV cache does not fit in memory");
+}
+
 }  // namespace s2d

@@ -85,6 +85,9 @@ void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w);
 // absolute column j of every row; rows are left-padded, so columns line up across the batch.
 // Bytes one cached token takes over all layers (K and V) in `dtype`.
 uint64_t kv_bytes_per_token(const ModelConfig& c, c10::ScalarType dtype);
+// Bytes a KVCache of `batch` slots takes per column in `dtype`: every slot's keys and values, and
+// the column's row of RoPE's table. In long double, since a hostile size can pass 2^64.
+long double kv_cache_bytes_per_column(const ModelConfig& c, int64_t batch, c10::ScalarType dtype);
 
 struct KVCache {
   // k[l], v[l]: [batch, kv_heads, max_len, head_dim]. InputError, before allocating, when that

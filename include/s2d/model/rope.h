@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <utility>
 
 #include "s2d/model/config.h"
@@ -22,6 +23,10 @@ std::pair<at::Tensor, at::Tensor> rope_cos_sin(const at::Tensor& positions, cons
 // cos and sin for every position in [0, length), [length, D] each: what a KV cache keeps, so that a
 // decode step gathers its rows (two kernels) where computing them takes up to seven, and a captured step
 // reads fixed memory. Each row has the bits rope_cos_sin gives for that position alone.
+// Bytes a RopeTable takes per position in `dtype`, with what making it holds for a while (the
+// positions, fp32 angles and an fp32 row of cos or sin): what a KV cache's memory check adds.
+uint64_t rope_table_bytes_per_position(const ModelConfig& c, c10::ScalarType dtype);
+
 struct RopeTable {
   RopeTable() = default;
   RopeTable(const ModelConfig& c, int64_t length, const at::TensorOptions& opts);
