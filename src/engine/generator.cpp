@@ -134,17 +134,19 @@ class DecodeRun {
     const int64_t context = cfg.max_context();
     return std::max(capacity, fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit));
   }
-  // The run's slots: `wanted`, or, where `wanted` slots of `capacity` columns would not fit in the
-  // memory for the cache (`have` bytes), as many as half of it holds, at least one: a --batch-size
-  // too large for the memory runs fewer samples at once instead of failing every run (one slot that
-  // does not fit is KVCache's error).
+  // The run's slots: `wanted`, or, where `wanted` slots of `capacity` columns (and RoPE's table)
+  // would not fit in the memory for the cache (`have` bytes), as many as half of it holds, at least
+  // one: a --batch-size too large for the memory runs fewer samples at once instead of failing
+  // every run (one slot that does not fit is KVCache's error).
   static int64_t slots_that_fit(int64_t wanted, int64_t capacity, const ModelConfig& cfg, const at::TensorOptions& opts,
                                 uint64_t have) {
-    const long double per_slot =
-        static_cast<long double>(capacity) * kv_bytes_per_token(cfg, opts.dtype().toScalarType());
-    if (per_slot <= 0 || per_slot * static_cast<long double>(wanted) <= static_cast<long double>(have)) return wanted;
-    const int64_t fit =
-        std::min(wanted, std::max<int64_t>(1, static_cast<int64_t>(static_cast<long double>(have / 2) / per_slot)));
+    const auto dtype = opts.dtype().toScalarType();
+    const long double per_slot = static_cast<long double>(capacity) * kv_bytes_per_token(cfg, dtype);
+    const long double table = static_cast<long double>(capacity) * rope_table_bytes_per_position(cfg, dtype);
+    if (per_slot <= 0 || per_slot * static_cast<long double>(wanted) + table <= static_cast<long double>(have))
+      return wanted;
+    const long double half = static_cast<long double>(have / 2) - table;
+    const int64_t fit = std::min(wanted, std::max<int64_t>(1, half > 0 ? static_cast<int64_t>(half / per_slot) : 0));
     static std::once_flag told;
     std::call_once(told, [&] {
       log::warn(c10::str("--batch-size ", wanted, ": the KV cache of ", wanted, " slots x ", capacity,

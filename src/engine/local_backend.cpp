@@ -114,9 +114,10 @@ class LocalBackend : public Backend {
   // in the memory available at start (s2d serve caps max_tokens with it).
   int64_t context_length() const override {
     const auto opts = bundle_.model->options();
-    const uint64_t per_token = std::max<uint64_t>(1, kv_bytes_per_token(bundle_.config, opts.dtype().toScalarType()));
-    const uint64_t fit = allocatable_bytes(opts.device()) / per_token;
-    return std::min<int64_t>(bundle_.config.max_context(), static_cast<int64_t>(std::min<uint64_t>(fit, INT64_MAX)));
+    const long double per_token = kv_cache_bytes_per_column(bundle_.config, 1, opts.dtype().toScalarType());
+    const long double fit = static_cast<long double>(allocatable_bytes(opts.device())) / per_token;
+    const int64_t context = bundle_.config.max_context();
+    return fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit);
   }
 
  private:

@@ -306,6 +306,8 @@ TEST(Generator, ABatchTooLargeForTheMemoryRunsAsManySlotsAsHalfOfItHolds) {
   const std::vector<GenRequest> reqs = {req({1, 5}, 60), req({1, 6}, 3), req({1, 7}, 3), req({1, 8}, 3),
                                         req({1, 9}, 3)};
   const uint64_t per_slot = kv_bytes_per_token(tiny_lm().config(), at::kFloat) * 62;
+  const uint64_t table = rope_table_bytes_per_position(tiny_lm().config(), at::kFloat) * 62;  // shared by the slots
+  ASSERT_LT(table + 1, per_slot) << "the budgets below assume it";
   auto order_with = [&](int64_t batch, uint64_t budget, bool source) {
     Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = batch, .kv_cache_bytes = budget});
     std::vector<size_t> order;
@@ -328,10 +330,12 @@ TEST(Generator, ABatchTooLargeForTheMemoryRunsAsManySlotsAsHalfOfItHolds) {
       EXPECT_EQ(out[i].samples.at(0).tokens, run({reqs[i]}, 1)[0].samples[0].tokens) << "request " << i;
     return order;
   };
-  EXPECT_EQ(order_with(5, 5 * per_slot, false).back(), 0u) << "five slots fit: all at once";
-  EXPECT_EQ(order_with(5, 4 * per_slot + 1, false).back(), 0u) << "two slots: the short ones pass the long one";
+  EXPECT_EQ(order_with(5, 5 * per_slot + table, false).back(), 0u) << "five slots fit: all at once";
+  // Half of it, less the table, holds two slots.
+  EXPECT_EQ(order_with(5, 4 * per_slot + 2 * table + 1, false).back(), 0u)
+      << "two slots: the short ones pass the long one";
   EXPECT_EQ(order_with(5, 1, false), (std::vector<size_t>{0, 1, 2, 3, 4})) << "one slot: in order";
-  EXPECT_EQ(order_with(1'000'000'000, 4 * per_slot + 1, true).back(), 0u);
+  EXPECT_EQ(order_with(1'000'000'000, 4 * per_slot + 2 * table + 1, true).back(), 0u);
 }
 
 TEST(Generator, ResidentMemoryStaysFlatOverAThousandRequests) {
