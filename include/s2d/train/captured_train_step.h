@@ -1,7 +1,7 @@
 // A training step replayed as a CUDA graph: one micro-batch's forward and backward, clipping and
 // AdamW, captured once and then replayed with one launch, where eagerly TinyLlama's step issues
-// about 12,000 ATen ops from the host (docs/notes/gpu-speed.md). It pays only where the host,
-// not the device, bounds the step.
+// an estimated 12,000 ATen ops from the host (docs/notes/gpu-speed.md). It pays only where the
+// host, not the device, bounds the step.
 //
 // A graph replays its kernels on the addresses it captured, so everything a step reads that
 // changes between steps lives in a fixed device buffer refilled before each replay: the ids, the
