@@ -235,14 +235,15 @@ void Trainer::fused_adamw(const std::vector<Param*>& live, const Rate& lr,
     }
     if (w.empty()) continue;
     at::_foreach_add_(steps, 1);  // one launch for the group's counts, as torch's fused AdamW does
-    const double wd = decay ? opts_.weight_decay : 0.0;
+    // One call for both overloads: the rate as a double, or as a tensor on the device.
+    auto update = [&](const auto& rate) {
+      at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, rate, opts_.beta1, opts_.beta2,
+                        decay ? opts_.weight_decay : 0.0, opts_.eps, /*amsgrad=*/false, /*maximize=*/false, grad_scale);
+    };
     if (lr.on_device.defined())
-      at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr.on_device, opts_.beta1, opts_.beta2, wd,
-                        opts_.eps,
-                        /*amsgrad=*/false, /*maximize=*/false, grad_scale);
+      update(lr.on_device);
     else
-      at::_fused_adamw_(w, g, m, v, /*max_exp_avg_sqs=*/{}, steps, lr.value, opts_.beta1, opts_.beta2, wd, opts_.eps,
-                        /*amsgrad=*/false, /*maximize=*/false, grad_scale);
+      update(lr.value);
   }
 }
 
