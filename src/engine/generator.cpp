@@ -128,11 +128,8 @@ class DecodeRun {
   static int64_t growth_limit(const ModelConfig& cfg, int64_t slots, int64_t capacity, const at::TensorOptions& opts,
                               uint64_t free) {
     if (free == std::numeric_limits<uint64_t>::max()) return capacity;
-    // At least RoPE's row's few bytes a column, so never a division by zero.
-    const long double per_column = kv_cache_bytes_per_column(cfg, slots, opts.dtype().toScalarType());
-    const long double fit = static_cast<long double>(free) / 4 / per_column;
-    const int64_t context = cfg.max_context();
-    return std::max(capacity, fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit));
+    return std::max(
+        capacity, kv_cache_columns_within(cfg, slots, opts.dtype().toScalarType(), static_cast<long double>(free) / 4));
   }
   // The run's slots: `wanted`, or, where `wanted` slots of `capacity` columns (and RoPE's table)
   // would not fit in the memory for the cache (`have` bytes), as many as half of it holds, at least

@@ -114,10 +114,8 @@ class LocalBackend : public Backend {
   // in the memory available at start (s2d serve caps max_tokens with it).
   int64_t context_length() const override {
     const auto opts = bundle_.model->options();
-    const long double per_token = kv_cache_bytes_per_column(bundle_.config, 1, opts.dtype().toScalarType());
-    const long double fit = static_cast<long double>(allocatable_bytes(opts.device())) / per_token;
-    const int64_t context = bundle_.config.max_context();
-    return fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit);
+    return kv_cache_columns_within(bundle_.config, 1, opts.dtype().toScalarType(),
+                                   static_cast<long double>(allocatable_bytes(opts.device())));
   }
 
  private:

@@ -131,6 +131,13 @@ long double kv_cache_bytes_per_column(const ModelConfig& c, int64_t batch, c10::
          static_cast<long double>(rope_table_bytes_per_position(c, dtype));
 }
 
+int64_t kv_cache_columns_within(const ModelConfig& c, int64_t batch, c10::ScalarType dtype, long double bytes) {
+  // At least RoPE's row's few bytes a column, so never a division by zero.
+  const long double fit = bytes / kv_cache_bytes_per_column(c, batch, dtype);
+  const int64_t context = c.max_context();
+  return fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit);
+}
+
 KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts)
     : capacity(max_len) {
   const long double want =

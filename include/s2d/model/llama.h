@@ -88,6 +88,8 @@ uint64_t kv_bytes_per_token(const ModelConfig& c, c10::ScalarType dtype);
 // Bytes a KVCache of `batch` slots takes per column in `dtype`: every slot's keys and values, and
 // the column's row of RoPE's table. In long double, since a hostile size can pass 2^64.
 long double kv_cache_bytes_per_column(const ModelConfig& c, int64_t batch, c10::ScalarType dtype);
+// The most columns such a cache can have within `bytes`, at most the model's context.
+int64_t kv_cache_columns_within(const ModelConfig& c, int64_t batch, c10::ScalarType dtype, long double bytes);
 
 struct KVCache {
   // k[l], v[l]: [batch, kv_heads, max_len, head_dim]. InputError, before allocating, when that
