@@ -66,8 +66,8 @@ run_s2d() {
 }
 runs=("$(run_s2d s2d)")
 # On CUDA also with the GPU speed switches that stay off until measured (docs/notes/gpu-speed.md).
-[ "$DEVICE" != cuda ] || runs+=("$(run_s2d "s2d, S2D_CUDA_GRAPHS + FUSED + FLASH_DECODE" S2D_CUDA_GRAPHS=1 \
-  S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1)")
+[ "$DEVICE" != cuda ] || runs+=("$(run_s2d "s2d, S2D_CUDA_GRAPHS + FUSED + FLASH_DECODE + PACKED_PREFILL" \
+  S2D_CUDA_GRAPHS=1 S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 S2D_CUDA_PACKED_PREFILL=1)")
 hf=$("$PY" "$HERE/hf_rar2.py" --model "$M" --tasks "$W/tasks.jsonl" --method "$S2D_ROOT/configs/methods/rar2.json" \
   --samples "$SAMPLES" --temperature 0.7 --top-p 0.9 --max-new-tokens "$MAX_NEW" --batch "$BATCH" \
   --device "$DEVICE" --dtype "$DTYPE" --cache "$CACHE" --template "$TEMPLATE")

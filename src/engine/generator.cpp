@@ -17,6 +17,7 @@
 #include "s2d/model/async_transfer.h"
 #include "s2d/model/device.h"
 #include "s2d/text/incremental_text.h"
+#include "s2d/util/env_switch.h"
 #include "s2d/util/error.h"
 #include "s2d/util/log.h"
 #include "s2d/util/strings.h"
@@ -263,39 +264,56 @@ class DecodeRun {
     }
   }
 
-  // Prefill several waiting requests in one right-padded batch (up to `max_rows` of them and
-  // about kPrefillTokens padded tokens), then hand each its own slice of the temporary cache.
+  // Prefill several waiting requests in one batch (up to `max_rows` of them and about
+  // kPrefillTokens tokens of work), then hand each its own slice of the keys and values. Off CUDA
+  // the prompts go back to back without padding (prefill_packed); on CUDA right-padded, the path
+  // measured there, unless S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
   void prefill_group(int64_t max_rows) {
     constexpr int64_t kPrefillTokens = 8192;
+    static EnvSwitch packed_on_cuda("S2D_CUDA_PACKED_PREFILL");
+    const bool packed = !opts_.device().is_cuda() || packed_on_cuda.on();
     std::vector<size_t> group;
-    int64_t t_max = 0;
+    std::vector<int64_t> lens;
+    int64_t t_max = 0, total = 0;
     while (!waiting_.empty() && static_cast<int64_t>(group.size()) < std::max<int64_t>(1, max_rows)) {
       const auto T = static_cast<int64_t>(requests_[waiting_.front()].prompt_ids.size());
-      const int64_t t_new = std::max(t_max, T);
-      if (!group.empty() && t_new * static_cast<int64_t>(group.size() + 1) > kPrefillTokens) break;
-      t_max = t_new;
+      const int64_t work = packed ? total + T : std::max(t_max, T) * static_cast<int64_t>(group.size() + 1);
+      if (!group.empty() && work > kPrefillTokens) break;
+      t_max = std::max(t_max, T);
+      total += T;
       group.push_back(waiting_.front());
+      lens.push_back(T);
+      states_[waiting_.front()].start = Clock::now();
       waiting_.pop_front();
     }
     const auto G = static_cast<int64_t>(group.size());
-    std::vector<int64_t> ids(static_cast<size_t>(G * t_max), 0), lens(static_cast<size_t>(G));
+    // Each request's keys and values: per layer [1, KV, lens[g], D] views, and its logits [1, V].
+    auto hand_over = [&](int64_t g, const at::Tensor& logits, const std::vector<at::Tensor>& k,
+                         const std::vector<at::Tensor>& v, int64_t row, int64_t from) {
+      Prefilled p{group[g], 0, {}, {}, logits.narrow(0, g, 1)};
+      for (size_t l = 0; l < k.size(); ++l) {  // views: they keep the batch's tensors alive
+        p.k.push_back(k[l].narrow(0, row, 1).narrow(2, from, lens[g]));
+        p.v.push_back(v[l].narrow(0, row, 1).narrow(2, from, lens[g]));
+      }
+      prefilled_.push_back(std::move(p));
+    };
+    if (packed) {
+      std::vector<int64_t> ids;
+      for (size_t r : group) ids.insert(ids.end(), requests_[r].prompt_ids.begin(), requests_[r].prompt_ids.end());
+      const LlamaModel::PackedPrefill out =
+          model_.prefill_packed(upload(ids, opts_.device()).view({1, total}), lens);  // per layer [1, KV, total, D]
+      for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) hand_over(g, out.last_logits, out.k, out.v, 0, at);
+      return;
+    }
+    std::vector<int64_t> ids(static_cast<size_t>(G * t_max), 0);
     for (int64_t g = 0; g < G; ++g) {
       const auto& p = requests_[group[g]].prompt_ids;
       std::copy(p.begin(), p.end(), ids.begin() + g * t_max);
-      lens[g] = static_cast<int64_t>(p.size());
-      states_[group[g]].start = Clock::now();
     }
     KVCache tmp(cfg_, G, t_max, opts_);
-    at::Tensor logits = model_.prefill_right_padded(upload(ids, opts_.device()).view({G, t_max}),
-                                                    upload(lens, opts_.device()), tmp);  // [G, V]
-    for (int64_t g = 0; g < G; ++g) {
-      Prefilled p{group[g], 0, {}, {}, logits.narrow(0, g, 1)};
-      for (size_t l = 0; l < tmp.k.size(); ++l) {  // views: the slices keep the group cache alive
-        p.k.push_back(tmp.k[l].narrow(0, g, 1).narrow(2, 0, lens[g]));
-        p.v.push_back(tmp.v[l].narrow(0, g, 1).narrow(2, 0, lens[g]));
-      }
-      prefilled_.push_back(std::move(p));
-    }
+    const at::Tensor logits = model_.prefill_right_padded(upload(ids, opts_.device()).view({G, t_max}),
+                                                          upload(lens, opts_.device()), tmp);  // [G, V]
+    for (int64_t g = 0; g < G; ++g) hand_over(g, logits, tmp.k, tmp.v, g, 0);  // tmp: per layer [G, KV, t_max, D]
   }
 
   // Fill free slots: the n samples of a prefilled request share its cache by copy.

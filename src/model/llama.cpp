@@ -474,6 +474,34 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
   return head(h.gather(1, last), panels.get()).squeeze(1);  // each row's last real token: [B, V]
 }
 
+LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths) const {
+  std::vector<int64_t> positions, last_rows;  // [L]: 0..n-1 in each prompt; [B]: each prompt's last token
+  for (const int64_t n : lengths) {
+    if (n < 1) throw_runtime("prefill: an empty prompt in a packed batch", {.field = "lengths", .found = "0"});
+    for (int64_t t = 0; t < n; ++t) positions.push_back(t);
+    last_rows.push_back(static_cast<int64_t>(positions.size()) - 1);
+  }
+  const auto L = static_cast<int64_t>(positions.size());
+  if (ids.dim() != 2 || ids.size(0) != 1 || ids.size(1) != L)
+    throw_runtime("prefill: packed ids do not match their lengths",
+                  {.field = "ids", .expected = c10::str("[1, ", L, "]"), .found = c10::str(ids.sizes())});
+  const auto on_device = [&](const std::vector<int64_t>& host) {
+    return at::tensor(host, at::TensorOptions().dtype(at::kLong)).to(ids.device());
+  };
+  const PackedSequences packed = pack_sequences(lengths, ids.device());
+  const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
+  PackedPrefill out;
+  Step step{.panels = panels.get(), .packed = &packed};
+  step.update = [&out](size_t, const at::Tensor& k, const at::Tensor& v) {  // [1, KV, L, D] each
+    out.k.push_back(k.contiguous());
+    out.v.push_back(v.contiguous());
+    return std::make_pair(k, v);
+  };
+  at::Tensor h = run_layers(ids, on_device(positions).view({1, L}), step);                   // [1, L, H]
+  out.last_logits = head(h.squeeze(0).index_select(0, on_device(last_rows)), panels.get());  // [B, V]
+  return out;
+}
+
 at::Tensor LlamaModel::forward_causal(const at::Tensor& input_ids, const at::Tensor& rows) const {
   const int64_t B = input_ids.size(0), T = input_ids.size(1);
   at::Tensor positions = at::arange(T, at::TensorOptions().dtype(at::kLong).device(input_ids.device())).expand({B, T});

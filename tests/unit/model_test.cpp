@@ -79,6 +79,57 @@ TEST(Llama, DecodeSeesWeightsChangedAfterItsFirstStep) {
   EXPECT_LT((cached() - m.forward_padded(ids, mask)).abs().max().item<double>(), 1e-4);
 }
 
+namespace {
+// The engine's prefill without padding against the right-padded one on `device` in `dtype`: each
+// prompt's last logits and its keys and values per layer, within `tol`, for prompts of different
+// lengths (one of a single token) and grouped key/value heads.
+void expect_packed_prefill_gives_the_padded_one(const c10::Device& device, at::ScalarType dtype, double tol) {
+  c10::InferenceMode guard;
+  const ModelConfig c = tiny_config();
+  const LlamaModel m = random_model(c, 3, device, dtype);
+  const std::vector<int64_t> lens = {5, 1, 9, 3};
+  const auto B = static_cast<int64_t>(lens.size());
+  const int64_t T = 9, L = 5 + 1 + 9 + 3;
+  at::Tensor padded = at::zeros({B, T}, at::kLong), packed = at::empty({1, L}, at::kLong);
+  for (int64_t b = 0, at = 0; b < B; at += lens[b], ++b) {
+    at::Tensor prompt = at::randint(3, 50, {lens[b]}, at::kLong);
+    padded[b].narrow(0, 0, lens[b]).copy_(prompt);
+    packed[0].narrow(0, at, lens[b]).copy_(prompt);
+  }
+  KVCache cache(c, B, T, m.options());
+  const at::Tensor want = m.prefill_right_padded(padded.to(device), at::tensor(lens).to(device), cache);  // [B, V]
+  const LlamaModel::PackedPrefill got = m.prefill_packed(packed.to(device), lens);
+  const auto diff = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); };
+  ASSERT_EQ(got.last_logits.sizes(), want.sizes());
+  EXPECT_LT(diff(got.last_logits, want), tol);
+  ASSERT_EQ(got.k.size(), cache.k.size());
+  for (size_t l = 0; l < cache.k.size(); ++l) {
+    EXPECT_EQ(got.k[l].sizes(), (at::IntArrayRef{1, c.num_key_value_heads, L, c.head_dim}));
+    for (int64_t b = 0, at = 0; b < B; at += lens[b], ++b) {
+      EXPECT_LT(diff(got.k[l][0].narrow(1, at, lens[b]), cache.k[l][b].narrow(1, 0, lens[b])), tol)
+          << "layer " << l << " prompt " << b;
+      EXPECT_LT(diff(got.v[l][0].narrow(1, at, lens[b]), cache.v[l][b].narrow(1, 0, lens[b])), tol)
+          << "layer " << l << " prompt " << b;
+    }
+  }
+  EXPECT_S2D_ERROR(m.prefill_packed(packed.to(device), {5, 1, 9}), ErrorKind::Runtime, "do not match their lengths");
+  EXPECT_S2D_ERROR(m.prefill_packed(packed.narrow(1, 0, 5).to(device), {5, 0}), ErrorKind::Runtime, "empty prompt");
+}
+}  // namespace
+
+TEST(Llama, PackedPrefillGivesThePaddedPrefillsLogitsKeysAndValues) {
+  expect_packed_prefill_gives_the_padded_one(at::kCPU, at::kFloat, 1e-4);  // fp32 reassociation is ~1e-6
+}
+
+// On CUDA in bf16 the packed prefill attends through one variable-length flash call and the padded
+// one through SDPA's flash kernel: the same sums in another order, so a bf16 rounding apart (a
+// wrong position or a sequence seeing another's keys is O(1), as on the CPU).
+TEST(LlamaCuda, PackedPrefillGivesThePaddedPrefillsLogitsKeysAndValues) {
+  if (!at::hasCUDA()) GTEST_SKIP() << "no GPU";
+  expect_packed_prefill_gives_the_padded_one(at::kCUDA, at::kFloat, 1e-4);
+  expect_packed_prefill_gives_the_padded_one(at::kCUDA, at::kBFloat16, 5e-2);
+}
+
 TEST(Llama, LeftPaddingDoesNotChangeARowsLogits) {
   c10::InferenceMode guard;
   auto m = random_model(tiny_config(), 1);

@@ -133,6 +133,17 @@ class LlamaModel {
   // real token, [B, V]. ids [B, T], lens [B] int64 on the model's device.
   at::Tensor prefill_right_padded(const at::Tensor& ids, const at::Tensor& lens, KVCache& cache) const;
 
+  // Batched prefill without padding: ids [1, L] hold prompts of `lengths` tokens back to back,
+  // each attending to its own tokens alone (as in forward_packed), so the batch costs L tokens of
+  // work where a right-padded one costs B x its longest. Returns the logits at each prompt's last
+  // token, [B, V], and every layer's keys and values [1, KV, L, D] in the same packed order, from
+  // which the caller copies each prompt's columns into its cache slot.
+  struct PackedPrefill {
+    at::Tensor last_logits;
+    std::vector<at::Tensor> k, v;
+  };
+  PackedPrefill prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths) const;
+
   // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
   at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
 
