@@ -477,7 +477,9 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
 LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths) const {
   std::vector<int64_t> positions, last_rows;  // [L]: 0..n-1 in each prompt; [B]: each prompt's last token
   for (const int64_t n : lengths) {
-    if (n < 1) throw_runtime("prefill: an empty prompt in a packed batch", {.field = "lengths", .found = "0"});
+    if (n < 1)
+      throw_runtime("prefill: an empty prompt in a packed batch",
+                    {.field = "lengths", .expected = ">= 1 token each", .found = std::to_string(n)});
     for (int64_t t = 0; t < n; ++t) positions.push_back(t);
     last_rows.push_back(static_cast<int64_t>(positions.size()) - 1);
   }
