@@ -8,6 +8,7 @@
 #include <limits>
 #include <optional>
 
+#include "s2d/model/async_transfer.h"
 #include "s2d/model/decode_flash_attention.h"
 #include "s2d/model/decode_panels.h"
 #include "s2d/model/device.h"
@@ -487,9 +488,6 @@ LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, cons
   if (ids.dim() != 2 || ids.size(0) != 1 || ids.size(1) != L)
     throw_runtime("prefill: packed ids do not match their lengths",
                   {.field = "ids", .expected = c10::str("[1, ", L, "]"), .found = c10::str(ids.sizes())});
-  const auto on_device = [&](const std::vector<int64_t>& host) {
-    return at::tensor(host, at::TensorOptions().dtype(at::kLong)).to(ids.device());
-  };
   const PackedSequences packed = pack_sequences(lengths, ids.device());
   const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
   PackedPrefill out;
@@ -499,8 +497,8 @@ LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, cons
     out.v.push_back(v.contiguous());
     return std::make_pair(k, v);
   };
-  at::Tensor h = run_layers(ids, on_device(positions).view({1, L}), step);                   // [1, L, H]
-  out.last_logits = head(h.squeeze(0).index_select(0, on_device(last_rows)), panels.get());  // [B, V]
+  at::Tensor h = run_layers(ids, upload(positions, ids.device()).view({1, L}), step);                   // [1, L, H]
+  out.last_logits = head(h.squeeze(0).index_select(0, upload(last_rows, ids.device())), panels.get());  // [B, V]
   return out;
 }
 
