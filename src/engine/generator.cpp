@@ -32,6 +32,28 @@ int64_t columns_of(const GenRequest& r, const ModelConfig& cfg) {
   return static_cast<int64_t>(r.prompt_ids.size()) + std::min(r.sampling.max_new_tokens, cfg.max_context());
 }
 
+// For each prompt, the earlier one it starts with most tokens in common, and how many (at most
+// all but its last token, whose logits the prefill must compute); empty where no prompt shares
+// a token with an earlier one. A group's prompts often begin alike: the chat template's preamble,
+// or, in a method's later steps, the question that each sample's prompt quotes.
+std::vector<LlamaModel::SharedStart> shared_starts(const std::vector<const std::vector<int>*>& prompts) {
+  std::vector<LlamaModel::SharedStart> shared(prompts.size());
+  bool any = false;
+  for (size_t b = 1; b < prompts.size(); ++b) {
+    const std::vector<int>& p = *prompts[b];
+    for (size_t a = 0; a < b && !p.empty(); ++a) {
+      const std::vector<int>& q = *prompts[a];
+      const size_t most = std::min(p.size() - 1, q.size());
+      const auto common = static_cast<int64_t>(
+          std::mismatch(p.begin(), p.begin() + static_cast<ptrdiff_t>(most), q.begin()).first - p.begin());
+      if (common > shared[b].tokens) shared[b] = {.prompt = static_cast<int64_t>(a), .tokens = common};
+    }
+    any = any || shared[b].tokens > 0;
+  }
+  if (!any) shared.clear();
+  return shared;
+}
+
 using Clock = std::chrono::steady_clock;
 
 // One decode slot: a sample in flight.
@@ -266,8 +288,9 @@ class DecodeRun {
 
   // Prefill several waiting requests in one batch (up to `max_rows` of them and about
   // kPrefillTokens tokens of work), then hand each its own slice of the keys and values. Off CUDA
-  // the prompts go back to back without padding (prefill_packed); on CUDA right-padded, the path
-  // measured there, unless S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
+  // the prompts go back to back without padding (prefill_packed), and the tokens a prompt starts
+  // with in common with an earlier one are computed once; on CUDA right-padded, the path measured
+  // there, unless S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
   void prefill_group(int64_t max_rows) {
     constexpr int64_t kPrefillTokens = 8192;
     static EnvSwitch packed_on_cuda("S2D_CUDA_PACKED_PREFILL");
@@ -299,9 +322,14 @@ class DecodeRun {
     };
     if (packed) {
       std::vector<int64_t> ids;
-      for (size_t r : group) ids.insert(ids.end(), requests_[r].prompt_ids.begin(), requests_[r].prompt_ids.end());
+      std::vector<const std::vector<int>*> prompts;
+      for (size_t r : group) {
+        ids.insert(ids.end(), requests_[r].prompt_ids.begin(), requests_[r].prompt_ids.end());
+        prompts.push_back(&requests_[r].prompt_ids);
+      }
       const LlamaModel::PackedPrefill out =
-          model_.prefill_packed(upload(ids, opts_.device()).view({1, total}), lens);  // per layer [1, KV, total, D]
+          model_.prefill_packed(upload(ids, opts_.device()).view({1, total}), lens,
+                                shared_starts(prompts));  // per layer [1, KV, total, D]
       for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) hand_over(g, out.last_logits, out.k, out.v, 0, at);
       return;
     }

@@ -56,8 +56,17 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& h, const at::Te
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
 // CPU's flash kernel do not (with enable_gqa SDPA falls back to its math path), so there the heads
 // are repeated first, as HF's repeat_kv does. `packed`: sequences laid back to back along T
-// (B == 1), each attended on its own.
+// (B == 1), each attended on its own; where it has shared rows, q (and k and v, unless the cache
+// hook already spread them) hold its U unique rows and are spread over the layout's L rows first,
+// and the output keeps one row per unique row: [1, NH, U, D].
 at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const PackedSequences* packed) {
+  if (packed && packed->unique_of_row.defined()) {
+    const at::Tensor& spread = packed->unique_of_row;  // [L]
+    if (k.size(2) != spread.size(0)) k = k.index_select(2, spread), v = v.index_select(2, spread);
+    PackedSequences layout = *packed;
+    layout.unique_of_row = at::Tensor();
+    return causal_attention(q.index_select(2, spread), k, v, &layout).index_select(2, packed->row_of_unique);
+  }
   const int64_t NH = q.size(1), KV = k.size(1);
   // Under autocast q is fp32 here (RoPE with the fp32 tables promotes it) and SDPA casts to bf16.
   const bool gqa_in_kernel =
@@ -475,29 +484,61 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
   return head(h.gather(1, last), panels.get()).squeeze(1);  // each row's last real token: [B, V]
 }
 
-LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths) const {
-  std::vector<int64_t> positions, last_rows;  // [L]: 0..n-1 in each prompt; [B]: each prompt's last token
-  for (const int64_t n : lengths) {
+LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths,
+                                                     const std::vector<SharedStart>& shared) const {
+  if (!shared.empty() && shared.size() != lengths.size())
+    throw_runtime("prefill: shared starts do not match the prompts",
+                  {.field = "shared",
+                   .expected = c10::str(lengths.size(), " entries (one per prompt) or none"),
+                   .found = c10::str(shared.size())});
+  // Over the packed layout's L rows: the unique row each reads, and over the U unique rows: the
+  // layout row each is, its position, and the prompts' last rows among them.
+  std::vector<int64_t> unique_of_row, row_of_unique, positions, last_rows, starts;
+  for (size_t b = 0; b < lengths.size(); ++b) {
+    const int64_t n = lengths[b];
     if (n < 1)
       throw_runtime("prefill: an empty prompt in a packed batch",
                     {.field = "lengths", .expected = ">= 1 token each", .found = std::to_string(n)});
-    for (int64_t t = 0; t < n; ++t) positions.push_back(t);
-    last_rows.push_back(static_cast<int64_t>(positions.size()) - 1);
+    const SharedStart s = shared.empty() ? SharedStart{} : shared[b];
+    if (s.tokens < 0 || (s.tokens > 0 && (s.prompt < 0 || s.prompt >= static_cast<int64_t>(b) || s.tokens >= n ||
+                                          s.tokens > lengths[static_cast<size_t>(s.prompt)])))
+      throw_runtime("prefill: a prompt's shared start is not part of an earlier prompt",
+                    {.field = c10::str("shared[", b, "]"),
+                     .expected = c10::str("an earlier prompt and fewer than ", n, " of its tokens"),
+                     .found = c10::str("prompt ", s.prompt, ", ", s.tokens, " tokens")});
+    starts.push_back(static_cast<int64_t>(unique_of_row.size()));
+    for (int64_t t = 0; t < n; ++t) {
+      if (t < s.tokens) {
+        unique_of_row.push_back(unique_of_row[static_cast<size_t>(starts[static_cast<size_t>(s.prompt)] + t)]);
+        continue;
+      }
+      unique_of_row.push_back(static_cast<int64_t>(row_of_unique.size()));
+      row_of_unique.push_back(static_cast<int64_t>(unique_of_row.size()) - 1);
+      positions.push_back(t);
+    }
+    last_rows.push_back(unique_of_row.back());
   }
-  const auto L = static_cast<int64_t>(positions.size());
+  const auto L = static_cast<int64_t>(unique_of_row.size()), U = static_cast<int64_t>(row_of_unique.size());
   if (ids.dim() != 2 || ids.size(0) != 1 || ids.size(1) != L)
     throw_runtime("prefill: packed ids do not match their lengths",
                   {.field = "ids", .expected = c10::str("[1, ", L, "]"), .found = c10::str(ids.sizes())});
-  const PackedSequences packed = pack_sequences(lengths, ids.device());
+  PackedSequences packed = pack_sequences(lengths, ids.device());
+  if (U < L) {
+    packed.unique_of_row = upload(unique_of_row, ids.device());
+    packed.row_of_unique = upload(row_of_unique, ids.device());
+  }
   const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
   PackedPrefill out;
+  out.computed_tokens = U;
   Step step{.panels = panels.get(), .packed = &packed};
-  step.update = [&out](size_t, const at::Tensor& k, const at::Tensor& v) {  // [1, KV, L, D] each
-    out.k.push_back(k.contiguous());
-    out.v.push_back(v.contiguous());
-    return std::make_pair(k, v);
+  step.update = [&](size_t, const at::Tensor& k, const at::Tensor& v) {  // [1, KV, U, D] each
+    // Spread over the layout's L rows: what the caller copies from, and what attention reads.
+    out.k.push_back(U < L ? k.index_select(2, packed.unique_of_row) : k.contiguous());
+    out.v.push_back(U < L ? v.index_select(2, packed.unique_of_row) : v.contiguous());
+    return std::make_pair(out.k.back(), out.v.back());
   };
-  at::Tensor h = run_layers(ids, upload(positions, ids.device()).view({1, L}), step);                   // [1, L, H]
+  const at::Tensor unique_ids = U < L ? ids.index_select(1, packed.row_of_unique) : ids;                // [1, U]
+  at::Tensor h = run_layers(unique_ids, upload(positions, ids.device()).view({1, U}), step);            // [1, U, H]
   out.last_logits = head(h.squeeze(0).index_select(0, upload(last_rows, ids.device())), panels.get());  // [B, V]
   return out;
 }

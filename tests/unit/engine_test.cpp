@@ -172,6 +172,20 @@ TEST(Generator, GreedyInAMixedBatchEqualsAlone) {
   }
 }
 
+// Prompts that start alike are prefilled together with their common tokens computed once (a
+// chain: the third shares 6 tokens with the first, the fourth 7 with the third); each still
+// decodes as it does alone.
+TEST(Generator, PromptsThatStartAlikeDecodeAsTheyDoAlone) {
+  std::vector<GenRequest> reqs = {req({1, 5, 9, 13, 17, 21, 25}, 10), req({1, 5, 9, 40}, 12),
+                                  req({1, 5, 9, 13, 17, 21, 60, 61}, 8), req({1, 5, 9, 13, 17, 21, 60, 70, 71}, 9),
+                                  req({1, 5, 9, 13, 17, 21, 25}, 11)};
+  auto batched = run(reqs, 8);
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    auto alone = run({reqs[i]}, 1);
+    EXPECT_EQ(batched[i].samples.at(0).tokens, alone[0].samples.at(0).tokens) << "request " << i;
+  }
+}
+
 TEST(Generator, SameSeedSameSamplesAndSamplesDiffer) {
   std::vector<GenRequest> reqs = {req({1, 5, 9}, 16, 1.0, 42, {0, 1, 2}), req({1, 8}, 16, 1.0, 43, {0, 1, 2})};
   auto a = run(reqs, 4), b = run(reqs, 4);

@@ -115,10 +115,56 @@ void expect_packed_prefill_gives_the_padded_one(const c10::Device& device, at::S
   EXPECT_S2D_ERROR(m.prefill_packed(packed.to(device), {5, 1, 9}), ErrorKind::Runtime, "do not match their lengths");
   EXPECT_S2D_ERROR(m.prefill_packed(packed.narrow(1, 0, 5).to(device), {5, 0}), ErrorKind::Runtime, "empty prompt");
 }
+
+// Prompts that start alike, their shared tokens computed once, against the right-padded prefill
+// that computes every prompt whole: prompt 2 starts with prompt 0's first 4 tokens, prompt 4 with
+// prompt 2's first 7 (4 of them prompt 0's: a chain), prompt 3 with all of prompt 1.
+void expect_shared_starts_give_the_padded_prefill(const c10::Device& device, at::ScalarType dtype, double tol) {
+  c10::InferenceMode guard;
+  const ModelConfig c = tiny_config();
+  const LlamaModel m = random_model(c, 4, device, dtype);
+  const std::vector<int64_t> lens = {5, 1, 9, 3, 8};
+  const std::vector<LlamaModel::SharedStart> shared = {{}, {}, {0, 4}, {1, 1}, {2, 7}};
+  const auto B = static_cast<int64_t>(lens.size());
+  const int64_t T = 9;
+  std::vector<at::Tensor> prompts;
+  for (int64_t b = 0; b < B; ++b) {
+    at::Tensor p = at::randint(3, 50, {lens[b]}, at::kLong);
+    const auto& s = shared[static_cast<size_t>(b)];
+    if (s.tokens > 0) p.narrow(0, 0, s.tokens).copy_(prompts[static_cast<size_t>(s.prompt)].narrow(0, 0, s.tokens));
+    prompts.push_back(p);
+  }
+  at::Tensor padded = at::zeros({B, T}, at::kLong);
+  for (int64_t b = 0; b < B; ++b) padded[b].narrow(0, 0, lens[b]).copy_(prompts[static_cast<size_t>(b)]);
+  const at::Tensor packed = at::cat(prompts).view({1, -1}).to(device);  // [1, L]
+  KVCache cache(c, B, T, m.options());
+  const at::Tensor want = m.prefill_right_padded(padded.to(device), at::tensor(lens).to(device), cache);  // [B, V]
+  const LlamaModel::PackedPrefill got = m.prefill_packed(packed, lens, shared);
+  EXPECT_EQ(got.computed_tokens, 5 + 1 + 5 + 2 + 1);  // 26 tokens less the 4 + 1 + 7 shared
+  const auto diff = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); };
+  EXPECT_LT(diff(got.last_logits, want), tol);
+  for (size_t l = 0; l < cache.k.size(); ++l) {
+    for (int64_t b = 0, at = 0; b < B; at += lens[b], ++b) {
+      EXPECT_LT(diff(got.k[l][0].narrow(1, at, lens[b]), cache.k[l][b].narrow(1, 0, lens[b])), tol)
+          << "layer " << l << " prompt " << b;
+      EXPECT_LT(diff(got.v[l][0].narrow(1, at, lens[b]), cache.v[l][b].narrow(1, 0, lens[b])), tol)
+          << "layer " << l << " prompt " << b;
+    }
+  }
+  const std::vector<int64_t> two = {5, 9};
+  const at::Tensor first_two = packed.narrow(1, 0, 14);
+  for (const LlamaModel::SharedStart bad : {LlamaModel::SharedStart{1, 3}, {0, 9}, {0, 6}, {-1, 2}})
+    EXPECT_S2D_ERROR(m.prefill_packed(first_two, two, {{}, bad}), ErrorKind::Runtime, "not part of an earlier prompt");
+  EXPECT_S2D_ERROR(m.prefill_packed(first_two, two, {{}}), ErrorKind::Runtime, "do not match the prompts");
+}
 }  // namespace
 
 TEST(Llama, PackedPrefillGivesThePaddedPrefillsLogitsKeysAndValues) {
   expect_packed_prefill_gives_the_padded_one(at::kCPU, at::kFloat, 1e-4);  // fp32 reassociation is ~1e-6
+}
+
+TEST(Llama, PackedPrefillComputesSharedStartsOnceAndGivesThePaddedPrefill) {
+  expect_shared_starts_give_the_padded_prefill(at::kCPU, at::kFloat, 1e-4);
 }
 
 // On CUDA in bf16 the packed prefill attends through one variable-length flash call and the padded
@@ -128,6 +174,8 @@ TEST(LlamaCuda, PackedPrefillGivesThePaddedPrefillsLogitsKeysAndValues) {
   if (!at::hasCUDA()) GTEST_SKIP() << "no GPU";
   expect_packed_prefill_gives_the_padded_one(at::kCUDA, at::kFloat, 1e-4);
   expect_packed_prefill_gives_the_padded_one(at::kCUDA, at::kBFloat16, 5e-2);
+  expect_shared_starts_give_the_padded_prefill(at::kCUDA, at::kFloat, 1e-4);
+  expect_shared_starts_give_the_padded_prefill(at::kCUDA, at::kBFloat16, 5e-2);
 }
 
 TEST(Llama, LeftPaddingDoesNotChangeARowsLogits) {

@@ -1,8 +1,9 @@
 // The in-process generation engine: continuous batching over fixed KV-cache slots.
 //
 //   * Waiting requests are prefilled together in one batch: back to back without padding off
-//     CUDA (LlamaModel::prefill_packed), right-padded on CUDA; the n samples of a request copy its
-//     prefilled keys and values into their own slots, so a prompt is prefilled once.
+//     CUDA (LlamaModel::prefill_packed, which computes the tokens that prompts start with in
+//     common once), right-padded on CUDA; the n samples of a request copy its prefilled keys and
+//     values into their own slots, so a prompt is prefilled once.
 //   * Every step decodes all busy slots together (LlamaModel::decode_slots); a finished sample
 //     frees its slot at once and the next waiting sample takes it, so one long answer never holds
 //     a batch of short ones back.

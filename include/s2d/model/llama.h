@@ -138,11 +138,22 @@ class LlamaModel {
   // work where a right-padded one costs B x its longest. Returns the logits at each prompt's last
   // token, [B, V], and every layer's keys and values [1, KV, L, D] in the same packed order, from
   // which the caller copies each prompt's columns into its cache slot.
+  //
+  // `shared` (empty, or one per prompt): prompt b's first shared[b].tokens tokens are those of the
+  // earlier prompt shared[b].prompt (the caller vouches for it), so their rows are computed once,
+  // there: a chat template's preamble, or a question that several prompts quote. Their keys and
+  // values are copied into prompt b's columns all the same; only the layers' work is saved.
+  struct SharedStart {
+    int64_t prompt = 0;  // an earlier prompt of the batch
+    int64_t tokens = 0;  // < this prompt's length (its last token's logits are computed), <= that prompt's
+  };
   struct PackedPrefill {
     at::Tensor last_logits;
     std::vector<at::Tensor> k, v;
+    int64_t computed_tokens = 0;  // rows run through the layers: L less the shared ones
   };
-  PackedPrefill prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths) const;
+  PackedPrefill prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths,
+                               const std::vector<SharedStart>& shared = {}) const;
 
   // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
   at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;
