@@ -330,6 +330,8 @@ class DecodeRun {
       const LlamaModel::PackedPrefill out =
           model_.prefill_packed(upload(ids, opts_.device()).view({1, total}), lens,
                                 shared_starts(prompts));  // per layer [1, KV, total, D]
+      log::debug(c10::str("prefill: ", G, " prompts, ", total, " tokens, ", out.computed_tokens,
+                          " computed (the others repeat the start of an earlier prompt)"));
       for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) hand_over(g, out.last_logits, out.k, out.v, 0, at);
       return;
     }
