@@ -56,16 +56,15 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& h, const at::Te
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
 // CPU's flash kernel do not (with enable_gqa SDPA falls back to its math path), so there the heads
 // are repeated first, as HF's repeat_kv does. `packed`: sequences laid back to back along T
-// (B == 1), each attended on its own; where it has shared rows, q (and k and v, unless the cache
-// hook already spread them) hold its U unique rows and are spread over the layout's L rows first,
-// and the output keeps one row per unique row: [1, NH, U, D].
+// (B == 1), each attended on its own; where it has shared rows (prefill_packed), q holds its U
+// unique rows and is spread over the layout's L rows first, k and v come spread by the prefill's
+// cache hook ([1, KV, L, D]), and the output keeps one row per unique row: [1, NH, U, D].
 at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const PackedSequences* packed) {
   if (packed && packed->unique_of_row.defined()) {
-    const at::Tensor& spread = packed->unique_of_row;  // [L]
-    if (k.size(2) != spread.size(0)) k = k.index_select(2, spread), v = v.index_select(2, spread);
     PackedSequences layout = *packed;
     layout.unique_of_row = at::Tensor();
-    return causal_attention(q.index_select(2, spread), k, v, &layout).index_select(2, packed->row_of_unique);
+    return causal_attention(q.index_select(2, packed->unique_of_row), k, v, &layout)
+        .index_select(2, packed->row_of_unique);
   }
   const int64_t NH = q.size(1), KV = k.size(1);
   // Under autocast q is fp32 here (RoPE with the fp32 tables promotes it) and SDPA casts to bf16.

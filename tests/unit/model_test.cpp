@@ -80,25 +80,32 @@ TEST(Llama, DecodeSeesWeightsChangedAfterItsFirstStep) {
 }
 
 namespace {
-// The engine's prefill without padding against the right-padded one on `device` in `dtype`: each
-// prompt's last logits and its keys and values per layer, within `tol`, for prompts of different
-// lengths (one of a single token) and grouped key/value heads.
-void expect_packed_prefill_gives_the_padded_one(const c10::Device& device, at::ScalarType dtype, double tol) {
-  c10::InferenceMode guard;
-  const ModelConfig c = tiny_config();
-  const LlamaModel m = random_model(c, 3, device, dtype);
-  const std::vector<int64_t> lens = {5, 1, 9, 3};
+// The engine's prefill without padding against the right-padded one, which computes every prompt
+// whole: each prompt's last logits and its keys and values per layer, within `tol`. `shared`
+// (empty, or one per prompt) makes prompts start as earlier ones do, and those rows must be
+// computed once.
+void expect_packed_prefill_gives_the_padded_one(const LlamaModel& m, const std::vector<int64_t>& lens,
+                                                const std::vector<LlamaModel::SharedStart>& shared, double tol) {
+  const ModelConfig& c = m.config();
+  const c10::Device device = m.options().device();
   const auto B = static_cast<int64_t>(lens.size());
-  const int64_t T = 9, L = 5 + 1 + 9 + 3;
-  at::Tensor padded = at::zeros({B, T}, at::kLong), packed = at::empty({1, L}, at::kLong);
-  for (int64_t b = 0, at = 0; b < B; at += lens[b], ++b) {
-    at::Tensor prompt = at::randint(3, 50, {lens[b]}, at::kLong);
-    padded[b].narrow(0, 0, lens[b]).copy_(prompt);
-    packed[0].narrow(0, at, lens[b]).copy_(prompt);
+  const int64_t T = *std::max_element(lens.begin(), lens.end());
+  int64_t L = 0, computed = 0;
+  std::vector<at::Tensor> prompts;
+  for (int64_t b = 0; b < B; ++b) {
+    at::Tensor p = at::randint(3, 50, {lens[b]}, at::kLong);
+    const auto s = shared.empty() ? LlamaModel::SharedStart{} : shared[static_cast<size_t>(b)];
+    if (s.tokens > 0) p.narrow(0, 0, s.tokens).copy_(prompts[static_cast<size_t>(s.prompt)].narrow(0, 0, s.tokens));
+    prompts.push_back(p);
+    L += lens[b];
+    computed += lens[b] - s.tokens;
   }
+  at::Tensor padded = at::zeros({B, T}, at::kLong);
+  for (int64_t b = 0; b < B; ++b) padded[b].narrow(0, 0, lens[b]).copy_(prompts[static_cast<size_t>(b)]);
   KVCache cache(c, B, T, m.options());
   const at::Tensor want = m.prefill_right_padded(padded.to(device), at::tensor(lens).to(device), cache);  // [B, V]
-  const LlamaModel::PackedPrefill got = m.prefill_packed(packed.to(device), lens);
+  const LlamaModel::PackedPrefill got = m.prefill_packed(at::cat(prompts).view({1, L}).to(device), lens, shared);
+  EXPECT_EQ(got.computed_tokens, computed);
   const auto diff = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); };
   ASSERT_EQ(got.last_logits.sizes(), want.sizes());
   EXPECT_LT(diff(got.last_logits, want), tol);
@@ -112,50 +119,29 @@ void expect_packed_prefill_gives_the_padded_one(const c10::Device& device, at::S
           << "layer " << l << " prompt " << b;
     }
   }
-  EXPECT_S2D_ERROR(m.prefill_packed(packed.to(device), {5, 1, 9}), ErrorKind::Runtime, "do not match their lengths");
-  EXPECT_S2D_ERROR(m.prefill_packed(packed.narrow(1, 0, 5).to(device), {5, 0}), ErrorKind::Runtime, "empty prompt");
 }
 
-// Prompts that start alike, their shared tokens computed once, against the right-padded prefill
-// that computes every prompt whole: prompt 2 starts with prompt 0's first 4 tokens, prompt 4 with
-// prompt 2's first 7 (4 of them prompt 0's: a chain), prompt 3 with all of prompt 1.
+// Prompts of different lengths (one of a single token), with grouped key/value heads.
+void expect_packed_prefill_gives_the_padded_one(const c10::Device& device, at::ScalarType dtype, double tol) {
+  c10::InferenceMode guard;
+  const LlamaModel m = random_model(tiny_config(), 3, device, dtype);
+  expect_packed_prefill_gives_the_padded_one(m, {5, 1, 9, 3}, {}, tol);
+  const at::Tensor ids = at::randint(3, 50, {1, 18}, at::kLong).to(device);
+  EXPECT_S2D_ERROR(m.prefill_packed(ids, {5, 1, 9}), ErrorKind::Runtime, "do not match their lengths");
+  EXPECT_S2D_ERROR(m.prefill_packed(ids.narrow(1, 0, 5), {5, 0}), ErrorKind::Runtime, "empty prompt");
+}
+
+// Prompt 2 starts with prompt 0's first 4 tokens, prompt 4 with prompt 2's first 7 (4 of them
+// prompt 0's: a chain), prompt 3 with all of prompt 1.
 void expect_shared_starts_give_the_padded_prefill(const c10::Device& device, at::ScalarType dtype, double tol) {
   c10::InferenceMode guard;
-  const ModelConfig c = tiny_config();
-  const LlamaModel m = random_model(c, 4, device, dtype);
-  const std::vector<int64_t> lens = {5, 1, 9, 3, 8};
-  const std::vector<LlamaModel::SharedStart> shared = {{}, {}, {0, 4}, {1, 1}, {2, 7}};
-  const auto B = static_cast<int64_t>(lens.size());
-  const int64_t T = 9;
-  std::vector<at::Tensor> prompts;
-  for (int64_t b = 0; b < B; ++b) {
-    at::Tensor p = at::randint(3, 50, {lens[b]}, at::kLong);
-    const auto& s = shared[static_cast<size_t>(b)];
-    if (s.tokens > 0) p.narrow(0, 0, s.tokens).copy_(prompts[static_cast<size_t>(s.prompt)].narrow(0, 0, s.tokens));
-    prompts.push_back(p);
-  }
-  at::Tensor padded = at::zeros({B, T}, at::kLong);
-  for (int64_t b = 0; b < B; ++b) padded[b].narrow(0, 0, lens[b]).copy_(prompts[static_cast<size_t>(b)]);
-  const at::Tensor packed = at::cat(prompts).view({1, -1}).to(device);  // [1, L]
-  KVCache cache(c, B, T, m.options());
-  const at::Tensor want = m.prefill_right_padded(padded.to(device), at::tensor(lens).to(device), cache);  // [B, V]
-  const LlamaModel::PackedPrefill got = m.prefill_packed(packed, lens, shared);
-  EXPECT_EQ(got.computed_tokens, 5 + 1 + 5 + 2 + 1);  // 26 tokens less the 4 + 1 + 7 shared
-  const auto diff = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); };
-  EXPECT_LT(diff(got.last_logits, want), tol);
-  for (size_t l = 0; l < cache.k.size(); ++l) {
-    for (int64_t b = 0, at = 0; b < B; at += lens[b], ++b) {
-      EXPECT_LT(diff(got.k[l][0].narrow(1, at, lens[b]), cache.k[l][b].narrow(1, 0, lens[b])), tol)
-          << "layer " << l << " prompt " << b;
-      EXPECT_LT(diff(got.v[l][0].narrow(1, at, lens[b]), cache.v[l][b].narrow(1, 0, lens[b])), tol)
-          << "layer " << l << " prompt " << b;
-    }
-  }
+  const LlamaModel m = random_model(tiny_config(), 4, device, dtype);
+  expect_packed_prefill_gives_the_padded_one(m, {5, 1, 9, 3, 8}, {{}, {}, {0, 4}, {1, 1}, {2, 7}}, tol);
   const std::vector<int64_t> two = {5, 9};
-  const at::Tensor first_two = packed.narrow(1, 0, 14);
+  const at::Tensor ids = at::randint(3, 50, {1, 14}, at::kLong).to(device);
   for (const LlamaModel::SharedStart bad : {LlamaModel::SharedStart{1, 3}, {0, 9}, {0, 6}, {-1, 2}})
-    EXPECT_S2D_ERROR(m.prefill_packed(first_two, two, {{}, bad}), ErrorKind::Runtime, "not part of an earlier prompt");
-  EXPECT_S2D_ERROR(m.prefill_packed(first_two, two, {{}}), ErrorKind::Runtime, "do not match the prompts");
+    EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {{}, bad}), ErrorKind::Runtime, "not part of an earlier prompt");
+  EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {{}}), ErrorKind::Runtime, "do not match the prompts");
 }
 }  // namespace
 
