@@ -12,6 +12,12 @@
       Latency of short requests (16 tokens) sent while a long one (384 tokens) runs, against the
       same short requests alone: about 1x when they join the running batch, far more when they
       wait for it. Prints one JSON line.
+  shared-prefix --url URL --clients C --requests R --system-words W [--new-tokens N]
+      C clients, each sending R chat requests back to back (greedy, 1 to 2N new tokens, so that the
+      clients fall out of step as real ones do) that share one
+      system message of W words of worked examples (the few-shot block an evaluation harness
+      sends) and differ in the question. Prints one JSON line: seconds, requests per second,
+      median latency, prompt tokens per request.
   soak --url URL --prompts FILE --clients C --minutes M --pid PID
       C clients for M minutes, each sending requests back to back (chat and completions in turn,
       2 to 64 new tokens, every 10th one streamed, every 7th one malformed on purpose and expected
@@ -120,6 +126,50 @@ def mixed(args):
                       "long_s": long_latency[0], "slowdown": during / alone}))
 
 
+def shared_prefix(args):
+    url = urllib.parse.urlparse(args.url)
+    examples = [f"Q: what is {i} plus {i * 3}? A: {i} plus {i * 3} is {i * 4}." for i in range(1, 400)]
+    words, system = 0, []
+    for e in examples:  # whole examples, about W words
+        if words >= args.system_words:
+            break
+        system.append(e)
+        words += len(e.split())
+    system = "Answer in the style of these worked examples.\n" + "\n".join(system)
+    lat, prompt_tokens = [], []
+    lock = threading.Lock()
+
+    def client(c):
+        conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+        for r in range(args.requests):
+            n = 1000 + c * args.requests + r
+            # Answers of 1 to 2N tokens (N on average), so that the clients fall out of step.
+            body = json.dumps({"model": args.model, "max_tokens": 1 + (n * 7) % (2 * args.new_tokens),
+                               "temperature": 0, "ignore_eos": True,
+                               "messages": [{"role": "system", "content": system},
+                                            {"role": "user", "content": f"Q: what is {n} plus {n % 97}?"}]})
+            t0 = time.perf_counter()
+            conn.request("POST", url.path + "/chat/completions", body, {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            out = json.loads(resp.read())
+            assert resp.status == 200, out
+            with lock:
+                lat.append(time.perf_counter() - t0)
+                prompt_tokens.append(out["usage"]["prompt_tokens"])
+        conn.close()
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - t0
+    lat.sort()
+    print(json.dumps({"clients": args.clients, "requests": len(lat), "seconds": seconds, "req_s": len(lat) / seconds,
+                      "p50_s": lat[len(lat) // 2], "prompt_tokens": sum(prompt_tokens) / len(prompt_tokens)}))
+
+
 def rss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -207,12 +257,20 @@ def main():
     ld.add_argument("--rounds", type=int, default=3)
     mx = sub.add_parser("mixed", parents=[server])
     mx.add_argument("--short-clients", type=int, default=7)
+    sp = sub.add_parser("shared-prefix")
+    sp.add_argument("--url", required=True)
+    sp.add_argument("--model", default="model")
+    sp.add_argument("--clients", type=int, default=8)
+    sp.add_argument("--requests", type=int, default=8)
+    sp.add_argument("--system-words", type=int, default=400)
+    sp.add_argument("--new-tokens", type=int, default=16)
     sk = sub.add_parser("soak", parents=[server])
     sk.add_argument("--clients", type=int, default=8)
     sk.add_argument("--minutes", type=float, default=10)
     sk.add_argument("--pid", type=int, required=True)
     args = ap.parse_args()
-    {"prompts": prompts, "load": load, "mixed": mixed, "soak": soak}[args.cmd](args)
+    {"prompts": prompts, "load": load, "mixed": mixed, "shared-prefix": shared_prefix,
+     "soak": soak}[args.cmd](args)
 
 
 if __name__ == "__main__":

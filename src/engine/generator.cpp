@@ -32,20 +32,24 @@ int64_t columns_of(const GenRequest& r, const ModelConfig& cfg) {
   return static_cast<int64_t>(r.prompt_ids.size()) + std::min(r.sampling.max_new_tokens, cfg.max_context());
 }
 
+// How many tokens p and q start with in common, at most `most`.
+int64_t common_start(const std::vector<int>& p, const std::vector<int>& q, size_t most) {
+  most = std::min({most, p.size(), q.size()});
+  return static_cast<int64_t>(std::mismatch(p.begin(), p.begin() + static_cast<ptrdiff_t>(most), q.begin()).first -
+                              p.begin());
+}
+
 // For each prompt, the earlier one it starts with most tokens in common, and how many (at most
 // all but its last token, whose logits the prefill must compute); empty where no prompt shares
 // a token with an earlier one. A group's prompts often begin alike: the chat template's preamble,
 // or, in a method's later steps, the question that each sample's prompt quotes.
-std::vector<LlamaModel::SharedStart> shared_starts(const std::vector<const std::vector<int>*>& prompts) {
-  std::vector<LlamaModel::SharedStart> shared(prompts.size());
+std::vector<SharedStart> shared_starts(const std::vector<const std::vector<int>*>& prompts) {
+  std::vector<SharedStart> shared(prompts.size());
   bool any = false;
   for (size_t b = 1; b < prompts.size(); ++b) {
     const std::vector<int>& p = *prompts[b];
     for (size_t a = 0; a < b && !p.empty(); ++a) {
-      const std::vector<int>& q = *prompts[a];
-      const size_t most = std::min(p.size() - 1, q.size());
-      const auto common = static_cast<int64_t>(
-          std::mismatch(p.begin(), p.begin() + static_cast<ptrdiff_t>(most), q.begin()).first - p.begin());
+      const int64_t common = common_start(p, *prompts[a], p.size() - 1);
       if (common > shared[b].tokens) shared[b] = {.prompt = static_cast<int64_t>(a), .tokens = common};
     }
     any = any || shared[b].tokens > 0;
@@ -93,7 +97,7 @@ class DecodeRun {
  public:
   DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const EngineOptions& engine,
             const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
-            const Generator::RequestSource& more, int64_t& generated_tokens)
+            const Generator::RequestSource& more, int64_t& generated_tokens, PrefillCounts& prefill_counts)
       : model_(model),
         tokenizer_(tokenizer),
         cfg_(model.config()),
@@ -101,6 +105,7 @@ class DecodeRun {
         on_done_(on_done),
         more_(more),
         generated_tokens_(generated_tokens),
+        prefill_counts_(prefill_counts),
         requests_(initial.begin(), initial.end()),
         n_pieces_(tokenizer.vocab_size()),
         capacity_(columns_needed(requests_, cfg_)),
@@ -288,9 +293,10 @@ class DecodeRun {
 
   // Prefill several waiting requests in one batch (up to `max_rows` of them and about
   // kPrefillTokens tokens of work), then hand each its own slice of the keys and values. Off CUDA
-  // the prompts go back to back without padding (prefill_packed), and the tokens a prompt starts
-  // with in common with an earlier one are computed once; on CUDA right-padded, the path measured
-  // there, unless S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
+  // the prompts go back to back without padding (prefill_packed): the tokens a prompt starts with
+  // in common with an earlier one are computed once, and those it starts with in common with a busy
+  // slot's prompt are taken from that slot; on CUDA right-padded, the path measured there, unless
+  // S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
   void prefill_group(int64_t max_rows) {
     constexpr int64_t kPrefillTokens = 8192;
     static EnvSwitch packed_on_cuda("S2D_CUDA_PACKED_PREFILL");
@@ -327,11 +333,14 @@ class DecodeRun {
         ids.insert(ids.end(), requests_[r].prompt_ids.begin(), requests_[r].prompt_ids.end());
         prompts.push_back(&requests_[r].prompt_ids);
       }
-      const LlamaModel::PackedPrefill out =
-          model_.prefill_packed(upload(ids, opts_.device()).view({1, total}), lens,
-                                shared_starts(prompts));  // per layer [1, KV, total, D]
+      std::vector<SharedStart> shared = shared_starts(prompts);
+      const std::vector<LlamaModel::CachedStart> cached = cached_starts(prompts, shared);
+      const LlamaModel::PackedPrefill out = model_.prefill_packed(upload(ids, opts_.device()).view({1, total}), lens,
+                                                                  shared, cached);  // per layer [1, KV, total, D]
+      prefill_counts_.tokens += total;
+      prefill_counts_.computed += out.computed_tokens;
       log::debug(c10::str("prefill: ", G, " prompts, ", total, " tokens, ", out.computed_tokens,
-                          " computed (the others repeat the start of an earlier prompt)"));
+                          " computed (the others start an earlier prompt or a busy slot's as well)"));
       for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) hand_over(g, out.last_logits, out.k, out.v, 0, at);
       return;
     }
@@ -341,9 +350,47 @@ class DecodeRun {
       std::copy(p.begin(), p.end(), ids.begin() + g * t_max);
     }
     KVCache tmp(cfg_, G, t_max, opts_);
+    prefill_counts_.tokens += total;
+    prefill_counts_.computed += total;
     const at::Tensor logits = model_.prefill_right_padded(upload(ids, opts_.device()).view({G, t_max}),
                                                           upload(lens, opts_.device()), tmp);  // [G, V]
     for (int64_t g = 0; g < G; ++g) hand_over(g, logits, tmp.k, tmp.v, g, 0);  // tmp: per layer [G, KV, t_max, D]
+  }
+
+  // Where a busy slot's prompt starts with more of a group prompt's tokens than any earlier prompt
+  // of the group does (`shared`, which loses that entry), those tokens' keys and values are the
+  // slot's own first columns: a server's fixed system prompt or few-shot examples, or a question
+  // whose other samples are decoding. They stay as written while the slot is busy. Empty where no
+  // prompt gains; otherwise one entry per prompt, and `shared` one too.
+  std::vector<LlamaModel::CachedStart> cached_starts(const std::vector<const std::vector<int>*>& prompts,
+                                                     std::vector<SharedStart>& shared) const {
+    std::vector<size_t> sources;  // one busy slot per request
+    for (size_t si = 0; si < slots_.size(); ++si)
+      if (slots_[si].busy &&
+          std::none_of(sources.begin(), sources.end(), [&](size_t o) { return slots_[o].req == slots_[si].req; }))
+        sources.push_back(si);
+    std::vector<LlamaModel::CachedStart> cached;
+    for (size_t b = 0; b < prompts.size(); ++b) {
+      const std::vector<int>& p = *prompts[b];
+      int64_t best = shared.empty() ? 0 : shared[b].tokens;
+      size_t from = 0;
+      for (size_t si : sources)
+        if (const int64_t n = common_start(p, requests_[slots_[si].req].prompt_ids, p.size() - 1); n > best) {
+          best = n;
+          from = si;
+        }
+      if (best == (shared.empty() ? 0 : shared[b].tokens)) continue;
+      cached.resize(prompts.size());
+      shared.resize(prompts.size());
+      shared[b] = {};
+      LlamaModel::CachedStart& c = cached[b];
+      c.tokens = best;
+      for (size_t l = 0; l < cache_.k.size(); ++l) {  // [KV, best, D] views of the slot's columns
+        c.k.push_back(cache_.k[l][static_cast<int64_t>(from)].narrow(1, 0, best));
+        c.v.push_back(cache_.v[l][static_cast<int64_t>(from)].narrow(1, 0, best));
+      }
+    }
+    return cached;
   }
 
   // Fill free slots: the n samples of a prefilled request share its cache by copy.
@@ -511,6 +558,7 @@ class DecodeRun {
   const std::function<void(GenResult&&)>& on_done_;
   const Generator::RequestSource& more_;
   int64_t& generated_tokens_;
+  PrefillCounts& prefill_counts_;
   // Requests of this run: the initial ones, then any `more_` hands over (a deque: stable references).
   std::deque<GenRequest> requests_;
   const int n_pieces_;
@@ -542,7 +590,7 @@ void Generator::run(const std::vector<GenRequest>& initial, const std::function<
                     const RequestSource& more) {
   if (initial.empty()) return;
   c10::InferenceMode inference;
-  DecodeRun(model_, tokenizer_, opts_, initial, on_done, more, generated_tokens_).run();
+  DecodeRun(model_, tokenizer_, opts_, initial, on_done, more, generated_tokens_, prefill_counts_).run();
 }
 
 }  // namespace s2d

@@ -56,14 +56,15 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& h, const at::Te
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
 // CPU's flash kernel do not (with enable_gqa SDPA falls back to its math path), so there the heads
 // are repeated first, as HF's repeat_kv does. `packed`: sequences laid back to back along T
-// (B == 1), each attended on its own; where it has shared rows (prefill_packed), q holds its U
-// unique rows and is spread over the layout's L rows first, k and v come spread by the prefill's
-// cache hook ([1, KV, L, D]), and the output keeps one row per unique row: [1, NH, U, D].
+// (B == 1), each attended on its own; where not all of its rows are computed (prefill_packed's
+// shared and cached starts), q holds its U unique rows and is spread over the layout's L rows
+// first, k and v come spread by the prefill's cache hook ([1, KV, L, D]), and the output keeps one
+// row per unique row: [1, NH, U, D].
 at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const PackedSequences* packed) {
-  if (packed && packed->unique_of_row.defined()) {
+  if (packed && packed->query_of_row.defined()) {
     PackedSequences layout = *packed;
-    layout.unique_of_row = at::Tensor();
-    return causal_attention(q.index_select(2, packed->unique_of_row), k, v, &layout)
+    layout.query_of_row = at::Tensor();
+    return causal_attention(q.index_select(2, packed->query_of_row), k, v, &layout)
         .index_select(2, packed->row_of_unique);
   }
   const int64_t NH = q.size(1), KV = k.size(1);
@@ -88,6 +89,41 @@ at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const Pack
     at += n;
   }
   return outs.size() == 1 ? outs[0] : at::cat(outs, 2);
+}
+
+// Prompt b's cached keys and values must be per layer [KV, tokens, D], in the model's dtype and
+// on its device: anything else would fail deep inside a layer, or attend to the wrong columns.
+void check_cached_start(const LlamaModel::CachedStart& c, size_t b, const ModelConfig& cfg,
+                        const at::TensorOptions& opts) {
+  const auto layers = static_cast<size_t>(cfg.num_hidden_layers);
+  const std::vector<int64_t> want = {cfg.num_key_value_heads, c.tokens, cfg.head_dim};
+  for (const std::vector<at::Tensor>* t : {&c.k, &c.v})
+    for (size_t l = 0; l < std::max(layers, t->size()); ++l) {
+      const bool fits = t->size() == layers && (*t)[l].defined() && (*t)[l].sizes() == want &&
+                        (*t)[l].scalar_type() == opts.dtype().toScalarType() && (*t)[l].device() == opts.device();
+      if (!fits)
+        throw_runtime("prefill: a prompt's cached keys and values do not fit the model",
+                      {.field = c10::str("cached[", b, "].", t == &c.k ? "k" : "v"),
+                       .expected = c10::str(layers, " layers of ", at::IntArrayRef(want), " ", opts.dtype(), " on ",
+                                            opts.device()),
+                       .found = t->size() != layers ? c10::str(t->size(), " layers")
+                                : (*t)[l].defined() ? c10::str("layer ", l, ": ", (*t)[l].sizes(), " ", (*t)[l].dtype(),
+                                                               " on ", (*t)[l].device())
+                                                    : c10::str("layer ", l, ": undefined")});
+    }
+}
+
+// Per layer, every prompt's cached keys (or values) in order: [1, KV, E, D].
+std::vector<at::Tensor> cached_rows(const std::vector<LlamaModel::CachedStart>& cached,
+                                    std::vector<at::Tensor> LlamaModel::CachedStart::* member, int64_t layers) {
+  std::vector<at::Tensor> per_layer;
+  for (int64_t l = 0; l < layers; ++l) {
+    std::vector<at::Tensor> parts;
+    for (const auto& c : cached)
+      if (c.tokens > 0) parts.push_back((c.*member)[static_cast<size_t>(l)]);
+    per_layer.push_back(at::cat(parts, 1).unsqueeze(0));
+  }
+  return per_layer;
 }
 
 // The per-layer tensors both layouts (the checkpoint's and the packed one) keep as they are:
@@ -484,61 +520,48 @@ at::Tensor LlamaModel::prefill_right_padded(const at::Tensor& ids, const at::Ten
 }
 
 LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths,
-                                                     const std::vector<SharedStart>& shared) const {
-  if (!shared.empty() && shared.size() != lengths.size())
-    throw_runtime("prefill: shared starts do not match the prompts",
-                  {.field = "shared",
-                   .expected = c10::str(lengths.size(), " entries (one per prompt) or none"),
-                   .found = c10::str(shared.size())});
-  // Over the packed layout's L rows: the unique row each reads, and over the U unique rows: the
-  // layout row each is, its position, and the prompts' last rows among them.
-  std::vector<int64_t> unique_of_row, row_of_unique, positions, last_rows, starts;
-  for (size_t b = 0; b < lengths.size(); ++b) {
-    const int64_t n = lengths[b];
-    if (n < 1)
-      throw_runtime("prefill: an empty prompt in a packed batch",
-                    {.field = "lengths", .expected = ">= 1 token each", .found = std::to_string(n)});
-    const SharedStart s = shared.empty() ? SharedStart{} : shared[b];
-    if (s.tokens < 0 || (s.tokens > 0 && (s.prompt < 0 || s.prompt >= static_cast<int64_t>(b) || s.tokens >= n ||
-                                          s.tokens > lengths[static_cast<size_t>(s.prompt)])))
-      throw_runtime("prefill: a prompt's shared start is not part of an earlier prompt",
-                    {.field = c10::str("shared[", b, "]"),
-                     .expected = c10::str("an earlier prompt and fewer than ", n, " of its tokens"),
-                     .found = c10::str("prompt ", s.prompt, ", ", s.tokens, " tokens")});
-    starts.push_back(static_cast<int64_t>(unique_of_row.size()));
-    for (int64_t t = 0; t < n; ++t) {
-      if (t < s.tokens) {
-        unique_of_row.push_back(unique_of_row[static_cast<size_t>(starts[static_cast<size_t>(s.prompt)] + t)]);
-        continue;
-      }
-      unique_of_row.push_back(static_cast<int64_t>(row_of_unique.size()));
-      row_of_unique.push_back(static_cast<int64_t>(unique_of_row.size()) - 1);
-      positions.push_back(t);
-    }
-    last_rows.push_back(unique_of_row.back());
-  }
-  const auto L = static_cast<int64_t>(unique_of_row.size()), U = static_cast<int64_t>(row_of_unique.size());
+                                                     const std::vector<SharedStart>& shared,
+                                                     const std::vector<CachedStart>& cached) const {
+  std::vector<int64_t> cached_tokens;
+  for (const CachedStart& c : cached) cached_tokens.push_back(c.tokens);
+  const PrefillLayout layout = prefill_layout(lengths, shared, cached_tokens);
+  const int64_t L = layout.rows(), U = layout.unique_rows();
   if (ids.dim() != 2 || ids.size(0) != 1 || ids.size(1) != L)
     throw_runtime("prefill: packed ids do not match their lengths",
                   {.field = "ids", .expected = c10::str("[1, ", L, "]"), .found = c10::str(ids.sizes())});
-  PackedSequences packed = pack_sequences(lengths, ids.device());
+  // The cached rows of every layer, [1, KV, E, D], in the layout's order.
+  std::vector<at::Tensor> cached_k, cached_v;
+  if (layout.cached_rows > 0) {
+    for (size_t b = 0; b < cached.size(); ++b)
+      if (cached[b].tokens > 0) check_cached_start(cached[b], b, config_, options());
+    cached_k = cached_rows(cached, &CachedStart::k, config_.num_hidden_layers);
+    cached_v = cached_rows(cached, &CachedStart::v, config_.num_hidden_layers);
+  }
+  const c10::Device device = ids.device();
+  PackedSequences packed = pack_sequences(lengths, device);
+  at::Tensor kv_of_row;  // [L]: the row of [new | cached] keys and values each row reads
   if (U < L) {
-    packed.unique_of_row = upload(unique_of_row, ids.device());
-    packed.row_of_unique = upload(row_of_unique, ids.device());
+    kv_of_row = upload(layout.kv_of_row, device);
+    packed.query_of_row = upload(layout.query_of_row, device);
+    packed.row_of_unique = upload(layout.row_of_unique, device);
   }
   const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
   PackedPrefill out;
   out.computed_tokens = U;
   Step step{.panels = panels.get(), .packed = &packed};
-  step.update = [&](size_t, const at::Tensor& k, const at::Tensor& v) {  // [1, KV, U, D] each
-    // Spread over the layout's L rows: what the caller copies from, and what attention reads.
-    out.k.push_back(U < L ? k.index_select(2, packed.unique_of_row) : k.contiguous());
-    out.v.push_back(U < L ? v.index_select(2, packed.unique_of_row) : v.contiguous());
+  step.update = [&](size_t l, const at::Tensor& k, const at::Tensor& v) {  // [1, KV, U, D] each
+    if (U == L) {
+      out.k.push_back(k.contiguous());
+      out.v.push_back(v.contiguous());
+    } else {  // spread over the layout's L rows: what the caller copies from, and what attention reads
+      out.k.push_back((cached_k.empty() ? k : at::cat({k, cached_k[l]}, 2)).index_select(2, kv_of_row));
+      out.v.push_back((cached_v.empty() ? v : at::cat({v, cached_v[l]}, 2)).index_select(2, kv_of_row));
+    }
     return std::make_pair(out.k.back(), out.v.back());
   };
-  const at::Tensor unique_ids = U < L ? ids.index_select(1, packed.row_of_unique) : ids;                // [1, U]
-  at::Tensor h = run_layers(unique_ids, upload(positions, ids.device()).view({1, U}), step);            // [1, U, H]
-  out.last_logits = head(h.squeeze(0).index_select(0, upload(last_rows, ids.device())), panels.get());  // [B, V]
+  const at::Tensor unique_ids = U < L ? ids.index_select(1, packed.row_of_unique) : ids;                 // [1, U]
+  at::Tensor h = run_layers(unique_ids, upload(layout.positions, device).view({1, U}), step);            // [1, U, H]
+  out.last_logits = head(h.squeeze(0).index_select(0, upload(layout.last_rows, device)), panels.get());  // [B, V]
   return out;
 }
 

@@ -186,6 +186,32 @@ TEST(Generator, PromptsThatStartAlikeDecodeAsTheyDoAlone) {
   }
 }
 
+// Newcomers whose prompts start as a busy slot's does take those tokens' keys and values from the
+// slot's columns instead of computing them, and still decode as they do alone. With either
+// sampler: the device sampler's loop runs one step ahead of the host.
+TEST(Generator, PromptsThatStartABusySlotsPromptTakeItsColumnsAndDecodeAsAlone) {
+  for (const auto sampler : {EngineOptions::Sampler::Host, EngineOptions::Sampler::Device}) {
+    SCOPED_TRACE(sampler == EngineOptions::Sampler::Host ? "host sampler" : "device sampler");
+    Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 4, .sampler = sampler});
+    const GenRequest busy = req({1, 5, 9, 13, 17, 21, 25, 29}, 30);
+    // 6 tokens of the busy prompt; all 8 of it (more than the 6 it shares with the first
+    // newcomer); 1, no more than it shares with the first newcomer, which it takes from there.
+    const std::vector<GenRequest> newcomers = {req({1, 5, 9, 13, 17, 21, 40, 41}, 6),
+                                               req({1, 5, 9, 13, 17, 21, 25, 29, 33}, 7), req({1, 2}, 5)};
+    int calls = 0;
+    std::vector<GenResult> out(4);
+    g.run(
+        {busy}, [&](GenResult&& r) { out[r.index] = std::move(r); },
+        [&](int64_t) { return ++calls == 3 ? newcomers : std::vector<GenRequest>{}; });
+    EXPECT_EQ(g.prefill_counts().tokens, 8 + 8 + 9 + 2);
+    EXPECT_EQ(g.prefill_counts().computed, 8 + 2 + 1 + 1);
+    EXPECT_EQ(out[0].samples.at(0).tokens, run({busy}, 1, sampler)[0].samples.at(0).tokens);
+    for (size_t i = 0; i < newcomers.size(); ++i)
+      EXPECT_EQ(out[i + 1].samples.at(0).tokens, run({newcomers[i]}, 1, sampler)[0].samples.at(0).tokens)
+          << "newcomer " << i;
+  }
+}
+
 TEST(Generator, SameSeedSameSamplesAndSamplesDiffer) {
   std::vector<GenRequest> reqs = {req({1, 5, 9}, 16, 1.0, 42, {0, 1, 2}), req({1, 8}, 16, 1.0, 43, {0, 1, 2})};
   auto a = run(reqs, 4), b = run(reqs, 4);

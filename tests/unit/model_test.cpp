@@ -81,30 +81,47 @@ TEST(Llama, DecodeSeesWeightsChangedAfterItsFirstStep) {
 
 namespace {
 // The engine's prefill without padding against the right-padded one, which computes every prompt
-// whole: each prompt's last logits and its keys and values per layer, within `tol`. `shared`
-// (empty, or one per prompt) makes prompts start as earlier ones do, and those rows must be
-// computed once.
+// whole: each prompt's last logits and its keys and values per layer, within `tol`. `shared` and
+// `cached` (empty, or one per prompt) make prompts start as earlier ones do, or with tokens whose
+// keys and values are given, and those rows must be computed once, or not at all. A cached start's
+// keys and values come from another prompt that starts the same way and goes on differently, as
+// a busy slot's columns would.
 void expect_packed_prefill_gives_the_padded_one(const LlamaModel& m, const std::vector<int64_t>& lens,
-                                                const std::vector<LlamaModel::SharedStart>& shared, double tol) {
+                                                const std::vector<SharedStart>& shared,
+                                                const std::vector<int64_t>& cached, double tol) {
   const ModelConfig& c = m.config();
   const c10::Device device = m.options().device();
   const auto B = static_cast<int64_t>(lens.size());
   const int64_t T = *std::max_element(lens.begin(), lens.end());
   int64_t L = 0, computed = 0;
   std::vector<at::Tensor> prompts;
+  std::vector<LlamaModel::CachedStart> starts(cached.size());
   for (int64_t b = 0; b < B; ++b) {
     at::Tensor p = at::randint(3, 50, {lens[b]}, at::kLong);
-    const auto s = shared.empty() ? LlamaModel::SharedStart{} : shared[static_cast<size_t>(b)];
+    const auto s = shared.empty() ? SharedStart{} : shared[static_cast<size_t>(b)];
     if (s.tokens > 0) p.narrow(0, 0, s.tokens).copy_(prompts[static_cast<size_t>(s.prompt)].narrow(0, 0, s.tokens));
+    const int64_t n = cached.empty() ? 0 : cached[static_cast<size_t>(b)];
+    if (n > 0) {
+      const at::Tensor other = at::cat({p.narrow(0, 0, n), at::randint(3, 50, {3}, at::kLong)}).view({1, n + 3});
+      KVCache source(c, 1, n + 3, m.options());
+      m.prefill_right_padded(other.to(device), at::tensor({n + 3}).to(device), source);
+      auto& start = starts[static_cast<size_t>(b)];
+      start.tokens = n;
+      for (size_t l = 0; l < source.k.size(); ++l) {
+        start.k.push_back(source.k[l][0].narrow(1, 0, n));
+        start.v.push_back(source.v[l][0].narrow(1, 0, n));
+      }
+    }
     prompts.push_back(p);
     L += lens[b];
-    computed += lens[b] - s.tokens;
+    computed += lens[b] - s.tokens - n;
   }
   at::Tensor padded = at::zeros({B, T}, at::kLong);
   for (int64_t b = 0; b < B; ++b) padded[b].narrow(0, 0, lens[b]).copy_(prompts[static_cast<size_t>(b)]);
   KVCache cache(c, B, T, m.options());
   const at::Tensor want = m.prefill_right_padded(padded.to(device), at::tensor(lens).to(device), cache);  // [B, V]
-  const LlamaModel::PackedPrefill got = m.prefill_packed(at::cat(prompts).view({1, L}).to(device), lens, shared);
+  const LlamaModel::PackedPrefill got =
+      m.prefill_packed(at::cat(prompts).view({1, L}).to(device), lens, shared, starts);
   EXPECT_EQ(got.computed_tokens, computed);
   const auto diff = [](const at::Tensor& a, const at::Tensor& b) { return (a - b).abs().max().item<double>(); };
   ASSERT_EQ(got.last_logits.sizes(), want.sizes());
@@ -125,7 +142,7 @@ void expect_packed_prefill_gives_the_padded_one(const LlamaModel& m, const std::
 void expect_packed_prefill_gives_the_padded_one(const c10::Device& device, at::ScalarType dtype, double tol) {
   c10::InferenceMode guard;
   const LlamaModel m = random_model(tiny_config(), 3, device, dtype);
-  expect_packed_prefill_gives_the_padded_one(m, {5, 1, 9, 3}, {}, tol);
+  expect_packed_prefill_gives_the_padded_one(m, {5, 1, 9, 3}, {}, {}, tol);
   const at::Tensor ids = at::randint(3, 50, {1, 18}, at::kLong).to(device);
   EXPECT_S2D_ERROR(m.prefill_packed(ids, {5, 1, 9}), ErrorKind::Runtime, "do not match their lengths");
   EXPECT_S2D_ERROR(m.prefill_packed(ids.narrow(1, 0, 5), {5, 0}), ErrorKind::Runtime, "empty prompt");
@@ -136,12 +153,51 @@ void expect_packed_prefill_gives_the_padded_one(const c10::Device& device, at::S
 void expect_shared_starts_give_the_padded_prefill(const c10::Device& device, at::ScalarType dtype, double tol) {
   c10::InferenceMode guard;
   const LlamaModel m = random_model(tiny_config(), 4, device, dtype);
-  expect_packed_prefill_gives_the_padded_one(m, {5, 1, 9, 3, 8}, {{}, {}, {0, 4}, {1, 1}, {2, 7}}, tol);
+  expect_packed_prefill_gives_the_padded_one(m, {5, 1, 9, 3, 8}, {{}, {}, {0, 4}, {1, 1}, {2, 7}}, {}, tol);
   const std::vector<int64_t> two = {5, 9};
   const at::Tensor ids = at::randint(3, 50, {1, 14}, at::kLong).to(device);
-  for (const LlamaModel::SharedStart bad : {LlamaModel::SharedStart{1, 3}, {0, 9}, {0, 6}, {-1, 2}})
+  for (const SharedStart bad : {SharedStart{1, 3}, {0, 9}, {0, 6}, {-1, 2}})
     EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {{}, bad}), ErrorKind::Runtime, "not part of an earlier prompt");
   EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {{}}), ErrorKind::Runtime, "do not match the prompts");
+}
+
+// Prompts 2 and 5 start with 4 and 5 cached tokens; prompt 4 shares 7 tokens with prompt 2, 4 of
+// them cached (a chain through cached rows); prompt 3 shares all of prompt 1.
+void expect_cached_starts_give_the_padded_prefill(const c10::Device& device, at::ScalarType dtype, double tol) {
+  c10::InferenceMode guard;
+  const LlamaModel m = random_model(tiny_config(), 5, device, dtype);
+  expect_packed_prefill_gives_the_padded_one(m, {5, 1, 9, 3, 8, 6}, {{}, {}, {}, {1, 1}, {2, 7}, {}},
+                                             {0, 0, 4, 0, 0, 5}, tol);
+  const ModelConfig& c = m.config();
+  const std::vector<int64_t> two = {5, 9};
+  const at::Tensor ids = at::randint(3, 50, {1, 14}, at::kLong).to(device);
+  auto start = [&](int64_t tokens, int64_t layers, at::ScalarType type) {  // zeros of the given shape
+    LlamaModel::CachedStart s{.tokens = tokens};
+    for (int64_t l = 0; l < layers; ++l) {
+      s.k.push_back(at::zeros({c.num_key_value_heads, tokens, c.head_dim}, m.options().dtype(type)));
+      s.v.push_back(s.k.back().clone());
+    }
+    return s;
+  };
+  const int64_t layers = c.num_hidden_layers;
+  for (const int64_t bad : {9, 10, -1}) {
+    LlamaModel::CachedStart s = start(std::max<int64_t>(bad, 0), layers, dtype);
+    s.tokens = bad;
+    EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {}, {{}, s}), ErrorKind::Runtime, "cached start does not fit",
+                     "cached[1]");
+  }
+  EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {{}, {0, 2}}, {{}, start(3, layers, dtype)}), ErrorKind::Runtime,
+                   "no shared start beside it");
+  EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {}, {start(2, layers, dtype)}), ErrorKind::Runtime,
+                   "do not match the prompts");
+  EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {}, {{}, start(3, layers - 1, dtype)}), ErrorKind::Runtime, "cached[1].k",
+                   "layers");
+  EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {}, {{}, start(3, layers, at::kDouble)}), ErrorKind::Runtime,
+                   "cached[1].k", "double");
+  LlamaModel::CachedStart narrow = start(3, layers, dtype);
+  narrow.v.back() = narrow.v.back().narrow(1, 0, 2);
+  const std::string found = c10::str("layer ", layers - 1, ": [", c.num_key_value_heads, ", 2, ", c.head_dim, "]");
+  EXPECT_S2D_ERROR(m.prefill_packed(ids, two, {}, {{}, narrow}), ErrorKind::Runtime, "cached[1].v", found.c_str());
 }
 }  // namespace
 
@@ -153,6 +209,10 @@ TEST(Llama, PackedPrefillComputesSharedStartsOnceAndGivesThePaddedPrefill) {
   expect_shared_starts_give_the_padded_prefill(at::kCPU, at::kFloat, 1e-4);
 }
 
+TEST(Llama, PackedPrefillTakesCachedStartsAndGivesThePaddedPrefill) {
+  expect_cached_starts_give_the_padded_prefill(at::kCPU, at::kFloat, 1e-4);
+}
+
 // On CUDA in bf16 the packed prefill attends through one variable-length flash call and the padded
 // one through SDPA's flash kernel: the same sums in another order, so a bf16 rounding apart (a
 // wrong position or a sequence seeing another's keys is O(1), as on the CPU).
@@ -162,6 +222,8 @@ TEST(LlamaCuda, PackedPrefillGivesThePaddedPrefillsLogitsKeysAndValues) {
   expect_packed_prefill_gives_the_padded_one(at::kCUDA, at::kBFloat16, 5e-2);
   expect_shared_starts_give_the_padded_prefill(at::kCUDA, at::kFloat, 1e-4);
   expect_shared_starts_give_the_padded_prefill(at::kCUDA, at::kBFloat16, 5e-2);
+  expect_cached_starts_give_the_padded_prefill(at::kCUDA, at::kFloat, 1e-4);
+  expect_cached_starts_give_the_padded_prefill(at::kCUDA, at::kBFloat16, 5e-2);
 }
 
 TEST(Llama, LeftPaddingDoesNotChangeARowsLogits) {

@@ -2,7 +2,8 @@
 //
 //   * Waiting requests are prefilled together in one batch: back to back without padding off
 //     CUDA (LlamaModel::prefill_packed, which computes the tokens that prompts start with in
-//     common once), right-padded on CUDA; the n samples of a request copy its prefilled keys and
+//     common once, and takes those that a busy slot's prompt starts with too from that slot's
+//     columns), right-padded on CUDA; the n samples of a request copy its prefilled keys and
 //     values into their own slots, so a prompt is prefilled once.
 //   * Every step decodes all busy slots together (LlamaModel::decode_slots); a finished sample
 //     frees its slot at once and the next waiting sample takes it, so one long answer never holds
@@ -75,6 +76,13 @@ struct GenSample {
   std::string finish_reason;
 };
 
+// Prompt tokens prefilled, and how many of them ran through the layers (padding not counted): the
+// others started an earlier prompt of their prefill group, or a busy slot's, as well.
+struct PrefillCounts {
+  int64_t tokens = 0;
+  int64_t computed = 0;
+};
+
 struct GenResult {
   size_t index = 0;  // position in the run()'s request list
   std::vector<GenSample> samples;
@@ -98,6 +106,7 @@ class Generator {
   void run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done,
            const RequestSource& more = {});
   int64_t generated_tokens() const { return generated_tokens_; }
+  const PrefillCounts& prefill_counts() const { return prefill_counts_; }
   const EngineOptions& options() const { return opts_; }
 
  private:
@@ -105,6 +114,7 @@ class Generator {
   Tokenizer tokenizer_;
   EngineOptions opts_;
   int64_t generated_tokens_ = 0;
+  PrefillCounts prefill_counts_;
 };
 
 }  // namespace s2d

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "s2d/model/config.h"
+#include "s2d/model/prefill_layout.h"
 #include "s2d/model/rope.h"
 
 namespace s2d {
@@ -139,21 +140,26 @@ class LlamaModel {
   // token, [B, V], and every layer's keys and values [1, KV, L, D] in the same packed order, from
   // which the caller copies each prompt's columns into its cache slot.
   //
-  // `shared` (empty, or one per prompt): prompt b's first shared[b].tokens tokens are those of the
-  // earlier prompt shared[b].prompt (the caller vouches for it), so their rows are computed once,
-  // there: a chat template's preamble, or a question that several prompts quote. Their keys and
-  // values are copied into prompt b's columns all the same; only the layers' work is saved.
-  struct SharedStart {
-    int64_t prompt = 0;  // an earlier prompt of the batch
-    int64_t tokens = 0;  // < this prompt's length (its last token's logits are computed), <= that prompt's
+  // A prompt's first tokens need not be computed (prefill_layout.h):
+  //   * `shared` (empty, or one per prompt): prompt b's first shared[b].tokens tokens are those of
+  //     the earlier prompt shared[b].prompt (the caller vouches for it), so they are computed once,
+  //     there: a chat template's preamble, or a question that several prompts quote;
+  //   * `cached` (empty, or one per prompt): prompt b's first cached[b].tokens tokens have keys and
+  //     values already (the columns of a cache slot whose prompt starts the same way; the caller
+  //     vouches for them too), and are not computed at all.
+  // Either way the returned keys and values hold every prompt's columns whole.
+  struct CachedStart {
+    int64_t tokens = 0;            // < this prompt's length; 0 with a shared start
+    std::vector<at::Tensor> k, v;  // per layer [KV, tokens, D], in the model's dtype and on its device
   };
   struct PackedPrefill {
     at::Tensor last_logits;
     std::vector<at::Tensor> k, v;
-    int64_t computed_tokens = 0;  // rows run through the layers: L less the shared ones
+    int64_t computed_tokens = 0;  // rows run through the layers: L less the shared and cached ones
   };
   PackedPrefill prefill_packed(const at::Tensor& ids, const std::vector<int64_t>& lengths,
-                               const std::vector<SharedStart>& shared = {}) const;
+                               const std::vector<SharedStart>& shared = {},
+                               const std::vector<CachedStart>& cached = {}) const;
 
   // Whole left-padded batch, no cache: positions from the mask (cumsum - 1). attention_mask [B, T].
   at::Tensor forward_padded(const at::Tensor& input_ids, const at::Tensor& attention_mask) const;

@@ -18,9 +18,9 @@ struct PackedSequences {
   std::vector<int64_t> lengths;  // [n], summing to L
   at::Tensor offsets;            // [n + 1] int32 on the row's device: where each sequence starts, then L
   int64_t longest = 0;
-  // Rows computed once for several sequences (a prefill's shared prompt starts): the layers run
-  // over U <= L unique rows, attention over the L rows of the layout above. Undefined when U == L.
-  at::Tensor unique_of_row;  // [L] int64: the unique row that each row of the layout reads
+  // A prefill whose rows are not all computed (prefill_layout.h): the layers run over U < L unique
+  // rows, attention over the L rows of the layout above. Undefined when U == L.
+  at::Tensor query_of_row;   // [L] int64: the unique row whose query each row of the layout takes
   at::Tensor row_of_unique;  // [U] int64: the row of the layout whose attention output each unique row keeps
 };
 // Made once per packed forward: its layers then share one upload of the offsets (a copy from
