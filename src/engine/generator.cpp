@@ -13,6 +13,7 @@
 
 #include "s2d/engine/decode_graphs.h"
 #include "s2d/engine/device_sampling.h"
+#include "s2d/engine/prefix_cache.h"
 #include "s2d/engine/sampling.h"
 #include "s2d/model/async_transfer.h"
 #include "s2d/model/device.h"
@@ -30,13 +31,6 @@ namespace {
 // context counted as the context (no sequence outgrows it, and the sum cannot overflow).
 int64_t columns_of(const GenRequest& r, const ModelConfig& cfg) {
   return static_cast<int64_t>(r.prompt_ids.size()) + std::min(r.sampling.max_new_tokens, cfg.max_context());
-}
-
-// How many tokens p and q start with in common, at most `most`.
-int64_t common_start(const std::vector<int>& p, const std::vector<int>& q, size_t most) {
-  most = std::min({most, p.size(), q.size()});
-  return static_cast<int64_t>(std::mismatch(p.begin(), p.begin() + static_cast<ptrdiff_t>(most), q.begin()).first -
-                              p.begin());
 }
 
 // For each prompt, the earlier one it starts with most tokens in common, and how many (at most
@@ -82,6 +76,14 @@ struct Prefilled {
   int next_sample_pos = 0;
   std::vector<at::Tensor> k, v;  // per layer [1, KV, T, D]
   at::Tensor last_logits;        // [1, V]
+  // Per layer [KV, T, D] views.
+  std::vector<at::Tensor> k_of_prompt() const { return without_batch(k); }
+  std::vector<at::Tensor> v_of_prompt() const { return without_batch(v); }
+  static std::vector<at::Tensor> without_batch(const std::vector<at::Tensor>& t) {
+    std::vector<at::Tensor> out;
+    for (const auto& x : t) out.push_back(x[0]);
+    return out;
+  }
 };
 
 struct RequestState {
@@ -97,7 +99,8 @@ class DecodeRun {
  public:
   DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const EngineOptions& engine,
             const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
-            const Generator::RequestSource& more, int64_t& generated_tokens, PrefillCounts& prefill_counts)
+            const Generator::RequestSource& more, int64_t& generated_tokens, PrefillCounts& prefill_counts,
+            PrefixCache* prefix_cache)
       : model_(model),
         tokenizer_(tokenizer),
         cfg_(model.config()),
@@ -106,6 +109,7 @@ class DecodeRun {
         more_(more),
         generated_tokens_(generated_tokens),
         prefill_counts_(prefill_counts),
+        prefix_cache_(prefix_cache),
         requests_(initial.begin(), initial.end()),
         n_pieces_(tokenizer.vocab_size()),
         capacity_(columns_needed(requests_, cfg_)),
@@ -340,8 +344,13 @@ class DecodeRun {
       prefill_counts_.tokens += total;
       prefill_counts_.computed += out.computed_tokens;
       log::debug(c10::str("prefill: ", G, " prompts, ", total, " tokens, ", out.computed_tokens,
-                          " computed (the others start an earlier prompt or a busy slot's as well)"));
-      for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) hand_over(g, out.last_logits, out.k, out.v, 0, at);
+                          " computed (the others start an earlier prompt, a busy slot's or a cached one as well)"));
+      for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) {
+        hand_over(g, out.last_logits, out.k, out.v, 0, at);
+        if (prefix_cache_)
+          prefix_cache_->insert(*prompts[static_cast<size_t>(g)], prefilled_.back().k_of_prompt(),
+                                prefilled_.back().v_of_prompt());
+      }
       return;
     }
     std::vector<int64_t> ids(static_cast<size_t>(G * t_max), 0);
@@ -357,11 +366,12 @@ class DecodeRun {
     for (int64_t g = 0; g < G; ++g) hand_over(g, logits, tmp.k, tmp.v, g, 0);  // tmp: per layer [G, KV, t_max, D]
   }
 
-  // Where a busy slot's prompt starts with more of a group prompt's tokens than any earlier prompt
-  // of the group does (`shared`, which loses that entry), those tokens' keys and values are the
-  // slot's own first columns: a server's fixed system prompt or few-shot examples, or a question
-  // whose other samples are decoding. They stay as written while the slot is busy. Empty where no
-  // prompt gains; otherwise one entry per prompt, and `shared` one too.
+  // Where a busy slot's prompt, or a prompt kept in the prefix cache, starts with more of a group
+  // prompt's tokens than any earlier prompt of the group does (`shared`, which loses that entry),
+  // those tokens' keys and values come from there instead of being computed: a server's fixed
+  // system prompt or few-shot examples, or a question whose other samples are decoding. A busy
+  // slot's prompt columns stay as written while it is busy. Empty where no prompt gains; otherwise
+  // one entry per prompt, and `shared` one too.
   std::vector<LlamaModel::CachedStart> cached_starts(const std::vector<const std::vector<int>*>& prompts,
                                                      std::vector<SharedStart>& shared) const {
     std::vector<size_t> sources;  // one busy slot per request
@@ -372,22 +382,34 @@ class DecodeRun {
     std::vector<LlamaModel::CachedStart> cached;
     for (size_t b = 0; b < prompts.size(); ++b) {
       const std::vector<int>& p = *prompts[b];
-      int64_t best = shared.empty() ? 0 : shared[b].tokens;
-      size_t from = 0;
+      const int64_t in_group = shared.empty() ? 0 : shared[b].tokens;
+      int64_t best = in_group;
+      const std::vector<at::Tensor>*from_k = nullptr, *from_v = nullptr;  // per layer [KV, >= best, D]
+      std::vector<at::Tensor> slot_k, slot_v;
       for (size_t si : sources)
         if (const int64_t n = common_start(p, requests_[slots_[si].req].prompt_ids, p.size() - 1); n > best) {
           best = n;
-          from = si;
+          slot_k.clear(), slot_v.clear();
+          for (size_t l = 0; l < cache_.k.size(); ++l) {
+            slot_k.push_back(cache_.k[l][static_cast<int64_t>(si)]);
+            slot_v.push_back(cache_.v[l][static_cast<int64_t>(si)]);
+          }
+          from_k = &slot_k, from_v = &slot_v;
         }
-      if (best == (shared.empty() ? 0 : shared[b].tokens)) continue;
+      if (prefix_cache_)
+        if (const PrefixCache::Match m = prefix_cache_->longest(p, p.size() - 1); m.tokens > best) {
+          best = m.tokens;
+          from_k = &m.entry->k, from_v = &m.entry->v;
+        }
+      if (best == in_group) continue;
       cached.resize(prompts.size());
       shared.resize(prompts.size());
       shared[b] = {};
       LlamaModel::CachedStart& c = cached[b];
       c.tokens = best;
-      for (size_t l = 0; l < cache_.k.size(); ++l) {  // [KV, best, D] views of the slot's columns
-        c.k.push_back(cache_.k[l][static_cast<int64_t>(from)].narrow(1, 0, best));
-        c.v.push_back(cache_.v[l][static_cast<int64_t>(from)].narrow(1, 0, best));
+      for (size_t l = 0; l < from_k->size(); ++l) {  // [KV, best, D] views
+        c.k.push_back((*from_k)[l].narrow(1, 0, best));
+        c.v.push_back((*from_v)[l].narrow(1, 0, best));
       }
     }
     return cached;
@@ -559,6 +581,7 @@ class DecodeRun {
   const Generator::RequestSource& more_;
   int64_t& generated_tokens_;
   PrefillCounts& prefill_counts_;
+  PrefixCache* prefix_cache_;  // null: none
   // Requests of this run: the initial ones, then any `more_` hands over (a deque: stable references).
   std::deque<GenRequest> requests_;
   const int n_pieces_;
@@ -578,10 +601,22 @@ class DecodeRun {
   std::unique_ptr<DecodeGraphs> graphs_;  // EngineOptions::cuda_graphs, where it applies
 };
 
+// EngineOptions::prefix_cache_bytes, or for -1 a sixteenth of what the device has free now, at
+// most 1 GiB (256 MiB where free memory cannot be told).
+uint64_t prefix_cache_budget(int64_t option, const c10::Device& device) {
+  if (option > 0) return static_cast<uint64_t>(option);
+  constexpr uint64_t kGiB = uint64_t{1} << 30;
+  const uint64_t free = allocatable_bytes(device);
+  return free == std::numeric_limits<uint64_t>::max() ? kGiB / 4 : std::min(kGiB, free / 16);
+}
+
 }  // namespace
 
 Generator::Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts)
     : model_(model), tokenizer_(tokenizer), opts_(opts) {
+  if (opts_.prefix_cache_bytes < -1)
+    throw_input("prefix cache size must be -1 (auto), 0 (off) or a number of bytes",
+                {.field = "prefix_cache_bytes", .found = std::to_string(opts_.prefix_cache_bytes)});
   if (opts_.batch_size < 1)
     throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
 }
@@ -590,7 +625,11 @@ void Generator::run(const std::vector<GenRequest>& initial, const std::function<
                     const RequestSource& more) {
   if (initial.empty()) return;
   c10::InferenceMode inference;
-  DecodeRun(model_, tokenizer_, opts_, initial, on_done, more, generated_tokens_, prefill_counts_).run();
+  if (!prefix_cache_ && opts_.prefix_cache_bytes != 0)
+    prefix_cache_ =
+        std::make_unique<PrefixCache>(prefix_cache_budget(opts_.prefix_cache_bytes, model_.options().device()));
+  DecodeRun(model_, tokenizer_, opts_, initial, on_done, more, generated_tokens_, prefill_counts_, prefix_cache_.get())
+      .run();
 }
 
 }  // namespace s2d

@@ -25,13 +25,25 @@ ModelBundle load_with_adapter(const LocalBackendOptions& o) {
   return b;
 }
 
+// --prefix-cache-mb in bytes for EngineOptions (-1 and 0 pass through).
+int64_t prefix_cache_bytes(const LocalBackendOptions& o) {
+  constexpr int64_t kMiB = int64_t{1} << 20;
+  if (o.prefix_cache_mb < -1 || o.prefix_cache_mb > (int64_t{1} << 43) / kMiB)
+    throw_input("--prefix-cache-mb must be -1 (auto), 0 (off) or a size in MiB",
+                {.field = "--prefix-cache-mb",
+                 .expected = "-1, 0, or 1 to 8388608",
+                 .found = std::to_string(o.prefix_cache_mb)});
+  return o.prefix_cache_mb <= 0 ? o.prefix_cache_mb : o.prefix_cache_mb * kMiB;
+}
+
 class LocalBackend : public Backend {
  public:
   explicit LocalBackend(const LocalBackendOptions& o)
       : bundle_(load_with_adapter(o)),
         template_(load_chat_template(o.model_dir, *bundle_.tokenizer, o.chat_template,
                                      template_kwargs(o.chat_template_kwargs, "--chat-template-kwargs"))),
-        engine_(*bundle_.model, *bundle_.tokenizer, {.batch_size = o.batch_size, .grow_cache = o.grow_cache}),
+        engine_(*bundle_.model, *bundle_.tokenizer,
+                {.batch_size = o.batch_size, .grow_cache = o.grow_cache, .prefix_cache_bytes = prefix_cache_bytes(o)}),
         model_dir_(o.model_dir),
         adapter_dir_(o.adapter_dir),
         desc_(c10::str(

@@ -212,6 +212,27 @@ TEST(Generator, PromptsThatStartABusySlotsPromptTakeItsColumnsAndDecodeAsAlone) 
   }
 }
 
+// A prompt that starts as one of an earlier run did takes those tokens from the prefix cache, and
+// decodes as it does alone; with the cache off it computes them again.
+TEST(Generator, APromptThatStartsAsAnEarlierRunsTakesItFromThePrefixCache) {
+  const GenRequest first = req({1, 5, 9, 13, 17, 21, 25, 29}, 6);
+  const std::vector<GenRequest> later = {req({1, 5, 9, 13, 17, 21, 25, 29, 33, 37}, 7),  // all 8 tokens
+                                         req({1, 5, 9, 13, 60}, 5)};                     // 4 of them
+  for (const int64_t budget : {int64_t{-1}, int64_t{0}}) {
+    SCOPED_TRACE(budget == 0 ? "prefix cache off" : "prefix cache on");
+    Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 4, .prefix_cache_bytes = budget});
+    std::vector<GenResult> out(2);
+    g.run({first}, [](GenResult&&) {});
+    for (size_t i = 0; i < later.size(); ++i)  // a run each: nothing is busy when they prefill
+      g.run({later[i]}, [&](GenResult&& r) { out[i] = std::move(r); });
+    EXPECT_EQ(g.prefill_counts().tokens, 8 + 10 + 5);
+    EXPECT_EQ(g.prefill_counts().computed, budget == 0 ? 8 + 10 + 5 : 8 + 2 + 1);
+    for (size_t i = 0; i < later.size(); ++i)
+      EXPECT_EQ(out[i].samples.at(0).tokens, run({later[i]}, 1)[0].samples.at(0).tokens) << "request " << i;
+  }
+  EXPECT_THROW(Generator(tiny_lm(), tiny_tokenizer(), {.prefix_cache_bytes = -2}), Error);
+}
+
 TEST(Generator, SameSeedSameSamplesAndSamplesDiffer) {
   std::vector<GenRequest> reqs = {req({1, 5, 9}, 16, 1.0, 42, {0, 1, 2}), req({1, 8}, 16, 1.0, 43, {0, 1, 2})};
   auto a = run(reqs, 4), b = run(reqs, 4);
@@ -441,6 +462,16 @@ TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
       EXPECT_EQ(r.choices.at(0).text, alone.at(0).choices.at(0).text) << id;
       EXPECT_EQ(r.choices.at(0).generated_tokens, id == "long" ? 30 : 6) << id;
     }
+  }
+}
+
+TEST(LocalBackend, APrefixCacheSizeOutOfRangeIsRefused) {
+  const auto dir = fresh_dir("pc");
+  save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});
+  for (const int64_t bad : {int64_t{-2}, int64_t{1} << 40}) {
+    const LocalBackendOptions o{.model_dir = dir + "/m", .device = "cpu", .prefix_cache_mb = bad};
+    const std::string found = "found " + std::to_string(bad);
+    EXPECT_S2D_ERROR(make_local_backend(o), ErrorKind::Input, "--prefix-cache-mb", found.c_str());
   }
 }
 

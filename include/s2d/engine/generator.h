@@ -2,9 +2,10 @@
 //
 //   * Waiting requests are prefilled together in one batch: back to back without padding off
 //     CUDA (LlamaModel::prefill_packed, which computes the tokens that prompts start with in
-//     common once, and takes those that a busy slot's prompt starts with too from that slot's
-//     columns), right-padded on CUDA; the n samples of a request copy its prefilled keys and
-//     values into their own slots, so a prompt is prefilled once.
+//     common once, and takes those that a busy slot's prompt, or one prefilled earlier and kept in
+//     the prefix cache, starts with too from there), right-padded on CUDA; the n samples of a
+//     request copy its prefilled keys and values into their own slots, so a prompt is prefilled
+//     once.
 //   * Every step decodes all busy slots together (LlamaModel::decode_slots); a finished sample
 //     frees its slot at once and the next waiting sample takes it, so one long answer never holds
 //     a batch of short ones back.
@@ -23,10 +24,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "s2d/engine/backend.h"
+#include "s2d/engine/prefix_cache.h"
 #include "s2d/model/llama.h"
 #include "s2d/text/tokenizer.h"
 
@@ -59,6 +62,10 @@ struct EngineOptions {
   // Where batch_size slots would not fit, a run takes as many slots as half of it holds (and its
   // cache does not grow); otherwise growth stays within a quarter of it.
   uint64_t kv_cache_bytes = 0;
+  // Bytes of prompts' keys and values kept between runs (PrefixCache), for later prompts that
+  // start the same way: -1, a sixteenth of the device's free memory at the first run, at most
+  // 1 GiB; 0, none. Only the prefill without padding (the CPU's) reads and fills it.
+  int64_t prefix_cache_bytes = -1;
 };
 
 struct GenRequest {
@@ -77,7 +84,8 @@ struct GenSample {
 };
 
 // Prompt tokens prefilled, and how many of them ran through the layers (padding not counted): the
-// others started an earlier prompt of their prefill group, or a busy slot's, as well.
+// others started an earlier prompt of their prefill group, a busy slot's or a prefix cache entry's
+// as well.
 struct PrefillCounts {
   int64_t tokens = 0;
   int64_t computed = 0;
@@ -91,6 +99,8 @@ struct GenResult {
 
 class Generator {
  public:
+  // The model must not change while the Generator lives: its prefix cache holds keys and values
+  // that the model computed.
   Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts = {});
   // Asked between decode steps, while a slot is free, for requests that should join the run
   // (a server's newcomers, a method's next steps); each must need at most `capacity` cache columns
@@ -115,6 +125,7 @@ class Generator {
   EngineOptions opts_;
   int64_t generated_tokens_ = 0;
   PrefillCounts prefill_counts_;
+  std::unique_ptr<PrefixCache> prefix_cache_;  // made at the first run, unless switched off
 };
 
 }  // namespace s2d

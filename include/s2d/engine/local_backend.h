@@ -18,7 +18,8 @@ struct LocalBackendOptions {
   std::string chat_template = "auto";  // auto | a built-in name | FILE.jinja (see load_chat_template)
   std::string chat_template_kwargs;    // a JSON object of template variables, e.g. {"enable_thinking": false}
   int64_t batch_size = 16;
-  bool grow_cache = true;  // EngineOptions::grow_cache (no flag: the tests turn it off)
+  int64_t prefix_cache_mb = -1;  // EngineOptions::prefix_cache_bytes in MiB (-1: auto, 0: off)
+  bool grow_cache = true;        // EngineOptions::grow_cache (no flag: the tests turn it off)
 };
 
 // The in-process model's flags (see util/option_set.h). None has a key: a backend's identity()
@@ -35,6 +36,9 @@ void visit_options(O& o, F&& f) {
   f("--device", "", o.device, "auto|cpu|cuda");
   f("--dtype", "", o.dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)");
   f("--batch-size", "", o.batch_size, "Decode slots (continuous batching)");
+  f("--prefix-cache-mb", "", o.prefix_cache_mb,
+    "Memory for the keys and values of earlier prompts, which later prompts that start the same way reuse "
+    "(-1: a sixteenth of free memory, at most 1024; 0: off)");
 }
 
 // Loads the model (InputError naming what is wrong with the directory).
