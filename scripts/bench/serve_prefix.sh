@@ -4,8 +4,9 @@
 # with one shared system message of worked examples (about WORDS words) and its own question,
 # greedy, 1 to 32 new tokens (serve_clients.py shared-prefix). A newcomer whose prompt starts as a busy
 # slot's takes those tokens' keys and values from the slot instead of computing them.
-# With BASELINE=path/to/another/s2d, the same load runs on both binaries in alternating rounds (an
-# A/B of an engine change). Writes build/bench/serve-prefix/results.md.
+# With BASELINE="path/to/another/s2d ..." (binaries, or scripts that run one with other flags), the
+# same load runs on each in alternating rounds (an A/B of an engine change). Writes
+# build/bench/serve-prefix/results.md.
 # Environment (all optional): CLIENTS=8 REQUESTS=8 WORDS=400 ROUNDS=2 BASELINE=
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/bootstrap.sh"
@@ -44,6 +45,6 @@ PY
   echo "|---|---|---|---|---|---|"
   for ((r = 1; r <= ROUNDS; r++)); do
     one "s2d (round $r)" "$BUILD_DIR/src/s2d"
-    [ -z "$BASELINE" ] || one "baseline $(basename "$BASELINE") (round $r)" "$BASELINE"
+    for b in $BASELINE; do one "baseline $(basename "$b") (round $r)" "$b"; done
   done
 } | tee "$W/results.md"

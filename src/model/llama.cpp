@@ -56,14 +56,17 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& h, const at::Te
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
 // CPU's flash kernel do not (with enable_gqa SDPA falls back to its math path), so there the heads
 // are repeated first, as HF's repeat_kv does. `packed`: sequences laid back to back along T
-// (B == 1), each attended on its own; where not all of its rows are computed (prefill_packed's
-// shared and cached starts), q holds its U unique rows and is spread over the layout's L rows
-// first, k and v come spread by the prefill's cache hook ([1, KV, L, D]), and the output keeps one
-// row per unique row: [1, NH, U, D].
+// (B == 1), each attended on its own. Where not all of its rows are computed (prefill_packed's
+// shared and cached starts), q holds the U unique rows, which are each sequence's last rows
+// (`computed`), k and v hold all L rows (spread by the prefill's cache hook), and the output has
+// one row per unique row: [1, NH, U, D]. Each sequence's unique rows then attend as its last
+// rows, with the causal mask's lower-right corner; on CUDA the varlen kernel takes the queries
+// spread over the L rows instead.
 at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const PackedSequences* packed) {
-  if (packed && packed->query_of_row.defined()) {
+  const bool some_rows = packed && !packed->computed.empty();
+  if (some_rows && q.is_cuda()) {  // the varlen kernel takes every row's query
     PackedSequences layout = *packed;
-    layout.query_of_row = at::Tensor();
+    layout.computed.clear();
     return causal_attention(q.index_select(2, packed->query_of_row), k, v, &layout)
         .index_select(2, packed->row_of_unique);
   }
@@ -72,21 +75,28 @@ at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const Pack
   const bool gqa_in_kernel =
       q.is_cuda() && (q.scalar_type() != at::kFloat || at::autocast::is_autocast_enabled(at::kCUDA));
   if (NH != KV && !gqa_in_kernel) k = repeat_kv(k, NH / KV), v = repeat_kv(v, NH / KV);
+  // qs [1, NH, m, D] over ks and vs [1, NH or KV, n, D], m <= n: the last m of n positions.
   auto sdpa = [&](const at::Tensor& qs, const at::Tensor& ks, const at::Tensor& vs) {
-    return at::scaled_dot_product_attention(qs, ks, vs, std::nullopt, /*dropout_p=*/0.0, /*is_causal=*/true,
+    const int64_t m = qs.size(2), n = ks.size(2);
+    std::optional<at::Tensor> lower_right;  // [m, n] bool: row i sees columns <= n - m + i
+    if (m < n) lower_right = at::ones({m, n}, qs.options().dtype(at::kBool)).tril(n - m);
+    return at::scaled_dot_product_attention(qs, ks, vs, lower_right, /*dropout_p=*/0.0, /*is_causal=*/m == n,
                                             /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV && gqa_in_kernel);
   };
   if (!packed) return sdpa(q, k, v);
   // On CUDA in bf16/fp16: one variable-length flash call over the packed row, [L, NH, D] views.
-  if (at::Tensor out =
-          varlen_causal_flash_attention(q[0].transpose(0, 1), k[0].transpose(0, 1), v[0].transpose(0, 1), *packed);
-      out.defined())
-    return out.transpose(0, 1).unsqueeze(0);  // [1, NH, L, D]
-  std::vector<at::Tensor> outs;               // one [1, NH, n, D] per sequence
-  int64_t at = 0;
-  for (const int64_t n : packed->lengths) {
-    outs.push_back(sdpa(q.narrow(2, at, n), k.narrow(2, at, n), v.narrow(2, at, n)));
-    at += n;
+  if (!some_rows)
+    if (at::Tensor out =
+            varlen_causal_flash_attention(q[0].transpose(0, 1), k[0].transpose(0, 1), v[0].transpose(0, 1), *packed);
+        out.defined())
+      return out.transpose(0, 1).unsqueeze(0);  // [1, NH, L, D]
+  std::vector<at::Tensor> outs;                 // one [1, NH, m, D] per sequence
+  for (size_t s = 0, at = 0, from = 0; s < packed->lengths.size(); ++s) {
+    const int64_t n = packed->lengths[s], m = some_rows ? packed->computed[s] : n;
+    outs.push_back(sdpa(q.narrow(2, static_cast<int64_t>(from), m), k.narrow(2, static_cast<int64_t>(at), n),
+                        v.narrow(2, static_cast<int64_t>(at), n)));
+    at += static_cast<size_t>(n);
+    from += static_cast<size_t>(m);
   }
   return outs.size() == 1 ? outs[0] : at::cat(outs, 2);
 }
@@ -544,6 +554,7 @@ LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, cons
     kv_of_row = upload(layout.kv_of_row, device);
     packed.query_of_row = upload(layout.query_of_row, device);
     packed.row_of_unique = upload(layout.row_of_unique, device);
+    packed.computed = layout.computed;
   }
   const auto panels = decode_panels();  // for the head's few rows here, and the decode steps to come
   PackedPrefill out;

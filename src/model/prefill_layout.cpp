@@ -1,5 +1,6 @@
 #include "s2d/model/prefill_layout.h"
 
+#include <algorithm>
 #include <string>
 
 #include "s2d/util/error.h"
@@ -60,6 +61,7 @@ PrefillLayout prefill_layout(const std::vector<int64_t>& lengths, const std::vec
       }
     }
     out.last_rows.push_back(out.kv_of_row.back());
+    out.computed.push_back(n - std::max(s.tokens, cached));
   }
   const int64_t U = out.unique_rows();
   for (int64_t& r : out.kv_of_row)

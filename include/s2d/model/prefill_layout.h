@@ -28,6 +28,8 @@ struct PrefillLayout {
   std::vector<int64_t> row_of_unique;  // [U]: the row of the layout that each unique row is
   std::vector<int64_t> positions;      // [U]: each unique row's position within its prompt
   std::vector<int64_t> last_rows;      // [B]: the unique row of each prompt's last token
+  std::vector<int64_t> computed;       // [B]: each prompt's unique rows, its last ones (the others
+                                       //      come first: shared, then cached)
   int64_t cached_rows = 0;             // E
 
   int64_t rows() const { return static_cast<int64_t>(kv_of_row.size()); }
