@@ -76,15 +76,14 @@ struct Prefilled {
   int next_sample_pos = 0;
   std::vector<at::Tensor> k, v;  // per layer [1, KV, T, D]
   at::Tensor last_logits;        // [1, V]
-  // Per layer [KV, T, D] views.
-  std::vector<at::Tensor> k_of_prompt() const { return without_batch(k); }
-  std::vector<at::Tensor> v_of_prompt() const { return without_batch(v); }
-  static std::vector<at::Tensor> without_batch(const std::vector<at::Tensor>& t) {
-    std::vector<at::Tensor> out;
-    for (const auto& x : t) out.push_back(x[0]);
-    return out;
-  }
 };
+
+// Per layer [1, KV, T, D] -> per layer [KV, T, D] views.
+std::vector<at::Tensor> first_rows(const std::vector<at::Tensor>& per_layer) {
+  std::vector<at::Tensor> out;
+  for (const auto& t : per_layer) out.push_back(t[0]);
+  return out;
+}
 
 struct RequestState {
   GenResult result;
@@ -298,8 +297,9 @@ class DecodeRun {
   // Prefill several waiting requests in one batch (up to `max_rows` of them and about
   // kPrefillTokens tokens of work), then hand each its own slice of the keys and values. Off CUDA
   // the prompts go back to back without padding (prefill_packed): the tokens a prompt starts with
-  // in common with an earlier one are computed once, and those it starts with in common with a busy
-  // slot's prompt are taken from that slot; on CUDA right-padded, the path measured there, unless
+  // in common with an earlier one are computed once, those it starts with in common with a busy
+  // slot's prompt or a prefix cache entry are taken from there (cached_starts), and every prompt
+  // is kept in the prefix cache; on CUDA right-padded, the path measured there, unless
   // S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
   void prefill_group(int64_t max_rows) {
     constexpr int64_t kPrefillTokens = 8192;
@@ -348,8 +348,8 @@ class DecodeRun {
       for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) {
         hand_over(g, out.last_logits, out.k, out.v, 0, at);
         if (prefix_cache_)
-          prefix_cache_->insert(*prompts[static_cast<size_t>(g)], prefilled_.back().k_of_prompt(),
-                                prefilled_.back().v_of_prompt());
+          prefix_cache_->insert(*prompts[static_cast<size_t>(g)], first_rows(prefilled_.back().k),
+                                first_rows(prefilled_.back().v));
       }
       return;
     }
@@ -384,22 +384,17 @@ class DecodeRun {
       const std::vector<int>& p = *prompts[b];
       const int64_t in_group = shared.empty() ? 0 : shared[b].tokens;
       int64_t best = in_group;
-      const std::vector<at::Tensor>*from_k = nullptr, *from_v = nullptr;  // per layer [KV, >= best, D]
-      std::vector<at::Tensor> slot_k, slot_v;
+      std::optional<size_t> slot;                 // the busy slot that gives the start, or
+      const PrefixCache::Entry* entry = nullptr;  // the cache entry that does
       for (size_t si : sources)
         if (const int64_t n = common_start(p, requests_[slots_[si].req].prompt_ids, p.size() - 1); n > best) {
           best = n;
-          slot_k.clear(), slot_v.clear();
-          for (size_t l = 0; l < cache_.k.size(); ++l) {
-            slot_k.push_back(cache_.k[l][static_cast<int64_t>(si)]);
-            slot_v.push_back(cache_.v[l][static_cast<int64_t>(si)]);
-          }
-          from_k = &slot_k, from_v = &slot_v;
+          slot = si;
         }
       if (prefix_cache_)
         if (const PrefixCache::Match m = prefix_cache_->longest(p, p.size() - 1); m.tokens > best) {
           best = m.tokens;
-          from_k = &m.entry->k, from_v = &m.entry->v;
+          entry = m.entry;
         }
       if (best == in_group) continue;
       cached.resize(prompts.size());
@@ -407,9 +402,9 @@ class DecodeRun {
       shared[b] = {};
       LlamaModel::CachedStart& c = cached[b];
       c.tokens = best;
-      for (size_t l = 0; l < from_k->size(); ++l) {  // [KV, best, D] views
-        c.k.push_back((*from_k)[l].narrow(1, 0, best));
-        c.v.push_back((*from_v)[l].narrow(1, 0, best));
+      for (size_t l = 0; l < cache_.k.size(); ++l) {  // [KV, best, D] views
+        c.k.push_back((entry ? entry->k[l] : cache_.k[l][static_cast<int64_t>(*slot)]).narrow(1, 0, best));
+        c.v.push_back((entry ? entry->v[l] : cache_.v[l][static_cast<int64_t>(*slot)]).narrow(1, 0, best));
       }
     }
     return cached;

@@ -60,15 +60,20 @@ std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& h, const at::Te
 // shared and cached starts), q holds the U unique rows, which are each sequence's last rows
 // (`computed`), k and v hold all L rows (spread by the prefill's cache hook), and the output has
 // one row per unique row: [1, NH, U, D]. Each sequence's unique rows then attend as its last
-// rows, with the causal mask's lower-right corner; on CUDA the varlen kernel takes the queries
-// spread over the L rows instead.
+// rows, with the causal mask's lower-right corner; the varlen kernel takes the queries spread over
+// the L rows instead.
 at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const PackedSequences* packed) {
   const bool some_rows = packed && !packed->computed.empty();
-  if (some_rows && q.is_cuda()) {  // the varlen kernel takes every row's query
-    PackedSequences layout = *packed;
-    layout.computed.clear();
-    return causal_attention(q.index_select(2, packed->query_of_row), k, v, &layout)
-        .index_select(2, packed->row_of_unique);
+  // On CUDA in bf16/fp16: one variable-length flash call over the packed row, [L, NH, D] views.
+  // Where it applies, the kernel reads grouped heads itself, so k and v are not repeated yet.
+  if (packed && q.is_cuda()) {
+    const at::Tensor every_row = some_rows ? q.index_select(2, packed->query_of_row) : q;  // [1, NH, L, D]
+    if (at::Tensor out = varlen_causal_flash_attention(every_row[0].transpose(0, 1), k[0].transpose(0, 1),
+                                                       v[0].transpose(0, 1), *packed);
+        out.defined()) {
+      out = out.transpose(0, 1).unsqueeze(0);  // [1, NH, L, D]
+      return some_rows ? out.index_select(2, packed->row_of_unique) : out;
+    }
   }
   const int64_t NH = q.size(1), KV = k.size(1);
   // Under autocast q is fp32 here (RoPE with the fp32 tables promotes it) and SDPA casts to bf16.
@@ -84,13 +89,7 @@ at::Tensor causal_attention(at::Tensor q, at::Tensor k, at::Tensor v, const Pack
                                             /*scale=*/std::nullopt, /*enable_gqa=*/NH != KV && gqa_in_kernel);
   };
   if (!packed) return sdpa(q, k, v);
-  // On CUDA in bf16/fp16: one variable-length flash call over the packed row, [L, NH, D] views.
-  if (!some_rows)
-    if (at::Tensor out =
-            varlen_causal_flash_attention(q[0].transpose(0, 1), k[0].transpose(0, 1), v[0].transpose(0, 1), *packed);
-        out.defined())
-      return out.transpose(0, 1).unsqueeze(0);  // [1, NH, L, D]
-  std::vector<at::Tensor> outs;                 // one [1, NH, m, D] per sequence
+  std::vector<at::Tensor> outs;  // one [1, NH, m, D] per sequence
   for (size_t s = 0, at = 0, from = 0; s < packed->lengths.size(); ++s) {
     const int64_t n = packed->lengths[s], m = some_rows ? packed->computed[s] : n;
     outs.push_back(sdpa(q.narrow(2, static_cast<int64_t>(from), m), k.narrow(2, static_cast<int64_t>(at), n),
@@ -552,7 +551,7 @@ LlamaModel::PackedPrefill LlamaModel::prefill_packed(const at::Tensor& ids, cons
   at::Tensor kv_of_row;  // [L]: the row of [new | cached] keys and values each row reads
   if (U < L) {
     kv_of_row = upload(layout.kv_of_row, device);
-    packed.query_of_row = upload(layout.query_of_row, device);
+    if (device.is_cuda()) packed.query_of_row = upload(layout.query_of_row, device);  // for the varlen kernel
     packed.row_of_unique = upload(layout.row_of_unique, device);
     packed.computed = layout.computed;
   }

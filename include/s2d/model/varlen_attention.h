@@ -20,7 +20,7 @@ struct PackedSequences {
   int64_t longest = 0;
   // A prefill whose rows are not all computed (prefill_layout.h): the layers run over U < L unique
   // rows, attention over the L rows of the layout above. Undefined when U == L.
-  at::Tensor query_of_row;        // [L] int64: the unique row whose query each row of the layout takes
+  at::Tensor query_of_row;        // [L] int64 (CUDA): the unique row whose query each row of the layout takes
   at::Tensor row_of_unique;       // [U] int64: the row of the layout whose attention output each unique row keeps
   std::vector<int64_t> computed;  // [n]: each sequence's unique rows, its last ones (empty: all)
 };
