@@ -36,9 +36,9 @@ void add_generator(CLI::App& data, Commands& out, const std::string& name, const
   auto f = std::make_shared<GenFlags>();
   auto cmd = add_command(data, out, name, desc);
   CLI::App& a = *cmd->app;
-  a.add_option("--n", f->n, "Number of distinct questions")->capture_default_str();
-  a.add_option(k_flag, f->k, k_help)->capture_default_str();
-  a.add_option("--seed", f->seed, "Random seed; the same seed gives the same file")->capture_default_str();
+  add_flag_or_option(a, "--n", f->n, "Number of distinct questions");
+  add_flag_or_option(a, k_flag, f->k, k_help);
+  add_flag_or_option(a, "--seed", f->seed, "Random seed; the same seed gives the same file");
   a.add_option("--out", f->out, "Output task JSONL (with --split: OUT.train.jsonl and OUT.test.jsonl)");
   a.add_option("--split", f->split,
                "Fraction of questions held out as a test split, e.g. 0.2; no question is in both splits");

@@ -54,6 +54,7 @@ void register_eval(CLI::App& root, Commands& out) {
       return 0;
     }
     require_flags(*cmd->app, {"--tasks"});
+    check_eval_options(*o);  // before the model loads: bad flags fail fast
     auto backend = make_backend(*cmd->app, *lb);
     o->provenance = {{"command", "s2d eval"},
                      {"flags", flags_as_json(*cmd->app)},

@@ -19,6 +19,7 @@ Writes OUT and OUT.summary.json (kept, dropped by reason, agreement histogram).)
   auto lb = add_backend_flags(a);
   cmd->run = [o, lb, cmd] {
     require_flags(*cmd->app, {"--in", "--out"});
+    check_filter_options(*o);  // before a model loads: bad flags fail fast
     std::unique_ptr<Backend> backend;
     if (o->by == "usc") {
       backend = make_backend(*cmd->app, *lb);

@@ -86,6 +86,11 @@ void apply_config(CLI::App& cmd, const std::string& path) {
   }
 }
 
+std::string integer_flag_error(const std::string& text, const std::string& min, const std::string& max) {
+  return format_error("not a whole number in range", {.expected = "a decimal integer in " + min + ".." + max,
+                                                      .found = "'" + printable_excerpt(text, 40) + "'"});
+}
+
 std::string methods_help() {
   std::string out = "Methods:\n";
   for (const auto& d : method_defs())

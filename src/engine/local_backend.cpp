@@ -196,6 +196,11 @@ class LocalBackend : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_local_backend(const LocalBackendOptions& opts) {
+  // The flags first: a bad one should not wait for a model that may take minutes to load.
+  prefix_cache_bytes(opts);
+  if (opts.batch_size < 1)
+    throw_input("batch size must be >= 1",
+                {.field = "--batch-size", .expected = ">= 1", .found = std::to_string(opts.batch_size)});
   return std::make_unique<LocalBackend>(opts);
 }
 

@@ -157,6 +157,11 @@ void check_samples(int samples) {
                                                    .found = std::to_string(samples)});
 }
 
+void check_bsm_merge(const std::string& merge) {
+  if (merge != "symbolic" && merge != "llm")
+    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = merge});
+}
+
 int64_t tasks_to_fill(int64_t decode_slots, int samples, bool swapped, int64_t at_least) {
   const int64_t units = std::max<int64_t>(1, int64_t{samples} * (swapped ? 2 : 1));
   const int64_t slots = std::clamp<int64_t>(decode_slots, 0, INT64_MAX / 4);  // --batch-size is not bounded above

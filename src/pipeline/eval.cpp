@@ -213,13 +213,25 @@ nlohmann::json eval_summary(const EvalOptions& o, size_t examples, const Tally& 
 
 }  // namespace
 
-nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
-  // Refused before any work: an output that is not a directory, or whose files are the inputs.
+void check_eval_options(const EvalOptions& o) {
+  // An output that is not a directory, or whose files are the inputs.
   check_output_dir(o.out_dir, {});
   for (const char* name : {"/examples.jsonl", "/summary.json"})
     check_output_file(o.out_dir + name, {o.tasks_path, o.template_path});
-  const MethodSpec spec = load_method_spec(o.method, o.template_path);
+  load_method_spec(o.method, o.template_path);
   check_samples(o.samples);
+  validate_sampling(o.sampling);
+  check_bsm_merge(o.bsm_merge);
+  if (!o.role.empty() && o.role != "system1" && o.role != "system2" && o.role != "distilled")
+    throw_input("unknown role", {.field = "--role",
+                                 .expected = "system1|system2|distilled (or none: from the method and model)",
+                                 .found = o.role});
+  require_regular_file(o.tasks_path);
+}
+
+nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
+  check_eval_options(o);
+  const MethodSpec spec = load_method_spec(o.method, o.template_path);
   const ScoredTasks st = read_scored_tasks(o);
   const bool swap = o.swap && st.any_judge;  // judge tasks: both orders, for position consistency
 

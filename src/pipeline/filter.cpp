@@ -236,16 +236,6 @@ nlohmann::json FilterSummary::to_json(const FilterOptions& o) const {
 
 namespace {
 
-void check_filter_options(const FilterOptions& o) {
-  if (o.both_orders && o.by != "perturbation")
-    throw_input("only the perturbation filter has a swapped order",
-                {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
-  if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
-    throw_input(
-        "out of range",
-        {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
-}
-
 // The user turn the distilled model learns from: by default exactly the System 1 prompt that
 // eval --method system1 sends (the input plus the task's format hint), so that training and
 // evaluation see the same text; with "raw", the input as it is.
@@ -301,12 +291,26 @@ std::map<std::string, std::pair<std::string, std::string>> usc_selections(const 
 
 }  // namespace
 
-FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
+void check_filter_options(const FilterOptions& o) {
   const std::vector<std::string> inputs = {o.in_path, o.tasks_path, o.user_template, o.usc_template};
   check_output_file(o.out_path, inputs);  // before anything is read or written
   check_output_file(o.out_path + ".summary.json", inputs);
-  const FilterDef& filter = filter_named(o.by);
+  filter_named(o.by);
+  if (o.both_orders && o.by != "perturbation")
+    throw_input("only the perturbation filter has a swapped order",
+                {.field = "--both-orders", .expected = "--by perturbation", .found = "--by " + o.by});
+  if (!(o.min_agreement >= 0 && o.min_agreement <= 1))
+    throw_input(
+        "out of range",
+        {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
+  UserTurn{o.user_template};  // reads its template
+  if (o.by == "usc") load_method_spec("usc", o.usc_template);
+  require_regular_file(o.in_path);
+}
+
+FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
   check_filter_options(o);
+  const FilterDef& filter = filter_named(o.by);
   const UserTurn user_turn(o.user_template);
   const auto groups = read_groups(o);
   const auto labels = read_oracle_labels(o);

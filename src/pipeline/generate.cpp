@@ -173,18 +173,21 @@ std::vector<std::vector<MethodUnit>> pending_units(const GenerateOptions& o, con
 
 void check_generate_options(const GenerateOptions& o) {
   check_samples(o.samples);
-  if (o.bsm_merge != "symbolic" && o.bsm_merge != "llm")
-    throw_input("unknown merge", {.field = "--merge", .expected = "symbolic|llm", .found = o.bsm_merge});
+  check_bsm_merge(o.bsm_merge);
   if (o.chunk_tasks < 0)
     throw_input("bad number of tasks in flight",
                 {.field = "--chunk", .expected = ">= 0 (0: fill the batch)", .found = std::to_string(o.chunk_tasks)});
   validate_sampling(o.sampling);
+  if (!o.shard.empty()) parse_shard(o.shard);
+  const MethodSpec spec = load_method_spec(o.method, o.template_path);
+  if (o.prompt.empty() && !o.tasks_path.empty()) require_regular_file(o.tasks_path);
+  if (!o.out_path.empty()) check_output_file(o.out_path, {o.tasks_path, spec.path});
 }
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record) {
-  const MethodSpec spec = load_method_spec(opts.method, opts.template_path);
   check_generate_options(opts);
+  const MethodSpec spec = load_method_spec(opts.method, opts.template_path);
   if (opts.samples > 1 && opts.sampling.temperature == 0.0)
     log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
   const std::vector<Task> tasks = read_run_tasks(opts);

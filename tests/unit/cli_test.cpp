@@ -169,6 +169,84 @@ TEST(Cli, HugeCountsAreRefusedBeforeAnythingIsAllocated) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/s.jsonl"));
 }
 
+// An integer flag takes a decimal number within its field's type, or exits 2 naming what was typed:
+// CLI11 alone would read "010" as octal, saturate 99999999999999999999, and wrap -1 into a uint64_t.
+TEST(Cli, IntegerFlagsTakeDecimalNumbersWithinTheirTypeOnly) {
+  const auto dir = fresh_dir("ints");
+  const std::string out = dir + "/x.jsonl";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> refused = {
+      {{"generate", "--model", "/nonexistent", "--batch-size", "99999999999999999999"},
+       "--batch-size: not a whole number in range: expected a decimal integer in "
+       "-9223372036854775808..9223372036854775807, found '99999999999999999999'"},
+      {{"data", "last-letter", "--seed", "-1", "--out", out},
+       "--seed: not a whole number in range: expected a decimal integer in 0..18446744073709551615, found '-1'"},
+      {{"data", "last-letter", "--n", "0x10", "--out", out}, "found '0x10'"},
+      {{"data", "last-letter", "--words", "4294967298", "--out", out},
+       "expected a decimal integer in -2147483648..2147483647, found '4294967298'"},
+      {{"serve", "--model", "/nonexistent", "--max-body-bytes", "-1"}, "--max-body-bytes: not a whole number"},
+      {{"data", "last-letter", "--n", "12 ", "--out", out}, "found '12 '"},
+  };
+  for (const auto& [args, msg] : refused) {
+    auto r = run_cli(args);
+    EXPECT_EQ(r.code, 2) << msg;
+    EXPECT_NE(r.err.find(msg), std::string::npos) << "got: " << r.err;
+  }
+  EXPECT_FALSE(std::filesystem::exists(out));
+
+  // Leading zeros and a plus sign are still decimal.
+  ASSERT_EQ(run_cli({"data", "last-letter", "--n", "010", "--seed", "+3", "--out", out}).code, 0);
+  EXPECT_EQ(count_lines(read_text(out)), 10);
+  ASSERT_EQ(run_cli({"data", "last-letter", "--n", "10", "--seed", "3", "--out", dir + "/y.jsonl"}).code, 0);
+  EXPECT_EQ(read_text(out), read_text(dir + "/y.jsonl"));
+
+  // A --config value goes through the same check, and the error names the file and key.
+  write_text(dir + "/c.json", R"({"seed": -1})");
+  auto r = run_cli({"data", "last-letter", "--config", dir + "/c.json", "--out", dir + "/z.jsonl"});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("c.json: 'seed': bad value in config"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("found '-1'"), std::string::npos) << r.err;
+}
+
+// A bad flag or input file is refused before the model loads (which may take minutes): with a
+// model directory that does not exist, the error names the flag or file, not the model.
+TEST(Cli, BadFlagsAndFilesAreRefusedBeforeTheModelLoads) {
+  const auto dir = fresh_dir("early");
+  const std::string tasks = dir + "/t.jsonl";
+  write_text(tasks, "{\"id\":\"a\",\"input\":\"x\",\"task\":\"t\",\"answer\":\"y\"}\n");
+  const std::vector<std::string> gen = {"generate", "--model", "/nonexistent", "--tasks", tasks};
+  const std::vector<std::string> ev = {"eval", "--model", "/nonexistent", "--tasks", tasks};
+  auto with = [](std::vector<std::string> base, std::vector<std::string> more) {
+    base.insert(base.end(), more.begin(), more.end());
+    return base;
+  };
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {with(gen, {"--out", dir + "/s.jsonl", "--method", "nope"}), "'--method': unknown method"},
+      {with(gen, {"--out", dir + "/s.jsonl", "--template", dir + "/none.json"}), "none.json: no such file"},
+      {{"generate", "--model", "/nonexistent", "--tasks", dir + "/none.jsonl", "--out", dir + "/s.jsonl"},
+       "none.jsonl: no such file"},
+      {with(gen, {"--out", tasks}), "'--out': output is one of the inputs"},
+      {with(gen, {"--out", dir + "/s.jsonl", "--shard", "3/2"}), "'--shard': bad shard"},
+      {with(gen, {"--out", dir + "/s.jsonl", "--batch-size", "0"}), "'--batch-size': batch size must be >= 1"},
+      {with(gen, {"--out", dir + "/s.jsonl", "--prefix-cache-mb", "-2"}), "'--prefix-cache-mb'"},
+      {with(ev, {"--out", dir + "/e", "--role", "bogus"}), "'--role': unknown role"},
+      {with(ev, {"--out", dir + "/e", "--merge", "x"}), "'--merge': unknown merge"},
+      {with(ev, {"--out", dir + "/e", "--top-p", "2"}), "'--top-p'"},
+      {with(ev, {"--out", dir + "/e", "--method", "nope"}), "'--method': unknown method"},
+      {{"eval", "--model", "/nonexistent", "--tasks", dir + "/none.jsonl", "--out", dir + "/e"},
+       "none.jsonl: no such file"},
+      {{"filter", "--by", "usc", "--model", "/nonexistent", "--in", dir + "/none.jsonl", "--out", dir + "/s.jsonl"},
+       "none.jsonl: no such file"},
+      {{"filter", "--by", "usc", "--model", "/nonexistent", "--in", tasks, "--out", dir + "/s.jsonl", "--template",
+        dir + "/none.json"},
+       "none.json: no such file"},
+      {{"filter", "--by", "usc", "--model", "/nonexistent", "--in", tasks, "--out", tasks},
+       "'--out': output is one of the inputs"},
+  };
+  expect_one_line_input_errors(cases);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/s.jsonl"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/e"));
+}
+
 TEST(Cli, MissingRequiredFlagIsAUsageError) {
   auto r = run_cli({"data", "last-letter", "--n", "3"});
   EXPECT_EQ(r.code, 2);

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -35,21 +37,56 @@ void apply_config(CLI::App& cmd, const std::string& path);
 // After the config is merged: every flag named must have a value (from the CLI or the config).
 void require_flags(const CLI::App& cmd, const std::vector<std::string>& flags);
 
-// The CLI11 flags of an option set, from its visit_options (util/option_set.h): a bool is a
-// switch, anything else an option that shows its default; `group` heads them in --help.
+// Whole numbers for an integer flag of type T: decimal only, within T's range, given on to CLI11
+// in canonical form. CLI11 alone reads "010" as octal and "0x10" as hex, saturates a number too
+// large for 64 bits and wraps "-1" into an unsigned field: "--seed -1" would have become
+// 18446744073709551615, and "--batch-size 99999999999999999999" 9223372036854775807.
+std::string integer_flag_error(const std::string& text, const std::string& min, const std::string& max);
+template <class T>
+CLI::Validator integer_of() {
+  static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>);
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        const char* first = text.data();
+        const char* last = first + text.size();
+        if (text.size() > 1 && text[0] == '+' && text[1] != '-') ++first;
+        T v{};
+        const auto [end, ec] = std::from_chars(first, last, v);  // base 10: no "0x", no octal
+        if (ec != std::errc() || end != last) {
+          return integer_flag_error(text, std::to_string(std::numeric_limits<T>::min()),
+                                    std::to_string(std::numeric_limits<T>::max()));
+        }
+        text = std::to_string(v);
+        return "";
+      },
+      "");
+}
+
+// One flag: a bool is a switch, anything else an option that shows its default (an integer one
+// through integer_of); `group` heads it in --help.
+template <class T>
+CLI::Option* add_flag_or_option(CLI::App& cmd, const std::string& flag, T& field, const std::string& help,
+                                const std::string& group = "") {
+  CLI::Option* opt = nullptr;
+  if constexpr (std::is_same_v<T, bool>) {
+    opt = cmd.add_flag(flag, field, help);
+  } else {
+    opt = cmd.add_option(flag, field, help)->capture_default_str();
+    if (opt->get_default_str() == "[]") opt->default_str("");  // an empty list has no default to show
+    if constexpr (std::is_integral_v<T>) opt->transform(integer_of<T>());
+  }
+  if (!group.empty()) opt->group(group);
+  return opt;
+}
+
+// The CLI11 flags of an option set, from its visit_options (util/option_set.h).
 template <class Options>
 void add_options(CLI::App& cmd, Options& o, const std::string& group = "") {
   visit_options(o, [&](const char* flag, const char*, auto& field, const std::string& help) {
-    CLI::Option* opt = nullptr;
-    if constexpr (std::is_same_v<std::decay_t<decltype(field)>, bool>) {
-      opt = cmd.add_flag(flag, field, help);
-    } else {
-      opt = cmd.add_option(flag, field, help)->capture_default_str();
-      if (opt->get_default_str() == "[]") opt->default_str("");  // an empty list has no default to show
-    }
-    if (!group.empty()) opt->group(group);
+    add_flag_or_option(cmd, flag, field, help, group);
   });
 }
+
 // A command's own option set, bound to its flags; the command's run closure keeps it alive.
 template <class Options>
 std::shared_ptr<Options> add_option_set(CLI::App& cmd, const std::string& group = "") {

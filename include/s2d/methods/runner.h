@@ -36,6 +36,8 @@ struct MethodRunOptions {
 inline constexpr int kMaxSamplesPerTask = 1024;
 // InputError naming --samples unless 1 <= samples <= kMaxSamplesPerTask.
 void check_samples(int samples);
+// InputError naming --merge unless it is "symbolic" or "llm" (BSM's merge step).
+void check_bsm_merge(const std::string& merge);
 
 // Tasks to keep in flight so that a backend with `decode_slots` slots stays busy: twice the slots'
 // worth of units (a unit between two steps holds no slot, and a task's units end at different

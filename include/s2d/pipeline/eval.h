@@ -45,6 +45,10 @@ void visit_options(O& o, F&& f) {
   f("--role", "", o.role, "system1|system2|distilled (default: system2 for System 2 methods, else system1)");
 }
 
+// InputError naming the first bad flag or file: --out, --method and --template, --samples,
+// sampling, --merge, --role, a --tasks that is not a file. run_eval checks them too; the CLI does
+// before it loads the model, which may take minutes.
+void check_eval_options(const EvalOptions& opts);
 nlohmann::json run_eval(const EvalOptions& opts, Backend& backend);
 
 }  // namespace s2d

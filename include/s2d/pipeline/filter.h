@@ -75,6 +75,10 @@ struct FilterSummary {
   nlohmann::json to_json(const FilterOptions& o) const;
 };
 
+// InputError naming the first bad flag or file: --out against the inputs, --by, --both-orders,
+// --min-agreement, the templates, an --in that is not a file. run_filter checks them too; the CLI
+// does before it loads a model for usc.
+void check_filter_options(const FilterOptions& opts);
 // `backend` is needed for --by usc only (may be null otherwise).
 FilterSummary run_filter(const FilterOptions& opts, Backend* backend);
 

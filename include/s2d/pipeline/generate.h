@@ -72,8 +72,9 @@ int shard_of(const std::string& task_id, int n);
 // "2/8" -> {2, 8}; InputError naming --shard unless 0 <= i < n.
 std::pair<int, int> parse_shard(const std::string& spec);
 
-// InputError naming the first bad flag (--samples, --chunk, --merge, sampling); run_generate
-// checks them too, the CLI before it loads the model.
+// InputError naming the first bad flag or file: --samples, --chunk, --merge, sampling, --shard,
+// --method and --template, a --tasks that is not a file, an --out that is one of the inputs.
+// run_generate checks them too; the CLI does before it loads the model, which may take minutes.
 void check_generate_options(const GenerateOptions& o);
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
