@@ -246,6 +246,8 @@ void check_serve_options(const ServeOptions& o) {
   in_range("--max-batch", static_cast<int64_t>(std::min<size_t>(o.max_batch, INT64_MAX)), 1, 1 << 20,
            "requests per engine batch");
   in_range("--batch-window-ms", o.batch_window_ms, 0, 60000, "an idle engine's wait");
+  in_range("--max-body-bytes", static_cast<int64_t>(std::min<size_t>(o.max_body_bytes, INT64_MAX)), 1024,
+           int64_t{1} << 32, "a request's body is held whole");
 }
 
 void serve_openai(Backend& backend, const ServeOptions& opts, const std::function<void(int port)>& on_listening) {

@@ -162,6 +162,8 @@ TEST(Cli, HugeCountsAreRefusedBeforeAnythingIsAllocated) {
        "'--port': out of range: a TCP port: expected 0..65535"},
       {{"serve", "--model", "/nonexistent", "--threads", "1000000000"}, "'--threads': out of range"},
       {{"serve", "--model", "/nonexistent", "--max-n", "2000000000"}, "'--max-n': out of range"},
+      {{"serve", "--model", "/nonexistent", "--max-body-bytes", "0"},
+       "'--max-body-bytes': out of range: a request's body is held whole: expected 1024..4294967296, found 0"},
   };
   expect_one_line_input_errors(cases);
   EXPECT_FALSE(std::filesystem::exists(dir + "/x.jsonl"));

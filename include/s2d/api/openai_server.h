@@ -37,7 +37,7 @@ void visit_options(O& o, F&& f) {
   f("--max-tokens", "", o.limits.max_tokens_cap,
     "Largest max_tokens a request may ask for (more: 422); unset: the model's context, or this when it declares none");
   f("--max-n", "", o.limits.max_n, "Largest n (choices per request)");
-  f("--max-body-bytes", "", o.max_body_bytes, "Largest request body (more: 413)");
+  f("--max-body-bytes", "", o.max_body_bytes, "Largest request body, 1024 to 4294967296 (more: 413)");
   f("--max-batch", "", o.max_batch, "Requests run together in one engine batch");
   f("--batch-window-ms", "", o.batch_window_ms, "An idle engine waits this long for more requests to batch");
   f("--threads", "", o.threads, "Connections served at once");
