@@ -18,6 +18,12 @@
       system message of W words of worked examples (the few-shot block an evaluation harness
       sends) and differ in the question. Prints one JSON line: seconds, requests per second,
       median latency, prompt tokens per request.
+  chat --url URL --clients C --requests R --system-words W [--new-tokens N]
+      C clients, each holding one conversation of R turns (greedy, 1 to 2N new tokens): every
+      turn sends the whole history again, each user message about W words of the client's own
+      facts and a question on them, each assistant message the server's earlier reply. A server
+      that keeps earlier turns' keys and values computes only the new message. Prints the same
+      JSON line.
   soak --url URL --prompts FILE --clients C --minutes M --pid PID
       C clients for M minutes, each sending requests back to back (chat and completions in turn,
       2 to 64 new tokens, every 10th one streamed, every 7th one malformed on purpose and expected
@@ -126,33 +132,25 @@ def mixed(args):
                       "long_s": long_latency[0], "slowdown": during / alone}))
 
 
-def shared_prefix(args):
+def chat_clients(args, request_of):
+    """args.clients clients at once, each sending args.requests chat requests back to back on its
+    own keep-alive connection. request_of(c, r, replies) gives request r of client c (the body
+    without "model"), replies being that client's earlier answers. Prints one JSON line."""
     url = urllib.parse.urlparse(args.url)
-    examples = [f"Q: what is {i} plus {i * 3}? A: {i} plus {i * 3} is {i * 4}." for i in range(1, 400)]
-    words, system = 0, []
-    for e in examples:  # whole examples, about W words
-        if words >= args.system_words:
-            break
-        system.append(e)
-        words += len(e.split())
-    system = "Answer in the style of these worked examples.\n" + "\n".join(system)
     lat, prompt_tokens = [], []
     lock = threading.Lock()
 
     def client(c):
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
+        replies = []
         for r in range(args.requests):
-            n = 1000 + c * args.requests + r
-            # Answers of 1 to 2N tokens (N on average), so that the clients fall out of step.
-            body = json.dumps({"model": args.model, "max_tokens": 1 + (n * 7) % (2 * args.new_tokens),
-                               "temperature": 0, "ignore_eos": True,
-                               "messages": [{"role": "system", "content": system},
-                                            {"role": "user", "content": f"Q: what is {n} plus {n % 97}?"}]})
+            body = json.dumps({"model": args.model, **request_of(c, r, replies)})
             t0 = time.perf_counter()
             conn.request("POST", url.path + "/chat/completions", body, {"Content-Type": "application/json"})
             resp = conn.getresponse()
             out = json.loads(resp.read())
             assert resp.status == 200, out
+            replies.append(out["choices"][0]["message"]["content"])
             with lock:
                 lat.append(time.perf_counter() - t0)
                 prompt_tokens.append(out["usage"]["prompt_tokens"])
@@ -168,6 +166,43 @@ def shared_prefix(args):
     lat.sort()
     print(json.dumps({"clients": args.clients, "requests": len(lat), "seconds": seconds, "req_s": len(lat) / seconds,
                       "p50_s": lat[len(lat) // 2], "prompt_tokens": sum(prompt_tokens) / len(prompt_tokens)}))
+
+
+def shared_prefix(args):
+    examples = [f"Q: what is {i} plus {i * 3}? A: {i} plus {i * 3} is {i * 4}." for i in range(1, 400)]
+    words, system = 0, []
+    for e in examples:  # whole examples, about W words
+        if words >= args.system_words:
+            break
+        system.append(e)
+        words += len(e.split())
+    system = "Answer in the style of these worked examples.\n" + "\n".join(system)
+
+    def request_of(c, r, replies):
+        n = 1000 + c * args.requests + r
+        # Answers of 1 to 2N tokens (N on average), so that the clients fall out of step.
+        return {"max_tokens": 1 + (n * 7) % (2 * args.new_tokens), "temperature": 0, "ignore_eos": True,
+                "messages": [{"role": "system", "content": system},
+                             {"role": "user", "content": f"Q: what is {n} plus {n % 97}?"}]}
+
+    chat_clients(args, request_of)
+
+
+def chat(args):
+    def note(c, r):  # about W words of the client's own facts, then a question on them
+        facts = " ".join(f"Box {c}-{r}-{i} holds {(c * 31 + r * 7 + i * 13) % 50} red and {(i * 17 + r) % 40} blue "
+                         "marbles." for i in range(max(1, args.system_words // 9)))
+        return f"{facts}\nHow many marbles are in box {c}-{r}-0?"
+
+    def request_of(c, r, replies):
+        messages = [{"role": "system", "content": "You are a careful assistant. Answer briefly."}]
+        for t, reply in enumerate(replies):
+            messages += [{"role": "user", "content": note(c, t)}, {"role": "assistant", "content": reply}]
+        messages.append({"role": "user", "content": note(c, r)})
+        return {"max_tokens": 1 + (1000 + c * args.requests + r) * 7 % (2 * args.new_tokens), "temperature": 0,
+                "messages": messages}
+
+    chat_clients(args, request_of)
 
 
 def rss_kb(pid):
@@ -257,20 +292,22 @@ def main():
     ld.add_argument("--rounds", type=int, default=3)
     mx = sub.add_parser("mixed", parents=[server])
     mx.add_argument("--short-clients", type=int, default=7)
-    sp = sub.add_parser("shared-prefix")
-    sp.add_argument("--url", required=True)
-    sp.add_argument("--model", default="model")
-    sp.add_argument("--clients", type=int, default=8)
-    sp.add_argument("--requests", type=int, default=8)
-    sp.add_argument("--system-words", type=int, default=400)
-    sp.add_argument("--new-tokens", type=int, default=16)
+    chats = argparse.ArgumentParser(add_help=False)  # what both chat modes need
+    chats.add_argument("--url", required=True)
+    chats.add_argument("--model", default="model")
+    chats.add_argument("--clients", type=int, default=8)
+    chats.add_argument("--requests", type=int, default=8)
+    chats.add_argument("--system-words", type=int, default=400)
+    chats.add_argument("--new-tokens", type=int, default=16)
+    sub.add_parser("shared-prefix", parents=[chats])
+    sub.add_parser("chat", parents=[chats])
     sk = sub.add_parser("soak", parents=[server])
     sk.add_argument("--clients", type=int, default=8)
     sk.add_argument("--minutes", type=float, default=10)
     sk.add_argument("--pid", type=int, required=True)
     args = ap.parse_args()
     {"prompts": prompts, "load": load, "mixed": mixed, "shared-prefix": shared_prefix,
-     "soak": soak}[args.cmd](args)
+     "chat": chat, "soak": soak}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -200,10 +200,11 @@ ParsedRequest parse_request_fields(Route route, const json& body, const ServerLi
 }
 }  // namespace
 
-json usage_json(int64_t prompt_tokens, int64_t completion_tokens) {
+json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens) {
   return {{"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
-          {"total_tokens", prompt_tokens + completion_tokens}};
+          {"total_tokens", prompt_tokens + completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
 }
 
 json response_json(const ParsedRequest& p, const CompletionResult& r, const std::string& id, int64_t created) {
@@ -225,7 +226,7 @@ json response_json(const ParsedRequest& p, const CompletionResult& r, const std:
           {"created", created},
           {"model", p.model},
           {"choices", std::move(choices)},
-          {"usage", usage_json(r.prompt_tokens, completion_tokens)}};
+          {"usage", usage_json(r.prompt_tokens, completion_tokens, r.cached_prompt_tokens)}};
 }
 
 json chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, int index, const std::string& delta,
@@ -249,14 +250,13 @@ json chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, 
           {"choices", json::array({std::move(choice)})}};
 }
 
-json usage_chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, int64_t prompt_tokens,
-                      int64_t completion_tokens) {
+json usage_chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, json usage) {
   return {{"id", id},
           {"object", p.route == Route::Chat ? "chat.completion.chunk" : "text_completion"},
           {"created", created},
           {"model", p.model},
           {"choices", json::array()},
-          {"usage", usage_json(prompt_tokens, completion_tokens)}};
+          {"usage", std::move(usage)}};
 }
 
 size_t stream_safe_length(const std::string& text, const std::vector<std::string>& stops) {

@@ -182,44 +182,46 @@ class OpenAiServer {
     auto sent = std::make_shared<std::vector<size_t>>(p.request.samples.size(), 0);
     auto seen = std::make_shared<uint64_t>(0);
     res.set_header("Cache-Control", "no-cache");
-    res.set_chunked_content_provider(
-        "text/event-stream", [job, p, id, created, sent, seen](size_t, httplib::DataSink& sink) {
-          std::string out;
-          bool finished = false;
-          {
-            std::unique_lock<std::mutex> lk(job->mu);
-            job->cv.wait_for(lk, std::chrono::seconds(1), [&] { return job->version != *seen; });
-            *seen = job->version;
-            finished = job->done;
-            for (size_t i = 0; i < sent->size(); ++i) {
-              const std::string& text = finished && !job->error ? job->result.choices[i].text : job->partial[i];
-              const size_t safe = finished ? text.size() : stream_safe_length(text, p.request.sampling.stop);
-              const bool first = (*sent)[i] == 0;
-              if (safe > (*sent)[i] && text.size() >= safe) {
-                out += sse(chunk_json(p, id, created, static_cast<int>(i), text.substr((*sent)[i], safe - (*sent)[i]),
-                                      "", first));
-                (*sent)[i] = safe;
-              }
-            }
-            if (finished) {
-              if (job->error) {
-                out += sse(error_body(api_error_of(job->error)));
-              } else {
-                int64_t generated = 0;
-                for (size_t i = 0; i < sent->size(); ++i) {
-                  const Completion& c = job->result.choices[i];
-                  generated += c.generated_tokens;
-                  out += sse(chunk_json(p, id, created, static_cast<int>(i), "", c.finish_reason, (*sent)[i] == 0));
-                }
-                if (p.include_usage) out += sse(usage_chunk_json(p, id, created, job->result.prompt_tokens, generated));
-              }
-              out += "data: [DONE]\n\n";
-            }
+    res.set_chunked_content_provider("text/event-stream", [job, p, id, created, sent, seen](size_t,
+                                                                                            httplib::DataSink& sink) {
+      std::string out;
+      bool finished = false;
+      {
+        std::unique_lock<std::mutex> lk(job->mu);
+        job->cv.wait_for(lk, std::chrono::seconds(1), [&] { return job->version != *seen; });
+        *seen = job->version;
+        finished = job->done;
+        for (size_t i = 0; i < sent->size(); ++i) {
+          const std::string& text = finished && !job->error ? job->result.choices[i].text : job->partial[i];
+          const size_t safe = finished ? text.size() : stream_safe_length(text, p.request.sampling.stop);
+          const bool first = (*sent)[i] == 0;
+          if (safe > (*sent)[i] && text.size() >= safe) {
+            out += sse(
+                chunk_json(p, id, created, static_cast<int>(i), text.substr((*sent)[i], safe - (*sent)[i]), "", first));
+            (*sent)[i] = safe;
           }
-          if (!out.empty() && !sink.write(out.data(), out.size())) return false;  // the client hung up
-          if (finished) sink.done();
-          return true;
-        });
+        }
+        if (finished) {
+          if (job->error) {
+            out += sse(error_body(api_error_of(job->error)));
+          } else {
+            int64_t generated = 0;
+            for (size_t i = 0; i < sent->size(); ++i) {
+              const Completion& c = job->result.choices[i];
+              generated += c.generated_tokens;
+              out += sse(chunk_json(p, id, created, static_cast<int>(i), "", c.finish_reason, (*sent)[i] == 0));
+            }
+            if (p.include_usage)
+              out += sse(usage_chunk_json(
+                  p, id, created, usage_json(job->result.prompt_tokens, generated, job->result.cached_prompt_tokens)));
+          }
+          out += "data: [DONE]\n\n";
+        }
+      }
+      if (!out.empty() && !sink.write(out.data(), out.size())) return false;  // the client hung up
+      if (finished) sink.done();
+      return true;
+    });
   }
 
   ServeOptions o_;

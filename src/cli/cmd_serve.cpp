@@ -29,6 +29,7 @@ SIGTERM or Ctrl-C: stops accepting, finishes the requests in flight, exits 0.)")
       if (!dir.has_filename()) dir = dir.parent_path();
       o->limits.served_model = dir.filename().string();
     }
+    lb->cache_answers = true;  // a chat's next turn starts with this one's prompt and answer
     auto backend = make_local_backend(*lb);
     log::info("model: " + backend->describe());
     if (cmd->app->get_option("--max-tokens")->count() == 0 && backend->context_length() > 0)

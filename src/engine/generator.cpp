@@ -52,6 +52,12 @@ std::vector<SharedStart> shared_starts(const std::vector<const std::vector<int>*
   return shared;
 }
 
+// On CUDA the prefill pads on the right (the path measured there) unless S2D_CUDA_PACKED_PREFILL=1.
+bool packed_prefill_on_cuda() {
+  static EnvSwitch on("S2D_CUDA_PACKED_PREFILL");
+  return on.on();
+}
+
 using Clock = std::chrono::steady_clock;
 
 // One decode slot: a sample in flight.
@@ -122,6 +128,8 @@ class DecodeRun {
         limit_(more && engine.grow_cache && n_slots_ == wanted_slots_
                    ? growth_limit(cfg_, n_slots_, capacity_, opts_, free_bytes_)
                    : capacity_),
+        packed_prefill_(!opts_.device().is_cuda() || packed_prefill_on_cuda()),
+        cache_answers_(engine.cache_answers && prefix_cache != nullptr && packed_prefill_),
         narrow_(engine.width == EngineOptions::Width::Narrow ||
                 (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
         on_device_(engine.sampler == EngineOptions::Sampler::Device ||
@@ -276,6 +284,7 @@ class DecodeRun {
   // Frees slot s; its request is done when this was its last sample.
   void retire(Slot& s, const std::string& reason) {
     const GenRequest& r = requests_[s.req];
+    if (cache_answers_) keep_answer(s);
     GenSample out;
     out.sample = r.samples[static_cast<size_t>(s.sample_pos)];
     out.tokens = std::move(s.tokens);
@@ -294,6 +303,23 @@ class DecodeRun {
     }
   }
 
+  // Slot s's prompt and answer as a prefix-cache entry: the tokens it was fed (the prompt and all
+  // sampled tokens but the last, which no step has fed) and their columns, per layer [KV, len, D].
+  void keep_answer(const Slot& s) {
+    const std::vector<int>& prompt = requests_[s.req].prompt_ids;
+    const int64_t fed = s.len - static_cast<int64_t>(prompt.size());
+    if (fed <= 0) return;  // nothing beyond the prompt, which the prefill kept
+    std::vector<int> tokens = prompt;
+    tokens.insert(tokens.end(), s.tokens.begin(), s.tokens.begin() + fed);
+    const int64_t row = &s - slots_.data();
+    std::vector<at::Tensor> k, v;
+    for (size_t l = 0; l < cache_.k.size(); ++l) {
+      k.push_back(cache_.k[l][row].narrow(1, 0, s.len));
+      v.push_back(cache_.v[l][row].narrow(1, 0, s.len));
+    }
+    prefix_cache_->insert(tokens, k, v);
+  }
+
   // Prefill several waiting requests in one batch (up to `max_rows` of them and about
   // kPrefillTokens tokens of work), then hand each its own slice of the keys and values. Off CUDA
   // the prompts go back to back without padding (prefill_packed): the tokens a prompt starts with
@@ -303,8 +329,7 @@ class DecodeRun {
   // S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
   void prefill_group(int64_t max_rows) {
     constexpr int64_t kPrefillTokens = 8192;
-    static EnvSwitch packed_on_cuda("S2D_CUDA_PACKED_PREFILL");
-    const bool packed = !opts_.device().is_cuda() || packed_on_cuda.on();
+    const bool packed = packed_prefill_;
     std::vector<size_t> group;
     std::vector<int64_t> lens;
     int64_t t_max = 0, total = 0;
@@ -346,6 +371,9 @@ class DecodeRun {
       log::debug(c10::str("prefill: ", G, " prompts, ", total, " tokens, ", out.computed_tokens,
                           " computed (the others start an earlier prompt, a busy slot's or a cached one as well)"));
       for (int64_t g = 0, at = 0; g < G; at += lens[g], ++g) {
+        const auto b = static_cast<size_t>(g);
+        states_[group[b]].result.cached_prompt_tokens =
+            std::max(shared.empty() ? 0 : shared[b].tokens, cached.empty() ? 0 : cached[b].tokens);
         hand_over(g, out.last_logits, out.k, out.v, 0, at);
         if (prefix_cache_)
           prefix_cache_->insert(*prompts[static_cast<size_t>(g)], first_rows(prefilled_.back().k),
@@ -584,6 +612,8 @@ class DecodeRun {
   const uint64_t free_bytes_;   // at the run's start: EngineOptions::kv_cache_bytes, or allocatable_bytes
   const int64_t wanted_slots_;  // EngineOptions::batch_size, or fewer for a run without a source
   const int64_t n_slots_, limit_;
+  const bool packed_prefill_;  // prefill_packed, which reads and fills the prefix cache
+  const bool cache_answers_;   // EngineOptions::cache_answers, where a prefix cache is read
   const bool narrow_;
   const bool on_device_;  // the device sampler, one step behind (EngineOptions::Sampler)
   KVCache cache_;

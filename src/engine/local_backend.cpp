@@ -43,7 +43,10 @@ class LocalBackend : public Backend {
         template_(load_chat_template(o.model_dir, *bundle_.tokenizer, o.chat_template,
                                      template_kwargs(o.chat_template_kwargs, "--chat-template-kwargs"))),
         engine_(*bundle_.model, *bundle_.tokenizer,
-                {.batch_size = o.batch_size, .grow_cache = o.grow_cache, .prefix_cache_bytes = prefix_cache_bytes(o)}),
+                {.batch_size = o.batch_size,
+                 .grow_cache = o.grow_cache,
+                 .prefix_cache_bytes = prefix_cache_bytes(o),
+                 .cache_answers = o.cache_answers}),
         model_dir_(o.model_dir),
         adapter_dir_(o.adapter_dir),
         desc_(c10::str(
@@ -103,6 +106,7 @@ class LocalBackend : public Backend {
             CompletionResult out;
             out.id = ids[res.index];
             out.prompt_tokens = prompt_tokens[res.index];
+            out.cached_prompt_tokens = res.cached_prompt_tokens;
             out.seconds = res.seconds;
             for (auto& s : res.samples)
               out.choices.push_back(

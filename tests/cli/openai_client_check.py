@@ -46,6 +46,16 @@ assert sum(1 for p in pieces if p) > 1, f"not streamed incrementally: {pieces}"
 assert finish == chat.choices[0].finish_reason and usage.completion_tokens == chat.usage.completion_tokens
 print(f"  chat: {text!r} ({chat.usage.completion_tokens} tokens); streamed in {sum(1 for p in pieces if p)} pieces, same text")
 
+# The next turn starts with the first turn's prompt and answer, whose keys and values the server
+# kept: usage says how many prompt tokens it did not compute.
+turn2 = client.chat.completions.create(
+    model="toy", messages=user(Q) + [{"role": "assistant", "content": text}] + user("Are you sure?"), temperature=0,
+    max_tokens=8)
+cached = turn2.usage.prompt_tokens_details.cached_tokens
+assert chat.usage.prompt_tokens < cached < turn2.usage.prompt_tokens, (chat.usage, turn2.usage)
+print(f"  next turn: {cached} of {turn2.usage.prompt_tokens} prompt tokens cached (the first turn's prompt: "
+      f"{chat.usage.prompt_tokens}, its answer {chat.usage.completion_tokens})")
+
 # Completions, plain and streamed.
 comp = client.completions.create(model="toy", prompt="[INST] " + Q + " [/INST]", temperature=0, max_tokens=24)
 ctext = comp.choices[0].text

@@ -205,6 +205,8 @@ TEST(Generator, PromptsThatStartABusySlotsPromptTakeItsColumnsAndDecodeAsAlone) 
         [&](int64_t) { return ++calls == 3 ? newcomers : std::vector<GenRequest>{}; });
     EXPECT_EQ(g.prefill_counts().tokens, 8 + 8 + 9 + 2);
     EXPECT_EQ(g.prefill_counts().computed, 8 + 2 + 1 + 1);
+    const std::vector<int64_t> cached = {0, 6, 8, 1};  // the last one from the first newcomer, in its group
+    for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i].cached_prompt_tokens, cached[i]) << "request " << i;
     EXPECT_EQ(out[0].samples.at(0).tokens, run({busy}, 1, sampler)[0].samples.at(0).tokens);
     for (size_t i = 0; i < newcomers.size(); ++i)
       EXPECT_EQ(out[i + 1].samples.at(0).tokens, run({newcomers[i]}, 1, sampler)[0].samples.at(0).tokens)
@@ -229,8 +231,40 @@ TEST(Generator, APromptThatStartsAsAnEarlierRunsTakesItFromThePrefixCache) {
     EXPECT_EQ(g.prefill_counts().computed, budget == 0 ? 8 + 10 + 5 : 8 + 2 + 1);
     for (size_t i = 0; i < later.size(); ++i)
       EXPECT_EQ(out[i].samples.at(0).tokens, run({later[i]}, 1)[0].samples.at(0).tokens) << "request " << i;
+    EXPECT_EQ(out[0].cached_prompt_tokens, budget == 0 ? 0 : 8);
+    EXPECT_EQ(out[1].cached_prompt_tokens, budget == 0 ? 0 : 4);
   }
   EXPECT_THROW(Generator(tiny_lm(), tiny_tokenizer(), {.prefix_cache_bytes = -2}), Error);
+}
+
+// With cache_answers (s2d serve), a finished sample's prompt and answer stay in the prefix cache:
+// a chat's next turn, which starts with both, computes only its new tokens and decodes as alone.
+// Without it, only the prompt is kept. Both samplers: the device one retires a step later.
+TEST(Generator, ANextTurnTakesThePreviousPromptAndAnswerFromThePrefixCache) {
+  for (const auto sampler : {EngineOptions::Sampler::Host, EngineOptions::Sampler::Device}) {
+    for (const bool answers : {true, false}) {
+      SCOPED_TRACE(std::string(sampler == EngineOptions::Sampler::Host ? "host" : "device") + " sampler, answers " +
+                   (answers ? "kept" : "not kept"));
+      Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 2, .sampler = sampler, .cache_answers = answers});
+      const GenRequest first = req({1, 5, 9, 13}, 6);
+      GenResult a;
+      g.run({first}, [&](GenResult&& r) { a = std::move(r); });
+      const std::vector<int>& answer = a.samples.at(0).tokens;
+      ASSERT_EQ(answer.size(), 6u);
+      std::vector<int> next = first.prompt_ids;
+      next.insert(next.end(), answer.begin(), answer.end());
+      next.insert(next.end(), {7, 11});
+      const GenRequest second = req(next, 5);
+      GenResult b;
+      g.run({second}, [&](GenResult&& r) { b = std::move(r); });
+      EXPECT_EQ(g.prefill_counts().tokens, 4 + 12);
+      // The answer's last token was sampled, never fed: 4 + 5 of the 12 are cached.
+      EXPECT_EQ(g.prefill_counts().computed, answers ? 4 + 3 : 4 + 8);
+      EXPECT_EQ(a.cached_prompt_tokens, 0);
+      EXPECT_EQ(b.cached_prompt_tokens, answers ? 9 : 4);
+      EXPECT_EQ(b.samples.at(0).tokens, run({second}, 1, sampler)[0].samples.at(0).tokens);
+    }
+  }
 }
 
 TEST(Generator, SameSeedSameSamplesAndSamplesDiffer) {

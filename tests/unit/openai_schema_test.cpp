@@ -177,7 +177,9 @@ TEST(OpenAiSchema, ChatChunksCarryTheRoleFirstAndTheFinishReasonLast) {
   const auto last = chunk_json(p, "id", 0, 0, "", "stop", false);
   EXPECT_FALSE(last["choices"][0]["delta"].contains("content"));
   EXPECT_EQ(last["choices"][0]["finish_reason"], "stop");
-  EXPECT_EQ(usage_chunk_json(p, "id", 0, 4, 6)["usage"]["total_tokens"], 10);
+  const auto usage = usage_chunk_json(p, "id", 0, usage_json(4, 6, 3))["usage"];
+  EXPECT_EQ(usage["total_tokens"], 10);
+  EXPECT_EQ(usage["prompt_tokens_details"]["cached_tokens"], 3);
 }
 
 }  // namespace

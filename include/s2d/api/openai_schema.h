@@ -50,16 +50,17 @@ struct ParsedRequest {
 // seed used when the body has none (OpenAI: sampling is not reproducible unless a seed is given).
 ParsedRequest parse_request(Route route, const std::string& body, const ServerLimits& limits, uint64_t random_seed);
 
-nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens);
+// OpenAI's usage object; prompt_tokens_details.cached_tokens counts the prompt tokens whose keys
+// and values came from earlier prompts (OpenAI's and vLLM's prompt caching report the same).
+nlohmann::json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens = 0);
 // The non-streaming response for one finished request.
 nlohmann::json response_json(const ParsedRequest& p, const CompletionResult& r, const std::string& id, int64_t created);
 // One SSE chunk: a text delta of choice `index` (chat: the first chunk of a choice also carries
 // role "assistant"), or its finish reason when `finish_reason` is non-empty.
 nlohmann::json chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, int index,
                           const std::string& delta, const std::string& finish_reason, bool first);
-// The trailing usage chunk of stream_options.include_usage (choices is empty).
-nlohmann::json usage_chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, int64_t prompt_tokens,
-                                int64_t completion_tokens);
+// The trailing usage chunk of stream_options.include_usage (choices is empty); `usage` from usage_json.
+nlohmann::json usage_chunk_json(const ParsedRequest& p, const std::string& id, int64_t created, nlohmann::json usage);
 
 // How many bytes of a sample's text so far may be streamed: everything except a tail that could
 // still turn into a stop string (the final text is cut before it), an unfinished UTF-8 character,

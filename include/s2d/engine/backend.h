@@ -74,6 +74,7 @@ struct CompletionResult {
   // Who counted the tokens: "" = the engine itself (exact), "usage" = the server's usage field,
   // "local-tokenizer" = counted here because the server sent no usage (approximate for chat).
   std::string token_source;
+  int64_t cached_prompt_tokens = 0;  // prompt tokens taken from earlier prompts' keys and values (the engine's)
 };
 
 class Backend {

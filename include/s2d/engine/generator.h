@@ -66,6 +66,10 @@ struct EngineOptions {
   // start the same way: -1, a sixteenth of the device's free memory at the first run, at most
   // 1 GiB; 0, none. Only the prefill without padding (the CPU's) reads and fills it.
   int64_t prefix_cache_bytes = -1;
+  // Also keep each finished sample's prompt and answer in the prefix cache, so that a chat's next
+  // turn, which starts with both, computes only its new message (s2d serve). Off for batch work,
+  // whose answers no later prompt starts with: the copies would only push out useful entries.
+  bool cache_answers = false;
 };
 
 struct GenRequest {
@@ -95,6 +99,9 @@ struct GenResult {
   size_t index = 0;  // position in the run()'s request list
   std::vector<GenSample> samples;
   double seconds = 0;
+  // Prompt tokens not computed for this request: their keys and values came from an earlier prompt
+  // of its prefill group, a busy slot's prompt or a prefix cache entry.
+  int64_t cached_prompt_tokens = 0;
 };
 
 class Generator {

@@ -20,6 +20,7 @@ struct LocalBackendOptions {
   int64_t batch_size = 16;
   int64_t prefix_cache_mb = -1;  // EngineOptions::prefix_cache_bytes in MiB (-1: auto, 0: off)
   bool grow_cache = true;        // EngineOptions::grow_cache (no flag: the tests turn it off)
+  bool cache_answers = false;    // EngineOptions::cache_answers (no flag: s2d serve turns it on)
 };
 
 // The in-process model's flags (see util/option_set.h). None has a key: a backend's identity()
