@@ -17,13 +17,13 @@
       clients fall out of step as real ones do) that share one
       system message of W words of worked examples (the few-shot block an evaluation harness
       sends) and differ in the question. Prints one JSON line: seconds, requests per second,
-      median latency, prompt tokens per request.
+      median latency, prompt tokens per request and how many of them the server reported cached.
   chat --url URL --clients C --requests R --system-words W [--new-tokens N]
       C clients, each holding one conversation of R turns (greedy, 1 to 2N new tokens): every
       turn sends the whole history again, each user message about W words of the client's own
       facts and a question on them, each assistant message the server's earlier reply. A server
-      that keeps earlier turns' keys and values computes only the new message. Prints the same
-      JSON line.
+      that keeps earlier turns' keys and values computes only the new message. Replies are
+      streamed; the JSON line adds the median time to the first piece of text.
   soak --url URL --prompts FILE --clients C --minutes M --pid PID
       C clients for M minutes, each sending requests back to back (chat and completions in turn,
       2 to 64 new tokens, every 10th one streamed, every 7th one malformed on purpose and expected
@@ -132,28 +132,54 @@ def mixed(args):
                       "long_s": long_latency[0], "slowdown": during / alone}))
 
 
-def chat_clients(args, request_of):
+def chat_clients(args, request_of, stream=False):
     """args.clients clients at once, each sending args.requests chat requests back to back on its
     own keep-alive connection. request_of(c, r, replies) gives request r of client c (the body
-    without "model"), replies being that client's earlier answers. Prints one JSON line."""
+    without "model"), replies being that client's earlier answers. With `stream`, each reply is
+    streamed and the time to its first piece of text is kept too. Prints one JSON line."""
     url = urllib.parse.urlparse(args.url)
-    lat, prompt_tokens = [], []
+    lat, ttft, prompt_tokens, cached_tokens = [], [], [], []
     lock = threading.Lock()
+
+    def ask(conn, body):  # (reply text, usage, seconds to the first text or None)
+        t0 = time.perf_counter()
+        conn.request("POST", url.path + "/chat/completions", json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        if not stream:
+            out = json.loads(resp.read())
+            assert resp.status == 200, out
+            return out["choices"][0]["message"]["content"], out["usage"], None
+        assert resp.status == 200, resp.read()
+        text, usage, first = [], None, None
+        for line in resp:
+            line = line.strip()
+            if not line.startswith(b"data: ") or line == b"data: [DONE]":
+                continue
+            chunk = json.loads(line[6:])
+            usage = chunk.get("usage") or usage
+            for choice in chunk["choices"]:
+                piece = choice["delta"].get("content") or ""
+                if piece and first is None:
+                    first = time.perf_counter() - t0
+                text.append(piece)
+        return "".join(text), usage, first
 
     def client(c):
         conn = http.client.HTTPConnection(url.hostname, url.port, timeout=600)
         replies = []
         for r in range(args.requests):
-            body = json.dumps({"model": args.model, **request_of(c, r, replies)})
+            body = {"model": args.model, **request_of(c, r, replies)}
+            if stream:
+                body.update({"stream": True, "stream_options": {"include_usage": True}})
             t0 = time.perf_counter()
-            conn.request("POST", url.path + "/chat/completions", body, {"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            out = json.loads(resp.read())
-            assert resp.status == 200, out
-            replies.append(out["choices"][0]["message"]["content"])
+            reply, usage, first = ask(conn, body)
+            replies.append(reply)
             with lock:
                 lat.append(time.perf_counter() - t0)
-                prompt_tokens.append(out["usage"]["prompt_tokens"])
+                if first is not None:
+                    ttft.append(first)
+                prompt_tokens.append(usage["prompt_tokens"])
+                cached_tokens.append((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
         conn.close()
 
     threads = [threading.Thread(target=client, args=(c,)) for c in range(args.clients)]
@@ -164,8 +190,11 @@ def chat_clients(args, request_of):
         t.join()
     seconds = time.perf_counter() - t0
     lat.sort()
+    ttft.sort()
     print(json.dumps({"clients": args.clients, "requests": len(lat), "seconds": seconds, "req_s": len(lat) / seconds,
-                      "p50_s": lat[len(lat) // 2], "prompt_tokens": sum(prompt_tokens) / len(prompt_tokens)}))
+                      "p50_s": lat[len(lat) // 2], "ttft_p50_s": ttft[len(ttft) // 2] if ttft else None,
+                      "prompt_tokens": sum(prompt_tokens) / len(prompt_tokens),
+                      "cached_tokens": sum(cached_tokens) / len(cached_tokens)}))
 
 
 def shared_prefix(args):
@@ -192,7 +221,7 @@ def chat(args):
     def note(c, r):  # about W words of the client's own facts, then a question on them
         facts = " ".join(f"Box {c}-{r}-{i} holds {(c * 31 + r * 7 + i * 13) % 50} red and {(i * 17 + r) % 40} blue "
                          "marbles." for i in range(max(1, args.system_words // 9)))
-        return f"{facts}\nHow many marbles are in box {c}-{r}-0?"
+        return f"{facts}\nThink step by step: how many marbles do boxes {c}-{r}-0 and {c}-{r}-1 hold together?"
 
     def request_of(c, r, replies):
         messages = [{"role": "system", "content": "You are a careful assistant. Answer briefly."}]
@@ -202,7 +231,7 @@ def chat(args):
         return {"max_tokens": 1 + (1000 + c * args.requests + r) * 7 % (2 * args.new_tokens), "temperature": 0,
                 "messages": messages}
 
-    chat_clients(args, request_of)
+    chat_clients(args, request_of, stream=True)
 
 
 def rss_kb(pid):

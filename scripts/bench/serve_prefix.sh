@@ -36,8 +36,9 @@ one() {
   "$PY" - "$name" "$out" <<'PY'
 import json, sys
 r = json.loads(sys.argv[2])
-print(f"| {sys.argv[1]} | {r['requests']} | {r['prompt_tokens']:.0f} | {r['seconds']:.1f} | {r['req_s']:.2f} | "
-      f"{r['p50_s']:.2f} |")
+ttft = "" if r["ttft_p50_s"] is None else f" {r['ttft_p50_s']:.2f} |"
+print(f"| {sys.argv[1]} | {r['requests']} | {r['prompt_tokens']:.0f} | {r['cached_tokens']:.0f} | {r['seconds']:.1f} | "
+      f"{r['req_s']:.2f} | {r['p50_s']:.2f} |{ttft}")
 PY
 }
 {
@@ -49,8 +50,13 @@ PY
     echo "$CLIENTS clients x $REQUESTS requests, a shared system message of about $WORDS words, 1 to $((2 * NEW)) new tokens ($NEW on average), greedy."
   fi
   echo
-  echo "| binary | requests | prompt tokens each | seconds | requests/s | p50 latency s |"
-  echo "|---|---|---|---|---|---|"
+  if [ "$MODE" = chat ]; then
+    echo "| binary | requests | prompt tokens each | of them cached | seconds | requests/s | p50 latency s | p50 time to first text s |"
+    echo "|---|---|---|---|---|---|---|---|"
+  else
+    echo "| binary | requests | prompt tokens each | of them cached | seconds | requests/s | p50 latency s |"
+    echo "|---|---|---|---|---|---|---|"
+  fi
   for ((r = 1; r <= ROUNDS; r++)); do
     one "s2d (round $r)" "$BUILD_DIR/src/s2d"
     for b in $BASELINE; do one "baseline $(basename "$b") (round $r)" "$b"; done
