@@ -40,6 +40,15 @@ one with other sampling flags, seed, method or model is refused unless --overwri
                   (long long)sum.prompt_tokens, (long long)sum.generated_tokens, sum.seconds,
                   sum.seconds > 0 ? sum.generated_tokens / sum.seconds : 0.0);
     log::info(line);
+    if (sum.prefilled_tokens > 0) {
+      std::snprintf(
+          line, sizeof line,
+          "prefill: %lld prompt tokens (each prompt once for all its samples), %lld computed (%.0f%%); the "
+          "others reused an earlier prompt's keys and values",
+          (long long)sum.prefilled_tokens, (long long)sum.computed_prompt_tokens,
+          100.0 * static_cast<double>(sum.computed_prompt_tokens) / static_cast<double>(sum.prefilled_tokens));
+      log::info(line);
+    }
     return 0;
   };
 }

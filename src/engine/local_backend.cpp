@@ -125,6 +125,9 @@ class LocalBackend : public Backend {
                     dtype_name(bundle_.model->options().dtype().toScalarType()), ", template ", template_.name(), ")");
   }
   int64_t generated_tokens() const override { return engine_.generated_tokens(); }
+  std::pair<int64_t, int64_t> prefilled_and_computed_tokens() const override {
+    return {engine_.prefill_counts().tokens, engine_.prefill_counts().computed};
+  }
   int64_t decode_slots() const override { return engine_.options().batch_size; }
   // The model's context, or fewer tokens when even one slot's KV cache of that length would not fit
   // in the memory available at start (s2d serve caps max_tokens with it).

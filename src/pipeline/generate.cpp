@@ -219,6 +219,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   Progress progress("generate " + opts.method, static_cast<int64_t>(pending.size()), "tasks");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t tokens0 = backend.generated_tokens();
+  const auto [prefilled0, computed0] = backend.prefilled_and_computed_tokens();
   int64_t tasks_written = 0;
   run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
     const std::string id = rec["id"].get<std::string>();
@@ -238,6 +239,9 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   });
   progress.finish();
   sum.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto [prefilled, computed] = backend.prefilled_and_computed_tokens();
+  sum.prefilled_tokens = prefilled - prefilled0;
+  sum.computed_prompt_tokens = computed - computed0;
   return sum;
 }
 

@@ -499,6 +499,21 @@ TEST(LocalBackend, OpenIntakeJoinsOrDefersNewcomersAndAnswersAll) {
   }
 }
 
+// The backend reports each request's reused prompt tokens, and its prefill counts: a prompt sent
+// again computes only its last token (the one whose logits start the answer).
+TEST(LocalBackend, ReportsThePromptTokensItReused) {
+  auto backend = tiny_local_backend();
+  std::vector<CompletionResult> got;
+  for (const char* id : {"first", "again"})
+    backend->complete({coin_request(id, 4)}, [&](CompletionResult&& r) { got.push_back(std::move(r)); });
+  ASSERT_EQ(got.size(), 2u);
+  const int64_t T = got[0].prompt_tokens;
+  ASSERT_GT(T, 2);
+  EXPECT_EQ(got[0].cached_prompt_tokens, 0);
+  EXPECT_EQ(got[1].cached_prompt_tokens, T - 1);
+  EXPECT_EQ(backend->prefilled_and_computed_tokens(), std::make_pair(2 * T, T + 1));
+}
+
 TEST(LocalBackend, APrefixCacheSizeOutOfRangeIsRefused) {
   const auto dir = fresh_dir("pc");
   save_model(dir + "/m", tiny_lm(), {.tokenizer_path = tiny_tokenizer_path()});

@@ -7,6 +7,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "s2d/text/chat_template.h"
@@ -97,6 +98,9 @@ class Backend {
   virtual std::string identity() const { return describe(); }
   // Tokens generated since construction (for progress lines).
   virtual int64_t generated_tokens() const = 0;
+  // Prompt tokens prefilled since construction, and how many of them ran through the model (the
+  // others reused an earlier prompt's keys and values); {0, 0} when the backend cannot tell.
+  virtual std::pair<int64_t, int64_t> prefilled_and_computed_tokens() const { return {0, 0}; }
   // The longest sequence the backend can run: the model's context, or less where one slot's KV cache
   // of that length would not fit in memory; 0 when the backend cannot tell (a remote server).
   virtual int64_t context_length() const { return 0; }

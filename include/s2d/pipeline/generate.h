@@ -59,7 +59,10 @@ void visit_options(O& o, F&& f) {
 
 struct GenerateSummary {
   int64_t tasks = 0, tasks_already_done = 0, samples_written = 0;
-  int64_t prompt_tokens = 0, generated_tokens = 0;
+  int64_t prompt_tokens = 0, generated_tokens = 0;  // summed over the records (each sample counts its prompts)
+  // What the in-process engine prefilled (a prompt once for all its samples) and computed of it (the
+  // rest reused an earlier prompt's keys and values); 0 and 0 for a backend that cannot tell.
+  int64_t prefilled_tokens = 0, computed_prompt_tokens = 0;
   double seconds = 0;
 };
 
