@@ -28,29 +28,30 @@ PrefixCache::Match PrefixCache::longest(const std::vector<int>& prompt, size_t m
 void PrefixCache::insert(const std::vector<int>& tokens, const std::vector<at::Tensor>& k,
                          const std::vector<at::Tensor>& v) {
   if (tokens.empty() || k.empty()) return;
+  Entry e{.tokens = tokens};
+  for (size_t l = 0; l < k.size(); ++l) e.bytes += static_cast<uint64_t>(k[l].nbytes() + v[l].nbytes());
   for (auto it = entries_.begin(); it != entries_.end();) {
     const auto n = static_cast<size_t>(common_start(tokens, it->tokens, tokens.size()));
     if (n == tokens.size()) {  // held already: make it the most recent
       entries_.splice(entries_.begin(), entries_, it);
       return;
     }
-    if (n == it->tokens.size()) {  // this prompt extends the entry: the entry is no longer needed
+    if (n == it->tokens.size() && e.bytes <= budget_) {  // this prompt extends the entry, which it replaces
       bytes_ -= it->bytes;
       it = entries_.erase(it);
     } else {
       ++it;
     }
   }
-  Entry e{.tokens = tokens};
-  for (size_t l = 0; l < k.size(); ++l) e.bytes += static_cast<uint64_t>(k[l].nbytes() + v[l].nbytes());
   if (e.bytes > budget_) return;
-  for (size_t l = 0; l < k.size(); ++l) {
-    e.k.push_back(k[l].clone(at::MemoryFormat::Contiguous));
-    e.v.push_back(v[l].clone(at::MemoryFormat::Contiguous));
-  }
+  // Room first, then the copies: the cache never holds more than its budget.
   while (!entries_.empty() && (bytes_ + e.bytes > budget_ || entries_.size() >= kMaxEntries)) {
     bytes_ -= entries_.back().bytes;
     entries_.pop_back();
+  }
+  for (size_t l = 0; l < k.size(); ++l) {
+    e.k.push_back(k[l].clone(at::MemoryFormat::Contiguous));
+    e.v.push_back(v[l].clone(at::MemoryFormat::Contiguous));
   }
   bytes_ += e.bytes;
   entries_.push_front(std::move(e));

@@ -73,6 +73,12 @@ TEST(PrefixCache, TheLeastRecentlyUsedEntriesMakeRoomAndAPromptOverTheBudgetIsNo
   insert(c, std::vector<int>(11, 4));  // over the whole budget: kept nowhere, drops nothing
   EXPECT_EQ(c.size(), 2u);
   EXPECT_EQ(c.longest(std::vector<int>(11, 4), 10).entry, nullptr);
+  // Nor does one that extends an entry (a chat grown past the budget): the entry stays.
+  std::vector<int> longer(11, 3);
+  insert(c, longer);
+  EXPECT_EQ(c.size(), 2u);
+  EXPECT_EQ(c.bytes(), 8 * kBytesPerToken);
+  EXPECT_EQ(c.longest(longer, 10).tokens, 4);
 }
 
 TEST(PrefixCache, EntriesStayWithinTheirCount) {
