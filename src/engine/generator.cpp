@@ -376,8 +376,7 @@ class DecodeRun {
             std::max(shared.empty() ? 0 : shared[b].tokens, cached.empty() ? 0 : cached[b].tokens);
         hand_over(g, out.last_logits, out.k, out.v, 0, at);
         if (prefix_cache_)
-          prefix_cache_->insert(*prompts[b], first_rows(prefilled_.back().k),
-                                first_rows(prefilled_.back().v));
+          prefix_cache_->insert(*prompts[b], first_rows(prefilled_.back().k), first_rows(prefilled_.back().v));
       }
       return;
     }
