@@ -329,13 +329,12 @@ class DecodeRun {
   // S2D_CUDA_PACKED_PREFILL=1 (docs/notes/gpu-speed.md).
   void prefill_group(int64_t max_rows) {
     constexpr int64_t kPrefillTokens = 8192;
-    const bool packed = packed_prefill_;
     std::vector<size_t> group;
     std::vector<int64_t> lens;
     int64_t t_max = 0, total = 0;
     while (!waiting_.empty() && static_cast<int64_t>(group.size()) < std::max<int64_t>(1, max_rows)) {
       const auto T = static_cast<int64_t>(requests_[waiting_.front()].prompt_ids.size());
-      const int64_t work = packed ? total + T : std::max(t_max, T) * static_cast<int64_t>(group.size() + 1);
+      const int64_t work = packed_prefill_ ? total + T : std::max(t_max, T) * static_cast<int64_t>(group.size() + 1);
       if (!group.empty() && work > kPrefillTokens) break;
       t_max = std::max(t_max, T);
       total += T;
@@ -355,7 +354,7 @@ class DecodeRun {
       }
       prefilled_.push_back(std::move(p));
     };
-    if (packed) {
+    if (packed_prefill_) {
       std::vector<int64_t> ids;
       std::vector<const std::vector<int>*> prompts;
       for (size_t r : group) {
@@ -636,13 +635,18 @@ uint64_t prefix_cache_budget(int64_t option, const c10::Device& device) {
 
 }  // namespace
 
+void check_engine_options(const EngineOptions& opts) {
+  if (opts.prefix_cache_bytes < -1)
+    throw_input("prefix cache size must be -1 (auto), 0 (off) or a number of bytes",
+                {.field = "prefix_cache_bytes", .found = std::to_string(opts.prefix_cache_bytes)});
+  if (opts.batch_size < 1)
+    throw_input("batch size must be >= 1",
+                {.field = "--batch-size", .expected = ">= 1", .found = std::to_string(opts.batch_size)});
+}
+
 Generator::Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts)
     : model_(model), tokenizer_(tokenizer), opts_(opts) {
-  if (opts_.prefix_cache_bytes < -1)
-    throw_input("prefix cache size must be -1 (auto), 0 (off) or a number of bytes",
-                {.field = "prefix_cache_bytes", .found = std::to_string(opts_.prefix_cache_bytes)});
-  if (opts_.batch_size < 1)
-    throw_input("batch size must be >= 1", {.field = "--batch-size", .found = std::to_string(opts_.batch_size)});
+  check_engine_options(opts_);
 }
 
 void Generator::run(const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,

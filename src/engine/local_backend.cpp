@@ -36,17 +36,21 @@ int64_t prefix_cache_bytes(const LocalBackendOptions& o) {
   return o.prefix_cache_mb <= 0 ? o.prefix_cache_mb : o.prefix_cache_mb * kMiB;
 }
 
+// The engine's options from the flags (InputError naming --prefix-cache-mb when out of range).
+EngineOptions engine_options(const LocalBackendOptions& o) {
+  return {.batch_size = o.batch_size,
+          .grow_cache = o.grow_cache,
+          .prefix_cache_bytes = prefix_cache_bytes(o),
+          .cache_answers = o.cache_answers};
+}
+
 class LocalBackend : public Backend {
  public:
   explicit LocalBackend(const LocalBackendOptions& o)
       : bundle_(load_with_adapter(o)),
         template_(load_chat_template(o.model_dir, *bundle_.tokenizer, o.chat_template,
                                      template_kwargs(o.chat_template_kwargs, "--chat-template-kwargs"))),
-        engine_(*bundle_.model, *bundle_.tokenizer,
-                {.batch_size = o.batch_size,
-                 .grow_cache = o.grow_cache,
-                 .prefix_cache_bytes = prefix_cache_bytes(o),
-                 .cache_answers = o.cache_answers}),
+        engine_(*bundle_.model, *bundle_.tokenizer, engine_options(o)),
         model_dir_(o.model_dir),
         adapter_dir_(o.adapter_dir),
         desc_(c10::str(
@@ -204,10 +208,7 @@ class LocalBackend : public Backend {
 
 std::unique_ptr<Backend> make_local_backend(const LocalBackendOptions& opts) {
   // The flags first: a bad one should not wait for a model that may take minutes to load.
-  prefix_cache_bytes(opts);
-  if (opts.batch_size < 1)
-    throw_input("batch size must be >= 1",
-                {.field = "--batch-size", .expected = ">= 1", .found = std::to_string(opts.batch_size)});
+  check_engine_options(engine_options(opts));
   return std::make_unique<LocalBackend>(opts);
 }
 

@@ -30,20 +30,21 @@ void PrefixCache::insert(const std::vector<int>& tokens, const std::vector<at::T
   if (tokens.empty() || k.empty()) return;
   Entry e{.tokens = tokens};
   for (size_t l = 0; l < k.size(); ++l) e.bytes += static_cast<uint64_t>(k[l].nbytes() + v[l].nbytes());
+  // Over the whole budget: not kept, and the entries it would extend stay (no entry can hold it).
+  if (e.bytes > budget_) return;
   for (auto it = entries_.begin(); it != entries_.end();) {
     const auto n = static_cast<size_t>(common_start(tokens, it->tokens, tokens.size()));
     if (n == tokens.size()) {  // held already: make it the most recent
       entries_.splice(entries_.begin(), entries_, it);
       return;
     }
-    if (n == it->tokens.size() && e.bytes <= budget_) {  // this prompt extends the entry, which it replaces
+    if (n == it->tokens.size()) {  // this prompt extends the entry, which it replaces
       bytes_ -= it->bytes;
       it = entries_.erase(it);
     } else {
       ++it;
     }
   }
-  if (e.bytes > budget_) return;
   // Room first, then the copies: the cache never holds more than its budget.
   while (!entries_.empty() && (bytes_ + e.bytes > budget_ || entries_.size() >= kMaxEntries)) {
     bytes_ -= entries_.back().bytes;

@@ -213,12 +213,12 @@ nlohmann::json eval_summary(const EvalOptions& o, size_t examples, const Tally& 
 
 }  // namespace
 
-void check_eval_options(const EvalOptions& o) {
+MethodSpec check_eval_options(const EvalOptions& o) {
   // An output that is not a directory, or whose files are the inputs.
   check_output_dir(o.out_dir, {});
   for (const char* name : {"/examples.jsonl", "/summary.json"})
     check_output_file(o.out_dir + name, {o.tasks_path, o.template_path});
-  load_method_spec(o.method, o.template_path);
+  MethodSpec spec = load_method_spec(o.method, o.template_path);
   check_samples(o.samples);
   validate_sampling(o.sampling);
   check_bsm_merge(o.bsm_merge);
@@ -227,11 +227,11 @@ void check_eval_options(const EvalOptions& o) {
                                  .expected = "system1|system2|distilled (or none: from the method and model)",
                                  .found = o.role});
   require_regular_file(o.tasks_path);
+  return spec;
 }
 
 nlohmann::json run_eval(const EvalOptions& o, Backend& backend) {
-  check_eval_options(o);
-  const MethodSpec spec = load_method_spec(o.method, o.template_path);
+  const MethodSpec spec = check_eval_options(o);
   const ScoredTasks st = read_scored_tasks(o);
   const bool swap = o.swap && st.any_judge;  // judge tasks: both orders, for position consistency
 

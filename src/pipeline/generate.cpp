@@ -171,7 +171,7 @@ std::vector<std::vector<MethodUnit>> pending_units(const GenerateOptions& o, con
 
 }  // namespace
 
-void check_generate_options(const GenerateOptions& o) {
+MethodSpec check_generate_options(const GenerateOptions& o) {
   check_samples(o.samples);
   check_bsm_merge(o.bsm_merge);
   if (o.chunk_tasks < 0)
@@ -182,12 +182,12 @@ void check_generate_options(const GenerateOptions& o) {
   const MethodSpec spec = load_method_spec(o.method, o.template_path);
   if (o.prompt.empty() && !o.tasks_path.empty()) require_regular_file(o.tasks_path);
   if (!o.out_path.empty()) check_output_file(o.out_path, {o.tasks_path, spec.path});
+  return spec;
 }
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record) {
-  check_generate_options(opts);
-  const MethodSpec spec = load_method_spec(opts.method, opts.template_path);
+  const MethodSpec spec = check_generate_options(opts);
   if (opts.samples > 1 && opts.sampling.temperature == 0.0)
     log::warn("--samples > 1 with --temperature 0 gives identical greedy samples");
   const std::vector<Task> tasks = read_run_tasks(opts);

@@ -72,6 +72,9 @@ struct EngineOptions {
   bool cache_answers = false;
 };
 
+// InputError naming a batch size below 1 or a prefix cache size below -1 (Generator checks them).
+void check_engine_options(const EngineOptions& opts);
+
 struct GenRequest {
   std::vector<int> prompt_ids;
   SamplingParams sampling;  // max_new_tokens already fits the context

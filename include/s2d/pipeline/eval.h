@@ -13,6 +13,7 @@
 
 #include "s2d/engine/backend.h"
 #include "s2d/methods/method_def.h"
+#include "s2d/methods/method_spec.h"
 
 namespace s2d {
 
@@ -47,8 +48,8 @@ void visit_options(O& o, F&& f) {
 
 // InputError naming the first bad flag or file: --out, --method and --template, --samples,
 // sampling, --merge, --role, a --tasks that is not a file. run_eval checks them too; the CLI does
-// before it loads the model, which may take minutes.
-void check_eval_options(const EvalOptions& opts);
+// before it loads the model, which may take minutes. Returns the method's spec, as loaded for the check.
+MethodSpec check_eval_options(const EvalOptions& opts);
 nlohmann::json run_eval(const EvalOptions& opts, Backend& backend);
 
 }  // namespace s2d

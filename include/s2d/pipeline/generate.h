@@ -12,6 +12,7 @@
 #include "s2d/data/task.h"
 #include "s2d/engine/backend.h"
 #include "s2d/methods/method_def.h"
+#include "s2d/methods/method_spec.h"
 
 namespace s2d {
 
@@ -78,7 +79,8 @@ std::pair<int, int> parse_shard(const std::string& spec);
 // InputError naming the first bad flag or file: --samples, --chunk, --merge, sampling, --shard,
 // --method and --template, a --tasks that is not a file, an --out that is one of the inputs.
 // run_generate checks them too; the CLI does before it loads the model, which may take minutes.
-void check_generate_options(const GenerateOptions& o);
+// Returns the method's spec, as loaded for the check.
+MethodSpec check_generate_options(const GenerateOptions& o);
 
 GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
                              const std::function<void(const nlohmann::json&)>& on_record = {});
