@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 
+#include "s2d/engine/cache_sizing.h"
 #include "s2d/engine/decode_graphs.h"
 #include "s2d/engine/device_sampling.h"
 #include "s2d/engine/prefix_cache.h"
@@ -105,7 +106,7 @@ class DecodeRun {
   DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const EngineOptions& engine,
             const std::vector<GenRequest>& initial, const std::function<void(GenResult&&)>& on_done,
             const Generator::RequestSource& more, int64_t& generated_tokens, PrefillCounts& prefill_counts,
-            PrefixCache* prefix_cache)
+            int64_t& most_slots, PrefixCache* prefix_cache)
       : model_(model),
         tokenizer_(tokenizer),
         cfg_(model.config()),
@@ -114,19 +115,22 @@ class DecodeRun {
         more_(more),
         generated_tokens_(generated_tokens),
         prefill_counts_(prefill_counts),
+        most_slots_(most_slots),
         prefix_cache_(prefix_cache),
         requests_(initial.begin(), initial.end()),
         n_pieces_(tokenizer.vocab_size()),
         capacity_(columns_needed(requests_, cfg_)),
         free_bytes_(engine.kv_cache_bytes > 0 ? engine.kv_cache_bytes : allocatable_bytes(opts_.device())),
-        // With a source, later requests need slots too: all of them.
+        // With a source, later requests need slots too: as many as --batch-size.
         wanted_slots_(more ? engine.batch_size
                            : std::max<int64_t>(1, std::min(engine.batch_size, samples_in(requests_)))),
-        n_slots_(slots_that_fit(wanted_slots_, capacity_, cfg_, opts_, free_bytes_)),
+        max_slots_(slots_that_fit(wanted_slots_, capacity_, cfg_, dtype(), free_bytes_)),
+        // As many as the first requests' samples; more as others join (grow_slots).
+        n_slots_(std::min(max_slots_, std::max<int64_t>(1, samples_in(requests_)))),
         // Only a run with a source takes requests that could need more; a run already cut to the
         // memory does not grow.
-        limit_(more && engine.grow_cache && n_slots_ == wanted_slots_
-                   ? growth_limit(cfg_, n_slots_, capacity_, opts_, free_bytes_)
+        limit_(more && engine.grow_cache && max_slots_ == wanted_slots_
+                   ? columns_growth_limit(cfg_, max_slots_, capacity_, dtype(), free_bytes_)
                    : capacity_),
         packed_prefill_(!opts_.device().is_cuda() || packed_prefill_on_cuda()),
         cache_answers_(engine.cache_answers && prefix_cache != nullptr && packed_prefill_),
@@ -136,6 +140,7 @@ class DecodeRun {
                    (engine.sampler == EngineOptions::Sampler::Auto && opts_.device().is_cuda())),
         cache_(cfg_, n_slots_, capacity_, opts_),
         slots_(static_cast<size_t>(n_slots_)) {
+    most_slots_ = std::max(most_slots_, n_slots_);
     if (on_device_) next_tokens_ = at::zeros({n_slots_}, opts_.dtype(at::kLong));
     if (on_device_ && !narrow_ && (engine.cuda_graphs || DecodeGraphs::switched_on()) &&
         DecodeGraphs::supported(opts_.device()))
@@ -146,7 +151,8 @@ class DecodeRun {
   // The loop of Generator::run.
   void run() {
     while (true) {
-      if (more_ && waiting_.empty() && prefilled_.empty() && any_slot_free()) pull();  // arrivals join this run
+      if (more_ && waiting_.empty() && prefilled_.empty() && (any_slot_free() || n_slots_ < max_slots_))
+        pull();  // arrivals join this run
       admit();
       if (step()) continue;
       if (waiting_.empty() && prefilled_.empty() && !pull()) break;
@@ -160,42 +166,13 @@ class DecodeRun {
     for (const auto& r : requests) c = std::max<int64_t>(c, columns_of(r, cfg));
     return std::min(c, cfg.max_context());
   }
-  // The most columns the cache may grow to for joining requests: the model's context, as long as
-  // a cache that wide takes at most a quarter of the memory free now (growing holds the old cache
-  // and the new one at once). Where free memory cannot be told, the cache keeps its first size: a
-  // failed growth would fail the whole run.
-  static int64_t growth_limit(const ModelConfig& cfg, int64_t slots, int64_t capacity, const at::TensorOptions& opts,
-                              uint64_t free) {
-    if (free == std::numeric_limits<uint64_t>::max()) return capacity;
-    return std::max(
-        capacity, kv_cache_columns_within(cfg, slots, opts.dtype().toScalarType(), static_cast<long double>(free) / 4));
-  }
-  // The run's slots: `wanted`, or, where `wanted` slots of `capacity` columns (and RoPE's table)
-  // would not fit in the memory for the cache (`have` bytes), as many as half of it holds, at least
-  // one: a --batch-size too large for the memory runs fewer samples at once instead of failing
-  // every run (one slot that does not fit is KVCache's error).
-  static int64_t slots_that_fit(int64_t wanted, int64_t capacity, const ModelConfig& cfg, const at::TensorOptions& opts,
-                                uint64_t have) {
-    const auto dtype = opts.dtype().toScalarType();
-    const long double per_slot = static_cast<long double>(capacity) * kv_bytes_per_token(cfg, dtype);
-    const long double table = static_cast<long double>(capacity) * rope_table_bytes_per_position(cfg, dtype);
-    if (per_slot <= 0 || per_slot * static_cast<long double>(wanted) + table <= static_cast<long double>(have))
-      return wanted;
-    const long double half = static_cast<long double>(have / 2) - table;
-    const int64_t fit = std::min(wanted, std::max<int64_t>(1, half > 0 ? static_cast<int64_t>(half / per_slot) : 0));
-    static std::once_flag told;
-    std::call_once(told, [&] {
-      log::warn(c10::str("--batch-size ", wanted, ": the KV cache of ", wanted, " slots x ", capacity,
-                         " tokens would not fit in the ", format_number("%.3g", static_cast<double>(have) / 1e9),
-                         " GB free; running ", fit, " slots at once (later runs cut the same way are not logged)"));
-    });
-    return fit;
-  }
   static int64_t samples_in(const std::deque<GenRequest>& requests) {
     int64_t n = 0;
     for (const auto& r : requests) n += static_cast<int64_t>(r.samples.size());
     return n;
   }
+
+  c10::ScalarType dtype() const { return opts_.dtype().toScalarType(); }
 
   bool any_slot_free() const {
     return std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return !s.busy; });
@@ -218,29 +195,54 @@ class DecodeRun {
       if (need > limit_)
         throw_runtime("a joining request does not fit the run's cache",
                       {.expected = "<= " + std::to_string(limit_) + " columns", .found = std::to_string(need)});
-      if (need > capacity_) grow(need);
+      if (need > capacity_) grow_columns(need);
       requests_.push_back(std::move(r));
       enqueue(requests_.size() - 1);
     }
     return !extra.empty();
   }
 
-  // A cache of at least `need` columns (half as many again as now, so that a run of arrivals
-  // regrows rarely), holding every slot's columns. The device finishes what it has queued first
-  // (it reads the old cache and, under graphs, the old graphs' buffers); the graphs, captured on
-  // the old cache, are captured again on the new one as the steps need them.
-  void grow(int64_t need) {
-    const int64_t columns = std::min(limit_, std::max(need, capacity_ + capacity_ / 2));
+  // A cache of at least `need` columns: half as many again as now, so that a run of arrivals
+  // regrows rarely.
+  void grow_columns(int64_t need) {
+    resize_cache(n_slots_, std::min(limit_, std::max(need, capacity_ + capacity_ / 2)));
+  }
+
+  // More slots where samples wait that the free ones cannot take (slots_to_grow_to): a run starts
+  // with as many as its first requests need, so that a quiet server with a large --batch-size does
+  // not allocate and zero a cache for slots nobody uses.
+  void grow_slots() {
+    int64_t needed = 0;
+    for (const Slot& s : slots_) needed += s.busy;
+    for (size_t r : waiting_) needed += static_cast<int64_t>(requests_[r].samples.size());
+    for (const Prefilled& p : prefilled_)
+      needed += static_cast<int64_t>(requests_[p.req].samples.size()) - p.next_sample_pos;
+    const int64_t slots = slots_to_grow_to(n_slots_, needed, max_slots_, capacity_, cfg_, dtype(), free_bytes_);
+    if (slots > n_slots_) resize_cache(slots, capacity_);
+  }
+
+  // A cache of `slots` x `columns` holding every slot's columns. The device finishes what it has
+  // queued first (it reads the old cache and, under graphs, the old graphs' buffers); the graphs,
+  // captured on the old cache, are captured again on the new one as the steps need them.
+  void resize_cache(int64_t slots, int64_t columns) {
     wait_for_queue(opts_.device());
-    KVCache bigger(cfg_, n_slots_, columns, opts_);
+    KVCache bigger(cfg_, slots, columns, opts_);
     for (size_t l = 0; l < cache_.k.size(); ++l) {
-      bigger.k[l].narrow(2, 0, capacity_).copy_(cache_.k[l]);
-      bigger.v[l].narrow(2, 0, capacity_).copy_(cache_.v[l]);
+      bigger.k[l].narrow(0, 0, n_slots_).narrow(2, 0, capacity_).copy_(cache_.k[l]);
+      bigger.v[l].narrow(0, 0, n_slots_).narrow(2, 0, capacity_).copy_(cache_.v[l]);
+    }
+    if (next_tokens_.defined() && slots > n_slots_) {
+      at::Tensor more_tokens = at::zeros({slots}, next_tokens_.options());
+      more_tokens.narrow(0, 0, n_slots_).copy_(next_tokens_);
+      next_tokens_ = more_tokens;
     }
     const bool had_graphs = graphs_ != nullptr;
     graphs_.reset();
     cache_ = std::move(bigger);
     capacity_ = columns;
+    n_slots_ = slots;
+    slots_.resize(static_cast<size_t>(slots));
+    most_slots_ = std::max(most_slots_, slots);
     if (had_graphs) graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, next_tokens_, capacity_);
   }
 
@@ -438,6 +440,7 @@ class DecodeRun {
 
   // Fill free slots: the n samples of a prefilled request share its cache by copy.
   void admit() {
+    if (n_slots_ < max_slots_) grow_slots();
     for (size_t si = 0; si < slots_.size(); ++si) {
       if (slots_[si].busy) continue;
       if (prefilled_.empty()) {
@@ -602,6 +605,7 @@ class DecodeRun {
   const Generator::RequestSource& more_;
   int64_t& generated_tokens_;
   PrefillCounts& prefill_counts_;
+  int64_t& most_slots_;        // Generator::most_slots
   PrefixCache* prefix_cache_;  // null: none
   // Requests of this run: the initial ones, then any `more_` hands over (a deque: stable references).
   std::deque<GenRequest> requests_;
@@ -609,9 +613,11 @@ class DecodeRun {
   int64_t capacity_;            // the cache's columns; grows for a longer joining request, up to limit_
   const uint64_t free_bytes_;   // at the run's start: EngineOptions::kv_cache_bytes, or allocatable_bytes
   const int64_t wanted_slots_;  // EngineOptions::batch_size, or fewer for a run without a source
-  const int64_t n_slots_, limit_;
-  const bool packed_prefill_;  // prefill_packed, which reads and fills the prefix cache
-  const bool cache_answers_;   // EngineOptions::cache_answers, where a prefix cache is read
+  const int64_t max_slots_;     // wanted_slots_, or fewer where they would not fit the memory
+  int64_t n_slots_;             // the cache's slots now: grows up to max_slots_ (grow_slots)
+  const int64_t limit_;         // the most columns the cache may grow to
+  const bool packed_prefill_;   // prefill_packed, which reads and fills the prefix cache
+  const bool cache_answers_;    // EngineOptions::cache_answers, where a prefix cache is read
   const bool narrow_;
   const bool on_device_;  // the device sampler, one step behind (EngineOptions::Sampler)
   KVCache cache_;
@@ -656,7 +662,8 @@ void Generator::run(const std::vector<GenRequest>& initial, const std::function<
   if (!prefix_cache_ && opts_.prefix_cache_bytes != 0)
     prefix_cache_ =
         std::make_unique<PrefixCache>(prefix_cache_budget(opts_.prefix_cache_bytes, model_.options().device()));
-  DecodeRun(model_, tokenizer_, opts_, initial, on_done, more, generated_tokens_, prefill_counts_, prefix_cache_.get())
+  DecodeRun(model_, tokenizer_, opts_, initial, on_done, more, generated_tokens_, prefill_counts_, most_slots_,
+            prefix_cache_.get())
       .run();
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 
 #include "engine_fixture.h"
+#include "s2d/engine/cache_sizing.h"
 #include "s2d/engine/generator.h"
 #include "s2d/engine/local_backend.h"
 #include "s2d/engine/sampling.h"
@@ -391,6 +392,57 @@ TEST(Generator, AJoiningRequestLongerThanTheCacheGrowsIt) {
       EXPECT_EQ(out[1].samples.at(0).tokens.size(), 70u);
     }
   }
+}
+
+TEST(Generator, ARunsSlotsStartAtItsFirstRequestsSamplesAndGrowAsOthersJoin) {
+  // --batch-size 64 on a quiet server: one request makes a one-slot cache. Newcomers that the
+  // free slots cannot take grow it (every busy slot's columns copied), to twice the slots or as
+  // many as wait, at most 64, and every sample gives what it gives alone. Either sampler, sampled.
+  for (const auto sampler : {EngineOptions::Sampler::Host, EngineOptions::Sampler::Device}) {
+    SCOPED_TRACE(sampler == EngineOptions::Sampler::Host ? "host sampler" : "device sampler");
+    const auto first = req({1, 5, 9}, 30, 0.9, 7);
+    const std::vector<GenRequest> second = {req({1, 6}, 12, 0.8, 3, {0, 1})};  // 1 + 2 > 2 slots: 3
+    const std::vector<GenRequest> third = {req({1, 7}, 6), req({1, 8, 2}, 8, 1.0, 5, {0, 1, 2}),
+                                           req({1, 9}, 5)};  // 3 busy + 5 > 2 x 3 slots: 8
+    std::vector<GenResult> out(5);
+    int calls = 0;
+    Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 64, .sampler = sampler});
+    g.run(
+        {first}, [&](GenResult&& r) { out[r.index] = std::move(r); },
+        [&](int64_t) {
+          ++calls;
+          return calls == 3 ? second : calls == 6 ? third : std::vector<GenRequest>{};
+        });
+    EXPECT_EQ(g.most_slots(), 8);
+    const std::vector<GenRequest> all = {first, second[0], third[0], third[1], third[2]};
+    for (size_t i = 0; i < all.size(); ++i) {
+      const GenResult alone = run({all[i]}, 1, sampler)[0];
+      ASSERT_EQ(out[i].samples.size(), alone.samples.size()) << "request " << i;
+      for (size_t s = 0; s < alone.samples.size(); ++s)
+        EXPECT_EQ(out[i].samples[s].tokens, alone.samples[s].tokens) << "request " << i << ", sample " << s;
+    }
+    Generator quiet(tiny_lm(), tiny_tokenizer(), {.batch_size = 64, .sampler = sampler});
+    quiet.run({first}, [](GenResult&&) {}, [](int64_t) { return std::vector<GenRequest>{}; });
+    EXPECT_EQ(quiet.most_slots(), 1) << "no one joined: one slot";
+  }
+}
+
+TEST(CacheSizing, SlotsDoubleOrTakeWhatWaitsWithinTheMostAndTheMemory) {
+  const ModelConfig& c = tiny_lm().config();
+  const uint64_t unknown = std::numeric_limits<uint64_t>::max();
+  EXPECT_EQ(slots_to_grow_to(1, 1, 64, 50, c, at::kFloat, unknown), 1) << "nothing waits";
+  EXPECT_EQ(slots_to_grow_to(1, 2, 64, 50, c, at::kFloat, unknown), 2);
+  EXPECT_EQ(slots_to_grow_to(3, 4, 64, 50, c, at::kFloat, unknown), 6) << "twice as many";
+  EXPECT_EQ(slots_to_grow_to(3, 20, 64, 50, c, at::kFloat, unknown), 20) << "as many as wait";
+  EXPECT_EQ(slots_to_grow_to(40, 41, 64, 50, c, at::kFloat, unknown), 64) << "at most the most";
+  EXPECT_EQ(slots_to_grow_to(64, 90, 64, 50, c, at::kFloat, unknown), 64);
+  EXPECT_EQ(slots_to_grow_to(1, 9, std::numeric_limits<int64_t>::max(), 50, c, at::kFloat, unknown), 9);
+  const uint64_t slot = kv_bytes_per_token(c, at::kFloat) * 50,
+                 table = rope_table_bytes_per_position(c, at::kFloat) * 50;
+  // The new cache beside the old one: 4 old slots and their table, then 7 slots and a table.
+  EXPECT_EQ(slots_to_grow_to(4, 20, 64, 50, c, at::kFloat, 11 * slot + 2 * table), 7) << "what fits beside the copy";
+  EXPECT_EQ(slots_to_grow_to(4, 20, 64, 50, c, at::kFloat, 8 * slot + 2 * table), 4) << "none more fit";
+  EXPECT_EQ(slots_to_grow_to(4, 20, 64, 50, c, at::kFloat, 1), 4);
 }
 
 TEST(Generator, ABatchTooLargeForTheMemoryRunsAsManySlotsAsHalfOfItHolds) {

@@ -36,7 +36,10 @@
 namespace s2d {
 
 struct EngineOptions {
-  int64_t batch_size = 16;  // decode slots
+  // The most decode slots a run holds. A run's cache starts with as many as its first requests'
+  // samples and doubles as others join (a server's newcomers), so a large batch costs memory only
+  // under load.
+  int64_t batch_size = 16;
   // Attention width per decode step. Narrow: only as many cache columns as the longest busy slot
   // needs (less work; the CPU default). Full: always the whole capacity, so every step has the
   // same shapes (the CUDA default: shape-keyed kernel plans such as cuDNN attention's are built
@@ -127,6 +130,9 @@ class Generator {
            const RequestSource& more = {});
   int64_t generated_tokens() const { return generated_tokens_; }
   const PrefillCounts& prefill_counts() const { return prefill_counts_; }
+  // The most decode slots a run's cache has held: a run starts with as many as its first requests'
+  // samples (at most batch_size) and grows as others join.
+  int64_t most_slots() const { return most_slots_; }
   const EngineOptions& options() const { return opts_; }
 
  private:
@@ -135,6 +141,7 @@ class Generator {
   EngineOptions opts_;
   int64_t generated_tokens_ = 0;
   PrefillCounts prefill_counts_;
+  int64_t most_slots_ = 0;
   std::unique_ptr<PrefixCache> prefix_cache_;  // made at the first run, unless switched off
 };
 

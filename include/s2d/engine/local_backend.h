@@ -36,7 +36,8 @@ void visit_options(O& o, F&& f) {
     "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
   f("--device", "", o.device, "auto|cpu|cuda");
   f("--dtype", "", o.dtype, "auto|fp32|bf16|fp16 (auto: bf16 on CUDA, fp32 on CPU)");
-  f("--batch-size", "", o.batch_size, "Decode slots (continuous batching)");
+  f("--batch-size", "", o.batch_size,
+    "The most decode slots at once (continuous batching); the cache grows to them as work arrives");
   f("--prefix-cache-mb", "", o.prefix_cache_mb,
     "Memory for the keys and values of earlier prompts (and in serve their answers), which later prompts that start "
     "the same way reuse (-1: a sixteenth of free memory, at most 1024; 0: off)");
