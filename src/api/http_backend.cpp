@@ -178,6 +178,11 @@ class HttpBackend : public Backend {
   // or port (a restarted server, another replica) is the same run.
   std::string identity() const override { return "served model " + o_.model_name; }
   int64_t generated_tokens() const override { return generated_.load(); }
+  // From usage.prompt_tokens_details.cached_tokens: each reply's prompt counts once, computed but
+  // for its cached tokens. Replies without the field are not counted ({0, 0} where none has it).
+  std::pair<int64_t, int64_t> prefilled_and_computed_tokens() const override {
+    return {prefilled_.load(), computed_.load()};
+  }
   int64_t decode_slots() const override { return o_.concurrency; }
 
  private:
@@ -314,6 +319,12 @@ class HttpBackend : public Backend {
     if (have_usage) {
       out.token_source = "usage";
       out.prompt_tokens = *replies.front().prompt_tokens;
+      out.cached_prompt_tokens = replies.front().cached_tokens.value_or(0);
+      for (const auto& w : replies)
+        if (w.cached_tokens) {
+          prefilled_ += *w.prompt_tokens;
+          computed_ += *w.prompt_tokens - *w.cached_tokens;
+        }
       auto into = out.choices.begin();
       for (const auto& w : replies) {
         const auto k = static_cast<int64_t>(w.choices.size());
@@ -353,6 +364,7 @@ class HttpBackend : public Backend {
   std::atomic<bool> n_supported_{true};
   std::atomic<bool> warned_local_count_{false};
   std::atomic<int64_t> generated_{0};
+  std::atomic<int64_t> prefilled_{0}, computed_{0};  // prefilled_and_computed_tokens
 };
 
 }  // namespace

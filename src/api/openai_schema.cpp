@@ -361,6 +361,12 @@ WireResponse read_response(Route route, const std::string& body_text) {
       out.prompt_tokens = u["prompt_tokens"].get<int64_t>();
     if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
       out.completion_tokens = u["completion_tokens"].get<int64_t>();
+    const json& details = u.value("prompt_tokens_details", json(nullptr));
+    if (out.prompt_tokens && details.is_object() && details.contains("cached_tokens") &&
+        details["cached_tokens"].is_number_integer()) {
+      const auto cached = details["cached_tokens"].get<int64_t>();
+      if (cached >= 0 && cached <= *out.prompt_tokens) out.cached_tokens = cached;
+    }
   }
   return out;
 }

@@ -58,6 +58,19 @@ echo "== 1. the HTTP backend equals the in-process one (greedy)"
 "$S2D" "${GEN[@]}" --model "$MODEL" --tasks "$WORK/coin40.jsonl" --out "$WORK/local40.jsonl"
 "$S2D" "${GEN[@]}" --endpoint "$URL" --concurrency 8 --tasks "$WORK/coin40.jsonl" --out "$WORK/http40.jsonl"
 same_records "$WORK/local40.jsonl" "$WORK/http40.jsonl" 40
+# The server's usage.prompt_tokens_details.cached_tokens reaches generate's prefill line: the same
+# tasks again, whose prompts the server's prefix cache holds, so at most 1 token a prompt is computed.
+"$S2D" --log-level info generate --method cot --max-new-tokens 8 --endpoint "$URL" --tasks "$WORK/coin40.jsonl" \
+  --out "$WORK/again40.jsonl" > "$WORK/again40.log" 2>&1
+"$PY" - "$WORK/again40.log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"prefill: (\d+) prompt tokens .*?, (\d+) computed", text)
+assert m, f"no prefill line in {sys.argv[1]}:\n{text}"
+prefilled, computed = int(m[1]), int(m[2])
+assert prefilled > 0 and computed <= 40, f"{computed} of {prefilled} prompt tokens computed for 40 cached prompts"
+print(f"  over HTTP, prompts sent again: {computed} of {prefilled} prompt tokens computed")
+PY
 "$S2D" --log-level warn eval --method system1 --model "$MODEL" --tasks "$WORK/coin40.jsonl" --out "$WORK/eval-local" >/dev/null
 "$S2D" --log-level warn eval --method system1 --endpoint "$URL" --tasks "$WORK/coin40.jsonl" --out "$WORK/eval-http" >/dev/null
 "$PY" - "$WORK/eval-local/summary.json" "$WORK/eval-http/summary.json" <<'PY'

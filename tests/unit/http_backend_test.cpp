@@ -206,6 +206,27 @@ TEST(HttpBackend, NChoicesShareUsageByLength) {
   EXPECT_EQ(b->generated_tokens(), 8);
 }
 
+TEST(HttpBackend, ReportsThePromptTokensTheServerTookFromItsCache) {
+  // usage.prompt_tokens_details.cached_tokens: 0, 8, an impossible 12 (more than the prompt) and
+  // none. Only the first two count: 22 prompt tokens, 11 + 3 computed.
+  FakeServer s;
+  s.script = [](const json& body, httplib::Response& res, int call) {
+    reply(res, body, "ok");
+    json out = json::parse(res.body);
+    if (call < 3) out["usage"]["prompt_tokens_details"] = {{"cached_tokens", std::vector<int>{0, 8, 12}[call]}};
+    res.set_content(out.dump(), "application/json");
+  };
+  auto o = fast(s);
+  o.concurrency = 1;
+  auto b = make_http_backend(o);
+  EXPECT_EQ(b->prefilled_and_computed_tokens(), (std::pair<int64_t, int64_t>{0, 0}));
+  const auto out = run_all(*b, {chat("a"), chat("b"), chat("c"), chat("d")});
+  std::multiset<int64_t> cached;
+  for (const auto& r : out) cached.insert(r.cached_prompt_tokens);
+  EXPECT_EQ(cached, (std::multiset<int64_t>{0, 0, 0, 8}));
+  EXPECT_EQ(b->prefilled_and_computed_tokens(), (std::pair<int64_t, int64_t>{22, 14}));
+}
+
 TEST(HttpBackend, WithoutUsageCountsWithTheLocalTokenizerAndSaysSo) {
   FakeServer s;
   s.script = [](const json& body, httplib::Response& res, int) { reply(res, body, "yes no", /*usage=*/false); };

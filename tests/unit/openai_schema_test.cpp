@@ -144,6 +144,19 @@ TEST(OpenAiSchema, ResponsesParseBackInIndexOrderWithUsage) {
       {"index": 0, "message": {"role": "assistant", "content": "first"}, "finish_reason": "stop"}]})");
   EXPECT_EQ(shuffled.choices[0].text, "first");
   EXPECT_FALSE(shuffled.prompt_tokens.has_value());
+  EXPECT_FALSE(shuffled.cached_tokens.has_value());
+  auto cached = [](const std::string& details) {
+    return parse_response(Route::Chat, R"({"choices": [{"index": 0, "message": {"content": "x"}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 1, "prompt_tokens_details": )" +
+                                           details + "}}")
+        .cached_tokens;
+  };
+  EXPECT_EQ(cached(R"({"cached_tokens": 7})"), 7);
+  EXPECT_EQ(cached(R"({"cached_tokens": 9})"), 9);
+  EXPECT_FALSE(cached(R"({"cached_tokens": 10})").has_value()) << "more than the prompt";
+  EXPECT_FALSE(cached(R"({"cached_tokens": -1})").has_value());
+  EXPECT_FALSE(cached(R"({"cached_tokens": "7"})").has_value());
+  EXPECT_FALSE(cached("null").has_value()) << "vLLM without --enable-prompt-tokens-details";
   EXPECT_THROW(parse_response(Route::Chat, R"({"object": "error"})"), Error);
   EXPECT_THROW(parse_response(Route::Chat, "<html>bad gateway</html>"), Error);
 }

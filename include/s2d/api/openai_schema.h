@@ -82,6 +82,9 @@ struct WireChoice {
 struct WireResponse {
   std::vector<WireChoice> choices;                          // sorted by index
   std::optional<int64_t> prompt_tokens, completion_tokens;  // absent when the server sent no usage
+  // usage.prompt_tokens_details.cached_tokens: prompt tokens the server took from its prefix cache
+  // (vLLM, OpenAI, s2d serve); absent when not sent, or not an integer in 0..prompt_tokens.
+  std::optional<int64_t> cached_tokens;
 };
 // RuntimeError naming the field when the body is not a completion response.
 WireResponse parse_response(Route route, const std::string& body);
