@@ -7,6 +7,7 @@
 
 #include "s2d/data/task.h"
 #include "s2d/methods/answers.h"
+#include "s2d/methods/run_role.h"
 #include "s2d/methods/runner.h"
 #include "s2d/methods/vote.h"
 #include "s2d/util/atomic_file.h"
@@ -222,10 +223,10 @@ MethodSpec check_eval_options(const EvalOptions& o) {
   check_samples(o.samples);
   validate_sampling(o.sampling);
   check_bsm_merge(o.bsm_merge);
-  if (!o.role.empty() && o.role != "system1" && o.role != "system2" && o.role != "distilled")
-    throw_input("unknown role", {.field = "--role",
-                                 .expected = "system1|system2|distilled (or none: from the method and model)",
-                                 .found = o.role});
+  if (!o.role.empty() && !is_run_role(o.role))
+    throw_input(
+        "unknown role",
+        {.field = "--role", .expected = run_role_ids() + " (or none: from the method and model)", .found = o.role});
   require_regular_file(o.tasks_path);
   return spec;
 }

@@ -267,12 +267,12 @@ std::map<std::string, Task> read_oracle_labels(const FilterOptions& o) {
 // --by usc: one selection prompt per task of two or more samples, all through the backend
 // together. id -> (prompt, the model's output).
 std::map<std::string, std::pair<std::string, std::string>> usc_selections(const FilterOptions& o,
+                                                                          const std::optional<MethodSpec>& spec,
                                                                           const std::vector<Group>& groups,
                                                                           Backend* backend) {
   std::map<std::string, std::pair<std::string, std::string>> usc;
-  if (o.by != "usc") return usc;
+  if (!spec) return usc;
   if (backend == nullptr) throw_input("--by usc needs a model", {.field = "--model"});
-  const MethodSpec spec = load_method_spec("usc", o.usc_template);
   std::vector<CompletionRequest> reqs;
   for (const auto& g : groups) {
     if (g.shown.size() < 2) continue;
@@ -280,7 +280,7 @@ std::map<std::string, std::pair<std::string, std::string>> usc_selections(const 
     for (const auto& s : g.shown) finals.push_back(s.final_text);
     CompletionRequest r;
     r.id = g.id;
-    r.messages = {{"user", render_usc_prompt(spec, g.shown[0].input, finals)}};
+    r.messages = {{"user", render_usc_prompt(*spec, g.shown[0].input, finals)}};
     r.sampling = o.usc_sampling;
     usc[g.id].first = r.messages[0].content;
     reqs.push_back(std::move(r));
@@ -289,9 +289,13 @@ std::map<std::string, std::pair<std::string, std::string>> usc_selections(const 
   return usc;
 }
 
-}  // namespace
+// What check_filter_options reads: the user turn's template and, for --by usc, the selection spec.
+struct FilterTemplates {
+  UserTurn user_turn;
+  std::optional<MethodSpec> usc;
+};
 
-void check_filter_options(const FilterOptions& o) {
+FilterTemplates checked_filter_templates(const FilterOptions& o) {
   const std::vector<std::string> inputs = {o.in_path, o.tasks_path, o.user_template, o.usc_template};
   check_output_file(o.out_path, inputs);  // before anything is read or written
   check_output_file(o.out_path + ".summary.json", inputs);
@@ -303,18 +307,22 @@ void check_filter_options(const FilterOptions& o) {
     throw_input(
         "out of range",
         {.field = "--min-agreement", .expected = "a fraction in [0, 1]", .found = std::to_string(o.min_agreement)});
-  UserTurn{o.user_template};  // reads its template
-  if (o.by == "usc") load_method_spec("usc", o.usc_template);
+  FilterTemplates t{UserTurn(o.user_template), std::nullopt};
+  if (o.by == "usc") t.usc = load_method_spec("usc", o.usc_template);
   require_regular_file(o.in_path);
+  return t;
 }
 
+}  // namespace
+
+void check_filter_options(const FilterOptions& o) { checked_filter_templates(o); }
+
 FilterSummary run_filter(const FilterOptions& o, Backend* backend) {
-  check_filter_options(o);
+  const auto [user_turn, usc_spec] = checked_filter_templates(o);
   const FilterDef& filter = filter_named(o.by);
-  const UserTurn user_turn(o.user_template);
   const auto groups = read_groups(o);
   const auto labels = read_oracle_labels(o);
-  const auto usc = usc_selections(o, groups, backend);
+  const auto usc = usc_selections(o, usc_spec, groups, backend);
 
   FilterSummary sum;
   sum.inputs = static_cast<int64_t>(groups.size());

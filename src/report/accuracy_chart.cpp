@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "s2d/methods/run_role.h"
 #include "s2d/report/report.h"
 #include "s2d/util/strings.h"
 
@@ -167,11 +168,9 @@ std::string accuracy_cost_svg(const std::vector<nlohmann::json>& runs) {
   }
   s += numbers;
   int row = 0;
-  for (auto [role, name] : {std::pair<const char*, const char*>{"system1", "System 1"},
-                            {"system2", "System 2"},
-                            {"distilled", "distilled System 1"}}) {
+  for (const RunRole& role : kRunRoles) {
     const double y = T + 20 + kRow * row++;
-    s += mark(role, KX + 6, y) + "\n" + text(KX + 22, y + 4, name, kFont, "start");
+    s += mark(role.id, KX + 6, y) + "\n" + text(KX + 22, y + 4, role.name, kFont, "start");
   }
   for (const auto& k : keys) s += text(KX, T + 20 + kRow * row++ + 4, k, kFont, "start");
   return s + "</svg>\n";

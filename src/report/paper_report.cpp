@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <map>
 
+#include "s2d/methods/run_role.h"
 #include "s2d/report/report.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
@@ -74,7 +75,8 @@ PaperReport build_paper_report(const std::string& plan_path, const std::string& 
         {"task", row.value("task", "")}, {"method", row.value("method", "")}, {"filter", row.value("filter", "")}};
     md += "| " + row.value("task", std::string()) + " | " + row.value("method", std::string()) + " | " +
           row.value("filter", std::string());
-    for (const char* role : {"system1", "system2", "distilled"}) {
+    for (const RunRole& run_role : kRunRoles) {
+      const char* role = run_role.id;
       const auto& rr = row.value("runs", nlohmann::json::object());
       if (!rr.contains(role)) {
         md += " | -";
