@@ -2,12 +2,17 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <ATen/core/DistributionsHelper.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <limits>
 #include <mutex>
 #include <utility>
+
+#include "s2d/util/parallel_each.h"
 
 namespace s2d {
 
@@ -21,18 +26,16 @@ struct DrawnBits {
 };
 }  // namespace
 
-at::Tensor exponential_draws_at(at::Generator& gen, int64_t V, const at::Tensor& ids) {
-  const at::Tensor id_tensor = ids.to(at::kCPU, at::kLong).contiguous();
-  const int64_t n = id_tensor.numel();
-  const int64_t* id = id_tensor.const_data_ptr<int64_t>();
+namespace {
+
+// exponential_draws_at over n ids into q[n].
+void exponential_draws_into(at::Generator& gen, int64_t V, const int64_t* id, int64_t n, float* q) {
   std::vector<std::pair<int64_t, int64_t>> by_id;  // (token id, its place in ids), by token id
   for (int64_t j = 0; j < n; ++j) {
     TORCH_CHECK(id[j] >= 0 && id[j] < V, "exponential_draws_at: id ", id[j], " outside [0, ", V, ")");
     by_id.emplace_back(id[j], j);
   }
   std::sort(by_id.begin(), by_id.end());
-  at::Tensor out = at::empty({n}, at::kFloat);
-  float* q = out.mutable_data_ptr<float>();
   auto* impl = at::check_generator<at::CPUGeneratorImpl>(gen);
   std::lock_guard<std::mutex> lock(impl->mutex_);
   at::mt19937 engine = impl->engine();
@@ -47,47 +50,115 @@ at::Tensor exponential_draws_at(at::Generator& gen, int64_t V, const at::Tensor&
     for (; next != by_id.end() && next->first == i; ++next) q[next->second] = draw;
   }
   impl->set_engine(engine);
+}
+
+}  // namespace
+
+at::Tensor exponential_draws_at(at::Generator& gen, int64_t V, const at::Tensor& ids) {
+  const at::Tensor id_tensor = ids.to(at::kCPU, at::kLong).contiguous();
+  at::Tensor out = at::empty({id_tensor.numel()}, at::kFloat);
+  exponential_draws_into(gen, V, id_tensor.const_data_ptr<int64_t>(), id_tensor.numel(), out.mutable_data_ptr<float>());
   return out;
 }
 
 namespace {
 
-// The tokens a row may draw and their probabilities, renormalised over them: (ids [n] long,
-// probs [n] fp32) with probs = softmax(l[ids]). l: [V] fp32 CPU logits, already divided by the
-// temperature. Top-p keeps the smallest prefix of the tokens by descending probability whose mass
-// reaches top_p (a token is dropped when the mass before it already does; the first always stays).
-// The nucleus is found among the top `k` tokens, k growing from 64 until their mass reaches top_p:
-// a sort of only those k, not of the whole vocabulary (49,152 entries for SmolLM2, where a full
-// sort per row per step cost more than the decode step at batch 32).
-std::pair<at::Tensor, at::Tensor> allowed_tokens(at::Tensor l, const SamplingParams& p) {
-  const int64_t V = l.size(0);
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  if (cuts_top_k(p, V)) {
-    const float kth = std::get<0>(l.topk(p.top_k)).min().item<float>();
-    l = l.masked_fill(l < kth, neg_inf);
+// The biased binary exponent of a float in [0, 1]: 127 for 1, less for smaller, 0 for 0 and
+// subnormals. Monotone, so tokens with an exponent at least j are a top set of the row.
+int exponent_of(float x) {
+  uint32_t bits = 0;
+  std::memcpy(&bits, &x, sizeof bits);
+  return static_cast<int>((bits >> 23) & 0xFF);
+}
+
+// The tokens a row may draw, with their probabilities.
+struct Allowed {
+  std::vector<int64_t> ids;
+  std::vector<float> probs;  // e[ids] over their sum: softmax(l)[ids], renormalised
+};
+
+// A row's allowed tokens. x: [V] logits divided by the temperature, -inf where top-k cut;
+// e: [V] exp(x - max x). Without top-p (top_p >= 1) every token of nonzero probability; with it
+// the nucleus: the tokens by descending logit, ties by id, up to the first whose mass before it
+// already reaches top_p of the row's (the first always stays).
+//
+// The nucleus without a sort of the row: e is binned by binary exponent (one pass, each bin's mass
+// summed), the bins from the top are taken until their mass reaches top_p, and only the tokens in
+// them are sorted. A 49,152-token row at temperature 0.7 holds a few dozen such tokens; at::topk of
+// the row cost more than the whole rest of the draw. Plain C++ over the row, sums in double in
+// token order: the result depends on the row alone, on whatever thread runs it.
+Allowed allowed_tokens(const float* x, const float* e, int64_t V, double top_p) {
+  Allowed a;
+  double total = 0;
+  std::array<double, 128> bin_mass{};  // e <= 1: exponents 0..127
+  for (int64_t i = 0; i < V; ++i) {
+    total += e[i];
+    bin_mass[static_cast<size_t>(exponent_of(e[i]))] += e[i];
   }
-  if (!cuts_top_p(p)) {
-    at::Tensor ids = at::arange(V, at::kLong);
-    return {ids, l.softmax(-1)};
-  }
-  const float max = l.max().item<float>();
-  const double mass = (l - max).exp().sum().item<double>();  // softmax's denominator over the row
-  for (int64_t k = std::min<int64_t>(64, V);; k = std::min(V, k * 8)) {
-    auto [top, ids] = l.topk(k);                  // [k], descending
-    at::Tensor probs = (top - max).exp() / mass;  // their share of the whole row
-    at::Tensor before = probs.cumsum(0) - probs;  // mass ahead of each
-    if (k == V || (before[k - 1] + probs[k - 1]).item<double>() >= p.top_p) {
-      const int64_t n = std::max<int64_t>(1, (before < p.top_p).sum().item<int64_t>());
-      return {ids.narrow(0, 0, n), top.narrow(0, 0, n).softmax(-1)};
+  if (top_p >= 1) {
+    for (int64_t i = 0; i < V; ++i)
+      if (e[i] > 0) a.ids.push_back(i);
+  } else {
+    const double reach = top_p * total;
+    int lowest = 127;  // the lowest exponent taken
+    for (double mass = bin_mass[127]; lowest > 0 && mass < reach;) mass += bin_mass[static_cast<size_t>(--lowest)];
+    while (true) {
+      a.ids.clear();
+      for (int64_t i = 0; i < V; ++i)
+        if (exponent_of(e[i]) >= lowest) a.ids.push_back(i);
+      std::sort(a.ids.begin(), a.ids.end(),
+                [&](int64_t p, int64_t q) { return x[p] > x[q] || (x[p] == x[q] && p < q); });
+      double before = 0;
+      size_t n = 0;
+      while (n < a.ids.size() && (n == 0 || before < reach)) before += e[a.ids[n++]];
+      // Rounding may leave the bins' mass a hair short of the tokens' own: then one bin more.
+      if (before >= reach || lowest == 0) {
+        a.ids.resize(n);
+        break;
+      }
+      --lowest;
     }
   }
+  double kept = 0;
+  for (int64_t i : a.ids) kept += e[i];
+  for (int64_t i : a.ids) a.probs.push_back(static_cast<float>(e[i] / kept));
+  return a;
 }
+
+// The rows' logits over their temperatures, top-k applied ([S, V] fp32 CPU), and exp(l - max)
+// of each ([S, V]). e row by row: exp's vectorised loop takes a row's tail with the scalar exp,
+// so a [S, V] call would give a row other bits at other batch positions.
+std::pair<at::Tensor, at::Tensor> scaled_rows(const at::Tensor& logits, const std::vector<int64_t>& rows,
+                                              const std::vector<const SamplingParams*>& params) {
+  const auto S = static_cast<int64_t>(rows.size());
+  const int64_t V = logits.size(1);
+  std::vector<float> temps;
+  for (int64_t b : rows) temps.push_back(static_cast<float>(params[b]->temperature));
+  at::Tensor l = logits.index_select(0, at::tensor(rows, at::kLong).to(logits.device())).to(at::kCPU, at::kFloat);
+  l = (l / at::tensor(temps).view({S, 1})).contiguous();  // [S, V]
+  for (int64_t i = 0; i < S; ++i)
+    if (const SamplingParams& p = *params[rows[i]]; cuts_top_k(p, V)) {
+      at::Tensor row = l[i];
+      row.masked_fill_(row < std::get<0>(row.topk(p.top_k)).min(), -std::numeric_limits<float>::infinity());
+    }
+  const at::Tensor max = l.amax(-1);  // [S]
+  at::Tensor e = at::empty_like(l);
+  for (int64_t i = 0; i < S; ++i) {
+    at::Tensor row = e[i];
+    at::exp_out(row, l[i] - max[i]);
+  }
+  return {l, e};
+}
+
+double top_p_of(const SamplingParams& p) { return cuts_top_p(p) ? p.top_p : 1.0; }
 
 }  // namespace
 
 at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams& p) {
-  auto [ids, probs] = allowed_tokens(logits.to(at::kCPU, at::kFloat) / p.temperature, p);
-  return at::zeros({logits.size(0)}, at::kFloat).index_put_({ids}, probs);  // [V]
+  const int64_t V = logits.size(0);
+  const auto [l, e] = scaled_rows(logits.view({1, V}), {0}, {&p});
+  const Allowed a = allowed_tokens(l.const_data_ptr<float>(), e.const_data_ptr<float>(), V, top_p_of(p));
+  return at::zeros({V}, at::kFloat).index_put_({at::tensor(a.ids, at::kLong)}, at::tensor(a.probs));  // [V]
 }
 
 std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<const SamplingParams*>& params,
@@ -124,14 +195,24 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
     return out;
   }
   // Rows with top-k or top-p: the race over the allowed tokens only (probability 0 elsewhere), with
-  // the same draws of q over the whole vocabulary.
-  at::Tensor cpu_logits = logits.to(at::kCPU, at::kFloat);
-  for (int64_t i = 0; i < S; ++i) {
-    const SamplingParams& p = *params[rows[i]];
-    auto [ids, probs] = allowed_tokens(cpu_logits[rows[i]] / p.temperature, p);
-    const at::Tensor q = exponential_draws_at(*gens[rows[i]], V, ids);  // [n]: the race's draws at ids
-    out[rows[i]] = ids[(probs / q).argmax().item<int64_t>()].item<int64_t>();
-  }
+  // the same draws of q over the whole vocabulary. A row's draw depends on its own logits and
+  // generator only, so rows with generators of their own are drawn on parallel threads.
+  const auto [l, e] = scaled_rows(logits, rows, params);  // [S, V] each
+  auto draw = [&](int64_t i) {
+    const Allowed a =
+        allowed_tokens(l[i].const_data_ptr<float>(), e[i].const_data_ptr<float>(), V, top_p_of(*params[rows[i]]));
+    std::vector<float> q(a.ids.size());
+    exponential_draws_into(*gens[rows[i]], V, a.ids.data(), static_cast<int64_t>(a.ids.size()), q.data());
+    size_t best = 0;  // argmax of probs / q, the first of equals (as at::argmax)
+    for (size_t j = 1; j < q.size(); ++j)
+      if (a.probs[j] / q[j] > a.probs[best] / q[best]) best = j;
+    out[rows[i]] = a.ids[best];
+  };
+  std::vector<const at::GeneratorImpl*> used;
+  for (int64_t b : rows) used.push_back(gens[b]->unsafeGetGeneratorImpl());
+  std::sort(used.begin(), used.end());
+  const bool own_generators = std::adjacent_find(used.begin(), used.end()) == used.end();
+  parallel_each(S, own_generators ? at::get_num_threads() : 1, draw);  // a shared generator: in row order
   return out;
 }
 

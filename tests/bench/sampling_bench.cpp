@@ -1,12 +1,15 @@
-// The device sampler alone (device_sampling.h): milliseconds per call of sample_on_device on
-// random logits [B, V] in the model's dtype, for greedy rows, for rows at temperature 0.7 with
-// top-p 0.9 through the sort, and (on CUDA, where the kernels are built) through the selection
-// kernel of cut_sampling.h. What a decode step's sampling costs, apart from the model.
+// The samplers alone: what a decode step's sampling costs, apart from the model.
+// - The device sampler (device_sampling.h): milliseconds per call of sample_on_device on random
+//   logits [B, V] in the model's dtype, for greedy rows, for rows at temperature 0.7 with top-p 0.9
+//   through the sort, and (on CUDA, where the kernels are built) through the selection kernel of
+//   cut_sampling.h.
+// - With --host on, the host sampler (sampling.h, the CPU engine's): sample_tokens on fp32 CPU
+//   logits, each row with its own generator, greedy and at temperature 0.7 with top-p 0.9.
 //
-//   s2d_bench_sampling [--device auto] [--dtype auto] [--calls 50]
+//   s2d_bench_sampling [--device auto] [--dtype auto] [--calls 50] [--host off|on]
 //
-// Prints a markdown table. Each figure: the mean of --calls calls queued back to back after three
-// warm-up calls, the device synchronised once at the end (by copying the last tokens to the host).
+// Prints markdown tables. Each figure: the mean of --calls calls after three warm-up calls (the
+// device's queued back to back, synchronised once at the end by copying the last tokens to the host).
 #include <c10/core/InferenceMode.h>
 
 #include <chrono>
@@ -31,6 +34,31 @@ double ms_per_call(const at::Tensor& logits, const DeviceSamplingRows& rows, int
   for (int i = 0; i < calls; ++i) last = sample_on_device(logits, rows);
   last.cpu();
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / calls;
+}
+
+// The host sampler: rows of N(0, 3^2) logits, as the device table's.
+void host_sampler_table(int calls) {
+  std::printf("\n| batch | vocabulary | host greedy ms | host top-p 0.9 ms |\n|---|---|---|---|\n");
+  SamplingParams greedy, topp;
+  topp.temperature = 0.7, topp.top_p = 0.9;
+  for (const int64_t V : {32000, 49152, 128256})
+    for (const int64_t B : {1, 32, 64}) {
+      at::manual_seed(0);
+      const at::Tensor logits = at::randn({B, V}) * 3;
+      std::vector<at::Generator> gens;
+      std::vector<at::Generator*> gen_ptrs;
+      for (int64_t b = 0; b < B; ++b) gens.push_back(make_cpu_generator(static_cast<uint64_t>(b)));
+      for (auto& g : gens) gen_ptrs.push_back(&g);
+      auto ms = [&](const SamplingParams& p) {
+        const std::vector<const SamplingParams*> params(static_cast<size_t>(B), &p);
+        for (int i = 0; i < 3; ++i) sample_tokens(logits, params, gen_ptrs);
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < calls; ++i) sample_tokens(logits, params, gen_ptrs);
+        return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / calls;
+      };
+      const double g = ms(greedy), t = ms(topp);
+      std::printf("| %lld | %lld | %.3f | %.3f |\n", static_cast<long long>(B), static_cast<long long>(V), g, t);
+    }
 }
 
 }  // namespace
@@ -73,6 +101,7 @@ int main(int argc, char** argv) try {
         std::printf("| %lld | %lld | %.3f | %.3f | (not built here) | |\n", static_cast<long long>(B),
                     static_cast<long long>(V), g, sorted);
     }
+  if (arg(argc, argv, "--host", "off") == "on") host_sampler_table(calls);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "s2d_bench_sampling: %s\n", e.what());

@@ -9,6 +9,7 @@
 
 #include <fstream>
 #include <map>
+#include <numeric>
 
 #include "engine_fixture.h"
 #include "s2d/engine/cache_sizing.h"
@@ -104,6 +105,58 @@ TEST(Sampling, TopPOverALargeVocabularyEqualsAFullSort) {
       EXPECT_TRUE(((got > 0) == (want > 0)).all().item<bool>()) << "scale " << scale << ", top_p " << top_p;
       EXPECT_LT((got - want).abs().max().item<double>(), 1e-6) << "scale " << scale << ", top_p " << top_p;
     }
+}
+
+// The nucleus found through bins of exp(l - max) by binary exponent is the one a full stable sort
+// gives (logits descending, ties by token id; a token stays while the mass before it is short of
+// top_p), with the same probabilities (each kept e over their sum): over rows of 49,152 tokens peaked and flat,
+// bf16-rounded rows full of ties, a row of one value, -inf where top-k cut, and top_p near 0 and near 1.
+TEST(Sampling, TheNucleusIsTheFullSortsWithTiesById) {
+  auto sorted_definition = [](const at::Tensor& l, double top_p) {  // l [V] fp32, already / T
+    const int64_t V = l.size(0);
+    const at::Tensor e = (l - l.max()).exp();
+    double total = 0;
+    for (int64_t i = 0; i < V; ++i) total += e[i].item<float>();
+    std::vector<int64_t> order(static_cast<size_t>(V));
+    std::iota(order.begin(), order.end(), 0);
+    const float* x = l.const_data_ptr<float>();
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x[a] > x[b]; });
+    std::vector<int64_t> kept;
+    double before = 0;
+    for (int64_t i : order) {
+      if (!kept.empty() && before >= top_p * total) break;
+      kept.push_back(i);
+      before += e[i].item<float>();
+    }
+    double kept_mass = 0;  // the kept tokens' probabilities: their e over its sum, in double
+    for (int64_t i : kept) kept_mass += e[i].item<float>();
+    std::vector<float> probs;
+    for (int64_t i : kept) probs.push_back(static_cast<float>(e[i].item<float>() / kept_mass));
+    return at::zeros({V}).index_put_({at::tensor(kept, at::kLong)}, at::tensor(probs));
+  };
+  at::Generator g = make_cpu_generator(17);
+  std::vector<std::pair<std::string, at::Tensor>> rows;
+  for (const double scale : {0.3, 2.0, 8.0})
+    rows.emplace_back("randn x " + std::to_string(scale), at::randn({49152}, g) * scale);
+  rows.emplace_back("bf16 ties", (at::randn({5000}, g) * 3).to(at::kBFloat16).to(at::kFloat));
+  rows.emplace_back("one value", at::zeros({1000}));
+  rows.emplace_back("two tokens", at::tensor(std::vector<float>{1.0f, 1.0f}));
+  for (const auto& [name, logits] : rows)
+    for (const double top_p : {0.01, 0.3, 0.9, 0.999})
+      for (const int64_t top_k : {0, 40}) {
+        SamplingParams p;
+        p.temperature = 0.7, p.top_p = top_p, p.top_k = top_k;
+        at::Tensor l = logits / p.temperature;
+        if (cuts_top_k(p, l.size(0))) {
+          const float kth = std::get<0>(l.topk(top_k)).min().item<float>();
+          l = l.masked_fill(l < kth, -INFINITY);
+        }
+        const at::Tensor want = sorted_definition(l, top_p), got = sampling_distribution(logits, p);
+        SCOPED_TRACE(name + ", top_p " + std::to_string(top_p) + ", top_k " + std::to_string(top_k));
+        EXPECT_TRUE(at::equal(got > 0, want > 0))
+            << (got > 0).sum().item<int64_t>() << " tokens kept, want " << (want > 0).sum().item<int64_t>();
+        EXPECT_TRUE(at::equal(got, want));
+      }
 }
 
 // The race's draws at a row's allowed ids are exponential_'s over the whole row, bit for bit, and
@@ -397,12 +450,17 @@ TEST(Generator, AJoiningRequestLongerThanTheCacheGrowsIt) {
 TEST(Generator, ARunsSlotsStartAtItsFirstRequestsSamplesAndGrowAsOthersJoin) {
   // --batch-size 64 on a quiet server: one request makes a one-slot cache. Newcomers that the
   // free slots cannot take grow it (every busy slot's columns copied), to twice the slots or as
-  // many as wait, at most 64, and every sample gives what it gives alone. Either sampler, sampled.
+  // many as wait, at most 64, and every sample gives what it gives alone. Either sampler, sampled,
+  // with top-p rows (the host sampler draws them in parallel, alone in sequence).
+  auto top_p = [](GenRequest r) {
+    r.sampling.top_p = 0.8;
+    return r;
+  };
   for (const auto sampler : {EngineOptions::Sampler::Host, EngineOptions::Sampler::Device}) {
     SCOPED_TRACE(sampler == EngineOptions::Sampler::Host ? "host sampler" : "device sampler");
-    const auto first = req({1, 5, 9}, 30, 0.9, 7);
-    const std::vector<GenRequest> second = {req({1, 6}, 12, 0.8, 3, {0, 1})};  // 1 + 2 > 2 slots: 3
-    const std::vector<GenRequest> third = {req({1, 7}, 6), req({1, 8, 2}, 8, 1.0, 5, {0, 1, 2}),
+    const auto first = top_p(req({1, 5, 9}, 30, 0.9, 7));
+    const std::vector<GenRequest> second = {top_p(req({1, 6}, 12, 0.8, 3, {0, 1}))};  // 1 + 2 > 2 slots: 3
+    const std::vector<GenRequest> third = {req({1, 7}, 6), top_p(req({1, 8, 2}, 8, 1.0, 5, {0, 1, 2})),
                                            req({1, 9}, 5)};  // 3 busy + 5 > 2 x 3 slots: 8
     std::vector<GenResult> out(5);
     int calls = 0;

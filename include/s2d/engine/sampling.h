@@ -16,7 +16,8 @@ namespace s2d {
 at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams& p);
 
 // One token per row. logits [B, V]; params[b] and gens[b] belong to row b. Greedy rows take the
-// argmax; the others draw from sampling_distribution with their own CPU generator.
+// argmax; the others draw from sampling_distribution with their own CPU generator (rows with
+// generators of their own in parallel: a row's token depends on its logits and generator only).
 std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<const SamplingParams*>& params,
                                    const std::vector<at::Generator*>& gens);
 
