@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <utility>
 
 #include "s2d/util/parallel_each.h"
@@ -19,49 +20,12 @@ namespace s2d {
 at::Generator make_cpu_generator(uint64_t seed) { return at::detail::createCPUGenerator(seed); }
 
 namespace {
+
 // One random64() already drawn, for ATen's distribution templates (they call generator->random64()).
 struct DrawnBits {
   uint64_t bits;
   uint64_t random64() const { return bits; }
 };
-}  // namespace
-
-namespace {
-
-// exponential_draws_at over n ids into q[n].
-void exponential_draws_into(at::Generator& gen, int64_t V, const int64_t* id, int64_t n, float* q) {
-  std::vector<std::pair<int64_t, int64_t>> by_id;  // (token id, its place in ids), by token id
-  for (int64_t j = 0; j < n; ++j) {
-    TORCH_CHECK(id[j] >= 0 && id[j] < V, "exponential_draws_at: id ", id[j], " outside [0, ", V, ")");
-    by_id.emplace_back(id[j], j);
-  }
-  std::sort(by_id.begin(), by_id.end());
-  auto* impl = at::check_generator<at::CPUGeneratorImpl>(gen);
-  std::lock_guard<std::mutex> lock(impl->mutex_);
-  at::mt19937 engine = impl->engine();
-  const at::exponential_distribution<double> exponential(1.0);
-  auto next = by_id.begin();
-  for (int64_t i = 0; i < V; ++i) {
-    // CPUGeneratorImpl::random64(): two outputs, the first one the high half.
-    const uint64_t hi = engine(), lo = engine();
-    if (next == by_id.end() || next->first != i) continue;
-    DrawnBits bits{(hi << 32) | lo};
-    const auto draw = static_cast<float>(exponential(&bits));  // exponential_ casts to the tensor's fp32
-    for (; next != by_id.end() && next->first == i; ++next) q[next->second] = draw;
-  }
-  impl->set_engine(engine);
-}
-
-}  // namespace
-
-at::Tensor exponential_draws_at(at::Generator& gen, int64_t V, const at::Tensor& ids) {
-  const at::Tensor id_tensor = ids.to(at::kCPU, at::kLong).contiguous();
-  at::Tensor out = at::empty({id_tensor.numel()}, at::kFloat);
-  exponential_draws_into(gen, V, id_tensor.const_data_ptr<int64_t>(), id_tensor.numel(), out.mutable_data_ptr<float>());
-  return out;
-}
-
-namespace {
 
 // The biased binary exponent of a float in [0, 1]: 127 for 1, less for smaller, 0 for 0 and
 // subnormals. Monotone, so tokens with an exponent at least j are a top set of the row.
@@ -71,16 +35,19 @@ int exponent_of(float x) {
   return static_cast<int>((bits >> 23) & 0xFF);
 }
 
-// The tokens a row may draw, with their probabilities.
+// The tokens a row may draw and their probabilities: each one's e over the sum of theirs, in fp32.
 struct Allowed {
-  std::vector<int64_t> ids;
-  std::vector<float> probs;  // e[ids] over their sum: softmax(l)[ids], renormalised
+  bool whole_row = false;    // every token (those of e 0 have probability 0); else:
+  std::vector<int64_t> ids;  // the nucleus, by descending logit
+  std::vector<float> probs;  // theirs
+  double kept = 0;           // the allowed tokens' sum of e
+  float prob(const float* e, int64_t token) const { return static_cast<float>(e[token] / kept); }
 };
 
 // A row's allowed tokens. x: [V] logits divided by the temperature, -inf where top-k cut;
-// e: [V] exp(x - max x). Without top-p (top_p >= 1) every token of nonzero probability; with it
-// the nucleus: the tokens by descending logit, ties by id, up to the first whose mass before it
-// already reaches top_p of the row's (the first always stays).
+// e: [V] exp(x - max x). Without top-p (top_p >= 1) the whole row; with it the nucleus: the tokens
+// by descending logit, ties by id, up to the first whose mass before it already reaches top_p of
+// the row's (the first always stays).
 //
 // The nucleus without a sort of the row: e is binned by binary exponent (one pass, each bin's mass
 // summed), the bins from the top are taken until their mass reaches top_p, and only the tokens in
@@ -89,40 +56,86 @@ struct Allowed {
 // token order: the result depends on the row alone, on whatever thread runs it.
 Allowed allowed_tokens(const float* x, const float* e, int64_t V, double top_p) {
   Allowed a;
+  if (top_p >= 1) {
+    a.whole_row = true;
+    for (int64_t i = 0; i < V; ++i) a.kept += e[i];
+    return a;
+  }
   double total = 0;
   std::array<double, 128> bin_mass{};  // e <= 1: exponents 0..127
   for (int64_t i = 0; i < V; ++i) {
     total += e[i];
     bin_mass[static_cast<size_t>(exponent_of(e[i]))] += e[i];
   }
-  if (top_p >= 1) {
+  const double reach = top_p * total;
+  int lowest = 127;  // the lowest exponent taken
+  for (double mass = bin_mass[127]; lowest > 0 && mass < reach;) mass += bin_mass[static_cast<size_t>(--lowest)];
+  while (true) {
+    a.ids.clear();
     for (int64_t i = 0; i < V; ++i)
-      if (e[i] > 0) a.ids.push_back(i);
-  } else {
-    const double reach = top_p * total;
-    int lowest = 127;  // the lowest exponent taken
-    for (double mass = bin_mass[127]; lowest > 0 && mass < reach;) mass += bin_mass[static_cast<size_t>(--lowest)];
-    while (true) {
-      a.ids.clear();
-      for (int64_t i = 0; i < V; ++i)
-        if (exponent_of(e[i]) >= lowest) a.ids.push_back(i);
-      std::sort(a.ids.begin(), a.ids.end(),
-                [&](int64_t p, int64_t q) { return x[p] > x[q] || (x[p] == x[q] && p < q); });
-      double before = 0;
-      size_t n = 0;
-      while (n < a.ids.size() && (n == 0 || before < reach)) before += e[a.ids[n++]];
-      // Rounding may leave the bins' mass a hair short of the tokens' own: then one bin more.
-      if (before >= reach || lowest == 0) {
-        a.ids.resize(n);
-        break;
-      }
-      --lowest;
+      if (exponent_of(e[i]) >= lowest) a.ids.push_back(i);
+    std::sort(a.ids.begin(), a.ids.end(), [&](int64_t p, int64_t q) { return x[p] > x[q] || (x[p] == x[q] && p < q); });
+    double before = 0;
+    size_t n = 0;
+    while (n < a.ids.size() && (n == 0 || before < reach)) before += e[a.ids[n++]];
+    // Rounding may leave the bins' mass a hair short of the tokens' own: then one bin more.
+    if (before >= reach || lowest == 0) {
+      a.ids.resize(n);
+      break;
+    }
+    --lowest;
+  }
+  for (int64_t i : a.ids) a.kept += e[i];
+  for (int64_t i : a.ids) a.probs.push_back(a.prob(e, i));
+  return a;
+}
+
+// The token a row draws: argmax over its allowed tokens of prob / q in fp32, q being the Exp(1)
+// draw that `exponential_(1.0, gen)` over the whole V-token row would make at the token (one
+// random64() per token, in token order), the first of equals: what
+// at::multinomial(distribution, 1, false, gen) draws, leaving gen where it does. The generator
+// steps over the whole row, but the logarithm, most of a draw's cost, is taken only where the
+// token could still win: on the CPU q = -log1p(-u) >= u for the draw's uniform u, so a token whose
+// prob / u is below the best so far (by more than the roundings to fp32) cannot win.
+int64_t race_winner(at::Generator& gen, int64_t V, const Allowed& a, const float* e) {
+  std::vector<size_t> by_id(a.ids.size());  // the nucleus in stream order: places in a.ids
+  std::iota(by_id.begin(), by_id.end(), size_t{0});
+  std::sort(by_id.begin(), by_id.end(), [&](size_t p, size_t q) { return a.ids[p] < a.ids[q]; });
+  const at::uniform_real_distribution<double> uniform(0.0, 1.0);
+  const at::exponential_distribution<double> exponential(1.0);
+  constexpr double kRoundings = 1 + 1e-6;  // q's rounding to fp32 and the division's, with room
+  int64_t best = -1;
+  float best_value = 0;
+  auto* impl = at::check_generator<at::CPUGeneratorImpl>(gen);
+  const std::lock_guard<std::mutex> lock(impl->mutex_);
+  at::mt19937 engine = impl->engine();
+  const double inverse_kept = 1 / a.kept;  // the whole row's bound: e * inverse_kept, no division
+  auto next = by_id.begin();
+  for (int64_t i = 0; i < V; ++i) {
+    // CPUGeneratorImpl::random64(): two outputs, the first one the high half.
+    const uint64_t hi = engine(), lo = engine();
+    double bound = 0;  // the token's prob, to within a few roundings
+    const float* nucleus_prob = nullptr;
+    if (a.whole_row) {
+      if (e[i] == 0) continue;
+      bound = e[i] * inverse_kept;
+    } else {
+      if (next == by_id.end() || a.ids[*next] != i) continue;
+      nucleus_prob = &a.probs[*next++];
+      bound = *nucleus_prob;
+    }
+    DrawnBits bits{(hi << 32) | lo};
+    // prob / q < best when prob / u does (q >= u): tested as a product, u being >= 0.
+    if (best >= 0 && bound * kRoundings < best_value * uniform(&bits)) continue;
+    const float prob = nucleus_prob ? *nucleus_prob : a.prob(e, i);
+    const float value = prob / static_cast<float>(exponential(&bits));  // exponential_ casts to fp32
+    if (best < 0 || value > best_value) {  // strictly: in token order the first of equals stays
+      best = i;
+      best_value = value;
     }
   }
-  double kept = 0;
-  for (int64_t i : a.ids) kept += e[i];
-  for (int64_t i : a.ids) a.probs.push_back(static_cast<float>(e[i] / kept));
-  return a;
+  impl->set_engine(engine);
+  return best;
 }
 
 // The rows' logits over their temperatures, top-k applied ([S, V] fp32 CPU), and exp(l - max)
@@ -157,8 +170,14 @@ double top_p_of(const SamplingParams& p) { return cuts_top_p(p) ? p.top_p : 1.0;
 at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams& p) {
   const int64_t V = logits.size(0);
   const auto [l, e] = scaled_rows(logits.view({1, V}), {0}, {&p});
-  const Allowed a = allowed_tokens(l.const_data_ptr<float>(), e.const_data_ptr<float>(), V, top_p_of(p));
-  return at::zeros({V}, at::kFloat).index_put_({at::tensor(a.ids, at::kLong)}, at::tensor(a.probs));  // [V]
+  const float* e_row = e.const_data_ptr<float>();
+  const Allowed a = allowed_tokens(l.const_data_ptr<float>(), e_row, V, top_p_of(p));
+  at::Tensor probs = at::zeros({V}, at::kFloat);  // [V]
+  float* out = probs.mutable_data_ptr<float>();
+  if (a.whole_row)
+    for (int64_t i = 0; i < V; ++i) out[i] = a.prob(e_row, i);
+  for (size_t j = 0; j < a.ids.size(); ++j) out[a.ids[j]] = a.probs[j];
+  return probs;
 }
 
 std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<const SamplingParams*>& params,
@@ -173,40 +192,19 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
     for (int64_t b = 0; b < B; ++b) out[b] = a[b];
   }
   std::vector<int64_t> rows;  // the rows that draw
-  bool all_plain = true;
   for (int64_t b = 0; b < B; ++b)
-    if (params[b]->temperature != 0.0)
-      rows.push_back(b), all_plain &= !cuts_top_k(*params[b], V) && !cuts_top_p(*params[b]);
+    if (params[b]->temperature != 0.0) rows.push_back(b);
   if (rows.empty()) return out;
   const auto S = static_cast<int64_t>(rows.size());
-  // The draw at::multinomial(probs[i], 1) makes on the CPU (the exponential race: argmax of p / q,
-  // q ~ Exp(1) over the whole vocabulary from the row's generator), so the same seeds give the same
-  // tokens; without its per-call validity checks, which a softmax's output always passes.
-  if (all_plain) {  // one softmax for all rows: per row what sampling_distribution computes
-    std::vector<float> temps;
-    for (int64_t b : rows) temps.push_back(static_cast<float>(params[b]->temperature));
-    at::Tensor l = logits.index_select(0, at::tensor(rows, at::kLong).to(logits.device())).to(at::kCPU, at::kFloat);
-    at::Tensor probs = (l / at::tensor(temps).view({S, 1})).softmax(-1);  // [S, V]
-    at::Tensor q = at::empty_like(probs);
-    for (int64_t i = 0; i < S; ++i) q[i].exponential_(1.0, *gens[rows[i]]);
-    at::Tensor drawn = (probs / q).argmax(-1);  // [S]
-    const int64_t* d = drawn.data_ptr<int64_t>();
-    for (int64_t i = 0; i < S; ++i) out[rows[i]] = d[i];
-    return out;
-  }
-  // Rows with top-k or top-p: the race over the allowed tokens only (probability 0 elsewhere), with
-  // the same draws of q over the whole vocabulary. A row's draw depends on its own logits and
-  // generator only, so rows with generators of their own are drawn on parallel threads.
+  // Each row races over its allowed tokens (probability 0 elsewhere) with the draws that
+  // at::multinomial(sampling_distribution(row), 1) makes from the row's generator, so the same
+  // seeds give the same tokens. A row's draw depends on its own logits and generator only, so
+  // rows with generators of their own are drawn on parallel threads.
   const auto [l, e] = scaled_rows(logits, rows, params);  // [S, V] each
   auto draw = [&](int64_t i) {
-    const Allowed a =
-        allowed_tokens(l[i].const_data_ptr<float>(), e[i].const_data_ptr<float>(), V, top_p_of(*params[rows[i]]));
-    std::vector<float> q(a.ids.size());
-    exponential_draws_into(*gens[rows[i]], V, a.ids.data(), static_cast<int64_t>(a.ids.size()), q.data());
-    size_t best = 0;  // argmax of probs / q, the first of equals (as at::argmax)
-    for (size_t j = 1; j < q.size(); ++j)
-      if (a.probs[j] / q[j] > a.probs[best] / q[best]) best = j;
-    out[rows[i]] = a.ids[best];
+    const float* e_row = e[i].const_data_ptr<float>();
+    const Allowed a = allowed_tokens(l[i].const_data_ptr<float>(), e_row, V, top_p_of(*params[rows[i]]));
+    out[rows[i]] = race_winner(*gens[rows[i]], V, a, e_row);
   };
   std::vector<const at::GeneratorImpl*> used;
   for (int64_t b : rows) used.push_back(gens[b]->unsafeGetGeneratorImpl());

@@ -23,14 +23,6 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
 
 at::Generator make_cpu_generator(uint64_t seed);
 
-// What `at::empty({V}, at::kFloat).exponential_(1.0, gen)` would hold at `ids` ([n] int64, in
-// [0, V)), as fp32 [n], leaving gen where that call leaves it. That call makes V
-// draws, each from one random64() of gen's mt19937 (two 32-bit outputs) through ATen's uniform
-// and exponential transforms; here the generator is stepped V times but only the n draws asked
-// for are transformed, which spares a top-p row the V logarithms (1.1 ms of a 49,152-token row).
-// gen: a CPU generator (make_cpu_generator).
-at::Tensor exponential_draws_at(at::Generator& gen, int64_t V, const at::Tensor& ids);
-
 // Whether top-k or top-p cuts anything from a V-token distribution (both samplers ask).
 inline bool cuts_top_k(const SamplingParams& p, int64_t V) { return p.top_k > 0 && p.top_k < V; }
 inline bool cuts_top_p(const SamplingParams& p) { return p.top_p < 1.0; }
