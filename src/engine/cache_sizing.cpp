@@ -24,7 +24,7 @@ int64_t slots_that_fit(int64_t wanted, int64_t capacity, const ModelConfig& cfg,
   std::call_once(told, [&] {
     log::warn(c10::str("--batch-size ", wanted, ": the KV cache of ", wanted, " slots x ", capacity,
                        " tokens would not fit in the ", format_number("%.3g", static_cast<double>(have) / 1e9),
-                       " GB free; running ", fit, " slots at once (later runs cut the same way are not logged)"));
+                       " GB free; at most ", fit, " slots at once (later runs cut the same way are not logged)"));
   });
   return fit;
 }
