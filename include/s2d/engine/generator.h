@@ -115,8 +115,9 @@ class Generator {
   // The model must not change while the Generator lives: its prefix cache holds keys and values
   // that the model computed.
   Generator(const LlamaModel& model, const Tokenizer& tokenizer, EngineOptions opts = {});
-  // Asked between decode steps, while a slot is free, for requests that should join the run
-  // (a server's newcomers, a method's next steps); each must need at most `capacity` cache columns
+  // Asked between decode steps, while a slot is free or the run has fewer than batch_size slots,
+  // for requests that should join the run (a server's newcomers, a method's next steps; the cache
+  // gains slots for them as it can); each must need at most `capacity` cache columns
   // (prompt + max_new_tokens). That is what the run's cache can grow to: the model's context,
   // within a quarter of the free memory (growing holds the old cache and the new one at once), or
   // the cache's size from the start where free memory cannot be told (allocatable_bytes). A
