@@ -13,9 +13,21 @@
 
 namespace s2d {
 
+namespace {
+
+// The bytes of one slot of `capacity` columns, and of RoPE's table for those columns (one a cache).
+struct SlotBytes {
+  long double slot, table;
+};
+SlotBytes slot_bytes(int64_t capacity, const ModelConfig& cfg, c10::ScalarType dtype) {
+  return {static_cast<long double>(capacity) * kv_bytes_per_token(cfg, dtype),
+          static_cast<long double>(capacity) * rope_table_bytes_per_position(cfg, dtype)};
+}
+
+}  // namespace
+
 int64_t slots_that_fit(int64_t wanted, int64_t capacity, const ModelConfig& cfg, c10::ScalarType dtype, uint64_t have) {
-  const long double per_slot = static_cast<long double>(capacity) * kv_bytes_per_token(cfg, dtype);
-  const long double table = static_cast<long double>(capacity) * rope_table_bytes_per_position(cfg, dtype);
+  const auto [per_slot, table] = slot_bytes(capacity, cfg, dtype);
   if (per_slot <= 0 || per_slot * static_cast<long double>(wanted) + table <= static_cast<long double>(have))
     return wanted;
   const long double half = static_cast<long double>(have / 2) - table;
@@ -40,8 +52,7 @@ int64_t slots_to_grow_to(int64_t slots, int64_t needed, int64_t most, int64_t ca
   if (needed <= slots || slots >= most) return slots;
   int64_t target = std::min(most, std::max(needed, slots > most / 2 ? most : 2 * slots));
   if (free != std::numeric_limits<uint64_t>::max()) {
-    const long double per_slot = static_cast<long double>(capacity) * kv_bytes_per_token(cfg, dtype);
-    const long double table = static_cast<long double>(capacity) * rope_table_bytes_per_position(cfg, dtype);
+    const auto [per_slot, table] = slot_bytes(capacity, cfg, dtype);
     // Room for the new cache (its slots and its own table) beside the old one.
     const long double room =
         static_cast<long double>(free) - (per_slot * static_cast<long double>(slots) + table) - table;

@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <deque>
 #include <limits>
-#include <mutex>
 #include <optional>
 
 #include "s2d/engine/cache_sizing.h"
