@@ -473,7 +473,7 @@ class DecodeRun {
         continue;
       }
       s.gen = make_cpu_generator(s.key);
-      const int64_t first = sample_tokens(p.last_logits, {&r.sampling}, {&s.gen})[0];
+      const int64_t first = sample_tokens(p.last_logits, {&r.sampling}, {&s.gen}, &sampling_scratch_)[0];
       const bool last_sample = p.next_sample_pos == static_cast<int>(r.samples.size());
       if (last_sample) prefilled_.pop_front();
       if (auto reason = accept(s, first); !reason.empty()) retire(s, reason);
@@ -516,7 +516,7 @@ class DecodeRun {
     KVCache view = slots_below(hi);
     at::Tensor logits = model_.decode_slots(upload(ids, opts_.device()), upload(lens, opts_.device()), view,
                                             narrow_ ? width : capacity_);  // [hi, V]
-    const std::vector<int64_t> next = sample_tokens(logits, params, gens);
+    const std::vector<int64_t> next = sample_tokens(logits, params, gens, &sampling_scratch_);
     for (int64_t b = 0; b < hi; ++b) {
       Slot& s = slots_[static_cast<size_t>(b)];
       if (!s.busy) continue;
@@ -624,7 +624,8 @@ class DecodeRun {
   std::deque<RequestState> states_;
   std::deque<size_t> waiting_;
   std::deque<Prefilled> prefilled_;
-  at::Tensor next_tokens_;  // device sampler: [n_slots] int64, each busy slot's unread token
+  at::Tensor next_tokens_;            // device sampler: [n_slots] int64, each busy slot's unread token
+  SamplingScratch sampling_scratch_;  // host sampler
   Readback readback_;
   std::unique_ptr<DecodeGraphs> graphs_;  // EngineOptions::cuda_graphs, where it applies
 };

@@ -4,8 +4,8 @@
 //   through the sort, and (on CUDA, where the kernels are built) through the selection kernel of
 //   cut_sampling.h.
 // - With --host on, the host sampler (sampling.h, the CPU engine's): sample_tokens on fp32 CPU
-//   logits, each row with its own generator: greedy, at temperature 0.7, and at temperature 0.7
-//   with top-p 0.9.
+//   logits, each row with its own generator and the buffers a decode loop keeps: greedy, at temperature 0.7, and at
+//   temperature 0.7 with top-p 0.9.
 //
 //   s2d_bench_sampling [--device auto] [--dtype auto] [--calls 50] [--host off|on]
 //
@@ -55,9 +55,10 @@ void host_sampler_table(int calls) {
       for (auto& g : gens) gen_ptrs.push_back(&g);
       auto ms = [&](const SamplingParams& p) {
         const std::vector<const SamplingParams*> params(static_cast<size_t>(B), &p);
-        for (int i = 0; i < 3; ++i) sample_tokens(logits, params, gen_ptrs);
+        SamplingScratch scratch;  // a decode loop's, kept across its steps
+        for (int i = 0; i < 3; ++i) sample_tokens(logits, params, gen_ptrs, &scratch);
         const auto t0 = std::chrono::steady_clock::now();
-        for (int i = 0; i < calls; ++i) sample_tokens(logits, params, gen_ptrs);
+        for (int i = 0; i < calls; ++i) sample_tokens(logits, params, gen_ptrs, &scratch);
         return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() / calls;
       };
       const double g = ms(greedy), h = ms(hot), t = ms(topp);

@@ -5,6 +5,7 @@
 
 #include <limits>
 
+#include <array>
 #include <chrono>
 
 #include <fstream>
@@ -109,14 +110,16 @@ TEST(Sampling, TopPOverALargeVocabularyEqualsAFullSort) {
 
 // The nucleus found through bins of exp(l - max) by binary exponent is the one a full stable sort
 // gives (logits descending, ties by token id; a token stays while the mass before it is short of
-// top_p), with the same probabilities (each kept e over their sum): over rows of 49,152 tokens peaked and flat,
-// bf16-rounded rows full of ties, a row of one value, -inf where top-k cut, and top_p near 0 and near 1.
+// top_p of the row's, summed in eight lanes as the sampler sums it), with the same probabilities (each kept e over
+// their sum): over rows of 49,152 tokens peaked and flat, bf16-rounded rows full of ties, a row of one value, -inf
+// where top-k cut, and top_p near 0 and near 1.
 TEST(Sampling, TheNucleusIsTheFullSortsWithTiesById) {
   auto sorted_definition = [](const at::Tensor& l, double top_p) {  // l [V] fp32, already / T
     const int64_t V = l.size(0);
     const at::Tensor e = (l - l.max()).exp();
-    double total = 0;
-    for (int64_t i = 0; i < V; ++i) total += e[i].item<float>();
+    std::array<double, 8> lane{};  // the row's mass: lane k sums tokens k, k + 8, ... in order
+    for (int64_t i = 0; i < V; ++i) lane[static_cast<size_t>(i % 8)] += e[i].item<float>();
+    const double total = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
     std::vector<int64_t> order(static_cast<size_t>(V));
     std::iota(order.begin(), order.end(), 0);
     const float* x = l.const_data_ptr<float>();
@@ -164,9 +167,9 @@ TEST(Sampling, TheNucleusIsTheFullSortsWithTiesById) {
 // batched scaling, the race that skips the logarithm where a token cannot win, and the rows drawn
 // on parallel threads change nothing a seed promises. Mixed rows (plain, another temperature,
 // greedy, top-k, top-p), vocabularies up to SmolLM2's 49,152.
-static void expect_batched_draws_equal_multinomial(int64_t V) {
+static void expect_batched_draws_equal_multinomial(int64_t V, at::ScalarType dtype, SamplingScratch& scratch) {
   at::Generator seed_gen = make_cpu_generator(99);
-  at::Tensor logits = at::randn({5, V}, seed_gen) * 3;  // [B, V]
+  at::Tensor logits = (at::randn({5, V}, seed_gen) * 3).to(dtype);  // [B, V]
   SamplingParams hot, cool, greedy, topk, topp;
   hot.temperature = 1.0, cool.temperature = 0.7, topk.temperature = 0.9, topk.top_k = 5;
   topp.temperature = 0.7, topp.top_p = 0.9;
@@ -180,21 +183,45 @@ static void expect_batched_draws_equal_multinomial(int64_t V) {
     std::vector<at::Generator*> mine_ptrs;
     for (auto& g : mine) mine_ptrs.push_back(&g);
     for (int step = 0; step < 50; ++step) {
-      const std::vector<int64_t> got = sample_tokens(logits, params, mine_ptrs);
+      const std::vector<int64_t> got = sample_tokens(logits, params, mine_ptrs, &scratch);
       for (int64_t b = 0; b < 5; ++b) {
         const SamplingParams& p = *params[static_cast<size_t>(b)];
         const int64_t want =
             p.temperature == 0.0
                 ? logits[b].argmax().item<int64_t>()
                 : at::multinomial(sampling_distribution(logits[b], p), 1, false, ref[b]).item<int64_t>();
-        ASSERT_EQ(got[static_cast<size_t>(b)], want) << "V " << V << ", step " << step << ", row " << b;
+        ASSERT_EQ(got[static_cast<size_t>(b)], want)
+            << "V " << V << ", " << dtype << ", step " << step << ", row " << b;
       }
     }
   }
 }
 
 TEST(Sampling, BatchedDrawEqualsMultinomialPerRow) {
-  for (const int64_t V : {50, 5000, 49152}) expect_batched_draws_equal_multinomial(V);
+  SamplingScratch scratch;  // one, as a decode loop keeps, through rows of every width
+  for (const int64_t V : {49152, 50, 5000}) expect_batched_draws_equal_multinomial(V, at::kFloat, scratch);
+  expect_batched_draws_equal_multinomial(5000, at::kBFloat16, scratch);  // rows copied to fp32 first
+}
+
+// Logits with NaN or inf have no distribution (at::multinomial refuses them too): a sampled row
+// with one is a runtime error naming the logits, whether its draw is the whole row or a nucleus.
+TEST(Sampling, RowsWithNaNOrInfAreAnErrorNotADraw) {
+  SamplingParams plain, nucleus;
+  plain.temperature = 0.7, nucleus.temperature = 0.7, nucleus.top_p = 0.9;
+  for (const float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()})
+    for (const SamplingParams* p : {&plain, &nucleus}) {
+      at::Tensor logits = at::randn({3, 5000}, make_cpu_generator(1));
+      logits[1][4321] = bad;
+      std::vector<at::Generator> gens = {make_cpu_generator(1), make_cpu_generator(2), make_cpu_generator(3)};
+      try {
+        sample_tokens(logits, {p, p, p}, {&gens[0], &gens[1], &gens[2]});
+        ADD_FAILURE() << "drew from a row holding " << bad;
+      } catch (const Error& e) {
+        EXPECT_EQ(e.kind(), ErrorKind::Runtime);
+        EXPECT_NE(std::string(e.what()).find("logits"), std::string::npos) << e.what();
+      }
+      EXPECT_THROW(sampling_distribution(logits[1], *p), Error);
+    }
 }
 
 TEST(Generator, GreedyInAMixedBatchEqualsAlone) {
