@@ -54,8 +54,9 @@ std::string name_of(const CompletionRequest& r) { return r.tag.empty() ? r.id : 
 
 // A reply that is not a success after all retries, or a connection that never came up.
 struct Failure {
-  int status = 0;  // 0: no HTTP response (connection error, timeout)
+  int status = 0;  // 0: no HTTP response (connection error, timeout, a reply past the limit)
   std::string message;
+  std::string hint;  // where the status does not say it
 };
 
 class HttpBackend : public Backend {
@@ -201,19 +202,37 @@ class HttpBackend : public Backend {
   std::string call(httplib::Client& cli, const std::string& path, const std::string& body, const std::string& what) {
     thread_local std::mt19937_64 rng(std::random_device{}());
     for (int attempt = 0;; ++attempt) {
-      auto res = body.empty() ? cli.Get(path) : cli.Post(path, body, "application/json");
+      httplib::Request req;
+      req.method = body.empty() ? "GET" : "POST";
+      req.path = path;
+      if (!body.empty()) req.set_header("Content-Type", "application/json"), req.body = body;
+      std::string reply;  // read as it arrives, so that its size is checked before it is held
+      bool too_long = false;
+      req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        too_long = n > o_.max_response_bytes - reply.size();
+        if (!too_long) reply.append(data, n);
+        return !too_long;
+      };
+      httplib::Response res;
+      httplib::Error error = httplib::Error::Success;
+      const bool answered = cli.send(req, res, error);
       Failure f;
       double retry_after = 0;
-      if (!res) {
-        f.message = "no response (" + httplib::to_string(res.error()) + ")";
-      } else if (res->status >= 200 && res->status < 300) {
-        return res->body;
+      bool retryable = true;
+      if (too_long) {
+        f.message = "a reply longer than " + std::to_string(o_.max_response_bytes) + " bytes";
+        f.hint = "is the endpoint an OpenAI-compatible completions server?";
+        retryable = false;
+      } else if (!answered) {
+        f.message = "no response (" + httplib::to_string(error) + ")";
+      } else if (res.status >= 200 && res.status < 300) {
+        return reply;
       } else {
-        f.status = res->status;
-        f.message = "HTTP " + std::to_string(res->status) + ": " + error_message_of(res->body);
-        if (res->has_header("Retry-After")) retry_after = std::atof(res->get_header_value("Retry-After").c_str());
+        f.status = res.status;
+        f.message = "HTTP " + std::to_string(res.status) + ": " + error_message_of(reply);
+        if (res.has_header("Retry-After")) retry_after = std::atof(res.get_header_value("Retry-After").c_str());
+        retryable = is_retryable_status(f.status);
       }
-      const bool retryable = f.status == 0 || is_retryable_status(f.status);
       if (!retryable || attempt >= o_.max_retries) throw f;
       const double wait = backoff_seconds(attempt, o_.backoff_base_s, o_.backoff_max_s, retry_after, rng);
       log::warn(what + ": " + f.message + "; retry " + std::to_string(attempt + 1) + "/" +
@@ -228,9 +247,10 @@ class HttpBackend : public Backend {
                   {.field = o_.endpoint,
                    .expected = "a successful response",
                    .found = f.message,
-                   .hint = f.status == 0 ? "is the server up? (retried " + std::to_string(o_.max_retries) +
-                                               " times; a rerun resumes where this stopped)"
-                                         : "see the server's log"});
+                   .hint = !f.hint.empty() ? f.hint
+                           : f.status == 0 ? "is the server up? (retried " + std::to_string(o_.max_retries) +
+                                                 " times; a rerun resumes where this stopped)"
+                                           : "see the server's log"});
   }
 
   std::string first_served_model() {

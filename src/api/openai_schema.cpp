@@ -357,10 +357,14 @@ WireResponse read_response(Route route, const std::string& body_text) {
             [](const WireChoice& a, const WireChoice& b) { return a.index < b.index; });
   if (body.contains("usage") && body["usage"].is_object()) {
     const json& u = body["usage"];
-    if (u.contains("prompt_tokens") && u["prompt_tokens"].is_number_integer())
-      out.prompt_tokens = u["prompt_tokens"].get<int64_t>();
-    if (u.contains("completion_tokens") && u["completion_tokens"].is_number_integer())
-      out.completion_tokens = u["completion_tokens"].get<int64_t>();
+    auto count = [&](const char* name) -> std::optional<int64_t> {
+      const json& v = u.value(name, json(nullptr));
+      if (v.is_number_unsigned() && v.get<uint64_t>() <= static_cast<uint64_t>(kMostUsageTokens))
+        return v.get<int64_t>();
+      return std::nullopt;  // missing, negative, fractional, a string or out of range
+    };
+    out.prompt_tokens = count("prompt_tokens");
+    out.completion_tokens = count("completion_tokens");
     const json& details = u.value("prompt_tokens_details", json(nullptr));
     if (out.prompt_tokens && details.is_object() && details.contains("cached_tokens") &&
         details["cached_tokens"].is_number_integer()) {

@@ -132,6 +132,22 @@ TEST(HttpBackend, GivesUpAfterMaxRetriesNamingTheEndpointAndStatus) {
   EXPECT_EQ(s.posts.load(), 3);  // first try + 2 retries
 }
 
+// A reply is held only up to the limit: past it (here 4 KiB; by default 64 MiB) the request fails
+// at once, without a retry, naming the limit. A reply within it still reads whole.
+TEST(HttpBackend, RefusesAReplyPastTheLimitWithoutHoldingIt) {
+  FakeServer s;
+  s.script = [](const json& body, httplib::Response& res, int) {
+    reply(res, body, body["messages"][0]["content"] == "question long" ? std::string(5000, 'x') : "short");
+  };
+  auto o = fast(s);
+  o.max_response_bytes = 4096;
+  auto b = make_http_backend(o);
+  EXPECT_EQ(run_all(*b, {chat("ok")})[0].choices[0].text, "short 0");
+  EXPECT_S2D_ERROR(run_all(*b, {chat("long")}), ErrorKind::Runtime, "request long", "longer than 4096 bytes",
+                   "OpenAI-compatible");
+  EXPECT_EQ(s.posts.load(), 2);  // not retried
+}
+
 TEST(HttpBackend, ClientErrorsAreNotRetried) {
   FakeServer s;
   s.script = [](const json&, httplib::Response& res, int) {

@@ -157,6 +157,18 @@ TEST(OpenAiSchema, ResponsesParseBackInIndexOrderWithUsage) {
   EXPECT_FALSE(cached(R"({"cached_tokens": -1})").has_value());
   EXPECT_FALSE(cached(R"({"cached_tokens": "7"})").has_value());
   EXPECT_FALSE(cached("null").has_value()) << "vLLM without --enable-prompt-tokens-details";
+  auto counts = [](const std::string& prompt, const std::string& completion) {
+    const auto parsed = parse_response(Route::Chat, R"({"choices": [{"index": 0, "message": {"content": "x"}}],
+        "usage": {"prompt_tokens": )" + prompt + R"(, "completion_tokens": )" +
+                                                        completion + "}}");
+    return std::pair{parsed.prompt_tokens, parsed.completion_tokens};
+  };
+  EXPECT_EQ(counts("0", "2147483648"),
+            (std::pair<std::optional<int64_t>, std::optional<int64_t>>{0, kMostUsageTokens}));
+  for (const std::string bad : {"-1", "2147483649", "9223372036854775807", "18446744073709551615", "1.5", "\"3\""}) {
+    EXPECT_FALSE(counts(bad, "1").first.has_value()) << bad;
+    EXPECT_FALSE(counts("1", bad).second.has_value()) << bad;
+  }
   EXPECT_THROW(parse_response(Route::Chat, R"({"object": "error"})"), Error);
   EXPECT_THROW(parse_response(Route::Chat, "<html>bad gateway</html>"), Error);
 }

@@ -8,6 +8,8 @@
 //   * Tokens come from the response's `usage`; without it they are counted with --tokenizer and
 //     results say so (token_source "local-tokenizer").
 //   * The API key comes from S2D_API_KEY and is never logged.
+//   * A reply is read up to max_response_bytes (64 MiB): a server that sends more gets an error,
+//     not the memory.
 // The header is httplib-free.
 #pragma once
 
@@ -32,9 +34,11 @@ struct HttpBackendOptions {
   std::string tokenizer_path;           // tokenizer.model for counting when the server sends no usage
   std::string api_key;                  // default: $S2D_API_KEY
   nlohmann::json chat_template_kwargs;  // sent as vLLM's chat_template_kwargs on chat requests that set none
+  size_t max_response_bytes = size_t{64} << 20;  // a longer reply is refused as it arrives, not retried
 };
 
-// The HTTP teacher's flags (see util/option_set.h); the backoff bounds and the key are not flags.
+// The HTTP teacher's flags (see util/option_set.h); the backoff bounds, the key and the reply limit
+// are not flags.
 template <OptionsOf<HttpBackendOptions> O, class F>
 void visit_options(O& o, F&& f) {
   f("--endpoint", "", o.endpoint, "OpenAI-compatible server instead of --model, e.g. http://localhost:8000/v1");

@@ -79,9 +79,13 @@ struct WireChoice {
   std::string text;
   std::string finish_reason;
 };
+// The most tokens a reply's usage may count, far past any context: a larger count is taken for
+// garbage, and keeps the arithmetic on counts (shares of text bytes) inside int64.
+constexpr int64_t kMostUsageTokens = int64_t{1} << 31;
 struct WireResponse {
-  std::vector<WireChoice> choices;                          // sorted by index
-  std::optional<int64_t> prompt_tokens, completion_tokens;  // absent when the server sent no usage
+  std::vector<WireChoice> choices;  // sorted by index
+  // Absent when the server sent no usage, or a count outside 0..kMostUsageTokens.
+  std::optional<int64_t> prompt_tokens, completion_tokens;
   // usage.prompt_tokens_details.cached_tokens: prompt tokens the server took from its prefix cache
   // (vLLM, OpenAI, s2d serve); absent when not sent, or not an integer in 0..prompt_tokens.
   std::optional<int64_t> cached_tokens;
