@@ -40,8 +40,16 @@ int run(int argc, char** argv) {
   try {
     root.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    const int code = root.exit(e);  // prints help, version or the parse error
-    return code == 0 ? 0 : 2;
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return root.exit(e);  // --help, --version
+    // One line, as s2d's own errors are, naming the --help that lists the flags (CLI11's own
+    // message adds a second line without the subcommand).
+    std::string command = "s2d";
+    for (const CLI::App* app = &root; !app->get_subcommands().empty();) {
+      app = app->get_subcommands().front();
+      command += " " + app->get_name();
+    }
+    log::error(std::string(e.what()) + " (see " + command + " --help)");
+    return 2;
   }
 
   try {

@@ -42,13 +42,8 @@ Allowed allowed_tokens(const float* x, const float* e, int64_t V, double top_p) 
     return a;
   }
   const double reach = top_p * row_mass(e, V);
-  // Four sets of bins, token i's in set i mod 4, so that runs of tokens in one bin do not wait on
-  // each other's sums. They only guide the search below, so their order of sums does not matter.
-  std::array<std::array<double, 128>, 4> bin_sets{};  // e <= 1: exponents 0..127
-  for (int64_t i = 0; i < V; ++i) bin_sets[static_cast<size_t>(i & 3)][static_cast<size_t>(exponent_of(e[i]))] += e[i];
-  std::array<double, 128> bin_mass{};
-  for (const auto& bins : bin_sets)
-    for (size_t k = 0; k < bins.size(); ++k) bin_mass[k] += bins[k];
+  std::array<double, 128> bin_mass{};  // e <= 1: exponents 0..127; they only guide the search below
+  for (int64_t i = 0; i < V; ++i) bin_mass[static_cast<size_t>(exponent_of(e[i]))] += e[i];
   int lowest = 127;  // the lowest exponent taken
   for (double mass = bin_mass[127]; lowest > 0 && mass < reach;) mass += bin_mass[static_cast<size_t>(--lowest)];
   while (true) {

@@ -41,10 +41,20 @@ TEST(Cli, HelpAndVersionExitZero) {
   }
 }
 
+// Usage errors exit 2 with one line on stderr naming the flag and the subcommand's --help.
 TEST(Cli, UsageErrorsExitTwo) {
   EXPECT_EQ(run_cli({}).code, 2);
-  EXPECT_EQ(run_cli({"data", "last-letter", "--n", "notanumber", "--out", "x"}).code, 2);
   EXPECT_EQ(run_cli({"--log-level", "loud", "data", "validate", "x"}).code, 2);
+  const auto bad_number = run_cli({"data", "last-letter", "--n", "notanumber", "--out", "x"});
+  EXPECT_EQ(bad_number.code, 2);
+  EXPECT_EQ(count_lines(bad_number.err), 1) << bad_number.err;
+  EXPECT_NE(bad_number.err.find("--n"), std::string::npos) << bad_number.err;
+  EXPECT_NE(bad_number.err.find("s2d data last-letter --help"), std::string::npos) << bad_number.err;
+  const auto unknown = run_cli({"generate", "--bogus"});
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_EQ(count_lines(unknown.err), 1) << unknown.err;
+  EXPECT_NE(unknown.err.find("--bogus"), std::string::npos) << unknown.err;
+  EXPECT_NE(unknown.err.find("s2d generate --help"), std::string::npos) << unknown.err;
 }
 
 TEST(Cli, GeneratesDeterministicTaskFiles) {
