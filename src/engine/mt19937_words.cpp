@@ -56,29 +56,28 @@ void Mt19937Words::twist() {
   data_.next_ = 0;
 }
 
+size_t Mt19937Words::take(size_t n) {
+  if (words_left() == 0) twist();
+  const size_t k = std::min(n, words_left());
+  data_.next_ += static_cast<uint32_t>(k);
+  data_.left_ -= static_cast<int>(k);
+  return k;
+}
+
 void Mt19937Words::read(uint32_t* out, size_t n) {
   while (n > 0) {
-    if (words_left() == 0) twist();
-    const size_t k = std::min(n, words_left());
-    const uint32_t* s = data_.state_.data() + data_.next_;
+    const size_t k = take(n);
+    const uint32_t* s = data_.state_.data() + data_.next_ - k;
     size_t i = 0;
     for (; i + 8 <= k; i += 8) store8(out + i, tempered(load8(s + i)));
     for (; i < k; ++i) out[i] = tempered(s[i]);
-    data_.next_ += static_cast<uint32_t>(k);
-    data_.left_ -= static_cast<int>(k);
     out += k;
     n -= k;
   }
 }
 
 void Mt19937Words::skip(size_t n) {
-  while (n > 0) {
-    if (words_left() == 0) twist();
-    const size_t k = std::min(n, words_left());
-    data_.next_ += static_cast<uint32_t>(k);
-    data_.left_ -= static_cast<int>(k);
-    n -= k;
-  }
+  while (n > 0) n -= take(n);
 }
 
 at::mt19937 Mt19937Words::engine() const {

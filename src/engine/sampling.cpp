@@ -40,25 +40,31 @@ float row_max(const float* x, int64_t V) {
   return any_nan ? std::numeric_limits<float>::quiet_NaN() : m;
 }
 
+// out[j] = op(in[j]) for j < V, four lanes at a time: op takes a float or four (a generic lambda).
+template <typename Op>
+void map_row(const float* in, float* out, int64_t V, Op op) {
+  using Floats4 = float __attribute__((vector_size(16)));
+  int64_t j = 0;
+  for (; j + 4 <= V; j += 4) {
+    Floats4 v;
+    std::memcpy(&v, in + j, sizeof v);
+    v = op(v);
+    std::memcpy(out + j, &v, sizeof v);
+  }
+  for (; j < V; ++j) out[j] = op(in[j]);
+}
+
 // A sampling row before its exp: x = logits / temperature, -inf where top-k cuts, and x - max x
 // into e, each [V] fp32, in the caller's buffers. Plain C++, but for top-k's kth value (ATen's
 // topk on one row runs on the calling thread), so that s2d's own threads can run it: ATen's exp
 // cannot, as its vectorised library splits a span over an OpenMP team, and a thread outside
 // ATen's pool makes a team of its own each time (measured: a fifth of the main thread's speed).
 void scale_row(const float* logits, int64_t V, const SamplingParams& p, float* x, float* e) {
-  using Floats4 = float __attribute__((vector_size(16)));
   const auto t = static_cast<float>(p.temperature);
-  int64_t j = 0;
-  for (; j + 4 <= V; j += 4) {  // IEEE division, as ATen's: the same bits in any lane width
-    Floats4 v;
-    std::memcpy(&v, logits + j, sizeof v);
-    v = v / t;
-    std::memcpy(x + j, &v, sizeof v);
-  }
-  for (; j < V; ++j) x[j] = logits[j] / t;
+  map_row(logits, x, V, [t](auto v) { return v / t; });  // IEEE division, as ATen's: the same bits
   if (cuts_top_k(p, V)) {
     const float kth = std::get<0>(at::from_blob(x, {V}, at::kFloat).topk(p.top_k)).min().item<float>();
-    for (j = 0; j < V; ++j)
+    for (int64_t j = 0; j < V; ++j)
       if (x[j] < kth) x[j] = -std::numeric_limits<float>::infinity();
   }
   const float max = row_max(x, V);
@@ -70,13 +76,7 @@ void scale_row(const float* logits, int64_t V, const SamplingParams& p, float* x
                    .expected = "finite values",
                    .found = "a maximum of " + std::to_string(max),
                    .hint = "check the weights for NaN or inf; fp16 overflows soonest: try --dtype bf16 or fp32"});
-  for (j = 0; j + 4 <= V; j += 4) {
-    Floats4 v;
-    std::memcpy(&v, x + j, sizeof v);
-    v = v - max;
-    std::memcpy(e + j, &v, sizeof v);
-  }
-  for (; j < V; ++j) e[j] = x[j] - max;
+  map_row(x, e, V, [max](auto v) { return v - max; });
 }
 
 // e = exp(e) for a row [V], on the calling thread's ATen pool. One call a row, as a [S, V] call

@@ -29,6 +29,9 @@ class Mt19937Words {
   at::mt19937_data_pod data_;
   size_t words_left() const { return static_cast<size_t>(data_.left_ - 1); }
   void twist();
+  // Steps over the next k <= n words of the state array, twisting first where none are left; k
+  // stops at the array's end. They are state_[next_ - k, next_), untempered.
+  size_t take(size_t n);
 };
 
 }  // namespace s2d
