@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "s2d/util/error.h"
@@ -87,23 +88,22 @@ void exp_row(float* e, int64_t V) { at::from_blob(e, {V}, at::kFloat).exp_(); }
 // already, else the rows copied. row(i) is rows[i]'s [V].
 class HostLogits {
  public:
-  HostLogits(const at::Tensor& logits, const std::vector<int64_t>& rows) : rows_(rows) {
+  HostLogits(const at::Tensor& logits, const std::vector<int64_t>& rows) {
     if (logits.device().is_cpu() && logits.scalar_type() == at::kFloat && logits.is_contiguous()) {
       t_ = logits;
+      rows_ = rows;
     } else {
       t_ =
           logits.index_select(0, at::tensor(rows, at::kLong).to(logits.device())).to(at::kCPU, at::kFloat).contiguous();
-      copied_ = true;
+      rows_.resize(rows.size());
+      std::iota(rows_.begin(), rows_.end(), int64_t{0});
     }
   }
-  const float* row(size_t i) const {
-    return t_.const_data_ptr<float>() + (copied_ ? static_cast<int64_t>(i) : rows_[i]) * t_.size(1);
-  }
+  const float* row(size_t i) const { return t_.const_data_ptr<float>() + rows_[i] * t_.size(1); }
 
  private:
-  at::Tensor t_;  // [B, V] or [S, V]
-  const std::vector<int64_t>& rows_;
-  bool copied_ = false;
+  at::Tensor t_;               // [B, V] or, copied, [S, V]
+  std::vector<int64_t> rows_;  // row i's index in t_
 };
 
 double top_p_of(const SamplingParams& p) { return cuts_top_p(p) ? p.top_p : 1.0; }

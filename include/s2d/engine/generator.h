@@ -9,9 +9,10 @@
 //   * Every step decodes all busy slots together (LlamaModel::decode_slots); a finished sample
 //     frees its slot at once and the next waiting sample takes it, so one long answer never holds
 //     a batch of short ones back.
-//   * Slots and cache are allocated once per run(), sized to the work: min(batch, samples) slots
-//     (batch with a request source) of min(context, longest prompt + max_new_tokens) columns, and
-//     fewer slots where those would not fit in memory.
+//   * A run's cache is sized to the work: as many slots as its first requests' samples (at most
+//     batch_size, and fewer where those would not fit in memory), of min(context, longest prompt
+//     + max_new_tokens) columns. With a request source it doubles its slots as newcomers wait, and
+//     grows its columns for a longer newcomer (cache_sizing.h).
 //   * Sample i of a request draws from its own stream keyed by sample_seed(seed, i): the output
 //     does not depend on which other requests share the batch (up to float reassociation in
 //     batched matmuls).
@@ -110,6 +111,15 @@ struct GenResult {
   int64_t cached_prompt_tokens = 0;
 };
 
+// What a Generator's runs have done, summed over its runs.
+struct EngineCounters {
+  int64_t generated_tokens = 0;
+  PrefillCounts prefill;
+  // The most decode slots a run's cache has held: a run starts with as many as its first requests'
+  // samples (at most batch_size) and grows as others join.
+  int64_t most_slots = 0;
+};
+
 class Generator {
  public:
   // The model must not change while the Generator lives: its prefix cache holds keys and values
@@ -129,20 +139,16 @@ class Generator {
   // counts the initial requests first, then joined ones in the order the source gave them.
   void run(const std::vector<GenRequest>& requests, const std::function<void(GenResult&&)>& on_done,
            const RequestSource& more = {});
-  int64_t generated_tokens() const { return generated_tokens_; }
-  const PrefillCounts& prefill_counts() const { return prefill_counts_; }
-  // The most decode slots a run's cache has held: a run starts with as many as its first requests'
-  // samples (at most batch_size) and grows as others join.
-  int64_t most_slots() const { return most_slots_; }
+  int64_t generated_tokens() const { return counters_.generated_tokens; }
+  const PrefillCounts& prefill_counts() const { return counters_.prefill; }
+  int64_t most_slots() const { return counters_.most_slots; }
   const EngineOptions& options() const { return opts_; }
 
  private:
   const LlamaModel& model_;
   Tokenizer tokenizer_;
   EngineOptions opts_;
-  int64_t generated_tokens_ = 0;
-  PrefillCounts prefill_counts_;
-  int64_t most_slots_ = 0;
+  EngineCounters counters_;
   std::unique_ptr<PrefixCache> prefix_cache_;  // made at the first run, unless switched off
 };
 
