@@ -4,8 +4,6 @@
 #include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 
-#include <cstdio>
-#include <limits>
 #include <optional>
 
 #include "s2d/model/async_transfer.h"
@@ -135,153 +133,16 @@ std::vector<at::Tensor> cached_rows(const std::vector<LlamaModel::CachedStart>& 
   return per_layer;
 }
 
-// The per-layer tensors both layouts (the checkpoint's and the packed one) keep as they are:
-// the optional Q/K norms (Qwen3) and the two RMSNorm weights, under their checkpoint names.
-template <class Layer, class Visitor>
-void visit_layer_norms(const ModelConfig& c, const std::string& p, Layer& L, const Visitor& fn) {
-  if (c.qk_norm) {
-    fn(p + "self_attn.q_norm.weight", L.q_norm);
-    fn(p + "self_attn.k_norm.weight", L.k_norm);
-  }
-  fn(p + "input_layernorm.weight", L.input_norm);
-  fn(p + "post_attention_layernorm.weight", L.post_attention_norm);
-}
-
 }  // namespace
-
-void for_each_weight(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn) {
-  fn("model.embed_tokens.weight", w.embed);
-  w.layers.resize(static_cast<size_t>(c.num_hidden_layers));
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    auto& L = w.layers[static_cast<size_t>(i)];
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    fn(p + "self_attn.q_proj.weight", L.q_proj);
-    fn(p + "self_attn.k_proj.weight", L.k_proj);
-    fn(p + "self_attn.v_proj.weight", L.v_proj);
-    fn(p + "self_attn.o_proj.weight", L.o_proj);
-    if (c.qkv_bias) {
-      fn(p + "self_attn.q_proj.bias", L.q_bias);
-      fn(p + "self_attn.k_proj.bias", L.k_bias);
-      fn(p + "self_attn.v_proj.bias", L.v_bias);
-    }
-    if (c.o_bias) fn(p + "self_attn.o_proj.bias", L.o_bias);
-    fn(p + "mlp.gate_proj.weight", L.gate_proj);
-    fn(p + "mlp.up_proj.weight", L.up_proj);
-    fn(p + "mlp.down_proj.weight", L.down_proj);
-    visit_layer_norms(c, p, L, fn);
-  }
-  fn("model.norm.weight", w.final_norm);
-  if (!c.tie_word_embeddings) fn("lm_head.weight", w.lm_head);
-}
-
-uint64_t kv_bytes_per_token(const ModelConfig& c, c10::ScalarType dtype) {
-  return 2 * static_cast<uint64_t>(c.num_hidden_layers) * static_cast<uint64_t>(c.num_key_value_heads) *
-         static_cast<uint64_t>(c.head_dim) * c10::elementSize(dtype);
-}
-
-long double kv_cache_bytes_per_column(const ModelConfig& c, int64_t batch, c10::ScalarType dtype) {
-  // The table's row is as large as one layer's keys and values for one head and slot.
-  return static_cast<long double>(batch) * static_cast<long double>(kv_bytes_per_token(c, dtype)) +
-         static_cast<long double>(rope_table_bytes_per_position(c, dtype));
-}
-
-int64_t kv_cache_columns_within(const ModelConfig& c, int64_t batch, c10::ScalarType dtype, long double bytes) {
-  // At least RoPE's row's few bytes a column, so never a division by zero.
-  const long double fit = bytes / kv_cache_bytes_per_column(c, batch, dtype);
-  const int64_t context = c.max_context();
-  return fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit);
-}
-
-KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts)
-    : capacity(max_len) {
-  const long double want =
-      static_cast<long double>(max_len) * kv_cache_bytes_per_column(c, batch, opts.dtype().toScalarType());
-  // On a GPU the free-memory query is a driver call; caches under 1 GiB (a prefill group's, every
-  // few steps) skip it and meet the allocator's own out-of-memory error in the rare case.
-  const bool check = opts.device().is_cpu() || want >= static_cast<long double>(1ULL << 30);
-  const uint64_t have = check ? allocatable_bytes(opts.device()) : std::numeric_limits<uint64_t>::max();
-  if (want > static_cast<long double>(have)) {
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%.3g GB for %lld slots x %lld tokens", static_cast<double>(want / 1e9),
-                  static_cast<long long>(batch), static_cast<long long>(max_len));
-    throw_input("the KV cache does not fit in memory",
-                {.field = "max tokens",
-                 .expected = "at most " + format_number("%.3g", have / 1e9) + " GB (available now)",
-                 .found = buf,
-                 .hint = "ask for fewer new tokens, a shorter prompt or a smaller --batch-size"});
-  }
-  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-    k.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
-    v.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
-  }
-  rope = RopeTable(c, max_len, opts);
-}
 
 at::Tensor positions_from_mask(const at::Tensor& attention_mask) {
   at::Tensor m = attention_mask.to(at::kLong);
   return (m.cumsum(1) - 1).clamp_min(0);
 }
 
-void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w) {
-  const int64_t Q = c.num_attention_heads * c.head_dim, KV = c.num_key_value_heads * c.head_dim;
-  const int64_t I = c.intermediate_size;
-  for (auto& L : w.layers) {
-    L.q_proj = L.qkv_t.narrow(1, 0, Q).t();
-    L.k_proj = L.qkv_t.narrow(1, Q, KV).t();
-    L.v_proj = L.qkv_t.narrow(1, Q + KV, KV).t();
-    L.gate_proj = L.gate_up_t.narrow(1, 0, I).t();
-    L.up_proj = L.gate_up_t.narrow(1, I, I).t();
-    L.o_proj = L.o_t.t();
-    L.down_proj = L.down_t.t();
-    if (c.qkv_bias) {
-      L.q_bias = L.qkv_b.narrow(0, 0, Q);
-      L.k_bias = L.qkv_b.narrow(0, Q, KV);
-      L.v_bias = L.qkv_b.narrow(0, Q + KV, KV);
-    }
-    if (c.o_bias) L.o_bias = L.o_b;
-  }
-  if (!c.tie_word_embeddings) w.lm_head = w.lm_head_t.t();
-}
-
-namespace {
-// Fuses matrices that read the same input, stores them [in, out], and re-points the HF-named
-// fields at views of the packed storage. One layer at a time, so peak memory grows by one layer.
-void pack(const ModelConfig& c, LlamaWeights& w) {
-  for (auto& L : w.layers) {
-    L.qkv_t = at::cat({L.q_proj, L.k_proj, L.v_proj}, 0).t().contiguous();              // [H, Q + 2KV]
-    L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();                // [H, 2I]
-    L.o_t = L.o_proj.t().contiguous();                                                  // [Q, H]
-    L.down_t = L.down_proj.t().contiguous();                                            // [I, H]
-    if (c.qkv_bias) L.qkv_b = at::cat({L.q_bias, L.k_bias, L.v_bias}, 0).contiguous();  // [Q + 2KV]
-    if (c.o_bias) L.o_b = L.o_bias;                                                     // [H]
-  }
-  // Tied: the lookup needs rows, the head needs columns; inference keeps a transposed copy
-  // (training points it back at the embedding, see for_each_packed).
-  w.lm_head_t = (c.tie_word_embeddings ? w.embed : w.lm_head).t().contiguous();
-  point_hf_names_at_packed(c, w);
-}
-}  // namespace
-
-void for_each_packed(const ModelConfig& c, LlamaWeights& w, const WeightVisitor& fn) {
-  fn("model.embed_tokens.weight", w.embed);
-  for (size_t i = 0; i < w.layers.size(); ++i) {
-    auto& L = w.layers[i];
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    fn(p + "qkv_t", L.qkv_t);
-    fn(p + "o_t", L.o_t);
-    fn(p + "gate_up_t", L.gate_up_t);
-    fn(p + "down_t", L.down_t);
-    if (c.qkv_bias) fn(p + "qkv_b", L.qkv_b);
-    if (c.o_bias) fn(p + "self_attn.o_proj.bias", L.o_b);
-    visit_layer_norms(c, p, L, fn);
-  }
-  fn("model.norm.weight", w.final_norm);
-  if (!c.tie_word_embeddings) fn("lm_head_t", w.lm_head_t);
-}
-
 LlamaModel::LlamaModel(ModelConfig config, LlamaWeights weights)
     : config_(std::move(config)), weights_(std::move(weights)) {
-  pack(config_, weights_);
+  pack_weights(config_, weights_);
   inv_freq_ = rope_inv_freq(config_, weights_.embed.device());
 }
 

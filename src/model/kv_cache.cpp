@@ -1,0 +1,57 @@
+#include "s2d/model/kv_cache.h"
+
+#include <ATen/ATen.h>
+
+#include <cstdio>
+#include <limits>
+
+#include "s2d/model/device.h"
+#include "s2d/util/error.h"
+#include "s2d/util/strings.h"
+
+namespace s2d {
+
+uint64_t kv_bytes_per_token(const ModelConfig& c, c10::ScalarType dtype) {
+  return 2 * static_cast<uint64_t>(c.num_hidden_layers) * static_cast<uint64_t>(c.num_key_value_heads) *
+         static_cast<uint64_t>(c.head_dim) * c10::elementSize(dtype);
+}
+
+long double kv_cache_bytes_per_column(const ModelConfig& c, int64_t batch, c10::ScalarType dtype) {
+  // The table's row is as large as one layer's keys and values for one head and slot.
+  return static_cast<long double>(batch) * static_cast<long double>(kv_bytes_per_token(c, dtype)) +
+         static_cast<long double>(rope_table_bytes_per_position(c, dtype));
+}
+
+int64_t kv_cache_columns_within(const ModelConfig& c, int64_t batch, c10::ScalarType dtype, long double bytes) {
+  // At least RoPE's row's few bytes a column, so never a division by zero.
+  const long double fit = bytes / kv_cache_bytes_per_column(c, batch, dtype);
+  const int64_t context = c.max_context();
+  return fit >= static_cast<long double>(context) ? context : static_cast<int64_t>(fit);
+}
+
+KVCache::KVCache(const ModelConfig& c, int64_t batch, int64_t max_len, const at::TensorOptions& opts)
+    : capacity(max_len) {
+  const long double want =
+      static_cast<long double>(max_len) * kv_cache_bytes_per_column(c, batch, opts.dtype().toScalarType());
+  // On a GPU the free-memory query is a driver call; caches under 1 GiB (a prefill group's, every
+  // few steps) skip it and meet the allocator's own out-of-memory error in the rare case.
+  const bool check = opts.device().is_cpu() || want >= static_cast<long double>(1ULL << 30);
+  const uint64_t have = check ? allocatable_bytes(opts.device()) : std::numeric_limits<uint64_t>::max();
+  if (want > static_cast<long double>(have)) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%.3g GB for %lld slots x %lld tokens", static_cast<double>(want / 1e9),
+                  static_cast<long long>(batch), static_cast<long long>(max_len));
+    throw_input("the KV cache does not fit in memory",
+                {.field = "max tokens",
+                 .expected = "at most " + format_number("%.3g", have / 1e9) + " GB (available now)",
+                 .found = buf,
+                 .hint = "ask for fewer new tokens, a shorter prompt or a smaller --batch-size"});
+  }
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    k.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
+    v.push_back(at::zeros({batch, c.num_key_value_heads, max_len, c.head_dim}, opts));
+  }
+  rope = RopeTable(c, max_len, opts);
+}
+
+}  // namespace s2d
