@@ -43,6 +43,57 @@ TEST(Jinja, NoneAndUndefinedAsJinja2TreatsThem) {
   EXPECT_S2D_ERROR(render("{{ 'a' + functions }}"), ErrorKind::Input, "t.jinja:1", "'functions' is undefined");
 }
 
+TEST(Jinja, IntegersArePythonsWithin64BitsAndAnErrorPastThem) {
+  // Floor division and modulo round toward negative infinity; ** is exact.
+  EXPECT_EQ(render("{{ -7 // 2 }} {{ 7 // -2 }} {{ -7 % 3 }} {{ 7 % -3 }} {{ 3 ** 39 }} {{ 2 ** -1 }}"),
+            "-4 -4 2 -2 4052555153018976267 0.5");
+  EXPECT_EQ(render("{{ (-9223372036854775807 - 1) % -1 }}"), "0");
+  // Loops that would step past int64 stop where Python's would.
+  EXPECT_EQ(render("{{ range(9223372036854775800, 9223372036854775807, 100) | list }}"), "[9223372036854775800]");
+  EXPECT_EQ(render("{{ 'abc'[1::9223372036854775807] }}"), "b");
+  EXPECT_EQ(render("[{{ '' * 9223372036854775807 }}]"), "[]");
+  EXPECT_EQ(render("{{ 'nan' | float | int }}"), "0");  // jinja2's int falls back to its default
+  // Python's ints would grow; s2d's stop with an error instead of wrapping or trapping.
+  for (const char* past : {"{{ 9223372036854775807 + 1 }}", "{{ -(-9223372036854775807 - 1) }}",
+                           "{{ (-9223372036854775807 - 1) // -1 }}", "{{ (-9223372036854775807 - 1) | abs }}",
+                           "{{ 2 ** 63 }}", "{{ 3037000500 * 3037000500 }}", "{{ 1 - 9223372036854775807 - 3 }}"}) {
+    SCOPED_TRACE(past);
+    EXPECT_S2D_ERROR(render(past), ErrorKind::Input, "t.jinja:1", "integer arithmetic past 64 bits");
+  }
+  EXPECT_S2D_ERROR(render("{{ '1e300' | float | int }}"), ErrorKind::Input, "t.jinja:1", "past 64 bits");
+}
+
+TEST(Jinja, ValuesPastMemoryOrStackLimitsAreAnErrorNotACrash) {
+  // A checkpoint's template is untrusted. Each of these overflowed the stack, held gigabytes or
+  // ran for hours: a namespace holding itself, a string or list doubled in a loop, a list holding
+  // the same list twice, again and again (printed or compared at 2^40 items), deep nesting
+  // (freed recursively), a huge replace() or indent.
+  const std::string ns = "{% set ns = namespace(a=['x'], b=['x'], s='ab') %}";
+  const std::string doubling = "{% for i in range(40) %}";
+  const std::pair<std::string, const char*> refused[] = {
+      {"{% set ns = namespace(x=1) %}{% set ns.x = ns %}{{ ns }}", "cannot hold a namespace"},
+      {"{% set a = namespace(x=1) %}{% set b = namespace(y=[a]) %}", "cannot hold a namespace"},
+      {ns + doubling + "{% set ns.s = ns.s ~ ns.s %}{% endfor %}", "a string too long"},
+      {ns + doubling + "{% set ns.a = ns.a + ns.a %}{% endfor %}", "too long: found more than 1000000 items"},
+      {ns + doubling + "{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a }}", "a value too long as text"},
+      {ns + doubling + "{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a | tojson }}", "a value too long as text"},
+      {ns + doubling + "{% set ns.a = [ns.a, ns.a] %}{% set ns.b = [ns.b, ns.b] %}{% endfor %}{{ ns.a == ns.b }}",
+       "values too large to compare"},
+      {ns + "{% for i in range(100000) %}{% set ns.a = [ns.a] %}{% endfor %}", "nested too deeply"},
+      {ns + "{% for i in range(30) %}{% set ns.s = ns.s.replace('a', ns.s) %}{% endfor %}", "too long"},
+      {"{{ [1, [2]] | tojson(indent=2000000000) }}", "a value too long as text"},
+      {"{{ range(2000000) | length }}", "range() too long"},
+  };
+  for (const auto& [source, message] : refused) {
+    SCOPED_TRACE(source);
+    EXPECT_S2D_ERROR(render(source), ErrorKind::Input, "t.jinja:1", message);
+  }
+  // What stays within the limits is as jinja2 renders it: the same list twice compares equal at
+  // once, and a string's length is counted without a value per character.
+  EXPECT_EQ(render(ns + "{% for i in range(30) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a == ns.a }}"), "True");
+  EXPECT_EQ(render("{{ s | length }}", {{"s", std::string(3'000'000, 'x') + "\xc3\xa9"}}), "3000001");
+}
+
 TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {
   struct RestoreEnv {
     std::string old;

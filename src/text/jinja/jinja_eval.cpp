@@ -49,10 +49,18 @@ class Renderer {
   std::string run(const NodeP& root, const nlohmann::ordered_json& ctx) {
     scopes_.emplace_back();
     install_globals();
-    for (auto it = ctx.begin(); it != ctx.end(); ++it) scopes_.back()[it.key()] = from_json(*it);
+    try {
+      for (auto it = ctx.begin(); it != ctx.end(); ++it) scopes_.back()[it.key()] = from_json(*it);
+    } catch (const Refused& r) {
+      fail(0, "the template's context: " + r.what, r.found);
+    }
     std::string out;
     LoopControl lc;
-    render(*root, out, lc);
+    try {
+      render(*root, out, lc);
+    } catch (const Refused& r) {
+      fail(line_, r.what, r.found);
+    }
     return out;
   }
 
@@ -75,6 +83,7 @@ class Renderer {
   }
 
   void render(const Template::Node& n, std::string& out, LoopControl& lc) {
+    line_ = n.line;
     switch (n.k) {
       case K::Body:
         for (const auto& c : n.bodies) {
@@ -86,7 +95,7 @@ class Renderer {
       case K::Output: out += to_str(eval(*n.exprs[0])); break;
       default: break;
     }
-    if (out.size() > kMaxOutput) fail(n.line, "the rendered text is too long", "more than 64 MiB");
+    if (out.size() > kMaxTextBytes) fail(n.line, "the rendered text is too long", "more than 64 MiB");
     switch (n.k) {
       case K::If:
         for (size_t i = 0; i < n.exprs.size(); ++i)
@@ -121,6 +130,7 @@ class Renderer {
     }
     Value ns = lookup(n.text);
     if (!ns.is_namespace) fail(n.line, "can only set attributes of a namespace()", n.text);
+    if (v.holds_namespace) fail(n.line, "a namespace's attribute cannot hold a namespace", n.text + "." + n.attr);
     for (auto& [k, x] : *ns.o)
       if (k == n.attr) {
         x = std::move(v);
@@ -137,16 +147,12 @@ class Renderer {
       return keys;
     }
     if (v.t == Value::T::Str) {
+      if (utf8_chars(v.s) > kMaxItems)
+        throw Refused{"a string too long to go through a character at a time",
+                      "more than " + std::to_string(kMaxItems) + " characters"};
       std::vector<Value> chars;
       for (size_t i = 0; i < v.s.size();) {
-        size_t n = 1;
-        const auto c = static_cast<unsigned char>(v.s[i]);
-        if (c >= 0xF0)
-          n = 4;
-        else if (c >= 0xE0)
-          n = 3;
-        else if (c >= 0xC0)
-          n = 2;
+        const size_t n = utf8_length(v.s[i]);
         chars.push_back(Value::str(v.s.substr(i, n)));
         i += n;
       }
@@ -157,6 +163,17 @@ class Renderer {
       return {};
     }
     fail(line, "not iterable", to_str(v));
+  }
+
+  // The bytes of the UTF-8 character that starts with `lead`, and the characters of `s`.
+  static size_t utf8_length(char lead) {
+    const auto c = static_cast<unsigned char>(lead);
+    return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+  }
+  static size_t utf8_chars(const std::string& s) {
+    size_t n = 0;
+    for (size_t i = 0; i < s.size(); i += utf8_length(s[i])) ++n;
+    return n;
   }
 
   void render_for(const Template::Node& n, std::string& out) {
@@ -238,6 +255,7 @@ class Renderer {
   // --- expressions --------------------------------------------------------------------------------
 
   Value eval(const Expr& e) {
+    line_ = e.line;
     switch (e.k) {
       case Expr::K::Literal: return e.lit;
       case Expr::K::Var: return lookup(e.name);
@@ -253,7 +271,7 @@ class Renderer {
       case Expr::K::Not: return Value::boolean(!truthy(eval(*e.kids[0])));
       case Expr::K::Neg: {
         const Value v = eval(*e.kids[0]);
-        if (v.t == Value::T::Int) return Value::integer(-v.i);
+        if (v.t == Value::T::Int) return integer_op(e.line, "-", 0, v.i);
         if (v.is_number()) return Value::number(-v.as_double());
         fail(e.line, "bad operand for unary -", to_str(v));
       }
@@ -332,7 +350,10 @@ class Renderer {
     };
     const int64_t lo = clamp(b, step > 0 ? 0 : n - 1), hi = clamp(e, step > 0 ? n : -1);
     ValueList out;
-    for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) out.push_back(items[static_cast<size_t>(i)]);
+    for (int64_t i = lo; step > 0 ? i < hi : i > hi;) {
+      out.push_back(items[static_cast<size_t>(i)]);
+      if (__builtin_add_overflow(i, step, &i)) break;  // past int64, so past the ends too
+    }
     if (v.t == Value::T::Str) {
       std::string s2;
       for (const auto& c : out) s2 += c.s;
@@ -390,6 +411,7 @@ class Renderer {
     size_t last = 0, at;
     while (count != 0 && (at = s.find(from, last)) != std::string::npos) {
       out.append(s, last, at - last);
+      if (out.size() + to.size() > kMaxTextBytes) throw Refused{"replace: the result is too long", "more than 64 MiB"};
       out += to;
       last = at + from.size();
       --count;
@@ -528,7 +550,7 @@ class Renderer {
     args_of(e, 1, a, kw);
     if (f == "trim") return Value::str(strip_chars(to_str(v), a.empty() ? "" : a[0].s, true, true));
     if (f == "length" || f == "count") {
-      if (v.t == Value::T::Str) return Value::integer(static_cast<int64_t>(items_of(v, e.line).size()));
+      if (v.t == Value::T::Str) return Value::integer(static_cast<int64_t>(utf8_chars(v.s)));
       return Value::integer(static_cast<int64_t>(items_of(v, e.line).size()));
     }
     if (f == "tojson") {
@@ -554,11 +576,17 @@ class Renderer {
           return Value::integer(0);
         }
       }
-      return Value::integer(static_cast<int64_t>(v.as_double()));
+      const double d = v.as_double();
+      if (std::isnan(d)) return Value::integer(0);  // jinja2: int(nan) fails, so the default
+      // int64's range, as doubles: [-2^63, 2^63).
+      if (!(d >= -9223372036854775808.0 && d < 9223372036854775808.0))
+        fail(e.line, "int: the number is past 64 bits", to_str(v));
+      return Value::integer(static_cast<int64_t>(d));
     }
     if (f == "float") return Value::number(v.t == Value::T::Str ? std::strtod(v.s.c_str(), nullptr) : v.as_double());
     if (f == "abs")
-      return v.t == Value::T::Int ? Value::integer(std::llabs(v.i)) : Value::number(std::fabs(v.as_double()));
+      return v.t == Value::T::Int ? (v.i < 0 ? integer_op(e.line, "-", 0, v.i) : v)
+                                  : Value::number(std::fabs(v.as_double()));
     if (f == "join") {
       const std::string sep = a.empty() ? "" : to_str(a[0]);
       const Value* attribute = kwarg(kw, "attribute");
@@ -566,6 +594,7 @@ class Renderer {
       bool first = true;
       for (const auto& x : items_of(v, e.line)) {
         out += (first ? "" : sep) + to_str(attribute ? attr(x, to_str(*attribute), e.line) : x);
+        if (out.size() > kMaxTextBytes) fail(e.line, "join: the result is too long", "more than 64 MiB");
         first = false;
       }
       return Value::str(out);
@@ -656,6 +685,7 @@ class Renderer {
       const std::string field = fmt.substr(i + 1, close - i - 1);
       i = close;
       if (field.find_first_of(":!.[") != std::string::npos) fail(line, "unsupported format field", "{" + field + "}");
+      if (out.size() > kMaxTextBytes) fail(line, "format: the result is too long", "more than 64 MiB");
       if (field.empty() || std::isdigit(static_cast<unsigned char>(field[0]))) {
         const size_t at = field.empty() ? next++ : std::stoul(field.substr(0, 9));
         if (at >= a.size()) fail(line, "format: missing positional argument", "{" + field + "}");
@@ -751,8 +781,9 @@ class Renderer {
       }
     }
     if (op == "*" && l.t == Value::T::Str && r.t == Value::T::Int) {
-      if (r.i > 0 && l.s.size() * static_cast<size_t>(std::min<int64_t>(r.i, kMaxOutput)) > kMaxOutput)
+      if (r.i > 0 && l.s.size() * static_cast<size_t>(std::min<int64_t>(r.i, kMaxTextBytes)) > kMaxTextBytes)
         fail(e.line, "the rendered text is too long", "more than 64 MiB");
+      if (l.s.empty()) return l;  // no bound on r.i's loop otherwise
       std::string out;
       for (int64_t k = 0; k < r.i; ++k) out += l.s;
       return Value::str(out);
@@ -766,21 +797,24 @@ class Renderer {
     const bool ints = l.t != Value::T::Float && r.t != Value::T::Float;
     const double x = l.as_double(), y = r.as_double();
     const int64_t xi = l.t == Value::T::Bool ? l.b : l.i, yi = r.t == Value::T::Bool ? r.b : r.i;
-    if (op == "+") return ints ? Value::integer(xi + yi) : Value::number(x + y);
-    if (op == "-") return ints ? Value::integer(xi - yi) : Value::number(x - y);
-    if (op == "*") return ints ? Value::integer(xi * yi) : Value::number(x * y);
     if ((op == "/" || op == "//" || op == "%") && y == 0) fail(e.line, "division by zero");
+    if (ints && (op == "+" || op == "-" || op == "*" || op == "//" || op == "%" || (op == "**" && yi >= 0)))
+      return integer_op(e.line, op, xi, yi);
+    if (op == "+") return Value::number(x + y);
+    if (op == "-") return Value::number(x - y);
+    if (op == "*") return Value::number(x * y);
     if (op == "/") return Value::number(x / y);
-    if (op == "//")
-      return ints ? Value::integer(static_cast<int64_t>(std::floor(x / y))) : Value::number(std::floor(x / y));
-    if (op == "%") {
-      if (ints) return Value::integer(((xi % yi) + yi) % yi);
-      return Value::number(x - y * std::floor(x / y));
-    }
-    if (op == "**")
-      return ints && yi >= 0 ? Value::integer(static_cast<int64_t>(std::llround(std::pow(x, y))))
-                             : Value::number(std::pow(x, y));
+    if (op == "//") return Value::number(std::floor(x / y));
+    if (op == "%") return Value::number(x - y * std::floor(x / y));
+    if (op == "**") return Value::number(std::pow(x, y));
     fail(e.line, "unsupported operator", op);
+  }
+
+  // Python's int arithmetic, refused past 64 bits, where Python's ints would go on growing.
+  Value integer_op(int line, const std::string& op, int64_t x, int64_t y) const {
+    if (const std::optional<int64_t> r = python_int_op(op, x, y)) return Value::integer(*r);
+    fail(line, "integer arithmetic past 64 bits",
+         op == "-" && x == 0 ? "-(" + std::to_string(y) + ")" : std::to_string(x) + " " + op + " " + std::to_string(y));
   }
 
   void install_globals() {
@@ -790,20 +824,19 @@ class Renderer {
       throw_input("the chat template refused the conversation: " + (a.empty() ? std::string() : to_str(a[0])),
                   {.file = where});
     });
-    g["namespace"] = Value::function([](std::vector<Value>&, Kwargs& kw) {
-      Value ns = Value::object(ValueDict(kw.begin(), kw.end()));
-      ns.is_namespace = true;
-      return ns;
-    });
+    g["namespace"] = Value::function(
+        [](std::vector<Value>&, Kwargs& kw) { return Value::namespace_object(ValueDict(kw.begin(), kw.end())); });
     g["range"] = Value::function([](std::vector<Value>& a, Kwargs&) {
       int64_t lo = 0, hi = 0, step = 1;
       if (a.size() == 1) hi = a[0].i;
       if (a.size() >= 2) lo = a[0].i, hi = a[1].i;
       if (a.size() >= 3) step = a[2].i == 0 ? 1 : a[2].i;
       ValueList out;
-      for (int64_t i = lo; step > 0 ? i < hi : i > hi; i += step) {
+      for (int64_t i = lo; step > 0 ? i < hi : i > hi;) {
+        if (out.size() == kMaxItems)
+          throw Refused{"range() too long", "more than " + std::to_string(kMaxItems) + " items"};
         out.push_back(Value::integer(i));
-        if (out.size() > 1000000) break;  // a template cannot make s2d allocate without bound
+        if (__builtin_add_overflow(i, step, &i)) break;  // past int64, so past hi too
       }
       return Value::array(std::move(out));
     });
@@ -819,8 +852,8 @@ class Renderer {
 
   static constexpr size_t kMaxScopes = 256;  // macro recursion and nested loops: the stack's bound
   static constexpr int64_t kMaxIterations = 10'000'000;
-  static constexpr size_t kMaxOutput = size_t{64} << 20;
   int64_t iterations_ = 0;
+  int line_ = 0;  // of the node or expression being evaluated: where a Refused came from
   const std::string& where_;
   std::vector<Scope> scopes_;
 };

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,6 +34,21 @@ inline char escape_letter(char ch) {
   return it == std::end(kEscapes) ? 0 : it->letter;
 }
 
+// --- limits: what a template (untrusted, as a checkpoint is) may make s2d hold ------------------
+
+inline constexpr size_t kMaxTextBytes = size_t{64} << 20;  // a string, and the rendered text
+inline constexpr size_t kMaxItems = 1'000'000;             // a list's or a dict's items
+// Lists and dicts within each other. A namespace holds no namespace, so a value nests at most
+// twice this deep, however its namespaces change after it is made: the bound that keeps
+// str(), tojson, == and the values' destructors, all recursive, off the end of the stack.
+inline constexpr int kMaxNesting = 512;
+
+// Thrown where a template would pass a limit, or asks for what s2d does not do; the renderer
+// turns it into an InputError naming the template's file and line.
+struct Refused {
+  std::string what, found;
+};
+
 // --- values: Python's, as far as templates see them ---------------------------------------------
 
 struct Value;
@@ -51,16 +67,20 @@ struct Value {
   std::shared_ptr<ValueList> a;  // shared, as Python's lists are
   std::shared_ptr<ValueDict> o;
   std::shared_ptr<ValueFn> fn;
-  bool is_namespace = false;  // namespace(): the one object whose attributes `set` may assign
+  bool is_namespace = false;     // namespace(): the one object whose attributes `set` may assign
+  int depth = 0;                 // lists and dicts nested in it, as they were when it was made
+  bool holds_namespace = false;  // it is a namespace or has one inside
 
   // Value is an aggregate: each factory names the kind and the one member it sets.
   static Value none() { return {.t = T::None}; }
   static Value boolean(bool x) { return {.t = T::Bool, .b = x}; }
   static Value integer(int64_t x) { return {.t = T::Int, .i = x}; }
   static Value number(double x) { return {.t = T::Float, .f = x}; }
-  static Value str(std::string x) { return {.t = T::Str, .s = std::move(x)}; }
-  static Value array(ValueList x = {}) { return {.t = T::Array, .a = std::make_shared<ValueList>(std::move(x))}; }
-  static Value object(ValueDict x = {}) { return {.t = T::Object, .o = std::make_shared<ValueDict>(std::move(x))}; }
+  // These three throw Refused past kMaxTextBytes, kMaxItems or kMaxNesting.
+  static Value str(std::string x);
+  static Value array(ValueList x = {});
+  static Value object(ValueDict x = {});
+  static Value namespace_object(ValueDict x);  // Refused where an attribute holds a namespace
   static Value function(ValueFn f) { return {.t = T::Function, .fn = std::make_shared<ValueFn>(std::move(f))}; }
   static Value undefined(std::string name) { return {.s = std::move(name)}; }
 
@@ -71,10 +91,18 @@ struct Value {
 };
 
 bool truthy(const Value& v);
-bool equal(const Value& a, const Value& b);
-std::string to_str(const Value& v);                              // str(v), as Python prints it
-std::string to_json(const Value& v, int indent, int level = 0);  // json.dumps(v, ensure_ascii=False)
+bool equal(const Value& a, const Value& b);  // Refused past ten million items compared
+// str(v), as Python prints it, and json.dumps(v, ensure_ascii=False); Refused past kMaxTextBytes.
+std::string to_str(const Value& v);
+std::string to_json(const Value& v, int indent);
 Value from_json(const nlohmann::ordered_json& j);
+
+// --- integers: Python's, within 64 bits ----------------------------------------------------------
+
+// x op y for op in + - * // % **, as Python computes it on ints (// and % round toward negative
+// infinity; y > 0 for **); nullopt where the result is past int64, where Python's would be a
+// bigger int, and where // or % divides by zero.
+std::optional<int64_t> python_int_op(const std::string& op, int64_t x, int64_t y);
 
 // --- tokens and tree ---------------------------------------------------------------------------
 

@@ -1,10 +1,58 @@
 // Jinja values as Python sees them: truthiness, equality, str(), and json.dumps for tojson.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include "jinja_internal.h"
 
 namespace s2d::jinja {
+
+namespace {
+
+[[noreturn]] void refuse_size(const char* what, size_t limit, const char* unit) {
+  throw Refused{what, "more than " + std::to_string(limit) + unit};
+}
+
+// A list's or dict's depth and whether it holds a namespace, from its items; Refused past the limits.
+template <class Items, class ValueOf>
+void take_measure(Value& v, const Items& items, ValueOf value_of) {
+  if (items.size() > kMaxItems) refuse_size("a list or dict too long", kMaxItems, " items");
+  for (const auto& item : items) {
+    const Value& x = value_of(item);
+    v.depth = std::max(v.depth, x.depth + 1);
+    v.holds_namespace = v.holds_namespace || x.holds_namespace;
+  }
+  if (v.depth > kMaxNesting) refuse_size("lists and dicts nested too deeply", kMaxNesting, " levels");
+}
+
+}  // namespace
+
+Value Value::str(std::string x) {
+  if (x.size() > kMaxTextBytes) refuse_size("a string too long", kMaxTextBytes >> 20, " MiB");
+  return {.t = T::Str, .s = std::move(x)};
+}
+
+Value Value::array(ValueList x) {
+  Value v{.t = T::Array};
+  take_measure(v, x, [](const Value& item) -> const Value& { return item; });
+  v.a = std::make_shared<ValueList>(std::move(x));
+  return v;
+}
+
+Value Value::object(ValueDict x) {
+  Value v{.t = T::Object};
+  take_measure(v, x, [](const auto& kv) -> const Value& { return kv.second; });
+  v.o = std::make_shared<ValueDict>(std::move(x));
+  return v;
+}
+
+Value Value::namespace_object(ValueDict x) {
+  Value v = object(std::move(x));
+  if (v.holds_namespace) throw Refused{"a namespace's attribute cannot hold a namespace", "namespace(...)"};
+  v.is_namespace = v.holds_namespace = true;
+  return v;
+}
 
 const Value* Value::find(const std::string& key) const {
   if (t != T::Object) return nullptr;
@@ -28,7 +76,12 @@ bool truthy(const Value& v) {
   return false;
 }
 
-bool equal(const Value& a, const Value& b) {
+namespace {
+
+// `budget` counts the items compared: lists that share items can stand for far more items than
+// they hold (each of [x, x]'s two items may be such a list again).
+bool equal_within(const Value& a, const Value& b, int64_t& budget) {
+  if (--budget < 0) throw Refused{"values too large to compare", "more than 10 million items"};
   if (a.is_number() && b.is_number()) return a.as_double() == b.as_double();
   if (a.t != b.t) return false;
   switch (a.t) {
@@ -36,20 +89,29 @@ bool equal(const Value& a, const Value& b) {
     case Value::T::None: return true;
     case Value::T::Str: return a.s == b.s;
     case Value::T::Array:
+      if (a.a == b.a) return true;  // the same list, as Python's `is` before ==
       if (a.a->size() != b.a->size()) return false;
       for (size_t i = 0; i < a.a->size(); ++i)
-        if (!equal((*a.a)[i], (*b.a)[i])) return false;
+        if (!equal_within((*a.a)[i], (*b.a)[i], budget)) return false;
       return true;
     case Value::T::Object:
+      if (a.o == b.o) return true;
       if (a.o->size() != b.o->size()) return false;
       for (const auto& [k, v] : *a.o) {
         const Value* w = b.find(k);
-        if (w == nullptr || !equal(v, *w)) return false;
+        if (w == nullptr || !equal_within(v, *w, budget)) return false;
       }
       return true;
     case Value::T::Function: return a.fn == b.fn;
     default: return false;
   }
+}
+
+}  // namespace
+
+bool equal(const Value& a, const Value& b) {
+  int64_t budget = 10'000'000;
+  return equal_within(a, b, budget);
 }
 
 namespace {
@@ -83,11 +145,6 @@ std::string py_quote(const std::string& s) {
   return out + q;
 }
 
-std::string repr(const Value& v) {
-  if (v.t == Value::T::Str) return py_quote(v.s);
-  return to_str(v);
-}
-
 void json_string(const std::string& s, std::string& out) {
   out += '"';
   for (unsigned char c : s) {
@@ -108,73 +165,107 @@ void json_string(const std::string& s, std::string& out) {
 
 }  // namespace
 
-std::string to_str(const Value& v) {
-  switch (v.t) {
-    case Value::T::Undefined: return "";
-    case Value::T::None: return "None";
-    case Value::T::Bool: return v.b ? "True" : "False";
-    case Value::T::Int: return std::to_string(v.i);
-    case Value::T::Float: return float_repr(v.f);
-    case Value::T::Str: return v.s;
-    case Value::T::Array: {
-      std::string out = "[";
-      for (size_t i = 0; i < v.a->size(); ++i) out += (i ? ", " : "") + repr((*v.a)[i]);
-      return out + "]";
-    }
-    case Value::T::Object: {
-      std::string out = "{";
-      bool first = true;
-      for (const auto& [k, x] : *v.o) {
-        out += (first ? "" : ", ") + py_quote(k) + ": " + repr(x);
-        first = false;
-      }
-      return out + "}";
-    }
-    case Value::T::Function: return "<function>";
-  }
-  return "";
+namespace {
+
+// Past kMaxTextBytes, Refused: a list that holds the same list twice, again and again, prints
+// at twice its length at every level.
+void check_text(const std::string& out) {
+  if (out.size() > kMaxTextBytes) refuse_size("a value too long as text", kMaxTextBytes >> 20, " MiB");
 }
 
-std::string to_json(const Value& v, int indent, int level) {
+void append_str(const Value& v, std::string& out, bool quoted) {
+  switch (v.t) {
+    case Value::T::Undefined: break;
+    case Value::T::None: out += "None"; break;
+    case Value::T::Bool: out += v.b ? "True" : "False"; break;
+    case Value::T::Int: out += std::to_string(v.i); break;
+    case Value::T::Float: out += float_repr(v.f); break;
+    case Value::T::Str: out += quoted ? py_quote(v.s) : v.s; break;
+    case Value::T::Array:
+      out += '[';
+      for (size_t i = 0; i < v.a->size(); ++i) {
+        if (i) out += ", ";
+        append_str((*v.a)[i], out, true);  // repr() of the items
+      }
+      out += ']';
+      break;
+    case Value::T::Object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [k, x] : *v.o) {
+        out += (first ? "" : ", ") + py_quote(k) + ": ";
+        append_str(x, out, true);
+        first = false;
+      }
+      out += '}';
+      break;
+    }
+    case Value::T::Function: out += "<function>"; break;
+  }
+  check_text(out);
+}
+
+void append_json(const Value& v, int indent, int level, std::string& out) {
+  if (indent >= 0 && static_cast<size_t>(indent) * static_cast<size_t>(level + 1) > kMaxTextBytes)
+    refuse_size("a value too long as text", kMaxTextBytes >> 20, " MiB");
   const std::string nl = indent >= 0 ? "\n" + std::string(static_cast<size_t>(indent * (level + 1)), ' ') : "";
   const std::string close_nl = indent >= 0 ? "\n" + std::string(static_cast<size_t>(indent * level), ' ') : "";
-  const std::string sep = indent >= 0 ? "," : ", ";
+  const char* sep = indent >= 0 ? "," : ", ";
   switch (v.t) {
     case Value::T::Undefined:
-    case Value::T::None: return "null";
-    case Value::T::Bool: return v.b ? "true" : "false";
-    case Value::T::Int: return std::to_string(v.i);
-    case Value::T::Float: {
-      if (std::isnan(v.f)) return "NaN";
-      if (std::isinf(v.f)) return v.f > 0 ? "Infinity" : "-Infinity";
-      return float_repr(v.f);
-    }
-    case Value::T::Str: {
-      std::string out;
-      json_string(v.s, out);
-      return out;
-    }
-    case Value::T::Array: {
-      if (v.a->empty()) return "[]";
-      std::string out = "[";
-      for (size_t i = 0; i < v.a->size(); ++i) out += (i ? sep : "") + nl + to_json((*v.a)[i], indent, level + 1);
-      return out + close_nl + "]";
-    }
+    case Value::T::None:
+    case Value::T::Function: out += "null"; break;
+    case Value::T::Bool: out += v.b ? "true" : "false"; break;
+    case Value::T::Int: out += std::to_string(v.i); break;
+    case Value::T::Float:
+      out += std::isnan(v.f) ? "NaN" : std::isinf(v.f) ? (v.f > 0 ? "Infinity" : "-Infinity") : float_repr(v.f);
+      break;
+    case Value::T::Str: json_string(v.s, out); break;
+    case Value::T::Array:
+      if (v.a->empty()) {
+        out += "[]";
+        break;
+      }
+      out += '[';
+      for (size_t i = 0; i < v.a->size(); ++i) {
+        out += (i ? sep : "") + nl;
+        append_json((*v.a)[i], indent, level + 1, out);
+      }
+      out += close_nl + "]";
+      break;
     case Value::T::Object: {
-      if (v.o->empty()) return "{}";
-      std::string out = "{";
+      if (v.o->empty()) {
+        out += "{}";
+        break;
+      }
+      out += '{';
       bool first = true;
       for (const auto& [k, x] : *v.o) {
         out += (first ? "" : sep) + nl;
         json_string(k, out);
-        out += ": " + to_json(x, indent, level + 1);
+        out += ": ";
+        append_json(x, indent, level + 1, out);
         first = false;
       }
-      return out + close_nl + "}";
+      out += close_nl + "}";
+      break;
     }
-    case Value::T::Function: return "null";
   }
-  return "null";
+  check_text(out);
+}
+
+}  // namespace
+
+std::string to_str(const Value& v) {
+  std::string out;
+  append_str(v, out, false);
+  return out;
+}
+
+std::string to_json(const Value& v, int indent) {
+  std::string out;
+  append_json(v, indent, 0, out);
+  return out;
 }
 
 Value from_json(const nlohmann::ordered_json& j) {
