@@ -83,11 +83,20 @@ TEST(Jinja, ValuesPastMemoryOrStackLimitsAreAnErrorNotACrash) {
       {ns + "{% for i in range(30) %}{% set ns.s = ns.s.replace('a', ns.s) %}{% endfor %}", "too long"},
       {"{{ [1, [2]] | tojson(indent=2000000000) }}", "a value too long as text"},
       {"{{ range(2000000) | length }}", "range() too long"},
+      // Values are copied where Python shares them: a 60 MB string's copies count, in a list or
+      // in namespaces reached through a loop variable.
+      {"{% set ns = namespace(s='x' * 60000000, a=[]) %}{% for i in range(100) %}{% set ns.a = [ns.s, ns.a] %}"
+       "{% endfor %}",
+       "hold too much memory"},
   };
   for (const auto& [source, message] : refused) {
     SCOPED_TRACE(source);
     EXPECT_S2D_ERROR(render(source), ErrorKind::Input, "t.jinja:1", message);
   }
+  std::string namespaces = "{% set ns = namespace(s='x' * 60000000) %}{% set l = [";
+  for (int i = 0; i < 20; ++i) namespaces += "namespace(), ";
+  namespaces += "] %}{% for n in l %}{% set n.x = ns.s %}{% endfor %}";
+  EXPECT_S2D_ERROR(render(namespaces), ErrorKind::Input, "t.jinja:1", "hold too much memory");
   // What stays within the limits is as jinja2 renders it: the same list twice compares equal at
   // once, and a string's length is counted without a value per character.
   EXPECT_EQ(render(ns + "{% for i in range(30) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a == ns.a }}"), "True");

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <map>
+#include <string_view>
 
 #include "jinja_internal.h"
 #include "s2d/util/error.h"
@@ -392,7 +393,7 @@ class Renderer {
     return dflt;
   }
 
-  static std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right) {
+  static std::string strip_chars(const std::string& s, std::string_view chars, bool left, bool right) {
     size_t b = 0, e = s.size();
     auto in = [&](char c) {
       return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0 : chars.find(c) != std::string::npos;
@@ -439,7 +440,8 @@ class Renderer {
       if (name == "strip" || name == "lstrip" || name == "rstrip") {
         const bool l = name != "rstrip", r = name != "lstrip";
         return bind([l, r](const Value& s, std::vector<Value>& a, Kwargs&) {
-          return Value::str(strip_chars(s.s, a.empty() || a[0].t == Value::T::None ? "" : a[0].s, l, r));
+          return Value::str(
+              strip_chars(s.s, a.empty() || a[0].t == Value::T::None ? std::string_view() : a[0].s, l, r));
         });
       }
       if (name == "startswith" || name == "endswith") {
@@ -548,7 +550,7 @@ class Renderer {
     std::vector<Value> a;
     Kwargs kw;
     args_of(e, 1, a, kw);
-    if (f == "trim") return Value::str(strip_chars(to_str(v), a.empty() ? "" : a[0].s, true, true));
+    if (f == "trim") return Value::str(strip_chars(to_str(v), a.empty() ? std::string_view() : a[0].s, true, true));
     if (f == "length" || f == "count") {
       if (v.t == Value::T::Str) return Value::integer(static_cast<int64_t>(utf8_chars(v.s)));
       return Value::integer(static_cast<int64_t>(items_of(v, e.line).size()));
@@ -783,10 +785,11 @@ class Renderer {
     if (op == "*" && l.t == Value::T::Str && r.t == Value::T::Int) {
       if (r.i > 0 && l.s.size() * static_cast<size_t>(std::min<int64_t>(r.i, kMaxTextBytes)) > kMaxTextBytes)
         fail(e.line, "the rendered text is too long", "more than 64 MiB");
-      if (l.s.empty()) return l;  // no bound on r.i's loop otherwise
+      if (l.s.empty() || r.i <= 0) return Value::str("");  // no bound on r.i's loop otherwise
       std::string out;
+      out.reserve(l.s.size() * static_cast<size_t>(r.i));
       for (int64_t k = 0; k < r.i; ++k) out += l.s;
-      return Value::str(out);
+      return Value::str(std::move(out));
     }
     // jinja2's Undefined refuses arithmetic with its own message, which templates' users see.
     for (const Value* u : {&l, &r})
@@ -864,6 +867,7 @@ Template::Template(const std::string& source, const std::string& where)
     : root_(parse_template(source, where)), where_(where) {}
 
 std::string Template::render(const nlohmann::ordered_json& context) const {
+  MemoryBudget budget;  // outlives the renderer, whose values it counts
   Renderer r(where_);
   return r.run(root_, context);
 }

@@ -49,6 +49,43 @@ struct Refused {
   std::string what, found;
 };
 
+// What the values of one render hold at once: strings' bytes and lists' and dicts' slots, at most
+// kMaxLiveBytes. Values are copied where Python shares them (1,000 copies of a 60 MB string in a
+// list would hold 60 GB), so the copies count. One budget per thread, for the render running on it.
+inline constexpr size_t kMaxLiveBytes = size_t{1} << 30;
+class MemoryBudget {
+ public:
+  MemoryBudget();  // the render on this thread counts against this budget until it is destroyed
+  ~MemoryBudget();
+  MemoryBudget(const MemoryBudget&) = delete;
+  MemoryBudget& operator=(const MemoryBudget&) = delete;
+  // Refused past kMaxLiveBytes; neither does anything outside a render (a template's literals).
+  static size_t charge(size_t bytes);  // returns what was charged, for the refund: 0 outside
+  static void refund(size_t bytes);
+
+ private:
+  size_t live_ = 0;
+  MemoryBudget* outer_;
+};
+
+// A string value's text: a std::string whose copies are charged to the render's budget.
+class Text : public std::string {
+ public:
+  Text() = default;
+  Text(std::string s) : std::string(std::move(s)), charged_(MemoryBudget::charge(size())) {}  // NOLINT: implicit
+  Text(const Text& o) : std::string(o), charged_(MemoryBudget::charge(size())) {}
+  Text(Text&& o) noexcept : std::string(std::move(o)), charged_(std::exchange(o.charged_, 0)) {}
+  Text& operator=(Text o) noexcept {
+    swap(o);
+    std::swap(charged_, o.charged_);
+    return *this;
+  }
+  ~Text() { MemoryBudget::refund(charged_); }
+
+ private:
+  size_t charged_ = 0;
+};
+
 // --- values: Python's, as far as templates see them ---------------------------------------------
 
 struct Value;
@@ -63,7 +100,7 @@ struct Value {
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;                 // Str; for Undefined, the name that was looked up
+  Text s;                        // Str; for Undefined, the name that was looked up
   std::shared_ptr<ValueList> a;  // shared, as Python's lists are
   std::shared_ptr<ValueDict> o;
   std::shared_ptr<ValueFn> fn;

@@ -3,12 +3,44 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "jinja_internal.h"
 
 namespace s2d::jinja {
 
 namespace {
+thread_local MemoryBudget* current_budget = nullptr;
+}  // namespace
+
+MemoryBudget::MemoryBudget() : outer_(current_budget) { current_budget = this; }
+MemoryBudget::~MemoryBudget() { current_budget = outer_; }
+
+size_t MemoryBudget::charge(size_t bytes) {
+  MemoryBudget* b = current_budget;
+  if (b == nullptr) return 0;
+  if (b->live_ + bytes > kMaxLiveBytes)
+    throw Refused{"the template's values hold too much memory",
+                  "more than " + std::to_string(kMaxLiveBytes >> 20) + " MiB at once"};
+  b->live_ += bytes;
+  return bytes;
+}
+
+void MemoryBudget::refund(size_t bytes) {
+  if (current_budget != nullptr) current_budget->live_ -= std::min(bytes, current_budget->live_);
+}
+
+namespace {
+
+// A list's or dict's storage, its slots charged to the render's budget until it is freed.
+template <class Items>
+std::shared_ptr<Items> charged_storage(Items items) {
+  const size_t charged = MemoryBudget::charge(items.size() * sizeof(typename Items::value_type));
+  return std::shared_ptr<Items>(new Items(std::move(items)), [charged](Items* p) {
+    delete p;
+    MemoryBudget::refund(charged);
+  });
+}
 
 [[noreturn]] void refuse_size(const char* what, size_t limit, const char* unit) {
   throw Refused{what, "more than " + std::to_string(limit) + unit};
@@ -36,14 +68,14 @@ Value Value::str(std::string x) {
 Value Value::array(ValueList x) {
   Value v{.t = T::Array};
   take_measure(v, x, [](const Value& item) -> const Value& { return item; });
-  v.a = std::make_shared<ValueList>(std::move(x));
+  v.a = charged_storage(std::move(x));
   return v;
 }
 
 Value Value::object(ValueDict x) {
   Value v{.t = T::Object};
   take_measure(v, x, [](const auto& kv) -> const Value& { return kv.second; });
-  v.o = std::make_shared<ValueDict>(std::move(x));
+  v.o = charged_storage(std::move(x));
   return v;
 }
 
@@ -180,7 +212,7 @@ void append_str(const Value& v, std::string& out, bool quoted) {
     case Value::T::Bool: out += v.b ? "True" : "False"; break;
     case Value::T::Int: out += std::to_string(v.i); break;
     case Value::T::Float: out += float_repr(v.f); break;
-    case Value::T::Str: out += quoted ? py_quote(v.s) : v.s; break;
+    case Value::T::Str: out += quoted ? py_quote(v.s) : std::string_view(v.s); break;
     case Value::T::Array:
       out += '[';
       for (size_t i = 0; i < v.a->size(); ++i) {
