@@ -1,5 +1,6 @@
-// Rendering a parsed template: scopes, loops, macros, and the filters, tests, methods and
-// globals that chat templates call (transformers' tojson, raise_exception and strftime_now).
+// Rendering a parsed template: scopes, loops, macros, and the filters, tests and globals that
+// chat templates call (transformers' tojson, raise_exception and strftime_now); the str and dict
+// methods are in jinja_methods.cpp.
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -311,11 +312,11 @@ class Renderer {
     if (v.t == Value::T::Object) {
       if (const Value* x = v.find(name)) return *x;
       if (!v.is_namespace) {
-        if (auto m = method(v, name, line); m.defined()) return m;
+        if (auto m = bound_method(v, name); m.defined()) return m;
       }
       return Value::undefined(name);
     }
-    if (auto m = method(v, name, line); m.defined()) return m;
+    if (auto m = bound_method(v, name); m.defined()) return m;
     return Value::undefined(name);
   }
 
@@ -391,157 +392,6 @@ class Renderer {
     if (i < args.size()) return args[i];
     if (const Value* v = kwarg(kw, name)) return *v;
     return dflt;
-  }
-
-  static std::string strip_chars(const std::string& s, std::string_view chars, bool left, bool right) {
-    size_t b = 0, e = s.size();
-    auto in = [&](char c) {
-      return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0 : chars.find(c) != std::string::npos;
-    };
-    if (left)
-      while (b < e && in(s[b])) ++b;
-    if (right)
-      while (e > b && in(s[e - 1])) --e;
-    return s.substr(b, e - b);
-  }
-
-  static std::string replace_all(const std::string& s, const std::string& from, const std::string& to,
-                                 int64_t count = -1) {
-    if (from.empty()) return s;
-    std::string out;
-    size_t last = 0, at;
-    while (count != 0 && (at = s.find(from, last)) != std::string::npos) {
-      out.append(s, last, at - last);
-      if (out.size() + to.size() > kMaxTextBytes) throw Refused{"replace: the result is too long", "more than 64 MiB"};
-      out += to;
-      last = at + from.size();
-      --count;
-    }
-    return out + s.substr(last);
-  }
-
-  static std::string case_of(std::string s, int mode) {  // 0 lower, 1 upper, 2 capitalize, 3 title
-    bool start = true;
-    for (size_t i = 0; i < s.size(); ++i) {
-      auto c = static_cast<unsigned char>(s[i]);
-      const bool up = mode == 1 || ((mode == 2 && i == 0) || (mode == 3 && start));
-      s[i] = static_cast<char>(up ? std::toupper(c) : std::tolower(c));
-      start = !std::isalnum(c);
-    }
-    return s;
-  }
-
-  // A string's, a dict's or a list's method, bound to `v`; undefined when it has none by that name.
-  Value method(const Value& v, const std::string& name, int line) {
-    auto bind = [&](auto fn) {
-      return Value::function([v, fn](std::vector<Value>& a, Kwargs& k) { return fn(v, a, k); });
-    };
-    if (v.t == Value::T::Str) {
-      if (name == "strip" || name == "lstrip" || name == "rstrip") {
-        const bool l = name != "rstrip", r = name != "lstrip";
-        return bind([l, r](const Value& s, std::vector<Value>& a, Kwargs&) {
-          return Value::str(
-              strip_chars(s.s, a.empty() || a[0].t == Value::T::None ? std::string_view() : a[0].s, l, r));
-        });
-      }
-      if (name == "startswith" || name == "endswith") {
-        const bool start = name == "startswith";
-        return bind([start](const Value& s, std::vector<Value>& a, Kwargs&) {
-          std::vector<Value> opts = !a.empty() && a[0].t == Value::T::Array ? *a[0].a : a;
-          for (const auto& p : opts) {
-            if (p.s.size() > s.s.size()) continue;
-            if (start ? s.s.compare(0, p.s.size(), p.s) == 0
-                      : s.s.compare(s.s.size() - p.s.size(), p.s.size(), p.s) == 0)
-              return Value::boolean(true);
-          }
-          return Value::boolean(false);
-        });
-      }
-      if (name == "split") {
-        return bind([](const Value& s, std::vector<Value>& a, Kwargs&) {
-          ValueList out;
-          const int64_t maxsplit = a.size() > 1 ? a[1].i : -1;
-          if (a.empty() || a[0].t == Value::T::None) {  // on runs of whitespace, ends dropped
-            std::string cur;
-            int64_t splits = 0;
-            size_t i = 0;
-            while (i < s.s.size() && std::isspace(static_cast<unsigned char>(s.s[i]))) ++i;
-            for (; i < s.s.size(); ++i) {
-              if (std::isspace(static_cast<unsigned char>(s.s[i])) && (maxsplit < 0 || splits < maxsplit)) {
-                if (!cur.empty()) out.push_back(Value::str(cur)), ++splits;
-                cur.clear();
-                while (i + 1 < s.s.size() && std::isspace(static_cast<unsigned char>(s.s[i + 1]))) ++i;
-              } else {
-                cur += s.s[i];
-              }
-            }
-            if (!cur.empty()) out.push_back(Value::str(cur));
-            return Value::array(std::move(out));
-          }
-          const std::string& sep = a[0].s;
-          size_t last = 0, at;
-          int64_t splits = 0;
-          while (!sep.empty() && (maxsplit < 0 || splits < maxsplit) &&
-                 (at = s.s.find(sep, last)) != std::string::npos) {
-            out.push_back(Value::str(s.s.substr(last, at - last)));
-            last = at + sep.size();
-            ++splits;
-          }
-          out.push_back(Value::str(s.s.substr(last)));
-          return Value::array(std::move(out));
-        });
-      }
-      if (name == "replace") {
-        return bind([](const Value& s, std::vector<Value>& a, Kwargs&) {
-          if (a.size() < 2) return s;
-          return Value::str(replace_all(s.s, a[0].s, a[1].s, a.size() > 2 ? a[2].i : -1));
-        });
-      }
-      if (name == "upper" || name == "lower" || name == "capitalize" || name == "title") {
-        const int mode = name == "lower" ? 0 : name == "upper" ? 1 : name == "capitalize" ? 2 : 3;
-        return bind([mode](const Value& s, std::vector<Value>&, Kwargs&) { return Value::str(case_of(s.s, mode)); });
-      }
-      if (name == "format") {
-        return bind([this, line](const Value& s, std::vector<Value>& a, Kwargs& kw) {
-          return Value::str(python_format(s.s, a, kw, line));
-        });
-      }
-      if (name == "find" || name == "count") {
-        const bool find = name == "find";
-        return bind([find](const Value& s, std::vector<Value>& a, Kwargs&) {
-          if (a.empty()) return Value::integer(find ? -1 : 0);
-          if (find) {
-            const size_t at = s.s.find(a[0].s);
-            return Value::integer(at == std::string::npos ? -1 : static_cast<int64_t>(at));
-          }
-          int64_t n = 0;
-          for (size_t at = s.s.find(a[0].s); !a[0].s.empty() && at != std::string::npos;
-               at = s.s.find(a[0].s, at + a[0].s.size()))
-            ++n;
-          return Value::integer(n);
-        });
-      }
-    }
-    if (v.t == Value::T::Object) {
-      if (name == "items" || name == "keys" || name == "values") {
-        const int which = name == "items" ? 0 : name == "keys" ? 1 : 2;
-        return bind([which](const Value& d, std::vector<Value>&, Kwargs&) {
-          ValueList out;
-          for (const auto& [k, x] : *d.o)
-            out.push_back(which == 0 ? Value::array({Value::str(k), x}) : which == 1 ? Value::str(k) : x);
-          return Value::array(std::move(out));
-        });
-      }
-      if (name == "get") {
-        return bind([](const Value& d, std::vector<Value>& a, Kwargs&) {
-          if (a.empty()) return Value::none();
-          if (const Value* x = d.find(to_str(a[0]))) return *x;
-          return a.size() > 1 ? a[1] : Value::none();
-        });
-      }
-    }
-    (void)line;
-    return Value::undefined(name);
   }
 
   Value filter(const Expr& e) {
@@ -622,7 +472,7 @@ class Renderer {
       return Value::array(std::move(items));
     }
     if (f == "items")
-      return method(v, "items", e.line).defined() ? (*method(v, "items", e.line).fn)(a, kw) : Value::array();
+      return bound_method(v, "items").defined() ? (*bound_method(v, "items").fn)(a, kw) : Value::array();
     // jinja2's select/reject/map iterate only a truthy value: none gives an empty list.
     if ((f == "selectattr" || f == "rejectattr" || f == "map") && !truthy(v)) return Value::array();
     if (f == "dictsort") return dictsort(v, e.line);
@@ -664,43 +514,6 @@ class Renderer {
     ValueList out;
     for (auto& [k, x] : pairs) out.push_back(Value::array({Value::str(k), x}));
     return Value::array(std::move(out));
-  }
-
-  // Python's str.format for the forms templates use: {} and {N} positional, {name} keyword, {{ }}.
-  std::string python_format(const std::string& fmt, const std::vector<Value>& a, const Kwargs& kw, int line) const {
-    std::string out;
-    size_t next = 0;
-    for (size_t i = 0; i < fmt.size(); ++i) {
-      const char c = fmt[i];
-      if ((c == '{' || c == '}') && i + 1 < fmt.size() && fmt[i + 1] == c) {
-        out += c;
-        ++i;
-        continue;
-      }
-      if (c == '}') fail(line, "single '}' in a format string", fmt);
-      if (c != '{') {
-        out += c;
-        continue;
-      }
-      const size_t close = fmt.find('}', i);
-      if (close == std::string::npos) fail(line, "unclosed '{' in a format string", fmt);
-      const std::string field = fmt.substr(i + 1, close - i - 1);
-      i = close;
-      if (field.find_first_of(":!.[") != std::string::npos) fail(line, "unsupported format field", "{" + field + "}");
-      if (out.size() > kMaxTextBytes) fail(line, "format: the result is too long", "more than 64 MiB");
-      if (field.empty() || std::isdigit(static_cast<unsigned char>(field[0]))) {
-        const size_t at = field.empty() ? next++ : std::stoul(field.substr(0, 9));
-        if (at >= a.size()) fail(line, "format: missing positional argument", "{" + field + "}");
-        out += to_str(a[at]);
-      } else {
-        const Value* x = nullptr;
-        for (const auto& [k, val] : kw)
-          if (k == field) x = &val;
-        if (!x) fail(line, "format: missing keyword argument", field);
-        out += to_str(*x);
-      }
-    }
-    return out;
   }
 
   Value apply_named_filter(const std::string& name, const Value& x, int line) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -140,6 +141,22 @@ Value from_json(const nlohmann::ordered_json& j);
 // infinity; y > 0 for **); nullopt where the result is past int64, where Python's would be a
 // bigger int, and where // or % divides by zero.
 std::optional<int64_t> python_int_op(const std::string& op, int64_t x, int64_t y);
+
+// --- Python's str and dict methods, and the string helpers filters share (jinja_methods.cpp) ----
+
+// s without the characters of `chars` (whitespace where empty) at its left and/or right end.
+std::string strip_chars(const std::string& s, std::string_view chars, bool left, bool right);
+// s with `from` replaced by `to`, the first `count` times (all where negative); Refused past
+// kMaxTextBytes.
+std::string replace_all(const std::string& s, const std::string& from, const std::string& to, int64_t count = -1);
+// mode 0 lower, 1 upper, 2 capitalize, 3 title, as Python's str methods (ASCII letters only).
+std::string case_of(std::string s, int mode);
+// str.format for the forms templates use: {} and {N} positional, {name} keyword, {{ }};
+// Refused for other fields and missing arguments.
+std::string python_format(const std::string& fmt, const std::vector<Value>& a, const Kwargs& kw);
+// v's method `name` (a string's strip, split, format, ...; a dict's items, keys, values, get),
+// bound to v; undefined where v has none by that name.
+Value bound_method(const Value& v, const std::string& name);
 
 // --- tokens and tree ---------------------------------------------------------------------------
 
