@@ -70,10 +70,7 @@ class Renderer {
   using Scope = std::map<std::string, Value>;
 
   [[noreturn]] void fail(int line, const std::string& what, const std::string& found = "") const {
-    throw_input(what, {.file = where_,
-                       .line = line,
-                       .found = found,
-                       .hint = "pass --chat-template NAME or FILE.jinja to use another template"});
+    fail_at(where_, line, what, found);
   }
 
   Value lookup(const std::string& name) const {

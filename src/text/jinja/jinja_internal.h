@@ -206,6 +206,20 @@ struct Template::Node {
 };
 using NodeP = std::shared_ptr<const Template::Node>;
 
+// An InputError naming the template `where`, its line, what went wrong and what was found, with
+// the hint every template error gives.
+[[noreturn]] void fail_at(const std::string& where, int line, const std::string& what, const std::string& found = "");
+
+struct Tok {
+  enum class K { Text, VarBegin, VarEnd, BlockBegin, BlockEnd, Name, Str, Int, Float, Op, Eof };
+  K k;
+  std::string v;
+  int line;
+};
+
+// Source -> tokens, ending in Eof (jinja_lex.cpp); InputError on an unclosed tag or string.
+std::vector<Tok> lex_template(const std::string& source, const std::string& where);
+
 // Source -> tree; InputError naming `where` and the line on a syntax error or unsupported tag.
 NodeP parse_template(const std::string& source, const std::string& where);
 

@@ -1,0 +1,188 @@
+// Jinja source -> tokens, with transformers' settings: trim_blocks (a block tag eats the newline
+// after it) and lstrip_blocks (spaces and tabs before a block tag on its line go), plus the "-"
+// whitespace controls.
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "jinja_internal.h"
+#include "s2d/util/error.h"
+
+namespace s2d::jinja {
+
+void fail_at(const std::string& where, int line, const std::string& what, const std::string& found) {
+  throw_input(what, {.file = where,
+                     .line = line,
+                     .found = found,
+                     .hint = "pass --chat-template NAME or FILE.jinja to use another template"});
+}
+
+namespace {
+
+bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+std::string rstrip(const std::string& s) {
+  size_t e = s.size();
+  while (e > 0 && is_ws(s[e - 1])) --e;
+  return s.substr(0, e);
+}
+
+class Lexer {
+ public:
+  Lexer(const std::string& src, const std::string& where) : src_(src), where_(where) {}
+
+  std::vector<Tok> run() {
+    size_t pos = 0;
+    bool line_starting = true, strip_next = false;
+    while (pos <= src_.size()) {
+      size_t open = find_open(pos);
+      std::string text = src_.substr(pos, (open == std::string::npos ? src_.size() : open) - pos);
+      if (strip_next) {
+        size_t b = 0;
+        while (b < text.size() && is_ws(text[b])) ++b;
+        text.erase(0, b);
+      }
+      strip_next = false;
+      if (open == std::string::npos) {
+        push_text(text);
+        break;
+      }
+      const char kind = src_[open + 1];  // '{', '%' or '#'
+      const char ctl = open + 2 < src_.size() ? src_[open + 2] : '\0';
+      if (ctl == '-') {
+        text = rstrip(text);
+      } else if (kind != '{' && ctl != '+') {  // lstrip_blocks
+        const size_t l = text.rfind('\n');
+        const size_t from = l == std::string::npos ? 0 : l + 1;
+        if ((l != std::string::npos || line_starting) && text.find_first_not_of(" \t", from) == std::string::npos)
+          text.erase(from);
+      }
+      line_ += count_lines(src_, pos, open);
+      push_text(text);
+      pos = open + 2 + ((ctl == '-' || ctl == '+') ? 1 : 0);
+      if (kind == '#') {
+        const size_t close = src_.find("#}", pos);
+        if (close == std::string::npos) fail_at(where_, line_, "unclosed comment");
+        line_ += count_lines(src_, pos, close);
+        strip_next = close > 0 && src_[close - 1] == '-';
+        pos = close + 2;
+      } else {
+        toks_.push_back({kind == '{' ? Tok::K::VarBegin : Tok::K::BlockBegin, "", line_});
+        pos = lex_tag(pos, kind == '{' ? '}' : '%', strip_next);
+      }
+      line_starting = false;
+      if (kind != '{' && !strip_next && pos < src_.size() && src_[pos] == '\n') {  // trim_blocks
+        ++pos;
+        ++line_;
+        line_starting = true;
+      }
+    }
+    toks_.push_back({Tok::K::Eof, "", line_});
+    return std::move(toks_);
+  }
+
+ private:
+  static int count_lines(const std::string& s, size_t b, size_t e) {
+    int n = 0;
+    for (size_t i = b; i < e && i < s.size(); ++i) n += s[i] == '\n';
+    return n;
+  }
+
+  size_t find_open(size_t pos) const {
+    for (size_t i = src_.find('{', pos); i != std::string::npos; i = src_.find('{', i + 1))
+      if (i + 1 < src_.size() && (src_[i + 1] == '{' || src_[i + 1] == '%' || src_[i + 1] == '#')) return i;
+    return std::string::npos;
+  }
+
+  void push_text(const std::string& text) {
+    if (!text.empty()) toks_.push_back({Tok::K::Text, text, line_});
+  }
+
+  // Tokens of one tag from `pos` to its closing "}}" or "%}"; returns the position after it.
+  size_t lex_tag(size_t pos, char close, bool& strip_after) {
+    const int start_line = line_;
+    while (pos < src_.size()) {
+      const char c = src_[pos];
+      if (c == '\n') ++line_;
+      if (is_ws(c)) {
+        ++pos;
+        continue;
+      }
+      const bool dash = c == '-' && pos + 2 < src_.size() && src_[pos + 1] == close && src_[pos + 2] == '}';
+      if (dash || (c == close && pos + 1 < src_.size() && src_[pos + 1] == '}')) {
+        strip_after = dash;
+        toks_.push_back({close == '}' ? Tok::K::VarEnd : Tok::K::BlockEnd, "", line_});
+        return pos + (dash ? 3 : 2);
+      }
+      if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
+        size_t e = pos;
+        while (e < src_.size() && (std::isalnum(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        toks_.push_back({Tok::K::Name, src_.substr(pos, e - pos), line_});
+        pos = e;
+      } else if (std::isdigit(static_cast<unsigned char>(c))) {
+        size_t e = pos;
+        bool is_float = false;
+        while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+        if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
+          is_float = true;
+          ++e;
+          while (e < src_.size() && std::isdigit(static_cast<unsigned char>(src_[e]))) ++e;
+        }
+        std::string num = src_.substr(pos, e - pos);
+        std::erase(num, '_');
+        toks_.push_back({is_float ? Tok::K::Float : Tok::K::Int, num, line_});
+        pos = e;
+      } else if (c == '\'' || c == '"') {
+        pos = lex_string(pos);
+      } else {
+        static const char* two[] = {"**", "//", "==", "!=", "<=", ">="};
+        std::string op(1, c);
+        for (const char* t : two)
+          if (src_.compare(pos, 2, t) == 0) op = t;
+        if (std::string("+-*/%~<>()[]{},.:|=!").find(c) == std::string::npos)
+          fail_at(where_, line_, "unexpected character in a tag", std::string(1, c));
+        toks_.push_back({Tok::K::Op, op, line_});
+        pos += op.size();
+      }
+    }
+    fail_at(where_, start_line, "unclosed tag");
+  }
+
+  size_t lex_string(size_t pos) {
+    const char q = src_[pos++];
+    std::string out;
+    while (pos < src_.size() && src_[pos] != q) {
+      char c = src_[pos++];
+      if (c == '\n') ++line_;
+      if (c == '\\' && pos < src_.size()) {
+        const char e = src_[pos++];
+        if (e == '\n') {  // a line continuation
+          ++line_;
+        } else if (const char ch = unescape(e)) {
+          out += ch;
+        } else {  // Python keeps an unknown escape as written
+          out += '\\';
+          out += e;
+        }
+        continue;
+      }
+      out += c;
+    }
+    if (pos >= src_.size()) fail_at(where_, line_, "unclosed string literal");
+    toks_.push_back({Tok::K::Str, out, line_});
+    return pos + 1;
+  }
+
+  const std::string& src_;
+  const std::string& where_;
+  std::vector<Tok> toks_;
+  int line_ = 1;
+};
+
+}  // namespace
+
+std::vector<Tok> lex_template(const std::string& source, const std::string& where) {
+  return Lexer(source, where).run();
+}
+
+}  // namespace s2d::jinja
