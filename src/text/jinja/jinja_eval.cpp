@@ -10,6 +10,7 @@
 #include <map>
 #include <string_view>
 
+#include "../hf_parts.h"
 #include "jinja_internal.h"
 #include "s2d/util/error.h"
 #include "s2d/util/json.h"
@@ -151,7 +152,7 @@ class Renderer {
                       "more than " + std::to_string(kMaxItems) + " characters"};
       std::vector<Value> chars;
       for (size_t i = 0; i < v.s.size();) {
-        const size_t n = utf8_length(v.s[i]);
+        const size_t n = hf::utf8_len(v.s, i);
         chars.push_back(Value::str(v.s.substr(i, n)));
         i += n;
       }
@@ -164,14 +165,9 @@ class Renderer {
     fail(line, "not iterable", to_str(v));
   }
 
-  // The bytes of the UTF-8 character that starts with `lead`, and the characters of `s`.
-  static size_t utf8_length(char lead) {
-    const auto c = static_cast<unsigned char>(lead);
-    return c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-  }
-  static size_t utf8_chars(const std::string& s) {
+  static size_t utf8_chars(const std::string& s) {  // Python's len() of the text
     size_t n = 0;
-    for (size_t i = 0; i < s.size(); i += utf8_length(s[i])) ++n;
+    for (size_t i = 0; i < s.size(); i += hf::utf8_len(s, i)) ++n;
     return n;
   }
 
