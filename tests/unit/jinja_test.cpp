@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <utility>
+#include <vector>
 
 #include "s2d/util/error.h"
 #include "test_util.h"
@@ -101,6 +104,37 @@ TEST(Jinja, ValuesPastMemoryOrStackLimitsAreAnErrorNotACrash) {
   // once, and a string's length is counted without a value per character.
   EXPECT_EQ(render(ns + "{% for i in range(30) %}{% set ns.a = [ns.a, ns.a] %}{% endfor %}{{ ns.a == ns.a }}"), "True");
   EXPECT_EQ(render("{{ s | length }}", {{"s", std::string(3'000'000, 'x') + "\xc3\xa9"}}), "3000001");
+}
+
+TEST(Jinja, NumberLiteralsThatPythonRejectsAreAnErrorNamingTheLine) {
+  // tests/data/templates/numbers.jinja checks the literals jinja2 reads against transformers.
+  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
+           {"\n{{ 010 }}", "malformed integer literal"},
+           {"\n{{ 0x }}", "malformed integer literal"},
+           {"\n{{ 0b12 }}", "malformed integer literal"},
+           {"\n{{ 9223372036854775808 }}", "integer literal out of range"},
+           {"\n{{ 0x1_0000_0000_0000_0000 }}", "integer literal out of range"}}) {
+    SCOPED_TRACE(src);
+    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
+  }
+  // Past 64 bits from a string is an error too, where jinja2 would make a bigger int.
+  EXPECT_S2D_ERROR(render("{{ '9223372036854775808' | int }}"), ErrorKind::Input, "t.jinja:1", "past 64 bits");
+}
+
+TEST(Jinja, ARenderPastItsTimeLimitIsAnErrorNamingTheLine) {
+  // Within every other limit, a macro that calls itself twice runs 2^60 times: years.
+  const std::string doubling =
+      "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}\n"
+      "{{ f(60) }}";
+  EXPECT_S2D_ERROR(
+      Template(doubling, "t.jinja").render(nlohmann::ordered_json::object(), std::chrono::milliseconds(200)),
+      ErrorKind::Input, "t.jinja:", "the template runs too long", "more than 200 ms");
+  // The same macro at a depth that finishes renders under the default limit.
+  EXPECT_EQ(Template("{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% else %}x{% endif %}{% endmacro %}"
+                     "{{ f(10) | length }}",
+                     "t.jinja")
+                .render(nlohmann::ordered_json::object()),
+            "1024");
 }
 
 TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {

@@ -12,6 +12,7 @@
 // Anything else is an InputError naming the construct and the template line.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -23,8 +24,11 @@ class Template {
   // Parses `source`; `where` names it in errors (e.g. "tokenizer_config.json:chat_template").
   Template(const std::string& source, const std::string& where);
   // Renders with `context`'s keys as variables (messages, add_generation_prompt, bos_token, ...).
-  // raise_exception() in the template is an InputError carrying its message.
-  std::string render(const nlohmann::ordered_json& context) const;
+  // raise_exception() in the template is an InputError carrying its message, and so is a render
+  // that runs past `time_limit`: real templates take well under a millisecond, while a loop or a
+  // macro that calls itself twice can run for years within the interpreter's other limits.
+  static constexpr std::chrono::milliseconds kTimeLimit{10'000};
+  std::string render(const nlohmann::ordered_json& context, std::chrono::milliseconds time_limit = kTimeLimit) const;
 
   struct Node;
 

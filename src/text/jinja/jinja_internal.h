@@ -141,6 +141,11 @@ Value from_json(const nlohmann::ordered_json& j);
 // infinity; y > 0 for **); nullopt where the result is past int64, where Python's would be a
 // bigger int, and where // or % divides by zero.
 std::optional<int64_t> python_int_op(const std::string& op, int64_t x, int64_t y);
+// Python's int(s, base) (base 0 or 2-36; whitespace around, a sign, a 0x/0o/0b prefix, "_"
+// between digits): nullopt where Python raises ValueError, Refused where the value passes 64 bits.
+std::optional<int64_t> python_int_of_string(std::string_view s, int64_t base);
+// Python's float(s), "inf" and "nan" included: nullopt where Python raises ValueError.
+std::optional<double> python_float_of_string(std::string_view s);
 
 // --- Python's str and dict methods, and the string helpers filters share (jinja_methods.cpp) ----
 

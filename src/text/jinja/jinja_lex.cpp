@@ -2,6 +2,7 @@
 // after it) and lstrip_blocks (spaces and tabs before a block tag on its line go), plus the "-"
 // whitespace controls.
 #include <cctype>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -120,18 +121,7 @@ class Lexer {
         toks_.push_back({Tok::K::Name, src_.substr(pos, e - pos), line_});
         pos = e;
       } else if (std::isdigit(static_cast<unsigned char>(c))) {
-        size_t e = pos;
-        bool is_float = false;
-        while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
-        if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
-          is_float = true;
-          ++e;
-          while (e < src_.size() && std::isdigit(static_cast<unsigned char>(src_[e]))) ++e;
-        }
-        std::string num = src_.substr(pos, e - pos);
-        std::erase(num, '_');
-        toks_.push_back({is_float ? Tok::K::Float : Tok::K::Int, num, line_});
-        pos = e;
+        pos = lex_number(pos);
       } else if (c == '\'' || c == '"') {
         pos = lex_string(pos);
       } else {
@@ -146,6 +136,53 @@ class Lexer {
       }
     }
     fail_at(where_, start_line, "unclosed tag");
+  }
+
+  // The end of digits from `pos` in jinja2's form (\d+_)*\d+: "_" only between two digits.
+  size_t digits_end(size_t pos) const {
+    size_t e = pos;
+    while (e < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[e])) ||
+                               (src_[e] == '_' && e > pos && e + 1 < src_.size() && src_[e - 1] != '_' &&
+                                std::isdigit(static_cast<unsigned char>(src_[e + 1])))))
+      ++e;
+    return e;
+  }
+
+  // A number literal as jinja2's lexer reads it: a float with a fraction and/or an exponent
+  // ("1.5", "1e3", "2.5E-3"), else an integer, decimal or 0x/0o/0b; "_" between digits. An Int
+  // token keeps its prefix (python_int_of_string reads it), a Float token drops its underscores.
+  size_t lex_number(size_t pos) {
+    size_t e = pos;
+    bool is_float = false;
+    if (src_[pos] == '0' && pos + 1 < src_.size() && std::strchr("xXoObB", src_[pos + 1]) != nullptr) {
+      e = pos + 2;
+      while (e < src_.size() && (std::isxdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
+    } else {
+      e = digits_end(pos);
+      if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
+        is_float = true;
+        e = digits_end(e + 1);
+      }
+      const size_t sign = e + 1 < src_.size() && (src_[e + 1] == '+' || src_[e + 1] == '-') ? 1 : 0;
+      if (e + 1 + sign < src_.size() && (src_[e] == 'e' || src_[e] == 'E') &&
+          std::isdigit(static_cast<unsigned char>(src_[e + 1 + sign]))) {
+        is_float = true;
+        e = digits_end(e + 1 + sign);
+      }
+    }
+    std::string num = src_.substr(pos, e - pos);
+    if (is_float) {
+      std::erase(num, '_');
+    } else {
+      try {
+        if (!python_int_of_string(num, 0))  // "010", "0x", "0b12": Python 3 and jinja2 read none of these
+          fail_at(where_, line_, "malformed integer literal", num.substr(0, 40));
+      } catch (const Refused& r) {
+        fail_at(where_, line_, "integer literal out of range", num.substr(0, 40));
+      }
+    }
+    toks_.push_back({is_float ? Tok::K::Float : Tok::K::Int, num, line_});
+    return e;
   }
 
   size_t lex_string(size_t pos) {

@@ -1,6 +1,5 @@
 // Jinja tokens -> tree (the tokens from jinja_lex.cpp). Operator precedence follows jinja2's
 // parser.
-#include <cerrno>
 #include <cstdlib>
 
 #include "jinja_internal.h"
@@ -457,10 +456,7 @@ class Parser {
       }
       case Tok::K::Int: {
         auto e = make(Expr::K::Literal, t.line);
-        errno = 0;
-        const long long v = std::strtoll(t.v.c_str(), nullptr, 10);
-        if (errno == ERANGE) fail_at(where_, t.line, "integer literal out of range", t.v.substr(0, 40));
-        e->lit = Value::integer(v);
+        e->lit = Value::integer(python_int_of_string(t.v, 0).value());  // the lexer read it so
         return e;
       }
       case Tok::K::Float: {

@@ -1,5 +1,6 @@
 // Jinja values as Python sees them: truthiness, equality, str(), and json.dumps for tojson.
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -148,18 +149,35 @@ bool equal(const Value& a, const Value& b) {
 
 namespace {
 
-// Python's repr(float): the shortest text that reads back the same, with ".0" for integers.
+// Python's repr(float): the shortest digits that read back the same (to_chars gives them), in
+// fixed notation while the decimal point falls within 16 places to the left of the digits' end or
+// 4 to the right of a leading zero (1e-05, 0.0001, 1e+16, 1000000000000000.0), with ".0" for an
+// integer, as Python's float_repr_style "short".
 std::string float_repr(double f) {
   if (std::isnan(f)) return "nan";
   if (std::isinf(f)) return f > 0 ? "inf" : "-inf";
   char buf[32];
-  for (int prec = 1; prec <= 17; ++prec) {
-    std::snprintf(buf, sizeof buf, "%.*g", prec, f);
-    if (std::strtod(buf, nullptr) == f) break;
+  const auto res = std::to_chars(buf, buf + sizeof buf, f, std::chars_format::scientific);
+  const std::string sci(buf, res.ptr);  // "-1.2345e+03"
+  const size_t e = sci.find('e');
+  std::string sign, digits;
+  for (const char c : sci.substr(0, e))
+    if (c == '-')
+      sign = "-";
+    else if (c != '.')
+      digits += c;
+  const int decpt = std::stoi(sci.substr(e + 1)) + 1;  // the value is 0.DIGITS x 10^decpt
+  if (decpt > -4 && decpt <= 16) {
+    if (decpt <= 0) return sign + "0." + std::string(static_cast<size_t>(-decpt), '0') + digits;
+    if (static_cast<size_t>(decpt) >= digits.size())
+      return sign + digits + std::string(static_cast<size_t>(decpt) - digits.size(), '0') + ".0";
+    return sign + digits.substr(0, static_cast<size_t>(decpt)) + "." + digits.substr(static_cast<size_t>(decpt));
   }
-  std::string s = buf;
-  if (s.find_first_of(".eninf") == std::string::npos) s += ".0";
-  return s;
+  const int exponent = decpt - 1;
+  std::string out = sign + digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  const std::string mag = std::to_string(std::abs(exponent));
+  return out + (exponent < 0 ? "e-" : "e+") + (mag.size() < 2 ? "0" : "") + mag;
 }
 
 std::string py_quote(const std::string& s) {
