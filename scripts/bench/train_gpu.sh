@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Training on a CUDA GPU, the shapes of DESIGN §6, s2d against the equivalent PyTorch/transformers
 # loop in one run on the same GPU: TinyLlama-1.1B full fine-tune (8 x 1024 tokens; fp32 master
-# weights and AdamW state, bf16 autocast) and Llama-2-7B LoRA r=16 on q, k, v, o (4 x 1024
+# weights and AdamW state, bf16 autocast; again with bf16 weights and fp32 masters) and Llama-2-7B LoRA r=16 on q, k, v, o (4 x 1024
 # tokens; frozen bf16 base, fp32 adapter, bf16 autocast; PEFT on the HF side). Random weights
 # made on the GPU; then the 1.1B full fine-tune on rows of 256-1024 tokens (SFT examples of varied
 # length), s2d packing them back to back (what distill does) against PyTorch padding them to the
@@ -67,6 +67,17 @@ import json, sys
 f, s = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 print(f"{sys.argv[1]} with S2D_CUDA_FUSED=1: {f['tok_s']:,.0f} tok/s (MFU {100 * f['mfu']:.1f}%, {f['smi_peak_gib']} GiB), "
       f"{f['tok_s'] / s['tok_s']:.3f}x the run without; losses {'equal' if f['losses'] == s['losses'] else 'DIFFER'}")
+PY
+    # bf16 weights with fp32 masters (--precision bf16): the residual stream, the norms and the
+    # casts before each GEMM in bf16, about half autocast's elementwise traffic. Not HF's autocast
+    # numerics, so its losses differ from the run above in the later digits.
+    p=$(with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$1.json" --batches "$B/$2.json" \
+        --steps "$STEPS" --device cuda --lora-rank "$3" --layout "$5" --precision bf16) && echo "s2d bf16: $p"
+    "$PY" - "$4" "$p" "$s" "$h" <<'PY' || true
+import json, sys
+p, s, h = json.loads(sys.argv[2]), json.loads(sys.argv[3]), json.loads(sys.argv[4])
+print(f"{sys.argv[1]} with bf16 weights and fp32 masters: {p['tok_s']:,.0f} tok/s (MFU {100 * p['mfu']:.1f}%, "
+      f"{p['smi_peak_gib']} GiB), {p['tok_s'] / s['tok_s']:.3f}x autocast, {p['tok_s'] / h['tok_s']:.2f}x PyTorch/HF autocast")
 PY
     # The step replayed as a CUDA graph (captured_train_step.h): worth it if the host bounds the
     # step. Its losses are not comparable one to one: it warms up for 3 steps and a capture, not 1.

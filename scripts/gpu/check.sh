@@ -4,8 +4,9 @@
 #      (top-1 agreement and max logit difference reported), with and without the fused kernels;
 #   2. training in fp32 on CUDA: loss, every gradient and 3 AdamW steps against the fp32 reference
 #      (1e-4), and a LoRA step against PEFT; the adapter s2d saves loads in PEFT;
-#   3. training in bf16 autocast on CUDA against torch.autocast on CUDA (relative bounds, see
-#      tests/conformance/train_conformance_test.cpp).
+#   3. training in bf16 autocast on CUDA against torch.autocast on CUDA, and with bf16 weights and
+#      fp32 masters (--precision bf16) against PyTorch's bf16 model with fp32 masters on CUDA
+#      (relative bounds, see tests/conformance/train_conformance_test.cpp).
 # Needs .deps (scripts/gpu/fetch_deps.sh). Prints its results; logs go to $LOGS (build.sh).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/build.sh"
@@ -40,7 +41,13 @@ cat "$T/report.txt" 2>/dev/null
 echo "== training conformance on cuda, bf16 autocast (reference: torch.autocast bf16 on cuda)"
 T="$BUILD/train-conf-bf16"
 run train-ref-bf16.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device cuda --autocast bf16
-run train-conf-bf16.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision bf16
+run train-conf-bf16.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision autocast
+cat "$T/report.txt" 2>/dev/null
+
+echo "== training conformance on cuda, bf16 weights with fp32 masters (reference: the same in PyTorch on cuda)"
+T="$BUILD/train-conf-bf16w"
+run train-ref-bf16w.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device cuda --weights bf16
+run train-conf-bf16w.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision bf16
 cat "$T/report.txt" 2>/dev/null
 grep -hE "tests? ran|PASSED|FAILED" "$LOGS"/conf-*.log "$LOGS"/train-conf-*.log
 exit $status

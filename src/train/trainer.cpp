@@ -23,10 +23,12 @@ double lr_at(const OptimizerOptions& o, int64_t step) {
 Precision parse_precision(const std::string& name) {
   if (name == "auto") return Precision::Auto;
   if (name == "fp32") return Precision::Fp32;
-  throw_input("unknown precision", {.field = "--precision", .expected = "auto|fp32", .found = name});
+  if (name == "bf16") return Precision::Bf16;
+  throw_input("unknown precision", {.field = "--precision", .expected = "auto|fp32|bf16", .found = name});
 }
 
 c10::ScalarType training_weight_dtype(bool lora, const c10::Device& device, Precision precision) {
+  if (precision == Precision::Bf16) return at::kBFloat16;
   return lora && device.is_cuda() && precision == Precision::Auto ? at::kBFloat16 : at::kFloat;
 }
 
@@ -103,10 +105,19 @@ Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
   auto& w = model_.weights();
   const auto& c = model_.config();
   const auto dtype = w.embed.scalar_type();
-  if (dtype != at::kFloat && dtype != training_weight_dtype(model_.lora() != nullptr, w.embed.device(), precision_)) {
-    throw_input("training keeps fp32 master weights", {.field = "--dtype",
-                                                       .expected = "fp32 weights (or a bf16 base under LoRA on CUDA)",
-                                                       .found = c10::toString(w.embed.scalar_type())});
+  const bool lora = model_.lora() != nullptr;
+  if (precision_ == Precision::Bf16 && lora)
+    throw_input("bf16 precision trains full weights",
+                {.field = "--precision",
+                 .expected = "auto with --lora (its base stays bf16 under autocast on CUDA)",
+                 .found = "bf16"});
+  const auto expected = training_weight_dtype(lora, w.embed.device(), precision_);
+  if (dtype != expected && !(dtype == at::kFloat && precision_ != Precision::Bf16)) {
+    throw_input("training keeps fp32 master weights",
+                {.field = "--dtype",
+                 .expected = precision_ == Precision::Bf16 ? "bf16 weights under --precision bf16"
+                                                           : "fp32 weights (or a bf16 base under LoRA on CUDA)",
+                 .found = c10::toString(w.embed.scalar_type())});
   }
   if (const auto& lora = model_.lora()) {  // LoRA: only the adapter trains; the base stays frozen
     lora_ = true;
@@ -120,7 +131,11 @@ Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
   }
   for_each_packed(c, w, [&](const std::string& name, at::Tensor& t) {
     t.set_requires_grad(true);
-    params_.push_back({name, &t, at::zeros_like(t), at::zeros_like(t), t.dim() > 1});
+    Param p{name, &t, {}, {}, t.dim() > 1};
+    if (precision_ == Precision::Bf16) p.master = t.detach().to(at::kFloat, /*non_blocking=*/false, /*copy=*/true);
+    p.exp_avg = at::zeros_like(p.weight());
+    p.exp_avg_sq = at::zeros_like(p.weight());
+    params_.push_back(std::move(p));
   });
   // Tied embeddings: the head must read the trained embedding, not the inference copy.
   if (c.tie_word_embeddings) w.lm_head_t = w.embed.t();
@@ -160,7 +175,22 @@ at::Tensor Trainer::backward_scaled(const Batch& b, const std::function<at::Tens
   model_.set_training(true);
   at::Tensor sum = loss_sum(model_, b);
   scale(sum).backward();
+  sum_into_masters();
   return sum.detach();
+}
+
+// Precision::Bf16: each micro-batch's bf16 gradients are added into fp32 sums, so that a step of
+// several micro-batches rounds once per micro-batch to bf16, not once per addition of the sum.
+void Trainer::sum_into_masters() {
+  at::NoGradGuard no_grad;
+  for (auto& p : params_) {
+    if (!p.master.defined() || !p.value->grad().defined()) continue;
+    if (p.master_grad.defined())
+      p.master_grad.add_(p.value->grad());
+    else
+      p.master_grad = p.value->grad().to(at::kFloat);
+    p.value->mutable_grad() = at::Tensor();
+  }
 }
 
 at::Tensor Trainer::accumulate(const Batch& b, int64_t step_tokens) {
@@ -203,7 +233,7 @@ at::Tensor Trainer::clip_and_update(const Rate& lr) {
   std::vector<Param*> live;  // parameters with a gradient this step
   std::vector<at::Tensor> grads;
   for (auto& p : params_)
-    if (p.value->grad().defined()) live.push_back(&p), grads.push_back(p.value->grad());
+    if (p.grad().defined()) live.push_back(&p), grads.push_back(p.grad());
   if (live.empty()) return at::zeros({}, at::kFloat);
   // Global gradient norm, as torch.nn.utils.clip_grad_norm_ computes it (one foreach kernel), in
   // fp32 (0-dim, on the device).
@@ -215,8 +245,12 @@ at::Tensor Trainer::clip_and_update(const Rate& lr) {
   if (opts_.max_grad_norm > 0) grad_scale = ((norm + 1e-6) / opts_.max_grad_norm).clamp_min(1.0);
   fused_adamw(live, lr, grad_scale);
   // Gradients set to none, as zero_grad() does: the next backward then writes them instead of
-  // adding into zeros (one pass over the parameters' size saved, and the zeroing pass).
-  for (Param* p : live) p->value->mutable_grad() = at::Tensor();
+  // adding into zeros (one pass over the parameters' size saved, and the zeroing pass). A bf16
+  // weight becomes its updated master's rounding.
+  for (Param* p : live) {
+    p->value->mutable_grad() = at::Tensor();
+    if (p->master.defined()) p->value->copy_(p->master), p->master_grad = at::Tensor();
+  }
   return norm;
 }
 
@@ -230,7 +264,7 @@ void Trainer::fused_adamw(const std::vector<Param*>& live, const Rate& lr,
     for (Param* p : live) {
       if (p->decay != decay) continue;
       if (!p->step_count.defined()) p->step_count = at::full({}, static_cast<double>(step_ - 1), p->exp_avg.options());
-      w.push_back(*p->value), g.push_back(p->value->grad()), m.push_back(p->exp_avg), v.push_back(p->exp_avg_sq),
+      w.push_back(p->weight()), g.push_back(p->grad()), m.push_back(p->exp_avg), v.push_back(p->exp_avg_sq),
           steps.push_back(p->step_count);
     }
     if (w.empty()) continue;
@@ -252,6 +286,7 @@ std::map<std::string, at::Tensor> Trainer::state() {
   for (auto& p : params_) {
     s[p.name + ".exp_avg"] = p.exp_avg;
     s[p.name + ".exp_avg_sq"] = p.exp_avg_sq;
+    if (p.master.defined()) s[p.name + ".master"] = p.master;  // the bits the bf16 weights lost
   }
   return s;
 }
@@ -259,8 +294,10 @@ std::map<std::string, at::Tensor> Trainer::state() {
 void Trainer::load_state(const std::map<std::string, at::Tensor>& s, int64_t steps_done) {
   at::NoGradGuard no_grad;
   for (auto& p : params_) {
-    for (auto [suffix, dst] :
-         {std::pair<const char*, at::Tensor*>{".exp_avg", &p.exp_avg}, {".exp_avg_sq", &p.exp_avg_sq}}) {
+    for (auto [suffix, dst] : {std::pair<const char*, at::Tensor*>{".exp_avg", &p.exp_avg},
+                               {".exp_avg_sq", &p.exp_avg_sq},
+                               {".master", &p.master}}) {
+      if (!dst->defined()) continue;  // no master outside Precision::Bf16
       auto it = s.find(p.name + suffix);
       if (it == s.end() || it->second.sizes() != dst->sizes()) {
         throw_input("optimizer state does not match the model",
@@ -270,20 +307,19 @@ void Trainer::load_state(const std::map<std::string, at::Tensor>& s, int64_t ste
       }
       dst->copy_(it->second);
     }
+    if (p.master.defined()) p.value->copy_(p.master);
   }
   step_ = steps_done;
   for (auto& p : params_) p.step_count = at::Tensor();  // re-made from step_ at the next step
 }
 
 std::map<std::string, at::Tensor> Trainer::hf_named_grads() {
-  if (lora_) {
-    std::map<std::string, at::Tensor> out;
-    for (auto& p : params_) out[p.name] = p.value->grad();
-    return out;
-  }
+  std::map<std::string, at::Tensor> by_param;
+  for (auto& p : params_) by_param[p.name] = p.grad();
+  if (lora_) return by_param;
   const auto& c = model_.config();
   LlamaWeights g = model_.weights();  // shallow; replace packed tensors by their gradients
-  for_each_packed(c, g, [](const std::string&, at::Tensor& t) { t = t.grad(); });
+  for_each_packed(c, g, [&](const std::string& name, at::Tensor& t) { t = by_param.at(name); });
   if (c.tie_word_embeddings) g.lm_head_t = at::Tensor();
   point_hf_names_at_packed(c, g);
   std::map<std::string, at::Tensor> out;

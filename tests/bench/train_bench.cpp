@@ -1,7 +1,7 @@
 // s2d side of scripts/bench/train.sh: training throughput of the Trainer on given token batches.
 //   s2d_bench_train (--model DIR | --random-config CONFIG.json) --batches batches.json --steps N
 //       [--device auto] [--lora-rank R] [--answer-tokens K] [--layout padded|packed]
-//       [--profile TRACE.json] [--graph on|off]
+//       [--profile TRACE.json] [--graph on|off] [--precision auto|fp32|bf16]
 //   (LoRA on q, k, v, o when R > 0)
 // batches.json: {"batches": [[[ids...], ...], ...]}: B rows per batch, of any lengths. Every
 // token after a row's first is a target, or with --answer-tokens K only each row's last K: the
@@ -12,7 +12,8 @@
 // would wait for each step's backward). --profile: two more steps under torch's profiler, the
 // summary (ATen ops per step, the kernels by device time) to stderr, the Chrome trace to the file.
 // --graph on: each step replayed as a CUDA graph (captured_train_step.h; padded batches of one
-// shape), with its warm-up steps and the capture before the clock starts.
+// shape), with its warm-up steps and the capture before the clock starts. --precision: as
+// `s2d distill --precision` (trainer.h); bf16 trains bf16 weights with fp32 masters.
 // Prints one JSON line: {"engine": "s2d", "s2d packed" or "s2d graph", "tok_s", "seconds", "losses": [...]}
 // (tok/s counts real tokens, not padding), plus "mfu" on CUDA (model FLOPs of
 // train_flops_per_token over 989 TFLOP/s, H100/H200 dense bf16).
@@ -44,8 +45,10 @@ int main(int argc, char** argv) try {
   std::shared_ptr<LlamaModel> model;
   const int64_t lora_rank = std::stoll(arg("--lora-rank", "0"));
   const c10::Device dev = resolve_device(arg("--device", "auto"));
-  // The dtype s2d distill trains from (fp32 masters; a LoRA run's frozen base in bf16 on CUDA).
-  const c10::ScalarType weight_dtype = training_weight_dtype(lora_rank > 0, dev, Precision::Auto);
+  const Precision precision = parse_precision(arg("--precision", "auto"));
+  // The dtype s2d distill trains from (fp32 masters; a LoRA run's frozen base in bf16 on CUDA;
+  // bf16 under --precision bf16).
+  const c10::ScalarType weight_dtype = training_weight_dtype(lora_rank > 0, dev, precision);
   if (!arg("--random-config", "").empty()) {
     model = bench::random_model(arg("--random-config", ""), dev, weight_dtype);
   } else {
@@ -79,7 +82,7 @@ int main(int argc, char** argv) try {
   OptimizerOptions opt;
   opt.lr = 1e-4;
   opt.schedule = "constant";
-  Trainer trainer(*model, opt);
+  Trainer trainer(*model, opt, precision);
   const int steps = std::stoi(arg("--steps", "5"));
   const std::string graph = arg("--graph", "off");
   if (graph != "on" && graph != "off") throw std::invalid_argument("--graph: on or off");
@@ -106,7 +109,8 @@ int main(int argc, char** argv) try {
   for (const at::Tensor& l : queued) losses.push_back(l.item<double>());
   sync_device(*model);  // the last step's optimizer update, which no loss waits for
   const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  nlohmann::json out{{"engine", std::string(layout == "packed" ? "s2d packed" : "s2d") + (captured ? " graph" : "")},
+  nlohmann::json out{{"engine", std::string(layout == "packed" ? "s2d packed" : "s2d") + (captured ? " graph" : "") +
+                                    (precision == Precision::Bf16 ? " bf16" : "")},
                      {"tok_s", tokens / sec},
                      {"seconds", sec},
                      {"losses", losses}};

@@ -12,6 +12,9 @@ For each case (Llama GQA untied, Llama tied, Qwen2 tied, Qwen3 with biases) it w
 --device cuda --autocast bf16 makes the same reference on the GPU under torch.autocast (bf16
 compute, fp32 master weights and optimizer), for s2d's CUDA training path; the models are the
 same (made on the CPU with the same seed).
+--weights bf16 (any device) trains the model cast to bf16, with fp32 copies of its parameters
+that AdamW updates and that are cast back after each step: s2d's --precision bf16. The saved
+model stays fp32; s2d casts it to bf16 as it loads, with the same rounding.
 """
 import argparse
 import json
@@ -92,9 +95,12 @@ def main():
     ap.add_argument("--tokenizer-json", required=True, help="a tokenizer.json to ship with the Qwen models")
     ap.add_argument("--device", default="cpu", help="where PyTorch computes the reference (cpu | cuda)")
     ap.add_argument("--autocast", choices=["bf16"], help="bf16 autocast (CUDA only), as s2d trains on CUDA")
+    ap.add_argument("--weights", choices=["bf16"], help="bf16 weights with fp32 masters for AdamW")
     args = ap.parse_args()
     if args.autocast and args.device == "cpu":
         ap.error("--autocast bf16 needs --device cuda")
+    if args.autocast and args.weights:
+        ap.error("--autocast and --weights are two precisions: pass one")
     dev = torch.device(args.device)
     for name, kw in CASES.items():
         d = os.path.join(args.out, name)
@@ -104,6 +110,8 @@ def main():
         with open(os.path.join(d, "batch.json"), "w") as f:
             json.dump({"ids": ids.tolist(), "attention": att.tolist(), "loss_mask": lm.tolist()}, f)
         model, ids, att, lm = model.to(dev), ids.to(dev), att.to(dev), lm.to(dev)
+        if args.weights:
+            model = model.to(torch.bfloat16)
         out = {}
         loss = loss_of(model, ids, att, lm, args.autocast)
         loss.backward()
@@ -111,20 +119,32 @@ def main():
         named = dict(model.named_parameters())
         for n, p in named.items():
             out["grad." + n] = p.grad.detach().clone()
-        decay = [p for n, p in named.items() if p.dim() > 1]
-        no_decay = [p for n, p in named.items() if p.dim() <= 1]
+        # What AdamW updates: the parameters, or with --weights bf16 their fp32 copies, which take the
+        # bf16 gradients cast up and are cast back down after each step.
+        masters = {n: p.detach().float().clone().requires_grad_() for n, p in named.items()} if args.weights else named
+        decay = [p for n, p in masters.items() if p.dim() > 1]
+        no_decay = [p for n, p in masters.items() if p.dim() <= 1]
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": WD}, {"params": no_decay, "weight_decay": 0.0}],
                                 lr=LR, betas=(0.9, 0.999), eps=1e-8, foreach=False)
         for step in range(STEPS):
             if step > 0:
                 opt.zero_grad()
+                model.zero_grad()
                 loss_of(model, ids, att, lm, args.autocast).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), CLIP)
+            if args.weights:
+                for n, m in masters.items():
+                    m.grad = named[n].grad.float()
+            torch.nn.utils.clip_grad_norm_(masters.values(), CLIP)
             opt.step()
+            if args.weights:
+                with torch.no_grad():
+                    for n, m in masters.items():
+                        named[n].copy_(m)
         for n, p in named.items():
             out["param3." + n] = p.detach().clone()
         save_file({k: v.float().cpu().contiguous() for k, v in out.items()}, os.path.join(d, "reference.safetensors"))
-        print(f"{name} ({args.device}{', ' + args.autocast if args.autocast else ''}): loss {loss.item():.6f}, {len(named)} parameters")
+        precision = f"autocast {args.autocast}" if args.autocast else f"{args.weights} weights" if args.weights else "fp32"
+        print(f"{name} ({args.device}, {precision}): loss {loss.item():.6f}, {len(named)} parameters")
 
 
 if __name__ == "__main__":

@@ -53,6 +53,28 @@ DistillOptions opts(const std::string& model, const std::string& data, const std
   o.warmup_steps = 2;
   return o;
 }
+
+// Runs `b` with a checkpoint every 2 steps, killed after step 3, then resumed: each step's loss.
+std::map<int64_t, double> cut_and_resume(DistillOptions b) {
+  std::map<int64_t, double> losses;
+  b.save_every = 2;
+  struct Interrupt {};
+  try {
+    run_distill(b, [&](int64_t s, double l, LlamaModel&) {
+      losses[s] = l;
+      if (s == 3) throw Interrupt{};  // killed after step 3; the newest checkpoint is step 2
+    });
+    ADD_FAILURE() << "not interrupted";
+  } catch (const Interrupt&) {
+  }
+  b.resume = true;
+  // A stray directory whose step overflows an int64 is not one of ours: ignored, not a crash.
+  const std::string stray = b.out_dir + "/checkpoints/step-99999999999999999999";
+  std::filesystem::create_directories(stray);
+  write_text(stray + "/trainer_state.json", "{}");
+  run_distill(b, [&](int64_t s, double l, LlamaModel&) { losses[s] = l; });
+  return losses;
+}
 }  // namespace
 
 TEST(SftData, LossMaskCoversTheAnswerOnly) {
@@ -86,21 +108,7 @@ TEST(Distill, ResumeReproducesTheUninterruptedLossCurve) {
   EXPECT_LT(full[6], full[1]) << "the loss should go down";
 
   auto b = opts(model, data, dir + "/cut");
-  b.save_every = 2;
-  struct Interrupt {};
-  try {
-    run_distill(b, [&](int64_t s, double l, LlamaModel&) {
-      resumed[s] = l;
-      if (s == 3) throw Interrupt{};  // killed after step 3; the newest checkpoint is step 2
-    });
-    FAIL() << "not interrupted";
-  } catch (const Interrupt&) {
-  }
-  b.resume = true;
-  // A stray directory whose step overflows an int64 is not one of ours: ignored, not a crash.
-  std::filesystem::create_directories(dir + "/cut/checkpoints/step-99999999999999999999");
-  write_text(dir + "/cut/checkpoints/step-99999999999999999999/trainer_state.json", "{}");
-  run_distill(b, [&](int64_t s, double l, LlamaModel&) { resumed[s] = l; });
+  resumed = cut_and_resume(b);
   for (int64_t s = 1; s <= 6; ++s) EXPECT_NEAR(resumed[s], full[s], 1e-6) << "step " << s;
   // metrics.jsonl: step 3, done twice, is logged once.
   std::vector<int64_t> logged;
@@ -110,6 +118,27 @@ TEST(Distill, ResumeReproducesTheUninterruptedLossCurve) {
   // The final model loads and is the same as the uninterrupted one.
   auto m1 = load_model(dir + "/full", {.device = "cpu"}), m2 = load_model(dir + "/cut", {.device = "cpu"});
   EXPECT_LT((m1.model->weights().embed - m2.model->weights().embed).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Distill, Bf16PrecisionTrainsAndResumesBitForBit) {
+  // --precision bf16: bf16 weights with fp32 masters, whose bits the checkpoints keep.
+  const auto dir = fresh_dir("d");
+  const auto model = model_dir(dir), data = sft_file(dir, 24);
+  auto a = opts(model, data, dir + "/full");
+  a.precision = "bf16";
+  std::map<int64_t, double> full;
+  run_distill(a, [&](int64_t s, double l, LlamaModel& m) {
+    full[s] = l;
+    EXPECT_EQ(m.weights().embed.scalar_type(), at::kBFloat16);
+  });
+  ASSERT_EQ(full.size(), 6u);
+  EXPECT_LT(full[6], full[1]) << "the loss should go down";
+  auto b = opts(model, data, dir + "/cut");
+  b.precision = "bf16";
+  const auto resumed = cut_and_resume(b);
+  for (int64_t s = 1; s <= 6; ++s) EXPECT_EQ(resumed.at(s), full[s]) << "step " << s;
+  auto m1 = load_model(dir + "/full", {.device = "cpu"}), m2 = load_model(dir + "/cut", {.device = "cpu"});
+  EXPECT_TRUE(at::equal(m1.model->weights().embed, m2.model->weights().embed));
 }
 
 TEST(Distill, PackedAndPaddedBatchesTrainTheSameCurve) {

@@ -26,7 +26,8 @@ struct DistillOptions {
   std::string
       chat_template_kwargs;  // JSON object of template variables (distil with thinking off: {"enable_thinking": false})
   std::string device = "auto";
-  std::string precision = "auto";  // auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: fp32 everywhere
+  std::string precision =
+      "auto";  // auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: fp32 everywhere; bf16: see Precision
   int64_t max_seq_len = 1024;
   int64_t batch_size = 8, grad_accum = 1;
   std::string packing = "auto";       // on | off | auto (see Packing in trainer.h)
@@ -64,7 +65,9 @@ void visit_options(O& o, F&& f) {
   f("--chat-template-kwargs", "chat_template_kwargs", o.chat_template_kwargs,
     "Template variables as a JSON object, e.g. '{\"enable_thinking\": false}'");
   f("--device", "", o.device, "auto|cpu|cuda (fp32 master weights; bf16 autocast on CUDA)");
-  f("--precision", "precision", o.precision, "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (no autocast)");
+  f("--precision", "precision", o.precision,
+    "auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 (no autocast) | bf16 (bf16 weights and activations, "
+    "fp32 master weights in the optimizer; full fine-tunes)");
   f("--max-seq-len", "max_seq_len", o.max_seq_len, "Longer examples are truncated (and counted)");
   f("--batch-size", "batch_size", o.batch_size, "Examples per micro-batch");
   f("--grad-accum", "grad_accum", o.grad_accum, "Micro-batches per optimizer step");

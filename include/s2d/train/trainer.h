@@ -27,15 +27,21 @@ struct OptimizerOptions {
   int64_t total_steps = 1;          // for the decay
 };
 
-// Compute precision of the forward and backward passes. Master weights and optimizer state stay
-// fp32 either way. Auto: bf16 autocast on CUDA (what PyTorch's torch.autocast does), fp32 on the
-// CPU. Fp32: fp32 everywhere (the CUDA conformance check compares it with the CPU reference).
-enum class Precision { Auto, Fp32 };
-Precision parse_precision(const std::string& name);  // "auto" | "fp32"
+// Compute precision of the forward and backward passes. Optimizer state stays fp32 either way.
+// Auto: bf16 autocast on CUDA (what PyTorch's torch.autocast does), fp32 on the CPU: fp32 weights
+// and residual stream, bf16 GEMMs. Fp32: fp32 everywhere (the CUDA conformance check compares it
+// with the CPU reference). Bf16: bf16 weights, activations and gradients, with fp32 master weights
+// and gradient sums in the optimizer (Megatron's bf16 recipe; PyTorch's model.to(bfloat16) with
+// fp32 copies for AdamW): half autocast's elementwise traffic, since the residual stream, the
+// norms and the casts before each GEMM are bf16 or gone, at bf16's rounding of the weights the
+// forward reads. Full fine-tunes only.
+enum class Precision { Auto, Fp32, Bf16 };
+Precision parse_precision(const std::string& name);  // "auto" | "fp32" | "bf16"
 
 // The dtype a model's weights are trained from: fp32 master weights, except a LoRA run's frozen
 // base on CUDA under autocast, which stays bf16 (what PEFT users do): half the memory, and no
-// fp32 -> bf16 copy of every weight per step. distill loads in it; the Trainer accepts only it.
+// fp32 -> bf16 copy of every weight per step; and Bf16, whose weights are bf16 (the trainer keeps
+// their fp32 masters). distill loads in it; the Trainer accepts only it.
 c10::ScalarType training_weight_dtype(bool lora, const c10::Device& device, Precision precision);
 
 // MFU's default peak on CUDA: H100/H200 dense bf16, FLOP/s.
@@ -129,6 +135,11 @@ class Trainer {
     at::Tensor exp_avg, exp_avg_sq;
     bool decay;
     at::Tensor step_count;  // the fused AdamW's per-parameter step (an fp32 scalar on the parameter's device)
+    // Precision::Bf16: the fp32 weight AdamW updates (the bf16 value is its rounding), and the
+    // step's gradient summed over micro-batches in fp32; both undefined otherwise.
+    at::Tensor master, master_grad;
+    at::Tensor& weight() { return master.defined() ? master : *value; }
+    at::Tensor grad() const { return master.defined() ? master_grad : value->grad(); }
   };
   // The learning rate as a host double, or as a 0-dim fp32 tensor on the device when defined.
   struct Rate {
@@ -136,6 +147,7 @@ class Trainer {
     at::Tensor on_device;
   };
   at::Tensor backward_scaled(const Batch& b, const std::function<at::Tensor(const at::Tensor&)>& scale);
+  void sum_into_masters();
   at::Tensor clip_and_update(const Rate& lr);
   void fused_adamw(const std::vector<Param*>& live, const Rate& lr, const std::optional<at::Tensor>& grad_scale);
   LlamaModel& model_;
