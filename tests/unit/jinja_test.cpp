@@ -137,6 +137,15 @@ TEST(Jinja, ARenderPastItsTimeLimitIsAnErrorNamingTheLine) {
             "1024");
 }
 
+TEST(Jinja, DictKeysThatPythonCannotHashOrOrderAreAnErrorNamingTheLine) {
+  // tests/data/templates/dict_keys.jinja checks the keys Python takes against transformers.
+  EXPECT_S2D_ERROR(render("\n{{ {[1]: 2} }}"), ErrorKind::Input, "t.jinja:2", "a dict key must be", "[1]");
+  EXPECT_S2D_ERROR(render("{{ {1: 'a', 'b': 2} | dictsort }}"), ErrorKind::Input, "t.jinja:1",
+                   "dictsort: keys that cannot be ordered");
+  // A repeated key keeps its first place and takes the last value; 1, 1.0 and true are one key.
+  EXPECT_EQ(render("{{ {1: 'a', 'x': 0, true: 'b', 1.0: 'c'} }}"), "{1: 'c', 'x': 0}");
+}
+
 TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {
   struct RestoreEnv {
     std::string old;

@@ -8,7 +8,8 @@
 // {%- -%} {{- -}}.
 // Expressions: literals, lists, dicts, tuples, attribute and item access, slices, calls, filters,
 // tests, "a if b else c", and/or/not, comparisons, in, is, + - * / // % ** ~, and str.format.
-// Dict keys are strings: a dict literal with integer keys is not supported.
+// Dict keys are str, int, float, bool or None, looked up as Python's dict does (1, 1.0 and True are
+// one key); tuples print as tuples.
 // Anything else is an InputError naming the construct and the template line.
 #pragma once
 

@@ -143,18 +143,18 @@ class Renderer {
     if (!ns.is_namespace) fail(n.line, "can only set attributes of a namespace()", n.text);
     if (v.holds_namespace) fail(n.line, "a namespace's attribute cannot hold a namespace", n.text + "." + n.attr);
     for (auto& [k, x] : *ns.o)
-      if (k == n.attr) {
+      if (k.t == Value::T::Str && k.s == n.attr) {
         x = std::move(v);
         return;
       }
-    ns.o->emplace_back(n.attr, std::move(v));
+    ns.o->emplace_back(Value::str(n.attr), std::move(v));
   }
 
   std::vector<Value> items_of(const Value& v, int line) {
     if (v.t == Value::T::Array) return *v.a;
     if (v.t == Value::T::Object) {
       std::vector<Value> keys;
-      for (const auto& [k, x] : *v.o) keys.push_back(Value::str(k));
+      for (const auto& [k, x] : *v.o) keys.push_back(k);
       return keys;
     }
     if (v.t == Value::T::Str) {
@@ -208,16 +208,16 @@ class Renderer {
         fail(n.line, "the template loops too long", "more than 10 million iterations");
       scopes_.emplace_back();
       bind_targets(n, items[static_cast<size_t>(i)]);
-      scopes_.back()["loop"] =
-          Value::object({{"index", Value::integer(i + 1)},
-                         {"index0", Value::integer(i)},
-                         {"first", Value::boolean(i == 0)},
-                         {"last", Value::boolean(i == len - 1)},
-                         {"length", Value::integer(len)},
-                         {"revindex", Value::integer(len - i)},
-                         {"revindex0", Value::integer(len - i - 1)},
-                         {"previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem")},
-                         {"nextitem", i + 1 < len ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem")}});
+      scopes_.back()["loop"] = Value::object(
+          dict_of({{"index", Value::integer(i + 1)},
+                   {"index0", Value::integer(i)},
+                   {"first", Value::boolean(i == 0)},
+                   {"last", Value::boolean(i == len - 1)},
+                   {"length", Value::integer(len)},
+                   {"revindex", Value::integer(len - i)},
+                   {"revindex0", Value::integer(len - i - 1)},
+                   {"previtem", i > 0 ? items[static_cast<size_t>(i - 1)] : Value::undefined("previtem")},
+                   {"nextitem", i + 1 < len ? items[static_cast<size_t>(i + 1)] : Value::undefined("nextitem")}}));
       LoopControl lc;
       render(*n.bodies[0], out, lc);
       // Jinja scoping: what a loop body sets does not outlive the iteration (namespaces do).
@@ -297,13 +297,20 @@ class Renderer {
       case Expr::K::Tuple: {
         ValueList a;
         for (const auto& k : e.kids) a.push_back(eval(*k));
-        return Value::array(std::move(a));
+        return e.k == Expr::K::Tuple ? Value::tuple(std::move(a)) : Value::array(std::move(a));
       }
       case Expr::K::Dict: {
         ValueDict o;
         for (size_t k = 0; k + 1 < e.kids.size(); k += 2) {
-          const Value key = eval(*e.kids[k]);
-          o.emplace_back(to_str(key), eval(*e.kids[k + 1]));
+          Value key = eval(*e.kids[k]);
+          if (!hashable(key)) fail(e.line, "a dict key must be a string, number, boolean or none", to_str(key));
+          Value value = eval(*e.kids[k + 1]);
+          // A repeated key keeps its first place and takes the last value, as in Python.
+          const auto same = std::find_if(o.begin(), o.end(), [&](const auto& kv) { return same_key(kv.first, key); });
+          if (same != o.end())
+            same->second = std::move(value);
+          else
+            o.emplace_back(std::move(key), std::move(value));
         }
         return Value::object(std::move(o));
       }
@@ -330,7 +337,7 @@ class Renderer {
   Value item(const Value& v, const Value& key, int line) {
     if (v.t == Value::T::Undefined) fail(line, "'" + v.s + "' is undefined", "[" + to_str(key) + "]");
     if (v.t == Value::T::Object) {
-      if (const Value* x = v.find(to_str(key))) return *x;
+      if (const Value* x = v.find(key)) return *x;
       return Value::undefined(to_str(key));
     }
     if ((v.t == Value::T::Array || v.t == Value::T::Str) && key.t == Value::T::Int) {
@@ -366,7 +373,7 @@ class Renderer {
       for (const auto& c : out) s2 += c.s;
       return Value::str(s2);
     }
-    return Value::array(std::move(out));
+    return v.is_tuple ? Value::tuple(std::move(out)) : Value::array(std::move(out));
   }
 
   void args_of(const Expr& e, size_t from, std::vector<Value>& args, Kwargs& kwargs) {
@@ -532,10 +539,16 @@ class Renderer {
   Value dictsort(const Value& v, int line) {
     if (v.t != Value::T::Object) fail(line, "dictsort needs a mapping", to_str(v));
     ValueDict pairs = *v.o;
-    std::stable_sort(pairs.begin(), pairs.end(),
-                     [](const auto& x, const auto& y) { return case_of(x.first, 0) < case_of(y.first, 0); });
+    // jinja2 sorts by the key, strings lower-cased; Python cannot order a string and a number.
+    std::stable_sort(pairs.begin(), pairs.end(), [&](const auto& x, const auto& y) {
+      const Value &a = x.first, &b = y.first;
+      if (a.t == Value::T::Str && b.t == Value::T::Str) return case_of(a.s, 0) < case_of(b.s, 0);
+      if (a.t == Value::T::Int && b.t == Value::T::Int) return a.i < b.i;
+      if (a.is_number() && b.is_number()) return a.as_double() < b.as_double();
+      fail(line, "dictsort: keys that cannot be ordered", to_str(a) + " and " + to_str(b));
+    });
     ValueList out;
-    for (auto& [k, x] : pairs) out.push_back(Value::array({Value::str(k), x}));
+    for (auto& [k, x] : pairs) out.push_back(Value::tuple({k, x}));
     return Value::array(std::move(out));
   }
 
@@ -582,7 +595,7 @@ class Renderer {
 
   bool contains(const Value& container, const Value& x, int line) {
     if (container.t == Value::T::Str) return container.s.find(to_str(x)) != std::string::npos;
-    if (container.t == Value::T::Object) return container.find(to_str(x)) != nullptr;
+    if (container.t == Value::T::Object) return container.find(x) != nullptr;
     if (container.t == Value::T::Array) {
       for (const auto& y : *container.a)
         if (equal(x, y)) return true;
@@ -663,8 +676,8 @@ class Renderer {
       throw_input("the chat template refused the conversation: " + (a.empty() ? std::string() : to_str(a[0])),
                   {.file = where});
     });
-    g["namespace"] = Value::function(
-        [](std::vector<Value>&, Kwargs& kw) { return Value::namespace_object(ValueDict(kw.begin(), kw.end())); });
+    g["namespace"] =
+        Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::namespace_object(dict_of(kw)); });
     g["range"] = Value::function([](std::vector<Value>& a, Kwargs&) {
       int64_t lo = 0, hi = 0, step = 1;
       if (a.size() == 1) hi = a[0].i;
@@ -685,8 +698,7 @@ class Renderer {
       const size_t n = std::strftime(buf, sizeof buf, a.empty() ? "%Y-%m-%d" : a[0].s.c_str(), &tm);
       return Value::str(std::string(buf, n));
     });
-    g["dict"] =
-        Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(ValueDict(kw.begin(), kw.end())); });
+    g["dict"] = Value::function([](std::vector<Value>&, Kwargs& kw) { return Value::object(dict_of(kw)); });
   }
 
   static constexpr size_t kMaxScopes = 256;  // macro recursion and nested loops: the stack's bound

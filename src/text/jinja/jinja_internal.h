@@ -91,7 +91,9 @@ class Text : public std::string {
 
 struct Value;
 using ValueList = std::vector<Value>;
-using ValueDict = std::vector<std::pair<std::string, Value>>;  // insertion-ordered, like a dict
+// Insertion-ordered, like a dict. Keys are what Python can hash and templates write: str, int,
+// float, bool or None (Seed-OSS's template looks up {0: 0, 512: 128, ...} by number).
+using ValueDict = std::vector<std::pair<Value, Value>>;
 using Kwargs = std::vector<std::pair<std::string, Value>>;
 using ValueFn = std::function<Value(std::vector<Value>& args, Kwargs& kwargs)>;
 
@@ -106,6 +108,7 @@ struct Value {
   std::shared_ptr<ValueDict> o;
   std::shared_ptr<ValueFn> fn;
   bool is_namespace = false;     // namespace(): the one object whose attributes `set` may assign
+  bool is_tuple = false;         // an Array that Python would hold as a tuple: printed (a, b)
   int depth = 0;                 // lists and dicts nested in it, as they were when it was made
   bool holds_namespace = false;  // it is a namespace or has one inside
 
@@ -117,6 +120,7 @@ struct Value {
   // These three throw Refused past kMaxTextBytes, kMaxItems or kMaxNesting.
   static Value str(std::string x);
   static Value array(ValueList x = {});
+  static Value tuple(ValueList x);  // an array printed as a tuple: a literal (a, b), items(), dictsort
   static Value object(ValueDict x = {});
   static Value namespace_object(ValueDict x);  // Refused where an attribute holds a namespace
   static Value function(ValueFn f) { return {.t = T::Function, .fn = std::make_shared<ValueFn>(std::move(f))}; }
@@ -125,8 +129,16 @@ struct Value {
   bool defined() const { return t != T::Undefined; }
   bool is_number() const { return t == T::Int || t == T::Float || t == T::Bool; }
   double as_double() const { return t == T::Float ? f : static_cast<double>(t == T::Bool ? b : i); }
-  const Value* find(const std::string& key) const;  // an object's key, or null
+  const Value* find(const std::string& key) const;  // an object's string key, or null
+  const Value* find(const Value& key) const;        // an object's key as a dict finds it (1, 1.0, True alike)
 };
+
+// Python's dict keys: whether v may be one (str, int, float, bool, None), and whether two are one
+// key (numbers by value, so 1, 1.0 and True are the same key).
+bool hashable(const Value& v);
+bool same_key(const Value& a, const Value& b);
+// The entries of namespace(...) or dict(...), from their keyword arguments.
+ValueDict dict_of(const Kwargs& kw);
 
 bool truthy(const Value& v);
 bool equal(const Value& a, const Value& b);  // Refused past ten million items compared

@@ -172,15 +172,14 @@ Value bound_method(const Value& v, const std::string& name) {
       const int which = name == "items" ? 0 : name == "keys" ? 1 : 2;
       return bind([which](const Value& d, std::vector<Value>&, Kwargs&) {
         ValueList out;
-        for (const auto& [k, x] : *d.o)
-          out.push_back(which == 0 ? Value::array({Value::str(k), x}) : which == 1 ? Value::str(k) : x);
+        for (const auto& [k, x] : *d.o) out.push_back(which == 0 ? Value::tuple({k, x}) : which == 1 ? k : x);
         return Value::array(std::move(out));
       });
     }
     if (name == "get") {
       return bind([](const Value& d, std::vector<Value>& a, Kwargs&) {
         if (a.empty()) return Value::none();
-        if (const Value* x = d.find(to_str(a[0]))) return *x;
+        if (const Value* x = d.find(a[0])) return *x;
         return a.size() > 1 ? a[1] : Value::none();
       });
     }

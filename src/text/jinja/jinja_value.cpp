@@ -73,6 +73,12 @@ Value Value::array(ValueList x) {
   return v;
 }
 
+Value Value::tuple(ValueList x) {
+  Value v = array(std::move(x));
+  v.is_tuple = true;
+  return v;
+}
+
 Value Value::object(ValueDict x) {
   Value v{.t = T::Object};
   take_measure(v, x, [](const auto& kv) -> const Value& { return kv.second; });
@@ -90,8 +96,30 @@ Value Value::namespace_object(ValueDict x) {
 const Value* Value::find(const std::string& key) const {
   if (t != T::Object) return nullptr;
   for (const auto& [k, v] : *o)
-    if (k == key) return &v;
+    if (k.t == T::Str && k.s == key) return &v;
   return nullptr;
+}
+
+const Value* Value::find(const Value& key) const {
+  if (t != T::Object) return nullptr;
+  for (const auto& [k, v] : *o)
+    if (same_key(k, key)) return &v;
+  return nullptr;
+}
+
+bool hashable(const Value& v) { return v.t == Value::T::Str || v.is_number() || v.t == Value::T::None; }
+
+bool same_key(const Value& a, const Value& b) {
+  if (a.t == Value::T::Str || b.t == Value::T::Str) return a.t == b.t && a.s == b.s;
+  if (a.t == Value::T::Int && b.t == Value::T::Int) return a.i == b.i;  // exact past 2^53
+  if (a.is_number() && b.is_number()) return a.as_double() == b.as_double();
+  return a.t == Value::T::None && b.t == Value::T::None;
+}
+
+ValueDict dict_of(const Kwargs& kw) {
+  ValueDict d;
+  for (const auto& [k, v] : kw) d.emplace_back(Value::str(k), v);
+  return d;
 }
 
 bool truthy(const Value& v) {
@@ -232,18 +260,20 @@ void append_str(const Value& v, std::string& out, bool quoted) {
     case Value::T::Float: out += float_repr(v.f); break;
     case Value::T::Str: out += quoted ? py_quote(v.s) : std::string_view(v.s); break;
     case Value::T::Array:
-      out += '[';
+      out += v.is_tuple ? '(' : '[';
       for (size_t i = 0; i < v.a->size(); ++i) {
         if (i) out += ", ";
         append_str((*v.a)[i], out, true);  // repr() of the items
       }
-      out += ']';
+      out += !v.is_tuple ? "]" : v.a->size() == 1 ? ",)" : ")";
       break;
     case Value::T::Object: {
       out += '{';
       bool first = true;
       for (const auto& [k, x] : *v.o) {
-        out += (first ? "" : ", ") + py_quote(k) + ": ";
+        out += first ? "" : ", ";
+        append_str(k, out, true);  // repr() of the key
+        out += ": ";
         append_str(x, out, true);
         first = false;
       }
@@ -253,6 +283,16 @@ void append_str(const Value& v, std::string& out, bool quoted) {
     case Value::T::Function: out += "<function>"; break;
   }
   check_text(out);
+}
+
+// json.dumps writes a key that is not a string as the JSON text of its value: 512 as "512", True as
+// "true", None as "null".
+void append_json(const Value& v, int indent, int level, std::string& out);
+std::string json_key(const Value& k) {
+  if (k.t == Value::T::Str) return k.s;
+  std::string out;
+  append_json(k, -1, 0, out);
+  return out;
 }
 
 void append_json(const Value& v, int indent, int level, std::string& out) {
@@ -292,7 +332,7 @@ void append_json(const Value& v, int indent, int level, std::string& out) {
       bool first = true;
       for (const auto& [k, x] : *v.o) {
         out += (first ? "" : sep) + nl;
-        json_string(k, out);
+        json_string(json_key(k), out);
         out += ": ";
         append_json(x, indent, level + 1, out);
         first = false;
@@ -333,7 +373,7 @@ Value from_json(const nlohmann::ordered_json& j) {
     }
     case nlohmann::ordered_json::value_t::object: {
       ValueDict o;
-      for (auto it = j.begin(); it != j.end(); ++it) o.emplace_back(it.key(), from_json(*it));
+      for (auto it = j.begin(); it != j.end(); ++it) o.emplace_back(Value::str(it.key()), from_json(*it));
       return Value::object(std::move(o));
     }
     default: return Value::none();
