@@ -146,6 +146,23 @@ TEST(Jinja, DictKeysThatPythonCannotHashOrOrderAreAnErrorNamingTheLine) {
   EXPECT_EQ(render("{{ {1: 'a', 'x': 0, true: 'b', 1.0: 'c'} }}"), "{1: 'c', 'x': 0}");
 }
 
+TEST(Jinja, LessCommonFiltersRefuseWhatPythonRaisesOnNamingTheLine) {
+  // tests/data/templates/filters.jinja checks what they render against transformers.
+  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
+           {"\n{{ [1, 'a'] | sort }}", "cannot compare"},
+           {"\n{{ [1, 'a'] | max }}", "cannot compare"},
+           {"\n{{ 1 < 'a' }}", "cannot compare"},
+           {"\n{{ 12 | indent }}", "indent: needs a string"},
+           {"\n{{ [1] | batch(0) }}", "batch: linecount must be a positive integer"},
+           {"\n{{ 2.5 | round(method='up') }}", "round: method must be common, ceil or floor"},
+           {"\n{{ ['a', 1] | sum }}", "sum: unsupported operand types"},
+           {"\n{{ [[1], [1]] | unique | list }}", "unique: an unhashable value"},
+           {"\n{{ 3 is gt }}", "needs a value to compare with"}}) {
+    SCOPED_TRACE(src);
+    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
+  }
+}
+
 TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {
   struct RestoreEnv {
     std::string old;

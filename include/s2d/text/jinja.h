@@ -8,6 +8,8 @@
 // {%- -%} {{- -}}.
 // Expressions: literals, lists, dicts, tuples, attribute and item access, slices, calls, filters,
 // tests, "a if b else c", and/or/not, comparisons, in, is, + - * / // % ** ~, and str.format.
+// Filters and tests: jinja2's that templates use (jinja_eval.cpp, jinja_filters.cpp); comparisons
+// and sort order values as Python does (lists lexicographically, a string beside a number refused).
 // Dict keys are str, int, float, bool or None, looked up as Python's dict does (1, 1.0 and True are
 // one key); tuples print as tuples.
 // Anything else is an InputError naming the construct and the template line.

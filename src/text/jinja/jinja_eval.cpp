@@ -506,6 +506,12 @@ class Renderer {
       }
       return Value::array(std::move(out));
     }
+    const FilterHooks hooks{[&](const Value& x) { return items_of(x, e.line); },
+                            [&](const Value& x, const Value& key) { return item(x, key, e.line); },
+                            [&](const std::string& t, const Value& x, const std::vector<Value>& args) {
+                              return run_test(t, x, args, e.line);
+                            }};
+    if (std::optional<Value> r = sequence_filter(f, v, a, kw, hooks)) return *r;
     fail(e.line, "unsupported filter", "|" + f);
   }
 
@@ -590,7 +596,33 @@ class Renderer {
     if (t == "equalto" || t == "eq" || t == "==" || t == "sameas") return !a.empty() && equal(v, a[0]);
     if (t == "ne" || t == "!=") return !a.empty() && !equal(v, a[0]);
     if (t == "in") return !a.empty() && contains(a[0], v, line);
+    static const std::pair<const char*, const char*> kOrderTests[] = {{"lt", "<"}, {"lessthan", "<"},    {"le", "<="},
+                                                                      {"gt", ">"}, {"greaterthan", ">"}, {"ge", ">="}};
+    for (const auto& [name, op] : kOrderTests)
+      if (t == name) {
+        if (a.empty()) fail(line, "the test needs a value to compare with", "is " + t);
+        return ordered(op, v, a[0], line);
+      }
+    // str.islower() / isupper(): a cased letter, and none of the other case (ASCII letters).
+    if (t == "lower" || t == "upper") {
+      if (v.t != Value::T::Str) fail(line, "the test needs a string", "is " + t + ": " + to_str(v));
+      const std::string other = case_of(v.s, t == "lower" ? 1 : 0), same = case_of(v.s, t == "lower" ? 0 : 1);
+      return v.s == same && v.s != other;
+    }
+    if (t == "escaped") return false;  // no value here is markup
     fail(line, "unsupported test", "is " + t);
+  }
+
+  // l op r for op in < > <= >=, as Python orders values; every one is false beside a NaN.
+  bool ordered(const std::string& op, const Value& l, const Value& r, int line) const {
+    if ((l.t == Value::T::Float && std::isnan(l.f)) || (r.t == Value::T::Float && std::isnan(r.f))) return false;
+    int c = 0;
+    try {
+      c = python_compare(l, r);
+    } catch (const Refused&) {
+      fail(line, "cannot compare", to_str(l) + " " + op + " " + to_str(r));
+    }
+    return op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0;
   }
 
   bool contains(const Value& container, const Value& x, int line) {
@@ -613,16 +645,7 @@ class Renderer {
     if (op == "in") return Value::boolean(contains(r, l, e.line));
     if (op == "not in") return Value::boolean(!contains(r, l, e.line));
     if (op == "~") return Value::str(to_str(l) + to_str(r));
-    if (op == "<" || op == ">" || op == "<=" || op == ">=") {
-      int c;
-      if (l.is_number() && r.is_number())
-        c = l.as_double() < r.as_double() ? -1 : l.as_double() > r.as_double() ? 1 : 0;
-      else if (l.t == Value::T::Str && r.t == Value::T::Str)
-        c = l.s.compare(r.s);
-      else
-        fail(e.line, "cannot compare", to_str(l) + " " + op + " " + to_str(r));
-      return Value::boolean(op == "<" ? c < 0 : op == ">" ? c > 0 : op == "<=" ? c <= 0 : c >= 0);
-    }
+    if (op == "<" || op == ">" || op == "<=" || op == ">=") return Value::boolean(ordered(op, l, r, e.line));
     if (op == "+") {
       if (l.t == Value::T::Str && r.t == Value::T::Str) return Value::str(l.s + r.s);
       if (l.t == Value::T::Array && r.t == Value::T::Array) {

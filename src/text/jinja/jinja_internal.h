@@ -159,6 +159,23 @@ std::optional<int64_t> python_int_of_string(std::string_view s, int64_t base);
 // Python's float(s), "inf" and "nan" included: nullopt where Python raises ValueError.
 std::optional<double> python_float_of_string(std::string_view s);
 
+// --- filters that chat templates use less often (jinja_filters.cpp) -----------------------------
+
+// Python's ordering of two values (-1, 0, 1): numbers by value, strings by code point, lists
+// lexicographically; Refused for values Python cannot order (a string and a number).
+int python_compare(const Value& a, const Value& b);
+
+// What those filters need of the renderer.
+struct FilterHooks {
+  std::function<ValueList(const Value&)> items;           // what a for loop goes through
+  std::function<Value(const Value&, const Value&)> item;  // v[key], or v.key where v has no such item
+  std::function<bool(const std::string& test, const Value&, const std::vector<Value>& args)> test;
+};
+// jinja2's sort, unique, min, max, sum, select, reject, batch, indent, round and center, applied
+// to v with the filter's arguments; nullopt for any other name. Refused where Python would raise.
+std::optional<Value> sequence_filter(const std::string& name, const Value& v, const std::vector<Value>& args,
+                                     const Kwargs& kw, const FilterHooks& hooks);
+
 // --- Python's str and dict methods, and the string helpers filters share (jinja_methods.cpp) ----
 
 // s without the characters of `chars` (whitespace where empty) at its left and/or right end.
