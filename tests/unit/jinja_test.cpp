@@ -163,6 +163,30 @@ TEST(Jinja, LessCommonFiltersRefuseWhatPythonRaisesOnNamingTheLine) {
   }
 }
 
+TEST(Jinja, SourceLineBreaksReadAsJinja2ReadsThem) {
+  // Every \r\n or \r is a \n, and the source's last line break renders as nothing (jinja2's
+  // keep_trailing_newline is off): a template file's final newline adds no newline to the prompt.
+  EXPECT_EQ(render("a\r\nb{{ 1 }}\rc\n"), "a\nb1\nc");
+  EXPECT_EQ(render("a\n\n"), "a\n");
+  EXPECT_EQ(render("{{ 'x' }}\r\n"), "x");
+}
+
+TEST(Jinja, MalformedEscapesAndRawBlocksAreAnErrorNamingTheLine) {
+  // tests/data/templates/text.jinja checks the escapes and raw blocks jinja2 reads against transformers.
+  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
+           {"\n{{ '\\xZ1' }}", "malformed escape"},
+           {"\n{{ '\\u12' }}", "malformed escape"},
+           {"\n{{ '\\ud800' }}", "no character"},
+           {"\n{{ '\\U00110000' }}", "no character"},
+           {"\n{{ '\\N{BULLET}' }}", "unsupported escape"},
+           {"\n{% raw %}never closed", "missing end of raw directive"},
+           {"\n{{ none | length }}", "object of type 'NoneType' has no len()"},
+           {"\n{{ ([] | first).content }}", "No first item, sequence was empty."}}) {
+    SCOPED_TRACE(src);
+    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
+  }
+}
+
 TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {
   struct RestoreEnv {
     std::string old;

@@ -320,7 +320,7 @@ class Renderer {
   }
 
   Value attr(const Value& v, const std::string& name, int line) {
-    if (v.t == Value::T::Undefined) fail(line, "'" + v.s + "' is undefined", "." + name);
+    if (v.t == Value::T::Undefined) fail(line, undefined_message(v), "." + name);
     if (v.t == Value::T::Object) {
       if (const Value* x = v.find(name)) return *x;
       if (!v.is_namespace) {
@@ -335,7 +335,7 @@ class Renderer {
   static int64_t norm_index(int64_t i, size_t n) { return i < 0 ? i + static_cast<int64_t>(n) : i; }
 
   Value item(const Value& v, const Value& key, int line) {
-    if (v.t == Value::T::Undefined) fail(line, "'" + v.s + "' is undefined", "[" + to_str(key) + "]");
+    if (v.t == Value::T::Undefined) fail(line, undefined_message(v), "[" + to_str(key) + "]");
     if (v.t == Value::T::Object) {
       if (const Value* x = v.find(key)) return *x;
       return Value::undefined(to_str(key));
@@ -413,9 +413,12 @@ class Renderer {
     Kwargs kw;
     args_of(e, 1, a, kw);
     if (f == "trim") return Value::str(strip_chars(to_str(v), a.empty() ? std::string_view() : a[0].s, true, true));
-    if (f == "length" || f == "count") {
+    if (f == "length" || f == "count") {  // Python's len()
       if (v.t == Value::T::Str) return Value::integer(static_cast<int64_t>(utf8_chars(v.s)));
-      return Value::integer(static_cast<int64_t>(items_of(v, e.line).size()));
+      if (v.t == Value::T::Array || v.t == Value::T::Object)
+        return Value::integer(static_cast<int64_t>(v.t == Value::T::Array ? v.a->size() : v.o->size()));
+      if (v.t == Value::T::Undefined) return Value::integer(0);  // jinja2's Undefined has length 0
+      fail(e.line, "object of type '" + python_type_name(v) + "' has no len()");
     }
     if (f == "tojson") {
       const Value ind = arg_or(a, 0, kw, "indent", Value::none());
@@ -426,10 +429,10 @@ class Renderer {
       if (!v.defined() || (boolean && !truthy(v))) return arg_or(a, 0, kw, "default_value", Value::str(""));
       return v;
     }
-    if (f == "upper") return Value::str(case_of(to_str(v), 1));
-    if (f == "lower") return Value::str(case_of(to_str(v), 0));
-    if (f == "capitalize") return Value::str(case_of(to_str(v), 2));
-    if (f == "title") return Value::str(case_of(to_str(v), 3));
+    if (f == "upper") return Value::str(case_of(to_str(v), Case::Upper));
+    if (f == "lower") return Value::str(case_of(to_str(v), Case::Lower));
+    if (f == "capitalize") return Value::str(case_of(to_str(v), Case::Capitalize));
+    if (f == "title") return Value::str(case_of(to_str(v), Case::JinjaTitle));
     if (f == "string") return Value::str(to_str(v));
     if (f == "safe" || f == "e" || f == "escape") return v.t == Value::T::Str ? v : Value::str(to_str(v));
     if (f == "int") return int_filter(v, a, kw, e.line);
@@ -462,7 +465,7 @@ class Renderer {
     }
     if (f == "first" || f == "last") {
       const auto items = items_of(v, e.line);
-      if (items.empty()) return Value::undefined(f);
+      if (items.empty()) return Value::undefined_because("No " + f + " item, sequence was empty.");
       return f == "first" ? items.front() : items.back();
     }
     if (f == "list") return Value::array(items_of(v, e.line));
@@ -548,7 +551,7 @@ class Renderer {
     // jinja2 sorts by the key, strings lower-cased; Python cannot order a string and a number.
     std::stable_sort(pairs.begin(), pairs.end(), [&](const auto& x, const auto& y) {
       const Value &a = x.first, &b = y.first;
-      if (a.t == Value::T::Str && b.t == Value::T::Str) return case_of(a.s, 0) < case_of(b.s, 0);
+      if (a.t == Value::T::Str && b.t == Value::T::Str) return case_of(a.s, Case::Lower) < case_of(b.s, Case::Lower);
       if (a.t == Value::T::Int && b.t == Value::T::Int) return a.i < b.i;
       if (a.is_number() && b.is_number()) return a.as_double() < b.as_double();
       fail(line, "dictsort: keys that cannot be ordered", to_str(a) + " and " + to_str(b));
@@ -606,7 +609,8 @@ class Renderer {
     // str.islower() / isupper(): a cased letter, and none of the other case (ASCII letters).
     if (t == "lower" || t == "upper") {
       if (v.t != Value::T::Str) fail(line, "the test needs a string", "is " + t + ": " + to_str(v));
-      const std::string other = case_of(v.s, t == "lower" ? 1 : 0), same = case_of(v.s, t == "lower" ? 0 : 1);
+      const std::string other = case_of(v.s, t == "lower" ? Case::Upper : Case::Lower),
+                        same = case_of(v.s, t == "lower" ? Case::Lower : Case::Upper);
       return v.s == same && v.s != other;
     }
     if (t == "escaped") return false;  // no value here is markup
@@ -665,7 +669,7 @@ class Renderer {
     }
     // jinja2's Undefined refuses arithmetic with its own message, which templates' users see.
     for (const Value* u : {&l, &r})
-      if (!u->defined()) fail(e.line, "'" + u->s + "' is undefined", op);
+      if (!u->defined()) fail(e.line, undefined_message(*u), op);
     if (!l.is_number() || !r.is_number())
       fail(e.line, "unsupported operand types for " + op,
            printable_excerpt(to_str(l), 40) + ", " + printable_excerpt(to_str(r), 40));

@@ -48,7 +48,7 @@ Value attribute_of(const Value& item, const std::string& path, const FilterHooks
 }
 
 Value lower_if_str(Value v, bool case_sensitive) {
-  if (!case_sensitive && v.t == Value::T::Str) return Value::str(case_of(v.s, 0));
+  if (!case_sensitive && v.t == Value::T::Str) return Value::str(case_of(v.s, Case::Lower));
   return v;
 }
 
@@ -116,7 +116,7 @@ Value min_max_filter(const Value& v, const std::vector<Value>& a, const Kwargs& 
   const bool case_sensitive = truthy(arg(a, 0, kw, "case_sensitive", Value::boolean(false)));
   const std::string attribute = attribute_arg(a, 1, kw);
   const ValueList items = h.items(v);
-  if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
+  if (items.empty()) return Value::undefined_because("No aggregated item, sequence was empty.");
   size_t best = 0;
   Value best_key = lower_if_str(attribute_of(items[0], attribute, h), case_sensitive);
   for (size_t i = 1; i < items.size(); ++i) {

@@ -21,8 +21,8 @@ namespace s2d::jinja {
 struct Escape {
   char letter, ch;  // "\n" stands for '\n'
 };
-inline constexpr Escape kEscapes[] = {{'n', '\n'}, {'t', '\t'},  {'r', '\r'}, {'b', '\b'},
-                                      {'f', '\f'}, {'\\', '\\'}, {'"', '"'},  {'\'', '\''}};
+inline constexpr Escape kEscapes[] = {{'n', '\n'},  {'t', '\t'}, {'r', '\r'},  {'b', '\b'}, {'f', '\f'},
+                                      {'\\', '\\'}, {'"', '"'},  {'\'', '\''}, {'a', '\a'}, {'v', '\v'}};
 // unescape: the character "\<letter>" stands for; escape_letter: the letter that escapes `ch`.
 // Both 0 when there is none.
 inline char unescape(char letter) {
@@ -109,6 +109,7 @@ struct Value {
   std::shared_ptr<ValueFn> fn;
   bool is_namespace = false;     // namespace(): the one object whose attributes `set` may assign
   bool is_tuple = false;         // an Array that Python would hold as a tuple: printed (a, b)
+  bool undefined_hint = false;   // an Undefined whose s is the whole error message, not a name
   int depth = 0;                 // lists and dicts nested in it, as they were when it was made
   bool holds_namespace = false;  // it is a namespace or has one inside
 
@@ -125,6 +126,8 @@ struct Value {
   static Value namespace_object(ValueDict x);  // Refused where an attribute holds a namespace
   static Value function(ValueFn f) { return {.t = T::Function, .fn = std::make_shared<ValueFn>(std::move(f))}; }
   static Value undefined(std::string name) { return {.s = std::move(name)}; }
+  // An undefined whose use is an error with this message (jinja2's hint: "No first item, ...").
+  static Value undefined_because(std::string message) { return {.s = std::move(message), .undefined_hint = true}; }
 
   bool defined() const { return t != T::Undefined; }
   bool is_number() const { return t == T::Int || t == T::Float || t == T::Bool; }
@@ -140,6 +143,10 @@ bool same_key(const Value& a, const Value& b);
 // The entries of namespace(...) or dict(...), from their keyword arguments.
 ValueDict dict_of(const Kwargs& kw);
 
+// Python's name for v's type, as its errors say it: 'NoneType', 'int', 'list', ...
+std::string python_type_name(const Value& v);
+// What using an undefined value says: "'x' is undefined", or its hint.
+std::string undefined_message(const Value& v);
 bool truthy(const Value& v);
 bool equal(const Value& a, const Value& b);  // Refused past ten million items compared
 // str(v), as Python prints it, and json.dumps(v, ensure_ascii=False); Refused past kMaxTextBytes.
@@ -183,8 +190,15 @@ std::string strip_chars(const std::string& s, std::string_view chars, bool left,
 // s with `from` replaced by `to`, the first `count` times (all where negative); Refused past
 // kMaxTextBytes.
 std::string replace_all(const std::string& s, const std::string& from, const std::string& to, int64_t count = -1);
-// mode 0 lower, 1 upper, 2 capitalize, 3 title, as Python's str methods (ASCII letters only).
-std::string case_of(std::string s, int mode);
+// Python's str.lower(), upper(), capitalize() and title(), and jinja2's title filter (a capital
+// after whitespace and - ( { [ <), over Unicode (jinja_case.cpp).
+enum class Case { Lower, Upper, Capitalize, Title, JinjaTitle };
+std::string case_of(std::string_view s, Case mode);
+bool is_python_space(char32_t c);  // str.isspace() of one character
+// The code point of s at i, i moved past it; for a byte that starts no valid UTF-8 sequence, that
+// byte, i moved by one and `valid` false.
+char32_t next_code_point(std::string_view s, size_t& i, bool& valid);
+void append_utf8(char32_t c, std::string& out);
 // str.format for the forms templates use: {} and {N} positional, {name} keyword, {{ }};
 // Refused for other fields and missing arguments.
 std::string python_format(const std::string& fmt, const std::vector<Value>& a, const Kwargs& kw);

@@ -67,6 +67,9 @@ class Lexer {
         line_ += count_lines(src_, pos, close);
         strip_next = close > 0 && src_[close - 1] == '-';
         pos = close + 2;
+      } else if (const size_t after = kind == '%' ? lex_raw(pos, strip_next) : std::string::npos;
+                 after != std::string::npos) {
+        pos = after;
       } else {
         toks_.push_back({kind == '{' ? Tok::K::VarBegin : Tok::K::BlockBegin, "", line_});
         pos = lex_tag(pos, kind == '{' ? '}' : '%', strip_next);
@@ -97,6 +100,55 @@ class Lexer {
 
   void push_text(const std::string& text) {
     if (!text.empty()) toks_.push_back({Tok::K::Text, text, line_});
+  }
+
+  // {% raw %}...{% endraw %} from `pos` (just after "{%" and its sign), as jinja2's lexer reads it:
+  // the body is text, verbatim; "-%}" after raw drops the whitespace that follows it (and no
+  // newline is trimmed there), "{%-" before endraw drops the body's trailing whitespace, and
+  // endraw's "%}" trims one newline (trim_blocks). Returns the position after endraw's "%}", or
+  // npos where the tag is not raw.
+  size_t lex_raw(size_t pos, bool& strip_after) {
+    auto skip_ws = [&](size_t i) {
+      while (i < src_.size() && is_ws(src_[i])) ++i;
+      return i;
+    };
+    size_t i = skip_ws(pos);
+    if (src_.compare(i, 3, "raw") != 0) return std::string::npos;
+    i = skip_ws(i + 3);
+    size_t body = 0;
+    if (src_.compare(i, 3, "-%}") == 0)
+      body = skip_ws(i + 3);
+    else if (src_.compare(i, 2, "%}") == 0)
+      body = i + 2;
+    else
+      return std::string::npos;  // "rawx" or "raw foo": an ordinary tag, which the parser refuses
+    for (size_t open = src_.find("{%", body); open != std::string::npos; open = src_.find("{%", open + 2)) {
+      const char sign = open + 2 < src_.size() ? src_[open + 2] : '\0';
+      size_t j = skip_ws(open + 2 + (sign == '-' || sign == '+' ? 1 : 0));
+      if (src_.compare(j, 6, "endraw") != 0) continue;
+      j = skip_ws(j + 6);
+      const char close_sign = src_[j] == '-' || src_[j] == '+' ? src_[j] : '\0';
+      if (src_.compare(j + (close_sign != '\0' ? 1 : 0), 2, "%}") != 0) continue;
+      std::string text = src_.substr(body, open - body);
+      if (sign == '-') {
+        text = rstrip(text);
+      } else if (sign != '+') {  // lstrip_blocks, before endraw
+        const size_t l = text.rfind('\n');
+        const size_t from = l == std::string::npos ? 0 : l + 1;
+        if (l != std::string::npos && text.find_first_not_of(" \t", from) == std::string::npos) text.erase(from);
+      }
+      line_ += count_lines(src_, pos, body);
+      push_text(text);
+      size_t end = j + (close_sign != '\0' ? 1 : 0) + 2;
+      line_ += count_lines(src_, body, end);
+      strip_after = close_sign == '-';
+      if (close_sign == '\0' && end < src_.size() && src_[end] == '\n') {  // trim_blocks
+        ++end;
+        ++line_;
+      }
+      return end;
+    }
+    fail_at(where_, line_, "missing end of raw directive", "{% raw %} without {% endraw %}");
   }
 
   // Tokens of one tag from `pos` to its closing "}}" or "%}"; returns the position after it.
@@ -185,6 +237,32 @@ class Lexer {
     return e;
   }
 
+  // Python's \xhh, \uXXXX, \UXXXXXXXX and octal \ooo (one to three digits) escapes, which jinja2
+  // reads as Python's unicode-escape codec does: the code point, in UTF-8, appended to out.
+  // `pos` is just after the escape's letter (or first octal digit); returns the position after it.
+  size_t lex_code_point_escape(char letter, size_t pos, std::string& out) {
+    uint32_t cp = 0;
+    if (letter >= '0' && letter <= '7') {
+      cp = static_cast<uint32_t>(letter - '0');
+      for (int k = 0; k < 2 && pos < src_.size() && src_[pos] >= '0' && src_[pos] <= '7'; ++k)
+        cp = cp * 8 + static_cast<uint32_t>(src_[pos++] - '0');
+    } else {
+      const size_t digits = letter == 'x' ? 2 : letter == 'u' ? 4 : 8;
+      for (size_t k = 0; k < digits; ++k, ++pos) {
+        if (pos >= src_.size() || !std::isxdigit(static_cast<unsigned char>(src_[pos])))
+          fail_at(where_, line_, "malformed escape in a string literal",
+                  std::string("\\") + letter + " needs " + std::to_string(digits) + " hex digits");
+        const char h = src_[pos];
+        cp = cp * 16 +
+             static_cast<uint32_t>(std::isdigit(static_cast<unsigned char>(h)) ? h - '0' : (h | 0x20) - 'a' + 10);
+      }
+    }
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      fail_at(where_, line_, "escape in a string literal that is no character", "U+" + std::to_string(cp));
+    append_utf8(cp, out);
+    return pos;
+  }
+
   size_t lex_string(size_t pos) {
     const char q = src_[pos++];
     std::string out;
@@ -195,6 +273,10 @@ class Lexer {
         const char e = src_[pos++];
         if (e == '\n') {  // a line continuation
           ++line_;
+        } else if (e == 'x' || e == 'u' || e == 'U' || (e >= '0' && e <= '7')) {
+          pos = lex_code_point_escape(e, pos, out);
+        } else if (e == 'N') {
+          fail_at(where_, line_, "unsupported escape in a string literal", "\\N{...}: write the character itself");
         } else if (const char ch = unescape(e)) {
           out += ch;
         } else {  // Python keeps an unknown escape as written
@@ -219,7 +301,20 @@ class Lexer {
 }  // namespace
 
 std::vector<Tok> lex_template(const std::string& source, const std::string& where) {
-  return Lexer(source, where).run();
+  // jinja2's lexer first reads every line break (\r\n, \r, \n) as \n, and drops the source's
+  // last one (keep_trailing_newline is off): a template file's final newline renders as nothing.
+  std::string src;
+  src.reserve(source.size());
+  for (size_t i = 0; i < source.size(); ++i) {
+    if (source[i] == '\r') {
+      src += '\n';
+      if (i + 1 < source.size() && source[i + 1] == '\n') ++i;
+    } else {
+      src += source[i];
+    }
+  }
+  if (!src.empty() && src.back() == '\n') src.pop_back();
+  return Lexer(src, where).run();
 }
 
 }  // namespace s2d::jinja

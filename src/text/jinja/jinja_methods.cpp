@@ -10,13 +10,23 @@ namespace s2d::jinja {
 
 std::string strip_chars(const std::string& s, std::string_view chars, bool left, bool right) {
   size_t b = 0, e = s.size();
-  auto in = [&](char c) {
-    return chars.empty() ? std::isspace(static_cast<unsigned char>(c)) != 0 : chars.find(c) != std::string::npos;
-  };
-  if (left)
-    while (b < e && in(s[b])) ++b;
-  if (right)
-    while (e > b && in(s[e - 1])) --e;
+  if (!chars.empty()) {
+    if (left)
+      while (b < e && chars.find(s[b]) != std::string::npos) ++b;
+    if (right)
+      while (e > b && chars.find(s[e - 1]) != std::string::npos) --e;
+    return s.substr(b, e - b);
+  }
+  // Python's whitespace, which is Unicode's (a no-break space, U+3000, ...), a code point at a time.
+  bool valid = true;
+  for (size_t i = b; left && b < e && is_python_space(next_code_point(s, i, valid)) && valid;) b = i;
+  while (right && e > b) {
+    size_t start = e - 1;
+    while (start > b && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
+    size_t i = start;
+    if (!is_python_space(next_code_point(s, i, valid)) || !valid || i != e) break;
+    e = start;
+  }
   return s.substr(b, e - b);
 }
 
@@ -32,17 +42,6 @@ std::string replace_all(const std::string& s, const std::string& from, const std
     --count;
   }
   return out + s.substr(last);
-}
-
-std::string case_of(std::string s, int mode) {
-  bool start = true;
-  for (size_t i = 0; i < s.size(); ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    const bool up = mode == 1 || ((mode == 2 && i == 0) || (mode == 3 && start));
-    s[i] = static_cast<char>(up ? std::toupper(c) : std::tolower(c));
-    start = !std::isalnum(c);
-  }
-  return s;
 }
 
 std::string python_format(const std::string& fmt, const std::vector<Value>& a, const Kwargs& kw) {
@@ -144,7 +143,10 @@ Value bound_method(const Value& v, const std::string& name) {
       });
     }
     if (name == "upper" || name == "lower" || name == "capitalize" || name == "title") {
-      const int mode = name == "lower" ? 0 : name == "upper" ? 1 : name == "capitalize" ? 2 : 3;
+      const Case mode = name == "lower"        ? Case::Lower
+                        : name == "upper"      ? Case::Upper
+                        : name == "capitalize" ? Case::Capitalize
+                                               : Case::Title;
       return bind([mode](const Value& s, std::vector<Value>&, Kwargs&) { return Value::str(case_of(s.s, mode)); });
     }
     if (name == "format") {

@@ -122,6 +122,25 @@ ValueDict dict_of(const Kwargs& kw) {
   return d;
 }
 
+std::string python_type_name(const Value& v) {
+  switch (v.t) {
+    case Value::T::Undefined: return "Undefined";
+    case Value::T::None: return "NoneType";
+    case Value::T::Bool: return "bool";
+    case Value::T::Int: return "int";
+    case Value::T::Float: return "float";
+    case Value::T::Str: return "str";
+    case Value::T::Array: return v.is_tuple ? "tuple" : "list";
+    case Value::T::Object: return v.is_namespace ? "Namespace" : "dict";
+    case Value::T::Function: return "function";
+  }
+  return "object";
+}
+
+std::string undefined_message(const Value& v) {
+  return v.undefined_hint ? std::string(v.s) : "'" + v.s + "' is undefined";
+}
+
 bool truthy(const Value& v) {
   switch (v.t) {
     case Value::T::Undefined:
