@@ -1,30 +1,16 @@
 // Python's case conversions of str (lower, upper, capitalize, title) and jinja2's title filter,
 // over Unicode: Python's str.lower() turns "Äpfel" into "äpfel", where an ASCII table leaves the
-// "Ä". Simple mappings come from the C library's "C.UTF-8" locale (towlower_l/towupper_l, thread
-// safe, without touching the process's locale); Python's full mappings that produce more than
-// one character (ß -> SS, İ -> i̇, the Latin ligatures) are written out below, as are the four
-// title-case digraphs. Where no UTF-8 locale exists, letters outside ASCII keep their case.
-#include <clocale>
-#include <cwctype>
+// "Ä". Simple mappings come from utf8proc (which the tokenizers already use for normalization);
+// Python's full mappings that produce more than one character (ß -> SS, İ -> i̇, the Latin
+// ligatures) are written out below.
+#include <utf8proc.h>
+
 #include <string>
 #include <string_view>
 
 #include "jinja_internal.h"
 
 namespace s2d::jinja {
-
-namespace {
-
-locale_t utf8_locale() {
-  static const locale_t loc = [] {
-    for (const char* name : {"C.UTF-8", "C.utf8", "en_US.UTF-8"})
-      if (locale_t l = newlocale(LC_CTYPE_MASK, name, static_cast<locale_t>(nullptr))) return l;
-    return static_cast<locale_t>(nullptr);
-  }();
-  return loc;
-}
-
-}  // namespace
 
 char32_t next_code_point(std::string_view s, size_t& i, bool& valid) {
   const auto b = static_cast<unsigned char>(s[i]);
@@ -61,24 +47,16 @@ void append_utf8(char32_t c, std::string& out) {
 
 namespace {
 
-char32_t simple_lower(char32_t c) {
-  if (c < 0x80) return c >= 'A' && c <= 'Z' ? c + 32 : c;
-  const locale_t l = utf8_locale();
-  return l ? static_cast<char32_t>(towlower_l(static_cast<wint_t>(c), l)) : c;
-}
-
-char32_t simple_upper(char32_t c) {
-  if (c < 0x80) return c >= 'a' && c <= 'z' ? c - 32 : c;
-  const locale_t l = utf8_locale();
-  return l ? static_cast<char32_t>(towupper_l(static_cast<wint_t>(c), l)) : c;
-}
+char32_t simple_lower(char32_t c) { return static_cast<char32_t>(utf8proc_tolower(static_cast<int32_t>(c))); }
+char32_t simple_upper(char32_t c) { return static_cast<char32_t>(utf8proc_toupper(static_cast<int32_t>(c))); }
+char32_t simple_title(char32_t c) { return static_cast<char32_t>(utf8proc_totitle(static_cast<int32_t>(c))); }
 
 // Python's "cased" characters (upper, lower or title case), which str.title() words are made of.
 bool is_cased(char32_t c) {
-  if (c < 0x80) return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
-  if (c == 0x1C5 || c == 0x1C8 || c == 0x1CB || c == 0x1F2) return true;  // the title-case digraphs
-  const locale_t l = utf8_locale();
-  return l && (iswlower_l(static_cast<wint_t>(c), l) || iswupper_l(static_cast<wint_t>(c), l));
+  const auto cp = static_cast<int32_t>(c);
+  const utf8proc_category_t cat = utf8proc_category(cp);
+  return cat == UTF8PROC_CATEGORY_LU || cat == UTF8PROC_CATEGORY_LL || cat == UTF8PROC_CATEGORY_LT ||
+         utf8proc_islower(cp) || utf8proc_isupper(cp);
 }
 
 // Full mappings (SpecialCasing.txt, unconditional) that Python applies and towupper cannot give.
@@ -133,21 +111,7 @@ void append_title(char32_t c, std::string& out) {
     out += s;
     return;
   }
-  switch (c) {  // the digraphs' title case, between their upper and lower case
-    case 0x1C4:
-    case 0x1C5:
-    case 0x1C6: append_utf8(0x1C5, out); return;
-    case 0x1C7:
-    case 0x1C8:
-    case 0x1C9: append_utf8(0x1C8, out); return;
-    case 0x1CA:
-    case 0x1CB:
-    case 0x1CC: append_utf8(0x1CB, out); return;
-    case 0x1F1:
-    case 0x1F2:
-    case 0x1F3: append_utf8(0x1F2, out); return;
-    default: append_upper(c, out);
-  }
+  append_utf8(simple_title(c), out);
 }
 
 // The separators of jinja2's title filter: its regex [-\s({\[<]+, \s being Python's whitespace.
