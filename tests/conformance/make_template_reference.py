@@ -1,7 +1,8 @@
 """Renders every template in tests/data/templates with transformers' own renderer
 (render_jinja_template, the function apply_chat_template(tokenize=False) uses) over a matrix of
-conversations: with and without a system turn, 1 to 3 user turns, add_generation_prompt on and off,
-and enable_thinking unset/true/false. Writes OUT/templates.jsonl, one case per line:
+conversations: with and without a system turn, 1 to 3 user turns, a tool call and its result,
+add_generation_prompt on and off, enable_thinking unset/true/false, and a tool's schema passed as
+`tools`. Writes OUT/templates.jsonl, one case per line:
 {"template", "messages", "add_generation_prompt", "kwargs", "rendered" | "error"}.
 
 strftime_now (Llama-3.x's "Today Date") reads the clock. With SOURCE_DATE_EPOCH set, as the test
@@ -40,6 +41,24 @@ def conversations():
                     msgs.append({"role": "assistant", "content": replies[k % len(replies)]})
             yield msgs
             yield msgs + [{"role": "assistant", "content": replies[(n + 1) % len(replies)]}]
+    # A tool call and its result, in transformers' message format (arguments as a dict).
+    call = {"role": "assistant", "content": "",
+            "tool_calls": [{"type": "function", "id": "call0",
+                            "function": {"name": "get_weather", "arguments": {"city": "Paris", "days": 2}}}]}
+    result = {"role": "tool", "tool_call_id": "call0", "name": "get_weather", "content": '{"temp": 21.5}'}
+    ask = {"role": "user", "content": "Weather in Paris?"}
+    yield [ask, call, result]
+    yield [{"role": "system", "content": "You are terse.\n"}, ask, call, result,
+           {"role": "assistant", "content": "It is 21.5 degrees."}]
+
+
+# A tool schema, as transformers passes one (apply_chat_template(tools=[...])).
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "The weather forecast for a city.",
+    "parameters": {"type": "object", "properties": {
+        "city": {"type": "string", "description": "The city"},
+        "days": {"type": "integer", "description": "How many days", "enum": [1, 2, 3]}},
+        "required": ["city"]}}}]
 
 
 def main():
@@ -53,7 +72,8 @@ def main():
             template = open(os.path.join(tdir, name)).read()
             for msgs in conversations():
                 for gen in (False, True):
-                    for kwargs in ({}, {"enable_thinking": True}, {"enable_thinking": False}, {"extra": "E"}):
+                    for kwargs in ({}, {"enable_thinking": True}, {"enable_thinking": False}, {"extra": "E"},
+                                   {"tools": TOOLS}):
                         case = {"template": name, "messages": msgs, "add_generation_prompt": gen, "kwargs": kwargs}
                         try:
                             rendered, _ = render_jinja_template(conversations=[msgs], chat_template=template,

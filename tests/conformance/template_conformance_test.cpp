@@ -23,7 +23,9 @@ TEST(ChatTemplates, RenderEqualsTransformers) {
   std::map<std::string, std::unique_ptr<s2d::jinja::Template>> compiled;
   int cases = 0, same = 0, refused = 0;
   std::map<std::string, int> per_template, per_template_ok;
-  s2d::read_jsonl(g_ref + "/templates.jsonl", [&](int64_t line, const nlohmann::json& c) {
+  // Parsed keeping each object's key order, as Python's dicts keep it: a tool's schema goes
+  // through tojson, which prints the keys in that order.
+  auto check = [&](int64_t line, const nlohmann::ordered_json& c) {
     const std::string name = c["template"].get<std::string>();
     ++cases;
     ++per_template[name];
@@ -68,7 +70,14 @@ TEST(ChatTemplates, RenderEqualsTransformers) {
       ADD_FAILURE() << name << " case " << line << ":\n  s2d:          " << nlohmann::json(got).dump()
                     << "\n  transformers: " << c["rendered"].dump();
     }
-  });
+  };
+  const std::string cases_text = s2d::read_file(g_ref + "/templates.jsonl");
+  int64_t line = 0;
+  for (size_t start = 0; start < cases_text.size();) {
+    const size_t end = std::min(cases_text.find('\n', start), cases_text.size());
+    check(++line, s2d::parse_ordered_json(std::string_view(cases_text).substr(start, end - start), {}));
+    start = end + 1;
+  }
   for (const auto& [name, n] : per_template)
     std::printf("  %-60s %4d/%d cases agree\n", name.c_str(), per_template_ok[name], n);
   std::printf(

@@ -187,6 +187,26 @@ TEST(Jinja, MalformedEscapesAndRawBlocksAreAnErrorNamingTheLine) {
   }
 }
 
+TEST(Jinja, WhatPythonRaisesIsAnErrorInPythonsWords) {
+  // transformers' conformance cases compare these messages with jinja2's (real templates hit the
+  // first four with a tool call): a generator (map, select, ...) has no len(), index or JSON.
+  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
+           {"\n{{ [1] | map('string') | tojson }}", "Object of type generator is not JSON serializable"},
+           {"\n{{ [1] | select | length }}", "object of type 'generator' has no len()"},
+           {"\n{{ [1] | select | last }}", "'generator' object is not reversible"},
+           {"\n{{ ([1] | select)[0] }}", "'generator' object is not subscriptable"},
+           {"\n{{ [1].append(2) }}", "access to attribute 'append' of 'list' object is unsafe."},
+           {"\n{{ {'a': 1}.update({}) }}", "access to attribute 'update' of 'dict' object is unsafe."},
+           {"\n{{ 'a' + {'b': 1} }}", "can only concatenate str (not \"dict\") to str"},
+           {"\n{{ 1 - 'a' }}", "unsupported operand type(s) for -: 'int' and 'str'"},
+           {"\n{{ '%d' | format('x') }}", "%d format: a real number is required, not str"},
+           {"\n{{ '%s %s' | format(1) }}", "not enough arguments for format string"},
+           {"\n{{ '%s' | format(1, 2) }}", "not all arguments converted during string formatting"}}) {
+    SCOPED_TRACE(src);
+    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
+  }
+}
+
 TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {
   struct RestoreEnv {
     std::string old;

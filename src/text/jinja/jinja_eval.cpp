@@ -321,6 +321,17 @@ class Renderer {
 
   Value attr(const Value& v, const std::string& name, int line) {
     if (v.t == Value::T::Undefined) fail(line, undefined_message(v), "." + name);
+    // transformers renders in jinja2's ImmutableSandboxedEnvironment, which refuses the methods that
+    // change a list or a dict (a namespace's attributes change through set).
+    static const std::string kListMutators[] = {"append", "extend", "insert", "pop",
+                                                "remove", "clear",  "sort",   "reverse"};
+    static const std::string kDictMutators[] = {"update", "pop", "popitem", "setdefault", "clear"};
+    const auto mutates = [&](const auto& names) {
+      return std::find(std::begin(names), std::end(names), name) != std::end(names);
+    };
+    if ((v.t == Value::T::Array && !v.is_generator && mutates(kListMutators)) ||
+        (v.t == Value::T::Object && !v.is_namespace && mutates(kDictMutators)))
+      fail(line, "access to attribute '" + name + "' of '" + python_type_name(v) + "' object is unsafe.");
     if (v.t == Value::T::Object) {
       if (const Value* x = v.find(name)) return *x;
       if (!v.is_namespace) {
@@ -340,6 +351,7 @@ class Renderer {
       if (const Value* x = v.find(key)) return *x;
       return Value::undefined(to_str(key));
     }
+    if (v.is_generator) fail(line, "'generator' object is not subscriptable", "[" + to_str(key) + "]");
     if ((v.t == Value::T::Array || v.t == Value::T::Str) && key.t == Value::T::Int) {
       const auto items = v.t == Value::T::Array ? *v.a : items_of(v, line);
       const int64_t i = norm_index(key.i, items.size());
@@ -351,6 +363,7 @@ class Renderer {
   }
 
   Value slice(const Value& v, const ExprP& b, const ExprP& e, const ExprP& s, int line) {
+    if (v.is_generator) fail(line, "'generator' object is not subscriptable", "[:]");
     const int64_t step = s ? eval(*s).i : 1;
     if (step == 0) fail(line, "slice step cannot be zero");
     const std::vector<Value> items = items_of(v, line);
@@ -415,7 +428,7 @@ class Renderer {
     if (f == "trim") return Value::str(strip_chars(to_str(v), a.empty() ? std::string_view() : a[0].s, true, true));
     if (f == "length" || f == "count") {  // Python's len()
       if (v.t == Value::T::Str) return Value::integer(static_cast<int64_t>(utf8_chars(v.s)));
-      if (v.t == Value::T::Array || v.t == Value::T::Object)
+      if ((v.t == Value::T::Array && !v.is_generator) || v.t == Value::T::Object)
         return Value::integer(static_cast<int64_t>(v.t == Value::T::Array ? v.a->size() : v.o->size()));
       if (v.t == Value::T::Undefined) return Value::integer(0);  // jinja2's Undefined has length 0
       fail(e.line, "object of type '" + python_type_name(v) + "' has no len()");
@@ -434,7 +447,16 @@ class Renderer {
     if (f == "capitalize") return Value::str(case_of(to_str(v), Case::Capitalize));
     if (f == "title") return Value::str(case_of(to_str(v), Case::JinjaTitle));
     if (f == "string") return Value::str(to_str(v));
-    if (f == "safe" || f == "e" || f == "escape") return v.t == Value::T::Str ? v : Value::str(to_str(v));
+    if (f == "e" || f == "escape") return html_escape(v);
+    if (f == "safe") {
+      Value r = v.t == Value::T::Str ? v : Value::str(to_str(v));
+      r.is_markup = true;
+      return r;
+    }
+    if (f == "format") {
+      if (!a.empty() && !kw.empty()) fail(e.line, "format: positional and keyword arguments together");
+      return Value::str(percent_format(to_str(v), a, kw));
+    }
     if (f == "int") return int_filter(v, a, kw, e.line);
     if (f == "float") {  // jinja2's do_float: float(v), or the default where Python raises
       const Value fallback = arg_or(a, 0, kw, "default", Value::number(0.0));
@@ -464,6 +486,7 @@ class Renderer {
       return Value::str(replace_all(to_str(v), to_str(a[0]), to_str(a[1]), a.size() > 2 ? a[2].i : -1));
     }
     if (f == "first" || f == "last") {
+      if (f == "last" && v.is_generator) fail(e.line, "'generator' object is not reversible");
       const auto items = items_of(v, e.line);
       if (items.empty()) return Value::undefined_because("No " + f + " item, sequence was empty.");
       return f == "first" ? items.front() : items.back();
@@ -482,7 +505,7 @@ class Renderer {
     if (f == "items")
       return bound_method(v, "items").defined() ? (*bound_method(v, "items").fn)(a, kw) : Value::array();
     // jinja2's select/reject/map iterate only a truthy value: none gives an empty list.
-    if ((f == "selectattr" || f == "rejectattr" || f == "map") && !truthy(v)) return Value::array();
+    if ((f == "selectattr" || f == "rejectattr" || f == "map") && !truthy(v)) return Value::generator({});
     if (f == "dictsort") return dictsort(v, e.line);
     if (f == "selectattr" || f == "rejectattr") {
       if (a.empty()) fail(e.line, f + " needs an attribute name");
@@ -494,7 +517,7 @@ class Renderer {
             a.size() < 2 ? truthy(at) : run_test(to_str(a[1]), at, std::vector<Value>(a.begin() + 2, a.end()), e.line);
         if (ok == select) out.push_back(x);
       }
-      return Value::array(std::move(out));
+      return Value::generator(std::move(out));
     }
     if (f == "map") {
       ValueList out;
@@ -507,7 +530,7 @@ class Renderer {
         else
           out.push_back(x);
       }
-      return Value::array(std::move(out));
+      return Value::generator(std::move(out));
     }
     const FilterHooks hooks{[&](const Value& x) { return items_of(x, e.line); },
                             [&](const Value& x, const Value& key) { return item(x, key, e.line); },
@@ -568,6 +591,7 @@ class Renderer {
     e.line = line;
     auto lit = std::make_shared<Expr>();
     lit->lit = x;
+    lit->line = line;  // eval() records it as the line being evaluated
     e.kids = {lit};
     return filter(e);
   }
@@ -651,8 +675,13 @@ class Renderer {
     if (op == "~") return Value::str(to_str(l) + to_str(r));
     if (op == "<" || op == ">" || op == "<=" || op == ">=") return Value::boolean(ordered(op, l, r, e.line));
     if (op == "+") {
-      if (l.t == Value::T::Str && r.t == Value::T::Str) return Value::str(l.s + r.s);
-      if (l.t == Value::T::Array && r.t == Value::T::Array) {
+      if (l.t == Value::T::Str && r.t == Value::T::Str) {
+        if (!l.is_markup && !r.is_markup) return Value::str(l.s + r.s);
+        Value m = Value::str(html_escape(l).s + html_escape(r).s);  // Markup + str escapes the str
+        m.is_markup = true;
+        return m;
+      }
+      if (l.t == Value::T::Array && r.t == Value::T::Array && !l.is_generator && !r.is_generator) {
         ValueList out = *l.a;
         out.insert(out.end(), r.a->begin(), r.a->end());
         return Value::array(std::move(out));
@@ -670,9 +699,13 @@ class Renderer {
     // jinja2's Undefined refuses arithmetic with its own message, which templates' users see.
     for (const Value* u : {&l, &r})
       if (!u->defined()) fail(e.line, undefined_message(*u), op);
-    if (!l.is_number() || !r.is_number())
-      fail(e.line, "unsupported operand types for " + op,
-           printable_excerpt(to_str(l), 40) + ", " + printable_excerpt(to_str(r), 40));
+    if (!l.is_number() || !r.is_number()) {  // Python's TypeError, in its words
+      const std::string lt = python_type_name(l), rt = python_type_name(r);
+      const std::string what = op == "+" && (lt == "str" || lt == "list" || lt == "tuple")
+                                   ? "can only concatenate " + lt + " (not \"" + rt + "\") to " + lt
+                                   : "unsupported operand type(s) for " + op + ": '" + lt + "' and '" + rt + "'";
+      fail(e.line, what, printable_excerpt(to_str(l), 40) + ", " + printable_excerpt(to_str(r), 40));
+    }
     const bool ints = l.t != Value::T::Float && r.t != Value::T::Float;
     const double x = l.as_double(), y = r.as_double();
     const int64_t xi = l.t == Value::T::Bool ? l.b : l.i, yi = r.t == Value::T::Bool ? r.b : r.i;

@@ -108,7 +108,7 @@ Value unique_filter(const Value& v, const std::vector<Value>& a, const Kwargs& k
       out.push_back(x);
     }
   }
-  return Value::array(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 // min() and max(): the first of the smallest or largest keys; undefined for no items.
@@ -155,14 +155,14 @@ Value sum_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw, 
 // select() and reject(): the items that pass the named test (with its arguments), or that are
 // truthy without one; nothing for a falsy value, as jinja2 iterates only a truthy one.
 Value select_filter(const Value& v, const std::vector<Value>& a, const FilterHooks& h, bool keep) {
-  if (!truthy(v)) return Value::array();
+  if (!truthy(v)) return Value::generator({});
   ValueList out;
   const std::vector<Value> test_args = a.size() > 1 ? std::vector<Value>(a.begin() + 1, a.end()) : std::vector<Value>{};
   for (const Value& x : h.items(v)) {
     const bool pass = a.empty() ? truthy(x) : h.test(to_str(a[0]), x, test_args);
     if (pass == keep) out.push_back(x);
   }
-  return Value::array(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 Value batch_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw, const FilterHooks& h) {
@@ -183,7 +183,7 @@ Value batch_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw
     }
     out.push_back(Value::array(std::move(row)));
   }
-  return Value::array(std::move(out));
+  return Value::generator(std::move(out));
 }
 
 // Python's str.splitlines(): the line breaks it knows, a \r\n as one.

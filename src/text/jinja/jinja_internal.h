@@ -110,6 +110,8 @@ struct Value {
   bool is_namespace = false;     // namespace(): the one object whose attributes `set` may assign
   bool is_tuple = false;         // an Array that Python would hold as a tuple: printed (a, b)
   bool undefined_hint = false;   // an Undefined whose s is the whole error message, not a name
+  bool is_markup = false;        // a Str that |safe or |escape made: escape leaves it as it is
+  bool is_generator = false;     // an Array standing for a Python generator (generator())
   int depth = 0;                 // lists and dicts nested in it, as they were when it was made
   bool holds_namespace = false;  // it is a namespace or has one inside
 
@@ -122,6 +124,10 @@ struct Value {
   static Value str(std::string x);
   static Value array(ValueList x = {});
   static Value tuple(ValueList x);  // an array printed as a tuple: a literal (a, b), items(), dictsort
+  // What jinja2's map, select, reject, selectattr, rejectattr, unique and batch return: a Python
+  // generator, which is always true and has no len(), no index and no JSON (tojson refuses it).
+  // It iterates as its items, any number of times (Python's would be used up after one pass).
+  static Value generator(ValueList x);
   static Value object(ValueDict x = {});
   static Value namespace_object(ValueDict x);  // Refused where an attribute holds a namespace
   static Value function(ValueFn f) { return {.t = T::Function, .fn = std::make_shared<ValueFn>(std::move(f))}; }
@@ -145,6 +151,14 @@ ValueDict dict_of(const Kwargs& kw);
 
 // Python's name for v's type, as its errors say it: 'NoneType', 'int', 'list', ...
 std::string python_type_name(const Value& v);
+// repr(v), as Python writes it ('a', [1, 'b'], None).
+std::string python_repr(const Value& v);
+// markupsafe.escape(): & < > ' " as HTML entities, unless v is already markup.
+Value html_escape(const Value& v);
+// value % args, Python's printf-style formatting (jinja2's format filter): %s %r %d %i %u %f %F %e
+// %E %g %G %x %X %o %c %%, with flags, width and precision, and %(name)s from `named`; Refused
+// where Python raises (a missing or unused argument, %d of a string).
+std::string percent_format(const std::string& fmt, const std::vector<Value>& args, const Kwargs& named);
 // What using an undefined value says: "'x' is undefined", or its hint.
 std::string undefined_message(const Value& v);
 bool truthy(const Value& v);

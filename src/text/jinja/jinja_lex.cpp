@@ -211,12 +211,15 @@ class Lexer {
       while (e < src_.size() && (std::isxdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) ++e;
     } else {
       e = digits_end(pos);
-      if (e + 1 < src_.size() && src_[e] == '.' && std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
+      // After a dot, an index (foo.0.1 is foo[0][1]), never a float: jinja2's (?<!\.) lookbehind.
+      const bool after_dot = pos > 0 && src_[pos - 1] == '.';
+      if (!after_dot && e + 1 < src_.size() && src_[e] == '.' &&
+          std::isdigit(static_cast<unsigned char>(src_[e + 1]))) {
         is_float = true;
         e = digits_end(e + 1);
       }
       const size_t sign = e + 1 < src_.size() && (src_[e + 1] == '+' || src_[e + 1] == '-') ? 1 : 0;
-      if (e + 1 + sign < src_.size() && (src_[e] == 'e' || src_[e] == 'E') &&
+      if (!after_dot && e + 1 + sign < src_.size() && (src_[e] == 'e' || src_[e] == 'E') &&
           std::isdigit(static_cast<unsigned char>(src_[e + 1 + sign]))) {
         is_float = true;
         e = digits_end(e + 1 + sign);

@@ -1,6 +1,10 @@
 // Python's str and dict methods as templates call them ("a".strip(), d.items(), "{}".format(x)),
 // and the string helpers the filters share with them.
 #include <cctype>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -42,6 +46,171 @@ std::string replace_all(const std::string& s, const std::string& from, const std
     --count;
   }
   return out + s.substr(last);
+}
+
+namespace {
+
+// One %-conversion's flags, as Python's printf-style formatting reads them.
+struct PercentSpec {
+  bool left = false, plus = false, space = false, zero = false, alt = false;
+  int width = 0, precision = -1;
+  char type = 's';
+};
+
+size_t text_chars(const std::string& s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); ++n) {
+    bool valid = true;
+    next_code_point(s, i, valid);
+  }
+  return n;
+}
+
+// body padded to the width, on the left unless '-' (zeros after the sign and prefix with '0').
+std::string pad(const PercentSpec& f, const std::string& sign_and_prefix, const std::string& digits, bool numeric) {
+  const size_t have = text_chars(sign_and_prefix) + text_chars(digits);
+  const size_t missing = f.width > 0 && static_cast<size_t>(f.width) > have ? static_cast<size_t>(f.width) - have : 0;
+  if (f.left) return sign_and_prefix + digits + std::string(missing, ' ');
+  if (f.zero && numeric) return sign_and_prefix + std::string(missing, '0') + digits;
+  return std::string(missing, ' ') + sign_and_prefix + digits;
+}
+
+std::string format_integer(const PercentSpec& f, const Value& v) {
+  if (!v.is_number() || ((f.type == 'x' || f.type == 'X' || f.type == 'o') && v.t == Value::T::Float))
+    throw Refused{std::string("%") + f.type +
+                      " format: " + (f.type == 'x' || f.type == 'X' || f.type == 'o' ? "an integer" : "a real number") +
+                      " is required, not " + python_type_name(v),
+                  to_str(v)};
+  int64_t x = v.t == Value::T::Int ? v.i : v.t == Value::T::Bool ? v.b : 0;
+  if (v.t == Value::T::Float) {
+    if (!std::isfinite(v.f) || std::fabs(v.f) >= 9.2e18) throw Refused{"%d of a float past 64 bits", to_str(v)};
+    x = static_cast<int64_t>(v.f);  // int(), toward zero
+  }
+  const uint64_t magnitude = x < 0 ? 0 - static_cast<uint64_t>(x) : static_cast<uint64_t>(x);
+  const int base = f.type == 'x' || f.type == 'X' ? 16 : f.type == 'o' ? 8 : 10;
+  char buf[32];
+  std::string digits(buf, std::to_chars(buf, buf + sizeof buf, magnitude, base).ptr);
+  if (f.type == 'X') digits = case_of(digits, Case::Upper);
+  if (f.precision > 0 && digits.size() < static_cast<size_t>(f.precision))
+    digits.insert(0, static_cast<size_t>(f.precision) - digits.size(), '0');
+  std::string prefix = x < 0 ? "-" : f.plus ? "+" : f.space ? " " : "";
+  if (f.alt && base != 10) prefix += f.type == 'o' ? "0o" : f.type == 'x' ? "0x" : "0X";
+  return pad(f, prefix, digits, true);
+}
+
+std::string format_float(const PercentSpec& f, const Value& v) {
+  if (!v.is_number()) throw Refused{"must be real number, not " + python_type_name(v), to_str(v)};
+  std::string spec = "%";
+  if (f.left) spec += '-';
+  if (f.plus) spec += '+';
+  if (f.space) spec += ' ';
+  if (f.zero) spec += '0';
+  if (f.alt) spec += '#';
+  if (f.width > 0) spec += std::to_string(std::min(f.width, 4096));
+  spec += "." + std::to_string(f.precision < 0 ? 6 : std::min(f.precision, 400)) + f.type;
+  std::vector<char> buf(4096 + 400 + 320);
+  std::snprintf(buf.data(), buf.size(), spec.c_str(), v.as_double());
+  return buf.data();
+}
+
+std::string format_one(const PercentSpec& f, const Value& v) {
+  switch (f.type) {
+    case 's':
+    case 'r':
+    case 'a': {
+      std::string text = f.type == 's' ? to_str(v) : python_repr(v);
+      if (f.precision >= 0) {  // the first `precision` characters
+        size_t i = 0;
+        for (int n = 0; n < f.precision && i < text.size(); ++n) {
+          bool valid = true;
+          next_code_point(text, i, valid);
+        }
+        text.resize(i);
+      }
+      return pad(f, "", text, false);
+    }
+    case 'd':
+    case 'i':
+    case 'u':
+    case 'x':
+    case 'X':
+    case 'o': return format_integer(f, v);
+    case 'f':
+    case 'F':
+    case 'e':
+    case 'E':
+    case 'g':
+    case 'G': return format_float(f, v);
+    case 'c': {
+      std::string ch;
+      if (v.t == Value::T::Int && v.i >= 0 && v.i <= 0x10FFFF)
+        append_utf8(static_cast<char32_t>(v.i), ch);
+      else if (v.t == Value::T::Str && text_chars(v.s) == 1)
+        ch = v.s;
+      else
+        throw Refused{"%c requires an int in range(0x110000) or a single character", to_str(v)};
+      return pad(f, "", ch, false);
+    }
+    default: throw Refused{"unsupported format character", std::string("%") + f.type};
+  }
+}
+
+}  // namespace
+
+std::string percent_format(const std::string& fmt, const std::vector<Value>& args, const Kwargs& named) {
+  std::string out;
+  size_t next_arg = 0;
+  for (size_t i = 0; i < fmt.size(); ++i) {
+    if (fmt[i] != '%') {
+      out += fmt[i];
+      continue;
+    }
+    if (++i >= fmt.size()) throw Refused{"incomplete format", fmt};
+    if (fmt[i] == '%') {
+      out += '%';
+      continue;
+    }
+    const Value* value = nullptr;
+    if (fmt[i] == '(') {
+      const size_t close = fmt.find(')', i);
+      if (close == std::string::npos) throw Refused{"incomplete format key", fmt};
+      const std::string key = fmt.substr(i + 1, close - i - 1);
+      for (const auto& [k, v] : named)
+        if (k == key) value = &v;
+      if (value == nullptr) throw Refused{"format: no argument named", key};
+      i = close + 1;
+    }
+    PercentSpec f;
+    for (; i < fmt.size() && std::strchr("-+ 0#", fmt[i]) != nullptr; ++i) {
+      f.left |= fmt[i] == '-', f.plus |= fmt[i] == '+', f.space |= fmt[i] == ' ', f.zero |= fmt[i] == '0';
+      f.alt |= fmt[i] == '#';
+    }
+    auto number = [&](int& dst) {
+      if (i < fmt.size() && fmt[i] == '*') throw Refused{"format: '*' widths are not supported", fmt};
+      int n = 0;
+      for (; i < fmt.size() && std::isdigit(static_cast<unsigned char>(fmt[i])); ++i)
+        n = std::min(n * 10 + (fmt[i] - '0'), 100000);
+      dst = n;
+    };
+    number(f.width);
+    if (i < fmt.size() && fmt[i] == '.') {
+      ++i;
+      number(f.precision);
+    }
+    while (i < fmt.size() && std::strchr("hlL", fmt[i]) != nullptr) ++i;  // length modifiers, ignored as in Python
+    if (i >= fmt.size()) throw Refused{"incomplete format", fmt};
+    f.type = fmt[i];
+    if (value == nullptr) {
+      if (!named.empty()) throw Refused{"format requires a mapping", fmt};
+      if (next_arg >= args.size()) throw Refused{"not enough arguments for format string", fmt};
+      value = &args[next_arg++];
+    }
+    out += format_one(f, *value);
+    if (out.size() > kMaxTextBytes) throw Refused{"format: the result is too long", "more than 64 MiB"};
+  }
+  if (named.empty() && next_arg < args.size())
+    throw Refused{"not all arguments converted during string formatting", fmt};
+  return out;
 }
 
 std::string python_format(const std::string& fmt, const std::vector<Value>& a, const Kwargs& kw) {

@@ -375,8 +375,16 @@ class Parser {
     for (;;) {
       if (is_op(".")) {
         ++p_;
+        if (peek().k == Tok::K::Int) {  // jinja2 reads foo.0 as foo[0]
+          auto index = make(Expr::K::Literal, e->line);
+          index->lit = Value::integer(python_int_of_string(next().v, 0).value());
+          auto s = make(Expr::K::Item, e->line);
+          s->kids = {e, index, nullptr, nullptr};
+          e = s;
+          continue;
+        }
         auto a = make(Expr::K::Attr, e->line);
-        a->name = peek().k == Tok::K::Int ? next().v : expect_name();
+        a->name = expect_name();
         a->kids = {e};
         e = a;
       } else if (is_op("[")) {

@@ -79,6 +79,12 @@ Value Value::tuple(ValueList x) {
   return v;
 }
 
+Value Value::generator(ValueList x) {
+  Value v = array(std::move(x));
+  v.is_generator = true;
+  return v;
+}
+
 Value Value::object(ValueDict x) {
   Value v{.t = T::Object};
   take_measure(v, x, [](const auto& kv) -> const Value& { return kv.second; });
@@ -130,7 +136,7 @@ std::string python_type_name(const Value& v) {
     case Value::T::Int: return "int";
     case Value::T::Float: return "float";
     case Value::T::Str: return "str";
-    case Value::T::Array: return v.is_tuple ? "tuple" : "list";
+    case Value::T::Array: return v.is_generator ? "generator" : v.is_tuple ? "tuple" : "list";
     case Value::T::Object: return v.is_namespace ? "Namespace" : "dict";
     case Value::T::Function: return "function";
   }
@@ -149,7 +155,7 @@ bool truthy(const Value& v) {
     case Value::T::Int: return v.i != 0;
     case Value::T::Float: return v.f != 0;
     case Value::T::Str: return !v.s.empty();
-    case Value::T::Array: return !v.a->empty();
+    case Value::T::Array: return v.is_generator || !v.a->empty();
     case Value::T::Object: return !v.o->empty();
     case Value::T::Function: return true;
   }
@@ -169,7 +175,8 @@ bool equal_within(const Value& a, const Value& b, int64_t& budget) {
     case Value::T::None: return true;
     case Value::T::Str: return a.s == b.s;
     case Value::T::Array:
-      if (a.a == b.a) return true;  // the same list, as Python's `is` before ==
+      if (a.a == b.a) return true;                         // the same list, as Python's `is` before ==
+      if (a.is_generator || b.is_generator) return false;  // a generator equals only itself
       if (a.a->size() != b.a->size()) return false;
       for (size_t i = 0; i < a.a->size(); ++i)
         if (!equal_within((*a.a)[i], (*b.a)[i], budget)) return false;
@@ -279,6 +286,10 @@ void append_str(const Value& v, std::string& out, bool quoted) {
     case Value::T::Float: out += float_repr(v.f); break;
     case Value::T::Str: out += quoted ? py_quote(v.s) : std::string_view(v.s); break;
     case Value::T::Array:
+      if (v.is_generator) {
+        out += "<generator object>";  // Python adds the function's name and an address
+        break;
+      }
       out += v.is_tuple ? '(' : '[';
       for (size_t i = 0; i < v.a->size(); ++i) {
         if (i) out += ", ";
@@ -331,6 +342,7 @@ void append_json(const Value& v, int indent, int level, std::string& out) {
       break;
     case Value::T::Str: json_string(v.s, out); break;
     case Value::T::Array:
+      if (v.is_generator) throw Refused{"Object of type generator is not JSON serializable", "tojson"};
       if (v.a->empty()) {
         out += "[]";
         break;
@@ -364,6 +376,30 @@ void append_json(const Value& v, int indent, int level, std::string& out) {
 }
 
 }  // namespace
+
+std::string python_repr(const Value& v) {
+  std::string out;
+  append_str(v, out, true);
+  return out;
+}
+
+Value html_escape(const Value& v) {
+  if (v.is_markup) return v;
+  std::string out;
+  for (const char c : v.t == Value::T::Str ? std::string(v.s) : to_str(v)) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '\'': out += "&#39;"; break;
+      case '"': out += "&#34;"; break;
+      default: out += c;
+    }
+  }
+  Value r = Value::str(std::move(out));
+  r.is_markup = true;
+  return r;
+}
 
 std::string to_str(const Value& v) {
   std::string out;
