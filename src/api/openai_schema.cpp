@@ -133,7 +133,12 @@ ParsedRequest parse_request(Route route, const std::string& body_text, const Ser
   if (!body.is_object())
     throw ApiError(400, std::string("request body must be a JSON object, found ") + body.type_name());
   try {
-    return parse_request_fields(route, body, limits, random_seed);
+    ParsedRequest p = parse_request_fields(route, body, limits, random_seed);
+    // Template variables keep the client's key order (json sorts keys): a tool schema that the
+    // template prints with tojson must read as written, as it does in vLLM and transformers.
+    if (!p.request.template_kwargs.empty())
+      p.request.template_kwargs = parse_ordered_json(body_text, {.field = "(body)"})["chat_template_kwargs"];
+    return p;
   } catch (const json::exception& e) {  // a field of the wrong type that a check above missed: still the client's
     throw ApiError(422, printable_excerpt(e.what(), 200));
   }
@@ -290,25 +295,25 @@ size_t stream_safe_length(const std::string& text, const std::vector<std::string
 
 // --- client side -------------------------------------------------------------------------------
 
-json request_body(const CompletionRequest& r, const std::string& model, int n, uint64_t seed,
-                  const json& default_template_kwargs) {
+nlohmann::ordered_json request_body(const CompletionRequest& r, const std::string& model, int n, uint64_t seed,
+                                    const nlohmann::ordered_json& default_template_kwargs) {
   const SamplingParams& s = r.sampling;
-  json body = {{"model", model},
-               {"max_tokens", s.max_new_tokens},
-               {"temperature", s.temperature},
-               {"top_p", s.top_p},
-               {"n", n},
-               {"seed", static_cast<int64_t>(seed)},
-               {"stream", false}};
+  nlohmann::ordered_json body = {{"model", model},
+                                 {"max_tokens", s.max_new_tokens},
+                                 {"temperature", s.temperature},
+                                 {"top_p", s.top_p},
+                                 {"n", n},
+                                 {"seed", static_cast<int64_t>(seed)},
+                                 {"stream", false}};
   if (s.top_k > 0) body["top_k"] = s.top_k;
   if (!s.stop.empty()) body["stop"] = s.stop;
   if (r.prompt) {
     body["prompt"] = *r.prompt;
   } else {
-    json ms = json::array();
+    nlohmann::ordered_json ms = nlohmann::ordered_json::array();
     for (const auto& m : r.messages) ms.push_back({{"role", m.role}, {"content", m.content}});
     body["messages"] = std::move(ms);
-    const json& kwargs =
+    const nlohmann::ordered_json& kwargs =
         r.template_kwargs.is_object() && !r.template_kwargs.empty() ? r.template_kwargs : default_template_kwargs;
     if (kwargs.is_object() && !kwargs.empty()) body["chat_template_kwargs"] = kwargs;
   }

@@ -171,7 +171,7 @@ ChatTemplate ChatTemplate::by_name(const std::string& name) {
 }
 
 RenderedChat ChatTemplate::render(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
-                                  bool add_generation_prompt, const nlohmann::json& extra) const {
+                                  bool add_generation_prompt, const nlohmann::ordered_json& extra) const {
   check_roles(msgs, add_generation_prompt);
   if (jinja_) return render_jinja(tok, msgs, add_generation_prompt, extra);
   if (name_ == "llama-2") return render_llama2(tok, msgs, add_generation_prompt);

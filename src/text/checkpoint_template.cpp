@@ -57,7 +57,7 @@ bool is_json_tokenizer(const Tokenizer& tok) {
 }  // namespace
 
 ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& tok, const std::string& choice,
-                                const nlohmann::json& kwargs) {
+                                const nlohmann::ordered_json& kwargs) {
   const bool is_file = choice.size() > 6 && choice.compare(choice.size() - 6, 6, ".jinja") == 0;
   if (!is_file && choice != "auto") return ChatTemplate::by_name(choice);
   const auto cfg_path = fs::path(model_dir) / "tokenizer_config.json";
@@ -93,9 +93,9 @@ ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& t
   return t;
 }
 
-nlohmann::json template_kwargs(const std::string& text, const std::string& flag) {
-  if (text.empty()) return nlohmann::json::object();
-  const nlohmann::json j = parse_json(text, {.field = flag});
+nlohmann::ordered_json template_kwargs(const std::string& text, const std::string& flag) {
+  if (text.empty()) return nlohmann::ordered_json::object();
+  nlohmann::ordered_json j = parse_ordered_json(text, {.field = flag});  // in order, as Python's json.loads
   if (!j.is_object())
     throw_input("template variables must be a JSON object",
                 {.field = flag, .expected = "{\"name\": value}", .found = printable_excerpt(text)});
@@ -110,7 +110,7 @@ void write_trained_template(const std::string& dir, const ChatTemplate& t) {
 }
 
 RenderedChat ChatTemplate::render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& msgs,
-                                        bool add_generation_prompt, const nlohmann::json& extra) const {
+                                        bool add_generation_prompt, const nlohmann::ordered_json& extra) const {
   auto text_of = [&](size_t n, bool gen) {
     nlohmann::ordered_json ctx = {{"messages", nlohmann::ordered_json::array()},
                                   {"add_generation_prompt", gen},
@@ -121,7 +121,7 @@ RenderedChat ChatTemplate::render_jinja(const Tokenizer& tok, const std::vector<
     for (size_t i = 0; i < n; ++i) ctx["messages"].push_back({{"role", msgs[i].role}, {"content", msgs[i].content}});
     for (const auto* kw : {&kwargs_, &extra})
       if (kw->is_object())
-        for (auto it = kw->begin(); it != kw->end(); ++it) ctx[it.key()] = nlohmann::ordered_json::parse(it->dump());
+        for (auto it = kw->begin(); it != kw->end(); ++it) ctx[it.key()] = *it;
     return jinja_->render(ctx);
   };
   RenderedChat out;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "s2d/api/openai_schema.h"
+#include "s2d/text/chat_template.h"
 #include "s2d/util/error.h"
 
 namespace s2d::api {
@@ -125,6 +126,22 @@ TEST(OpenAiSchema, ClientBodyRoundTripsThroughTheServerParser) {
   EXPECT_EQ(parse_request(Route::Chat, request_body(r, "toy", 1, 1, thinking_off).dump(), limits(), 7)
                 .request.template_kwargs,
             r.template_kwargs);
+}
+
+TEST(OpenAiSchema, TemplateVariablesKeepTheirKeyOrderBothWays) {
+  // A tool schema that a chat template prints with tojson must read as the client wrote it (vLLM
+  // and transformers keep Python's dict order); json would sort its keys.
+  const std::string body =
+      R"({"messages": [{"role": "user", "content": "hi"}], "chat_template_kwargs": {"tools": [{"type": "function",)"
+      R"( "function": {"name": "f", "description": "d", "parameters": {"z": 1, "a": 2}}}], "b": 1, "a": 2}})";
+  const auto p = parse_request(Route::Chat, body, limits(), 7);
+  const std::string in_order =
+      R"({"tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"z":1,"a":2}}}],"b":1,"a":2})";
+  EXPECT_EQ(p.request.template_kwargs.dump(), in_order);
+  // And out again, as a client (HttpBackend) sends them to a server.
+  EXPECT_EQ(request_body(p.request, "toy", 1, 1)["chat_template_kwargs"].dump(), in_order);
+  EXPECT_EQ(template_kwargs(R"({"b": 1, "a": {"z": 0, "y": 1}})", "--chat-template-kwargs").dump(),
+            R"({"b":1,"a":{"z":0,"y":1}})");
 }
 
 TEST(OpenAiSchema, ResponsesParseBackInIndexOrderWithUsage) {

@@ -24,16 +24,16 @@
 namespace s2d::api {
 
 struct HttpBackendOptions {
-  std::string endpoint;                 // http://host:port or http://host:port/v1 (https when built with OpenSSL)
-  std::string model_name;               // the "model" field; empty: the first id from /v1/models
-  int concurrency = 8;                  // requests in flight
-  double timeout_s = 600;               // read timeout per request (connect: 10 s)
-  int max_retries = 6;                  // per request, after the first try
-  double backoff_base_s = 0.5;          // first retry waits up to this, doubling each time
-  double backoff_max_s = 30;            // one wait is never longer
-  std::string tokenizer_path;           // tokenizer.model for counting when the server sends no usage
-  std::string api_key;                  // default: $S2D_API_KEY
-  nlohmann::json chat_template_kwargs;  // sent as vLLM's chat_template_kwargs on chat requests that set none
+  std::string endpoint;         // http://host:port or http://host:port/v1 (https when built with OpenSSL)
+  std::string model_name;       // the "model" field; empty: the first id from /v1/models
+  int concurrency = 8;          // requests in flight
+  double timeout_s = 600;       // read timeout per request (connect: 10 s)
+  int max_retries = 6;          // per request, after the first try
+  double backoff_base_s = 0.5;  // first retry waits up to this, doubling each time
+  double backoff_max_s = 30;    // one wait is never longer
+  std::string tokenizer_path;   // tokenizer.model for counting when the server sends no usage
+  std::string api_key;          // default: $S2D_API_KEY
+  nlohmann::ordered_json chat_template_kwargs;   // sent as vLLM's chat_template_kwargs on chat requests that set none
   size_t max_response_bytes = size_t{64} << 20;  // a longer reply is refused as it arrives, not retried
 };
 

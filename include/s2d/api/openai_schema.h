@@ -71,8 +71,9 @@ size_t stream_safe_length(const std::string& text, const std::vector<std::string
 // The body for `request` asking for `n` choices (seed sent as a signed 64-bit integer, the range
 // vLLM accepts; an s2d server reads the same 64 bits back).
 // A chat request carries the request's template_kwargs as chat_template_kwargs, else `default_template_kwargs`.
-nlohmann::json request_body(const CompletionRequest& request, const std::string& model, int n, uint64_t seed,
-                            const nlohmann::json& default_template_kwargs = {});
+// Ordered, so that template variables go out in the order they came in.
+nlohmann::ordered_json request_body(const CompletionRequest& request, const std::string& model, int n, uint64_t seed,
+                                    const nlohmann::ordered_json& default_template_kwargs = {});
 
 struct WireChoice {
   int index = 0;

@@ -49,7 +49,9 @@ struct CompletionRequest {
   std::string id;
   std::vector<ChatMessage> messages;  // chat form, rendered with the backend's chat template
   std::optional<std::string> prompt;  // completion form: raw text (BOS as the tokenizer adds it)
-  nlohmann::json template_kwargs;     // chat form: extra chat-template variables (a request's chat_template_kwargs)
+  // chat form: extra chat-template variables (a request's chat_template_kwargs), in their order:
+  // a tool schema that the template prints with tojson reads as the client wrote it
+  nlohmann::ordered_json template_kwargs;
   SamplingParams sampling;
   std::vector<int> samples = {0};  // which sample indices to produce; they share one prefill
   std::string tag;                 // "task-id|step[|swap]" from the method runner: for logs and per-task teachers

@@ -50,7 +50,7 @@ class ChatTemplate {
   // `extra` template variables override the template's own kwargs (a request's
   // chat_template_kwargs); the built-in templates have no variables and ignore them.
   RenderedChat render(const Tokenizer& tok, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                      const nlohmann::json& extra = nlohmann::json()) const;
+                      const nlohmann::ordered_json& extra = nlohmann::ordered_json()) const;
   // Token ids that end an assistant turn (EOS, or <|im_end|> for chatml; for a checkpoint's own
   // template, generation_config.json's eos_token_id, an int or a list, plus the tokenizer's EOS).
   std::vector<int> stop_ids(const Tokenizer& tok) const;
@@ -59,14 +59,14 @@ class ChatTemplate {
 
  private:
   friend ChatTemplate load_chat_template(const std::string&, const Tokenizer&, const std::string&,
-                                         const nlohmann::json&);
+                                         const nlohmann::ordered_json&);
   RenderedChat render_jinja(const Tokenizer& tok, const std::vector<ChatMessage>& messages, bool add_generation_prompt,
-                            const nlohmann::json& extra) const;
+                            const nlohmann::ordered_json& extra) const;
 
   std::string name_;
   std::shared_ptr<const jinja::Template> jinja_;
   std::string source_, bos_text_, eos_text_;
-  nlohmann::json kwargs_ = nlohmann::json::object();  // template variables (--chat-template-kwargs)
+  nlohmann::ordered_json kwargs_ = nlohmann::ordered_json::object();  // template variables (--chat-template-kwargs)
   std::vector<int> stops_;
 };
 
@@ -77,9 +77,9 @@ class ChatTemplate {
 //   a built-in name (llama-2|mistral|zephyr|chatml|plain), or a FILE.jinja.
 // `kwargs` are extra template variables, as vLLM's chat_template_kwargs ({"enable_thinking": false}).
 ChatTemplate load_chat_template(const std::string& model_dir, const Tokenizer& tok, const std::string& choice,
-                                const nlohmann::json& kwargs = nlohmann::json::object());
+                                const nlohmann::ordered_json& kwargs = nlohmann::ordered_json::object());
 // A flag's JSON object of template variables ("" -> {}); InputError naming `flag` otherwise.
-nlohmann::json template_kwargs(const std::string& text, const std::string& flag);
+nlohmann::ordered_json template_kwargs(const std::string& text, const std::string& flag);
 
 // The template a model directory asks for: tokenizer_config.json's "chat_template" (a Jinja
 // string) is matched by its markers; "" when there is none or it is not recognised.
