@@ -19,6 +19,14 @@ std::string render(const std::string& src, const nlohmann::ordered_json& ctx = n
   return Template(src, "t.jinja").render(ctx);
 }
 
+// Each template (its construct on line 2) is an InputError naming t.jinja:2 and saying `what`.
+void expect_refused_on_line_2(const std::vector<std::pair<const char*, const char*>>& cases) {
+  for (const auto& [src, what] : cases) {
+    SCOPED_TRACE(src);
+    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
+  }
+}
+
 TEST(Jinja, StrFormatPositionalKeywordAndEscapes) {
   EXPECT_EQ(render("{{ '<x{}y{}>'.format('A', 2) }}"), "<xAy2>");
   EXPECT_EQ(render("{{ '{1}-{0}'.format('a', 'b') }}"), "b-a");
@@ -108,15 +116,11 @@ TEST(Jinja, ValuesPastMemoryOrStackLimitsAreAnErrorNotACrash) {
 
 TEST(Jinja, NumberLiteralsThatPythonRejectsAreAnErrorNamingTheLine) {
   // tests/data/templates/numbers.jinja checks the literals jinja2 reads against transformers.
-  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
-           {"\n{{ 010 }}", "malformed integer literal"},
-           {"\n{{ 0x }}", "malformed integer literal"},
-           {"\n{{ 0b12 }}", "malformed integer literal"},
-           {"\n{{ 9223372036854775808 }}", "integer literal out of range"},
-           {"\n{{ 0x1_0000_0000_0000_0000 }}", "integer literal out of range"}}) {
-    SCOPED_TRACE(src);
-    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
-  }
+  expect_refused_on_line_2({{"\n{{ 010 }}", "malformed integer literal"},
+                            {"\n{{ 0x }}", "malformed integer literal"},
+                            {"\n{{ 0b12 }}", "malformed integer literal"},
+                            {"\n{{ 9223372036854775808 }}", "integer literal out of range"},
+                            {"\n{{ 0x1_0000_0000_0000_0000 }}", "integer literal out of range"}});
   // Past 64 bits from a string is an error too, where jinja2 would make a bigger int.
   EXPECT_S2D_ERROR(render("{{ '9223372036854775808' | int }}"), ErrorKind::Input, "t.jinja:1", "past 64 bits");
 }
@@ -148,19 +152,15 @@ TEST(Jinja, DictKeysThatPythonCannotHashOrOrderAreAnErrorNamingTheLine) {
 
 TEST(Jinja, LessCommonFiltersRefuseWhatPythonRaisesOnNamingTheLine) {
   // tests/data/templates/filters.jinja checks what they render against transformers.
-  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
-           {"\n{{ [1, 'a'] | sort }}", "cannot compare"},
-           {"\n{{ [1, 'a'] | max }}", "cannot compare"},
-           {"\n{{ 1 < 'a' }}", "cannot compare"},
-           {"\n{{ 12 | indent }}", "indent: needs a string"},
-           {"\n{{ [1] | batch(0) }}", "batch: linecount must be a positive integer"},
-           {"\n{{ 2.5 | round(method='up') }}", "round: method must be common, ceil or floor"},
-           {"\n{{ ['a', 1] | sum }}", "sum: unsupported operand types"},
-           {"\n{{ [[1], [1]] | unique | list }}", "unique: an unhashable value"},
-           {"\n{{ 3 is gt }}", "needs a value to compare with"}}) {
-    SCOPED_TRACE(src);
-    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
-  }
+  expect_refused_on_line_2({{"\n{{ [1, 'a'] | sort }}", "cannot compare"},
+                            {"\n{{ [1, 'a'] | max }}", "cannot compare"},
+                            {"\n{{ 1 < 'a' }}", "cannot compare"},
+                            {"\n{{ 12 | indent }}", "indent: needs a string"},
+                            {"\n{{ [1] | batch(0) }}", "batch: linecount must be a positive integer"},
+                            {"\n{{ 2.5 | round(method='up') }}", "round: method must be common, ceil or floor"},
+                            {"\n{{ ['a', 1] | sum }}", "sum: unsupported operand types"},
+                            {"\n{{ [[1], [1]] | unique | list }}", "unique: an unhashable value"},
+                            {"\n{{ 3 is gt }}", "needs a value to compare with"}});
 }
 
 TEST(Jinja, SourceLineBreaksReadAsJinja2ReadsThem) {
@@ -173,38 +173,31 @@ TEST(Jinja, SourceLineBreaksReadAsJinja2ReadsThem) {
 
 TEST(Jinja, MalformedEscapesAndRawBlocksAreAnErrorNamingTheLine) {
   // tests/data/templates/text.jinja checks the escapes and raw blocks jinja2 reads against transformers.
-  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
-           {"\n{{ '\\xZ1' }}", "malformed escape"},
-           {"\n{{ '\\u12' }}", "malformed escape"},
-           {"\n{{ '\\ud800' }}", "no character"},
-           {"\n{{ '\\U00110000' }}", "no character"},
-           {"\n{{ '\\N{BULLET}' }}", "unsupported escape"},
-           {"\n{% raw %}never closed", "missing end of raw directive"},
-           {"\n{{ none | length }}", "object of type 'NoneType' has no len()"},
-           {"\n{{ ([] | first).content }}", "No first item, sequence was empty."}}) {
-    SCOPED_TRACE(src);
-    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
-  }
+  expect_refused_on_line_2({{"\n{{ '\\xZ1' }}", "malformed escape"},
+                            {"\n{{ '\\u12' }}", "malformed escape"},
+                            {"\n{{ '\\ud800' }}", "no character"},
+                            {"\n{{ '\\U00110000' }}", "no character"},
+                            {"\n{{ '\\N{BULLET}' }}", "unsupported escape"},
+                            {"\n{% raw %}never closed", "missing end of raw directive"},
+                            {"\n{{ none | length }}", "object of type 'NoneType' has no len()"},
+                            {"\n{{ ([] | first).content }}", "No first item, sequence was empty."}});
 }
 
 TEST(Jinja, WhatPythonRaisesIsAnErrorInPythonsWords) {
   // transformers' conformance cases compare these messages with jinja2's (real templates hit the
   // first four with a tool call): a generator (map, select, ...) has no len(), index or JSON.
-  for (const auto& [src, what] : std::vector<std::pair<const char*, const char*>>{
-           {"\n{{ [1] | map('string') | tojson }}", "Object of type generator is not JSON serializable"},
-           {"\n{{ [1] | select | length }}", "object of type 'generator' has no len()"},
-           {"\n{{ [1] | select | last }}", "'generator' object is not reversible"},
-           {"\n{{ ([1] | select)[0] }}", "'generator' object is not subscriptable"},
-           {"\n{{ [1].append(2) }}", "access to attribute 'append' of 'list' object is unsafe."},
-           {"\n{{ {'a': 1}.update({}) }}", "access to attribute 'update' of 'dict' object is unsafe."},
-           {"\n{{ 'a' + {'b': 1} }}", "can only concatenate str (not \"dict\") to str"},
-           {"\n{{ 1 - 'a' }}", "unsupported operand type(s) for -: 'int' and 'str'"},
-           {"\n{{ '%d' | format('x') }}", "%d format: a real number is required, not str"},
-           {"\n{{ '%s %s' | format(1) }}", "not enough arguments for format string"},
-           {"\n{{ '%s' | format(1, 2) }}", "not all arguments converted during string formatting"}}) {
-    SCOPED_TRACE(src);
-    EXPECT_S2D_ERROR(render(src), ErrorKind::Input, "t.jinja:2", what);
-  }
+  expect_refused_on_line_2(
+      {{"\n{{ [1] | map('string') | tojson }}", "Object of type generator is not JSON serializable"},
+       {"\n{{ [1] | select | length }}", "object of type 'generator' has no len()"},
+       {"\n{{ [1] | select | last }}", "'generator' object is not reversible"},
+       {"\n{{ ([1] | select)[0] }}", "'generator' object is not subscriptable"},
+       {"\n{{ [1].append(2) }}", "access to attribute 'append' of 'list' object is unsafe."},
+       {"\n{{ {'a': 1}.update({}) }}", "access to attribute 'update' of 'dict' object is unsafe."},
+       {"\n{{ 'a' + {'b': 1} }}", "can only concatenate str (not \"dict\") to str"},
+       {"\n{{ 1 - 'a' }}", "unsupported operand type(s) for -: 'int' and 'str'"},
+       {"\n{{ '%d' | format('x') }}", "%d format: a real number is required, not str"},
+       {"\n{{ '%s %s' | format(1) }}", "not enough arguments for format string"},
+       {"\n{{ '%s' | format(1, 2) }}", "not all arguments converted during string formatting"}});
 }
 
 TEST(Jinja, StrftimeNowReadsSourceDateEpochWhereSet) {

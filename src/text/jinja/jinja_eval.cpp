@@ -407,18 +407,6 @@ class Renderer {
     return (*f.fn)(args, kwargs);
   }
 
-  static const Value* kwarg(const Kwargs& kw, const char* name) {
-    for (const auto& [k, v] : kw)
-      if (k == name) return &v;
-    return nullptr;
-  }
-
-  Value arg_or(const std::vector<Value>& args, size_t i, const Kwargs& kw, const char* name, Value dflt) {
-    if (i < args.size()) return args[i];
-    if (const Value* v = kwarg(kw, name)) return *v;
-    return dflt;
-  }
-
   Value filter(const Expr& e) {
     const std::string& f = e.name;
     Value v = eval(*e.kids[0]);

@@ -52,28 +52,15 @@ Value lower_if_str(Value v, bool case_sensitive) {
   return v;
 }
 
-const Value* kwarg_of(const Kwargs& kw, const char* name) {
-  for (const auto& [k, v] : kw)
-    if (k == name) return &v;
-  return nullptr;
-}
-
-// The filter's argument at position i, else its keyword `name`, else `dflt` (args exclude the value).
-Value arg(const std::vector<Value>& a, size_t i, const Kwargs& kw, const char* name, Value dflt) {
-  if (i < a.size()) return a[i];
-  if (const Value* v = kwarg_of(kw, name)) return *v;
-  return dflt;
-}
-
 std::string attribute_arg(const std::vector<Value>& a, size_t i, const Kwargs& kw) {
-  const Value v = arg(a, i, kw, "attribute", Value::none());
+  const Value v = arg_or(a, i, kw, "attribute", Value::none());
   return v.t == Value::T::None ? "" : to_str(v);
 }
 
 // sorted(items, key=..., reverse=...): stable, and reverse keeps equal items in their order.
 Value sort_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw, const FilterHooks& h) {
-  const bool reverse = truthy(arg(a, 0, kw, "reverse", Value::boolean(false)));
-  const bool case_sensitive = truthy(arg(a, 1, kw, "case_sensitive", Value::boolean(false)));
+  const bool reverse = truthy(arg_or(a, 0, kw, "reverse", Value::boolean(false)));
+  const bool case_sensitive = truthy(arg_or(a, 1, kw, "case_sensitive", Value::boolean(false)));
   const std::string attribute = attribute_arg(a, 2, kw);
   // jinja2's multi-attribute getter: "a,b" sorts by a, then b.
   std::vector<std::string> paths;
@@ -97,7 +84,7 @@ Value sort_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw,
 }
 
 Value unique_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw, const FilterHooks& h) {
-  const bool case_sensitive = truthy(arg(a, 0, kw, "case_sensitive", Value::boolean(false)));
+  const bool case_sensitive = truthy(arg_or(a, 0, kw, "case_sensitive", Value::boolean(false)));
   const std::string attribute = attribute_arg(a, 1, kw);
   ValueList seen, out;
   for (const Value& x : h.items(v)) {
@@ -113,7 +100,7 @@ Value unique_filter(const Value& v, const std::vector<Value>& a, const Kwargs& k
 
 // min() and max(): the first of the smallest or largest keys; undefined for no items.
 Value min_max_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw, const FilterHooks& h, bool max) {
-  const bool case_sensitive = truthy(arg(a, 0, kw, "case_sensitive", Value::boolean(false)));
+  const bool case_sensitive = truthy(arg_or(a, 0, kw, "case_sensitive", Value::boolean(false)));
   const std::string attribute = attribute_arg(a, 1, kw);
   const ValueList items = h.items(v);
   if (items.empty()) return Value::undefined_because("No aggregated item, sequence was empty.");
@@ -129,7 +116,7 @@ Value min_max_filter(const Value& v, const std::vector<Value>& a, const Kwargs& 
 
 Value sum_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw, const FilterHooks& h) {
   const std::string attribute = attribute_arg(a, 0, kw);
-  Value total = arg(a, 1, kw, "start", Value::integer(0));
+  Value total = arg_or(a, 1, kw, "start", Value::integer(0));
   for (const Value& x : h.items(v)) {
     const Value y = attribute_of(x, attribute, h);
     if (total.t == Value::T::Array && y.t == Value::T::Array) {
@@ -166,10 +153,10 @@ Value select_filter(const Value& v, const std::vector<Value>& a, const FilterHoo
 }
 
 Value batch_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw, const FilterHooks& h) {
-  const Value count = arg(a, 0, kw, "linecount", Value::none());
+  const Value count = arg_or(a, 0, kw, "linecount", Value::none());
   if (count.t != Value::T::Int || count.i <= 0)
     throw Refused{"batch: linecount must be a positive integer", to_str(count)};
-  const Value fill = arg(a, 1, kw, "fill_with", Value::none());
+  const Value fill = arg_or(a, 1, kw, "fill_with", Value::none());
   const auto n = static_cast<size_t>(count.i);
   ValueList out, row;
   for (const Value& x : h.items(v)) {
@@ -212,9 +199,9 @@ std::vector<std::string> split_lines(const std::string& s) {
 }
 
 Value indent_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw) {
-  const Value width = arg(a, 0, kw, "width", Value::integer(4));
-  const bool first = truthy(arg(a, 1, kw, "first", Value::boolean(false)));
-  const bool blank = truthy(arg(a, 2, kw, "blank", Value::boolean(false)));
+  const Value width = arg_or(a, 0, kw, "width", Value::integer(4));
+  const bool first = truthy(arg_or(a, 1, kw, "first", Value::boolean(false)));
+  const bool blank = truthy(arg_or(a, 2, kw, "blank", Value::boolean(false)));
   std::string indention;
   if (width.t == Value::T::Str) {
     indention = width.s;
@@ -239,8 +226,8 @@ Value indent_filter(const Value& v, const std::vector<Value>& a, const Kwargs& k
 // exact value: what glibc's printf rounds), else math.ceil or math.floor of value * 10^precision,
 // over 10^precision, which is always a float.
 Value round_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw) {
-  const Value precision = arg(a, 0, kw, "precision", Value::integer(0));
-  const std::string method = to_str(arg(a, 1, kw, "method", Value::str("common")));
+  const Value precision = arg_or(a, 0, kw, "precision", Value::integer(0));
+  const std::string method = to_str(arg_or(a, 1, kw, "method", Value::str("common")));
   if (method != "common" && method != "ceil" && method != "floor")
     throw Refused{"round: method must be common, ceil or floor", method};
   if (!v.is_number()) throw Refused{"round: not a number", to_str(v)};
@@ -263,7 +250,7 @@ Value round_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw
 // padding and the width are odd).
 Value center_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw) {
   const std::string s = to_str(v);
-  const Value width = arg(a, 0, kw, "width", Value::integer(80));
+  const Value width = arg_or(a, 0, kw, "width", Value::integer(80));
   if (width.t != Value::T::Int || width.i > 4096)
     throw Refused{"center: width must be an integer up to 4096", to_str(width)};
   size_t chars = 0;

@@ -180,6 +180,11 @@ std::optional<int64_t> python_int_of_string(std::string_view s, int64_t base);
 // Python's float(s), "inf" and "nan" included: nullopt where Python raises ValueError.
 std::optional<double> python_float_of_string(std::string_view s);
 
+// A call's keyword argument `name`, or null; its argument at position i, else that keyword, else
+// `dflt` (a filter's args exclude the value it filters).
+const Value* kwarg(const Kwargs& kw, const char* name);
+Value arg_or(const std::vector<Value>& args, size_t i, const Kwargs& kw, const char* name, Value dflt);
+
 // --- filters that chat templates use less often (jinja_filters.cpp) -----------------------------
 
 // Python's ordering of two values (-1, 0, 1): numbers by value, strings by code point, lists

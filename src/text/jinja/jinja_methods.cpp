@@ -34,6 +34,18 @@ std::string strip_chars(const std::string& s, std::string_view chars, bool left,
   return s.substr(b, e - b);
 }
 
+const Value* kwarg(const Kwargs& kw, const char* name) {
+  for (const auto& [k, v] : kw)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+Value arg_or(const std::vector<Value>& args, size_t i, const Kwargs& kw, const char* name, Value dflt) {
+  if (i < args.size()) return args[i];
+  if (const Value* v = kwarg(kw, name)) return *v;
+  return dflt;
+}
+
 std::string replace_all(const std::string& s, const std::string& from, const std::string& to, int64_t count) {
   if (from.empty()) return s;
   std::string out;
