@@ -4,8 +4,8 @@
 //
 // Statements: for (with else, loop.index/index0/first/last/length/revindex/revindex0, tuple
 // targets, break/continue), if/elif/else, set (including block set and namespace attributes),
-// macro, filter blocks, generation (rendered as its body), comments, and the whitespace controls
-// {%- -%} {{- -}}.
+// macro, filter blocks, with, raw, generation (rendered as its body), comments, and the whitespace
+// controls {%- -%} {{- -}}.
 // Expressions: literals, lists, dicts, tuples, attribute and item access, slices, calls, filters,
 // tests, "a if b else c", and/or/not, comparisons, in, is, + - * / // % ** ~, and str.format.
 // Filters and tests: jinja2's that templates use (jinja_eval.cpp, jinja_filters.cpp); comparisons

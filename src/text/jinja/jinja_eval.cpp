@@ -127,6 +127,16 @@ class Renderer {
         out += to_str(apply_named_filter(n.text, Value::str(captured), n.line));
         return;
       }
+      case K::With: {  // the values are the outer scope's, then bound in a scope of the body's own
+        std::vector<Value> values;
+        for (const auto& x : n.exprs) values.push_back(eval(*x));
+        if (scopes_.size() > kMaxScopes) fail(n.line, "blocks nested too deeply");
+        scopes_.emplace_back();
+        for (size_t i = 0; i < values.size(); ++i) scopes_.back()[n.targets[i]] = std::move(values[i]);
+        render(*n.bodies[0], out, lc);
+        scopes_.pop_back();
+        return;
+      }
       case K::Macro: return define_macro(n);
       case K::Break: lc.what = LoopControl::What::Break; return;
       case K::Continue: lc.what = LoopControl::What::Continue; return;
@@ -507,24 +517,27 @@ class Renderer {
       }
       return Value::generator(std::move(out));
     }
-    if (f == "map") {
-      ValueList out;
-      const Value* attribute = kwarg(kw, "attribute");
-      for (const auto& x : items_of(v, e.line)) {
-        if (attribute)
-          out.push_back(attr(x, to_str(*attribute), e.line));
-        else if (!a.empty())
-          out.push_back(apply_named_filter(to_str(a[0]), x, e.line));
-        else
-          out.push_back(x);
-      }
-      return Value::generator(std::move(out));
-    }
     const FilterHooks hooks{[&](const Value& x) { return items_of(x, e.line); },
                             [&](const Value& x, const Value& key) { return item(x, key, e.line); },
                             [&](const std::string& t, const Value& x, const std::vector<Value>& args) {
                               return run_test(t, x, args, e.line);
                             }};
+    if (f == "map") {
+      ValueList out;
+      const Value* attribute = kwarg(kw, "attribute");
+      const Value* fallback = kwarg(kw, "default");
+      for (const auto& x : items_of(v, e.line)) {
+        if (attribute) {
+          Value y = attribute_of(x, to_str(*attribute), hooks);
+          out.push_back(fallback && !y.defined() ? *fallback : std::move(y));
+        } else if (!a.empty()) {
+          out.push_back(apply_named_filter(to_str(a[0]), x, e.line));
+        } else {
+          out.push_back(x);
+        }
+      }
+      return Value::generator(std::move(out));
+    }
     if (std::optional<Value> r = sequence_filter(f, v, a, kw, hooks)) return *r;
     fail(e.line, "unsupported filter", "|" + f);
   }

@@ -32,21 +32,6 @@ int python_compare(const Value& a, const Value& b) {
 
 namespace {
 
-// jinja2's attribute argument: "a.b.0" goes into item a, then b, then index 0.
-Value attribute_of(const Value& item, const std::string& path, const FilterHooks& h) {
-  if (path.empty()) return item;
-  Value v = item;
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t dot = std::min(path.find('.', start), path.size());
-    const std::string part = path.substr(start, dot - start);
-    const bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos && part.size() < 18;
-    v = h.item(v, digits ? Value::integer(std::strtoll(part.c_str(), nullptr, 10)) : Value::str(part));
-    start = dot + 1;
-  }
-  return v;
-}
-
 Value lower_if_str(Value v, bool case_sensitive) {
   if (!case_sensitive && v.t == Value::T::Str) return Value::str(case_of(v.s, Case::Lower));
   return v;
@@ -263,6 +248,20 @@ Value center_filter(const Value& v, const std::vector<Value>& a, const Kwargs& k
 }
 
 }  // namespace
+
+Value attribute_of(const Value& item, const std::string& path, const FilterHooks& h) {
+  if (path.empty()) return item;
+  Value v = item;
+  size_t start = 0;
+  while (start <= path.size()) {
+    const size_t dot = std::min(path.find('.', start), path.size());
+    const std::string part = path.substr(start, dot - start);
+    const bool digits = !part.empty() && part.find_first_not_of("0123456789") == std::string::npos && part.size() < 18;
+    v = h.item(v, digits ? Value::integer(std::strtoll(part.c_str(), nullptr, 10)) : Value::str(part));
+    start = dot + 1;
+  }
+  return v;
+}
 
 std::optional<Value> sequence_filter(const std::string& name, const Value& v, const std::vector<Value>& a,
                                      const Kwargs& kw, const FilterHooks& h) {

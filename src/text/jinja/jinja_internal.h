@@ -197,6 +197,9 @@ struct FilterHooks {
   std::function<Value(const Value&, const Value&)> item;  // v[key], or v.key where v has no such item
   std::function<bool(const std::string& test, const Value&, const std::vector<Value>& args)> test;
 };
+// jinja2's attribute argument ("a.b.0": into item a, then b, then index 0), as map, sort and the
+// others read it.
+Value attribute_of(const Value& item, const std::string& path, const FilterHooks& hooks);
 // jinja2's sort, unique, min, max, sum, select, reject, batch, indent, round and center, applied
 // to v with the filter's arguments; nullopt for any other name. Refused where Python would raise.
 std::optional<Value> sequence_filter(const std::string& name, const Value& v, const std::vector<Value>& args,
@@ -260,13 +263,14 @@ struct Expr {
 };
 
 struct Template::Node {
-  enum class K { Body, Text, Output, If, For, Set, SetBlock, FilterBlock, Macro, Break, Continue };
+  enum class K { Body, Text, Output, If, For, Set, SetBlock, FilterBlock, Macro, Break, Continue, With };
   K k = K::Body;
   int line = 0;
   std::string text;                  // Text; Set/SetBlock/Macro: the target name; FilterBlock: the filter
   std::string attr;                  // Set: "ns.attr" target's attribute
-  std::vector<std::string> targets;  // For: loop variables; Macro: parameter names
-  std::vector<ExprP> exprs;  // Output: [e]; If: conditions; For: [iterable, filter?]; Set: [value]; Macro: defaults
+  std::vector<std::string> targets;  // For: loop variables; Macro: parameter names; With: its names
+  // Output: [e]; If: conditions; For: [iterable, filter?]; Set: [value]; Macro: defaults; With: values
+  std::vector<ExprP> exprs;
   std::vector<std::shared_ptr<const Node>>
       bodies;  // If: one per condition (+ else); For: [body, else?]; Body: children
   bool has_else = false;

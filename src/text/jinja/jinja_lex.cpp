@@ -154,6 +154,7 @@ class Lexer {
   // Tokens of one tag from `pos` to its closing "}}" or "%}"; returns the position after it.
   size_t lex_tag(size_t pos, char close, bool& strip_after) {
     const int start_line = line_;
+    int depth = 0;  // open ( [ {: jinja2 ends a tag only outside them, so {{ {'a': {'b': 1}} }} is one tag
     while (pos < src_.size()) {
       const char c = src_[pos];
       if (c == '\n') ++line_;
@@ -162,7 +163,7 @@ class Lexer {
         continue;
       }
       const bool dash = c == '-' && pos + 2 < src_.size() && src_[pos + 1] == close && src_[pos + 2] == '}';
-      if (dash || (c == close && pos + 1 < src_.size() && src_[pos + 1] == '}')) {
+      if (depth == 0 && (dash || (c == close && pos + 1 < src_.size() && src_[pos + 1] == '}'))) {
         strip_after = dash;
         toks_.push_back({close == '}' ? Tok::K::VarEnd : Tok::K::BlockEnd, "", line_});
         return pos + (dash ? 3 : 2);
@@ -183,6 +184,8 @@ class Lexer {
           if (src_.compare(pos, 2, t) == 0) op = t;
         if (std::string("+-*/%~<>()[]{},.:|=!").find(c) == std::string::npos)
           fail_at(where_, line_, "unexpected character in a tag", std::string(1, c));
+        if (c == '(' || c == '[' || c == '{') ++depth;
+        if ((c == ')' || c == ']' || c == '}') && depth > 0) --depth;
         toks_.push_back({Tok::K::Op, op, line_});
         pos += op.size();
       }

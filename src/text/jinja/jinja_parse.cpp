@@ -189,6 +189,19 @@ class Parser {
       n->bodies.push_back(parse_body({"endfilter"}));
       end_tag({});
       expect_block_end();
+    } else if (kw == "with") {  // {% with a = 1, b = x %}...{% endwith %}: names for the body alone
+      n->k = Template::Node::K::With;
+      while (peek().k != Tok::K::BlockEnd) {
+        n->targets.push_back(expect_name());
+        expect_op("=");
+        n->exprs.push_back(parse_expr());
+        if (!is_op(",")) break;
+        ++p_;
+      }
+      expect_block_end();
+      n->bodies.push_back(parse_body({"endwith"}));
+      end_tag({});
+      expect_block_end();
     } else if (kw == "break" || kw == "continue") {
       n->k = kw == "break" ? Template::Node::K::Break : Template::Node::K::Continue;
       expect_block_end();
