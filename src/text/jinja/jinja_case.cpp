@@ -5,6 +5,7 @@
 // ligatures) are written out below.
 #include <utf8proc.h>
 
+#include <cctype>
 #include <string>
 #include <string_view>
 
@@ -124,6 +125,21 @@ bool starts_jinja_word(char32_t c) {
 bool is_python_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+bool is_python_word(char32_t c) {
+  if (c < 0x80) return std::isalnum(static_cast<int>(c)) != 0 || c == '_';
+  switch (utf8proc_category(static_cast<int32_t>(c))) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO: return true;
+    default: return false;
+  }
 }
 
 std::string case_of(std::string_view s, Case mode) {

@@ -446,6 +446,16 @@ class Renderer {
     if (f == "title") return Value::str(case_of(to_str(v), Case::JinjaTitle));
     if (f == "string") return Value::str(to_str(v));
     if (f == "e" || f == "escape") return html_escape(v);
+    if (f == "forceescape") return html_escape(Value::str(to_str(v)));  // markup too
+    if (f == "attr") {  // getattr alone: a dict's keys are not its attributes, a namespace's are
+      if (a.empty()) fail(e.line, "attr needs an attribute name");
+      const std::string name = to_str(a[0]);
+      if (v.is_namespace) {
+        const Value* x = v.find(name);
+        return x ? *x : Value::undefined(name);
+      }
+      return bound_method(v, name);
+    }
     if (f == "safe") {
       Value r = v.t == Value::T::Str ? v : Value::str(to_str(v));
       r.is_markup = true;
@@ -624,8 +634,9 @@ class Renderer {
     if (t == "equalto" || t == "eq" || t == "==" || t == "sameas") return !a.empty() && equal(v, a[0]);
     if (t == "ne" || t == "!=") return !a.empty() && !equal(v, a[0]);
     if (t == "in") return !a.empty() && contains(a[0], v, line);
-    static const std::pair<const char*, const char*> kOrderTests[] = {{"lt", "<"}, {"lessthan", "<"},    {"le", "<="},
-                                                                      {"gt", ">"}, {"greaterthan", ">"}, {"ge", ">="}};
+    static const std::pair<const char*, const char*> kOrderTests[] = {
+        {"lt", "<"},  {"lessthan", "<"}, {"le", "<="}, {"gt", ">"}, {"greaterthan", ">"},
+        {"ge", ">="}, {"<", "<"},        {"<=", "<="}, {">", ">"},  {">=", ">="}};
     for (const auto& [name, op] : kOrderTests)
       if (t == name) {
         if (a.empty()) fail(line, "the test needs a value to compare with", "is " + t);

@@ -1,5 +1,5 @@
 // jinja2's filters that real chat templates use less often than the renderer's own (sort, unique,
-// min, max, sum, select, reject, batch, indent, round, center), as jinja2 3.1 defines them. Free
+// min, max, sum, select, reject, batch, indent, round, center, truncate, wordcount), as jinja2 3.1 defines them. Free
 // functions over values: what they need of the renderer (a value's items, an item by key or
 // index, a named test) comes in FilterHooks, and a limit or a Python TypeError is a Refused,
 // which the renderer reports with the template's line.
@@ -247,6 +247,61 @@ Value center_filter(const Value& v, const std::vector<Value>& a, const Kwargs& k
                     std::string(static_cast<size_t>(margin - left), ' '));
 }
 
+// s's first n characters (code points).
+std::string first_chars(const std::string& s, int64_t n) {
+  size_t i = 0;
+  for (int64_t k = 0; k < n && i < s.size(); ++k) {
+    bool valid = true;
+    next_code_point(s, i, valid);
+  }
+  return s.substr(0, i);
+}
+
+int64_t char_count(const std::string& s) {
+  int64_t n = 0;
+  for (size_t i = 0; i < s.size(); ++n) {
+    bool valid = true;
+    next_code_point(s, i, valid);
+  }
+  return n;
+}
+
+// truncate(length=255, killwords=False, end='...', leeway=5): whole words unless killwords.
+Value truncate_filter(const Value& v, const std::vector<Value>& a, const Kwargs& kw) {
+  if (v.t != Value::T::Str) throw Refused{"object of type '" + python_type_name(v) + "' has no len()", to_str(v)};
+  const Value length = arg_or(a, 0, kw, "length", Value::integer(255));
+  const bool killwords = truthy(arg_or(a, 1, kw, "killwords", Value::boolean(false)));
+  const std::string end = to_str(arg_or(a, 2, kw, "end", Value::str("...")));
+  const Value leeway = arg_or(a, 3, kw, "leeway", Value::integer(5));
+  if (length.t != Value::T::Int || leeway.t != Value::T::Int)
+    throw Refused{"truncate: length and leeway must be integers", to_str(length) + ", " + to_str(leeway)};
+  const int64_t end_chars = char_count(end);
+  if (length.i < end_chars)
+    throw Refused{"expected length >= " + std::to_string(end_chars) + ", got " + std::to_string(length.i), "truncate"};
+  if (leeway.i < 0) throw Refused{"expected leeway >= 0, got " + std::to_string(leeway.i), "truncate"};
+  if (char_count(v.s) <= length.i + leeway.i) return v;
+  std::string kept = first_chars(v.s, length.i - end_chars);
+  if (!killwords) {  // str.rsplit(" ", 1)[0]: up to the last space, if any
+    const size_t space = kept.rfind(' ');
+    if (space != std::string::npos) kept.resize(space);
+  }
+  return Value::str(kept + end);
+}
+
+// len(re.findall(r"\w+", s)): runs of letters, numbers and _.
+Value wordcount_filter(const Value& v) {
+  const std::string s = to_str(v);
+  int64_t words = 0;
+  bool in_word = false;
+  for (size_t i = 0; i < s.size();) {
+    bool valid = true;
+    const bool word = is_python_word(next_code_point(s, i, valid)) && valid;
+    words += word && !in_word;
+    in_word = word;
+  }
+  return Value::integer(words);
+}
+
 }  // namespace
 
 Value attribute_of(const Value& item, const std::string& path, const FilterHooks& h) {
@@ -274,6 +329,8 @@ std::optional<Value> sequence_filter(const std::string& name, const Value& v, co
   if (name == "indent") return indent_filter(v, a, kw);
   if (name == "round") return round_filter(v, a, kw);
   if (name == "center") return center_filter(v, a, kw);
+  if (name == "truncate") return truncate_filter(v, a, kw);
+  if (name == "wordcount") return wordcount_filter(v);
   return std::nullopt;
 }
 

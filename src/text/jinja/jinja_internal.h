@@ -200,7 +200,8 @@ struct FilterHooks {
 // jinja2's attribute argument ("a.b.0": into item a, then b, then index 0), as map, sort and the
 // others read it.
 Value attribute_of(const Value& item, const std::string& path, const FilterHooks& hooks);
-// jinja2's sort, unique, min, max, sum, select, reject, batch, indent, round and center, applied
+// jinja2's sort, unique, min, max, sum, select, reject, batch, indent, round, center, truncate and
+// wordcount, applied
 // to v with the filter's arguments; nullopt for any other name. Refused where Python would raise.
 std::optional<Value> sequence_filter(const std::string& name, const Value& v, const std::vector<Value>& args,
                                      const Kwargs& kw, const FilterHooks& hooks);
@@ -217,6 +218,7 @@ std::string replace_all(const std::string& s, const std::string& from, const std
 enum class Case { Lower, Upper, Capitalize, Title, JinjaTitle };
 std::string case_of(std::string_view s, Case mode);
 bool is_python_space(char32_t c);  // str.isspace() of one character
+bool is_python_word(char32_t c);   // what Python's \w matches: letters, numbers and _
 // The code point of s at i, i moved past it; for a byte that starts no valid UTF-8 sequence, that
 // byte, i moved by one and `valid` false.
 char32_t next_code_point(std::string_view s, size_t& i, bool& valid);
