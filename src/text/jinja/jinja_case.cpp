@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "../hf_parts.h"
 #include "jinja_internal.h"
 
 namespace s2d::jinja {
@@ -125,6 +126,18 @@ bool starts_jinja_word(char32_t c) {
 bool is_python_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 || c == 0x1680 ||
          (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+size_t utf8_chars(std::string_view s) {
+  size_t n = 0;
+  for (size_t i = 0; i < s.size(); i += hf::utf8_len(s, i)) ++n;
+  return n;
+}
+
+std::string_view first_chars(std::string_view s, size_t n) {
+  size_t i = 0;
+  for (size_t k = 0; k < n && i < s.size(); ++k) i += hf::utf8_len(s, i);
+  return s.substr(0, i);
 }
 
 bool is_python_word(char32_t c) {

@@ -186,12 +186,6 @@ class Renderer {
     fail(line, "not iterable", to_str(v));
   }
 
-  static size_t utf8_chars(const std::string& s) {  // Python's len() of the text
-    size_t n = 0;
-    for (size_t i = 0; i < s.size(); i += hf::utf8_len(s, i)) ++n;
-    return n;
-  }
-
   void render_for(const Template::Node& n, std::string& out) {
     if (scopes_.size() > kMaxScopes) fail(n.line, "loops nested too deeply");
     std::vector<Value> items = items_of(eval(*n.exprs[0]), n.line);

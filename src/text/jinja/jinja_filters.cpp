@@ -7,7 +7,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "../hf_parts.h"
 #include "jinja_internal.h"
 
 namespace s2d::jinja {
@@ -238,32 +237,12 @@ Value center_filter(const Value& v, const std::vector<Value>& a, const Kwargs& k
   const Value width = arg_or(a, 0, kw, "width", Value::integer(80));
   if (width.t != Value::T::Int || width.i > 4096)
     throw Refused{"center: width must be an integer up to 4096", to_str(width)};
-  size_t chars = 0;
-  for (size_t i = 0; i < s.size(); i += hf::utf8_len(s, i)) ++chars;
+  const size_t chars = utf8_chars(s);
   if (width.i <= static_cast<int64_t>(chars)) return Value::str(s);
   const int64_t margin = width.i - static_cast<int64_t>(chars);
   const int64_t left = margin / 2 + (margin & width.i & 1);
   return Value::str(std::string(static_cast<size_t>(left), ' ') + s +
                     std::string(static_cast<size_t>(margin - left), ' '));
-}
-
-// s's first n characters (code points).
-std::string first_chars(const std::string& s, int64_t n) {
-  size_t i = 0;
-  for (int64_t k = 0; k < n && i < s.size(); ++k) {
-    bool valid = true;
-    next_code_point(s, i, valid);
-  }
-  return s.substr(0, i);
-}
-
-int64_t char_count(const std::string& s) {
-  int64_t n = 0;
-  for (size_t i = 0; i < s.size(); ++n) {
-    bool valid = true;
-    next_code_point(s, i, valid);
-  }
-  return n;
 }
 
 // truncate(length=255, killwords=False, end='...', leeway=5): whole words unless killwords.
@@ -275,12 +254,12 @@ Value truncate_filter(const Value& v, const std::vector<Value>& a, const Kwargs&
   const Value leeway = arg_or(a, 3, kw, "leeway", Value::integer(5));
   if (length.t != Value::T::Int || leeway.t != Value::T::Int)
     throw Refused{"truncate: length and leeway must be integers", to_str(length) + ", " + to_str(leeway)};
-  const int64_t end_chars = char_count(end);
+  const auto end_chars = static_cast<int64_t>(utf8_chars(end));
   if (length.i < end_chars)
     throw Refused{"expected length >= " + std::to_string(end_chars) + ", got " + std::to_string(length.i), "truncate"};
   if (leeway.i < 0) throw Refused{"expected leeway >= 0, got " + std::to_string(leeway.i), "truncate"};
-  if (char_count(v.s) <= length.i + leeway.i) return v;
-  std::string kept = first_chars(v.s, length.i - end_chars);
+  if (static_cast<int64_t>(utf8_chars(v.s)) <= length.i + leeway.i) return v;
+  std::string kept(first_chars(v.s, static_cast<size_t>(length.i - end_chars)));
   if (!killwords) {  // str.rsplit(" ", 1)[0]: up to the last space, if any
     const size_t space = kept.rfind(' ');
     if (space != std::string::npos) kept.resize(space);

@@ -218,7 +218,11 @@ std::string replace_all(const std::string& s, const std::string& from, const std
 enum class Case { Lower, Upper, Capitalize, Title, JinjaTitle };
 std::string case_of(std::string_view s, Case mode);
 bool is_python_space(char32_t c);  // str.isspace() of one character
-bool is_python_word(char32_t c);   // what Python's \w matches: letters, numbers and _
+bool is_python_word(char32_t c);
+// Python's len() of a text: its characters, by hf::utf8_len's rule (an invalid byte is one); and
+// its first n characters.
+size_t utf8_chars(std::string_view s);
+std::string_view first_chars(std::string_view s, size_t n);  // what Python's \w matches: letters, numbers and _
 // The code point of s at i, i moved past it; for a byte that starts no valid UTF-8 sequence, that
 // byte, i moved by one and `valid` false.
 char32_t next_code_point(std::string_view s, size_t& i, bool& valid);

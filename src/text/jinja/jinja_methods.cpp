@@ -69,18 +69,9 @@ struct PercentSpec {
   char type = 's';
 };
 
-size_t text_chars(const std::string& s) {
-  size_t n = 0;
-  for (size_t i = 0; i < s.size(); ++n) {
-    bool valid = true;
-    next_code_point(s, i, valid);
-  }
-  return n;
-}
-
 // body padded to the width, on the left unless '-' (zeros after the sign and prefix with '0').
 std::string pad(const PercentSpec& f, const std::string& sign_and_prefix, const std::string& digits, bool numeric) {
-  const size_t have = text_chars(sign_and_prefix) + text_chars(digits);
+  const size_t have = utf8_chars(sign_and_prefix) + utf8_chars(digits);
   const size_t missing = f.width > 0 && static_cast<size_t>(f.width) > have ? static_cast<size_t>(f.width) - have : 0;
   if (f.left) return sign_and_prefix + digits + std::string(missing, ' ');
   if (f.zero && numeric) return sign_and_prefix + std::string(missing, '0') + digits;
@@ -131,14 +122,7 @@ std::string format_one(const PercentSpec& f, const Value& v) {
     case 'r':
     case 'a': {
       std::string text = f.type == 's' ? to_str(v) : python_repr(v);
-      if (f.precision >= 0) {  // the first `precision` characters
-        size_t i = 0;
-        for (int n = 0; n < f.precision && i < text.size(); ++n) {
-          bool valid = true;
-          next_code_point(text, i, valid);
-        }
-        text.resize(i);
-      }
+      if (f.precision >= 0) text = std::string(first_chars(text, static_cast<size_t>(f.precision)));
       return pad(f, "", text, false);
     }
     case 'd':
@@ -157,7 +141,7 @@ std::string format_one(const PercentSpec& f, const Value& v) {
       std::string ch;
       if (v.t == Value::T::Int && v.i >= 0 && v.i <= 0x10FFFF)
         append_utf8(static_cast<char32_t>(v.i), ch);
-      else if (v.t == Value::T::Str && text_chars(v.s) == 1)
+      else if (v.t == Value::T::Str && utf8_chars(v.s) == 1)
         ch = v.s;
       else
         throw Refused{"%c requires an int in range(0x110000) or a single character", to_str(v)};
