@@ -2,9 +2,13 @@
 
 #include <ATen/ATen.h>
 
+#include "s2d/util/env_switch.h"
+
 namespace s2d {
 
 namespace {
+
+EnvSwitch g_out_in("S2D_WEIGHTS_OUT_IN");
 
 // The per-layer tensors both layouts (the checkpoint's and the packed one) keep as they are:
 // the optional Q/K norms (Qwen3) and the two RMSNorm weights, under their checkpoint names.
@@ -66,18 +70,24 @@ void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w) {
   if (!c.tie_word_embeddings) w.lm_head = w.lm_head_t.t();
 }
 
+bool weights_stored_out_in() { return g_out_in.on(); }
+void set_weights_stored_out_in(bool on) { g_out_in.set(on); }
+
 void pack_weights(const ModelConfig& c, LlamaWeights& w) {
+  // m [out, in] -> its [in, out] view of the chosen storage.
+  const bool out_in = weights_stored_out_in();
+  const auto store = [out_in](const at::Tensor& m) { return out_in ? m.contiguous().t() : m.t().contiguous(); };
   for (auto& L : w.layers) {
-    L.qkv_t = at::cat({L.q_proj, L.k_proj, L.v_proj}, 0).t().contiguous();              // [H, Q + 2KV]
-    L.gate_up_t = at::cat({L.gate_proj, L.up_proj}, 0).t().contiguous();                // [H, 2I]
-    L.o_t = L.o_proj.t().contiguous();                                                  // [Q, H]
-    L.down_t = L.down_proj.t().contiguous();                                            // [I, H]
+    L.qkv_t = store(at::cat({L.q_proj, L.k_proj, L.v_proj}, 0));                        // [H, Q + 2KV]
+    L.gate_up_t = store(at::cat({L.gate_proj, L.up_proj}, 0));                          // [H, 2I]
+    L.o_t = store(L.o_proj);                                                            // [Q, H]
+    L.down_t = store(L.down_proj);                                                      // [I, H]
     if (c.qkv_bias) L.qkv_b = at::cat({L.q_bias, L.k_bias, L.v_bias}, 0).contiguous();  // [Q + 2KV]
     if (c.o_bias) L.o_b = L.o_bias;                                                     // [H]
   }
   // Tied: the lookup needs rows, the head needs columns; inference keeps a transposed copy
-  // (training points it back at the embedding, see for_each_packed).
-  w.lm_head_t = (c.tie_word_embeddings ? w.embed : w.lm_head).t().contiguous();
+  // (training points it back at the embedding, see for_each_packed), or, stored [out, in], a view.
+  w.lm_head_t = store(c.tie_word_embeddings ? w.embed : w.lm_head);
   point_hf_names_at_packed(c, w);
 }
 

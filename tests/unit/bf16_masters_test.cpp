@@ -13,23 +13,14 @@
 #include "s2d/train/trainer.h"
 #include "s2d/util/error.h"
 #include "test_util.h"
+#include "train_fixture.h"
 
 namespace s2d {
 using namespace s2d::testing;
 
 namespace {
 
-Batch batch_of(uint64_t seed) {
-  at::manual_seed(seed);
-  const at::Tensor ids = at::randint(3, 50, {3, 10}, at::kLong);
-  std::vector<SftExample> data(3);
-  for (int64_t r = 0; r < 3; ++r)
-    for (int64_t t = 0; t < 10; ++t) {
-      data[r].ids.push_back(static_cast<int>(ids[r][t].item<int64_t>()));
-      data[r].loss_mask.push_back(t >= 4 ? 1 : 0);
-    }
-  return make_batch(data, {0, 1, 2}, at::kCPU);
-}
+Batch batch_of(uint64_t seed) { return random_batch(3, 10, 6, seed); }
 
 OptimizerOptions options() {
   OptimizerOptions o;
@@ -40,21 +31,15 @@ OptimizerOptions options() {
   return o;
 }
 
-std::map<std::string, at::Tensor> packed(LlamaModel& m) {
-  std::map<std::string, at::Tensor> out;
-  for_each_packed(m.config(), m.weights(), [&](const std::string& name, at::Tensor& t) { out[name] = t; });
-  return out;
-}
-
 // The bf16 gradients of `model` (bf16 weights) for a micro-batch, computed as the trainer's loss
 // is (logits in fp32, summed cross-entropy over `step_tokens`), outside the trainer.
 std::map<std::string, at::Tensor> bf16_grads(LlamaModel& model, const Batch& b, int64_t step_tokens) {
   model.set_training(true);
-  for (auto& [name, t] : packed(model)) t.set_requires_grad(true), t.mutable_grad() = at::Tensor();
+  for (auto& [name, t] : packed_weights(model)) t.set_requires_grad(true), t.mutable_grad() = at::Tensor();
   const at::Tensor logits = model.forward_causal(b.ids, b.predict_rows).to(at::kFloat);
   (at::cross_entropy_loss(logits, b.targets, {}, at::Reduction::Sum) / static_cast<double>(step_tokens)).backward();
   std::map<std::string, at::Tensor> g;
-  for (auto& [name, t] : packed(model)) g[name] = t.grad().clone();
+  for (auto& [name, t] : packed_weights(model)) g[name] = t.grad().clone();
   return g;
 }
 
@@ -68,7 +53,7 @@ TEST(Bf16Masters, AStepIsFp32AdamWOnTheMastersWithTheWeightsItsRounding) {
   // that a bf16 copy of the model computes, summed over two micro-batches in fp32.
   LlamaModel mirror = random_model(c, 3, at::kCPU, at::kBFloat16);
   LlamaModel masters = random_model(c, 3);
-  for (auto& [name, t] : packed(masters)) t.detach().copy_(packed(mirror).at(name).to(at::kFloat));
+  for (auto& [name, t] : packed_weights(masters)) t.detach().copy_(packed_weights(mirror).at(name).to(at::kFloat));
   Trainer reference(masters, options(), Precision::Fp32);
   for (int step = 0; step < 3; ++step) {
     const Batch b1 = batch_of(10 + step), b2 = batch_of(20 + step);
@@ -78,25 +63,27 @@ TEST(Bf16Masters, AStepIsFp32AdamWOnTheMastersWithTheWeightsItsRounding) {
     const at::Tensor norm = trainer.step();
 
     const auto g1 = bf16_grads(mirror, b1, tokens), g2 = bf16_grads(mirror, b2, tokens);
-    for (auto& [name, t] : packed(masters)) t.mutable_grad() = g1.at(name).to(at::kFloat) + g2.at(name).to(at::kFloat);
+    for (auto& [name, t] : packed_weights(masters))
+      t.mutable_grad() = g1.at(name).to(at::kFloat) + g2.at(name).to(at::kFloat);
     const at::Tensor want_norm = reference.step();
     EXPECT_TRUE(at::equal(norm, want_norm))
         << "step " << step << ": " << norm.item<double>() << " against " << want_norm.item<double>();
     EXPECT_GT(want_norm.item<double>(), 0.5);  // so clipping took part
     const auto state = trainer.state();
     int moved = 0;
-    for (auto& [name, want] : packed(masters)) {
+    for (auto& [name, want] : packed_weights(masters)) {
       EXPECT_TRUE(at::equal(state.at(name + ".master"), want)) << name << " at step " << step;
-      EXPECT_TRUE(at::equal(packed(trained).at(name), want.to(at::kBFloat16))) << name << " at step " << step;
+      EXPECT_TRUE(at::equal(packed_weights(trained).at(name), want.to(at::kBFloat16))) << name << " at step " << step;
       at::NoGradGuard no_grad;
-      moved += !at::equal(packed(mirror).at(name), want.to(at::kBFloat16));
-      packed(mirror).at(name).detach().copy_(want);
+      moved += !at::equal(packed_weights(mirror).at(name), want.to(at::kBFloat16));
+      packed_weights(mirror).at(name).detach().copy_(want);
     }
     EXPECT_GT(moved, 0);  // the bf16 weights did change
   }
   // The masters hold bits the weights lost: without them a resumed run would differ.
   int finer = 0;
-  for (auto& [name, t] : packed(trained)) finer += !at::equal(trainer.state().at(name + ".master"), t.to(at::kFloat));
+  for (auto& [name, t] : packed_weights(trained))
+    finer += !at::equal(trainer.state().at(name + ".master"), t.to(at::kFloat));
   EXPECT_GT(finer, 0);
 }
 
@@ -111,14 +98,14 @@ TEST(Bf16Masters, AResumedRunCarriesTheMastersBits) {
   }
   // A resume: the checkpoint's bf16 weights and the optimizer state.
   LlamaModel resumed = random_model(c, 99, at::kCPU, at::kBFloat16);
-  for (auto& [name, t] : packed(resumed)) t.detach().copy_(packed(model).at(name));
+  for (auto& [name, t] : packed_weights(resumed)) t.detach().copy_(packed_weights(model).at(name));
   Trainer again(resumed, options(), Precision::Bf16);
   again.load_state(trainer.state(), trainer.steps_done());
   const Batch b = batch_of(40);
   trainer.accumulate(b, b.target_tokens);
   again.accumulate(b, b.target_tokens);
   EXPECT_TRUE(at::equal(trainer.step(), again.step()));
-  for (auto& [name, t] : packed(model)) EXPECT_TRUE(at::equal(packed(resumed).at(name), t)) << name;
+  for (auto& [name, t] : packed_weights(model)) EXPECT_TRUE(at::equal(packed_weights(resumed).at(name), t)) << name;
   for (auto& [name, t] : trainer.state()) EXPECT_TRUE(at::equal(again.state().at(name), t)) << name;
 
   // A state without masters (an fp32 or autocast run's) is refused, not silently re-rounded.

@@ -10,24 +10,15 @@
 #include "model_fixture.h"
 #include "s2d/util/error.h"
 #include "test_util.h"
+#include "train_fixture.h"
 
 namespace s2d {
 using namespace s2d::testing;
 
 namespace {
 
-// Four rows of `n` tokens drawn from `seed`, each counting its last 4: the same shapes for any seed.
-Batch batch_of(int64_t n, uint64_t seed, const c10::Device& device) {
-  at::manual_seed(seed);
-  const at::Tensor ids = at::randint(3, 50, {4, n}, at::kLong);
-  std::vector<SftExample> data(4);
-  for (int64_t r = 0; r < 4; ++r)
-    for (int64_t t = 0; t < n; ++t) {
-      data[r].ids.push_back(static_cast<int>(ids[r][t].item<int64_t>()));
-      data[r].loss_mask.push_back(t >= n - 4 ? 1 : 0);
-    }
-  return make_batch(data, {0, 1, 2, 3}, device);
-}
+// Four rows of `n` tokens drawn from `seed`, each counting its last 4.
+Batch batch_of(int64_t n, uint64_t seed, const c10::Device& device) { return random_batch(4, n, 4, seed, device); }
 
 // Warm-up to 2^-10, then constant: every rate exact in fp32. Clipping and decay both bite.
 OptimizerOptions exact_rates() {

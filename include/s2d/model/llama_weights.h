@@ -69,6 +69,14 @@ void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w);
 // Fuses the matrices that read the same input, stores them [in, out], and points the HF-named
 // fields at views of the packed storage (LlamaModel's constructor does this). One layer at a
 // time, so peak memory grows by one layer.
+//
+// With S2D_WEIGHTS_OUT_IN=1 (or set_weights_stored_out_in) the fused matrices are stored as the
+// checkpoint stores them, [out, in], and the packed fields are their transposed views: x @ W then
+// runs as HF's x @ W^T does, which cuBLAS may read faster at decode shapes than s2d's layout
+// (scripts/bench/weight_layout_gpu.py measures both; not yet measured on a GPU). A tied head is
+// then the embedding itself, not a copy. For models packed after the switch is set.
 void pack_weights(const ModelConfig& c, LlamaWeights& w);
+bool weights_stored_out_in();
+void set_weights_stored_out_in(bool on);
 
 }  // namespace s2d
