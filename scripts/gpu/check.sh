@@ -6,7 +6,8 @@
 #      (1e-4), and a LoRA step against PEFT; the adapter s2d saves loads in PEFT;
 #   3. training in bf16 autocast on CUDA against torch.autocast on CUDA, and with bf16 weights and
 #      fp32 masters (--precision bf16) against PyTorch's bf16 model with fp32 masters on CUDA
-#      (relative bounds, see tests/conformance/train_conformance_test.cpp).
+#      (relative bounds, see tests/conformance/train_conformance_test.cpp), each with and
+#      without the training kernels.
 # Needs .deps (scripts/gpu/fetch_deps.sh). Prints its results; logs go to $LOGS (build.sh).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/build.sh"
@@ -43,11 +44,19 @@ T="$BUILD/train-conf-bf16"
 run train-ref-bf16.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device cuda --autocast bf16
 run train-conf-bf16.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision autocast
 cat "$T/report.txt" 2>/dev/null
+echo "== the same with the training kernels (S2D_CUDA_FUSED=1: silu·mul, RoPE, the residual add and RMSNorm)"
+S2D_CUDA_FUSED=1 run train-conf-bf16-fused.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" \
+  --device cuda --precision autocast
+cat "$T/report.txt" 2>/dev/null
 
 echo "== training conformance on cuda, bf16 weights with fp32 masters (reference: the same in PyTorch on cuda)"
 T="$BUILD/train-conf-bf16w"
 run train-ref-bf16w.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device cuda --weights bf16
 run train-conf-bf16w.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision bf16
+cat "$T/report.txt" 2>/dev/null
+echo "== the same with the training kernels (S2D_CUDA_FUSED=1)"
+S2D_CUDA_FUSED=1 run train-conf-bf16w-fused.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" \
+  --device cuda --precision bf16
 cat "$T/report.txt" 2>/dev/null
 grep -hE "tests? ran|PASSED|FAILED" "$LOGS"/conf-*.log "$LOGS"/train-conf-*.log
 exit $status

@@ -1,6 +1,7 @@
 #include "s2d/model/fused_autograd_ops.h"
 
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
@@ -86,6 +87,27 @@ struct Rope : torch::autograd::Function<Rope> {
   }
 };
 
+// Saves s (an output), the weight and rstd; the backward's one kernel gives h's, d's and the
+// weight's gradients.
+struct AddRmsNorm : torch::autograd::Function<AddRmsNorm> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                               double eps, int64_t y_dtype) {
+    AddRmsNormForward f = add_rms_norm_train_cuda(h, d, weight, eps, static_cast<at::ScalarType>(y_dtype));
+    ctx->save_for_backward({f.s, weight, f.rstd});
+    ctx->saved_data["d_dtype"] = static_cast<int64_t>(d.scalar_type());
+    return {f.s, f.y};
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto d_dtype = static_cast<at::ScalarType>(ctx->saved_data["d_dtype"].toInt());
+    const at::Tensor &gs = grads[0], &gy = grads[1];
+    if (!gy.defined()) return {gs, gs.defined() ? gs.to(d_dtype) : gs, at::Tensor(), at::Tensor(), at::Tensor()};
+    AddRmsNormGrads g =
+        add_rms_norm_train_backward_cuda(gy, gs, saved[0], saved[1], saved[2], d_dtype, ctx->needs_input_grad(2));
+    return {g.gh, g.gd, g.gw, at::Tensor(), at::Tensor()};
+  }
+};
+
 }  // namespace
 
 at::Tensor silu_mul(const at::Tensor& gate_up, int64_t I) {
@@ -96,6 +118,17 @@ at::Tensor apply_rope(const at::Tensor& x, const at::Tensor& cos, const at::Tens
   // The tables carry no gradient here (positions are data), so the node returns none for them.
   if (recording(cos) || recording(sin)) return rope_chain(x, cos, sin);
   return recording(x) ? Rope::apply(x, cos, sin) : rope_forward(x, cos, sin);
+}
+
+std::pair<at::Tensor, at::Tensor> add_rms_norm_node(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                                    double eps) {
+  if (!c10::GradMode::is_enabled() || !(h.requires_grad() || d.requires_grad() || weight.requires_grad())) return {};
+  at::ScalarType y_dtype = h.scalar_type();
+  if (h.is_cuda() && y_dtype == at::kFloat && at::autocast::is_autocast_enabled(at::kCUDA))
+    y_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
+  if (!add_rms_norm_train_applies(h, d, weight, y_dtype)) return {};
+  const auto out = AddRmsNorm::apply(h, d, weight, eps, static_cast<int64_t>(y_dtype));
+  return {out[0], out[1]};
 }
 
 }  // namespace s2d

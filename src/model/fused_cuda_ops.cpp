@@ -39,13 +39,14 @@ bool fusable_on_cuda(const at::Tensor& x) {
 #if S2D_CUDA_KERNELS_BUILD
 
 namespace {
-cuda_kernels::DType dtype_of(const at::Tensor& x) {
-  switch (x.scalar_type()) {
+cuda_kernels::DType dtype_of(at::ScalarType t) {
+  switch (t) {
     case at::kBFloat16: return cuda_kernels::DType::BF16;
     case at::kHalf: return cuda_kernels::DType::F16;
     default: return cuda_kernels::DType::F32;
   }
 }
+cuda_kernels::DType dtype_of(const at::Tensor& x) { return dtype_of(x.scalar_type()); }
 void* current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 void check_launch(int err, const char* kernel) {
   TORCH_CHECK(err == 0, "s2d fused CUDA kernel ", kernel,
@@ -195,6 +196,57 @@ at::Tensor rope_fp32_tables_backward_cuda(const at::Tensor& grad, const at::Tens
   return out.transpose(1, 2);  // [B, H, T, D]
 }
 
+namespace {
+bool float_type(at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16 || t == at::kHalf; }
+}  // namespace
+
+bool add_rms_norm_train_applies(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                at::ScalarType y_dtype) {
+  return kernels_take(h) && kernels_take(d) && kernels_take(weight) && float_type(y_dtype) && h.dim() >= 1 &&
+         h.sizes() == d.sizes() && h.is_contiguous() && d.is_contiguous() && weight.is_contiguous() &&
+         d.device() == h.device() && weight.device() == h.device() && weight.scalar_type() == h.scalar_type() &&
+         at::promote_types(h.scalar_type(), d.scalar_type()) == h.scalar_type() && weight.numel() == h.size(-1) &&
+         h.numel() > 0;
+}
+
+AddRmsNormForward add_rms_norm_train_cuda(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                          double eps, at::ScalarType y_dtype) {
+  if (!add_rms_norm_train_applies(h, d, weight, y_dtype)) return {};
+  const int64_t H = h.size(-1), rows = h.numel() / H;
+  AddRmsNormForward f{at::empty_like(h), at::empty(h.sizes(), h.options().dtype(y_dtype)),
+                      at::empty({rows}, h.options().dtype(at::kFloat))};
+  check_launch(cuda_kernels::add_rms_norm_forward(h.const_data_ptr(), d.const_data_ptr(), weight.const_data_ptr(),
+                                                  f.s.mutable_data_ptr(), f.y.mutable_data_ptr(),
+                                                  f.rstd.mutable_data_ptr<float>(), rows, H, static_cast<float>(eps),
+                                                  dtype_of(h), dtype_of(d), dtype_of(y_dtype), current_stream()),
+               "add_rms_norm_forward");
+  return f;
+}
+
+AddRmsNormGrads add_rms_norm_train_backward_cuda(const at::Tensor& gy, const at::Tensor& gs, const at::Tensor& s,
+                                                 const at::Tensor& weight, const at::Tensor& rstd,
+                                                 at::ScalarType d_dtype, bool weight_grad) {
+  const int64_t H = s.size(-1), rows = s.numel() / H;
+  const at::Tensor g = gy.contiguous(), from_s = gs.defined() ? gs.to(s.scalar_type()).contiguous() : at::Tensor();
+  AddRmsNormGrads out;
+  out.gh = at::empty_like(s);
+  const bool separate_gd = d_dtype != s.scalar_type();
+  if (separate_gd) out.gd = at::empty(s.sizes(), s.options().dtype(d_dtype));
+  at::Tensor partial;
+  if (weight_grad)
+    partial = at::empty({cuda_kernels::add_rms_norm_backward_blocks(rows), H}, s.options().dtype(at::kFloat));
+  check_launch(
+      cuda_kernels::add_rms_norm_backward(g.const_data_ptr(), from_s.defined() ? from_s.const_data_ptr() : nullptr,
+                                          s.const_data_ptr(), weight.const_data_ptr(), rstd.const_data_ptr<float>(),
+                                          out.gh.mutable_data_ptr(), separate_gd ? out.gd.mutable_data_ptr() : nullptr,
+                                          weight_grad ? partial.mutable_data_ptr<float>() : nullptr, rows, H,
+                                          dtype_of(s), dtype_of(d_dtype), dtype_of(g), current_stream()),
+      "add_rms_norm_backward");
+  if (!separate_gd) out.gd = out.gh;
+  if (weight_grad) out.gw = partial.sum(0).to(weight.scalar_type());
+  return out;
+}
+
 #else  // no kernels in this build: every caller runs its ATen chain
 
 at::Tensor rms_norm_cuda(const at::Tensor&, const at::Tensor&, double) { return {}; }
@@ -213,6 +265,17 @@ std::pair<at::Tensor, at::Tensor> rope_qk_cuda(const at::Tensor&, const at::Tens
 at::Tensor silu_mul_backward_cuda(const at::Tensor&, const at::Tensor&, int64_t) { return {}; }
 at::Tensor rope_fp32_tables_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&) { return {}; }
 at::Tensor rope_fp32_tables_backward_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::ScalarType) {
+  return {};
+}
+bool add_rms_norm_train_applies(const at::Tensor&, const at::Tensor&, const at::Tensor&, at::ScalarType) {
+  return false;
+}
+AddRmsNormForward add_rms_norm_train_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&, double,
+                                          at::ScalarType) {
+  return {};
+}
+AddRmsNormGrads add_rms_norm_train_backward_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                                                 const at::Tensor&, const at::Tensor&, at::ScalarType, bool) {
   return {};
 }
 

@@ -14,6 +14,7 @@
 #include "s2d/model/fused_cpu_ops.h"
 #include "s2d/model/fused_cuda_ops.h"
 #include "s2d/model/masked_attention.h"
+#include "s2d/model/rms_norm.h"
 #include "s2d/model/varlen_attention.h"
 #include "s2d/model/weight_matmul.h"
 #include "s2d/util/error.h"
@@ -22,32 +23,6 @@
 namespace s2d {
 
 namespace {
-
-// HF LlamaRMSNorm: normalise in fp32, cast back, then scale by the weight. x [..., H]
-at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  if (fusable_on_cpu(x) && fusable_on_cpu(weight)) return rms_norm_cpu(x, weight, eps);
-  if (at::Tensor y = rms_norm_cuda(x, weight, eps); y.defined()) return y;
-  // Training in fp32 (autocast keeps the residual stream fp32, where HF's cast before the weight
-  // casts nothing): at::rms_norm, one op, which CUDA runs as one fused kernel with a fused backward
-  // and the CPU as the chain below (the same bits). Inference keeps the chain: on CUDA the fused
-  // kernel sums the squares in its own order, and bf16 logits would move.
-  if (x.scalar_type() == at::kFloat && weight.scalar_type() == at::kFloat && c10::GradMode::is_enabled() &&
-      (x.requires_grad() || weight.requires_grad()))
-    return at::rms_norm(x, {x.size(-1)}, weight, eps);
-  at::Tensor xf = x.to(at::kFloat);
-  at::Tensor var = xf.pow(2).mean(-1, /*keepdim=*/true);
-  xf = xf * at::rsqrt(var + eps);
-  return weight * xf.to(x.scalar_type());
-}
-
-// The residual add and the norm after it: {h + d, rms_norm(h + d)}, the add and the squares in one
-// kernel on CUDA where the fused kernels apply.
-std::pair<at::Tensor, at::Tensor> add_rms_norm(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
-                                               double eps) {
-  if (auto fused = add_rms_norm_cuda(h, d, weight, eps); fused.first.defined()) return fused;
-  at::Tensor sum = h + d;
-  return {sum, rms_norm(sum, weight, eps)};
-}
 
 // Causal SDPA with no mask tensor, so that it can pick a flash kernel. q [B, NH, T, D], k and v
 // [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel (bf16, fp16) reads the shared

@@ -193,6 +193,70 @@ TEST(CudaEmulated, RopeKernelsGiveTheChainAndWriteTheCache) {
   }
 }
 
+namespace {
+cuda_kernels::DType kernel_dtype(at::ScalarType t) {
+  return t == at::kFloat ? cuda_kernels::DType::F32
+                         : (t == at::kBFloat16 ? cuda_kernels::DType::BF16 : cuda_kernels::DType::F16);
+}
+// A dtype's unit roundoff: the relative error of one rounding (fp32's allows for the kernel's
+// row sums in another order than the exact ones).
+double roundoff(at::ScalarType t) {
+  return t == at::kFloat ? 1e-6 : std::ldexp(1.0, t == at::kBFloat16 ? -8 : -11) * 1.01;
+}
+double max_relative(const at::Tensor& got, const at::Tensor& exact) {
+  return ((got.to(at::kDouble) - exact).abs() / exact.abs().clamp_min(1e-300)).max().item<double>();
+}
+// |got - exact| over the largest |exact|: for gradients, whose elements may cancel to near zero.
+double max_scaled(const at::Tensor& got, const at::Tensor& exact) {
+  return ((got.to(at::kDouble) - exact).abs().max() / exact.abs().max()).item<double>();
+}
+}  // namespace
+
+// Training's residual add and RMSNorm (add_rms_norm_forward/backward) against the exact norm and
+// its gradients in fp64: s the ATen sum's bits, y one rounding from the exact value, the gradients
+// within two roundings; fp32, autocast's mix (fp32 h and weight, bf16 d and y), bf16 and fp16;
+// 7 rows on 3 blocks (the grid-stride loops and the weight partials' sum); with and without the
+// residual's own gradient.
+TEST(CudaEmulated, AddRmsNormTrainingKernelsGiveTheNormAndItsGradients) {
+  struct Mix {
+    at::ScalarType h, d, y;
+  };
+  const int64_t rows = 7, H = 200;
+  const unsigned blocks = 3;
+  const float eps = 1e-5f;
+  int round = 0;
+  for (const Mix m : {Mix{at::kFloat, at::kFloat, at::kFloat}, Mix{at::kFloat, at::kBFloat16, at::kBFloat16},
+                      Mix{at::kBFloat16, at::kBFloat16, at::kBFloat16}, Mix{at::kHalf, at::kHalf, at::kHalf}}) {
+    const bool with_gs = round++ % 2 == 0;
+    const at::Tensor h = randn({rows, H}, m.h, 21) * 2, d = randn({rows, H}, m.d, 22);
+    const at::Tensor w = (1 + 0.1 * randn({H}, at::kFloat, 23)).to(m.h);
+    const at::Tensor gy = randn({rows, H}, m.y, 24), gs = randn({rows, H}, m.h, 25);
+    at::Tensor s = at::empty({rows, H}, m.h), y = at::empty({rows, H}, m.y), rstd = at::empty({rows}, at::kFloat);
+    cuda_emulation::emulate_launch(blocks, 64, cuda_kernels::add_rms_norm_forward_kernel<64>, h.const_data_ptr(),
+                                   d.const_data_ptr(), w.const_data_ptr(), s.mutable_data_ptr(), y.mutable_data_ptr(),
+                                   rstd.mutable_data_ptr<float>(), rows, H, eps, kernel_dtype(m.h), kernel_dtype(m.d),
+                                   kernel_dtype(m.y));
+    EXPECT_TRUE(s.equal(h + d)) << m.h << " + " << m.d;
+
+    const at::Tensor s64 = s.to(at::kDouble).requires_grad_(true), w64 = w.to(at::kDouble).requires_grad_(true);
+    const at::Tensor y64 = s64 * at::rsqrt(s64.pow(2).mean(-1, true) + eps) * w64;
+    y64.backward(gy.to(at::kDouble));
+    EXPECT_LE(max_relative(y, y64.detach()), roundoff(m.y)) << m.h << " + " << m.d;
+
+    at::Tensor gh = at::empty({rows, H}, m.h), gd = at::empty({rows, H}, m.d), partial = at::empty({blocks, H});
+    const bool separate_gd = m.d != m.h;
+    cuda_emulation::emulate_launch(blocks, 64, cuda_kernels::add_rms_norm_backward_kernel<64>, gy.const_data_ptr(),
+                                   with_gs ? gs.const_data_ptr() : nullptr, s.const_data_ptr(), w.const_data_ptr(),
+                                   rstd.const_data_ptr<float>(), gh.mutable_data_ptr(),
+                                   separate_gd ? gd.mutable_data_ptr() : nullptr, partial.mutable_data_ptr<float>(),
+                                   rows, H, kernel_dtype(m.h), kernel_dtype(m.d), kernel_dtype(m.y));
+    const at::Tensor gh64 = with_gs ? s64.grad() + gs.to(at::kDouble) : s64.grad();
+    EXPECT_LE(max_scaled(gh, gh64), 2 * roundoff(m.h)) << m.h << " + " << m.d << (with_gs ? ", with gs" : "");
+    if (separate_gd) EXPECT_LE(max_scaled(gd, gh64), 2 * roundoff(m.d)) << m.h << " + " << m.d;
+    EXPECT_LE(max_scaled(partial.sum(0), w64.grad()), 2 * roundoff(at::kFloat) + 1e-6) << m.h << " + " << m.d;
+  }
+}
+
 TEST(CudaEmulated, CutSamplingKernelDrawsTheHostTwinsTokens) {
   expect_kernel_draws_host_twins_tokens<64>({1, 7, 64, 300, 2500}, {0, 1, 3, 50}, {2.0f, 0.9f, 0.5f, 1e-6f});
 }

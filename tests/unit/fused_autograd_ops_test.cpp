@@ -2,12 +2,16 @@
 // values and the same gradients, bit for bit. On the CPU the nodes run ATen ops; on a GPU with the
 // fused kernels on (FusedAutogradCuda, skipped elsewhere) they run the training kernels.
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 #include <gtest/gtest.h>
 #include <torch/csrc/autograd/function.h>
 
+#include <tuple>
+
 #include "fused_autograd_fixture.h"
 #include "s2d/model/fused_cuda_ops.h"
+#include "s2d/model/rms_norm.h"
 
 namespace s2d {
 using namespace s2d::testing;
@@ -80,6 +84,61 @@ TEST(FusedAutogradCuda, NodesRunTheTrainingKernelsAndGiveTheChains) {
   const auto [cos, sin] = rope_tables(1, 3, 8, at::TensorOptions(at::kCUDA));
   EXPECT_TRUE(rope_fp32_tables_cuda(x.detach(), cos, sin).defined());
   set_cuda_fused_kernels(false);
+}
+
+namespace {
+
+struct AddNormRun {
+  at::Tensor s, y, gh, gd, gw;
+};
+// {s, y} = add_rms_norm(h, d, w), by the node or by the ATen ops autograd records, and the
+// gradients of sum(s * gs) + sum(y * gy), optionally under CUDA's bf16 autocast.
+AddNormRun add_norm_run(const at::Tensor& h0, const at::Tensor& d0, const at::Tensor& w0, bool node, bool autocast) {
+  const at::Tensor h = h0.detach().clone().requires_grad_(true), d = d0.detach().clone().requires_grad_(true);
+  const at::Tensor w = w0.detach().clone().requires_grad_(true);
+  set_cuda_fused_kernels(node);
+  at::autocast::set_autocast_enabled(at::kCUDA, autocast);
+  at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+  auto [s, y] = add_rms_norm(h, d, w, 1e-5);
+  at::autocast::set_autocast_enabled(at::kCUDA, false);
+  set_cuda_fused_kernels(false);
+  if (node) EXPECT_NE(node_name(y).find("AddRmsNorm"), std::string::npos) << node_name(y);
+  const at::Tensor gs = seeded_randn(s.sizes(), s.options(), 41), gy = seeded_randn(y.sizes(), s.options(), 42);
+  ((s * gs).sum() + (y.to(at::kFloat) * gy.to(at::kFloat)).sum()).backward();
+  return {s.detach(), y.detach(), h.grad(), d.grad(), w.grad()};
+}
+
+double scaled_difference(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor a64 = a.to(at::kDouble), b64 = b.to(at::kDouble);
+  return ((a64 - b64).abs().max() / b64.abs().max()).item<double>();
+}
+
+}  // namespace
+
+// The training node of the residual add and its RMSNorm (add_rms_norm_node) against the ATen ops
+// it replaces, to rounding: fp32; autocast's mix, where the node writes the norm in bf16 for the
+// GEMM after it; bf16.
+TEST(FusedAutogradCuda, AddRmsNormNodeGivesTheOpsValuesAndGradientsToRounding) {
+  if (!cuda_fused_kernels_built() || !at::hasCUDA()) GTEST_SKIP() << "needs a CUDA build with nvcc and a GPU";
+  struct Mix {
+    at::ScalarType h, d;
+    bool autocast;
+    double tol;
+  };
+  for (const Mix m : {Mix{at::kFloat, at::kFloat, false, 1e-5}, Mix{at::kFloat, at::kBFloat16, true, 1e-2},
+                      Mix{at::kBFloat16, at::kBFloat16, false, 1e-2}}) {
+    const auto opts = at::TensorOptions(at::kCUDA);
+    const at::Tensor h = seeded_randn({4, 33, 256}, opts.dtype(m.h), 43) * 2;
+    const at::Tensor d = seeded_randn({4, 33, 256}, opts.dtype(m.d), 44);
+    const at::Tensor w = (1 + 0.1 * seeded_randn({256}, opts, 45)).to(m.h);
+    const AddNormRun node = add_norm_run(h, d, w, true, m.autocast), ops = add_norm_run(h, d, w, false, m.autocast);
+    EXPECT_TRUE(node.s.equal(ops.s)) << m.h << " + " << m.d;
+    EXPECT_EQ(node.y.scalar_type(), m.autocast ? at::kBFloat16 : m.h);
+    EXPECT_EQ(node.gd.scalar_type(), m.d);
+    for (const auto& [name, a, b] : {std::tuple{"y", node.y, ops.y}, std::tuple{"d h", node.gh, ops.gh},
+                                     std::tuple{"d d", node.gd, ops.gd}, std::tuple{"d w", node.gw, ops.gw}})
+      EXPECT_LE(scaled_difference(a, b), m.tol) << name << ", " << m.h << " + " << m.d;
+  }
 }
 
 }  // namespace s2d

@@ -64,4 +64,27 @@ at::Tensor rope_fp32_tables_cuda(const at::Tensor& x, const at::Tensor& cos, con
 at::Tensor rope_fp32_tables_backward_cuda(const at::Tensor& grad, const at::Tensor& cos, const at::Tensor& sin,
                                           at::ScalarType x_dtype);
 
+// The residual add and the RMSNorm after it in training (fused_autograd_ops.h's node), as
+// {h + d, at::rms_norm(h + d, weight, eps)} to rounding (the row sums run in the kernel's order):
+// h [..., H] in the sum's dtype, d [..., H] (autocast's bf16 beside an fp32 h, or h's dtype),
+// weight [H] in h's dtype, all contiguous -> s in h's dtype, y in y_dtype, rstd [rows] fp32 (for
+// the backward). Undefined tensors where the kernel does not apply.
+bool add_rms_norm_train_applies(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                at::ScalarType y_dtype);
+struct AddRmsNormForward {
+  at::Tensor s, y, rstd;
+};
+AddRmsNormForward add_rms_norm_train_cuda(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
+                                          double eps, at::ScalarType y_dtype);
+
+// Its gradients for gy (y's, in y's dtype) and gs (s's own, from the residual stream; may be
+// undefined): gh in s's dtype, gd in d_dtype (gh itself where d_dtype is s's), gw in the
+// weight's dtype where `weight_grad`.
+struct AddRmsNormGrads {
+  at::Tensor gh, gd, gw;
+};
+AddRmsNormGrads add_rms_norm_train_backward_cuda(const at::Tensor& gy, const at::Tensor& gs, const at::Tensor& s,
+                                                 const at::Tensor& weight, const at::Tensor& rstd,
+                                                 at::ScalarType d_dtype, bool weight_grad);
+
 }  // namespace s2d

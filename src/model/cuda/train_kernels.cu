@@ -64,6 +64,90 @@ __global__ void rope_fp32_tables_backward_kernel(const float* grad, int64_t sb, 
   }
 }
 
+// Loads and stores through a pointer whose dtype the launch names at run time (the norm's tensors
+// come in up to three dtypes; one branch per element, the same for every thread).
+__device__ __forceinline__ float load_as(const void* p, DType t, int64_t i) {
+  if (t == DType::BF16) return load(static_cast<const __nv_bfloat16*>(p), i);
+  if (t == DType::F16) return load(static_cast<const __half*>(p), i);
+  return load(static_cast<const float*>(p), i);
+}
+__device__ __forceinline__ void store_as(void* p, DType t, int64_t i, float v) {
+  if (t == DType::BF16) return store(static_cast<__nv_bfloat16*>(p), i, v);
+  if (t == DType::F16) return store(static_cast<__half*>(p), i, v);
+  store(static_cast<float*>(p), i, v);
+}
+__device__ __forceinline__ float rounded_as(DType t, float v) {
+  if (t == DType::BF16) return rounded<__nv_bfloat16>(v);
+  if (t == DType::F16) return rounded<__half>(v);
+  return v;
+}
+
+// The sum of every thread's v over the block (Threads a power of two), a tree in shared memory:
+// the same order on every run.
+template <int Threads>
+__device__ __forceinline__ float block_sum(float* red, float v) {
+  red[threadIdx.x] = v;
+  __syncthreads();
+  for (int stride = Threads / 2; stride > 0; stride /= 2) {
+    if (static_cast<int>(threadIdx.x) < stride) red[threadIdx.x] += red[threadIdx.x + stride];
+    __syncthreads();
+  }
+  const float total = red[0];
+  __syncthreads();  // before the next call writes red
+  return total;
+}
+
+// One block per row (grid-stride over rows); each thread reads back only the elements of s it wrote.
+template <int Threads>
+__global__ void add_rms_norm_forward_kernel(const void* h, const void* d, const void* w, void* s, void* y, float* rstd,
+                                            int64_t rows, int64_t H, float eps, DType dtype, DType d_dtype,
+                                            DType y_dtype) {
+  __shared__ float red[Threads];
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t base = r * H;
+    float squares = 0.0f;
+    for (int64_t j = threadIdx.x; j < H; j += Threads) {
+      const float v = rounded_as(dtype, load_as(h, dtype, base + j) + load_as(d, d_dtype, base + j));
+      store_as(s, dtype, base + j, v);
+      squares += v * v;
+    }
+    const float inv = rsqrtf(block_sum<Threads>(red, squares) / static_cast<float>(H) + eps);
+    if (threadIdx.x == 0) rstd[r] = inv;
+    for (int64_t j = threadIdx.x; j < H; j += Threads)
+      store_as(y, y_dtype, base + j, load_as(s, dtype, base + j) * inv * load_as(w, dtype, j));
+  }
+}
+
+// Block b takes rows b, b + gridDim.x, ...; its weight-gradient partial is row b of gw_partial,
+// each column of which only one thread touches (no atomics).
+template <int Threads>
+__global__ void add_rms_norm_backward_kernel(const void* gy, const void* gs, const void* s, const void* w,
+                                             const float* rstd, void* gh, void* gd, float* gw_partial, int64_t rows,
+                                             int64_t H, DType dtype, DType d_dtype, DType y_dtype) {
+  __shared__ float red[Threads];
+  float* gw = gw_partial != nullptr ? gw_partial + static_cast<int64_t>(blockIdx.x) * H : nullptr;
+  if (gw != nullptr)
+    for (int64_t j = threadIdx.x; j < H; j += Threads) gw[j] = 0.0f;
+  for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
+    const int64_t base = r * H;
+    const float inv = rstd[r];
+    float dot = 0.0f;
+    for (int64_t j = threadIdx.x; j < H; j += Threads) {
+      const float g = load_as(gy, y_dtype, base + j), x = load_as(s, dtype, base + j);
+      dot += g * load_as(w, dtype, j) * x;
+      if (gw != nullptr) gw[j] += g * x * inv;
+    }
+    const float c = block_sum<Threads>(red, dot) * inv * inv * inv / static_cast<float>(H);
+    for (int64_t j = threadIdx.x; j < H; j += Threads) {
+      const float g = load_as(gy, y_dtype, base + j), x = load_as(s, dtype, base + j);
+      float v = inv * g * load_as(w, dtype, j) - c * x;
+      if (gs != nullptr) v += load_as(gs, dtype, base + j);
+      store_as(gh, dtype, base + j, v);
+      if (gd != nullptr) store_as(gd, d_dtype, base + j, v);
+    }
+  }
+}
+
 }  // namespace
 
 #ifndef S2D_CUDA_EMULATION  // the launchers (the emulation launches the kernels itself)
@@ -95,7 +179,34 @@ int rope_fp32_tables_backward_typed(const float* grad, int64_t sb, int64_t sh, i
   return static_cast<int>(cudaGetLastError());
 }
 
+constexpr int kNormThreads = 256;
+
 }  // namespace
+
+int add_rms_norm_forward(const void* h, const void* d, const void* w, void* s, void* y, float* rstd, int64_t rows,
+                         int64_t H, float eps, DType dtype, DType d_dtype, DType y_dtype, void* stream) {
+  const unsigned blocks = static_cast<unsigned>(rows < 65535 ? rows : 65535);
+  add_rms_norm_forward_kernel<kNormThreads><<<blocks, kNormThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      h, d, w, s, y, rstd, rows, H, eps, dtype, d_dtype, y_dtype);
+  return static_cast<int>(cudaGetLastError());
+}
+
+int64_t add_rms_norm_backward_blocks(int64_t rows) {
+  int device = 0, sms = 0;
+  cudaGetDevice(&device);
+  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+  const int64_t want = 2 * static_cast<int64_t>(sms > 0 ? sms : 64);  // two blocks an SM
+  return rows < want ? rows : want;
+}
+
+int add_rms_norm_backward(const void* gy, const void* gs, const void* s, const void* w, const float* rstd, void* gh,
+                          void* gd, float* gw_partial, int64_t rows, int64_t H, DType dtype, DType d_dtype,
+                          DType y_dtype, void* stream) {
+  const auto blocks = static_cast<unsigned>(add_rms_norm_backward_blocks(rows));
+  add_rms_norm_backward_kernel<kNormThreads><<<blocks, kNormThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+      gy, gs, s, w, rstd, gh, gd, gw_partial, rows, H, dtype, d_dtype, y_dtype);
+  return static_cast<int>(cudaGetLastError());
+}
 
 int silu_mul_backward(const void* gate_up, const void* grad, void* grad_gate_up, int64_t rows, int64_t I, DType dtype,
                       void* stream) {
