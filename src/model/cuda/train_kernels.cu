@@ -192,10 +192,13 @@ int add_rms_norm_forward(const void* h, const void* d, const void* w, void* s, v
 }
 
 int64_t add_rms_norm_backward_blocks(int64_t rows) {
-  int device = 0, sms = 0;
-  cudaGetDevice(&device);
-  cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
-  const int64_t want = 2 * static_cast<int64_t>(sms > 0 ? sms : 64);  // two blocks an SM
+  // Two blocks an SM, of the first device asked (read once: the query stays out of graph captures).
+  static const int64_t want = [] {
+    int device = 0, sms = 0;
+    cudaGetDevice(&device);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
+    return 2 * static_cast<int64_t>(sms > 0 ? sms : 64);
+  }();
   return rows < want ? rows : want;
 }
 
