@@ -105,13 +105,13 @@ Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
   auto& w = model_.weights();
   const auto& c = model_.config();
   const auto dtype = w.embed.scalar_type();
-  const bool lora = model_.lora() != nullptr;
-  if (precision_ == Precision::Bf16 && lora)
+  const bool has_lora = model_.lora() != nullptr;
+  if (precision_ == Precision::Bf16 && has_lora)
     throw_input("bf16 precision trains full weights",
                 {.field = "--precision",
                  .expected = "auto with --lora (its base stays bf16 under autocast on CUDA)",
                  .found = "bf16"});
-  const auto expected = training_weight_dtype(lora, w.embed.device(), precision_);
+  const auto expected = training_weight_dtype(has_lora, w.embed.device(), precision_);
   if (dtype != expected && !(dtype == at::kFloat && precision_ != Precision::Bf16)) {
     throw_input("training keeps fp32 master weights",
                 {.field = "--dtype",
