@@ -156,11 +156,18 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   at::Tensor qkv = w.qkv_b.defined() ? weight_matmul(x, w.qkv_t, p ? &p->qkv : nullptr) + w.qkv_b
                                      : weight_matmul(x, w.qkv_t, p ? &p->qkv : nullptr);  // [B, T, (NH + 2KV) * D]
   // split, not narrow: split's backward is one cat, narrow's a zero-filled [B, T, (NH + 2KV) * D] per block.
+  // LoRA on q, k and v: one GEMM pair over the fused output, or (dropout) a pair per part below.
+  const at::Tensor fused = with_fused_lora(qkv, x, layer, {{"q_proj", NH * D}, {"k_proj", KV * D}, {"v_proj", KV * D}});
+  const bool per_part_lora = !fused.defined();
+  if (!per_part_lora) qkv = fused;
   const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
+  auto lora_part = [&](const at::Tensor& part, const char* target) {
+    return per_part_lora ? with_lora(part, x, layer, target) : part;
+  };
   at::Tensor q, k;
-  at::Tensor v = with_lora(parts[2], x, layer, "v_proj").view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
-  bool appended = false;                // k and v already in the cache
-  if (!lora_ && !w.q_norm.defined()) {  // inference: one loop on the CPU, one kernel on CUDA (or neither)
+  at::Tensor v = lora_part(parts[2], "v_proj").view({B, T, KV, D}).transpose(1, 2);  // [B, KV, T, D]
+  bool appended = false;                                                             // k and v already in the cache
+  if (!per_part_lora && !w.q_norm.defined()) {  // one loop on the CPU, one kernel on CUDA (or neither)
     if (fusable_on_cpu(qkv) && fusable_on_cpu(cos)) {
       std::tie(q, k) = rope_qk_cpu(qkv, cos.squeeze(1), sin.squeeze(1), NH, KV, D);
     } else if (step.append_cache && T == 1) {
@@ -174,8 +181,8 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
     q = q.transpose(1, 2);                   // [B, NH, T, D]
     if (k.defined()) k = k.transpose(1, 2);  // [B, KV, T, D]
   } else {
-    q = with_lora(parts[0], x, layer, "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
-    k = with_lora(parts[1], x, layer, "k_proj").view({B, T, KV, D});
+    q = lora_part(parts[0], "q_proj").view({B, T, NH, D});  // [B, T, NH, D]
+    k = lora_part(parts[1], "k_proj").view({B, T, KV, D});
     if (w.q_norm.defined()) {  // Qwen3: each head normalised over D before RoPE
       q = rms_norm(q, w.q_norm, config_.rms_norm_eps);
       k = rms_norm(k, w.k_norm, config_.rms_norm_eps);
@@ -201,10 +208,6 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   return with_lora(o, out, layer, "o_proj");
 }
 
-bool LlamaModel::lora_targets(size_t layer, const char* target) const {
-  return lora_ && lora_->layers[layer].count(target) > 0;
-}
-
 at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const {
   if (!lora_) return y;
   const auto& by_target = lora_->layers[layer];
@@ -220,6 +223,38 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
   const at::Tensor xa = at::matmul(xin, in_dtype(it->second.a).t());  // [B, T, r]
   const int64_t out = y.size(-1), r = xa.size(-1);
   return at::addmm(y.reshape({-1, out}), xa.reshape({-1, r}), in_dtype(it->second.b).t(), /*beta=*/1, lora_->scale())
+      .view(y.sizes());
+}
+
+at::Tensor LlamaModel::with_fused_lora(const at::Tensor& y, const at::Tensor& x, size_t layer,
+                                       std::initializer_list<LoraPart> parts) const {
+  if (!lora_) return y;
+  const auto& by_target = lora_->layers[layer];
+  // A: the targeted parts' factors stacked [R, in]; B: [F, R], each part's factor at its rows and
+  // its rank's columns, zeros elsewhere (an untargeted part's rows are all zero).
+  std::vector<at::Tensor> a_rows, b_rows;
+  int64_t R = 0;
+  for (const LoraPart& part : parts)
+    if (auto it = by_target.find(part.target); it != by_target.end())
+      a_rows.push_back(it->second.a), R += it->second.a.size(0);
+  if (a_rows.empty()) return y;
+  if (training_ && lora_->dropout > 0) return {};
+  auto in_dtype = [&](const at::Tensor& f) { return f.scalar_type() == y.scalar_type() ? f : f.to(y.scalar_type()); };
+  int64_t before = 0;
+  for (const LoraPart& part : parts) {
+    auto it = by_target.find(part.target);
+    if (it == by_target.end()) {
+      b_rows.push_back(at::zeros({part.width, R}, a_rows[0].options()));
+      continue;
+    }
+    const int64_t r = it->second.b.size(1);
+    b_rows.push_back(at::constant_pad_nd(it->second.b, {before, R - before - r}));  // [width, R]
+    before += r;
+  }
+  const int64_t F = y.size(-1);
+  const at::Tensor xa = at::matmul(x, in_dtype(at::cat(a_rows, 0)).t());  // [B, T, R]
+  return at::addmm(y.reshape({-1, F}), xa.reshape({-1, R}), in_dtype(at::cat(b_rows, 0)).t(), /*beta=*/1,
+                   lora_->scale())
       .view(y.sizes());
 }
 
@@ -244,12 +279,13 @@ at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor&
     std::tie(h, x) = add_rms_norm(h, attention(L, x, cos, sin, step, i), L.post_attention_norm, eps);
     const int64_t I = config_.intermediate_size;
     const at::Tensor gate_up = weight_matmul(x, L.gate_up_t, p ? &p->gate_up : nullptr);  // [B, T, 2I]
-    at::Tensor act;                                                                       // [B, T, I]
-    if (lora_targets(i, "gate_proj") || lora_targets(i, "up_proj")) {
+    const at::Tensor gate_up_lora = with_fused_lora(gate_up, x, i, {{"gate_proj", I}, {"up_proj", I}});
+    at::Tensor act;                              // [B, T, I]
+    if (!gate_up_lora.defined()) {               // LoRA with dropout: a mask per target, so a pair per half
       const auto halves = gate_up.split(I, -1);  // 2 x [B, T, I]
       act = at::silu(with_lora(halves[0], x, i, "gate_proj")) * with_lora(halves[1], x, i, "up_proj");
     } else {
-      act = silu_mul(gate_up, I);  // one kernel on CUDA with the fused kernels; in training one autograd node
+      act = silu_mul(gate_up_lora, I);  // one kernel on CUDA with the fused kernels; in training one autograd node
     }
     const at::Tensor mlp = with_lora(weight_matmul(act, L.down_t, p ? &p->down : nullptr), act, i, "down_proj");
     if (i + 1 < n)

@@ -2,7 +2,8 @@
 //   s2d_bench_train (--model DIR | --random-config CONFIG.json) --batches batches.json --steps N
 //       [--device auto] [--lora-rank R] [--answer-tokens K] [--layout padded|packed]
 //       [--profile TRACE.json] [--graph on|off] [--precision auto|fp32|bf16]
-//   (LoRA on q, k, v, o when R > 0)
+//       [--lora-targets q,k,v,o]
+//   (LoRA on q, k, v, o when R > 0, or on the comma-separated --lora-targets)
 // batches.json: {"batches": [[[ids...], ...], ...]}: B rows per batch, of any lengths. Every
 // token after a row's first is a target, or with --answer-tokens K only each row's last K: the
 // SFT shape, a short answer after a long prompt. Rows of unequal length are right-padded to the
@@ -23,6 +24,9 @@
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "bench_profile.h"
 #include "bench_util.h"
@@ -58,7 +62,13 @@ int main(int argc, char** argv) try {
             .model;
   }
   // alpha = 2r, as hf_train.py configures PEFT
-  if (lora_rank > 0) model->set_lora(init_lora(model->config(), {.rank = lora_rank, .alpha = 2.0 * lora_rank}, dev, 0));
+  if (lora_rank > 0) {
+    std::vector<std::string> targets;
+    std::stringstream list(arg("--lora-targets", "q,k,v,o"));
+    for (std::string t; std::getline(list, t, ',');) targets.push_back(t);
+    model->set_lora(
+        init_lora(model->config(), {.rank = lora_rank, .alpha = 2.0 * lora_rank, .targets = targets}, dev, 0));
+  }
   const auto answer_tokens = static_cast<size_t>(std::stoll(arg("--answer-tokens", "0")));
   const std::string layout = arg("--layout", "padded");
   if (layout != "padded" && layout != "packed") throw std::invalid_argument("--layout: padded or packed");

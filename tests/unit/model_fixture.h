@@ -20,14 +20,19 @@ inline ModelConfig tiny_config(int64_t vocab = 50, int64_t max_pos = 64) {
 
 // Weights ~ N(0, 0.3^2): large enough that greedy choices have clear margins. Drawn on the CPU in
 // fp32, so a seed gives the same weights on every device (then rounded to `dtype`).
-inline LlamaModel random_model(const ModelConfig& c, uint64_t seed = 0, const c10::Device& device = at::kCPU,
-                               at::ScalarType dtype = at::kFloat) {
+inline LlamaWeights random_weights(const ModelConfig& c, uint64_t seed = 0, const c10::Device& device = at::kCPU,
+                                   at::ScalarType dtype = at::kFloat) {
   at::manual_seed(seed);
   const auto shapes = expected_weight_shapes(c);
   LlamaWeights w;
   for_each_weight(
       c, w, [&](const std::string& name, at::Tensor& t) { t = (at::randn(shapes.at(name)) * 0.3).to(device, dtype); });
-  return LlamaModel(c, std::move(w));
+  return w;
+}
+
+inline LlamaModel random_model(const ModelConfig& c, uint64_t seed = 0, const c10::Device& device = at::kCPU,
+                               at::ScalarType dtype = at::kFloat) {
+  return LlamaModel(c, random_weights(c, seed, device, dtype));
 }
 
 }  // namespace s2d::testing

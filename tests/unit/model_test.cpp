@@ -261,6 +261,50 @@ TEST(Lora, AnFp32AdapterRunsOnABf16Model) {
   EXPECT_LT(((got - want).norm() / want.norm()).item<double>(), 0.05);
 }
 
+// LoRA on the fused projections (q, k, v and gate, up each share one GEMM pair) for any subset of
+// their parts: the logits and the factors' gradients must be those of the merged weights
+// W + scale * B A, taken through autograd across the merge and the packing, to fp32 rounding.
+TEST(Lora, PartialTargetsOnFusedProjectionsGiveTheMergedWeightsLogitsAndGradients) {
+  const ModelConfig c = tiny_config();
+  const std::map<std::string, at::Tensor LayerWeights::*> field = {
+      {"q_proj", &LayerWeights::q_proj},       {"k_proj", &LayerWeights::k_proj},
+      {"v_proj", &LayerWeights::v_proj},       {"o_proj", &LayerWeights::o_proj},
+      {"gate_proj", &LayerWeights::gate_proj}, {"up_proj", &LayerWeights::up_proj},
+      {"down_proj", &LayerWeights::down_proj}};
+  const at::Tensor ids = at::tensor({1, 7, 3, 9, 4, 2, 8, 5}, at::kLong).view({2, 4}), mask = at::ones_like(ids);
+  const at::Tensor upstream = at::randn({2, 4, c.vocab_size});
+  for (const std::vector<std::string>& targets :
+       std::vector<std::vector<std::string>>{{"q", "v"}, {"k"}, {"up"}, {"gate", "down"}, {"q", "k", "v", "up"}}) {
+    auto adapter = init_lora(c, {.rank = 4, .targets = targets}, at::kCPU, 0);
+    for (auto& layer : adapter->layers)
+      for (auto& [m, p] : layer) p.b.normal_(0, 0.1), p.a.requires_grad_(true), p.b.requires_grad_(true);
+    LlamaModel m = random_model(c, 5);
+    m.set_lora(adapter);
+    m.set_training(true);
+    const at::Tensor logits = m.forward_padded(ids, mask);
+    (logits * upstream).sum().backward();
+
+    LlamaWeights w = random_weights(c, 5);
+    std::vector<std::pair<const LoraPair*, LoraPair>> copies;  // the adapter's pair, its reference copy
+    for (size_t l = 0; l < adapter->layers.size(); ++l)
+      for (const auto& [target, pair] : adapter->layers[l]) {
+        LoraPair ref{pair.a.detach().clone().requires_grad_(true), pair.b.detach().clone().requires_grad_(true)};
+        at::Tensor& W = w.layers[l].*field.at(target);
+        W = W + adapter->scale() * at::matmul(ref.b, ref.a);  // [out, in]
+        copies.emplace_back(&pair, ref);
+      }
+    LlamaModel merged(c, std::move(w));
+    const at::Tensor want = merged.forward_padded(ids, mask);
+    (want * upstream).sum().backward();
+    const std::string label = c10::str(at::ArrayRef<std::string>(targets));
+    EXPECT_LT((logits - want).abs().max().item<double>(), 1e-5) << label;
+    for (const auto& [pair, ref] : copies) {
+      EXPECT_LT((pair->a.grad() - ref.a.grad()).abs().max().item<double>(), 1e-5) << label;
+      EXPECT_LT((pair->b.grad() - ref.b.grad()).abs().max().item<double>(), 1e-5) << label;
+    }
+  }
+}
+
 TEST(Checkpoint, SaveLoadRoundTripAndBf16Save) {
   c10::InferenceMode guard;
   const auto dir = fresh_dir("d");

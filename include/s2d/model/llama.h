@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -160,10 +161,18 @@ class LlamaModel {
   // fp32 on a CPU with AVX2, autograd on, training, or no room for a second copy of the weights).
   std::shared_ptr<const DecodePanels> decode_panels() const;
 
-  // Whether an adapter is attached to (layer, target), e.g. (3, "gate_proj").
-  bool lora_targets(size_t layer, const char* target) const;
   // y plus the adapter's delta for (layer, target), if any. x is the projection's input.
   at::Tensor with_lora(const at::Tensor& y, const at::Tensor& x, size_t layer, const char* target) const;
+  // A fused projection's output y [B, T, sum of the widths] plus the deltas of its targeted parts
+  // (`parts`: each projection's target name and width, in y's column order), with one skinny GEMM
+  // in and one addmm out instead of a pair per part. Undefined where dropout applies (PEFT draws a
+  // mask per target): the caller then adds each part's delta with with_lora.
+  struct LoraPart {
+    const char* target;
+    int64_t width;
+  };
+  at::Tensor with_fused_lora(const at::Tensor& y, const at::Tensor& x, size_t layer,
+                             std::initializer_list<LoraPart> parts) const;
 
   ModelConfig config_;
   LlamaWeights weights_;
