@@ -1,26 +1,32 @@
-// Training's silu·mul and RoPE alone, forward and backward (fused_autograd_ops.h): milliseconds per
-// step through autograd's record of the ATen chain, through the autograd node running ATen ops,
-// and (on CUDA, where the kernels are built) through the node's fused kernels. TinyLlama-1.1B's
-// shapes by default: I = 5632 for silu·mul; 32 query and 4 key/value heads of 64 for RoPE, the
-// projection in the dtype (bf16 on CUDA, as autocast makes it), the tables in fp32.
+// Training's silu·mul, RoPE, and the residual add with its RMSNorm alone, forward and backward
+// (fused_autograd_ops.h, rms_norm.h): milliseconds per step through autograd's record of the ATen
+// chain (HF's), through s2d's path without the kernels (the node running ATen ops; for the norm,
+// the add and at::rms_norm), and (on CUDA, where the kernels are built) through the fused kernels.
+// TinyLlama-1.1B's shapes by default: I = 5632 for silu·mul; 32 query and 4 key/value heads of 64
+// for RoPE, the projection in the dtype (bf16 on CUDA, as autocast makes it), the tables in fp32;
+// H = 2048 for the norm, the residual stream fp32 and the block's output in the dtype, under bf16
+// autocast on CUDA.
 //
 //   s2d_bench_autograd_ops [--device auto] [--tokens 8192 on CUDA, 1024 on the CPU] [--calls 20]
 //
 // Prints a markdown table. Each figure: the mean of --calls steps queued back to back after two
 // warm-up steps, the device synchronised once at the end.
 #include <ATen/ATen.h>
+#include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <tuple>
 
 #include "../unit/aten_chains.h"
 #include "bench_util.h"
 #include "s2d/model/device.h"
 #include "s2d/model/fused_autograd_ops.h"
 #include "s2d/model/fused_cuda_ops.h"
+#include "s2d/model/rms_norm.h"
 
 using namespace s2d;
 using s2d::bench::arg;
@@ -63,6 +69,28 @@ std::function<at::Tensor()> rope_step(const at::Tensor& value, const at::Tensor&
     const at::Tensor yk = node ? apply_rope(k, cos, sin) : testing::rope_chain(k, cos, sin);
     torch::autograd::backward({yq, yk, parts[2]}, {at::ones_like(yq), at::ones_like(yk), at::ones_like(parts[2])});
     return qkv.grad();
+  };
+}
+
+// forward and backward of s = h + d, y = rms_norm(s, w) with upstream gradients for both (the
+// residual stream goes on); returns d h. Under bf16 autocast on CUDA, as training runs it.
+std::function<at::Tensor()> add_norm_step(const at::Tensor& h_value, const at::Tensor& d_value, const at::Tensor& w,
+                                          bool ours) {
+  return [=] {
+    const at::Tensor h = h_value.detach().requires_grad_(true), d = d_value.detach().requires_grad_(true);
+    const bool autocast = h.is_cuda();
+    at::autocast::set_autocast_enabled(at::kCUDA, autocast);
+    at::autocast::set_autocast_dtype(at::kCUDA, at::kBFloat16);
+    at::Tensor s, y;
+    if (ours) {
+      std::tie(s, y) = add_rms_norm(h, d, w, 1e-5);
+    } else {
+      s = h + d;
+      y = testing::rms_norm_chain(s, w, 1e-5);
+    }
+    at::autocast::set_autocast_enabled(at::kCUDA, false);
+    torch::autograd::backward({s, y}, {at::ones_like(s), at::ones_like(y)});
+    return h.grad();
   };
 }
 
@@ -109,6 +137,13 @@ int main(int argc, char** argv) try {
   row(
       "RoPE q and k", "32 + 4 heads of 64", [&](bool node) { return rope_step(qkv, cos, sin, NH, KV, node); }, kernels,
       calls);
+
+  const int64_t H = 2048;
+  const at::Tensor h = randn({tokens, H}, opts.dtype(at::kFloat), 5), d = randn({tokens, H}, opts, 6);
+  const at::Tensor w = 1 + 0.1 * randn({H}, opts.dtype(at::kFloat), 7);
+  row(
+      "add + RMSNorm", "[" + std::to_string(tokens) + ", 2048]",
+      [&](bool ours) { return add_norm_step(h, d, w, ours); }, kernels, calls);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "s2d_bench_autograd_ops: %s\n", e.what());
