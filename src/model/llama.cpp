@@ -24,6 +24,13 @@ namespace s2d {
 
 namespace {
 
+// A LoRA factor (fp32) in the dtype of the output y it adds to: a bf16 base (inference on CUDA)
+// multiplies them in its own dtype, as autocast does in training (where this cast is the one
+// autocast would make).
+at::Tensor lora_factor_as(const at::Tensor& factor, const at::Tensor& y) {
+  return factor.scalar_type() == y.scalar_type() ? factor : factor.to(y.scalar_type());
+}
+
 // Causal SDPA with no mask tensor, so that it can pick a flash kernel. q [B, NH, T, D], k and v
 // [B, KV, T, D] -> [B, NH, T, D]. Grouped heads: CUDA's flash kernel (bf16, fp16) reads the shared
 // key/value heads itself (enable_gqa); the kernels for fp32 on CUDA (memory-efficient) and the
@@ -155,11 +162,11 @@ at::Tensor LlamaModel::attention(const LayerWeights& w, const at::Tensor& x, con
   const int64_t NH = config_.num_attention_heads, KV = config_.num_key_value_heads, D = config_.head_dim;
   at::Tensor qkv = w.qkv_b.defined() ? weight_matmul(x, w.qkv_t, p ? &p->qkv : nullptr) + w.qkv_b
                                      : weight_matmul(x, w.qkv_t, p ? &p->qkv : nullptr);  // [B, T, (NH + 2KV) * D]
-  // split, not narrow: split's backward is one cat, narrow's a zero-filled [B, T, (NH + 2KV) * D] per block.
   // LoRA on q, k and v: one GEMM pair over the fused output, or (dropout) a pair per part below.
   const at::Tensor fused = with_fused_lora(qkv, x, layer, {{"q_proj", NH * D}, {"k_proj", KV * D}, {"v_proj", KV * D}});
   const bool per_part_lora = !fused.defined();
   if (!per_part_lora) qkv = fused;
+  // split, not narrow: split's backward is one cat, narrow's a zero-filled [B, T, (NH + 2KV) * D] per block.
   const auto parts = qkv.split_with_sizes({NH * D, KV * D, KV * D}, -1);
   auto lora_part = [&](const at::Tensor& part, const char* target) {
     return per_part_lora ? with_lora(part, x, layer, target) : part;
@@ -215,9 +222,7 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
   if (it == by_target.end()) return y;
   // PEFT's LoRA: y + dropout(x) @ A^T @ B^T * alpha / r. x [B, T, in], A [r, in], B [out, r].
   at::Tensor xin = (training_ && lora_->dropout > 0) ? at::dropout(x, lora_->dropout, true) : x;
-  // The factors are fp32; a bf16 base (inference on CUDA) multiplies them in its own dtype, as
-  // autocast does in training (where this cast is the one autocast would make).
-  auto in_dtype = [&](const at::Tensor& f) { return f.scalar_type() == y.scalar_type() ? f : f.to(y.scalar_type()); };
+  auto in_dtype = [&](const at::Tensor& f) { return lora_factor_as(f, y); };
   // The up-projection adds into the base output inside its GEMM (addmm: y + scale * xa @ B^T), so
   // the delta [B*T, out] is never written out and read back by a separate add.
   const at::Tensor xa = at::matmul(xin, in_dtype(it->second.a).t());  // [B, T, r]
@@ -239,7 +244,7 @@ at::Tensor LlamaModel::with_fused_lora(const at::Tensor& y, const at::Tensor& x,
       a_rows.push_back(it->second.a), R += it->second.a.size(0);
   if (a_rows.empty()) return y;
   if (training_ && lora_->dropout > 0) return {};
-  auto in_dtype = [&](const at::Tensor& f) { return f.scalar_type() == y.scalar_type() ? f : f.to(y.scalar_type()); };
+  auto in_dtype = [&](const at::Tensor& f) { return lora_factor_as(f, y); };
   int64_t before = 0;
   for (const LoraPart& part : parts) {
     auto it = by_target.find(part.target);
