@@ -9,6 +9,7 @@
 #include "model_fixture.h"
 #include "s2d/model/kv_cache.h"
 #include "s2d/model/llama_weights.h"
+#include "s2d/model/lora.h"
 #include "s2d/train/trainer.h"
 #include "train_fixture.h"
 
@@ -89,6 +90,22 @@ TEST(WeightLayout, ATiedHeadStoredOutInIsTheEmbeddingItself) {
   c10::InferenceMode guard;
   const at::Tensor ids = at::randint(3, 50, {2, 9}, at::kLong), mask = at::ones({2, 9}, at::kLong);
   EXPECT_LT(max_difference(a.forward_padded(ids, mask), b.forward_padded(ids, mask)), 1e-5);
+}
+
+// merge_lora adds B A into the HF-named views, which under [out, in] storage are rows of it.
+TEST(WeightLayout, ALoraAdapterMergesIntoOutInStorage) {
+  const ModelConfig c = tiny_config(50, 64);
+  LlamaModel m = model_stored_out_in(c);
+  auto adapter = init_lora(c, {.rank = 4, .targets = {"q", "v", "up", "down"}}, at::kCPU, 0);
+  for (auto& layer : adapter->layers)
+    for (auto& [name, pair] : layer) pair.b.normal_(0, 0.1);
+  m.set_lora(adapter);
+  c10::InferenceMode guard;
+  const at::Tensor ids = at::randint(3, 50, {2, 9}, at::kLong), mask = at::ones({2, 9}, at::kLong);
+  const at::Tensor with_adapter = m.forward_padded(ids, mask);
+  merge_lora(m);
+  expect_stored_out_in(m);
+  EXPECT_LT(max_difference(m.forward_padded(ids, mask), with_adapter), 1e-5);
 }
 
 }  // namespace s2d
