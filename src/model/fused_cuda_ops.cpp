@@ -24,11 +24,11 @@ bool cuda_fused_kernels_built() { return S2D_CUDA_KERNELS_BUILD != 0; }
 void set_cuda_fused_kernels(bool on) { g_fused.set(on); }
 
 namespace {
+bool float_type(at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16 || t == at::kHalf; }
 // A CUDA tensor of a dtype the kernels take, with the kernels built and switched on.
 bool kernels_take(const at::Tensor& x) {
   if (!cuda_fused_kernels_built() || !x.defined() || !x.is_cuda()) return false;
-  const auto t = x.scalar_type();
-  return g_fused.on() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf);
+  return g_fused.on() && float_type(x.scalar_type());
 }
 }  // namespace
 
@@ -195,10 +195,6 @@ at::Tensor rope_fp32_tables_backward_cuda(const at::Tensor& grad, const at::Tens
                  "rope_fp32_tables_backward");
   return out.transpose(1, 2);  // [B, H, T, D]
 }
-
-namespace {
-bool float_type(at::ScalarType t) { return t == at::kFloat || t == at::kBFloat16 || t == at::kHalf; }
-}  // namespace
 
 bool add_rms_norm_train_applies(const at::Tensor& h, const at::Tensor& d, const at::Tensor& weight,
                                 at::ScalarType y_dtype) {

@@ -24,11 +24,17 @@ namespace s2d {
 
 namespace {
 
-// A LoRA factor (fp32) in the dtype of the output y it adds to: a bf16 base (inference on CUDA)
-// multiplies them in its own dtype, as autocast does in training (where this cast is the one
-// autocast would make).
-at::Tensor lora_factor_as(const at::Tensor& factor, const at::Tensor& y) {
-  return factor.scalar_type() == y.scalar_type() ? factor : factor.to(y.scalar_type());
+// PEFT's LoRA delta added to a projection's output: y + scale * x @ A^T @ B^T, with y [B, T, out],
+// x [B, T, in] (after dropout), A [r, in], B [out, r]. The factors are fp32; a bf16 base (inference
+// on CUDA) multiplies them in its own dtype, as autocast does in training (where this cast is the
+// one autocast would make). The up-projection adds into y inside its GEMM (addmm), so the delta
+// [B*T, out] is never written out and read back by a separate add.
+at::Tensor add_lora_delta(const at::Tensor& y, const at::Tensor& x, const at::Tensor& a, const at::Tensor& b,
+                          double scale) {
+  auto as_y = [&](const at::Tensor& f) { return f.scalar_type() == y.scalar_type() ? f : f.to(y.scalar_type()); };
+  const at::Tensor xa = at::matmul(x, as_y(a).t());  // [B, T, r]
+  const int64_t out = y.size(-1), r = xa.size(-1);
+  return at::addmm(y.reshape({-1, out}), xa.reshape({-1, r}), as_y(b).t(), /*beta=*/1, scale).view(y.sizes());
 }
 
 // Causal SDPA with no mask tensor, so that it can pick a flash kernel. q [B, NH, T, D], k and v
@@ -220,47 +226,41 @@ at::Tensor LlamaModel::with_lora(const at::Tensor& y, const at::Tensor& x, size_
   const auto& by_target = lora_->layers[layer];
   auto it = by_target.find(target);
   if (it == by_target.end()) return y;
-  // PEFT's LoRA: y + dropout(x) @ A^T @ B^T * alpha / r. x [B, T, in], A [r, in], B [out, r].
-  at::Tensor xin = (training_ && lora_->dropout > 0) ? at::dropout(x, lora_->dropout, true) : x;
-  auto in_dtype = [&](const at::Tensor& f) { return lora_factor_as(f, y); };
-  // The up-projection adds into the base output inside its GEMM (addmm: y + scale * xa @ B^T), so
-  // the delta [B*T, out] is never written out and read back by a separate add.
-  const at::Tensor xa = at::matmul(xin, in_dtype(it->second.a).t());  // [B, T, r]
-  const int64_t out = y.size(-1), r = xa.size(-1);
-  return at::addmm(y.reshape({-1, out}), xa.reshape({-1, r}), in_dtype(it->second.b).t(), /*beta=*/1, lora_->scale())
-      .view(y.sizes());
+  const at::Tensor xin = (training_ && lora_->dropout > 0) ? at::dropout(x, lora_->dropout, true) : x;
+  return add_lora_delta(y, xin, it->second.a, it->second.b, lora_->scale());
 }
 
 at::Tensor LlamaModel::with_fused_lora(const at::Tensor& y, const at::Tensor& x, size_t layer,
                                        std::initializer_list<LoraPart> parts) const {
   if (!lora_) return y;
   const auto& by_target = lora_->layers[layer];
+  std::vector<const LoraPair*> pairs;  // per part; null where untargeted
+  int64_t R = 0;
+  at::TensorOptions factors;  // the factors' dtype and device, for the zero rows
+  for (const LoraPart& part : parts) {
+    auto it = by_target.find(part.target);
+    pairs.push_back(it == by_target.end() ? nullptr : &it->second);
+    if (pairs.back()) R += pairs.back()->a.size(0), factors = pairs.back()->b.options();
+  }
+  if (R == 0) return y;
+  if (training_ && lora_->dropout > 0) return {};
   // A: the targeted parts' factors stacked [R, in]; B: [F, R], each part's factor at its rows and
   // its rank's columns, zeros elsewhere (an untargeted part's rows are all zero).
   std::vector<at::Tensor> a_rows, b_rows;
-  int64_t R = 0;
-  for (const LoraPart& part : parts)
-    if (auto it = by_target.find(part.target); it != by_target.end())
-      a_rows.push_back(it->second.a), R += it->second.a.size(0);
-  if (a_rows.empty()) return y;
-  if (training_ && lora_->dropout > 0) return {};
-  auto in_dtype = [&](const at::Tensor& f) { return lora_factor_as(f, y); };
   int64_t before = 0;
+  auto pair = pairs.begin();
   for (const LoraPart& part : parts) {
-    auto it = by_target.find(part.target);
-    if (it == by_target.end()) {
-      b_rows.push_back(at::zeros({part.width, R}, a_rows[0].options()));
+    const LoraPair* p = *pair++;
+    if (!p) {
+      b_rows.push_back(at::zeros({part.width, R}, factors));
       continue;
     }
-    const int64_t r = it->second.b.size(1);
-    b_rows.push_back(at::constant_pad_nd(it->second.b, {before, R - before - r}));  // [width, R]
+    const int64_t r = p->b.size(1);
+    a_rows.push_back(p->a);
+    b_rows.push_back(at::constant_pad_nd(p->b, {before, R - before - r}));  // [width, R]
     before += r;
   }
-  const int64_t F = y.size(-1);
-  const at::Tensor xa = at::matmul(x, in_dtype(at::cat(a_rows, 0)).t());  // [B, T, R]
-  return at::addmm(y.reshape({-1, F}), xa.reshape({-1, R}), in_dtype(at::cat(b_rows, 0)).t(), /*beta=*/1,
-                   lora_->scale())
-      .view(y.sizes());
+  return add_lora_delta(y, x, at::cat(a_rows, 0), at::cat(b_rows, 0), lora_->scale());
 }
 
 at::Tensor LlamaModel::run_layers(const at::Tensor& input_ids, const at::Tensor& position_ids, const Step& step) const {
