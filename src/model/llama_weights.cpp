@@ -70,12 +70,11 @@ void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w) {
   if (!c.tie_word_embeddings) w.lm_head = w.lm_head_t.t();
 }
 
-bool weights_stored_out_in() { return g_out_in.on(); }
 void set_weights_stored_out_in(bool on) { g_out_in.set(on); }
 
 void pack_weights(const ModelConfig& c, LlamaWeights& w) {
   // m [out, in] -> its [in, out] view of the chosen storage.
-  const bool out_in = weights_stored_out_in();
+  const bool out_in = g_out_in.on();
   const auto store = [out_in](const at::Tensor& m) { return out_in ? m.contiguous().t() : m.t().contiguous(); };
   for (auto& L : w.layers) {
     L.qkv_t = store(at::cat({L.q_proj, L.k_proj, L.v_proj}, 0));                        // [H, Q + 2KV]

@@ -76,7 +76,6 @@ void point_hf_names_at_packed(const ModelConfig& c, LlamaWeights& w);
 // (scripts/bench/weight_layout_gpu.py measures both; not yet measured on a GPU). A tied head is
 // then the embedding itself, not a copy. For models packed after the switch is set.
 void pack_weights(const ModelConfig& c, LlamaWeights& w);
-bool weights_stored_out_in();
 void set_weights_stored_out_in(bool on);
 
 }  // namespace s2d
