@@ -46,6 +46,13 @@ double max_relative_error(const at::Tensor& got, const at::Tensor& exact) {
 
 const double kEps = 1e-5;
 
+at::Tensor s2d_norm(const at::Tensor& x, const at::Tensor& w) { return rms_norm(x, w, kEps); }
+at::Tensor chain_norm(const at::Tensor& x, const at::Tensor& w) { return rms_norm_chain(x, w, kEps); }
+// The exact norm, for fp64 inputs.
+at::Tensor exact_norm(const at::Tensor& x, const at::Tensor& w) {
+  return x * at::rsqrt(x.pow(2).mean(-1, true) + kEps) * w;
+}
+
 }  // namespace
 
 TEST(RmsNorm, InferenceIsHfsChainBitForBit) {
@@ -61,9 +68,7 @@ TEST(RmsNorm, Fp32TrainingGivesTheChainsValuesAndGradients) {
   const at::Tensor x = seeded_randn({4, 33, 128}, at::TensorOptions(), 3) * 3;
   const at::Tensor w = 1 + 0.1 * seeded_randn({128}, at::TensorOptions(), 4);
   const at::Tensor g = seeded_randn(x.sizes(), at::TensorOptions(), 5);
-  const NormRun ours = run_norm(x, w, g, [](const at::Tensor& a, const at::Tensor& b) { return rms_norm(a, b, kEps); });
-  const NormRun chain =
-      run_norm(x, w, g, [](const at::Tensor& a, const at::Tensor& b) { return rms_norm_chain(a, b, kEps); });
+  const NormRun ours = run_norm(x, w, g, s2d_norm), chain = run_norm(x, w, g, chain_norm);
   EXPECT_TRUE(ours.y.equal(chain.y));
   EXPECT_TRUE(ours.dx.equal(chain.dx)) << max_error(ours.dx, chain.dx.to(at::kDouble));
   EXPECT_TRUE(ours.dw.equal(chain.dw)) << max_error(ours.dw, chain.dw.to(at::kDouble));
@@ -74,14 +79,9 @@ TEST(RmsNorm, Bf16TrainingIsOneRoundingFromTheExactNormAndGradients) {
   const at::Tensor x = (seeded_randn({8, 64, H}, at::TensorOptions(), 6) * 3).to(at::kBFloat16);
   const at::Tensor w = (1 + 0.1 * seeded_randn({H}, at::TensorOptions(), 7)).to(at::kBFloat16);
   const at::Tensor g = seeded_randn(x.sizes(), at::TensorOptions(), 8).to(at::kBFloat16);
-  const auto ours_fn = [](const at::Tensor& a, const at::Tensor& b) { return rms_norm(a, b, kEps); };
-  const auto chain_fn = [](const at::Tensor& a, const at::Tensor& b) { return rms_norm_chain(a, b, kEps); };
-  const NormRun ours = run_norm(x, w, g, ours_fn), chain = run_norm(x, w, g, chain_fn);
+  const NormRun ours = run_norm(x, w, g, s2d_norm), chain = run_norm(x, w, g, chain_norm);
   // The exact norm and its gradients, from the same bf16 inputs in fp64.
-  const auto exact_fn = [](const at::Tensor& a, const at::Tensor& b) {
-    return a * at::rsqrt(a.pow(2).mean(-1, true) + kEps) * b;
-  };
-  const NormRun exact = run_norm(x.to(at::kDouble), w.to(at::kDouble), g.to(at::kDouble), exact_fn);
+  const NormRun exact = run_norm(x.to(at::kDouble), w.to(at::kDouble), g.to(at::kDouble), exact_norm);
 
   // One rounding: the value and the weight's gradient within bf16's unit roundoff (2^-8,
   // relative) of the exact ones, x's gradient within two (its fp32 value has its own error where
@@ -116,12 +116,8 @@ TEST(RmsNormCuda, Bf16TrainingIsOneNodeInBf16UnderAutocast) {
   for (const auto& edge : y.grad_fn()->next_edges())
     EXPECT_TRUE(!edge.function || edge.function->name().find("AccumulateGrad") != std::string::npos)
         << y.grad_fn()->name() << " feeds " << edge.function->name() << ": more than one node";
-  const NormRun ours =
-      run_norm(x, w, at::ones_like(x), [](const at::Tensor& a, const at::Tensor& b) { return rms_norm(a, b, kEps); });
-  const auto exact_fn = [](const at::Tensor& a, const at::Tensor& b) {
-    return a * at::rsqrt(a.pow(2).mean(-1, true) + kEps) * b;
-  };
-  const NormRun exact = run_norm(x.to(at::kDouble), w.to(at::kDouble), at::ones_like(x, at::kDouble), exact_fn);
+  const NormRun ours = run_norm(x, w, at::ones_like(x), s2d_norm);
+  const NormRun exact = run_norm(x.to(at::kDouble), w.to(at::kDouble), at::ones_like(x, at::kDouble), exact_norm);
   EXPECT_LE(max_relative_error(ours.y, exact.y), std::ldexp(1.0, -8) * 1.01);
 }
 
