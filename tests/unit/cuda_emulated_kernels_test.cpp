@@ -203,13 +203,6 @@ cuda_kernels::DType kernel_dtype(at::ScalarType t) {
 double roundoff(at::ScalarType t) {
   return t == at::kFloat ? 1e-6 : std::ldexp(1.0, t == at::kBFloat16 ? -8 : -11) * 1.01;
 }
-double max_relative(const at::Tensor& got, const at::Tensor& exact) {
-  return ((got.to(at::kDouble) - exact).abs() / exact.abs().clamp_min(1e-300)).max().item<double>();
-}
-// |got - exact| over the largest |exact|: for gradients, whose elements may cancel to near zero.
-double max_scaled(const at::Tensor& got, const at::Tensor& exact) {
-  return ((got.to(at::kDouble) - exact).abs().max() / exact.abs().max()).item<double>();
-}
 }  // namespace
 
 // Training's residual add and RMSNorm (add_rms_norm_forward/backward) against the exact norm and
@@ -241,7 +234,7 @@ TEST(CudaEmulated, AddRmsNormTrainingKernelsGiveTheNormAndItsGradients) {
     const at::Tensor s64 = s.to(at::kDouble).requires_grad_(true), w64 = w.to(at::kDouble).requires_grad_(true);
     const at::Tensor y64 = s64 * at::rsqrt(s64.pow(2).mean(-1, true) + eps) * w64;
     y64.backward(gy.to(at::kDouble));
-    EXPECT_LE(max_relative(y, y64.detach()), roundoff(m.y)) << m.h << " + " << m.d;
+    EXPECT_LE(testing::max_relative_error(y, y64.detach()), roundoff(m.y)) << m.h << " + " << m.d;
 
     at::Tensor gh = at::empty({rows, H}, m.h), gd = at::empty({rows, H}, m.d), partial = at::empty({blocks, H});
     const bool separate_gd = m.d != m.h;
@@ -251,9 +244,13 @@ TEST(CudaEmulated, AddRmsNormTrainingKernelsGiveTheNormAndItsGradients) {
                                    separate_gd ? gd.mutable_data_ptr() : nullptr, partial.mutable_data_ptr<float>(),
                                    rows, H, kernel_dtype(m.h), kernel_dtype(m.d), kernel_dtype(m.y));
     const at::Tensor gh64 = with_gs ? s64.grad() + gs.to(at::kDouble) : s64.grad();
-    EXPECT_LE(max_scaled(gh, gh64), 2 * roundoff(m.h)) << m.h << " + " << m.d << (with_gs ? ", with gs" : "");
-    if (separate_gd) EXPECT_LE(max_scaled(gd, gh64), 2 * roundoff(m.d)) << m.h << " + " << m.d;
-    EXPECT_LE(max_scaled(partial.sum(0), w64.grad()), 2 * roundoff(at::kFloat) + 1e-6) << m.h << " + " << m.d;
+    EXPECT_LE(testing::max_scaled_error(gh, gh64), 2 * roundoff(m.h))
+        << m.h << " + " << m.d << (with_gs ? ", with gs" : "");
+    if (separate_gd) {
+      EXPECT_LE(testing::max_scaled_error(gd, gh64), 2 * roundoff(m.d)) << m.h << " + " << m.d;
+    }
+    EXPECT_LE(testing::max_scaled_error(partial.sum(0), w64.grad()), 2 * roundoff(at::kFloat) + 1e-6)
+        << m.h << " + " << m.d;
   }
 }
 

@@ -15,6 +15,19 @@ inline at::Tensor seeded_randn(at::IntArrayRef shape, const at::TensorOptions& o
   return at::randn(shape).to(options);
 }
 
+// The largest |got - want| / |want| over the elements, in fp64.
+inline double max_relative_error(const at::Tensor& got, const at::Tensor& want) {
+  const at::Tensor w = want.to(at::kDouble);
+  return ((got.to(at::kDouble) - w).abs() / w.abs().clamp_min(1e-300)).max().item<double>();
+}
+
+// The largest |got - want| over the largest |want|, in fp64: for gradients, whose elements may
+// cancel to near zero.
+inline double max_scaled_error(const at::Tensor& got, const at::Tensor& want) {
+  const at::Tensor w = want.to(at::kDouble);
+  return ((got.to(at::kDouble) - w).abs().max() / w.abs().max()).item<double>();
+}
+
 // silu(gate) * up over gate_up [..., 2 I], and d gate_up for the upstream gradient `up_grad` [..., I].
 struct SiluMulRun {
   at::Tensor y, grad;

@@ -108,11 +108,6 @@ AddNormRun add_norm_run(const at::Tensor& h0, const at::Tensor& d0, const at::Te
   return {s.detach(), y.detach(), h.grad(), d.grad(), w.grad()};
 }
 
-double scaled_difference(const at::Tensor& a, const at::Tensor& b) {
-  const at::Tensor a64 = a.to(at::kDouble), b64 = b.to(at::kDouble);
-  return ((a64 - b64).abs().max() / b64.abs().max()).item<double>();
-}
-
 }  // namespace
 
 // The training node of the residual add and its RMSNorm (add_rms_norm_node) against the ATen ops
@@ -137,7 +132,7 @@ TEST(FusedAutogradCuda, AddRmsNormNodeGivesTheOpsValuesAndGradientsToRounding) {
     EXPECT_EQ(node.gd.scalar_type(), m.d);
     for (const auto& [name, a, b] : {std::tuple{"y", node.y, ops.y}, std::tuple{"d h", node.gh, ops.gh},
                                      std::tuple{"d d", node.gd, ops.gd}, std::tuple{"d w", node.gw, ops.gw}})
-      EXPECT_LE(scaled_difference(a, b), m.tol) << name << ", " << m.h << " + " << m.d;
+      EXPECT_LE(max_scaled_error(a, b), m.tol) << name << ", " << m.h << " + " << m.d;
   }
 }
 

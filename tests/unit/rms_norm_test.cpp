@@ -40,10 +40,6 @@ double max_error(const at::Tensor& got, const at::Tensor& exact) {
   return (got.to(at::kDouble) - exact).abs().max().item<double>();
 }
 
-double max_relative_error(const at::Tensor& got, const at::Tensor& exact) {
-  return ((got.to(at::kDouble) - exact).abs() / exact.abs().clamp_min(1e-300)).max().item<double>();
-}
-
 const double kEps = 1e-5;
 
 at::Tensor s2d_norm(const at::Tensor& x, const at::Tensor& w) { return rms_norm(x, w, kEps); }
