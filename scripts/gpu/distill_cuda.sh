@@ -4,7 +4,10 @@
 #   2. the same run killed with SIGKILL after its checkpoint at step 200, then --resume: its
 #      metrics must hold one line per step, and the loss curve must equal run 1's (to 1e-3 of
 #      the loss: CUDA kernels need not be bitwise deterministic);
-#   3. a LoRA run with --merge, whose merged model then answers through `s2d eval` on CUDA.
+#   3. run 1 again with --cuda-graph (each step replayed as a CUDA graph, every micro-batch padded
+#      to one shape): its first steps' losses must be run 1's to bf16's rounding at another shape,
+#      and the two runs' tok/s are printed side by side;
+#   4. a LoRA run with --merge, whose merged model then answers through `s2d eval` on CUDA.
 # Usage: distill_cuda.sh S2D_BINARY WORKDIR [DEVICE=cuda] [STEPS=400]  (DEVICE cpu tries it here)
 set -euo pipefail
 S2D=$1 W=$2 DEV=${3:-cuda} STEPS=${4:-400}
@@ -43,6 +46,22 @@ mfu = [r["mfu"] for r in frows if "mfu" in r]
 print(f"loss {full[0][1]:.4f} -> {full[-1][1]:.4f}; resumed vs uninterrupted: max loss difference {worst:.2e} over {steps} steps;"
       f" {last['tokens_per_second']:.0f} tok/s" + (f", MFU {100 * mfu[-1]:.2f}%" if mfu else ""))
 assert worst <= 1e-3 * max(1.0, abs(full[-1][1])), "the resumed loss curve differs"
+PY
+echo "-- uninterrupted, --cuda-graph"
+"$S2D" distill "${common[@]}" --max-steps "$STEPS" --out "$W/graph" --cuda-graph 2>&1 | tail -3
+"$PY" - "$W/full/metrics.jsonl" "$W/graph/metrics.jsonl" <<'PY'
+import json, sys
+def run(path):
+    rows = [json.loads(l) for l in open(path)]
+    return [r for r in rows if "loss" in r]
+eager, graph = run(sys.argv[1]), run(sys.argv[2])
+assert len(graph) == len(eager), f"{len(graph)} graph steps against {len(eager)}"
+first = 10  # later steps drift apart as training amplifies bf16's rounding differences
+worst = max(abs(a["loss"] - b["loss"]) / abs(a["loss"]) for a, b in zip(eager[:first], graph[:first]))
+speed = graph[-1]["tokens_per_second"] / eager[-1]["tokens_per_second"]
+print(f"--cuda-graph: {graph[-1]['tokens_per_second']:.0f} tok/s against {eager[-1]['tokens_per_second']:.0f} eager "
+      f"({speed:.2f}x; tokens counted without padding); first {first} losses within {worst:.2e} of eager's")
+assert worst <= 2e-2, "the captured steps' losses differ from the eager steps'"
 PY
 echo "-- LoRA r=8 on q k v o gate up down, --merge, then eval of the merged model"
 "$S2D" distill "${common[@]}" --out "$W/lora" --lora-rank 8 --lora-alpha 16 --lora-targets q k v o gate up down \

@@ -39,9 +39,9 @@ void expect_shape(const char* field, const at::Tensor& fixed, const at::Tensor& 
 
 struct CapturedTrainStep::Impl {
   Trainer& trainer;
-  // What every step reads: ids [B, T], predict_rows [N] and targets [N] (padded layout), the
-  // target count and the learning rate (0-dim fp32).
-  Batch fixed;
+  // What every step reads: each micro-batch's ids [B, T], predict_rows [N] and targets [N]
+  // (padded layout), the step's target count and the learning rate (0-dim fp32).
+  std::vector<Batch> fixed;
   at::Tensor tokens, lr;
   int steps_run = 0;
   Result outputs;  // the captured step's, overwritten by every replay
@@ -49,31 +49,53 @@ struct CapturedTrainStep::Impl {
   std::unique_ptr<at::cuda::CUDAGraph> graph;
 #endif
 
-  // Copies b into the buffers (made on the first call, with b's shapes).
-  void load(const Batch& b) {
-    if (!b.lengths.empty())
-      throw_input("a captured training step takes the padded layout",
-                  {.field = "batch", .expected = "padded rows", .found = "a packed batch"});
-    if (!fixed.ids.defined()) {
-      fixed.ids = b.ids.clone();
-      fixed.predict_rows = b.predict_rows.clone();
-      fixed.targets = b.targets.clone();
-      const auto f32 = at::TensorOptions().dtype(at::kFloat).device(b.ids.device());
+  // Copies the micro-batches into the buffers (made on the first call, with their shapes). All
+  // checks come before the first copy, so that a refused step changes nothing.
+  void load(const std::vector<Batch>& micro) {
+    if (micro.empty()) throw_runtime("a captured training step needs at least one micro-batch");
+    for (const Batch& b : micro)
+      if (!b.lengths.empty())
+        throw_input("a captured training step takes the padded layout",
+                    {.field = "batch", .expected = "padded rows", .found = "a packed batch"});
+    if (!fixed.empty() && fixed.size() != micro.size())
+      throw_input(
+          "a captured training step replays one count of micro-batches",
+          {.field = "micro-batches", .expected = std::to_string(fixed.size()), .found = std::to_string(micro.size())});
+    for (size_t k = 0; k < fixed.size(); ++k) {
+      expect_shape("ids", fixed[k].ids, micro[k].ids);
+      expect_shape("predict_rows", fixed[k].predict_rows, micro[k].predict_rows);
+    }
+    int64_t counted = 0;
+    for (size_t k = 0; k < micro.size(); ++k) {
+      const Batch& b = micro[k];
+      counted += b.target_tokens;
+      if (fixed.size() == k) {
+        Batch f;
+        f.ids = b.ids.clone();
+        f.predict_rows = b.predict_rows.clone();
+        f.targets = b.targets.clone();
+        fixed.push_back(std::move(f));
+        continue;
+      }
+      fixed[k].ids.copy_(b.ids);
+      fixed[k].predict_rows.copy_(b.predict_rows);
+      fixed[k].targets.copy_(b.targets);
+    }
+    if (!tokens.defined()) {
+      const auto f32 = at::TensorOptions().dtype(at::kFloat).device(micro.front().ids.device());
       tokens = at::zeros({}, f32);
       lr = at::zeros({}, f32);
-    } else {
-      expect_shape("ids", fixed.ids, b.ids);
-      expect_shape("predict_rows", fixed.predict_rows, b.predict_rows);
-      fixed.ids.copy_(b.ids);
-      fixed.predict_rows.copy_(b.predict_rows);
-      fixed.targets.copy_(b.targets);
     }
-    tokens.fill_(static_cast<double>(std::max<int64_t>(1, b.target_tokens)));
+    tokens.fill_(static_cast<double>(std::max<int64_t>(1, counted)));
   }
 
   // The step itself, on the buffers: what is captured.
   Result step_on_buffers() {
-    at::Tensor loss = trainer.accumulate(fixed, tokens);
+    at::Tensor loss;
+    for (const Batch& b : fixed) {
+      at::Tensor l = trainer.accumulate(b, tokens);
+      loss = loss.defined() ? loss + l : l;
+    }
     return {loss, trainer.step_on_device(lr)};
   }
 
@@ -131,13 +153,13 @@ bool CapturedTrainStep::captured() const {
 #endif
 }
 
-CapturedTrainStep::Result CapturedTrainStep::run(const Batch& b) {
+CapturedTrainStep::Result CapturedTrainStep::run(const std::vector<Batch>& micro) {
   Impl& m = *impl_;
-  m.load(b);
+  m.load(micro);
   m.trainer.begin_device_step(m.lr);
   ++m.steps_run;
 #if S2D_HAS_CUDA_BUILD
-  if (supported(b.ids.device())) {
+  if (supported(m.tokens.device())) {
     if (m.steps_run <= kWarmupSteps) {
       const Result r = m.on_side_stream(/*capture=*/false);
       return {r.loss_sum.clone(), r.grad_norm.clone()};  // made on the current stream, which reads them

@@ -6,13 +6,16 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <optional>
+#include <span>
 
 #include "run_checkpoints.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
 #include "s2d/model/lora.h"
 #include "s2d/text/chat_template.h"
+#include "s2d/train/captured_train_step.h"
 #include "s2d/train/trainer.h"
 #include "s2d/util/atomic_file.h"
 #include "s2d/util/error.h"
@@ -64,6 +67,9 @@ class DistillRun {
       throw_input("unknown schedule",
                   {.field = "--schedule", .expected = "cosine|linear|constant", .found = o_.schedule});
     if (!lora_ && o_.merge_adapter) throw_input("--merge is for LoRA", {.field = "--merge", .hint = "add --lora-rank"});
+    if (o_.cuda_graph && packing_ == Packing::On)
+      throw_input("a captured step replays one padded shape",
+                  {.field = "--packing", .expected = "off or auto with --cuda-graph", .found = "on"});
     // Numbers that would train silently wrong (a negative rate ascends the loss) or fail only at
     // the first step (NaN) are refused before the model loads.
     auto finite = [](const char* flag, double v, double lo, bool lo_open, const char* expected) {
@@ -144,7 +150,9 @@ class DistillRun {
                 " examples lost every answer token to truncation and were dropped");
     const auto first_epoch = epoch_batches(train_, o_.batch_size, o_.seed, 0);
     const auto batches_per_epoch = static_cast<int64_t>(first_epoch.size());
-    if (packing_ == Packing::Auto) {  // say what auto chose
+    if (o_.cuda_graph) {
+      fix_shapes(first_epoch);
+    } else if (packing_ == Packing::Auto) {  // say what auto chose
       int64_t packed = 0;
       for (const auto& rows : first_epoch) packed += packs(packing_, train_, rows);
       log::info(c10::str("packing ", packed, " of ", batches_per_epoch,
@@ -188,6 +196,40 @@ class DistillRun {
 
   c10::Device device() const { return base_.model->options().device(); }
 
+  // --cuda-graph: the shapes micro-batches are padded to, and what share of an epoch is padding.
+  void fix_shapes(const std::vector<std::vector<size_t>>& first_epoch) {
+    shapes_ = fixed_batch_shapes(train_, o_.batch_size);
+    double real = 0, positions = 0;
+    std::string sizes;
+    for (const auto& s : shapes_) sizes += (sizes.empty() ? "" : ", ") + std::to_string(s.tokens);
+    for (size_t k = 0; k < first_epoch.size(); k += static_cast<size_t>(o_.grad_accum)) {
+      const auto step = std::span(first_epoch).subspan(k, std::min<size_t>(o_.grad_accum, first_epoch.size() - k));
+      for (const auto& rows : step)
+        for (const size_t r : rows) real += static_cast<double>(train_[r].ids.size());
+      positions += static_cast<double>(o_.grad_accum * step_shape(step).positions());
+    }
+    log::info(c10::str("--cuda-graph: micro-batches of ", o_.batch_size, " rows padded to ", sizes,
+                       " tokens (one CUDA graph each); ", std::lround(100.0 * (1.0 - real / std::max(1.0, positions))),
+                       "% of the positions an epoch computes are padding"));
+    if (!device().is_cuda())
+      log::warn("--cuda-graph off CUDA: no graphs there; each step runs eagerly at its fixed shape");
+  }
+
+  // The shape of a captured step's micro-batches: the smallest that holds all of them.
+  const FixedBatchShape& step_shape(std::span<const std::vector<size_t>> step) const {
+    int64_t longest = 0;
+    for (const auto& rows : step)
+      for (const size_t r : rows) longest = std::max(longest, static_cast<int64_t>(train_[r].ids.size()));
+    return shape_for(shapes_, longest);
+  }
+
+  // The captured step for micro-batches of `shape`, made on first use.
+  CapturedTrainStep& captured_step(const FixedBatchShape& shape) {
+    auto& step = captured_[shape.tokens];
+    if (!step) step = std::make_unique<CapturedTrainStep>(*trainer_);
+    return *step;
+  }
+
   void checkpoint(int64_t step) {
     save_checkpoint(out_, step, *base_.model, *trainer_, o_.model_dir, o_.keep_checkpoints);
   }
@@ -216,22 +258,35 @@ class DistillRun {
   };
 
   // Gradients over micro-batches [first, first + grad_accum) of `batches`, then the optimizer step.
+  // A captured step always runs grad_accum micro-batches, at one shape: an epoch's last step, when
+  // it has fewer, runs empty ones (nothing counted) in their place.
   StepFigures train_step(const std::vector<std::vector<size_t>>& batches, size_t first, int64_t step, int64_t epoch) {
+    const auto rows = std::span(batches).subspan(first, std::min<size_t>(o_.grad_accum, batches.size() - first));
+    const FixedBatchShape* shape = o_.cuda_graph ? &step_shape(rows) : nullptr;
     std::vector<Batch> micro;
     int64_t step_tokens = 0;
-    for (size_t k = first; k < std::min(batches.size(), first + static_cast<size_t>(o_.grad_accum)); ++k) {
-      micro.push_back(make_batch(train_, batches[k], device(), packs(packing_, train_, batches[k])));
+    for (size_t k = 0; k < (shape ? static_cast<size_t>(o_.grad_accum) : rows.size()); ++k) {
+      static const std::vector<size_t> kNoRows;
+      const auto& r = k < rows.size() ? rows[k] : kNoRows;
+      micro.push_back(shape ? make_fixed_batch(train_, r, device(), *shape)
+                            : make_batch(train_, r, device(), packs(packing_, train_, r)));
       step_tokens += micro.back().target_tokens;
+      tokens_seen_ += micro.back().tokens;
     }
     at::Tensor loss_sum;
-    for (const auto& b : micro) {
-      at::Tensor l = trainer_->accumulate(b, step_tokens);
-      loss_sum = loss_sum.defined() ? loss_sum + l : l;
-      tokens_seen_ += b.tokens;
-    }
     StepFigures f{step, epoch, tokens_seen_, lr_at(opt_, step)};
+    if (shape) {
+      CapturedTrainStep::Result r = captured_step(*shape).run(micro);
+      loss_sum = r.loss_sum;
+      f.grad_norm = r.grad_norm;
+    } else {
+      for (const auto& b : micro) {
+        at::Tensor l = trainer_->accumulate(b, step_tokens);
+        loss_sum = loss_sum.defined() ? loss_sum + l : l;
+      }
+      f.grad_norm = trainer_->step();
+    }
     f.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, step_tokens));
-    f.grad_norm = trainer_->step();
     return f;
   }
 
@@ -262,6 +317,9 @@ class DistillRun {
   OptimizerOptions opt_;
   int64_t start_step_ = 0, tokens_seen_ = 0;
   std::unique_ptr<Trainer> trainer_;
+  // --cuda-graph: the shapes of micro-batches, and a captured step for each, by its tokens.
+  std::vector<FixedBatchShape> shapes_;
+  std::map<int64_t, std::unique_ptr<CapturedTrainStep>> captured_;
 };
 
 DistillSummary DistillRun::train(const std::function<void(int64_t, double, LlamaModel&)>& on_step) {

@@ -37,69 +37,6 @@ double train_flops_per_token(const ModelConfig& c, bool lora) {
   return (lora ? 4.0 : 6.0) * n_matmul;
 }
 
-void index_targets(Batch& b) {
-  const int64_t T = b.ids.size(1);
-  at::Tensor counted = b.loss_mask.slice(1, 1) != 0;  // [B, T-1]: token t + 1 counted, predicted at t
-  if (!b.lengths.empty()) {  // packed: an example's first token is not predicted by the one before it
-    counted = counted.clone();
-    int64_t start = 0;
-    for (const int64_t n : b.lengths) {
-      if (start > 0) counted[0][start - 1] = false;
-      start += n;
-    }
-  }
-  at::Tensor where = counted.nonzero();  // [N, 2] rows (b, t), row-major
-  b.predict_rows = where.select(1, 0) * T + where.select(1, 1);
-  b.targets = b.ids.slice(1, 1).masked_select(counted);  // [N]
-  b.target_tokens = b.targets.numel();
-}
-
-Packing parse_packing(const std::string& name) {
-  if (name == "auto") return Packing::Auto;
-  if (name == "on") return Packing::On;
-  if (name == "off") return Packing::Off;
-  throw_input("unknown packing", {.field = "--packing", .expected = "auto|on|off", .found = name});
-}
-
-bool packs(Packing mode, const std::vector<SftExample>& data, const std::vector<size_t>& rows) {
-  if (mode != Packing::Auto) return mode == Packing::On;
-  size_t real = 0, longest = 0;
-  for (size_t r : rows) real += data[r].ids.size(), longest = std::max(longest, data[r].ids.size());
-  return 10 * (longest * rows.size() - real) >= longest * rows.size();  // padding >= 10% of B * T
-}
-
-Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device,
-                 bool packed) {
-  Batch b;
-  int64_t B = static_cast<int64_t>(rows.size()), T = 0, total = 0;
-  for (size_t r : rows) {
-    const auto n = static_cast<int64_t>(data[r].ids.size());
-    T = std::max(T, n), total += n, b.tokens += n;
-    if (packed) b.lengths.push_back(n);
-  }
-  if (packed) B = 1, T = total;
-  // Example i starts at flat index start: i * T padded, the tokens before it packed.
-  std::vector<int64_t> ids(static_cast<size_t>(B * T), 0), att(ids.size(), 0), mask(ids.size(), 0), pos(ids.size(), 0);
-  int64_t start = 0;
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const auto& e = data[rows[i]];
-    for (size_t t = 0; t < e.ids.size(); ++t) {
-      const auto at = static_cast<size_t>(start) + t;
-      ids[at] = e.ids[t], att[at] = 1, mask[at] = e.loss_mask[t], pos[at] = static_cast<int64_t>(t);
-    }
-    start += packed ? static_cast<int64_t>(e.ids.size()) : T;
-  }
-  auto cpu = [&](std::vector<int64_t>& v) { return at::tensor(v, at::kLong).view({B, T}); };
-  b.ids = cpu(ids);
-  b.attention = cpu(att);
-  b.loss_mask = cpu(mask);
-  if (packed) b.positions = cpu(pos);
-  index_targets(b);  // on the CPU: nonzero would wait for the device
-  for (at::Tensor* t : {&b.ids, &b.attention, &b.loss_mask, &b.predict_rows, &b.targets, &b.positions})
-    if (t->defined()) *t = t->to(device);
-  return b;
-}
-
 Trainer::Trainer(LlamaModel& model, OptimizerOptions opts, Precision precision)
     : model_(model), opts_(std::move(opts)), precision_(precision) {
   auto& w = model_.weights();

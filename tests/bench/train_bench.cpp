@@ -100,7 +100,7 @@ int main(int argc, char** argv) try {
   std::unique_ptr<CapturedTrainStep> captured;
   if (graph == "on") captured = std::make_unique<CapturedTrainStep>(trainer);
   auto one = [&](const Batch& x) {  // the step's mean loss, on the device
-    const at::Tensor sum = captured ? captured->run(x).loss_sum : trainer.accumulate(x, x.target_tokens);
+    const at::Tensor sum = captured ? captured->run({x}).loss_sum : trainer.accumulate(x, x.target_tokens);
     if (!captured) trainer.step();
     return sum / static_cast<double>(x.target_tokens);
   };

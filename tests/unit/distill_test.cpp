@@ -20,17 +20,19 @@ namespace s2d {
 using namespace s2d::testing;
 
 namespace {
-std::string sft_file(const std::string& dir, int n) {
+// `n` examples; with `longer`, example i's question is said 1 + i % 4 times (about 20 to 60 tokens).
+std::string sft_file(const std::string& dir, int n, bool longer = false) {
   std::string text;
-  for (int i = 0; i < n; ++i)
-    text +=
-        nlohmann::json{
-            {"id", "e" + std::to_string(i)},
-            {"messages",
-             {{{"role", "user"}, {"content", "A coin is heads up. Is the coin still heads up? " + std::to_string(i)}},
-              {{"role", "assistant"}, {"content", i % 2 ? "No" : "Yes"}}}}}
-            .dump() +
-        "\n";
+  for (int i = 0; i < n; ++i) {
+    std::string question;
+    for (int k = 0; k <= (longer ? i % 4 : 0); ++k) question += "A coin is heads up. Is the coin still heads up? ";
+    text += nlohmann::json{{"id", "e" + std::to_string(i)},
+                           {"messages",
+                            {{{"role", "user"}, {"content", question + std::to_string(i)}},
+                             {{"role", "assistant"}, {"content", i % 2 ? "No" : "Yes"}}}}}
+                .dump() +
+            "\n";
+  }
   write_text(dir + "/sft.jsonl", text);
   return dir + "/sft.jsonl";
 }
@@ -156,6 +158,28 @@ TEST(Distill, PackedAndPaddedBatchesTrainTheSameCurve) {
   EXPECT_GT(sum.tokens_per_second, 0);
 }
 
+TEST(Distill, CudaGraphStepsTrainTheEagerCurveAndResume) {
+  // --cuda-graph pads micro-batches to a few shapes (here 32 and 64 tokens and the longest); on
+  // the CPU its steps run eagerly there. Five micro-batches an epoch at two a step: each epoch's
+  // last step adds an empty one.
+  const auto dir = fresh_dir("d");
+  const auto model = model_dir(dir), data = sft_file(dir, 24, /*longer=*/true);
+  auto with = [&](const std::string& out, bool graph) {
+    auto o = opts(model, data, dir + out);
+    o.batch_size = 5, o.grad_accum = 2, o.packing = "off", o.cuda_graph = graph;
+    return o;
+  };
+  std::map<int64_t, double> eager, graph;
+  run_distill(with("/eager", false), [&](int64_t s, double l, LlamaModel&) { eager[s] = l; });
+  run_distill(with("/graph", true), [&](int64_t s, double l, LlamaModel&) { graph[s] = l; });
+  ASSERT_EQ(graph.size(), 6u);
+  for (int64_t s = 1; s <= 6; ++s) EXPECT_NEAR(graph[s], eager[s], 1e-5 * eager[s]) << "step " << s;
+  const auto resumed = cut_and_resume(with("/cut", true));
+  for (int64_t s = 1; s <= 6; ++s) EXPECT_EQ(resumed.at(s), graph[s]) << "step " << s;
+  auto m1 = load_model(dir + "/graph", {.device = "cpu"}), m2 = load_model(dir + "/cut", {.device = "cpu"});
+  EXPECT_TRUE(at::equal(m1.model->weights().embed, m2.model->weights().embed));
+}
+
 TEST(Distill, NanLossStopsWithTheLastGoodCheckpoint) {
   const auto dir = fresh_dir("d");
   auto o = opts(model_dir(dir), sft_file(dir, 24), dir + "/run");
@@ -202,6 +226,7 @@ TEST(Distill, BadInputs) {
       {[](DistillOptions& x) { x.lora_rank = 2, x.lora_alpha = std::nan(""); }, {"--lora-alpha"}},
       {[](DistillOptions& x) { x.max_steps = 0, x.epochs = 0; }, {"--epochs", "nothing to train"}},
       {[](DistillOptions& x) { x.keep_checkpoints = 0; }, {"--keep-checkpoints", ">= 1", "0"}},
+      {[](DistillOptions& x) { x.cuda_graph = true, x.packing = "on"; }, {"--packing", "--cuda-graph", "found on"}},
   };
   for (const auto& [change, fragments] : bad) {
     auto o = opts(model, data, dir + "/never");

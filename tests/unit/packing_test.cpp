@@ -10,23 +10,12 @@
 #include "s2d/train/trainer.h"
 #include "s2d/util/error.h"
 #include "test_util.h"
+#include "train_fixture.h"
 
 namespace s2d {
 using namespace s2d::testing;
 
 namespace {
-// `n` tokens drawn from `seed`; the loss counts the last `answer` of them.
-SftExample example(int64_t n, int64_t answer, uint64_t seed) {
-  at::manual_seed(seed);
-  const at::Tensor ids = at::randint(3, 50, {n}, at::kLong);
-  SftExample e;
-  for (int64_t t = 0; t < n; ++t) {
-    e.ids.push_back(static_cast<int>(ids[t].item<int64_t>()));
-    e.loss_mask.push_back(t >= n - answer ? 1 : 0);
-  }
-  return e;
-}
-
 // Each example's summed token loss, from the batch's per-target losses (in example order).
 std::vector<double> example_losses(Trainer& trainer, const Batch& b, const std::vector<SftExample>& data,
                                    const std::vector<size_t>& rows) {
@@ -45,7 +34,7 @@ std::vector<double> example_losses(Trainer& trainer, const Batch& b, const std::
 
 const std::vector<size_t> kRows = {0, 1, 2, 3};
 std::vector<SftExample> four_examples() {
-  return {example(9, 3, 1), example(17, 5, 2), example(4, 4, 3), example(12, 2, 4)};
+  return {random_example(9, 3, 1), random_example(17, 5, 2), random_example(4, 4, 3), random_example(12, 2, 4)};
 }
 }  // namespace
 
@@ -89,7 +78,7 @@ TEST(Packing, ChangingOneExampleLeavesTheOthersLossesBitwiseUnchanged) {
   LlamaModel model = random_model(tiny_config(), 7);
   Trainer trainer(model, {});
   const auto before = example_losses(trainer, make_batch(data, kRows, at::kCPU, true), data, kRows);
-  data[1] = example(23, 6, 99);  // other tokens, another length: every later example moves
+  data[1] = random_example(23, 6, 99);  // other tokens, another length: every later example moves
   const auto after = example_losses(trainer, make_batch(data, kRows, at::kCPU, true), data, kRows);
   EXPECT_NE(before[1], after[1]);
   for (size_t i : {0, 2, 3}) EXPECT_EQ(before[i], after[i]) << "example " << i;
@@ -98,7 +87,7 @@ TEST(Packing, ChangingOneExampleLeavesTheOthersLossesBitwiseUnchanged) {
 TEST(Packing, AutoPacksWherePaddingWouldBeATenthOfTheBatch) {
   auto of = [](std::vector<int64_t> lengths) {
     std::vector<SftExample> data;
-    for (int64_t n : lengths) data.push_back(example(n, 1, 0));
+    for (int64_t n : lengths) data.push_back(random_example(n, 1, 0));
     return data;
   };
   const std::vector<size_t> rows = {0, 1, 2, 3};

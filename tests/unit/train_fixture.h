@@ -12,6 +12,18 @@
 
 namespace s2d::testing {
 
+// `n` tokens drawn from `seed`; the loss counts the last `answer` of them.
+inline SftExample random_example(int64_t n, int64_t answer, uint64_t seed) {
+  at::manual_seed(seed);
+  const at::Tensor ids = at::randint(3, 50, {n}, at::kLong);
+  SftExample e;
+  for (int64_t t = 0; t < n; ++t) {
+    e.ids.push_back(static_cast<int>(ids[t].item<int64_t>()));
+    e.loss_mask.push_back(t >= n - answer ? 1 : 0);
+  }
+  return e;
+}
+
 // `rows` rows of `n` tokens drawn from `seed`, each counting its last `counted`: the same shapes
 // for any seed.
 inline Batch random_batch(int64_t rows, int64_t n, int64_t counted, uint64_t seed,

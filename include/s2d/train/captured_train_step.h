@@ -1,13 +1,14 @@
-// A training step replayed as a CUDA graph: one micro-batch's forward and backward, clipping and
-// AdamW, captured once and then replayed with one launch, where eagerly TinyLlama's step issues
+// A training step replayed as a CUDA graph: its micro-batches' forwards and backwards, clipping
+// and AdamW, captured once and then replayed with one launch, where eagerly TinyLlama's step issues
 // an estimated 12,000 ATen ops from the host (docs/notes/gpu-speed.md). It pays only where the
 // host, not the device, bounds the step.
 //
 // A graph replays its kernels on the addresses it captured, so everything a step reads that
 // changes between steps lives in a fixed device buffer refilled before each replay: the ids, the
 // rows that predict a target and the targets, the target count, and the learning rate
-// (Trainer::begin_device_step). So every batch must have the first one's shapes, the padded
-// layout (a packed batch's offsets go up from the host). The gradients are none before the
+// (Trainer::begin_device_step). So every step must have the first one's count of micro-batches
+// and shapes, in the padded layout (a packed batch's offsets go up from the host):
+// make_fixed_batch (batch.h) lays any micro-batch of a run out at one shape. The gradients are none before the
 // capture; the captured backward writes them in the graph's pool, which every replay writes again.
 //
 // The first kWarmupSteps steps run eagerly on a side stream, so that cuBLAS, the allocator and
@@ -15,7 +16,6 @@
 // CPU build or device), every step runs eagerly on the same buffers, which is what the CPU tests
 // check against Trainer::accumulate and step().
 //
-// Not for s2d distill: its micro-batches vary in shape, and a step there may accumulate several.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -31,7 +31,9 @@ class CapturedTrainStep {
   static constexpr int kWarmupSteps = 3;
   // Whether this build and device replay graphs (a CUDA build and a CUDA device).
   static bool supported(const c10::Device& device);
-  // The trainer and its model must outlive this; nothing else may step the trainer meanwhile.
+  // The trainer and its model must outlive this. Other steps of the trainer may come between this
+  // one's (s2d distill keeps a captured step per batch shape): the weights, moments and step
+  // counts are tensors that every step updates in place, and the gradients are none between steps.
   explicit CapturedTrainStep(Trainer& trainer);
   ~CapturedTrainStep();
   CapturedTrainStep(const CapturedTrainStep&) = delete;
@@ -41,9 +43,10 @@ class CapturedTrainStep {
   struct Result {
     at::Tensor loss_sum, grad_norm;
   };
-  // One optimizer step over `b` (padded layout, on the model's device), scaled by its own target
-  // count. Throws an InputError when b's shapes differ from the first batch's.
-  Result run(const Batch& b);
+  // One optimizer step over the micro-batches (padded layout, on the model's device), the gradients
+  // scaled by their summed target count. Throws an InputError, and counts no step, when their
+  // count or shapes differ from the first step's.
+  Result run(const std::vector<Batch>& micro);
   // Whether the step is captured: false until kWarmupSteps steps have run, and always off CUDA.
   bool captured() const;
 

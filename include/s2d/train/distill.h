@@ -30,7 +30,10 @@ struct DistillOptions {
       "auto";  // auto: bf16 autocast on CUDA, fp32 on the CPU; fp32: fp32 everywhere; bf16: see Precision
   int64_t max_seq_len = 1024;
   int64_t batch_size = 8, grad_accum = 1;
-  std::string packing = "auto";       // on | off | auto (see Packing in trainer.h)
+  std::string packing = "auto";  // on | off | auto (see Packing in batch.h)
+  // Each optimizer step replayed as a CUDA graph (captured_train_step.h), one graph per shape that
+  // micro-batches are padded to (fixed_batch_shapes in batch.h).
+  bool cuda_graph = false;
   int64_t epochs = 1, max_steps = 0;  // max_steps > 0 overrides epochs
   double lr = 1e-4, weight_decay = 0.0, max_grad_norm = 1.0;
   int64_t warmup_steps = 0;
@@ -74,6 +77,10 @@ void visit_options(O& o, F&& f) {
   f("--packing", "", o.packing,
     "on: each micro-batch's examples back to back, no padding computed; off: padded to the longest; auto: on "
     "where padding would be at least 10% of the batch");
+  f("--cuda-graph", "", o.cuda_graph,
+    "Replay each optimizer step as one CUDA graph: saves the host's launches where they bound the step (small "
+    "models, short examples), at the cost of padding micro-batches to a power of two of tokens (one graph, and "
+    "its activations' memory, per length); padded layout only");
   f("--epochs", "epochs", o.epochs, "Passes over the data");
   f("--max-steps", "max_steps", o.max_steps, "Optimizer steps; overrides --epochs when > 0");
   f("--lr", "lr", o.lr, "Peak learning rate");

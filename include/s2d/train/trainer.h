@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "s2d/model/llama.h"
-#include "s2d/train/sft_data.h"
+#include "s2d/train/batch.h"
 
 namespace s2d {
 
@@ -54,40 +54,6 @@ double train_flops_per_token(const ModelConfig& c, bool lora);
 
 // Learning rate at optimizer step `step` (1-based).
 double lr_at(const OptimizerOptions& o, int64_t step);
-
-// A batch of examples in one of two layouts.
-// Padded (the trainer relies on right padding: see LlamaModel::forward_causal): ids [B, T]
-// padded with 0 after each row's tokens, attention [B, T], loss mask [B, T] (token t counted,
-// predicted from position t - 1).
-// Packed (`lengths` set): the examples back to back in one row with no padding, ids, attention,
-// loss mask and positions [1, L]; lengths [B] sum to L (LlamaModel::forward_packed). Only the
-// real tokens are computed, and each example's loss depends on its own tokens alone.
-// Both: predict_rows [N], the flat positions that predict the N counted tokens (b * T + t - 1,
-// or offset + t - 1), in order; targets [N]: those tokens.
-struct Batch {
-  at::Tensor ids, attention, loss_mask;
-  at::Tensor predict_rows, targets;
-  int64_t target_tokens = 0;
-  int64_t tokens = 0;            // real tokens, padding not counted
-  at::Tensor positions;          // packed only: [1, L] int64, 0 at the start of each example
-  std::vector<int64_t> lengths;  // packed only: each example's token count
-};
-// How distill lays out a micro-batch. On: packed. Off: padded. Auto: packed where padding would
-// be at least 10% of the padded batch's positions. Packing saves the padding's compute but runs
-// attention once per example; with few tokens per example on a small model the calls cost more
-// than a little padding (the toy model on bucketed last-letter batches: 11,441 / 11,960 tok/s
-// packed against 13,774 / 13,404 padded), while SmolLM2 on rows of 32-128 tokens trains 1.37x
-// faster packed.
-enum class Packing { Auto, On, Off };
-Packing parse_packing(const std::string& name);  // "auto" | "on" | "off"
-bool packs(Packing mode, const std::vector<SftExample>& data, const std::vector<size_t>& rows);
-
-// `packed`: the packed layout, else the padded one.
-Batch make_batch(const std::vector<SftExample>& data, const std::vector<size_t>& rows, const c10::Device& device,
-                 bool packed = false);
-// Sets b.predict_rows, b.targets and b.target_tokens from b.ids and b.loss_mask (make_batch calls
-// it). In the packed layout no example's first token is a target (nothing of its own predicts it).
-void index_targets(Batch& b);
 
 class Trainer {
  public:
