@@ -102,7 +102,9 @@ AddNormRun add_norm_run(const at::Tensor& h0, const at::Tensor& d0, const at::Te
   auto [s, y] = add_rms_norm(h, d, w, 1e-5);
   at::autocast::set_autocast_enabled(at::kCUDA, false);
   set_cuda_fused_kernels(false);
-  if (node) EXPECT_NE(node_name(y).find("AddRmsNorm"), std::string::npos) << node_name(y);
+  if (node) {
+    EXPECT_NE(node_name(y).find("AddRmsNorm"), std::string::npos) << node_name(y);
+  }
   const at::Tensor gs = seeded_randn(s.sizes(), s.options(), 41), gy = seeded_randn(y.sizes(), s.options(), 42);
   ((s * gs).sum() + (y.to(at::kFloat) * gy.to(at::kFloat)).sum()).backward();
   return {s.detach(), y.detach(), h.grad(), d.grad(), w.grad()};
