@@ -6,6 +6,7 @@
 # batch 64 sampling at temperature 0.7 with top-p 0.9, a Llama-3-8B shape (grouped heads, a 128,256-token
 # vocabulary) at batch 64, greedy and sampled, with the cut rows sorted and through the selection
 # kernel, the sampler alone at both vocabularies (s2d_bench_sampling), and a profile of 16 decode steps at batch 64 (decode-trace-b64.json.gz).
+# In that order after the figures #23 sets targets for, which come first.
 # Needs .deps (scripts/gpu/fetch_deps.sh); results in $OUT/gpu_report.txt.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
@@ -34,11 +35,39 @@ print(f"{label}: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} to
       f"decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step, prefill {s['prefill_s']:.3f} vs {h['prefill_s']:.3f} s")
 PY
 }
-echo "== the device sampler alone: ms per call, cut rows sorted against the selection kernel (cut_sampling.h)"
-"$BUILD/tests/bench/s2d_bench_sampling" --device cuda --dtype bf16
 echo "== generate, Llama-2-7B shape, bf16, prompt 128"
+# #23's targets first: the default engine and HF's static cache, then every switch on together,
+# greedy at batch 64 and 1 and sampled at batch 64; the ablations after, so that a time limit cuts
+# those first.
 s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160
+h64=$(run_hf --batch 64 --new-tokens 256) && echo "HF static batch 64: $h64" | cut -c1-160
+against_hf "batch 64" "$s64" "$h64"
+s64a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
+  && echo "s2d batch 64, CUDA graphs + fused kernels + flash decode: $s64a" | cut -c1-160
 s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160
+s1a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
+  && echo "s2d batch 1, CUDA graphs + fused kernels + flash decode:  $s1a" | cut -c1-160
+s64ta=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 \
+  --graphs on) && echo "s2d batch 64, temperature 0.7, top-p 0.9, all three: $s64ta" | cut -c1-160
+"$PY" - "$s64" "$h64" "$s64a" "$s1" "$s1a" "$s64ta" <<'PY'
+import json, sys
+def load(a):
+    try:
+        return json.loads(a)
+    except ValueError:
+        return None
+e64, h64, a64, e1, a1, t64 = (load(a) for a in sys.argv[1:])
+if a64 and h64:
+    print(f"targets, all three switches: batch 64 {a64['tok_s']:.0f} tok/s, {a64['tok_s'] / h64['tok_s']:.2f}x HF static "
+          f"(target >= 1.5x and >= 9,000 tok/s), {a64['decode_ms']:.2f} vs {h64['decode_ms']:.2f} ms/step")
+if a1 and e1:
+    print(f"targets, all three switches: batch 1 {a1['tok_s']:.0f} tok/s (target >= 200), {a1['tok_s'] / e1['tok_s']:.2f}x "
+          f"the default's {e1['tok_s']:.0f}, {a1['decode_ms']:.2f} ms/step")
+if t64 and a64:
+    print(f"targets, all three switches: batch 64 sampled (0.7, top-p 0.9) {t64['tok_s']:.0f} tok/s, "
+          f"{t64['tok_s'] / a64['tok_s']:.2f} of greedy (target >= 0.90)")
+PY
+echo "== ablations: each switch alone and in pairs, the host sampler"
 # The host sampler waits for every step (the loop before the device sampler): the same greedy
 # tokens, and what running one step behind the GPU buys.
 s64h=$(run_s2d --batch 64 --new-tokens 256 --sampler host) && echo "s2d batch 64, host sampler: $s64h" | cut -c1-160
@@ -57,18 +86,12 @@ s1gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
 s64tgf=$(S2D_CUDA_FUSED=1 run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 --graphs on) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9, CUDA graphs + fused kernels: $s64tgf" | cut -c1-160
 # Attention over each slot's filled columns through the varlen flash kernel
-# (decode_flash_attention.h, S2D_CUDA_FLASH_DECODE=1; off by default until measured), with all of the above.
+# (decode_flash_attention.h, S2D_CUDA_FLASH_DECODE=1; off by default until measured), alone.
 s64fl=$(S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256) \
   && echo "s2d batch 64, flash decode alone (eager steps): $s64fl" | cut -c1-160
-s64a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
-  && echo "s2d batch 64, CUDA graphs + fused kernels + flash decode: $s64a" | cut -c1-160
-s1a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
-  && echo "s2d batch 1, CUDA graphs + fused kernels + flash decode:  $s1a" | cut -c1-160
 # The paper's workload: sampling at temperature 0.7 with top-p 0.9 (target: within 10% of greedy).
 s64t=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9: $s64t" | cut -c1-160
-h64=$(run_hf --batch 64 --new-tokens 256) && echo "HF static batch 64: $h64" | cut -c1-160
-against_hf "batch 64" "$s64" "$h64"
 "$PY" - "$s64" "$s64t" <<'PY'
 import json, sys
 g, t = json.loads(sys.argv[1]), json.loads(sys.argv[2])
@@ -176,6 +199,8 @@ for label, greedy, sampled in (("sorted cut rows", g, t), ("fused kernels, selec
 if gf and g:
     print(f"fused kernels, greedy, Llama-3-8B shape: greedy tokens {'identical' if g['tokens'] == gf['tokens'] else 'DIFFER'}")
 PY
+echo "== the device sampler alone: ms per call, cut rows sorted against the selection kernel (cut_sampling.h)"
+"$BUILD/tests/bench/s2d_bench_sampling" --device cuda --dtype bf16
 # Where a decode step's time goes: 16 steps at batch 64 under torch's profiler (ATen ops per step,
 # the kernels by device time; the trace, gzipped, beside the report).
 run_s2d --batch 64 --new-tokens 16 --profile "$OUT/decode-trace-b64.json" > /dev/null \
