@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 
+#include <optional>
+
 #include "s2d/util/error.h"
 #include "s2d/version.h"
 
@@ -37,8 +39,20 @@ void expect_shape(const char* field, const at::Tensor& fixed, const at::Tensor& 
 
 }  // namespace
 
+struct CapturedTrainStep::SharedMemory {
+#if S2D_HAS_CUDA_BUILD
+  std::optional<c10::MempoolId_t> pool;         // the first capture's
+  std::optional<c10::cuda::CUDAStream> stream;  // the side stream every step runs on
+#endif
+};
+
+std::shared_ptr<CapturedTrainStep::SharedMemory> CapturedTrainStep::shared_memory() {
+  return std::make_shared<SharedMemory>();
+}
+
 struct CapturedTrainStep::Impl {
   Trainer& trainer;
+  std::shared_ptr<SharedMemory> memory;  // never null
   // What every step reads: each micro-batch's ids [B, T], predict_rows [N] and targets [N]
   // (padded layout), the step's target count and the learning rate (0-dim fp32).
   std::vector<Batch> fixed;
@@ -104,7 +118,10 @@ struct CapturedTrainStep::Impl {
   // stream), ordered after and before the current stream's work.
   Result on_side_stream(bool capture) {
     const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream();
-    const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool(false, current.device_index());
+    // One stream for all the steps that share the memory: the allocator reuses a freed block only
+    // on the stream that freed it.
+    if (!memory->stream) memory->stream = c10::cuda::getStreamFromPool(false, current.device_index());
+    const c10::cuda::CUDAStream side = *memory->stream;
     c10::Event ready(c10::DeviceType::CUDA), done(c10::DeviceType::CUDA);
     ready.record(current);
     ready.block(side);
@@ -120,9 +137,10 @@ struct CapturedTrainStep::Impl {
         c10::cuda::CUDACachingAllocator::emptyCache();
         auto g = std::make_unique<at::cuda::CUDAGraph>();
         // Global mode, torch.cuda.graph's default: the backward runs on autograd's device thread.
-        g->capture_begin(c10::MempoolId_t{0, 0}, cudaStreamCaptureModeGlobal);
+        g->capture_begin(memory->pool.value_or(c10::MempoolId_t{0, 0}), cudaStreamCaptureModeGlobal);
         outputs = step_on_buffers();
         g->capture_end();
+        if (!memory->pool) memory->pool = g->pool();
         graph = std::move(g);
       } else {
         r = step_on_buffers();
@@ -141,7 +159,8 @@ bool CapturedTrainStep::supported(const c10::Device& device) { return device.is_
 bool CapturedTrainStep::supported(const c10::Device&) { return false; }
 #endif
 
-CapturedTrainStep::CapturedTrainStep(Trainer& trainer) : impl_(new Impl{trainer, {}, {}, {}, 0, {}}) {}
+CapturedTrainStep::CapturedTrainStep(Trainer& trainer, std::shared_ptr<SharedMemory> memory)
+    : impl_(new Impl{trainer, memory ? std::move(memory) : shared_memory(), {}, {}, {}, 0, {}}) {}
 
 CapturedTrainStep::~CapturedTrainStep() = default;
 

@@ -226,7 +226,7 @@ class DistillRun {
   // The captured step for micro-batches of `shape`, made on first use.
   CapturedTrainStep& captured_step(const FixedBatchShape& shape) {
     auto& step = captured_[shape.tokens];
-    if (!step) step = std::make_unique<CapturedTrainStep>(*trainer_);
+    if (!step) step = std::make_unique<CapturedTrainStep>(*trainer_, graph_memory_);
     return *step;
   }
 
@@ -319,6 +319,7 @@ class DistillRun {
   std::unique_ptr<Trainer> trainer_;
   // --cuda-graph: the shapes of micro-batches, and a captured step for each, by its tokens.
   std::vector<FixedBatchShape> shapes_;
+  std::shared_ptr<CapturedTrainStep::SharedMemory> graph_memory_ = CapturedTrainStep::shared_memory();
   std::map<int64_t, std::unique_ptr<CapturedTrainStep>> captured_;
 };
 

@@ -71,17 +71,45 @@ void expect_captured_equals_eager(const c10::Device& device, int micro) {
   });
 }
 
+// Two captured steps of one trainer on one SharedMemory, batches of 12 and 20 tokens in turn (as
+// s2d distill runs lengths): each step's loss and norm, and then the weights, equal to the eager
+// steps'. On a GPU both capture into one pool, the second reusing what the first freed.
+void expect_shared_memory_steps_equal_eager(const c10::Device& device) {
+  const ModelConfig c = tiny_config(50, 64);
+  LlamaModel eager_model = random_model(c, 5, device), captured_model = random_model(c, 5, device);
+  Trainer eager(eager_model, exact_rates()), trainer(captured_model, exact_rates());
+  const auto memory = CapturedTrainStep::shared_memory();
+  CapturedTrainStep short_rows(trainer, memory), long_rows(trainer, memory);
+  for (int s = 0; s < 2 * (CapturedTrainStep::kWarmupSteps + 3); ++s) {
+    const bool is_long = s % 2 == 1;
+    const Batch b = batch_of(is_long ? 20 : 12, 200 + s, device);
+    const CapturedTrainStep::Result r = (is_long ? long_rows : short_rows).run({b});
+    const at::Tensor loss = eager.accumulate(b, b.target_tokens), norm = eager.step();
+    EXPECT_TRUE(at::equal(r.loss_sum, loss)) << "step " << s;
+    EXPECT_TRUE(at::equal(r.grad_norm, norm)) << "step " << s;
+  }
+  EXPECT_EQ(short_rows.captured(), CapturedTrainStep::supported(device));
+  EXPECT_EQ(long_rows.captured(), CapturedTrainStep::supported(device));
+  const auto want = packed_weights(eager_model);
+  for (const auto& [name, t] : packed_weights(captured_model)) EXPECT_TRUE(at::equal(t, want.at(name))) << name;
+}
+
 }  // namespace
 
 TEST(CapturedTrainStep, GivesTheEagerStepsLossesNormsAndWeights) { expect_captured_equals_eager(at::kCPU, 1); }
 
 TEST(CapturedTrainStep, AccumulatesOverMicroBatchesAsTheEagerStepsDo) { expect_captured_equals_eager(at::kCPU, 2); }
 
+TEST(CapturedTrainStep, StepsOfTwoShapesOnOneTrainerGiveTheEagerSteps) {
+  expect_shared_memory_steps_equal_eager(at::kCPU);
+}
+
 TEST(CapturedTrainStepCuda, ReplaysGiveTheEagerStepsLossesNormsAndWeights) {
   if (!at::hasCUDA()) GTEST_SKIP() << "needs a CUDA GPU (scripts/gpu/run_all.sh runs it there)";
   if (!CapturedTrainStep::supported(at::kCUDA)) GTEST_SKIP() << "a CPU build of s2d";
   expect_captured_equals_eager(at::kCUDA, 1);
   expect_captured_equals_eager(at::kCUDA, 2);
+  expect_shared_memory_steps_equal_eager(at::kCUDA);
 }
 
 TEST(CapturedTrainStep, RefusesAnotherShapeCountOrThePackedLayout) {

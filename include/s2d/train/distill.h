@@ -79,8 +79,8 @@ void visit_options(O& o, F&& f) {
     "where padding would be at least 10% of the batch");
   f("--cuda-graph", "", o.cuda_graph,
     "Replay each optimizer step as one CUDA graph: saves the host's launches where they bound the step (small "
-    "models, short examples), at the cost of padding micro-batches to a power of two of tokens (one graph, and "
-    "its activations' memory, per length); padded layout only");
+    "models, short examples), at the cost of padding micro-batches to a power of two of tokens (one graph per "
+    "length, all in one memory pool); padded layout only");
   f("--epochs", "epochs", o.epochs, "Passes over the data");
   f("--max-steps", "max_steps", o.max_steps, "Optimizer steps; overrides --epochs when > 0");
   f("--lr", "lr", o.lr, "Peak learning rate");
