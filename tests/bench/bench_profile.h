@@ -22,7 +22,9 @@ inline void profile_run(const std::string& trace_path, int64_t steps, bool cuda,
                         std::ostream& out = std::cerr) {
   namespace prof = torch::autograd::profiler;
   using torch::profiler::impl::ActivityType;
-  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+  // Input shapes in the trace: which op of a step an entry is shows in its shapes.
+  const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO,
+                                                     /*report_input_shapes=*/true);
   std::set<ActivityType> activities = {ActivityType::CPU};
   if (cuda) activities.insert(ActivityType::CUDA);
   prof::prepareProfiler(config, activities);
