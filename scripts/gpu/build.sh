@@ -10,7 +10,7 @@ PY="${PYTHON:-python3}"
 DEPS="$ROOT/.deps/root/usr"
 BUILD="${BUILD_DIR:-$ROOT/build-gpu}"
 OUT="${OUT:-$BUILD/out}"
-LOGS="$BUILD/logs"  # run_all.sh packs them into $OUT/logs.tar.gz
+LOGS="$OUT/logs"  # beside the report, each written as it goes: a run cut short keeps what it logged
 mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
 # libtorch from the python's torch, and the CUDA runtime its wheel loads (site-packages/nvidia/...):

@@ -4,7 +4,7 @@
 #   bash scripts/gpu/run_all.sh
 # The C++ dependencies come from the system, or from .deps/root where the host has no apt
 # (scripts/gpu/fetch_deps.sh, run on a Debian 12 machine, then copy .deps over).
-# Results go to $OUT (default build-gpu/out): gpu_report.txt (the summary), logs.tar.gz, and
+# Results go to $OUT (default build-gpu/out): gpu_report.txt (the summary), logs/ (a log per stage), and
 # gpu-bin.tar.gz (the built programs: with S2D_GPU_PREBUILT=that file, another host skips the build).
 # scripts/gpu/compile_check.sh makes that file on a machine without a GPU (against the GPU host's
 # torch version), which saves the GPU host the build: carry it with .deps.
@@ -68,4 +68,3 @@ stage train-bench 240 bash "$HERE/../bench/train_gpu.sh"
 stage rar2-bench 240 env DEVICE=cuda MODEL=random TASKS=256 SAMPLES=8 MAX_NEW=128 BATCH=256 bash "$HERE/../bench/rar2.sh"
 stage distill-cli 90 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda"
 echo "== total $(( $(date +%s) - START )) s" | tee -a "$REPORT"
-tar czf "$OUT/logs.tar.gz" -C "$LOGS" .
