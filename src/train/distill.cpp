@@ -209,7 +209,8 @@ class DistillRun {
       positions += static_cast<double>(o_.grad_accum * step_shape(step).positions());
     }
     log::info(c10::str("--cuda-graph: micro-batches of ", o_.batch_size, " rows padded to ", sizes,
-                       " tokens (one CUDA graph each); ", std::lround(100.0 * (1.0 - real / std::max(1.0, positions))),
+                       " tokens (a CUDA graph each, in one memory pool); ",
+                       std::lround(100.0 * (1.0 - real / std::max(1.0, positions))),
                        "% of the positions an epoch computes are padding"));
     if (!device().is_cuda())
       log::warn("--cuda-graph off CUDA: no graphs there; each step runs eagerly at its fixed shape");
