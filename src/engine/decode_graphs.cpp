@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <array>
+#include <atomic>
 #include <optional>
 
 #include "s2d/model/async_transfer.h"
@@ -19,29 +20,48 @@
 
 namespace s2d {
 
+namespace {
+std::atomic<bool> g_emulated_on_cpu{false};
+}  // namespace
+
 bool DecodeGraphs::switched_on() {
   static EnvSwitch on("S2D_CUDA_GRAPHS");
   return on.on();
 }
 
 #if S2D_HAS_CUDA_BUILD
+bool DecodeGraphs::supported(const c10::Device& device) { return device.is_cuda(); }
+#else
+bool DecodeGraphs::supported(const c10::Device&) { return false; }
+#endif
+
+void DecodeGraphs::set_emulated_on_cpu(bool on) { g_emulated_on_cpu = on; }
+
+bool DecodeGraphs::applies(const c10::Device& device) {
+  return supported(device) || (device.is_cpu() && g_emulated_on_cpu);
+}
 
 struct DecodeGraphs::Impl {
+  Impl(const LlamaModel& m, KVCache& c, at::Tensor t, int64_t w) : model(m), cache(c), tokens(std::move(t)), width(w) {}
+
   const LlamaModel& model;
   KVCache& cache;
   at::Tensor tokens;  // [n] int64, the caller's
   int64_t width;
   at::Tensor lens, floats, ints;  // [n] int64, [2, n] fp32, [5, n] int64: what the graphs read
-  // Indexed by SamplingPaths::index().
-  std::array<std::unique_ptr<at::cuda::CUDAGraph>, 8> graphs;
-  std::array<at::Tensor, 8> drawn;  // each graph's output, [n] int64
-  std::optional<c10::MempoolId_t> pool;
+  // Indexed by SamplingPaths::index(): each path combination's output, [n] int64, which every
+  // step with that combination overwrites.
+  std::array<at::Tensor, 8> drawn;
 
   // The step itself, on the buffers: what is captured.
-  at::Tensor run_step(const SamplingPaths& paths) {
+  at::Tensor run_step(const SamplingPaths& paths) const {
     at::Tensor logits = model.decode_slots(tokens, lens, cache, width);  // [n, V]
     return sample_on_device(logits, sampling_rows_on_device(floats, ints, paths));
   }
+
+#if S2D_HAS_CUDA_BUILD
+  std::array<std::unique_ptr<at::cuda::CUDAGraph>, 8> graphs;
+  std::optional<c10::MempoolId_t> pool;
 
   // Captures the graph for `paths` on a side stream (CUDA graphs cannot capture the legacy
   // default stream), after one eager warm-up run there that lets cuBLAS and the allocator set up
@@ -66,12 +86,21 @@ struct DecodeGraphs::Impl {
     done.record(side);
     done.block(current);
   }
+
+  // Replays the graph for `paths`, capturing it first where this is its first step.
+  void replay(const SamplingPaths& paths) {
+    const int kind = paths.index();
+    if (!graphs[kind]) capture(paths);  // the warm-up run and the capture; the replay below is the step
+    graphs[kind]->replay();
+  }
+#endif
 };
 
-bool DecodeGraphs::supported(const c10::Device& device) { return device.is_cuda(); }
-
-DecodeGraphs::DecodeGraphs(const LlamaModel& model, KVCache& cache, at::Tensor tokens, int64_t width)
-    : impl_(new Impl{model, cache, tokens, width, {}, {}, {}, {}, {}, {}}) {
+DecodeGraphs::DecodeGraphs(const LlamaModel& model, KVCache& cache, at::Tensor tokens, int64_t width) {
+  if (!applies(tokens.device()))
+    throw_runtime("CUDA graphs need a CUDA build of s2d and a CUDA device",
+                  {.expected = "a build against CUDA libtorch", .found = tokens.device().str()});
+  impl_ = std::make_unique<Impl>(model, cache, tokens, width);
   const int64_t n = tokens.size(0);
   const auto on = tokens.options();
   impl_->lens = at::zeros({n}, on);
@@ -87,25 +116,18 @@ at::Tensor DecodeGraphs::step(const std::vector<int64_t>& lens, const HostSampli
   upload_into(m.floats, rows.floats);
   upload_into(m.ints, rows.ints);
   const int kind = rows.paths.index();
-  if (!m.graphs[kind]) m.capture(rows.paths);  // the warm-up run and the capture; the replay below is the step
-  m.graphs[kind]->replay();
+#if S2D_HAS_CUDA_BUILD
+  if (supported(m.tokens.device())) {
+    m.replay(rows.paths);
+    return m.drawn[kind];
+  }
+#endif
+  // Emulated (a CPU test): the same step eagerly on the same buffers, its tokens written into the
+  // buffer the next step of this kind overwrites, as a replay would.
+  const at::Tensor drawn = m.run_step(rows.paths);
+  if (!m.drawn[kind].defined()) m.drawn[kind] = at::empty_like(drawn);
+  m.drawn[kind].copy_(drawn);
   return m.drawn[kind];
 }
-
-#else  // a CPU build: no graphs
-
-struct DecodeGraphs::Impl {};
-
-bool DecodeGraphs::supported(const c10::Device&) { return false; }
-
-DecodeGraphs::DecodeGraphs(const LlamaModel&, KVCache&, at::Tensor, int64_t) {
-  throw_runtime("CUDA graphs need a CUDA build of s2d", {.expected = "a build against CUDA libtorch"});
-}
-
-DecodeGraphs::~DecodeGraphs() = default;
-
-at::Tensor DecodeGraphs::step(const std::vector<int64_t>&, const HostSamplingRows&) { return {}; }
-
-#endif
 
 }  // namespace s2d

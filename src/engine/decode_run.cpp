@@ -55,7 +55,7 @@ DecodeRun::DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const 
       slots_(static_cast<size_t>(n_slots_)) {
   if (on_device_) next_tokens_ = at::zeros({n_slots_}, opts_.dtype(at::kLong));
   if (on_device_ && !narrow_ && (engine.cuda_graphs || DecodeGraphs::switched_on()) &&
-      DecodeGraphs::supported(opts_.device()))
+      DecodeGraphs::applies(opts_.device()))
     graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, next_tokens_, capacity_);
   for (size_t i = 0; i < requests_.size(); ++i) enqueue(i);
 }

@@ -97,6 +97,7 @@ bool DecodeRun::step_one_behind() {
     }
     if (graphs_) {
       drawn = graphs_->step(lens, pack_sampling_rows(params, keys, draws, cfg_.vocab_size));
+      ++counters_.graph_steps;
     } else {
       KVCache view = slots_below(hi);
       at::Tensor logits = model_.decode_slots(unread, upload(lens, opts_.device()), view,

@@ -149,10 +149,20 @@ TEST(OneStepBehind, ASampledStopKeepsTheTokensBeforeIt) {
   }
 }
 
+// On the CPU the graphs are emulated: each step runs eagerly on the graphs' buffers and returns
+// their overwritten output, so the engine's graph path runs here; on a GPU they are captured.
+// Graphs attend over the cache's full width, so both runs of a comparison take that width.
+struct GraphsEmulatedOnCpu {
+  GraphsEmulatedOnCpu() { DecodeGraphs::set_emulated_on_cpu(true); }
+  ~GraphsEmulatedOnCpu() { DecodeGraphs::set_emulated_on_cpu(false); }
+};
+constexpr auto kFull = EngineOptions::Width::Full;
+
 // Steps replayed as CUDA graphs give the eager loop's tokens, texts and stops, greedy and sampled,
 // with slots joining and leaving (graphs capture fixed buffers, so a stale buffer would show).
 TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
-  if (!DecodeGraphs::supported(test_device())) GTEST_SKIP() << "needs a CUDA build and a GPU (scripts/gpu/run_all.sh)";
+  const GraphsEmulatedOnCpu emulated;
+  ASSERT_TRUE(DecodeGraphs::applies(test_device()));
   GenRequest nucleus = req({1, 5, 9}, 16, 0.7, 42, {0, 1, 2});
   nucleus.sampling.top_p = 0.9;
   const std::vector<GenRequest> reqs = {
@@ -160,9 +170,10 @@ TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
       req({1, 8}, 12, 1.0, 43, {0, 1}), req({1, 7}, 1)};
   auto with = [&](bool graphs) {
     Generator g(tiny_lm_on_test_device(), tiny_tokenizer(),
-                {.batch_size = 3, .sampler = kDevice, .cuda_graphs = graphs});
+                {.batch_size = 3, .width = kFull, .sampler = kDevice, .cuda_graphs = graphs});
     std::vector<GenResult> out(reqs.size());
     g.run(reqs, [&](GenResult&& r) { out[r.index] = std::move(r); });
+    EXPECT_EQ(g.graph_steps() > 0, graphs);
     return out;
   };
   const auto eager = with(false), graphed = with(true);
@@ -179,11 +190,11 @@ TEST(OneStepBehind, ALongerNewcomerGrowsTheCacheWithAndWithoutGraphs) {
   // both requests give what they give alone.
   const auto first = req({1, 5, 9}, 12, 0.9, 7);
   const auto longer = req({1, 7, 7, 3}, 40);
+  const GraphsEmulatedOnCpu emulated;
   for (const bool graphs : {false, true}) {
-    if (graphs && !DecodeGraphs::supported(test_device())) continue;
     SCOPED_TRACE(graphs ? "graphs" : "eager");
     Generator g(tiny_lm_on_test_device(), tiny_tokenizer(),
-                {.batch_size = 2, .sampler = kDevice, .cuda_graphs = graphs});
+                {.batch_size = 2, .width = kFull, .sampler = kDevice, .cuda_graphs = graphs});
     std::vector<GenResult> out(2);
     int calls = 0;
     auto source = [&](int64_t capacity) {
@@ -192,6 +203,7 @@ TEST(OneStepBehind, ALongerNewcomerGrowsTheCacheWithAndWithoutGraphs) {
       return std::vector<GenRequest>{longer};
     };
     g.run({first}, [&](GenResult&& r) { out[r.index] = std::move(r); }, source);
+    EXPECT_EQ(g.graph_steps() > 0, graphs);
     EXPECT_EQ(out[0].samples.at(0).tokens, run_here({first}, 1, kDevice)[0].samples[0].tokens)
         << "the first request's columns survived the copy";
     EXPECT_EQ(out[1].samples.at(0).tokens, run_here({longer}, 1, kDevice)[0].samples[0].tokens);

@@ -9,7 +9,9 @@
 // sampler takes different branches for greedy, plain and cut rows, so there is one graph per
 // combination the batches need (at most 7), captured on first use, all sharing one memory pool.
 // Every step runs all n slots: idle ones feed their buffer's token at column 0, as in the eager
-// loop. CUDA builds only; supported() says whether this build and device can.
+// loop. CUDA builds only; supported() says whether this build and device can. For tests, the CPU
+// can emulate them (set_emulated_on_cpu): each step then runs eagerly on the same buffers and
+// returns the same overwritten output buffer, so the engine's graph path is tested without a GPU.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -27,6 +29,9 @@ class DecodeGraphs {
   static bool supported(const c10::Device& device);
   // S2D_CUDA_GRAPHS=1 in the environment: graphs wherever they apply, whatever EngineOptions says.
   static bool switched_on();
+  // Tests: graphs emulated on the CPU (off by default). applies(): supported, or so emulated.
+  static void set_emulated_on_cpu(bool on);
+  static bool applies(const c10::Device& device);
   // tokens: [n] int64 on the model's device, read by every step as its input ids; cache: n slots;
   // each step attends over the first `width` columns.
   DecodeGraphs(const LlamaModel& model, KVCache& cache, at::Tensor tokens, int64_t width);

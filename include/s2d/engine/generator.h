@@ -118,6 +118,7 @@ struct EngineCounters {
   // The most decode slots a run's cache has held: a run starts with as many as its first requests'
   // samples (at most batch_size) and grows as others join.
   int64_t most_slots = 0;
+  int64_t graph_steps = 0;  // decode steps run as CUDA graphs (EngineOptions::cuda_graphs)
 };
 
 class Generator {
@@ -142,6 +143,7 @@ class Generator {
   int64_t generated_tokens() const { return counters_.generated_tokens; }
   const PrefillCounts& prefill_counts() const { return counters_.prefill; }
   int64_t most_slots() const { return counters_.most_slots; }
+  int64_t graph_steps() const { return counters_.graph_steps; }
   const EngineOptions& options() const { return opts_; }
 
  private:
