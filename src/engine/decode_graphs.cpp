@@ -41,27 +41,36 @@ bool DecodeGraphs::applies(const c10::Device& device) {
   return supported(device) || (device.is_cpu() && g_emulated_on_cpu);
 }
 
+struct DecodeGraphs::SharedPool {
+#if S2D_HAS_CUDA_BUILD
+  std::optional<c10::MempoolId_t> id;  // the first capture's
+#endif
+};
+
+std::shared_ptr<DecodeGraphs::SharedPool> DecodeGraphs::shared_pool() { return std::make_shared<SharedPool>(); }
+
 struct DecodeGraphs::Impl {
-  Impl(const LlamaModel& m, KVCache& c, at::Tensor t, int64_t w) : model(m), cache(c), tokens(std::move(t)), width(w) {}
+  Impl(const LlamaModel& m, KVCache c, at::Tensor t, int64_t w, std::shared_ptr<SharedPool> p)
+      : model(m), cache(std::move(c)), tokens(std::move(t)), width(w), pool(p ? std::move(p) : shared_pool()) {}
 
   const LlamaModel& model;
-  KVCache& cache;
+  KVCache cache;      // views of the engine's cache
   at::Tensor tokens;  // [n] int64, the caller's
   int64_t width;
+  std::shared_ptr<SharedPool> pool;
   at::Tensor lens, floats, ints;  // [n] int64, [2, n] fp32, [5, n] int64: what the graphs read
   // Indexed by SamplingPaths::index(): each path combination's output, [n] int64, which every
   // step with that combination overwrites.
   std::array<at::Tensor, 8> drawn;
 
   // The step itself, on the buffers: what is captured.
-  at::Tensor run_step(const SamplingPaths& paths) const {
+  at::Tensor run_step(const SamplingPaths& paths) {
     at::Tensor logits = model.decode_slots(tokens, lens, cache, width);  // [n, V]
     return sample_on_device(logits, sampling_rows_on_device(floats, ints, paths));
   }
 
 #if S2D_HAS_CUDA_BUILD
   std::array<std::unique_ptr<at::cuda::CUDAGraph>, 8> graphs;
-  std::optional<c10::MempoolId_t> pool;
 
   // Captures the graph for `paths` on a side stream (CUDA graphs cannot capture the legacy
   // default stream), after one eager warm-up run there that lets cuBLAS and the allocator set up
@@ -77,10 +86,10 @@ struct DecodeGraphs::Impl {
       const c10::cuda::CUDAStreamGuard on_side(side);
       run_step(paths);
       auto g = std::make_unique<at::cuda::CUDAGraph>();
-      g->capture_begin(pool.value_or(c10::MempoolId_t{0, 0}), cudaStreamCaptureModeThreadLocal);
+      g->capture_begin(pool->id.value_or(c10::MempoolId_t{0, 0}), cudaStreamCaptureModeThreadLocal);
       drawn[paths.index()] = run_step(paths);
       g->capture_end();
-      if (!pool) pool = g->pool();
+      if (!pool->id) pool->id = g->pool();
       graphs[paths.index()] = std::move(g);
     }
     done.record(side);
@@ -96,11 +105,12 @@ struct DecodeGraphs::Impl {
 #endif
 };
 
-DecodeGraphs::DecodeGraphs(const LlamaModel& model, KVCache& cache, at::Tensor tokens, int64_t width) {
+DecodeGraphs::DecodeGraphs(const LlamaModel& model, KVCache cache, at::Tensor tokens, int64_t width,
+                           std::shared_ptr<SharedPool> pool) {
   if (!applies(tokens.device()))
     throw_runtime("CUDA graphs need a CUDA build of s2d and a CUDA device",
                   {.expected = "a build against CUDA libtorch", .found = tokens.device().str()});
-  impl_ = std::make_unique<Impl>(model, cache, tokens, width);
+  impl_ = std::make_unique<Impl>(model, std::move(cache), tokens, width, std::move(pool));
   const int64_t n = tokens.size(0);
   const auto on = tokens.options();
   impl_->lens = at::zeros({n}, on);

@@ -54,9 +54,8 @@ DecodeRun::DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const 
       cache_(cfg_, n_slots_, capacity_, opts_),
       slots_(static_cast<size_t>(n_slots_)) {
   if (on_device_) next_tokens_ = at::zeros({n_slots_}, opts_.dtype(at::kLong));
-  if (on_device_ && !narrow_ && (engine.cuda_graphs || DecodeGraphs::switched_on()) &&
-      DecodeGraphs::applies(opts_.device()))
-    graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, next_tokens_, capacity_);
+  use_graphs_ = on_device_ && !narrow_ && (engine.cuda_graphs || DecodeGraphs::switched_on()) &&
+                DecodeGraphs::applies(opts_.device());
   for (size_t i = 0; i < requests_.size(); ++i) enqueue(i);
 }
 
@@ -264,13 +263,30 @@ void DecodeRun::resize_cache(int64_t slots, int64_t columns) {
     more_tokens.narrow(0, 0, n_slots_).copy_(next_tokens_);
     next_tokens_ = more_tokens;
   }
-  const bool had_graphs = graphs_ != nullptr;
-  graphs_.reset();
+  graphs_.clear();  // captured on the old cache and buffers: made again as the steps need them
+  graph_pool_.reset();
   cache_ = std::move(bigger);
   capacity_ = columns;
   n_slots_ = slots;
   slots_.resize(static_cast<size_t>(slots));
-  if (had_graphs) graphs_ = std::make_unique<DecodeGraphs>(model_, cache_, next_tokens_, capacity_);
+}
+
+// The slots a graph step runs when slots [0, busy) must: the next power of two, or all of them.
+int64_t DecodeRun::graph_bucket(int64_t busy) const {
+  int64_t m = 1;
+  while (m < busy) m *= 2;
+  return std::min(m, n_slots_);
+}
+
+DecodeGraphs& DecodeRun::graphs_for(int64_t slots) {
+  auto& g = graphs_[slots];
+  if (!g) {
+    if (!graph_pool_) graph_pool_ = DecodeGraphs::shared_pool();
+    g = std::make_unique<DecodeGraphs>(model_, slots_below(slots), next_tokens_.narrow(0, 0, slots), capacity_,
+                                       graph_pool_);
+    ++counters_.graph_buckets;
+  }
+  return *g;
 }
 
 }  // namespace s2d

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -129,7 +130,13 @@ class DecodeRun {
   at::Tensor next_tokens_;            // device sampler: [n_slots] int64, each busy slot's unread token
   SamplingScratch sampling_scratch_;  // host sampler
   Readback readback_;
-  std::unique_ptr<DecodeGraphs> graphs_;  // EngineOptions::cuda_graphs, where it applies
+  // EngineOptions::cuda_graphs, where it applies: graphs for the first m slots, by m (a power of
+  // two, or n_slots_), made as steps need them, all in one pool; remade when the cache grows.
+  bool use_graphs_ = false;
+  std::map<int64_t, std::unique_ptr<DecodeGraphs>> graphs_;
+  std::shared_ptr<DecodeGraphs::SharedPool> graph_pool_;
+  int64_t graph_bucket(int64_t busy) const;
+  DecodeGraphs& graphs_for(int64_t slots);
 };
 
 }  // namespace s2d

@@ -77,7 +77,7 @@ bool DecodeRun::step_one_behind() {
     }
   }
   if (hi == 0) return false;
-  if (graphs_) hi = n_slots_;                         // a graph runs every slot
+  if (use_graphs_) hi = graph_bucket(hi);             // a graph runs its bucket's slots
   at::Tensor unread = next_tokens_.narrow(0, 0, hi);  // [hi] int64, fed to this step
   readback_.start(unread);
   at::Tensor drawn;  // [hi] int64: this step's tokens
@@ -95,8 +95,8 @@ bool DecodeRun::step_one_behind() {
       draws[b] = s.drawn;
       params.push_back(f ? &requests_[s.req].sampling : &kGreedy);
     }
-    if (graphs_) {
-      drawn = graphs_->step(lens, pack_sampling_rows(params, keys, draws, cfg_.vocab_size));
+    if (use_graphs_) {
+      drawn = graphs_for(hi).step(lens, pack_sampling_rows(params, keys, draws, cfg_.vocab_size));
       ++counters_.graph_steps;
     } else {
       KVCache view = slots_below(hi);

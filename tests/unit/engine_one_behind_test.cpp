@@ -184,6 +184,27 @@ TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
     }
 }
 
+// A graph runs the first 1, 2, 4, ... slots that hold every busy one: when the last slots finish
+// first, the steps move to a graph of fewer slots, and every sample still gets the eager loop's
+// tokens (sampled ones included: each slot draws from its own stream).
+TEST(OneStepBehind, GraphsOfFewerSlotsTakeOverAsTheLastSlotsFinish) {
+  const GraphsEmulatedOnCpu emulated;
+  const std::vector<GenRequest> reqs = {req({1, 5, 9}, 24, 0.8, 3), req({1, 4}, 3), req({1, 6, 2}, 2),
+                                        req({1, 8}, 2, 0.9, 4)};
+  auto with = [&](bool graphs) {
+    Generator g(tiny_lm_on_test_device(), tiny_tokenizer(),
+                {.batch_size = 4, .width = kFull, .sampler = kDevice, .cuda_graphs = graphs});
+    std::vector<GenResult> out(reqs.size());
+    g.run(reqs, [&](GenResult&& r) { out[r.index] = std::move(r); });
+    EXPECT_EQ(g.graph_buckets(), graphs ? 3 : 0) << "4 slots, then 2 (slots 2 and 3 stop after 2 tokens), then 1";
+    return out;
+  };
+  const auto eager = with(false), graphed = with(true);
+  for (size_t i = 0; i < reqs.size(); ++i)
+    EXPECT_EQ(graphed[i].samples.at(0).tokens, eager[i].samples.at(0).tokens) << "request " << i;
+  EXPECT_EQ(graphed[0].samples[0].tokens.size(), 24u);
+}
+
 TEST(OneStepBehind, ALongerNewcomerGrowsTheCacheWithAndWithoutGraphs) {
   // The run's cache holds 3 + 12 columns; a request needing 4 + 40 joins while the first decodes:
   // the cache grows (on CUDA within a quarter of free memory), the graphs are captured again, and

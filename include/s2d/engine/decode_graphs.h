@@ -1,17 +1,19 @@
-// Decode steps replayed as CUDA graphs. One step is LlamaModel::decode_slots over every slot of
-// a cache followed by sample_on_device; eagerly that is ~1,300 kernel launches for a 7B model,
-// about 10 ms of host time against ~4 ms of GPU work at batch 1. Captured once, a step replays
-// with one launch.
+// Decode steps replayed as CUDA graphs. One step is LlamaModel::decode_slots over the first n
+// slots of a cache followed by sample_on_device; eagerly that is ~1,300 kernel launches for a 7B
+// model, about 10 ms of host time against ~4 ms of GPU work at batch 1. Captured once, a step
+// replays with one launch.
 //
 // A graph replays the kernels it captured on the addresses it captured, so every input lives in
 // a fixed device buffer that step() refills before the replay: the token ids (the caller's own
 // buffer, which must keep its storage), the slots' lengths and the packed sampling rows. The
 // sampler takes different branches for greedy, plain and cut rows, so there is one graph per
-// combination the batches need (at most 7), captured on first use, all sharing one memory pool.
-// Every step runs all n slots: idle ones feed their buffer's token at column 0, as in the eager
-// loop. CUDA builds only; supported() says whether this build and device can. For tests, the CPU
-// can emulate them (set_emulated_on_cpu): each step then runs eagerly on the same buffers and
-// returns the same overwritten output buffer, so the engine's graph path is tested without a GPU.
+// combination the batches need (at most 7), captured on first use. The engine keeps one
+// DecodeGraphs per slot-count bucket (the first 1, 2, 4, ... slots, and all), so that a run's tail
+// replays fewer rows; all share one memory pool (SharedPool). Every step runs all n slots: idle
+// ones feed their buffer's token at column 0, as in the eager loop. CUDA builds only; supported()
+// says whether this build and device can. For tests, the CPU can emulate them
+// (set_emulated_on_cpu): each step then runs eagerly on the same buffers and returns the same
+// overwritten output buffer, so the engine's graph path is tested without a GPU.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -32,9 +34,16 @@ class DecodeGraphs {
   // Tests: graphs emulated on the CPU (off by default). applies(): supported, or so emulated.
   static void set_emulated_on_cpu(bool on);
   static bool applies(const c10::Device& device);
-  // tokens: [n] int64 on the model's device, read by every step as its input ids; cache: n slots;
-  // each step attends over the first `width` columns.
-  DecodeGraphs(const LlamaModel& model, KVCache& cache, at::Tensor tokens, int64_t width);
+  // The memory pool that graphs share: what one capture freed, the next reuses. Safe because one
+  // run's graphs replay one after another on one stream, each writes every intermediate before it
+  // reads it, and the engine copies a step's tokens out before the next step.
+  struct SharedPool;
+  static std::shared_ptr<SharedPool> shared_pool();
+
+  // tokens: [n] int64 on the model's device, read by every step as its input ids; cache: views of
+  // n slots (sharing the engine's storage); each step attends over the first `width` columns.
+  DecodeGraphs(const LlamaModel& model, KVCache cache, at::Tensor tokens, int64_t width,
+               std::shared_ptr<SharedPool> pool = nullptr);
   ~DecodeGraphs();
   DecodeGraphs(const DecodeGraphs&) = delete;
   DecodeGraphs& operator=(const DecodeGraphs&) = delete;

@@ -118,7 +118,8 @@ struct EngineCounters {
   // The most decode slots a run's cache has held: a run starts with as many as its first requests'
   // samples (at most batch_size) and grows as others join.
   int64_t most_slots = 0;
-  int64_t graph_steps = 0;  // decode steps run as CUDA graphs (EngineOptions::cuda_graphs)
+  int64_t graph_steps = 0;    // decode steps run as CUDA graphs (EngineOptions::cuda_graphs)
+  int64_t graph_buckets = 0;  // graphs made for a slot count (again after the cache grows)
 };
 
 class Generator {
@@ -144,6 +145,7 @@ class Generator {
   const PrefillCounts& prefill_counts() const { return counters_.prefill; }
   int64_t most_slots() const { return counters_.most_slots; }
   int64_t graph_steps() const { return counters_.graph_steps; }
+  int64_t graph_buckets() const { return counters_.graph_buckets; }
   const EngineOptions& options() const { return opts_; }
 
  private:
