@@ -89,6 +89,10 @@ class DecodeRun {
   void grow_slots();
   void resize_cache(int64_t slots, int64_t columns);
 
+  // Decode graphs by slot count (decode_run.cpp).
+  int64_t graph_bucket(int64_t busy) const;
+  DecodeGraphs& graphs_for(int64_t slots);
+
   // Prefill (decode_prefill.cpp).
   void prefill_group(int64_t max_rows);
   std::vector<LlamaModel::CachedStart> cached_starts(const std::vector<const std::vector<int>*>& prompts,
@@ -135,8 +139,6 @@ class DecodeRun {
   bool use_graphs_ = false;
   std::map<int64_t, std::unique_ptr<DecodeGraphs>> graphs_;
   std::shared_ptr<DecodeGraphs::SharedPool> graph_pool_;
-  int64_t graph_bucket(int64_t busy) const;
-  DecodeGraphs& graphs_for(int64_t slots);
 };
 
 }  // namespace s2d
