@@ -6,7 +6,8 @@
 # batch 64 sampling at temperature 0.7 with top-p 0.9, a Llama-3-8B shape (grouped heads, a 128,256-token
 # vocabulary) at batch 64, greedy and sampled, with the cut rows sorted and through the selection
 # kernel, the sampler alone at both vocabularies (s2d_bench_sampling), and a profile of 16 decode steps at batch 64 (decode-trace-b64.json.gz).
-# In that order after the figures #23 sets targets for, which come first.
+# In that order after the figures #23 sets targets for, which come first. PART=targets runs only
+# those, PART=ablations only the rest (comparing with the targets part's kept results).
 # Needs .deps (scripts/gpu/fetch_deps.sh); results in $OUT/gpu_report.txt.
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
@@ -35,6 +36,8 @@ print(f"{label}: s2d {s['tok_s']:.0f} tok/s, HF static cache {h['tok_s']:.0f} to
       f"decode {s['decode_ms']:.2f} vs {h['decode_ms']:.2f} ms/step, prefill {s['prefill_s']:.3f} vs {h['prefill_s']:.3f} s")
 PY
 }
+TARGET_RUNS=(s64 h64 s64a s1 s1a)  # what the ablations compare with
+if [ "$PART" != ablations ]; then  # (not indented: the heredocs' Python and terminators start lines)
 echo "== generate, Llama-2-7B shape, bf16, prompt 128"
 # #23's targets first: the default engine and HF's static cache, then every switch on together,
 # greedy at batch 64 and 1 and sampled at batch 64; the ablations after, so that a time limit cuts
@@ -42,11 +45,13 @@ echo "== generate, Llama-2-7B shape, bf16, prompt 128"
 s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160
 h64=$(run_hf --batch 64 --new-tokens 256) && echo "HF static batch 64: $h64" | cut -c1-160
 against_hf "batch 64" "$s64" "$h64"
+keep generate-s64 "$s64"; keep generate-h64 "$h64"  # each as soon as it exists: a time limit may cut this part
 s64a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
   && echo "s2d batch 64, CUDA graphs + fused kernels + flash decode: $s64a" | cut -c1-160
 s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160
 s1a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
   && echo "s2d batch 1, CUDA graphs + fused kernels + flash decode:  $s1a" | cut -c1-160
+keep generate-s64a "$s64a"; keep generate-s1 "$s1"; keep generate-s1a "$s1a"
 s64ta=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 \
   --graphs on) && echo "s2d batch 64, temperature 0.7, top-p 0.9, all three: $s64ta" | cut -c1-160
 "$PY" - "$s64" "$h64" "$s64a" "$s1" "$s1a" "$s64ta" <<'PY'
@@ -67,6 +72,10 @@ if t64 and a64:
     print(f"targets, all three switches: batch 64 sampled (0.7, top-p 0.9) {t64['tok_s']:.0f} tok/s, "
           f"{t64['tok_s'] / a64['tok_s']:.2f} of greedy (target >= 0.90)")
 PY
+else
+for v in "${TARGET_RUNS[@]}"; do printf -v "$v" '%s' "$(kept "generate-$v")"; done
+fi
+[ "$PART" = targets ] && exit 0
 echo "== ablations: each switch alone and in pairs, the host sampler"
 # The host sampler waits for every step (the loop before the device sampler): the same greedy
 # tokens, and what running one step behind the GPU buys.

@@ -9,7 +9,8 @@
 # 4N FLOPs per token over 989 TFLOP/s) and the peak GPU memory nvidia-smi saw (whole process:
 # context and allocator cache). Each workload also runs with the training kernels
 # (S2D_CUDA_FUSED=1), and with them as a CUDA graph; then the 1.1B full fine-tune's ablations: a profile, bf16 weights with fp32
-# masters, the step as a CUDA graph, and the elementwise ops alone.
+# masters, the step as a CUDA graph, and the elementwise ops alone. PART=targets runs only the
+# workloads, PART=ablations only the rest (comparing with the targets part's kept results).
 # Needs .deps (scripts/gpu/fetch_deps.sh).
 set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
@@ -64,6 +65,7 @@ PY
 # cuts those instead. The kernels' norm sums its rows in its own order, so losses may part in the
 # last digits: the largest relative difference is printed.
 declare -A S2D HF FUSED
+if [ "$PART" != ablations ]; then
 for spec in "tinyllama b8 0 1.1B-full-FT padded" "llama2-7b b4 16 7B-LoRA-r16 padded" \
             "tinyllama r8 0 1.1B-full-FT-ragged packed"; do
   read -r config batches rank name layout <<< "$spec"
@@ -72,6 +74,7 @@ for spec in "tinyllama b8 0 1.1B-full-FT padded" "llama2-7b b4 16 7B-LoRA-r16 pa
   HF[$name]=$(with_peak "$PY" "$ROOT/scripts/bench/hf_train.py" run --random-config "$B/$config.json" \
       --batches "$B/$batches.json" --steps "$STEPS" --device cuda --lora-rank "$rank") && echo "PyTorch:   ${HF[$name]}"
   compare "$name, s2d" "${S2D[$name]}" "${HF[$name]}"
+  keep "train-s2d-$name" "${S2D[$name]}"; keep "train-hf-$name" "${HF[$name]}"  # for PART=ablations
   FUSED[$name]=$(S2D_CUDA_FUSED=1 s2d_train "$config" "$batches" "$rank" "$layout") && echo "s2d fused: ${FUSED[$name]}"
   compare "$name, s2d with S2D_CUDA_FUSED=1" "${FUSED[$name]}" "${HF[$name]}"
   compare "$name, S2D_CUDA_FUSED=1 against without" "${FUSED[$name]}" "${S2D[$name]}" "s2d without"
@@ -82,8 +85,12 @@ for spec in "tinyllama b8 0 1.1B-full-FT padded" "llama2-7b b4 16 7B-LoRA-r16 pa
     compare "$name, s2d with S2D_CUDA_FUSED=1 and --graph on" "$both" "${HF[$name]}"
   fi
 done
+fi
+[ "$PART" = targets ] && exit 0
 name=1.1B-full-FT
 echo "== ablations, $name"
+[ -n "${S2D[$name]:-}" ] || S2D[$name]=$(kept "train-s2d-$name")
+[ -n "${HF[$name]:-}" ] || HF[$name]=$(kept "train-hf-$name")
 # Two steps under torch's profiler with the kernels: the kernels by device time to the log, the
 # trace beside the report.
 S2D_CUDA_FUSED=1 s2d_train tinyllama b8 0 padded --profile "$OUT/train-trace-$name.json" > /dev/null \

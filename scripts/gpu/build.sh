@@ -13,6 +13,13 @@ OUT="${OUT:-$BUILD/out}"
 LOGS="$OUT/logs"  # beside the report, each written as it goes: a run cut short keeps what it logged
 mkdir -p "$OUT" "$LOGS"
 REPORT="$OUT/gpu_report.txt"
+# A bench in two parts (PART=targets, then PART=ablations, as run_all.sh runs them so that a
+# budget reaches every target first): the first keeps the results the second compares against.
+# keep NAME JSON; kept NAME prints what was kept (nothing if the first part did not run).
+KEPT="$BUILD/bench/kept"
+keep() { mkdir -p "$KEPT" && printf '%s' "$2" > "$KEPT/$1.json"; }
+kept() { cat "$KEPT/$1.json" 2>/dev/null || true; }
+PART="${PART:-all}"  # targets | ablations | all
 # libtorch from the python's torch, and the CUDA runtime its wheel loads (site-packages/nvidia/...):
 # programs built elsewhere (compile_check.sh) find them here, and load the same runtime as libtorch.
 TORCH_LIB=$("$PY" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')

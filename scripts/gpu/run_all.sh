@@ -55,13 +55,17 @@ stage() {  # stage NAME SECONDS CMD...: with a budget, at most SECONDS and never
 # The device sampler's draws, the engine one step behind, the fused kernels and flash decode, on
 # CUDA (the first two run on the CPU in CI; the kernels need a GPU).
 stage engine-cuda 60 "$BUILD/tests/unit/s2d_model_tests" --gtest_filter='DeviceSampling.*:CutSampling*:OneStepBehind.*:FusedCuda.*:FusedAutograd*:RopeTable*:RmsNorm*:CapturedTrainStep*:FlashDecode*:MaskedAttention*:PackingCuda.*:LlamaCuda.*'
-# In order of what #23 needs measured first: decode (its headline targets), then conformance,
-# training, the end-to-end workload and the CLI. Under a budget the last ones are skipped first.
-stage generate-bench 390 bash "$HERE/../bench/generate_gpu.sh"
+# #23's targets first (decode, then training), then the rest in order of what it needs measured:
+# the decode ablations, the weight layout, conformance, the training ablations, the end-to-end
+# workload and the CLI. Under a budget the last ones are skipped first. Each bench's second part
+# compares with what its first part kept.
+stage generate-targets 200 env PART=targets bash "$HERE/../bench/generate_gpu.sh"
+stage train-targets 300 env PART=targets bash "$HERE/../bench/train_gpu.sh"
+stage generate-ablations 300 env PART=ablations bash "$HERE/../bench/generate_gpu.sh"
 # s2d's [in, out] weights against HF's [out, in] under cuBLAS at decode's row counts (never compared).
 stage layout-bench 45 "$PY" "$HERE/../bench/weight_layout_gpu.py"
 stage conformance 150 bash "$HERE/check.sh"
-stage train-bench 240 bash "$HERE/../bench/train_gpu.sh"
+stage train-ablations 150 env PART=ablations bash "$HERE/../bench/train_gpu.sh"
 # The paper's workload end to end: s2d generate --method rar2, 8 samples at temperature 0.7 and
 # top-p 0.9 on 256 tasks, against the same steps through HF generate(), on a random
 # TinyLlama-1.1B-shaped model (no network here to fetch a real one).
