@@ -33,6 +33,13 @@ void upload_values_into(const at::Tensor& dst, const std::vector<T>& values, at:
 
 }  // namespace
 
+at::Tensor upload(const at::Tensor& host, const c10::Device& device) {
+  if (!device.is_cuda()) return host.to(device);
+  at::Tensor pinned =
+      host.is_pinned() ? host : at::empty_like(host, at::TensorOptions().pinned_memory(true)).copy_(host);
+  return pinned.to(device, /*non_blocking=*/true);
+}
+
 void upload_into(const at::Tensor& dst, const std::vector<int64_t>& values) {
   upload_values_into(dst, values, at::kLong);
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <functional>
 
+#include "s2d/model/async_transfer.h"
 #include "s2d/util/error.h"
 
 namespace s2d {
@@ -67,9 +68,11 @@ Batch lay_out(const std::vector<SftExample>& data, const std::vector<size_t>& ro
   return b;
 }
 
+// Non-blocking on CUDA: a plain .to() from pageable memory would make the host wait for every
+// step queued before it, so the device would idle while the host built and issued the next one.
 Batch to_device(Batch b, const c10::Device& device) {
   for (at::Tensor* t : {&b.ids, &b.attention, &b.loss_mask, &b.predict_rows, &b.targets, &b.positions})
-    if (t->defined()) *t = t->to(device);
+    if (t->defined()) *t = upload(*t, device);
   return b;
 }
 

@@ -83,6 +83,25 @@ TEST(FixedBatch, AnEmptyBatchCountsNothing) {
   for (const auto& [name, g] : grads) EXPECT_EQ(g.abs().max().item<double>(), 0.0) << name;
 }
 
+// On a GPU the batches go up through pinned memory without blocking (async_transfer.h): the same
+// values as the host's, in every tensor of both layouts.
+TEST(FixedBatch, BatchesOnTheTestDeviceHoldTheHostsValues) {
+  const c10::Device device = at::hasCUDA() ? c10::Device(at::kCUDA) : c10::Device(at::kCPU);
+  const auto data = four_examples();
+  const std::vector<size_t> rows = {1, 3};
+  const FixedBatchShape shape = fixed_batch_shapes(data, 3).back();
+  for (const auto& [host, there] :
+       {std::pair{make_batch(data, rows, at::kCPU), make_batch(data, rows, device)},
+        std::pair{make_fixed_batch(data, rows, at::kCPU, shape), make_fixed_batch(data, rows, device, shape)}}) {
+    EXPECT_EQ(there.ids.device(), device);
+    for (const auto& [a, b] :
+         {std::pair{host.ids, there.ids}, std::pair{host.loss_mask, there.loss_mask},
+          std::pair{host.predict_rows, there.predict_rows}, std::pair{host.targets, there.targets}})
+      EXPECT_TRUE(at::equal(a, b.cpu()));
+    EXPECT_EQ(there.target_tokens, host.target_tokens);
+  }
+}
+
 TEST(FixedBatch, ABatchThatDoesNotFitIsRefused) {
   const auto data = four_examples();
   const FixedBatchShape shape = fixed_batch_shapes({data[0], data[2]}, 2).back();  // [2, 9], 6 targets

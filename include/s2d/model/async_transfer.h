@@ -21,6 +21,9 @@ namespace s2d {
 at::Tensor upload(const std::vector<int64_t>& values, const c10::Device& device);
 at::Tensor upload(const std::vector<int32_t>& values, const c10::Device& device);
 at::Tensor upload(const std::vector<float>& values, const c10::Device& device);
+// A host tensor on `device`: on CUDA through a pinned copy and a non-blocking upload (a training
+// batch: distill builds the next step's while the device runs the last one); elsewhere itself.
+at::Tensor upload(const at::Tensor& host, const c10::Device& device);
 // The same into an existing tensor of as many elements (a buffer a CUDA graph reads), in its shape.
 void upload_into(const at::Tensor& dst, const std::vector<int64_t>& values);
 void upload_into(const at::Tensor& dst, const std::vector<float>& values);
