@@ -159,7 +159,7 @@ TEST(Distill, PackedAndPaddedBatchesTrainTheSameCurve) {
 }
 
 TEST(Distill, CudaGraphStepsTrainTheEagerCurveAndResume) {
-  // --cuda-graph pads micro-batches to a few shapes (here 32 and 64 tokens and the longest); on
+  // --cuda-graph pads micro-batches to a few shapes (here 32 tokens and the longest, 65); on
   // the CPU its steps run eagerly there. Five micro-batches an epoch at two a step: each epoch's
   // last step adds an empty one.
   const auto dir = fresh_dir("d");
