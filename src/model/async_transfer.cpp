@@ -20,8 +20,7 @@ at::Tensor host_copy(const std::vector<T>& values, at::ScalarType dtype, bool pi
 
 template <typename T>
 at::Tensor upload_values(const std::vector<T>& values, at::ScalarType dtype, const c10::Device& device) {
-  at::Tensor host = host_copy(values, dtype, device.is_cuda());
-  return device.is_cuda() ? host.to(device, /*non_blocking=*/true) : host;
+  return upload(host_copy(values, dtype, device.is_cuda()), device);  // pinned already on CUDA
 }
 
 template <typename T>
