@@ -13,20 +13,18 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
 B="$BUILD/bench"
 mkdir -p "$B"
-cat > "$B/llama2-7b.json" <<'JSON'
-{"architectures": ["LlamaForCausalLM"], "vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
- "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 4096,
- "rms_norm_eps": 1e-5, "rope_theta": 10000.0}
-JSON
+model_config "$B/llama2-7b.json" '{"architectures": ["LlamaForCausalLM"], "vocab_size": 32000, "hidden_size": 4096,
+  "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32,
+  "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0}'
 "$PY" "$ROOT/scripts/bench/hf_generate.py" tokenizer --out "$B/tok"
-"$PY" "$ROOT/scripts/bench/hf_generate.py" prompts --out "$B/prompts.json" --n 64 --len 128 --vocab 32000
+"$PY" "$ROOT/scripts/bench/hf_generate.py" prompts --out "$B/prompts.json" --n 64 --len "$(scale 128)" --vocab 32000
 run_s2d() {
   "$BUILD/tests/bench/s2d_bench_generate" --random-config "${CONFIG:-$B/llama2-7b.json}" --tokenizer "$B/tok/tokenizer.model" \
-    --prompts "$B/prompts.json" --device cuda --dtype bf16 --repeat 1 "$@"
+    --prompts "$B/prompts.json" --device "$DEVICE" --dtype bf16 --repeat 1 "$@"
 }
 run_hf() {  # HF generate() with its static cache on the same config (CONFIG, as run_s2d) and prompts
   "$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "${CONFIG:-$B/llama2-7b.json}" --prompts "$B/prompts.json" \
-    --device cuda --dtype bf16 --cache static --repeat 1 "$@"
+    --device "$DEVICE" --dtype bf16 --cache static --repeat 1 "$@"
 }
 against_hf() {  # against_hf LABEL S2D_JSON HF_JSON: throughput, decode and prefill side by side
   "$PY" - "$@" <<'PY'
@@ -42,17 +40,17 @@ echo "== generate, Llama-2-7B shape, bf16, prompt 128"
 # #23's targets first: the default engine and HF's static cache, then every switch on together,
 # greedy at batch 64 and 1 and sampled at batch 64; the ablations after, so that a time limit cuts
 # those first.
-s64=$(run_s2d --batch 64 --new-tokens 256) && echo "s2d batch 64: $s64" | cut -c1-160
-h64=$(run_hf --batch 64 --new-tokens 256) && echo "HF static batch 64: $h64" | cut -c1-160
+s64=$(run_s2d --batch 64 --new-tokens "$(scale 256)") && echo "s2d batch 64: $s64" | cut -c1-160
+h64=$(run_hf --batch 64 --new-tokens "$(scale 256)") && echo "HF static batch 64: $h64" | cut -c1-160
 against_hf "batch 64" "$s64" "$h64"
 keep generate-s64 "$s64"; keep generate-h64 "$h64"  # each as soon as it exists: a time limit may cut this part
-s64a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
+s64a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens "$(scale 256)" --graphs on) \
   && echo "s2d batch 64, CUDA graphs + fused kernels + flash decode: $s64a" | cut -c1-160
-s1=$(run_s2d --batch 1 --new-tokens 64) && echo "s2d batch 1:  $s1" | cut -c1-160
-s1a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
+s1=$(run_s2d --batch 1 --new-tokens "$(scale 64)") && echo "s2d batch 1:  $s1" | cut -c1-160
+s1a=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 1 --new-tokens "$(scale 64)" --graphs on) \
   && echo "s2d batch 1, CUDA graphs + fused kernels + flash decode:  $s1a" | cut -c1-160
 keep generate-s64a "$s64a"; keep generate-s1 "$s1"; keep generate-s1a "$s1a"
-s64ta=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 \
+s64ta=$(S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens "$(scale 256)" --temperature 0.7 --top-p 0.9 \
   --graphs on) && echo "s2d batch 64, temperature 0.7, top-p 0.9, all three: $s64ta" | cut -c1-160
 "$PY" - "$s64" "$h64" "$s64a" "$s1" "$s1a" "$s64ta" <<'PY'
 import json, sys
@@ -79,27 +77,27 @@ fi
 echo "== ablations: each switch alone and in pairs, the host sampler"
 # The host sampler waits for every step (the loop before the device sampler): the same greedy
 # tokens, and what running one step behind the GPU buys.
-s64h=$(run_s2d --batch 64 --new-tokens 256 --sampler host) && echo "s2d batch 64, host sampler: $s64h" | cut -c1-160
-s1h=$(run_s2d --batch 1 --new-tokens 64 --sampler host) && echo "s2d batch 1, host sampler:  $s1h" | cut -c1-160
+s64h=$(run_s2d --batch 64 --new-tokens "$(scale 256)" --sampler host) && echo "s2d batch 64, host sampler: $s64h" | cut -c1-160
+s1h=$(run_s2d --batch 1 --new-tokens "$(scale 64)" --sampler host) && echo "s2d batch 1, host sampler:  $s1h" | cut -c1-160
 # Each decode step replayed as a CUDA graph (EngineOptions::cuda_graphs, off by default until measured).
-s64g=$(run_s2d --batch 64 --new-tokens 256 --graphs on) && echo "s2d batch 64, CUDA graphs: $s64g" | cut -c1-160
-s1g=$(run_s2d --batch 1 --new-tokens 64 --graphs on) && echo "s2d batch 1, CUDA graphs:  $s1g" | cut -c1-160
-s64tg=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 --graphs on) \
+s64g=$(run_s2d --batch 64 --new-tokens "$(scale 256)" --graphs on) && echo "s2d batch 64, CUDA graphs: $s64g" | cut -c1-160
+s1g=$(run_s2d --batch 1 --new-tokens "$(scale 64)" --graphs on) && echo "s2d batch 1, CUDA graphs:  $s1g" | cut -c1-160
+s64tg=$(run_s2d --batch 64 --new-tokens "$(scale 256)" --temperature 0.7 --top-p 0.9 --graphs on) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9, CUDA graphs: $s64tg" | cut -c1-160
 # Graphs and the fused kernels (fused_cuda_ops.h, S2D_CUDA_FUSED=1; off by default until measured).
-s64gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
+s64gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 64 --new-tokens "$(scale 256)" --graphs on) \
   && echo "s2d batch 64, CUDA graphs + fused kernels: $s64gf" | cut -c1-160
-s1gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
+s1gf=$(S2D_CUDA_FUSED=1 run_s2d --batch 1 --new-tokens "$(scale 64)" --graphs on) \
   && echo "s2d batch 1, CUDA graphs + fused kernels:  $s1gf" | cut -c1-160
 # The paper's workload with both (cut rows through the selection kernel, no sort).
-s64tgf=$(S2D_CUDA_FUSED=1 run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9 --graphs on) \
+s64tgf=$(S2D_CUDA_FUSED=1 run_s2d --batch 64 --new-tokens "$(scale 256)" --temperature 0.7 --top-p 0.9 --graphs on) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9, CUDA graphs + fused kernels: $s64tgf" | cut -c1-160
 # Attention over each slot's filled columns through the varlen flash kernel
 # (decode_flash_attention.h, S2D_CUDA_FLASH_DECODE=1; off by default until measured), alone.
-s64fl=$(S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens 256) \
+s64fl=$(S2D_CUDA_FLASH_DECODE=1 run_s2d --batch 64 --new-tokens "$(scale 256)") \
   && echo "s2d batch 64, flash decode alone (eager steps): $s64fl" | cut -c1-160
 # The paper's workload: sampling at temperature 0.7 with top-p 0.9 (target: within 10% of greedy).
-s64t=$(run_s2d --batch 64 --new-tokens 256 --temperature 0.7 --top-p 0.9) \
+s64t=$(run_s2d --batch 64 --new-tokens "$(scale 256)" --temperature 0.7 --top-p 0.9) \
   && echo "s2d batch 64, temperature 0.7, top-p 0.9: $s64t" | cut -c1-160
 "$PY" - "$s64" "$s64t" <<'PY'
 import json, sys
@@ -158,9 +156,9 @@ PY
 # The projections stored [out, in] as HF stores them (S2D_WEIGHTS_OUT_IN=1; llama_weights.h), which
 # weight_layout_gpu.py times alone: here the whole decode, graphs on, against s2d's [in, out]. After
 # the Llama-2 shape's comparisons with HF, so that a time limit reaches those first.
-s64o=$(S2D_WEIGHTS_OUT_IN=1 run_s2d --batch 64 --new-tokens 256 --graphs on) \
+s64o=$(S2D_WEIGHTS_OUT_IN=1 run_s2d --batch 64 --new-tokens "$(scale 256)" --graphs on) \
   && echo "s2d batch 64, CUDA graphs, weights [out, in]: $s64o" | cut -c1-160
-s1o=$(S2D_WEIGHTS_OUT_IN=1 run_s2d --batch 1 --new-tokens 64 --graphs on) \
+s1o=$(S2D_WEIGHTS_OUT_IN=1 run_s2d --batch 1 --new-tokens "$(scale 64)" --graphs on) \
   && echo "s2d batch 1, CUDA graphs, weights [out, in]:  $s1o" | cut -c1-160
 "$PY" - "$s64g" "$s64o" "$s1g" "$s1o" <<'PY'
 import json, sys
@@ -176,22 +174,20 @@ PY
 # Grouped heads (what Llama-3, Qwen, SmolLM2 and Mistral have; Llama-2-7B has none): a Llama-3-8B
 # shape, s2d's default engine against HF's static cache, batch 64. Last, so that a time limit cuts
 # only this.
-cat > "$B/llama3-8b.json" <<'JSON'
-{"architectures": ["LlamaForCausalLM"], "vocab_size": 128256, "hidden_size": 4096, "intermediate_size": 14336,
- "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "max_position_embeddings": 8192,
- "rms_norm_eps": 1e-5, "rope_theta": 500000.0}
-JSON
-q64=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128) \
+model_config "$B/llama3-8b.json" '{"architectures": ["LlamaForCausalLM"], "vocab_size": 128256, "hidden_size": 4096,
+  "intermediate_size": 14336, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+  "max_position_embeddings": 8192, "rms_norm_eps": 1e-5, "rope_theta": 500000.0}'
+q64=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens "$(scale 128)") \
   && echo "s2d batch 64, Llama-3-8B shape (8 key heads): $q64" | cut -c1-160
-hq64=$(CONFIG="$B/llama3-8b.json" run_hf --batch 64 --new-tokens 128) \
+hq64=$(CONFIG="$B/llama3-8b.json" run_hf --batch 64 --new-tokens "$(scale 128)") \
   && echo "HF static batch 64, Llama-3-8B shape: $hq64" | cut -c1-160
 against_hf "batch 64, Llama-3-8B shape" "$q64" "$hq64"
 # Sampling over a 128,256-token vocabulary: the device sampler sorts each cut row whole, which
 # costs 4x what it does over Llama-2's 32,000 (target: within 10% of greedy); with the fused
 # kernels on, the cut rows go through the selection kernel instead (no sort).
-q64t=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128 --temperature 0.7 --top-p 0.9)
-q64f=$(S2D_CUDA_FUSED=1 CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128)
-q64tf=$(S2D_CUDA_FUSED=1 CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens 128 --temperature 0.7 --top-p 0.9)
+q64t=$(CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens "$(scale 128)" --temperature 0.7 --top-p 0.9)
+q64f=$(S2D_CUDA_FUSED=1 CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens "$(scale 128)")
+q64tf=$(S2D_CUDA_FUSED=1 CONFIG="$B/llama3-8b.json" run_s2d --batch 64 --new-tokens "$(scale 128)" --temperature 0.7 --top-p 0.9)
 "$PY" - "$q64" "$q64t" "$q64f" "$q64tf" <<'PY'
 import json, sys
 def load(a):
@@ -209,8 +205,8 @@ if gf and g:
     print(f"fused kernels, greedy, Llama-3-8B shape: greedy tokens {'identical' if g['tokens'] == gf['tokens'] else 'DIFFER'}")
 PY
 echo "== the device sampler alone: ms per call, cut rows sorted against the selection kernel (cut_sampling.h)"
-"$BUILD/tests/bench/s2d_bench_sampling" --device cuda --dtype bf16
+"$BUILD/tests/bench/s2d_bench_sampling" --device "$DEVICE" --dtype bf16 --calls "$(scale 50)"
 # Where a decode step's time goes: 16 steps at batch 64 under torch's profiler (ATen ops per step,
 # the kernels by device time; the trace, gzipped, beside the report).
-run_s2d --batch 64 --new-tokens 16 --profile "$OUT/decode-trace-b64.json" > /dev/null \
+run_s2d --batch 64 --new-tokens "$(scale 16)" --profile "$OUT/decode-trace-b64.json" > /dev/null \
   && gzip -f "$OUT/decode-trace-b64.json"

@@ -17,8 +17,10 @@
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 DEVICE=${DEVICE:-cpu}
-if [ "$DEVICE" = cuda ]; then
-  source "$HERE/../gpu/build.sh"  # sets ROOT, PY, BUILD; builds unless S2D_GPU_BUILT=1
+GPU_RUN=0  # the GPU run's settings: on CUDA, or rehearsed on the CPU (S2D_GPU_REHEARSAL=1, scripts/gpu/build.sh)
+if [ "$DEVICE" = cuda ] || [ "${S2D_GPU_REHEARSAL:-0}" = 1 ]; then GPU_RUN=1; fi
+if [ "$GPU_RUN" = 1 ]; then
+  source "$HERE/../gpu/build.sh"  # sets ROOT, PY, BUILD; builds unless S2D_GPU_BUILT=1 (and DEVICE in a rehearsal)
   S2D_ROOT=$ROOT BUILD_DIR=$BUILD S2D_VENV=$(dirname "$(dirname "$(command -v "$PY")")")
   DTYPE=${DTYPE:-bf16} CACHE=static
 else
@@ -66,7 +68,7 @@ run_s2d() {
 }
 runs=("$(run_s2d s2d)")
 # On CUDA also with the GPU speed switches that stay off until measured (docs/notes/gpu-speed.md).
-[ "$DEVICE" != cuda ] || runs+=("$(run_s2d "s2d, S2D_CUDA_GRAPHS + FUSED + FLASH_DECODE + PACKED_PREFILL" \
+[ "$GPU_RUN" = 0 ] || runs+=("$(run_s2d "s2d, S2D_CUDA_GRAPHS + FUSED + FLASH_DECODE + PACKED_PREFILL" \
   S2D_CUDA_GRAPHS=1 S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 S2D_CUDA_PACKED_PREFILL=1)")
 hf=$("$PY" "$HERE/hf_rar2.py" --model "$M" --tasks "$W/tasks.jsonl" --method "$S2D_ROOT/configs/methods/rar2.json" \
   --samples "$SAMPLES" --temperature 0.7 --top-p 0.9 --max-new-tokens "$MAX_NEW" --batch "$BATCH" \

@@ -16,32 +16,40 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../gpu/build.sh"
 B="$BUILD/bench"
 mkdir -p "$B"
-cat > "$B/tinyllama.json" <<'JSON'
-{"vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 22,
- "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 2048, "rms_norm_eps": 1e-5}
-JSON
-cat > "$B/llama2-7b.json" <<'JSON'
-{"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
- "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5}
-JSON
-"$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b8.json" --n 2 --batch 8 --len 1024 --vocab 32000
-"$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b4.json" --n 2 --batch 4 --len 1024 --vocab 32000
-"$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/r8.json" --n 2 --batch 8 --len 1024 --vocab 32000 --ragged
-STEPS=${TRAIN_BENCH_STEPS:-6}
-# with_peak CMD...: runs CMD, prints its JSON line with "smi_peak_gib" (nvidia-smi's peak) added
+model_config "$B/tinyllama.json" '{"vocab_size": 32000, "hidden_size": 2048, "intermediate_size": 5632,
+  "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 2048,
+  "rms_norm_eps": 1e-5}'
+model_config "$B/llama2-7b.json" '{"vocab_size": 32000, "hidden_size": 4096, "intermediate_size": 11008,
+  "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "max_position_embeddings": 4096,
+  "rms_norm_eps": 1e-5}'
+"$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b8.json" --n 2 --batch 8 --len "$(scale 1024)" --vocab 32000
+"$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/b4.json" --n 2 --batch 4 --len "$(scale 1024)" --vocab 32000
+"$PY" "$ROOT/scripts/bench/hf_train.py" batches --out "$B/r8.json" --n 2 --batch 8 --len "$(scale 1024)" --vocab 32000 --ragged
+STEPS=${TRAIN_BENCH_STEPS:-$(scale 6)}
+# with_peak CMD...: runs CMD, prints its JSON line with "smi_peak_gib" (nvidia-smi's peak) added;
+# fails, printing nothing more, where CMD printed no JSON line (its error is on stderr)
 with_peak() {
   nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$B/smi.txt" 2>/dev/null &
   local smi=$! line
   line=$("$@" | tail -1)
   kill $smi 2>/dev/null; wait $smi 2>/dev/null
   local peak; peak=$(sort -n "$B/smi.txt" | tail -1)
-  "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); d["smi_peak_gib"]=round(int(sys.argv[2] or 0)/1024,1); d["losses"]=[round(x,4) for x in d["losses"]]; print(json.dumps(d))' "$line" "${peak:-0}"
+  "$PY" - "$line" "${peak:-0}" <<'PY'
+import json, sys
+try:
+    d = json.loads(sys.argv[1])
+except ValueError:
+    sys.exit(1)
+d["smi_peak_gib"] = round(int(sys.argv[2] or 0) / 1024, 1)
+d["losses"] = [round(x, 4) for x in d["losses"]]
+print(json.dumps(d))
+PY
 }
 # s2d_train CONFIG BATCHES LORA_RANK LAYOUT [FLAG...]: s2d's training bench, its JSON line
 s2d_train() {
   local config=$1 batches=$2 rank=$3 layout=$4; shift 4
   with_peak "$BUILD/tests/bench/s2d_bench_train" --random-config "$B/$config.json" --batches "$B/$batches.json" \
-    --steps "$STEPS" --device cuda --lora-rank "$rank" --layout "$layout" "$@"
+    --steps "$STEPS" --device "$DEVICE" --lora-rank "$rank" --layout "$layout" "$@"
 }
 # compare LABEL RUN BASE [BASE_NAME]: RUN's tok/s, MFU and memory, and its ratio to BASE
 compare() {
@@ -53,8 +61,10 @@ try:
     r, b = json.loads(sys.argv[2]), json.loads(sys.argv[3])
 except ValueError:
     sys.exit(print(f"{label}: no figure, a run above failed (its log says why)"))
-print(f"{label}: {r['tok_s']:,.0f} tok/s (MFU {100 * r['mfu']:.1f}%, {r['smi_peak_gib']} GiB), "
-      f"{base} {b['tok_s']:,.0f} tok/s (MFU {100 * b['mfu']:.1f}%, {b['smi_peak_gib']} GiB); {r['tok_s'] / b['tok_s']:.3f}x"
+def mfu(d):  # on CUDA only (a rehearsal runs on the CPU)
+    return f"MFU {100 * d['mfu']:.1f}%, " if "mfu" in d else ""
+print(f"{label}: {r['tok_s']:,.0f} tok/s ({mfu(r)}{r['smi_peak_gib']} GiB), "
+      f"{base} {b['tok_s']:,.0f} tok/s ({mfu(b)}{b['smi_peak_gib']} GiB); {r['tok_s'] / b['tok_s']:.3f}x"
       + (f"; losses within {max(abs(x - y) / abs(y) for x, y in zip(r['losses'], b['losses'])):.1e} (relative)"
          if base.startswith("s2d") else ""))
 PY
@@ -72,7 +82,7 @@ for spec in "tinyllama b8 0 1.1B-full-FT padded" "llama2-7b b4 16 7B-LoRA-r16 pa
   echo "== train $name: $config shape, batches $batches, lora rank $rank, s2d $layout, $STEPS timed steps after 1 warmup"
   S2D[$name]=$(s2d_train "$config" "$batches" "$rank" "$layout") && echo "s2d:       ${S2D[$name]}"
   HF[$name]=$(with_peak "$PY" "$ROOT/scripts/bench/hf_train.py" run --random-config "$B/$config.json" \
-      --batches "$B/$batches.json" --steps "$STEPS" --device cuda --lora-rank "$rank") && echo "PyTorch:   ${HF[$name]}"
+      --batches "$B/$batches.json" --steps "$STEPS" --device "$DEVICE" --lora-rank "$rank") && echo "PyTorch:   ${HF[$name]}"
   compare "$name, s2d" "${S2D[$name]}" "${HF[$name]}"
   keep "train-s2d-$name" "${S2D[$name]}"; keep "train-hf-$name" "${HF[$name]}"  # for PART=ablations
   FUSED[$name]=$(S2D_CUDA_FUSED=1 s2d_train "$config" "$batches" "$rank" "$layout") && echo "s2d fused: ${FUSED[$name]}"
@@ -111,4 +121,4 @@ g=$(s2d_train tinyllama b8 0 padded --graph on) && echo "s2d graph: $g"
 compare "$name as a CUDA graph" "$g" "${S2D[$name]}" "the eager step"
 # silu·mul and RoPE alone, forward and backward: the chain, the autograd node, the node's kernels.
 echo "== training's elementwise ops alone (s2d_bench_autograd_ops)"
-"$BUILD/tests/bench/s2d_bench_autograd_ops" --device cuda
+"$BUILD/tests/bench/s2d_bench_autograd_ops" --device "$DEVICE"

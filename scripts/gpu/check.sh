@@ -20,43 +20,45 @@ run() {  # run LOG CMD...: the command's output to $OUT/LOG; a failure marks the
 run tok-ref.log "$PY" "$C/make_tokenizer_reference.py" "$BUILD/tokenizers"  # the Qwen cases' tokenizer.json
 TOKJ="$BUILD/tokenizers/llama3/tokenizer.json"
 for dt in fp32 bf16; do
-  echo "== inference conformance on cuda, $dt"
-  run "ref-$dt.log" "$PY" "$C/make_reference.py" --out "$BUILD/conf-$dt" --device cuda --dtype "$dt" \
+  echo "== inference conformance on $DEVICE, $dt"
+  run "ref-$dt.log" "$PY" "$C/make_reference.py" --out "$BUILD/conf-$dt" --device "$DEVICE" --dtype "$dt" \
       --tokenizer-json "$TOKJ" || continue
-  run "conf-$dt.log" "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" --device cuda --dtype "$dt"
+  run "conf-$dt.log" "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" --device "$DEVICE" --dtype "$dt"
   grep -hE "^conformance " "$LOGS/conf-$dt.log"
-  echo "== inference conformance on cuda, $dt, fused kernels (S2D_CUDA_FUSED=1)"
+  echo "== inference conformance on $DEVICE, $dt, fused kernels (S2D_CUDA_FUSED=1)"
   S2D_CUDA_FUSED=1 run "conf-$dt-fused.log" "$BUILD/tests/conformance/s2d_conformance_tests" --dir "$BUILD/conf-$dt" \
-    --device cuda --dtype "$dt"
+    --device "$DEVICE" --dtype "$dt"
   grep -hE "^conformance " "$LOGS/conf-$dt-fused.log"
 done
 
-echo "== training conformance on cuda, fp32 (reference: PyTorch fp32 on the CPU)"
+echo "== training conformance on $DEVICE, fp32 (reference: PyTorch fp32 on the CPU)"
 T="$BUILD/train-conf-fp32"
 run train-ref-fp32.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ"
 run lora-ref.log "$PY" "$C/make_lora_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ"
-run train-conf-fp32.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision fp32
+run train-conf-fp32.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device "$DEVICE" --precision fp32
 run peft-check.log "$PY" "$C/make_lora_reference.py" --out "$T" --check
 cat "$T/report.txt" 2>/dev/null
 
-echo "== training conformance on cuda, bf16 autocast (reference: torch.autocast bf16 on cuda)"
+if [ "$DEVICE" = cuda ]; then  # s2d trains under autocast on CUDA only (the CPU's bf16 is --precision bf16)
+echo "== training conformance on $DEVICE, bf16 autocast (reference: torch.autocast bf16 on $DEVICE)"
 T="$BUILD/train-conf-bf16"
-run train-ref-bf16.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device cuda --autocast bf16
-run train-conf-bf16.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision autocast
+run train-ref-bf16.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device "$DEVICE" --autocast bf16
+run train-conf-bf16.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device "$DEVICE" --precision autocast
 cat "$T/report.txt" 2>/dev/null
 echo "== the same with the training kernels (S2D_CUDA_FUSED=1: silu·mul, RoPE, the residual add and RMSNorm)"
 S2D_CUDA_FUSED=1 run train-conf-bf16-fused.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" \
-  --device cuda --precision autocast
+  --device "$DEVICE" --precision autocast
 cat "$T/report.txt" 2>/dev/null
+fi
 
-echo "== training conformance on cuda, bf16 weights with fp32 masters (reference: the same in PyTorch on cuda)"
+echo "== training conformance on $DEVICE, bf16 weights with fp32 masters (reference: the same in PyTorch on $DEVICE)"
 T="$BUILD/train-conf-bf16w"
-run train-ref-bf16w.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device cuda --weights bf16
-run train-conf-bf16w.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device cuda --precision bf16
+run train-ref-bf16w.log "$PY" "$C/make_train_reference.py" --out "$T" --tokenizer "$BUILD/conf-fp32/sp.model" --tokenizer-json "$TOKJ" --device "$DEVICE" --weights bf16
+run train-conf-bf16w.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" --device "$DEVICE" --precision bf16
 cat "$T/report.txt" 2>/dev/null
 echo "== the same with the training kernels (S2D_CUDA_FUSED=1)"
 S2D_CUDA_FUSED=1 run train-conf-bf16w-fused.log "$BUILD/tests/conformance/s2d_train_conformance_tests" --dir "$T" \
-  --device cuda --precision bf16
+  --device "$DEVICE" --precision bf16
 cat "$T/report.txt" 2>/dev/null
 grep -hE "tests? ran|PASSED|FAILED" "$LOGS"/conf-*.log "$LOGS"/train-conf-*.log
 exit $status

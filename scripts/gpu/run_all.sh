@@ -13,6 +13,8 @@
 #   S2D_GPU_BUDGET=SECONDS  a wall-clock budget for the whole run: each stage then runs under its
 #     own limit, cut to what is left, so that a slow stage cannot starve the rest and the report
 #     always gets written (unset: no limits)
+#   S2D_GPU_REHEARSAL=1  the same stages on this machine's CPU at toy shapes, with the programs of
+#     build/ (see build.sh): tries the scripts before a GPU's minutes are spent on them
 set -uo pipefail
 START=$(date +%s)
 BUDGET=${S2D_GPU_BUDGET:-}
@@ -34,7 +36,11 @@ if [ -n "${S2D_GPU_PREBUILT:-}" ]; then
 fi
 source "$HERE/build.sh"
 export S2D_GPU_BUILT=1 BUILD_DIR="$BUILD" OUT PYTHON="$PY"
-[ -n "${S2D_GPU_PREBUILT:-}" ] || tar czf "$OUT/gpu-bin.tar.gz" -C "$BUILD" "${S2D_GPU_PROGRAMS[@]}"
+if [ "$REHEARSAL" = 1 ]; then
+  echo "== rehearsal on the CPU at toy shapes (S2D_GPU_REHEARSAL=1), programs from $BUILD: its figures mean nothing" | tee -a "$REPORT"
+elif [ -z "${S2D_GPU_PREBUILT:-}" ]; then
+  tar czf "$OUT/gpu-bin.tar.gz" -C "$BUILD" "${S2D_GPU_PROGRAMS[@]}"
+fi
 stage() {  # stage NAME SECONDS CMD...: with a budget, at most SECONDS and never past the budget
   local name=$1 limit=$2; shift 2
   if [ -n "${S2D_GPU_STAGES:-}" ] && [[ " $S2D_GPU_STAGES " != *" $name "* ]]; then return; fi
@@ -63,12 +69,19 @@ stage generate-targets 200 env PART=targets bash "$HERE/../bench/generate_gpu.sh
 stage train-targets 300 env PART=targets bash "$HERE/../bench/train_gpu.sh"
 stage generate-ablations 300 env PART=ablations bash "$HERE/../bench/generate_gpu.sh"
 # s2d's [in, out] weights against HF's [out, in] under cuBLAS at decode's row counts (never compared).
-stage layout-bench 45 "$PY" "$HERE/../bench/weight_layout_gpu.py"
+LAYOUT_ROWS=(1 8 64); [ "$REHEARSAL" = 1 ] && LAYOUT_ROWS=(1)
+stage layout-bench 45 "$PY" "$HERE/../bench/weight_layout_gpu.py" --device "$DEVICE" --rows "${LAYOUT_ROWS[@]}" \
+  --iters "$(scale 200)"
 stage conformance 150 bash "$HERE/check.sh"
 stage train-ablations 150 env PART=ablations bash "$HERE/../bench/train_gpu.sh"
 # The paper's workload end to end: s2d generate --method rar2, 8 samples at temperature 0.7 and
 # top-p 0.9 on 256 tasks, against the same steps through HF generate(), on a random
 # TinyLlama-1.1B-shaped model (no network here to fetch a real one).
-stage rar2-bench 240 env DEVICE=cuda MODEL=random TASKS=256 SAMPLES=8 MAX_NEW=128 BATCH=256 bash "$HERE/../bench/rar2.sh"
-stage distill-cli 90 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda"
+mkdir -p "$BUILD/bench"
+model_config "$BUILD/bench/rar2-model.json" '{"vocab_size": 300, "hidden_size": 2048, "intermediate_size": 5632,
+  "num_hidden_layers": 22, "num_attention_heads": 32, "num_key_value_heads": 4, "max_position_embeddings": 2048,
+  "rms_norm_eps": 1e-5}'
+stage rar2-bench 240 env DEVICE="$DEVICE" MODEL=random RANDOM_CONFIG="$(cat "$BUILD/bench/rar2-model.json")" \
+  TASKS="$(scale 256)" SAMPLES=8 MAX_NEW="$(scale 128)" BATCH=256 bash "$HERE/../bench/rar2.sh"
+stage distill-cli 90 bash "$HERE/distill_cuda.sh" "$BUILD/src/s2d" "$BUILD/distill-cuda" "$DEVICE" "$(scale 400)"
 echo "== total $(( $(date +%s) - START )) s" | tee -a "$REPORT"
