@@ -7,16 +7,10 @@
 #include <optional>
 
 #include "s2d/model/async_transfer.h"
+#include "s2d/model/graph_memory.h"
 #include "s2d/util/env_switch.h"
 #include "s2d/util/error.h"
 #include "s2d/version.h"
-
-#if S2D_HAS_CUDA_BUILD
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/core/Event.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
-#endif
 
 namespace s2d {
 
@@ -41,24 +35,16 @@ bool DecodeGraphs::applies(const c10::Device& device) {
   return supported(device) || (device.is_cpu() && g_emulated_on_cpu);
 }
 
-struct DecodeGraphs::SharedPool {
-#if S2D_HAS_CUDA_BUILD
-  std::optional<c10::MempoolId_t> id;  // the first capture's
-#endif
-};
-
-std::shared_ptr<DecodeGraphs::SharedPool> DecodeGraphs::shared_pool() { return std::make_shared<SharedPool>(); }
-
 struct DecodeGraphs::Impl {
-  Impl(const LlamaModel& m, KVCache c, at::Tensor t, int64_t w, std::shared_ptr<SharedPool> p)
-      : model(m), cache(std::move(c)), tokens(std::move(t)), width(w), pool(p ? std::move(p) : shared_pool()) {}
+  Impl(const LlamaModel& m, KVCache c, at::Tensor t, int64_t w, std::shared_ptr<GraphMemory> g)
+      : model(m), cache(std::move(c)), tokens(std::move(t)), width(w), memory(g ? std::move(g) : make_graph_memory()) {}
 
   const LlamaModel& model;
   KVCache cache;      // views of the engine's cache
   at::Tensor tokens;  // [n] int64, the caller's
   int64_t width;
-  std::shared_ptr<SharedPool> pool;
-  at::Tensor lens, floats, ints;  // [n] int64, [2, n] fp32, [5, n] int64: what the graphs read
+  std::shared_ptr<GraphMemory> memory;  // never null
+  at::Tensor lens, floats, ints;        // [n] int64, [2, n] fp32, [5, n] int64: what the graphs read
   // Indexed by SamplingPaths::index(): each path combination's output, [n] int64, which every
   // step with that combination overwrites.
   std::array<at::Tensor, 8> drawn;
@@ -72,28 +58,16 @@ struct DecodeGraphs::Impl {
 #if S2D_HAS_CUDA_BUILD
   std::array<std::unique_ptr<at::cuda::CUDAGraph>, 8> graphs;
 
-  // Captures the graph for `paths` on a side stream (CUDA graphs cannot capture the legacy
-  // default stream), after one eager warm-up run there that lets cuBLAS and the allocator set up
-  // outside the capture. The buffers already hold this step's inputs, so the warm-up's writes
-  // (the cache column each slot writes) are the ones the replay then writes again.
+  // Captures the graph for `paths` on the shared side stream, after one eager warm-up run there
+  // that lets cuBLAS and the allocator set up outside the capture. The buffers already hold this
+  // step's inputs, so the warm-up's writes (the cache column each slot writes) are the ones the
+  // replay then writes again.
   void capture(const SamplingPaths& paths) {
-    const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream();
-    const c10::cuda::CUDAStream side = c10::cuda::getStreamFromPool();
-    c10::Event ready(c10::DeviceType::CUDA), done(c10::DeviceType::CUDA);
-    ready.record(current);
-    ready.block(side);
-    {
-      const c10::cuda::CUDAStreamGuard on_side(side);
-      run_step(paths);
-      auto g = std::make_unique<at::cuda::CUDAGraph>();
-      g->capture_begin(pool->id.value_or(c10::MempoolId_t{0, 0}), cudaStreamCaptureModeThreadLocal);
-      drawn[paths.index()] = run_step(paths);
-      g->capture_end();
-      if (!pool->id) pool->id = g->pool();
-      graphs[paths.index()] = std::move(g);
-    }
-    done.record(side);
-    done.block(current);
+    const OnSideStream on_side(*memory);
+    run_step(paths);
+    auto g = std::make_unique<at::cuda::CUDAGraph>();
+    memory->capture(*g, cudaStreamCaptureModeThreadLocal, [&] { drawn[paths.index()] = run_step(paths); });
+    graphs[paths.index()] = std::move(g);
   }
 
   // Replays the graph for `paths`, capturing it first where this is its first step.
@@ -106,11 +80,11 @@ struct DecodeGraphs::Impl {
 };
 
 DecodeGraphs::DecodeGraphs(const LlamaModel& model, KVCache cache, at::Tensor tokens, int64_t width,
-                           std::shared_ptr<SharedPool> pool) {
+                           std::shared_ptr<GraphMemory> memory) {
   if (!applies(tokens.device()))
     throw_runtime("CUDA graphs need a CUDA build of s2d and a CUDA device",
                   {.expected = "a build against CUDA libtorch", .found = tokens.device().str()});
-  impl_ = std::make_unique<Impl>(model, std::move(cache), tokens, width, std::move(pool));
+  impl_ = std::make_unique<Impl>(model, std::move(cache), tokens, width, std::move(memory));
   const int64_t n = tokens.size(0);
   const auto on = tokens.options();
   impl_->lens = at::zeros({n}, on);

@@ -5,6 +5,7 @@
 #include "s2d/engine/cache_sizing.h"
 #include "s2d/engine/device_sampling.h"
 #include "s2d/model/device.h"
+#include "s2d/model/graph_memory.h"
 #include "s2d/util/error.h"
 
 namespace s2d {
@@ -263,8 +264,8 @@ void DecodeRun::resize_cache(int64_t slots, int64_t columns) {
     more_tokens.narrow(0, 0, n_slots_).copy_(next_tokens_);
     next_tokens_ = more_tokens;
   }
-  graphs_.clear();  // captured on the old cache and buffers: made again as the steps need them
-  graph_pool_.reset();
+  graphs_.clear();        // captured on the old cache and buffers: made again as the steps need them
+  graph_memory_.reset();  // its pool goes with the old graphs; the bigger ones start a new one
   cache_ = std::move(bigger);
   capacity_ = columns;
   n_slots_ = slots;
@@ -281,9 +282,9 @@ int64_t DecodeRun::graph_bucket(int64_t busy) const {
 DecodeGraphs& DecodeRun::graphs_for(int64_t slots) {
   auto& g = graphs_[slots];
   if (!g) {
-    if (!graph_pool_) graph_pool_ = DecodeGraphs::shared_pool();
+    if (!graph_memory_) graph_memory_ = make_graph_memory();
     g = std::make_unique<DecodeGraphs>(model_, slots_below(slots), next_tokens_.narrow(0, 0, slots), capacity_,
-                                       graph_pool_);
+                                       graph_memory_);
     ++counters_.graph_buckets;
   }
   return *g;

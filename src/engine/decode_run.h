@@ -138,7 +138,7 @@ class DecodeRun {
   // two, or n_slots_), made as steps need them, all in one pool; remade when the cache grows.
   bool use_graphs_ = false;
   std::map<int64_t, std::unique_ptr<DecodeGraphs>> graphs_;
-  std::shared_ptr<DecodeGraphs::SharedPool> graph_pool_;
+  std::shared_ptr<GraphMemory> graph_memory_;  // what graphs_' captures share
 };
 
 }  // namespace s2d

@@ -5,15 +5,12 @@
 
 #include <optional>
 
+#include "s2d/model/graph_memory.h"
 #include "s2d/util/error.h"
 #include "s2d/version.h"
 
 #if S2D_HAS_CUDA_BUILD
-#include <ATen/cuda/CUDAGraph.h>
-#include <c10/core/Event.h>
 #include <c10/cuda/CUDACachingAllocator.h>
-#include <c10/cuda/CUDAGuard.h>
-#include <c10/cuda/CUDAStream.h>
 #endif
 
 namespace s2d {
@@ -39,20 +36,9 @@ void expect_shape(const char* field, const at::Tensor& fixed, const at::Tensor& 
 
 }  // namespace
 
-struct CapturedTrainStep::SharedMemory {
-#if S2D_HAS_CUDA_BUILD
-  std::optional<c10::MempoolId_t> pool;         // the first capture's
-  std::optional<c10::cuda::CUDAStream> stream;  // the side stream every step runs on
-#endif
-};
-
-std::shared_ptr<CapturedTrainStep::SharedMemory> CapturedTrainStep::shared_memory() {
-  return std::make_shared<SharedMemory>();
-}
-
 struct CapturedTrainStep::Impl {
   Trainer& trainer;
-  std::shared_ptr<SharedMemory> memory;  // never null
+  std::shared_ptr<GraphMemory> memory;  // never null
   // What every step reads: each micro-batch's ids [B, T], predict_rows [N] and targets [N]
   // (padded layout), the step's target count and the learning rate (0-dim fp32).
   std::vector<Batch> fixed;
@@ -114,41 +100,22 @@ struct CapturedTrainStep::Impl {
   }
 
 #if S2D_HAS_CUDA_BUILD
-  // A warm-up step, or the capture, on a side stream (a capture cannot use the legacy default
-  // stream), ordered after and before the current stream's work.
+  // A warm-up step, or the capture, on the shared side stream, ordered after and before the
+  // current stream's work.
   Result on_side_stream(bool capture) {
-    const c10::cuda::CUDAStream current = c10::cuda::getCurrentCUDAStream();
-    // One stream for all the steps that share the memory: the allocator reuses a freed block only
-    // on the stream that freed it.
-    if (!memory->stream) memory->stream = c10::cuda::getStreamFromPool(false, current.device_index());
-    const c10::cuda::CUDAStream side = *memory->stream;
-    c10::Event ready(c10::DeviceType::CUDA), done(c10::DeviceType::CUDA);
-    ready.record(current);
-    ready.block(side);
-    Result r;
-    {
-      const c10::cuda::CUDAStreamGuard on_side(side);
-      const AutocastCacheOff no_cache;
-      if (capture) {
-        // The warm-up's activations sit free in the allocator's cache, which the capture cannot use
-        // (it allocates in the graph's own pool): handed back first, or a model that fills most of
-        // the GPU would hold them twice.
-        side.synchronize();
-        c10::cuda::CUDACachingAllocator::emptyCache();
-        auto g = std::make_unique<at::cuda::CUDAGraph>();
-        // Global mode, torch.cuda.graph's default: the backward runs on autograd's device thread.
-        g->capture_begin(memory->pool.value_or(c10::MempoolId_t{0, 0}), cudaStreamCaptureModeGlobal);
-        outputs = step_on_buffers();
-        g->capture_end();
-        if (!memory->pool) memory->pool = g->pool();
-        graph = std::move(g);
-      } else {
-        r = step_on_buffers();
-      }
-    }
-    done.record(side);
-    done.block(current);
-    return r;
+    const OnSideStream on_side(*memory);
+    const AutocastCacheOff no_cache;
+    if (!capture) return step_on_buffers();
+    // The warm-up's activations sit free in the allocator's cache, which the capture cannot use
+    // (it allocates in the graph's own pool): handed back first, or a model that fills most of
+    // the GPU would hold them twice.
+    on_side.side().synchronize();
+    c10::cuda::CUDACachingAllocator::emptyCache();
+    auto g = std::make_unique<at::cuda::CUDAGraph>();
+    // Global mode, torch.cuda.graph's default: the backward runs on autograd's device thread.
+    memory->capture(*g, cudaStreamCaptureModeGlobal, [&] { outputs = step_on_buffers(); });
+    graph = std::move(g);
+    return {};
   }
 #endif
 };
@@ -159,8 +126,8 @@ bool CapturedTrainStep::supported(const c10::Device& device) { return device.is_
 bool CapturedTrainStep::supported(const c10::Device&) { return false; }
 #endif
 
-CapturedTrainStep::CapturedTrainStep(Trainer& trainer, std::shared_ptr<SharedMemory> memory)
-    : impl_(new Impl{trainer, memory ? std::move(memory) : shared_memory(), {}, {}, {}, 0, {}}) {}
+CapturedTrainStep::CapturedTrainStep(Trainer& trainer, std::shared_ptr<GraphMemory> memory)
+    : impl_(new Impl{trainer, memory ? std::move(memory) : make_graph_memory(), {}, {}, {}, 0, {}}) {}
 
 CapturedTrainStep::~CapturedTrainStep() = default;
 

@@ -13,6 +13,7 @@
 #include "run_checkpoints.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/device.h"
+#include "s2d/model/graph_memory.h"
 #include "s2d/model/lora.h"
 #include "s2d/text/chat_template.h"
 #include "s2d/train/captured_train_step.h"
@@ -320,7 +321,7 @@ class DistillRun {
   std::unique_ptr<Trainer> trainer_;
   // --cuda-graph: the shapes of micro-batches, and a captured step for each, by its tokens.
   std::vector<FixedBatchShape> shapes_;
-  std::shared_ptr<CapturedTrainStep::SharedMemory> graph_memory_ = CapturedTrainStep::shared_memory();
+  std::shared_ptr<GraphMemory> graph_memory_ = make_graph_memory();
   std::map<int64_t, std::unique_ptr<CapturedTrainStep>> captured_;
 };
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "model_fixture.h"
+#include "s2d/model/graph_memory.h"
 #include "s2d/util/error.h"
 #include "test_util.h"
 #include "train_fixture.h"
@@ -71,14 +72,14 @@ void expect_captured_equals_eager(const c10::Device& device, int micro) {
   });
 }
 
-// Two captured steps of one trainer on one SharedMemory, batches of 12 and 20 tokens in turn (as
+// Two captured steps of one trainer on one GraphMemory, batches of 12 and 20 tokens in turn (as
 // s2d distill runs lengths): each step's loss and norm, and then the weights, equal to the eager
 // steps'. On a GPU both capture into one pool, the second reusing what the first freed.
 void expect_shared_memory_steps_equal_eager(const c10::Device& device) {
   const ModelConfig c = tiny_config(50, 64);
   LlamaModel eager_model = random_model(c, 5, device), captured_model = random_model(c, 5, device);
   Trainer eager(eager_model, exact_rates()), trainer(captured_model, exact_rates());
-  const auto memory = CapturedTrainStep::shared_memory();
+  const auto memory = make_graph_memory();
   CapturedTrainStep short_rows(trainer, memory), long_rows(trainer, memory);
   for (int s = 0; s < 2 * (CapturedTrainStep::kWarmupSteps + 3); ++s) {
     const bool is_long = s % 2 == 1;

@@ -9,7 +9,7 @@
 // sampler takes different branches for greedy, plain and cut rows, so there is one graph per
 // combination the batches need (at most 7), captured on first use. The engine keeps one
 // DecodeGraphs per slot-count bucket (the first 1, 2, 4, ... slots, and all), so that a run's tail
-// replays fewer rows; all share one memory pool (SharedPool). Every step runs all n slots: idle
+// replays fewer rows; all share one GraphMemory (graph_memory.h). Every step runs all n slots: idle
 // ones feed their buffer's token at column 0, as in the eager loop. CUDA builds only; supported()
 // says whether this build and device can. For tests, the CPU can emulate them
 // (set_emulated_on_cpu): each step then runs eagerly on the same buffers and returns the same
@@ -26,6 +26,8 @@
 
 namespace s2d {
 
+struct GraphMemory;
+
 class DecodeGraphs {
  public:
   static bool supported(const c10::Device& device);
@@ -34,16 +36,11 @@ class DecodeGraphs {
   // Tests: graphs emulated on the CPU (off by default). applies(): supported, or so emulated.
   static void set_emulated_on_cpu(bool on);
   static bool applies(const c10::Device& device);
-  // The memory pool that graphs share: what one capture freed, the next reuses. Safe because one
-  // run's graphs replay one after another on one stream, each writes every intermediate before it
-  // reads it, and the engine copies a step's tokens out before the next step.
-  struct SharedPool;
-  static std::shared_ptr<SharedPool> shared_pool();
-
   // tokens: [n] int64 on the model's device, read by every step as its input ids; cache: views of
-  // n slots (sharing the engine's storage); each step attends over the first `width` columns.
+  // n slots (sharing the engine's storage); each step attends over the first `width` columns;
+  // memory: what the engine's other DecodeGraphs share (a new one where null).
   DecodeGraphs(const LlamaModel& model, KVCache cache, at::Tensor tokens, int64_t width,
-               std::shared_ptr<SharedPool> pool = nullptr);
+               std::shared_ptr<GraphMemory> memory = nullptr);
   ~DecodeGraphs();
   DecodeGraphs(const DecodeGraphs&) = delete;
   DecodeGraphs& operator=(const DecodeGraphs&) = delete;

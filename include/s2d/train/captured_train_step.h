@@ -26,25 +26,19 @@
 
 namespace s2d {
 
+struct GraphMemory;
+
 class CapturedTrainStep {
  public:
   static constexpr int kWarmupSteps = 3;
   // Whether this build and device replay graphs (a CUDA build and a CUDA device).
   static bool supported(const c10::Device& device);
-  // Graph memory that captured steps of one trainer share: one pool and one side stream, so that
-  // the activations one capture freed are reused by the next capture, and steps of several
-  // shapes hold memory for the largest rather than for their sum. That is safe because the
-  // trainer's graphs never replay at once and none reads memory another wrote: every replay
-  // writes each intermediate before reading it, and run() copies the outputs out before the
-  // next step.
-  struct SharedMemory;
-  static std::shared_ptr<SharedMemory> shared_memory();
-
   // The trainer and its model must outlive this. Other steps of the trainer may come between this
-  // one's (s2d distill keeps a captured step per batch shape, all on one SharedMemory): the
+  // one's (s2d distill keeps a captured step per batch shape, all on one GraphMemory,
+  // graph_memory.h, so that they hold memory for the largest shape instead of the sum): the
   // weights, moments and step counts are tensors that every step updates in place, and the
-  // gradients are none between steps.
-  explicit CapturedTrainStep(Trainer& trainer, std::shared_ptr<SharedMemory> memory = nullptr);
+  // gradients are none between steps. memory: a new one where null.
+  explicit CapturedTrainStep(Trainer& trainer, std::shared_ptr<GraphMemory> memory = nullptr);
   ~CapturedTrainStep();
   CapturedTrainStep(const CapturedTrainStep&) = delete;
   CapturedTrainStep& operator=(const CapturedTrainStep&) = delete;
