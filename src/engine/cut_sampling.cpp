@@ -29,26 +29,6 @@ void check_rows(const at::Tensor& probs, const at::Tensor& top_k, const at::Tens
               "sample_cut_rows: top_k [B] int64, top_p and u [B] fp32, cut [B] bool");
 }
 
-// The four rounds of one selection over a row, one token at a time.
-Cut select_on_host(const float* p, int64_t V, const TokenSet& set, const Goal& goal) {
-  Selection sel = start_selection();
-  uint32_t count[kBuckets];
-  uint64_t mass[kBuckets];
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    std::fill(count, count + kBuckets, 0u);
-    std::fill(mass, mass + kBuckets, uint64_t{0});
-    for (int64_t i = 0; i < V; ++i) {
-      const uint32_t key = key_of(p[i]);
-      if (!counted(key, set) || !under_prefix(key, sel.prefix, shift)) continue;
-      const int b = bucket_of(key, shift);
-      ++count[b];
-      mass[b] += goal.by_count ? 1 : mass_of(p[i]);
-    }
-    finish_round(count, mass, shift, set, goal, sel);
-  }
-  return sel.cut;
-}
-
 int64_t draw_row_on_host(const float* p, int64_t V, int64_t k, float top_p, float u) {
   const Cut cut =
       find_cut(k, V, top_p, [&](const TokenSet& set, const Goal& goal) { return select_on_host(p, V, set, goal); });

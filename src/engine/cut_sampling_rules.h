@@ -17,6 +17,9 @@
 
 #include <cstdint>
 #include <cstring>
+#ifndef __CUDACC__
+#include <algorithm>
+#endif
 
 #ifdef __CUDACC__
 #define S2D_HOST_DEVICE __host__ __device__ __forceinline__
@@ -182,5 +185,28 @@ S2D_HOST_DEVICE Cut find_cut(int64_t k, int64_t V, float top_p, Select select) {
   if (k < V) set = TokenSet{false, select(set, Goal{true, static_cast<double>(k), 0.0f})};
   return top_p < 1.0f ? select(set, Goal{false, 0.0, top_p}) : set.floor;
 }
+
+#ifndef __CUDACC__
+// The four rounds of one selection over a row [V] on the host, one token at a time: the kernel's
+// twin (cut_sampling.cpp), and the host sampler's nucleus of a flat row (sampling_nucleus.cpp).
+inline Cut select_on_host(const float* p, int64_t V, const TokenSet& set, const Goal& goal) {
+  Selection sel = start_selection();
+  uint32_t count[kBuckets];
+  uint64_t mass[kBuckets];
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    std::fill(count, count + kBuckets, 0u);
+    std::fill(mass, mass + kBuckets, uint64_t{0});
+    for (int64_t i = 0; i < V; ++i) {
+      const uint32_t key = key_of(p[i]);
+      if (!counted(key, set) || !under_prefix(key, sel.prefix, shift)) continue;
+      const int b = bucket_of(key, shift);
+      ++count[b];
+      mass[b] += goal.by_count ? 1 : mass_of(p[i]);
+    }
+    finish_round(count, mass, shift, set, goal, sel);
+  }
+  return sel.cut;
+}
+#endif
 
 }  // namespace s2d::cut_sampling

@@ -118,7 +118,7 @@ at::Tensor sampling_distribution(const at::Tensor& logits, const SamplingParams&
   scale_row(host.row(0), V, p, x.data(), e.data());
   exp_row(e.data(), V);
   const float* e_row = e.data();
-  const Allowed a = allowed_tokens(x.data(), e_row, V, top_p_of(p));
+  const Allowed a = allowed_tokens(e_row, V, top_p_of(p));
   at::Tensor probs = at::zeros({V}, at::kFloat);  // [V]
   float* out = probs.mutable_data_ptr<float>();
   if (a.whole_row)
@@ -168,7 +168,7 @@ std::vector<int64_t> sample_tokens(const at::Tensor& logits, const std::vector<c
   for (int64_t i = 0; i < S; ++i) exp_row(e + i * V, V);
   parallel_each(S, own_generators ? threads : 1, [&](int64_t i) {  // a shared generator: in row order
     const SamplingParams& p = *params[rows[i]];
-    const Allowed a = allowed_tokens(x + i * V, e + i * V, V, top_p_of(p));
+    const Allowed a = allowed_tokens(e + i * V, V, top_p_of(p));
     out[rows[i]] = race_winner(*gens[rows[i]], V, a, e + i * V);
   });
   return out;

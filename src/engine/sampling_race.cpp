@@ -101,14 +101,12 @@ int64_t whole_row_winner(Mt19937Words& words, int64_t V, const Allowed& a, const
   return race.best;
 }
 
-// A nucleus row's race: only its tokens' words are read; the generator steps over the rest.
+// A nucleus row's race: only its tokens' words are read (a.ids is in token order, the stream's);
+// the generator steps over the rest.
 int64_t nucleus_winner(Mt19937Words& words, int64_t V, const Allowed& a) {
-  std::vector<size_t> by_id(a.ids.size());  // the nucleus in stream order: places in a.ids
-  std::iota(by_id.begin(), by_id.end(), size_t{0});
-  std::sort(by_id.begin(), by_id.end(), [&](size_t p, size_t q) { return a.ids[p] < a.ids[q]; });
   Race race;
   int64_t stepped = 0;  // tokens whose words are behind
-  for (const size_t place : by_id) {
+  for (size_t place = 0; place < a.ids.size(); ++place) {
     const int64_t i = a.ids[place];
     words.skip(static_cast<size_t>(2 * (i - stepped)));
     std::array<uint32_t, 2> w{};

@@ -108,35 +108,41 @@ TEST(Sampling, TopPOverALargeVocabularyEqualsAFullSort) {
     }
 }
 
-// The nucleus found through bins of exp(l - max) by binary exponent is the one a full stable sort
-// gives (logits descending, ties by token id; a token stays while the mass before it is short of
-// top_p of the row's, summed in eight lanes as the sampler sums it), with the same probabilities (each kept e over
-// their sum): over rows of 49,152 tokens peaked and flat, bf16-rounded rows full of ties, a row of one value, -inf
-// where top-k cut, and top_p near 0 and near 1.
+// What the host sampler's nucleus must be (sampling_rows.h), by a full stable sort: the row's
+// probabilities [V], 0 outside the nucleus.
+static at::Tensor nucleus_definition(const at::Tensor& l, double top_p) {  // l [V] fp32, already / T
+  const int64_t V = l.size(0);
+  const at::Tensor e_row = (l - l.max()).exp();
+  const float* e = e_row.const_data_ptr<float>();
+  auto mass = [&](int64_t i) { return static_cast<uint64_t>(e[i] * 1099511627776.0f); };  // e * 2^40
+  uint64_t total = 0;
+  for (int64_t i = 0; i < V; ++i) total += mass(i);
+  const double target = static_cast<double>(static_cast<float>(top_p)) * static_cast<double>(total);
+  std::vector<int64_t> order(static_cast<size_t>(V));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return e[a] > e[b]; });
+  std::vector<int64_t> kept;
+  uint64_t before = 0;
+  for (int64_t i : order) {
+    if (!kept.empty() && static_cast<double>(before) >= target) break;
+    kept.push_back(i);
+    before += mass(i);
+  }
+  std::sort(kept.begin(), kept.end());
+  double kept_mass = 0;  // the kept tokens' probabilities: their e over its sum, in double
+  for (int64_t i : kept) kept_mass += e[i];
+  std::vector<float> probs;
+  for (int64_t i : kept) probs.push_back(static_cast<float>(e[i] / kept_mass));
+  return at::zeros({V}).index_put_({at::tensor(kept, at::kLong)}, at::tensor(probs));
+}
+
+// The nucleus found through bins of e = exp(l - max) by binary exponent, sorted where they hold few
+// tokens and by selection where they hold many (flat rows), is the one a full stable sort gives
+// (e descending, ties by token id; a token stays while the mass before it, e * 2^40 truncated to
+// an integer, is short of top_p of the row's), with the same probabilities (each kept e over their
+// sum in double, in token order): over rows of 49,152 tokens peaked and flat, bf16-rounded rows
+// full of ties, a row of one value, 0 where top-k cut, and top_p near 0 and near 1.
 TEST(Sampling, TheNucleusIsTheFullSortsWithTiesById) {
-  auto sorted_definition = [](const at::Tensor& l, double top_p) {  // l [V] fp32, already / T
-    const int64_t V = l.size(0);
-    const at::Tensor e = (l - l.max()).exp();
-    std::array<double, 8> lane{};  // the row's mass: lane k sums tokens k, k + 8, ... in order
-    for (int64_t i = 0; i < V; ++i) lane[static_cast<size_t>(i % 8)] += e[i].item<float>();
-    const double total = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-    std::vector<int64_t> order(static_cast<size_t>(V));
-    std::iota(order.begin(), order.end(), 0);
-    const float* x = l.const_data_ptr<float>();
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x[a] > x[b]; });
-    std::vector<int64_t> kept;
-    double before = 0;
-    for (int64_t i : order) {
-      if (!kept.empty() && before >= top_p * total) break;
-      kept.push_back(i);
-      before += e[i].item<float>();
-    }
-    double kept_mass = 0;  // the kept tokens' probabilities: their e over its sum, in double
-    for (int64_t i : kept) kept_mass += e[i].item<float>();
-    std::vector<float> probs;
-    for (int64_t i : kept) probs.push_back(static_cast<float>(e[i].item<float>() / kept_mass));
-    return at::zeros({V}).index_put_({at::tensor(kept, at::kLong)}, at::tensor(probs));
-  };
   at::Generator g = make_cpu_generator(17);
   std::vector<std::pair<std::string, at::Tensor>> rows;
   for (const double scale : {0.3, 2.0, 8.0})
@@ -154,12 +160,33 @@ TEST(Sampling, TheNucleusIsTheFullSortsWithTiesById) {
           const float kth = std::get<0>(l.topk(top_k)).min().item<float>();
           l = l.masked_fill(l < kth, -INFINITY);
         }
-        const at::Tensor want = sorted_definition(l, top_p), got = sampling_distribution(logits, p);
+        const at::Tensor want = nucleus_definition(l, top_p), got = sampling_distribution(logits, p);
         SCOPED_TRACE(name + ", top_p " + std::to_string(top_p) + ", top_k " + std::to_string(top_k));
         EXPECT_TRUE(at::equal(got > 0, want > 0))
             << (got > 0).sum().item<int64_t>() << " tokens kept, want " << (want > 0).sum().item<int64_t>();
         EXPECT_TRUE(at::equal(got, want));
       }
+}
+
+// Where a decision falls within the error of the row's mass in double, the sampler takes the
+// integer mass exactly. Every e but the top two is just under 2^-40, so truncated to 0: the double
+// mass exceeds the integer one by 1.2e-7 of it, more than the gap between top_p's target and the
+// top token's mass, and an estimate from it would keep the second token (sorted: two tokens in the
+// bins). Then a row of such tokens alone past the top one, which the selection decides.
+TEST(Sampling, TheNucleusTakesTheExactMassWhereTheEstimateCannotDecide) {
+  const float below_two_thirds = std::nextafter(2.0f / 3.0f, 0.0f);
+  for (const auto& [second, top_p] : {std::pair<float, double>{std::log(0.5f), below_two_thirds},
+                                      std::pair<float, double>{std::log(9e-13f), 1.0 - std::ldexp(1.0, -24)}}) {
+    at::Tensor logits = at::full({200002}, std::log(9e-13f));  // e just under 2^-40 = 9.09e-13
+    logits[0] = 0.0f;
+    logits[1] = second;
+    SamplingParams p;
+    p.temperature = 1.0, p.top_p = top_p;
+    const at::Tensor want = nucleus_definition(logits, p.top_p), got = sampling_distribution(logits, p);
+    SCOPED_TRACE("top_p " + std::to_string(top_p));
+    EXPECT_EQ((want > 0).sum().item<int64_t>(), 1);
+    EXPECT_TRUE(at::equal(got, want)) << (got > 0).sum().item<int64_t>() << " tokens kept";
+  }
 }
 
 // A batch draws each row as at::multinomial(sampling_distribution(row), 1) with that row's
