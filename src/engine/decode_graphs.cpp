@@ -4,7 +4,6 @@
 
 #include <array>
 #include <atomic>
-#include <optional>
 
 #include "s2d/model/async_transfer.h"
 #include "s2d/model/graph_memory.h"
@@ -65,9 +64,8 @@ struct DecodeGraphs::Impl {
   void capture(const SamplingPaths& paths) {
     const OnSideStream on_side(*memory);
     run_step(paths);
-    auto g = std::make_unique<at::cuda::CUDAGraph>();
-    memory->capture(*g, cudaStreamCaptureModeThreadLocal, [&] { drawn[paths.index()] = run_step(paths); });
-    graphs[paths.index()] = std::move(g);
+    graphs[paths.index()] =
+        memory->capture(cudaStreamCaptureModeThreadLocal, [&] { drawn[paths.index()] = run_step(paths); });
   }
 
   // Replays the graph for `paths`, capturing it first where this is its first step.

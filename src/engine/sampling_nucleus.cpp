@@ -16,26 +16,33 @@ using namespace cut_sampling;
 // row cost less than the sort (on a 2-core EPYC: about 1 ns a token a pass, 2-3 ns a token sorted).
 size_t sorted_nucleus_limit(int64_t V) { return std::max<size_t>(2048, static_cast<size_t>(V) / 8); }
 
-// The target, top_p of the row's integer mass, is known within [lo, hi] from the row's mass in
-// double (relative error below 1e-9 for any row s2d sees) less what truncating each token's
-// mass drops (under 1 each); exact once a decision falls between the two.
-struct Target {
-  double lo, hi;
-  bool exact = false;
+// The nucleus's target, top_p of the row's integer mass, known within [lo, hi] from the row's mass
+// in double (relative error below 1e-9 for rows up to 2^23 tokens) less what truncating each
+// token's mass drops (under 1 each). reached_by(m): whether a mass m is not under it, the rules'
+// test, taking the exact sum (one more pass over the row) only where m falls between lo and hi.
+class Target {
+ public:
+  Target(const float* e, int64_t V, float top_p, double row_mass_in_double)
+      : e_(e), V_(V), top_p_(top_p), scaled_(row_mass_in_double * static_cast<double>(kMassScale)) {}
+
+  bool reached_by(uint64_t mass) {
+    const auto m = static_cast<double>(mass);
+    if (m >= hi_) return true;
+    if (m < lo_) return false;
+    uint64_t total = 0;
+    for (int64_t i = 0; i < V_; ++i) total += mass_of(e_[i]);
+    lo_ = hi_ = top_p_target(top_p_, total);
+    return m >= hi_;
+  }
+
+ private:
+  const float* e_;
+  int64_t V_;
+  float top_p_;
+  double scaled_;
+  double lo_ = top_p_ * (scaled_ * (1 - 2e-9) - static_cast<double>(V_)) * (1 - 1e-15);
+  double hi_ = top_p_ * scaled_ * (1 + 2e-9) * (1 + 1e-15);
 };
-
-Target approximate_target(double row_mass_in_double, int64_t V, float top_p) {
-  const double scaled = row_mass_in_double * static_cast<double>(kMassScale);
-  return {top_p * (scaled * (1 - 2e-9) - static_cast<double>(V)) * (1 - 1e-15),
-          top_p * scaled * (1 + 2e-9) * (1 + 1e-15)};
-}
-
-Target exact_target(const float* e, int64_t V, float top_p) {
-  uint64_t total = 0;
-  for (int64_t i = 0; i < V; ++i) total += mass_of(e[i]);
-  const double t = top_p_target(top_p, total);
-  return {t, t, true};
-}
 
 // The biased binary exponent of a float in [0, 1]: 127 for 1, less for smaller, 0 for 0 and
 // subnormals. Monotone, so tokens with an exponent at least j are a top set of the row.
@@ -75,7 +82,7 @@ Allowed allowed_tokens(const float* e, int64_t V, double top_p) {
   for (int64_t i = 0; i < V; ++i) bin_mass[static_cast<size_t>(exponent_of(e[i]))] += e[i];
   double row = 0;
   for (const double m : bin_mass) row += m;
-  Target target = approximate_target(row, V, p);
+  Target target(e, V, p, row);
   int lowest = 127;  // the lowest exponent taken
   for (double mass = bin_mass[127]; lowest > 0 && mass < p * row;) mass += bin_mass[static_cast<size_t>(--lowest)];
   const size_t limit = sorted_nucleus_limit(V);
@@ -84,11 +91,7 @@ Allowed allowed_tokens(const float* e, int64_t V, double top_p) {
     uint64_t taken = 0;
     for (int64_t i = 0; i < V && a.ids.size() <= limit; ++i)
       if (exponent_of(e[i]) >= lowest) a.ids.push_back(i), taken += mass_of(e[i]);
-    if (a.ids.size() > limit || lowest == 0 || static_cast<double>(taken) >= target.hi) break;
-    if (static_cast<double>(taken) >= target.lo && !target.exact) {
-      target = exact_target(e, V, p);
-      if (static_cast<double>(taken) >= target.hi) break;
-    }
+    if (a.ids.size() > limit || lowest == 0 || target.reached_by(taken)) break;
     --lowest;
   }
   if (a.ids.size() > limit) {  // a flat row: the selection finds the cut without a sort
@@ -106,15 +109,7 @@ Allowed allowed_tokens(const float* e, int64_t V, double top_p) {
     });
     uint64_t before = 0;
     size_t n = 0;
-    while (n < a.ids.size()) {
-      const auto b = static_cast<double>(before);
-      if (n > 0 && b >= target.hi) break;
-      if (n > 0 && b >= target.lo && !target.exact) {
-        target = exact_target(e, V, p);  // too close to call from the double mass: exactly
-        continue;
-      }
-      before += mass_of(e[a.ids[n++]]);
-    }
+    while (n < a.ids.size() && (n == 0 || !target.reached_by(before))) before += mass_of(e[a.ids[n++]]);
     a.ids.resize(n);
     std::sort(a.ids.begin(), a.ids.end());
   }

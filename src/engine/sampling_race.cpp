@@ -6,7 +6,6 @@
 #include <cstring>
 #include <limits>
 #include <mutex>
-#include <numeric>
 
 #include "s2d/engine/mt19937_words.h"
 #include "sampling_rows.h"

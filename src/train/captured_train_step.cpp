@@ -3,8 +3,6 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 
-#include <optional>
-
 #include "s2d/model/graph_memory.h"
 #include "s2d/util/error.h"
 #include "s2d/version.h"
@@ -111,10 +109,8 @@ struct CapturedTrainStep::Impl {
     // the GPU would hold them twice.
     on_side.side().synchronize();
     c10::cuda::CUDACachingAllocator::emptyCache();
-    auto g = std::make_unique<at::cuda::CUDAGraph>();
     // Global mode, torch.cuda.graph's default: the backward runs on autograd's device thread.
-    memory->capture(*g, cudaStreamCaptureModeGlobal, [&] { outputs = step_on_buffers(); });
-    graph = std::move(g);
+    graph = memory->capture(cudaStreamCaptureModeGlobal, [&] { outputs = step_on_buffers(); });
     return {};
   }
 #endif

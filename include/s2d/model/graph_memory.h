@@ -29,14 +29,16 @@ struct GraphMemory {
   std::optional<c10::MempoolId_t> pool;
   std::optional<c10::cuda::CUDAStream> stream;
 
-  // Captures what `launch` issues on the current stream (the side stream, under OnSideStream)
-  // into `graph`, allocating in the shared pool.
+  // The graph of what `launch` issues on the current stream (the side stream, under
+  // OnSideStream), allocating in the shared pool.
   template <class Launch>
-  void capture(at::cuda::CUDAGraph& graph, cudaStreamCaptureMode mode, Launch&& launch) {
-    graph.capture_begin(pool.value_or(c10::MempoolId_t{0, 0}), mode);
+  std::unique_ptr<at::cuda::CUDAGraph> capture(cudaStreamCaptureMode mode, Launch&& launch) {
+    auto graph = std::make_unique<at::cuda::CUDAGraph>();
+    graph->capture_begin(pool.value_or(c10::MempoolId_t{0, 0}), mode);
     launch();
-    graph.capture_end();
-    if (!pool) pool = graph.pool();
+    graph->capture_end();
+    if (!pool) pool = graph->pool();
+    return graph;
   }
 #endif
 };
