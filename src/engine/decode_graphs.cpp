@@ -3,19 +3,15 @@
 #include <ATen/ATen.h>
 
 #include <array>
-#include <atomic>
 
 #include "s2d/model/async_transfer.h"
+#include "s2d/model/capture_audit.h"
 #include "s2d/model/graph_memory.h"
 #include "s2d/util/env_switch.h"
 #include "s2d/util/error.h"
 #include "s2d/version.h"
 
 namespace s2d {
-
-namespace {
-std::atomic<bool> g_emulated_on_cpu{false};
-}  // namespace
 
 bool DecodeGraphs::switched_on() {
   static EnvSwitch on("S2D_CUDA_GRAPHS");
@@ -28,10 +24,8 @@ bool DecodeGraphs::supported(const c10::Device& device) { return device.is_cuda(
 bool DecodeGraphs::supported(const c10::Device&) { return false; }
 #endif
 
-void DecodeGraphs::set_emulated_on_cpu(bool on) { g_emulated_on_cpu = on; }
-
 bool DecodeGraphs::applies(const c10::Device& device) {
-  return supported(device) || (device.is_cpu() && g_emulated_on_cpu);
+  return supported(device) || (device.is_cpu() && graphs_emulated_on_cpu());
 }
 
 struct DecodeGraphs::Impl {
@@ -47,6 +41,7 @@ struct DecodeGraphs::Impl {
   // Indexed by SamplingPaths::index(): each path combination's output, [n] int64, which every
   // step with that combination overwrites.
   std::array<at::Tensor, 8> drawn;
+  std::array<CaptureAudit, 8> audits;  // emulated on the CPU: what each graph would capture
 
   // The step itself, on the buffers: what is captured.
   at::Tensor run_step(const SamplingPaths& paths) {
@@ -105,8 +100,17 @@ at::Tensor DecodeGraphs::step(const std::vector<int64_t>& lens, const HostSampli
   }
 #endif
   // Emulated (a CPU test): the same step eagerly on the same buffers, its tokens written into the
-  // buffer the next step of this kind overwrites, as a replay would.
-  const at::Tensor drawn = m.run_step(rows.paths);
+  // buffer the next step of this kind overwrites, as a replay would. A kind's first step is the
+  // warm-up run and the capture's, as on a GPU; each later one must dispatch what the capture did.
+  at::Tensor drawn;
+  const auto run = [&] { drawn = m.run_step(rows.paths); };
+  CaptureAudit& audit = m.audits[kind];
+  if (audit.captured()) {
+    audit.replay(run);
+  } else {
+    run();
+    audit.capture(run);
+  }
   if (!m.drawn[kind].defined()) m.drawn[kind] = at::empty_like(drawn);
   m.drawn[kind].copy_(drawn);
   return m.drawn[kind];

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
 
+#include "s2d/model/capture_audit.h"
 #include "s2d/model/graph_memory.h"
 #include "s2d/util/error.h"
 #include "s2d/version.h"
@@ -42,7 +43,8 @@ struct CapturedTrainStep::Impl {
   std::vector<Batch> fixed;
   at::Tensor tokens, lr;
   int steps_run = 0;
-  Result outputs;  // the captured step's, overwritten by every replay
+  Result outputs;      // the captured step's, overwritten by every replay
+  CaptureAudit audit;  // emulated on the CPU: what the graph would capture
 #if S2D_HAS_CUDA_BUILD
   std::unique_ptr<at::cuda::CUDAGraph> graph;
 #endif
@@ -151,7 +153,12 @@ CapturedTrainStep::Result CapturedTrainStep::run(const std::vector<Batch>& micro
     return {m.outputs.loss_sum.clone(), m.outputs.grad_norm.clone()};  // the next replay overwrites them
   }
 #endif
-  return m.step_on_buffers();
+  if (m.steps_run <= kWarmupSteps || !graphs_emulated_on_cpu()) return m.step_on_buffers();
+  // Emulated (a CPU test): the step after the warm-up is the capture, each later one a replay.
+  Result r;
+  const auto run = [&] { r = m.step_on_buffers(); };
+  m.audit.captured() ? m.audit.replay(run) : m.audit.capture(run);
+  return r;
 }
 
 }  // namespace s2d

@@ -1,12 +1,14 @@
 // The captured training step (captured_train_step.h) against Trainer's eager accumulate and step:
 // the same losses, gradient norms and weights, bit for bit, with learning rates exact in fp32 (the
-// captured step reads its rate as fp32). On the CPU the step runs eagerly on its buffers; on a GPU
-// it is captured after its warm-up steps and replayed (scripts/gpu/run_all.sh runs that twin).
+// captured step reads its rate as fp32). On the CPU the step runs eagerly on its buffers, audited
+// as a capture and its replays (graphs_emulated.h); on a GPU it is captured after its warm-up steps
+// and replayed (scripts/gpu/run_all.sh runs that twin).
 #include "s2d/train/captured_train_step.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "graphs_emulated.h"
 #include "model_fixture.h"
 #include "s2d/model/graph_memory.h"
 #include "s2d/util/error.h"
@@ -97,11 +99,18 @@ void expect_shared_memory_steps_equal_eager(const c10::Device& device) {
 
 }  // namespace
 
-TEST(CapturedTrainStep, GivesTheEagerStepsLossesNormsAndWeights) { expect_captured_equals_eager(at::kCPU, 1); }
+TEST(CapturedTrainStep, GivesTheEagerStepsLossesNormsAndWeights) {
+  const GraphsEmulatedOnCpu emulated;
+  expect_captured_equals_eager(at::kCPU, 1);
+}
 
-TEST(CapturedTrainStep, AccumulatesOverMicroBatchesAsTheEagerStepsDo) { expect_captured_equals_eager(at::kCPU, 2); }
+TEST(CapturedTrainStep, AccumulatesOverMicroBatchesAsTheEagerStepsDo) {
+  const GraphsEmulatedOnCpu emulated;
+  expect_captured_equals_eager(at::kCPU, 2);
+}
 
 TEST(CapturedTrainStep, StepsOfTwoShapesOnOneTrainerGiveTheEagerSteps) {
+  const GraphsEmulatedOnCpu emulated;
   expect_shared_memory_steps_equal_eager(at::kCPU);
 }
 

@@ -6,6 +6,7 @@
 #include <ATen/core/grad_mode.h>
 #include <cmath>
 #include <functional>
+#include "graphs_emulated.h"
 #include "model_fixture.h"
 #include "s2d/model/checkpoint.h"
 #include "s2d/model/lora.h"
@@ -160,8 +161,9 @@ TEST(Distill, PackedAndPaddedBatchesTrainTheSameCurve) {
 
 TEST(Distill, CudaGraphStepsTrainTheEagerCurveAndResume) {
   // --cuda-graph pads micro-batches to a few shapes (here 32 tokens and the longest, 65); on
-  // the CPU its steps run eagerly there. Five micro-batches an epoch at two a step: each epoch's
-  // last step adds an empty one.
+  // the CPU its steps run eagerly there, audited as captures and replays (graphs_emulated.h). Five
+  // micro-batches an epoch at two a step: each epoch's last step adds an empty one.
+  const GraphsEmulatedOnCpu emulated;
   const auto dir = fresh_dir("d");
   const auto model = model_dir(dir), data = sft_file(dir, 24, /*longer=*/true);
   auto with = [&](const std::string& out, bool graph) {

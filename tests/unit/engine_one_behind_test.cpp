@@ -9,6 +9,7 @@
 #include <map>
 
 #include "engine_fixture.h"
+#include "graphs_emulated.h"
 #include "s2d/engine/decode_graphs.h"
 #include "s2d/engine/device_sampling.h"
 
@@ -149,13 +150,10 @@ TEST(OneStepBehind, ASampledStopKeepsTheTokensBeforeIt) {
   }
 }
 
-// On the CPU the graphs are emulated: each step runs eagerly on the graphs' buffers and returns
-// their overwritten output, so the engine's graph path runs here; on a GPU they are captured.
-// Graphs attend over the cache's full width, so both runs of a comparison take that width.
-struct GraphsEmulatedOnCpu {
-  GraphsEmulatedOnCpu() { DecodeGraphs::set_emulated_on_cpu(true); }
-  ~GraphsEmulatedOnCpu() { DecodeGraphs::set_emulated_on_cpu(false); }
-};
+// On the CPU the graphs are emulated (graphs_emulated.h): each step runs eagerly on the graphs'
+// buffers, audited as a capture and its replays, and returns their overwritten output, so the
+// engine's graph path runs here; on a GPU they are captured. Graphs attend over the cache's full
+// width, so both runs of a comparison take that width.
 constexpr auto kFull = EngineOptions::Width::Full;
 
 // Steps replayed as CUDA graphs give the eager loop's tokens, texts and stops, greedy and sampled,

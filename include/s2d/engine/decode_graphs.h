@@ -12,8 +12,9 @@
 // replays fewer rows; all share one GraphMemory (graph_memory.h). Every step runs all n slots: idle
 // ones feed their buffer's token at column 0, as in the eager loop. CUDA builds only; supported()
 // says whether this build and device can. For tests, the CPU can emulate them
-// (set_emulated_on_cpu): each step then runs eagerly on the same buffers and returns the same
-// overwritten output buffer, so the engine's graph path is tested without a GPU.
+// (set_graphs_emulated_on_cpu, capture_audit.h): each step then runs eagerly on the same buffers,
+// audited as a capture and its replays, and returns the same overwritten output buffer, so the
+// engine's graph path is tested without a GPU.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -33,8 +34,7 @@ class DecodeGraphs {
   static bool supported(const c10::Device& device);
   // S2D_CUDA_GRAPHS=1 in the environment: graphs wherever they apply, whatever EngineOptions says.
   static bool switched_on();
-  // Tests: graphs emulated on the CPU (off by default). applies(): supported, or so emulated.
-  static void set_emulated_on_cpu(bool on);
+  // Supported, or emulated on the CPU (capture_audit.h).
   static bool applies(const c10::Device& device);
   // tokens: [n] int64 on the model's device, read by every step as its input ids; cache: views of
   // n slots (sharing the engine's storage); each step attends over the first `width` columns;

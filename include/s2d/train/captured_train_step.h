@@ -14,8 +14,8 @@
 // The first kWarmupSteps steps run eagerly on a side stream, so that cuBLAS, the allocator and
 // autocast set up outside the capture; they are real steps. Where CUDA graphs do not exist (a
 // CPU build or device), every step runs eagerly on the same buffers, which is what the CPU tests
-// check against Trainer::accumulate and step().
-//
+// check against Trainer::accumulate and step(); with graphs emulated (capture_audit.h) the steps
+// after the warm-up are audited as the capture and its replays.
 #pragma once
 
 #include <ATen/core/Tensor.h>
