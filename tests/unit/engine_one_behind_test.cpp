@@ -158,17 +158,17 @@ constexpr auto kFull = EngineOptions::Width::Full;
 
 // Steps replayed as CUDA graphs give the eager loop's tokens, texts and stops, greedy and sampled,
 // with slots joining and leaving (graphs capture fixed buffers, so a stale buffer would show).
-TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
+namespace {
+void expect_graphs_give_the_eager_loops_results(const LlamaModel& model) {
   const GraphsEmulatedOnCpu emulated;
-  ASSERT_TRUE(DecodeGraphs::applies(test_device()));
+  ASSERT_TRUE(DecodeGraphs::applies(model.options().device()));
   GenRequest nucleus = req({1, 5, 9}, 16, 0.7, 42, {0, 1, 2});
   nucleus.sampling.top_p = 0.9;
   const std::vector<GenRequest> reqs = {
       req({1, 5, 9, 13}, 12),           nucleus,       stop_string_request(), stop_id_request({1, 20, 21}, 24, 6),
       req({1, 8}, 12, 1.0, 43, {0, 1}), req({1, 7}, 1)};
   auto with = [&](bool graphs) {
-    Generator g(tiny_lm_on_test_device(), tiny_tokenizer(),
-                {.batch_size = 3, .width = kFull, .sampler = kDevice, .cuda_graphs = graphs});
+    Generator g(model, tiny_tokenizer(), {.batch_size = 3, .width = kFull, .sampler = kDevice, .cuda_graphs = graphs});
     std::vector<GenResult> out(reqs.size());
     g.run(reqs, [&](GenResult&& r) { out[r.index] = std::move(r); });
     EXPECT_EQ(g.graph_steps() > 0, graphs);
@@ -180,6 +180,18 @@ TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
       EXPECT_EQ(graphed[i].samples.at(s).tokens, eager[i].samples[s].tokens) << "request " << i << ", sample " << s;
       EXPECT_EQ(graphed[i].samples[s].finish_reason, eager[i].samples[s].finish_reason) << "request " << i;
     }
+}
+}  // namespace
+
+TEST(OneStepBehind, CudaGraphsGiveTheEagerLoopsResults) {
+  expect_graphs_give_the_eager_loops_results(tiny_lm_on_test_device());
+}
+
+// In bf16 the CPU's own kernels (RoPE, decode attention, few-row GEMMs, RMSNorm) do not apply, so
+// the emulated graphs run, and audit, the ATen chain that a GPU's eager default runs.
+TEST(OneStepBehind, Bf16GraphsRunTheAtenChainAndGiveTheEagerLoopsResults) {
+  static const LlamaModel bf16 = random_model(tiny_config(400, 256), 11, at::kCPU, at::kBFloat16);
+  expect_graphs_give_the_eager_loops_results(bf16);
 }
 
 // A graph runs the first 1, 2, 4, ... slots that hold every busy one: when the last slots finish
