@@ -18,9 +18,15 @@ model_config "$B/llama2-7b.json" '{"architectures": ["LlamaForCausalLM"], "vocab
   "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0}'
 "$PY" "$ROOT/scripts/bench/hf_generate.py" tokenizer --out "$B/tok"
 "$PY" "$ROOT/scripts/bench/hf_generate.py" prompts --out "$B/prompts.json" --n 64 --len "$(scale 128)" --vocab 32000
+# In a rehearsal, the engine's choices that CUDA makes by default (every slot at the cache's full
+# width, the device sampler), so that the CPU runs the GPU's paths: graphs apply (emulated and
+# audited, S2D_CUDA_GRAPHS_EMULATED) and the comparisons below compare what they do on a GPU. A
+# run's own --width or --sampler comes first and wins.
+AS_ON_CUDA=()
+if [ "$DEVICE" = cpu ]; then AS_ON_CUDA=(--width full --sampler device); fi
 run_s2d() {
   "$BUILD/tests/bench/s2d_bench_generate" --random-config "${CONFIG:-$B/llama2-7b.json}" --tokenizer "$B/tok/tokenizer.model" \
-    --prompts "$B/prompts.json" --device "$DEVICE" --dtype bf16 --repeat 1 "$@"
+    --prompts "$B/prompts.json" --device "$DEVICE" --dtype bf16 --repeat 1 "$@" "${AS_ON_CUDA[@]}"
 }
 run_hf() {  # HF generate() with its static cache on the same config (CONFIG, as run_s2d) and prompts
   "$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "${CONFIG:-$B/llama2-7b.json}" --prompts "$B/prompts.json" \
@@ -117,11 +123,13 @@ PY
 import json, sys
 d64, g64, d1, g1, t64, tg64 = (json.loads(a) for a in sys.argv[1:])
 same = d64["tokens"] == g64["tokens"] and d1["tokens"] == g1["tokens"] and t64["tokens"] == tg64["tokens"]
+replayed = min(g["graph_steps"] for g in (g64, g1, tg64))  # a figure of eager steps is no graphs' figure
 print(f"CUDA graphs against eager steps: batch 64 {g64['tok_s'] / d64['tok_s']:.2f}x ({g64['decode_ms']:.2f} vs "
       f"{d64['decode_ms']:.2f} ms/step, {g64['tok_s']:.0f} tok/s), batch 1 {g1['tok_s'] / d1['tok_s']:.2f}x "
       f"({g1['decode_ms']:.2f} vs {d1['decode_ms']:.2f} ms/step, {g1['tok_s']:.0f} tok/s), sampled batch 64 "
-      f"{tg64['tok_s'] / t64['tok_s']:.2f}x; greedy and sampled tokens {'identical' if same else 'DIFFER'}")
-sys.exit(0 if same else 1)
+      f"{tg64['tok_s'] / t64['tok_s']:.2f}x; greedy and sampled tokens {'identical' if same else 'DIFFER'}; "
+      f"{'graph steps in every run' if replayed > 0 else 'FAILED: a run with --graphs on replayed no graph'}")
+sys.exit(0 if same and replayed > 0 else 1)
 PY
 "$PY" - "$s64g" "$s64gf" "$s1g" "$s1gf" "$h64" "$s64tgf" <<'PY'
 import json, sys

@@ -8,12 +8,14 @@
 # S2D_GPU_REHEARSAL=1 rehearses the GPU run on a machine without one: every stage on the CPU, each
 # model shrunk to two narrow layers (model_config), token counts and steps cut 16-fold (scale), with
 # the programs of a CPU build (S2D_REHEARSAL_PROGRAMS, default build/) linked into BUILD_DIR (default
-# build/gpu-rehearsal) and this tree's .venv. It tries the scripts end to end; its figures mean nothing.
+# build/gpu-rehearsal) and this tree's .venv, and CUDA graphs emulated and audited on the CPU
+# (S2D_CUDA_GRAPHS_EMULATED, capture_audit.h). It tries the scripts end to end; its figures mean nothing.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 REHEARSAL="${S2D_GPU_REHEARSAL:-0}"
 DEVICE=cuda
 if [ "$REHEARSAL" = 1 ]; then
   DEVICE=cpu S2D_GPU_BUILT=1 BUILD_DIR="${BUILD_DIR:-$ROOT/build/gpu-rehearsal}" PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+  export S2D_CUDA_GRAPHS_EMULATED=1
 fi
 PY="${PYTHON:-python3}"
 DEPS="$ROOT/.deps/root/usr"

@@ -4,18 +4,18 @@
 #include <ATen/record_function.h>
 
 #include <algorithm>
-#include <atomic>
 #include <sstream>
 #include <string_view>
 #include <unordered_set>
 
+#include "s2d/util/env_switch.h"
 #include "s2d/util/error.h"
 
 namespace s2d {
 
 namespace {
 
-std::atomic<bool> g_emulated{false};
+EnvSwitch g_emulated("S2D_CUDA_GRAPHS_EMULATED");
 
 // Ops that make the host wait for the device, which a capture refuses: the host reads their result,
 // or (pinned memory) the allocation synchronises.
@@ -205,9 +205,9 @@ std::string shortened(std::string s) {
 
 }  // namespace
 
-void set_graphs_emulated_on_cpu(bool on) { g_emulated = on; }
+void set_graphs_emulated_on_cpu(bool on) { g_emulated.set(on); }
 
-bool graphs_emulated_on_cpu() { return g_emulated; }
+bool graphs_emulated_on_cpu() { return g_emulated.on(); }
 
 void CaptureAudit::capture(const std::function<void()>& step) {
   const std::vector<OpCall> calls = record(step);

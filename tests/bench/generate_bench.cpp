@@ -106,6 +106,7 @@ int main(int argc, char** argv) try {
       {"width", width},
       {"sampler", sampler},
       {"cuda_graphs", graphs},
+      {"graph_steps", gen.graph_steps()},  // steps replayed as graphs (emulated on the CPU in a rehearsal)
       {"temperature", temperature},
       {"top_p", top_p}};
   std::cout << out.dump() << std::endl;

@@ -22,7 +22,7 @@ for line in "targets, all three switches: batch 64 " "targets, all three switche
             "targets, all three switches: batch 64 sampled" "^1.1B-full-FT, s2d: " "^7B-LoRA-r16, s2d: " \
             "^1.1B-full-FT-ragged, s2d: " "^1.1B-full-FT, s2d with S2D_CUDA_FUSED=1 and --graph on: " \
             "^7B-LoRA-r16, s2d with S2D_CUDA_FUSED=1 and --graph on: " "^1.1B-full-FT as a CUDA graph: " \
-            "greedy tokens identical" "greedy and sampled tokens identical" "Llama-3-8B shape: s2d " \
+            "greedy tokens identical" "greedy and sampled tokens identical" "graph steps in every run" "Llama-3-8B shape: s2d " \
             "^rows 1: one layer's projections" "PASSED" "S2D_CUDA_GRAPHS \+ FUSED .* / HF: " \
             "resumed vs uninterrupted: max loss difference" "^--cuda-graph: .* first 10 losses within" \
             "system1 \(distilled\): accuracy"; do

@@ -24,7 +24,8 @@
 
 namespace s2d {
 
-// Tests: CUDA graphs emulated on the CPU (off by default).
+// Tests: CUDA graphs emulated on the CPU (off by default; S2D_CUDA_GRAPHS_EMULATED=1 turns it on for
+// a process, as the GPU scripts' rehearsal does).
 void set_graphs_emulated_on_cpu(bool on);
 bool graphs_emulated_on_cpu();
 
