@@ -8,6 +8,7 @@
 #include <array>
 #include <chrono>
 
+#include <unistd.h>
 #include <fstream>
 #include <map>
 #include <numeric>
@@ -761,6 +762,32 @@ TEST(KVCache, TheRopeTableCountsInTheMemoryCheck) {
   c.num_hidden_layers = 0;
   EXPECT_S2D_ERROR(KVCache(c, 1, int64_t{1} << 40, at::TensorOptions().dtype(at::kFloat)), ErrorKind::Input,
                    "KV cache does not fit in memory");
+}
+
+// A CPU cache holds zeros, but takes memory only for the pages its slots write: a cache sized for
+// the longest request costs what the requests fill (here 128 MiB of keys and values, of which one
+// slot's first column is written).
+TEST(KVCache, ACpuCacheIsZerosThatTakeMemoryOnlyWhereWritten) {
+  auto resident_bytes = [] {
+    std::ifstream statm("/proc/self/statm");
+    int64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * static_cast<int64_t>(sysconf(_SC_PAGESIZE));
+  };
+  ModelConfig c = tiny_lm().config();  // 2 layers
+  c.max_position_embeddings = 1 << 16;
+  const int64_t slots = 32, columns = int64_t{1} << 14;
+  const int64_t before = resident_bytes();
+  KVCache cache(c, slots, columns, at::TensorOptions().dtype(at::kFloat));
+  const int64_t layer_bytes = cache.k[0].numel() * 4, total = 2 * c.num_hidden_layers * layer_bytes;
+  ASSERT_GE(total, int64_t{128} << 20);
+  EXPECT_LT(resident_bytes() - before, total / 16) << "the cache was written when it was made";
+  for (const at::Tensor& t : cache.k) {
+    EXPECT_TRUE(t.is_contiguous());
+    t.select(0, 3).select(1, 0).fill_(1.5);  // slot 3, column 0 of every head
+    EXPECT_EQ(t.sum().item<double>(), 1.5 * static_cast<double>(t.size(1) * t.size(3)));
+  }
+  for (const at::Tensor& t : cache.v) EXPECT_EQ(t.abs().max().item<float>(), 0.0f);
 }
 
 }  // namespace s2d
