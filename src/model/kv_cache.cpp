@@ -17,9 +17,9 @@ namespace {
 
 // Zeros. On the CPU, where a layer's keys or values take a megabyte or more, in pages that the
 // kernel maps, zeroed, when they are first touched (an anonymous mapping, unmapped when the tensor
-// dies): a cache sized for the longest request then costs the columns its slots fill, and no
-// zeroing pass. at::zeros would write every page up front, which in rar2 on SmolLM2 was half of
-// the run's 1.2 million page faults.
+// dies): a cache sized for the longest request then holds memory for the columns its slots fill
+// (at::zeros writes every page up front). rar2 on SmolLM2 peaked 17% lower
+// (docs/benchmarks.md).
 at::Tensor zeros_on_first_touch(at::IntArrayRef sizes, const at::TensorOptions& opts) {
   const size_t bytes = static_cast<size_t>(c10::multiply_integers(sizes)) * opts.dtype().itemsize();
   if (!opts.device().is_cpu() || bytes < (size_t{1} << 20)) return at::zeros(sizes, opts);
