@@ -18,15 +18,9 @@ model_config "$B/llama2-7b.json" '{"architectures": ["LlamaForCausalLM"], "vocab
   "max_position_embeddings": 4096, "rms_norm_eps": 1e-5, "rope_theta": 10000.0}'
 "$PY" "$ROOT/scripts/bench/hf_generate.py" tokenizer --out "$B/tok"
 "$PY" "$ROOT/scripts/bench/hf_generate.py" prompts --out "$B/prompts.json" --n 64 --len "$(scale 128)" --vocab 32000
-# In a rehearsal, the engine's choices that CUDA makes by default (every slot at the cache's full
-# width, the device sampler), so that the CPU runs the GPU's paths: graphs apply (emulated and
-# audited, S2D_CUDA_GRAPHS_EMULATED) and the comparisons below compare what they do on a GPU. A
-# run's own --width or --sampler comes first and wins.
-AS_ON_CUDA=()
-if [ "$DEVICE" = cpu ]; then AS_ON_CUDA=(--width full --sampler device); fi
 run_s2d() {
   "$BUILD/tests/bench/s2d_bench_generate" --random-config "${CONFIG:-$B/llama2-7b.json}" --tokenizer "$B/tok/tokenizer.model" \
-    --prompts "$B/prompts.json" --device "$DEVICE" --dtype bf16 --repeat 1 "$@" "${AS_ON_CUDA[@]}"
+    --prompts "$B/prompts.json" --device "$DEVICE" --dtype bf16 --repeat 1 "$@"
 }
 run_hf() {  # HF generate() with its static cache on the same config (CONFIG, as run_s2d) and prompts
   "$PY" "$ROOT/scripts/bench/hf_generate.py" run --random-config "${CONFIG:-$B/llama2-7b.json}" --prompts "$B/prompts.json" \

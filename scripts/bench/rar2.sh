@@ -68,8 +68,12 @@ run_s2d() {
 }
 runs=("$(run_s2d s2d)")
 # On CUDA also with the GPU speed switches that stay off until measured (docs/notes/gpu-speed.md).
-[ "$GPU_RUN" = 0 ] || runs+=("$(run_s2d "s2d, S2D_CUDA_GRAPHS + FUSED + FLASH_DECODE + PACKED_PREFILL" \
-  S2D_CUDA_GRAPHS=1 S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 S2D_CUDA_PACKED_PREFILL=1)")
+# Its figure must be the graphs' (in a rehearsal, emulated): a run that replayed none is an error.
+if [ "$GPU_RUN" = 1 ]; then
+  runs+=("$(run_s2d "s2d, S2D_CUDA_GRAPHS + FUSED + FLASH_DECODE + PACKED_PREFILL" \
+    S2D_CUDA_GRAPHS=1 S2D_CUDA_FUSED=1 S2D_CUDA_FLASH_DECODE=1 S2D_CUDA_PACKED_PREFILL=1)")
+  grep -E "steps replayed as CUDA graphs" "$W/s2d.log" || { echo "rar2: the S2D_CUDA_GRAPHS run replayed no graph step" >&2; exit 1; }
+fi
 hf=$("$PY" "$HERE/hf_rar2.py" --model "$M" --tasks "$W/tasks.jsonl" --method "$S2D_ROOT/configs/methods/rar2.json" \
   --samples "$SAMPLES" --temperature 0.7 --top-p 0.9 --max-new-tokens "$MAX_NEW" --batch "$BATCH" \
   --device "$DEVICE" --dtype "$DTYPE" --cache "$CACHE" --template "$TEMPLATE")

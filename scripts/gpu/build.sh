@@ -9,7 +9,8 @@
 # model shrunk to two narrow layers (model_config), token counts and steps cut 16-fold (scale), with
 # the programs of a CPU build (S2D_REHEARSAL_PROGRAMS, default build/) linked into BUILD_DIR (default
 # build/gpu-rehearsal) and this tree's .venv, and CUDA graphs emulated and audited on the CPU
-# (S2D_CUDA_GRAPHS_EMULATED, capture_audit.h). It tries the scripts end to end; its figures mean nothing.
+# (S2D_CUDA_GRAPHS_EMULATED, capture_audit.h; the engine then also takes CUDA's default width and
+# sampler, so graphs apply). It tries the scripts end to end; its figures mean nothing.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 REHEARSAL="${S2D_GPU_REHEARSAL:-0}"
 DEVICE=cuda

@@ -49,6 +49,7 @@ one with other sampling flags, seed, method or model is refused unless --overwri
           100.0 * static_cast<double>(sum.computed_prompt_tokens) / static_cast<double>(sum.prefilled_tokens));
       log::info(line);
     }
+    if (sum.graph_steps > 0) log::info("decode: " + std::to_string(sum.graph_steps) + " steps replayed as CUDA graphs");
     return 0;
   };
 }

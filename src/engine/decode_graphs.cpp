@@ -105,12 +105,8 @@ at::Tensor DecodeGraphs::step(const std::vector<int64_t>& lens, const HostSampli
   at::Tensor drawn;
   const auto run = [&] { drawn = m.run_step(rows.paths); };
   CaptureAudit& audit = m.audits[kind];
-  if (audit.captured()) {
-    audit.replay(run);
-  } else {
-    run();
-    audit.capture(run);
-  }
+  if (!audit.captured()) run();  // the warm-up
+  audit.capture_or_replay(run);
   if (!m.drawn[kind].defined()) m.drawn[kind] = at::empty_like(drawn);
   m.drawn[kind].copy_(drawn);
   return m.drawn[kind];

@@ -4,6 +4,7 @@
 
 #include "s2d/engine/cache_sizing.h"
 #include "s2d/engine/device_sampling.h"
+#include "s2d/model/capture_audit.h"
 #include "s2d/model/device.h"
 #include "s2d/model/graph_memory.h"
 #include "s2d/util/error.h"
@@ -49,9 +50,9 @@ DecodeRun::DecodeRun(const LlamaModel& model, const Tokenizer& tokenizer, const 
       packed_prefill_(!opts_.device().is_cuda() || packed_prefill_on_cuda()),
       cache_answers_(engine.cache_answers && prefix_cache != nullptr && packed_prefill_),
       narrow_(engine.width == EngineOptions::Width::Narrow ||
-              (engine.width == EngineOptions::Width::Auto && !opts_.device().is_cuda())),
+              (engine.width == EngineOptions::Width::Auto && !takes_cuda_defaults(opts_.device()))),
       on_device_(engine.sampler == EngineOptions::Sampler::Device ||
-                 (engine.sampler == EngineOptions::Sampler::Auto && opts_.device().is_cuda())),
+                 (engine.sampler == EngineOptions::Sampler::Auto && takes_cuda_defaults(opts_.device()))),
       cache_(cfg_, n_slots_, capacity_, opts_),
       slots_(static_cast<size_t>(n_slots_)) {
   if (on_device_) next_tokens_ = at::zeros({n_slots_}, opts_.dtype(at::kLong));
@@ -69,6 +70,12 @@ void DecodeRun::run() {
     if (step()) continue;
     if (waiting_.empty() && prefilled_.empty() && !pull()) break;
   }
+}
+
+// CUDA, or the CPU rehearsing it with graphs emulated: there the Auto width and sampler are CUDA's,
+// so the graph path that a GPU takes by default runs on the CPU too.
+bool DecodeRun::takes_cuda_defaults(const c10::Device& device) {
+  return device.is_cuda() || (device.is_cpu() && graphs_emulated_on_cpu());
 }
 
 // Cache columns for the longest prompt + max_new_tokens, within the model's context.
@@ -249,15 +256,21 @@ void DecodeRun::grow_slots() {
   if (slots > n_slots_) resize_cache(slots, capacity_);
 }
 
-// A cache of `slots` x `columns` holding every slot's columns. The device finishes what it has
-// queued first (it reads the old cache and, under graphs, the old graphs' buffers); the graphs,
-// captured on the old cache, are captured again on the new one as the steps need them.
+// A cache of `slots` x `columns` holding every busy slot's columns. The device finishes what it
+// has queued first (it reads the old cache and, under graphs, the old graphs' buffers); the graphs,
+// captured on the old cache, are captured again on the new one as the steps need them. Between
+// steps a busy slot has written columns [0, len) and reads no others, so only the first
+// max(len) columns are copied: less to copy, and on the CPU the new cache's pages past them stay
+// untouched (KVCache's zeros take memory only where written).
 void DecodeRun::resize_cache(int64_t slots, int64_t columns) {
   wait_for_queue(opts_.device());
   KVCache bigger(cfg_, slots, columns, opts_);
-  for (size_t l = 0; l < cache_.k.size(); ++l) {
-    bigger.k[l].narrow(0, 0, n_slots_).narrow(2, 0, capacity_).copy_(cache_.k[l]);
-    bigger.v[l].narrow(0, 0, n_slots_).narrow(2, 0, capacity_).copy_(cache_.v[l]);
+  int64_t filled = 0;
+  for (const Slot& s : slots_)
+    if (s.busy) filled = std::max(filled, s.len);
+  for (size_t l = 0; l < cache_.k.size(); ++l) {  // [slots, KV, columns, D] each
+    bigger.k[l].narrow(0, 0, n_slots_).narrow(2, 0, filled).copy_(cache_.k[l].narrow(2, 0, filled));
+    bigger.v[l].narrow(0, 0, n_slots_).narrow(2, 0, filled).copy_(cache_.v[l].narrow(2, 0, filled));
   }
   if (next_tokens_.defined() && slots > n_slots_) {
     at::Tensor more_tokens = at::zeros({slots}, next_tokens_.options());

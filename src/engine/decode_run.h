@@ -72,6 +72,7 @@ class DecodeRun {
 
  private:
   // Requests and slots (decode_run.cpp).
+  static bool takes_cuda_defaults(const c10::Device& device);
   static int64_t columns_needed(const std::deque<GenRequest>& requests, const ModelConfig& cfg);
   static int64_t samples_in(const std::deque<GenRequest>& requests);
   c10::ScalarType dtype() const { return opts_.dtype().toScalarType(); }

@@ -132,6 +132,7 @@ class LocalBackend : public Backend {
   std::pair<int64_t, int64_t> prefilled_and_computed_tokens() const override {
     return {engine_.prefill_counts().tokens, engine_.prefill_counts().computed};
   }
+  int64_t graph_steps() const override { return engine_.graph_steps(); }
   int64_t decode_slots() const override { return engine_.options().batch_size; }
   // The model's context, or fewer tokens when even one slot's KV cache of that length would not fit
   // in the memory available at start (s2d serve caps max_tokens with it).

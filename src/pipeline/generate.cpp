@@ -220,6 +220,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t tokens0 = backend.generated_tokens();
   const auto [prefilled0, computed0] = backend.prefilled_and_computed_tokens();
+  const int64_t graph_steps0 = backend.graph_steps();
   int64_t tasks_written = 0;
   run_method(spec, units, backend, mopts, [&](nlohmann::json&& rec) {
     const std::string id = rec["id"].get<std::string>();
@@ -242,6 +243,7 @@ GenerateSummary run_generate(const GenerateOptions& opts, Backend& backend,
   const auto [prefilled, computed] = backend.prefilled_and_computed_tokens();
   sum.prefilled_tokens = prefilled - prefilled0;
   sum.computed_prompt_tokens = computed - computed0;
+  sum.graph_steps = backend.graph_steps() - graph_steps0;
   return sum;
 }
 

@@ -157,7 +157,7 @@ CapturedTrainStep::Result CapturedTrainStep::run(const std::vector<Batch>& micro
   // Emulated (a CPU test): the step after the warm-up is the capture, each later one a replay.
   Result r;
   const auto run = [&] { r = m.step_on_buffers(); };
-  m.audit.captured() ? m.audit.replay(run) : m.audit.capture(run);
+  m.audit.capture_or_replay(run);
   return r;
 }
 

@@ -215,6 +215,22 @@ TEST(OneStepBehind, GraphsOfFewerSlotsTakeOverAsTheLastSlotsFinish) {
   EXPECT_EQ(graphed[0].samples[0].tokens.size(), 24u);
 }
 
+// Where graphs are emulated, an engine left to choose its width and sampler makes CUDA's choices
+// (the full width, the device sampler), so graphs apply on the CPU as on a GPU: the GPU scripts'
+// rehearsal runs `s2d generate` with S2D_CUDA_GRAPHS=1 through them. Elsewhere on the CPU the
+// narrow width and the host sampler rule graphs out.
+TEST(OneStepBehind, AnEngineLeftToChooseTakesCudasGraphPathWhereGraphsAreEmulated) {
+  const std::vector<GenRequest> reqs = {req({1, 5, 9}, 6), req({1, 4}, 5, 0.8, 3)};
+  auto graph_steps = [&] {
+    Generator g(tiny_lm(), tiny_tokenizer(), {.batch_size = 2, .cuda_graphs = true});
+    g.run(reqs, [](GenResult&&) {});
+    return g.graph_steps();
+  };
+  EXPECT_EQ(graph_steps(), 0);
+  const GraphsEmulatedOnCpu emulated;
+  EXPECT_GT(graph_steps(), 0);
+}
+
 TEST(OneStepBehind, ALongerNewcomerGrowsTheCacheWithAndWithoutGraphs) {
   // The run's cache holds 3 + 12 columns; a request needing 4 + 40 joins while the first decodes:
   // the cache grows (on CUDA within a quarter of free memory), the graphs are captured again, and

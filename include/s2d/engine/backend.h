@@ -103,6 +103,9 @@ class Backend {
   // Prompt tokens prefilled since construction, and how many of them ran through the model (the
   // others reused an earlier prompt's keys and values); {0, 0} when the backend cannot tell.
   virtual std::pair<int64_t, int64_t> prefilled_and_computed_tokens() const { return {0, 0}; }
+  // Decode steps replayed as CUDA graphs since construction (EngineOptions::cuda_graphs); 0 for a
+  // backend that runs none or cannot tell.
+  virtual int64_t graph_steps() const { return 0; }
   // The longest sequence the backend can run: the model's context, or less where one slot's KV cache
   // of that length would not fit in memory; 0 when the backend cannot tell (a remote server).
   virtual int64_t context_length() const { return 0; }

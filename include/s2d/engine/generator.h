@@ -44,15 +44,17 @@ struct EngineOptions {
   // Attention width per decode step. Narrow: only as many cache columns as the longest busy slot
   // needs (less work; the CPU default). Full: always the whole capacity, so every step has the
   // same shapes (the CUDA default: shape-keyed kernel plans such as cuDNN attention's are built
-  // once instead of every step, and the step can be captured in a CUDA graph).
+  // once instead of every step, and the step can be captured in a CUDA graph). Where CUDA graphs
+  // are emulated on the CPU (S2D_CUDA_GRAPHS_EMULATED, capture_audit.h), Auto is CUDA's choice.
   enum class Width { Auto, Narrow, Full };
   Width width = Width::Auto;
   // Where tokens are drawn. Host: the step's logits are copied to the CPU and each sample draws
   // from its own CPU generator (sampling.h); the host waits for every step. Device: drawn on the
   // logits' device (device_sampling.h), and the host reads a step's tokens while the next step
   // runs (one step behind), so in steady state it never waits for the GPU to go idle. Auto:
-  // Device on CUDA, Host elsewhere (where nothing runs asynchronously and the host sampler is
-  // faster). The two draw different streams from the same seed; greedy tokens are the same.
+  // Device on CUDA (and on the CPU with graphs emulated), Host elsewhere (where nothing runs
+  // asynchronously and the host sampler is faster). The two draw different streams from the same
+  // seed; greedy tokens are the same.
   enum class Sampler { Auto, Host, Device };
   Sampler sampler = Sampler::Auto;
   // Replay each decode step as a CUDA graph (decode_graphs.h). Needs CUDA, the device sampler and

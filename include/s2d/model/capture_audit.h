@@ -25,7 +25,9 @@
 namespace s2d {
 
 // Tests: CUDA graphs emulated on the CPU (off by default; S2D_CUDA_GRAPHS_EMULATED=1 turns it on for
-// a process, as the GPU scripts' rehearsal does).
+// a process, as the GPU scripts' rehearsal does). The decode engine then also makes CUDA's
+// choices of width and sampler where it is left to choose (EngineOptions), so that it takes the
+// path a GPU takes.
 void set_graphs_emulated_on_cpu(bool on);
 bool graphs_emulated_on_cpu();
 
@@ -37,6 +39,8 @@ class CaptureAudit {
   // Runs `step` as a replay of the capture. Throws a RuntimeError naming the first op that differs
   // from the capture's, after the step has run.
   void replay(const std::function<void()>& step);
+  // An emulated graph's step: the capture the first time, a replay after.
+  void capture_or_replay(const std::function<void()>& step) { captured_ ? replay(step) : capture(step); }
   bool captured() const { return captured_; }
   // The capture's ops, one line each: "aten::mm(T float [2, 8] [8, 1] @0x.., ...)".
   const std::vector<std::string>& ops() const { return ops_; }

@@ -64,6 +64,7 @@ struct GenerateSummary {
   // What the in-process engine prefilled (a prompt once for all its samples) and computed of it (the
   // rest reused an earlier prompt's keys and values); 0 and 0 for a backend that cannot tell.
   int64_t prefilled_tokens = 0, computed_prompt_tokens = 0;
+  int64_t graph_steps = 0;  // decode steps replayed as CUDA graphs (Backend::graph_steps)
   double seconds = 0;
 };
 
