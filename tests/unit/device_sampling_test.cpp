@@ -81,7 +81,7 @@ TEST(DeviceSampling, TheStreamIsUniform) {
 }
 
 // The drawn tokens follow the host sampler's distribution (itself checked against an independent
-// computation in engine_test.cpp), along one sample's stream and across samples' first draws.
+// computation in sampling_test.cpp), along one sample's stream and across samples' first draws.
 TEST(DeviceSampling, DrawsTheHostSamplersDistribution) {
   at::Tensor six = at::tensor(std::vector<float>{2.0f, 1.0f, 0.5f, 0.0f, -1.0f, -3.0f});
   at::Tensor fifty = at::randn({50}, make_cpu_generator(3)) * 2;

@@ -1,8 +1,12 @@
-// Helpers shared by the unit tests: a fresh temp dir per test, and whole-file read/write.
+// Helpers shared by the unit tests: a fresh temp dir per test, whole-file read/write, and this
+// process's resident memory.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -19,6 +23,14 @@ inline std::string fresh_dir(const std::string& name) {
   s2d::remove_tree(dir.string());  // not fs::remove_all: see atomic_file.h
   std::filesystem::create_directories(dir);
   return dir.string();
+}
+
+// Bytes of this process's memory resident now (Linux: /proc/self/statm).
+inline int64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  int64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<int64_t>(::sysconf(_SC_PAGESIZE));
 }
 
 inline void write_text(const std::string& path, const std::string& text) {
