@@ -8,7 +8,7 @@
 // one MKL packing (made for 1 row) serves every M.
 //
 // What it gave (2026-12-08, the 2-core AMD EPYC VM, torch 2.13.0): with the weights hot in cache,
-// the packed head [576, 49152] was 1.2-1.5x at::matmul at 8 to 64 rows (e.g. 35.0 against 28.2 ms
+// the packed head [576, 49152] was 1.1-1.5x at::matmul at 8 to 64 rows (e.g. 35.0 against 28.2 ms
 // at 48), the projections 0.84-1.17x, and the packed products had at::matmul's bits exactly.
 // Wired into the engine (the head packed, then every matrix), batch-64 decode of SmolLM2 did not
 // move beyond this VM's noise (191.1 against 189.7 ms a step over five alternating runs), and the
