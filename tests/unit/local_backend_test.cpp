@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <limits>
+#include <map>
 
 #include "engine_fixture.h"
 #include "s2d/engine/local_backend.h"

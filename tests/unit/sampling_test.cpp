@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <limits>
+#include <numeric>
 
 #include "engine_fixture.h"
 #include "s2d/engine/sampling.h"
